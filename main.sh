@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The main job: run a whole market scenario end to end on an embedded chain.
+# Usage: ./main.sh [flexmarket arguments]; with none, runs the default demo.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$root"
+bash scripts/bootstrap.sh
+export PATH="$root/.venv/bin:$root/node_modules/.bin:$PATH"
+if [ "$#" -eq 0 ]; then
+  set -- demo
+fi
+exec flexmarket "$@"

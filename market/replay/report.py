@@ -1,0 +1,236 @@
+"""Replay outputs: the machine-readable ``report.json`` and a self-contained ``report.html``.
+
+``report.json`` is canonical JSON (sorted keys, integers only), so the same scenario and seed
+give the same bytes; wall-clock measurements live under the ``timing`` key only and are
+written to ``timing.json`` beside it, which keeps the rest byte-identical across runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI
+import matplotlib.pyplot as plt
+
+from clearing.encoding import canonical_json
+
+
+@dataclass
+class LoadingSeries:
+    """Loading of one congestion point per ISP, in per-mille of its rating (integers)."""
+
+    point: str
+    limit_permille: int
+    before_permille: list[int]
+    after_permille: list[int]
+
+
+@dataclass
+class PowerSeries:
+    """Requested, awarded and delivered flexibility per ISP of one session and direction (W)."""
+
+    session: str
+    direction: str
+    requested_w: list[int]
+    awarded_w: list[int]
+    delivered_w: list[int]
+
+
+@dataclass
+class SocSeries:
+    """State of charge of one EV over time, with its departure target."""
+
+    ev: str
+    times_s: list[int]
+    soc_pct: list[int]
+    departure_s: int
+    target_pct: int
+
+
+@dataclass
+class ReplayPlots:
+    """Everything the HTML report draws; filled by the replay runner."""
+
+    isp_seconds: int = 900
+    loading: list[LoadingSeries] = field(default_factory=list)
+    power: list[PowerSeries] = field(default_factory=list)
+    soc: list[SocSeries] = field(default_factory=list)
+    money_flows: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+def write_report_json(report_dir: Path, report: Mapping[str, Any]) -> Path:
+    """Write ``report.json`` canonically; ``timing`` is split off into ``timing.json``."""
+    body = {k: v for k, v in report.items() if k != "timing"}
+    body["timing"] = "see timing.json (wall-clock, not deterministic)"
+    path = report_dir / "report.json"
+    path.write_bytes(canonical_json(body) + b"\n")
+    timing = report.get("timing", {})
+    (report_dir / "timing.json").write_text(json.dumps(timing, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _hours(n: int, isp_seconds: int) -> list[float]:
+    return [i * isp_seconds / 3600 for i in range(n)]
+
+
+def plot_loading(series: LoadingSeries, isp_seconds: int) -> str:
+    fig, ax = plt.subplots(figsize=(8, 3))
+    x = _hours(len(series.before_permille), isp_seconds)
+    ax.plot(x, [v / 10 for v in series.before_permille], label="before flexibility", color="C3")
+    ax.plot(x, [v / 10 for v in series.after_permille], label="after flexibility", color="C2")
+    ax.axhline(series.limit_permille / 10, color="k", linestyle="--", label="limit")
+    ax.set_xlabel("hour of day (UTC)")
+    ax.set_ylabel("loading %")
+    ax.set_title(f"Congestion point {series.point}")
+    ax.legend(loc="upper right", fontsize="small")
+    return _png(fig)
+
+
+def plot_power(series: PowerSeries, isp_seconds: int) -> str:
+    fig, ax = plt.subplots(figsize=(8, 3))
+    x = _hours(len(series.requested_w), isp_seconds)
+    width = isp_seconds / 3600
+    ax.step(x, [v / 1000 for v in series.requested_w], where="post", label="requested", lw=2)
+    ax.bar(
+        x,
+        [v / 1000 for v in series.awarded_w],
+        width=width,
+        align="edge",
+        alpha=0.4,
+        label="awarded",
+    )
+    ax.step(x, [v / 1000 for v in series.delivered_w], where="post", label="delivered", color="C2")
+    ax.set_xlabel("hour of day (UTC)")
+    ax.set_ylabel("kW")
+    ax.set_title(f"Session {series.session}: {series.direction} flexibility")
+    ax.legend(loc="upper right", fontsize="small")
+    return _png(fig)
+
+
+def plot_soc(series: Sequence[SocSeries]) -> str:
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    for i, s in enumerate(series):
+        color = f"C{i % 10}"
+        ax.plot([t / 3600 for t in s.times_s], s.soc_pct, color=color, label=s.ev)
+        ax.scatter([s.departure_s / 3600], [s.target_pct], color=color, marker="v")
+    ax.set_xlabel("hour of day (UTC)")
+    ax.set_ylabel("SoC %")
+    ax.set_ylim(0, 100)
+    ax.set_title("EV state of charge (▼ = departure target)")
+    if series:
+        ax.legend(loc="lower right", fontsize="x-small", ncol=2)
+    return _png(fig)
+
+
+def plot_money(flows: Sequence[tuple[str, str, int]]) -> str:
+    fig, ax = plt.subplots(figsize=(8, max(2.0, 0.4 * len(flows) + 1)))
+    labels = [f"{src} → {dst}" for src, dst, _ in flows]
+    ax.barh(labels, [amount / 1_000_000 for _, _, amount in flows], color="C0")
+    ax.set_xlabel("EUR (settlement token)")
+    ax.set_title("Money flows between parties")
+    ax.invert_yaxis()
+    return _png(fig)
+
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;
+text-align:right}th{background:#f4f4f4}td:first-child{text-align:left}
+img{display:block;max-width:100%;margin:1em 0;border:1px solid #eee}
+.finding{color:#a00}.ok{color:#070}
+"""
+
+# Reports whether every plot decoded; lets a reader (and the browser test) see a broken image.
+_IMAGE_CHECK = """
+window.addEventListener('load',function(){var imgs=document.querySelectorAll('img.plot');
+var ok=0;imgs.forEach(function(i){var good=i.complete&&i.naturalWidth>0&&i.naturalHeight>0;
+i.setAttribute('data-rendered',good?'yes':'no');if(good){ok++;}});
+var s=document.getElementById('plot-status');s.textContent=ok+' of '+imgs.length+
+' plots rendered';s.setAttribute('data-ok',ok);s.setAttribute('data-total',imgs.length);});
+"""
+
+
+def _img(b64: str, alt: str) -> str:
+    return f'<img class="plot" alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
+
+
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render_html(report: Mapping[str, Any], plots: ReplayPlots) -> str:
+    """A self-contained page: summary tables plus PNG plots embedded as data URIs."""
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>flexmarket replay: {html.escape(str(report.get('scenario', '')))}</title>",
+        f"<style>{_STYLE}</style><script>{_IMAGE_CHECK}</script></head><body>",
+        f"<h1>Replay of {html.escape(str(report.get('scenario', '')))}</h1>",
+        "<p id='plot-status'>plots not yet checked</p>",
+    ]
+    total = report.get("total", {})
+    if total:
+        parts.append("<h2>Totals</h2>")
+        parts.append(
+            _table(
+                sorted((k, v) for k, v in total.items() if not isinstance(v, dict | list)),
+                ["metric", "value"],
+            )
+        )
+    findings = report.get("findings", [])
+    parts.append("<h2>Findings</h2>")
+    if findings:
+        parts.append(
+            "<ul>"
+            + "".join(f"<li class='finding'>{html.escape(str(f))}</li>" for f in findings)
+            + "</ul>"
+        )
+    else:
+        parts.append("<p class='ok'>none</p>")
+    parts.append("<h2>Congestion before and after</h2>")
+    parts.extend(
+        _img(plot_loading(s, plots.isp_seconds), f"loading {s.point}") for s in plots.loading
+    )
+    parts.append("<h2>Requested, awarded and delivered flexibility</h2>")
+    parts.extend(
+        _img(plot_power(s, plots.isp_seconds), f"power {s.session} {s.direction}")
+        for s in plots.power
+    )
+    parts.append("<h2>EV state of charge</h2>")
+    parts.append(_img(plot_soc(plots.soc), "state of charge"))
+    parts.append("<h2>Money flows</h2>")
+    parts.append(_img(plot_money(plots.money_flows), "money flows"))
+    if plots.money_flows:
+        parts.append(
+            _table(
+                [(s, d, f"{a / 1_000_000:.6f}") for s, d, a in plots.money_flows],
+                ["from", "to", "EUR"],
+            )
+        )
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report_html(report_dir: Path, report: Mapping[str, Any], plots: ReplayPlots) -> Path:
+    path = report_dir / "report.html"
+    path.write_text(render_html(report, plots), encoding="utf-8")
+    return path

@@ -1,0 +1,15 @@
+"""OCPP adapter: a CSMS for OCPP 2.1 / 2.0.1 / 1.6-J and a physical V2G station simulator.
+
+Entry points (import from the modules, there are no re-exports here):
+
+* ``adapters.ocpp.csms.Csms`` — the server; ``start()`` / ``stop()``, ``url``, ``dispatcher``,
+  ``sink``, ``session(station_id)``.
+* ``adapters.ocpp.dispatch.Dispatcher`` / ``IspSetpoint`` / ``DispatchStatus`` — setpoints as
+  charging profiles, per-EVSE per-ISP status.
+* ``adapters.ocpp.sink`` — ``MeterReading``, ``MeterEvent``, ``ReadingSink`` (protocol),
+  ``InMemorySink``, ``SqlReadingSink`` (table ``meter_readings``), ``ReadingIngestor``.
+* ``adapters.ocpp.signing`` — the signed meter-value format, ``sign_reading`` /
+  ``recover_reading_signer``.
+* ``adapters.ocpp.simulator`` — ``ev.EvModel``, ``station.StationSpec`` / ``EvseSpec`` /
+  ``SimulatedStation``, ``faults.StationFaults``, ``fleet.StationFleet``.
+"""

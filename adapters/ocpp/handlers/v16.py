@@ -1,0 +1,82 @@
+"""OCPP 1.6-J handlers: Start/StopTransaction instead of TransactionEvent, no V2X."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from ocpp.routing import after, on
+from ocpp.v16 import ChargePoint as V16ChargePoint
+from ocpp.v16 import call_result
+from ocpp.v16.enums import Action
+
+from adapters.ocpp.handlers.base import CsmsHandlerMixin
+from adapters.ocpp.simulator.profiles import format_time
+
+_TX_IDS = itertools.count(1)
+
+
+class V16Handler(CsmsHandlerMixin, V16ChargePoint):
+    protocol = "ocpp1.6"
+    known_actions = frozenset(a.value for a in Action)
+
+    def _now(self) -> str:
+        return format_time(self.csms.clock.now())
+
+    @on(Action.boot_notification)
+    def on_boot_notification(
+        self, charge_point_vendor: str, charge_point_model: str, **_: Any
+    ) -> Any:
+        self.csms.session(self.id).boot_info = {
+            "vendor_name": charge_point_vendor,
+            "model": charge_point_model,
+        }
+        return call_result.BootNotification(
+            current_time=self._now(), interval=self.csms.heartbeat_interval_s, status="Accepted"
+        )
+
+    @after(Action.boot_notification)
+    async def after_boot_notification(self, **_: Any) -> None:
+        await self.csms.on_booted(self.id)
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self, **_: Any) -> Any:
+        return call_result.Heartbeat(current_time=self._now())
+
+    @on(Action.status_notification)
+    def on_status_notification(self, connector_id: int, status: str, **_: Any) -> Any:
+        if connector_id > 0:
+            self.csms.session(self.id).evse(connector_id).status = status
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    def on_authorize(self, id_tag: str, **_: Any) -> Any:
+        return call_result.Authorize(id_tag_info={"status": "Accepted"})
+
+    @on(Action.start_transaction)
+    def on_start_transaction(self, connector_id: int, id_tag: str, **_: Any) -> Any:
+        tx_id = next(_TX_IDS)
+        self.csms.session(self.id).evse(connector_id).transaction_id = tx_id
+        return call_result.StartTransaction(
+            transaction_id=tx_id, id_tag_info={"status": "Accepted"}
+        )
+
+    @on(Action.stop_transaction)
+    async def on_stop_transaction(
+        self, transaction_id: int, transaction_data: list[dict[str, Any]] | None = None, **_: Any
+    ) -> Any:
+        session = self.csms.session(self.id)
+        evse_id = session.evse_of_transaction(transaction_id)
+        if evse_id is not None:
+            session.evse(evse_id).transaction_id = None
+            if transaction_data:
+                await self.ingest_snake_meter_values(evse_id, transaction_data)
+        return call_result.StopTransaction(id_tag_info={"status": "Accepted"})
+
+    @on(Action.meter_values)
+    async def on_meter_values(
+        self, connector_id: int, meter_value: list[dict[str, Any]], **_: Any
+    ) -> Any:
+        self.csms.stats["meter_msgs"] += 1
+        await self.ingest_snake_meter_values(connector_id, meter_value)
+        return call_result.MeterValues()

@@ -1,0 +1,88 @@
+"""OCPP 2.0.1 handlers; the 2.x message set shared with 2.1 lives in :class:`TwoXHandlers`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocpp.routing import after, on
+from ocpp.v201 import ChargePoint as V201ChargePoint
+from ocpp.v201.enums import Action
+
+from adapters.ocpp.handlers.base import CsmsHandlerMixin
+from adapters.ocpp.simulator.profiles import format_time
+
+
+class TwoXHandlers(CsmsHandlerMixin):
+    """Station → CSMS messages common to OCPP 2.0.1 and 2.1 (same names and fields)."""
+
+    _call_result: Any
+
+    def _now(self) -> str:
+        return format_time(self.csms.clock.now())
+
+    @on(Action.boot_notification)
+    def on_boot_notification(self, charging_station: dict[str, Any], reason: str, **_: Any) -> Any:
+        self.csms.session(self.id).boot_info = dict(charging_station, reason=reason)
+        return self._call_result.BootNotification(
+            current_time=self._now(), interval=self.csms.heartbeat_interval_s, status="Accepted"
+        )
+
+    @after(Action.boot_notification)
+    async def after_boot_notification(self, **_: Any) -> None:
+        await self.csms.on_booted(self.id)
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self, **_: Any) -> Any:
+        return self._call_result.Heartbeat(current_time=self._now())
+
+    @on(Action.status_notification)
+    def on_status_notification(self, evse_id: int, connector_status: str, **_: Any) -> Any:
+        self.csms.session(self.id).evse(evse_id).status = connector_status
+        return self._call_result.StatusNotification()
+
+    @on(Action.authorize)
+    def on_authorize(self, id_token: dict[str, Any], **_: Any) -> Any:
+        return self._call_result.Authorize(id_token_info={"status": "Accepted"})
+
+    @on(Action.transaction_event)
+    async def on_transaction_event(
+        self,
+        event_type: str,
+        transaction_info: dict[str, Any],
+        evse: dict[str, Any] | None = None,
+        meter_value: list[dict[str, Any]] | None = None,
+        **_: Any,
+    ) -> Any:
+        session = self.csms.session(self.id)
+        tx_id = transaction_info["transaction_id"]
+        evse_id = evse["id"] if evse else session.evse_of_transaction(tx_id)
+        if evse_id is not None:
+            state = session.evse(evse_id)
+            if event_type == "Ended":
+                state.transaction_id = None
+                state.ev_needs = None
+            else:
+                state.transaction_id = tx_id
+            if meter_value:
+                await self.ingest_snake_meter_values(evse_id, meter_value)
+        return self._call_result.TransactionEvent()
+
+    @on(Action.meter_values)
+    async def on_meter_values(
+        self, evse_id: int, meter_value: list[dict[str, Any]], **_: Any
+    ) -> Any:
+        self.csms.stats["meter_msgs"] += 1
+        await self.ingest_snake_meter_values(evse_id, meter_value)
+        return self._call_result.MeterValues()
+
+    @on(Action.notify_ev_charging_needs)
+    def on_notify_ev_charging_needs(
+        self, evse_id: int, charging_needs: dict[str, Any], **_: Any
+    ) -> Any:
+        self.csms.session(self.id).evse(evse_id).ev_needs = charging_needs
+        return self._call_result.NotifyEVChargingNeeds(status="Accepted")
+
+
+class V201Handler(TwoXHandlers, V201ChargePoint):
+    protocol = "ocpp2.0.1"
+    known_actions = frozenset(a.value for a in Action)

@@ -1,0 +1,15 @@
+"""OCPP 2.1 handlers: the 2.x set plus V2X charging needs (departure, energy, V2X limits)."""
+
+from __future__ import annotations
+
+from ocpp.v21 import ChargePoint as V21ChargePoint
+from ocpp.v21.enums import Action
+
+from adapters.ocpp.handlers.v201 import TwoXHandlers
+
+
+class V21Handler(TwoXHandlers, V21ChargePoint):
+    """2.1 stations; NotifyEVChargingNeeds carries ``v2x_charging_parameters`` here."""
+
+    protocol = "ocpp2.1"
+    known_actions = frozenset(a.value for a in Action)

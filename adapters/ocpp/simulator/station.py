@@ -1,0 +1,671 @@
+"""A simulated charging station: real OCPP-J over a real WebSocket, physics on a clock.
+
+Why a hand-written OCPP-J client rather than the ``ocpp`` library's ChargePoint: the CSMS is
+built on that library, so an independent encoder on the station side catches mistakes the
+library would mirror on both ends, and it is light enough to run a thousand stations in one
+process. Every payload it sends is validated by the CSMS against the official schemas.
+
+Time model: the station works in whole *nominal* seconds. It samples its meter at multiples
+of ``meter_interval_s`` (clock-aligned), integrates power exactly between samples (splitting
+at profile period boundaries, EV arrival/departure and fault times) and only uses the clock
+to pace itself. A late wake-up therefore never changes the energy, only when it is reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import logging
+import ssl
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from adapters.clock import Clock, SystemClock
+from adapters.ocpp.signing import ReadingSigner, encode_signed_meter_value
+from adapters.ocpp.simulator.ev import EvModel, Mode
+from adapters.ocpp.simulator.faults import StationFaults
+from adapters.ocpp.simulator.profiles import (
+    Profile,
+    ProfileError,
+    active_period,
+    boundaries,
+    composite_periods,
+    format_time,
+    parse_set_charging_profile,
+)
+
+LOG = logging.getLogger(__name__)
+PROTOCOLS = ("ocpp2.1", "ocpp2.0.1", "ocpp1.6")
+_DUMPS = json.JSONEncoder(separators=(",", ":")).encode
+
+
+class StationCallError(Exception):
+    """The CSMS answered one of the station's calls with a CallError."""
+
+    def __init__(self, action: str, code: str, description: str) -> None:
+        super().__init__(f"{action}: {code} ({description})")
+        self.code = code
+
+
+@dataclass
+class EvseSpec:
+    evse_id: int
+    ev: EvModel | None = None
+    max_power_w: int = 22_000
+
+
+@dataclass
+class StationSpec:
+    """What a simulated station is: id, credentials, protocol, EVSEs, key and faults."""
+
+    station_id: str
+    password: str
+    protocol: str = "ocpp2.1"
+    evses: list[EvseSpec] = field(default_factory=lambda: [EvseSpec(1)])
+    private_key: bytes | None = None
+    faults: StationFaults = field(default_factory=StationFaults)
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol: must be one of {PROTOCOLS}, got {self.protocol!r}")
+
+
+@dataclass
+class EvseState:
+    """Meter registers (integer joules), the profiles installed, the session in progress."""
+
+    spec: EvseSpec
+    import_j: int = 0
+    export_j: int = 0
+    power_w: int = 0
+    profiles: list[Profile] = field(default_factory=list)
+    ignored_profile_ids: set[int] = field(default_factory=set)
+    tx_id: str | int | None = None
+    plugged: bool = False
+    seq_no: int = 0
+
+    @property
+    def import_wh(self) -> int:
+        return self.import_j // 3600
+
+    @property
+    def export_wh(self) -> int:
+        return self.export_j // 3600
+
+    def followed_profiles(self) -> list[Profile]:
+        return [p for p in self.profiles if p.profile_id not in self.ignored_profile_ids]
+
+
+class SimulatedStation:
+    """One station; ``run()`` until ``stop()``. Counters are for tests and the benchmark."""
+
+    def __init__(
+        self,
+        spec: StationSpec,
+        csms_url: str,
+        *,
+        clock: Clock | None = None,
+        meter_interval_s: int = 60,
+        call_timeout_s: float = 30.0,
+        reconnect_delay_s: float = 0.5,
+        connect_gate: asyncio.Semaphore | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if meter_interval_s <= 0:
+            raise ValueError(f"meter_interval_s: must be > 0, got {meter_interval_s}")
+        self.spec = spec
+        self.url = csms_url.rstrip("/") + "/" + spec.station_id
+        self.clock = clock or SystemClock()
+        self.meter_interval_s = meter_interval_s
+        self.call_timeout_s = call_timeout_s
+        self.reconnect_delay_s = reconnect_delay_s
+        self._connect_gate = connect_gate
+        self.ssl_context = ssl_context
+        self.evses = {e.evse_id: EvseState(e) for e in spec.evses}
+        self.readings_sent = 0
+        self.boots = 0
+        self.profiles_received: list[tuple[int, int]] = []  # (evse_id, profile_id)
+        self.errors: list[str] = []
+        self.booted = asyncio.Event()
+        self.t = 0
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._ids = itertools.count(1)
+        self._call_lock = asyncio.Lock()
+        self._outbox: list[tuple[str, dict[str, Any]]] = []
+        self._stopping = asyncio.Event()
+        self._online = False
+        self._signer = ReadingSigner(spec.private_key) if spec.private_key is not None else None
+        self._run_task: asyncio.Task[Any] | None = None
+        self._sleeping = False
+        self._dropped = False
+
+    @property
+    def protocol(self) -> str:
+        return self.spec.protocol
+
+    @property
+    def faults(self) -> StationFaults:
+        return self.spec.faults
+
+    # ------------------------------------------------------------------ connection
+    async def connect(self) -> None:
+        """Open the WebSocket (Basic auth, one subprotocol), boot, announce connectors."""
+        token = base64.b64encode(f"{self.spec.station_id}:{self.spec.password}".encode()).decode()
+        self._ws = await connect(
+            self.url,
+            subprotocols=[self.protocol],  # type: ignore[list-item]
+            additional_headers={"Authorization": f"Basic {token}"},
+            compression=None,
+            open_timeout=max(30.0, self.call_timeout_s),
+            ping_interval=None,
+            proxy=None,
+            ssl=self.ssl_context,
+            close_timeout=2,
+            max_queue=64,
+        )
+        if self._ws.subprotocol != self.protocol:
+            await self._ws.close()
+            raise ConnectionError(f"CSMS did not accept subprotocol {self.protocol}")
+        self._online = True
+        self._reader = asyncio.get_running_loop().create_task(self._read_loop(self._ws))
+        await self._boot()
+        for evse in self.evses.values():
+            await self._status(evse, "Occupied" if evse.plugged else "Available")
+        outbox, self._outbox = self._outbox, []
+        for action, payload in outbox:
+            await self._send_or_queue(action, payload)
+
+    async def disconnect(self) -> None:
+        """Drop the connection (as a network fault would)."""
+        self._online = False
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await self._reader
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError("connection dropped"))
+        self._pending.clear()
+        self._ws = None
+        self._reader = None
+
+    async def _boot(self) -> None:
+        if self.protocol == "ocpp1.6":
+            payload: dict[str, Any] = {
+                "chargePointVendor": "flexmarket",
+                "chargePointModel": "FlexSim-V2G",
+            }
+        else:
+            payload = {
+                "reason": "PowerUp",
+                "chargingStation": {"vendorName": "flexmarket", "model": "FlexSim-V2G"},
+            }
+        result = await self.call("BootNotification", payload)
+        if result.get("status") != "Accepted":
+            raise ConnectionError(f"BootNotification not accepted: {result}")
+        self.boots += 1
+        self.booted.set()
+
+    # ------------------------------------------------------------------ OCPP-J plumbing
+    async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send one Call and wait for its result (one outstanding call at a time)."""
+        ws = self._ws
+        if ws is None:
+            raise ConnectionError("not connected")
+        async with self._call_lock:
+            uid = f"{next(self._ids)}"
+            fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._pending[uid] = fut
+            try:
+                await ws.send(_DUMPS([2, uid, action, payload]))
+                async with asyncio.timeout(self.call_timeout_s):
+                    return await fut
+            finally:
+                self._pending.pop(uid, None)
+
+    async def send_raw(self, text: str) -> None:
+        """Send arbitrary text (tests use it for malformed frames)."""
+        if self._ws is None:
+            raise ConnectionError("not connected")
+        await self._ws.send(text)
+
+    async def _read_loop(self, ws: ClientConnection) -> None:
+        try:
+            async for raw in ws:
+                await self._on_frame(ws, raw)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._online = False
+
+    async def _on_frame(self, ws: ClientConnection, raw: str | bytes) -> None:
+        try:
+            msg = json.loads(raw)
+        except ValueError:
+            self.errors.append(f"unparsable frame from CSMS: {raw!r}")
+            return
+        kind = msg[0]
+        if kind == 2:
+            _, uid, action, payload = msg
+            try:
+                result = self._handle_call(action, payload)
+                await ws.send(_DUMPS([3, uid, result]))
+            except ProfileError as exc:
+                await ws.send(_DUMPS([4, uid, "FormatViolation", str(exc)[:255], {}]))
+            except KeyError:
+                await ws.send(_DUMPS([4, uid, "NotImplemented", f"{action} not simulated", {}]))
+        elif kind in (3, 4):
+            fut = self._pending.get(msg[1])
+            if fut is None or fut.done():
+                return
+            if kind == 3:
+                fut.set_result(msg[2])
+            else:
+                self.errors.append(f"CallError {msg[2]}: {msg[3]}")
+                fut.set_exception(StationCallError("call", msg[2], msg[3]))
+
+    def _handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        handler = {
+            "SetChargingProfile": self._on_set_charging_profile,
+            "GetCompositeSchedule": self._on_get_composite_schedule,
+            "ClearChargingProfile": self._on_clear_charging_profile,
+        }[action]
+        return handler(payload)
+
+    # ------------------------------------------------------------------ CSMS → station
+    def _on_set_charging_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
+        now = int(self.clock.now())
+        profile = parse_set_charging_profile(self.protocol, payload, now)
+        evse = self.evses.get(profile.evse_id)
+        self.profiles_received.append((profile.evse_id, profile.profile_id))
+        if evse is None:
+            return self._rejected("UnknownEvse")
+        if self.faults.reject_profiles:
+            return self._rejected("Fault")
+        if profile.purpose == "TxProfile" and evse.tx_id is None:
+            return self._rejected("NoTransaction")
+        evse.profiles = [p for p in evse.profiles if p.profile_id != profile.profile_id]
+        evse.profiles.append(profile)
+        if self.faults.ignore_profiles:
+            evse.ignored_profile_ids.add(profile.profile_id)
+        return {"status": "Accepted"}
+
+    def _rejected(self, reason: str) -> dict[str, Any]:
+        if self.protocol == "ocpp1.6":
+            return {"status": "Rejected"}
+        return {"status": "Rejected", "statusInfo": {"reasonCode": reason}}
+
+    def _on_get_composite_schedule(self, payload: dict[str, Any]) -> dict[str, Any]:
+        evse_id = int(payload["connectorId" if self.protocol == "ocpp1.6" else "evseId"])
+        duration = int(payload["duration"])
+        evse = self.evses.get(evse_id)
+        if evse is None:
+            return {"status": "Rejected"}
+        now = int(self.clock.now())
+        periods = composite_periods(
+            self.protocol, evse.profiles, now, duration, evse.spec.max_power_w
+        )
+        if self.protocol == "ocpp1.6":
+            return {
+                "status": "Accepted",
+                "connectorId": evse_id,
+                "scheduleStart": format_time(now),
+                "chargingSchedule": {
+                    "duration": duration,
+                    "startSchedule": format_time(now),
+                    "chargingRateUnit": "W",
+                    "chargingSchedulePeriod": periods,
+                },
+            }
+        return {
+            "status": "Accepted",
+            "schedule": {
+                "evseId": evse_id,
+                "duration": duration,
+                "scheduleStart": format_time(now),
+                "chargingRateUnit": "W",
+                "chargingSchedulePeriod": periods,
+            },
+        }
+
+    def _on_clear_charging_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if self.protocol == "ocpp1.6":
+            pid = payload.get("id")
+            evse_id = payload.get("connectorId")
+            purpose = payload.get("chargingProfilePurpose")
+        else:
+            pid = payload.get("chargingProfileId")
+            crit = payload.get("chargingProfileCriteria", {})
+            evse_id = crit.get("evseId")
+            purpose = crit.get("chargingProfilePurpose")
+        removed = 0
+        for evse in self.evses.values():
+            if evse_id is not None and evse.spec.evse_id != evse_id and pid is None:
+                continue
+            keep = []
+            for p in evse.profiles:
+                match = (pid is not None and p.profile_id == pid) or (
+                    pid is None and (purpose is None or p.purpose == purpose)
+                )
+                if match:
+                    removed += 1
+                else:
+                    keep.append(p)
+            evse.profiles = keep
+        return {"status": "Accepted" if removed else "Unknown"}
+
+    # ------------------------------------------------------------------ station → CSMS
+    async def _send_or_queue(self, action: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        if not self._online:
+            self._outbox.append((action, payload))
+            return None
+        try:
+            result = await self.call(action, payload)
+        except (ConnectionError, ConnectionClosed, TimeoutError):
+            self._outbox.append((action, payload))
+            return None
+        if action == "MeterValues":
+            self.readings_sent += 1
+        return result
+
+    async def _status(self, evse: EvseState, status: str) -> None:
+        eid = evse.spec.evse_id
+        if self.protocol == "ocpp1.6":
+            s16 = {"Available": "Available", "Occupied": "Charging"}[status]
+            payload = {"connectorId": eid, "errorCode": "NoError", "status": s16}
+        else:
+            payload = {
+                "timestamp": format_time(self._stamp(self.t)),
+                "connectorStatus": status,
+                "evseId": eid,
+                "connectorId": 1,
+            }
+        if self._online:
+            await self.call("StatusNotification", payload)
+
+    def _stamp(self, t: int) -> int:
+        return t - self.faults.clock_late_s
+
+    async def _plug_in(self, evse: EvseState, t: int) -> None:
+        ev = evse.spec.ev
+        assert ev is not None
+        evse.plugged = True
+        eid = evse.spec.evse_id
+        ts = format_time(self._stamp(t))
+        await self._status(evse, "Occupied")
+        if self.protocol == "ocpp1.6":
+            id_tag = f"EV{self.spec.station_id[-10:]}{eid}"[:20]
+            await self._send_or_queue("Authorize", {"idTag": id_tag})
+            result = await self._send_or_queue(
+                "StartTransaction",
+                {
+                    "connectorId": eid,
+                    "idTag": id_tag,
+                    "meterStart": evse.import_wh,
+                    "timestamp": ts,
+                },
+            )
+            evse.tx_id = int(result["transactionId"]) if result else None
+            return
+        evse.tx_id = str(uuid.uuid4())
+        evse.seq_no = 0
+        await self._send_or_queue(
+            "TransactionEvent",
+            {
+                "eventType": "Started",
+                "timestamp": ts,
+                "triggerReason": "CablePluggedIn",
+                "seqNo": evse.seq_no,
+                "transactionInfo": {"transactionId": evse.tx_id, "chargingState": "EVConnected"},
+                "evse": {"id": eid, "connectorId": 1},
+            },
+        )
+        if self.protocol == "ocpp2.1":
+            await self._send_or_queue(
+                "NotifyEVChargingNeeds",
+                {
+                    "evseId": eid,
+                    "timestamp": ts,
+                    "chargingNeeds": {
+                        "requestedEnergyTransfer": "AC_BPT",
+                        "departureTime": format_time(ev.departure_unix),
+                        "v2xChargingParameters": {
+                            "maxChargePower": float(ev.max_charge_w),
+                            "maxDischargePower": float(ev.max_discharge_w),
+                            "evTargetEnergyRequest": float(
+                                max(0, ev.battery_wh * ev.target_soc_pct // 100 - int(ev.stored_wh))
+                            ),
+                            "targetSoC": ev.target_soc_pct,
+                        },
+                    },
+                },
+            )
+
+    async def _unplug(self, evse: EvseState, t: int) -> None:
+        evse.plugged = False
+        eid = evse.spec.evse_id
+        ts = format_time(self._stamp(t))
+        if self.protocol == "ocpp1.6":
+            if evse.tx_id is not None:
+                await self._send_or_queue(
+                    "StopTransaction",
+                    {
+                        "meterStop": evse.import_wh,
+                        "timestamp": ts,
+                        "transactionId": evse.tx_id,
+                        "reason": "EVDisconnected",
+                    },
+                )
+        elif evse.tx_id is not None:
+            evse.seq_no += 1
+            await self._send_or_queue(
+                "TransactionEvent",
+                {
+                    "eventType": "Ended",
+                    "timestamp": ts,
+                    "triggerReason": "EVDeparted",
+                    "seqNo": evse.seq_no,
+                    "transactionInfo": {
+                        "transactionId": evse.tx_id,
+                        "stoppedReason": "EVDisconnected",
+                    },
+                    "evse": {"id": eid, "connectorId": 1},
+                },
+            )
+        evse.tx_id = None
+        # A TxProfile ends with its transaction.
+        evse.profiles = [p for p in evse.profiles if p.purpose != "TxProfile"]
+        await self._status(evse, "Available")
+
+    def meter_payload(self, evse: EvseState, t: int) -> dict[str, Any]:
+        """The MeterValues request for one EVSE at nominal time ``t``."""
+        eid = evse.spec.evse_id
+        ts = self._stamp(t)
+        p_imp = max(evse.power_w, 0)
+        p_exp = max(-evse.power_w, 0)
+        ev = evse.spec.ev
+        soc = ev.soc if (ev is not None and evse.plugged) else None
+        signed = None
+        if self._signer is not None:
+            signed = self._signer.sign(
+                station_id=self.spec.station_id,
+                evse_id=eid,
+                timestamp=ts,
+                import_wh=evse.import_wh,
+                export_wh=evse.export_wh,
+            )
+        stamp = format_time(ts)
+        if self.protocol == "ocpp1.6":
+            ctx = "Sample.Clock"
+            values: list[dict[str, Any]] = [
+                {"value": str(evse.import_wh), "context": ctx,
+                 "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                {"value": str(evse.export_wh), "context": ctx,
+                 "measurand": "Energy.Active.Export.Register", "unit": "Wh"},
+                {"value": str(p_imp), "context": ctx, "measurand": "Power.Active.Import",
+                 "unit": "W"},
+                {"value": str(p_exp), "context": ctx, "measurand": "Power.Active.Export",
+                 "unit": "W"},
+            ]  # fmt: skip
+            if soc is not None:
+                values.append({"value": str(soc), "context": ctx, "measurand": "SoC",
+                               "unit": "Percent"})  # fmt: skip
+            if signed is not None:
+                envelope = encode_signed_meter_value(signed, "")["signedMeterData"]
+                values.append({"value": envelope, "context": ctx, "format": "SignedData",
+                               "measurand": "Energy.Active.Import.Register",
+                               "unit": "Wh"})  # fmt: skip
+            payload: dict[str, Any] = {"connectorId": eid, "meterValue": [
+                {"timestamp": stamp, "sampledValue": values}]}  # fmt: skip
+            if evse.tx_id is not None:
+                payload["transactionId"] = evse.tx_id
+            return payload
+        imp: dict[str, Any] = {
+            "value": evse.import_wh,
+            "measurand": "Energy.Active.Import.Register",
+            "context": "Sample.Clock",
+        }
+        if signed is not None:
+            smv = encode_signed_meter_value(signed, self._signer.public_key_b64)  # type: ignore[union-attr]
+            imp["signedMeterValue"] = smv
+        values = [
+            imp,
+            {"value": evse.export_wh, "measurand": "Energy.Active.Export.Register",
+             "context": "Sample.Clock"},
+            {"value": p_imp, "measurand": "Power.Active.Import", "context": "Sample.Clock",
+             "unitOfMeasure": {"unit": "W"}},
+            {"value": p_exp, "measurand": "Power.Active.Export", "context": "Sample.Clock",
+             "unitOfMeasure": {"unit": "W"}},
+        ]  # fmt: skip
+        if soc is not None:
+            values.append({"value": soc, "measurand": "SoC", "context": "Sample.Clock",
+                           "unitOfMeasure": {"unit": "Percent"}})  # fmt: skip
+        return {"evseId": eid, "meterValue": [{"timestamp": stamp, "sampledValue": values}]}
+
+    # ------------------------------------------------------------------ physics
+    def _request(self, evse: EvseState, t: int) -> tuple[Mode, int]:
+        period = active_period(evse.followed_profiles(), t)
+        if period is None:
+            return "default", 0
+        return period.request()
+
+    def _integrate(self, evse: EvseState, t0: int, t1: int) -> None:
+        """Advance one EVSE from t0 to t1 with no plug events in between."""
+        cuts = [t0, *boundaries(evse.followed_profiles(), t0, t1), t1]
+        ev = evse.spec.ev
+        for a, b in itertools.pairwise(cuts):
+            if ev is None or not evse.plugged:
+                evse.power_w = 0
+                continue
+            mode, value = self._request(evse, a)
+            for power, secs in ev.run(mode, value, b - a):
+                if power > 0:
+                    evse.import_j += power * secs
+                elif power < 0:
+                    evse.export_j += -power * secs
+                evse.power_w = power
+
+    async def _advance(self, t0: int, t1: int) -> None:
+        """Advance every EVSE from t0 to t1, handling plug events and register resets."""
+        for evse in self.evses.values():
+            ev = evse.spec.ev
+            points = []
+            if ev is not None:
+                points += [x for x in (ev.arrival_unix, ev.departure_unix) if t0 < x <= t1]
+            reset = self.faults.reset_registers_at_unix
+            if reset is not None and t0 < reset <= t1:
+                points.append(reset)
+            cur = t0
+            for x in sorted(set(points)):
+                self._integrate(evse, cur, x)
+                cur = x
+                if reset == x:
+                    evse.import_j = evse.export_j = 0
+                if ev is not None and x == ev.arrival_unix and not evse.plugged:
+                    await self._plug_in(evse, x)
+                if ev is not None and x == ev.departure_unix and evse.plugged:
+                    await self._unplug(evse, x)
+            self._integrate(evse, cur, t1)
+
+    # ------------------------------------------------------------------ main loop
+    async def run(self) -> None:
+        """Connect, then sample every interval until :meth:`stop`; survives faults."""
+        self._run_task = asyncio.current_task()
+        self.t = int(self.clock.now())
+        await self._connect_with_retry()
+        for evse in self.evses.values():
+            ev = evse.spec.ev
+            if ev is not None and ev.present(self.t):  # already parked at start-up
+                await self._plug_in(evse, self.t)
+        interval = self.meter_interval_s
+        reconnect_at: int | None = None
+        try:
+            while not self._stopping.is_set():
+                t_next = (self.t // interval + 1) * interval
+                wait = t_next - self.clock.now()
+                if wait > 0:
+                    self._sleeping = True
+                    try:
+                        await self.clock.sleep(wait)
+                    except asyncio.CancelledError:
+                        if self._stopping.is_set():
+                            break
+                        raise
+                    finally:
+                        self._sleeping = False
+                    if self._stopping.is_set():
+                        break
+                await self._advance(self.t, t_next)
+                self.t = t_next
+                f = self.faults
+                if not f.in_gap(t_next):
+                    for evse in self.evses.values():
+                        await self._send_or_queue("MeterValues", self.meter_payload(evse, t_next))
+                if f.drop_at_unix is not None and not self._dropped and t_next >= f.drop_at_unix:
+                    self._dropped = True
+                    reconnect_at = t_next + f.drop_for_s
+                    await self.disconnect()
+                    if f.lose_profiles_on_drop:
+                        for evse in self.evses.values():
+                            evse.profiles.clear()
+                            evse.ignored_profile_ids.clear()
+                if reconnect_at is not None and t_next >= reconnect_at:
+                    reconnect_at = None
+                    await self._connect_with_retry()
+                elif reconnect_at is None and not self._online:
+                    await self._connect_with_retry()
+        finally:
+            await self.disconnect()
+
+    async def _connect_with_retry(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                if self._connect_gate is None:
+                    await self.connect()
+                else:
+                    async with self._connect_gate:
+                        await self.connect()
+                return
+            except InvalidStatus:
+                raise
+            except (OSError, ConnectionError, ConnectionClosed, TimeoutError) as exc:
+                LOG.info("%s: connect failed (%s), retrying", self.spec.station_id, exc)
+                await self.disconnect()
+                await asyncio.sleep(self.reconnect_delay_s)
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to finish; an in-flight call completes, a sleep is cut short."""
+        self._stopping.set()
+        if self._sleeping and self._run_task is not None:
+            self._run_task.cancel()

@@ -1,0 +1,347 @@
+"""Local chain: start anvil from node_modules, wait until it answers, move its clock.
+
+Why a process group: anvil is started in its own session so ``stop`` (or ``chain down``) can
+kill it and anything it spawned without touching other processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import psutil
+from eth_account import Account
+
+from adapters.chain.toolchain import project_root
+
+DEFAULT_MNEMONIC = "test test test test test test test test test test test junk"
+DEFAULT_CHAIN_ID = 31337
+DEFAULT_ACCOUNTS = 10
+
+
+class AnvilError(RuntimeError):
+    """anvil is missing, did not start, or refused a control RPC."""
+
+
+def anvil_binary(root: Path | None = None) -> Path:
+    """The anvil executable installed by npm (platform package first, then the .bin link)."""
+    root = root or project_root()
+    for candidate in (
+        root / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil",
+        root / "node_modules" / ".bin" / "anvil",
+    ):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise AnvilError(f"anvil: not found under {root / 'node_modules'}; run scripts/bootstrap.sh")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@cache
+def derive_private_keys(mnemonic: str, count: int) -> tuple[str, ...]:
+    """The keys anvil funds for ``mnemonic`` (BIP-44 path m/44'/60'/0'/0/i), as 0x-hex."""
+    Account.enable_unaudited_hdwallet_features()
+    return tuple(
+        "0x" + Account.from_mnemonic(mnemonic, account_path=f"m/44'/60'/0'/0/{i}").key.hex()
+        for i in range(count)
+    )
+
+
+def rpc_call(url: str, method: str, params: list[Any] | None = None, timeout: float = 10.0) -> Any:
+    """One JSON-RPC call over HTTP; raises AnvilError naming the method on any failure."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
+    request = urllib.request.Request(
+        url, data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            reply = json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise AnvilError(f"{method} at {url}: {exc}") from exc
+    if "error" in reply:
+        raise AnvilError(f"{method} at {url}: {reply['error']}")
+    return reply.get("result")
+
+
+class AnvilControl:
+    """anvil's test-only RPCs (time, balances, snapshots) for a node at ``rpc_url``."""
+
+    def __init__(self, rpc_url: str) -> None:
+        self.rpc_url = rpc_url
+
+    def rpc(self, method: str, *params: Any) -> Any:
+        return rpc_call(self.rpc_url, method, list(params))
+
+    def get_chain_id(self) -> int:
+        return int(self.rpc("eth_chainId"), 16)
+
+    def block_timestamp(self, block: str = "latest") -> int:
+        return int(self.rpc("eth_getBlockByNumber", block, False)["timestamp"], 16)
+
+    def set_next_block_timestamp(self, t: int) -> None:
+        """The next mined block gets timestamp ``t`` (must be > the latest block's)."""
+        self.rpc("evm_setNextBlockTimestamp", int(t))
+
+    def mine(self, t: int | None = None) -> int:
+        """Mine one block, at ``t`` if given; returns the new block's timestamp."""
+        if t is None:
+            self.rpc("evm_mine")
+        else:
+            self.rpc("evm_mine", int(t))
+        return self.block_timestamp()
+
+    def increase_time(self, seconds: int) -> int:
+        """Move chain time forward by ``seconds`` and mine, so views see the new time."""
+        if seconds < 0:
+            raise ValueError(f"seconds: cannot move chain time backwards ({seconds})")
+        return self.mine(self.block_timestamp() + int(seconds))
+
+    def warp_to(self, t: int) -> int:
+        """Mine a block at ``t`` unless the chain is already there or later."""
+        latest = self.block_timestamp()
+        return latest if latest >= t else self.mine(int(t))
+
+    def set_balance(self, address: str, wei: int) -> None:
+        self.rpc("anvil_setBalance", address, hex(wei))
+
+    def snapshot(self) -> str:
+        return str(self.rpc("evm_snapshot"))
+
+    def revert(self, snapshot_id: str) -> bool:
+        return bool(self.rpc("evm_revert", snapshot_id))
+
+
+@dataclass
+class AnvilNode(AnvilControl):
+    """A running anvil on a free loopback port; use as a context manager.
+
+    Deterministic: the same mnemonic gives the same funded accounts on every start.
+    """
+
+    host: str = "127.0.0.1"
+    port: int | None = None
+    mnemonic: str = DEFAULT_MNEMONIC
+    accounts: int = DEFAULT_ACCOUNTS
+    balance_eth: int = 10_000
+    chain_id: int = DEFAULT_CHAIN_ID
+    gas_limit: int | None = None
+    timestamp: int | None = None
+    startup_timeout_s: float = 20.0
+    log_path: Path | None = None
+    binary: Path | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(rpc_url="")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def private_keys(self) -> tuple[str, ...]:
+        return derive_private_keys(self.mnemonic, self.accounts)
+
+    def command(self, port: int) -> list[str]:
+        cmd = [
+            str(self.binary or anvil_binary()),
+            "--host",
+            self.host,
+            "--port",
+            str(port),
+            "--mnemonic",
+            self.mnemonic,
+            "--accounts",
+            str(self.accounts),
+            "--balance",
+            str(self.balance_eth),
+            "--chain-id",
+            str(self.chain_id),
+        ]
+        if self.gas_limit is not None:
+            cmd += ["--gas-limit", str(self.gas_limit)]
+        if self.timestamp is not None:
+            cmd += ["--timestamp", str(self.timestamp)]
+        return cmd
+
+    def start(self) -> AnvilNode:
+        """Start anvil and block until it answers ``eth_chainId`` (or raise AnvilError)."""
+        if self.process is not None:
+            raise AnvilError("anvil: already started")
+        attempts = 1 if self.port is not None else 3
+        last_error = ""
+        for _ in range(attempts):  # a free port can be taken between probe and bind
+            port = self.port or free_port(self.host)
+            log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+            try:
+                self.process = subprocess.Popen(
+                    self.command(port),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT if self.log_path else subprocess.DEVNULL,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            finally:
+                if self.log_path:
+                    log.close()  # type: ignore[union-attr]
+            self.rpc_url = f"http://{self.host}:{port}"
+            self.port = port
+            try:
+                self._wait_ready()
+                return self
+            except AnvilError as exc:
+                last_error = str(exc)
+                self.stop()
+                self.port = None if attempts > 1 else port
+        raise AnvilError(f"anvil: did not start ({last_error})")
+
+    def _wait_ready(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AnvilError(f"exited with code {self.process.returncode} on port {self.port}")
+            try:
+                if int(rpc_call(self.rpc_url, "eth_chainId", timeout=1.0), 16) == self.chain_id:
+                    return
+            except AnvilError:
+                pass
+            time.sleep(0.05)
+        raise AnvilError(
+            f"no answer to eth_chainId at {self.rpc_url} within {self.startup_timeout_s} s"
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def stop(self) -> None:
+        """Terminate anvil's process group; SIGKILL if it does not exit within 5 s."""
+        if self.process is None:
+            return
+        kill_process_group(self.process.pid, wait=self.process.wait)
+        self.process = None
+
+    def __enter__(self) -> AnvilNode:
+        return self.start() if self.process is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def kill_process_group(pid: int, wait: Any = None, timeout_s: float = 5.0) -> bool:
+    """SIGTERM then SIGKILL the process group led by ``pid``; True if it was running."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if wait is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                wait(timeout=0.1)
+                return True
+        elif not _alive(pid):
+            return True
+        else:
+            time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    if wait is not None:
+        wait(timeout=timeout_s)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still "exists"; reap it if it is ours.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True
+
+
+# --- detached node for `flexmarket chain up/down/status` ---------------------------------
+
+
+def state_file(root: Path | None = None) -> Path:
+    return (root or project_root()) / ".flexmarket" / "chain.json"
+
+
+def chain_up(*, port: int | None = None, root: Path | None = None) -> dict[str, Any]:
+    """Start a detached anvil that outlives this process; record pid and URL in chain.json."""
+    path = state_file(root)
+    current = chain_status(root)
+    if current.get("running"):
+        raise AnvilError(f"anvil: already running at {current['rpc_url']} (pid {current['pid']})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    node = AnvilNode(port=port, log_path=path.parent / "anvil.log")
+    node.start()
+    assert node.pid is not None
+    info = {
+        "pid": node.pid,
+        "rpc_url": node.rpc_url,
+        "chain_id": node.chain_id,
+        "mnemonic": node.mnemonic,
+        "started_at": int(time.time()),
+    }
+    path.write_text(json.dumps(info, indent=2) + "\n")
+    node.process = None  # detach: this object no longer owns the process
+    return info
+
+
+def chain_status(root: Path | None = None) -> dict[str, Any]:
+    """What chain.json says, plus whether that anvil still answers."""
+    path = state_file(root)
+    if not path.is_file():
+        return {"running": False}
+    info = json.loads(path.read_text())
+    alive = _is_our_anvil(int(info["pid"]), str(info.get("rpc_url", "")))
+    answering = False
+    if alive:
+        try:
+            rpc_call(info["rpc_url"], "eth_chainId", timeout=2.0)
+            answering = True
+        except AnvilError:
+            answering = False
+    return {**info, "running": alive and answering}
+
+
+def chain_down(root: Path | None = None) -> bool:
+    """Stop the detached anvil recorded in chain.json; False if none was running."""
+    path = state_file(root)
+    if not path.is_file():
+        return False
+    info = json.loads(path.read_text())
+    pid = int(info["pid"])
+    was_running = _is_our_anvil(pid, str(info.get("rpc_url", ""))) and kill_process_group(pid)
+    path.unlink(missing_ok=True)
+    return was_running
+
+
+def _is_our_anvil(pid: int, rpc_url: str) -> bool:
+    """True if ``pid`` is still the anvil recorded (a recycled pid must never be killed)."""
+    try:
+        cmdline = psutil.Process(pid).cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    port = rpc_url.rsplit(":", 1)[-1]
+    return bool(cmdline) and Path(cmdline[0]).name == "anvil" and port in cmdline

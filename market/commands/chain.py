@@ -1,0 +1,190 @@
+"""Commands: ``chain up|down|status``, ``deploy``, ``demo`` and ``bench gas``.
+
+Argument parsing and printing only; the work is done by ``adapters.chain``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from adapters.chain import anvil as anvil_mod
+from adapters.chain.anvil import AnvilControl, AnvilError
+from adapters.chain.deploy import Deployment, connect, default_deployment_path, deploy_market
+from adapters.chain.errors import ChainError
+from adapters.chain.lifecycle import Roles, Step, eur, make_plan, onboard, run_lifecycle
+from adapters.chain.toolchain import ToolchainError
+
+RpcOption = Annotated[
+    str | None,
+    typer.Option(
+        "--rpc", help="JSON-RPC URL (default: $FLEXMARKET_RPC_URL, `chain up`, or embedded)"
+    ),
+]
+DEMO_MINT_UNITS = 100_000 * 1_000_000  # 100 000 EUR
+DEMO_BUDGET_UNITS = 2_500 * 1_000_000  # 2 500 EUR
+
+
+def _fail(message: str) -> typer.Exit:
+    Console(stderr=True).print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+def chain_up(
+    port: Annotated[int | None, typer.Option(help="port (default: a free one)")] = None,
+) -> None:
+    """Start a detached anvil from node_modules and print its RPC URL."""
+    try:
+        info = anvil_mod.chain_up(port=port)
+    except AnvilError as exc:
+        raise _fail(str(exc)) from None
+    print(info["rpc_url"])
+
+
+def chain_down() -> None:
+    """Stop the anvil started by `chain up`."""
+    if anvil_mod.chain_down():
+        print("stopped")
+    else:
+        print("no chain running")
+
+
+def chain_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show whether the `chain up` anvil is running (exit code 1 if not)."""
+    info = anvil_mod.chain_status()
+    if as_json:
+        print(json.dumps(info, sort_keys=True))
+    elif info.get("running"):
+        print(f"running at {info['rpc_url']} (pid {info['pid']}, chain id {info['chain_id']})")
+    else:
+        print("not running")
+    if not info.get("running"):
+        raise typer.Exit(code=1)
+
+
+def deploy(
+    rpc: RpcOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="deployment file")] = None,
+    token: Annotated[str | None, typer.Option("--token", help="use this existing ERC-20")] = None,
+) -> None:
+    """Deploy token (unless --token), market and positions; write the deployment file."""
+    path = out or default_deployment_path()
+    try:
+        with connect(rpc) as (client, embedded):
+            mc = deploy_market(client, deployer=client.accounts[0], token_address=token)
+            mc.deployment.save(path)
+    except (ChainError, AnvilError, ToolchainError) as exc:
+        raise _fail(str(exc)) from None
+    d = mc.deployment
+    print(f"chain id {d.chain_id}, deploy block {d.deploy_block}, deployer {d.deployer}")
+    print(f"token     {d.token}{'' if d.token_deployed else ' (existing)'}")
+    print(f"market    {d.market}")
+    print(f"positions {d.positions}")
+    print(f"wrote {path}")
+    if embedded:
+        print(
+            "note: no RPC configured, so this ran on an embedded anvil that has now stopped; "
+            "use `flexmarket chain up` first to keep the chain"
+        )
+
+
+def demo(rpc: RpcOption = None) -> None:
+    """Run one complete market session on a local chain, printing every step with its gas."""
+    console = Console()
+    console.width = max(console.width, 120)
+    table = Table(title="flexmarket: one session lifecycle on-chain")
+    for column, justify in (
+        ("phase", "left"),
+        ("action", "left"),
+        ("by", "left"),
+        ("gas", "right"),
+        ("detail", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+
+    def add(step: Step) -> None:
+        table.add_row(step.phase, step.action, step.actor, f"{step.gas_used:,}", step.detail)
+
+    try:
+        with connect(rpc) as (client, embedded):
+            a = client.accounts
+            console.print(
+                f"chain {client.rpc_url} (chain id {client.chain_id}"
+                f"{', embedded anvil' if embedded else ''})"
+            )
+            mc = deploy_market(client, deployer=a[0])
+            for name, used in mc.deployment.gas.items():
+                add(Step("deploy", name, "admin", used, "", 0, ""))
+            roles = Roles(
+                admin=a[0], operator=a[0], dso=a[1], fsps=[a[2], a[3]], oracle=a[4], arbiter=a[5]
+            )
+            for step in onboard(mc, roles, mint_to_dso=DEMO_MINT_UNITS):
+                add(step)
+            plan = make_plan(
+                orders=6, fsps=2, requests=1, budget_per_request=DEMO_BUDGET_UNITS, label="demo"
+            )
+            report = run_lifecycle(mc, AnvilControl(client.rpc_url), roles, plan, on_step=add)
+            balances = {
+                "dso": mc.token.balance_of(roles.dso),
+                "fsp-0": mc.token.balance_of(roles.fsps[0]),
+                "fsp-1": mc.token.balance_of(roles.fsps[1]),
+                "market": mc.token.balance_of(mc.market.address),
+            }
+            escrowed, credited = mc.market.total_escrowed(), mc.market.total_credited()
+    except (ChainError, AnvilError, ToolchainError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(table)
+    console.print(
+        f"session 0x{report.session_id.hex()}: FINAL; lifecycle gas {report.gas():,} "
+        f"in {len(report.steps)} transactions"
+    )
+    console.print("token balances: " + ", ".join(f"{k} {eur(v)}" for k, v in balances.items()))
+    if balances["market"] != escrowed + credited:
+        raise _fail(
+            f"market balance {balances['market']} != escrowed {escrowed} + credited {credited}"
+        )
+    console.print("market balance = escrowed + credited: ok")
+
+
+def bench_gas(
+    as_json: Annotated[bool, typer.Option("--json", help="print only the JSON")] = False,
+) -> None:
+    """Gas per session, order, FSP and request, fitted from full lifecycles, vs a naive market."""
+    from adapters.chain.bench import run_gas_bench  # numpy import only when benchmarking
+
+    err = Console(stderr=True)
+    try:
+        result = run_gas_bench(progress=lambda m: err.print(f"[dim]{m}[/dim]"))
+    except (ChainError, AnvilError, ToolchainError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
+        return
+    table = Table(title="gas benchmark (targets from issue 2)")
+    for column in ("metric", "value", "target", "ok"):
+        table.add_column(column)
+    for key, limit in result["targets"].items():
+        table.add_row(
+            key, str(result[key]), f"<= {limit}", "yes" if result["meets_targets"][key] else "NO"
+        )
+    Console().print(table)
+
+
+def register(
+    *, app: typer.Typer, chain_app: typer.Typer, bench_app: typer.Typer, sim_app: typer.Typer
+) -> None:
+    chain_app.command("up")(chain_up)
+    chain_app.command("down")(chain_down)
+    chain_app.command("status")(chain_status)
+    app.command("deploy")(deploy)
+    app.command("demo")(demo)
+    bench_app.command("gas")(bench_gas)
+
+
+__all__ = ["Deployment", "register"]

@@ -1,0 +1,55 @@
+"""Every contract function has its typed wrapper method (catches ABI drift early)."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.chain.contracts import (
+    FlexMarketContract,
+    FlexPositionsContract,
+    NaiveMarketContract,
+    SettlementTokenContract,
+)
+from adapters.chain.toolchain import compile_contracts
+from adapters.chain.types import SessionInfo, snake_case
+
+# Solidity names whose Python method is spelled differently on purpose.
+ALIASES = {
+    "DOMAIN_SEPARATOR": "domain_separator",
+    "eip712Domain": None,  # read by eth-account, not needed as a method
+    "MARKET_OPERATOR_ROLE": "roles",
+    "DSO_ROLE": "roles",
+    "FSP_ROLE": "roles",
+    "METER_ORACLE_ROLE": "roles",
+    "ARBITER_ROLE": "roles",
+    "CLEARING_HOUSE_ROLE": "roles",
+    "DEFAULT_ADMIN_ROLE": None,  # always zero
+    "MINTER_ROLE": "MINTER_ROLE",
+    "MARKET_ROLE": "MARKET_ROLE",
+    "offers": None,  # NaiveMarket's public mapping getters
+    "requests": None,
+}
+
+
+@pytest.mark.parametrize(
+    "wrapper",
+    [SettlementTokenContract, FlexMarketContract, FlexPositionsContract, NaiveMarketContract],
+)
+def test_each_abi_function_has_a_wrapper_method(wrapper: type) -> None:
+    abi = compile_contracts()[wrapper.NAME].abi
+    missing = []
+    for item in abi:
+        if item["type"] != "function":
+            continue
+        name = item["name"]
+        method = ALIASES.get(name, snake_case(name) if not name.isupper() else name.lower())
+        if method is not None and not hasattr(wrapper, method):
+            missing.append(f"{name} -> {method}")
+    assert missing == []
+
+
+def test_session_info_matches_the_abi_struct() -> None:
+    abi = compile_contracts()["FlexMarket"].abi
+    (fn,) = [i for i in abi if i.get("name") == "session" and i["type"] == "function"]
+    fields = [snake_case(c["name"]) for c in fn["outputs"][0]["components"]]
+    assert fields == list(SessionInfo.__dataclass_fields__)

@@ -1,0 +1,165 @@
+"""Session input and result bundles: the published, hashed documents an auditor recomputes.
+
+All fields are integers or strings (no floats), so ``canonical_json`` of ``model_dump()`` is the
+exact byte string that is hashed.  ``mip_gap_ppm`` expresses the relative MIP gap in parts per
+million (1000 = 0.1 %).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from clearing.encoding import canonical_json, keccak256
+from clearing.messages import (
+    Address,
+    Code,
+    Direction,
+    DPrognosis,
+    FlexOffer,
+    FlexOrder,
+    FlexRequest,
+    PowerW,
+    PricePerMwh,
+    UnixSeconds,
+    UuidStr,
+)
+from clearing.units import MAX_ISP_COUNT, PPM
+
+__all__ = [
+    "INPUT_BUNDLE_SCHEMA_PATH",
+    "ClearingPrice",
+    "CongestionPoint",
+    "FspProofs",
+    "InputBundle",
+    "MarketRules",
+    "OrderProof",
+    "PaymentCap",
+    "PricingRule",
+    "Procurement",
+    "ResultBundle",
+    "SolverSpec",
+    "bundle_hash",
+    "input_bundle_json_schema",
+]
+
+INPUT_BUNDLE_SCHEMA_PATH = Path(__file__).with_name("input_bundle.schema.json")
+
+PricingRule = Literal["pay_as_bid", "pay_as_clear"]
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_canonical(self) -> bytes:
+        return canonical_json(self.model_dump(mode="python"))
+
+
+class CongestionPoint(_Doc):
+    """A node of the grid hierarchy (feeder inside transformer inside substation).
+
+    ``sensitivity_ppm`` scales a flow at this point into its effect on ``parent`` (1e6 = 1.0).
+    ``max_increase_w`` / ``max_decrease_w``: optional bounds on the net change of consumption
+    that awarded flexibility and its rebound may cause here in any ISP (None = unlimited).
+    """
+
+    code: Code
+    parent: Code | None = None
+    sensitivity_ppm: Annotated[StrictInt, Field(ge=1, le=PPM)] = PPM
+    max_increase_w: PowerW | None = None
+    max_decrease_w: PowerW | None = None
+
+
+class SolverSpec(_Doc):
+    name: Literal["highs", "cbc"] = "highs"
+    version: StrictStr = ""
+
+
+class MarketRules(_Doc):
+    pricing_rule: PricingRule = "pay_as_bid"
+    time_limit_s: Annotated[StrictInt, Field(ge=1, le=86_400)] = 60
+    mip_gap_ppm: Annotated[StrictInt, Field(ge=0, le=PPM)] = 1_000
+    solver: SolverSpec = SolverSpec()
+
+
+class InputBundle(_Doc):
+    """Everything the clearing reads. Same bytes in, same result bytes out."""
+
+    session_id: UuidStr
+    isp_duration_s: Annotated[StrictInt, Field(ge=60, le=86_400)] = 900
+    isp_count: Annotated[StrictInt, Field(ge=1, le=MAX_ISP_COUNT)]
+    start_time: UnixSeconds
+    congestion_points: tuple[CongestionPoint, ...] = ()
+    requests: tuple[FlexRequest, ...] = ()
+    prognoses: tuple[DPrognosis, ...] = ()
+    offers: tuple[FlexOffer, ...] = ()
+    rules: MarketRules = MarketRules()
+
+
+class Procurement(_Doc):
+    """Power procured for a request in one ISP (W at the request's congestion point)."""
+
+    request_id: UuidStr
+    isp_index: StrictInt
+    procured_w: StrictInt
+
+
+class ClearingPrice(_Doc):
+    """Uniform price at a (congestion point, direction, ISP): highest accepted effective bid."""
+
+    congestion_point: Code
+    direction: Direction
+    isp_index: StrictInt
+    price_per_mwh: PricePerMwh
+
+
+class PaymentCap(_Doc):
+    """Sum of order payment caps per (request, FSP): the on-chain escrow reservation."""
+
+    request_id: UuidStr
+    fsp: Address
+    payment_cap_units: StrictInt
+
+
+class OrderProof(_Doc):
+    order_id: UuidStr
+    proof: tuple[StrictStr, ...]
+
+
+class FspProofs(_Doc):
+    fsp: Address
+    orders: tuple[OrderProof, ...]
+
+
+class ResultBundle(_Doc):
+    """The clearing outcome, with its own Merkle root over orders (one leaf per order)."""
+
+    session_id: UuidStr
+    input_hash: StrictStr
+    pricing_rule: PricingRule
+    solver: SolverSpec
+    status: Literal["optimal", "time_limit", "empty"]
+    mip_gap_ppm: StrictInt
+    orders: tuple[FlexOrder, ...]
+    procurement: tuple[Procurement, ...]
+    prices: tuple[ClearingPrice, ...]
+    payment_caps: tuple[PaymentCap, ...]
+    value_units: StrictInt
+    cost_units: StrictInt
+    welfare_units: StrictInt
+    orders_root: StrictStr
+    fsp_proofs: tuple[FspProofs, ...]
+
+
+def bundle_hash(bundle: InputBundle | ResultBundle) -> bytes:
+    """keccak256 of the canonical JSON of a bundle (the value anchored on-chain)."""
+    return keccak256(bundle.to_canonical())
+
+
+def input_bundle_json_schema() -> dict[str, object]:
+    """JSON schema of the input bundle, published as ``input_bundle.schema.json`` beside this
+    module (regenerate: ``json.dumps(input_bundle_json_schema(), indent=2, sort_keys=True)``;
+    a test fails when the file is stale)."""
+    return InputBundle.model_json_schema()

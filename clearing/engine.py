@@ -1,0 +1,316 @@
+"""``clear(bundle) -> ResultBundle``: validate, build, solve, round to integers, price, commit.
+
+Integer accounting after the solve (identical for the optimiser and the greedy baseline):
+
+* activation ``act_ppm = clamp(round(a * 1e6), min_activation_ppm, 1e6)``;
+* ordered power per ISP ``floor(power_w * act_ppm / 1e6)``; order energy
+  ``E = sum_t floor(ordered_w * isp_s / 3600)`` Wh;
+* procured at request r, ISP t: ``min(max_power_w, floor(sum s_ppm * ordered_w / 1e6))`` over the
+  orders at or below its point; an all-or-nothing ISP below its min counts as 0;
+* value ``sum floor(energy(procured) * max_price / 1e6)``, cost ``sum floor(E * bid / 1e6)``,
+  welfare = value - cost (independent of the pricing rule).
+
+Pricing (both rules give ``payment_cap_units`` = the payment for full delivery):
+
+* ``pay_as_bid``: cap ``floor(E * bid / 1e6)``, order price = bid;
+* ``pay_as_clear``: the uniform price at (funding point, direction, ISP) is the highest
+  *effective* accepted bid ``ceil(bid * 1e6 / s_ppm)`` among orders funded there with power in
+  that ISP (the marginal accepted offer - well defined for block offers, unlike LP duals); an
+  order is paid ``floor(sum_t E_t * s_ppm * price_t / 1e12)`` but never less than its bid cost;
+  order price = ``max(bid, floor(cap * 1e6 / E))``.  Eligibility guarantees every effective bid
+  <= the request's max price, so no FSP is paid below its bid and no DSO above its max price.
+
+Merkle leaf per order (see :data:`ORDER_LEAF_ENCODING`):
+``(bytes32 orderId, bytes32 requestId, address fsp, uint256 paymentCap, bytes32 orderHash)`` with
+ids = keccak256(uuid bytes) and orderHash = keccak256(canonical JSON of the FlexOrder).
+Orders are sorted by ``order_id``; an empty result has root ``0x00..00``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from clearing.bundle import (
+    ClearingPrice,
+    FspProofs,
+    InputBundle,
+    OrderProof,
+    PaymentCap,
+    Procurement,
+    ResultBundle,
+    SolverSpec,
+    bundle_hash,
+)
+from clearing.encoding import hex32, keccak256, uuid_to_bytes32
+from clearing.errors import ClearingError, SolverFailed
+from clearing.merkle import StandardMerkleTree
+from clearing.messages import FlexOrder, IspPower
+from clearing.model import SolveOutcome, build_model, solve_highspy, solve_pulp
+from clearing.prepare import Prepared, prepare
+from clearing.units import PPM
+from clearing.validation import validate_bundle
+
+__all__ = [
+    "ORDER_LEAF_ENCODING",
+    "ClearingRun",
+    "Evaluation",
+    "clear",
+    "clear_run",
+    "evaluate",
+    "order_id_for",
+    "order_leaf",
+]
+
+ORDER_LEAF_ENCODING = ("bytes32", "bytes32", "address", "uint256", "bytes32")
+_ORDER_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://flexmarket/order")
+ZERO_ROOT = "0x" + "00" * 32
+
+
+def order_id_for(session_id: str, offer_id: str, option_ref: str) -> str:
+    """Deterministic order id (UUIDv5) so re-clearing gives the same ids."""
+    return str(uuid.uuid5(_ORDER_NAMESPACE, f"{session_id}/{offer_id}/{option_ref}"))
+
+
+def order_leaf(order: FlexOrder) -> tuple[bytes, bytes, str, int, bytes]:
+    """The Merkle leaf value of an order (abi types in ORDER_LEAF_ENCODING)."""
+    return (
+        uuid_to_bytes32(order.order_id),
+        uuid_to_bytes32(order.request_id),
+        order.fsp,
+        order.payment_cap_units,
+        keccak256(order.to_canonical()),
+    )
+
+
+@dataclass
+class Evaluation:
+    orders: list[FlexOrder]
+    procured: dict[tuple[int, int], int]
+    prices: dict[tuple[int, int], int]  # (request, isp) -> price per MWh
+    value_units: int
+    cost_units: int
+
+    @property
+    def welfare_units(self) -> int:
+        return self.value_units - self.cost_units
+
+
+def evaluate(prep: Prepared, activations: Mapping[int, int]) -> Evaluation:
+    """Integer accounting of a set of activated options ``{option index: activation ppm}``."""
+    b = prep.bundle
+    dur = b.isp_duration_s
+    ordered: dict[int, list[tuple[int, int]]] = {}
+    cov: dict[tuple[int, int], int] = {}
+    for k in sorted(activations):
+        act = activations[k]
+        opt = prep.options[k]
+        isps = [(t, pw * act // PPM) for t, pw in opt.isps]
+        ordered[k] = isps
+        for ri, s in opt.covers:
+            wanted = prep.requests[ri].requested
+            for t, w in isps:
+                if t in wanted:
+                    cov[(ri, t)] = cov.get((ri, t), 0) + s * w
+    procured: dict[tuple[int, int], int] = {}
+    value = 0
+    for rq in prep.requests:
+        for t, (mn, mx) in sorted(rq.requested.items()):
+            p = min(mx, cov.get((rq.index, t), 0) // PPM)
+            if rq.all_or_nothing and p < mn:
+                p = 0
+            procured[(rq.index, t)] = p
+            value += (p * dur // 3600) * rq.max_price_per_mwh // PPM
+    # marginal (highest effective) accepted bid per funding request and ISP
+    prices: dict[tuple[int, int], int] = {}
+    for k, isps in ordered.items():
+        opt = prep.options[k]
+        eff = -(-opt.price_per_mwh * PPM // opt.fund_sensitivity_ppm)
+        eff = min(eff, prep.requests[opt.fund].max_price_per_mwh)
+        for t, w in isps:
+            if w > 0:
+                key = (opt.fund, t)
+                prices[key] = max(prices.get(key, 0), eff)
+    pay_as_clear = b.rules.pricing_rule == "pay_as_clear"
+    orders: list[FlexOrder] = []
+    cost = 0
+    for k, isps in ordered.items():
+        opt = prep.options[k]
+        req = prep.requests[opt.fund]
+        energies = [(t, w * dur // 3600) for t, w in isps]
+        energy = sum(e for _, e in energies)
+        bid_cost = energy * opt.price_per_mwh // PPM
+        cost += bid_cost
+        if pay_as_clear:
+            s = opt.fund_sensitivity_ppm
+            clear_cap = sum(e * s * prices.get((opt.fund, t), 0) for t, e in energies) // PPM**2
+            cap = max(bid_cost, clear_cap)
+            price = max(opt.price_per_mwh, cap * PPM // energy) if energy else opt.price_per_mwh
+        else:
+            cap, price = bid_cost, opt.price_per_mwh
+        orders.append(
+            FlexOrder(
+                order_id=order_id_for(b.session_id, opt.offer_id, opt.option_ref),
+                session_id=b.session_id,
+                offer_id=opt.offer_id,
+                option_ref=opt.option_ref,
+                fsp=opt.fsp,
+                request_id=req.request_id,
+                congestion_point=opt.congestion_point,
+                direction=opt.direction,  # type: ignore[arg-type]
+                activation_ppm=activations[k],
+                isps=tuple(IspPower(isp_index=t, power_w=w) for t, w in isps),
+                price_per_mwh=price,
+                payment_cap_units=cap,
+            )
+        )
+    orders.sort(key=lambda o: o.order_id)
+    return Evaluation(orders, procured, prices, value, cost)
+
+
+def activations_from(prep: Prepared, sol: SolveOutcome) -> dict[int, int]:
+    """Round a solver solution to integer ppm activations (documented in the module)."""
+    out: dict[int, int] = {}
+    for k, opt in enumerate(prep.options):
+        if not sol.on[k]:
+            continue
+        a = sol.activation[k]
+        if a * PPM < opt.min_activation_ppm - 2:  # "on" but not really activated
+            continue
+        out[k] = min(PPM, max(opt.min_activation_ppm, round(a * PPM)))
+    return out
+
+
+@dataclass
+class ClearingRun:
+    """A result bundle plus the measurements the benchmark reports."""
+
+    result: ResultBundle
+    evaluation: Evaluation
+    build_s: float
+    solve_s: float
+    objective: float
+    gap: float | None
+
+
+Backend = Literal["highspy", "pulp-highs", "pulp-cbc"]
+
+
+def clear(bundle: InputBundle | Mapping[str, Any]) -> ResultBundle:
+    """Clear a session: the pure function auditors recompute."""
+    return clear_run(bundle).result
+
+
+def clear_run(
+    bundle: InputBundle | Mapping[str, Any], *, backend: Backend | None = None
+) -> ClearingRun:
+    """Clear with timings. Default backend: HiGHS (highspy arrays), or CBC if the rules say so;
+    if HiGHS fails the CBC fallback runs and the result names the solver actually used."""
+    t0 = time.perf_counter()
+    b = validate_bundle(bundle)
+    prep = prepare(b)
+    rules = b.rules
+    if backend is None:
+        backend = "pulp-cbc" if rules.solver.name == "cbc" else "highspy"
+    if not prep.options:
+        ev = evaluate(prep, {})
+        name = "cbc" if backend == "pulp-cbc" else "highs"
+        result = _result(b, ev, "empty", 0.0, name, "")  # no solver ran
+        return ClearingRun(result, ev, time.perf_counter() - t0, 0.0, 0.0, 0.0)
+    model = build_model(prep)
+    build_s = time.perf_counter() - t0
+    limit, gap_ppm = rules.time_limit_s, rules.mip_gap_ppm
+    if backend == "highspy":
+        try:
+            sol = solve_highspy(model, time_limit_s=limit, mip_gap_ppm=gap_ppm)
+        except (SolverFailed, ImportError):
+            sol, pulp_build_s = solve_pulp(
+                model, solver="cbc", time_limit_s=limit, mip_gap_ppm=gap_ppm
+            )
+            build_s += pulp_build_s
+    else:
+        solver = "cbc" if backend == "pulp-cbc" else "highs"
+        sol, pulp_build_s = solve_pulp(
+            model, solver=solver, time_limit_s=limit, mip_gap_ppm=gap_ppm
+        )
+        build_s += pulp_build_s
+    ev = evaluate(prep, activations_from(prep, sol))
+    result = _result(b, ev, sol.status, sol.gap, sol.solver, sol.version)
+    _check_budgets(prep, ev)
+    return ClearingRun(result, ev, build_s, sol.solve_s, -sol.objective, sol.gap)
+
+
+def _check_budgets(prep: Prepared, ev: Evaluation) -> None:
+    spent: dict[str, int] = {}
+    for o in ev.orders:
+        spent[o.request_id] = spent.get(o.request_id, 0) + o.payment_cap_units
+    for req in prep.requests:
+        if spent.get(req.request_id, 0) > req.budget_units:
+            raise ClearingError(
+                f"request {req.request_id}: payment caps {spent[req.request_id]} exceed "
+                f"budget {req.budget_units} after rounding"
+            )
+
+
+def _result(
+    b: InputBundle, ev: Evaluation, status: str, gap: float | None, solver: str, version: str
+) -> ResultBundle:
+    prep_requests = b.requests
+    caps: dict[tuple[str, str], int] = {}
+    for o in ev.orders:
+        caps[(o.request_id, o.fsp)] = caps.get((o.request_id, o.fsp), 0) + o.payment_cap_units
+    if ev.orders:
+        tree = StandardMerkleTree.of([order_leaf(o) for o in ev.orders], ORDER_LEAF_ENCODING)
+        root = hex32(tree.root)
+        by_fsp: dict[str, list[OrderProof]] = {}
+        for i, o in enumerate(ev.orders):
+            by_fsp.setdefault(o.fsp, []).append(
+                OrderProof(order_id=o.order_id, proof=tuple(hex32(p) for p in tree.proof(i)))
+            )
+        proofs = tuple(FspProofs(fsp=f, orders=tuple(by_fsp[f])) for f in sorted(by_fsp))
+    else:
+        root, proofs = ZERO_ROOT, ()
+    cp_dir = {
+        i: (r.congestion_point, r.direction, r.request_id) for i, r in enumerate(prep_requests)
+    }
+    return ResultBundle(
+        session_id=b.session_id,
+        input_hash=hex32(bundle_hash(b)),
+        pricing_rule=b.rules.pricing_rule,
+        solver=SolverSpec(name=solver, version=version),  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]
+        mip_gap_ppm=-1 if gap is None else int(-(-max(gap, 0.0) * PPM // 1)),
+        orders=tuple(ev.orders),
+        procurement=tuple(
+            Procurement(request_id=cp_dir[ri][2], isp_index=t, procured_w=p)
+            for (ri, t), p in sorted(
+                ev.procured.items(), key=lambda kv: (cp_dir[kv[0][0]][2], kv[0][1])
+            )
+        ),
+        prices=tuple(
+            sorted(
+                (
+                    ClearingPrice(
+                        congestion_point=cp_dir[ri][0],
+                        direction=cp_dir[ri][1],
+                        isp_index=t,
+                        price_per_mwh=p,
+                    )
+                    for (ri, t), p in ev.prices.items()
+                ),
+                key=lambda c: (c.congestion_point, c.direction, c.isp_index),
+            )
+        ),
+        payment_caps=tuple(
+            PaymentCap(request_id=r, fsp=f, payment_cap_units=v)
+            for (r, f), v in sorted(caps.items())
+        ),
+        value_units=ev.value_units,
+        cost_units=ev.cost_units,
+        welfare_units=ev.welfare_units,
+        orders_root=root,
+        fsp_proofs=proofs,
+    )

@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI): signed writes, public and SIWE-protected reads, published bundles."""

@@ -1,0 +1,87 @@
+"""The FastAPI application: routers, problem handlers, and an optional embedded worker."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from market.api import problems
+from market.api.routers import (
+    assets,
+    auth,
+    congestion_points,
+    metering,
+    offers,
+    orders,
+    participants,
+    prognoses,
+    requests,
+    sessions,
+)
+from market.api.routers import market as market_router
+from market.auth.siwe import TokenIssuer
+from market.bundles import BundleStore
+from market.core import MarketCore
+from market.settings import Settings
+
+
+def create_app(
+    *,
+    core: MarketCore,
+    issuer: TokenIssuer,
+    bundles: BundleStore,
+    settings: Settings,
+    worker: Any | None = None,
+) -> FastAPI:
+    """Build the app around ready-made parts; ``worker`` (if given) runs in a thread."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = None
+        if worker is not None:
+            thread = threading.Thread(
+                target=worker.run_forever, args=(stop,), name="lifecycle-worker", daemon=True
+            )
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if thread is not None:
+                thread.join(timeout=30)
+
+    app = FastAPI(
+        title="flexmarket",
+        version="0.1.0",
+        description=(
+            "Local flexibility marketplace. Every write is an EIP-712 signed envelope "
+            "(see GET /market); private reads need a SIWE bearer token (POST /auth/siwe). "
+            "Errors are RFC 9457 application/problem+json."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.core = core
+    app.state.issuer = issuer
+    app.state.bundles = bundles
+    app.state.settings = settings
+    problems.install(app)
+    for module in (
+        market_router,
+        auth,
+        participants,
+        congestion_points,
+        assets,
+        sessions,
+        requests,
+        prognoses,
+        offers,
+        orders,
+        metering,
+    ):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,36 @@
+"""App factory for uvicorn (``--factory``), so several server processes can share one store."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from market.settings import Settings
+
+
+def create_app_from_env() -> FastAPI:
+    """Build the API from ``FLEXMARKET_*`` settings; embeds the worker when configured."""
+    from market.ledger import ledger_from_settings
+    from market.runtime import build_runtime
+
+    settings = Settings()
+    ledger = ledger_from_settings(settings)
+    rt = build_runtime(settings, ledger=ledger, migrate=False)
+    worker = None
+    if settings.embed_worker:
+        from adapters.chain.deploy import Deployment, default_deployment_path
+        from market.indexer import Indexer
+        from market.lifecycle.worker import Worker
+
+        deployment = Deployment.load(settings.deployment_file or default_deployment_path())
+
+        worker = Worker(
+            engine=rt.engine,
+            ledger=ledger,
+            bundles=rt.bundles,
+            clock=rt.core.clock,
+            meter_grace_s=settings.meter_grace_s,
+            poll_s=settings.worker_poll_s,
+            indexer=Indexer(rt.engine, ledger, deployment.deploy_block, roles=rt.core.roles),
+            **({"worker_id": settings.worker_id} if settings.worker_id else {}),
+        )
+    return rt.app(worker=worker)

@@ -1,0 +1,60 @@
+"""FlexOffers: private to the submitting FSP and the operator until gate closure."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Request
+from sqlmodel import Session, select
+
+from clearing.messages import FlexOffer
+from market.api.deps import CoreDep, ReaderDep, SignedInDep
+from market.api.routers._write import WRITE_RESPONSES, submit_signed
+from market.api.routers.sessions import load_session
+from market.api.schemas import Signed
+from market.core import message_public
+from market.store import models as m
+
+router = APIRouter(tags=["offers"])
+
+
+def _public(r: m.OfferRow) -> dict:
+    return message_public(r.body_json, body_hash=r.body_hash, submitter=r.fsp)
+
+
+@router.post("/offers", status_code=201, responses=WRITE_RESPONSES)
+async def create(env: Signed[FlexOffer], core: CoreDep, request: Request):
+    """Submit an offer (kind ``offer``; FSP, ``fsp`` must be the signer), before gate closure."""
+    return await submit_signed(core, "offer", request, env.body)
+
+
+@router.get("/sessions/{session_id}/offers", responses={401: {}, 403: {}, 404: {}})
+def list_offers(session_id: str, core: CoreDep, reader: ReaderDep, fsp: str | None = None):
+    """Before gate closure: your own offers only (SIWE token); afterwards: everyone's."""
+    session = load_session(core, session_id)
+    return [_public(r) for r in core.offers_visible(session, reader=reader, fsp=fsp)]
+
+
+@router.get("/offers/{offer_id}", responses={401: {}, 403: {}, 404: {}})
+def get_offer(offer_id: str, core: CoreDep, reader: ReaderDep) -> dict:
+    return _public(core.offer_visible(offer_id, reader=reader))
+
+
+@router.get("/sessions/{session_id}/receipts", responses={401: {}, 404: {}})
+def my_receipts(session_id: str, core: CoreDep, reader: SignedInDep) -> list[dict]:
+    """Inclusion proofs of your offers in your on-chain commitment (after gate closure)."""
+    load_session(core, session_id)
+    with Session(core.engine) as db:
+        q = select(m.OfferReceipt).where(
+            m.OfferReceipt.session_id == session_id, m.OfferReceipt.fsp == reader
+        )
+        return [
+            {
+                "offer_id": r.offer_id,
+                "root": r.root,
+                "leaf_hash": r.leaf_hash,
+                "proof": json.loads(r.proof_json),
+                "included": r.included,
+            }
+            for r in db.exec(q.order_by(m.OfferReceipt.offer_id))
+        ]

@@ -1,0 +1,211 @@
+"""Sign-In with Ethereum (EIP-4361), written by hand, plus the session tokens it yields.
+
+The ``siwe`` package pins an eth-account older than ours, so the message grammar lives here:
+build, parse and verify (EIP-191 ``personal_sign`` recovery, domain, chain, nonce, times).
+Nonces and tokens are stateless HMACs, so several API processes can share one secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from eth_hash.auto import keccak
+from eth_utils import to_checksum_address
+
+from market.auth.eip712 import recover
+from market.errors import BadSignature, InvalidMessage, MessageExpired, Unauthenticated
+
+NONCE_TTL_S = 600
+_HEADER = " wants you to sign in with your Ethereum account:"
+_FIELDS = (
+    ("uri", "URI"),
+    ("version", "Version"),
+    ("chain_id", "Chain ID"),
+    ("nonce", "Nonce"),
+    ("issued_at", "Issued At"),
+    ("expiration_time", "Expiration Time"),
+    ("not_before", "Not Before"),
+    ("request_id", "Request ID"),
+)
+
+
+@dataclass(frozen=True)
+class SiweMessage:
+    """The fields of an EIP-4361 message (resources are not used by this market)."""
+
+    domain: str
+    address: str
+    uri: str
+    chain_id: int
+    nonce: str
+    issued_at: str
+    statement: str | None = None
+    version: str = "1"
+    expiration_time: str | None = None
+    not_before: str | None = None
+    request_id: str | None = None
+
+    def to_text(self) -> str:
+        lines = [f"{self.domain}{_HEADER}", to_checksum_address(self.address), ""]
+        if self.statement:
+            lines += [self.statement, ""]
+        for attr, label in _FIELDS:
+            value = getattr(self, attr)
+            if value is not None:
+                lines.append(f"{label}: {value}")
+        return "\n".join(lines)
+
+
+def rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(value: str, field: str) -> float:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError as exc:
+        raise InvalidMessage("not an RFC 3339 timestamp", field=field) from exc
+
+
+def parse(text: str) -> SiweMessage:
+    """Parse EIP-4361 text; every malformed line is named in the error."""
+    lines = text.split("\n")
+    if len(lines) < 3 or not lines[0].endswith(_HEADER):
+        raise InvalidMessage(
+            "first line must be '<domain> wants you to sign in ...'", field="message"
+        )
+    domain = lines[0][: -len(_HEADER)]
+    address = lines[1]
+    if not re.fullmatch(r"0x[0-9a-fA-F]{40}", address):
+        raise InvalidMessage("second line must be an address", field="message.address")
+    if address != to_checksum_address(address):
+        raise InvalidMessage("address must be EIP-55 checksummed", field="message.address")
+    rest = lines[2:]
+    if not rest or rest[0] != "":
+        raise InvalidMessage("blank line expected after the address", field="message")
+    rest = rest[1:]
+    statement = None
+    if rest and not rest[0].startswith("URI: "):
+        statement = rest[0]
+        if len(rest) < 2 or rest[1] != "":
+            raise InvalidMessage("blank line expected after the statement", field="message")
+        rest = rest[2:]
+    values: dict[str, str] = {}
+    labels = {label: attr for attr, label in _FIELDS}
+    for line in rest:
+        label, sep, value = line.partition(": ")
+        if not sep or label not in labels:
+            raise InvalidMessage(f"unexpected line {line!r}", field="message")
+        values[labels[label]] = value
+    for required in ("uri", "version", "chain_id", "nonce", "issued_at"):
+        if required not in values:
+            raise InvalidMessage("missing", field=f"message.{required}")
+    if values["version"] != "1":
+        raise InvalidMessage("only version 1 exists", field="message.version")
+    if not re.fullmatch(r"[A-Za-z0-9]{8,}", values["nonce"]):
+        raise InvalidMessage("must be >= 8 alphanumeric characters", field="message.nonce")
+    try:
+        chain_id = int(values.pop("chain_id"))
+    except ValueError as exc:
+        raise InvalidMessage("not an integer", field="message.chain_id") from exc
+    return SiweMessage(
+        domain=domain, address=address, statement=statement, chain_id=chain_id, **values
+    )
+
+
+def _eip191_digest(text: str) -> bytes:
+    data = text.encode()
+    return keccak(b"\x19Ethereum Signed Message:\n" + str(len(data)).encode() + data)
+
+
+class TokenIssuer:
+    """Issues and checks nonces and bearer tokens with one HMAC secret."""
+
+    def __init__(self, secret: str | None, *, domain: str, chain_id: int, token_ttl_s: int) -> None:
+        self._secret = (secret or secrets.token_hex(32)).encode()
+        self.domain = domain
+        self.chain_id = chain_id
+        self.token_ttl_s = token_ttl_s
+
+    def _mac(self, data: str) -> str:
+        return hmac.new(self._secret, data.encode(), hashlib.sha256).hexdigest()
+
+    def new_nonce(self, now: float) -> str:
+        ts = str(int(now))
+        salt = secrets.token_hex(4)
+        return f"{ts}{salt}{self._mac('nonce' + ts + salt)[:16]}"
+
+    def _check_nonce(self, nonce: str, now: float) -> None:
+        ts, salt, mac = nonce[:-24], nonce[-24:-16], nonce[-16:]
+        if not ts.isdigit() or not hmac.compare_digest(mac, self._mac("nonce" + ts + salt)[:16]):
+            raise Unauthenticated("nonce was not issued by this market", field="message.nonce")
+        if not 0 <= now - int(ts) <= NONCE_TTL_S:
+            raise MessageExpired("nonce is too old; fetch a new one", field="message.nonce")
+
+    def sign_in(self, text: str, signature: str, now: float) -> tuple[str, str, int]:
+        """Verify a signed SIWE message; returns (token, lowercase address, expiry)."""
+        msg = parse(text)
+        if msg.domain != self.domain:
+            raise Unauthenticated(f"must be {self.domain!r}", field="message.domain")
+        if msg.chain_id != self.chain_id:
+            raise Unauthenticated(f"must be {self.chain_id}", field="message.chain_id")
+        self._check_nonce(msg.nonce, now)
+        if (
+            msg.expiration_time
+            and _parse_time(msg.expiration_time, "message.expiration_time") <= now
+        ):
+            raise MessageExpired("message has expired", field="message.expiration_time")
+        if msg.not_before and _parse_time(msg.not_before, "message.not_before") > now:
+            raise MessageExpired("message is not valid yet", field="message.not_before")
+        recovered = recover(_eip191_digest(text), signature)
+        if recovered != msg.address.lower():
+            raise BadSignature("signature does not match the message address", field="signature")
+        expiry = int(now) + self.token_ttl_s
+        if msg.expiration_time:
+            expiry = min(expiry, int(_parse_time(msg.expiration_time, "message.expiration_time")))
+        payload = f"{recovered}.{expiry}"
+        token = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+        return f"{token}.{self._mac('token' + payload)}", recovered, expiry
+
+    def check_token(self, token: str, now: float) -> str:
+        """The lowercase address a bearer token was issued to."""
+        body, _, mac = token.rpartition(".")
+        try:
+            payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+            address, expiry = payload.split(".")
+        except ValueError as exc:
+            raise Unauthenticated("malformed session token", field="authorization") from exc
+        if not hmac.compare_digest(mac, self._mac("token" + payload)):
+            raise Unauthenticated("session token was not issued here", field="authorization")
+        if int(expiry) <= now:
+            raise Unauthenticated("session token has expired", field="authorization")
+        return address
+
+
+def build_message(
+    *, domain: str, address: str, uri: str, chain_id: int, nonce: str, now: float, ttl_s: int = 3600
+) -> str:
+    """The text a client signs to sign in (used by market.client)."""
+    return SiweMessage(
+        domain=domain,
+        address=address,
+        statement="Sign in to the flexibility market.",
+        uri=uri,
+        chain_id=chain_id,
+        nonce=nonce,
+        issued_at=rfc3339(now),
+        expiration_time=rfc3339(now + ttl_s),
+    ).to_text()
+
+
+def sign_text(private_key: bytes | str, text: str) -> str:
+    """EIP-191 personal_sign of ``text``."""
+    from market.auth.eip712 import sign_digest
+
+    return sign_digest(private_key, _eip191_digest(text))

@@ -1,0 +1,236 @@
+"""``flexmarket bench api``: signed offer submissions against a running service.
+
+Embedded anvil (roles are real on-chain roles), the API served by ``flexmarket serve`` in its
+own process(es) on a loopback socket, and C client threads, each an FSP with its own key and
+HTTP connection. Offers are signed before the clock starts (signing is the client's cost);
+the timed part is HTTP + verification + role check + idempotency + store.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_utils import keccak
+
+from clearing.messages import FlexOffer, FlexOfferOption, IspPower
+from market.api.schemas import CongestionPointCreate, SessionCreate
+from market.auth import eip712
+from market.client import MarketClient
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _percentile(sorted_ms: list[float], q: float) -> float:
+    if not sorted_ms:
+        return 0.0
+    k = min(len(sorted_ms) - 1, max(0, round(q * (len(sorted_ms) - 1))))
+    return sorted_ms[k]
+
+
+def _prepare_db(db: str, db_url: str | None, tmp: Path) -> str:
+    if db == "sqlite":
+        return f"sqlite:///{tmp}/bench.db"
+    url = db_url or os.environ.get("FLEXMARKET_TEST_POSTGRES_URL")
+    if not url:
+        raise RuntimeError(
+            "--db postgresql needs --db-url or FLEXMARKET_TEST_POSTGRES_URL "
+            "(scripts/ci/start-postgres.sh prints one)"
+        )
+    from sqlalchemy import create_engine, text
+
+    from market.store.db import normalise_url
+
+    engine = create_engine(normalise_url(url))
+    with engine.begin() as conn:  # the benchmark owns this database: start empty
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+def run_bench(
+    *, offers: int, clients: int, db: str, db_url: str | None = None, server_workers: int = 2
+) -> dict[str, Any]:
+    from adapters.chain.anvil import AnvilNode
+    from adapters.chain.client import ChainClient
+    from adapters.chain.deploy import deploy_market
+    from adapters.chain.toolchain import compile_contracts
+    from market.store.db import upgrade
+
+    with (
+        tempfile.TemporaryDirectory(prefix="flexmarket-bench-") as tmpdir,
+        AnvilNode(accounts=clients + 1) as node,
+    ):
+        tmp = Path(tmpdir)
+        keys = node.private_keys
+        chain = ChainClient(node.rpc_url, private_keys=keys, artifacts=compile_contracts())
+        operator = chain.add_account(keys[0])
+        contracts = deploy_market(chain, deployer=operator)
+        fsp_role = contracts.market.role("FSP")
+        for i, key in enumerate(keys[1:]):
+            addr = chain.add_account(key)
+            contracts.market.register_participant(
+                addr, keccak(text=f"bench-fsp-{i}"), [fsp_role], sender=operator
+            )
+        deployment = contracts.deployment.save(tmp / "deployment.json")
+        url = _prepare_db(db, db_url, tmp)
+        upgrade(url)
+        env = {
+            **os.environ,
+            "FLEXMARKET_DATABASE_URL": url,
+            "FLEXMARKET_RPC_URL": node.rpc_url,
+            "FLEXMARKET_DEPLOYMENT_FILE": str(deployment),
+            "FLEXMARKET_OPERATOR_KEY": keys[0],
+            "FLEXMARKET_BUNDLE_DIR": str(tmp / "bundles"),
+            "FLEXMARKET_TOKEN_SECRET": "bench",
+        }
+        # Several independent API processes, as behind a load balancer; client c uses c % W.
+        servers, bases = [], []
+        try:
+            for _ in range(server_workers):
+                port = _free_port()
+                servers.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "market.cli", "serve", "--port", str(port)],
+                        cwd=ROOT,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE,
+                        start_new_session=True,
+                    )
+                )
+                bases.append(f"http://127.0.0.1:{port}")
+            for base, server in zip(bases, servers, strict=True):
+                _wait_healthy(base, server)
+            return _measure(bases, keys, offers=offers, clients=clients, db=db)
+        finally:
+            from adapters.chain.anvil import kill_process_group
+
+            for server in servers:
+                kill_process_group(server.pid, wait=server.wait)
+
+
+def _wait_healthy(base: str, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            err = server.stderr.read().decode() if server.stderr else ""
+            raise RuntimeError(f"API server exited with {server.returncode}: {err[-2000:]}")
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("API server did not answer /health within 60 s")
+
+
+def _measure(
+    bases: list[str], keys: tuple[str, ...], *, offers: int, clients: int, db: str
+) -> dict[str, Any]:
+    op = MarketClient(bases[0], keys[0])
+    op.create_congestion_point(CongestionPointCreate(code="BENCH-CP"))
+    now = int(time.time())
+    session_id = str(uuid.uuid4())
+    op.create_session(
+        SessionCreate(
+            session_id=session_id,
+            gate_closure=now + 7200,
+            delivery_start=now + 7200,
+            delivery_end=now + 7200 + 4 * 3600,
+            isp_s=900,
+        )
+    )
+    domain = op.domain()
+    fsp_keys = keys[1 : clients + 1]
+    batches: list[list[bytes]] = [[] for _ in range(clients)]
+    for i in range(offers):
+        c = i % clients
+        key = fsp_keys[c]
+        offer = FlexOffer(
+            offer_id=str(uuid.uuid4()),
+            session_id=session_id,
+            fsp=eip712.address_of(key),
+            congestion_point="BENCH-CP",
+            direction="UP" if i % 2 else "DOWN",
+            expires_at=now + 7200,
+            options=[
+                FlexOfferOption(
+                    option_ref="a",
+                    isps=[IspPower(isp_index=(i + k) % 16, power_w=1000 + i) for k in range(4)],
+                    price_per_mwh=50_000_000 + i,
+                    min_activation_ppm=1_000_000,
+                )
+            ],
+        )
+        envelope = eip712.sign_message(
+            domain, key, kind="offer", body=offer.model_dump(mode="json"), expiry=now + 3600
+        )
+        batches[c].append(json.dumps(envelope).encode())
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    start = threading.Barrier(clients + 1)
+
+    def run(c: int) -> None:
+        # A plain keep-alive HTTP/1.1 connection per client: the load generator should cost
+        # the shared CPU as little as possible (httpx costs ~3x more per request).
+        host, port = bases[c % len(bases)].removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        headers = {"Content-Type": "application/json"}
+        try:
+            conn.request("GET", "/health")
+            conn.getresponse().read()
+            start.wait()
+            for payload in batches[c]:
+                t0 = time.perf_counter()
+                try:
+                    conn.request("POST", "/offers", body=payload, headers=headers)
+                    response = conn.getresponse()
+                    response.read()
+                    ok = response.status == 201
+                except (OSError, http.client.HTTPException):
+                    ok = False
+                    conn.close()
+                    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+                latencies[c].append((time.perf_counter() - t0) * 1000)
+                errors[c] += 0 if ok else 1
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    all_ms = sorted(x for per in latencies for x in per)
+    return {
+        "offers": offers,
+        "clients": clients,
+        "db": db,
+        "offers_per_s": round(offers / wall, 1),
+        "p50_ms": round(_percentile(all_ms, 0.50), 2),
+        "p99_ms": round(_percentile(all_ms, 0.99), 2),
+        "errors": sum(errors),
+    }

@@ -1,0 +1,92 @@
+"""Published bundles (input, result, delivery): byte-exact files whose keccak256 is on-chain.
+
+A bundle is published once: the bytes go to ``<bundle_dir>/<session_id>/<kind>.json`` (atomic
+rename) and into the store. Publishing the same bytes again is a no-op; different bytes for a
+published bundle are refused, because the chain may already hold the first hash.
+Also here: the offer-commitment leaf, shared by the worker, the client and the auditor.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from clearing.encoding import hex32, keccak256, uuid_to_bytes32
+from clearing.merkle import StandardMerkleTree
+from market.errors import Conflict, InvalidMessage, NotFound
+from market.store import models as m
+
+KINDS = ("input", "result", "delivery")
+OFFER_LEAF_ENCODING = ("bytes32", "bytes32")
+
+
+def offer_leaf(offer_id: str, canonical_body: bytes) -> tuple[bytes, bytes]:
+    """Leaf of an FSP's offer commitment: (keccak256(uuid bytes), keccak256(canonical body))."""
+    return (uuid_to_bytes32(offer_id), keccak256(canonical_body))
+
+
+def offer_tree(offers: Iterable[tuple[str, bytes]]) -> StandardMerkleTree:
+    """StandardMerkleTree over (offer_id, canonical body bytes) pairs, in the given order."""
+    leaves = [offer_leaf(offer_id, body) for offer_id, body in offers]
+    return StandardMerkleTree.of(leaves, OFFER_LEAF_ENCODING)
+
+
+class BundleStore:
+    """Publishes bundles to a directory and the store, and serves them back byte-exact."""
+
+    def __init__(self, engine: Engine, directory: Path) -> None:
+        self.engine = engine
+        self.directory = Path(directory)
+
+    def path(self, session_id: str, kind: str) -> Path:
+        return self.directory / session_id / f"{kind}.json"
+
+    def publish(self, session_id: str, kind: str, content: bytes) -> str:
+        """Store ``content``; returns its keccak256 as 0x-hex."""
+        if kind not in KINDS:
+            raise InvalidMessage(f"must be one of {KINDS}", field="kind")
+        digest = hex32(keccak256(content))
+        with Session(self.engine) as db:
+            existing = db.get(m.BundleRecord, (session_id, kind))
+            if existing is not None and existing.keccak != digest:
+                raise Conflict(
+                    f"{kind} bundle of {session_id} already published with {existing.keccak}",
+                    field="kind",
+                )
+            self._write_file(session_id, kind, content)
+            if existing is None:
+                db.add(
+                    m.BundleRecord(session_id=session_id, kind=kind, keccak=digest, content=content)
+                )
+                db.commit()
+        return digest
+
+    def _write_file(self, session_id: str, kind: str, content: bytes) -> None:
+        target = self.path(session_id, kind)
+        if target.exists() and target.read_bytes() == content:
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(content)
+        os.replace(tmp, target)
+
+    def get(self, session_id: str, kind: str) -> bytes:
+        if kind not in KINDS:
+            raise InvalidMessage(f"must be one of {KINDS}", field="kind")
+        with Session(self.engine) as db:
+            row = db.get(m.BundleRecord, (session_id, kind))
+        if row is not None:
+            return bytes(row.content)
+        path = self.path(session_id, kind)
+        if path.exists():
+            return path.read_bytes()
+        raise NotFound(f"no {kind} bundle published for session {session_id}", field="kind")
+
+    def read_file(self, session_id: str, kind: str) -> bytes | None:
+        """The published file only (reindex uses it after the store was dropped)."""
+        path = self.path(session_id, kind)
+        return path.read_bytes() if path.exists() else None

@@ -1,0 +1,246 @@
+"""Typed Python client of the market API: signs every write (EIP-712) and sends it.
+
+Agents, replays and the API benchmark use exactly this client. Errors come back as
+``ApiError`` carrying the RFC 9457 problem (type, status, field, detail).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+from clearing.messages import DPrognosis, FlexOffer, FlexRequest
+from market.api.problems import PROBLEM_BASE
+from market.api.schemas import (
+    AssetCreate,
+    CongestionPointCreate,
+    DispatchStatusCreate,
+    MeterReadingCreate,
+    ParticipantCreate,
+    SessionCreate,
+)
+from market.auth import eip712, siwe
+from market.bundles import offer_tree
+
+
+class ApiError(Exception):
+    """A problem+json answer from the market API."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        self.status = status
+        self.problem = problem
+        self.type = str(problem.get("type", ""))
+        self.slug = self.type.removeprefix(PROBLEM_BASE)
+        self.field = problem.get("field")
+        super().__init__(f"{status} {self.slug}: {problem.get('detail', '')}")
+
+
+def _dump(body: BaseModel | dict[str, Any]) -> dict[str, Any]:
+    return body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+
+
+class MarketClient:
+    """One participant's connection to the market (a key is needed only for writes)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        private_key: str | None = None,
+        *,
+        http_client: httpx.Client | None = None,
+        timeout_s: float = 30.0,
+        message_ttl_s: int = 600,
+        now: Any = time.time,
+    ) -> None:
+        # ``http_client`` lets tests pass e.g. starlette's TestClient (in-process ASGI).
+        self._http = http_client or httpx.Client(base_url=base_url, timeout=timeout_s)
+        self.private_key = private_key
+        self.address = eip712.address_of(private_key) if private_key else None
+        self.message_ttl_s = message_ttl_s
+        self._now = now
+        self._info: dict[str, Any] | None = None
+        self.token: str | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> MarketClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- plumbing ----------------------------------------------------------------------
+
+    def _check(self, response: httpx.Response) -> httpx.Response:
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {"detail": response.text}
+            raise ApiError(response.status_code, problem)
+        return response
+
+    def _get(self, path: str, **params: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
+        clean = {k: v for k, v in params.items() if v is not None}
+        return self._check(self._http.get(path, params=clean, headers=headers)).json()
+
+    def market_info(self) -> dict[str, Any]:
+        """EIP-712 domain and SIWE settings of the market (cached)."""
+        if self._info is None:
+            self._info = self._get("/market")
+        return self._info
+
+    def domain(self) -> eip712.Domain:
+        info = self.market_info()
+        return eip712.Domain(info["chain_id"], info["market_address"])
+
+    def sign(
+        self,
+        kind: str,
+        body: BaseModel | dict[str, Any],
+        *,
+        message_id: str | None = None,
+        expiry: int | None = None,
+    ) -> dict[str, Any]:
+        """A signed envelope for ``body`` (not sent)."""
+        if self.private_key is None:
+            raise ValueError("private_key: this client was created without a signing key")
+        return eip712.sign_message(
+            self.domain(),
+            self.private_key,
+            kind=kind,
+            body=_dump(body),
+            expiry=expiry if expiry is not None else int(self._now()) + self.message_ttl_s,
+            message_id=message_id,
+        )
+
+    def send_envelope(self, path: str, envelope: dict[str, Any]) -> dict[str, Any]:
+        return self._check(self._http.post(path, json=envelope)).json()
+
+    def send(
+        self,
+        path: str,
+        kind: str,
+        body: BaseModel | dict[str, Any],
+        *,
+        message_id: str | None = None,
+        expiry: int | None = None,
+    ) -> dict[str, Any]:
+        """Sign and POST; returns the stored resource (the first result on a replayed id)."""
+        return self.send_envelope(path, self.sign(kind, body, message_id=message_id, expiry=expiry))
+
+    # ---- signed writes -------------------------------------------------------------------
+
+    def create_session(self, body: SessionCreate, **kw: Any) -> dict[str, Any]:
+        return self.send("/sessions", "session", body, **kw)
+
+    def register_participant(self, body: ParticipantCreate, **kw: Any) -> dict[str, Any]:
+        return self.send("/participants", "participant", body, **kw)
+
+    def create_congestion_point(self, body: CongestionPointCreate, **kw: Any) -> dict[str, Any]:
+        return self.send("/congestion-points", "congestion_point", body, **kw)
+
+    def register_asset(self, body: AssetCreate, **kw: Any) -> dict[str, Any]:
+        return self.send("/assets", "asset", body, **kw)
+
+    def post_request(self, body: FlexRequest, **kw: Any) -> dict[str, Any]:
+        return self.send("/requests", "request", body, **kw)
+
+    def post_prognosis(self, body: DPrognosis, **kw: Any) -> dict[str, Any]:
+        return self.send("/prognoses", "prognosis", body, **kw)
+
+    def post_offer(self, body: FlexOffer, **kw: Any) -> dict[str, Any]:
+        return self.send("/offers", "offer", body, **kw)
+
+    def post_meter_reading(self, body: MeterReadingCreate, **kw: Any) -> dict[str, Any]:
+        return self.send("/meter-readings", "meter_reading", body, **kw)
+
+    def report_dispatch(self, body: DispatchStatusCreate, **kw: Any) -> dict[str, Any]:
+        return self.send("/dispatch", "dispatch_status", body, **kw)
+
+    # ---- sign-in and private reads -----------------------------------------------------------
+
+    def sign_in(self) -> str:
+        """Sign-In with Ethereum; the token is kept and sent on every later read."""
+        if self.private_key is None or self.address is None:
+            raise ValueError("private_key: this client was created without a signing key")
+        info = self.market_info()
+        nonce = self._get("/auth/nonce")["nonce"]
+        from eth_utils import to_checksum_address
+
+        text = siwe.build_message(
+            domain=info["siwe_domain"],
+            address=to_checksum_address(self.address),
+            uri=info["siwe_uri"],
+            chain_id=info["chain_id"],
+            nonce=nonce,
+            now=self._now(),
+        )
+        answer = self._check(
+            self._http.post(
+                "/auth/siwe",
+                json={"message": text, "signature": siwe.sign_text(self.private_key, text)},
+            )
+        ).json()
+        self.token = answer["token"]
+        return self.token
+
+    def offers(self, session_id: str, fsp: str | None = None) -> list[dict[str, Any]]:
+        return self._get(f"/sessions/{session_id}/offers", fsp=fsp)
+
+    def offer(self, offer_id: str) -> dict[str, Any]:
+        return self._get(f"/offers/{offer_id}")
+
+    def receipts(self, session_id: str) -> list[dict[str, Any]]:
+        return self._get(f"/sessions/{session_id}/receipts")
+
+    # ---- public reads -----------------------------------------------------------------------
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        return self._get(f"/sessions/{session_id}")
+
+    def sessions(self, state: str | None = None) -> list[dict[str, Any]]:
+        return self._get("/sessions", state=state)
+
+    def participants(self) -> list[dict[str, Any]]:
+        return self._get("/participants")
+
+    def congestion_points(self) -> list[dict[str, Any]]:
+        return self._get("/congestion-points")
+
+    def assets(self, owner: str | None = None) -> list[dict[str, Any]]:
+        return self._get("/assets", owner=owner)
+
+    def requests(self, session_id: str) -> list[dict[str, Any]]:
+        return self._get(f"/sessions/{session_id}/requests")
+
+    def prognoses(self, session_id: str) -> list[dict[str, Any]]:
+        return self._get(f"/sessions/{session_id}/prognoses")
+
+    def orders(self, session_id: str, fsp: str | None = None) -> list[dict[str, Any]]:
+        return self._get(f"/sessions/{session_id}/orders", fsp=fsp)
+
+    def dispatch(self, session_id: str) -> list[dict[str, Any]]:
+        return self._get(f"/sessions/{session_id}/dispatch")
+
+    def settlements(self, session_id: str, fsp: str | None = None) -> list[dict[str, Any]]:
+        return self._get(f"/sessions/{session_id}/settlements", fsp=fsp)
+
+    def meter_readings(self, station_id: str | None = None) -> list[dict[str, Any]]:
+        return self._get("/meter-readings", station_id=station_id)
+
+    def bundle(self, session_id: str, kind: str) -> bytes:
+        """A published bundle's exact bytes (hash them to compare with the chain)."""
+        return self._check(self._http.get(f"/sessions/{session_id}/bundles/{kind}")).content
+
+
+def offer_commitment(offers: Sequence[FlexOffer]) -> tuple[bytes, int]:
+    """(root, count) an FSP commits on-chain for its offers of one session."""
+    tree = offer_tree((o.offer_id, o.to_canonical()) for o in offers)
+    return tree.root, len(offers)

@@ -1,0 +1,293 @@
+"""The market service's view of the chain: roles, session state, and the operator's transactions.
+
+Everything the API and the worker need from the FlexMarket contract goes through here, so the
+rest of the service speaks in UUIDs and the chain adapter's types.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.chain.client import ChainClient, DecodedEvent, TxResult
+from adapters.chain.contracts import FlexMarketContract
+from adapters.chain.types import Reservation, SessionState
+from clearing.encoding import hex32, uuid_to_bytes32
+from clearing.messages import FlexRequest
+from market.errors import ChainMismatch
+from market.roles import ROLE_NAMES, role_id
+
+log = logging.getLogger(__name__)
+ZERO_ADDRESS = "0x" + "00" * 20
+
+
+@dataclass(frozen=True)
+class ChainSession:
+    """The fields of ``FlexMarket.session()`` the service uses (hashes and roots live in events)."""
+
+    state: SessionState
+    gate_closure: int
+    delivery_start: int
+    delivery_end: int
+    isp_seconds: int
+    challenge_window: int
+    verified_at: int
+    index: int
+
+
+@dataclass(frozen=True)
+class ChainRequest:
+    """``FlexMarket.request()``: the escrow record of one FlexRequest."""
+
+    session_id: bytes | None  # older ABI: the session id; newer: only its index
+    session_index: int | None
+    dso: str
+    request_hash: bytes  # keccak256 of the canonical FlexRequest (binds its congestion point)
+    budget: int
+    cancelled: bool
+
+
+@dataclass(frozen=True)
+class ClearingRecord:
+    """What ``postClearing`` anchored, read back from its ClearingPosted event."""
+
+    input_hash: bytes
+    result_root: bytes
+    reservations: tuple[Reservation, ...]
+
+
+@dataclass(frozen=True)
+class PayoutRecord:
+    """The latest attested (or arbiter-resolved) delivery root and payouts."""
+
+    delivery_root: bytes
+    payouts: tuple[int, ...]
+
+
+def _reservation(raw: Any) -> Reservation:
+    if isinstance(raw, dict) or hasattr(raw, "keys"):
+        return Reservation(bytes(raw["requestId"]), str(raw["fsp"]), int(raw["amount"]))
+    request_id, fsp, amount = raw
+    return Reservation(bytes(request_id), str(fsp), int(amount))
+
+
+@dataclass
+class Ledger:
+    """FlexMarket on one chain, with the operator's signing address (if this process has it)."""
+
+    client: ChainClient
+    market: FlexMarketContract
+    operator: str | None = None
+    _deploy_block: int | None = None
+
+    @property
+    def chain_id(self) -> int:
+        return self.client.chain_id
+
+    @property
+    def market_address(self) -> str:
+        return self.market.address
+
+    def chain_time(self) -> int:
+        return self.client.block_timestamp()
+
+    # ---- reads ------------------------------------------------------------------------------
+
+    def roles_of(self, address: str) -> set[str]:
+        return {name for name in ROLE_NAMES if self.market.has_role(role_id(name), address)}
+
+    def session(self, session_id: str) -> ChainSession:
+        raw = self.market.contract.call("session", uuid_to_bytes32(session_id))
+        return ChainSession(
+            state=SessionState(int(raw["state"])),
+            gate_closure=int(raw["gateClosure"]),
+            delivery_start=int(raw["deliveryStart"]),
+            delivery_end=int(raw["deliveryEnd"]),
+            isp_seconds=int(raw["ispSeconds"]),
+            challenge_window=int(raw["challengeWindow"]),
+            verified_at=int(raw["verifiedAt"]),
+            index=int(raw["index"]),
+        )
+
+    @property
+    def deploy_block(self) -> int:
+        if self._deploy_block is None:
+            try:
+                self._deploy_block = int(self.market.contract.call("deployBlock"))
+            except Exception:  # an older deployment without the view: scan from genesis
+                self._deploy_block = 0
+        return self._deploy_block
+
+    def session_events(self, name: str, session_id: str) -> list[DecodedEvent]:
+        """Events ``name`` of one session (first indexed argument), oldest first."""
+        topic = hex32(uuid_to_bytes32(session_id))
+        events = self.client.get_events(
+            name, self.deploy_block, address=self.market_address, topics=[topic]
+        )
+        return sorted(events, key=lambda e: (e.block_number, e.log_index))
+
+    def clearing(self, session_id: str) -> ClearingRecord | None:
+        events = self.session_events("ClearingPosted", session_id)
+        if not events:
+            return None
+        args = events[-1].args
+        return ClearingRecord(
+            input_hash=bytes(args["inputHash"]),
+            result_root=bytes(args["resultRoot"]),
+            reservations=tuple(_reservation(r) for r in args["reservations"]),
+        )
+
+    def payouts(self, session_id: str) -> PayoutRecord | None:
+        events = self.session_events("DeliveryAttested", session_id) + self.session_events(
+            "DisputeResolved", session_id
+        )
+        if not events:
+            return None
+        last = max(events, key=lambda e: (e.block_number, e.log_index))
+        root_key = "deliveryRoot" if last.name == "DeliveryAttested" else "correctedRoot"
+        return PayoutRecord(bytes(last.args[root_key]), tuple(int(p) for p in last.args["payouts"]))
+
+    def request_ids(self, session_id: str) -> list[bytes]:
+        """Every request of the session in posting order (cancelled ones too)."""
+        return [
+            bytes(e.args["requestId"]) for e in self.session_events("RequestPosted", session_id)
+        ]
+
+    def request(self, request_id: str) -> ChainRequest:
+        raw = self.market.contract.call("request", uuid_to_bytes32(request_id))
+        return ChainRequest(
+            session_id=bytes(raw["sessionId"]) if "sessionId" in raw else None,
+            session_index=int(raw["sessionIndex"]) if "sessionIndex" in raw else None,
+            dso=str(raw["dso"]),
+            request_hash=bytes(raw["requestHash"]),
+            budget=int(raw["budget"]),
+            cancelled=bool(raw["cancelled"]),
+        )
+
+    def offer_root(self, session_id: str, fsp: str) -> bytes:
+        """The FSP's committed offer root (zero if none); the root fixes the count too."""
+        got = self.market.contract.call("offerCommitment", uuid_to_bytes32(session_id), fsp)
+        return bytes(got[0] if isinstance(got, tuple) else got)  # older ABI: (root, count, at)
+
+    def check_request_escrow(self, body: FlexRequest, signer: str) -> None:
+        """Refuse a FlexRequest whose escrow is not on-chain exactly as the message says."""
+        info = self.request(body.request_id)
+        field = "body.request_id"
+        if info.dso == ZERO_ADDRESS or int(info.dso, 16) == 0:
+            raise ChainMismatch("no escrow posted on-chain for this request id", field=field)
+        if info.dso.lower() != signer:
+            raise ChainMismatch(f"on-chain request belongs to {info.dso}", field=field)
+        if info.cancelled:
+            raise ChainMismatch("the on-chain request was cancelled", field=field)
+        same_session = (
+            info.session_id == uuid_to_bytes32(body.session_id)
+            if info.session_id is not None
+            else info.session_index == self.session(body.session_id).index
+        )
+        if not same_session:
+            raise ChainMismatch("on-chain request is in another session", field="body.session_id")
+        if bytes(info.request_hash) != body.canonical_hash():
+            raise ChainMismatch(
+                f"on-chain requestHash {hex32(info.request_hash)} != keccak256 of this body "
+                f"{hex32(body.canonical_hash())}",
+                field="body",
+            )
+        if info.budget != body.budget_units:
+            raise ChainMismatch(
+                f"on-chain budget {info.budget} != {body.budget_units}", field="body.budget_units"
+            )
+
+    # ---- operator transactions ------------------------------------------------------------
+
+    def _sender(self) -> str:
+        if self.operator is None:
+            raise ChainMismatch(
+                "no operator key configured (FLEXMARKET_OPERATOR_KEY)", field="settings"
+            )
+        return self.operator
+
+    def create_session(
+        self,
+        session_id: str,
+        *,
+        gate_closure: int,
+        delivery_start: int,
+        delivery_end: int,
+        isp_s: int,
+        challenge_window_s: int,
+    ) -> TxResult:
+        return self.market.contract.transact(
+            "createSession",
+            uuid_to_bytes32(session_id),
+            gate_closure,
+            delivery_start,
+            delivery_end,
+            isp_s,
+            challenge_window_s,
+            sender=self._sender(),
+        )
+
+    def close_session(self, session_id: str) -> TxResult:
+        return self.market.contract.transact(
+            "closeSession", uuid_to_bytes32(session_id), sender=self._sender()
+        )
+
+    def post_clearing(
+        self,
+        session_id: str,
+        *,
+        input_hash: bytes,
+        result_root: bytes,
+        reservations: Sequence[Reservation],
+    ) -> TxResult:
+        return self.market.contract.transact(
+            "postClearing",
+            uuid_to_bytes32(session_id),
+            input_hash,
+            result_root,
+            [r.as_abi() for r in reservations],
+            sender=self._sender(),
+        )
+
+    def finalize(self, session_id: str) -> TxResult:
+        """finalize() with the lists the contract only holds as hashes (read from events)."""
+        clearing = self.clearing(session_id)
+        payouts = self.payouts(session_id)
+        reservations = clearing.reservations if clearing else ()
+        return self.market.contract.transact(
+            "finalize",
+            uuid_to_bytes32(session_id),
+            self.request_ids(session_id),
+            [r.as_abi() for r in reservations],
+            list(payouts.payouts) if payouts else [],
+            sender=self._sender(),
+        )
+
+
+def ledger_from_settings(settings: Any) -> Ledger:
+    """Connect to the configured chain and deployment (``flexmarket deploy`` wrote it)."""
+    from adapters.chain.deploy import (
+        Deployment,
+        MarketContracts,
+        configured_rpc_url,
+        default_deployment_path,
+        dev_private_keys,
+    )
+    from adapters.chain.toolchain import compile_contracts
+
+    rpc = configured_rpc_url(settings.rpc_url)
+    if rpc is None:
+        raise ChainMismatch(
+            "no chain configured: set FLEXMARKET_RPC_URL or run `flexmarket chain up`",
+            field="settings.rpc_url",
+        )
+    client = ChainClient(rpc, artifacts=compile_contracts())
+    deployment = Deployment.load(settings.deployment_file or default_deployment_path())
+    contracts = MarketContracts.attach(client, deployment)
+    key = settings.operator_key
+    if key is None and client.chain_id == 31337:
+        key = dev_private_keys(1)[0]  # anvil's first dev key deploys and operates locally
+    operator = client.add_account(key) if key else None
+    return Ledger(client, contracts.market, operator=operator)

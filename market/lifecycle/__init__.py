@@ -1,0 +1,1 @@
+"""Session lifecycle worker: each step idempotent, resumable and reconciled with the chain."""

@@ -1,0 +1,365 @@
+"""The lifecycle steps. Each reads the chain first and returns (status, detail).
+
+Status DONE moves the session on; BLOCKED and WAITING leave it where it is for a later tick.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from eth_utils import to_checksum_address
+from sqlmodel import Session, select
+
+from adapters.chain.errors import InvalidArgument
+from adapters.chain.types import Reservation, SessionState
+from clearing.bundle import CongestionPoint, InputBundle, MarketRules, ResultBundle, SolverSpec
+from clearing.encoding import hex32, keccak256, uuid_to_bytes32
+from clearing.errors import ClearingError
+from clearing.messages import DPrognosis, FlexOffer, FlexRequest
+from market.bundles import offer_tree
+from market.errors import NotFound
+from market.store import models as m
+
+if TYPE_CHECKING:
+    from market.lifecycle.worker import Worker
+
+log = logging.getLogger(__name__)
+Outcome = tuple[str, str]
+ZERO32 = bytes(32)
+
+
+def step_open(w: Worker, s: m.MarketSession) -> Outcome:
+    """Create the session on-chain unless it already exists there."""
+    state = w.chain_state(s.id)
+    if state == SessionState.NONE:
+        try:
+            tx = w.ledger.create_session(
+                s.id,
+                gate_closure=s.gate_closure,
+                delivery_start=s.delivery_start,
+                delivery_end=s.delivery_end,
+                isp_s=s.isp_s,
+                challenge_window_s=s.challenge_window_s,
+            )
+        except InvalidArgument as exc:  # e.g. gate closure already past: it can never open
+            w.set_state(s.id, "REJECTED")
+            return "DONE", f"the chain refused the session: {exc}"
+        w.set_state(s.id, "OPEN")
+        return "DONE", f"createSession tx {tx.tx_hash}"
+    w.set_state(s.id, _STORE_STATE[state])
+    return "DONE", f"already {state.name} on-chain"
+
+
+def step_close(w: Worker, s: m.MarketSession) -> Outcome:
+    """Check each FSP's offers against its commitment, hand out receipts, close on-chain."""
+    included = build_receipts(w, s)
+    state = w.chain_state(s.id)
+    detail = f"{included} offers included"
+    if state == SessionState.OPEN:
+        tx = w.ledger.close_session(s.id)
+        detail += f"; closeSession tx {tx.tx_hash}"
+    w.crash_point("close:after_tx")
+    w.set_state(s.id, "CLOSED")  # if the chain is further on, the clear step reconciles
+    return "DONE", detail
+
+
+def build_receipts(w: Worker, s: m.MarketSession) -> int:
+    """Store an inclusion proof per offer; offers of an FSP whose tree differs are excluded."""
+    with Session(w.engine) as db:
+        offers = list(
+            db.exec(select(m.OfferRow).where(m.OfferRow.session_id == s.id).order_by(m.OfferRow.id))
+        )
+        by_fsp: dict[str, list[m.OfferRow]] = {}
+        for row in offers:
+            by_fsp.setdefault(row.fsp, []).append(row)
+        total = 0
+        for fsp, rows in by_fsp.items():
+            tree = offer_tree((r.id, r.body_json.encode()) for r in rows)
+            committed = w.ledger.offer_root(s.id, to_checksum_address(fsp))
+            ok = committed == tree.root  # the root fixes every leaf, hence the count too
+            if not ok:
+                log.warning(
+                    "session %s: FSP %s committed root %s but its %d stored offers give %s; "
+                    "its offers are excluded",
+                    s.id,
+                    fsp,
+                    hex32(committed),
+                    len(rows),
+                    hex32(tree.root),
+                )
+            for i, row in enumerate(rows):
+                receipt = db.get(m.OfferReceipt, row.id) or m.OfferReceipt(
+                    offer_id=row.id, session_id=s.id, fsp=fsp, root="", leaf_hash="", proof_json=""
+                )
+                receipt.root = hex32(tree.root)
+                receipt.leaf_hash = hex32(tree.leaf_hash(tree.values[i]))
+                receipt.proof_json = json.dumps([hex32(p) for p in tree.proof(i)])
+                receipt.included = ok
+                db.add(receipt)
+            total += len(rows) if ok else 0
+        db.commit()
+    return total
+
+
+def build_input_bundle(w: Worker, s: m.MarketSession) -> InputBundle:
+    """The clearing input from the store: committed offers, escrowed requests, all points."""
+    from clearing.model import highs_version
+
+    with Session(w.engine) as db:
+        points = db.exec(select(m.CongestionPoint).order_by(m.CongestionPoint.code))
+        cps = tuple(
+            CongestionPoint(
+                code=p.code,
+                parent=p.parent_code,
+                sensitivity_ppm=p.sensitivity_ppm,
+                max_increase_w=p.max_increase_w,
+                max_decrease_w=p.max_decrease_w,
+            )
+            for p in points
+        )
+        req_rows = db.exec(
+            select(m.FlexRequestRow)
+            .where(m.FlexRequestRow.session_id == s.id, m.FlexRequestRow.cancelled == False)  # noqa: E712
+            .order_by(m.FlexRequestRow.id)
+        )
+        requests = []
+        for r in req_rows:
+            info = w.ledger.request(r.id)
+            if info.cancelled or bytes(info.request_hash) != bytes.fromhex(r.body_hash[2:]):
+                continue
+            requests.append(FlexRequest.model_validate_json(r.body_json))
+        request_ids = {r.request_id for r in requests}
+        prognoses = tuple(
+            DPrognosis.model_validate_json(p.body_json)
+            for p in db.exec(
+                select(m.PrognosisRow)
+                .where(m.PrognosisRow.session_id == s.id)
+                .order_by(m.PrognosisRow.id)
+            )
+        )
+        included = {
+            r.offer_id
+            for r in db.exec(
+                select(m.OfferReceipt).where(
+                    m.OfferReceipt.session_id == s.id,
+                    m.OfferReceipt.included == True,  # noqa: E712
+                )
+            )
+        }
+        offers = []
+        for o in db.exec(
+            select(m.OfferRow).where(m.OfferRow.session_id == s.id).order_by(m.OfferRow.id)
+        ):
+            offer = FlexOffer.model_validate_json(o.body_json)
+            if o.id in included and (offer.request_id is None or offer.request_id in request_ids):
+                offers.append(offer)
+    return InputBundle(
+        session_id=s.id,
+        isp_duration_s=s.isp_s,
+        isp_count=(s.delivery_end - s.delivery_start) // s.isp_s,
+        start_time=s.delivery_start,
+        congestion_points=cps,
+        requests=tuple(requests),
+        prognoses=prognoses,
+        offers=tuple(offers),
+        rules=MarketRules(
+            pricing_rule=w.pricing_rule,  # type: ignore[arg-type]
+            solver=SolverSpec(name="highs", version=highs_version()),
+        ),
+    )
+
+
+def reservations_of(result: ResultBundle) -> list[Reservation]:
+    return [
+        Reservation(uuid_to_bytes32(c.request_id), to_checksum_address(c.fsp), c.payment_cap_units)
+        for c in result.payment_caps
+        if c.payment_cap_units > 0
+    ]
+
+
+def step_clear(w: Worker, s: m.MarketSession) -> Outcome:
+    """Clear, publish input + result bundles, post hash + root + reservations; reconcile."""
+    from clearing.engine import clear
+
+    info = w.ledger.session(s.id)
+    if info.state >= SessionState.CLEARED:
+        # Already posted (maybe by us before a crash): the published bundles must match.
+        record = w.ledger.clearing(s.id)
+        input_bytes = w.bundles.get(s.id, "input")
+        result_bytes = w.bundles.get(s.id, "result")
+        if record is None or keccak256(input_bytes) != record.input_hash:
+            onchain = hex32(record.input_hash) if record else "missing"
+            return "BLOCKED", (
+                f"on-chain inputHash {onchain} != published input bundle "
+                f"{hex32(keccak256(input_bytes))}"
+            )
+        result = ResultBundle.model_validate_json(result_bytes)
+        record_clearing(w, s, result, input_hash=hex32(keccak256(input_bytes)))
+        return "DONE", "reconciled with the clearing already on-chain"
+    input_bytes = _published(w, s, "input")
+    result_bytes = _published(w, s, "result")
+    if input_bytes is not None and result_bytes is not None:
+        # Published before a crash but never posted: post exactly what the public can read.
+        result = ResultBundle.model_validate_json(result_bytes)
+        input_hash = hex32(keccak256(input_bytes))
+    else:
+        bundle = build_input_bundle(w, s)
+        input_bytes = bundle.to_canonical()
+        try:
+            result = clear(bundle)
+        except ClearingError as exc:  # needs an operator; retrying the same input cannot help
+            return "BLOCKED", f"clearing refused the input bundle: {exc}"
+        input_hash = w.bundles.publish(s.id, "input", input_bytes)
+        w.bundles.publish(s.id, "result", result.to_canonical())
+    w.crash_point("clear:before_post")
+    tx = w.ledger.post_clearing(
+        s.id,
+        input_hash=keccak256(input_bytes),
+        result_root=_root_bytes(result.orders_root),
+        reservations=reservations_of(result),
+    )
+    w.crash_point("clear:after_post")
+    record_clearing(w, s, result, input_hash=input_hash)
+    return "DONE", f"postClearing tx {tx.tx_hash}: {len(result.orders)} orders"
+
+
+def _published(w: Worker, s: m.MarketSession, kind: str) -> bytes | None:
+    try:
+        return w.bundles.get(s.id, kind)
+    except NotFound:
+        return None
+
+
+def _root_bytes(root: str) -> bytes:
+    raw = bytes.fromhex(root.removeprefix("0x"))
+    return raw if raw else ZERO32
+
+
+def record_clearing(
+    w: Worker, s: m.MarketSession, result: ResultBundle, *, input_hash: str
+) -> None:
+    """Orders into the store and the session to CLEARED (idempotent)."""
+    with Session(w.engine) as db:
+        for order in result.orders:
+            if db.get(m.OrderRow, order.order_id) is None:
+                db.add(
+                    m.OrderRow(
+                        id=order.order_id,
+                        session_id=s.id,
+                        offer_id=order.offer_id,
+                        fsp=order.fsp,
+                        request_id=order.request_id,
+                        body_json=order.to_canonical().decode(),
+                    )
+                )
+        row = db.get(m.MarketSession, s.id)
+        assert row is not None
+        row.state = "CLEARED"
+        row.input_hash = input_hash
+        row.result_root = result.orders_root
+        db.add(row)
+        db.commit()
+
+
+def step_dispatch(w: Worker, s: m.MarketSession) -> Outcome:
+    """Hand orders to the dispatcher (OCPP adapter) when one is configured."""
+    with Session(w.engine) as db:
+        orders = [
+            json.loads(o.body_json)
+            for o in db.exec(
+                select(m.OrderRow).where(m.OrderRow.session_id == s.id).order_by(m.OrderRow.id)
+            )
+        ]
+    if w.dispatch_hook is None:
+        w.set_state(s.id, "DELIVERING")
+        return "DONE", f"no dispatcher configured; {len(orders)} orders left to the FSPs"
+    statuses = list(w.dispatch_hook(s, orders))
+    with Session(w.engine) as db:
+        for st in statuses:
+            db.add(m.DispatchStatus(session_id=s.id, **st))
+        db.commit()
+    w.set_state(s.id, "DELIVERING")
+    return "DONE", f"dispatched {len(orders)} orders ({len(statuses)} statuses)"
+
+
+def record_statements(w: Worker, s: m.MarketSession) -> int:
+    """Per (request, FSP) statement: reserved maximum and attested payout, from the chain."""
+    clearing = w.ledger.clearing(s.id)
+    attested = w.ledger.payouts(s.id)
+    reservations = clearing.reservations if clearing else ()
+    payouts = attested.payouts if attested else tuple(0 for _ in reservations)
+    with Session(w.engine) as db:
+        for i, (res, payout) in enumerate(zip(reservations, payouts, strict=True)):
+            statement_id = str(uuid.uuid5(uuid.UUID(s.id), f"reservation:{i}"))
+            row = db.get(m.Settlement, statement_id) or m.Settlement(
+                id=statement_id, session_id=s.id, order_id="", fsp=res.fsp.lower(), body_json=""
+            )
+            row.payout_units = int(payout)
+            row.body_json = json.dumps(
+                {
+                    "index": i,
+                    "request_id_onchain": hex32(res.request_id),
+                    "fsp": res.fsp.lower(),
+                    "reserved_units": int(res.amount),
+                    "payout_units": int(payout),
+                },
+                sort_keys=True,
+            )
+            db.add(row)
+        db.commit()
+    return len(reservations)
+
+
+def _delivery_root(w: Worker, s: m.MarketSession) -> str | None:
+    attested = w.ledger.payouts(s.id)
+    return hex32(attested.delivery_root) if attested else None
+
+
+def step_verify(w: Worker, s: m.MarketSession) -> Outcome:
+    """After delivery + meter grace: verification (a later issue) takes over, if configured."""
+    state = w.chain_state(s.id)
+    if state >= SessionState.VERIFIED:
+        n = record_statements(w, s)
+        w.set_state(s.id, _STORE_STATE[state], delivery_root=_delivery_root(w, s))
+        return "DONE", f"chain says {state.name}; {n} statements recorded"
+    if w.verification_hook is None:
+        return "BLOCKED", (
+            "delivery verification is not configured (no verification hook); the session "
+            "stays DELIVERING until a meter oracle attests delivery on-chain"
+        )
+    w.verification_hook(s)
+    state = w.chain_state(s.id)
+    if state >= SessionState.VERIFIED:
+        record_statements(w, s)
+        w.set_state(s.id, _STORE_STATE[state], delivery_root=_delivery_root(w, s))
+        return "DONE", "verified by the hook"
+    return "WAITING", "verification hook ran; delivery not attested on-chain yet"
+
+
+def step_finalize(w: Worker, s: m.MarketSession) -> Outcome:
+    """After the challenge window: finalize on-chain (anyone may; the operator does)."""
+    info = w.ledger.session(s.id)
+    if info.state == SessionState.FINAL:
+        w.set_state(s.id, "FINAL")
+        return "DONE", "already final on-chain"
+    if info.state == SessionState.DISPUTED:
+        w.set_state(s.id, "DISPUTED")
+        return "WAITING", "disputed: waiting for the arbiter"
+    if w.clock.now() < info.verified_at + info.challenge_window:
+        return "WAITING", "challenge window still open"
+    tx = w.ledger.finalize(s.id)
+    w.set_state(s.id, "FINAL")
+    return "DONE", f"finalize tx {tx.tx_hash}"
+
+
+_STORE_STATE: dict[Any, str] = {
+    SessionState.OPEN: "OPEN",
+    SessionState.CLOSED: "CLOSED",
+    SessionState.CLEARED: "CLEARED",
+    SessionState.VERIFIED: "VERIFIED",
+    SessionState.DISPUTED: "DISPUTED",
+    SessionState.FINAL: "FINAL",
+}

@@ -1,0 +1,103 @@
+"""Wires settings, store, chain and clock into the parts the API, worker and CLI share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from adapters.clock import Clock, SystemClock
+from market.api.app import create_app
+from market.auth.eip712 import Domain
+from market.auth.siwe import TokenIssuer
+from market.bundles import BundleStore
+from market.core import MarketCore
+from market.errors import InvalidMessage
+from market.roles import RoleCache
+from market.settings import Settings
+from market.store.db import make_engine, upgrade
+
+
+@dataclass
+class Runtime:
+    """Everything one service process holds."""
+
+    settings: Settings
+    engine: Engine
+    core: MarketCore
+    issuer: TokenIssuer
+    bundles: BundleStore
+    ledger: Any | None = None
+
+    def app(self, worker: Any | None = None) -> FastAPI:
+        return create_app(
+            core=self.core,
+            issuer=self.issuer,
+            bundles=self.bundles,
+            settings=self.settings,
+            worker=worker,
+        )
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    ledger: Any | None = None,
+    role_lookup: Callable[[str], Iterable[str]] | None = None,
+    clock: Clock | None = None,
+    migrate: bool = True,
+) -> Runtime:
+    """Build the shared parts; roles come from ``ledger`` (the chain) unless a lookup is given."""
+    if migrate:
+        upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    if ledger is not None:
+        chain_id, market_address = ledger.chain_id, ledger.market_address
+        lookup = role_lookup or ledger.roles_of
+    else:
+        if settings.chain_id is None or settings.market_address is None:
+            raise InvalidMessage(
+                "set FLEXMARKET_RPC_URL (or FLEXMARKET_CHAIN_ID and FLEXMARKET_MARKET_ADDRESS)",
+                field="settings",
+            )
+        if role_lookup is None:
+            raise InvalidMessage("roles need the chain: no ledger configured", field="settings")
+        chain_id, market_address = settings.chain_id, settings.market_address
+        lookup = role_lookup
+    if clock is None:
+        clock = ChainClock(ledger) if settings.clock == "chain" and ledger else SystemClock()
+    roles = RoleCache(lookup, ttl_s=settings.role_cache_ttl_s)
+    core = MarketCore(
+        engine=engine,
+        domain=Domain(chain_id, market_address),
+        roles=roles,
+        clock=clock,
+        max_message_ttl_s=settings.max_message_ttl_s,
+        request_escrow_check=ledger.check_request_escrow if ledger is not None else None,
+    )
+    issuer = TokenIssuer(
+        settings.token_secret,
+        domain=settings.siwe_domain,
+        chain_id=chain_id,
+        token_ttl_s=settings.session_token_ttl_s,
+    )
+    bundles = BundleStore(engine, settings.bundle_dir)
+    return Runtime(settings, engine, core, issuer, bundles, ledger)
+
+
+class ChainClock:
+    """Time as the chain sees it (latest block timestamp), for test chains that are warped."""
+
+    def __init__(self, ledger: Any) -> None:
+        self._ledger = ledger
+
+    def now(self) -> float:
+        return float(self._ledger.chain_time())
+
+    async def sleep(self, seconds: float) -> None:
+        import asyncio
+
+        await asyncio.sleep(max(0.0, seconds))

@@ -1,0 +1,40 @@
+"""All configuration of the market service in one place, read from ``FLEXMARKET_*`` env vars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service settings; every field can be set as ``FLEXMARKET_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEXMARKET_", extra="ignore")
+
+    database_url: str = "sqlite:///build/flexmarket.db"
+    rpc_url: str | None = None
+    deployment_file: Path | None = None  # default: .flexmarket/deployment.json (deploy)
+    chain_id: int | None = None
+    market_address: str | None = None
+    operator_key: str | None = None
+    bundle_dir: Path = Path("build/bundles")
+    role_cache_ttl_s: float = 5.0
+    max_message_ttl_s: int = 24 * 3600
+    siwe_domain: str = "flexmarket.local"
+    siwe_uri: str = "http://flexmarket.local"
+    session_token_ttl_s: int = 3600
+    token_secret: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    embed_worker: bool = False
+    worker_poll_s: float = 1.0
+    meter_grace_s: int = 900
+    worker_id: str | None = None
+    clock: Literal["system", "chain"] = "system"  # "chain": latest block time (warped test chains)
+
+
+def get_settings() -> Settings:
+    """Fresh settings from the environment (cheap; tests override via env or arguments)."""
+    return Settings()

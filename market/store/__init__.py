@@ -1,0 +1,1 @@
+"""Persistence: SQLModel tables, engine setup and Alembic migrations (SQLite or PostgreSQL)."""

@@ -1,0 +1,189 @@
+"""Message builders shared by the market integration tests."""
+
+from __future__ import annotations
+
+import uuid
+
+from clearing.encoding import (
+    code_to_bytes32,
+    uuid_to_bytes32,
+)
+from clearing.messages import FlexOffer, FlexOfferOption, FlexRequest, IspPower, RequestIsp
+from market.api.schemas import CongestionPointCreate, ParticipantCreate, SessionCreate
+from market.client import MarketClient, offer_commitment
+from market.lifecycle.worker import Worker
+from market.runtime import Runtime
+
+CP = "EAN-CP-0001"
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def open_session(op: MarketClient, now: int, *, gate_in_s: int = 600) -> SessionCreate:
+    gate = now + gate_in_s
+    body = SessionCreate(
+        session_id=new_id(),
+        gate_closure=gate,
+        delivery_start=gate,
+        delivery_end=gate + 3600,
+        isp_s=900,
+        challenge_window_s=300,
+    )
+    op.create_session(body)
+    return body
+
+
+def setup_market(op: MarketClient) -> None:
+    op.register_participant(ParticipantCreate(name="Operator"))
+    op.create_congestion_point(CongestionPointCreate(code=CP, name="Feeder 1"))
+
+
+def make_request(
+    session_id: str, *, expires_at: int, budget_units: int = 50_000_000
+) -> FlexRequest:
+    return FlexRequest(
+        request_id=new_id(),
+        session_id=session_id,
+        congestion_point=CP,
+        direction="UP",
+        revision=1,
+        expires_at=expires_at,
+        max_price_per_mwh=400_000_000,
+        budget_units=budget_units,
+        all_or_nothing=False,
+        isps=[
+            RequestIsp(isp_index=i, disposition="Requested", min_power_w=0, max_power_w=20_000)
+            for i in range(4)
+        ],
+    )
+
+
+def escrow(chain, who: str, req: FlexRequest) -> None:
+    chain.contracts.market.post_request(
+        uuid_to_bytes32(req.session_id),
+        uuid_to_bytes32(req.request_id),
+        code_to_bytes32(req.congestion_point),
+        req.canonical_hash(),
+        req.budget_units,
+        sender=chain.addresses[who],
+    )
+
+
+def make_offer(
+    session_id: str,
+    fsp: str,
+    *,
+    expires_at: int,
+    request_id: str | None = None,
+    power_w: int = 5_000,
+    price: int = 100_000_000,
+    cp: str = CP,
+) -> FlexOffer:
+    return FlexOffer(
+        offer_id=new_id(),
+        session_id=session_id,
+        fsp=fsp,
+        request_id=request_id,
+        congestion_point=cp,
+        direction="UP",
+        expires_at=expires_at,
+        options=[
+            FlexOfferOption(
+                option_ref="full",
+                isps=[IspPower(isp_index=i, power_w=power_w) for i in range(4)],
+                price_per_mwh=price,
+                min_activation_ppm=500_000,
+            )
+        ],
+    )
+
+
+def commit(chain, who: str, session_id: str, offers: list[FlexOffer]) -> None:
+    root, count = offer_commitment(offers)
+    chain.contracts.market.commit_offers(
+        uuid_to_bytes32(session_id), root, count, sender=chain.addresses[who]
+    )
+
+
+def make_worker(rt: Runtime, **kw) -> Worker:
+    return Worker(
+        engine=rt.engine,
+        ledger=rt.ledger,
+        bundles=rt.bundles,
+        clock=rt.core.clock,
+        meter_grace_s=60,
+        **kw,
+    )
+
+
+def client_for(base_url: str, chain, who: str, rt: Runtime, **kw) -> MarketClient:
+    return MarketClient(base_url, chain.keys[who], now=rt.core.clock.now, **kw)
+
+
+def run_session_to_final(chain, runtime: Runtime, clients) -> str:
+    """Operator, DSO and two FSPs run one session from scheduling to FINAL; returns its id."""
+    op, dso, fsp_a, fsp_b = (clients(n) for n in ("operator", "dso", "fsp_a", "fsp_b"))
+    setup_market(op)
+    s = open_session(op, int(runtime.core.clock.now()))
+    worker = make_worker(runtime)
+    worker.run_once()
+    req = make_request(s.session_id, expires_at=s.gate_closure)
+    escrow(chain, "dso", req)
+    dso.post_request(req)
+    offers = {
+        "fsp_a": [make_offer(s.session_id, fsp_a.address, expires_at=s.gate_closure)],
+        "fsp_b": [
+            make_offer(s.session_id, fsp_b.address, expires_at=s.gate_closure, price=200_000_000)
+        ],
+    }
+    for who, client in (("fsp_a", fsp_a), ("fsp_b", fsp_b)):
+        for o in offers[who]:
+            client.post_offer(o)
+        commit(chain, who, s.session_id, offers[who])
+    chain.warp_to(s.gate_closure + 1)
+    worker.run_once()
+    chain.warp_to(s.delivery_end + 61)
+    attest_in_full(chain, runtime.ledger, s.session_id, b"\x02" * 32)
+    worker.run_once()
+    chain.warp_to(s.delivery_end + 61 + 301)
+    worker.run_once()
+    return s.session_id
+
+
+def reset_postgres(url: str) -> None:
+    """Empty the test database (drop and recreate the public schema)."""
+    from sqlalchemy import create_engine, text
+
+    from market.store.db import normalise_url
+
+    engine = create_engine(normalise_url(url))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def attest_in_full(chain, ledger, session_id: str, root: bytes) -> None:
+    """The meter oracle attests every reservation as fully delivered."""
+    reservations = ledger.clearing(session_id).reservations
+    chain.contracts.market.contract.transact(
+        "attestDelivery",
+        uuid_to_bytes32(session_id),
+        root,
+        [r.as_abi() for r in reservations],
+        [r.amount for r in reservations],
+        sender=chain.addresses["oracle"],
+    )
+
+
+AWARD_POSITION = 2 << 248  # FlexMarket KIND_AWARD: one aggregated ERC-1155 id per holder

@@ -18,6 +18,9 @@ import {FlexPositions} from "./FlexPositions.sol";
 /// @dev Money invariant: token.balanceOf(this) == totalEscrowed + totalCredited (fee-on-transfer
 /// and rebasing tokens are not supported). Cancels refund by credit too, so every payment out of
 /// this contract is a pull. Loops are bounded by the MAX_* constants.
+/// Storage is kept to what the money logic needs: lists (reservations, payouts, the session's
+/// request ids) are stored as hashes and passed back as calldata, which is checked against them;
+/// the full lists are published in events.
 contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -33,10 +36,14 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
     uint256 public constant MAX_NETTING_MEMBERS = 256;
     uint32 public constant MAX_CHALLENGE_WINDOW = 30 days;
     uint256 private constant MAX_ROLES = 6;
-    uint256 private constant MAX_AMOUNT = type(uint96).max;
+    /// @dev Budgets and reservations: one request's budget is a uint64 in its packed slot
+    /// (1.8e19 minor units = 1.8e13 tokens at 6 decimals).
+    uint256 private constant MAX_AMOUNT = type(uint64).max;
+    /// @dev Netting amounts keep their earlier bound.
+    uint256 private constant MAX_NET_AMOUNT = type(uint96).max;
 
-    /// @dev Everything but the roots fits one slot (8+40+40+40+32+32+40+24 bits): creating a
-    /// session writes one slot for its schedule. uint40 seconds last until the year 36812.
+    /// @dev slot 0 (schedule, 256 bits) and slot 1 (counters and totals, 240 bits) are written
+    /// by the normal lifecycle; the two hashes once each. uint40 seconds last until year 36812.
     struct Session {
         State state;
         uint40 gateClosure;
@@ -46,51 +53,60 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
         uint32 ispSeconds;
         uint40 verifiedAt;
         uint24 index;
-        bytes32 inputHash;
-        bytes32 resultRoot;
-        bytes32 deliveryRoot;
+        uint8 requestCount;
+        uint16 reservationCount;
+        uint72 budget; // <= 64 * 2^64 < 2^72
+        uint72 reserved;
+        uint72 paid;
+        bytes32 reservationsHash;
+        bytes32 payoutsHash;
         address disputedBy;
         bytes32 disputeReasonHash;
     }
 
-    /// @dev slot 0: dso, session index, index in the session, cancelled; slot 1: budget.
+    /// @dev slot 0: dso (160) | session index (24) | index in session (7) + cancelled (1) |
+    /// budget (64); slot 1: requestHash (which binds the congestion point).
     struct Request {
         address dso;
-        uint64 sessionIndex;
-        uint16 indexInSession;
-        bool cancelled;
-        uint128 budget;
-        bytes32 congestionPoint;
+        uint24 sessionIndex;
+        uint8 indexAndCancelled; // low 7 bits: index in the session; bit 7: cancelled
+        uint64 budget;
         bytes32 requestHash;
     }
 
-    struct Commitment {
-        bytes32 root;
-        uint32 count;
-        uint64 committedAt;
-    }
-
-    /// @dev credit shares the slot of registeredAt, so crediting a registered party rewrites a
-    /// warm non-zero slot (5 000 gas) instead of creating one (22 100 gas).
+    /// @dev Slot 1 holds everything an FSP's session touches (credit, AWARD, RECEIPT) next to
+    /// `live`, which registration sets to 1 and nothing clears: clearing, finalize and withdraw
+    /// rewrite a non-zero slot (2 900 gas warm) and never create one (22 100 gas). Slot 2 holds
+    /// the DSO's REQUEST position next to registeredAt, for the same reason.
+    /// Bounds: credit < 2^96 holds because credits are backed by tokens the market holds
+    /// (token supplies above 2^96 minor units are not supported); awarded < 2^72 (overflow
+    /// reverts postClearing); received saturates at 2^80 - 1 so it can never block finalize.
     struct Participant {
         bytes32 metadataHash;
-        uint128 credit;
-        uint32 index;
+        uint96 credit;
+        uint72 awarded; // AWARD position: reservations of sessions not yet final
+        uint80 received; // RECEIPT position: payouts received from finalized sessions
+        uint8 live;
         uint64 registeredAt;
+        uint32 index;
+        uint128 requested; // REQUEST position: budgets of live requests of sessions not yet final
     }
+
+    uint8 private constant CANCELLED = 0x80;
 
     IERC20 private immutable _token;
     FlexPositions private immutable _positions;
+    uint256 private immutable _deployBlock;
 
     mapping(bytes32 sessionId => Session) private _sessions;
-    mapping(bytes32 sessionId => bytes32[]) private _sessionRequests;
-    /// @dev One slot per reservation: amount (96) | payout (96) | request index (16) | FSP index (32).
-    mapping(bytes32 sessionId => uint256[]) private _reservations;
-    mapping(bytes32 sessionId => mapping(address fsp => Commitment)) private _commitments;
+    /// @dev The offer root only; count and time are in the OffersCommitted event.
+    mapping(bytes32 sessionId => mapping(address fsp => bytes32 root)) private _commitments;
     mapping(bytes32 requestId => Request) private _requests;
     mapping(address account => Participant) private _participants;
     mapping(bytes32 periodId => bool) private _nettingSettled;
-    bytes32[] private _sessionIds;
+    /// @dev Sessions ever created; a session's index is its sequence number. Requests store the
+    /// 24-bit index of their session, and callers name the session id, which is checked.
+    uint256 private _sessionCount;
     address[] private _participantList;
     /// @dev Three stored totals, one derived: escrowed = deposited - credited - withdrawn.
     /// A deposit writes one slot; a credit or a withdrawal writes the other one.
@@ -102,6 +118,7 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
         if (address(token_) == address(0) || admin == address(0)) revert FlexMarketZeroAddress();
         _token = token_;
         _positions = new FlexPositions(address(this));
+        _deployBlock = block.number;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
     }
 
@@ -123,6 +140,7 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
             if (index > type(uint32).max) revert FlexMarketTooManyParticipants(uint256(type(uint32).max) + 1);
             p.index = uint32(index);
             p.registeredAt = uint64(block.timestamp);
+            p.live = 1;
             _participantList.push(account);
         }
         p.metadataHash = metadataHash;
@@ -179,8 +197,9 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
         if (challengeWindow == 0 || challengeWindow > MAX_CHALLENGE_WINDOW) {
             revert FlexMarketInvalidChallengeWindow(challengeWindow, MAX_CHALLENGE_WINDOW);
         }
-        uint256 index = _sessionIds.length;
+        uint256 index = _sessionCount;
         if (index > type(uint24).max) revert FlexMarketTooManySessions(uint256(type(uint24).max) + 1);
+        _sessionCount = index + 1;
         s.state = State.Open;
         s.gateClosure = uint40(gateClosure);
         s.deliveryStart = uint40(deliveryStart);
@@ -188,7 +207,6 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
         s.challengeWindow = challengeWindow;
         s.ispSeconds = ispSeconds;
         s.index = uint24(index);
-        _sessionIds.push(sessionId);
         emit SessionCreated(sessionId, gateClosure, deliveryStart, deliveryEnd, ispSeconds, challengeWindow);
     }
 
@@ -237,44 +255,48 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
         if (r.dso != address(0)) revert FlexMarketRequestExists(requestId);
         if (budget == 0) revert FlexMarketZeroBudget(requestId);
         if (budget > MAX_AMOUNT) revert FlexMarketAmountTooLarge(budget, MAX_AMOUNT);
-        uint256 indexInSession = _sessionRequests[sessionId].length;
+        uint256 indexInSession = s.requestCount;
         if (indexInSession >= MAX_REQUESTS_PER_SESSION) {
             revert FlexMarketTooManyRequests(sessionId, MAX_REQUESTS_PER_SESSION);
         }
         r.dso = msg.sender;
         r.sessionIndex = s.index;
-        r.indexInSession = uint16(indexInSession);
-        r.budget = uint128(budget);
-        r.congestionPoint = congestionPoint;
+        r.indexAndCancelled = uint8(indexInSession);
+        r.budget = uint64(budget);
         r.requestHash = requestHash;
-        _sessionRequests[sessionId].push(requestId); // direct write: slither tracks it
+        s.requestCount = uint8(indexInSession + 1);
+        s.budget += uint72(budget);
+        _participants[msg.sender].requested += uint128(budget);
         _totalDeposited += budget;
         emit RequestPosted(sessionId, requestId, msg.sender, congestionPoint, requestHash, budget);
 
         _token.safeTransferFrom(msg.sender, address(this), budget);
-        _publishOne(true, msg.sender, KIND_REQUEST, s.index, uint32(indexInSession), budget);
+        _publishOne(true, msg.sender, KIND_REQUEST, budget);
     }
 
     /// @inheritdoc IFlexMarket
     /// @dev Allowed for a DSO whose role was revoked: withdrawing one's own escrow is not a new
     /// market action. The refund is credited (pull payment) like every other payment.
-    function cancelRequest(bytes32 requestId) external {
+    function cancelRequest(bytes32 sessionId, bytes32 requestId) external {
         Request storage r = _requests[requestId];
         if (r.dso == address(0)) revert FlexMarketUnknownRequest(requestId);
         if (r.dso != msg.sender) revert FlexMarketNotRequestOwner(requestId, msg.sender);
-        if (r.cancelled) revert FlexMarketRequestAlreadyCancelled(requestId);
-        bytes32 sessionId = _sessionIds[r.sessionIndex];
+        uint8 packed = r.indexAndCancelled;
+        if (packed & CANCELLED != 0) revert FlexMarketRequestAlreadyCancelled(requestId);
         Session storage s = _requireState(sessionId, State.Open);
+        if (s.index != r.sessionIndex) revert FlexMarketRequestNotInSession(sessionId, requestId);
         if (block.timestamp >= s.gateClosure) {
             revert FlexMarketTooLate(sessionId, s.gateClosure, uint64(block.timestamp));
         }
-        uint128 budget = r.budget;
-        r.cancelled = true;
+        uint64 budget = r.budget;
+        r.indexAndCancelled = packed | CANCELLED;
+        s.budget -= budget;
+        _participants[msg.sender].requested -= budget;
         _totalCredited += budget;
         _credit(msg.sender, requestId, budget);
         emit RequestCancelled(sessionId, requestId, msg.sender, budget);
 
-        _publishOne(false, msg.sender, KIND_REQUEST, s.index, r.indexInSession, budget);
+        _publishOne(false, msg.sender, KIND_REQUEST, budget);
     }
 
     /// @inheritdoc IFlexMarket
@@ -286,9 +308,8 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
         if (offersRoot == bytes32(0) || offerCount == 0) {
             revert FlexMarketInvalidCommitment(sessionId, offersRoot, offerCount);
         }
-        _commitments[sessionId][msg.sender] =
-            Commitment({root: offersRoot, count: offerCount, committedAt: uint64(block.timestamp)});
-        emit OffersCommitted(sessionId, msg.sender, offersRoot, offerCount);
+        _commitments[sessionId][msg.sender] = offersRoot;
+        emit OffersCommitted(sessionId, msg.sender, offersRoot, offerCount, uint64(block.timestamp));
     }
 
     /// @inheritdoc IFlexMarket
@@ -302,6 +323,7 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IFlexMarket
+    /// @dev Stores only the hash of the list; the list itself is in the ClearingPosted event.
     function postClearing(
         bytes32 sessionId,
         bytes32 inputHash,
@@ -313,86 +335,77 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
         if (n > MAX_RESERVATIONS_PER_SESSION) {
             revert FlexMarketTooManyReservations(sessionId, n, MAX_RESERVATIONS_PER_SESSION);
         }
-        uint64 sessionIndex = s.index;
-        uint256 totalReserved = _storeReservations(sessionId, sessionIndex, reservationList);
-        s.inputHash = inputHash;
-        s.resultRoot = resultRoot;
+        uint256[] memory reservedPerRequest = new uint256[](s.requestCount);
+        uint256 totalReserved;
+        for (uint256 i = 0; i < n; ++i) {
+            totalReserved += _checkReservation(sessionId, s.index, reservationList[i], reservedPerRequest);
+        }
+        s.reservationsHash = keccak256(abi.encode(reservationList));
+        s.reservationCount = uint16(n);
+        s.reserved = uint72(totalReserved);
         s.state = State.Cleared;
-        emit ClearingPosted(sessionId, inputHash, resultRoot, n, totalReserved);
+        emit ClearingPosted(sessionId, inputHash, resultRoot, n, totalReserved, reservationList);
 
         if (n != 0) {
-            address[] memory holders = new address[](n);
-            uint256[] memory ids = new uint256[](n);
-            uint256[] memory values = new uint256[](n);
+            Batch memory mints = _newBatch(n);
             for (uint256 i = 0; i < n; ++i) {
-                holders[i] = reservationList[i].fsp;
-                ids[i] = _positionId(KIND_AWARD, sessionIndex, i);
-                values[i] = reservationList[i].amount;
+                _add(mints, reservationList[i].fsp, _positionId(KIND_AWARD), reservationList[i].amount);
             }
-            _positions.mint(holders, ids, values);
+            _publish(true, mints);
         }
     }
 
-    /// @dev Validates and stores the reservations in posting order; returns their sum.
-    function _storeReservations(bytes32 sessionId, uint64 sessionIndex, Reservation[] calldata reservationList)
-        private
-        returns (uint256 totalReserved)
-    {
-        uint256[] memory reservedPerRequest = new uint256[](_sessionRequests[sessionId].length);
-        for (uint256 i = 0; i < reservationList.length; ++i) {
-            _reservations[sessionId].push(
-                _checkReservation(sessionId, sessionIndex, reservationList[i], reservedPerRequest)
-            );
-            totalReserved += reservationList[i].amount;
-        }
-    }
-
-    /// @dev One reservation: request of this session, eligible FSP, budget not exceeded.
+    /// @dev One reservation: live request of this session, committed FSP, budget not exceeded.
+    /// Adds the amount to the FSP's open AWARD position; returns the amount.
     function _checkReservation(
         bytes32 sessionId,
-        uint64 sessionIndex,
+        uint24 sessionIndex,
         Reservation calldata res,
         uint256[] memory reservedPerRequest
-    ) private view returns (uint256 packed) {
+    ) private returns (uint256 amount) {
         Request storage r = _requests[res.requestId];
-        if (r.dso == address(0) || r.sessionIndex != sessionIndex || r.cancelled) {
+        uint8 packed = r.indexAndCancelled;
+        if (r.dso == address(0) || r.sessionIndex != sessionIndex || packed & CANCELLED != 0) {
             revert FlexMarketRequestNotInSession(sessionId, res.requestId);
         }
-        if (res.amount == 0) revert FlexMarketZeroReservation(res.requestId, res.fsp);
+        amount = res.amount;
+        if (amount == 0) revert FlexMarketZeroReservation(res.requestId, res.fsp);
         if (!hasRole(FSP_ROLE, res.fsp)) revert FlexMarketFspNotAuthorized(sessionId, res.fsp);
-        if (_commitments[sessionId][res.fsp].committedAt == 0) revert FlexMarketFspNotCommitted(sessionId, res.fsp);
+        if (_commitments[sessionId][res.fsp] == bytes32(0)) revert FlexMarketFspNotCommitted(sessionId, res.fsp);
         Participant storage p = _participants[res.fsp];
-        if (p.registeredAt == 0) revert FlexMarketNotRegistered(res.fsp);
-        uint256 requestIndex = r.indexInSession;
-        uint256 reserved = reservedPerRequest[requestIndex] + res.amount;
+        if (p.live == 0) revert FlexMarketNotRegistered(res.fsp); // slot 1, written below anyway
+        uint256 requestIndex = packed;
+        uint256 reserved = reservedPerRequest[requestIndex] + amount;
         if (reserved > r.budget) revert FlexMarketBudgetExceeded(res.requestId, r.budget, reserved);
         reservedPerRequest[requestIndex] = reserved;
-        packed = _packReservation(res.amount, 0, requestIndex, p.index);
+        p.awarded += uint72(amount);
     }
 
     /// @inheritdoc IFlexMarket
-    function attestDelivery(bytes32 sessionId, bytes32 deliveryRoot, uint128[] calldata payouts)
-        external
-        onlyRole(METER_ORACLE_ROLE)
-    {
+    function attestDelivery(
+        bytes32 sessionId,
+        bytes32 deliveryRoot,
+        Reservation[] calldata reservationList,
+        uint128[] calldata payouts
+    ) external onlyRole(METER_ORACLE_ROLE) {
         Session storage s = _requireState(sessionId, State.Cleared);
         if (block.timestamp < s.deliveryEnd) {
             revert FlexMarketTooEarly(sessionId, s.deliveryEnd, uint64(block.timestamp));
         }
-        uint256 total = _setPayouts(sessionId, payouts);
-        s.deliveryRoot = deliveryRoot;
+        uint256 total = _setPayouts(sessionId, s, reservationList, payouts);
         s.verifiedAt = uint40(block.timestamp);
         s.state = State.Verified;
-        emit DeliveryAttested(sessionId, deliveryRoot, total, uint64(block.timestamp) + s.challengeWindow);
+        emit DeliveryAttested(sessionId, deliveryRoot, total, uint64(block.timestamp) + s.challengeWindow, payouts);
     }
 
     /// @inheritdoc IFlexMarket
-    /// @dev Open to a party whose role was revoked: it protects money already at stake.
-    function dispute(bytes32 sessionId, bytes32 reasonHash) external {
+    /// @dev Open to a party whose role was revoked: it protects money already at stake. A DSO
+    /// names one of its live requests in the session; an FSP must have committed offers to it.
+    function dispute(bytes32 sessionId, bytes32 reasonHash, bytes32 requestId) external {
         Session storage s = _requireState(sessionId, State.Verified);
         uint64 deadline = uint64(s.verifiedAt) + s.challengeWindow;
         if (block.timestamp >= deadline) revert FlexMarketTooLate(sessionId, deadline, uint64(block.timestamp));
-        if (!_isParty(sessionId, msg.sender)) revert FlexMarketNotParty(sessionId, msg.sender);
+        if (!_isParty(sessionId, s.index, msg.sender, requestId)) revert FlexMarketNotParty(sessionId, msg.sender);
         s.state = State.Disputed;
         s.disputedBy = msg.sender;
         s.disputeReasonHash = reasonHash;
@@ -400,39 +413,61 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IFlexMarket
-    function resolve(bytes32 sessionId, bytes32 correctedRoot, uint128[] calldata payouts)
-        external
-        onlyRole(ARBITER_ROLE)
-    {
+    function resolve(
+        bytes32 sessionId,
+        bytes32 correctedRoot,
+        bytes32[] calldata requestIds,
+        Reservation[] calldata reservationList,
+        uint128[] calldata payouts
+    ) external onlyRole(ARBITER_ROLE) {
         Session storage s = _requireState(sessionId, State.Disputed);
-        uint256 total = _setPayouts(sessionId, payouts);
-        s.deliveryRoot = correctedRoot;
-        emit DisputeResolved(sessionId, correctedRoot, total);
-        _finalize(sessionId, s);
+        uint256 total = _setPayouts(sessionId, s, reservationList, payouts);
+        emit DisputeResolved(sessionId, correctedRoot, total, payouts);
+        _finalize(sessionId, s, requestIds, reservationList, payouts);
     }
 
     /// @inheritdoc IFlexMarket
-    function finalize(bytes32 sessionId) external {
+    function finalize(
+        bytes32 sessionId,
+        bytes32[] calldata requestIds,
+        Reservation[] calldata reservationList,
+        uint128[] calldata payouts
+    ) external {
         Session storage s = _sessions[sessionId];
         if (s.state == State.Final) revert FlexMarketAlreadyFinalized(sessionId);
         _requireState(sessionId, State.Verified);
         uint64 deadline = uint64(s.verifiedAt) + s.challengeWindow;
         if (block.timestamp < deadline) revert FlexMarketTooEarly(sessionId, deadline, uint64(block.timestamp));
-        _finalize(sessionId, s);
+        _checkReservations(sessionId, s, reservationList);
+        bytes32 payoutsHash = keccak256(abi.encode(payouts));
+        if (payoutsHash != s.payoutsHash) revert FlexMarketPayoutsMismatch(sessionId, s.payoutsHash, payoutsHash);
+        _finalize(sessionId, s, requestIds, reservationList, payouts);
     }
 
     /// @dev Moves the whole session escrow into credits: payouts to FSPs, the rest to each DSO.
-    function _finalize(bytes32 sessionId, Session storage s) private {
+    /// Callers have checked reservationList and payouts against the stored hashes.
+    function _finalize(
+        bytes32 sessionId,
+        Session storage s,
+        bytes32[] calldata requestIds,
+        Reservation[] calldata reservationList,
+        uint128[] calldata payouts
+    ) private {
+        uint256 nRequests = s.requestCount;
+        if (requestIds.length != nRequests) {
+            revert FlexMarketRequestCountMismatch(sessionId, nRequests, requestIds.length);
+        }
         s.state = State.Final;
-        uint64 sessionIndex = s.index;
-        uint256 nRequests = _sessionRequests[sessionId].length;
-        uint256 nRes = _reservations[sessionId].length;
+        uint256 nRes = reservationList.length;
         // positions: burn every award and live request, mint a receipt per non-zero payout
         Batch memory burns = _newBatch(nRes + nRequests);
         Batch memory mints = _newBatch(nRes);
         uint256[] memory paidPerRequest = new uint256[](nRequests);
-        uint256 totalPaid = _creditPayouts(sessionId, sessionIndex, paidPerRequest, burns, mints);
-        uint256 totalRefunded = _creditRefunds(sessionId, sessionIndex, paidPerRequest, burns);
+        uint256 totalPaid;
+        for (uint256 i = 0; i < nRes; ++i) {
+            totalPaid += _settleReservation(sessionId, reservationList[i], payouts[i], paidPerRequest, burns, mints);
+        }
+        uint256 totalRefunded = _creditRefunds(sessionId, s.index, requestIds, paidPerRequest, burns);
         _totalCredited += uint128(totalPaid + totalRefunded); // the session's whole escrow
         emit SessionFinalized(sessionId, totalPaid, totalRefunded);
 
@@ -440,58 +475,55 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
         _publish(true, mints);
     }
 
-    function _creditPayouts(
-        bytes32 sessionId,
-        uint64 sessionIndex,
-        uint256[] memory paidPerRequest,
-        Batch memory burns,
-        Batch memory mints
-    ) private returns (uint256 totalPaid) {
-        uint256[] storage stored = _reservations[sessionId];
-        uint256 nRes = stored.length;
-        for (uint256 i = 0; i < nRes; ++i) {
-            uint256 baseId = _positionId(0, sessionIndex, i);
-            totalPaid += _settleReservation(sessionId, baseId, stored[i], paidPerRequest, burns, mints);
-        }
-    }
-
     /// @dev Credits one reservation's payout and queues its position events; returns the payout.
     function _settleReservation(
         bytes32 sessionId,
-        uint256 baseId,
-        uint256 word,
+        Reservation calldata res,
+        uint256 payout,
         uint256[] memory paidPerRequest,
         Batch memory burns,
         Batch memory mints
-    ) private returns (uint256 payout) {
-        uint256 amount;
-        uint256 requestIndex;
-        uint256 fspIndex;
-        (amount, payout, requestIndex, fspIndex) = _unpackReservation(word);
-        address fsp = _participantList[fspIndex];
-        _add(burns, fsp, baseId | (uint256(KIND_AWARD) << 248), amount);
+    ) private returns (uint256) {
+        address fsp = res.fsp;
+        uint256 amount = res.amount;
+        Participant storage p = _participants[fsp];
+        p.awarded -= uint72(amount);
+        _add(burns, fsp, _positionId(KIND_AWARD), amount);
         if (payout == 0) return 0;
-        paidPerRequest[requestIndex] += payout;
+        paidPerRequest[_requests[res.requestId].indexAndCancelled & ~CANCELLED] += payout;
+        uint256 received = p.received + payout;
+        p.received = received > type(uint80).max ? type(uint80).max : uint80(received);
         _credit(fsp, sessionId, payout);
-        _add(mints, fsp, baseId | (uint256(KIND_RECEIPT) << 248), payout);
+        _add(mints, fsp, _positionId(KIND_RECEIPT), payout);
+        return payout;
     }
 
-    function _creditRefunds(bytes32 sessionId, uint64 sessionIndex, uint256[] memory paidPerRequest, Batch memory burns)
-        private
-        returns (uint256 totalRefunded)
-    {
-        bytes32[] storage requestIds = _sessionRequests[sessionId];
+    /// @dev requestIds must be the session's requests in posting order: ids[j] has index j in
+    /// this session, so the list is complete and free of duplicates.
+    function _creditRefunds(
+        bytes32 sessionId,
+        uint24 sessionIndex,
+        bytes32[] calldata requestIds,
+        uint256[] memory paidPerRequest,
+        Batch memory burns
+    ) private returns (uint256 totalRefunded) {
         uint256 nRequests = requestIds.length;
         for (uint256 j = 0; j < nRequests; ++j) {
             Request storage r = _requests[requestIds[j]];
-            if (r.cancelled) continue;
+            uint8 packed = r.indexAndCancelled;
+            if (r.dso == address(0) || r.sessionIndex != sessionIndex || (packed & ~CANCELLED) != j) {
+                revert FlexMarketRequestListMismatch(sessionId, j, requestIds[j]);
+            }
+            if (packed & CANCELLED != 0) continue;
+            address dso = r.dso;
             uint256 budget = r.budget;
             uint256 refund = budget - paidPerRequest[j];
+            _participants[dso].requested -= uint128(budget);
             if (refund != 0) {
                 totalRefunded += refund;
-                _credit(r.dso, sessionId, refund);
+                _credit(dso, sessionId, refund);
             }
-            _add(burns, r.dso, _positionId(KIND_REQUEST, sessionIndex, j), budget);
+            _add(burns, dso, _positionId(KIND_REQUEST), budget);
         }
     }
 
@@ -559,12 +591,14 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
         if (n != netAmounts.length) revert FlexMarketNettingLengthMismatch(n, netAmounts.length);
         if (n > MAX_NETTING_MEMBERS) revert FlexMarketTooManyMembers(n, MAX_NETTING_MEMBERS);
         if (fee != 0 && feeRecipient == address(0)) revert FlexMarketZeroAddress();
-        if (fee > MAX_AMOUNT) revert FlexMarketAmountTooLarge(fee, MAX_AMOUNT);
+        if (fee > MAX_NET_AMOUNT) revert FlexMarketAmountTooLarge(fee, MAX_NET_AMOUNT);
         int256 sum;
         for (uint256 i = 0; i < n; ++i) {
             int256 amount = netAmounts[i];
-            if (amount > int256(MAX_AMOUNT) || amount < -int256(MAX_AMOUNT)) {
-                revert FlexMarketAmountTooLarge(amount < 0 ? uint256(-(amount + 1)) + 1 : uint256(amount), MAX_AMOUNT);
+            if (amount > int256(MAX_NET_AMOUNT) || amount < -int256(MAX_NET_AMOUNT)) {
+                revert FlexMarketAmountTooLarge(
+                    amount < 0 ? uint256(-(amount + 1)) + 1 : uint256(amount), MAX_NET_AMOUNT
+                );
             }
             if (members[i] == address(0)) revert FlexMarketZeroAddress();
             sum += amount;
@@ -576,7 +610,7 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
         Participant storage p = _participants[account];
         uint256 credit = p.credit;
         if (credit < amount) revert FlexMarketInsufficientCredit(account, credit, amount);
-        p.credit = uint128(credit - amount);
+        p.credit = uint96(credit - amount);
         emit Debited(account, ref, amount);
     }
 
@@ -590,6 +624,10 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
         return address(_positions);
     }
 
+    function deployBlock() external view returns (uint256) {
+        return _deployBlock;
+    }
+
     function session(bytes32 sessionId) external view returns (SessionInfo memory info) {
         Session storage s = _sessions[sessionId];
         info.state = s.state;
@@ -600,74 +638,35 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
         info.challengeWindow = s.challengeWindow;
         info.verifiedAt = s.verifiedAt;
         info.index = s.index;
-        info.inputHash = s.inputHash;
-        info.resultRoot = s.resultRoot;
-        info.deliveryRoot = s.deliveryRoot;
+        info.requestCount = s.requestCount;
+        info.reservationCount = s.reservationCount;
+        info.budget = s.budget;
+        info.reserved = s.reserved;
+        info.paid = s.paid;
+        info.reservationsHash = s.reservationsHash;
+        info.payoutsHash = s.payoutsHash;
         info.disputedBy = s.disputedBy;
         info.disputeReasonHash = s.disputeReasonHash;
-        bytes32[] storage requestIds = _sessionRequests[sessionId];
-        info.requestCount = uint32(requestIds.length);
-        for (uint256 j = 0; j < requestIds.length; ++j) {
-            Request storage r = _requests[requestIds[j]];
-            if (!r.cancelled) info.budget += r.budget;
-        }
-        uint256[] storage stored = _reservations[sessionId];
-        info.reservationCount = uint32(stored.length);
-        for (uint256 i = 0; i < stored.length; ++i) {
-            (uint256 amount, uint256 payout,,) = _unpackReservation(stored[i]);
-            info.reserved += amount;
-            info.paid += payout;
-        }
-    }
-
-    function sessionIdAt(uint64 index) external view returns (bytes32) {
-        return _sessionIds[index];
     }
 
     function sessionCount() external view returns (uint256) {
-        return _sessionIds.length;
-    }
-
-    function sessionRequests(bytes32 sessionId) external view returns (bytes32[] memory) {
-        return _sessionRequests[sessionId];
+        return _sessionCount;
     }
 
     function request(bytes32 requestId) external view returns (RequestInfo memory info) {
         Request storage r = _requests[requestId];
         if (r.dso == address(0)) return info;
-        info.sessionId = _sessionIds[r.sessionIndex];
+        uint8 packed = r.indexAndCancelled;
+        info.sessionIndex = r.sessionIndex;
         info.dso = r.dso;
-        info.congestionPoint = r.congestionPoint;
         info.requestHash = r.requestHash;
         info.budget = r.budget;
-        info.cancelled = r.cancelled;
+        info.cancelled = packed & CANCELLED != 0;
+        info.indexInSession = packed & ~CANCELLED;
     }
 
-    function offerCommitment(bytes32 sessionId, address fsp)
-        external
-        view
-        returns (bytes32 root, uint32 count, uint64 committedAt)
-    {
-        Commitment storage c = _commitments[sessionId][fsp];
-        return (c.root, c.count, c.committedAt);
-    }
-
-    function reservations(bytes32 sessionId)
-        external
-        view
-        returns (Reservation[] memory list, uint128[] memory payouts)
-    {
-        uint256[] storage stored = _reservations[sessionId];
-        bytes32[] storage requestIds = _sessionRequests[sessionId];
-        list = new Reservation[](stored.length);
-        payouts = new uint128[](stored.length);
-        for (uint256 i = 0; i < stored.length; ++i) {
-            (uint256 amount, uint256 payout, uint256 requestIndex, uint256 fspIndex) = _unpackReservation(stored[i]);
-            list[i] = Reservation({
-                requestId: requestIds[requestIndex], fsp: _participantList[fspIndex], amount: uint128(amount)
-            });
-            payouts[i] = uint128(payout);
-        }
+    function offerCommitment(bytes32 sessionId, address fsp) external view returns (bytes32 root) {
+        return _commitments[sessionId][fsp];
     }
 
     function credits(address account) external view returns (uint256) {
@@ -696,24 +695,10 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
 
     /// @inheritdoc IFlexMarket
     function positionBalance(address account, uint256 id) external view returns (uint256) {
-        uint8 kind = uint8(id >> 248);
-        uint64 sessionIndex = uint64(id >> 32);
-        uint256 item = uint32(id);
-        if (id != _positionId(kind, sessionIndex, item) || sessionIndex >= _sessionIds.length) return 0;
-        bytes32 sessionId = _sessionIds[sessionIndex];
-        State state = _sessions[sessionId].state;
-        if (kind == KIND_REQUEST) {
-            bytes32[] storage requestIds = _sessionRequests[sessionId];
-            if (item >= requestIds.length || state == State.Final) return 0;
-            Request storage r = _requests[requestIds[item]];
-            return (r.dso == account && !r.cancelled) ? r.budget : 0;
-        }
-        uint256[] storage stored = _reservations[sessionId];
-        if (item >= stored.length) return 0;
-        (uint256 amount, uint256 payout,, uint256 fspIndex) = _unpackReservation(stored[item]);
-        if (_participantList[fspIndex] != account) return 0;
-        if (kind == KIND_AWARD) return state == State.Final ? 0 : amount;
-        if (kind == KIND_RECEIPT) return state == State.Final ? payout : 0;
+        Participant storage p = _participants[account];
+        if (id == _positionId(KIND_REQUEST)) return p.requested;
+        if (id == _positionId(KIND_AWARD)) return p.awarded;
+        if (id == _positionId(KIND_RECEIPT)) return p.received;
         return 0;
     }
 
@@ -730,39 +715,52 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
 
     /// @dev Ledger entry only; callers move the totals once per transaction.
     function _credit(address account, bytes32 ref, uint256 amount) private {
-        _participants[account].credit += uint128(amount);
+        _participants[account].credit += uint96(amount);
         emit Credited(account, ref, amount);
     }
 
-    /// @dev Writes payouts into the reservation slots; returns their sum.
-    function _setPayouts(bytes32 sessionId, uint128[] calldata payouts) private returns (uint256 total) {
-        uint256[] storage stored = _reservations[sessionId];
-        uint256 n = stored.length;
-        if (payouts.length != n) revert FlexMarketPayoutCountMismatch(sessionId, n, payouts.length);
-        for (uint256 i = 0; i < n; ++i) {
-            uint256 word = stored[i];
-            (uint256 amount, uint256 oldPayout, uint256 requestIndex, uint256 fspIndex) = _unpackReservation(word);
-            uint256 payout = payouts[i];
-            if (payout > amount) revert FlexMarketPayoutExceedsReservation(sessionId, i, amount, payout);
-            if (payout != oldPayout) stored[i] = _packReservation(amount, payout, requestIndex, fspIndex);
-            total += payout;
-        }
+    /// @dev Reverts unless reservationList is the list posted by postClearing.
+    function _checkReservations(bytes32 sessionId, Session storage s, Reservation[] calldata reservationList)
+        private
+        view
+    {
+        bytes32 actual = keccak256(abi.encode(reservationList));
+        bytes32 expected = s.reservationsHash;
+        if (actual != expected) revert FlexMarketReservationsMismatch(sessionId, expected, actual);
     }
 
-    function _isParty(bytes32 sessionId, address account) private view returns (bool) {
-        bytes32[] storage requestIds = _sessionRequests[sessionId];
-        for (uint256 j = 0; j < requestIds.length; ++j) {
-            Request storage r = _requests[requestIds[j]];
-            if (r.dso == account && !r.cancelled) return true;
+    /// @dev Checks payouts against the posted reservations and stores their hash; returns the sum.
+    function _setPayouts(
+        bytes32 sessionId,
+        Session storage s,
+        Reservation[] calldata reservationList,
+        uint128[] calldata payouts
+    ) private returns (uint256 total) {
+        _checkReservations(sessionId, s, reservationList);
+        uint256 n = reservationList.length;
+        if (payouts.length != n) revert FlexMarketPayoutCountMismatch(sessionId, n, payouts.length);
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 amount = reservationList[i].amount;
+            uint256 payout = payouts[i];
+            if (payout > amount) revert FlexMarketPayoutExceedsReservation(sessionId, i, amount, payout);
+            total += payout;
         }
-        Participant storage p = _participants[account];
-        if (p.registeredAt == 0) return false;
-        uint256[] storage stored = _reservations[sessionId];
-        for (uint256 i = 0; i < stored.length; ++i) {
-            (,,, uint256 fspIndex) = _unpackReservation(stored[i]);
-            if (fspIndex == p.index) return true;
-        }
-        return false;
+        s.payoutsHash = keccak256(abi.encode(payouts));
+        s.paid = uint72(total);
+    }
+
+    /// @dev A party has money at stake: an FSP that committed offers, or the DSO of a live
+    /// request of the session (named by the caller).
+    function _isParty(bytes32 sessionId, uint24 sessionIndex, address account, bytes32 requestId)
+        private
+        view
+        returns (bool)
+    {
+        if (_commitments[sessionId][account] != bytes32(0)) return true;
+        if (requestId == bytes32(0)) return false;
+        Request storage r = _requests[requestId];
+        return r.dso == account && account != address(0) && r.sessionIndex == sessionIndex
+            && r.indexAndCancelled & CANCELLED == 0;
     }
 
     function _isMarketRole(bytes32 role) private pure returns (bool) {
@@ -770,27 +768,9 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
             || role == ARBITER_ROLE || role == CLEARING_HOUSE_ROLE;
     }
 
-    function _packReservation(uint256 amount, uint256 payout, uint256 requestIndex, uint256 fspIndex)
-        private
-        pure
-        returns (uint256)
-    {
-        return amount | (payout << 96) | (requestIndex << 192) | (fspIndex << 208);
-    }
-
-    function _unpackReservation(uint256 word)
-        private
-        pure
-        returns (uint256 amount, uint256 payout, uint256 requestIndex, uint256 fspIndex)
-    {
-        amount = word & MAX_AMOUNT;
-        payout = (word >> 96) & MAX_AMOUNT;
-        requestIndex = (word >> 192) & 0xffff;
-        fspIndex = (word >> 208) & 0xffffffff;
-    }
-
-    function _positionId(uint8 kind, uint64 sessionIndex, uint256 item) private pure returns (uint256) {
-        return (uint256(kind) << 248) | (uint256(sessionIndex) << 32) | item;
+    /// @dev Positions are aggregated per holder and kind: the id is just the kind.
+    function _positionId(uint8 kind) private pure returns (uint256) {
+        return uint256(kind) << 248;
     }
 
     /// @dev Position events to publish in one call to FlexPositions.
@@ -831,11 +811,9 @@ contract FlexMarket is IFlexMarket, AccessControl, ReentrancyGuardTransient {
         else _positions.burn(holders, ids, values);
     }
 
-    function _publishOne(bool isMint, address holder, uint8 kind, uint64 sessionIndex, uint32 item, uint256 value)
-        private
-    {
+    function _publishOne(bool isMint, address holder, uint8 kind, uint256 value) private {
         Batch memory b = _newBatch(1);
-        _add(b, holder, _positionId(kind, sessionIndex, item), value);
+        _add(b, holder, _positionId(kind), value);
         _publish(isMint, b);
     }
 }

@@ -9,9 +9,9 @@ import {IFlexMarket} from "./interfaces/IFlexMarket.sol";
 import {IFlexPositions} from "./interfaces/IFlexPositions.sol";
 
 /// @title FlexPositions
-/// @notice Non-transferable ERC-1155 positions backed by the market's own ledger:
-/// REQUEST (held by the DSO, value = budget, until cancel or finalize),
-/// AWARD (held by the FSP, value = reservation, from clearing until finalize) and
+/// @notice Non-transferable ERC-1155 positions backed by the market's own ledger, one id per
+/// kind (aggregated per holder): REQUEST (held by the DSO, value = budget, until cancel or
+/// finalize), AWARD (held by the FSP, value = reservation, from clearing until finalize) and
 /// RECEIPT (held by the FSP after finalize, value = payout).
 /// @dev Balances are derived from FlexMarket storage instead of being copied here; this keeps
 /// gas flat (one event per position instead of a new storage slot) and makes it impossible
@@ -69,10 +69,11 @@ contract FlexPositions is IERC1155, IFlexPositions, ERC165, AccessControl {
 
     // ------------------------------------------------------------------ ERC-1155 reads
 
+    // slither-disable-start calls-loop
     function balanceOf(address account, uint256 id) public view returns (uint256) {
-        // slither-disable-next-line calls-loop
         return IFlexMarket(market).positionBalance(account, id);
     }
+    // slither-disable-end calls-loop
 
     function balanceOfBatch(address[] calldata accounts, uint256[] calldata ids)
         external

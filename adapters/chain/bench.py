@@ -9,7 +9,12 @@ each factor with the others held fixed, so all four coefficients are identifiabl
 Baseline: ``contracts/bench/NaiveMarket.sol`` stores each offer on-chain and pays each order
 by its own ERC-20 push. Both markets run against accounts that already hold tokens (steady
 state: FSPs and DSO have been paid before, and one unmeasured session has run), one DSO
-approve per session, offers == orders.
+approve per session, offers == orders. ``ratio_vs_naive`` (the target) is taken at 500 orders,
+5 FSPs, 1 request; ``ratio_vs_naive_by_config`` reports every 500-order configuration.
+
+FlexMarket's attest, resolve and finalize take the session's lists as calldata (checked
+against stored hashes); the wrapper reads them from events, so those reads are RPC calls, not
+gas, and the whole lifecycle's gas is what is fitted here.
 """
 
 from __future__ import annotations
@@ -248,6 +253,10 @@ def run_gas_bench(progress: Callable[[str], None] = lambda _m: None) -> dict[str
             f"{base['requests']} request: FlexMarket / NaiveMarket"
         ),
         "ratio_vs_naive_by_config": ratios,
+        "ratio_vs_naive_max_at_500_orders": max(ratios.values()),
+        "ratio_vs_naive_met_by_config": {
+            k: v <= TARGETS["ratio_vs_naive"] for k, v in ratios.items()
+        },
         "fit": {
             "model": "gas = fixed + a*orders + b*fsps + c*requests (least squares)",
             "r2": round(coefficients["r2"], 6),

@@ -12,10 +12,13 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, ClassVar
 
+from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from eth_utils import keccak
 
-from adapters.chain.client import BoundContract, ChainClient, TxResult
+from adapters.chain.client import BoundContract, ChainClient, DecodedEvent, TxResult
+from adapters.chain.errors import ChainError
 from adapters.chain.types import (
     OfferCommitment,
     RequestInfo,
@@ -152,8 +155,43 @@ class SettlementTokenContract(_Wrapper):
         return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
 
 
+ZERO32 = bytes(32)
+RESERVATION_LIST_ABI = "(bytes32,address,uint128)[]"
+LOG_STEP = 50_000
+
+
+def _topic(value: bytes | str) -> str:
+    """An indexed bytes32 or address argument as a log topic (0x-hex, 32 bytes)."""
+    if isinstance(value, str):
+        return "0x" + value.lower().removeprefix("0x").rjust(64, "0")
+    return "0x" + bytes(value).rjust(32, b"\0").hex()
+
+
+def reservations_hash(reservations: Sequence[Reservation]) -> bytes:
+    """keccak256(abi.encode(reservations)), as FlexMarket stores it."""
+    return keccak(abi_encode([RESERVATION_LIST_ABI], [[r.as_abi() for r in reservations]]))
+
+
+def payouts_hash(payouts: Sequence[int]) -> bytes:
+    """keccak256(abi.encode(payouts)), as FlexMarket stores it."""
+    return keccak(abi_encode(["uint128[]"], [list(payouts)]))
+
+
+def _reservation(row: Any) -> Reservation:
+    if isinstance(row, dict):
+        return Reservation(request_id=bytes(row["requestId"]), fsp=row["fsp"], amount=row["amount"])
+    request_id, fsp, amount = row
+    return Reservation(request_id=bytes(request_id), fsp=fsp, amount=int(amount))
+
+
 class FlexMarketContract(_Wrapper):
-    """Sessions, escrow, offer commitments, clearing, attestation, disputes and the ledger."""
+    """Sessions, escrow, offer commitments, clearing, attestation, disputes and the ledger.
+
+    The contract stores lists (a session's request ids, reservations, payouts) only as hashes
+    and publishes them in indexed events. The views below rebuild them from those events
+    (``eth_getLogs`` filtered by the indexed session id), check them against the stored
+    hashes, and the transactions that need them (attest, resolve, finalize) pass them back.
+    """
 
     NAME = "FlexMarket"
     ROLE_NAMES: ClassVar[tuple[str, ...]] = (
@@ -178,6 +216,26 @@ class FlexMarketContract(_Wrapper):
             return self.roles[key]
         except KeyError:
             raise ValueError(f"role: unknown {name!r} (known: {sorted(self.roles)})") from None
+
+    @cached_property
+    def deploy_block(self) -> int:
+        """Block the market was deployed in: where event scans start."""
+        return int(self._call("deployBlock"))
+
+    def _events(self, name: str, *topics: bytes | str | None) -> list[DecodedEvent]:
+        """The market's ``name`` events filtered by indexed arguments, in chain order."""
+        found = self.client.get_events(
+            name,
+            self.deploy_block,
+            address=self.address,
+            topics=[None if t is None else _topic(t) for t in topics],
+            step=LOG_STEP,
+        )
+        return sorted(found, key=lambda e: (e.block_number, e.log_index))
+
+    def _last(self, name: str, *topics: bytes | str | None) -> DecodedEvent | None:
+        found = self._events(name, *topics)
+        return found[-1] if found else None
 
     # constants
     def max_requests_per_session(self) -> int:
@@ -279,7 +337,10 @@ class FlexMarketContract(_Wrapper):
         )
 
     def cancel_request(self, request_id: bytes, *, sender: str) -> TxResult:
-        return self._tx("cancelRequest", request_id, sender=sender)
+        """The contract takes the session id too; it comes from the RequestPosted event."""
+        posted = self._last("RequestPosted", None, request_id)
+        session_id = bytes(posted.args["sessionId"]) if posted is not None else ZERO32
+        return self._tx("cancelRequest", session_id, request_id, sender=sender)
 
     def commit_offers(
         self, session_id: bytes, offers_root: bytes, offer_count: int, *, sender: str
@@ -304,18 +365,56 @@ class FlexMarketContract(_Wrapper):
     def attest_delivery(
         self, session_id: bytes, delivery_root: bytes, payouts: Sequence[int], *, sender: str
     ) -> TxResult:
-        return self._tx("attestDelivery", session_id, delivery_root, list(payouts), sender=sender)
+        """payouts[i] belongs to the i-th reservation; the list is passed back from events."""
+        rows = [r.as_abi() for r in self.reservations(session_id)[0]]
+        return self._tx(
+            "attestDelivery", session_id, delivery_root, rows, list(payouts), sender=sender
+        )
 
     def dispute(self, session_id: bytes, reason_hash: bytes, *, sender: str) -> TxResult:
-        return self._tx("dispute", session_id, reason_hash, sender=sender)
+        """An FSP that committed offers disputes as such; a DSO names one of its live requests."""
+        return self._tx(
+            "dispute",
+            session_id,
+            reason_hash,
+            self._party_request(session_id, sender),
+            sender=sender,
+        )
+
+    def _party_request(self, session_id: bytes, account: str) -> bytes:
+        if self.offer_commitment(session_id, account).root != ZERO32:
+            return ZERO32
+        for event in self._events("RequestPosted", session_id, None, account):
+            request_id = bytes(event.args["requestId"])
+            if not self.request(request_id).cancelled:
+                return request_id
+        return ZERO32  # not a party: the contract names the refusal (FlexMarketNotParty)
 
     def resolve(
         self, session_id: bytes, corrected_root: bytes, payouts: Sequence[int], *, sender: str
     ) -> TxResult:
-        return self._tx("resolve", session_id, corrected_root, list(payouts), sender=sender)
+        rows = [r.as_abi() for r in self.reservations(session_id)[0]]
+        return self._tx(
+            "resolve",
+            session_id,
+            corrected_root,
+            self.session_requests(session_id),
+            rows,
+            list(payouts),
+            sender=sender,
+        )
 
     def finalize(self, session_id: bytes, *, sender: str) -> TxResult:
-        return self._tx("finalize", session_id, sender=sender)
+        """Passes the session's request ids, reservations and payouts (read from events)."""
+        reservations, payouts = self.reservations(session_id)
+        return self._tx(
+            "finalize",
+            session_id,
+            self.session_requests(session_id),
+            [r.as_abi() for r in reservations],
+            payouts,
+            sender=sender,
+        )
 
     def withdraw(self, *, sender: str) -> TxResult:
         return self._tx("withdraw", sender=sender)
@@ -351,31 +450,100 @@ class FlexMarketContract(_Wrapper):
         return str(self._call("positions"))
 
     def session(self, session_id: bytes) -> SessionInfo:
-        return SessionInfo.from_abi(self._call("session", session_id))
+        """Stored state plus the roots published in events (input hash, result and delivery)."""
+        raw = dict(self._call("session", session_id))
+        raw["inputHash"] = raw["resultRoot"] = raw["deliveryRoot"] = ZERO32
+        if raw["reservationsHash"] != ZERO32:
+            posted = self._last("ClearingPosted", session_id)
+            if posted is not None:
+                raw["inputHash"] = bytes(posted.args["inputHash"])
+                raw["resultRoot"] = bytes(posted.args["resultRoot"])
+        if raw["payoutsHash"] != ZERO32:
+            resolved = self._last("DisputeResolved", session_id)
+            attested = self._last("DeliveryAttested", session_id)
+            if resolved is not None:
+                raw["deliveryRoot"] = bytes(resolved.args["correctedRoot"])
+            elif attested is not None:
+                raw["deliveryRoot"] = bytes(attested.args["deliveryRoot"])
+        return SessionInfo.from_abi(raw)
 
     def session_id_at(self, index: int) -> bytes:
-        return bytes(self._call("sessionIdAt", index))
+        """The index-th session created (SessionCreated events in chain order)."""
+        created = self._events("SessionCreated")
+        if not 0 <= index < len(created):
+            raise IndexError(f"index: no session {index} ({len(created)} created)")
+        return bytes(created[index].args["sessionId"])
 
     def session_count(self) -> int:
         return int(self._call("sessionCount"))
 
     def session_requests(self, session_id: bytes) -> list[bytes]:
-        return [bytes(r) for r in self._call("sessionRequests", session_id)]
+        """Every request of the session in posting order (cancelled ones included)."""
+        ids = [bytes(e.args["requestId"]) for e in self._events("RequestPosted", session_id)]
+        stored = int(self._call("session", session_id)["requestCount"])
+        if len(ids) != stored:
+            raise ChainError(
+                f"session 0x{session_id.hex()}: {len(ids)} RequestPosted events, "
+                f"contract counts {stored}"
+            )
+        return ids
 
     def request(self, request_id: bytes) -> RequestInfo:
-        return RequestInfo.from_abi(self._call("request", request_id))
+        """Stored request plus its congestion point from the RequestPosted event."""
+        raw = dict(self._call("request", request_id))
+        raw["congestionPoint"] = raw["sessionId"] = ZERO32
+        if int(raw["dso"], 16) != 0:
+            posted = self._last("RequestPosted", None, request_id)
+            if posted is None:
+                raise ChainError(f"request 0x{request_id.hex()}: no RequestPosted event")
+            raw["congestionPoint"] = bytes(posted.args["congestionPoint"])
+            raw["sessionId"] = bytes(posted.args["sessionId"])
+        return RequestInfo.from_abi(raw)
 
     def offer_commitment(self, session_id: bytes, fsp: str) -> OfferCommitment:
-        root, count, committed_at = self._call("offerCommitment", session_id, fsp)
-        return OfferCommitment(root=bytes(root), count=int(count), committed_at=int(committed_at))
+        """Stored root plus count and time from the matching OffersCommitted event."""
+        root = bytes(self._call("offerCommitment", session_id, fsp))
+        if root == ZERO32:
+            return OfferCommitment(root=root, count=0, committed_at=0)
+        for event in reversed(self._events("OffersCommitted", session_id, fsp)):
+            if bytes(event.args["offersRoot"]) == root:
+                return OfferCommitment(
+                    root=root,
+                    count=int(event.args["offerCount"]),
+                    committed_at=int(event.args["committedAt"]),
+                )
+        raise ChainError(
+            f"offer commitment {fsp} in 0x{session_id.hex()}: no OffersCommitted event"
+        )
 
     def reservations(self, session_id: bytes) -> tuple[list[Reservation], list[int]]:
-        rows, payouts = self._call("reservations", session_id)
-        reservations = [
-            Reservation(request_id=bytes(r["requestId"]), fsp=r["fsp"], amount=int(r["amount"]))
-            for r in rows
-        ]
-        return reservations, [int(p) for p in payouts]
+        """The posted reservations and the current payouts (zeros before attestation).
+
+        Rebuilt from ClearingPosted / DeliveryAttested / DisputeResolved and checked against
+        the hashes the contract stores.
+        """
+        raw = self._call("session", session_id)
+        expected = bytes(raw["reservationsHash"])
+        if expected == ZERO32:
+            return [], []
+        posted = self._last("ClearingPosted", session_id)
+        if posted is None:
+            raise ChainError(f"session 0x{session_id.hex()}: no ClearingPosted event")
+        reservations = [_reservation(row) for row in posted.args["reservations"]]
+        if reservations_hash(reservations) != expected:
+            raise ChainError(f"session 0x{session_id.hex()}: ClearingPosted != stored hash")
+        payouts = [0] * len(reservations)
+        stored_payouts = bytes(raw["payoutsHash"])
+        if stored_payouts != ZERO32:
+            event = self._last("DisputeResolved", session_id) or self._last(
+                "DeliveryAttested", session_id
+            )
+            if event is None:
+                raise ChainError(f"session 0x{session_id.hex()}: no payout event")
+            payouts = [int(p) for p in event.args["payouts"]]
+            if payouts_hash(payouts) != stored_payouts:
+                raise ChainError(f"session 0x{session_id.hex()}: payout event != stored hash")
+        return reservations, payouts
 
     def credits(self, account: str) -> int:
         return int(self._call("credits", account))

@@ -492,6 +492,26 @@ class FlexMarketZeroReservation(InvalidArgument):
     pass
 
 
+@_error(sessionId="bytes32", expected="bytes32", actual="bytes32")
+class FlexMarketReservationsMismatch(InvalidArgument):
+    pass
+
+
+@_error(sessionId="bytes32", expected="bytes32", actual="bytes32")
+class FlexMarketPayoutsMismatch(InvalidArgument):
+    pass
+
+
+@_error(sessionId="bytes32", index="uint256", requestId="bytes32")
+class FlexMarketRequestListMismatch(InvalidArgument):
+    pass
+
+
+@_error(sessionId="bytes32", expected="uint256", actual="uint256")
+class FlexMarketRequestCountMismatch(InvalidArgument):
+    pass
+
+
 # FlexPositions
 
 

@@ -59,6 +59,9 @@ class SessionInfo:
     delivery_root: bytes
     disputed_by: str
     dispute_reason_hash: bytes
+    # commitments the contract stores instead of the lists (defaults keep old constructors valid)
+    reservations_hash: bytes = bytes(32)
+    payouts_hash: bytes = bytes(32)
 
     @classmethod
     def from_abi(cls, raw: dict[str, Any]) -> SessionInfo:

@@ -41,20 +41,19 @@ interface IFlexMarket {
         uint256 budget; // sum of budgets of non-cancelled requests
         uint256 reserved; // sum of reservations
         uint256 paid; // sum of attested (or resolved) payouts
-        bytes32 inputHash;
-        bytes32 resultRoot;
-        bytes32 deliveryRoot; // attested root, replaced by the arbiter's corrected root
+        bytes32 reservationsHash; // keccak256(abi.encode(reservations)) of postClearing
+        bytes32 payoutsHash; // keccak256(abi.encode(payouts)) of attestDelivery (or resolve)
         address disputedBy;
         bytes32 disputeReasonHash;
     }
 
     struct RequestInfo {
-        bytes32 sessionId;
+        uint64 sessionIndex; // sequence number of its session (the id is in RequestPosted)
         address dso;
-        bytes32 congestionPoint;
-        bytes32 requestHash;
+        bytes32 requestHash; // binds the congestion point (which is in the RequestPosted event)
         uint256 budget;
         bool cancelled;
+        uint8 indexInSession; // posting order within the session (0-based)
     }
 
     // ------------------------------------------------------------------ events
@@ -78,20 +77,28 @@ interface IFlexMarket {
         uint256 budget
     );
     event RequestCancelled(bytes32 indexed sessionId, bytes32 indexed requestId, address indexed dso, uint256 refund);
-    event OffersCommitted(bytes32 indexed sessionId, address indexed fsp, bytes32 offersRoot, uint32 offerCount);
+    event OffersCommitted(
+        bytes32 indexed sessionId, address indexed fsp, bytes32 offersRoot, uint32 offerCount, uint64 committedAt
+    );
     event SessionClosed(bytes32 indexed sessionId);
     event ClearingPosted(
         bytes32 indexed sessionId,
         bytes32 inputHash,
         bytes32 resultRoot,
         uint256 reservationCount,
-        uint256 totalReserved
+        uint256 totalReserved,
+        Reservation[] reservations
     );
+    /// @notice payouts[i] belongs to the i-th reservation of ClearingPosted.
     event DeliveryAttested(
-        bytes32 indexed sessionId, bytes32 deliveryRoot, uint256 totalPayout, uint64 challengeDeadline
+        bytes32 indexed sessionId,
+        bytes32 deliveryRoot,
+        uint256 totalPayout,
+        uint64 challengeDeadline,
+        uint128[] payouts
     );
     event SessionDisputed(bytes32 indexed sessionId, address indexed by, bytes32 reasonHash);
-    event DisputeResolved(bytes32 indexed sessionId, bytes32 correctedRoot, uint256 totalPayout);
+    event DisputeResolved(bytes32 indexed sessionId, bytes32 correctedRoot, uint256 totalPayout, uint128[] payouts);
     event SessionFinalized(bytes32 indexed sessionId, uint256 totalPaid, uint256 totalRefunded);
     /// @notice Internal ledger credit; ref is the session id, the request id (cancel) or the netting period id.
     event Credited(address indexed account, bytes32 indexed ref, uint256 amount);
@@ -140,6 +147,13 @@ interface IFlexMarket {
     error FlexMarketTooManyMembers(uint256 count, uint256 max);
     error FlexMarketNettingNotBalanced(bytes32 periodId, int256 sum, uint256 fee);
     error FlexMarketInsufficientCredit(address account, uint256 credit, uint256 debit);
+    /// @notice The reservation list passed does not hash to the one posted by postClearing.
+    error FlexMarketReservationsMismatch(bytes32 sessionId, bytes32 expected, bytes32 actual);
+    /// @notice The payout list passed does not hash to the one attested (or resolved).
+    error FlexMarketPayoutsMismatch(bytes32 sessionId, bytes32 expected, bytes32 actual);
+    /// @notice The request id list must hold every request of the session in posting order.
+    error FlexMarketRequestListMismatch(bytes32 sessionId, uint256 index, bytes32 requestId);
+    error FlexMarketRequestCountMismatch(bytes32 sessionId, uint256 expected, uint256 actual);
 
     // ------------------------------------------------------------------ roles and constants
 
@@ -195,7 +209,7 @@ interface IFlexMarket {
     ) external;
 
     /// @notice Cancels an own request before gate closure; the full budget goes to the DSO's credit.
-    function cancelRequest(bytes32 requestId) external;
+    function cancelRequest(bytes32 sessionId, bytes32 requestId) external;
 
     function commitOffers(bytes32 sessionId, bytes32 offersRoot, uint32 offerCount) external;
 
@@ -208,14 +222,35 @@ interface IFlexMarket {
         Reservation[] calldata reservationList
     ) external;
 
-    /// @notice payouts[i] belongs to the i-th reservation of postClearing.
-    function attestDelivery(bytes32 sessionId, bytes32 deliveryRoot, uint128[] calldata payouts) external;
+    /// @notice payouts[i] belongs to reservations[i]; reservations must be postClearing's list.
+    function attestDelivery(
+        bytes32 sessionId,
+        bytes32 deliveryRoot,
+        Reservation[] calldata reservations,
+        uint128[] calldata payouts
+    ) external;
 
-    function dispute(bytes32 sessionId, bytes32 reasonHash) external;
+    /// @notice A DSO passes one of its live requests in the session; an FSP that committed offers
+    /// to the session passes bytes32(0).
+    function dispute(bytes32 sessionId, bytes32 reasonHash, bytes32 requestId) external;
 
-    function resolve(bytes32 sessionId, bytes32 correctedRoot, uint128[] calldata payouts) external;
+    /// @notice Corrected payouts (each <= its reservation), then finalizes like finalize().
+    function resolve(
+        bytes32 sessionId,
+        bytes32 correctedRoot,
+        bytes32[] calldata requestIds,
+        Reservation[] calldata reservations,
+        uint128[] calldata payouts
+    ) external;
 
-    function finalize(bytes32 sessionId) external;
+    /// @notice requestIds: every request of the session in posting order (cancelled ones too);
+    /// reservations and payouts: the lists of postClearing and attestDelivery.
+    function finalize(
+        bytes32 sessionId,
+        bytes32[] calldata requestIds,
+        Reservation[] calldata reservations,
+        uint128[] calldata payouts
+    ) external;
 
     function withdraw() external returns (uint256 amount);
 
@@ -236,15 +271,12 @@ interface IFlexMarket {
     function token() external view returns (address);
     function positions() external view returns (address);
     function session(bytes32 sessionId) external view returns (SessionInfo memory);
-    function sessionIdAt(uint64 index) external view returns (bytes32);
     function sessionCount() external view returns (uint256);
-    function sessionRequests(bytes32 sessionId) external view returns (bytes32[] memory);
     function request(bytes32 requestId) external view returns (RequestInfo memory);
-    function offerCommitment(bytes32 sessionId, address fsp)
-        external
-        view
-        returns (bytes32 root, uint32 count, uint64 committedAt);
-    function reservations(bytes32 sessionId) external view returns (Reservation[] memory list, uint128[] memory payouts);
+    /// @notice The FSP's current offer root (count and time are in OffersCommitted).
+    function offerCommitment(bytes32 sessionId, address fsp) external view returns (bytes32 root);
+    /// @notice Block of deployment: where event scans start.
+    function deployBlock() external view returns (uint256);
     function credits(address account) external view returns (uint256);
     /// @notice Budgets held for sessions not yet final (cancelled requests excluded);
     /// = totalDeposited - totalCredited - totalWithdrawn.
@@ -256,6 +288,7 @@ interface IFlexMarket {
     /// @notice Everything paid out by withdraw/withdrawTo.
     function totalWithdrawn() external view returns (uint256);
     function nettingSettled(bytes32 periodId) external view returns (bool);
-    /// @notice ERC-1155 balance backing FlexPositions (see FlexPositions for the id layout).
+    /// @notice ERC-1155 balance backing FlexPositions: one aggregated id per kind and holder
+    /// (REQUEST = open budgets, AWARD = open reservations, RECEIPT = payouts received).
     function positionBalance(address account, uint256 id) external view returns (uint256);
 }

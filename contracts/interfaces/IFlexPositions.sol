@@ -5,8 +5,10 @@ pragma solidity ^0.8.28;
 /// @notice Non-transferable ERC-1155 view of the market's obligations. Balances are read from the
 /// market ledger (no duplicated storage); mint/burn publish the standard ERC-1155 events so that
 /// wallets and explorers show who holds which obligation.
-/// Id layout: (kind << 248) | (sessionIndex << 32) | itemIndex, where itemIndex is the request's
-/// index in the session (REQUEST) or the reservation's index in posting order (AWARD, RECEIPT).
+/// Positions are aggregated per holder and kind, so the market publishes and answers only the
+/// ids positionId(kind, 0, 0) = kind << 248: REQUEST = the DSO's escrowed budgets of live
+/// requests, AWARD = the FSP's reservations of sessions not yet final, RECEIPT = payouts received.
+/// Which session and request a change belongs to is in the market's own events.
 interface IFlexPositions {
     error FlexPositionsNonTransferable();
     error FlexPositionsZeroMarket();

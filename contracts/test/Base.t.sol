@@ -89,6 +89,38 @@ abstract contract MarketTestBase is Assertions {
     bytes32 internal constant CP = keccak256("congestion-point-1");
     bytes32 internal constant ROOT = keccak256("offers-root");
 
+    /// @dev Test-side mirror of the lists the market keeps only as hashes (and in events).
+    mapping(bytes32 sessionId => bytes32[]) internal _sessionRequestIds;
+    mapping(bytes32 sessionId => IFlexMarket.Reservation[]) internal _sessionReservations;
+    mapping(bytes32 sessionId => uint128[]) internal _sessionPayouts;
+
+    function _ids(bytes32 sessionId) internal view returns (bytes32[] memory) {
+        return _sessionRequestIds[sessionId];
+    }
+
+    function _resv(bytes32 sessionId) internal view returns (IFlexMarket.Reservation[] memory) {
+        return _sessionReservations[sessionId];
+    }
+
+    function _paid(bytes32 sessionId) internal view returns (uint128[] memory) {
+        return _sessionPayouts[sessionId];
+    }
+
+    function _recordClearing(bytes32 sessionId, IFlexMarket.Reservation[] memory list) internal {
+        delete _sessionReservations[sessionId];
+        for (uint256 i = 0; i < list.length; ++i) {
+            _sessionReservations[sessionId].push(list[i]);
+        }
+    }
+
+    function _recordPayouts(bytes32 sessionId, uint128[] memory payouts) internal {
+        _sessionPayouts[sessionId] = payouts;
+    }
+
+    function _finalize(bytes32 sessionId) internal {
+        market.finalize(sessionId, _ids(sessionId), _resv(sessionId), _paid(sessionId));
+    }
+
     function setUp() public virtual {
         vm.warp(T0);
         token = new SettlementToken(admin);
@@ -138,6 +170,7 @@ abstract contract MarketTestBase is Assertions {
         _fund(who, budget);
         vm.prank(who);
         market.postRequest(sessionId, requestId, CP, keccak256(abi.encode(requestId)), budget);
+        _sessionRequestIds[sessionId].push(requestId);
     }
 
     function _commit(address fsp, bytes32 sessionId) internal {
@@ -178,12 +211,14 @@ abstract contract MarketTestBase is Assertions {
     function _clear(bytes32 sessionId, IFlexMarket.Reservation[] memory list) internal {
         vm.prank(operator);
         market.postClearing(sessionId, keccak256("input"), keccak256("result"), list);
+        _recordClearing(sessionId, list);
     }
 
     function _attest(bytes32 sessionId, uint128[] memory payouts) internal {
         vm.warp(_deliveryEnd());
         vm.prank(oracle);
-        market.attestDelivery(sessionId, keccak256("delivery"), payouts);
+        market.attestDelivery(sessionId, keccak256("delivery"), _resv(sessionId), payouts);
+        _recordPayouts(sessionId, payouts);
     }
 
     /// @dev Session SID: one request of BUDGET by dso, fsp1 reserved 400, fsp2 reserved 300.

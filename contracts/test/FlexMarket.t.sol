@@ -71,7 +71,7 @@ contract FlexMarketTest is MarketTestBase {
     function test_revokeParticipant_removesRolesButKeepsCredit() public {
         _verified();
         _afterWindow();
-        market.finalize(SID);
+        market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
         vm.prank(admin);
         market.revokeParticipant(fsp1);
         assertTrue(!market.hasRole(market.FSP_ROLE(), fsp1), "role revoked");
@@ -98,7 +98,7 @@ contract FlexMarketTest is MarketTestBase {
         assertEq(s.gateClosure, T0 + 3600, "gate");
         assertEq(s.ispSeconds, ISP, "isp");
         assertEq(s.challengeWindow, WINDOW, "window");
-        assertEq(market.sessionIdAt(0), SID, "index");
+        assertEq(market.session(SID).index, 0, "index");
         assertEq(market.sessionCount(), 1, "count");
     }
 
@@ -177,16 +177,17 @@ contract FlexMarketTest is MarketTestBase {
         vm.prank(dso);
         market.postRequest(SID, RID, CP, bytes32("h"), BUDGET);
         IFlexMarket.RequestInfo memory r = market.request(RID);
-        assertEq(r.sessionId, SID, "session");
+        assertEq(r.sessionIndex, 0, "session");
         assertEq(r.dso, dso, "dso");
-        assertEq(r.congestionPoint, CP, "cp");
+        assertEq(r.indexInSession, 0, "index");
         assertEq(r.requestHash, bytes32("h"), "hash");
         assertEq(r.budget, BUDGET, "budget");
         assertTrue(!r.cancelled, "not cancelled");
         assertEq(token.balanceOf(address(market)), BUDGET, "escrow balance");
         assertEq(market.totalEscrowed(), BUDGET, "escrow counter");
         assertEq(market.session(SID).budget, BUDGET, "session budget");
-        assertEq(market.sessionRequests(SID)[0], RID, "listed");
+        assertEq(market.session(SID).requestCount, 1, "counted");
+        assertEq(market.positionBalance(dso, uint256(1) << 248), BUDGET, "REQUEST position");
     }
 
     function test_postRequest_revertsForNonDso() public {
@@ -238,11 +239,11 @@ contract FlexMarketTest is MarketTestBase {
         market.postRequest(SID, RID, CP, bytes32("h"), 0);
     }
 
-    function test_postRequest_revertsOnBudgetAboveUint96() public {
+    function test_postRequest_revertsOnBudgetAboveUint64() public {
         _create(SID);
-        uint256 tooMuch = uint256(type(uint96).max) + 1;
+        uint256 tooMuch = uint256(type(uint64).max) + 1;
         vm.expectRevert(
-            abi.encodeWithSelector(IFlexMarket.FlexMarketAmountTooLarge.selector, tooMuch, type(uint96).max)
+            abi.encodeWithSelector(IFlexMarket.FlexMarketAmountTooLarge.selector, tooMuch, type(uint64).max)
         );
         vm.prank(dso);
         market.postRequest(SID, RID, CP, bytes32("h"), tooMuch);
@@ -312,7 +313,7 @@ contract FlexMarketTest is MarketTestBase {
         vm.expectEmit(address(market));
         emit IFlexMarket.RequestCancelled(SID, RID, dso, BUDGET);
         vm.prank(dso);
-        market.cancelRequest(RID);
+        market.cancelRequest(SID, RID);
         assertTrue(market.request(RID).cancelled, "cancelled");
         assertEq(market.credits(dso), BUDGET, "credited");
         assertEq(market.totalEscrowed(), 0, "escrow released");
@@ -328,7 +329,7 @@ contract FlexMarketTest is MarketTestBase {
         vm.prank(admin);
         market.revokeParticipant(dso);
         vm.prank(dso);
-        market.cancelRequest(RID);
+        market.cancelRequest(SID, RID);
         assertEq(market.credits(dso), BUDGET, "own escrow back");
     }
 
@@ -337,23 +338,36 @@ contract FlexMarketTest is MarketTestBase {
         _post(dso, SID, RID, BUDGET);
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotRequestOwner.selector, RID, dso2));
         vm.prank(dso2);
-        market.cancelRequest(RID);
+        market.cancelRequest(SID, RID);
     }
 
     function test_cancelRequest_revertsForUnknownRequest() public {
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketUnknownRequest.selector, RID));
         vm.prank(dso);
-        market.cancelRequest(RID);
+        market.cancelRequest(SID, RID);
+    }
+
+    function test_cancelRequest_revertsWhenNamingAnotherSession() public {
+        bytes32 sid2 = keccak256("session-2");
+        _create(SID);
+        _create(sid2);
+        _post(dso, SID, RID, BUDGET);
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketRequestNotInSession.selector, sid2, RID));
+        vm.prank(dso);
+        market.cancelRequest(sid2, RID);
+        vm.expectRevert(_notInState(keccak256("nope"), IFlexMarket.State.Open, IFlexMarket.State.None));
+        vm.prank(dso);
+        market.cancelRequest(keccak256("nope"), RID);
     }
 
     function test_cancelRequest_revertsWhenAlreadyCancelled() public {
         _create(SID);
         _post(dso, SID, RID, BUDGET);
         vm.prank(dso);
-        market.cancelRequest(RID);
+        market.cancelRequest(SID, RID);
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketRequestAlreadyCancelled.selector, RID));
         vm.prank(dso);
-        market.cancelRequest(RID);
+        market.cancelRequest(SID, RID);
     }
 
     function test_cancelRequest_revertsAfterGateClosure() public {
@@ -362,7 +376,7 @@ contract FlexMarketTest is MarketTestBase {
         vm.warp(T0 + 3600);
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketTooLate.selector, SID, T0 + 3600, T0 + 3600));
         vm.prank(dso);
-        market.cancelRequest(RID);
+        market.cancelRequest(SID, RID);
     }
 
     function test_cancelRequest_cancelledRequestCannotBeReserved() public {
@@ -370,7 +384,7 @@ contract FlexMarketTest is MarketTestBase {
         _post(dso, SID, RID, BUDGET);
         _commit(fsp1, SID);
         vm.prank(dso);
-        market.cancelRequest(RID);
+        market.cancelRequest(SID, RID);
         _close(SID);
         IFlexMarket.Reservation[] memory list = new IFlexMarket.Reservation[](1);
         list[0] = _res(RID, fsp1, 1);
@@ -383,13 +397,10 @@ contract FlexMarketTest is MarketTestBase {
     function test_commitOffers_storesRootCountAndTime() public {
         _create(SID);
         vm.expectEmit(address(market));
-        emit IFlexMarket.OffersCommitted(SID, fsp1, ROOT, 12);
+        emit IFlexMarket.OffersCommitted(SID, fsp1, ROOT, 12, T0);
         vm.prank(fsp1);
         market.commitOffers(SID, ROOT, 12);
-        (bytes32 root, uint32 count, uint64 at) = market.offerCommitment(SID, fsp1);
-        assertEq(root, ROOT, "root");
-        assertEq(count, 12, "count");
-        assertEq(at, T0, "time");
+        assertEq(market.offerCommitment(SID, fsp1), ROOT, "root");
     }
 
     function test_commitOffers_recommitReplacesPrevious() public {
@@ -398,11 +409,10 @@ contract FlexMarketTest is MarketTestBase {
         market.commitOffers(SID, ROOT, 12);
         vm.warp(T0 + 100);
         vm.prank(fsp1);
+        vm.expectEmit(address(market));
+        emit IFlexMarket.OffersCommitted(SID, fsp1, bytes32("root2"), 5, T0 + 100);
         market.commitOffers(SID, bytes32("root2"), 5);
-        (bytes32 root, uint32 count, uint64 at) = market.offerCommitment(SID, fsp1);
-        assertEq(root, bytes32("root2"), "root");
-        assertEq(count, 5, "count");
-        assertEq(at, T0 + 100, "time");
+        assertEq(market.offerCommitment(SID, fsp1), bytes32("root2"), "root");
     }
 
     function test_commitOffers_revertsForNonFsp() public {
@@ -493,20 +503,17 @@ contract FlexMarketTest is MarketTestBase {
         _commit(fsp2, SID);
         _close(SID);
         vm.expectEmit(address(market));
-        emit IFlexMarket.ClearingPosted(SID, keccak256("input"), keccak256("result"), 2, 700e6);
-        _clear(SID, _two(_res(RID, fsp1, 400e6), _res(RID, fsp2, 300e6)));
+        IFlexMarket.Reservation[] memory list = _two(_res(RID, fsp1, 400e6), _res(RID, fsp2, 300e6));
+        emit IFlexMarket.ClearingPosted(SID, keccak256("input"), keccak256("result"), 2, 700e6, list);
+        _clear(SID, list);
         IFlexMarket.SessionInfo memory s = market.session(SID);
         assertEq(uint8(s.state), uint8(IFlexMarket.State.Cleared), "state");
-        assertEq(s.inputHash, keccak256("input"), "input");
-        assertEq(s.resultRoot, keccak256("result"), "result");
+        assertEq(s.reservationsHash, keccak256(abi.encode(list)), "reservations hash");
+        assertEq(s.reservationCount, 2, "count");
         assertEq(s.reserved, 700e6, "reserved");
-        (IFlexMarket.Reservation[] memory list, uint128[] memory payouts) = market.reservations(SID);
-        assertEq(list.length, 2, "count");
-        assertEq(list[0].requestId, RID, "request");
-        assertEq(list[0].fsp, fsp1, "fsp1");
-        assertEq(list[0].amount, 400e6, "amount1");
-        assertEq(list[1].fsp, fsp2, "fsp2");
-        assertEq(payouts[1], 0, "no payout yet");
+        assertEq(s.payoutsHash, bytes32(0), "no payouts yet");
+        assertEq(market.positionBalance(fsp1, uint256(2) << 248), 400e6, "AWARD fsp1");
+        assertEq(market.positionBalance(fsp2, uint256(2) << 248), 300e6, "AWARD fsp2");
     }
 
     function test_postClearing_acceptsEmptyResult() public {
@@ -600,17 +607,16 @@ contract FlexMarketTest is MarketTestBase {
         _cleared();
         vm.warp(_deliveryEnd());
         vm.expectEmit(address(market));
-        emit IFlexMarket.DeliveryAttested(SID, keccak256("delivery"), 650e6, _deliveryEnd() + WINDOW);
+        emit IFlexMarket.DeliveryAttested(
+            SID, keccak256("delivery"), 650e6, _deliveryEnd() + WINDOW, _payouts(350e6, 300e6)
+        );
         vm.prank(oracle);
-        market.attestDelivery(SID, keccak256("delivery"), _payouts(350e6, 300e6));
+        market.attestDelivery(SID, keccak256("delivery"), _resv(SID), _payouts(350e6, 300e6));
         IFlexMarket.SessionInfo memory s = market.session(SID);
         assertEq(uint8(s.state), uint8(IFlexMarket.State.Verified), "state");
         assertEq(s.verifiedAt, _deliveryEnd(), "verifiedAt");
         assertEq(s.paid, 650e6, "paid");
-        assertEq(s.deliveryRoot, keccak256("delivery"), "root");
-        (, uint128[] memory payouts) = market.reservations(SID);
-        assertEq(payouts[0], 350e6, "payout0");
-        assertEq(payouts[1], 300e6, "payout1");
+        assertEq(s.payoutsHash, keccak256(abi.encode(_payouts(350e6, 300e6))), "payouts hash");
     }
 
     function test_attestDelivery_revertsBeforeDeliveryEnd() public {
@@ -620,7 +626,7 @@ contract FlexMarketTest is MarketTestBase {
             abi.encodeWithSelector(IFlexMarket.FlexMarketTooEarly.selector, SID, _deliveryEnd(), _deliveryEnd() - 1)
         );
         vm.prank(oracle);
-        market.attestDelivery(SID, bytes32(0), _payouts(0, 0));
+        market.attestDelivery(SID, bytes32(0), _resv(SID), _payouts(0, 0));
     }
 
     function test_attestDelivery_revertsWhenPayoutExceedsReservation() public {
@@ -630,7 +636,7 @@ contract FlexMarketTest is MarketTestBase {
             abi.encodeWithSelector(IFlexMarket.FlexMarketPayoutExceedsReservation.selector, SID, 1, 300e6, 300e6 + 1)
         );
         vm.prank(oracle);
-        market.attestDelivery(SID, bytes32(0), _payouts(0, 300e6 + 1));
+        market.attestDelivery(SID, bytes32(0), _resv(SID), _payouts(0, 300e6 + 1));
     }
 
     function test_attestDelivery_revertsOnPayoutCountMismatch() public {
@@ -638,7 +644,7 @@ contract FlexMarketTest is MarketTestBase {
         vm.warp(_deliveryEnd());
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketPayoutCountMismatch.selector, SID, 2, 1));
         vm.prank(oracle);
-        market.attestDelivery(SID, bytes32(0), new uint128[](1));
+        market.attestDelivery(SID, bytes32(0), _resv(SID), new uint128[](1));
     }
 
     function test_attestDelivery_revertsForNonOracle() public {
@@ -646,7 +652,7 @@ contract FlexMarketTest is MarketTestBase {
         vm.warp(_deliveryEnd());
         vm.expectRevert(_unauthorized(operator, market.METER_ORACLE_ROLE()));
         vm.prank(operator);
-        market.attestDelivery(SID, bytes32(0), _payouts(0, 0));
+        market.attestDelivery(SID, bytes32(0), _resv(SID), _payouts(0, 0));
     }
 
     function test_attestDelivery_revertsWhenNotCleared() public {
@@ -654,14 +660,14 @@ contract FlexMarketTest is MarketTestBase {
         vm.warp(_deliveryEnd());
         vm.expectRevert(_notInState(SID, IFlexMarket.State.Cleared, IFlexMarket.State.Open));
         vm.prank(oracle);
-        market.attestDelivery(SID, bytes32(0), new uint128[](0));
+        market.attestDelivery(SID, bytes32(0), _resv(SID), new uint128[](0));
     }
 
     function test_attestDelivery_revertsWhenAttestedTwice() public {
         _verified();
         vm.expectRevert(_notInState(SID, IFlexMarket.State.Cleared, IFlexMarket.State.Verified));
         vm.prank(oracle);
-        market.attestDelivery(SID, bytes32(0), _payouts(0, 0));
+        market.attestDelivery(SID, bytes32(0), _resv(SID), _payouts(0, 0));
     }
 
     // ================================================================== dispute and resolve
@@ -671,20 +677,20 @@ contract FlexMarketTest is MarketTestBase {
         vm.expectEmit(address(market));
         emit IFlexMarket.SessionDisputed(SID, fsp1, bytes32("reason"));
         vm.prank(fsp1);
-        market.dispute(SID, bytes32("reason"));
+        market.dispute(SID, bytes32("reason"), bytes32(0));
         IFlexMarket.SessionInfo memory s = market.session(SID);
         assertEq(uint8(s.state), uint8(IFlexMarket.State.Disputed), "state");
         assertEq(s.disputedBy, fsp1, "by");
         assertEq(s.disputeReasonHash, bytes32("reason"), "reason");
         _afterWindow();
         vm.expectRevert(_notInState(SID, IFlexMarket.State.Verified, IFlexMarket.State.Disputed));
-        market.finalize(SID);
+        market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
     }
 
     function test_dispute_byDsoOfSessionIsAccepted() public {
         _verified();
         vm.prank(dso);
-        market.dispute(SID, bytes32("reason"));
+        market.dispute(SID, bytes32("reason"), RID);
         assertEq(uint8(market.session(SID).state), uint8(IFlexMarket.State.Disputed), "state");
     }
 
@@ -693,7 +699,7 @@ contract FlexMarketTest is MarketTestBase {
         vm.prank(admin);
         market.revokeParticipant(fsp2);
         vm.prank(fsp2);
-        market.dispute(SID, bytes32("reason"));
+        market.dispute(SID, bytes32("reason"), bytes32(0));
         assertEq(uint8(market.session(SID).state), uint8(IFlexMarket.State.Disputed), "state");
     }
 
@@ -703,37 +709,216 @@ contract FlexMarketTest is MarketTestBase {
         uint64 deadline = _deliveryEnd() + WINDOW;
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketTooLate.selector, SID, deadline, deadline));
         vm.prank(fsp1);
-        market.dispute(SID, bytes32("reason"));
+        market.dispute(SID, bytes32("reason"), bytes32(0));
     }
 
     function test_dispute_revertsBeforeAttestation() public {
         _cleared();
         vm.expectRevert(_notInState(SID, IFlexMarket.State.Verified, IFlexMarket.State.Cleared));
         vm.prank(fsp1);
-        market.dispute(SID, bytes32("reason"));
+        market.dispute(SID, bytes32("reason"), bytes32(0));
     }
 
     function test_dispute_revertsForNonParty() public {
         _verified();
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotParty.selector, SID, fsp3));
         vm.prank(fsp3);
-        market.dispute(SID, bytes32("reason"));
+        market.dispute(SID, bytes32("reason"), bytes32(0));
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotParty.selector, SID, dso2));
         vm.prank(dso2);
-        market.dispute(SID, bytes32("reason"));
+        market.dispute(SID, bytes32("reason"), bytes32(0));
+        // naming someone else's request does not make a party
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotParty.selector, SID, dso2));
+        vm.prank(dso2);
+        market.dispute(SID, bytes32("reason"), RID);
+        // the DSO without naming its request (it made no offer commitment)
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotParty.selector, SID, dso));
+        vm.prank(dso);
+        market.dispute(SID, bytes32("reason"), bytes32(0));
+    }
+
+    function test_dispute_revertsForDsoNamingItsCancelledRequest() public {
+        _create(SID);
+        _post(dso, SID, RID, BUDGET);
+        _post(dso2, SID, RID2, BUDGET);
+        vm.prank(dso2);
+        market.cancelRequest(SID, RID2);
+        _commit(fsp1, SID);
+        _close(SID);
+        IFlexMarket.Reservation[] memory list = new IFlexMarket.Reservation[](1);
+        list[0] = _res(RID, fsp1, 100e6);
+        _clear(SID, list);
+        _attest(SID, new uint128[](1));
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotParty.selector, SID, dso2));
+        vm.prank(dso2);
+        market.dispute(SID, bytes32("reason"), RID2);
+    }
+
+    function test_dispute_byCommittedFspWithoutReservationIsAccepted() public {
+        _create(SID);
+        _post(dso, SID, RID, BUDGET);
+        _commit(fsp1, SID);
+        _commit(fsp3, SID);
+        _close(SID);
+        IFlexMarket.Reservation[] memory list = new IFlexMarket.Reservation[](1);
+        list[0] = _res(RID, fsp1, 100e6);
+        _clear(SID, list);
+        _attest(SID, new uint128[](1));
+        vm.prank(fsp3);
+        market.dispute(SID, bytes32("reason"), bytes32(0));
+        assertEq(uint8(market.session(SID).state), uint8(IFlexMarket.State.Disputed), "state");
+    }
+
+    // ------------------------------------------------------------------ calldata lists
+
+    function _tampered(bytes32 sessionId) internal view returns (IFlexMarket.Reservation[] memory list) {
+        list = _resv(sessionId);
+        list[0].amount += 1;
+    }
+
+    function test_attestDelivery_revertsOnTamperedReservations() public {
+        _cleared();
+        vm.warp(_deliveryEnd());
+        IFlexMarket.Reservation[] memory bad = _tampered(SID);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IFlexMarket.FlexMarketReservationsMismatch.selector,
+                SID,
+                keccak256(abi.encode(_resv(SID))),
+                keccak256(abi.encode(bad))
+            )
+        );
+        vm.prank(oracle);
+        market.attestDelivery(SID, bytes32(0), bad, _payouts(0, 0));
+    }
+
+    function test_finalize_revertsOnTamperedReservations() public {
+        _verified();
+        _afterWindow();
+        IFlexMarket.Reservation[] memory bad = _tampered(SID);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IFlexMarket.FlexMarketReservationsMismatch.selector,
+                SID,
+                keccak256(abi.encode(_resv(SID))),
+                keccak256(abi.encode(bad))
+            )
+        );
+        market.finalize(SID, _ids(SID), bad, _paid(SID));
+        // dropping a reservation is a different list too
+        IFlexMarket.Reservation[] memory shorter = new IFlexMarket.Reservation[](1);
+        shorter[0] = _resv(SID)[0];
+        vm.expectRevert();
+        market.finalize(SID, _ids(SID), shorter, _paid(SID));
+    }
+
+    function test_finalize_revertsOnTamperedPayouts() public {
+        _verified();
+        _afterWindow();
+        uint128[] memory more = _payouts(400e6, 300e6);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IFlexMarket.FlexMarketPayoutsMismatch.selector,
+                SID,
+                keccak256(abi.encode(_paid(SID))),
+                keccak256(abi.encode(more))
+            )
+        );
+        market.finalize(SID, _ids(SID), _resv(SID), more);
+    }
+
+    function test_finalize_revertsOnIncompleteRequestList() public {
+        _verified();
+        _afterWindow();
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketRequestCountMismatch.selector, SID, 1, 0));
+        market.finalize(SID, new bytes32[](0), _resv(SID), _paid(SID));
+    }
+
+    function _twoRequestSession() internal {
+        _create(SID);
+        _post(dso, SID, RID, BUDGET);
+        _post(dso2, SID, RID2, 500e6);
+        _commit(fsp1, SID);
+        _close(SID);
+        IFlexMarket.Reservation[] memory list = new IFlexMarket.Reservation[](1);
+        list[0] = _res(RID2, fsp1, 100e6);
+        _clear(SID, list);
+        uint128[] memory payouts = new uint128[](1);
+        payouts[0] = 100e6;
+        _attest(SID, payouts);
+        _afterWindow();
+    }
+
+    function test_finalize_revertsOnReorderedOrDuplicatedRequestIds() public {
+        _twoRequestSession();
+        bytes32[] memory ids = new bytes32[](2);
+        ids[0] = RID2;
+        ids[1] = RID;
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketRequestListMismatch.selector, SID, 0, RID2));
+        market.finalize(SID, ids, _resv(SID), _paid(SID));
+        ids[0] = RID;
+        ids[1] = RID;
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketRequestListMismatch.selector, SID, 1, RID));
+        market.finalize(SID, ids, _resv(SID), _paid(SID));
+        ids[1] = keccak256("unknown");
+        vm.expectRevert(
+            abi.encodeWithSelector(IFlexMarket.FlexMarketRequestListMismatch.selector, SID, 1, keccak256("unknown"))
+        );
+        market.finalize(SID, ids, _resv(SID), _paid(SID));
+        _finalize(SID);
+        assertEq(market.credits(dso), BUDGET, "untouched request refunded");
+        assertEq(market.credits(dso2), 400e6, "partly used request refunded");
+    }
+
+    function test_finalize_revertsOnRequestOfAnotherSession() public {
+        bytes32 sid2 = keccak256("session-2");
+        _create(sid2);
+        _post(dso, sid2, keccak256("other"), BUDGET);
+        _verified();
+        _afterWindow();
+        bytes32[] memory ids = new bytes32[](1);
+        ids[0] = keccak256("other"); // index 0 in its own session
+        vm.expectRevert(
+            abi.encodeWithSelector(IFlexMarket.FlexMarketRequestListMismatch.selector, SID, 0, keccak256("other"))
+        );
+        market.finalize(SID, ids, _resv(SID), _paid(SID));
+    }
+
+    function test_resolve_revertsOnTamperedReservations() public {
+        _verified();
+        vm.prank(fsp1);
+        market.dispute(SID, bytes32("reason"), bytes32(0));
+        IFlexMarket.Reservation[] memory bad = _tampered(SID);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IFlexMarket.FlexMarketReservationsMismatch.selector,
+                SID,
+                keccak256(abi.encode(_resv(SID))),
+                keccak256(abi.encode(bad))
+            )
+        );
+        vm.prank(arbiter);
+        market.resolve(SID, bytes32("corrected"), _ids(SID), bad, _payouts(401e6, 0));
+    }
+
+    function test_postRequest_acceptsBudgetAtUint64Max() public {
+        _create(SID);
+        _post(dso, SID, RID, type(uint64).max);
+        assertEq(market.request(RID).budget, type(uint64).max, "budget");
+        assertEq(market.session(SID).budget, type(uint64).max, "session budget");
     }
 
     function test_resolve_finalizesWithCorrectedPayouts() public {
         _verified();
         vm.prank(fsp1);
-        market.dispute(SID, bytes32("reason"));
+        market.dispute(SID, bytes32("reason"), bytes32(0));
         vm.expectEmit(address(market));
-        emit IFlexMarket.DisputeResolved(SID, bytes32("corrected"), 700e6);
+        emit IFlexMarket.DisputeResolved(SID, bytes32("corrected"), 700e6, _payouts(400e6, 300e6));
         vm.prank(arbiter);
-        market.resolve(SID, bytes32("corrected"), _payouts(400e6, 300e6));
+        market.resolve(SID, bytes32("corrected"), _ids(SID), _resv(SID), _payouts(400e6, 300e6));
         IFlexMarket.SessionInfo memory s = market.session(SID);
         assertEq(uint8(s.state), uint8(IFlexMarket.State.Final), "final");
-        assertEq(s.deliveryRoot, bytes32("corrected"), "root");
+        assertEq(s.payoutsHash, keccak256(abi.encode(_payouts(400e6, 300e6))), "payouts hash");
         assertEq(market.credits(fsp1), 400e6, "fsp1");
         assertEq(market.credits(fsp2), 300e6, "fsp2");
         assertEq(market.credits(dso), 300e6, "refund");
@@ -742,9 +927,9 @@ contract FlexMarketTest is MarketTestBase {
     function test_resolve_canLowerPayoutsToZero() public {
         _verified();
         vm.prank(dso);
-        market.dispute(SID, bytes32("reason"));
+        market.dispute(SID, bytes32("reason"), RID);
         vm.prank(arbiter);
-        market.resolve(SID, bytes32("corrected"), _payouts(0, 0));
+        market.resolve(SID, bytes32("corrected"), _ids(SID), _resv(SID), _payouts(0, 0));
         assertEq(market.credits(fsp1), 0, "fsp1");
         assertEq(market.credits(dso), BUDGET, "full refund");
     }
@@ -752,28 +937,28 @@ contract FlexMarketTest is MarketTestBase {
     function test_resolve_revertsWhenPayoutExceedsReservation() public {
         _verified();
         vm.prank(fsp1);
-        market.dispute(SID, bytes32("reason"));
+        market.dispute(SID, bytes32("reason"), bytes32(0));
         vm.expectRevert(
             abi.encodeWithSelector(IFlexMarket.FlexMarketPayoutExceedsReservation.selector, SID, 0, 400e6, 400e6 + 1)
         );
         vm.prank(arbiter);
-        market.resolve(SID, bytes32("corrected"), _payouts(400e6 + 1, 0));
+        market.resolve(SID, bytes32("corrected"), _ids(SID), _resv(SID), _payouts(400e6 + 1, 0));
     }
 
     function test_resolve_revertsForNonArbiter() public {
         _verified();
         vm.prank(fsp1);
-        market.dispute(SID, bytes32("reason"));
+        market.dispute(SID, bytes32("reason"), bytes32(0));
         vm.expectRevert(_unauthorized(operator, market.ARBITER_ROLE()));
         vm.prank(operator);
-        market.resolve(SID, bytes32("corrected"), _payouts(0, 0));
+        market.resolve(SID, bytes32("corrected"), _ids(SID), _resv(SID), _payouts(0, 0));
     }
 
     function test_resolve_revertsWhenNotDisputed() public {
         _verified();
         vm.expectRevert(_notInState(SID, IFlexMarket.State.Disputed, IFlexMarket.State.Verified));
         vm.prank(arbiter);
-        market.resolve(SID, bytes32("corrected"), _payouts(0, 0));
+        market.resolve(SID, bytes32("corrected"), _ids(SID), _resv(SID), _payouts(0, 0));
     }
 
     // ================================================================== finalize
@@ -783,7 +968,7 @@ contract FlexMarketTest is MarketTestBase {
         _afterWindow();
         vm.expectEmit(address(market));
         emit IFlexMarket.SessionFinalized(SID, 650e6, 350e6);
-        market.finalize(SID);
+        market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
         assertEq(uint8(market.session(SID).state), uint8(IFlexMarket.State.Final), "final");
         assertEq(market.credits(fsp1), 350e6, "fsp1");
         assertEq(market.credits(fsp2), 300e6, "fsp2");
@@ -805,7 +990,7 @@ contract FlexMarketTest is MarketTestBase {
         payouts[0] = 60e6;
         _attest(SID, payouts);
         _afterWindow();
-        market.finalize(SID);
+        market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
         assertEq(market.credits(dso), BUDGET - 60e6, "partial refund");
         assertEq(market.credits(dso2), 500e6, "untouched request refunded");
         assertEq(market.credits(fsp1), 60e6, "payout");
@@ -816,31 +1001,31 @@ contract FlexMarketTest is MarketTestBase {
         uint64 deadline = _deliveryEnd() + WINDOW;
         vm.warp(deadline - 1);
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketTooEarly.selector, SID, deadline, deadline - 1));
-        market.finalize(SID);
+        market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
     }
 
     function test_finalize_revertsWhenCalledTwice() public {
         _verified();
         _afterWindow();
-        market.finalize(SID);
+        market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketAlreadyFinalized.selector, SID));
-        market.finalize(SID);
+        market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
     }
 
     function test_finalize_revertsAfterResolve() public {
         _verified();
         vm.prank(fsp1);
-        market.dispute(SID, bytes32("reason"));
+        market.dispute(SID, bytes32("reason"), bytes32(0));
         vm.prank(arbiter);
-        market.resolve(SID, bytes32("corrected"), _payouts(1, 1));
+        market.resolve(SID, bytes32("corrected"), _ids(SID), _resv(SID), _payouts(1, 1));
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketAlreadyFinalized.selector, SID));
-        market.finalize(SID);
+        market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
     }
 
     function test_finalize_revertsBeforeAttestation() public {
         _cleared();
         vm.expectRevert(_notInState(SID, IFlexMarket.State.Verified, IFlexMarket.State.Cleared));
-        market.finalize(SID);
+        market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
     }
 
     // ================================================================== withdraw
@@ -848,7 +1033,7 @@ contract FlexMarketTest is MarketTestBase {
     function test_withdraw_paysWholeCreditOnce() public {
         _verified();
         _afterWindow();
-        market.finalize(SID);
+        market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
         vm.expectEmit(address(market));
         emit IFlexMarket.Withdrawn(fsp1, fsp1, 350e6);
         vm.prank(fsp1);
@@ -862,7 +1047,7 @@ contract FlexMarketTest is MarketTestBase {
     function test_withdraw_revertsWhenCalledTwice() public {
         _verified();
         _afterWindow();
-        market.finalize(SID);
+        market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
         vm.prank(fsp1);
         market.withdraw();
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNothingToWithdraw.selector, fsp1));
@@ -879,7 +1064,7 @@ contract FlexMarketTest is MarketTestBase {
     function test_withdrawTo_paysAnotherAddress() public {
         _verified();
         _afterWindow();
-        market.finalize(SID);
+        market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
         vm.prank(dso);
         market.withdrawTo(stranger);
         assertEq(token.balanceOf(stranger), 350e6, "paid to recipient");
@@ -897,7 +1082,7 @@ contract FlexMarketTest is MarketTestBase {
     function test_lifecycle_everyUnitEndsWithItsOwner() public {
         _verified();
         _afterWindow();
-        market.finalize(SID);
+        market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
         vm.prank(fsp1);
         market.withdraw();
         vm.prank(fsp2);

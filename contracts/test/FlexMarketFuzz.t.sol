@@ -13,7 +13,7 @@ contract FlexMarketFuzzTest is MarketTestBase {
         uint128 p1Seed,
         uint128 p2Seed
     ) public {
-        uint256 budget = bound(budgetSeed, 2, type(uint96).max);
+        uint256 budget = bound(budgetSeed, 2, type(uint64).max);
         uint128 r1 = uint128(bound(r1Seed, 1, budget - 1));
         uint128 r2 = uint128(bound(r2Seed, 1, budget - r1));
         uint128 p1 = uint128(bound(p1Seed, 0, r1));
@@ -26,7 +26,7 @@ contract FlexMarketFuzzTest is MarketTestBase {
         _clear(SID, _two(_res(RID, fsp1, r1), _res(RID, fsp2, r2)));
         _attest(SID, _payouts(p1, p2));
         _afterWindow();
-        market.finalize(SID);
+        market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
         assertEq(market.credits(fsp1), p1, "fsp1 payout");
         assertEq(market.credits(fsp2), p2, "fsp2 payout");
         assertEq(market.credits(dso), budget - p1 - p2, "dso refund");
@@ -39,8 +39,8 @@ contract FlexMarketFuzzTest is MarketTestBase {
     }
 
     function testFuzz_postClearing_revertsWhenReservationsExceedBudget(uint96 budgetSeed, uint96 excessSeed) public {
-        uint256 budget = bound(budgetSeed, 1, type(uint96).max - 1);
-        uint256 excess = bound(excessSeed, 1, type(uint96).max - budget);
+        uint256 budget = bound(budgetSeed, 1, type(uint64).max - 1);
+        uint256 excess = bound(excessSeed, 1, type(uint64).max - budget);
         _create(SID);
         _post(dso, SID, RID, budget);
         _commit(fsp1, SID);
@@ -72,7 +72,7 @@ contract FlexMarketFuzzTest is MarketTestBase {
             abi.encodeWithSelector(IFlexMarket.FlexMarketPayoutExceedsReservation.selector, SID, 0, reserved, payout)
         );
         vm.prank(oracle);
-        market.attestDelivery(SID, bytes32(0), payouts);
+        market.attestDelivery(SID, bytes32(0), _resv(SID), payouts);
     }
 
     function testFuzz_createSession_acceptsExactlyValidSchedules(
@@ -114,7 +114,7 @@ contract FlexMarketFuzzTest is MarketTestBase {
             vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketTooLate.selector, SID, deadline, at));
         }
         vm.prank(fsp2);
-        market.dispute(SID, bytes32("reason"));
+        market.dispute(SID, bytes32("reason"), bytes32(0));
     }
 
     function testFuzz_finalize_acceptedOnlyAfterWindow(uint32 dt) public {
@@ -125,6 +125,6 @@ contract FlexMarketFuzzTest is MarketTestBase {
         if (at < deadline) {
             vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketTooEarly.selector, SID, deadline, at));
         }
-        market.finalize(SID);
+        market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
     }
 }

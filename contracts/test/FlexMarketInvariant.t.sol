@@ -24,6 +24,9 @@ contract MarketHandler is Assertions {
 
     bytes32[] public sessionIds;
     mapping(bytes32 => bytes32[]) internal _requestsOf;
+    /// @dev Mirrors of the lists the market keeps only as hashes (published in its events).
+    mapping(bytes32 => IFlexMarket.Reservation[]) internal _reservationsOf;
+    mapping(bytes32 => uint128[]) internal _payoutsOf;
     uint256 internal _nonce;
 
     // ghost books
@@ -112,7 +115,7 @@ contract MarketHandler is Assertions {
         IFlexMarket.RequestInfo memory r = market.request(requestId);
         if (r.cancelled) return;
         vm.prank(r.dso);
-        market.cancelRequest(requestId);
+        market.cancelRequest(id, requestId);
         ghostCreditedTo[r.dso] += r.budget;
     }
 
@@ -143,8 +146,7 @@ contract MarketHandler is Assertions {
             if (r.cancelled) continue;
             uint256 left = r.budget;
             for (uint256 f = 0; f < 4; ++f) {
-                (,, uint64 at) = market.offerCommitment(id, fsps[f]);
-                if (at == 0 || left == 0) continue;
+                if (market.offerCommitment(id, fsps[f]) == bytes32(0) || left == 0) continue;
                 uint256 amount = bound(uint256(keccak256(abi.encode(shareSeed, j, f))), 0, left);
                 if (amount == 0) continue;
                 left -= amount;
@@ -156,6 +158,9 @@ contract MarketHandler is Assertions {
         }
         vm.prank(operator);
         market.postClearing(id, bytes32("input"), bytes32("result"), list);
+        for (uint256 i = 0; i < n; ++i) {
+            _reservationsOf[id].push(list[i]);
+        }
     }
 
     function attestDelivery(uint256 sessionSeed, uint256 payoutSeed) external {
@@ -164,17 +169,28 @@ contract MarketHandler is Assertions {
         if (block.timestamp < s.deliveryEnd) vm.warp(s.deliveryEnd);
         uint128[] memory payouts = _randomPayouts(id, payoutSeed); // before the prank: it makes a call
         vm.prank(oracle);
-        market.attestDelivery(id, bytes32("delivery"), payouts);
+        market.attestDelivery(id, bytes32("delivery"), _reservationsOf[id], payouts);
+        _payoutsOf[id] = payouts;
     }
 
     function dispute(uint256 sessionSeed, uint256 partySeed) external {
         (bytes32 id, IFlexMarket.SessionInfo memory s, bool ok) = _pick(sessionSeed);
         if (!ok || s.state != IFlexMarket.State.Verified) return;
         if (block.timestamp >= s.verifiedAt + s.challengeWindow) return;
-        (IFlexMarket.Reservation[] memory list,) = market.reservations(id);
-        if (list.length == 0) return;
+        IFlexMarket.Reservation[] memory list = _reservationsOf[id];
+        if (list.length == 0 || partySeed % 5 == 0) {
+            // a DSO names its live request
+            bytes32[] storage reqs = _requestsOf[id];
+            if (reqs.length == 0) return;
+            bytes32 requestId = reqs[partySeed % reqs.length];
+            IFlexMarket.RequestInfo memory r = market.request(requestId);
+            if (r.cancelled) return;
+            vm.prank(r.dso);
+            market.dispute(id, bytes32("reason"), requestId);
+            return;
+        }
         vm.prank(list[partySeed % list.length].fsp);
-        market.dispute(id, bytes32("reason"));
+        market.dispute(id, bytes32("reason"), bytes32(0));
     }
 
     function resolve(uint256 sessionSeed, uint256 payoutSeed) external {
@@ -282,7 +298,7 @@ contract MarketHandler is Assertions {
     }
 
     function _randomPayouts(bytes32 id, uint256 seed) internal view returns (uint128[] memory payouts) {
-        (IFlexMarket.Reservation[] memory list,) = market.reservations(id);
+        IFlexMarket.Reservation[] memory list = _reservationsOf[id];
         payouts = new uint128[](list.length);
         for (uint256 i = 0; i < list.length; ++i) {
             payouts[i] = uint128(bound(uint256(keccak256(abi.encode(seed, i))), 0, list[i].amount));
@@ -299,9 +315,9 @@ contract MarketHandler is Assertions {
         uint256 budget = market.session(id).budget;
         if (viaResolve) {
             vm.prank(arbiter);
-            market.resolve(id, bytes32("corrected"), payouts);
+            market.resolve(id, bytes32("corrected"), _requestsOf[id], _reservationsOf[id], payouts);
         } else {
-            market.finalize(id);
+            market.finalize(id, _requestsOf[id], _reservationsOf[id], _payoutsOf[id]);
         }
         uint256 paid;
         uint256 refunded;

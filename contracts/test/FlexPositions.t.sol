@@ -8,6 +8,7 @@ import {IERC1155} from "@openzeppelin/contracts/token/ERC1155/IERC1155.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 
 /// @notice Request, award and receipt positions follow the session through its lifecycle.
+/// Positions are aggregated per holder and kind: the id is positionId(kind, 0, 0).
 contract FlexPositionsTest is MarketTestBase {
     function _id(uint8 kind, uint32 item) internal view returns (uint256) {
         return positions.positionId(kind, 0, item);
@@ -26,26 +27,57 @@ contract FlexPositionsTest is MarketTestBase {
         vm.expectEmit(address(positions));
         emit IERC1155.TransferSingle(address(market), dso, address(0), id, BUDGET);
         vm.prank(dso);
-        market.cancelRequest(RID);
+        market.cancelRequest(SID, RID);
         assertEq(positions.balanceOf(dso, id), 0, "burned");
     }
 
     function test_awardPositions_areMintedAtClearingAndSwappedForReceiptsAtFinalize() public {
         _cleared();
-        uint256 award0 = _id(2, 0);
-        uint256 award1 = _id(2, 1);
-        assertEq(positions.balanceOf(fsp1, award0), 400e6, "award fsp1");
-        assertEq(positions.balanceOf(fsp2, award1), 300e6, "award fsp2");
-        assertEq(positions.balanceOf(fsp2, award0), 0, "not fsp2's award");
+        uint256 award = _id(2, 0);
+        assertEq(positions.balanceOf(fsp1, award), 400e6, "award fsp1");
+        assertEq(positions.balanceOf(fsp2, award), 300e6, "award fsp2");
+        assertEq(positions.balanceOf(fsp3, award), 0, "fsp3 holds no award");
         _attest(SID, _payouts(350e6, 0));
         _afterWindow();
         vm.expectEmit(address(positions));
-        emit IERC1155.TransferSingle(address(market), fsp1, address(0), award0, 400e6);
-        market.finalize(SID);
-        assertEq(positions.balanceOf(fsp1, award0), 0, "award burned");
+        emit IERC1155.TransferSingle(address(market), fsp1, address(0), award, 400e6);
+        market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
+        assertEq(positions.balanceOf(fsp1, award), 0, "award burned");
+        assertEq(positions.balanceOf(fsp2, award), 0, "award burned (zero payout)");
         assertEq(positions.balanceOf(dso, _id(1, 0)), 0, "request burned");
         assertEq(positions.balanceOf(fsp1, _id(3, 0)), 350e6, "receipt");
-        assertEq(positions.balanceOf(fsp2, _id(3, 1)), 0, "no receipt for zero payout");
+        assertEq(positions.balanceOf(fsp2, _id(3, 0)), 0, "no receipt for zero payout");
+    }
+
+    function test_positions_aggregateOverRequestsAndSessions() public {
+        bytes32 sid2 = keccak256("session-2");
+        _create(SID);
+        _create(sid2);
+        _post(dso, SID, RID, BUDGET);
+        _post(dso, sid2, RID2, 2 * BUDGET);
+        assertEq(positions.balanceOf(dso, _id(1, 0)), 3 * BUDGET, "two open requests");
+        _commit(fsp1, SID);
+        _commit(fsp1, sid2);
+        _close(SID);
+        vm.prank(operator);
+        market.closeSession(sid2);
+        IFlexMarket.Reservation[] memory one = new IFlexMarket.Reservation[](1);
+        one[0] = _res(RID, fsp1, 100e6);
+        _clear(SID, one);
+        one[0] = _res(RID2, fsp1, 200e6);
+        _clear(sid2, one);
+        assertEq(positions.balanceOf(fsp1, _id(2, 0)), 300e6, "awards of both sessions");
+        _attest(SID, _single(60e6));
+        _afterWindow();
+        _finalize(SID);
+        assertEq(positions.balanceOf(fsp1, _id(2, 0)), 200e6, "session 2 award still open");
+        assertEq(positions.balanceOf(fsp1, _id(3, 0)), 60e6, "session 1 receipt");
+        assertEq(positions.balanceOf(dso, _id(1, 0)), 2 * BUDGET, "session 2 request still open");
+    }
+
+    function _single(uint128 a) internal pure returns (uint128[] memory p) {
+        p = new uint128[](1);
+        p[0] = a;
     }
 
     function test_balanceOfBatch_matchesSingleReads() public {

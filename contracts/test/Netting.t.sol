@@ -12,7 +12,7 @@ contract NettingTest is MarketTestBase {
     function _credited() internal {
         _verified();
         _afterWindow();
-        market.finalize(SID);
+        market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
     }
 
     function _three(address a, address b, address c) internal pure returns (address[] memory m) {

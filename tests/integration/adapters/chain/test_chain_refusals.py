@@ -252,13 +252,60 @@ def test_dispute_inside_the_window_then_arbiter_resolves_to_final(s: Session) ->
     assert m.credits(s.parties.dso) == BUDGET - 100 * 1_000_000
 
 
+def test_dispute_by_a_dso_names_its_request_and_others_are_not_parties(s: Session) -> None:
+    s.verified()
+    m = s.contracts.market
+    with pytest.raises(E.FlexMarketNotParty):  # registered DSO without a request here
+        m.dispute(SESSION, H, sender=s.parties.outsider)
+    m.dispute(SESSION, H, sender=s.parties.dso)
+    assert m.session(SESSION).disputed_by == s.parties.dso
+
+
+# --- calldata lists checked against the stored hashes ------------------------------------------
+
+
+def test_finalize_with_a_tampered_reservation_list_is_refused(s: Session) -> None:
+    s.verified()
+    s.node.warp_to(s.delivery_end + s.challenge_window + 1)
+    m = s.contracts.market
+    (res,), payouts = m.reservations(SESSION)
+    bad = [(res.request_id, res.fsp, res.amount + 1)]
+    with pytest.raises(E.FlexMarketReservationsMismatch):
+        m.contract.transact("finalize", SESSION, [REQUEST], bad, payouts, sender=s.parties.dso)
+    with pytest.raises(E.FlexMarketPayoutsMismatch):
+        m.contract.transact(
+            "finalize", SESSION, [REQUEST], [res.as_abi()], [RESERVED], sender=s.parties.dso
+        )
+    with pytest.raises(E.FlexMarketRequestCountMismatch):
+        m.contract.transact("finalize", SESSION, [], [res.as_abi()], payouts, sender=s.parties.dso)
+    with pytest.raises(E.FlexMarketRequestListMismatch):
+        m.contract.transact("finalize", SESSION, [H], [res.as_abi()], payouts, sender=s.parties.dso)
+    m.finalize(SESSION, sender=s.parties.outsider)  # the wrapper passes the true lists
+    assert m.credits(s.parties.fsps[0]) == PAYOUT
+
+
+def test_attest_with_a_tampered_reservation_list_is_refused(s: Session) -> None:
+    s.cleared()
+    s.node.warp_to(s.delivery_end)
+    m = s.contracts.market
+    bad = [(REQUEST, s.parties.fsps[1], RESERVED)]
+    with pytest.raises(E.FlexMarketReservationsMismatch):
+        m.contract.transact("attestDelivery", SESSION, H, bad, [0], sender=s.parties.oracle)
+
+
+def test_budget_above_uint64_is_refused(s: Session) -> None:
+    s.open()
+    with pytest.raises(E.FlexMarketAmountTooLarge):
+        s.contracts.market.post_request(SESSION, b"\x23" * 32, CP, H, 2**64, sender=s.parties.dso)
+
+
 # --- positions --------------------------------------------------------------------------------
 
 
 def test_positions_cannot_be_transferred(s: Session) -> None:
     s.cleared()
     p = s.contracts.positions
-    award = p.position_id(p.kind_award(), s.contracts.market.session(SESSION).index, 0)
+    award = p.position_id(p.kind_award(), 0, 0)  # aggregated per holder: the id is the kind
     assert p.balance_of(s.parties.fsps[0], award) == RESERVED
     with pytest.raises(E.FlexPositionsNonTransferable):
         p.safe_transfer_from(

@@ -239,6 +239,49 @@ class MarketClient:
         """A published bundle's exact bytes (hash them to compare with the chain)."""
         return self._check(self._http.get(f"/sessions/{session_id}/bundles/{kind}")).content
 
+    # ---- settlement: disputes and the clearing house -----------------------------------------
+
+    def post_dispute_evidence(
+        self, session_id: str, readings: Sequence[Any], *, reason: str = "", **kw: Any
+    ) -> dict[str, Any]:
+        """Evidence for a dispute (after ``dispute`` on-chain): own signed meter readings."""
+        body = {
+            "session_id": session_id,
+            "reason": reason,
+            "readings": [_dump(r) for r in readings],
+        }
+        return self.send(
+            f"/sessions/{session_id}/disputes/evidence", "dispute_evidence", body, **kw
+        )
+
+    def post_revenue_contract(self, signed_contract: Any, **kw: Any) -> dict[str, Any]:
+        """A revenue-sharing contract signed by all its parties (sent by its FSP)."""
+        return self.send("/clearing-house/contracts", "revenue_contract", signed_contract, **kw)
+
+    def post_contributions(
+        self, session_id: str, contributions: Sequence[Any], **kw: Any
+    ) -> dict[str, Any]:
+        body = {"session_id": session_id, "contributions": [_dump(c) for c in contributions]}
+        return self.send("/clearing-house/contributions", "user_contributions", body, **kw)
+
+    def disputes(self, session_id: str) -> dict[str, Any]:
+        return self._get(f"/sessions/{session_id}/disputes")
+
+    def resolution_bundle(self, session_id: str) -> bytes:
+        """The arbiter's corrected delivery bundle, byte-exact."""
+        path = f"/sessions/{session_id}/disputes/resolution/bundle"
+        return self._check(self._http.get(path)).content
+
+    def statement(self, period: str, *, fmt: str = "json", participant: str | None = None) -> Any:
+        """Own statement of a period (sign in first): dict for json, text for csv / xml."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
+        params = {"format": fmt, **({"participant": participant} if participant else {})}
+        resp = self._check(self._http.get(f"/statements/{period}", params=params, headers=headers))
+        return resp.json() if fmt == "json" else resp.text
+
+    def earnings(self, period: str, ev_user: str | None = None) -> list[dict[str, Any]]:
+        return self._get(f"/statements/{period}/earnings", ev_user=ev_user)
+
 
 def offer_commitment(offers: Sequence[FlexOffer]) -> tuple[bytes, int]:
     """(root, count) an FSP commits on-chain for its offers of one session."""

@@ -33,13 +33,17 @@ class Runtime:
     ledger: Any | None = None
 
     def app(self, worker: Any | None = None) -> FastAPI:
-        return create_app(
+        if worker is not None and self.ledger is not None:
+            attach_settlement(worker, self.settings, ledger=self.ledger)
+        app = create_app(
             core=self.core,
             issuer=self.issuer,
             bundles=self.bundles,
             settings=self.settings,
             worker=worker,
         )
+        app.state.ledger = self.ledger  # dispute routes read the challenge window on-chain
+        return app
 
 
 def build_runtime(
@@ -101,3 +105,51 @@ class ChainClock:
         import asyncio
 
         await asyncio.sleep(max(0.0, seconds))
+
+
+def settlement_rules(settings: Settings) -> Any:
+    """The configured SettlementRules (defaults for every field not set)."""
+    from clearing.settlement.rules import SettlementRules
+
+    try:
+        return SettlementRules.model_validate(settings.settlement_rules)
+    except ValueError as exc:
+        raise InvalidMessage(str(exc), field="settings.settlement_rules") from exc
+
+
+def attach_settlement(worker: Any, settings: Settings, *, ledger: Any) -> Any:
+    """Give a lifecycle worker the meter-oracle and clearing-house steps its keys allow.
+
+    Without ``oracle_key`` the verify step stays BLOCKED naming the setting; without
+    ``clearing_house_key`` sessions finalize without netting.  Hooks already set are kept.
+    """
+    from market.clearing_house.service import settle_session
+    from market.lifecycle.verification import make_verification_hook
+
+    rules = settlement_rules(settings)
+    if worker.verification_hook is None and settings.oracle_key:
+        oracle = ledger.client.add_account(settings.oracle_key)
+        worker.verification_hook = make_verification_hook(
+            engine=worker.engine,
+            ledger=ledger,
+            bundles=worker.bundles,
+            oracle=oracle,
+            rules=rules,
+        )
+    if worker.clearing_hook is None and settings.clearing_house_key:
+        house = ledger.client.add_account(settings.clearing_house_key)
+        fee_recipient = settings.fee_recipient or house
+
+        def clearing_hook(s: Any) -> str:
+            out = settle_session(
+                engine=worker.engine,
+                ledger=ledger,
+                bundles=worker.bundles,
+                session_id=s.id,
+                clearing_house=house,
+                fee_recipient=fee_recipient,
+            )
+            return f"{out['action']} ({len(out['members'])} members)"
+
+        worker.clearing_hook = clearing_hook
+    return worker

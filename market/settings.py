@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     meter_grace_s: int = 900
     worker_id: str | None = None
     clock: Literal["system", "chain"] = "system"  # "chain": latest block time (warped test chains)
+    # Settlement: keys of the on-chain roles this process acts as (unset: that step waits),
+    # and the SettlementRules fields as JSON (FLEXMARKET_SETTLEMENT_RULES='{"isp_s": 900}').
+    oracle_key: str | None = None  # METER_ORACLE: attestDelivery
+    arbiter_key: str | None = None  # ARBITER: resolve (flexmarket arbiter resolve)
+    clearing_house_key: str | None = None  # CLEARING_HOUSE: settleNetting
+    fee_recipient: str | None = None  # platform fees (default: the clearing-house address)
+    settlement_rules: dict[str, Any] = {}
 
 
 def get_settings() -> Settings:

@@ -14,6 +14,7 @@ from market.api.routers import (
     assets,
     auth,
     congestion_points,
+    disputes,
     metering,
     offers,
     orders,
@@ -21,6 +22,7 @@ from market.api.routers import (
     prognoses,
     requests,
     sessions,
+    statements,
 )
 from market.api.routers import market as market_router
 from market.auth.siwe import TokenIssuer
@@ -82,6 +84,8 @@ def create_app(
         offers,
         orders,
         metering,
+        disputes,
+        statements,
     ):
         app.include_router(module.router)
     return app

@@ -14,6 +14,8 @@ from pydantic import (
 )
 
 from clearing.messages import Address, Code, UuidStr
+from clearing.settlement.meter import SignedMeterReading
+from clearing.settlement.revenue import UserContribution
 from clearing.units import MAX_POWER_W
 
 Unix = Annotated[StrictInt, Field(ge=0, lt=2**40)]
@@ -167,3 +169,25 @@ class Problem(BaseModel):
     instance: str | None = None
     field: str | None = None
     errors: list[dict[str, Any]] | None = None
+
+
+# ---- settlement: disputes and the clearing house -----------------------------------------
+
+
+class DisputeEvidence(BaseModel):
+    """A disputing party's evidence: its own signed meter readings for the session."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: Annotated[StrictStr, Field(max_length=36)]
+    reason: Annotated[StrictStr, Field(max_length=2000)] = ""
+    readings: Annotated[list[SignedMeterReading], Field(max_length=10_000)]
+
+
+class UserContributions(BaseModel):
+    """An FSP's per-user flexible energy in a session (the basis of user incentives)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: Annotated[StrictStr, Field(max_length=36)]
+    contributions: Annotated[list[UserContribution], Field(max_length=10_000)]

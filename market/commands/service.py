@@ -98,6 +98,25 @@ def register(
         upgrade(target, revision)
         typer.echo(f"database at {target.split('@')[-1]} is at revision {revision}")
 
+    arbiter_app = typer.Typer(help="Dispute resolution (ARBITER key).", no_args_is_help=True)
+    app.add_typer(arbiter_app, name="arbiter")
+    house_app = typer.Typer(help="Clearing house (CLEARING_HOUSE key).", no_args_is_help=True)
+    app.add_typer(house_app, name="clearing")
+
+    @arbiter_app.command("resolve")
+    def arbiter_resolve(session_id: str = typer.Argument(..., help="Session UUID.")) -> None:
+        """Recompute a DISPUTED session with the posted evidence and resolve it on-chain."""
+        from market.commands.settlement import resolve_command
+
+        typer.echo(json.dumps(resolve_command(Settings(), session_id), indent=2))
+
+    @house_app.command("settle")
+    def clearing_settle(session_id: str = typer.Argument(..., help="Session UUID.")) -> None:
+        """Net a FINAL session (market payouts + revenue sharing) with settleNetting."""
+        from market.commands.settlement import settle_command
+
+        typer.echo(json.dumps(settle_command(Settings(), session_id), indent=2))
+
     @bench_app.command("api")
     def bench_api(
         offers: int = typer.Option(5000, min=1, help="Signed offers to submit."),
@@ -125,7 +144,7 @@ def _worker_parts():
     from market.indexer import Indexer
     from market.ledger import ledger_from_settings
     from market.lifecycle.worker import Worker
-    from market.runtime import build_runtime
+    from market.runtime import attach_settlement, build_runtime
 
     settings = Settings()
     ledger = ledger_from_settings(settings)
@@ -139,6 +158,7 @@ def _worker_parts():
         poll_s=settings.worker_poll_s,
         **({"worker_id": settings.worker_id} if settings.worker_id else {}),
     )
+    attach_settlement(worker, settings, ledger=ledger)
     deployment = Deployment.load(settings.deployment_file or default_deployment_path())
     indexer = Indexer(rt.engine, ledger, deployment.deploy_block, roles=rt.core.roles)
     return rt, worker, indexer

@@ -19,6 +19,7 @@ from clearing.bundle import CongestionPoint, InputBundle, MarketRules, ResultBun
 from clearing.encoding import hex32, keccak256, uuid_to_bytes32
 from clearing.errors import ClearingError
 from clearing.messages import DPrognosis, FlexOffer, FlexRequest
+from clearing.settlement.rules import SettlementError
 from market.bundles import offer_tree
 from market.errors import NotFound
 from market.store import models as m
@@ -327,10 +328,14 @@ def step_verify(w: Worker, s: m.MarketSession) -> Outcome:
         return "DONE", f"chain says {state.name}; {n} statements recorded"
     if w.verification_hook is None:
         return "BLOCKED", (
-            "delivery verification is not configured (no verification hook); the session "
-            "stays DELIVERING until a meter oracle attests delivery on-chain"
+            "delivery verification is not configured (set FLEXMARKET_ORACLE_KEY to a "
+            "METER_ORACLE key); the session stays DELIVERING until a meter oracle attests "
+            "delivery on-chain"
         )
-    w.verification_hook(s)
+    try:
+        w.verification_hook(s)
+    except SettlementError as exc:  # inputs an operator must fix; retrying cannot help
+        return "BLOCKED", f"delivery verification refused: {exc}"
     state = w.chain_state(s.id)
     if state >= SessionState.VERIFIED:
         record_statements(w, s)
@@ -343,7 +348,8 @@ def step_finalize(w: Worker, s: m.MarketSession) -> Outcome:
     """After the challenge window: finalize on-chain (anyone may; the operator does)."""
     info = w.ledger.session(s.id)
     if info.state == SessionState.FINAL:
-        w.set_state(s.id, "FINAL")
+        record_statements(w, s)
+        w.set_state(s.id, "FINAL", delivery_root=_delivery_root(w, s))
         return "DONE", "already final on-chain"
     if info.state == SessionState.DISPUTED:
         w.set_state(s.id, "DISPUTED")
@@ -351,8 +357,28 @@ def step_finalize(w: Worker, s: m.MarketSession) -> Outcome:
     if w.clock.now() < info.verified_at + info.challenge_window:
         return "WAITING", "challenge window still open"
     tx = w.ledger.finalize(s.id)
+    w.crash_point("finalize:after_tx")
+    record_statements(w, s)
     w.set_state(s.id, "FINAL")
     return "DONE", f"finalize tx {tx.tx_hash}"
+
+
+def step_clearing(w: Worker, s: m.MarketSession) -> Outcome:
+    """After FINAL: the clearing house nets the session (market payouts + revenue sharing).
+
+    Its own step, so a session the indexer marked FINAL (e.g. after an arbiter's resolve) or
+    a worker that crashed after finalize still gets netted; refusals block until fixed."""
+    from adapters.chain.errors import ContractRevert
+    from market.errors import FlexMarketError
+
+    if w.clearing_hook is None:
+        return "DONE", "no clearing house configured"
+    if w.chain_state(s.id) != SessionState.FINAL:
+        return "WAITING", "the session is not FINAL on-chain yet"
+    try:
+        return "DONE", f"clearing house: {w.clearing_hook(s)}"
+    except (SettlementError, ContractRevert, FlexMarketError) as exc:
+        return "BLOCKED", f"clearing house refused the netting: {exc}"
 
 
 _STORE_STATE: dict[Any, str] = {

@@ -40,6 +40,7 @@ NEXT_STEP = {
     "DELIVERING": "verify",
     "VERIFIED": "finalize",
     "DISPUTED": "finalize",
+    "FINAL": "clearing",  # only when a clearing house is configured (see _due)
 }
 CRASH_ENV = "FLEXMARKET_WORKER_CRASH_AT"
 BUSY, SKIPPED = "busy", "skipped"
@@ -48,6 +49,7 @@ MAX_BUSY_WAITS = 150  # 30 s: longer than any step but a very large clearing
 
 DispatchHook = Callable[[m.MarketSession, list[dict[str, Any]]], Iterable[dict[str, Any]]]
 VerificationHook = Callable[[m.MarketSession], None]
+ClearingHook = Callable[[m.MarketSession], str]  # after FINAL: netting; returns a short detail
 
 
 @dataclass
@@ -64,6 +66,7 @@ class Worker:
     lock_ttl_s: float = 120.0
     dispatch_hook: DispatchHook | None = None
     verification_hook: VerificationHook | None = None
+    clearing_hook: ClearingHook | None = None
     pricing_rule: str = "pay_as_bid"
     on_step: Callable[[str, str], None] | None = None
     indexer: Any | None = None  # market.indexer.Indexer: followed on every tick when given
@@ -94,6 +97,20 @@ class Worker:
                     .order_by(m.MarketSession.gate_closure)
                 )
             )
+            if self.clearing_hook is not None:  # FINAL sessions the clearing house has not netted
+                netted = select(m.LifecycleStep.session_id).where(
+                    m.LifecycleStep.step == "clearing", m.LifecycleStep.status == "DONE"
+                )
+                sessions += list(
+                    db.exec(
+                        select(m.MarketSession)
+                        .where(
+                            m.MarketSession.state == "FINAL",
+                            m.MarketSession.id.not_in(netted),  # type: ignore[attr-defined]
+                        )
+                        .order_by(m.MarketSession.gate_closure)
+                    )
+                )
         done = 0
         for session in sessions:
             busy_waits = 0
@@ -124,6 +141,8 @@ class Worker:
             return now >= session.gate_closure
         if step == "verify":
             return now >= session.delivery_end + self.meter_grace_s
+        if step == "clearing":
+            return self.clearing_hook is not None
         return True
 
     def _run_step(self, session_id: str, step: str) -> bool | str:

@@ -1,0 +1,141 @@
+"""Clearing house: signed revenue-sharing contracts and user contributions (FSP writes), and
+per-participant statements (JSON, CSV, UFTP FlexSettlement XML) and EV user earnings, each
+readable by its own participant (SIWE) or the market operator.  A period is a session id."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from clearing.settlement.revenue import verify_contract_signatures
+from market.api.deps import BundlesDep, CoreDep, SignedInDep
+from market.api.routers._settlement_auth import verified_envelope
+from market.api.routers._write import WRITE_RESPONSES
+from market.api.schemas import Signed, UserContributions
+from market.clearing_house import store
+from market.clearing_house.period import SignedContract
+from market.clearing_house.service import final_report
+from market.clearing_house.statements import Statement, statement_csv, statement_json
+from market.clearing_house.uftp_xml import flex_settlement_xml
+from market.errors import Forbidden, InvalidMessage, NotFound
+from market.store import models as m
+
+router = APIRouter(tags=["clearing house"])
+
+
+def _created(body: dict[str, Any]) -> Response:
+    return Response(json.dumps(body), status_code=201, media_type="application/json")
+
+
+@router.post("/clearing-house/contracts", status_code=201, responses=WRITE_RESPONSES)
+async def post_contract(env: Signed[SignedContract], core: CoreDep, request: Request) -> Response:
+    """Store a revenue-sharing contract (kind ``revenue_contract``; its FSP sends it)."""
+    _, signer = await verified_envelope(core, request, kind="revenue_contract", roles={"FSP"})
+    contract = env.body.contract
+    if contract.fsp != signer:
+        raise Forbidden(
+            f"contract belongs to {contract.fsp}, not {signer}", field="body.contract.fsp"
+        )
+    problems = verify_contract_signatures(
+        contract,
+        env.body.signatures,
+        chain_id=core.domain.chain_id,
+        verifying_contract=core.domain.verifying_contract,
+    )
+    if problems:
+        raise InvalidMessage("; ".join(problems), field="body.signatures")
+    await run_in_threadpool(store.save_contract, core.engine, env.body)
+    return _created({"contract_id": contract.contract_id, "fsp": contract.fsp})
+
+
+@router.post("/clearing-house/contributions", status_code=201, responses=WRITE_RESPONSES)
+async def post_contributions(
+    env: Signed[UserContributions], core: CoreDep, request: Request
+) -> Response:
+    """Per-user energy of a session (kind ``user_contributions``; the FSP of every row)."""
+    _, signer = await verified_envelope(core, request, kind="user_contributions", roles={"FSP"})
+    for i, c in enumerate(env.body.contributions):
+        if c.fsp != signer:
+            raise Forbidden(f"fsp {c.fsp} is not the signer", field=f"body.contributions[{i}].fsp")
+        if c.session_id != env.body.session_id:
+            raise InvalidMessage(
+                "must equal body.session_id", field=f"body.contributions[{i}].session_id"
+            )
+    await run_in_threadpool(store.save_contributions, core.engine, env.body.contributions)
+    return _created({"session_id": env.body.session_id, "count": len(env.body.contributions)})
+
+
+def _rfc3339(core: CoreDep, session_id: str) -> str:
+    """The settlement's time stamp: the session's delivery end (deterministic XML)."""
+    with Session(core.engine) as db:
+        row = db.get(m.MarketSession, session_id)
+    at = row.delivery_end if row is not None else 0
+    return dt.datetime.fromtimestamp(at, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _period(core: CoreDep, period: str) -> dict[str, Any]:
+    found = store.load_period(core.engine, period)
+    if found is None:
+        raise NotFound(f"period {period} is not settled yet", field="period")
+    return found
+
+
+def _whose(core: CoreDep, reader: str, participant: str | None) -> str:
+    who = (participant or reader).lower()
+    if who != reader and not core.is_operator(reader):
+        raise Forbidden("a statement is readable by its participant only", field="participant")
+    return who
+
+
+@router.get("/statements/{period}")
+def get_statement(
+    period: str,
+    core: CoreDep,
+    bundles: BundlesDep,
+    reader: SignedInDep,
+    participant: str | None = None,
+    fmt: Annotated[Literal["json", "csv", "xml"], Query(alias="format")] = "json",
+) -> Response:
+    """The reader's statement of a period (a session id) as JSON, CSV or UFTP XML."""
+    who = _whose(core, reader, participant)
+    found = _period(core, period)
+    raw = found["settlement"]["statements"].get(who)
+    if raw is None:
+        raise NotFound(f"{who} has no statement in period {period}", field="participant")
+    statement = Statement.model_validate(raw)
+    if fmt == "csv":
+        return Response(statement_csv(statement), media_type="text/csv")
+    if fmt == "xml":
+        report = final_report(core.engine, bundles, period)
+        try:
+            xml = flex_settlement_xml(
+                report,
+                fsp=who,
+                sender_domain="dso.flexmarket.local",
+                recipient_domain="fsp.flexmarket.local",
+                message_id=period,
+                conversation_id=period,
+                time_stamp=_rfc3339(core, period),
+            )
+        except ValueError as exc:
+            raise NotFound(str(exc), field="participant") from exc
+        return Response(xml, media_type="application/xml")
+    body = json.loads(statement_json(statement))
+    body["tx_hash"] = found["tx_hash"]
+    return Response(json.dumps(body), media_type="application/json")
+
+
+@router.get("/statements/{period}/earnings")
+def get_earnings(
+    period: str, core: CoreDep, reader: SignedInDep, ev_user: str | None = None
+) -> list[dict[str, Any]]:
+    """What EV users earned in a period; a user sees its own rows, the operator any."""
+    who = _whose(core, reader, ev_user)
+    rows = _period(core, period)["settlement"]["user_earnings"]
+    return [r for r in rows if r["ev_user"] == who]

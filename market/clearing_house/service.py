@@ -1,0 +1,180 @@
+"""The clearing house as it runs in the service: dispute resolution and per-session netting.
+
+Why here and not in the worker: both are money paths an operator may also run by hand
+(``flexmarket arbiter resolve SESSION``, ``flexmarket clearing settle SESSION``); the worker
+calls the same functions.  Each reads the chain first, so calling twice never posts twice.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from adapters.chain.types import SessionState
+from clearing.encoding import canonical_json, hex32, uuid_to_bytes32
+from clearing.settlement.delivery import DeliveryReport, recompute_with_evidence
+from clearing.settlement.meter import SignedMeterReading
+from clearing.settlement.netting import netting_period_id
+from market.bundles import BundleStore
+from market.clearing_house import store
+from market.clearing_house.period import settle_period
+from market.errors import Conflict, NotFound
+from market.ledger import Ledger
+from market.lifecycle.verification import load_orders, report_of_bundle, station_keys
+from market.store import models as m
+
+__all__ = ["final_report", "resolve_dispute", "settle_session"]
+
+
+def _state(ledger: Ledger, session_id: str) -> SessionState:
+    return ledger.session(session_id).state
+
+
+def evidence_readings(engine: Engine, session_id: str) -> list[SignedMeterReading]:
+    """Every signed reading posted as dispute evidence for the session."""
+    out: list[SignedMeterReading] = []
+    for item in store.load_evidence(engine, session_id):
+        out += [SignedMeterReading.model_validate(r) for r in item["body"].get("readings", [])]
+    return out
+
+
+def resolve_dispute(
+    *,
+    engine: Engine,
+    ledger: Ledger,
+    bundles: BundleStore,
+    session_id: str,
+    arbiter: str,
+) -> dict[str, Any]:
+    """Recompute the delivery with the posted evidence and ``resolve`` on-chain.
+
+    The rules are the published bundle's own (the ones the attestation used).
+
+    Refuses (Conflict) unless the session is DISPUTED on-chain; a session the arbiter already
+    resolved is reported, not resolved again.
+    """
+    state = _state(ledger, session_id)
+    saved = store.load_resolution(engine, session_id)
+    if state == SessionState.FINAL and saved is not None:
+        return {"action": "already_resolved", **_public(saved)}
+    if state != SessionState.DISPUTED:
+        raise Conflict(
+            f"session {session_id} is {state.name} on-chain, not DISPUTED", field="session_id"
+        )
+    published = bundles.get(session_id, "delivery")
+    report = report_of_bundle(published)
+    outcome = recompute_with_evidence(
+        published,
+        evidence_readings(engine, session_id),
+        load_orders(engine, session_id),
+        report.rules,
+        station_keys(engine),
+    )
+    payouts = outcome.report.payout_vector()
+    tx = ledger.market.resolve(
+        uuid_to_bytes32(session_id),
+        bytes.fromhex(outcome.report.root.removeprefix("0x")),
+        payouts,
+        sender=arbiter,
+    )
+    store.save_resolution(
+        engine,
+        session_id=session_id,
+        corrected_root=outcome.report.root,
+        bundle=outcome.bundle_bytes,
+        tx_hash=tx.tx_hash,
+    )
+    saved = store.load_resolution(engine, session_id)
+    assert saved is not None
+    return {"action": "resolved", "payouts": payouts, **_public(saved)}
+
+
+def _public(saved: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "session_id": saved["session_id"],
+        "corrected_root": saved["corrected_root"],
+        "tx_hash": saved["tx_hash"],
+    }
+
+
+def final_report(engine: Engine, bundles: BundleStore, session_id: str) -> DeliveryReport:
+    """The report the money followed: the arbiter's when resolved, else the attested one."""
+    saved = store.load_resolution(engine, session_id)
+    if saved is not None:
+        return report_of_bundle(saved["bundle"])
+    return report_of_bundle(bundles.get(session_id, "delivery"))
+
+
+def settle_session(
+    *,
+    engine: Engine,
+    ledger: Ledger,
+    bundles: BundleStore,
+    session_id: str,
+    clearing_house: str,
+    fee_recipient: str,
+) -> dict[str, Any]:
+    """Per-session period: net market payouts + revenue sharing, ``settleNetting`` once.
+
+    Runs after ``finalize`` (which credits the FSPs), so the FSPs' debits are covered.
+    """
+    state = _state(ledger, session_id)
+    if state != SessionState.FINAL:
+        raise Conflict(f"session {session_id} is {state.name}, not FINAL", field="session_id")
+    try:
+        report = final_report(engine, bundles, session_id)
+    except NotFound as exc:
+        raise Conflict(f"session {session_id} has no delivery bundle", field="session_id") from exc
+    with Session(engine) as db:
+        dso_of = {
+            r.id: r.dso.lower()
+            for r in db.exec(
+                select(m.FlexRequestRow).where(m.FlexRequestRow.session_id == session_id)
+            )
+        }
+        s = db.get(m.MarketSession, session_id)
+    at_ts = s.delivery_start if s is not None else 0
+    result = settle_period(
+        period=session_id,
+        reports=[report],
+        dso_of_request=dso_of,
+        contributions=store.load_contributions(engine, session_id),
+        contracts=store.load_contracts(engine),
+        fee_recipient=fee_recipient,
+        chain_id=ledger.chain_id,
+        verifying_contract=ledger.market_address,
+        at_ts=at_ts,
+    )
+    period_id, members, amounts, fee, recipient = result.onchain.settle_netting_args()
+    tx_hash = None
+    action = "nothing_to_net"
+    if members or fee:
+        if ledger.market.netting_settled(period_id):
+            action = "already_settled"
+            previous = store.load_period(engine, session_id)
+            tx_hash = previous["tx_hash"] if previous else None
+        else:
+            tx = ledger.market.settle_netting(
+                period_id, members, amounts, fee, recipient, sender=clearing_house
+            )
+            tx_hash, action = tx.tx_hash, "settled"
+    body = canonical_json(json.loads(result.model_dump_json())).decode()
+    store.save_period(
+        engine,
+        period=session_id,
+        period_id=netting_period_id(session_id),
+        settlement_json=body,
+        tx_hash=tx_hash,
+    )
+    return {
+        "action": action,
+        "period": session_id,
+        "period_id": hex32(period_id),
+        "members": list(members),
+        "net_amounts": list(amounts),
+        "fee_units": fee,
+        "tx_hash": tx_hash,
+    }

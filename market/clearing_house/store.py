@@ -1,0 +1,239 @@
+"""Clearing-house tables: signed revenue-sharing contracts, user contributions, dispute
+evidence and resolutions, and settled periods (netting + statements).
+
+Why separate tables with their own metadata: they belong to the clearing house, are created on
+first use (``ensure_tables``, idempotent, safe from several processes), and stay out of the
+market store's migration chain.  Bodies are canonical JSON text; amounts inside are integers.
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from clearing.encoding import canonical_json
+from clearing.settlement.revenue import UserContribution
+from market.clearing_house.period import SignedContract
+
+metadata = sa.MetaData()
+
+revenue_contracts = sa.Table(
+    "ch_revenue_contracts",
+    metadata,
+    sa.Column("contract_id", sa.String(64), primary_key=True),
+    sa.Column("fsp", sa.String(42), index=True, nullable=False),
+    sa.Column("ev_user", sa.String(42), index=True, nullable=False),
+    sa.Column("body_json", sa.Text, nullable=False),
+)
+contributions = sa.Table(
+    "ch_user_contributions",
+    metadata,
+    sa.Column("session_id", sa.String(36), primary_key=True),
+    sa.Column("fsp", sa.String(42), primary_key=True),
+    sa.Column("ev_user", sa.String(42), primary_key=True),
+    sa.Column("shifted_wh", sa.BigInteger, nullable=False),
+    sa.Column("discharged_wh", sa.BigInteger, nullable=False),
+)
+dispute_evidence = sa.Table(
+    "ch_dispute_evidence",
+    metadata,
+    sa.Column("message_id", sa.String(64), primary_key=True),
+    sa.Column("session_id", sa.String(36), index=True, nullable=False),
+    sa.Column("submitter", sa.String(42), nullable=False),
+    sa.Column("body_json", sa.Text, nullable=False),
+    sa.Column("received_at", sa.BigInteger, nullable=False),
+)
+resolutions = sa.Table(
+    "ch_dispute_resolutions",
+    metadata,
+    sa.Column("session_id", sa.String(36), primary_key=True),
+    sa.Column("corrected_root", sa.String(66), nullable=False),
+    sa.Column("bundle", sa.LargeBinary, nullable=False),
+    sa.Column("tx_hash", sa.String(66), nullable=True),
+)
+periods = sa.Table(
+    "ch_periods",
+    metadata,
+    sa.Column("period", sa.String(64), primary_key=True),
+    sa.Column("period_id", sa.String(66), nullable=False),
+    sa.Column("settlement_json", sa.Text, nullable=False),
+    sa.Column("tx_hash", sa.String(66), nullable=True),
+)
+
+_ready: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines whose tables exist
+
+
+def ensure_tables(engine: Engine) -> None:
+    """Create the clearing-house tables if missing (once per engine per process)."""
+    if engine in _ready:
+        return
+    try:
+        metadata.create_all(engine, checkfirst=True)
+    except sa.exc.DatabaseError:  # another process created them between check and create
+        metadata.create_all(engine, checkfirst=True)
+    _ready.add(engine)
+
+
+def _upsert(engine: Engine, table: sa.Table, key: dict[str, Any], values: dict[str, Any]) -> None:
+    ensure_tables(engine)
+    cond = sa.and_(*(table.c[k] == v for k, v in key.items()))
+    with engine.begin() as conn:
+        if conn.execute(sa.select(table).where(cond)).first() is None:
+            try:
+                conn.execute(table.insert().values(**key, **values))
+                return
+            except IntegrityError:  # raced another writer: update below
+                pass
+        conn.execute(table.update().where(cond).values(**values))
+
+
+def save_contract(engine: Engine, signed: SignedContract) -> None:
+    c = signed.contract
+    body = canonical_json(signed.model_dump(mode="python")).decode()
+    _upsert(
+        engine,
+        revenue_contracts,
+        {"contract_id": c.contract_id},
+        {"fsp": c.fsp.lower(), "ev_user": c.ev_user.lower(), "body_json": body},
+    )
+
+
+def load_contracts(engine: Engine) -> list[SignedContract]:
+    ensure_tables(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(revenue_contracts).order_by(revenue_contracts.c.contract_id))
+        return [SignedContract.model_validate_json(r.body_json) for r in rows]
+
+
+def save_contributions(engine: Engine, items: list[UserContribution]) -> None:
+    for c in items:
+        _upsert(
+            engine,
+            contributions,
+            {"session_id": c.session_id, "fsp": c.fsp.lower(), "ev_user": c.ev_user.lower()},
+            {"shifted_wh": c.shifted_wh, "discharged_wh": c.discharged_wh},
+        )
+
+
+def load_contributions(engine: Engine, session_id: str) -> list[UserContribution]:
+    ensure_tables(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(contributions)
+            .where(contributions.c.session_id == session_id)
+            .order_by(contributions.c.fsp, contributions.c.ev_user)
+        )
+        return [
+            UserContribution(
+                session_id=r.session_id,
+                fsp=r.fsp,
+                ev_user=r.ev_user,
+                shifted_wh=int(r.shifted_wh),
+                discharged_wh=int(r.discharged_wh),
+            )
+            for r in rows
+        ]
+
+
+def save_evidence(
+    engine: Engine, *, message_id: str, session_id: str, submitter: str, body: Any, at: int
+) -> bool:
+    """Store one evidence message; False when this message id was stored before."""
+    ensure_tables(engine)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                dispute_evidence.insert().values(
+                    message_id=message_id,
+                    session_id=session_id,
+                    submitter=submitter.lower(),
+                    body_json=canonical_json(body).decode(),
+                    received_at=at,
+                )
+            )
+        return True
+    except IntegrityError:
+        return False
+
+
+def load_evidence(engine: Engine, session_id: str) -> list[dict[str, Any]]:
+    ensure_tables(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(dispute_evidence)
+            .where(dispute_evidence.c.session_id == session_id)
+            .order_by(dispute_evidence.c.received_at, dispute_evidence.c.message_id)
+        )
+        return [
+            {
+                "message_id": r.message_id,
+                "submitter": r.submitter,
+                "body": json.loads(r.body_json),
+                "received_at": int(r.received_at),
+            }
+            for r in rows
+        ]
+
+
+def save_resolution(
+    engine: Engine, *, session_id: str, corrected_root: str, bundle: bytes, tx_hash: str | None
+) -> None:
+    _upsert(
+        engine,
+        resolutions,
+        {"session_id": session_id},
+        {"corrected_root": corrected_root, "bundle": bundle, "tx_hash": tx_hash},
+    )
+
+
+def load_resolution(engine: Engine, session_id: str) -> dict[str, Any] | None:
+    ensure_tables(engine)
+    with engine.connect() as conn:
+        r = conn.execute(
+            sa.select(resolutions).where(resolutions.c.session_id == session_id)
+        ).first()
+    if r is None:
+        return None
+    return {
+        "session_id": r.session_id,
+        "corrected_root": r.corrected_root,
+        "bundle": bytes(r.bundle),
+        "tx_hash": r.tx_hash,
+    }
+
+
+def save_period(
+    engine: Engine, *, period: str, period_id: str, settlement_json: str, tx_hash: str | None
+) -> None:
+    _upsert(
+        engine,
+        periods,
+        {"period": period},
+        {"period_id": period_id, "settlement_json": settlement_json, "tx_hash": tx_hash},
+    )
+
+
+def load_period(engine: Engine, period: str) -> dict[str, Any] | None:
+    ensure_tables(engine)
+    with engine.connect() as conn:
+        r = conn.execute(sa.select(periods).where(periods.c.period == period)).first()
+    if r is None:
+        return None
+    return {
+        "period": r.period,
+        "period_id": r.period_id,
+        "settlement": json.loads(r.settlement_json),
+        "tx_hash": r.tx_hash,
+    }
+
+
+def load_periods(engine: Engine) -> list[dict[str, Any]]:
+    ensure_tables(engine)
+    with engine.connect() as conn:
+        names = [r.period for r in conn.execute(sa.select(periods.c.period))]
+    return [p for p in (load_period(engine, n) for n in sorted(names)) if p is not None]

@@ -1,0 +1,153 @@
+"""Shared set-up of the service settlement tests: a cleared two-FSP session, signed readings."""
+
+from __future__ import annotations
+
+from coincurve import PrivateKey
+from eth_utils import keccak
+from market_helpers import (
+    CP,
+    commit,
+    escrow,
+    make_offer,
+    make_request,
+    make_worker,
+    new_id,
+    open_session,
+    setup_market,
+)
+from sqlmodel import Session, select
+
+from adapters.chain.types import SessionState
+from clearing.messages import BaselineIsp, DPrognosis
+from clearing.settlement.meter import sign_reading
+from clearing.settlement.rules import SettlementRules
+from market.api.schemas import AssetCreate, ParticipantCreate
+from market.store import models as m
+
+RULES = SettlementRules()  # 900 s ISPs, nominated baseline, 5 % tolerance, penalty factor 1
+BASELINE_W = 10_000
+ORDER_W = 5_000
+PRICE_A, PRICE_B = 100_000_000, 200_000_000
+STATION_KEYS = {"ST-A": "0x" + "11" * 32, "ST-B": "0x" + "22" * 32}
+
+
+def pubkey(private: str) -> str:
+    return "0x" + PrivateKey(bytes.fromhex(private[2:])).public_key.format(compressed=False).hex()
+
+
+def energy(power_w: int, seconds: int) -> int:
+    return power_w * seconds // 3600
+
+
+def readings(station: str, start: int, power_by_isp: list[int], *, skip=()) -> list:
+    """Signed cumulative import readings every 300 s from start-900 to end+900."""
+    out, reg = [], 100_000
+    t = start - 900
+    end = start + 900 * len(power_by_isp)
+    while t <= end + 900:
+        if not any(lo < t < hi for lo, hi in skip):
+            out.append(
+                sign_reading(
+                    STATION_KEYS[station],
+                    station=station,
+                    evse=1,
+                    timestamp=t,
+                    import_wh=reg,
+                    export_wh=0,
+                )
+            )
+        isp = (t - start) // 900
+        power = power_by_isp[isp] if 0 <= isp < len(power_by_isp) else BASELINE_W
+        reg += energy(power, 300)
+        t += 300
+    return out
+
+
+def store_readings(engine, readings) -> None:
+    with Session(engine) as db:
+        for r in readings:
+            db.add(
+                m.MeterReading(
+                    station_id=r.station,
+                    evse_id=r.evse,
+                    timestamp=r.timestamp,
+                    import_wh=r.import_wh,
+                    export_wh=r.export_wh,
+                    signature=r.signature,
+                    protocol="test",
+                )
+            )
+        db.commit()
+
+
+def register_roles(chain) -> tuple[str, str]:
+    """Two spare dev keys as ARBITER and CLEARING_HOUSE (the snapshot reverts them)."""
+    market, op = chain.contracts.market, chain.addresses["operator"]
+    keys = chain.node.private_keys[8:10]
+    arbiter, house = (chain.client.add_account(k) for k in keys)
+    market.register_participant(arbiter, keccak(text="arb"), [market.role("ARBITER")], sender=op)
+    market.register_participant(
+        house, keccak(text="house"), [market.role("CLEARING_HOUSE")], sender=op
+    )
+    return arbiter, house
+
+
+def session_to_delivery(chain, runtime, clients):
+    """One request, FSP A (100 EUR/MWh) and FSP B (200 EUR/MWh) 5 kW each for 4 ISPs."""
+    op, dso, fsp_a, fsp_b = (clients(n) for n in ("operator", "dso", "fsp_a", "fsp_b"))
+    setup_market(op)
+    for c, name in ((fsp_a, "A"), (fsp_b, "B")):
+        c.register_participant(ParticipantCreate(name=name, ean_codes=[CP]))
+    s = open_session(op, int(runtime.core.clock.now()))
+    worker = make_worker(runtime)
+    worker.run_once()
+    for c, station in ((fsp_a, "ST-A"), (fsp_b, "ST-B")):
+        c.register_asset(
+            AssetCreate(
+                asset_id=new_id(),
+                congestion_point=CP,
+                station_id=station,
+                evse_id=1,
+                max_import_w=22_000,
+                max_export_w=22_000,
+                meter_public_key=pubkey(STATION_KEYS[station]),
+            )
+        )
+        c.post_prognosis(
+            DPrognosis(
+                prognosis_id=new_id(),
+                session_id=s.session_id,
+                fsp=c.address,
+                congestion_point=CP,
+                isps=[BaselineIsp(isp_index=i, power_w=BASELINE_W) for i in range(4)],
+            )
+        )
+    req = make_request(s.session_id, expires_at=s.gate_closure)
+    escrow(chain, "dso", req)
+    dso.post_request(req)
+    for who, c, price in (("fsp_a", fsp_a, PRICE_A), ("fsp_b", fsp_b, PRICE_B)):
+        offer = make_offer(
+            s.session_id, c.address, expires_at=s.gate_closure, power_w=ORDER_W, price=price
+        )
+        c.post_offer(offer)
+        commit(chain, who, s.session_id, [offer])
+    chain.warp_to(s.gate_closure + 1)
+    worker.run_once()
+    assert runtime.ledger.session(s.session_id).state == SessionState.CLEARED
+    return s, req, worker
+
+
+def paid(energy_wh: int, price: int) -> int:
+    return energy_wh * price // 1_000_000
+
+
+def order_rows(runtime, session_id: str) -> list[m.OrderRow]:
+    with Session(runtime.engine) as db:
+        return list(db.exec(select(m.OrderRow).where(m.OrderRow.session_id == session_id)))
+
+
+def session_row(runtime, session_id: str) -> m.MarketSession:
+    with Session(runtime.engine) as db:
+        row = db.get(m.MarketSession, session_id)
+        assert row is not None
+        return row

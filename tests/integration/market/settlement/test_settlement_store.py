@@ -1,0 +1,76 @@
+"""The clearing-house tables on each database: upserts, idempotent evidence, round trips."""
+
+from __future__ import annotations
+
+import pytest
+
+from clearing.settlement.revenue import RevenueShareContract, UserContribution
+from market.clearing_house import store
+from market.clearing_house.period import SignedContract
+from market.store.db import make_engine, upgrade
+
+pytestmark = pytest.mark.integration
+
+FSP, USER, CPO = "0x" + "aa" * 20, "0x" + "bb" * 20, "0x" + "cc" * 20
+SID = "11111111-1111-4111-8111-111111111111"
+
+
+def test_tables_round_trip_and_upsert(db_url: str) -> None:
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        contract = RevenueShareContract(
+            contract_id="c-1",
+            fsp=FSP,
+            ev_user=USER,
+            cpo=CPO,
+            platform=CPO,
+            user_incentive_mode="percent",
+            user_incentive_ppm=5,
+            valid_from=0,
+            valid_until=10,
+        )
+        signed = SignedContract(contract=contract, signatures=("0x01",))
+        store.save_contract(engine, signed)
+        store.save_contract(engine, signed)  # same id again: one row
+        assert store.load_contracts(engine) == [signed]
+
+        first = UserContribution(
+            session_id=SID, fsp=FSP, ev_user=USER, shifted_wh=1, discharged_wh=2
+        )
+        store.save_contributions(engine, [first])
+        second = first.model_copy(update={"shifted_wh": 7})
+        store.save_contributions(engine, [second])  # the FSP corrects its figure
+        assert store.load_contributions(engine, SID) == [second]
+
+        body = {"session_id": SID, "readings": []}
+        assert store.save_evidence(
+            engine, message_id="m-1", session_id=SID, submitter=FSP.upper(), body=body, at=5
+        )
+        assert not store.save_evidence(
+            engine, message_id="m-1", session_id=SID, submitter=FSP, body=body, at=6
+        )
+        [item] = store.load_evidence(engine, SID)
+        assert item["submitter"] == FSP and item["body"] == body and item["received_at"] == 5
+
+        assert store.load_resolution(engine, SID) is None
+        store.save_resolution(
+            engine, session_id=SID, corrected_root="0x1", bundle=b"{}", tx_hash=None
+        )
+        store.save_resolution(
+            engine, session_id=SID, corrected_root="0x2", bundle=b"[]", tx_hash="0xt"
+        )
+        assert store.load_resolution(engine, SID) == {
+            "session_id": SID,
+            "corrected_root": "0x2",
+            "bundle": b"[]",
+            "tx_hash": "0xt",
+        }
+        store.save_period(
+            engine, period=SID, period_id="0xp", settlement_json='{"a": 1}', tx_hash=None
+        )
+        assert store.load_periods(engine) == [
+            {"period": SID, "period_id": "0xp", "settlement": {"a": 1}, "tx_hash": None}
+        ]
+    finally:
+        engine.dispose()

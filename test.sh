@@ -12,6 +12,7 @@ ruff format --check .
 echo "== forge test"
 forge test
 echo "== slither (fails on high severity)"
+mkdir -p build
 slither . --filter-paths node_modules --exclude-dependencies --fail-high > build/slither.log 2>&1 \
   || { cat build/slither.log; exit 1; }
 tail -n 1 build/slither.log

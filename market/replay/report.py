@@ -178,6 +178,95 @@ def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _eur(units: int) -> str:
+    sign = "-" if units < 0 else ""
+    units = abs(units)
+    return f"{sign}{units // 1_000_000}.{units % 1_000_000:06d}"
+
+
+def _session_sections(report: Mapping[str, Any]) -> list[str]:
+    """Per-session tables (energy, congestion, money, SoC), the audit and gas, when present."""
+    parts: list[str] = []
+    audit = report.get("audit")
+    if isinstance(audit, Mapping):
+        parts.append("<h2>Audit</h2>")
+        if not audit.get("available"):
+            parts.append(f"<p>not available: {html.escape(str(audit.get('reason', '')))}</p>")
+        else:
+            verdict = "pass" if audit.get("passed") else "FINDINGS"
+            css = "ok" if audit.get("passed") else "finding"
+            parts.append(f"<p class='{css}'>{verdict} ({audit.get('sessions', 0)} sessions)</p>")
+    for sid, s in sorted(dict(report.get("sessions", {})).items()):
+        parts.append(f"<h2>Session {html.escape(str(sid))}</h2>")
+        rows = [
+            (d, s["requested_wh"][d], s["awarded_wh"][d], s["delivered_wh"][d])
+            for d in sorted(s.get("requested_wh", {}))
+        ]
+        parts.append(_table(rows, ["direction", "requested Wh", "awarded Wh", "delivered Wh"]))
+        parts.append(
+            _table(
+                [
+                    ("welfare (EUR)", _eur(int(s.get("welfare_units", 0)))),
+                    ("orders", s.get("orders", 0)),
+                    ("clearing status", s.get("clearing_status", "")),
+                ],
+                ["metric", "value"],
+            )
+        )
+        cong = [
+            (
+                c.get("name", cp),
+                c["limit_permille"] / 10,
+                c["max_loading_permille_before"] / 10,
+                c["max_loading_permille_after"] / 10,
+                len(c["violation_isps_before"]),
+                len(c["violation_isps_after"]),
+            )
+            for cp, c in sorted(dict(s.get("congestion", {})).items())
+        ]
+        parts.append(
+            _table(
+                cong,
+                [
+                    "congestion point",
+                    "limit %",
+                    "max % before",
+                    "max % after",
+                    "violation ISPs before",
+                    "after",
+                ],
+            )
+        )
+        pay = [
+            (p, _eur(v["paid_units"]), _eur(v["received_units"]), _eur(v["net_units"]))
+            for p, v in sorted(dict(s.get("payments", {})).items())
+        ]
+        parts.append(_table(pay, ["participant", "paid EUR", "received EUR", "net EUR"]))
+        soc = s.get("soc_violations", [])
+        if soc:
+            parts.append(
+                _table(
+                    [
+                        (v["ev"], v["min_departure_soc_pct"], v["shortfall_wh"], v["cause"])
+                        for v in soc
+                    ],
+                    ["EV", "min departure SoC %", "shortfall Wh", "cause"],
+                )
+            )
+        else:
+            parts.append("<p class='ok'>no EV left below its departure SoC</p>")
+    gas = report.get("gas")
+    if isinstance(gas, Mapping) and gas:
+        parts.append("<h2>Gas per transaction kind</h2>")
+        parts.append(
+            _table(
+                [(k, v["count"], v["gas"]) for k, v in sorted(gas.items())],
+                ["transaction", "count", "gas"],
+            )
+        )
+    return parts
+
+
 def render_html(report: Mapping[str, Any], plots: ReplayPlots) -> str:
     """A self-contained page: summary tables plus PNG plots embedded as data URIs."""
     parts = [
@@ -206,6 +295,7 @@ def render_html(report: Mapping[str, Any], plots: ReplayPlots) -> str:
         )
     else:
         parts.append("<p class='ok'>none</p>")
+    parts.extend(_session_sections(report))
     parts.append("<h2>Congestion before and after</h2>")
     parts.extend(
         _img(plot_loading(s, plots.isp_seconds), f"loading {s.point}") for s in plots.loading

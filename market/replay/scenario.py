@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -46,6 +47,9 @@ class Period(_Model):
 
     day: dt.date
     isp_seconds: Annotated[StrictInt, Field(gt=0, le=3600)] = 900
+    meter_interval_s: Annotated[StrictInt, Field(gt=0, le=3600)] = Field(
+        default=300, description="Stations sample their meters on this grid (divides the ISP)."
+    )
 
 
 class CongestionPointSpec(_Model):
@@ -151,6 +155,7 @@ class RevenueContract(_Model):
     fleet_share_ppm: Ppm = 0
     cpo_fee_per_kwh_units: Units = 0
     platform_fee_ppm: Ppm = 0
+    source: StrictStr | None = None
 
 
 class FaultSpec(_Model):
@@ -158,6 +163,7 @@ class FaultSpec(_Model):
     station: Id
     at: ClockTime
     duration_s: Annotated[StrictInt, Field(ge=0, le=86400)] = 0
+    source: StrictStr | None = None
 
 
 class SessionSpec(_Model):
@@ -311,6 +317,8 @@ def _cross_checks(sc: Scenario) -> list[ScenarioProblem]:
     for i, f in enumerate(sc.faults):
         if f.station not in station_ids:
             add(f"faults[{i}].station", f"unknown station {f.station!r}")
+    if sc.period.isp_seconds % sc.period.meter_interval_s:
+        add("period.meter_interval_s", "must divide period.isp_seconds")
     for i, s in enumerate(sc.sessions):
         gate, start, end = sc.at(s.gate_closure), sc.at(s.delivery_start), sc.at(s.delivery_end)
         if not gate <= start < end:
@@ -320,8 +328,17 @@ def _cross_checks(sc: Scenario) -> list[ScenarioProblem]:
     return problems
 
 
-def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
-    """Validate raw scenario data; raise ``ScenarioError`` listing every problem by path."""
+MoreChecks = Callable[[Scenario], list[ScenarioProblem]]
+
+
+def parse_scenario(
+    data: Any, source: str = "<scenario>", more_checks: MoreChecks | None = None
+) -> Scenario:
+    """Validate raw scenario data; raise ``ScenarioError`` listing every problem by path.
+
+    ``more_checks`` (e.g. the replay's grid pass) runs on any scenario whose entries are valid
+    one by one, so its problems are reported together with the cross-entry ones.
+    """
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -331,12 +348,14 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
         ]
         raise ScenarioError(source, problems) from None
     problems = _cross_checks(scenario)
+    if more_checks is not None:
+        problems += more_checks(scenario)
     if problems:
         raise ScenarioError(source, problems)
     return scenario
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_scenario(path: str | Path, more_checks: MoreChecks | None = None) -> Scenario:
     """Read and validate a scenario YAML file."""
     p = Path(path)
     try:
@@ -347,4 +366,4 @@ def load_scenario(path: str | Path) -> Scenario:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ScenarioError(str(p), [ScenarioProblem(path="<yaml>", reason=str(exc))]) from None
-    return parse_scenario(data, source=str(p))
+    return parse_scenario(data, source=str(p), more_checks=more_checks)

@@ -1,0 +1,180 @@
+"""What the chain says about a market: sessions, requests, commitments, reservations, money.
+
+Events are read once, for the market address only, in bounded block ranges (``step`` blocks per
+``eth_getLogs``), then grouped per session; views (``session``, ``request``,
+``offerCommitment``, ``reservations``, totals, token balance) give the current state; block
+timestamps come from the blocks that hold lifecycle events.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from eth_utils import to_checksum_address
+
+from adapters.chain.client import ChainClient, DecodedEvent
+from adapters.chain.contracts import FlexMarketContract, SettlementTokenContract
+from adapters.chain.errors import ChainError
+from adapters.chain.types import OfferCommitment, RequestInfo, Reservation, SessionInfo
+from market.audit.findings import AuditCannotRun
+
+SESSION_EVENTS = (
+    "SessionCreated",
+    "RequestPosted",
+    "RequestCancelled",
+    "OffersCommitted",
+    "SessionClosed",
+    "ClearingPosted",
+    "DeliveryAttested",
+    "SessionDisputed",
+    "DisputeResolved",
+    "SessionFinalized",
+)
+
+
+@dataclass
+class ChainSession:
+    """One session as the chain records it (ids are raw bytes32, addresses checksummed)."""
+
+    session_id: bytes
+    info: SessionInfo
+    events: list[DecodedEvent] = field(default_factory=list)
+    requests: dict[bytes, RequestInfo] = field(default_factory=dict)
+    posted_budgets: dict[bytes, int] = field(default_factory=dict)  # from RequestPosted
+    request_order: list[bytes] = field(default_factory=list)
+    commitments: dict[str, OfferCommitment] = field(default_factory=dict)  # fsp lower-case
+    reservations: list[Reservation] = field(default_factory=list)
+    payouts: list[int] = field(default_factory=list)
+    credits: list[DecodedEvent] = field(default_factory=list)  # Credited with ref = session
+
+    def named(self, name: str) -> list[DecodedEvent]:
+        return [e for e in self.events if e.name == name]
+
+
+@dataclass
+class ChainView:
+    client: ChainClient
+    market: FlexMarketContract
+    token_address: str
+    from_block: int
+    to_block: int
+    events: list[DecodedEvent]
+    sessions: dict[bytes, ChainSession]
+    block_ts: dict[int, int]
+    token_balance: int
+    total_escrowed: int
+    total_credited: int
+
+    def ts(self, event: DecodedEvent) -> int:
+        return self.block_ts[event.block_number]
+
+
+def connect(
+    rpc_url: str, market_address: str, *, timeout_s: float = 30.0
+) -> tuple[ChainClient, FlexMarketContract]:
+    """A read-only client bound to the market; AuditCannotRun when node or contract is absent."""
+    from adapters.chain.toolchain import compile_contracts
+
+    client = ChainClient(rpc_url, artifacts=compile_contracts(), request_timeout_s=timeout_s)
+    try:
+        address = to_checksum_address(market_address)
+    except ValueError as exc:
+        raise AuditCannotRun(f"--market {market_address!r}: not an address") from exc
+    try:
+        code = client.rpc("eth_getCode", [address, "latest"])
+    except ChainError as exc:
+        raise AuditCannotRun(f"RPC {rpc_url} unreachable: {exc}") from exc
+    if not code or code in ("0x", "0x0"):
+        raise AuditCannotRun(f"--market {address}: no contract deployed at this address")
+    return client, FlexMarketContract(client, address)
+
+
+def read_chain(
+    client: ChainClient,
+    market: FlexMarketContract,
+    *,
+    from_block: int = 0,
+    to_block: int | None = None,
+    step: int = 2000,
+    only: bytes | None = None,
+) -> ChainView:
+    """Read every market event in [from_block, to_block] and the views of each session."""
+    try:
+        last = client.block_number() if to_block is None else to_block
+        events = _market_logs(client, market.address, from_block, last, step)
+        token_address = market.token()
+        token = SettlementTokenContract(client, token_address)
+        balance = token.balance_of(market.address)
+        escrowed, credited = market.total_escrowed(), market.total_credited()
+        ids = [bytes(e.args["sessionId"]) for e in events if e.name == "SessionCreated"]
+        if only is not None:
+            ids = [i for i in ids if i == only] or [only]
+        sessions: dict[bytes, ChainSession] = {}
+        for sid in ids:
+            info = market.session(sid)
+            if info.state == 0:
+                raise AuditCannotRun(f"session 0x{sid.hex()}: unknown to the market contract")
+            sessions[sid] = ChainSession(session_id=sid, info=info)
+        by_session: dict[bytes, ChainSession] = sessions
+        for e in events:
+            if e.name in SESSION_EVENTS:
+                s = by_session.get(bytes(e.args["sessionId"]))
+                if s is not None:
+                    s.events.append(e)
+            elif e.name == "Credited":
+                s = by_session.get(bytes(e.args["ref"]))
+                if s is not None:
+                    s.credits.append(e)
+        for s in sessions.values():
+            for e in s.named("RequestPosted"):
+                rid = bytes(e.args["requestId"])
+                s.request_order.append(rid)
+                s.posted_budgets[rid] = int(e.args["budget"])
+                s.requests[rid] = market.request(rid)
+            for e in s.named("OffersCommitted"):
+                fsp = str(e.args["fsp"])
+                s.commitments[fsp.lower()] = market.offer_commitment(s.session_id, fsp)
+            if s.info.state >= 3:
+                s.reservations, s.payouts = market.reservations(s.session_id)
+        blocks = {e.block_number for e in events if e.name in SESSION_EVENTS}
+        block_ts = {b: client.block_timestamp(b) for b in sorted(blocks)}
+    except ChainError as exc:
+        raise AuditCannotRun(f"reading the chain at {client.rpc_url} failed: {exc}") from exc
+    return ChainView(
+        client=client,
+        market=market,
+        token_address=token_address,
+        from_block=from_block,
+        to_block=last,
+        events=events,
+        sessions=sessions,
+        block_ts=block_ts,
+        token_balance=balance,
+        total_escrowed=escrowed,
+        total_credited=credited,
+    )
+
+
+def _market_logs(
+    client: ChainClient, address: str, from_block: int, to_block: int, step: int
+) -> list[DecodedEvent]:
+    """All logs of ``address`` decoded with its ABI, ``step`` blocks per request."""
+    if step < 1:
+        raise ValueError(f"step: must be >= 1, got {step}")
+    found: list[DecodedEvent] = []
+    start = from_block
+    while start <= to_block:
+        end = min(start + step - 1, to_block)
+        params = {"fromBlock": hex(start), "toBlock": hex(end), "address": address}
+        found.extend(client.decode_logs(client.rpc("eth_getLogs", [params])))
+        start = end + 1
+    found.sort(key=lambda e: (e.block_number, e.log_index))
+    return found
+
+
+def credited_by_account(events: list[DecodedEvent]) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for e in events:
+        totals[str(e.args["account"]).lower()] += int(e.args["amount"])
+    return dict(totals)

@@ -1,0 +1,204 @@
+"""Where bundles, the station registry and FSP receipts come from.
+
+Folder layout (the same as the service's ``FLEXMARKET_BUNDLE_DIR``)::
+
+    DIR/<session-uuid>/input.json      byte-exact published input bundle
+    DIR/<session-uuid>/result.json     byte-exact published result bundle
+    DIR/<session-uuid>/delivery.json   byte-exact published delivery bundle
+    DIR/stations.json                  station registry (optional; see below)
+
+HTTP (the market service's public endpoints): ``GET /sessions`` (to map on-chain ids to
+session UUIDs), ``GET /sessions/{id}/bundles/{input|result|delivery}`` and ``GET /assets``
+(the station registry: ``station_id``, ``owner``, ``meter_public_key`` per asset).
+
+Station registry (trust assumption): the chain holds no station keys, so the keys that meter
+signatures are checked against come from the published asset registry (``stations.json`` or
+``GET /assets``), or from ``--station-keys FILE`` when the auditor has them from another source
+(the CPO or the meter manufacturer).  The auditor cross-checks that every metered connector in
+a delivery bundle's portfolios is registered to the FSP that owns the portfolio, but it cannot
+tell a registry that lies about a key from a real one; that is the trusted part.
+``stations.json``: either ``{"<station>": "<address or public key>"}`` or a list of assets
+``[{"station_id", "owner", "meter_public_key", "evse_id"?}]``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from clearing.encoding import uuid_to_bytes32
+from clearing.settlement.meter import station_address
+from market.audit.findings import AuditCannotRun
+
+KINDS = ("input", "result", "delivery")
+
+
+@dataclass
+class StationRegistry:
+    """station id -> signer address, and (when known) station -> owning FSPs."""
+
+    keys: dict[str, str] = field(default_factory=dict)
+    owners: dict[str, set[str]] = field(default_factory=dict)
+    source: str = ""
+
+    @classmethod
+    def from_json(cls, data: Any, source: str) -> StationRegistry:
+        reg = cls(source=source)
+        if isinstance(data, dict):
+            for station, key in data.items():
+                reg.keys[str(station)] = station_address(str(key))
+            return reg
+        if not isinstance(data, list):
+            raise AuditCannotRun(f"station registry {source}: expected an object or a list")
+        for i, asset in enumerate(data):
+            if not isinstance(asset, dict):
+                raise AuditCannotRun(f"station registry {source}[{i}]: not an object")
+            station, key = asset.get("station_id"), asset.get("meter_public_key")
+            if not station or not key:
+                continue
+            address = station_address(str(key))
+            if reg.keys.setdefault(str(station), address) != address:
+                raise AuditCannotRun(
+                    f"station registry {source}: station {station} has two different keys"
+                )
+            if asset.get("owner"):
+                reg.owners.setdefault(str(station), set()).add(str(asset["owner"]).lower())
+        return reg
+
+
+class BundleSource(Protocol):
+    def describe(self) -> str: ...
+
+    def session_ids(self) -> list[str]: ...
+
+    def get(self, session_id: str, kind: str) -> bytes | None: ...
+
+    def station_registry(self) -> StationRegistry | None: ...
+
+
+def _is_uuid(name: str) -> bool:
+    try:
+        return str(uuid.UUID(name)) == name
+    except ValueError:
+        return False
+
+
+class DirSource:
+    """Bundles from a folder laid out as ``DIR/<session-uuid>/<kind>.json``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise AuditCannotRun(f"--bundles {root}: not a directory")
+
+    def describe(self) -> str:
+        return str(self.root)
+
+    def session_ids(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _is_uuid(p.name))
+
+    def get(self, session_id: str, kind: str) -> bytes | None:
+        path = self.root / session_id / f"{kind}.json"
+        return path.read_bytes() if path.is_file() else None
+
+    def station_registry(self) -> StationRegistry | None:
+        path = self.root / "stations.json"
+        if not path.is_file():
+            return None
+        return StationRegistry.from_json(json.loads(path.read_text()), str(path))
+
+
+class HttpSource:
+    """Bundles from the market service's public endpoints (httpx, bounded timeouts)."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
+
+    def describe(self) -> str:
+        return self.base_url
+
+    def _get(self, path: str) -> httpx.Response:
+        try:
+            return self.http.get(path)
+        except httpx.HTTPError as exc:
+            raise AuditCannotRun(
+                f"bundle service {self.base_url}{path} unreachable: {exc}"
+            ) from exc
+
+    def session_ids(self) -> list[str]:
+        response = self._get("/sessions")
+        if response.status_code != 200:
+            return []
+        return [str(s["id"]) for s in response.json() if isinstance(s, dict) and "id" in s]
+
+    def get(self, session_id: str, kind: str) -> bytes | None:
+        response = self._get(f"/sessions/{session_id}/bundles/{kind}")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise AuditCannotRun(
+                f"bundle service: GET /sessions/{session_id}/bundles/{kind} answered "
+                f"{response.status_code}"
+            )
+        return response.content
+
+    def station_registry(self) -> StationRegistry | None:
+        response = self._get("/assets")
+        if response.status_code != 200:
+            return None
+        registry = StationRegistry.from_json(response.json(), f"{self.base_url}/assets")
+        return registry if registry.keys else None
+
+
+def open_source(spec: str) -> BundleSource:
+    """``http(s)://...`` -> HttpSource, anything else -> DirSource."""
+    if spec.startswith(("http://", "https://")):
+        return HttpSource(spec)
+    return DirSource(Path(spec))
+
+
+def uuid_map(ids: list[str]) -> dict[bytes, str]:
+    """On-chain session id (keccak256 of the UUID bytes) -> session UUID."""
+    return {uuid_to_bytes32(i): i for i in ids if _is_uuid(i)}
+
+
+@dataclass
+class Receipts:
+    """An FSP's own inclusion proofs for one session (``--receipts FILE``).
+
+    File: ``{"session_id", "fsp", "receipts": [{"offer_id", "root", "leaf_hash", "proof"}],
+    "offers": [FlexOffer bodies, optional]}`` or a list of such objects; ``receipts`` is what
+    ``GET /sessions/{id}/receipts`` returns to the signed-in FSP.
+    """
+
+    session_id: str
+    fsp: str
+    receipts: list[dict[str, Any]]
+    offers: list[dict[str, Any]]
+
+
+def load_receipts(path: Path) -> list[Receipts]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise AuditCannotRun(f"--receipts {path}: cannot read ({exc})") from exc
+    items = data if isinstance(data, list) else [data]
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not {"session_id", "fsp", "receipts"} <= set(item):
+            raise AuditCannotRun(f"--receipts {path}[{i}]: needs session_id, fsp and receipts")
+        out.append(
+            Receipts(
+                session_id=str(item["session_id"]),
+                fsp=str(item["fsp"]).lower(),
+                receipts=list(item["receipts"]),
+                offers=list(item.get("offers", [])),
+            )
+        )
+    return out

@@ -1,0 +1,326 @@
+"""Stage one complete session on a chain the way an honest operator would, for the benchmark
+and the tests: escrow, offer commitments, clearing, simulated metered delivery with signed
+readings, attestation and finalization, with the bundles written as the service publishes them.
+
+``Tamper`` hooks let a test play a dishonest operator at each step (the auditor must then name
+what went wrong); without hooks the session is honest and its audit must pass.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eth_account import Account
+from eth_utils import to_checksum_address
+
+from adapters.chain.anvil import AnvilControl
+from adapters.chain.contracts import FlexMarketContract, SettlementTokenContract
+from adapters.chain.types import Reservation
+from clearing.bundle import InputBundle, ResultBundle, SolverSpec
+from clearing.encoding import code_to_bytes32, hex32, keccak256, uuid_to_bytes32
+from clearing.engine import clear
+from clearing.merkle import StandardMerkleTree
+from clearing.messages import FlexOrder
+from clearing.settlement.delivery import (
+    DeliveryInputs,
+    DeliveryOutcome,
+    Portfolio,
+    RequestBudget,
+    compute_delivery,
+)
+from clearing.settlement.delivery import Reservation as DeliveryReservation
+from clearing.settlement.meter import MeterRef, SignedMeterReading, sign_reading
+from clearing.settlement.rules import SettlementRules
+from market.audit.offers import OFFER_LEAF_ENCODING, offer_leaf, offers_root
+
+BASE_LOAD_W = 200_000
+SHORT_DELIVERY_PPM = 800_000  # every third portfolio delivers 80 %: payouts below their caps
+
+
+@dataclass
+class Actors:
+    """Addresses (keys held by the client) playing each part."""
+
+    operator: str
+    dso: str
+    oracle: str
+    fsps: Sequence[str]
+
+
+@dataclass
+class Tamper:
+    """Dishonest-operator hooks, each optional, applied before the matching on-chain step."""
+
+    input_bundle: Callable[[InputBundle], InputBundle] | None = None
+    result: Callable[[ResultBundle], ResultBundle] | None = None
+    readings: Callable[[list[SignedMeterReading]], list[SignedMeterReading]] | None = None
+    payouts: Callable[[list[int], list[int]], list[int]] | None = None  # (payouts, reserved)
+    before_finalize: Callable[[StagedSession], None] | None = None
+
+
+@dataclass
+class StagedSession:
+    session_id: str
+    onchain_id: bytes
+    folder: Path
+    input: InputBundle
+    result: ResultBundle
+    delivery: DeliveryOutcome | None
+    committed: dict[str, list[str]] = field(default_factory=dict)  # fsp -> committed offer ids
+    offers_by_fsp: dict[str, list[dict]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def path(self, kind: str) -> Path:
+        return self.folder / self.session_id / f"{kind}.json"
+
+    def receipts(self, fsp: str) -> dict:
+        """What the FSP holds after gate closure: its inclusion proofs (plus its own offers)."""
+        fsp = fsp.lower()
+        offers = self.offers_by_fsp[fsp]
+        leaves = [offer_leaf(o["offer_id"], _canonical(o)) for o in offers]
+        tree = StandardMerkleTree.of(leaves, OFFER_LEAF_ENCODING)
+        return {
+            "session_id": self.session_id,
+            "fsp": fsp,
+            "receipts": [
+                {
+                    "offer_id": o["offer_id"],
+                    "root": hex32(tree.root),
+                    "leaf_hash": hex32(tree.leaf_hash(tree.values[i])),
+                    "proof": [hex32(p) for p in tree.proof(i)],
+                }
+                for i, o in enumerate(offers)
+            ],
+            "offers": offers,
+        }
+
+
+def _canonical(obj: dict) -> bytes:
+    from clearing.encoding import canonical_json
+
+    return canonical_json(obj)
+
+
+def station_key(station: str) -> str:
+    """Deterministic secp256k1 key of a simulated station (test and benchmark data only)."""
+    return "0x" + keccak256(b"flexmarket-audit-station:" + station.encode()).hex()
+
+
+def station_of(fsp: str, congestion_point: str) -> str:
+    return f"ST-{fsp.lower()[2:10]}-{congestion_point}"
+
+
+def stage_session(
+    *,
+    market: FlexMarketContract,
+    token: SettlementTokenContract,
+    control: AnvilControl,
+    actors: Actors,
+    bundle: InputBundle,
+    folder: Path,
+    tamper: Tamper | None = None,
+    challenge_window_s: int = 600,
+    deliver: bool = True,
+    finalize: bool = True,
+    rules: SettlementRules | None = None,
+) -> StagedSession:
+    """Run ``bundle`` through the whole lifecycle on-chain; write the bundles under ``folder``."""
+    import time
+
+    from clearing.model import highs_version
+
+    tamper = tamper or Tamper()
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    isp_s = bundle.isp_duration_s
+    now = control.mine()  # the time the next transactions see, even after a revert
+    gate = now + 600
+    start = gate + isp_s
+    end = start + bundle.isp_count * isp_s
+    bundle = bundle.model_copy(
+        update={
+            "start_time": start,
+            "rules": bundle.rules.model_copy(
+                update={"solver": SolverSpec(name="highs", version=highs_version())}
+            ),
+        }
+    )
+    sid = bundle.session_id
+    onchain = uuid_to_bytes32(sid)
+    market.create_session(
+        onchain, gate, start, end, isp_s, challenge_window_s, sender=actors.operator
+    )
+    total = sum(r.budget_units for r in bundle.requests)
+    token.approve(market.address, total, sender=actors.dso)
+    for req in bundle.requests:
+        market.post_request(
+            onchain,
+            uuid_to_bytes32(req.request_id),
+            code_to_bytes32(req.congestion_point),
+            req.canonical_hash(),
+            req.budget_units,
+            sender=actors.dso,
+        )
+    by_fsp: dict[str, list] = defaultdict(list)
+    for offer in bundle.offers:
+        by_fsp[offer.fsp.lower()].append(offer)
+    for fsp, offers in sorted(by_fsp.items()):
+        market.commit_offers(
+            onchain, offers_root(offers), len(offers), sender=to_checksum_address(fsp)
+        )
+    seconds["open_s"] = time.perf_counter() - t0
+
+    control.warp_to(gate)
+    market.close_session(onchain, sender=actors.operator)
+    t1 = time.perf_counter()
+    if tamper.input_bundle:
+        bundle = tamper.input_bundle(bundle)
+    result = clear(bundle)
+    if tamper.result:
+        result = tamper.result(result)
+    seconds["clear_s"] = time.perf_counter() - t1
+    input_bytes, result_bytes = bundle.to_canonical(), result.to_canonical()
+    reservations = [
+        Reservation(uuid_to_bytes32(c.request_id), to_checksum_address(c.fsp), c.payment_cap_units)
+        for c in result.payment_caps
+        if c.payment_cap_units > 0
+    ]
+    root = bytes.fromhex(result.orders_root[2:]) or bytes(32)
+    market.post_clearing(
+        onchain, keccak256(input_bytes), root, reservations, sender=actors.operator
+    )
+    _write(folder / sid / "input.json", input_bytes)
+    _write(folder / sid / "result.json", result_bytes)
+    staged = StagedSession(
+        session_id=sid,
+        onchain_id=onchain,
+        folder=folder,
+        input=bundle,
+        result=result,
+        delivery=None,
+        committed={f: [o.offer_id for o in offers] for f, offers in by_fsp.items()},
+        offers_by_fsp={
+            f: [o.model_dump(mode="python") for o in offers] for f, offers in by_fsp.items()
+        },
+        seconds=seconds,
+    )
+    if not deliver:
+        return staged
+
+    t2 = time.perf_counter()
+    rules = rules or SettlementRules(isp_s=isp_s, baseline_method="meter_before")
+    readings, portfolios, registry = simulate_delivery(result.orders, start, isp_s, rules)
+    if tamper.readings:
+        readings = tamper.readings(readings)
+    inputs = DeliveryInputs(
+        session_id=sid,
+        session_start_ts=start,
+        readings=tuple(readings),
+        portfolios=tuple(portfolios),
+        prognoses=(),
+        reservations=tuple(
+            DeliveryReservation(
+                request_id=c.request_id, fsp=c.fsp.lower(), reserved_units=c.payment_cap_units
+            )
+            for c in result.payment_caps
+            if c.payment_cap_units > 0
+        ),
+        budgets=tuple(
+            RequestBudget(request_id=r.request_id, budget_units=r.budget_units)
+            for r in bundle.requests
+        ),
+    )
+    keys = {a["station_id"]: a["meter_public_key"] for a in registry}
+    outcome = compute_delivery(inputs, list(result.orders), rules, keys)
+    staged.delivery = outcome
+    seconds["delivery_s"] = time.perf_counter() - t2
+    payouts = outcome.report.payout_vector()
+    if tamper.payouts:
+        payouts = tamper.payouts(payouts, [line.reserved_units for line in outcome.report.payouts])
+    control.warp_to(end)
+    market.attest_delivery(
+        onchain, bytes.fromhex(outcome.report.root[2:]), payouts, sender=actors.oracle
+    )
+    _write(folder / sid / "delivery.json", outcome.bundle_bytes)
+    _merge_registry(folder / "stations.json", registry)
+    if not finalize:
+        return staged
+    info = market.session(onchain)
+    control.warp_to(info.challenge_deadline)
+    if tamper.before_finalize:
+        tamper.before_finalize(staged)
+    market.finalize(onchain, sender=actors.operator)
+    seconds["total_s"] = time.perf_counter() - t0
+    return staged
+
+
+def simulate_delivery(
+    orders: Sequence[FlexOrder], start: int, isp_s: int, rules: SettlementRules
+) -> tuple[list[SignedMeterReading], list[Portfolio], list[dict]]:
+    """One metered station per (FSP, congestion point): a base load that moves by the ordered
+    power in each ordered ISP (UP = less consumption), read and signed at every ISP boundary
+    from the baseline window before the first order to one ISP after the last."""
+    groups: dict[tuple[str, str], list[FlexOrder]] = defaultdict(list)
+    for o in orders:
+        groups[(o.fsp.lower(), o.congestion_point)].append(o)
+    readings: list[SignedMeterReading] = []
+    portfolios: list[Portfolio] = []
+    registry: list[dict] = []
+    for n, key in enumerate(sorted(groups)):
+        fsp, cp = key
+        station = station_of(fsp, cp)
+        private = station_key(station)
+        registry.append(
+            {
+                "station_id": station,
+                "evse_id": 1,
+                "owner": fsp,
+                "congestion_point": cp,
+                "meter_public_key": Account.from_key(private).address.lower(),
+            }
+        )
+        portfolios.append(
+            Portfolio(fsp=fsp, congestion_point=cp, meters=(MeterRef(station=station, evse=1),))
+        )
+        factor = SHORT_DELIVERY_PPM if n % 3 == 2 else 1_000_000
+        delta: dict[int, int] = defaultdict(int)
+        for o in groups[key]:
+            sign = -1 if o.direction == "UP" else 1
+            for isp in o.isps:
+                delta[isp.isp_index] += sign * isp.power_w * factor // 1_000_000
+        first, last = min(delta), max(delta)
+        lookback = -(-(rules.meter_before_window_s + rules.max_gap_s) // isp_s)
+        imp_ws = exp_ws = 0
+        for k in range(first - lookback, last + 2):
+            ts = start + k * isp_s
+            readings.append(
+                sign_reading(
+                    private,
+                    station=station,
+                    evse=1,
+                    timestamp=ts,
+                    import_wh=10_000_000 + imp_ws // 3600,
+                    export_wh=1_000_000 + exp_ws // 3600,
+                )
+            )
+            power_w = BASE_LOAD_W + delta.get(k, 0)  # negative = net export (discharge)
+            imp_ws += max(power_w, 0) * isp_s
+            exp_ws += max(-power_w, 0) * isp_s
+    readings.sort(key=lambda r: (r.station, r.evse, r.timestamp))
+    return readings, portfolios, registry
+
+
+def _write(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+
+
+def _merge_registry(path: Path, assets: list[dict]) -> None:
+    existing = json.loads(path.read_text()) if path.is_file() else []
+    known = {a["station_id"] for a in existing}
+    merged = existing + [a for a in assets if a["station_id"] not in known]
+    _write(path, json.dumps(merged, indent=1, sort_keys=True).encode())

@@ -1,0 +1,102 @@
+"""Honest sessions pass; unreachable RPC and missing bundles exit 2 with a message saying so."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from audit_helpers import audit, stage
+
+from market.audit.runner import run_audit
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+
+def test_honest_session_passes_every_check(chain, route) -> None:
+    staged = stage(chain, route)
+    report = audit(chain, route, staged)
+    assert report.exit_code == 0, report.to_json()
+    (session,) = report.sessions
+    assert session.session_id == staged.session_id and session.state == "FINAL"
+    assert {c.name: c.status for c in session.checks} == {
+        "bundle_hashes": "pass",
+        "offers": "pass",
+        "clearing": "pass",
+        "reservations": "pass",
+        "delivery": "pass",
+        "money": "pass",
+        "lifecycle": "pass",
+    }
+    assert report.market_checks[0].status == "pass"
+    assert json.loads(json.dumps(report.to_json()))["result"] == "pass"
+
+
+def test_fsp_receipts_prove_inclusion_and_catch_a_changed_offer(chain, route) -> None:
+    staged = stage(chain, route)
+    fsp = chain.addresses["fsp_a"].lower()
+    path = route.folder / "receipts.json"
+    path.write_text(json.dumps(staged.receipts(fsp)))
+    assert audit(chain, route, staged, receipts=path).exit_code == 0
+
+    from audit_helpers import edit_json
+
+    target = staged.committed[fsp][0]
+
+    def bump(data: dict) -> None:
+        for offer in data["offers"]:
+            if offer["offer_id"] == target:
+                offer["options"][0]["price_per_mwh"] += 1
+
+    edit_json(staged.path("input"), bump)
+    report = audit(chain, route, staged, receipts=path)
+    found = [f for f in report.findings if f.code == "receipts.offer_changed"]
+    assert [f.subject for f in found] == [f"{fsp}/{target}"]
+
+
+def test_unreachable_rpc_exits_2_and_says_so(tmp_path) -> None:
+    report = run_audit(rpc="http://127.0.0.1:9", market="0x" + "11" * 20, bundles=str(tmp_path))
+    assert report.exit_code == 2
+    assert "unreachable" in report.message
+
+
+def test_missing_bundle_exits_2_naming_it(chain, route) -> None:
+    staged = stage(chain, route)
+    staged.path("delivery").unlink()
+    report = audit(chain, route, staged)
+    assert report.exit_code == 2, report.to_json()
+    assert "delivery bundle" in report.message and staged.session_id in report.message
+
+
+def test_sessions_in_several_states_and_a_netting_period_reconcile(chain, tmp_path) -> None:
+    """A FINAL and a CLEARED session side by side (escrow still held), then a netting period
+    settled by a clearing house: balance, contract totals and zero-sum netting all agree."""
+    from audit_helpers import Route
+
+    from clearing.encoding import keccak256
+
+    route = Route(name="dir", folder=tmp_path, bundles=str(tmp_path))
+    final = stage(chain, route)
+    cleared = stage(chain, route, deliver=False)
+    market, a = chain.contracts.market, chain.addresses
+    market.register_participant(
+        a["outsider"], keccak256(b"ch"), [market.role("CLEARING_HOUSE")], sender=a["operator"]
+    )
+    dso_credit = market.credits(a["dso"])
+    market.settle_netting(
+        keccak256(b"period-1"),
+        [a["dso"], a["fsp_a"]],
+        [-1_000, 900],
+        100,
+        a["operator"],
+        sender=a["outsider"],
+    )
+    assert market.credits(a["dso"]) == dso_credit - 1_000
+    report = audit(chain, route, final)
+    assert report.exit_code == 0, report.to_json()
+    states = {s.session_id: s.state for s in report.sessions}
+    assert states == {final.session_id: "FINAL", cleared.session_id: "CLEARED"}
+    by_id = {s.session_id: s for s in report.sessions}
+    assert by_id[cleared.session_id].check("delivery").status == "skip"
+    (money,) = report.market_checks
+    assert money.status == "pass" and "1 netting period(s)" in money.notes[0]
+    assert f"escrowed {sum(r.budget_units for r in cleared.input.requests)} " in money.notes[0]

@@ -1,0 +1,263 @@
+"""The checks on hand-made chain data: lifecycle timing, money, netting, offers, exit codes."""
+
+from __future__ import annotations
+
+import uuid
+from types import SimpleNamespace
+
+import pytest
+
+from adapters.chain.client import DecodedEvent
+from adapters.chain.types import (
+    OfferCommitment,
+    RequestInfo,
+    Reservation,
+    SessionInfo,
+    SessionState,
+)
+from clearing.bundle import CongestionPoint, InputBundle
+from clearing.encoding import uuid_to_bytes32
+from clearing.messages import FlexOffer, FlexOfferOption, IspPower
+from market.audit import checks
+from market.audit.chain_view import ChainSession, ChainView
+from market.audit.findings import AuditReport, CheckResult, SessionAudit
+from market.audit.offers import offers_root
+from market.audit.runner import parse_session_arg
+from market.audit.sources import StationRegistry
+
+SID = str(uuid.uuid4())
+SID32 = uuid_to_bytes32(SID)
+RID = bytes(range(32))
+DSO = "0x" + "d5" * 20
+FSP = "0x" + "f1" * 20
+GATE, START, END, WINDOW = 10_000, 10_900, 14_500, 600
+
+
+def info(state: SessionState = SessionState.FINAL) -> SessionInfo:
+    return SessionInfo(
+        state=state,
+        gate_closure=GATE,
+        delivery_start=START,
+        delivery_end=END,
+        isp_seconds=900,
+        challenge_window=WINDOW,
+        verified_at=END,
+        index=0,
+        request_count=1,
+        reservation_count=1,
+        budget=1_000,
+        reserved=600,
+        paid=500,
+        input_hash=b"\1" * 32,
+        result_root=b"\2" * 32,
+        delivery_root=b"\3" * 32,
+        disputed_by="0x" + "00" * 20,
+        dispute_reason_hash=bytes(32),
+    )
+
+
+def event(name: str, block: int, **args) -> DecodedEvent:  # type: ignore[no-untyped-def]
+    return DecodedEvent(name, args, "0xmarket", "FlexMarket", block, f"0xtx{block}{name}", 0)
+
+
+def view(events: list[DecodedEvent], ts: dict[int, int], **kw) -> ChainView:  # type: ignore[no-untyped-def]
+    values = {"token_balance": 0, "total_escrowed": 0, "total_credited": 0, **kw}
+    return ChainView(
+        client=None,
+        market=SimpleNamespace(address="0xmarket"),
+        token_address="0xtoken",  # type: ignore[arg-type]
+        from_block=0,
+        to_block=max(ts),
+        events=events,
+        sessions={},
+        block_ts=ts,
+        **values,
+    )
+
+
+def session(
+    events: list[DecodedEvent], credits: list[DecodedEvent], state=SessionState.FINAL
+) -> ChainSession:  # type: ignore[no-untyped-def]
+    return ChainSession(
+        session_id=SID32,
+        info=info(state),
+        events=events,
+        requests={RID: RequestInfo(SID32, DSO, bytes(32), bytes(32), 1_000, False)},
+        posted_budgets={RID: 1_000},
+        request_order=[RID],
+        reservations=[Reservation(RID, FSP, 600)],
+        payouts=[500],
+        credits=credits,
+    )
+
+
+def honest_events() -> tuple[list[DecodedEvent], dict[int, int]]:
+    events = [
+        event("SessionCreated", 1, sessionId=SID32),
+        event("RequestPosted", 2, sessionId=SID32, requestId=RID, budget=1_000),
+        event("OffersCommitted", 3, sessionId=SID32, fsp=FSP),
+        event("SessionClosed", 4, sessionId=SID32),
+        event("ClearingPosted", 4, sessionId=SID32),
+        event("DeliveryAttested", 5, sessionId=SID32),
+        event("SessionFinalized", 6, sessionId=SID32, totalPaid=500, totalRefunded=500),
+    ]
+    return events, {1: 100, 2: 200, 3: 300, 4: GATE, 5: END, 6: END + WINDOW}
+
+
+def credits(refund: int = 500) -> list[DecodedEvent]:
+    return [
+        event("Credited", 6, account=FSP, ref=SID32, amount=500),
+        event("Credited", 6, account=DSO, ref=SID32, amount=refund),
+    ]
+
+
+def test_honest_lifecycle_and_money_pass() -> None:
+    events, ts = honest_events()
+    cs = session(events, credits())
+    assert checks.check_lifecycle(cs, view(events, ts)).findings == []
+    sb = checks.SessionBundles(session_id=SID)
+    assert checks.check_money(cs, sb).findings == []
+
+
+@pytest.mark.parametrize(
+    ("event_name", "block_ts", "code"),
+    [
+        ("OffersCommitted", GATE, "lifecycle.offer_after_gate_closure"),
+        ("RequestPosted", GATE + 1, "lifecycle.request_after_gate_closure"),
+        ("DeliveryAttested", END - 1, "lifecycle.attested_before_delivery_end"),
+        ("SessionClosed", GATE - 1, "lifecycle.closed_before_gate_closure"),
+    ],
+)
+def test_lifecycle_timing_violations_are_named(event_name: str, block_ts: int, code: str) -> None:
+    events, ts = honest_events()
+    block = next(e.block_number for e in events if e.name == event_name)
+    if event_name in ("SessionClosed",):  # give it a block of its own
+        events = [
+            e if e.name != event_name else event(event_name, 9, sessionId=SID32) for e in events
+        ]
+        block = 9
+    ts[block] = block_ts
+    result = checks.check_lifecycle(session(events, credits()), view(events, ts))
+    assert code in {f.code for f in result.findings}
+
+
+def test_finalization_inside_the_challenge_window_is_named() -> None:
+    events, ts = honest_events()
+    ts[6] = END + WINDOW - 1
+    result = checks.check_lifecycle(session(events, credits()), view(events, ts))
+    assert [f.code for f in result.findings] == ["lifecycle.finalized_in_window"]
+
+
+def test_refund_short_by_one_is_named_with_the_amount() -> None:
+    events, _ = honest_events()
+    result = checks.check_money(session(events, credits(refund=499)), checks.SessionBundles(SID))
+    (finding,) = result.findings
+    assert finding.code == "money.refund_mismatch" and "short by 1 units" in finding.message
+    assert finding.subject == DSO
+
+
+def test_market_balance_and_netting_reconcile_from_events() -> None:
+    period = b"\x09" * 32
+    events, ts = honest_events()
+    events += [
+        *credits(),
+        event("Withdrawn", 7, account=FSP, to=FSP, amount=500),
+        event("Debited", 8, account=DSO, ref=period, amount=100),
+        event("Credited", 8, account=FSP, ref=period, amount=90),
+        event("Credited", 8, account="0x" + "fe" * 20, ref=period, amount=10),
+        event("NettingSettled", 8, periodId=period, memberCount=2, fee=10),
+    ]
+    ok = view(events, ts, token_balance=500, total_escrowed=0, total_credited=500)
+    assert checks.check_market_money(ok)[0].findings == []
+    short = view(events, ts, token_balance=499, total_escrowed=0, total_credited=500)
+    assert [f.code for f in checks.check_market_money(short)[0].findings] == [
+        "money.balance_mismatch"
+    ]
+    unbalanced = [e for e in events if not (e.name == "Credited" and e.args["amount"] == 90)]
+    result = checks.check_market_money(view(unbalanced, ts, token_balance=410, total_credited=410))
+    assert "money.netting_unbalanced" in {f.code for f in result[0].findings}
+
+
+def _offer(fsp: str, price: int) -> FlexOffer:
+    return FlexOffer(
+        offer_id=str(uuid.uuid4()),
+        session_id=SID,
+        fsp=fsp,
+        congestion_point="CP",
+        direction="UP",
+        expires_at=0,
+        options=(
+            FlexOfferOption(
+                option_ref="o",
+                isps=(IspPower(isp_index=0, power_w=5),),
+                price_per_mwh=price,
+                min_activation_ppm=1_000_000,
+            ),
+        ),
+    )
+
+
+def test_offer_sets_added_dropped_changed() -> None:
+    a, b = _offer(FSP, 10), _offer(FSP, 20)
+    bundle = InputBundle(
+        session_id=SID,
+        isp_count=1,
+        start_time=0,
+        congestion_points=(CongestionPoint(code="CP"),),
+        offers=(a, b),
+    )
+    cs = session([], [])
+    cs.commitments = {FSP: OfferCommitment(offers_root([a, b]), 2, 0)}
+    assert checks.check_offers(cs, checks.SessionBundles(SID, input=bundle)).findings == []
+    changed = bundle.model_copy(update={"offers": (a, b.model_copy(update={"expires_at": 1}))})
+    dropped = bundle.model_copy(update={"offers": (a,)})
+    added = bundle.model_copy(update={"offers": (a, b, _offer(FSP, 30))})
+    stranger = bundle.model_copy(update={"offers": (a, b, _offer("0x" + "77" * 20, 30))})
+    for b2, code in (
+        (changed, "offers.changed"),
+        (dropped, "offers.dropped"),
+        (added, "offers.added"),
+        (stranger, "offers.added"),
+    ):
+        found = checks.check_offers(cs, checks.SessionBundles(SID, input=b2)).findings
+        assert [f.code for f in found] == [code]
+
+
+def test_exit_codes_and_messages() -> None:
+    report = AuditReport(rpc="r", market="m", bundles=None)
+    s = SessionAudit(onchain_id="0x", session_id=SID, state="FINAL", checks=[CheckResult("offers")])
+    report.sessions.append(s)
+    assert report.exit_code == 0 and report.message.startswith("PASS")
+    s.checks.append(CheckResult("delivery").error("could not run: delivery bundle missing"))
+    assert report.exit_code == 2 and "delivery bundle missing" in report.message
+    s.checks[0].add("offers.changed", "x", FSP)
+    assert report.exit_code == 1 and "offers.changed" in report.message
+    report.fatal = "RPC unreachable"
+    assert report.exit_code == 2
+
+
+def test_station_registry_forms_and_conflicts() -> None:
+    from eth_account import Account
+
+    acct = Account.create()
+    pub = "0x" + acct._key_obj.public_key.to_bytes().hex()
+    flat = StationRegistry.from_json({"CS-1": pub}, "f")
+    assert flat.keys == {"CS-1": acct.address.lower()}
+    assets = [{"station_id": "CS-1", "owner": FSP, "meter_public_key": acct.address}]
+    reg = StationRegistry.from_json(assets, "a")
+    assert reg.owners == {"CS-1": {FSP}}
+    from market.audit.findings import AuditCannotRun
+
+    with pytest.raises(AuditCannotRun, match="two different keys"):
+        StationRegistry.from_json(
+            [*assets, {**assets[0], "meter_public_key": "0x" + "12" * 20}], "a"
+        )
+
+
+def test_session_argument_accepts_uuid_or_onchain_id() -> None:
+    assert parse_session_arg(SID) == (SID32, SID)
+    assert parse_session_arg("0x" + SID32.hex()) == (SID32, None)
+    from market.audit.findings import AuditCannotRun
+
+    with pytest.raises(AuditCannotRun, match="--session"):
+        parse_session_arg("nope")

@@ -3,36 +3,24 @@
 A bundle is published once: the bytes go to ``<bundle_dir>/<session_id>/<kind>.json`` (atomic
 rename) and into the store. Publishing the same bytes again is a no-op; different bytes for a
 published bundle are refused, because the chain may already hold the first hash.
-Also here: the offer-commitment leaf, shared by the worker, the client and the auditor.
+The offer-commitment leaf lives in ``clearing.commitments`` (re-exported here).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from clearing.encoding import hex32, keccak256, uuid_to_bytes32
-from clearing.merkle import StandardMerkleTree
+from clearing.commitments import OFFER_LEAF_ENCODING, offer_leaf, offer_tree
+from clearing.encoding import hex32, keccak256
 from market.errors import Conflict, InvalidMessage, NotFound
 from market.store import models as m
 
 KINDS = ("input", "result", "delivery")
-OFFER_LEAF_ENCODING = ("bytes32", "bytes32")
-
-
-def offer_leaf(offer_id: str, canonical_body: bytes) -> tuple[bytes, bytes]:
-    """Leaf of an FSP's offer commitment: (keccak256(uuid bytes), keccak256(canonical body))."""
-    return (uuid_to_bytes32(offer_id), keccak256(canonical_body))
-
-
-def offer_tree(offers: Iterable[tuple[str, bytes]]) -> StandardMerkleTree:
-    """StandardMerkleTree over (offer_id, canonical body bytes) pairs, in the given order."""
-    leaves = [offer_leaf(offer_id, body) for offer_id, body in offers]
-    return StandardMerkleTree.of(leaves, OFFER_LEAF_ENCODING)
+__all__ = ["KINDS", "OFFER_LEAF_ENCODING", "BundleStore", "offer_leaf", "offer_tree"]
 
 
 class BundleStore:

@@ -20,11 +20,11 @@ from adapters.chain.client import TxResult
 from adapters.chain.deploy import MarketContracts
 from adapters.chain.errors import ChainError
 from adapters.chain.types import Reservation, SessionState
+from clearing.commitments import offer_tree
 from clearing.encoding import canonical_json, code_to_bytes32, keccak256, uuid_to_bytes32
 from clearing.merkle import StandardMerkleTree
 
 # Leaf of an FSP's committed offer set: (offer id, hash of the canonical offer body).
-OFFER_LEAF_ENCODING = ("bytes32", "bytes32")
 ISP_SECONDS = 900
 
 
@@ -147,10 +147,10 @@ def offers_tree(
     """The Merkle tree of one FSP's offers, leaves as the market service builds them.
 
     Leaf = (keccak256(offer uuid bytes), keccak256(canonical JSON of the offer body)), the
-    same construction as ``market.bundles.offer_leaf``; offer uuids are derived
+    construction of ``clearing.commitments``; offer uuids are derived
     deterministically so a demo run can be replayed.
     """
-    leaves = []
+    pairs = []
     for n, order in enumerate(orders):
         offer_uuid = uuid.uuid5(uuid.NAMESPACE_URL, f"offer:{session_id.hex()}:{fsp}:{n}")
         body = {
@@ -161,8 +161,8 @@ def offers_tree(
             "power_w": order.power_w,
             "price_per_mwh": order.price_per_mwh,
         }
-        leaves.append((uuid_to_bytes32(offer_uuid), keccak256(canonical_json(body))))
-    return StandardMerkleTree.of(leaves, OFFER_LEAF_ENCODING)
+        pairs.append((str(offer_uuid), canonical_json(body)))
+    return offer_tree(pairs)
 
 
 def onboard(mc: MarketContracts, roles: Roles, *, mint_to_dso: int) -> list[Step]:

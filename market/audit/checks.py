@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from adapters.chain.types import SessionState
 from clearing.bundle import InputBundle, ResultBundle
+from clearing.commitments import OFFER_LEAF_ENCODING, offer_leaf, offers_root
 from clearing.encoding import canonical_json, hex32, keccak256, uuid_to_bytes32
 from clearing.engine import ORDER_LEAF_ENCODING, ZERO_ROOT, order_leaf
 from clearing.merkle import StandardMerkleTree, leaf_hash, process_proof
@@ -25,7 +26,6 @@ from clearing.settlement.delivery import DeliveryInputs, compute_delivery, repor
 from clearing.settlement.rules import SettlementError, SettlementRules
 from market.audit.chain_view import ChainSession, ChainView, credited_by_account
 from market.audit.findings import CheckResult
-from market.audit.offers import OFFER_LEAF_ENCODING, offer_leaf, offers_root
 from market.audit.sources import Receipts, StationRegistry
 
 FINDING_CODES = {

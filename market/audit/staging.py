@@ -21,6 +21,7 @@ from adapters.chain.anvil import AnvilControl
 from adapters.chain.contracts import FlexMarketContract, SettlementTokenContract
 from adapters.chain.types import Reservation
 from clearing.bundle import InputBundle, ResultBundle, SolverSpec
+from clearing.commitments import OFFER_LEAF_ENCODING, offer_leaf, offers_root
 from clearing.encoding import code_to_bytes32, hex32, keccak256, uuid_to_bytes32
 from clearing.engine import clear
 from clearing.merkle import StandardMerkleTree
@@ -35,7 +36,6 @@ from clearing.settlement.delivery import (
 from clearing.settlement.delivery import Reservation as DeliveryReservation
 from clearing.settlement.meter import MeterRef, SignedMeterReading, sign_reading
 from clearing.settlement.rules import SettlementRules
-from market.audit.offers import OFFER_LEAF_ENCODING, offer_leaf, offers_root
 
 BASE_LOAD_W = 200_000
 SHORT_DELIVERY_PPM = 800_000  # every third portfolio delivers 80 %: payouts below their caps

@@ -16,12 +16,12 @@ from adapters.chain.types import (
     SessionState,
 )
 from clearing.bundle import CongestionPoint, InputBundle
+from clearing.commitments import offers_root
 from clearing.encoding import uuid_to_bytes32
 from clearing.messages import FlexOffer, FlexOfferOption, IspPower
 from market.audit import checks
 from market.audit.chain_view import ChainSession, ChainView
 from market.audit.findings import AuditReport, CheckResult, SessionAudit
-from market.audit.offers import offers_root
 from market.audit.runner import parse_session_arg
 from market.audit.sources import StationRegistry
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eth_utils import keccak
+from eth_utils import function_abi_to_4byte_selector, keccak
 
 from adapters.chain.anvil import AnvilControl, AnvilNode
 from adapters.chain.client import ChainClient
@@ -103,8 +103,9 @@ def _selectors(client: ChainClient) -> dict[str, str]:
         for item in abi:
             if item.get("type") != "function":
                 continue
-            sig = f"{item['name']}({','.join(i['type'] for i in item.get('inputs', []))})"
-            out.setdefault("0x" + keccak(text=sig)[:4].hex(), item["name"])
+            # the library canonicalises tuple (struct) inputs, e.g. Reservation[]
+            selector = function_abi_to_4byte_selector(item)  # type: ignore[arg-type]
+            out.setdefault("0x" + selector.hex(), item["name"])
     return out
 
 

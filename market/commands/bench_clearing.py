@@ -18,6 +18,9 @@ def register(*, app: Any, chain_app: Any, bench_app: typer.Typer, sim_app: Any) 
         time_limit: int | None = typer.Option(
             None, "--time-limit", min=1, help="Solver time limit in s (default: 8, or 100 > 20k)."
         ),
+        cbc_time_limit: int = typer.Option(
+            60, "--cbc-time-limit", min=1, help="CBC's limit when chasing HiGHS' gap (s)."
+        ),
     ) -> None:
         """Clear a seeded synthetic session with HiGHS, CBC and greedy; print metrics as JSON."""
         from clearing.benchmark import run_clearing_benchmark
@@ -27,6 +30,7 @@ def register(*, app: Any, chain_app: Any, bench_app: typer.Typer, sim_app: Any) 
             seed,
             skip_cbc=skip_cbc,
             time_limit_s=time_limit,
+            cbc_time_limit_s=cbc_time_limit,
             progress=lambda m: typer.echo(m, err=True),
         )
         typer.echo(json.dumps(result, sort_keys=True) if as_json else json.dumps(result, indent=2))

@@ -8,6 +8,7 @@ calls the same functions.  Each reads the chain first, so calling twice never po
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -18,15 +19,16 @@ from clearing.encoding import canonical_json, hex32, uuid_to_bytes32
 from clearing.settlement.delivery import DeliveryReport, recompute_with_evidence
 from clearing.settlement.meter import SignedMeterReading
 from clearing.settlement.netting import netting_period_id
+from clearing.settlement.revenue import UserContribution
 from market.bundles import BundleStore
 from market.clearing_house import store
-from market.clearing_house.period import settle_period
+from market.clearing_house.period import PeriodSettlement, SignedContract, settle_period
 from market.errors import Conflict, NotFound
 from market.ledger import Ledger
 from market.lifecycle.verification import load_orders, report_of_bundle, station_keys
 from market.store import models as m
 
-__all__ = ["final_report", "resolve_dispute", "settle_session"]
+__all__ = ["final_report", "resolve_dispute", "session_period", "settle_session"]
 
 
 def _state(ledger: Ledger, session_id: str) -> SessionState:
@@ -108,6 +110,49 @@ def final_report(engine: Engine, bundles: BundleStore, session_id: str) -> Deliv
     return report_of_bundle(bundles.get(session_id, "delivery"))
 
 
+def session_period(
+    *,
+    engine: Engine,
+    ledger: Ledger,
+    bundles: BundleStore,
+    session_id: str,
+    fee_recipient: str,
+    contributions: Sequence[UserContribution] | None = None,
+    contracts: Sequence[SignedContract] | None = None,
+) -> PeriodSettlement:
+    """The session's period computed off-chain (nothing is sent): what ``settle_session`` nets.
+
+    Contributions and contracts default to the store's; a caller that has not posted them
+    (a replay run without on-chain netting) passes its own to see the same computation.
+    """
+    try:
+        report = final_report(engine, bundles, session_id)
+    except NotFound as exc:
+        raise Conflict(f"session {session_id} has no delivery bundle", field="session_id") from exc
+    with Session(engine) as db:
+        dso_of = {
+            r.id: r.dso.lower()
+            for r in db.exec(
+                select(m.FlexRequestRow).where(m.FlexRequestRow.session_id == session_id)
+            )
+        }
+        s = db.get(m.MarketSession, session_id)
+    at_ts = s.delivery_start if s is not None else 0
+    return settle_period(
+        period=session_id,
+        reports=[report],
+        dso_of_request=dso_of,
+        contributions=store.load_contributions(engine, session_id)
+        if contributions is None
+        else contributions,
+        contracts=store.load_contracts(engine) if contracts is None else contracts,
+        fee_recipient=fee_recipient,
+        chain_id=ledger.chain_id,
+        verifying_contract=ledger.market_address,
+        at_ts=at_ts,
+    )
+
+
 def settle_session(
     *,
     engine: Engine,
@@ -124,29 +169,12 @@ def settle_session(
     state = _state(ledger, session_id)
     if state != SessionState.FINAL:
         raise Conflict(f"session {session_id} is {state.name}, not FINAL", field="session_id")
-    try:
-        report = final_report(engine, bundles, session_id)
-    except NotFound as exc:
-        raise Conflict(f"session {session_id} has no delivery bundle", field="session_id") from exc
-    with Session(engine) as db:
-        dso_of = {
-            r.id: r.dso.lower()
-            for r in db.exec(
-                select(m.FlexRequestRow).where(m.FlexRequestRow.session_id == session_id)
-            )
-        }
-        s = db.get(m.MarketSession, session_id)
-    at_ts = s.delivery_start if s is not None else 0
-    result = settle_period(
-        period=session_id,
-        reports=[report],
-        dso_of_request=dso_of,
-        contributions=store.load_contributions(engine, session_id),
-        contracts=store.load_contracts(engine),
+    result = session_period(
+        engine=engine,
+        ledger=ledger,
+        bundles=bundles,
+        session_id=session_id,
         fee_recipient=fee_recipient,
-        chain_id=ledger.chain_id,
-        verifying_contract=ledger.market_address,
-        at_ts=at_ts,
     )
     period_id, members, amounts, fee, recipient = result.onchain.settle_netting_args()
     tx_hash = None

@@ -29,7 +29,8 @@ def register(
         netting: bool = typer.Option(
             False,
             "--netting/--no-netting",
-            help="Also settle the contracts' revenue sharing on-chain (settleNetting).",
+            help="Net the contracts' revenue sharing on-chain (the clearing house's "
+            "settleNetting); without it the report shows the same period computed off-chain.",
         ),
         check: bool = typer.Option(
             False, "--check", help="Only validate the scenario (and its grid), then exit."

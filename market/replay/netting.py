@@ -1,10 +1,14 @@
-"""Clearing-house netting for a replayed session: the scenario's revenue-sharing contracts,
-signed by every party, turned into obligations and settled on-chain with ``settleNetting``.
+"""The FSPs' side of the clearing house in a replay: revenue sharing from the scenario.
 
-Why in the replay: the service has no netting step yet. This does what the clearing house
-would do after ``finalize``: sign one contract per (FSP, EV user) from the scenario's
-``contracts``, take each user's contribution from the FSP's dispatch, run
-``market.clearing_house.period.settle_period`` and post its on-chain netting.
+Each FSP with a ``contracts`` entry signs one contract per EV user (every party signs with its
+derived key) and reports each user's contribution from its dispatch.  The computation is the
+service's either way:
+
+* ``--netting``: both go through the signed API like any FSP's, and the worker's
+  clearing-house step (``market.clearing_house.service.settle_session``) nets the session
+  on-chain after ``finalize``; :func:`netting_outcome` reads the period it stored;
+* otherwise :func:`implied_sharing` runs the same period computation off-chain
+  (``session_period``) so the report still shows who owes whom under the contracts.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eth_account import Account
 
 from clearing.settlement.revenue import RevenueShareContract, UserContribution, sign_contract
-from market.clearing_house.period import PeriodSettlement, SignedContract, settle_period
+from market.clearing_house import store
+from market.clearing_house.period import PeriodSettlement, SignedContract
+from market.clearing_house.service import session_period
 from market.replay.derive import derived_key, derived_uuid
 
 if TYPE_CHECKING:
@@ -30,7 +36,17 @@ ZERO_ADDRESS = "0x" + "00" * 20
 class NettingOutcome:
     settlement: PeriodSettlement
     names: dict[str, str]  # lower-case address -> participant / user id
-    gas_used: int
+    onchain: bool  # settled with settleNetting (else computed for the report only)
+
+
+@dataclass
+class RevenueSharing:
+    """One session's signed contracts and user contributions, per FSP participant id."""
+
+    contracts: dict[str, list[SignedContract]]
+    contributions: dict[str, list[UserContribution]]
+    names: dict[str, str]  # lower-case address -> participant / user id
+    user_keys: dict[str, str]  # lower-case address -> private key, EV users only
 
 
 def user_id(user: str) -> str:
@@ -38,28 +54,26 @@ def user_id(user: str) -> str:
     return f"user:{user}"
 
 
-def settle_revenue(ctx: ReplayContext, run: SessionRun) -> NettingOutcome | None:
-    """Sign contracts, settle the period off-chain, post the netting; None if nothing to do."""
+def revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
+    """Contracts (signed by every party) and contributions from the FSPs' dispatch plans."""
     sc, chain = ctx.scenario, ctx.chain
-    if run.delivery is None:
-        return None
-    market = chain.contracts.market
-    chain_id, verifying = chain.client.chain_id, market.address
+    chain_id, verifying = chain.client.chain_id, chain.contracts.market.address
     names = {a.lower(): pid for pid, a in chain.addresses.items()}
     keys = {a.lower(): derived_key(sc.seed, pid) for pid, a in chain.addresses.items()}
+    user_keys: dict[str, str] = {}
 
     def user_address(user: str) -> str:
         key = derived_key(sc.seed, user_id(user))
         address = str(Account.from_key(key).address).lower()
-        keys[address], names[address] = key, user
+        keys[address] = user_keys[address] = key
+        names[address] = user
         return address
 
     contract_of = {c.fsp: c for c in sc.contracts}
     cpo_of = {st.id: st.cpo for st in sc.stations}
     stay_of = {s.ev.id: s for s in ctx.stays}
     midnight = int(dt.datetime.combine(sc.period.day, dt.time(0), tzinfo=dt.UTC).timestamp())
-    contracts: list[SignedContract] = []
-    contributions: list[UserContribution] = []
+    out = RevenueSharing(contracts={}, contributions={}, names=names, user_keys=user_keys)
     for fsp, plan in sorted(run.plans.items()):
         terms = contract_of.get(fsp)
         if terms is None:
@@ -74,6 +88,17 @@ def settle_revenue(ctx: ReplayContext, run: SessionRun) -> NettingOutcome | None
             first_ev.setdefault(user, inc.ev_id)
         for user, (shifted, discharged) in sorted(per_user.items()):
             stay = stay_of[first_ev[user]]
+            incentive: dict[str, Any] = (
+                {
+                    "user_incentive_mode": "percent",
+                    "user_incentive_ppm": terms.ev_user_incentive_ppm,
+                }
+                if terms.ev_user_incentive_ppm
+                else {
+                    "user_incentive_mode": "per_kwh",
+                    "user_incentive_per_kwh_shifted_units": stay.ev.incentive_per_kwh_units,
+                }
+            )
             contract = RevenueShareContract(
                 contract_id=derived_uuid(sc.seed, "contract", fsp, user),
                 fsp=chain.addresses[fsp].lower(),
@@ -83,13 +108,12 @@ def settle_revenue(ctx: ReplayContext, run: SessionRun) -> NettingOutcome | None
                 else ZERO_ADDRESS,
                 cpo=chain.addresses[cpo_of[stay.station]].lower(),
                 platform=chain.operator.lower(),
-                user_incentive_mode="per_kwh",
-                user_incentive_per_kwh_shifted_units=stay.ev.incentive_per_kwh_units,
                 fleet_share_ppm=terms.fleet_share_ppm,
                 cpo_fee_per_kwh_units=terms.cpo_fee_per_kwh_units,
                 platform_fee_ppm=terms.platform_fee_ppm or sc.market.platform_fee_ppm,
                 valid_from=midnight - 7 * 86400,
                 valid_until=midnight + 30 * 86400,
+                **incentive,
             )
             signatures = tuple(
                 sign_contract(
@@ -97,8 +121,10 @@ def settle_revenue(ctx: ReplayContext, run: SessionRun) -> NettingOutcome | None
                 )
                 for party in contract.signers()
             )
-            contracts.append(SignedContract(contract=contract, signatures=signatures))
-            contributions.append(
+            out.contracts.setdefault(fsp, []).append(
+                SignedContract(contract=contract, signatures=signatures)
+            )
+            out.contributions.setdefault(fsp, []).append(
                 UserContribution(
                     session_id=run.session_id,
                     fsp=contract.fsp,
@@ -107,27 +133,53 @@ def settle_revenue(ctx: ReplayContext, run: SessionRun) -> NettingOutcome | None
                     discharged_wh=discharged,
                 )
             )
-    if not contracts:
+    return out
+
+
+def post_revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
+    """Each FSP posts its signed contracts (once per run) and this session's contributions.
+
+    EV users get their keys on the chain client so they can withdraw what the netting credits.
+    """
+    sharing = revenue_sharing(ctx, run)
+    for fsp, contracts in sorted(sharing.contracts.items()):
+        for signed in contracts:
+            if signed.contract.contract_id not in ctx.contracts_posted:
+                ctx.clients[fsp].post_revenue_contract(signed)
+                ctx.contracts_posted.add(signed.contract.contract_id)
+    for fsp, contributions in sorted(sharing.contributions.items()):
+        ctx.clients[fsp].post_contributions(run.session_id, contributions)
+    for key in sharing.user_keys.values():
+        ctx.chain.client.add_account(key)
+    return sharing
+
+
+def netting_outcome(
+    ctx: ReplayContext, run: SessionRun, sharing: RevenueSharing
+) -> NettingOutcome | None:
+    """The clearing house's stored period for the session; None when it had nothing to net."""
+    engine = ctx.runtime.engine
+    saved = store.load_period(engine, run.session_id)
+    if saved is None:
         return None
-    dso_of_request = {
-        req.request_id: chain.addresses[dso].lower() for dso in run.dso for req in run.requests
-    }
-    settlement = settle_period(
-        period=run.session_id,
-        reports=[run.delivery.report],
-        dso_of_request=dso_of_request,
-        contributions=contributions,
-        contracts=contracts,
-        fee_recipient=chain.operator.lower(),
-        chain_id=chain_id,
-        verifying_contract=verifying,
-        at_ts=chain.client.block_timestamp(),
+    settlement = PeriodSettlement.model_validate(saved["settlement"])
+    if not settlement.onchain.members and not store.load_contributions(engine, run.session_id):
+        return None
+    return NettingOutcome(settlement=settlement, names=sharing.names, onchain=True)
+
+
+def implied_sharing(ctx: ReplayContext, run: SessionRun) -> NettingOutcome | None:
+    """The period the clearing house would net for the session, computed off-chain only."""
+    sharing = revenue_sharing(ctx, run)
+    if not sharing.contributions:
+        return None
+    settlement = session_period(
+        engine=ctx.runtime.engine,
+        ledger=ctx.chain.ledger,
+        bundles=ctx.runtime.bundles,
+        session_id=run.session_id,
+        fee_recipient=ctx.chain.operator.lower(),
+        contributions=[c for rows in sharing.contributions.values() for c in rows],
+        contracts=[c for rows in sharing.contracts.values() for c in rows],
     )
-    gas = 0
-    if settlement.onchain.members:
-        tx = market.settle_netting(*settlement.onchain.settle_netting_args(), sender=chain.operator)
-        gas = int(tx.gas_used)
-    for address in names:  # users hold credit now; they withdraw like everyone else
-        if address not in {a.lower() for a in chain.addresses.values()}:
-            chain.client.add_account(keys[address])
-    return NettingOutcome(settlement=settlement, names=names, gas_used=gas)
+    return NettingOutcome(settlement=settlement, names=sharing.names, onchain=False)

@@ -58,7 +58,7 @@ def _energy(ctx: ReplayContext, run: SessionRun) -> tuple[dict[str, Any], list[P
         for item in order.isps:
             awarded[order.direction][item.isp_index] += item.power_w
     if run.delivery is not None:
-        for o in run.delivery.report.orders:
+        for o in run.delivery.orders:
             for item in o.isps:
                 delivered[o.direction][item.isp_index] += item.delivered_w
     out = {
@@ -82,7 +82,7 @@ def _congestion(ctx: ReplayContext, run: SessionRun) -> tuple[dict[str, Any], li
     dso = run.dso[sorted(run.dso)[0]]
     delivered: dict[str, dict[int, int]] = defaultdict(dict)
     if run.delivery is not None:
-        for o in run.delivery.report.orders:
+        for o in run.delivery.orders:
             per = delivered[o.congestion_point]
             for item in o.isps:
                 day = dso.day_isp(item.isp_index)
@@ -117,7 +117,8 @@ def _congestion(ctx: ReplayContext, run: SessionRun) -> tuple[dict[str, Any], li
 
 
 def _netted_payments(run: SessionRun) -> tuple[dict[str, Any], list[tuple[str, str, int]]]:
-    """Payments and flows from the clearing house's obligations (netted on-chain)."""
+    """Payments and flows from the clearing house's obligations (its period for the session:
+    netted on-chain with ``--netting``, else computed for the report only)."""
     assert run.netting is not None
     names = run.netting.names
     settlement = run.netting.settlement
@@ -151,16 +152,14 @@ def _netted_payments(run: SessionRun) -> tuple[dict[str, Any], list[tuple[str, s
 def _payments(
     ctx: ReplayContext, run: SessionRun
 ) -> tuple[dict[str, Any], list[tuple[str, str, int]]]:
-    """On-chain money (DSO escrow -> FSP payouts, refunds) and the revenue sharing the
-    scenario's contracts imply (computed by the replay, not settled on-chain)."""
-    sc = ctx.scenario
+    """On-chain money: DSO escrow -> FSP payouts, and refunds (revenue sharing comes from the
+    clearing house's period, see ``_netted_payments``)."""
     addr_to_id = {a.lower(): pid for pid, a in ctx.chain.addresses.items()}
     paid: dict[str, int] = defaultdict(int)
     received: dict[str, int] = defaultdict(int)
     flows: dict[tuple[str, str], int] = defaultdict(int)
-    report = run.delivery.report if run.delivery else None
+    report = run.delivery
     request_dso = {r.request_id: dso for dso in run.dso for r in run.requests}
-    fsp_payout: dict[str, int] = defaultdict(int)
     payout_lines = []
     refund_lines = []
     if report is not None:
@@ -169,7 +168,6 @@ def _payments(
             dso = request_dso.get(line.request_id, "dso")
             paid[dso] += line.payout_units
             received[fsp] += line.payout_units
-            fsp_payout[fsp] += line.payout_units
             flows[(dso, fsp)] += line.payout_units
             payout_lines.append(
                 {
@@ -188,44 +186,6 @@ def _payments(
             }
             for r in report.refunds
         ]
-    # revenue sharing per the scenario's contracts
-    cpo_of = {st.id: st.cpo for st in sc.stations}
-    delivered_wh_at: dict[tuple[str, str], int] = defaultdict(int)  # (fsp id, cpo) -> Wh
-    if report is not None:
-        for o in report.orders:
-            fsp = addr_to_id.get(o.fsp.lower(), o.fsp)
-            stations = sorted({str(mtr.get("station", "")) for mtr in o.meters} - {""})
-            cpos = sorted({cpo_of[s] for s in stations if s in cpo_of}) or ["?"]
-            energy = sum(_wh(i.credited_w, run.agent_session.isp_s) for i in o.isps)
-            for k, cpo in enumerate(cpos):
-                delivered_wh_at[(fsp, cpo)] += energy // len(cpos) + (
-                    energy % len(cpos) if k == 0 else 0
-                )
-    users: dict[str, str] = {s.ev.id: s.ev.user or s.ev.id for s in ctx.stays}
-    per_kwh = {s.ev.id: s.ev.incentive_per_kwh_units for s in ctx.stays}
-    for c in sc.contracts:
-        payout = fsp_payout.get(c.fsp, 0)
-        if c.fleet_operator and c.fleet_share_ppm:
-            flows[(c.fsp, c.fleet_operator)] += payout * c.fleet_share_ppm // 1_000_000
-        fee_ppm = c.platform_fee_ppm or sc.market.platform_fee_ppm
-        if fee_ppm:
-            flows[(c.fsp, "platform")] += payout * fee_ppm // 1_000_000
-        if c.ev_user_incentive_ppm and payout:
-            flows[(c.fsp, "ev-users")] += payout * c.ev_user_incentive_ppm // 1_000_000
-        for (fsp, cpo), wh in delivered_wh_at.items():
-            if fsp == c.fsp and c.cpo_fee_per_kwh_units and cpo != "?":
-                flows[(c.fsp, cpo)] += wh * c.cpo_fee_per_kwh_units // 1000
-    for fsp, plan in run.plans.items():
-        for inc in plan.incentives:
-            # the scenario's per-kWh incentive is what the user signed up for (0: none)
-            amount = inc.shifted_wh * per_kwh.get(inc.ev_id, 0) // 1000
-            if amount:
-                flows[(fsp, users.get(inc.ev_id, inc.ev_id))] += amount
-    payout_pairs = {(request_dso.get(p["request_id"], "dso"), p["fsp"]) for p in payout_lines}
-    for (src, dst), amount in flows.items():
-        if (src, dst) not in payout_pairs:  # payouts were counted above
-            paid[src] += amount
-            received[dst] += amount
     participants = sorted(set(paid) | set(received))
     payments = {
         p: {
@@ -323,7 +283,7 @@ def _soc_series(ctx: ReplayContext) -> list[SocSeries]:
 def _findings(run: SessionRun) -> list[str]:
     out: list[str] = []
     if run.delivery is not None:
-        out += [f"delivery {f.code} {f.subject}: {f.detail}" for f in run.delivery.report.findings]
+        out += [f"delivery {f.code} {f.subject}: {f.detail}" for f in run.delivery.findings]
     for fsp, plan in run.plans.items():
         for cp, shortfalls in plan.shortfalls.items():
             out += [f"dispatch shortfall {fsp} at {cp}: {s}" for s in shortfalls]
@@ -352,6 +312,8 @@ def build_report(ctx: ReplayContext) -> tuple[dict[str, Any], ReplayPlots]:
         money, flows = _payments(ctx, run)
         if run.netting is not None:
             netted, flows = _netted_payments(run)
+            if not run.netting.onchain:  # computed for the report, nothing netted on-chain
+                netted.pop("netting")
             money.update(netted)
         soc = _soc(ctx, run, faults)
         findings = _findings(run)

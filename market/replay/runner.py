@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from adapters.chain.anvil import AnvilControl
 from adapters.ocpp.csms import Csms
@@ -37,7 +37,7 @@ from adapters.ocpp.simulator.fleet import StationFleet
 from clearing.bundle import ResultBundle
 from clearing.encoding import code_to_bytes32, hex32, uuid_to_bytes32
 from clearing.messages import DPrognosis, FlexOffer, FlexOrder, FlexRequest
-from clearing.settlement.delivery import DeliveryOutcome
+from clearing.settlement.delivery import DeliveryReport
 from market.agents.common import MarketSession as AgentSession
 from market.agents.common import as_message
 from market.agents.dso import DsoAgent, DsoConfig
@@ -50,8 +50,9 @@ from market.api.schemas import (
     ParticipantCreate,
     SessionCreate,
 )
+from market.clearing_house.service import final_report
 from market.client import MarketClient, offer_commitment
-from market.lifecycle.worker import Worker
+from market.lifecycle.worker import Worker, step_history
 from market.metering import store_sink
 from market.replay.chain import (
     FUNDING_WEI,
@@ -62,10 +63,14 @@ from market.replay.chain import (
 )
 from market.replay.derive import derived_key, derived_secret, derived_uuid
 from market.replay.grid import ReplayGrid, check_scenario
-from market.replay.netting import NettingOutcome, settle_revenue
+from market.replay.netting import (
+    NettingOutcome,
+    implied_sharing,
+    netting_outcome,
+    post_revenue_sharing,
+)
 from market.replay.scenario import Scenario, SessionSpec
 from market.replay.simclock import Pacer, StepClock
-from market.replay.verify import ReplayVerifier
 from market.replay.world import (
     FSP_ROLES,
     Stay,
@@ -77,7 +82,7 @@ from market.replay.world import (
     station_specs,
     stays,
 )
-from market.runtime import ChainClock, Runtime, build_runtime
+from market.runtime import ChainClock, Runtime, attach_settlement, build_runtime
 from market.settings import Settings
 
 PHASES = ("open", "gate closure", "dispatch", "delivery", "verify", "final")
@@ -114,7 +119,7 @@ class SessionRun:
     result: ResultBundle | None = None
     plans: dict[str, DispatchPlan] = field(default_factory=dict)
     dispatch_status: dict[str, int] = field(default_factory=dict)
-    delivery: DeliveryOutcome | None = None
+    delivery: DeliveryReport | None = None  # the report the money followed
     roots: dict[str, Any] = field(default_factory=dict)
     withdrawn: dict[str, int] = field(default_factory=dict)
     forged: list[str] = field(default_factory=list)
@@ -133,12 +138,12 @@ class ReplayContext:
     base_url: str
     clients: dict[str, MarketClient]
     worker: Worker
-    verifier: ReplayVerifier
     stays: list[Stay]
     csms: Csms | None = None
     fleet: StationFleet | None = None
     clock: StepClock | None = None
     runs: list[SessionRun] = field(default_factory=list)
+    contracts_posted: set[str] = field(default_factory=set)  # revenue-sharing contract ids
     timing: dict[str, float] = field(default_factory=dict)
     phase: str = "setup"
 
@@ -166,7 +171,7 @@ def _server(runtime: Runtime) -> Iterator[str]:
         runtime.app(), host="127.0.0.1", port=port, log_level="warning", access_log=False
     )
     srv = uvicorn.Server(config)
-    srv.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    srv.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
     thread = threading.Thread(target=srv.run, name="replay-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -279,14 +284,14 @@ def phase_open(ctx: ReplayContext, run: SessionRun, agents: dict[str, FspAgent])
     dsos = sorted(p.id for p in sc.participants if p.role == "DSO")
     forecaster = ctx.grid.forecaster(sc)
     for n, dso_id in enumerate(dsos):
-        agent = DsoAgent(
+        dso = DsoAgent(
             forecaster=forecaster,
             session=run.agent_session,
             config=DsoConfig(max_price_per_mwh=sc.market.dso_alternative_cost_per_mwh),
         )
-        run.ev_load = agent.ev_load_from_prognoses(run.prognoses)
-        requests = agent.requests(run.ev_load) if n == 0 else []  # one grid, one requester
-        run.dso[dso_id] = agent
+        run.ev_load = dso.ev_load_from_prognoses(run.prognoses)
+        requests = dso.requests(run.ev_load) if n == 0 else []  # one grid, one requester
+        run.dso[dso_id] = dso
         for req in requests:
             chain.contracts.market.post_request(
                 uuid_to_bytes32(req.session_id),
@@ -473,18 +478,43 @@ def phase_verify(ctx: ReplayContext, run: SessionRun) -> None:
     run.timing["verify_s"] = round(time.perf_counter() - t0, 3)
     info = ctx.worker.ledger.session(run.session_id)
     if info.state.name not in ("VERIFIED", "FINAL"):
-        raise ReplayError(f"verify: session {run.session_id} is {info.state.name}, not VERIFIED")
-    run.delivery = ctx.verifier.outcomes.get(run.session_id)
+        raise ReplayError(
+            f"verify: session {run.session_id} is {info.state.name}, not VERIFIED "
+            f"({_step_detail(ctx, run.session_id, 'verify')})"
+        )
+    run.delivery = final_report(ctx.runtime.engine, ctx.runtime.bundles, run.session_id)
+
+
+def _step_detail(ctx: ReplayContext, session_id: str, step: str) -> str:
+    """The lifecycle worker's record of ``step`` (status: detail), for error messages."""
+    for row in step_history(ctx.runtime.engine, session_id):
+        if row["step"] == step:
+            return f"{step} step {row['status']}: {row['detail']}"
+    return f"{step} step not run"
 
 
 def phase_final(ctx: ReplayContext, run: SessionRun) -> None:
+    """Finalize after the challenge window; with ``--netting`` the FSPs have posted their
+    revenue-sharing contracts and contributions, and the worker's clearing-house step nets the
+    session on-chain right after ``finalize``."""
     chain, ledger = ctx.chain, ctx.worker.ledger
+    sharing = post_revenue_sharing(ctx, run) if ctx.options.netting else None
     info = ledger.session(run.session_id)
     chain.control.warp_to(int(info.verified_at + info.challenge_window))
     ctx.worker.run_once()
     info = ledger.session(run.session_id)
     if info.state.name != "FINAL":
-        raise ReplayError(f"final: session {run.session_id} is {info.state.name}, not FINAL")
+        raise ReplayError(
+            f"final: session {run.session_id} is {info.state.name}, not FINAL "
+            f"({_step_detail(ctx, run.session_id, 'finalize')})"
+        )
+    if sharing is not None:
+        netted = _step_detail(ctx, run.session_id, "clearing")
+        if not netted.startswith("clearing step DONE"):
+            raise ReplayError(f"final: session {run.session_id}: {netted}")
+        run.netting = netting_outcome(ctx, run, sharing)
+    else:  # the same clearing-house computation, off-chain, for the report
+        run.netting = implied_sharing(ctx, run)
     clearing, attested = ledger.clearing(run.session_id), ledger.payouts(run.session_id)
     run.roots.update(
         session_id_onchain=hex32(uuid_to_bytes32(run.session_id)),
@@ -494,10 +524,8 @@ def phase_final(ctx: ReplayContext, run: SessionRun) -> None:
         payouts_onchain=list(attested.payouts) if attested else [],
     )
     market = chain.contracts.market
-    if ctx.options.netting:  # clearing house: revenue sharing, netted on-chain
-        run.netting = settle_revenue(ctx, run)
     holders = {pid: a for pid, a in chain.addresses.items() if pid != "meter-oracle"}
-    if run.netting is not None:
+    if run.netting is not None and run.netting.onchain:
         for address, name in run.netting.names.items():
             if name not in holders and address not in {a.lower() for a in holders.values()}:
                 holders[name] = to_checksum_address(address)
@@ -656,7 +684,11 @@ def _interrupt_guard() -> Callable[[], None]:
         previous = signal.signal(signal.SIGTERM, raise_interrupt)
     except ValueError:  # not the main thread (e.g. under a test runner thread)
         return lambda: None
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def run_replay(
@@ -707,15 +739,13 @@ def run_replay(
             token_secret=derived_secret(scenario.seed, "api-token"),
             meter_grace_s=scenario.market.meter_grace_s,
             clock="chain",
+            # the service's settlement steps, with the replay's derived keys and scenario rules
+            oracle_key=derived_key(scenario.seed, "meter-oracle"),
+            settlement_rules=settlement_rules(scenario).to_json_obj(),
+            clearing_house_key=derived_key(scenario.seed, "operator") if options.netting else None,
+            fee_recipient=chain.operator.lower(),
         )
         runtime = build_runtime(settings, ledger=chain.ledger, clock=ChainClock(chain.ledger))
-        verifier = ReplayVerifier(
-            engine=runtime.engine,
-            ledger=chain.ledger,
-            bundles=runtime.bundles,
-            oracle=chain.oracle,
-            rules_for=lambda _s: settlement_rules(scenario),
-        )
         worker = Worker(
             engine=runtime.engine,
             ledger=chain.ledger,
@@ -723,9 +753,9 @@ def run_replay(
             clock=runtime.core.clock,
             worker_id="replay",
             meter_grace_s=scenario.market.meter_grace_s,
-            verification_hook=verifier,
             pricing_rule=scenario.market.pricing,
         )
+        attach_settlement(worker, settings, ledger=chain.ledger)
         timing["setup_chain_s"] = round(time.perf_counter() - wall0, 3)
         with _server(runtime) as base_url:
             now = runtime.core.clock.now
@@ -744,7 +774,6 @@ def run_replay(
                 base_url=base_url,
                 clients=clients,
                 worker=worker,
-                verifier=verifier,
                 stays=stays(scenario),
             )
             chain.control.warp_to(first_gate - 2 * 3600 + 60)

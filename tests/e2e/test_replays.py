@@ -167,13 +167,17 @@ def test_a_station_ignoring_its_profile_is_paid_only_for_what_it_delivered(tmp_p
         assert report["audit"]["passed"], report["audit"]
 
 
-def test_revenue_sharing_is_netted_on_chain_and_withdrawn(tmp_path) -> None:
+def test_revenue_sharing_is_netted_on_chain_and_withdrawn(replayed, tmp_path) -> None:
     options = ReplayOptions(report_dir=tmp_path, netting=True, audit=False)
     report = run_replay(SCENARIOS / "uc5-terni-microgrid.yaml", options)
     session = _session(report)
     netting = session["netting"]
     positions = netting["onchain_net_units"]
     assert sum(positions.values()) + netting["fee_units"] == 0  # settleNetting's invariant
+    # without --netting the report shows the same clearing-house period, computed off-chain
+    implied = _session(replayed("uc5-terni-microgrid")[0])
+    assert "netting" not in implied
+    assert implied["payments"] == session["payments"]
     assert positions["asm-fleet"] > 0 and positions["asm-cpo"] > 0 and positions["emot"] < 0
     for member, amount in positions.items():
         if amount > 0 and member != "emot":

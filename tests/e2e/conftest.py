@@ -6,11 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from replay_cases import SCENARIOS
 
 from market.replay.runner import ReplayOptions, run_replay
-
-SCENARIOS = Path(__file__).resolve().parents[2] / "scripts" / "scenarios"
-UC_SCENARIOS = ("uc4-1-isle-of-wight", "uc4-3-terni-city", "uc5-terni-microgrid")
 
 
 @pytest.fixture(scope="session")

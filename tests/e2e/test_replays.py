@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SCENARIOS, UC_SCENARIOS
+from replay_cases import SCENARIOS, UC_SCENARIOS
 
 from clearing.settlement.delivery import DeliveryReport
 from market.replay.runner import ReplayOptions, run_replay

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from eth_utils import to_checksum_address
+from eth_abi import decode as abi_decode
+from eth_utils import keccak, to_checksum_address
 
 from adapters.chain.client import ChainClient, DecodedEvent
 from adapters.chain.contracts import FlexMarketContract, SettlementTokenContract
@@ -52,6 +53,59 @@ class ChainSession:
         return [e for e in self.events if e.name == name]
 
 
+SETTLE_NETTING_TYPES = ("bytes32", "address[]", "int256[]", "uint256", "address")
+SETTLE_NETTING_SELECTOR = keccak(text=f"settleNetting({','.join(SETTLE_NETTING_TYPES)})")[:4]
+
+
+@dataclass
+class NettingInput:
+    """The arguments of one ``settleNetting`` call, decoded from its transaction input."""
+
+    period_id: bytes
+    members: list[str]  # lower-case
+    net_amounts: list[int]
+    fee: int
+    fee_recipient: str  # lower-case
+
+
+def netting_txs(events: list[DecodedEvent]) -> dict[str, bytes]:
+    """tx hash -> period id of every ``NettingSettled``.
+
+    A session's netting period id can equal its session id (``netting_period_id`` of a session
+    UUID), so ``ref`` alone cannot tell a netting credit from a finalization credit; the
+    transaction that emitted it can (``settleNetting`` and ``finalize`` are separate calls).
+    """
+    return {e.tx_hash: bytes(e.args["periodId"]) for e in events if e.name == "NettingSettled"}
+
+
+def is_netting_entry(e: DecodedEvent, txs: dict[str, bytes]) -> bool:
+    """A Credited/Debited emitted by ``settleNetting`` for its own period."""
+    return (
+        e.name in ("Credited", "Debited")
+        and e.tx_hash in txs
+        and bytes(e.args["ref"]) == txs[e.tx_hash]
+    )
+
+
+def decode_settle_netting(data: str | bytes) -> NettingInput | None:
+    """Decode ``settleNetting`` calldata; None when the input is another call (e.g. a wallet)."""
+    raw = (
+        bytes.fromhex(data[2:] if data.startswith("0x") else data)
+        if isinstance(data, str)
+        else data
+    )
+    if raw[:4] != SETTLE_NETTING_SELECTOR:
+        return None
+    period, members, amounts, fee, recipient = abi_decode(list(SETTLE_NETTING_TYPES), raw[4:])
+    return NettingInput(
+        period_id=bytes(period),
+        members=[str(m).lower() for m in members],
+        net_amounts=[int(x) for x in amounts],
+        fee=int(fee),
+        fee_recipient=str(recipient).lower(),
+    )
+
+
 @dataclass
 class ChainView:
     client: ChainClient
@@ -65,6 +119,7 @@ class ChainView:
     token_balance: int
     total_escrowed: int
     total_credited: int
+    netting_inputs: dict[str, NettingInput] = field(default_factory=dict)  # by tx hash
 
     def ts(self, event: DecodedEvent) -> int:
         return self.block_ts[event.block_number]
@@ -117,12 +172,13 @@ def read_chain(
                 raise AuditCannotRun(f"session 0x{sid.hex()}: unknown to the market contract")
             sessions[sid] = ChainSession(session_id=sid, info=info)
         by_session: dict[bytes, ChainSession] = sessions
+        nets = netting_txs(events)
         for e in events:
             if e.name in SESSION_EVENTS:
                 s = by_session.get(bytes(e.args["sessionId"]))
                 if s is not None:
                     s.events.append(e)
-            elif e.name == "Credited":
+            elif e.name == "Credited" and not is_netting_entry(e, nets):
                 s = by_session.get(bytes(e.args["ref"]))
                 if s is not None:
                     s.credits.append(e)
@@ -139,6 +195,12 @@ def read_chain(
                 s.reservations, s.payouts = market.reservations(s.session_id)
         blocks = {e.block_number for e in events if e.name in SESSION_EVENTS}
         block_ts = {b: client.block_timestamp(b) for b in sorted(blocks)}
+        netting_inputs: dict[str, NettingInput] = {}
+        for tx_hash in nets:
+            tx = client.rpc("eth_getTransactionByHash", [tx_hash])
+            decoded = decode_settle_netting(str(tx.get("input", "0x"))) if tx else None
+            if decoded is not None:
+                netting_inputs[tx_hash] = decoded
     except ChainError as exc:
         raise AuditCannotRun(f"reading the chain at {client.rpc_url} failed: {exc}") from exc
     return ChainView(
@@ -153,6 +215,7 @@ def read_chain(
         token_balance=balance,
         total_escrowed=escrowed,
         total_credited=credited,
+        netting_inputs=netting_inputs,
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from adapters.chain.client import DecodedEvent
 from adapters.chain.types import SessionState
 from clearing.bundle import InputBundle, ResultBundle
 from clearing.commitments import OFFER_LEAF_ENCODING, offer_leaf, offers_root
@@ -24,7 +25,14 @@ from clearing.merkle import StandardMerkleTree, leaf_hash, process_proof
 from clearing.messages import FlexOffer
 from clearing.settlement.delivery import DeliveryInputs, compute_delivery, report_root
 from clearing.settlement.rules import SettlementError, SettlementRules
-from market.audit.chain_view import ChainSession, ChainView, credited_by_account
+from market.audit.chain_view import (
+    ChainSession,
+    ChainView,
+    NettingInput,
+    credited_by_account,
+    is_netting_entry,
+    netting_txs,
+)
 from market.audit.findings import CheckResult
 from market.audit.sources import Receipts, StationRegistry
 
@@ -81,7 +89,9 @@ FINDING_CODES = {
     "money.balance_mismatch": "token balance of the market != escrowed + credited (events)",
     "money.escrow_total_mismatch": "totalEscrowed() != escrow derived from events",
     "money.credit_total_mismatch": "totalCredited() != credits derived from events",
-    "money.netting_unbalanced": "a netting period's positions do not sum to -fee",
+    "money.netting_unbalanced": (
+        "a netting period's positions do not sum to -fee or differ from settleNetting"
+    ),
     "lifecycle.request_after_gate_closure": "a request was posted at or after gate closure",
     "lifecycle.offer_after_gate_closure": "an offer set was committed at or after gate closure",
     "lifecycle.closed_before_gate_closure": "the session closed before gate closure",
@@ -666,15 +676,15 @@ def check_money(cs: ChainSession, sb: SessionBundles) -> CheckResult:
 
 
 def check_market_money(view: ChainView) -> list[CheckResult]:
-    """Token balance vs escrow + credit, the contract's totals, netting zero-sum."""
+    """Token balance vs escrow + credit, the contract's totals, each netting period."""
     res = CheckResult("money")
     budgets: dict[bytes, tuple[bytes, int]] = {}
     cancelled: set[bytes] = set()
     final: set[bytes] = set()
     credits = debits = withdrawn = 0
-    period_credit: dict[bytes, int] = defaultdict(int)
-    period_debit: dict[bytes, int] = defaultdict(int)
-    nettings = []
+    nets = netting_txs(view.events)
+    entries: dict[str, list[DecodedEvent]] = defaultdict(list)  # netting tx -> Credited/Debited
+    nettings: list[DecodedEvent] = []
     for e in view.events:
         a = e.args
         if e.name == "RequestPosted":
@@ -685,17 +695,19 @@ def check_market_money(view: ChainView) -> list[CheckResult]:
             final.add(bytes(a["sessionId"]))
         elif e.name == "Credited":
             credits += int(a["amount"])
-            period_credit[bytes(a["ref"])] += int(a["amount"])
         elif e.name == "Debited":
             debits += int(a["amount"])
-            period_debit[bytes(a["ref"])] += int(a["amount"])
         elif e.name == "Withdrawn":
             withdrawn += int(a["amount"])
         elif e.name == "NettingSettled":
             nettings.append(e)
+        if is_netting_entry(e, nets):
+            entries[e.tx_hash].append(e)
     escrowed = sum(
         b for rid, (sid, b) in budgets.items() if rid not in cancelled and sid not in final
     )
+    # netting moves credit between members (credits - debits == 0 per period), so its entries
+    # belong in the reconciliation like any other credit or debit
     credited = credits - debits - withdrawn
     if view.token_balance != escrowed + credited:
         res.add(
@@ -716,21 +728,88 @@ def check_market_money(view: ChainView) -> list[CheckResult]:
             f"totalCredited() {view.total_credited}, events give {credited}",
             view.market.address,
         )
+    netted = 0
     for e in nettings:
-        period = bytes(e.args["periodId"])
-        fee = int(e.args["fee"])
-        members_net = period_credit[period] - fee - period_debit[period]
-        if members_net + fee != 0:
-            res.add(
-                "money.netting_unbalanced",
-                f"members' net positions sum to {members_net}, fee {fee}: not zero before fees",
-                hex32(period),
-            )
+        netted += _check_netting_period(res, e, entries[e.tx_hash], view.netting_inputs)
     res.notes.append(
         f"balance {view.token_balance} = escrowed {escrowed} + credited {credited}; "
-        f"{len(nettings)} netting period(s); events from block {view.from_block} to {view.to_block}"
+        f"{len(nettings)} netting period(s) moving {netted} units; "
+        f"events from block {view.from_block} to {view.to_block}"
     )
     return [res]
+
+
+def _check_netting_period(
+    res: CheckResult,
+    settled: DecodedEvent,
+    entries: list[DecodedEvent],
+    inputs: dict[str, NettingInput],
+) -> int:
+    """One period: per-member credits - debits == the settled netAmounts, sum(net) + fee == 0.
+
+    ``settleNetting`` debits, then credits members, then credits the fee to its recipient last,
+    so the fee is the last Credited of the transaction; everything before it is members' net.
+    Returns the units debited (the credit the period moved)."""
+    period = bytes(settled.args["periodId"])
+    subject = hex32(period)
+    fee = int(settled.args["fee"])
+    recipient = str(settled.args.get("feeRecipient", "")).lower()
+    ordered = sorted(entries, key=lambda x: x.log_index)
+    fee_seen = 0
+    if fee and ordered:
+        last = ordered[-1]
+        if (
+            last.name == "Credited"
+            and int(last.args["amount"]) == fee
+            and (not recipient or str(last.args["account"]).lower() == recipient)
+        ):
+            fee_seen = fee
+            ordered = ordered[:-1]
+    if fee_seen != fee:
+        res.add(
+            "money.netting_unbalanced",
+            f"NettingSettled fee {fee}, but no fee credit of {fee} to {recipient or '?'}",
+            subject,
+        )
+    net: dict[str, int] = defaultdict(int)
+    for x in ordered:
+        sign = 1 if x.name == "Credited" else -1
+        net[str(x.args["account"]).lower()] += sign * int(x.args["amount"])
+    total = sum(net.values())
+    if total + fee != 0:
+        res.add(
+            "money.netting_unbalanced",
+            f"members' net positions sum to {total}, fee {fee}: sum + fee is {total + fee}, not 0",
+            subject,
+        )
+    declared = inputs.get(settled.tx_hash)
+    if declared is not None:
+        want: dict[str, int] = defaultdict(int)
+        for m, amount in zip(declared.members, declared.net_amounts, strict=True):
+            want[m] += amount
+        if declared.period_id != period or declared.fee != fee:
+            res.add(
+                "money.netting_unbalanced",
+                f"settleNetting input period {hex32(declared.period_id)} fee {declared.fee}, "
+                f"NettingSettled says fee {fee}",
+                subject,
+            )
+        if sum(declared.net_amounts) + declared.fee != 0:
+            res.add(
+                "money.netting_unbalanced",
+                f"settleNetting netAmounts sum to {sum(declared.net_amounts)}, fee "
+                f"{declared.fee}: not zero",
+                subject,
+            )
+        for account in sorted(set(want) | set(net)):
+            if want.get(account, 0) != net.get(account, 0):
+                res.add(
+                    "money.netting_unbalanced",
+                    f"{account}: credits - debits {net.get(account, 0)} in the period, "
+                    f"settleNetting net amount {want.get(account, 0)}",
+                    subject,
+                )
+    return sum(-v for v in net.values() if v < 0)
 
 
 # ---------------------------------------------------------------- 7 lifecycle

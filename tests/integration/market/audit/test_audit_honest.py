@@ -100,3 +100,34 @@ def test_sessions_in_several_states_and_a_netting_period_reconcile(chain, tmp_pa
     (money,) = report.market_checks
     assert money.status == "pass" and "1 netting period(s)" in money.notes[0]
     assert f"escrowed {sum(r.budget_units for r in cleared.input.requests)} " in money.notes[0]
+
+
+def test_session_netting_period_is_not_read_as_refunds(chain, route) -> None:
+    """The clearing house nets a session under a period id equal to the session id
+    (``netting_period_id`` of its UUID): the netting credits are not refunds, the per-member
+    positions match settleNetting's input and the market still reconciles."""
+    from clearing.encoding import keccak256, uuid_to_bytes32
+    from clearing.settlement.netting import netting_period_id
+
+    staged = stage(chain, route)
+    period = bytes.fromhex(netting_period_id(staged.session_id)[2:])
+    assert period == uuid_to_bytes32(staged.session_id)
+    market, a = chain.contracts.market, chain.addresses
+    market.register_participant(
+        a["outsider"], keccak256(b"ch2"), [market.role("CLEARING_HOUSE")], sender=a["operator"]
+    )
+    market.settle_netting(
+        period, [a["dso"], a["fsp_a"]], [-700, 650], 50, a["fsp_b"], sender=a["outsider"]
+    )
+    report = audit(chain, route, staged)
+    assert report.exit_code == 0, report.to_json()
+    (session,) = [s for s in report.sessions if s.session_id == staged.session_id]
+    assert session.check("money").status == "pass"
+    (money,) = report.market_checks
+    assert money.status == "pass" and "moving 700 units" in money.notes[0], money.notes
+    from market.audit.chain_view import read_chain
+
+    view = read_chain(chain.client, market)
+    (declared,) = [n for n in view.netting_inputs.values() if n.period_id == period]
+    assert declared.net_amounts == [-700, 650] and declared.fee == 50
+    assert declared.fee_recipient == a["fsp_b"].lower()

@@ -20,7 +20,14 @@ from clearing.commitments import offers_root
 from clearing.encoding import uuid_to_bytes32
 from clearing.messages import FlexOffer, FlexOfferOption, IspPower
 from market.audit import checks
-from market.audit.chain_view import ChainSession, ChainView
+from market.audit.chain_view import (
+    SETTLE_NETTING_SELECTOR,
+    SETTLE_NETTING_TYPES,
+    ChainSession,
+    ChainView,
+    NettingInput,
+    decode_settle_netting,
+)
 from market.audit.findings import AuditReport, CheckResult, SessionAudit
 from market.audit.runner import parse_session_arg
 from market.audit.sources import StationRegistry
@@ -56,8 +63,9 @@ def info(state: SessionState = SessionState.FINAL) -> SessionInfo:
     )
 
 
-def event(name: str, block: int, **args) -> DecodedEvent:  # type: ignore[no-untyped-def]
-    return DecodedEvent(name, args, "0xmarket", "FlexMarket", block, f"0xtx{block}{name}", 0)
+def event(name: str, block: int, *, tx: str | None = None, index: int = 0, **args) -> DecodedEvent:  # type: ignore[no-untyped-def]
+    tx_hash = tx or f"0xtx{block}{name}"
+    return DecodedEvent(name, args, "0xmarket", "FlexMarket", block, tx_hash, index)
 
 
 def view(events: list[DecodedEvent], ts: dict[int, int], **kw) -> ChainView:  # type: ignore[no-untyped-def]
@@ -156,16 +164,47 @@ def test_refund_short_by_one_is_named_with_the_amount() -> None:
     assert finding.subject == DSO
 
 
+FEE_TO = "0x" + "fe" * 20
+
+
+def netting(period: bytes, block: int, amounts: dict[str, int], fee: int) -> list[DecodedEvent]:
+    """What one settleNetting emits: debits, member credits, the fee credit, NettingSettled."""
+    tx = f"0xnet{block}"
+    out = [
+        event("Debited", block, tx=tx, account=a, ref=period, amount=-v)
+        for a, v in amounts.items()
+        if v < 0
+    ]
+    out += [
+        event("Credited", block, tx=tx, account=a, ref=period, amount=v)
+        for a, v in amounts.items()
+        if v > 0
+    ]
+    if fee:
+        out.append(event("Credited", block, tx=tx, account=FEE_TO, ref=period, amount=fee))
+    out.append(
+        event(
+            "NettingSettled",
+            block,
+            tx=tx,
+            periodId=period,
+            memberCount=len(amounts),
+            fee=fee,
+            feeRecipient=FEE_TO,
+        )
+    )
+    return [
+        DecodedEvent(e.name, e.args, e.address, e.contract, block, tx, i) for i, e in enumerate(out)
+    ]
+
+
 def test_market_balance_and_netting_reconcile_from_events() -> None:
     period = b"\x09" * 32
     events, ts = honest_events()
     events += [
         *credits(),
         event("Withdrawn", 7, account=FSP, to=FSP, amount=500),
-        event("Debited", 8, account=DSO, ref=period, amount=100),
-        event("Credited", 8, account=FSP, ref=period, amount=90),
-        event("Credited", 8, account="0x" + "fe" * 20, ref=period, amount=10),
-        event("NettingSettled", 8, periodId=period, memberCount=2, fee=10),
+        *netting(period, 8, {DSO: -100, FSP: 90}, 10),
     ]
     ok = view(events, ts, token_balance=500, total_escrowed=0, total_credited=500)
     assert checks.check_market_money(ok)[0].findings == []
@@ -176,6 +215,40 @@ def test_market_balance_and_netting_reconcile_from_events() -> None:
     unbalanced = [e for e in events if not (e.name == "Credited" and e.args["amount"] == 90)]
     result = checks.check_market_money(view(unbalanced, ts, token_balance=410, total_credited=410))
     assert "money.netting_unbalanced" in {f.code for f in result[0].findings}
+
+
+def test_session_period_netting_is_not_a_refund_and_matches_settle_input() -> None:
+    """The period id of a session's netting is its session id: its credits are not refunds."""
+    events, ts = honest_events()
+    net = netting(SID32, 7, {DSO: -300, FSP: 280}, 20)
+    events += [*credits(), *net]
+    cs = session(events, credits())
+    assert checks.check_money(cs, checks.SessionBundles(SID)).findings == []
+    declared = NettingInput(SID32, [DSO.lower(), FSP.lower()], [-300, 280], 20, FEE_TO)
+    honest = view(
+        events, ts, token_balance=1_000, total_credited=1_000, netting_inputs={"0xnet7": declared}
+    )
+    result = checks.check_market_money(honest)[0]
+    assert result.findings == [] and "moving 300 units" in result.notes[0]
+    # a report whose settled positions disagree with what was credited is caught
+    tampered = NettingInput(SID32, [DSO.lower(), FSP.lower()], [-290, 270], 20, FEE_TO)
+    bad = view(
+        events, ts, token_balance=1_000, total_credited=1_000, netting_inputs={"0xnet7": tampered}
+    )
+    found = checks.check_market_money(bad)[0].findings
+    assert {f.code for f in found} == {"money.netting_unbalanced"}
+    assert sorted(f.message.split(":")[0] for f in found) == sorted([DSO.lower(), FSP.lower()])
+
+
+def test_settle_netting_calldata_decodes() -> None:
+    from eth_abi import encode
+
+    data = SETTLE_NETTING_SELECTOR + encode(
+        list(SETTLE_NETTING_TYPES), [SID32, [DSO, FSP], [-300, 280], 20, FEE_TO]
+    )
+    decoded = decode_settle_netting("0x" + data.hex())
+    assert decoded == NettingInput(SID32, [DSO.lower(), FSP.lower()], [-300, 280], 20, FEE_TO)
+    assert decode_settle_netting("0xdeadbeef") is None
 
 
 def _offer(fsp: str, price: int) -> FlexOffer:

@@ -103,8 +103,10 @@ class NettingResult(BaseModel):
 
 
 def netting_period_id(period: str) -> str:
-    """bytes32 (hex) of a period: ``keccak256(uuid bytes)`` for a session UUID, else
-    ``keccak256("flexmarket:netting:" + period)`` (e.g. a day ``2026-01-01``)."""
+    """bytes32 (hex) of a period: for a session UUID the session's own on-chain id
+    (``keccak256(uuid bytes)``), else ``keccak256("flexmarket:netting:" + period)`` (e.g. a
+    day ``2026-01-01``). Netting entries share the session id as ``ref`` with its payouts; the
+    auditor tells them apart by the ``NettingSettled`` event of the same transaction."""
     try:
         parsed = uuid.UUID(period)
     except ValueError:

@@ -80,8 +80,7 @@ def test_no_unexplained_soc_violation(replayed, name: str) -> None:
 def test_audit_passes(replayed, name: str) -> None:
     report, _ = replayed(name)
     audit = report["audit"]
-    if not audit["available"]:
-        pytest.skip(f"auditor not available: {audit.get('reason')}")
+    assert audit["available"], f"the replay could not run the auditor: {audit.get('reason')}"
     assert audit["passed"], audit
 
 

@@ -176,8 +176,14 @@ def gaming_findings(
     portfolio: Sequence[MeterSeries],
     rules: SettlementRules,
     subject: str,
+    paying_direction: str | None = None,
 ) -> list[Finding]:
-    """Flag ISPs without an order whose nominated baseline (by ISP start) is far from the meter."""
+    """Flag ISPs without an order whose nominated baseline (by ISP start) is far from the meter.
+
+    With ``paying_direction`` only the deviation that would raise the FSP's payout counts: for
+    UP orders a baseline above the meter (inflated consumption), for DOWN orders one below it.
+    The opposite deviation is what an order's rebound produces outside its ISPs, not gaming.
+    """
     ordered = set(ordered_isps)
     out: list[Finding] = []
     for ts, baseline_w in sorted(nominated_w.items()):
@@ -189,7 +195,11 @@ def gaming_findings(
         tolerance = max(
             rules.gaming_tolerance_w, abs(baseline_w) * rules.gaming_tolerance_ppm // 1_000_000
         )
-        if abs(baseline_w - metered) > tolerance:
+        excess = {
+            "UP": baseline_w - metered,
+            "DOWN": metered - baseline_w,
+        }.get(paying_direction or "", abs(baseline_w - metered))
+        if excess > tolerance:
             out.append(
                 Finding(
                     code=BASELINE_GAMING,

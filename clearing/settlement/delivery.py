@@ -355,6 +355,7 @@ def _settle_group(
                     f"orders in ISP {isp.isp_index}"
                 )
     indices = sorted(direction_at)
+    directions = set(direction_at.values())
     starts = [ts_of(i) for i in indices]
     activation = starts[0] if starts else inputs.session_start_ts
     baseline, baseline_findings = compute_baseline(
@@ -374,6 +375,7 @@ def _settle_group(
                 portfolio=portfolio,
                 rules=rules,
                 subject=subject,
+                paying_direction=next(iter(directions)) if len(directions) == 1 else None,
             )
         )
     actual: dict[int, int | None] = {

@@ -316,6 +316,37 @@ def test_gaming_check_flags_nominated_baseline_far_from_meter() -> None:
     assert [f.timestamp for f in flagged] == [ts(6), ts(7)]
 
 
+@pytest.mark.parametrize(
+    ("direction", "nominated_off_order_w", "flagged"),
+    [
+        ("UP", 0, False),  # below the 10 000 W metered: an UP order's rebound, not gaming
+        ("DOWN", 20_000, False),  # above the meter: a DOWN order's rebound
+        ("DOWN", 0, True),  # below the meter would inflate a DOWN payout
+    ],
+)
+def test_gaming_check_counts_only_the_deviation_that_raises_the_payout(
+    direction: str, nominated_off_order_w: int, flagged: bool
+) -> None:
+    nominated = dict.fromkeys(range(8), 10_000) | dict.fromkeys((6, 7), nominated_off_order_w)
+    order = make_order(
+        "o1",
+        isps={4: 8_000, 5: 8_000},
+        price_per_mwh=PRICE,
+        payment_cap_units=400_000,
+        direction=direction,
+    )
+    inputs = make_inputs(
+        event_readings(1_000),
+        METERS,
+        reservations=[("request-1", FSP, 400_000)],
+        budgets=[("request-1", BUDGET)],
+        prognoses=[make_prognosis(nominated)],
+    )
+    report = compute_delivery(inputs, [order], rules_for("nominated", 1_000_000), station_keys())
+    gaming = [f.timestamp for f in report.report.findings if f.code == "baseline_gaming_suspect"]
+    assert gaming == ([ts(6), ts(7)] if flagged else [])
+
+
 def test_two_orders_share_portfolio_delivery_pro_rata() -> None:
     """Two requests' orders in the same ISPs split the 8 000 W delivered 3:1 (6 000 / 2 000)."""
     o1 = make_order(

@@ -23,7 +23,14 @@ from clearing.messages import (
 )
 from clearing.units import PPM, payment_units
 from market.agents.common import MarketSession, as_message, call, derived_id
-from market.agents.fleet import EV, FleetPolicy, Portfolio, PreferenceIssue, build_portfolio
+from market.agents.fleet import (
+    EV,
+    EvFrame,
+    FleetPolicy,
+    Portfolio,
+    PreferenceIssue,
+    build_portfolio,
+)
 from market.agents.flex_lp import (
     BlockOption,
     Disaggregation,
@@ -274,7 +281,7 @@ class FspAgent:
             block.shape, block.direction, clipped, block.rebound_w, block.discharge_wh
         )
 
-    def _verified(self, block: BlockOption, frames: list) -> BlockOption | None:
+    def _verified(self, block: BlockOption, frames: list[EvFrame]) -> BlockOption | None:
         """Prove the whole-watt block deliverable by the disaggregation LP itself; shave 1 %
         until it is (integers only ever round toward promising less)."""
         for _ in range(5):

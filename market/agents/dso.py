@@ -11,7 +11,6 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from adapters.grid.forecast import FlexNeed, GridForecaster, PointState, ReportRow
 from adapters.grid.model import ISPS_PER_DAY
@@ -169,7 +168,7 @@ class DsoAgent:
         return self.forecaster.before_after(sorted(isps), up, ev_load_w)
 
     async def post_requests(
-        self, client: Any, ev_load_w: Mapping[int, Mapping[int, float]] | None = None
+        self, client: object, ev_load_w: Mapping[int, Mapping[int, float]] | None = None
     ) -> list[FlexRequest]:
         """Forecast, then post every request through the signed client."""
         requests = self.requests(ev_load_w)

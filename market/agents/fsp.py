@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from clearing.messages import (
     BaselineIsp,
@@ -372,7 +371,7 @@ class FspAgent:
                 ]
         return DispatchPlan(schedules, by_point, shortfalls, misses, incentives)
 
-    def _changes(self, cp: str, bid_ids: set[str], present: dict[str, Any]) -> list[str]:
+    def _changes(self, cp: str, bid_ids: set[str], present: dict[str, EvFrame]) -> list[str]:
         causes = []
         for ev_id in sorted(bid_ids):
             if ev_id not in present:
@@ -389,7 +388,7 @@ class FspAgent:
         return causes
 
     def _incentives(
-        self, result: Disaggregation, ordered: dict[int, int], present: dict[str, Any]
+        self, result: Disaggregation, ordered: dict[int, int], present: dict[str, EvFrame]
     ) -> list[Incentive]:
         """Energy shifted in the ordered ISPs (|scheduled - baseline|) x the user's rate."""
         out = []
@@ -419,7 +418,7 @@ class FspAgent:
 
     # ------------------------------------------------------------------ transport
     async def submit(
-        self, client: Any, requests: Sequence[FlexRequest] | None = None
+        self, client: object, requests: Sequence[FlexRequest] | None = None
     ) -> list[FlexOffer]:
         """Send the prognoses, then offers for ``requests`` (default: the session's open
         requests read from the market) through the signed client."""
@@ -434,7 +433,7 @@ class FspAgent:
         return offers
 
     async def fetch_and_dispatch(
-        self, client: Any, fleet_now: Sequence[EV] | None = None
+        self, client: object, fleet_now: Sequence[EV] | None = None
     ) -> DispatchPlan:
         """Fetch this FSP's orders of the session from the market and disaggregate them."""
         rows = await call(client, "orders", self.session.session_id, self.fsp_address)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from clearing.messages import FlexOffer, FlexOfferOption, IspPower
 from market.api.schemas import CongestionPointCreate, SessionCreate
@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _percentile(sorted_ms: list[float], q: float) -> float:
@@ -129,7 +130,7 @@ def run_bench(
                 kill_process_group(server.pid, wait=server.wait)
 
 
-def _wait_healthy(base: str, server: subprocess.Popen) -> None:
+def _wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -173,14 +174,16 @@ def _measure(
             congestion_point="BENCH-CP",
             direction="UP" if i % 2 else "DOWN",
             expires_at=now + 7200,
-            options=[
+            options=(
                 FlexOfferOption(
                     option_ref="a",
-                    isps=[IspPower(isp_index=(i + k) % 16, power_w=1000 + i) for k in range(4)],
+                    isps=tuple(
+                        IspPower(isp_index=(i + k) % 16, power_w=1000 + i) for k in range(4)
+                    ),
                     price_per_mwh=50_000_000 + i,
                     min_activation_ppm=1_000_000,
-                )
-            ],
+                ),
+            ),
         )
         envelope = eip712.sign_message(
             domain, key, kind="offer", body=offer.model_dump(mode="json"), expiry=now + 3600

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
@@ -20,6 +20,12 @@ from market.roles import RoleCache
 from market.settings import Settings
 from market.store.db import make_engine, upgrade
 
+if TYPE_CHECKING:
+    from clearing.settlement.rules import SettlementRules
+    from market.ledger import Ledger
+    from market.lifecycle.worker import Worker
+    from market.store.models import MarketSession
+
 
 @dataclass
 class Runtime:
@@ -30,9 +36,9 @@ class Runtime:
     core: MarketCore
     issuer: TokenIssuer
     bundles: BundleStore
-    ledger: Any | None = None
+    ledger: Ledger | None = None
 
-    def app(self, worker: Any | None = None) -> FastAPI:
+    def app(self, worker: Worker | None = None) -> FastAPI:
         if worker is not None and self.ledger is not None:
             attach_settlement(worker, self.settings, ledger=self.ledger)
         app = create_app(
@@ -49,7 +55,7 @@ class Runtime:
 def build_runtime(
     settings: Settings,
     *,
-    ledger: Any | None = None,
+    ledger: Ledger | None = None,
     role_lookup: Callable[[str], Iterable[str]] | None = None,
     clock: Clock | None = None,
     migrate: bool = True,
@@ -95,7 +101,7 @@ def build_runtime(
 class ChainClock:
     """Time as the chain sees it (latest block timestamp), for test chains that are warped."""
 
-    def __init__(self, ledger: Any) -> None:
+    def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
 
     def now(self) -> float:
@@ -107,7 +113,7 @@ class ChainClock:
         await asyncio.sleep(max(0.0, seconds))
 
 
-def settlement_rules(settings: Settings) -> Any:
+def settlement_rules(settings: Settings) -> SettlementRules:
     """The configured SettlementRules (defaults for every field not set)."""
     from clearing.settlement.rules import SettlementRules
 
@@ -117,7 +123,7 @@ def settlement_rules(settings: Settings) -> Any:
         raise InvalidMessage(str(exc), field="settings.settlement_rules") from exc
 
 
-def attach_settlement(worker: Any, settings: Settings, *, ledger: Any) -> Any:
+def attach_settlement(worker: Worker, settings: Settings, *, ledger: Ledger) -> Worker:
     """Give a lifecycle worker the meter-oracle and clearing-house steps its keys allow.
 
     Without ``oracle_key`` the verify step stays BLOCKED naming the setting; without
@@ -140,7 +146,7 @@ def attach_settlement(worker: Any, settings: Settings, *, ledger: Any) -> Any:
         house = ledger.client.add_account(settings.clearing_house_key)
         fee_recipient = settings.fee_recipient or house
 
-        def clearing_hook(s: Any) -> str:
+        def clearing_hook(s: MarketSession) -> str:
             out = settle_session(
                 engine=worker.engine,
                 ledger=ledger,

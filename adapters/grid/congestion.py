@@ -9,12 +9,16 @@ are stable for a given grid and element, so the market and the chain hash the sa
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import networkx as nx
 import pandapower as pp
 import pandapower.topology as top
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EAN_PREFIX = "871685"  # GS1 country/company prefix used by the Dutch grid-connection register
 
@@ -135,7 +139,7 @@ def _upstream_end(net: pp.pandapowerNet, line: int, depth: dict[int, int]) -> in
     return fb if depth.get(fb, 10**9) <= depth.get(tb, 10**9) else tb
 
 
-def _limit(table, idx: int, override: float | None) -> float:
+def _limit(table: pd.DataFrame, idx: int, override: float | None) -> float:
     if override is not None:
         return float(override)
     if "max_loading_percent" in table.columns:
@@ -148,7 +152,7 @@ def _limit(table, idx: int, override: float | None) -> float:
 def _band(
     net: pp.pandapowerNet, buses: tuple[int, ...], lo: float | None, hi: float | None
 ) -> tuple[float, float]:
-    def col(name: str, default: float, pick) -> float:
+    def col(name: str, default: float, pick: Callable[[Iterable[float]], float]) -> float:
         if name not in net.bus.columns:
             return default
         values = net.bus.loc[list(buses), name].dropna()

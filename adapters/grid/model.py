@@ -99,7 +99,8 @@ def _load_simbench(code: str) -> GridModel:
         frame = absolute.get((elm, col))
         if frame is None or frame.shape[1] == 0:
             return np.zeros((ISPS_PER_DAY * 366, n))
-        return frame.reindex(columns=getattr(net, elm).index).to_numpy(float)
+        values: np.ndarray = frame.reindex(columns=getattr(net, elm).index).to_numpy(float)
+        return values
 
     profiles = {
         "load_p": arr("load", "p_mw", len(net.load)),

@@ -15,7 +15,7 @@ import tempfile
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from adapters.ocpp.csms import Csms
 from adapters.ocpp.dispatch import IspSetpoint
@@ -24,6 +24,24 @@ from adapters.ocpp.sink import InMemorySink, SqlReadingSink
 
 PASSWORD = "bench-secret"
 ISP_S = 900
+
+
+class _CsmsParams(TypedDict):
+    """What the CSMS process is started with (plain data: it crosses a spawn boundary)."""
+
+    stations: int
+    start: float  # simulated unix time at ``anchor``
+    anchor: float  # wall-clock unix time
+    speed: float
+    interval_s: int
+    sign: bool
+    db_url: str  # "" = in-memory sink
+
+
+class _SimParams(_CsmsParams):
+    """The simulator process also needs the CSMS's websocket URL."""
+
+    url: str
 
 
 class AnchoredClock:
@@ -52,14 +70,16 @@ def _station_ids(n: int) -> list[str]:
 
 
 # ---------------------------------------------------------------------- CSMS process
-def _csms_process(conn: Connection, params: dict[str, Any]) -> None:
+def _csms_process(conn: Connection, params: _CsmsParams) -> None:
     raise_open_files_limit()
     asyncio.run(_csms_main(conn, params))
 
 
-async def _csms_main(conn: Connection, p: dict[str, Any]) -> None:
+async def _csms_main(conn: Connection, p: _CsmsParams) -> None:
     clock = AnchoredClock(p["start"], p["anchor"], p["speed"])
-    sink: Any = SqlReadingSink(p["db_url"]) if p["db_url"] else InMemorySink()
+    sink: SqlReadingSink | InMemorySink = (
+        SqlReadingSink(p["db_url"]) if p["db_url"] else InMemorySink()
+    )
     csms = Csms(
         credentials=dict.fromkeys(_station_ids(p["stations"]), PASSWORD),
         sink=sink,
@@ -105,12 +125,12 @@ async def _csms_main(conn: Connection, p: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------- simulator process
-def _sim_process(conn: Connection, params: dict[str, Any]) -> None:
+def _sim_process(conn: Connection, params: _SimParams) -> None:
     raise_open_files_limit()
     asyncio.run(_sim_main(conn, params))
 
 
-async def _sim_main(conn: Connection, p: dict[str, Any]) -> None:
+async def _sim_main(conn: Connection, p: _SimParams) -> None:
     clock = AnchoredClock(p["start"], p["anchor"], p["speed"])
     specs = random_fleet_specs(
         p["stations"], start_unix=int(p["start"]), sign=p["sign"], password=PASSWORD
@@ -155,22 +175,22 @@ def run_ocpp_bench(
     raise_open_files_limit()
     ctx = mp.get_context("spawn")
     anchor = time.time()
-    params: dict[str, Any] = {
-        "stations": stations,
-        "start": float(int(anchor)),
-        "anchor": anchor,
-        "speed": speed,
-        "interval_s": interval_s,
-        "sign": sign,
-    }
     with tempfile.TemporaryDirectory() as tmp:
-        params["db_url"] = f"sqlite:///{Path(tmp) / 'readings.db'}" if sql_sink else ""
+        params: _CsmsParams = {
+            "stations": stations,
+            "start": float(int(anchor)),
+            "anchor": anchor,
+            "speed": speed,
+            "interval_s": interval_s,
+            "sign": sign,
+            "db_url": f"sqlite:///{Path(tmp) / 'readings.db'}" if sql_sink else "",
+        }
         csms_conn, csms_child = ctx.Pipe()
         csms_proc = ctx.Process(target=_csms_process, args=(csms_child, params), daemon=True)
         csms_proc.start()
         _, port = _recv(csms_conn, "CSMS", 60)
         sim_conn, sim_child = ctx.Pipe()
-        sim_params = dict(params, url=f"ws://127.0.0.1:{port}")
+        sim_params: _SimParams = {**params, "url": f"ws://127.0.0.1:{port}"}
         sim_proc = ctx.Process(target=_sim_process, args=(sim_child, sim_params), daemon=True)
         try:
             sim_proc.start()

@@ -22,8 +22,9 @@ class _FastValidator:
     def __init__(self, slow: Any) -> None:
         self.slow = slow
         self.schema = slow.schema
+        self.fast: jsonschema_rs.Draft4Validator | None
         try:
-            self.fast: Any = jsonschema_rs.Draft4Validator(slow.schema)
+            self.fast = jsonschema_rs.Draft4Validator(slow.schema)
         except Exception:  # a schema jsonschema-rs cannot compile: stay on the slow path
             self.fast = None
 

@@ -38,7 +38,7 @@ def derived_id(*parts: object) -> str:
     return str(uuid.uuid5(AGENT_NAMESPACE, "/".join(str(p) for p in parts)))
 
 
-async def call(client: Any, method: str, *args: Any) -> Any:
+async def call(client: object, method: str, *args: object) -> Any:
     """Call ``client.method(*args)``, awaiting it if the client is asynchronous."""
     fn = getattr(client, method, None)
     if fn is None:

@@ -11,11 +11,10 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from adapters.grid.forecast import FlexNeed, GridForecaster, PointState, ReportRow
 from adapters.grid.model import ISPS_PER_DAY
-from clearing.messages import DPrognosis, FlexOrder, FlexRequest, RequestIsp
+from clearing.messages import Direction, DPrognosis, FlexOrder, FlexRequest, RequestIsp
 from clearing.units import payment_units_ceil
 from market.agents.common import MarketSession, call, derived_id
 
@@ -101,11 +100,11 @@ class DsoAgent:
         # flexibility at the point cannot clear these (e.g. a fault far from any connection):
         # they are kept for the operator instead of becoming absurd requests
         self.unresolved = [n for n in needs if not n.resolved]
-        grouped: dict[tuple[str, str], list[FlexNeed]] = defaultdict(list)
+        grouped: dict[tuple[str, Direction], list[FlexNeed]] = defaultdict(list)
         for need in needs:
             if not need.resolved:
                 continue
-            direction = "UP" if need.power_w > 0 else "DOWN"
+            direction: Direction = "UP" if need.power_w > 0 else "DOWN"
             grouped[(need.cp_id, direction)].append(need)
         out = []
         price = self.config.max_price_per_mwh
@@ -169,7 +168,7 @@ class DsoAgent:
         return self.forecaster.before_after(sorted(isps), up, ev_load_w)
 
     async def post_requests(
-        self, client: Any, ev_load_w: Mapping[int, Mapping[int, float]] | None = None
+        self, client: object, ev_load_w: Mapping[int, Mapping[int, float]] | None = None
     ) -> list[FlexRequest]:
         """Forecast, then post every request through the signed client."""
         requests = self.requests(ev_load_w)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from clearing.messages import (
     BaselineIsp,
@@ -23,7 +22,14 @@ from clearing.messages import (
 )
 from clearing.units import PPM, payment_units
 from market.agents.common import MarketSession, as_message, call, derived_id
-from market.agents.fleet import EV, FleetPolicy, Portfolio, PreferenceIssue, build_portfolio
+from market.agents.fleet import (
+    EV,
+    EvFrame,
+    FleetPolicy,
+    Portfolio,
+    PreferenceIssue,
+    build_portfolio,
+)
 from market.agents.flex_lp import (
     BlockOption,
     Disaggregation,
@@ -274,7 +280,7 @@ class FspAgent:
             block.shape, block.direction, clipped, block.rebound_w, block.discharge_wh
         )
 
-    def _verified(self, block: BlockOption, frames: list) -> BlockOption | None:
+    def _verified(self, block: BlockOption, frames: list[EvFrame]) -> BlockOption | None:
         """Prove the whole-watt block deliverable by the disaggregation LP itself; shave 1 %
         until it is (integers only ever round toward promising less)."""
         for _ in range(5):
@@ -365,7 +371,7 @@ class FspAgent:
                 ]
         return DispatchPlan(schedules, by_point, shortfalls, misses, incentives)
 
-    def _changes(self, cp: str, bid_ids: set[str], present: dict[str, Any]) -> list[str]:
+    def _changes(self, cp: str, bid_ids: set[str], present: dict[str, EvFrame]) -> list[str]:
         causes = []
         for ev_id in sorted(bid_ids):
             if ev_id not in present:
@@ -382,7 +388,7 @@ class FspAgent:
         return causes
 
     def _incentives(
-        self, result: Disaggregation, ordered: dict[int, int], present: dict[str, Any]
+        self, result: Disaggregation, ordered: dict[int, int], present: dict[str, EvFrame]
     ) -> list[Incentive]:
         """Energy shifted in the ordered ISPs (|scheduled - baseline|) x the user's rate."""
         out = []
@@ -412,7 +418,7 @@ class FspAgent:
 
     # ------------------------------------------------------------------ transport
     async def submit(
-        self, client: Any, requests: Sequence[FlexRequest] | None = None
+        self, client: object, requests: Sequence[FlexRequest] | None = None
     ) -> list[FlexOffer]:
         """Send the prognoses, then offers for ``requests`` (default: the session's open
         requests read from the market) through the signed client."""
@@ -427,7 +433,7 @@ class FspAgent:
         return offers
 
     async def fetch_and_dispatch(
-        self, client: Any, fleet_now: Sequence[EV] | None = None
+        self, client: object, fleet_now: Sequence[EV] | None = None
     ) -> DispatchPlan:
         """Fetch this FSP's orders of the session from the market and disaggregate them."""
         rows = await call(client, "orders", self.session.session_id, self.fsp_address)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from adapters.chain.types import SessionState
 from clearing.encoding import hex32, uuid_to_bytes32
@@ -20,6 +22,8 @@ from market.audit.sources import (
     open_source,
     uuid_map,
 )
+
+_T = TypeVar("_T")
 
 
 def parse_session_arg(value: str) -> tuple[bytes, str | None]:
@@ -55,7 +59,7 @@ def run_audit(
     return report
 
 
-def _timed(report: AuditReport, key: str, fn: Callable[[], object]) -> object:
+def _timed(report: AuditReport, key: str, fn: Callable[[], _T]) -> _T:
     t0 = time.perf_counter()
     try:
         return fn()
@@ -75,9 +79,9 @@ def _run(
     step: int,
 ) -> None:
     only, only_uuid = parse_session_arg(session) if session else (None, None)
-    client, contract = _timed(report, "connect_s", lambda: connect(rpc, market))  # type: ignore[misc]
+    client, contract = _timed(report, "connect_s", lambda: connect(rpc, market))
     report.market = contract.address
-    view: ChainView = _timed(  # type: ignore[assignment]
+    view: ChainView = _timed(
         report,
         "chain_s",
         lambda: read_chain(client, contract, from_block=from_block, step=step, only=only),
@@ -88,7 +92,7 @@ def _run(
     if only_uuid:
         known.append(only_uuid)
     if source is not None:
-        known += _timed(report, "bundles_s", source.session_ids)  # type: ignore[operator]
+        known += _timed(report, "bundles_s", source.session_ids)
     ids = uuid_map(known)
     registry = _registry(source, station_keys)
     for cs in sorted(view.sessions.values(), key=lambda s: s.info.index):
@@ -136,7 +140,7 @@ def audit_session(
     elif needed:
         assert source is not None and session_uuid is not None
         for kind in needed:
-            content = _timed(report, "bundles_s", lambda k=kind: source.get(session_uuid, k))
+            content = _timed(report, "bundles_s", partial(source.get, session_uuid, kind))
             if content is None:
                 missing.append(
                     f"{kind} bundle of session {session_uuid} not found at {source.describe()}"
@@ -157,7 +161,7 @@ def audit_session(
 
     if missing:
         for name in ("bundle_hashes", "offers", "clearing", "reservations", "delivery"):
-            run(name, lambda n=name: blocked(n))
+            run(name, partial(blocked, name))
     else:
         run("bundle_hashes", lambda: checks.check_bundle_hashes(cs, sb))
         run("offers", lambda: checks.check_offers(cs, sb, receipts))

@@ -13,9 +13,10 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypedDict
 
 from eth_account import Account
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from adapters.chain.anvil import AnvilControl
 from adapters.chain.contracts import FlexMarketContract, SettlementTokenContract
@@ -25,7 +26,7 @@ from clearing.commitments import OFFER_LEAF_ENCODING, offer_leaf, offers_root
 from clearing.encoding import code_to_bytes32, hex32, keccak256, uuid_to_bytes32
 from clearing.engine import clear
 from clearing.merkle import StandardMerkleTree
-from clearing.messages import FlexOrder
+from clearing.messages import FlexOffer, FlexOrder
 from clearing.settlement.delivery import (
     DeliveryInputs,
     DeliveryOutcome,
@@ -39,6 +40,34 @@ from clearing.settlement.rules import SettlementRules
 
 BASE_LOAD_W = 200_000
 SHORT_DELIVERY_PPM = 800_000  # every third portfolio delivers 80 %: payouts below their caps
+
+
+class StationAsset(TypedDict):
+    """One entry of the published station registry (``stations.json``)."""
+
+    station_id: str
+    evse_id: int
+    owner: str
+    congestion_point: str
+    meter_public_key: str
+
+
+class OfferReceipt(TypedDict):
+    """An FSP's inclusion proof for one committed offer (hex strings)."""
+
+    offer_id: str
+    root: str
+    leaf_hash: str
+    proof: list[str]
+
+
+class FspReceipts(TypedDict):
+    """The ``--receipts`` file an FSP hands the auditor: its proofs plus its own offers."""
+
+    session_id: str
+    fsp: str
+    receipts: list[OfferReceipt]
+    offers: list[dict[str, Any]]
 
 
 @dataclass
@@ -71,13 +100,13 @@ class StagedSession:
     result: ResultBundle
     delivery: DeliveryOutcome | None
     committed: dict[str, list[str]] = field(default_factory=dict)  # fsp -> committed offer ids
-    offers_by_fsp: dict[str, list[dict]] = field(default_factory=dict)
+    offers_by_fsp: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def path(self, kind: str) -> Path:
         return self.folder / self.session_id / f"{kind}.json"
 
-    def receipts(self, fsp: str) -> dict:
+    def receipts(self, fsp: str) -> FspReceipts:
         """What the FSP holds after gate closure: its inclusion proofs (plus its own offers)."""
         fsp = fsp.lower()
         offers = self.offers_by_fsp[fsp]
@@ -99,7 +128,7 @@ class StagedSession:
         }
 
 
-def _canonical(obj: dict) -> bytes:
+def _canonical(obj: dict[str, Any]) -> bytes:
     from clearing.encoding import canonical_json
 
     return canonical_json(obj)
@@ -165,7 +194,7 @@ def stage_session(
             req.budget_units,
             sender=actors.dso,
         )
-    by_fsp: dict[str, list] = defaultdict(list)
+    by_fsp: dict[str, list[FlexOffer]] = defaultdict(list)
     for offer in bundle.offers:
         by_fsp[offer.fsp.lower()].append(offer)
     for fsp, offers in sorted(by_fsp.items()):
@@ -260,7 +289,7 @@ def stage_session(
 
 def simulate_delivery(
     orders: Sequence[FlexOrder], start: int, isp_s: int, rules: SettlementRules
-) -> tuple[list[SignedMeterReading], list[Portfolio], list[dict]]:
+) -> tuple[list[SignedMeterReading], list[Portfolio], list[StationAsset]]:
     """One metered station per (FSP, congestion point): a base load that moves by the ordered
     power in each ordered ISP (UP = less consumption), read and signed at every ISP boundary
     from the baseline window before the first order to one ISP after the last."""
@@ -269,7 +298,7 @@ def simulate_delivery(
         groups[(o.fsp.lower(), o.congestion_point)].append(o)
     readings: list[SignedMeterReading] = []
     portfolios: list[Portfolio] = []
-    registry: list[dict] = []
+    registry: list[StationAsset] = []
     for n, key in enumerate(sorted(groups)):
         fsp, cp = key
         station = station_of(fsp, cp)
@@ -319,7 +348,7 @@ def _write(path: Path, content: bytes) -> None:
     path.write_bytes(content)
 
 
-def _merge_registry(path: Path, assets: list[dict]) -> None:
+def _merge_registry(path: Path, assets: list[StationAsset]) -> None:
     existing = json.loads(path.read_text()) if path.is_file() else []
     known = {a["station_id"] for a in existing}
     merged = existing + [a for a in assets if a["station_id"] not in known]

@@ -16,7 +16,6 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -243,7 +242,7 @@ def make_verification_hook(
     bundles: BundleStore,
     oracle: str,
     rules: SettlementRules,
-    on_result: Callable[[VerificationResult], Any] | None = None,
+    on_result: Callable[[VerificationResult], object] | None = None,
 ) -> Callable[[m.MarketSession], None]:
     """A ``Worker.verification_hook`` bound to the oracle's address and the rules."""
 

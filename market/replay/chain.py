@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eth_utils import function_abi_to_4byte_selector, keccak
+from eth_utils.abi import function_abi_to_4byte_selector
+from eth_utils.crypto import keccak
 
 from adapters.chain.anvil import AnvilControl, AnvilNode
 from adapters.chain.client import ChainClient

@@ -100,7 +100,7 @@ class StagedSession:
 
 
 def _canonical(obj: dict) -> bytes:
-    from clearing.encoding import canonical_json
+    from clearing.trust import canonical_json
 
     return canonical_json(obj)
 

@@ -49,8 +49,10 @@ from clearing.encoding import hex32, keccak256, uuid_to_bytes32
 from clearing.errors import ClearingError, SolverFailed
 from clearing.merkle import StandardMerkleTree
 from clearing.messages import FlexOrder, IspPower
-from clearing.model import SolveOutcome, build_model, solve_highspy, solve_pulp
+from clearing.model import SolveOutcome, build_model
 from clearing.prepare import Prepared, prepare
+from clearing.solvers.cbc import solve_pulp
+from clearing.solvers.highs import solve_highspy
 from clearing.units import PPM
 from clearing.validation import validate_bundle
 

@@ -20,8 +20,8 @@ from typing import Any
 from clearing.engine import clear_run
 from clearing.errors import ClearingError
 from clearing.greedy import greedy
-from clearing.model import highs_version
 from clearing.prepare import prepare
+from clearing.solvers.highs import highs_version
 from clearing.synthetic import generate_session
 from clearing.validation import validate_bundle
 

@@ -10,7 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictInt,
+    StrictStr,
+    model_serializer,
+)
 
 from clearing.encoding import canonical_json, keccak256
 from clearing.messages import (
@@ -40,6 +48,7 @@ __all__ = [
     "PricingRule",
     "Procurement",
     "ResultBundle",
+    "SolverRun",
     "SolverSpec",
     "bundle_hash",
     "input_bundle_json_schema",
@@ -75,6 +84,23 @@ class CongestionPoint(_Doc):
 class SolverSpec(_Doc):
     name: Literal["highs", "cbc"] = "highs"
     version: StrictStr = ""
+
+
+class SolverRun(SolverSpec):
+    """The solver that actually cleared a session, as the result bundle records it.
+
+    ``fallback_reason`` is present only when the rules' solver failed and CBC cleared instead
+    (why it failed); it is left out of the document otherwise, so results of normal runs keep
+    their bytes and hashes."""
+
+    fallback_reason: StrictStr | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_no_fallback(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        data: dict[str, object] = handler(self)
+        if data.get("fallback_reason") is None:
+            data.pop("fallback_reason", None)
+        return data
 
 
 class MarketRules(_Doc):
@@ -139,7 +165,7 @@ class ResultBundle(_Doc):
     session_id: UuidStr
     input_hash: StrictStr
     pricing_rule: PricingRule
-    solver: SolverSpec
+    solver: SolverRun
     status: Literal["optimal", "time_limit", "empty"]
     mip_gap_ppm: StrictInt
     orders: tuple[FlexOrder, ...]

@@ -28,6 +28,7 @@ Orders are sorted by ``order_id``; an empty result has root ``0x00..00``.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -42,15 +43,17 @@ from clearing.bundle import (
     PaymentCap,
     Procurement,
     ResultBundle,
-    SolverSpec,
+    SolverRun,
     bundle_hash,
 )
 from clearing.encoding import hex32, keccak256, uuid_to_bytes32
 from clearing.errors import ClearingError, SolverFailed
 from clearing.merkle import StandardMerkleTree
 from clearing.messages import FlexOrder, IspPower
-from clearing.model import SolveOutcome, build_model, solve_highspy, solve_pulp
+from clearing.model import SolveOutcome, build_model
 from clearing.prepare import Prepared, prepare
+from clearing.solvers.cbc import solve_pulp
+from clearing.solvers.highs import solve_highspy
 from clearing.units import PPM
 from clearing.validation import validate_bundle
 
@@ -64,6 +67,8 @@ __all__ = [
     "order_id_for",
     "order_leaf",
 ]
+
+log = logging.getLogger(__name__)
 
 ORDER_LEAF_ENCODING = ("bytes32", "bytes32", "address", "uint256", "bytes32")
 _ORDER_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://flexmarket/order")
@@ -207,8 +212,10 @@ def clear(bundle: InputBundle | Mapping[str, Any]) -> ResultBundle:
 def clear_run(
     bundle: InputBundle | Mapping[str, Any], *, backend: Backend | None = None
 ) -> ClearingRun:
-    """Clear with timings. Default backend: HiGHS (highspy arrays), or CBC if the rules say so;
-    if HiGHS fails the CBC fallback runs and the result names the solver actually used."""
+    """Clear with timings. Default backend: HiGHS (highspy arrays), or CBC if the rules say so.
+
+    If HiGHS fails, CBC clears instead, never silently: a warning is logged and the result
+    bundle's ``solver`` names CBC with a ``fallback_reason``."""
     t0 = time.perf_counter()
     b = validate_bundle(bundle)
     prep = prepare(b)
@@ -223,10 +230,13 @@ def clear_run(
     model = build_model(prep)
     build_s = time.perf_counter() - t0
     limit, gap_ppm = rules.time_limit_s, rules.mip_gap_ppm
+    fallback_reason: str | None = None
     if backend == "highspy":
         try:
             sol = solve_highspy(model, time_limit_s=limit, mip_gap_ppm=gap_ppm)
-        except (SolverFailed, ImportError):
+        except (SolverFailed, ImportError) as exc:
+            fallback_reason = f"highs failed: {exc}"
+            log.warning("session %s: %s; clearing with CBC instead", b.session_id, fallback_reason)
             sol, pulp_build_s = solve_pulp(
                 model, solver="cbc", time_limit_s=limit, mip_gap_ppm=gap_ppm
             )
@@ -238,7 +248,7 @@ def clear_run(
         )
         build_s += pulp_build_s
     ev = evaluate(prep, activations_from(prep, sol))
-    result = _result(b, ev, sol.status, sol.gap, sol.solver, sol.version)
+    result = _result(b, ev, sol.status, sol.gap, sol.solver, sol.version, fallback_reason)
     _check_budgets(prep, ev)
     return ClearingRun(result, ev, build_s, sol.solve_s, -sol.objective, sol.gap)
 
@@ -256,7 +266,13 @@ def _check_budgets(prep: Prepared, ev: Evaluation) -> None:
 
 
 def _result(
-    b: InputBundle, ev: Evaluation, status: str, gap: float | None, solver: str, version: str
+    b: InputBundle,
+    ev: Evaluation,
+    status: str,
+    gap: float | None,
+    solver: str,
+    version: str,
+    fallback_reason: str | None = None,
 ) -> ResultBundle:
     prep_requests = b.requests
     caps: dict[tuple[str, str], int] = {}
@@ -280,7 +296,11 @@ def _result(
         session_id=b.session_id,
         input_hash=hex32(bundle_hash(b)),
         pricing_rule=b.rules.pricing_rule,
-        solver=SolverSpec(name=solver, version=version),  # type: ignore[arg-type]
+        solver=SolverRun(
+            name=solver,  # type: ignore[arg-type]
+            version=version,
+            fallback_reason=fallback_reason,
+        ),
         status=status,  # type: ignore[arg-type]
         mip_gap_ppm=-1 if gap is None else int(-(-max(gap, 0.0) * PPM // 1)),
         orders=tuple(ev.orders),

@@ -23,6 +23,7 @@ from sqlmodel import Session, select
 from adapters.clock import Clock, SystemClock
 from clearing.encoding import hex32, keccak256, uuid_to_bytes32
 from clearing.messages import DPrognosis, FlexOffer, FlexRequest
+from clearing.trust import canonical_json
 from market.api.schemas import (
     AssetCreate,
     CongestionPointCreate,
@@ -536,14 +537,8 @@ def _insert(model: Any) -> Any:
 
 
 def fast_canonical(body: BaseModel) -> bytes:
-    """Canonical JSON of a validated clearing message, via the C encoder.
-
-    Equal to clearing.encoding.canonical_json for these models (no floats, ASCII field names,
-    json's escaping is RFC 8785's); tests/unit/market/test_core_encoding.py checks it.
-    """
-    return json.dumps(
-        body.model_dump(mode="python"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode()
+    """Canonical JSON of a validated clearing message (strict schema: the C-encoder fast path)."""
+    return canonical_json(body.model_dump(mode="python"), schema_checked=True)
 
 
 def _id_field(kind: str) -> str:

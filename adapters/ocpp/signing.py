@@ -1,12 +1,10 @@
 """Signed meter readings: the exact bytes a station signs and how anyone recovers the signer.
 
-Format (version 1), shared with the delivery-verification code:
+The signed payload and its EIP-191 signature are defined once, in :mod:`clearing.trust`
+(:func:`~clearing.trust.meter_reading_payload`), and verified by the settlement with the same
+code; ``timestamp`` is Unix seconds (UTC) as sent in the OCPP ``meterValue.timestamp``.  This
+module adds the OCPP wire form:
 
-* **Signed payload** — canonical JSON (keys sorted, no whitespace, integers only, UTF-8) of
-  ``{"evse": int, "export_wh": int, "import_wh": int, "station": str, "timestamp": int}``.
-  ``timestamp`` is Unix seconds (UTC) as sent in the OCPP ``meterValue.timestamp``.
-* **Signature** — EIP-191 ``personal_sign`` (version ``0x45``) over those bytes with the
-  station's secp256k1 key: 65 bytes ``r || s || v`` (``v`` in {27, 28}), ``0x``-hex.
 * **On the OCPP wire** (``signedMeterValue`` of the Energy.Active.Import.Register sample,
   2.0.1 / 2.1): ``signedMeterData`` = base64 of the canonical JSON envelope
   ``{"payload": <signed payload object>, "signature": "0x…"}``,
@@ -23,18 +21,35 @@ import binascii
 import json
 from dataclasses import dataclass
 
-from coincurve import PrivateKey, PublicKey
-from Crypto.Hash import keccak as keccak_256
-from eth_account import Account
-from eth_account.messages import encode_defunct
+from coincurve import PublicKey
 from eth_utils.address import to_checksum_address
+
+from clearing.trust import (
+    SignedReadingError,
+    eip191_sign,
+    meter_reading_payload,
+    recover_eip191_signer,
+    secp256k1_key,
+    station_address,
+)
+
+__all__ = [
+    "ENCODING_METHOD",
+    "SIGNING_METHOD",
+    "ReadingSigner",
+    "SignedReading",
+    "SignedReadingError",
+    "decode_signed_meter_data",
+    "encode_signed_meter_value",
+    "public_key_hex",
+    "public_key_to_address",
+    "reading_payload",
+    "recover_reading_signer",
+    "sign_reading",
+]
 
 SIGNING_METHOD = "ECDSA-secp256k1-EIP191"
 ENCODING_METHOD = "flexmarket-canonical-json-v1"
-
-
-class SignedReadingError(ValueError):
-    """A signed meter value could not be decoded or does not verify."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,41 +64,19 @@ class SignedReading:
 def reading_payload(
     *, station_id: str, evse_id: int, timestamp: int, import_wh: int, export_wh: int
 ) -> str:
-    """Canonical JSON text of the fields a station signs."""
-    for name, value in (
-        ("evse_id", evse_id),
-        ("timestamp", timestamp),
-        ("import_wh", import_wh),
-        ("export_wh", export_wh),
-    ):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise SignedReadingError(f"{name}: must be an integer, got {value!r}")
-    obj = {
-        "evse": evse_id,
-        "export_wh": export_wh,
-        "import_wh": import_wh,
-        "station": station_id,
-        "timestamp": timestamp,
-    }
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _eip191_hash(message: bytes) -> bytes:
-    prefixed = b"\x19Ethereum Signed Message:\n" + str(len(message)).encode() + message
-    return keccak_256.new(data=prefixed, digest_bits=256).digest()
-
-
-def _private_key(key: bytes | str) -> PrivateKey:
-    if isinstance(key, str):
-        key = bytes.fromhex(key.removeprefix("0x"))
-    if len(key) != 32:
-        raise SignedReadingError(f"private_key: must be 32 bytes, got {len(key)}")
-    return PrivateKey(key)
+    """Canonical JSON text of the fields a station signs (:mod:`clearing.trust`)."""
+    return meter_reading_payload(
+        station=station_id,
+        evse=evse_id,
+        timestamp=timestamp,
+        import_wh=import_wh,
+        export_wh=export_wh,
+    ).decode()
 
 
 def public_key_hex(private_key: bytes | str) -> str:
     """Uncompressed SEC1 public key of a station key, 0x-hex."""
-    return "0x" + _private_key(private_key).public_key.format(compressed=False).hex()
+    return "0x" + secp256k1_key(private_key).public_key.format(compressed=False).hex()
 
 
 def public_key_to_address(public_key: str) -> str:
@@ -93,14 +86,14 @@ def public_key_to_address(public_key: str) -> str:
         raw = PublicKey(raw).format(compressed=False)
     if len(raw) != 65 or raw[0] != 4:
         raise SignedReadingError("public_key: expected 65-byte uncompressed SEC1 key")
-    return to_checksum_address(keccak_256.new(data=raw[1:], digest_bits=256).digest()[-20:])
+    return to_checksum_address(station_address("0x" + raw.hex()))
 
 
 class ReadingSigner:
     """A station's key, parsed once; signing many readings is then ~2x cheaper."""
 
     def __init__(self, private_key: bytes | str) -> None:
-        self._key = _private_key(private_key)
+        self._key = secp256k1_key(private_key)
         raw_public = self._key.public_key.format(compressed=False)
         self.public_key = "0x" + raw_public.hex()
         self.public_key_b64 = base64.b64encode(raw_public).decode()
@@ -109,16 +102,15 @@ class ReadingSigner:
     def sign(
         self, *, station_id: str, evse_id: int, timestamp: int, import_wh: int, export_wh: int
     ) -> SignedReading:
-        text = reading_payload(
-            station_id=station_id,
-            evse_id=evse_id,
+        payload = meter_reading_payload(
+            station=station_id,
+            evse=evse_id,
             timestamp=timestamp,
             import_wh=import_wh,
             export_wh=export_wh,
         )
-        sig = self._key.sign_recoverable(_eip191_hash(text.encode()), hasher=None)
-        signature = sig[:64] + bytes([sig[64] + 27])
-        return SignedReading(text, "0x" + signature.hex(), self.public_key)
+        signature = eip191_sign(self._key, payload)
+        return SignedReading(payload.decode(), signature, self.public_key)
 
 
 def sign_reading(
@@ -143,7 +135,7 @@ def sign_reading(
 def recover_reading_signer(signed_data: str, signature: str) -> str:
     """Checksummed address that produced ``signature`` over ``signed_data`` (EIP-191)."""
     try:
-        return Account.recover_message(encode_defunct(text=signed_data), signature=signature)
+        return recover_eip191_signer(signed_data.encode(), signature)
     except Exception as exc:  # eth-account raises several types for bad signatures
         raise SignedReadingError(f"signature: cannot recover signer ({exc})") from exc
 

@@ -1,10 +1,8 @@
 """Signed meter readings and their integrity checks: signatures, gaps, register resets.
 
-Signed payload (version 1, identical to ``adapters/ocpp/signing.py``): the canonical JSON
-(sorted keys, no whitespace, integers, UTF-8) of
-``{"evse": int, "export_wh": int, "import_wh": int, "station": str, "timestamp": int}``
-signed with EIP-191 ``personal_sign`` by the station's secp256k1 key (65-byte ``r||s||v``,
-``0x`` hex).  The recovered address must equal the station's registered address.
+Signed payload: :func:`clearing.trust.meter_reading_payload` (the one definition the OCPP
+stations use too), signed with EIP-191 ``personal_sign`` by the station's secp256k1 key.  The
+recovered address must equal the station's registered address.
 
 Integrity rules (all from :class:`~clearing.settlement.rules.SettlementRules`):
 
@@ -25,13 +23,16 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-from coincurve import PublicKey
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from pydantic import BaseModel, ConfigDict, Field
 
-from clearing.encoding import canonical_json, keccak256
 from clearing.settlement.rules import SettlementRules
+from clearing.trust import (
+    eip191_sign,
+    meter_reading_payload,
+    recover_eip191_signer,
+    secp256k1_key,
+    station_address,
+)
 
 __all__ = [
     "Finding",
@@ -40,7 +41,6 @@ __all__ = [
     "SignedMeterReading",
     "prepare_meter_data",
     "reading_from_signed_payload",
-    "reading_payload",
     "recover_reading_signer",
     "sign_reading",
     "station_address",
@@ -85,7 +85,7 @@ class SignedMeterReading(BaseModel):
         return (self.station, self.evse)
 
     def payload(self) -> bytes:
-        return reading_payload(
+        return meter_reading_payload(
             station=self.station,
             evse=self.evse,
             timestamp=self.timestamp,
@@ -106,21 +106,6 @@ class Finding(BaseModel):
 
     def sort_key(self) -> tuple[str, str, int, str]:
         return (self.code, self.subject, self.timestamp, self.detail)
-
-
-def reading_payload(
-    *, station: str, evse: int, timestamp: int, import_wh: int, export_wh: int
-) -> bytes:
-    """The exact bytes a station signs for one reading."""
-    return canonical_json(
-        {
-            "evse": evse,
-            "export_wh": export_wh,
-            "import_wh": import_wh,
-            "station": station,
-            "timestamp": timestamp,
-        }
-    )
 
 
 def reading_from_signed_payload(signed_data: str | bytes, signature: str) -> SignedMeterReading:
@@ -149,17 +134,17 @@ def sign_reading(
     export_wh: int,
 ) -> SignedMeterReading:
     """Sign a reading with EIP-191 personal_sign (what a station does; used by tests and sims)."""
-    payload = reading_payload(
+    payload = meter_reading_payload(
         station=station, evse=evse, timestamp=timestamp, import_wh=import_wh, export_wh=export_wh
     )
-    signed = Account.sign_message(encode_defunct(primitive=payload), private_key)
+    signature = eip191_sign(secp256k1_key(private_key), payload)
     return SignedMeterReading(
         station=station,
         evse=evse,
         timestamp=timestamp,
         import_wh=import_wh,
         export_wh=export_wh,
-        signature="0x" + bytes(signed.signature).hex(),
+        signature=signature,
     )
 
 
@@ -168,30 +153,10 @@ def recover_reading_signer(reading: SignedMeterReading) -> str | None:
     if not reading.signature:
         return None
     try:
-        address = Account.recover_message(
-            encode_defunct(primitive=reading.payload()), signature=reading.signature
-        )
+        address = recover_eip191_signer(reading.payload(), reading.signature)
     except Exception:  # eth-account raises several types for malformed signatures
         return None
     return str(address).lower()
-
-
-def station_address(key: str) -> str:
-    """Lower-case address of a registered station key given as an address or a secp256k1
-    public key (0x hex: 20-byte address, 64/65-byte uncompressed or 33-byte compressed)."""
-    try:
-        raw = bytes.fromhex(key.removeprefix("0x"))
-    except ValueError as exc:
-        raise ValueError(f"station key: not hex ({key!r})") from exc
-    if len(raw) == 20:
-        return "0x" + raw.hex()
-    if len(raw) == 33:
-        raw = PublicKey(raw).format(compressed=False)
-    if len(raw) == 65 and raw[0] == 4:
-        raw = raw[1:]
-    if len(raw) != 64:
-        raise ValueError(f"station key: {len(raw)} bytes is neither an address nor a public key")
-    return "0x" + keccak256(raw)[-20:].hex()
 
 
 def _subject(key: tuple[str, int]) -> str:

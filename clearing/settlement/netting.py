@@ -20,7 +20,7 @@ from eth_utils.address import to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from clearing.encoding import canonical_json, hex32, keccak256, uuid_to_bytes32
-from clearing.settlement.delivery import DeliveryReport
+from clearing.settlement.report import DeliveryReport
 from clearing.settlement.rules import SettlementError
 
 __all__ = [

@@ -326,7 +326,7 @@ def _check_receipts(cs: ChainSession, bundle: InputBundle, rec: Receipts, res: C
 def check_clearing(cs: ChainSession, sb: SessionBundles) -> CheckResult:
     from clearing import verify
     from clearing.errors import ClearingError
-    from clearing.model import highs_version
+    from clearing.solvers.highs import highs_version
 
     res = CheckResult("clearing")
     if sb.input is None or sb.result is None:

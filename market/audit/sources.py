@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import httpx
 
 from clearing.encoding import uuid_to_bytes32
-from clearing.settlement.meter import station_address
+from clearing.trust import station_address
 from market.audit.findings import AuditCannotRun
 
 KINDS = ("input", "result", "delivery")

@@ -129,7 +129,7 @@ class StagedSession:
 
 
 def _canonical(obj: dict[str, Any]) -> bytes:
-    from clearing.encoding import canonical_json
+    from clearing.trust import canonical_json
 
     return canonical_json(obj)
 
@@ -160,7 +160,7 @@ def stage_session(
     """Run ``bundle`` through the whole lifecycle on-chain; write the bundles under ``folder``."""
     import time
 
-    from clearing.model import highs_version
+    from clearing.solvers.highs import highs_version
 
     tamper = tamper or Tamper()
     seconds: dict[str, float] = {}

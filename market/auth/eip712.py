@@ -4,57 +4,36 @@ One envelope type covers every resource: the body travels as JSON and is bound i
 signature by ``bodyHash = keccak256(canonical_json(body))``. The domain binds the chain id and
 the market contract, so a message for one market or chain is useless on another.
 
-The digest is computed by hand (cached domain separator, fixed type hash) and the signer is
-recovered with coincurve; ``tests/unit/market/auth`` proves equality with eth-account.
+The digest is :func:`clearing.trust.eip712_digest` (the one definition of the trust formats)
+and the signer is recovered with coincurve; ``tests/unit/market/auth`` proves equality with
+eth-account.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from coincurve import PrivateKey, PublicKey
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
-from clearing.encoding import CanonicalEncodingError
-from clearing.encoding import canonical_json as _canonical_json
+from clearing.trust import EIP712_DOMAIN_NAME as DOMAIN_NAME
+from clearing.trust import EIP712_DOMAIN_VERSION as DOMAIN_VERSION
+from clearing.trust import EIP712_PRIMARY_TYPE as PRIMARY_TYPE
+from clearing.trust import EIP712_TYPES as TYPES
+from clearing.trust import CanonicalEncodingError, eip712_digest
+from clearing.trust import canonical_json as _canonical_json
 from market.errors import BadSignature, InvalidMessage
 
-DOMAIN_NAME = "FlexMarket"
-DOMAIN_VERSION = "1"
-PRIMARY_TYPE = "FlexMarketMessage"
-TYPES: dict[str, list[dict[str, str]]] = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
-    PRIMARY_TYPE: [
-        {"name": "kind", "type": "string"},
-        {"name": "messageId", "type": "string"},
-        {"name": "signer", "type": "address"},
-        {"name": "expiry", "type": "uint64"},
-        {"name": "bodyHash", "type": "bytes32"},
-    ],
-}
-_DOMAIN_TYPEHASH = keccak(
-    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-)
-_MESSAGE_TYPEHASH = keccak(
-    b"FlexMarketMessage(string kind,string messageId,address signer,uint64 expiry,bytes32 bodyHash)"
-)
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
-def canonical_json(obj: Any) -> bytes:
-    """The RFC 8785-style bytes of a body (clearing.encoding), errors as InvalidMessage."""
+def canonical_json(obj: Any, *, schema_checked: bool = False) -> bytes:
+    """The RFC 8785-style bytes of a body (clearing.trust), errors as InvalidMessage."""
     try:
-        return _canonical_json(obj)
+        return _canonical_json(obj, schema_checked=schema_checked)
     except CanonicalEncodingError as exc:
         raise InvalidMessage(exc.reason, field="body" + exc.path.removeprefix("$")) from exc
 
@@ -65,14 +44,7 @@ def body_hash(body: Any, *, validated: bool = False) -> bytes:
     ``validated``: the body already passed a strict schema (integers and strings only, ASCII
     field names), for which the C JSON encoder gives the same bytes as RFC 8785.
     """
-    if validated:
-        try:
-            return keccak(
-                json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-            )
-        except UnicodeEncodeError:
-            pass  # a lone surrogate: the strict encoder below names the field
-    return keccak(canonical_json(body))
+    return keccak(canonical_json(body, schema_checked=validated))
 
 
 @dataclass(frozen=True)
@@ -91,36 +63,21 @@ class Domain:
         }
 
 
-@lru_cache(maxsize=64)
-def _domain_separator(chain_id: int, verifying_contract: str) -> bytes:
-    return keccak(
-        _DOMAIN_TYPEHASH
-        + keccak(DOMAIN_NAME.encode())
-        + keccak(DOMAIN_VERSION.encode())
-        + chain_id.to_bytes(32, "big")
-        + bytes(12)
-        + bytes.fromhex(verifying_contract.lower().removeprefix("0x"))
-    )
-
-
 def digest(
     domain: Domain, *, kind: str, message_id: str, signer: str, expiry: int, body_hash32: bytes
 ) -> bytes:
     """The 32-byte EIP-712 digest ``keccak256(0x1901 ‖ domainSeparator ‖ structHash)``."""
     if not 0 <= expiry < 2**64:
         raise InvalidMessage("must fit in uint64", field="expiry")
-    signer_bytes = _address_bytes(signer, "signer")
-    struct_hash = keccak(
-        _MESSAGE_TYPEHASH
-        + keccak(kind.encode())
-        + keccak(message_id.encode())
-        + bytes(12)
-        + signer_bytes
-        + expiry.to_bytes(32, "big")
-        + body_hash32
+    return eip712_digest(
+        chain_id=domain.chain_id,
+        verifying_contract=domain.verifying_contract,
+        kind=kind,
+        message_id=message_id,
+        signer=_address_bytes(signer, "signer"),
+        expiry=expiry,
+        body_hash32=body_hash32,
     )
-    sep = _domain_separator(domain.chain_id, domain.verifying_contract.lower())
-    return keccak(b"\x19\x01" + sep + struct_hash)
 
 
 def typed_data(

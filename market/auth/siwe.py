@@ -15,9 +15,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
+from clearing.trust import eip191_hash
 from market.auth.eip712 import recover
 from market.errors import BadSignature, InvalidMessage, MessageExpired, Unauthenticated
 
@@ -120,8 +120,7 @@ def parse(text: str) -> SiweMessage:
 
 
 def _eip191_digest(text: str) -> bytes:
-    data = text.encode()
-    return keccak(b"\x19Ethereum Signed Message:\n" + str(len(data)).encode() + data)
+    return eip191_hash(text.encode())
 
 
 class TokenIssuer:

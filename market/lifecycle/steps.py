@@ -107,7 +107,7 @@ def build_receipts(w: Worker, s: m.MarketSession) -> int:
 
 def build_input_bundle(w: Worker, s: m.MarketSession) -> InputBundle:
     """The clearing input from the store: committed offers, escrowed requests, all points."""
-    from clearing.model import highs_version
+    from clearing.solvers.highs import highs_version
 
     with Session(w.engine) as db:
         points = db.exec(select(m.CongestionPoint).order_by(m.CongestionPoint.code))

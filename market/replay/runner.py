@@ -38,6 +38,7 @@ from clearing.bundle import ResultBundle
 from clearing.encoding import code_to_bytes32, hex32, uuid_to_bytes32
 from clearing.messages import DPrognosis, FlexOffer, FlexOrder, FlexRequest
 from clearing.settlement.delivery import DeliveryReport
+from clearing.solvers.highs import pin_highs_threads
 from market.agents.common import MarketSession as AgentSession
 from market.agents.common import as_message
 from market.agents.dso import DsoAgent, DsoConfig
@@ -648,30 +649,6 @@ async def _stop_stations(ctx: ReplayContext) -> None:
         await ctx.fleet.stop()
     if ctx.csms is not None:
         await ctx.csms.stop()
-
-
-def pin_highs_threads() -> None:
-    """Start HiGHS' process-wide scheduler with one thread before anything solves.
-
-    Why: the clearing sets ``threads=1`` on its solver; if another HiGHS (the agents' LPs via
-    PuLP) started the scheduler first with the default thread count, the clearing's solve
-    stops with "Not Set" and falls back to CBC, and the auditor's recomputation (HiGHS) then
-    differs from the published result. One tiny single-thread solve first avoids that.
-    """
-    import highspy
-    import numpy as np
-
-    from clearing.model import new_highs
-
-    h = new_highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
-    lp = highspy.HighsLp()  # max x, 0 <= x <= 1: an empty model would not start the scheduler
-    lp.num_col_, lp.num_row_ = 1, 0
-    lp.col_cost_ = np.array([-1.0])
-    lp.col_lower_, lp.col_upper_ = np.array([0.0]), np.array([1.0])
-    h.passModel(lp)
-    h.run()
 
 
 def _interrupt_guard() -> Callable[[], None]:

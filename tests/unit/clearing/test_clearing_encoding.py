@@ -58,7 +58,7 @@ def test_ids() -> None:
 
 
 def test_fast_and_explicit_paths_agree() -> None:
-    from clearing import encoding
+    from clearing import trust
 
     samples = [
         {"b": [1, {"z": None, "a": "\u00e9\u2028\x7f"}], "a": -(2**70), "c": (True, False)},
@@ -68,7 +68,7 @@ def test_fast_and_explicit_paths_agree() -> None:
     for obj in samples:
         out: list[str] = []
         try:
-            encoding._encode(obj, "$", out)
+            trust._encode(obj, "$", out)
             slow: bytes | None = "".join(out).encode("utf-8")
         except (CanonicalEncodingError, UnicodeEncodeError):
             slow = None

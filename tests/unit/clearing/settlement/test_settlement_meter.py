@@ -25,11 +25,11 @@ from clearing.settlement.meter import (
     SignedMeterReading,
     prepare_meter_data,
     reading_from_signed_payload,
-    reading_payload,
     recover_reading_signer,
     sign_reading,
 )
 from clearing.settlement.rules import SettlementRules
+from clearing.trust import meter_reading_payload as reading_payload
 
 PRICE = 100_000_000
 METERS = [("CS-A", 1), ("CS-B", 1)]

@@ -217,3 +217,17 @@ def test_guessing_across_many_stations_throttles_the_address(csms) -> None:
     assert codes[20:] == [429] * 4
     status, _ = csms.stop()
     assert status["failures_by_address"]["127.0.0.1"]["failures"] == 20  # type: ignore[index]
+
+
+def test_no_default_password_outside_dev_mode(monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from market.cli import app
+
+    monkeypatch.delenv("FLEXMARKET_CSMS_PASSWORD", raising=False)
+    result = CliRunner().invoke(app, ["csms", "--port", "0"])
+    assert result.exit_code == 2
+    assert "--password" in result.output and "no station password configured" in result.output
+    result = CliRunner().invoke(app, ["csms", "--dev", "--host", "0.0.0.0", "--port", "0"])
+    assert result.exit_code == 2
+    assert "--dev listens on loopback only" in result.output

@@ -46,31 +46,38 @@ class JsonLimitError(ValueError):
         self.limit = limit
 
 
-def json_depth(data: bytes | str, *, stop_above: int | None = None) -> int:
+def json_depth(data: bytes | str) -> int:
     """Deepest bracket nesting of ``data`` outside strings (0 for a scalar).
 
     For malformed input (an unterminated string) the result may be too high, never too
     low, so a caller refusing on it only refuses what ``json.loads`` would refuse anyway.
-    With ``stop_above``, input with at most that many opening brackets returns their count
-    (an upper bound of the depth) without the summing pass.
     """
     raw = data.encode() if isinstance(data, str) else bytes(data)
     brackets = _STRING.sub(b"", raw).translate(_KEEP, _DROP)
-    if stop_above is not None and brackets.count(b"\x01") <= stop_above:
-        return brackets.count(b"\x01")  # cannot be deeper than the number of opens
     return max(accumulate(memoryview(brackets).cast("b")), default=0)
 
 
 def check_json(
     data: bytes | str, *, max_depth: int = MAX_DEPTH, max_bytes: int = MAX_BYTES
 ) -> None:
-    """Raise :class:`JsonLimitError` if ``data`` is larger or deeper than allowed."""
-    size = len(data.encode()) if isinstance(data, str) else len(data)
+    """Raise :class:`JsonLimitError` if ``data`` is larger or deeper than allowed.
+
+    Cheap for the common case: input with no more opening brackets than ``max_depth`` cannot
+    be deeper, so only the bracket counts are taken (about a microsecond per OCPP frame).
+    """
+    if isinstance(data, str):
+        size = len(data) if len(data) * 4 <= max_bytes else len(data.encode())
+        opens = data.count("[") + data.count("{")
+    else:
+        size = len(data)
+        opens = data.count(b"[") + data.count(b"{")
     if size > max_bytes:
         raise JsonLimitError(
             "too_large", max_bytes, f"JSON of {size} bytes is larger than {max_bytes} bytes"
         )
-    depth = json_depth(data, stop_above=max_depth)
+    if opens <= max_depth:
+        return
+    depth = json_depth(data)
     if depth > max_depth:
         raise JsonLimitError(
             "too_deep", max_depth, f"JSON nested {depth} levels deep, more than {max_depth}"

@@ -90,3 +90,8 @@ def test_restore_recursion_limit_makes_deep_json_raise_instead_of_crashing() -> 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == [str(SAFE_RECURSION_LIMIT), "RecursionError"]
+
+
+def test_many_brackets_inside_strings_are_not_depth() -> None:
+    text = json.dumps({"data": "[{" * 10_000, "list": [[1]] * 1000})
+    assert loads(text)["list"][0] == [1]

@@ -74,7 +74,7 @@ def create_app(
     app.state.settings = settings
     problems.install(app)
     app.add_middleware(
-        RequestLimits,  # type: ignore[arg-type]
+        RequestLimits,
         max_body_bytes=settings.max_request_body_bytes,
         max_json_depth=settings.max_json_depth,
     )

@@ -10,6 +10,8 @@ import importlib
 
 import typer
 
+from clearing.json_limits import restore_recursion_limit
+
 app = typer.Typer(
     name="flexmarket",
     help="Local flexibility marketplace and clearing house for the distribution grid.",
@@ -41,6 +43,10 @@ for _name in _COMMAND_MODULES:
             raise
         continue
     _module.register(app=app, chain_app=chain_app, bench_app=bench_app, sim_app=sim_app)
+
+# The Ethereum stack (py_ecc) raised the recursion limit to 100 000 while importing; with it,
+# deeply nested JSON overflows the C stack instead of raising. Back to the safe default.
+restore_recursion_limit()
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
 """Typed Python client of the market API: signs every write (EIP-712) and sends it.
 
 Agents, replays and the API benchmark use exactly this client. Errors come back as
-``ApiError`` carrying the RFC 9457 problem (type, status, field, detail).
+``ApiError`` carrying the RFC 9457 problem (type, status, field, detail). Answers are
+untrusted input: larger than ``MAX_ANSWER_BYTES`` or nested deeper than ``MAX_ANSWER_DEPTH``
+they raise ``UnsafeAnswer`` before any JSON parser sees them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from clearing.json_limits import JsonLimitError, check_json
 from clearing.messages import DPrognosis, FlexOffer, FlexRequest
 from market.api.problems import PROBLEM_BASE
 from market.api.schemas import (
@@ -39,6 +42,37 @@ class ApiError(Exception):
         super().__init__(f"{status} {self.slug}: {problem.get('detail', '')}")
 
 
+MAX_ANSWER_BYTES = 256 * 1024 * 1024  # the biggest answers are delivery bundles of big days
+MAX_ANSWER_DEPTH = 64
+
+
+class UnsafeAnswer(JsonLimitError):
+    """An answer refused before parsing: its JSON is too deep or it is too large."""
+
+
+def _refuse_large(response: httpx.Response) -> None:
+    """Response hook: refuse from Content-Length, before the body is read into memory."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+        response.close()
+        raise UnsafeAnswer(
+            "too_large",
+            MAX_ANSWER_BYTES,
+            f"{response.request.method} {response.request.url.path}: answer of {declared} "
+            f"bytes is larger than {MAX_ANSWER_BYTES} bytes",
+        )
+
+
+def _json(response: httpx.Response) -> Any:
+    """The answer's JSON, checked for size and depth first."""
+    try:
+        check_json(response.content, max_depth=MAX_ANSWER_DEPTH, max_bytes=MAX_ANSWER_BYTES)
+    except JsonLimitError as exc:
+        where = f"{response.request.method} {response.request.url.path}"
+        raise UnsafeAnswer(exc.reason, exc.limit, f"{where}: {exc}") from exc
+    return response.json()
+
+
 def _dump(body: BaseModel | dict[str, Any]) -> dict[str, Any]:
     return body.model_dump(mode="json") if isinstance(body, BaseModel) else body
 
@@ -57,7 +91,9 @@ class MarketClient:
         now: Any = time.time,
     ) -> None:
         # ``http_client`` lets tests pass e.g. starlette's TestClient (in-process ASGI).
-        self._http = http_client or httpx.Client(base_url=base_url, timeout=timeout_s)
+        self._http = http_client or httpx.Client(
+            base_url=base_url, timeout=timeout_s, event_hooks={"response": [_refuse_large]}
+        )
         self.private_key = private_key
         self.address = eip712.address_of(private_key) if private_key else None
         self.message_ttl_s = message_ttl_s
@@ -79,7 +115,11 @@ class MarketClient:
     def _check(self, response: httpx.Response) -> httpx.Response:
         if response.status_code >= 400:
             try:
-                problem = response.json()
+                problem = _json(response)
+                if not isinstance(problem, dict):
+                    raise ValueError("not a problem document")
+            except UnsafeAnswer:
+                raise
             except ValueError:
                 problem = {"detail": response.text}
             raise ApiError(response.status_code, problem)
@@ -88,7 +128,7 @@ class MarketClient:
     def _get(self, path: str, **params: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         clean = {k: v for k, v in params.items() if v is not None}
-        return self._check(self._http.get(path, params=clean, headers=headers)).json()
+        return _json(self._check(self._http.get(path, params=clean, headers=headers)))
 
     def market_info(self) -> dict[str, Any]:
         """EIP-712 domain and SIWE settings of the market (cached)."""
@@ -121,7 +161,7 @@ class MarketClient:
         )
 
     def send_envelope(self, path: str, envelope: dict[str, Any]) -> dict[str, Any]:
-        return self._check(self._http.post(path, json=envelope)).json()
+        return _json(self._check(self._http.post(path, json=envelope)))
 
     def send(
         self,
@@ -182,12 +222,14 @@ class MarketClient:
             nonce=nonce,
             now=self._now(),
         )
-        answer = self._check(
-            self._http.post(
-                "/auth/siwe",
-                json={"message": text, "signature": siwe.sign_text(self.private_key, text)},
+        answer = _json(
+            self._check(
+                self._http.post(
+                    "/auth/siwe",
+                    json={"message": text, "signature": siwe.sign_text(self.private_key, text)},
+                )
             )
-        ).json()
+        )
         self.token = answer["token"]
         return self.token
 
@@ -277,7 +319,7 @@ class MarketClient:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         params = {"format": fmt, **({"participant": participant} if participant else {})}
         resp = self._check(self._http.get(f"/statements/{period}", params=params, headers=headers))
-        return resp.json() if fmt == "json" else resp.text
+        return _json(resp) if fmt == "json" else resp.text
 
     def earnings(self, period: str, ev_user: str | None = None) -> list[dict[str, Any]]:
         return self._get(f"/statements/{period}/earnings", ev_user=ev_user)

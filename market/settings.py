@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     clearing_house_key: str | None = None  # CLEARING_HOUSE: settleNetting
     fee_recipient: str | None = None  # platform fees (default: the clearing-house address)
     settlement_rules: dict[str, Any] = {}
+    # Request limits (market/api/limits.py, uvicorn options in `flexmarket serve`). The largest
+    # legitimate body is dispute evidence (an FSP's signed readings of one session).
+    max_request_body_bytes: int = 8 * 1024 * 1024  # larger bodies: 413 before being read
+    max_json_depth: int = 64  # deeper JSON bodies: 400 before parsing
+    max_request_head_bytes: int = 32 * 1024  # request line + headers; larger: 431
+    request_head_timeout_s: float = 10.0  # a head still incomplete after this: closed
+    limit_concurrency: int = 1024  # connections + tasks per process; beyond: 503
+    timeout_keep_alive_s: int = 5  # idle keep-alive connections closed after this
 
 
 def get_settings() -> Settings:

@@ -21,6 +21,7 @@ from adapters.ocpp.csms import Csms
 from adapters.ocpp.dispatch import IspSetpoint
 from adapters.ocpp.simulator.fleet import StationFleet, random_fleet_specs
 from adapters.ocpp.sink import InMemorySink, SqlReadingSink
+from clearing.json_limits import restore_recursion_limit
 
 PASSWORD = "bench-secret"
 ISP_S = 900
@@ -71,6 +72,7 @@ def _station_ids(n: int) -> list[str]:
 
 # ---------------------------------------------------------------------- CSMS process
 def _csms_process(conn: Connection, params: _CsmsParams) -> None:
+    restore_recursion_limit()
     raise_open_files_limit()
     asyncio.run(_csms_main(conn, params))
 
@@ -86,6 +88,7 @@ async def _csms_main(conn: Connection, p: _CsmsParams) -> None:
         clock=clock,
         meter_interval_s=p["interval_s"],
         call_timeout_s=60.0,
+        max_connections_per_ip=None,  # every simulated station comes from loopback
     )
     await csms.start()
     conn.send(("port", csms.port))

@@ -5,10 +5,17 @@ Security profile 1: the station id is the last URL path segment and HTTP Basic c
 wrong passwords get HTTP 401 before any OCPP traffic. Profile 2 is the same over TLS
 (pass ``ssl_context``; the URL becomes ``wss://``). The handler class is chosen by the
 negotiated subprotocol (server preference 2.1 > 2.0.1 > 1.6).
+
+Limits, so that one station or one address cannot take the CSMS down: frames above
+``MAX_FRAME_BYTES`` close the connection (1009) and frames nested deeper than
+``MAX_JSON_DEPTH`` get a CallError before any parser sees them; handshakes are capped per
+address and per station id; failed logins are throttled (``adapters/ocpp/throttle.py``),
+logged and counted in :meth:`Csms.status`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -16,7 +23,7 @@ import hashlib
 import hmac
 import logging
 import ssl
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +41,9 @@ from adapters.ocpp.handlers.v16 import V16Handler
 from adapters.ocpp.handlers.v21 import V21Handler
 from adapters.ocpp.handlers.v201 import V201Handler
 from adapters.ocpp.sink import InMemorySink, MeterReading, ReadingIngestor, ReadingSink
+from adapters.ocpp.throttle import LoginThrottle
 from adapters.ocpp.validation import install_fast_validation
+from clearing.json_limits import MAX_DEPTH
 
 LOG = logging.getLogger(__name__)
 
@@ -44,6 +53,17 @@ HANDLERS: dict[str, type[CsmsHandlerMixin]] = {
     "ocpp2.0.1": V201Handler,
     "ocpp1.6": V16Handler,
 }
+
+
+MAX_FRAME_BYTES = 1 << 20
+"""1 MiB. The largest legitimate station frames are ReportChargingProfiles and
+NotifyEVChargingSchedule (OCPP 2.1): up to 3 schedules x 1024 periods (schema maxItems) of
+~300 bytes each when every optional V2X field is set, about 0.9 MB. Anything bigger is not
+OCPP; with ``MAX_QUEUED_FRAMES`` it bounds what one connection can make the CSMS buffer."""
+MAX_QUEUED_FRAMES = 4
+MAX_JSON_DEPTH = MAX_DEPTH  # OCPP frames nest < 10 deep (SetChargingProfile is the deepest)
+MAX_CONNECTIONS_PER_IP = 1024  # handshakes + open connections; NAT'd sites share an address
+MAX_CONNECTIONS_PER_STATION = 2  # the live connection and the reconnect that replaces it
 
 
 class StationNotConnected(RuntimeError):
@@ -113,6 +133,12 @@ class Csms:
         sync_validation: bool = True,
         confirm_profiles: bool = True,
         ssl_context: ssl.SSLContext | None = None,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
+        max_json_depth: int = MAX_JSON_DEPTH,
+        max_connections_per_ip: int | None = MAX_CONNECTIONS_PER_IP,
+        max_connections_per_station: int = MAX_CONNECTIONS_PER_STATION,
+        station_throttle: LoginThrottle | None = None,
+        address_throttle: LoginThrottle | None = None,
     ) -> None:
         unknown = set(subprotocols) - set(SUBPROTOCOLS)
         if unknown:
@@ -132,6 +158,16 @@ class Csms:
         self.ping_interval_s = ping_interval_s
         self.subprotocols = tuple(subprotocols)
         self.ssl_context = ssl_context
+        self.max_frame_bytes = max_frame_bytes
+        self.max_json_depth = max_json_depth
+        self.max_connections_per_ip = max_connections_per_ip
+        self.max_connections_per_station = max_connections_per_station
+        # A station id is one charger: a few tries. An address may be a NAT'd site of many.
+        self.station_throttle = station_throttle or LoginThrottle(free_failures=3)
+        self.address_throttle = address_throttle or LoginThrottle(free_failures=20)
+        self._open_by_ip: defaultdict[str, int] = defaultdict(int)
+        self._open_by_station: defaultdict[str, int] = defaultdict(int)
+        self._release_tasks: set[asyncio.Task[None]] = set()
         self._credentials = {sid: _hash_password(sid, pw) for sid, pw in credentials.items()}
         self.sessions: dict[str, StationSession] = {}
         self.stats: Counter[str] = Counter()
@@ -159,7 +195,8 @@ class Csms:
             process_request=self._process_request,
             compression=None,
             ping_interval=self.ping_interval_s,
-            max_size=1 << 20,
+            max_size=self.max_frame_bytes,
+            max_queue=MAX_QUEUED_FRAMES,
             open_timeout=60,
             server_header="flexmarket-csms",
             ssl=self.ssl_context,
@@ -210,13 +247,72 @@ class Csms:
         )
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Admit a handshake: address and station caps, login throttle, then credentials."""
         station_id = self.station_id_from_path(request.path)
+        ip = str(connection.remote_address[0]) if connection.remote_address else "?"
+        if (
+            self.max_connections_per_ip is not None
+            and self._open_by_ip[ip] >= self.max_connections_per_ip
+        ):
+            self.stats["refused_ip_limit"] += 1
+            return connection.respond(503, "Too many connections from this address\n")
+        self._hold(connection, self._open_by_ip, ip)
+        retry_after_s = max(
+            self.station_throttle.retry_after_s(station_id), self.address_throttle.retry_after_s(ip)
+        )
+        if retry_after_s > 0:
+            self.stats["auth_throttled"] += 1
+            response = connection.respond(429, "Too many failed logins; retry later\n")
+            response.headers["Retry-After"] = str(int(retry_after_s) + 1)
+            return response
         if not self._authorised(station_id, request.headers.get("Authorization")):
             self.stats["auth_refused"] += 1
+            delay_s = max(
+                self.station_throttle.failed(station_id), self.address_throttle.failed(ip)
+            )
+            LOG.warning(
+                "station login failed: station=%r address=%s failed_logins=%d next_delay_s=%.0f",
+                station_id[:64],
+                ip,
+                self.station_throttle.total_failures,
+                delay_s,
+            )
             response = connection.respond(401, "Unknown station or wrong password\n")
             response.headers["WWW-Authenticate"] = 'Basic realm="ocpp"'
             return response
+        self.station_throttle.succeeded(station_id)
+        if self._open_by_station[station_id] >= self.max_connections_per_station:
+            self.stats["refused_station_limit"] += 1
+            return connection.respond(503, "Too many connections for this station\n")
+        self._hold(connection, self._open_by_station, station_id)
         return None
+
+    def _hold(self, connection: ServerConnection, counts: defaultdict[str, int], key: str) -> None:
+        """Count ``connection`` under ``key`` until it is closed, whatever ends it."""
+        counts[key] += 1
+
+        async def release() -> None:
+            try:
+                await connection.wait_closed()
+            finally:
+                counts[key] -= 1
+                if counts[key] <= 0:
+                    del counts[key]
+
+        task = asyncio.get_running_loop().create_task(release())
+        self._release_tasks.add(task)
+        task.add_done_callback(self._release_tasks.discard)
+
+    def status(self) -> dict[str, Any]:
+        """Counters for the operator: connections, refusals, failed and throttled logins."""
+        return {
+            "connected_stations": sum(1 for s in self.sessions.values() if s.connected),
+            "stats": dict(self.stats),
+            "failed_logins": self.station_throttle.total_failures,
+            "throttled_logins": self.stats["auth_throttled"],
+            "failures_by_station": self.station_throttle.status()["keys"],
+            "failures_by_address": self.address_throttle.status()["keys"],
+        }
 
     def _select_subprotocol(self, connection: ServerConnection, offered: Sequence[str]) -> Any:
         for proto in self.subprotocols:

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from market.api import problems
+from market.api.limits import RequestLimits
 from market.api.routers import (
     assets,
     auth,
@@ -72,6 +73,11 @@ def create_app(
     app.state.bundles = bundles
     app.state.settings = settings
     problems.install(app)
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=settings.max_request_body_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
     for module in (
         market_router,
         auth,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from clearing.json_limits import restore_recursion_limit
 from market.settings import Settings
 
 
@@ -33,4 +34,6 @@ def create_app_from_env() -> FastAPI:
             indexer=Indexer(rt.engine, ledger, deployment.deploy_block, roles=rt.core.roles),
             **({"worker_id": settings.worker_id} if settings.worker_id else {}),
         )
-    return rt.app(worker=worker)
+    app = rt.app(worker=worker)
+    restore_recursion_limit()  # each server process imports the chain stack (py_ecc) itself
+    return app

@@ -19,6 +19,10 @@ a delivery bundle's portfolios is registered to the FSP that owns the portfolio,
 tell a registry that lies about a key from a real one; that is the trusted part.
 ``stations.json``: either ``{"<station>": "<address or public key>"}`` or a list of assets
 ``[{"station_id", "owner", "meter_public_key", "evse_id"?}]``.
+
+Everything read here is untrusted: a bundle, registry or list larger than ``MAX_BUNDLE_BYTES``
+(refused from its size, before it is read) or nested deeper than ``MAX_BUNDLE_DEPTH`` raises
+:class:`UnsafeBundle` before any JSON parser sees it.
 """
 
 from __future__ import annotations
@@ -32,10 +36,43 @@ from typing import Any, Protocol
 import httpx
 
 from clearing.encoding import uuid_to_bytes32
+from clearing.json_limits import JsonLimitError, check_json
 from clearing.trust import station_address
 from market.audit.findings import AuditCannotRun
 
 KINDS = ("input", "result", "delivery")
+MAX_BUNDLE_BYTES = 256 * 1024 * 1024  # a 1 000-EV day's delivery bundle is tens of MB
+MAX_BUNDLE_DEPTH = 64  # canonical bundles nest < 10 deep
+
+
+class UnsafeBundle(AuditCannotRun):
+    """A bundle, registry or list refused before parsing: too deep or too large."""
+
+
+def checked(data: bytes, where: str) -> bytes:
+    """``data`` unchanged if it is within the size and depth limits, else UnsafeBundle."""
+    try:
+        check_json(data, max_depth=MAX_BUNDLE_DEPTH, max_bytes=MAX_BUNDLE_BYTES)
+    except JsonLimitError as exc:
+        raise UnsafeBundle(f"{where}: refused before parsing: {exc}") from exc
+    return data
+
+
+def parse(data: bytes, where: str) -> Any:
+    """Bounded ``json.loads`` of untrusted bytes; malformed JSON is AuditCannotRun too."""
+    try:
+        return json.loads(checked(data, where))
+    except ValueError as exc:
+        raise AuditCannotRun(f"{where}: not JSON ({exc})") from exc
+
+
+def _read_file(path: Path) -> bytes:
+    size = path.stat().st_size
+    if size > MAX_BUNDLE_BYTES:
+        raise UnsafeBundle(
+            f"{path}: refused before reading: {size} bytes, more than {MAX_BUNDLE_BYTES}"
+        )
+    return checked(path.read_bytes(), str(path))
 
 
 @dataclass
@@ -104,13 +141,13 @@ class DirSource:
 
     def get(self, session_id: str, kind: str) -> bytes | None:
         path = self.root / session_id / f"{kind}.json"
-        return path.read_bytes() if path.is_file() else None
+        return _read_file(path) if path.is_file() else None
 
     def station_registry(self) -> StationRegistry | None:
         path = self.root / "stations.json"
         if not path.is_file():
             return None
-        return StationRegistry.from_json(json.loads(path.read_text()), str(path))
+        return StationRegistry.from_json(parse(_read_file(path), str(path)), str(path))
 
 
 class HttpSource:
@@ -123,36 +160,52 @@ class HttpSource:
     def describe(self) -> str:
         return self.base_url
 
-    def _get(self, path: str) -> httpx.Response:
+    def _get(self, path: str) -> tuple[int, bytes]:
+        """Status and body; a body beyond MAX_BUNDLE_BYTES is refused while downloading."""
+        where = f"{self.base_url}{path}"
         try:
-            return self.http.get(path)
+            with self.http.stream("GET", path) as response:
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > MAX_BUNDLE_BYTES:
+                    raise UnsafeBundle(
+                        f"{where}: refused before reading: {declared} bytes, "
+                        f"more than {MAX_BUNDLE_BYTES}"
+                    )
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_BUNDLE_BYTES:
+                        raise UnsafeBundle(
+                            f"{where}: refused while reading: more than {MAX_BUNDLE_BYTES} bytes"
+                        )
+                return response.status_code, bytes(body)
         except httpx.HTTPError as exc:
-            raise AuditCannotRun(
-                f"bundle service {self.base_url}{path} unreachable: {exc}"
-            ) from exc
+            raise AuditCannotRun(f"bundle service {where} unreachable: {exc}") from exc
 
     def session_ids(self) -> list[str]:
-        response = self._get("/sessions")
-        if response.status_code != 200:
+        status, body = self._get("/sessions")
+        if status != 200:
             return []
-        return [str(s["id"]) for s in response.json() if isinstance(s, dict) and "id" in s]
+        sessions = parse(body, f"{self.base_url}/sessions")
+        if not isinstance(sessions, list):
+            raise AuditCannotRun(f"{self.base_url}/sessions: expected a list")
+        return [str(s["id"]) for s in sessions if isinstance(s, dict) and "id" in s]
 
     def get(self, session_id: str, kind: str) -> bytes | None:
-        response = self._get(f"/sessions/{session_id}/bundles/{kind}")
-        if response.status_code == 404:
+        path = f"/sessions/{session_id}/bundles/{kind}"
+        status, body = self._get(path)
+        if status == 404:
             return None
-        if response.status_code != 200:
-            raise AuditCannotRun(
-                f"bundle service: GET /sessions/{session_id}/bundles/{kind} answered "
-                f"{response.status_code}"
-            )
-        return response.content
+        if status != 200:
+            raise AuditCannotRun(f"bundle service: GET {path} answered {status}")
+        return checked(body, f"{self.base_url}{path}")
 
     def station_registry(self) -> StationRegistry | None:
-        response = self._get("/assets")
-        if response.status_code != 200:
+        status, body = self._get("/assets")
+        if status != 200:
             return None
-        registry = StationRegistry.from_json(response.json(), f"{self.base_url}/assets")
+        where = f"{self.base_url}/assets"
+        registry = StationRegistry.from_json(parse(body, where), where)
         return registry if registry.keys else None
 
 
@@ -185,7 +238,7 @@ class Receipts:
 
 def load_receipts(path: Path) -> list[Receipts]:
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(_read_file(Path(path)))
     except (OSError, ValueError) as exc:
         raise AuditCannotRun(f"--receipts {path}: cannot read ({exc})") from exc
     items = data if isinstance(data, list) else [data]

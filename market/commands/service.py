@@ -44,8 +44,11 @@ def register(
             workers=workers,
             log_level="warning",
             access_log=False,
-            http="httptools",
+            http="market.api.limits:BoundedHttpToolsProtocol",
             loop="uvloop",
+            limit_concurrency=settings.limit_concurrency,
+            timeout_keep_alive=settings.timeout_keep_alive_s,
+            h11_max_incomplete_event_size=settings.max_request_head_bytes,
         )
 
     @app.command("worker")

@@ -27,6 +27,7 @@ from ocpp.messages import CallError, MessageType, unpack
 from adapters.ocpp.signing import SignedReadingError, decode_signed_meter_data
 from adapters.ocpp.simulator.profiles import parse_time
 from adapters.ocpp.sink import MeterReading
+from clearing.json_limits import JsonLimitError, check_json
 
 if TYPE_CHECKING:
     from adapters.ocpp.csms import Csms
@@ -64,6 +65,15 @@ class CsmsHandlerMixin:
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         """Route one frame; every broken Call gets a CallError, never silence."""
+        try:  # before any JSON parser: a deep frame would overflow the C stack
+            check_json(
+                raw_msg, max_depth=self.csms.max_json_depth, max_bytes=self.csms.max_frame_bytes
+            )
+        except JsonLimitError as exc:
+            self.csms.stats["frames_refused"] += 1
+            LOG.warning("station %s: frame refused: %s", self.id, exc)
+            await self._send(self._error("-1", FormatViolationError(details={"cause": str(exc)})))
+            return
         try:
             msg = unpack(raw_msg)
         except OCPPError as error:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine, pool
-from sqlmodel import SQLModel
 
-import market.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from market.store.schema import target_metadata as store_metadata
 
-target_metadata = SQLModel.metadata
+target_metadata = store_metadata()
 
 
 def run_migrations_offline() -> None:

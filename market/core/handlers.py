@@ -156,7 +156,7 @@ class KindHandlers:
             rows = []
         else:
             rows = [(m.Participant, values)]
-        return rows, ParticipantPublic.from_row(m.Participant(**values)).model_dump()
+        return rows, ParticipantPublic.from_row(m.Participant.model_validate(values)).model_dump()
 
     def _congestion_point(
         self,
@@ -182,14 +182,16 @@ class KindHandlers:
             raise Conflict("asset id already exists", field="body.asset_id")
         data = body.model_dump()
         values = {"id": data.pop("asset_id"), "owner": signer, **data}
-        return [(m.Asset, values)], AssetPublic.from_row(m.Asset(**values)).model_dump()
+        return [(m.Asset, values)], AssetPublic.from_row(
+            m.Asset.model_validate(values)
+        ).model_dump()
 
     def _request(
         self, conn: Connection, *, body: FlexRequest, signer: str, roles: frozenset[str], now: int
     ) -> Handled:
         session = self._session_before_gate(conn, body.session_id, now)
         session = get_row(conn, m.MarketSession, body.session_id)  # fresh: state matters here
-        if session.state != "OPEN":
+        if session is None or session.state != "OPEN":
             raise WrongSessionState(
                 "session is not open on-chain yet; escrow cannot be posted", field="body.session_id"
             )
@@ -213,6 +215,7 @@ class KindHandlers:
         if self.request_escrow_check is not None:
             self.request_escrow_check(body, signer)
         canonical = body.to_canonical()
+        body_json, body_hash = canonical.decode(), hex32(keccak256(canonical))
         values = {
             "id": body.request_id,
             "session_id": body.session_id,
@@ -220,13 +223,13 @@ class KindHandlers:
             "congestion_point": body.congestion_point,
             "direction": body.direction,
             "budget_units": body.budget_units,
-            "body_json": canonical.decode(),
-            "body_hash": hex32(keccak256(canonical)),
+            "body_json": body_json,
+            "body_hash": body_hash,
             "message_id": "",
             "cancelled": False,
         }
         return [(m.FlexRequestRow, values)], message_public_json(
-            values["body_json"], body_hash=values["body_hash"], submitter=signer
+            body_json, body_hash=body_hash, submitter=signer
         )
 
     def _prognosis(
@@ -237,17 +240,18 @@ class KindHandlers:
         self._known_point(conn, body.congestion_point)
         self._isps_in_session(session, body.isps, "body.isps")
         canonical = fast_canonical(body)
+        body_json, body_hash = canonical.decode(), hex32(keccak256(canonical))
         values = {
             "id": body.prognosis_id,
             "session_id": body.session_id,
             "fsp": signer,
             "congestion_point": body.congestion_point,
-            "body_json": canonical.decode(),
-            "body_hash": hex32(keccak256(canonical)),
+            "body_json": body_json,
+            "body_hash": body_hash,
             "message_id": "",
         }
         return [(m.PrognosisRow, values)], message_public_json(
-            values["body_json"], body_hash=values["body_hash"], submitter=signer
+            body_json, body_hash=body_hash, submitter=signer
         )
 
     def _offer(
@@ -277,19 +281,20 @@ class KindHandlers:
                     field="body.baseline_ref",
                 )
         canonical = fast_canonical(body)
+        body_json, body_hash = canonical.decode(), hex32(keccak256(canonical))
         values = {
             "id": body.offer_id,
             "session_id": body.session_id,
             "fsp": signer,
             "congestion_point": body.congestion_point,
             "request_id": body.request_id,
-            "body_json": canonical.decode(),
-            "body_hash": hex32(keccak256(canonical)),
+            "body_json": body_json,
+            "body_hash": body_hash,
             "message_id": "",
             "created_at": now,
         }
         return [(m.OfferRow, values)], message_public_json(
-            values["body_json"], body_hash=values["body_hash"], submitter=signer
+            body_json, body_hash=body_hash, submitter=signer
         )
 
     def _meter_reading(

@@ -44,7 +44,8 @@ class Accepted:
 
     @property
     def body(self) -> dict[str, Any]:
-        return json.loads(self.json_text)
+        parsed: dict[str, Any] = json.loads(self.json_text)
+        return parsed
 
 
 @dataclass
@@ -150,7 +151,9 @@ class MarketCore(KindHandlers):
 
     # ---- reads ------------------------------------------------------------------------------
 
-    def offers_visible(self, session: m.MarketSession, *, reader: str | None, fsp: str | None):
+    def offers_visible(
+        self, session: m.MarketSession, *, reader: str | None, fsp: str | None
+    ) -> list[m.OfferRow]:
         """Offers of a session as ``reader`` may see them (private until gate closure)."""
         now = int(self.clock.now())
         public = session.state not in BEFORE_CLOSURE or now >= session.gate_closure

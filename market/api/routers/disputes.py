@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlmodel import Session, select

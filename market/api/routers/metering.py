@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from market.api.deps import CoreDep, SignedInDep
 from market.api.routers._write import WRITE_RESPONSES, submit_signed
@@ -67,5 +67,5 @@ def list_settlements(
             q = q.where(m.Settlement.fsp == fsp.lower())
         return [
             {**json.loads(r.body_json), "payout_units": r.payout_units}
-            for r in db.exec(q.order_by(m.Settlement.id))  # type: ignore[arg-type]
+            for r in db.exec(q.order_by(col(m.Settlement.id)))
         ]

@@ -3,8 +3,8 @@
 Why the adapter owns the tables: ``adapters`` must not import ``market``, yet the CSMS sink
 writes ``meter_readings`` and ``meter_events`` directly. So the tables are defined once in
 ``adapters/ocpp/sink.py``, and the market maps its ORM classes onto those very ``Table``
-objects (declarative with an existing table): one schema, read and written by both, created
-only by the market's migrations.
+objects (declarative with an existing table): one schema, read and written by both. In the
+market store the tables are created by its migrations (0001), never by the sink.
 """
 
 from __future__ import annotations

@@ -14,4 +14,4 @@ from adapters.ocpp.sink import ReadingSink, SqlReadingSink
 
 def store_sink(engine: Engine, **kw: object) -> ReadingSink:
     """A ReadingSink writing into the market store (tables created by our migrations)."""
-    return SqlReadingSink(engine, **kw)  # type: ignore[arg-type]
+    return SqlReadingSink(engine, create_tables=False, **kw)  # type: ignore[arg-type]

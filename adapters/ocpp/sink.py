@@ -84,6 +84,9 @@ class InMemorySink:
 
 _READING_FIELDS = tuple(MeterReading.__dataclass_fields__)
 
+#: The one definition of ``meter_readings`` and ``meter_events``. The adapter owns it because
+#: ``adapters`` must not import ``market``; the market store maps its ORM classes onto these
+#: Table objects (market/store/models/metering.py) and its migrations create them.
 metadata = sa.MetaData()
 
 meter_readings = sa.Table(
@@ -128,16 +131,25 @@ class SqlReadingSink:
     Why batches: one INSERT + commit per sample caps SQLite at a few hundred rows/s, far below
     a thousand stations; rows are buffered and flushed by ``executemany`` in a worker thread.
     Call :meth:`flush` (or :meth:`close`) before reading the table back.
+
+    ``create_tables``: a standalone CSMS (no market store) creates the two tables itself; in
+    the market store they exist already, made by its Alembic migrations, so it passes False.
     """
 
     def __init__(
-        self, engine: Engine | str, *, batch_size: int = 2000, flush_interval_s: float = 0.25
+        self,
+        engine: Engine | str,
+        *,
+        batch_size: int = 2000,
+        flush_interval_s: float = 0.25,
+        create_tables: bool = True,
     ) -> None:
         self.engine = sa.create_engine(engine) if isinstance(engine, str) else engine
         if self.engine.dialect.name == "sqlite":
             with self.engine.begin() as conn:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-        metadata.create_all(self.engine)
+        if create_tables:
+            metadata.create_all(self.engine)
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self._readings: list[dict[str, Any]] = []

@@ -13,15 +13,18 @@ from market.errors import Unauthenticated
 
 
 async def get_core(request: Request) -> MarketCore:
-    return request.app.state.core
+    core: MarketCore = request.app.state.core
+    return core
 
 
 async def get_issuer(request: Request) -> TokenIssuer:
-    return request.app.state.issuer
+    issuer: TokenIssuer = request.app.state.issuer
+    return issuer
 
 
 async def get_bundles(request: Request) -> BundleStore:
-    return request.app.state.bundles
+    bundles: BundleStore = request.app.state.bundles
+    return bundles
 
 
 async def optional_reader(
@@ -35,7 +38,8 @@ async def optional_reader(
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("expected 'Bearer <token>'", field="authorization")
     core: MarketCore = request.app.state.core
-    return request.app.state.issuer.check_token(token, core.clock.now())
+    issuer: TokenIssuer = request.app.state.issuer
+    return issuer.check_token(token, core.clock.now())
 
 
 async def required_reader(reader: Annotated[str | None, Depends(optional_reader)]) -> str:

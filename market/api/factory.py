@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from clearing.json_limits import restore_recursion_limit
@@ -23,6 +25,7 @@ def create_app_from_env() -> FastAPI:
         from market.lifecycle.worker import Worker
 
         deployment = Deployment.load(settings.deployment_file or default_deployment_path())
+        named: dict[str, Any] = {"worker_id": settings.worker_id} if settings.worker_id else {}
 
         worker = Worker(
             engine=rt.engine,
@@ -32,7 +35,7 @@ def create_app_from_env() -> FastAPI:
             meter_grace_s=settings.meter_grace_s,
             poll_s=settings.worker_poll_s,
             indexer=Indexer(rt.engine, ledger, deployment.deploy_block, roles=rt.core.roles),
-            **({"worker_id": settings.worker_id} if settings.worker_id else {}),
+            **named,
         )
     app = rt.app(worker=worker)
     restore_recursion_limit()  # each server process imports the chain stack (py_ecc) itself

@@ -1,15 +1,14 @@
-"""Clearing-house tables: signed revenue-sharing contracts, user contributions, dispute
-evidence and resolutions, and settled periods (netting + statements).
+"""Reads and writes of the clearing-house tables: signed revenue-sharing contracts, user
+contributions, dispute evidence and resolutions, and settled periods (netting + statements).
 
-Why separate tables with their own metadata: they belong to the clearing house, are created on
-first use (``ensure_tables``, idempotent, safe from several processes), and stay out of the
-market store's migration chain.  Bodies are canonical JSON text; amounts inside are integers.
+The tables are defined in market/store/models/clearing_house.py and created by the store's
+migration 0002, like every other table; nothing here creates them.  Bodies are canonical JSON
+text; amounts inside are integers.
 """
 
 from __future__ import annotations
 
 import json
-import weakref
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,68 +18,16 @@ from sqlalchemy.exc import IntegrityError
 from clearing.encoding import canonical_json
 from clearing.settlement.revenue import UserContribution
 from market.clearing_house.period import SignedContract
-
-metadata = sa.MetaData()
-
-revenue_contracts = sa.Table(
-    "ch_revenue_contracts",
-    metadata,
-    sa.Column("contract_id", sa.String(64), primary_key=True),
-    sa.Column("fsp", sa.String(42), index=True, nullable=False),
-    sa.Column("ev_user", sa.String(42), index=True, nullable=False),
-    sa.Column("body_json", sa.Text, nullable=False),
+from market.store.models.clearing_house import (
+    contributions,
+    dispute_evidence,
+    periods,
+    resolutions,
+    revenue_contracts,
 )
-contributions = sa.Table(
-    "ch_user_contributions",
-    metadata,
-    sa.Column("session_id", sa.String(36), primary_key=True),
-    sa.Column("fsp", sa.String(42), primary_key=True),
-    sa.Column("ev_user", sa.String(42), primary_key=True),
-    sa.Column("shifted_wh", sa.BigInteger, nullable=False),
-    sa.Column("discharged_wh", sa.BigInteger, nullable=False),
-)
-dispute_evidence = sa.Table(
-    "ch_dispute_evidence",
-    metadata,
-    sa.Column("message_id", sa.String(64), primary_key=True),
-    sa.Column("session_id", sa.String(36), index=True, nullable=False),
-    sa.Column("submitter", sa.String(42), nullable=False),
-    sa.Column("body_json", sa.Text, nullable=False),
-    sa.Column("received_at", sa.BigInteger, nullable=False),
-)
-resolutions = sa.Table(
-    "ch_dispute_resolutions",
-    metadata,
-    sa.Column("session_id", sa.String(36), primary_key=True),
-    sa.Column("corrected_root", sa.String(66), nullable=False),
-    sa.Column("bundle", sa.LargeBinary, nullable=False),
-    sa.Column("tx_hash", sa.String(66), nullable=True),
-)
-periods = sa.Table(
-    "ch_periods",
-    metadata,
-    sa.Column("period", sa.String(64), primary_key=True),
-    sa.Column("period_id", sa.String(66), nullable=False),
-    sa.Column("settlement_json", sa.Text, nullable=False),
-    sa.Column("tx_hash", sa.String(66), nullable=True),
-)
-
-_ready: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines whose tables exist
-
-
-def ensure_tables(engine: Engine) -> None:
-    """Create the clearing-house tables if missing (once per engine per process)."""
-    if engine in _ready:
-        return
-    try:
-        metadata.create_all(engine, checkfirst=True)
-    except sa.exc.DatabaseError:  # another process created them between check and create
-        metadata.create_all(engine, checkfirst=True)
-    _ready.add(engine)
 
 
 def _upsert(engine: Engine, table: sa.Table, key: dict[str, Any], values: dict[str, Any]) -> None:
-    ensure_tables(engine)
     cond = sa.and_(*(table.c[k] == v for k, v in key.items()))
     with engine.begin() as conn:
         if conn.execute(sa.select(table).where(cond)).first() is None:
@@ -104,7 +51,6 @@ def save_contract(engine: Engine, signed: SignedContract) -> None:
 
 
 def load_contracts(engine: Engine) -> list[SignedContract]:
-    ensure_tables(engine)
     with engine.connect() as conn:
         rows = conn.execute(sa.select(revenue_contracts).order_by(revenue_contracts.c.contract_id))
         return [SignedContract.model_validate_json(r.body_json) for r in rows]
@@ -121,7 +67,6 @@ def save_contributions(engine: Engine, items: list[UserContribution]) -> None:
 
 
 def load_contributions(engine: Engine, session_id: str) -> list[UserContribution]:
-    ensure_tables(engine)
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(contributions)
@@ -144,7 +89,6 @@ def save_evidence(
     engine: Engine, *, message_id: str, session_id: str, submitter: str, body: Any, at: int
 ) -> bool:
     """Store one evidence message; False when this message id was stored before."""
-    ensure_tables(engine)
     try:
         with engine.begin() as conn:
             conn.execute(
@@ -162,7 +106,6 @@ def save_evidence(
 
 
 def load_evidence(engine: Engine, session_id: str) -> list[dict[str, Any]]:
-    ensure_tables(engine)
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(dispute_evidence)
@@ -192,7 +135,6 @@ def save_resolution(
 
 
 def load_resolution(engine: Engine, session_id: str) -> dict[str, Any] | None:
-    ensure_tables(engine)
     with engine.connect() as conn:
         r = conn.execute(
             sa.select(resolutions).where(resolutions.c.session_id == session_id)
@@ -219,7 +161,6 @@ def save_period(
 
 
 def load_period(engine: Engine, period: str) -> dict[str, Any] | None:
-    ensure_tables(engine)
     with engine.connect() as conn:
         r = conn.execute(sa.select(periods).where(periods.c.period == period)).first()
     if r is None:
@@ -233,7 +174,6 @@ def load_period(engine: Engine, period: str) -> dict[str, Any] | None:
 
 
 def load_periods(engine: Engine) -> list[dict[str, Any]]:
-    ensure_tables(engine)
     with engine.connect() as conn:
         names = [r.period for r in conn.execute(sa.select(periods.c.period))]
     return [p for p in (load_period(engine, n) for n in sorted(names)) if p is not None]

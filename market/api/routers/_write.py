@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel
@@ -23,7 +25,7 @@ async def submit_signed(
     )
 
 
-WRITE_RESPONSES: dict[int | str, dict] = {
+WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Bad signature or expired message (problem+json)"},
     403: {"description": "Signer lacks the on-chain role (problem+json)"},
     409: {"description": "Wrong state, gate closed, or message id reused (problem+json)"},

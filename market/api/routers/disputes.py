@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlmodel import Session, select
@@ -21,11 +21,17 @@ from adapters.chain.types import SessionState
 from market.api.deps import CoreDep
 from market.api.routers._settlement_auth import verified_envelope
 from market.api.routers._write import WRITE_RESPONSES
-from market.api.schemas import DisputeEvidence, Signed
+from market.api.routers.sessions import BUNDLE_RESPONSE
+from market.api.schemas import Signed
 from market.clearing_house import store
 from market.core import MarketCore
 from market.errors import Conflict, Forbidden, InvalidMessage, NotFound
 from market.store import models as m
+from market.store.models.clearing_house import (
+    DisputeEvidence,
+    DisputesPublic,
+    EvidenceAccepted,
+)
 
 router = APIRouter(tags=["disputes"])
 
@@ -69,7 +75,12 @@ def _check_window(request: Request, core: MarketCore, session_id: str, signer: s
     )
 
 
-@router.post("/sessions/{session_id}/disputes/evidence", status_code=201, responses=WRITE_RESPONSES)
+@router.post(
+    "/sessions/{session_id}/disputes/evidence",
+    status_code=201,
+    response_model=EvidenceAccepted,
+    responses={200: {"model": EvidenceAccepted, "description": "Replayed"}, **WRITE_RESPONSES},
+)
 async def post_evidence(
     session_id: str, env: Signed[DisputeEvidence], core: CoreDep, request: Request
 ) -> Response:
@@ -90,22 +101,22 @@ async def post_evidence(
         body=env.body.model_dump(mode="json"),
         at=int(now),
     )
-    body = {
-        "message_id": raw["message_id"],
-        "session_id": session_id,
-        "submitter": signer,
-        "readings": len(env.body.readings),
-        "chain_state": state,
-    }
+    body = EvidenceAccepted(
+        message_id=raw["message_id"],
+        session_id=session_id,
+        submitter=signer,
+        readings=len(env.body.readings),
+        chain_state=state,
+    )
     return Response(
-        content=json.dumps(body),
+        content=json.dumps(body.model_dump()),
         status_code=201 if new else 200,
         media_type="application/json",
         headers=None if new else {"Idempotent-Replay": "true"},
     )
 
 
-@router.get("/sessions/{session_id}/disputes")
+@router.get("/sessions/{session_id}/disputes", response_model=DisputesPublic)
 def list_disputes(session_id: str, core: CoreDep) -> dict[str, Any]:
     """Evidence posted for the session and the arbiter's resolution (public)."""
     resolution = store.load_resolution(core.engine, session_id)
@@ -118,7 +129,11 @@ def list_disputes(session_id: str, core: CoreDep) -> dict[str, Any]:
     }
 
 
-@router.get("/sessions/{session_id}/disputes/resolution/bundle")
+@router.get(
+    "/sessions/{session_id}/disputes/resolution/bundle",
+    response_class=Response,
+    responses=BUNDLE_RESPONSE,
+)
 def resolution_bundle(session_id: str, core: CoreDep) -> Response:
     """The arbiter's corrected delivery bundle, byte-exact (its report root is on-chain)."""
     resolution = store.load_resolution(core.engine, session_id)

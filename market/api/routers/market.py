@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from market.api.deps import CoreDep
-from market.api.schemas import MarketInfo
+from market.api.schemas import Health, MarketInfo
 from market.auth.eip712 import TYPES
 
 router = APIRouter(tags=["market"])
@@ -26,6 +26,6 @@ def market_info(core: CoreDep, request: Request) -> MarketInfo:
     )
 
 
-@router.get("/health")
-def health() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/health", response_model=Health)
+def health() -> Health:
+    return Health(status="ok")

@@ -5,19 +5,29 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from market.api.deps import BundlesDep, CoreDep
 from market.api.routers._write import WRITE_RESPONSES, submit_signed
-from market.api.schemas import SessionCreate, Signed
-from market.core import session_public
+from market.api.schemas import Signed
+from market.core import MarketCore
 from market.errors import NotFound
 from market.store import models as m
+from market.store.models import SessionCreate, SessionPublic
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 
+#: A bundle is served byte-exact; its schema is the bundle format (docs/ARCHITECTURE.md).
+BUNDLE_RESPONSE: dict[int | str, dict[str, object]] = {
+    200: {
+        "description": "The bundle's canonical JSON bytes",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+    404: {},
+}
 
-def load_session(core, session_id: str) -> m.MarketSession:
+
+def load_session(core: MarketCore, session_id: str) -> m.MarketSession:
     with Session(core.engine) as db:
         row = db.get(m.MarketSession, session_id)
     if row is None:
@@ -25,30 +35,28 @@ def load_session(core, session_id: str) -> m.MarketSession:
     return row
 
 
-@router.post("", status_code=201, responses=WRITE_RESPONSES)
-async def create(env: Signed[SessionCreate], core: CoreDep, request: Request):
+@router.post("", status_code=201, response_model=SessionPublic, responses=WRITE_RESPONSES)
+async def create(env: Signed[SessionCreate], core: CoreDep, request: Request) -> Response:
     """Schedule a session (kind ``session``; operator); the worker opens it on-chain."""
     return await submit_signed(core, "session", request, env.body)
 
 
-@router.get("")
-def list_sessions(core: CoreDep, state: str | None = None) -> list[dict]:
+@router.get("", response_model=list[SessionPublic])
+def list_sessions(core: CoreDep, state: str | None = None) -> list[SessionPublic]:
     with Session(core.engine) as db:
         q = select(m.MarketSession)
         if state:
             q = q.where(m.MarketSession.state == state)
-        return [session_public(r) for r in db.exec(q.order_by(m.MarketSession.gate_closure))]
+        rows = db.exec(q.order_by(col(m.MarketSession.gate_closure)))
+        return [SessionPublic.from_row(r) for r in rows]
 
 
-@router.get("/{session_id}")
-def get_session(session_id: str, core: CoreDep) -> dict:
-    return session_public(load_session(core, session_id))
+@router.get("/{session_id}", response_model=SessionPublic, responses={404: {}})
+def get_session(session_id: str, core: CoreDep) -> SessionPublic:
+    return SessionPublic.from_row(load_session(core, session_id))
 
 
-@router.get(
-    "/{session_id}/bundles/{kind}",
-    responses={200: {"content": {"application/json": {}}}, 404: {}},
-)
+@router.get("/{session_id}/bundles/{kind}", response_class=Response, responses=BUNDLE_RESPONSE)
 def get_bundle(
     session_id: str, kind: Literal["input", "result", "delivery"], bundles: BundlesDep
 ) -> Response:

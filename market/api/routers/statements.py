@@ -17,23 +17,51 @@ from clearing.settlement.revenue import verify_contract_signatures
 from market.api.deps import BundlesDep, CoreDep, SignedInDep
 from market.api.routers._settlement_auth import verified_envelope
 from market.api.routers._write import WRITE_RESPONSES
-from market.api.schemas import Signed, UserContributions
+from market.api.schemas import Signed
 from market.clearing_house import store
 from market.clearing_house.period import SignedContract
 from market.clearing_house.service import final_report
-from market.clearing_house.statements import Statement, statement_csv, statement_json
+from market.clearing_house.statements import (
+    Statement,
+    UserEarning,
+    statement_csv,
+    statement_json,
+)
 from market.clearing_house.uftp_xml import flex_settlement_xml
 from market.errors import Forbidden, InvalidMessage, NotFound
 from market.store import models as m
+from market.store.models.clearing_house import (
+    ContractAccepted,
+    ContributionsAccepted,
+    StatementPublic,
+    UserContributions,
+)
 
 router = APIRouter(tags=["clearing house"])
 
 
-def _created(body: dict[str, Any]) -> Response:
-    return Response(json.dumps(body), status_code=201, media_type="application/json")
+def _created(body: ContractAccepted | ContributionsAccepted) -> Response:
+    return Response(json.dumps(body.model_dump()), status_code=201, media_type="application/json")
 
 
-@router.post("/clearing-house/contracts", status_code=201, responses=WRITE_RESPONSES)
+#: A statement in one of three formats; the JSON one is described by StatementPublic.
+STATEMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": StatementPublic,
+        "content": {"text/csv": {"schema": {"type": "string"}}, "application/xml": {}},
+    },
+    401: {},
+    403: {},
+    404: {},
+}
+
+
+@router.post(
+    "/clearing-house/contracts",
+    status_code=201,
+    response_model=ContractAccepted,
+    responses=WRITE_RESPONSES,
+)
 async def post_contract(env: Signed[SignedContract], core: CoreDep, request: Request) -> Response:
     """Store a revenue-sharing contract (kind ``revenue_contract``; its FSP sends it)."""
     _, signer = await verified_envelope(core, request, kind="revenue_contract", roles={"FSP"})
@@ -51,10 +79,15 @@ async def post_contract(env: Signed[SignedContract], core: CoreDep, request: Req
     if problems:
         raise InvalidMessage("; ".join(problems), field="body.signatures")
     await run_in_threadpool(store.save_contract, core.engine, env.body)
-    return _created({"contract_id": contract.contract_id, "fsp": contract.fsp})
+    return _created(ContractAccepted(contract_id=contract.contract_id, fsp=contract.fsp))
 
 
-@router.post("/clearing-house/contributions", status_code=201, responses=WRITE_RESPONSES)
+@router.post(
+    "/clearing-house/contributions",
+    status_code=201,
+    response_model=ContributionsAccepted,
+    responses=WRITE_RESPONSES,
+)
 async def post_contributions(
     env: Signed[UserContributions], core: CoreDep, request: Request
 ) -> Response:
@@ -68,7 +101,10 @@ async def post_contributions(
                 "must equal body.session_id", field=f"body.contributions[{i}].session_id"
             )
     await run_in_threadpool(store.save_contributions, core.engine, env.body.contributions)
-    return _created({"session_id": env.body.session_id, "count": len(env.body.contributions)})
+    accepted = ContributionsAccepted(
+        session_id=env.body.session_id, count=len(env.body.contributions)
+    )
+    return _created(accepted)
 
 
 def _rfc3339(core: CoreDep, session_id: str) -> str:
@@ -93,7 +129,7 @@ def _whose(core: CoreDep, reader: str, participant: str | None) -> str:
     return who
 
 
-@router.get("/statements/{period}")
+@router.get("/statements/{period}", response_class=Response, responses=STATEMENT_RESPONSES)
 def get_statement(
     period: str,
     core: CoreDep,
@@ -131,7 +167,11 @@ def get_statement(
     return Response(json.dumps(body), media_type="application/json")
 
 
-@router.get("/statements/{period}/earnings")
+@router.get(
+    "/statements/{period}/earnings",
+    response_model=list[UserEarning],
+    responses={401: {}, 403: {}, 404: {}},
+)
 def get_earnings(
     period: str, core: CoreDep, reader: SignedInDep, ev_user: str | None = None
 ) -> list[dict[str, Any]]:

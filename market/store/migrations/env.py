@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine, pool
-from sqlmodel import SQLModel
 
-import market.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from market.store.schema import target_metadata as store_metadata
 
-target_metadata = SQLModel.metadata
+target_metadata = store_metadata()
 
 
 def run_migrations_offline() -> None:
@@ -23,9 +22,9 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = create_engine(
-        context.config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool
-    )
+    url = context.config.get_main_option("sqlalchemy.url")
+    assert url is not None, "market.store.db.alembic_config sets sqlalchemy.url"
+    engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
         context.configure(
             connection=connection, target_metadata=target_metadata, render_as_batch=True

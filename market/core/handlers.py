@@ -1,0 +1,322 @@
+"""The per-kind rules of the write pipeline, and the checks they share.
+
+Each handler validates one signed body against the store (session open, point known, ids
+free, ...) and returns the rows to insert with the response; the pipeline in ``market_core``
+stores them in one transaction with the message log row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import select
+
+from clearing.encoding import hex32, keccak256, uuid_to_bytes32
+from clearing.messages import DPrognosis, FlexOffer, FlexRequest
+from market.core.encoding import fast_canonical
+from market.core.kinds import BEFORE_CLOSURE, Handled
+from market.core.rows import get_row
+from market.errors import (
+    Conflict,
+    Forbidden,
+    GateClosed,
+    InvalidMessage,
+    NotFound,
+    UnknownCongestionPoint,
+    WrongSessionState,
+)
+from market.roles import RoleCache
+from market.store import models as m
+from market.store.models import (
+    AssetCreate,
+    AssetPublic,
+    CongestionPointCreate,
+    DispatchStatusCreate,
+    MeterReadingCreate,
+    ParticipantCreate,
+    ParticipantPublic,
+    SessionCreate,
+    SessionPublic,
+)
+from market.store.models.signed_message import message_public_json
+
+SESSION_CACHE_S = 1.0
+
+
+class KindHandlers:
+    """Mixed into MarketCore: the handlers read its engine, role cache and small caches."""
+
+    engine: Engine
+    roles: RoleCache
+    request_escrow_check: Callable[[FlexRequest, str], None] | None
+    _session_cache: dict[str, tuple[float, Any]]
+    _known_points: set[str]
+
+    # ---- shared checks --------------------------------------------------------------------
+
+    def _session_before_gate(self, conn: Connection, session_id: str, now: int) -> Any:
+        session = self._cached_session(conn, session_id)
+        if session is None:
+            raise NotFound(f"no session {session_id}", field="body.session_id")
+        if session.state not in BEFORE_CLOSURE or now >= session.gate_closure:
+            raise GateClosed(
+                f"session {session_id} closed its gate at {session.gate_closure} "
+                f"(state {session.state})",
+                field="body.session_id",
+            )
+        return session
+
+    def _cached_session(self, conn: Connection, session_id: str) -> Any:
+        """Session rows for a second: gate closure never changes, and the time check is fresh."""
+        hit = self._session_cache.get(session_id)
+        mono = time.monotonic()
+        if hit is not None and mono - hit[0] < SESSION_CACHE_S:
+            return hit[1]
+        row = get_row(conn, m.MarketSession, session_id)
+        if row is not None:
+            self._session_cache[session_id] = (mono, row)
+        return row
+
+    def _known_point(
+        self, conn: Connection, code: str, field_path: str = "body.congestion_point"
+    ) -> None:
+        if code in self._known_points:
+            return
+        if get_row(conn, m.CongestionPoint, code) is None:
+            raise UnknownCongestionPoint(
+                f"congestion point {code!r} is not registered", field=field_path
+            )
+        self._known_points.add(code)  # points are never deleted
+
+    @staticmethod
+    def _isps_in_session(session: Any, items: Any, field_path: str) -> None:
+        count = (session.delivery_end - session.delivery_start) // session.isp_s
+        for j, item in enumerate(items):
+            if item.isp_index >= count:
+                raise InvalidMessage(
+                    f"ISP {item.isp_index} outside the session (0..{count - 1})",
+                    field=f"{field_path}[{j}].isp_index",
+                )
+
+    @staticmethod
+    def _own(address: str, signer: str, field_path: str) -> None:
+        if address.lower() != signer:
+            raise Forbidden(f"{address} is not the signer {signer}", field=field_path)
+
+    # ---- per-kind handlers: return ([(table model, values)], response) ----------------------
+
+    def _session(
+        self, conn: Connection, *, body: SessionCreate, signer: str, roles: frozenset[str], now: int
+    ) -> Handled:
+        if get_row(conn, m.MarketSession, body.session_id) is not None:
+            raise Conflict("session id already exists", field="body.session_id")
+        if body.gate_closure <= now:
+            raise InvalidMessage(f"must be after now ({now})", field="body.gate_closure")
+        row = m.MarketSession(
+            id=body.session_id,
+            onchain_id=hex32(uuid_to_bytes32(body.session_id)),
+            state="PENDING",
+            gate_closure=body.gate_closure,
+            delivery_start=body.delivery_start,
+            delivery_end=body.delivery_end,
+            isp_s=body.isp_s,
+            challenge_window_s=body.challenge_window_s,
+            created_at=now,
+        )
+        return [(m.MarketSession, row.model_dump())], SessionPublic.from_row(row).model_dump()
+
+    def _participant(
+        self,
+        conn: Connection,
+        *,
+        body: ParticipantCreate,
+        signer: str,
+        roles: frozenset[str],
+        now: int,
+    ) -> Handled:
+        values = {
+            "address": signer,
+            "name": body.name,
+            "eic_code": body.eic_code,
+            "ean_codes": ",".join(body.ean_codes),
+            "roles": ",".join(sorted(roles)),
+            "created_at": now,
+        }
+        table = m.Participant.__table__  # type: ignore[attr-defined]
+        if get_row(conn, m.Participant, signer) is not None:
+            conn.execute(
+                update(table)
+                .where(table.c.address == signer)
+                .values({k: v for k, v in values.items() if k not in ("address", "created_at")})
+            )
+            rows = []
+        else:
+            rows = [(m.Participant, values)]
+        return rows, ParticipantPublic.from_row(m.Participant.model_validate(values)).model_dump()
+
+    def _congestion_point(
+        self,
+        conn: Connection,
+        *,
+        body: CongestionPointCreate,
+        signer: str,
+        roles: frozenset[str],
+        now: int,
+    ) -> Handled:
+        if get_row(conn, m.CongestionPoint, body.code) is not None:
+            raise Conflict("congestion point already registered", field="body.code")
+        if body.parent_code is not None:
+            self._known_point(conn, body.parent_code, "body.parent_code")
+        values = body.model_dump()
+        return [(m.CongestionPoint, values)], values
+
+    def _asset(
+        self, conn: Connection, *, body: AssetCreate, signer: str, roles: frozenset[str], now: int
+    ) -> Handled:
+        self._known_point(conn, body.congestion_point)
+        if get_row(conn, m.Asset, body.asset_id) is not None:
+            raise Conflict("asset id already exists", field="body.asset_id")
+        data = body.model_dump()
+        values = {"id": data.pop("asset_id"), "owner": signer, **data}
+        return [(m.Asset, values)], AssetPublic.from_row(
+            m.Asset.model_validate(values)
+        ).model_dump()
+
+    def _request(
+        self, conn: Connection, *, body: FlexRequest, signer: str, roles: frozenset[str], now: int
+    ) -> Handled:
+        session = self._session_before_gate(conn, body.session_id, now)
+        session = get_row(conn, m.MarketSession, body.session_id)  # fresh: state matters here
+        if session is None or session.state != "OPEN":
+            raise WrongSessionState(
+                "session is not open on-chain yet; escrow cannot be posted", field="body.session_id"
+            )
+        self._known_point(conn, body.congestion_point)
+        self._isps_in_session(session, body.isps, "body.isps")
+        table = m.FlexRequestRow.__table__  # type: ignore[attr-defined]
+        clash = conn.execute(
+            select(table.c.id).where(
+                table.c.session_id == body.session_id,
+                table.c.congestion_point == body.congestion_point,
+                table.c.direction == body.direction,
+                table.c.cancelled == False,  # noqa: E712
+            )
+        ).first()
+        if clash is not None and clash.id != body.request_id:
+            raise Conflict(
+                f"request {clash.id} already asks for {body.direction} at "
+                f"{body.congestion_point}; one request per point and direction",
+                field="body.direction",
+            )
+        if self.request_escrow_check is not None:
+            self.request_escrow_check(body, signer)
+        canonical = body.to_canonical()
+        body_json, body_hash = canonical.decode(), hex32(keccak256(canonical))
+        values = {
+            "id": body.request_id,
+            "session_id": body.session_id,
+            "dso": signer,
+            "congestion_point": body.congestion_point,
+            "direction": body.direction,
+            "budget_units": body.budget_units,
+            "body_json": body_json,
+            "body_hash": body_hash,
+            "message_id": "",
+            "cancelled": False,
+        }
+        return [(m.FlexRequestRow, values)], message_public_json(
+            body_json, body_hash=body_hash, submitter=signer
+        )
+
+    def _prognosis(
+        self, conn: Connection, *, body: DPrognosis, signer: str, roles: frozenset[str], now: int
+    ) -> Handled:
+        self._own(body.fsp, signer, "body.fsp")
+        session = self._session_before_gate(conn, body.session_id, now)
+        self._known_point(conn, body.congestion_point)
+        self._isps_in_session(session, body.isps, "body.isps")
+        canonical = fast_canonical(body)
+        body_json, body_hash = canonical.decode(), hex32(keccak256(canonical))
+        values = {
+            "id": body.prognosis_id,
+            "session_id": body.session_id,
+            "fsp": signer,
+            "congestion_point": body.congestion_point,
+            "body_json": body_json,
+            "body_hash": body_hash,
+            "message_id": "",
+        }
+        return [(m.PrognosisRow, values)], message_public_json(
+            body_json, body_hash=body_hash, submitter=signer
+        )
+
+    def _offer(
+        self, conn: Connection, *, body: FlexOffer, signer: str, roles: frozenset[str], now: int
+    ) -> Handled:
+        self._own(body.fsp, signer, "body.fsp")
+        session = self._session_before_gate(conn, body.session_id, now)
+        self._known_point(conn, body.congestion_point)
+        for k, option in enumerate(body.options):
+            self._isps_in_session(session, option.isps, f"body.options[{k}].isps")
+            self._isps_in_session(session, option.rebound, f"body.options[{k}].rebound")
+        if body.request_id is not None:
+            req = get_row(conn, m.FlexRequestRow, body.request_id)
+            if req is None or req.session_id != body.session_id:
+                raise NotFound(
+                    f"no request {body.request_id} in this session", field="body.request_id"
+                )
+            if req.direction != body.direction:
+                raise InvalidMessage(
+                    f"differs from its request ({req.direction})", field="body.direction"
+                )
+        if body.baseline_ref is not None:
+            prog = get_row(conn, m.PrognosisRow, body.baseline_ref)
+            if prog is None or prog.session_id != body.session_id or prog.fsp != signer:
+                raise NotFound(
+                    f"no prognosis {body.baseline_ref} of yours in this session",
+                    field="body.baseline_ref",
+                )
+        canonical = fast_canonical(body)
+        body_json, body_hash = canonical.decode(), hex32(keccak256(canonical))
+        values = {
+            "id": body.offer_id,
+            "session_id": body.session_id,
+            "fsp": signer,
+            "congestion_point": body.congestion_point,
+            "request_id": body.request_id,
+            "body_json": body_json,
+            "body_hash": body_hash,
+            "message_id": "",
+            "created_at": now,
+        }
+        return [(m.OfferRow, values)], message_public_json(
+            body_json, body_hash=body_hash, submitter=signer
+        )
+
+    def _meter_reading(
+        self,
+        conn: Connection,
+        *,
+        body: MeterReadingCreate,
+        signer: str,
+        roles: frozenset[str],
+        now: int,
+    ) -> Handled:
+        values = {**body.model_dump(), "protocol": "api", "received_at": now}
+        return [(m.MeterReading, values)], values
+
+    def _dispatch_status(
+        self,
+        conn: Connection,
+        *,
+        body: DispatchStatusCreate,
+        signer: str,
+        roles: frozenset[str],
+        now: int,
+    ) -> Handled:
+        values = body.model_dump()
+        return [(m.DispatchStatus, {**values, "updated_at": now})], values

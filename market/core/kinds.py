@@ -1,0 +1,60 @@
+"""The signed message kinds the core accepts: body model and the roles allowed to send each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from clearing.messages import DPrognosis, FlexOffer, FlexRequest
+from market.store.models import (
+    AssetCreate,
+    CongestionPointCreate,
+    DispatchStatusCreate,
+    MeterReadingCreate,
+    ParticipantCreate,
+    SessionCreate,
+)
+
+#: Session states in which the gate is still open.
+BEFORE_CLOSURE = ("PENDING", "OPEN")
+
+#: What a per-kind handler returns: rows to insert (table model, values) and the response.
+Handled = tuple[list[tuple[Any, dict[str, Any]]], "dict[str, Any] | str"]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What one signed message kind needs: its body model and the roles allowed to send it."""
+
+    model: type[BaseModel]
+    roles: frozenset[str]
+
+
+KINDS: dict[str, Kind] = {
+    "session": Kind(SessionCreate, frozenset({"MARKET_OPERATOR"})),
+    "participant": Kind(
+        ParticipantCreate, frozenset({"MARKET_OPERATOR", "DSO", "FSP", "METER_ORACLE", "ARBITER"})
+    ),
+    "congestion_point": Kind(CongestionPointCreate, frozenset({"MARKET_OPERATOR", "DSO"})),
+    "asset": Kind(AssetCreate, frozenset({"FSP"})),
+    "request": Kind(FlexRequest, frozenset({"DSO"})),
+    "prognosis": Kind(DPrognosis, frozenset({"FSP"})),
+    "offer": Kind(FlexOffer, frozenset({"FSP"})),
+    "meter_reading": Kind(MeterReadingCreate, frozenset({"METER_ORACLE", "MARKET_OPERATOR"})),
+    "dispatch_status": Kind(DispatchStatusCreate, frozenset({"MARKET_OPERATOR"})),
+}
+
+_ID_FIELDS = {
+    "request": "request_id",
+    "offer": "offer_id",
+    "prognosis": "prognosis_id",
+    "session": "session_id",
+    "asset": "asset_id",
+}
+
+
+def id_field(kind: str) -> str:
+    """The body field that names the resource a message of ``kind`` creates."""
+    return _ID_FIELDS.get(kind, "id")

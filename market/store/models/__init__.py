@@ -1,0 +1,79 @@
+"""The market store's models: one module per resource, each with its family of shapes.
+
+A family is the signed create body (``XCreate``, or the clearing message itself), the table
+(``X``/``XRow``) and the public answer (``XPublic``), in the way of the FastAPI full-stack
+template. Integers for money (token minor units), power (W), energy (Wh) and time (Unix s).
+This package imports nothing of ``market.api``: the API imports these shapes, never the reverse.
+"""
+
+from market.store.models.asset import Asset, AssetCreate, AssetPublic
+from market.store.models.bookkeeping import (
+    BundleRecord,
+    IndexerCursor,
+    LifecycleStep,
+    MessageLog,
+    WorkerLock,
+)
+from market.store.models.congestion_point import (
+    CongestionPoint,
+    CongestionPointCreate,
+    CongestionPointPublic,
+)
+from market.store.models.flex_request import FlexRequestRow, RequestPublic
+from market.store.models.market_session import MarketSession, SessionCreate, SessionPublic
+from market.store.models.metering import (
+    MeterEvent,
+    MeterReading,
+    MeterReadingCreate,
+    MeterReadingPublic,
+)
+from market.store.models.offer import OfferPublic, OfferReceipt, OfferReceiptPublic, OfferRow
+from market.store.models.order import (
+    DispatchStatus,
+    DispatchStatusCreate,
+    DispatchStatusPublic,
+    OrderRow,
+)
+from market.store.models.participant import Participant, ParticipantCreate, ParticipantPublic
+from market.store.models.prognosis import PrognosisPublic, PrognosisRow
+from market.store.models.settlement import Settlement, SettlementPublic
+from market.store.models.signed_message import MessagePublic
+
+__all__ = [
+    "Asset",
+    "AssetCreate",
+    "AssetPublic",
+    "BundleRecord",
+    "CongestionPoint",
+    "CongestionPointCreate",
+    "CongestionPointPublic",
+    "DispatchStatus",
+    "DispatchStatusCreate",
+    "DispatchStatusPublic",
+    "FlexRequestRow",
+    "IndexerCursor",
+    "LifecycleStep",
+    "MarketSession",
+    "MessageLog",
+    "MessagePublic",
+    "MeterEvent",
+    "MeterReading",
+    "MeterReadingCreate",
+    "MeterReadingPublic",
+    "OfferPublic",
+    "OfferReceipt",
+    "OfferReceiptPublic",
+    "OfferRow",
+    "OrderRow",
+    "Participant",
+    "ParticipantCreate",
+    "ParticipantPublic",
+    "PrognosisPublic",
+    "PrognosisRow",
+    "RequestPublic",
+    "SessionCreate",
+    "SessionPublic",
+    "Settlement",
+    "SettlementPublic",
+    "WorkerLock",
+]

@@ -1,0 +1,139 @@
+"""Clearing-house resources: revenue-sharing contracts, user contributions, dispute evidence
+and resolutions, settled periods (netting + statements).
+
+The tables are plain SQLAlchemy Core on their own ``MetaData`` (the clearing house reads and
+writes them with Core); migration 0002 creates them. Bodies are canonical JSON text; amounts
+inside are integers.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from clearing.settlement.meter import SignedMeterReading
+from clearing.settlement.revenue import UserContribution
+from market.clearing_house.statements import Statement
+
+metadata = sa.MetaData()
+
+revenue_contracts = sa.Table(
+    "ch_revenue_contracts",
+    metadata,
+    sa.Column("contract_id", sa.String(64), primary_key=True),
+    sa.Column("fsp", sa.String(42), index=True, nullable=False),
+    sa.Column("ev_user", sa.String(42), index=True, nullable=False),
+    sa.Column("body_json", sa.Text, nullable=False),
+)
+contributions = sa.Table(
+    "ch_user_contributions",
+    metadata,
+    sa.Column("session_id", sa.String(36), primary_key=True),
+    sa.Column("fsp", sa.String(42), primary_key=True),
+    sa.Column("ev_user", sa.String(42), primary_key=True),
+    sa.Column("shifted_wh", sa.BigInteger, nullable=False),
+    sa.Column("discharged_wh", sa.BigInteger, nullable=False),
+)
+dispute_evidence = sa.Table(
+    "ch_dispute_evidence",
+    metadata,
+    sa.Column("message_id", sa.String(64), primary_key=True),
+    sa.Column("session_id", sa.String(36), index=True, nullable=False),
+    sa.Column("submitter", sa.String(42), nullable=False),
+    sa.Column("body_json", sa.Text, nullable=False),
+    sa.Column("received_at", sa.BigInteger, nullable=False),
+)
+resolutions = sa.Table(
+    "ch_dispute_resolutions",
+    metadata,
+    sa.Column("session_id", sa.String(36), primary_key=True),
+    sa.Column("corrected_root", sa.String(66), nullable=False),
+    sa.Column("bundle", sa.LargeBinary, nullable=False),
+    sa.Column("tx_hash", sa.String(66), nullable=True),
+)
+periods = sa.Table(
+    "ch_periods",
+    metadata,
+    sa.Column("period", sa.String(64), primary_key=True),
+    sa.Column("period_id", sa.String(66), nullable=False),
+    sa.Column("settlement_json", sa.Text, nullable=False),
+    sa.Column("tx_hash", sa.String(66), nullable=True),
+)
+
+
+# ---- shapes of the routes ----------------------------------------------------------------
+
+
+class ContractAccepted(BaseModel):
+    """Answer to a stored revenue-sharing contract."""
+
+    contract_id: str
+    fsp: str
+
+
+class UserContributions(BaseModel):
+    """An FSP's per-user flexible energy in a session (the basis of user incentives)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: Annotated[StrictStr, Field(max_length=36)]
+    contributions: Annotated[list[UserContribution], Field(max_length=10_000)]
+
+
+class ContributionsAccepted(BaseModel):
+    """Answer to stored user contributions: how many rows were taken."""
+
+    session_id: str
+    count: int
+
+
+class DisputeEvidence(BaseModel):
+    """A disputing party's evidence: its own signed meter readings for the session."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: Annotated[StrictStr, Field(max_length=36)]
+    reason: Annotated[StrictStr, Field(max_length=2000)] = ""
+    readings: Annotated[list[SignedMeterReading], Field(max_length=10_000)]
+
+
+class EvidenceAccepted(BaseModel):
+    """Answer to posted evidence: the session's on-chain state when it was taken."""
+
+    message_id: str
+    session_id: str
+    submitter: str
+    readings: int
+    chain_state: str
+
+
+class EvidencePublic(BaseModel):
+    """One stored evidence message."""
+
+    message_id: str
+    submitter: str
+    body: dict[str, Any]
+    received_at: int
+
+
+class ResolutionPublic(BaseModel):
+    """The arbiter's corrected delivery root and the transaction that posted it."""
+
+    corrected_root: str
+    tx_hash: str | None
+
+
+class DisputesPublic(BaseModel):
+    """Evidence posted for a session and the arbiter's resolution, if any."""
+
+    session_id: str
+    evidence: list[EvidencePublic]
+    resolution: ResolutionPublic | None
+
+
+class StatementPublic(Statement):
+    """A participant's statement of a period and the ``settleNetting`` transaction."""
+
+    tx_hash: str | None

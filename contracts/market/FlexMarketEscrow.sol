@@ -2,7 +2,6 @@
 pragma solidity ^0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IFlexMarket} from "../interfaces/IFlexMarket.sol";
 import {RequestId, SessionId} from "../types/Ids.sol";
@@ -14,7 +13,8 @@ import {FlexMarketSessions} from "./FlexMarketSessions.sol";
 /// @notice DSO flexibility requests and their escrowed budgets: posting pulls the budget into
 /// the market, cancelling before gate closure credits it back.
 /// @dev A budget leaves escrow only by a credit (cancel here, finalize in settlement), so every
-/// payment out of the market is a pull.
+/// payment out of the market is a pull. postRequestWithPermit is in FlexMarket next to the token
+/// immutable and calls _postRequest.
 abstract contract FlexMarketEscrow is FlexMarketSessions, FlexMarketLedger, FlexMarketPositions {
     using SafeERC20 for IERC20;
 
@@ -32,25 +32,6 @@ abstract contract FlexMarketEscrow is FlexMarketSessions, FlexMarketLedger, Flex
         bytes32 requestHash,
         uint256 budget
     ) external nonReentrant onlyRole(DSO_ROLE) {
-        _postRequest(SessionId.wrap(sessionId), RequestId.wrap(requestId), congestionPoint, requestHash, budget);
-    }
-
-    /// @inheritdoc IFlexMarket
-    /// @dev The permit may have been front-run (its nonce used by someone relaying the same
-    /// signature); the allowance then already exists, so a failing permit is ignored and the
-    /// transferFrom decides.
-    function postRequestWithPermit(
-        bytes32 sessionId,
-        bytes32 requestId,
-        bytes32 congestionPoint,
-        bytes32 requestHash,
-        uint256 budget,
-        uint256 deadline,
-        uint8 v,
-        bytes32 r,
-        bytes32 s
-    ) external nonReentrant onlyRole(DSO_ROLE) {
-        try IERC20Permit(address(_token)).permit(msg.sender, address(this), budget, deadline, v, r, s) {} catch {}
         _postRequest(SessionId.wrap(sessionId), RequestId.wrap(requestId), congestionPoint, requestHash, budget);
     }
 
@@ -99,7 +80,7 @@ abstract contract FlexMarketEscrow is FlexMarketSessions, FlexMarketLedger, Flex
         bytes32 congestionPoint,
         bytes32 requestHash,
         uint256 budget
-    ) private {
+    ) internal {
         Session storage s = _requireState(sessionId, State.Open);
         if (block.timestamp >= s.gateClosure) {
             revert FlexMarketTooLate(SessionId.unwrap(sessionId), s.gateClosure, uint64(block.timestamp));
@@ -125,7 +106,7 @@ abstract contract FlexMarketEscrow is FlexMarketSessions, FlexMarketLedger, Flex
             SessionId.unwrap(sessionId), RequestId.unwrap(requestId), msg.sender, congestionPoint, requestHash, budget
         );
 
-        _token.safeTransferFrom(msg.sender, address(this), budget);
+        _token().safeTransferFrom(msg.sender, address(this), budget);
         _publishOne(true, msg.sender, KIND_REQUEST, budget);
     }
 }

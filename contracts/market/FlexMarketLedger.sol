@@ -61,7 +61,7 @@ abstract contract FlexMarketLedger is FlexMarketStorage, ReentrancyGuardTransien
         _totalCredited -= uint128(amount);
         _totalWithdrawn += uint128(amount);
         emit Withdrawn(msg.sender, to, amount);
-        _token.safeTransfer(to, amount);
+        _token().safeTransfer(to, amount);
     }
 
     /// @dev Ledger entry only; callers move the totals once per transaction. `ref` is the

@@ -42,8 +42,8 @@ abstract contract FlexMarketPositions is FlexMarketStorage {
             mstore(ids, len)
             mstore(values, len)
         }
-        if (isMint) _positions.mint(holders, ids, values);
-        else _positions.burn(holders, ids, values);
+        if (isMint) _positions().mint(holders, ids, values);
+        else _positions().burn(holders, ids, values);
     }
 
     function _publishOne(bool isMint, address holder, uint8 kind, uint256 value) internal {

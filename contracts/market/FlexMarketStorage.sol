@@ -8,11 +8,13 @@ import {FlexPositions} from "../FlexPositions.sol";
 import {PeriodId, RequestId, SessionId} from "../types/Ids.sol";
 
 /// @title FlexMarketStorage
-/// @notice The market's state, its roles and its construction, shared by every unit of FlexMarket.
+/// @notice The market's storage and roles, shared by every unit of FlexMarket.
 /// @dev Every state variable of the market is declared here, in one place and in this order, so
 /// the storage layout does not depend on how the units are inherited (contracts/README.md
 /// lists it). Lists (reservations, payouts, the session's request ids) are stored as hashes
 /// and passed back as calldata, which is checked against them; the full lists are in events.
+/// The immutables (token, positions, deploy block) belong to the concrete FlexMarket, whose
+/// constructor sets them; the units read them through _token() and _positions().
 abstract contract FlexMarketStorage is IFlexMarket, AccessControl {
     /// @inheritdoc IFlexMarket
     bytes32 public constant MARKET_OPERATOR_ROLE = keccak256("MARKET_OPERATOR_ROLE");
@@ -80,10 +82,6 @@ abstract contract FlexMarketStorage is IFlexMarket, AccessControl {
         uint128 requested; // REQUEST position: budgets of live requests of sessions not yet final
     }
 
-    IERC20 internal immutable _token;
-    FlexPositions internal immutable _positions;
-    uint256 internal immutable _deployBlock;
-
     mapping(SessionId sessionId => Session) internal _sessions;
     /// @dev The offer root only; count and time are in the OffersCommitted event.
     mapping(SessionId sessionId => mapping(address fsp => bytes32 root)) internal _commitments;
@@ -100,29 +98,9 @@ abstract contract FlexMarketStorage is IFlexMarket, AccessControl {
     uint128 internal _totalCredited;
     uint128 internal _totalWithdrawn;
 
-    /// @param token_ The settlement token (no fee-on-transfer, no rebasing).
-    /// @param admin Receives DEFAULT_ADMIN_ROLE: registers and revokes participants.
-    /// @dev Deploys the FlexPositions view of this market.
-    constructor(IERC20 token_, address admin) {
-        if (address(token_) == address(0) || admin == address(0)) revert FlexMarketZeroAddress();
-        _token = token_;
-        _positions = new FlexPositions(address(this));
-        _deployBlock = block.number;
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-    }
+    /// @dev The settlement token, an immutable of the concrete contract.
+    function _token() internal view virtual returns (IERC20);
 
-    /// @inheritdoc IFlexMarket
-    function token() external view returns (address) {
-        return address(_token);
-    }
-
-    /// @inheritdoc IFlexMarket
-    function positions() external view returns (address) {
-        return address(_positions);
-    }
-
-    /// @inheritdoc IFlexMarket
-    function deployBlock() external view returns (uint256) {
-        return _deployBlock;
-    }
+    /// @dev The FlexPositions view, deployed by the concrete contract's constructor.
+    function _positions() internal view virtual returns (FlexPositions);
 }

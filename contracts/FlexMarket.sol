@@ -26,6 +26,7 @@ import {FlexMarketNetting} from "./market/FlexMarketNetting.sol";
 /// costs three stack swaps. Loops are bounded by the MAX_* constants. Roles are OpenZeppelin
 /// AccessControl roles.
 contract FlexMarket is
+    IFlexMarket,
     FlexMarketRegistry,
     FlexMarketEscrow,
     FlexMarketCommitments,

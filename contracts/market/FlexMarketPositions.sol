@@ -11,7 +11,7 @@ import {FlexMarketStorage} from "./FlexMarketStorage.sol";
 /// @dev Positions are aggregated per holder and kind, so they derive from the ledger and need
 /// no storage of their own: REQUEST from Participant.requested, AWARD from .awarded, RECEIPT
 /// from .received.
-abstract contract FlexMarketPositions is FlexMarketStorage {
+abstract contract FlexMarketPositions is IFlexMarket, FlexMarketStorage {
     uint8 internal constant KIND_REQUEST = 1;
     uint8 internal constant KIND_AWARD = 2;
     uint8 internal constant KIND_RECEIPT = 3;

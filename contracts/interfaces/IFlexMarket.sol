@@ -157,28 +157,68 @@ interface IFlexMarket {
 
     // ------------------------------------------------------------------ roles and constants
 
+    /// @notice Role that creates, closes and clears sessions.
+    /// @return The role id, keccak256("MARKET_OPERATOR_ROLE").
     function MARKET_OPERATOR_ROLE() external view returns (bytes32);
+    /// @notice Role that posts (and escrows) flexibility requests.
+    /// @return The role id, keccak256("DSO_ROLE").
     function DSO_ROLE() external view returns (bytes32);
+    /// @notice Role that commits offers and can be awarded reservations.
+    /// @return The role id, keccak256("FSP_ROLE").
     function FSP_ROLE() external view returns (bytes32);
+    /// @notice Role that attests metered delivery (the payouts).
+    /// @return The role id, keccak256("METER_ORACLE_ROLE").
     function METER_ORACLE_ROLE() external view returns (bytes32);
+    /// @notice Role that resolves disputed sessions.
+    /// @return The role id, keccak256("ARBITER_ROLE").
     function ARBITER_ROLE() external view returns (bytes32);
+    /// @notice Role that settles netting periods.
+    /// @return The role id, keccak256("CLEARING_HOUSE_ROLE").
     function CLEARING_HOUSE_ROLE() external view returns (bytes32);
+    /// @notice Bound on requests per session (cancelled ones count).
+    /// @return 64.
     function MAX_REQUESTS_PER_SESSION() external view returns (uint256);
+    /// @notice Bound on the reservation list of one clearing result.
+    /// @return 512.
     function MAX_RESERVATIONS_PER_SESSION() external view returns (uint256);
+    /// @notice Bound on the members of one netting period.
+    /// @return 256.
     function MAX_NETTING_MEMBERS() external view returns (uint256);
+    /// @notice Longest challenge window a session may have.
+    /// @return 30 days, in seconds.
     function MAX_CHALLENGE_WINDOW() external view returns (uint32);
 
     // ------------------------------------------------------------------ registry (admin)
 
-    /// @notice Registers (or re-registers with new metadata) an account and grants it the given roles.
+    /// @notice Registers (or re-registers with new metadata) an account and grants it the given
+    /// roles. Only DEFAULT_ADMIN_ROLE.
+    /// @param account The participant; not the zero address.
+    /// @param metadataHash Hash of the participant's off-chain metadata (replaces the previous one).
+    /// @param roles At most 6, each one of the six market roles.
     function registerParticipant(address account, bytes32 metadataHash, bytes32[] calldata roles) external;
-    /// @notice Revokes every market role of the account. Its credits stay withdrawable.
+    /// @notice Revokes every market role of the account. Its credits stay withdrawable. Only
+    /// DEFAULT_ADMIN_ROLE.
+    /// @param account A registered participant.
     function revokeParticipant(address account) external;
+    /// @notice The metadata hash of the latest registration.
+    /// @param account Any account.
+    /// @return Its metadata hash, or zero if it was never registered.
     function participantMetadata(address account) external view returns (bytes32);
+    /// @notice Whether the account was ever registered (revocation does not clear it).
+    /// @param account Any account.
+    /// @return True once registered.
     function isRegistered(address account) external view returns (bool);
 
     // ------------------------------------------------------------------ lifecycle
 
+    /// @notice Opens a session for requests and offer commitments until gate closure. Only
+    /// MARKET_OPERATOR_ROLE.
+    /// @param sessionId New, unused session id.
+    /// @param gateClosure End of requests and commitments; in the future.
+    /// @param deliveryStart Start of delivery; not before gate closure.
+    /// @param deliveryEnd End of delivery; after deliveryStart, below 2^40.
+    /// @param ispSeconds Imbalance settlement period; divides the delivery window.
+    /// @param challengeWindow Seconds after attestation in which a party may dispute; 1 to 30 days.
     function createSession(
         bytes32 sessionId,
         uint64 gateClosure,
@@ -188,6 +228,13 @@ interface IFlexMarket {
         uint32 challengeWindow
     ) external;
 
+    /// @notice Posts a flexibility request and pulls its budget into escrow (needs an allowance).
+    /// Only DSO_ROLE, before gate closure of an Open session.
+    /// @param sessionId The session.
+    /// @param requestId New, unused request id.
+    /// @param congestionPoint The grid location; only published in RequestPosted.
+    /// @param requestHash Hash of the full request (binds the congestion point); stored.
+    /// @param budget Most the DSO will pay, in token minor units; 1 to 2^64 - 1.
     function postRequest(
         bytes32 sessionId,
         bytes32 requestId,
@@ -196,6 +243,16 @@ interface IFlexMarket {
         uint256 budget
     ) external;
 
+    /// @notice postRequest with an ERC-2612 permit for the budget, in one transaction.
+    /// @param sessionId The session.
+    /// @param requestId New, unused request id.
+    /// @param congestionPoint The grid location; only published in RequestPosted.
+    /// @param requestHash Hash of the full request (binds the congestion point); stored.
+    /// @param budget Most the DSO will pay, in token minor units; also the permit's value.
+    /// @param deadline The permit's deadline.
+    /// @param v The permit signature's v.
+    /// @param r The permit signature's r.
+    /// @param s The permit signature's s.
     function postRequestWithPermit(
         bytes32 sessionId,
         bytes32 requestId,
@@ -209,12 +266,28 @@ interface IFlexMarket {
     ) external;
 
     /// @notice Cancels an own request before gate closure; the full budget goes to the DSO's credit.
+    /// @param sessionId The request's session (checked against the request).
+    /// @param requestId A live request posted by the caller.
     function cancelRequest(bytes32 sessionId, bytes32 requestId) external;
 
+    /// @notice Commits (or replaces) the caller's sealed offer set for a session. Only FSP_ROLE,
+    /// before gate closure.
+    /// @param sessionId An Open session.
+    /// @param offersRoot Merkle root of the FSP's signed offers; non-zero.
+    /// @param offerCount Number of offers under the root; non-zero, only published in OffersCommitted.
     function commitOffers(bytes32 sessionId, bytes32 offersRoot, uint32 offerCount) external;
 
+    /// @notice Closes an Open session at or after gate closure. Only MARKET_OPERATOR_ROLE.
+    /// @param sessionId The session.
     function closeSession(bytes32 sessionId) external;
 
+    /// @notice Posts the clearing result of a Closed session: the reservations of each FSP
+    /// against each request. Only MARKET_OPERATOR_ROLE.
+    /// @param sessionId The session.
+    /// @param inputHash Hash of the clearing input (requests and offers); only in ClearingPosted.
+    /// @param resultRoot Merkle root of the clearing result bundle; only in ClearingPosted.
+    /// @param reservationList At most 512 rows: live request of the session, FSP that holds
+    /// FSP_ROLE and committed, non-zero amount; per request, the sum stays within its budget.
     function postClearing(
         bytes32 sessionId,
         bytes32 inputHash,
@@ -222,42 +295,71 @@ interface IFlexMarket {
         Reservation[] calldata reservationList
     ) external;
 
-    /// @notice payouts[i] belongs to reservations[i]; reservations must be postClearing's list.
+    /// @notice Attests metered delivery of a Cleared session from delivery end on and starts the
+    /// challenge window. Only METER_ORACLE_ROLE.
+    /// @param sessionId The session.
+    /// @param deliveryRoot Merkle root of the delivery verification bundle; only in DeliveryAttested.
+    /// @param reservationList Exactly postClearing's list.
+    /// @param payouts payouts[i] belongs to reservationList[i] and is at most its amount.
     function attestDelivery(
         bytes32 sessionId,
         bytes32 deliveryRoot,
-        Reservation[] calldata reservations,
+        Reservation[] calldata reservationList,
         uint128[] calldata payouts
     ) external;
 
-    /// @notice A DSO passes one of its live requests in the session; an FSP that committed offers
-    /// to the session passes bytes32(0).
+    /// @notice Disputes a Verified session inside its challenge window; the arbiter then resolves it.
+    /// @param sessionId The session.
+    /// @param reasonHash Hash of the published dispute evidence.
+    /// @param requestId A DSO passes one of its live requests in the session; an FSP that
+    /// committed offers to the session passes bytes32(0).
     function dispute(bytes32 sessionId, bytes32 reasonHash, bytes32 requestId) external;
 
-    /// @notice Corrected payouts (each <= its reservation), then finalizes like finalize().
+    /// @notice Corrected payouts (each <= its reservation), then finalizes like finalize(). Only
+    /// ARBITER_ROLE, on a Disputed session.
+    /// @param sessionId The session.
+    /// @param correctedRoot Merkle root of the corrected delivery bundle; only in DisputeResolved.
+    /// @param requestIds Every request of the session in posting order (cancelled ones too).
+    /// @param reservationList Exactly postClearing's list.
+    /// @param payouts The corrected payouts; payouts[i] belongs to reservationList[i].
     function resolve(
         bytes32 sessionId,
         bytes32 correctedRoot,
         bytes32[] calldata requestIds,
-        Reservation[] calldata reservations,
+        Reservation[] calldata reservationList,
         uint128[] calldata payouts
     ) external;
 
-    /// @notice requestIds: every request of the session in posting order (cancelled ones too);
-    /// reservations and payouts: the lists of postClearing and attestDelivery.
+    /// @notice Finalizes a Verified session after its challenge window: credits each payout to
+    /// its FSP and the rest of each live budget to its DSO. Anyone may call it.
+    /// @param sessionId The session.
+    /// @param requestIds Every request of the session in posting order (cancelled ones too).
+    /// @param reservationList Exactly postClearing's list.
+    /// @param payouts Exactly attestDelivery's list.
     function finalize(
         bytes32 sessionId,
         bytes32[] calldata requestIds,
-        Reservation[] calldata reservations,
+        Reservation[] calldata reservationList,
         uint128[] calldata payouts
     ) external;
 
+    /// @notice Pays the caller's whole credit to the caller.
+    /// @return amount The amount transferred, in token minor units (reverts if zero).
     function withdraw() external returns (uint256 amount);
 
+    /// @notice Pays the caller's whole credit to another address.
+    /// @param to The recipient; not the zero address.
+    /// @return amount The amount transferred, in token minor units (reverts if zero).
     function withdrawTo(address to) external returns (uint256 amount);
 
     /// @notice Settles a netting period on the credit ledger: negative amounts are debited,
     /// positive ones credited, fee credited to feeRecipient. Reverts unless sum + fee == 0.
+    /// Only CLEARING_HOUSE_ROLE, once per period.
+    /// @param periodId The netting period (a session's own id for a session period).
+    /// @param members At most 256 accounts, none zero.
+    /// @param netAmounts netAmounts[i] is members[i]'s net position, |amount| < 2^96.
+    /// @param fee Clearing-house fee, < 2^96.
+    /// @param feeRecipient Receives the fee; not zero when the fee is not.
     function settleNetting(
         bytes32 periodId,
         address[] calldata members,
@@ -268,27 +370,56 @@ interface IFlexMarket {
 
     // ------------------------------------------------------------------ views
 
+    /// @notice The settlement token (an ERC-20 with ERC-2612 permit).
+    /// @return Its address.
     function token() external view returns (address);
+    /// @notice The ERC-1155 positions view deployed by this market.
+    /// @return Its address.
     function positions() external view returns (address);
+    /// @notice A session as stored (roots are in the events).
+    /// @param sessionId Any id.
+    /// @return The session; state None if it does not exist.
     function session(bytes32 sessionId) external view returns (SessionInfo memory);
+    /// @notice Sessions ever created; the next session's index.
+    /// @return The count.
     function sessionCount() external view returns (uint256);
+    /// @notice A request as stored (the session id and congestion point are in RequestPosted).
+    /// @param requestId Any id.
+    /// @return The request; all zero if it does not exist.
     function request(bytes32 requestId) external view returns (RequestInfo memory);
     /// @notice The FSP's current offer root (count and time are in OffersCommitted).
+    /// @param sessionId The session.
+    /// @param fsp The FSP.
+    /// @return root The root, or zero if the FSP did not commit.
     function offerCommitment(bytes32 sessionId, address fsp) external view returns (bytes32 root);
     /// @notice Block of deployment: where event scans start.
+    /// @return The block number.
     function deployBlock() external view returns (uint256);
+    /// @notice Credit the account can withdraw.
+    /// @param account Any account.
+    /// @return The credit, in token minor units.
     function credits(address account) external view returns (uint256);
     /// @notice Budgets held for sessions not yet final (cancelled requests excluded);
     /// = totalDeposited - totalCredited - totalWithdrawn.
+    /// @return The amount, in token minor units.
     function totalEscrowed() external view returns (uint256);
     /// @notice Credits not yet withdrawn.
+    /// @return The amount, in token minor units.
     function totalCredited() external view returns (uint256);
     /// @notice Every budget ever pulled into escrow.
+    /// @return The amount, in token minor units.
     function totalDeposited() external view returns (uint256);
     /// @notice Everything paid out by withdraw/withdrawTo.
+    /// @return The amount, in token minor units.
     function totalWithdrawn() external view returns (uint256);
+    /// @notice Whether a netting period has been settled.
+    /// @param periodId The period.
+    /// @return True once settleNetting ran for it.
     function nettingSettled(bytes32 periodId) external view returns (bool);
     /// @notice ERC-1155 balance backing FlexPositions: one aggregated id per kind and holder
     /// (REQUEST = open budgets, AWARD = open reservations, RECEIPT = payouts received).
+    /// @param account The holder.
+    /// @param id kind << 248 with kind 1 (REQUEST), 2 (AWARD) or 3 (RECEIPT).
+    /// @return The balance, in token minor units; 0 for any other id.
     function positionBalance(address account, uint256 id) external view returns (uint256);
 }

@@ -24,6 +24,7 @@ interface Vm {
     function assume(bool condition) external pure;
     function label(address account, string calldata newLabel) external;
     function getBlockTimestamp() external view returns (uint256);
+    function load(address target, bytes32 slot) external view returns (bytes32 data);
 }
 
 /// @notice Tiny assertion kit: a failed check reverts with a message naming the values.

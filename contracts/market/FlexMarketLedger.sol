@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {IFlexMarket} from "../interfaces/IFlexMarket.sol";
+import {FlexMarketStorage} from "./FlexMarketStorage.sol";
+
+/// @title FlexMarketLedger
+/// @notice The internal credit ledger and its pull payments: every payment out of the market is
+/// a credit here, and each payee withdraws its whole credit itself.
+/// @dev Money invariant: token.balanceOf(this) == totalEscrowed + totalCredited (fee-on-transfer
+/// and rebasing tokens are not supported). _credit and _debit write the ledger entry only;
+/// callers move the stored totals once per transaction.
+abstract contract FlexMarketLedger is FlexMarketStorage, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    /// @inheritdoc IFlexMarket
+    function withdraw() external nonReentrant returns (uint256 amount) {
+        amount = _withdraw(msg.sender);
+    }
+
+    /// @inheritdoc IFlexMarket
+    function withdrawTo(address to) external nonReentrant returns (uint256 amount) {
+        if (to == address(0)) revert FlexMarketZeroAddress();
+        amount = _withdraw(to);
+    }
+
+    /// @inheritdoc IFlexMarket
+    function credits(address account) external view returns (uint256) {
+        return _participants[account].credit;
+    }
+
+    /// @inheritdoc IFlexMarket
+    function totalEscrowed() external view returns (uint256) {
+        return _totalDeposited - _totalCredited - _totalWithdrawn;
+    }
+
+    /// @inheritdoc IFlexMarket
+    function totalCredited() external view returns (uint256) {
+        return _totalCredited;
+    }
+
+    /// @inheritdoc IFlexMarket
+    function totalDeposited() external view returns (uint256) {
+        return _totalDeposited;
+    }
+
+    /// @inheritdoc IFlexMarket
+    function totalWithdrawn() external view returns (uint256) {
+        return _totalWithdrawn;
+    }
+
+    /// @dev Effects before the transfer; the caller holds the reentrancy lock.
+    function _withdraw(address to) private returns (uint256 amount) {
+        Participant storage p = _participants[msg.sender];
+        amount = p.credit;
+        if (amount == 0) revert FlexMarketNothingToWithdraw(msg.sender);
+        p.credit = 0;
+        _totalCredited -= uint128(amount);
+        _totalWithdrawn += uint128(amount);
+        emit Withdrawn(msg.sender, to, amount);
+        _token().safeTransfer(to, amount);
+    }
+
+    /// @dev Ledger entry only; callers move the totals once per transaction. `ref` is the
+    /// session id, the request id (cancel) or the netting period id, as in the Credited event.
+    function _credit(address account, bytes32 ref, uint256 amount) internal {
+        _participants[account].credit += uint96(amount);
+        emit Credited(account, ref, amount);
+    }
+
+    /// @dev Ledger entry only (netting); reverts rather than let a credit go negative.
+    function _debit(address account, bytes32 ref, uint256 amount) internal {
+        Participant storage p = _participants[account];
+        uint256 credit = p.credit;
+        if (credit < amount) revert FlexMarketInsufficientCredit(account, credit, amount);
+        p.credit = uint96(credit - amount);
+        emit Debited(account, ref, amount);
+    }
+}

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {MarketTestBase} from "./Base.t.sol";
+import {IFlexMarket} from "../interfaces/IFlexMarket.sol";
+
+/// @notice Pins the storage layout documented in contracts/README.md: every variable of
+/// FlexMarketStorage is read back from its raw slot after one whole lifecycle and a netting.
+/// A variable added, removed or moved ahead of another one fails here.
+contract StorageLayoutTest is MarketTestBase {
+    bytes32 internal constant PERIOD = keccak256("period-1");
+
+    function setUp() public override {
+        super.setUp();
+        _verified();
+        _afterWindow();
+        _finalize(SID);
+        vm.prank(fsp1);
+        market.withdraw();
+        vm.prank(clearingHouse);
+        market.settleNetting(PERIOD, new address[](0), new int256[](0), 0, address(0));
+    }
+
+    function _word(uint256 slot) internal view returns (uint256) {
+        return uint256(vm.load(address(market), bytes32(slot)));
+    }
+
+    function _mapSlot(bytes32 key, uint256 slot) internal pure returns (uint256) {
+        return uint256(keccak256(abi.encode(key, slot)));
+    }
+
+    function test_plainSlots() public view {
+        assertEq(_word(6), market.sessionCount(), "slot 6: _sessionCount");
+        assertEq(_word(7), 9, "slot 7: _participantList length (9 registered in setUp)");
+        assertEq(_word(8), market.totalDeposited(), "slot 8: _totalDeposited");
+        uint256 totals = _word(9);
+        assertEq(uint128(totals), market.totalCredited(), "slot 9 low: _totalCredited");
+        assertEq(totals >> 128, market.totalWithdrawn(), "slot 9 high: _totalWithdrawn");
+        assertTrue(market.totalCredited() != 0 && market.totalWithdrawn() != 0, "both totals non-zero");
+    }
+
+    function test_sessionsAtSlot1() public view {
+        uint256 base = _mapSlot(SID, 1);
+        IFlexMarket.SessionInfo memory info = market.session(SID);
+        uint256 schedule = _word(base);
+        assertEq(uint8(schedule), uint8(IFlexMarket.State.Final), "state at offset 0");
+        assertEq(uint40(schedule >> 8), info.gateClosure, "gateClosure at offset 1");
+        assertEq(uint40(schedule >> 192), info.verifiedAt, "verifiedAt at offset 24");
+        uint256 counters = _word(base + 1);
+        assertEq(uint8(counters), info.requestCount, "requestCount at slot +1");
+        assertEq(uint72(counters >> 24), info.budget, "budget at offset 3");
+        assertEq(uint72(counters >> 168), info.paid, "paid at offset 21");
+        assertEq(bytes32(_word(base + 2)), info.reservationsHash, "reservationsHash at slot +2");
+        assertEq(bytes32(_word(base + 3)), info.payoutsHash, "payoutsHash at slot +3");
+    }
+
+    function test_commitmentsAtSlot2() public view {
+        uint256 slot = uint256(keccak256(abi.encode(fsp1, _mapSlot(SID, 2))));
+        assertEq(bytes32(_word(slot)), market.offerCommitment(SID, fsp1), "_commitments[SID][fsp1]");
+        assertTrue(_word(slot) != 0, "commitment non-zero");
+    }
+
+    function test_requestsAtSlot3() public view {
+        uint256 base = _mapSlot(RID, 3);
+        IFlexMarket.RequestInfo memory info = market.request(RID);
+        uint256 packed = _word(base);
+        assertEq(address(uint160(packed)), info.dso, "dso at offset 0");
+        assertEq(uint64(packed >> 192), info.budget, "budget at offset 24");
+        assertEq(bytes32(_word(base + 1)), info.requestHash, "requestHash at slot +1");
+    }
+
+    function test_participantsAtSlot4() public view {
+        uint256 base = _mapSlot(bytes32(uint256(uint160(fsp2))), 4);
+        assertEq(bytes32(_word(base)), market.participantMetadata(fsp2), "metadataHash at slot +0");
+        uint256 ledger = _word(base + 1);
+        assertEq(uint96(ledger), market.credits(fsp2), "credit at slot +1 offset 0");
+        assertTrue(market.credits(fsp2) != 0, "fsp2 has not withdrawn");
+        assertEq(ledger >> 248, 1, "live at offset 31");
+    }
+
+    function test_nettingAtSlot5() public view {
+        assertEq(_word(_mapSlot(PERIOD, 5)), 1, "_nettingSettled[PERIOD]");
+        assertTrue(market.nettingSettled(PERIOD), "view agrees");
+    }
+}

@@ -40,6 +40,15 @@ class Stay:
     departure: int
 
 
+def onchain_role(role: str) -> str:
+    """The contract role of a scenario role: DSO, FSP, or none."""
+    if role == "DSO":
+        return "DSO"
+    if role in FSP_ROLES:
+        return "FSP"
+    return ""
+
+
 def stays(scenario: Scenario) -> list[Stay]:
     """Every EV stay with its connector id, in scenario order of stations then arrival."""
     stations = {s.id: s for s in scenario.stations}
@@ -149,6 +158,18 @@ def station_faults(scenario: Scenario, station: str) -> tuple[StationFaults, lis
         else:
             replay_side.append(f.kind)  # forged_reading: posted by the replay, see runner
     return StationFaults(**kw), replay_side  # type: ignore[arg-type]
+
+
+def fault_stations(scenario: Scenario) -> dict[str, list[str]]:
+    """Station id -> the fault kinds injected there (for explaining SoC violations)."""
+    out: dict[str, list[str]] = {}
+    for st in scenario.stations:
+        faults, extra = station_faults(scenario, st.id)
+        kinds = sorted({f.kind for f in scenario.faults if f.station == st.id} | set(extra))
+        if kinds:
+            out[st.id] = kinds
+        del faults
+    return out
 
 
 def station_specs(scenario: Scenario, all_stays: list[Stay]) -> list[StationSpec]:

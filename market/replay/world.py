@@ -16,7 +16,7 @@ from eth_account import Account
 
 from adapters.ocpp.simulator.ev import EvModel
 from adapters.ocpp.simulator.faults import StationFaults
-from adapters.ocpp.simulator.station import EvseSpec, StationSpec
+from adapters.ocpp.simulator.spec import EvseSpec, StationSpec
 from clearing.settlement.rules import SettlementRules
 from market.agents.fleet import EV, Booking, UserPreferences
 from market.replay.derive import derived_key, derived_secret

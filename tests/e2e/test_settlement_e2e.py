@@ -39,7 +39,7 @@ from adapters.ocpp.dispatch import IspSetpoint
 from adapters.ocpp.simulator.ev import EvModel
 from adapters.ocpp.simulator.faults import StationFaults
 from adapters.ocpp.simulator.fleet import StationFleet
-from adapters.ocpp.simulator.station import EvseSpec, StationSpec
+from adapters.ocpp.simulator.spec import EvseSpec, StationSpec
 from clearing.encoding import code_to_bytes32, hex32, keccak256, uuid_to_bytes32
 from clearing.messages import (
     BaselineIsp,

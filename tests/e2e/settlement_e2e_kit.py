@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from coincurve import PrivateKey
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from clearing.settlement.rules import SettlementRules
 

@@ -89,7 +89,7 @@ async def open_session(w: dict[str, Any]) -> SessionCreate:
                 session_id=sid,
                 fsp=addr[fsp],
                 congestion_point=CP,
-                isps=[BaselineIsp(isp_index=i, power_w=BASELINE_W) for i in range(N_ISPS)],
+                isps=tuple(BaselineIsp(isp_index=i, power_w=BASELINE_W) for i in range(N_ISPS)),
             ),
         )
     req = FlexRequest(
@@ -102,10 +102,10 @@ async def open_session(w: dict[str, Any]) -> SessionCreate:
         max_price_per_mwh=400_000_000,
         budget_units=BUDGET,
         all_or_nothing=False,
-        isps=[
+        isps=tuple(
             RequestIsp(isp_index=i, disposition="Requested", min_power_w=0, max_power_w=20_000)
             for i in range(N_ISPS)
-        ],
+        ),
     )
     await in_thread(
         market.post_request,
@@ -126,14 +126,14 @@ async def open_session(w: dict[str, Any]) -> SessionCreate:
             congestion_point=CP,
             direction="UP",
             expires_at=gate,
-            options=[
+            options=(
                 FlexOfferOption(
                     option_ref="full",
-                    isps=[IspPower(isp_index=i, power_w=power) for i in range(N_ISPS)],
+                    isps=tuple(IspPower(isp_index=i, power_w=power) for i in range(N_ISPS)),
                     price_per_mwh=price,
                     min_activation_ppm=1_000_000,
-                )
-            ],
+                ),
+            ),
         )
         await in_thread(c[fsp].post_offer, offer)
         root, count = offer_commitment([offer])

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from settlement_e2e_kit import (
     BASELINE_W,
     BUDGET,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eth_account import Account
 
@@ -24,19 +24,10 @@ from clearing.settlement.revenue import RevenueShareContract, UserContribution, 
 from market.clearing_house import store
 from market.clearing_house.period import PeriodSettlement, SignedContract
 from market.clearing_house.service import session_period
+from market.replay.context import NettingOutcome, ReplayContext, SessionRun
 from market.replay.derive import derived_key, derived_uuid
 
-if TYPE_CHECKING:
-    from market.replay.runner import ReplayContext, SessionRun
-
 ZERO_ADDRESS = "0x" + "00" * 20
-
-
-@dataclass
-class NettingOutcome:
-    settlement: PeriodSettlement
-    names: dict[str, str]  # lower-case address -> participant / user id
-    onchain: bool  # settled with settleNetting (else computed for the report only)
 
 
 @dataclass

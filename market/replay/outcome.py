@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlmodel import Session, select
 
+from adapters.grid.forecast import ReportRow
+from market.replay.context import ReplayContext, SessionRun
 from market.replay.report import (
     LoadingSeries,
     PowerSeries,
@@ -22,11 +24,8 @@ from market.replay.report import (
     write_report_html,
     write_report_json,
 )
-from market.replay.world import Stay, min_departure_pct
+from market.replay.world import Stay, fault_stations, min_departure_pct
 from market.store import models as m
-
-if TYPE_CHECKING:
-    from market.replay.runner import ReplayContext, SessionRun
 
 DIRECTIONS = ("DOWN", "UP")
 _SIGN = {"UP": 1, "DOWN": -1}
@@ -55,12 +54,12 @@ def _energy(ctx: ReplayContext, run: SessionRun) -> tuple[dict[str, Any], list[P
                 requested[req.direction][item.isp_index] += item.min_power_w
                 requested_max[req.direction][item.isp_index] += item.max_power_w
     for order in run.result.orders if run.result else ():
-        for item in order.isps:
-            awarded[order.direction][item.isp_index] += item.power_w
+        for awarded_isp in order.isps:
+            awarded[order.direction][awarded_isp.isp_index] += awarded_isp.power_w
     if run.delivery is not None:
         for o in run.delivery.orders:
-            for item in o.isps:
-                delivered[o.direction][item.isp_index] += item.delivered_w
+            for delivered_isp in o.isps:
+                delivered[o.direction][delivered_isp.isp_index] += delivered_isp.delivered_w
     out = {
         "requested_wh": {d: sum(_wh(w, isp_s) for w in requested[d]) for d in DIRECTIONS},
         "requested_max_wh": {d: sum(_wh(w, isp_s) for w in requested_max[d]) for d in DIRECTIONS},
@@ -89,18 +88,18 @@ def _congestion(ctx: ReplayContext, run: SessionRun) -> tuple[dict[str, Any], li
                 per[day] = per.get(day, 0) + _SIGN[o.direction] * item.delivered_w
     isps = [dso.day_isp(k) for k in range(run.agent_session.n_isps)]
     rows = dso.forecaster.before_after(isps, dso.forecaster.spread(delivered), run.ev_load)
-    by_cp: dict[str, dict[int, Any]] = defaultdict(dict)
+    by_cp: dict[str, dict[int, ReportRow]] = defaultdict(dict)
     for row in rows:
         by_cp[row.cp_id][row.isp] = row
     out: dict[str, Any] = {}
     series: list[LoadingSeries] = []
     for cp_id in sorted(by_cp):
         point = ctx.grid.point(cp_id)
-        per = by_cp[cp_id]
-        before = [round(per[i].max_loading_pct_before * 10) for i in isps]
-        after = [round(per[i].max_loading_pct_after * 10) for i in isps]
-        v_before = [i for i in isps if per[i].violations_before != 0]
-        v_after = [i for i in isps if per[i].violations_after != 0]
+        row_of = by_cp[cp_id]
+        before = [round(row_of[i].max_loading_pct_before * 10) for i in isps]
+        after = [round(row_of[i].max_loading_pct_after * 10) for i in isps]
+        v_before = [i for i in isps if row_of[i].violations_before != 0]
+        v_after = [i for i in isps if row_of[i].violations_after != 0]
         out[cp_id] = {
             "name": point.name,
             "kind": point.kind,
@@ -263,7 +262,7 @@ def _soc_series(ctx: ReplayContext) -> list[SocSeries]:
                     m.MeterReading.station_id == stay.station,
                     m.MeterReading.evse_id == stay.evse,
                 )
-                .order_by(m.MeterReading.timestamp)  # type: ignore[arg-type]
+                .order_by(m.MeterReading.timestamp)
             )
             points = [(r.timestamp, r.soc_pct) for r in rows if r.soc_pct is not None]
             if not points:
@@ -298,8 +297,6 @@ def _findings(run: SessionRun) -> list[str]:
 
 
 def build_report(ctx: ReplayContext) -> tuple[dict[str, Any], ReplayPlots]:
-    from market.replay.runner import fault_stations
-
     sc = ctx.scenario
     faults = fault_stations(sc)
     plots = ReplayPlots(isp_seconds=sc.period.isp_seconds)

@@ -16,7 +16,7 @@ from eth_account import Account
 
 from adapters.ocpp.simulator.ev import EvModel
 from adapters.ocpp.simulator.faults import StationFaults
-from adapters.ocpp.simulator.station import EvseSpec, StationSpec
+from adapters.ocpp.simulator.spec import EvseSpec, StationSpec
 from clearing.settlement.rules import SettlementRules
 from market.agents.fleet import EV, Booking, UserPreferences
 from market.replay.derive import derived_key, derived_secret
@@ -38,6 +38,15 @@ class Stay:
     max_export_w: int
     arrival: int
     departure: int
+
+
+def onchain_role(role: str) -> str:
+    """The contract role of a scenario role: DSO, FSP, or none."""
+    if role == "DSO":
+        return "DSO"
+    if role in FSP_ROLES:
+        return "FSP"
+    return ""
 
 
 def stays(scenario: Scenario) -> list[Stay]:
@@ -149,6 +158,18 @@ def station_faults(scenario: Scenario, station: str) -> tuple[StationFaults, lis
         else:
             replay_side.append(f.kind)  # forged_reading: posted by the replay, see runner
     return StationFaults(**kw), replay_side  # type: ignore[arg-type]
+
+
+def fault_stations(scenario: Scenario) -> dict[str, list[str]]:
+    """Station id -> the fault kinds injected there (for explaining SoC violations)."""
+    out: dict[str, list[str]] = {}
+    for st in scenario.stations:
+        faults, extra = station_faults(scenario, st.id)
+        kinds = sorted({f.kind for f in scenario.faults if f.station == st.id} | set(extra))
+        if kinds:
+            out[st.id] = kinds
+        del faults
+    return out
 
 
 def station_specs(scenario: Scenario, all_stays: list[Stay]) -> list[StationSpec]:

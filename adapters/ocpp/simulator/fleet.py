@@ -10,7 +10,8 @@ from collections.abc import Iterable
 
 from adapters.clock import Clock, SystemClock
 from adapters.ocpp.simulator.ev import EvModel
-from adapters.ocpp.simulator.station import EvseSpec, SimulatedStation, StationSpec
+from adapters.ocpp.simulator.spec import EvseSpec, StationSpec
+from adapters.ocpp.simulator.station import SimulatedStation
 
 
 class StationFleet:

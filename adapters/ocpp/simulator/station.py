@@ -21,28 +21,21 @@ import json
 import logging
 import ssl
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from adapters.clock import Clock, SystemClock
-from adapters.ocpp.signing import ReadingSigner, encode_signed_meter_value
-from adapters.ocpp.simulator.ev import EvModel, Mode
+from adapters.ocpp.signing import ReadingSigner
+from adapters.ocpp.simulator.csms_requests import CsmsRequestHandler
+from adapters.ocpp.simulator.evse import EvseState
 from adapters.ocpp.simulator.faults import StationFaults
-from adapters.ocpp.simulator.profiles import (
-    Profile,
-    ProfileError,
-    active_period,
-    boundaries,
-    composite_periods,
-    format_time,
-    parse_set_charging_profile,
-)
+from adapters.ocpp.simulator.meter_values import meter_values_request
+from adapters.ocpp.simulator.profiles import ProfileError, format_time
+from adapters.ocpp.simulator.spec import StationSpec
 
 LOG = logging.getLogger(__name__)
-PROTOCOLS = ("ocpp2.1", "ocpp2.0.1", "ocpp1.6")
 _DUMPS = json.JSONEncoder(separators=(",", ":")).encode
 
 
@@ -52,55 +45,6 @@ class StationCallError(Exception):
     def __init__(self, action: str, code: str, description: str) -> None:
         super().__init__(f"{action}: {code} ({description})")
         self.code = code
-
-
-@dataclass
-class EvseSpec:
-    evse_id: int
-    ev: EvModel | None = None
-    max_power_w: int = 22_000
-
-
-@dataclass
-class StationSpec:
-    """What a simulated station is: id, credentials, protocol, EVSEs, key and faults."""
-
-    station_id: str
-    password: str
-    protocol: str = "ocpp2.1"
-    evses: list[EvseSpec] = field(default_factory=lambda: [EvseSpec(1)])
-    private_key: bytes | None = None
-    faults: StationFaults = field(default_factory=StationFaults)
-
-    def __post_init__(self) -> None:
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol: must be one of {PROTOCOLS}, got {self.protocol!r}")
-
-
-@dataclass
-class EvseState:
-    """Meter registers (integer joules), the profiles installed, the session in progress."""
-
-    spec: EvseSpec
-    import_j: int = 0
-    export_j: int = 0
-    power_w: int = 0
-    profiles: list[Profile] = field(default_factory=list)
-    ignored_profile_ids: set[int] = field(default_factory=set)
-    tx_id: str | int | None = None
-    plugged: bool = False
-    seq_no: int = 0
-
-    @property
-    def import_wh(self) -> int:
-        return self.import_j // 3600
-
-    @property
-    def export_wh(self) -> int:
-        return self.export_j // 3600
-
-    def followed_profiles(self) -> list[Profile]:
-        return [p for p in self.profiles if p.profile_id not in self.ignored_profile_ids]
 
 
 class SimulatedStation:
@@ -147,6 +91,9 @@ class SimulatedStation:
         self._run_task: asyncio.Task[Any] | None = None
         self._sleeping = False
         self._dropped = False
+        self._csms_requests = CsmsRequestHandler(
+            spec.protocol, self.evses, spec.faults, self.clock, self.profiles_received
+        )
 
     @property
     def protocol(self) -> str:
@@ -230,7 +177,8 @@ class SimulatedStation:
             try:
                 await ws.send(_DUMPS([2, uid, action, payload]))
                 async with asyncio.timeout(self.call_timeout_s):
-                    return await fut
+                    result: dict[str, Any] = await fut
+                    return result
             finally:
                 self._pending.pop(uid, None)
 
@@ -259,7 +207,7 @@ class SimulatedStation:
         if kind == 2:
             _, uid, action, payload = msg
             try:
-                result = self._handle_call(action, payload)
+                result = self._csms_requests.answer(action, payload)
                 await ws.send(_DUMPS([3, uid, result]))
             except ProfileError as exc:
                 await ws.send(_DUMPS([4, uid, "FormatViolation", str(exc)[:255], {}]))
@@ -274,96 +222,6 @@ class SimulatedStation:
             else:
                 self.errors.append(f"CallError {msg[2]}: {msg[3]}")
                 fut.set_exception(StationCallError("call", msg[2], msg[3]))
-
-    def _handle_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        handler = {
-            "SetChargingProfile": self._on_set_charging_profile,
-            "GetCompositeSchedule": self._on_get_composite_schedule,
-            "ClearChargingProfile": self._on_clear_charging_profile,
-        }[action]
-        return handler(payload)
-
-    # ------------------------------------------------------------------ CSMS → station
-    def _on_set_charging_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
-        now = int(self.clock.now())
-        profile = parse_set_charging_profile(self.protocol, payload, now)
-        evse = self.evses.get(profile.evse_id)
-        self.profiles_received.append((profile.evse_id, profile.profile_id))
-        if evse is None:
-            return self._rejected("UnknownEvse")
-        if self.faults.reject_profiles:
-            return self._rejected("Fault")
-        if profile.purpose == "TxProfile" and evse.tx_id is None:
-            return self._rejected("NoTransaction")
-        evse.profiles = [p for p in evse.profiles if p.profile_id != profile.profile_id]
-        evse.profiles.append(profile)
-        if self.faults.ignore_profiles:
-            evse.ignored_profile_ids.add(profile.profile_id)
-        return {"status": "Accepted"}
-
-    def _rejected(self, reason: str) -> dict[str, Any]:
-        if self.protocol == "ocpp1.6":
-            return {"status": "Rejected"}
-        return {"status": "Rejected", "statusInfo": {"reasonCode": reason}}
-
-    def _on_get_composite_schedule(self, payload: dict[str, Any]) -> dict[str, Any]:
-        evse_id = int(payload["connectorId" if self.protocol == "ocpp1.6" else "evseId"])
-        duration = int(payload["duration"])
-        evse = self.evses.get(evse_id)
-        if evse is None:
-            return {"status": "Rejected"}
-        now = int(self.clock.now())
-        periods = composite_periods(
-            self.protocol, evse.profiles, now, duration, evse.spec.max_power_w
-        )
-        if self.protocol == "ocpp1.6":
-            return {
-                "status": "Accepted",
-                "connectorId": evse_id,
-                "scheduleStart": format_time(now),
-                "chargingSchedule": {
-                    "duration": duration,
-                    "startSchedule": format_time(now),
-                    "chargingRateUnit": "W",
-                    "chargingSchedulePeriod": periods,
-                },
-            }
-        return {
-            "status": "Accepted",
-            "schedule": {
-                "evseId": evse_id,
-                "duration": duration,
-                "scheduleStart": format_time(now),
-                "chargingRateUnit": "W",
-                "chargingSchedulePeriod": periods,
-            },
-        }
-
-    def _on_clear_charging_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
-        if self.protocol == "ocpp1.6":
-            pid = payload.get("id")
-            evse_id = payload.get("connectorId")
-            purpose = payload.get("chargingProfilePurpose")
-        else:
-            pid = payload.get("chargingProfileId")
-            crit = payload.get("chargingProfileCriteria", {})
-            evse_id = crit.get("evseId")
-            purpose = crit.get("chargingProfilePurpose")
-        removed = 0
-        for evse in self.evses.values():
-            if evse_id is not None and evse.spec.evse_id != evse_id and pid is None:
-                continue
-            keep = []
-            for p in evse.profiles:
-                match = (pid is not None and p.profile_id == pid) or (
-                    pid is None and (purpose is None or p.purpose == purpose)
-                )
-                if match:
-                    removed += 1
-                else:
-                    keep.append(p)
-            evse.profiles = keep
-        return {"status": "Accepted" if removed else "Unknown"}
 
     # ------------------------------------------------------------------ station → CSMS
     async def _send_or_queue(self, action: str, payload: dict[str, Any]) -> dict[str, Any] | None:
@@ -490,92 +348,15 @@ class SimulatedStation:
 
     def meter_payload(self, evse: EvseState, t: int) -> dict[str, Any]:
         """The MeterValues request for one EVSE at nominal time ``t``."""
-        eid = evse.spec.evse_id
-        ts = self._stamp(t)
-        p_imp = max(evse.power_w, 0)
-        p_exp = max(-evse.power_w, 0)
-        ev = evse.spec.ev
-        soc = ev.soc if (ev is not None and evse.plugged) else None
-        signed = None
-        if self._signer is not None:
-            signed = self._signer.sign(
-                station_id=self.spec.station_id,
-                evse_id=eid,
-                timestamp=ts,
-                import_wh=evse.import_wh,
-                export_wh=evse.export_wh,
-            )
-        stamp = format_time(ts)
-        if self.protocol == "ocpp1.6":
-            ctx = "Sample.Clock"
-            values: list[dict[str, Any]] = [
-                {"value": str(evse.import_wh), "context": ctx,
-                 "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
-                {"value": str(evse.export_wh), "context": ctx,
-                 "measurand": "Energy.Active.Export.Register", "unit": "Wh"},
-                {"value": str(p_imp), "context": ctx, "measurand": "Power.Active.Import",
-                 "unit": "W"},
-                {"value": str(p_exp), "context": ctx, "measurand": "Power.Active.Export",
-                 "unit": "W"},
-            ]  # fmt: skip
-            if soc is not None:
-                values.append({"value": str(soc), "context": ctx, "measurand": "SoC",
-                               "unit": "Percent"})  # fmt: skip
-            if signed is not None:
-                envelope = encode_signed_meter_value(signed, "")["signedMeterData"]
-                values.append({"value": envelope, "context": ctx, "format": "SignedData",
-                               "measurand": "Energy.Active.Import.Register",
-                               "unit": "Wh"})  # fmt: skip
-            payload: dict[str, Any] = {"connectorId": eid, "meterValue": [
-                {"timestamp": stamp, "sampledValue": values}]}  # fmt: skip
-            if evse.tx_id is not None:
-                payload["transactionId"] = evse.tx_id
-            return payload
-        imp: dict[str, Any] = {
-            "value": evse.import_wh,
-            "measurand": "Energy.Active.Import.Register",
-            "context": "Sample.Clock",
-        }
-        if signed is not None:
-            smv = encode_signed_meter_value(signed, self._signer.public_key_b64)  # type: ignore[union-attr]
-            imp["signedMeterValue"] = smv
-        values = [
-            imp,
-            {"value": evse.export_wh, "measurand": "Energy.Active.Export.Register",
-             "context": "Sample.Clock"},
-            {"value": p_imp, "measurand": "Power.Active.Import", "context": "Sample.Clock",
-             "unitOfMeasure": {"unit": "W"}},
-            {"value": p_exp, "measurand": "Power.Active.Export", "context": "Sample.Clock",
-             "unitOfMeasure": {"unit": "W"}},
-        ]  # fmt: skip
-        if soc is not None:
-            values.append({"value": soc, "measurand": "SoC", "context": "Sample.Clock",
-                           "unitOfMeasure": {"unit": "Percent"}})  # fmt: skip
-        return {"evseId": eid, "meterValue": [{"timestamp": stamp, "sampledValue": values}]}
+        return meter_values_request(
+            evse,
+            self._stamp(t),
+            protocol=self.protocol,
+            station_id=self.spec.station_id,
+            signer=self._signer,
+        )
 
-    # ------------------------------------------------------------------ physics
-    def _request(self, evse: EvseState, t: int) -> tuple[Mode, int]:
-        period = active_period(evse.followed_profiles(), t)
-        if period is None:
-            return "default", 0
-        return period.request()
-
-    def _integrate(self, evse: EvseState, t0: int, t1: int) -> None:
-        """Advance one EVSE from t0 to t1 with no plug events in between."""
-        cuts = [t0, *boundaries(evse.followed_profiles(), t0, t1), t1]
-        ev = evse.spec.ev
-        for a, b in itertools.pairwise(cuts):
-            if ev is None or not evse.plugged:
-                evse.power_w = 0
-                continue
-            mode, value = self._request(evse, a)
-            for power, secs in ev.run(mode, value, b - a):
-                if power > 0:
-                    evse.import_j += power * secs
-                elif power < 0:
-                    evse.export_j += -power * secs
-                evse.power_w = power
-
+    # ------------------------------------------------------------------ time
     async def _advance(self, t0: int, t1: int) -> None:
         """Advance every EVSE from t0 to t1, handling plug events and register resets."""
         for evse in self.evses.values():
@@ -588,7 +369,7 @@ class SimulatedStation:
                 points.append(reset)
             cur = t0
             for x in sorted(set(points)):
-                self._integrate(evse, cur, x)
+                evse.integrate(cur, x)
                 cur = x
                 if reset == x:
                     evse.import_j = evse.export_j = 0
@@ -596,7 +377,7 @@ class SimulatedStation:
                     await self._plug_in(evse, x)
                 if ev is not None and x == ev.departure_unix and evse.plugged:
                     await self._unplug(evse, x)
-            self._integrate(evse, cur, t1)
+            evse.integrate(cur, t1)
 
     # ------------------------------------------------------------------ main loop
     async def run(self) -> None:

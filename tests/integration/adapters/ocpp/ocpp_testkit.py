@@ -10,7 +10,7 @@ from adapters.clock import SimulatedClock
 from adapters.ocpp.csms import Csms
 from adapters.ocpp.simulator.ev import EvModel
 from adapters.ocpp.simulator.fleet import StationFleet
-from adapters.ocpp.simulator.station import StationSpec
+from adapters.ocpp.simulator.spec import StationSpec
 
 ISP_S = 900
 SPEED = 400.0  # one ISP per 2.25 wall seconds

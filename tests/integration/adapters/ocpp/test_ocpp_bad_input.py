@@ -10,7 +10,7 @@ import pytest
 from ocpp_testkit import PASSWORD, ev, running, sleep_until
 from websockets.asyncio.client import connect
 
-from adapters.ocpp.simulator.station import EvseSpec, StationSpec
+from adapters.ocpp.simulator.spec import EvseSpec, StationSpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

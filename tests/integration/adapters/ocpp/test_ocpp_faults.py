@@ -7,7 +7,7 @@ from ocpp_testkit import ISP_S, LEAD_S, PASSWORD, ev, running, sleep_until
 
 from adapters.ocpp.dispatch import DispatchStatus, IspSetpoint
 from adapters.ocpp.simulator.faults import StationFaults
-from adapters.ocpp.simulator.station import EvseSpec, StationSpec
+from adapters.ocpp.simulator.spec import EvseSpec, StationSpec
 from adapters.ocpp.sink import SqlReadingSink
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

@@ -11,7 +11,7 @@ from ocpp_testkit import ISP_S, LEAD_S, PASSWORD, ev, running, sleep_until
 
 from adapters.ocpp.dispatch import DispatchStatus, IspSetpoint
 from adapters.ocpp.signing import public_key_hex, public_key_to_address, recover_reading_signer
-from adapters.ocpp.simulator.station import EvseSpec, StationSpec
+from adapters.ocpp.simulator.spec import EvseSpec, StationSpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -1,0 +1,35 @@
+"""What a simulated station is: its id, credentials, OCPP version, EVSEs, meter key and faults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from adapters.ocpp.simulator.ev import EvModel
+from adapters.ocpp.simulator.faults import StationFaults
+
+PROTOCOLS = ("ocpp2.1", "ocpp2.0.1", "ocpp1.6")
+
+
+@dataclass
+class EvseSpec:
+    """One EVSE of a station: its id, the EV parked there (if any) and its power rating."""
+
+    evse_id: int
+    ev: EvModel | None = None
+    max_power_w: int = 22_000
+
+
+@dataclass
+class StationSpec:
+    """What a simulated station is: id, credentials, protocol, EVSEs, key and faults."""
+
+    station_id: str
+    password: str
+    protocol: str = "ocpp2.1"
+    evses: list[EvseSpec] = field(default_factory=lambda: [EvseSpec(1)])
+    private_key: bytes | None = None
+    faults: StationFaults = field(default_factory=StationFaults)
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol: must be one of {PROTOCOLS}, got {self.protocol!r}")

@@ -1,0 +1,113 @@
+"""The market phases of a session before delivery: open (prognoses, the DSO's requests, offers
+and their commitments) and gate closure (close and clear)."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+from clearing.bundle import ResultBundle
+from clearing.encoding import code_to_bytes32, hex32, uuid_to_bytes32
+from clearing.messages import FlexRequest
+from market.agents.common import as_message
+from market.agents.dso import DsoAgent, DsoConfig
+from market.agents.fsp import FspAgent
+from market.api.schemas import SessionCreate
+from market.client import offer_commitment
+from market.replay.context import ReplayContext, ReplayError, SessionRun
+from market.replay.world import agent_ev
+
+
+def fsp_agents(ctx: ReplayContext, run: SessionRun) -> dict[str, FspAgent]:
+    """One agent per FSP, with the EVs that are plugged in during the session."""
+    sc = ctx.scenario
+    start, end = run.agent_session.start_unix, run.agent_session.horizon.end_unix
+    by_fsp: dict[str, list[Any]] = defaultdict(list)
+    for stay in ctx.stays:
+        if stay.departure > start and stay.arrival < end:
+            by_fsp[stay.ev.fsp].append(agent_ev(sc, ctx.grid, stay))
+    return {
+        fsp: FspAgent(
+            fsp_address=ctx.chain.addresses[fsp].lower(),
+            session=run.agent_session,
+            evs=sorted(evs, key=lambda e: e.ev_id),
+        )
+        for fsp, evs in sorted(by_fsp.items())
+    }
+
+
+def phase_open_worker(ctx: ReplayContext, run: SessionRun) -> None:
+    """The operator schedules the session; the worker creates it on-chain."""
+    sc, spec = ctx.scenario, run.spec
+    ctx.clients["operator"].create_session(
+        SessionCreate(
+            session_id=run.session_id,
+            gate_closure=sc.at(spec.gate_closure),
+            delivery_start=sc.at(spec.delivery_start),
+            delivery_end=sc.at(spec.delivery_end),
+            isp_s=sc.period.isp_seconds,
+            challenge_window_s=sc.market.challenge_window_s,
+        )
+    )
+    ctx.worker.run_once()  # createSession on-chain
+
+
+def phase_open(ctx: ReplayContext, run: SessionRun, agents: dict[str, FspAgent]) -> None:
+    """Prognoses, the DSO's forecast and escrowed requests, offers and their commitments."""
+    sc, chain = ctx.scenario, ctx.chain
+    for fsp, agent in agents.items():
+        for prognosis in agent.prognoses():
+            ctx.clients[fsp].post_prognosis(prognosis)
+            run.prognoses.append(prognosis)
+    dsos = sorted(p.id for p in sc.participants if p.role == "DSO")
+    forecaster = ctx.grid.forecaster(sc)
+    for n, dso_id in enumerate(dsos):
+        dso = DsoAgent(
+            forecaster=forecaster,
+            session=run.agent_session,
+            config=DsoConfig(max_price_per_mwh=sc.market.dso_alternative_cost_per_mwh),
+        )
+        run.ev_load = dso.ev_load_from_prognoses(run.prognoses)
+        requests = dso.requests(run.ev_load) if n == 0 else []  # one grid, one requester
+        run.dso[dso_id] = dso
+        for req in requests:
+            chain.contracts.market.post_request(
+                uuid_to_bytes32(req.session_id),
+                uuid_to_bytes32(req.request_id),
+                code_to_bytes32(req.congestion_point),
+                req.canonical_hash(),
+                req.budget_units,
+                sender=chain.addresses[dso_id],
+            )
+            ctx.clients[dso_id].post_request(req)
+            run.requests.append(req)
+    for fsp, agent in agents.items():
+        rows = ctx.clients[fsp].requests(run.session_id)
+        public = [as_message(FlexRequest, r) for r in rows]
+        offers = agent.offers(public)
+        for issue in [*agent.preference_issues, *agent.offer_issues]:
+            run.issues.setdefault(issue.ev_id, f"{issue.constraint}: {issue.detail}")
+        if not offers:
+            continue
+        root, count = offer_commitment(offers)
+        chain.contracts.market.commit_offers(
+            uuid_to_bytes32(run.session_id), root, count, sender=chain.addresses[fsp]
+        )
+        run.roots.setdefault("offer_roots", {})[chain.addresses[fsp].lower()] = hex32(root)
+        for offer in offers:
+            ctx.clients[fsp].post_offer(offer)
+        run.offers.extend(offers)
+
+
+def phase_gate(ctx: ReplayContext, run: SessionRun) -> None:
+    """At gate closure the worker closes and clears the session; keep its result bundle."""
+    sc = ctx.scenario
+    ctx.chain.control.warp_to(sc.at(run.spec.gate_closure))
+    t0 = time.perf_counter()
+    ctx.worker.run_once()  # close -> clear -> (no dispatch hook) DELIVERING
+    run.timing["clearing_s"] = round(time.perf_counter() - t0, 3)
+    state = ctx.worker.ledger.session(run.session_id).state
+    if state.name not in ("CLEARED",):
+        raise ReplayError(f"gate closure: session {run.session_id} is {state.name}, not CLEARED")
+    run.result = ResultBundle.model_validate_json(ctx.runtime.bundles.get(run.session_id, "result"))

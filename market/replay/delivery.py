@@ -1,0 +1,83 @@
+"""The simulated stations and the delivery phase: the CSMS and the station fleet run on a
+:class:`StepClock` that the replay moves in meter-interval steps, with the chain following ISP
+by ISP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from adapters.ocpp.csms import Csms
+from adapters.ocpp.simulator.fleet import StationFleet
+from market.metering import store_sink
+from market.replay.context import ProgressFn, ReplayContext, ReplayError, SessionRun
+from market.replay.simclock import Pacer, StepClock
+from market.replay.world import station_specs
+
+
+async def advance(ctx: ReplayContext, t: int, *, timeout_s: float = 120.0) -> None:
+    """Move station time to ``t`` and wait until every station has sampled and sent up to it."""
+    assert ctx.clock is not None and ctx.fleet is not None
+    interval = ctx.scenario.period.meter_interval_s
+    ctx.clock.set(t)
+    floor = t // interval * interval
+    deadline = time.monotonic() + timeout_s
+    stations = list(ctx.fleet.stations.values())
+    while True:
+        if all(st.t >= floor and st._sleeping for st in stations):
+            return
+        if time.monotonic() > deadline:
+            late = [st.spec.station_id for st in stations if st.t < floor][:5]
+            raise ReplayError(f"delivery: stations {late} did not reach {t} within {timeout_s} s")
+        await asyncio.sleep(0.002)
+
+
+async def phase_delivery(
+    ctx: ReplayContext, run: SessionRun, progress: ProgressFn, pacer: Pacer
+) -> None:
+    sc = ctx.scenario
+    start, end = sc.at(run.spec.delivery_start), sc.at(run.spec.delivery_end)
+    step, isp = sc.period.meter_interval_s, sc.period.isp_seconds
+    assert ctx.clock is not None
+    t = max(int(ctx.clock.now()) + step, start)
+    total = (end - start) // isp
+    while t <= end:
+        await pacer.wait_for(t)
+        await advance(ctx, t)
+        if t % isp == 0:
+            await asyncio.to_thread(ctx.chain.control.warp_to, t)
+            progress(run.spec.id, "delivery", min(total, (t - start) // isp), total)
+        t += step
+    assert ctx.csms is not None
+    await ctx.csms.sink.flush()  # type: ignore[attr-defined]
+
+
+async def start_stations(ctx: ReplayContext, at: int) -> None:
+    sc = ctx.scenario
+    ctx.clock = StepClock(at)
+    specs = station_specs(sc, ctx.stays)
+    credentials = {s.station_id: s.password for s in specs}
+    ctx.csms = Csms(
+        credentials=credentials,
+        sink=store_sink(ctx.runtime.engine),
+        clock=ctx.clock,
+        meter_interval_s=sc.period.meter_interval_s,
+        call_timeout_s=60.0,
+    )
+    await ctx.csms.start()
+    ctx.fleet = StationFleet(
+        ctx.csms.url,
+        specs,
+        clock=ctx.clock,
+        meter_interval_s=sc.period.meter_interval_s,
+        call_timeout_s=60.0,
+    )
+    await ctx.fleet.start(timeout_s=180.0)
+    await advance(ctx, at)
+
+
+async def stop_stations(ctx: ReplayContext) -> None:
+    if ctx.fleet is not None:
+        await ctx.fleet.stop()
+    if ctx.csms is not None:
+        await ctx.csms.stop()

@@ -1,0 +1,54 @@
+"""Setup before the first session: participants, congestion points and EVSEs registered through
+the signed API, and the station registry the auditor reads from the bundle folder."""
+
+from __future__ import annotations
+
+import json
+
+from market.api.schemas import AssetCreate, CongestionPointCreate, ParticipantCreate
+from market.replay.context import ReplayContext
+from market.replay.derive import derived_uuid
+from market.replay.world import onchain_role, station_address
+
+
+def register_participants(ctx: ReplayContext) -> None:
+    """Participants describe themselves, the operator lists congestion points, FSPs their
+    EVSEs (with each station's meter key), all through the signed API."""
+    sc = ctx.scenario
+    ctx.clients["operator"].register_participant(ParticipantCreate(name="Replay market operator"))
+    ctx.clients["meter-oracle"].register_participant(ParticipantCreate(name="Meter oracle"))
+    for p in sorted(sc.participants, key=lambda p: p.id):
+        if p.id in ctx.clients and onchain_role(p.role):
+            ctx.clients[p.id].register_participant(
+                ParticipantCreate(name=p.name, eic_code=p.eic[:32] if p.eic else None)
+            )
+    for cp in ctx.grid.points:
+        ctx.clients["operator"].create_congestion_point(
+            CongestionPointCreate(code=cp.cp_id, name=cp.name[:200], parent_code=cp.parent_id)
+        )
+    for stay in ctx.stays:
+        owner = stay.ev.fsp
+        ctx.clients[owner].register_asset(
+            AssetCreate(
+                asset_id=derived_uuid(sc.seed, "asset", stay.station, stay.evse),
+                congestion_point=ctx.grid.station_point[stay.station],
+                station_id=stay.station,
+                evse_id=stay.evse,
+                max_import_w=stay.max_import_w,
+                max_export_w=stay.max_export_w,
+                meter_public_key=station_address(sc.seed, stay.station),
+            )
+        )
+    registry = [
+        {
+            "station_id": stay.station,
+            "evse_id": stay.evse,
+            "owner": ctx.chain.addresses[stay.ev.fsp].lower(),
+            "congestion_point": ctx.grid.station_point[stay.station],
+            "meter_public_key": station_address(sc.seed, stay.station),
+        }
+        for stay in ctx.stays
+    ]
+    bundle_dir = ctx.runtime.settings.bundle_dir
+    bundle_dir.mkdir(parents=True, exist_ok=True)
+    (bundle_dir / "stations.json").write_text(json.dumps(registry, indent=1, sort_keys=True))

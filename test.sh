@@ -9,6 +9,8 @@ export PATH="$root/.venv/bin:$root/node_modules/.bin:$PATH"
 echo "== ruff"
 ruff check .
 ruff format --check .
+echo "== import-linter"
+lint-imports
 echo "== forge test"
 forge test
 echo "== slither (fails on high severity)"

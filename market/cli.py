@@ -1,16 +1,20 @@
 """The ``flexmarket`` command line: argument parsing only, every command calls library code.
 
-Each command group lives in its own module under ``market/commands/`` and registers itself on
-one of the Typer apps below, so groups can grow without touching each other.
+Each command group is a Typer app in its own module under ``market/commands/``; top-level
+commands are plain functions there. This module only assembles them, in the order
+``flexmarket --help`` lists them.
 """
 
 from __future__ import annotations
 
-import importlib
-
 import typer
 
 from clearing.json_limits import restore_recursion_limit
+from market.commands import arbiter, bench, chain, clearing_house, db, sim
+from market.commands.audit import audit
+from market.commands.ocpp import csms
+from market.commands.replay import replay
+from market.commands.service import reindex, serve, worker_cmd
 
 app = typer.Typer(
     name="flexmarket",
@@ -18,31 +22,20 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-chain_app = typer.Typer(help="Local EVM chain (anvil) management.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks; each prints one JSON object.", no_args_is_help=True)
-sim_app = typer.Typer(help="Simulators (OCPP stations).", no_args_is_help=True)
-app.add_typer(chain_app, name="chain")
-app.add_typer(bench_app, name="bench")
-app.add_typer(sim_app, name="sim")
-
-# Modules that register commands on the apps above. Each defines ``register(...)``.
-_COMMAND_MODULES = (
-    "market.commands.chain",
-    "market.commands.bench_clearing",
-    "market.commands.ocpp",
-    "market.commands.service",
-    "market.commands.replay",
-    "market.commands.audit",
-)
-
-for _name in _COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(_name)
-    except ModuleNotFoundError as exc:  # a group not built yet must not break the others
-        if exc.name != _name:
-            raise
-        continue
-    _module.register(app=app, chain_app=chain_app, bench_app=bench_app, sim_app=sim_app)
+app.command("deploy")(chain.deploy)
+app.command("demo")(chain.demo)
+app.command("csms")(csms)
+app.command("serve")(serve)
+app.command("worker")(worker_cmd)
+app.command("reindex")(reindex)
+app.command("replay")(replay)
+app.command("audit")(audit)
+app.add_typer(chain.app, name="chain")
+app.add_typer(bench.app, name="bench")
+app.add_typer(sim.app, name="sim")
+app.add_typer(db.app, name="db")
+app.add_typer(arbiter.app, name="arbiter")
+app.add_typer(clearing_house.app, name="clearing")
 
 # The Ethereum stack (py_ecc) raised the recursion limit to 100 000 while importing; with it,
 # deeply nested JSON overflows the C stack instead of raising. Back to the safe default.
@@ -50,6 +43,7 @@ restore_recursion_limit()
 
 
 def main() -> None:
+    """Entry point of the ``flexmarket`` script."""
     app()
 
 

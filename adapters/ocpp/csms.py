@@ -25,7 +25,6 @@ import logging
 import ssl
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
@@ -40,6 +39,7 @@ from adapters.ocpp.handlers.base import CsmsHandlerMixin
 from adapters.ocpp.handlers.v16 import V16Handler
 from adapters.ocpp.handlers.v21 import V21Handler
 from adapters.ocpp.handlers.v201 import V201Handler
+from adapters.ocpp.session import StationNotConnected, StationSession
 from adapters.ocpp.sink import InMemorySink, MeterReading, ReadingIngestor, ReadingSink
 from adapters.ocpp.throttle import LoginThrottle
 from adapters.ocpp.validation import install_fast_validation
@@ -64,44 +64,6 @@ MAX_QUEUED_FRAMES = 4
 MAX_JSON_DEPTH = MAX_DEPTH  # OCPP frames nest < 10 deep (SetChargingProfile is the deepest)
 MAX_CONNECTIONS_PER_IP = 1024  # handshakes + open connections; NAT'd sites share an address
 MAX_CONNECTIONS_PER_STATION = 2  # the live connection and the reconnect that replaces it
-
-
-class StationNotConnected(RuntimeError):
-    """A call was made to a station that has no open connection."""
-
-
-@dataclass
-class EvseSession:
-    """What the CSMS knows about one EVSE."""
-
-    status: str | None = None
-    transaction_id: str | int | None = None
-    ev_needs: dict[str, Any] | None = None
-
-
-@dataclass
-class StationSession:
-    """One station as seen by the CSMS, kept across reconnects."""
-
-    station_id: str
-    protocol: str | None = None
-    handler: Any = None
-    boot_info: dict[str, Any] | None = None
-    connects: int = 0
-    evses: dict[int, EvseSession] = field(default_factory=dict)
-
-    @property
-    def connected(self) -> bool:
-        return self.handler is not None
-
-    def evse(self, evse_id: int) -> EvseSession:
-        return self.evses.setdefault(evse_id, EvseSession())
-
-    def evse_of_transaction(self, transaction_id: str | int) -> int | None:
-        for evse_id, state in self.evses.items():
-            if state.transaction_id == transaction_id:
-                return evse_id
-        return None
 
 
 def _hash_password(station_id: str, password: str) -> bytes:

@@ -31,7 +31,7 @@ from adapters.clock import Clock, SystemClock
 from adapters.ocpp.simulator.profiles import format_time, parse_time
 
 if TYPE_CHECKING:
-    from adapters.ocpp.csms import Csms
+    from adapters.ocpp.session import CsmsPort
     from adapters.ocpp.sink import MeterReading
 
 PROFILE_STACK_LEVEL = 2
@@ -108,7 +108,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        csms: Csms,
+        csms: CsmsPort,
         *,
         clock: Clock | None = None,
         confirm: bool = True,

@@ -1,4 +1,7 @@
-"""``flexmarket audit`` and ``flexmarket bench audit``: argument parsing only."""
+"""``flexmarket audit`` and ``flexmarket bench audit``: argument parsing only.
+
+Registered in market/cli.py (``audit``) and market/commands/bench.py (``bench audit``).
+"""
 
 from __future__ import annotations
 
@@ -8,62 +11,58 @@ from pathlib import Path
 import typer
 
 
-def register(
-    *, app: typer.Typer, chain_app: typer.Typer, bench_app: typer.Typer, sim_app: typer.Typer
+def audit(
+    rpc: str = typer.Option(..., "--rpc", help="EVM JSON-RPC endpoint."),
+    market: str = typer.Option(..., "--market", help="FlexMarket contract address."),
+    bundles: str = typer.Option(
+        None,
+        "--bundles",
+        help="Service base URL (http...) or folder DIR/<session>/<kind>.json.",
+    ),
+    session: str = typer.Option(None, "--session", help="Audit one session (UUID or 0x id)."),
+    receipts: Path = typer.Option(None, "--receipts", help="An FSP's inclusion proofs (JSON)."),
+    station_keys: Path = typer.Option(
+        None, "--station-keys", help="Station registry JSON overriding the published one."
+    ),
+    from_block: int = typer.Option(
+        0,
+        "--from-block",
+        min=0,
+        help="First block to scan (at most the deploy block, for the money totals).",
+    ),
+    step: int = typer.Option(2000, "--step", min=1, help="Blocks per eth_getLogs request."),
+    as_json: bool = typer.Option(False, "--json", help="Machine output (one JSON object)."),
 ) -> None:
-    @app.command()
-    def audit(
-        rpc: str = typer.Option(..., "--rpc", help="EVM JSON-RPC endpoint."),
-        market: str = typer.Option(..., "--market", help="FlexMarket contract address."),
-        bundles: str = typer.Option(
-            None,
-            "--bundles",
-            help="Service base URL (http...) or folder DIR/<session>/<kind>.json.",
-        ),
-        session: str = typer.Option(None, "--session", help="Audit one session (UUID or 0x id)."),
-        receipts: Path = typer.Option(None, "--receipts", help="An FSP's inclusion proofs (JSON)."),
-        station_keys: Path = typer.Option(
-            None, "--station-keys", help="Station registry JSON overriding the published one."
-        ),
-        from_block: int = typer.Option(
-            0,
-            "--from-block",
-            min=0,
-            help="First block to scan (at most the deploy block, for the money totals).",
-        ),
-        step: int = typer.Option(2000, "--step", min=1, help="Blocks per eth_getLogs request."),
-        as_json: bool = typer.Option(False, "--json", help="Machine output (one JSON object)."),
-    ) -> None:
-        """Verify sessions from the chain and the published bundles; exit 0 pass, 1 findings,
-        2 could not run."""
-        from market.audit.render import print_report, to_json
-        from market.audit.runner import run_audit
+    """Verify sessions from the chain and the published bundles; exit 0 pass, 1 findings,
+    2 could not run."""
+    from market.audit.render import print_report, to_json
+    from market.audit.runner import run_audit
 
-        report = run_audit(
-            rpc=rpc,
-            market=market,
-            bundles=bundles,
-            session=session,
-            receipts=receipts,
-            station_keys=station_keys,
-            from_block=from_block,
-            step=step,
-        )
-        if as_json:
-            typer.echo(to_json(report))
-        else:
-            print_report(report)
-        raise typer.Exit(report.exit_code)
+    report = run_audit(
+        rpc=rpc,
+        market=market,
+        bundles=bundles,
+        session=session,
+        receipts=receipts,
+        station_keys=station_keys,
+        from_block=from_block,
+        step=step,
+    )
+    if as_json:
+        typer.echo(to_json(report))
+    else:
+        print_report(report)
+    raise typer.Exit(report.exit_code)
 
-    @bench_app.command("audit")
-    def bench_audit(
-        offers: int = typer.Option(1000, min=1, help="Offers in the synthetic 96-ISP day."),
-        fsps: int = typer.Option(20, min=1, help="FSP accounts the offers are spread over."),
-        seed: int = typer.Option(0, help="clearing.synthetic seed."),
-        as_json: bool = typer.Option(True, "--json/--no-json", help="Print one JSON object."),
-    ) -> None:
-        """Stage a full synthetic session on an embedded anvil, then time one audit of it."""
-        from market.audit.bench import run_bench
 
-        result = run_bench(offers=offers, fsps=fsps, seed=seed)
-        typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+def bench_audit(
+    offers: int = typer.Option(1000, min=1, help="Offers in the synthetic 96-ISP day."),
+    fsps: int = typer.Option(20, min=1, help="FSP accounts the offers are spread over."),
+    seed: int = typer.Option(0, help="clearing.synthetic seed."),
+    as_json: bool = typer.Option(True, "--json/--no-json", help="Print one JSON object."),
+) -> None:
+    """Stage a full synthetic session on an embedded anvil, then time one audit of it."""
+    from market.audit.bench import run_bench
+
+    result = run_bench(offers=offers, fsps=fsps, seed=seed)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))

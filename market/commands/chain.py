@@ -1,6 +1,7 @@
-"""Commands: ``chain up|down|status``, ``deploy``, ``demo`` and ``bench gas``.
+"""The ``chain up|down|status`` group, and ``deploy``, ``demo`` and ``bench gas``.
 
-Argument parsing and printing only; the work is done by ``adapters.chain``.
+Argument parsing and printing only; the work is done by ``adapters.chain``. ``deploy`` and
+``demo`` are registered in market/cli.py, ``bench gas`` in market/commands/bench.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from adapters.chain import anvil as anvil_mod
 from adapters.chain.anvil import AnvilControl, AnvilError
-from adapters.chain.deploy import Deployment, connect, default_deployment_path, deploy_market
+from adapters.chain.deploy import connect, default_deployment_path, deploy_market
 from adapters.chain.errors import ChainError
 from adapters.chain.lifecycle import Roles, Step, eur, make_plan, onboard, run_lifecycle
 from adapters.chain.toolchain import ToolchainError
@@ -27,6 +28,7 @@ RpcOption = Annotated[
         "--rpc", help="JSON-RPC URL (default: $FLEXMARKET_RPC_URL, `chain up`, or embedded)"
     ),
 ]
+app = typer.Typer(help="Local EVM chain (anvil) management.", no_args_is_help=True)
 DEMO_MINT_UNITS = 100_000 * 1_000_000  # 100 000 EUR
 DEMO_BUDGET_UNITS = 2_500 * 1_000_000  # 2 500 EUR
 
@@ -36,6 +38,7 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+@app.command("up")
 def chain_up(
     port: Annotated[int | None, typer.Option(help="port (default: a free one)")] = None,
 ) -> None:
@@ -47,6 +50,7 @@ def chain_up(
     print(info["rpc_url"])
 
 
+@app.command("down")
 def chain_down() -> None:
     """Stop the anvil started by `chain up`."""
     if anvil_mod.chain_down():
@@ -55,6 +59,7 @@ def chain_down() -> None:
         print("no chain running")
 
 
+@app.command("status")
 def chain_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show whether the `chain up` anvil is running (exit code 1 if not)."""
     info = anvil_mod.chain_status()
@@ -176,15 +181,4 @@ def bench_gas(
     Console().print(table)
 
 
-def register(
-    *, app: typer.Typer, chain_app: typer.Typer, bench_app: typer.Typer, sim_app: typer.Typer
-) -> None:
-    chain_app.command("up")(chain_up)
-    chain_app.command("down")(chain_down)
-    chain_app.command("status")(chain_status)
-    app.command("deploy")(deploy)
-    app.command("demo")(demo)
-    bench_app.command("gas")(bench_gas)
-
-
-__all__ = ["Deployment", "register"]
+__all__ = ["app", "bench_gas", "demo", "deploy"]

@@ -1,4 +1,7 @@
-"""OCPP commands: ``csms`` (serve), ``sim stations`` (simulated fleet), ``bench ocpp``."""
+"""OCPP commands: ``csms`` (serve), ``sim stations`` (simulated fleet), ``bench ocpp``.
+
+Registered in market/cli.py, market/commands/sim.py and market/commands/bench.py.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +12,6 @@ import time
 from typing import Any
 
 import typer
-
-
-def register(
-    *, app: typer.Typer, chain_app: typer.Typer, bench_app: typer.Typer, sim_app: typer.Typer
-) -> None:
-    app.command("csms")(csms)
-    sim_app.command("stations")(sim_stations)
-    bench_app.command("ocpp")(bench_ocpp)
-
 
 DEV_PASSWORD = "secret"  # --dev only, and only on loopback: what `sim stations` sends
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")

@@ -1,4 +1,7 @@
-"""``serve``, ``worker``, ``reindex``, ``db upgrade`` and ``bench api``: parsing only."""
+"""``serve``, ``worker``, ``reindex`` and ``bench api``: argument parsing only.
+
+Registered in market/cli.py and (``bench api``) market/commands/bench.py.
+"""
 
 from __future__ import annotations
 
@@ -6,143 +9,110 @@ import json
 import logging
 import os
 import threading
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from market.settings import Settings
 
+if TYPE_CHECKING:
+    from market.indexer import Indexer
+    from market.lifecycle.worker import Worker
+    from market.runtime import Runtime
 
-def register(
-    *, app: typer.Typer, chain_app: typer.Typer, bench_app: typer.Typer, sim_app: typer.Typer
+
+def serve(
+    host: str = typer.Option(None, help="Bind address (default FLEXMARKET_HOST)."),
+    port: int = typer.Option(None, help="Port (default FLEXMARKET_PORT)."),
+    workers: int = typer.Option(1, min=1, help="Server processes sharing the store."),
+    worker: bool = typer.Option(False, "--worker/--no-worker", help="Embed the lifecycle worker."),
 ) -> None:
-    db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
-    app.add_typer(db_app, name="db")
+    """Run the market API (OpenAPI at /openapi.json, docs at /docs)."""
+    import uvicorn
 
-    @app.command()
-    def serve(
-        host: str = typer.Option(None, help="Bind address (default FLEXMARKET_HOST)."),
-        port: int = typer.Option(None, help="Port (default FLEXMARKET_PORT)."),
-        workers: int = typer.Option(1, min=1, help="Server processes sharing the store."),
-        worker: bool = typer.Option(
-            False, "--worker/--no-worker", help="Embed the lifecycle worker."
-        ),
-    ) -> None:
-        """Run the market API (OpenAPI at /openapi.json, docs at /docs)."""
-        import uvicorn
+    from market.store.db import upgrade
 
-        from market.store.db import upgrade
+    settings = Settings()
+    upgrade(settings.database_url)
+    if worker:
+        os.environ["FLEXMARKET_EMBED_WORKER"] = "true"
+    uvicorn.run(
+        "market.api.factory:create_app_from_env",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        http="market.api.limits:BoundedHttpToolsProtocol",
+        loop="uvloop",
+        limit_concurrency=settings.limit_concurrency,
+        timeout_keep_alive=settings.timeout_keep_alive_s,
+        h11_max_incomplete_event_size=settings.max_request_head_bytes,
+    )
 
-        settings = Settings()
-        upgrade(settings.database_url)
-        if worker:
-            os.environ["FLEXMARKET_EMBED_WORKER"] = "true"
-        uvicorn.run(
-            "market.api.factory:create_app_from_env",
-            factory=True,
-            host=host or settings.host,
-            port=port or settings.port,
-            workers=workers,
-            log_level="warning",
-            access_log=False,
-            http="market.api.limits:BoundedHttpToolsProtocol",
-            loop="uvloop",
-            limit_concurrency=settings.limit_concurrency,
-            timeout_keep_alive=settings.timeout_keep_alive_s,
-            h11_max_incomplete_event_size=settings.max_request_head_bytes,
-        )
 
-    @app.command("worker")
-    def worker_cmd(
-        once: bool = typer.Option(False, "--once", help="Run every due step once, then exit."),
-        index: bool = typer.Option(True, "--index/--no-index", help="Follow chain events too."),
-    ) -> None:
-        """Run the session lifecycle worker (safe to run several against one database)."""
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-        _rt, worker, indexer = _worker_parts()
-        if once:
+def worker_cmd(
+    once: bool = typer.Option(False, "--once", help="Run every due step once, then exit."),
+    index: bool = typer.Option(True, "--index/--no-index", help="Follow chain events too."),
+) -> None:
+    """Run the session lifecycle worker (safe to run several against one database)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    _rt, worker, indexer = _worker_parts()
+    if once:
+        if index:
+            indexer.sync()
+        typer.echo(json.dumps({"steps": worker.run_once()}))
+        return
+    stop = threading.Event()
+    try:
+        while not stop.is_set():
             if index:
                 indexer.sync()
-            typer.echo(json.dumps({"steps": worker.run_once()}))
-            return
-        stop = threading.Event()
-        try:
-            while not stop.is_set():
-                if index:
-                    indexer.sync()
-                worker.run_once()
-                stop.wait(worker.poll_s)
-        except KeyboardInterrupt:
-            stop.set()
-
-    @app.command()
-    def reindex() -> None:
-        """Rebuild public state (into an empty store) from chain events + published bundles."""
-        from adapters.chain.deploy import Deployment, default_deployment_path
-        from market.indexer import reindex as do_reindex
-        from market.ledger import ledger_from_settings
-        from market.runtime import build_runtime
-
-        settings = Settings()
-        ledger = ledger_from_settings(settings)
-        rt = build_runtime(settings, ledger=ledger)
-        deployment = Deployment.load(settings.deployment_file or default_deployment_path())
-        summary = do_reindex(rt.engine, ledger, rt.bundles, deploy_block=deployment.deploy_block)
-        typer.echo(json.dumps(summary, indent=2))
-
-    @db_app.command("upgrade")
-    def db_upgrade(
-        url: str = typer.Option(None, help="Database URL (default FLEXMARKET_DATABASE_URL)."),
-        revision: str = typer.Option("head", help="Target revision."),
-    ) -> None:
-        """Migrate the schema to the latest revision (works from any directory)."""
-        from market.store.db import upgrade
-
-        target = url or Settings().database_url
-        upgrade(target, revision)
-        typer.echo(f"database at {target.split('@')[-1]} is at revision {revision}")
-
-    arbiter_app = typer.Typer(help="Dispute resolution (ARBITER key).", no_args_is_help=True)
-    app.add_typer(arbiter_app, name="arbiter")
-    house_app = typer.Typer(help="Clearing house (CLEARING_HOUSE key).", no_args_is_help=True)
-    app.add_typer(house_app, name="clearing")
-
-    @arbiter_app.command("resolve")
-    def arbiter_resolve(session_id: str = typer.Argument(..., help="Session UUID.")) -> None:
-        """Recompute a DISPUTED session with the posted evidence and resolve it on-chain."""
-        from market.commands.settlement import resolve_command
-
-        typer.echo(json.dumps(resolve_command(Settings(), session_id), indent=2))
-
-    @house_app.command("settle")
-    def clearing_settle(session_id: str = typer.Argument(..., help="Session UUID.")) -> None:
-        """Net a FINAL session (market payouts + revenue sharing) with settleNetting."""
-        from market.commands.settlement import settle_command
-
-        typer.echo(json.dumps(settle_command(Settings(), session_id), indent=2))
-
-    @bench_app.command("api")
-    def bench_api(
-        offers: int = typer.Option(5000, min=1, help="Signed offers to submit."),
-        clients: int = typer.Option(8, min=1, help="Concurrent clients (one FSP key each)."),
-        db: str = typer.Option("sqlite", help="sqlite or postgresql."),
-        db_url: str = typer.Option(
-            None, help="PostgreSQL URL (default $FLEXMARKET_TEST_POSTGRES_URL)."
-        ),
-        server_workers: int = typer.Option(2, min=1, help="API server processes."),
-        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    ) -> None:
-        """Signed offer submissions against a running service on an embedded chain."""
-        from market.bench_api import run_bench
-
-        if db not in ("sqlite", "postgresql"):
-            raise typer.BadParameter("must be sqlite or postgresql", param_hint="--db")
-        result = run_bench(
-            offers=offers, clients=clients, db=db, db_url=db_url, server_workers=server_workers
-        )
-        typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+            worker.run_once()
+            stop.wait(worker.poll_s)
+    except KeyboardInterrupt:
+        stop.set()
 
 
-def _worker_parts():
+def reindex() -> None:
+    """Rebuild public state (into an empty store) from chain events + published bundles."""
+    from adapters.chain.deploy import Deployment, default_deployment_path
+    from market.indexer import reindex as do_reindex
+    from market.ledger import ledger_from_settings
+    from market.runtime import build_runtime
+
+    settings = Settings()
+    ledger = ledger_from_settings(settings)
+    rt = build_runtime(settings, ledger=ledger)
+    deployment = Deployment.load(settings.deployment_file or default_deployment_path())
+    summary = do_reindex(rt.engine, ledger, rt.bundles, deploy_block=deployment.deploy_block)
+    typer.echo(json.dumps(summary, indent=2))
+
+
+def bench_api(
+    offers: int = typer.Option(5000, min=1, help="Signed offers to submit."),
+    clients: int = typer.Option(8, min=1, help="Concurrent clients (one FSP key each)."),
+    db: str = typer.Option("sqlite", help="sqlite or postgresql."),
+    db_url: str = typer.Option(
+        None, help="PostgreSQL URL (default $FLEXMARKET_TEST_POSTGRES_URL)."
+    ),
+    server_workers: int = typer.Option(2, min=1, help="API server processes."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Signed offer submissions against a running service on an embedded chain."""
+    from market.bench_api import run_bench
+
+    if db not in ("sqlite", "postgresql"):
+        raise typer.BadParameter("must be sqlite or postgresql", param_hint="--db")
+    result = run_bench(
+        offers=offers, clients=clients, db=db, db_url=db_url, server_workers=server_workers
+    )
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+def _worker_parts() -> tuple[Runtime, Worker, Indexer]:
+    """The runtime, the lifecycle worker and the chain indexer, wired from the settings."""
     from adapters.chain.deploy import Deployment, default_deployment_path
     from market.indexer import Indexer
     from market.ledger import ledger_from_settings
@@ -152,6 +122,7 @@ def _worker_parts():
     settings = Settings()
     ledger = ledger_from_settings(settings)
     rt = build_runtime(settings, ledger=ledger)
+    worker_id: dict[str, Any] = {"worker_id": settings.worker_id} if settings.worker_id else {}
     worker = Worker(
         engine=rt.engine,
         ledger=ledger,
@@ -159,7 +130,7 @@ def _worker_parts():
         clock=rt.core.clock,
         meter_grace_s=settings.meter_grace_s,
         poll_s=settings.worker_poll_s,
-        **({"worker_id": settings.worker_id} if settings.worker_id else {}),
+        **worker_id,
     )
     attach_settlement(worker, settings, ledger=ledger)
     deployment = Deployment.load(settings.deployment_file or default_deployment_path())

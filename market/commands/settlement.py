@@ -1,6 +1,6 @@
 """Library calls behind ``flexmarket arbiter resolve`` and ``flexmarket clearing settle``.
 
-Registered from market/commands/service.py (the CLI loads only the modules it lists).
+Used by market/commands/arbiter.py and market/commands/clearing_house.py.
 """
 
 from __future__ import annotations

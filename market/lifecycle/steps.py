@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from sqlmodel import Session, select
 
 from adapters.chain.errors import InvalidArgument
@@ -22,17 +22,14 @@ from clearing.messages import DPrognosis, FlexOffer, FlexRequest
 from clearing.settlement.rules import SettlementError
 from market.bundles import offer_tree
 from market.errors import NotFound
+from market.lifecycle.context import Outcome, StepContext
 from market.store import models as m
 
-if TYPE_CHECKING:
-    from market.lifecycle.worker import Worker
-
 log = logging.getLogger(__name__)
-Outcome = tuple[str, str]
 ZERO32 = bytes(32)
 
 
-def step_open(w: Worker, s: m.MarketSession) -> Outcome:
+def step_open(w: StepContext, s: m.MarketSession) -> Outcome:
     """Create the session on-chain unless it already exists there."""
     state = w.chain_state(s.id)
     if state == SessionState.NONE:
@@ -54,7 +51,7 @@ def step_open(w: Worker, s: m.MarketSession) -> Outcome:
     return "DONE", f"already {state.name} on-chain"
 
 
-def step_close(w: Worker, s: m.MarketSession) -> Outcome:
+def step_close(w: StepContext, s: m.MarketSession) -> Outcome:
     """Check each FSP's offers against its commitment, hand out receipts, close on-chain."""
     included = build_receipts(w, s)
     state = w.chain_state(s.id)
@@ -67,7 +64,7 @@ def step_close(w: Worker, s: m.MarketSession) -> Outcome:
     return "DONE", detail
 
 
-def build_receipts(w: Worker, s: m.MarketSession) -> int:
+def build_receipts(w: StepContext, s: m.MarketSession) -> int:
     """Store an inclusion proof per offer; offers of an FSP whose tree differs are excluded."""
     with Session(w.engine) as db:
         offers = list(
@@ -105,7 +102,7 @@ def build_receipts(w: Worker, s: m.MarketSession) -> int:
     return total
 
 
-def build_input_bundle(w: Worker, s: m.MarketSession) -> InputBundle:
+def build_input_bundle(w: StepContext, s: m.MarketSession) -> InputBundle:
     """The clearing input from the store: committed offers, escrowed requests, all points."""
     from clearing.solvers.highs import highs_version
 
@@ -181,7 +178,7 @@ def reservations_of(result: ResultBundle) -> list[Reservation]:
     ]
 
 
-def step_clear(w: Worker, s: m.MarketSession) -> Outcome:
+def step_clear(w: StepContext, s: m.MarketSession) -> Outcome:
     """Clear, publish input + result bundles, post hash + root + reservations; reconcile."""
     from clearing.engine import clear
 
@@ -189,16 +186,16 @@ def step_clear(w: Worker, s: m.MarketSession) -> Outcome:
     if info.state >= SessionState.CLEARED:
         # Already posted (maybe by us before a crash): the published bundles must match.
         record = w.ledger.clearing(s.id)
-        input_bytes = w.bundles.get(s.id, "input")
-        result_bytes = w.bundles.get(s.id, "result")
-        if record is None or keccak256(input_bytes) != record.input_hash:
+        posted_input_bytes = w.bundles.get(s.id, "input")
+        posted_result_bytes = w.bundles.get(s.id, "result")
+        if record is None or keccak256(posted_input_bytes) != record.input_hash:
             onchain = hex32(record.input_hash) if record else "missing"
             return "BLOCKED", (
                 f"on-chain inputHash {onchain} != published input bundle "
-                f"{hex32(keccak256(input_bytes))}"
+                f"{hex32(keccak256(posted_input_bytes))}"
             )
-        result = ResultBundle.model_validate_json(result_bytes)
-        record_clearing(w, s, result, input_hash=hex32(keccak256(input_bytes)))
+        result = ResultBundle.model_validate_json(posted_result_bytes)
+        record_clearing(w, s, result, input_hash=hex32(keccak256(posted_input_bytes)))
         return "DONE", "reconciled with the clearing already on-chain"
     input_bytes = _published(w, s, "input")
     result_bytes = _published(w, s, "result")
@@ -227,7 +224,7 @@ def step_clear(w: Worker, s: m.MarketSession) -> Outcome:
     return "DONE", f"postClearing tx {tx.tx_hash}: {len(result.orders)} orders"
 
 
-def _published(w: Worker, s: m.MarketSession, kind: str) -> bytes | None:
+def _published(w: StepContext, s: m.MarketSession, kind: str) -> bytes | None:
     try:
         return w.bundles.get(s.id, kind)
     except NotFound:
@@ -240,7 +237,7 @@ def _root_bytes(root: str) -> bytes:
 
 
 def record_clearing(
-    w: Worker, s: m.MarketSession, result: ResultBundle, *, input_hash: str
+    w: StepContext, s: m.MarketSession, result: ResultBundle, *, input_hash: str
 ) -> None:
     """Orders into the store and the session to CLEARED (idempotent)."""
     with Session(w.engine) as db:
@@ -265,7 +262,7 @@ def record_clearing(
         db.commit()
 
 
-def step_dispatch(w: Worker, s: m.MarketSession) -> Outcome:
+def step_dispatch(w: StepContext, s: m.MarketSession) -> Outcome:
     """Hand orders to the dispatcher (OCPP adapter) when one is configured."""
     with Session(w.engine) as db:
         orders = [
@@ -286,7 +283,7 @@ def step_dispatch(w: Worker, s: m.MarketSession) -> Outcome:
     return "DONE", f"dispatched {len(orders)} orders ({len(statuses)} statuses)"
 
 
-def record_statements(w: Worker, s: m.MarketSession) -> int:
+def record_statements(w: StepContext, s: m.MarketSession) -> int:
     """Per (request, FSP) statement: reserved maximum and attested payout, from the chain."""
     clearing = w.ledger.clearing(s.id)
     attested = w.ledger.payouts(s.id)
@@ -314,12 +311,12 @@ def record_statements(w: Worker, s: m.MarketSession) -> int:
     return len(reservations)
 
 
-def _delivery_root(w: Worker, s: m.MarketSession) -> str | None:
+def _delivery_root(w: StepContext, s: m.MarketSession) -> str | None:
     attested = w.ledger.payouts(s.id)
     return hex32(attested.delivery_root) if attested else None
 
 
-def step_verify(w: Worker, s: m.MarketSession) -> Outcome:
+def step_verify(w: StepContext, s: m.MarketSession) -> Outcome:
     """After delivery + meter grace: verification (a later issue) takes over, if configured."""
     state = w.chain_state(s.id)
     if state >= SessionState.VERIFIED:
@@ -344,7 +341,7 @@ def step_verify(w: Worker, s: m.MarketSession) -> Outcome:
     return "WAITING", "verification hook ran; delivery not attested on-chain yet"
 
 
-def step_finalize(w: Worker, s: m.MarketSession) -> Outcome:
+def step_finalize(w: StepContext, s: m.MarketSession) -> Outcome:
     """After the challenge window: finalize on-chain (anyone may; the operator does)."""
     info = w.ledger.session(s.id)
     if info.state == SessionState.FINAL:
@@ -363,7 +360,7 @@ def step_finalize(w: Worker, s: m.MarketSession) -> Outcome:
     return "DONE", f"finalize tx {tx.tx_hash}"
 
 
-def step_clearing(w: Worker, s: m.MarketSession) -> Outcome:
+def step_clearing(w: StepContext, s: m.MarketSession) -> Outcome:
     """After FINAL: the clearing house nets the session (market payouts + revenue sharing).
 
     Its own step, so a session the indexer marked FINAL (e.g. after an arbiter's resolve) or

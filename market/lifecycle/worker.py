@@ -13,12 +13,12 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from adapters.chain.errors import TooEarly
 from adapters.chain.types import SessionState
@@ -26,6 +26,7 @@ from adapters.clock import Clock, SystemClock
 from market.bundles import BundleStore
 from market.ledger import Ledger
 from market.lifecycle import steps
+from market.lifecycle.context import ClearingHook, DispatchHook, Outcome, VerificationHook
 from market.lifecycle.locks import step_lock
 from market.store import models as m
 
@@ -46,10 +47,6 @@ CRASH_ENV = "FLEXMARKET_WORKER_CRASH_AT"
 BUSY, SKIPPED = "busy", "skipped"
 BUSY_WAIT_S = 0.2
 MAX_BUSY_WAITS = 150  # 30 s: longer than any step but a very large clearing
-
-DispatchHook = Callable[[m.MarketSession, list[dict[str, Any]]], Iterable[dict[str, Any]]]
-VerificationHook = Callable[[m.MarketSession], None]
-ClearingHook = Callable[[m.MarketSession], str]  # after FINAL: netting; returns a short detail
 
 
 @dataclass
@@ -94,7 +91,7 @@ class Worker:
                 db.exec(
                     select(m.MarketSession)
                     .where(m.MarketSession.state.not_in(("FINAL", "REJECTED")))  # type: ignore[attr-defined]
-                    .order_by(m.MarketSession.gate_closure)
+                    .order_by(col(m.MarketSession.gate_closure))
                 )
             )
             if self.clearing_hook is not None:  # FINAL sessions the clearing house has not netted
@@ -108,7 +105,7 @@ class Worker:
                             m.MarketSession.state == "FINAL",
                             m.MarketSession.id.not_in(netted),  # type: ignore[attr-defined]
                         )
-                        .order_by(m.MarketSession.gate_closure)
+                        .order_by(col(m.MarketSession.gate_closure))
                     )
                 )
         done = 0
@@ -164,7 +161,7 @@ class Worker:
             was_blocked = (prev.status, prev.detail) if prev is not None else None
             self._mark(session_id, step, "RUNNING")
             try:
-                outcome = getattr(steps, f"step_{step}")(self, session)
+                outcome: Outcome = getattr(steps, f"step_{step}")(self, session)
             except TooEarly as exc:
                 self._mark(session_id, step, "WAITING", str(exc))
                 return False

@@ -30,7 +30,7 @@ from adapters.ocpp.sink import MeterReading
 from clearing.json_limits import JsonLimitError, check_json
 
 if TYPE_CHECKING:
-    from adapters.ocpp.csms import Csms
+    from adapters.ocpp.session import CsmsPort
 
 LOG = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class CsmsHandlerMixin:
     id: str
     _send: Callable[[str], Awaitable[None]]
 
-    def __init__(self, station_id: str, connection: Any, csms: Csms, response_timeout: float):
+    def __init__(self, station_id: str, connection: Any, csms: CsmsPort, response_timeout: float):
         super().__init__(station_id, connection, response_timeout=response_timeout)  # type: ignore[call-arg]
         self.csms = csms
 
@@ -61,7 +61,8 @@ class CsmsHandlerMixin:
         if self.protocol == "ocpp1.6":
             code = _V16_CODES.get(code, code)
         details = {"cause": str(error.details.get("cause", ""))[:500]} if error.details else {}
-        return CallError(unique_id, code, str(error.description)[:255], details).to_json()
+        frame: str = CallError(unique_id, code, str(error.description)[:255], details).to_json()
+        return frame
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         """Route one frame; every broken Call gets a CallError, never silence."""
@@ -181,13 +182,15 @@ def _scaled(sv: dict[str, Any]) -> int:
     uom = sv.get("unitOfMeasure")
     unit = sv.get("unit")
     if uom is None and unit is None and type(value) is int:
-        return value  # the common case: base unit (Wh / W / %), integer already
+        base_units: int = value  # the common case: base unit (Wh / W / %), integer already
+        return base_units
     multiplier = 0
     if uom:
         unit = uom.get("unit", unit)
         multiplier = int(uom.get("multiplier", 0))
     scale = _UNIT_SCALE.get(unit or "Wh", 1)
-    return round(float(value) * scale * (10**multiplier))
+    power: float = 10**multiplier  # an int for multiplier >= 0, a float below
+    return round(float(value) * scale * power)
 
 
 def _decode_signed(

@@ -1,0 +1,130 @@
+"""Pins the ``flexmarket`` command tree: every command path with its option names.
+
+A renamed command or option breaks scripts and docs that call it; change this table only on
+purpose.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer.main
+
+from market.cli import app
+
+# command path -> option declarations (arguments by their parameter name), in declared order
+EXPECTED_COMMANDS: dict[str, list[str]] = {
+    "arbiter": [],
+    "arbiter resolve": ["session_id"],
+    "audit": [
+        "--rpc",
+        "--market",
+        "--bundles",
+        "--session",
+        "--receipts",
+        "--station-keys",
+        "--from-block",
+        "--step",
+        "--json",
+    ],
+    "bench": [],
+    "bench api": ["--offers", "--clients", "--db", "--db-url", "--server-workers", "--json"],
+    "bench audit": ["--offers", "--fsps", "--seed", "--json", "--no-json"],
+    "bench clearing": [
+        "--offers",
+        "--seed",
+        "--skip-cbc",
+        "--json",
+        "--time-limit",
+        "--cbc-time-limit",
+    ],
+    "bench gas": ["--json"],
+    "bench ocpp": [
+        "--stations",
+        "--json",
+        "--window-s",
+        "--speed",
+        "--meter-interval-s",
+        "--dispatch-rounds",
+        "--sqlite",
+        "--no-sqlite",
+        "--sign",
+        "--no-sign",
+    ],
+    "chain": [],
+    "chain down": [],
+    "chain status": ["--json"],
+    "chain up": ["--port"],
+    "clearing": [],
+    "clearing settle": ["session_id"],
+    "csms": [
+        "--host",
+        "--port",
+        "--stations",
+        "--password",
+        "--dev",
+        "--db",
+        "--meter-interval-s",
+        "--max-connections-per-ip",
+        "--status-every-s",
+    ],
+    "db": [],
+    "db upgrade": ["--url", "--revision"],
+    "demo": ["--rpc"],
+    "deploy": ["--rpc", "--out", "--token"],
+    "reindex": [],
+    "replay": [
+        "scenario",
+        "--report",
+        "--rpc",
+        "--db",
+        "--speed",
+        "--seed",
+        "--audit",
+        "--no-audit",
+        "--netting",
+        "--no-netting",
+        "--check",
+    ],
+    "serve": ["--host", "--port", "--workers", "--worker", "--no-worker"],
+    "sim": [],
+    "sim stations": [
+        "--url",
+        "--count",
+        "--protocol",
+        "--evses",
+        "--password",
+        "--speed",
+        "--duration-s",
+        "--meter-interval-s",
+        "--seed",
+        "--sign",
+        "--no-sign",
+    ],
+    "worker": ["--once", "--index", "--no-index"],
+}
+
+
+def _command_tree(command: Any, path: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """Every leaf command and group below ``command``, keyed by its space-separated path."""
+    tree: dict[str, list[str]] = {}
+    if path:
+        tree[" ".join(path)] = [
+            decl for param in command.params for decl in (*param.opts, *param.secondary_opts)
+        ]
+    for name, sub in getattr(command, "commands", {}).items():
+        tree.update(_command_tree(sub, (*path, name)))
+    return tree
+
+
+def test_command_tree_is_pinned() -> None:
+    assert _command_tree(typer.main.get_command(app)) == EXPECTED_COMMANDS
+
+
+def test_every_command_has_help() -> None:
+    root = typer.main.get_command(app)
+    for path in EXPECTED_COMMANDS:
+        command: Any = root
+        for name in path.split():
+            command = command.commands[name]
+        assert command.help, f"flexmarket {path} has no help text"

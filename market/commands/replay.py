@@ -15,7 +15,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from market.replay.runner import ProgressFn, ReplayOptions
+    from market.replay.context import ProgressFn, ReplayOptions
 
 
 def replay(

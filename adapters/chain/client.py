@@ -14,23 +14,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from web3 import Web3
 from web3._utils.events import get_event_data
 from web3.exceptions import Web3Exception
 
-from adapters.chain.errors import (
-    ChainError,
-    ContractRevert,
-    TransactionFailed,
-    _abi_type,
-    decode_revert,
-    register_abi_errors,
-)
+from adapters.chain.abi_types import abi_type
+from adapters.chain.errors import decode_revert, register_abi_errors
+from adapters.chain.revert import ChainError, ContractRevert, TransactionFailed
 from adapters.chain.toolchain import Artifact, compile_contracts
 
 _NONCE_ERRORS = ("nonce too low", "nonce too high", "already known", "replacement transaction")
@@ -83,7 +79,7 @@ def _function_table(abi: Iterable[Mapping[str, Any]]) -> dict[str, list[_Functio
     for item in abi:
         if item.get("type") != "function":
             continue
-        types = tuple(_abi_type(i) for i in item["inputs"])
+        types = tuple(abi_type(i) for i in item["inputs"])
         fn = _Function(
             name=item["name"],
             selector=keccak(text=f"{item['name']}({','.join(types)})")[:4],
@@ -147,7 +143,7 @@ class BoundContract:
             block=block,
             where=f"{self.name}.{name}",
         )
-        types = [_abi_type(o) for o in fn.outputs]
+        types = [abi_type(o) for o in fn.outputs]
         values = abi_decode(types, raw) if types else ()
         shaped = [_shape(o, v) for o, v in zip(fn.outputs, values, strict=True)]
         return shaped[0] if len(shaped) == 1 else tuple(shaped)
@@ -388,7 +384,7 @@ class ChainClient:
         for item in abi:
             if item.get("type") != "event" or item.get("anonymous"):
                 continue
-            types = ",".join(_abi_type(i) for i in item["inputs"])
+            types = ",".join(abi_type(i) for i in item["inputs"])
             topic = keccak(text=f"{item['name']}({types})")
             entries = self._events_by_topic.setdefault(topic, [])
             if all(existing is not item for _, existing in entries):
@@ -408,7 +404,7 @@ class ChainClient:
         """Deploy artifact ``name`` with constructor ``args``; returns the handle and receipt."""
         artifact = self.artifacts[name]
         ctor = next((i for i in artifact.abi if i.get("type") == "constructor"), None)
-        types = [_abi_type(i) for i in ctor["inputs"]] if ctor else []
+        types = [abi_type(i) for i in ctor["inputs"]] if ctor else []
         data = bytes.fromhex(artifact.bytecode[2:]) + (
             abi_encode(types, list(args)) if types else b""
         )

@@ -1,6 +1,6 @@
 """The seven checks of one session, plus the market-wide money reconciliation.
 
-Each check takes what the chain says (:class:`~market.audit.chain_view.ChainSession`) and the
+Each check takes what the chain says (:class:`~market.audit.chain_view.AuditedSession`) and the
 parsed bundles, and returns a :class:`~market.audit.findings.CheckResult` whose findings carry
 stable codes (``offers.changed``, ``delivery.payout_above_recomputed`` ...) listed in
 ``FINDING_CODES``.
@@ -26,7 +26,7 @@ from clearing.messages import FlexOffer
 from clearing.settlement.delivery import DeliveryInputs, compute_delivery, report_root
 from clearing.settlement.rules import SettlementError, SettlementRules
 from market.audit.chain_view import (
-    ChainSession,
+    AuditedSession,
     ChainView,
     NettingInput,
     credited_by_account,
@@ -155,17 +155,17 @@ def _short(b: bytes) -> str:
 # ---------------------------------------------------------------- 1 bundle hashes
 
 
-def check_bundle_hashes(cs: ChainSession, sb: SessionBundles) -> CheckResult:
+def check_bundle_hashes(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
     res = CheckResult("bundle_hashes")
-    info = cs.info
+    roots = cs.roots
     for kind, err in sb.parse_errors.items():
         res.add("bundle.unparseable", f"{kind} bundle: {err}", kind)
     if sb.input_bytes is not None:
         digest = keccak256(sb.input_bytes)
-        if digest != bytes(info.input_hash):
+        if digest != bytes(roots.input_hash):
             res.add(
                 "bundle.input_hash_mismatch",
-                f"keccak256(input bundle) {hex32(digest)} != on-chain {hex32(info.input_hash)}",
+                f"keccak256(input bundle) {hex32(digest)} != on-chain {hex32(roots.input_hash)}",
                 "input",
             )
     if sb.input is not None and uuid_to_bytes32(sb.input.session_id) != cs.session_id:
@@ -174,16 +174,16 @@ def check_bundle_hashes(cs: ChainSession, sb: SessionBundles) -> CheckResult:
     if r is not None:
         if uuid_to_bytes32(r.session_id) != cs.session_id:
             res.add("bundle.session_mismatch", f"result names session {r.session_id}", "result")
-        if _root(r.input_hash) != bytes(info.input_hash):
+        if _root(r.input_hash) != bytes(roots.input_hash):
             res.add(
                 "bundle.result_input_hash_mismatch",
-                f"result.input_hash {r.input_hash} != on-chain {hex32(info.input_hash)}",
+                f"result.input_hash {r.input_hash} != on-chain {hex32(roots.input_hash)}",
                 "result",
             )
-        if _root(r.orders_root) != bytes(info.result_root):
+        if _root(r.orders_root) != bytes(roots.result_root):
             res.add(
                 "bundle.result_root_mismatch",
-                f"result.orders_root {r.orders_root} != on-chain {hex32(info.result_root)}",
+                f"result.orders_root {r.orders_root} != on-chain {hex32(roots.result_root)}",
                 "result",
             )
         leaves = [order_leaf(o) for o in r.orders]
@@ -204,10 +204,10 @@ def check_bundle_hashes(cs: ChainSession, sb: SessionBundles) -> CheckResult:
         except (SettlementError, ValueError) as exc:
             res.add("bundle.unparseable", f"delivery report: {exc}", "delivery")
         else:
-            if _root(root) != bytes(info.delivery_root):
+            if _root(root) != bytes(roots.delivery_root):
                 res.add(
                     "bundle.delivery_root_mismatch",
-                    f"report leaves give {root} != on-chain {hex32(info.delivery_root)}",
+                    f"report leaves give {root} != on-chain {hex32(roots.delivery_root)}",
                     "delivery",
                 )
             if root != report.get("root"):
@@ -233,7 +233,7 @@ def _uuid32(value: str) -> bytes | None:
 
 
 def check_offers(
-    cs: ChainSession, sb: SessionBundles, receipts: list[Receipts] | None = None
+    cs: AuditedSession, sb: SessionBundles, receipts: list[Receipts] | None = None
 ) -> CheckResult:
     res = CheckResult("offers")
     if sb.input is None:
@@ -275,7 +275,9 @@ def check_offers(
     return res
 
 
-def _check_receipts(cs: ChainSession, bundle: InputBundle, rec: Receipts, res: CheckResult) -> None:
+def _check_receipts(
+    cs: AuditedSession, bundle: InputBundle, rec: Receipts, res: CheckResult
+) -> None:
     committed = cs.commitments.get(rec.fsp)
     in_bundle = {o.offer_id: o for o in bundle.offers if o.fsp.lower() == rec.fsp}
     own = {}
@@ -323,7 +325,7 @@ def _check_receipts(cs: ChainSession, bundle: InputBundle, rec: Receipts, res: C
 # ---------------------------------------------------------------- 3 clearing
 
 
-def check_clearing(cs: ChainSession, sb: SessionBundles) -> CheckResult:
+def check_clearing(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
     from clearing import verify
     from clearing.errors import ClearingError
     from clearing.solvers.highs import highs_version
@@ -405,11 +407,11 @@ def check_clearing(cs: ChainSession, sb: SessionBundles) -> CheckResult:
 # ---------------------------------------------------------------- 4 reservations
 
 
-def check_reservations(cs: ChainSession, sb: SessionBundles) -> CheckResult:
+def check_reservations(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
     res = CheckResult("reservations")
     if sb.input is not None:
         _check_requests(cs, sb.input, res)
-    if cs.info.state < SessionState.CLEARED:
+    if cs.chain.state < SessionState.CLEARED:
         return res if res.findings else res.skip("not cleared yet")
     if sb.result is None:
         return res.skip("no parsed result bundle")
@@ -444,7 +446,7 @@ def check_reservations(cs: ChainSession, sb: SessionBundles) -> CheckResult:
     return res
 
 
-def _check_requests(cs: ChainSession, bundle: InputBundle, res: CheckResult) -> None:
+def _check_requests(cs: AuditedSession, bundle: InputBundle, res: CheckResult) -> None:
     seen: set[bytes] = set()
     for req in bundle.requests:
         rid = uuid_to_bytes32(req.request_id)
@@ -479,11 +481,11 @@ _READING_CODES = {
 
 
 def check_delivery(
-    cs: ChainSession, sb: SessionBundles, registry: StationRegistry | None
+    cs: AuditedSession, sb: SessionBundles, registry: StationRegistry | None
 ) -> CheckResult:
     """Recompute the report from the signed readings and compare it with the chain."""
     res = CheckResult("delivery")
-    if cs.info.state < SessionState.VERIFIED:
+    if cs.chain.state < SessionState.VERIFIED:
         return res.skip("delivery not attested yet")
     if sb.delivery is None or sb.result is None:
         return res.skip("delivery and result bundles needed")
@@ -520,10 +522,10 @@ def check_delivery(
             f"{len(diffs)} field(s) differ, first: {'; '.join(diffs[:3])}",
         )
     root = outcome.report.root
-    if _root(root) != bytes(cs.info.delivery_root):
+    if _root(root) != bytes(cs.roots.delivery_root):
         res.add(
             "delivery.root_mismatch",
-            f"recomputed root {root} != on-chain {hex32(cs.info.delivery_root)}",
+            f"recomputed root {root} != on-chain {hex32(cs.roots.delivery_root)}",
         )
     vector = outcome.report.payout_vector()
     if len(vector) != len(cs.payouts):
@@ -553,7 +555,7 @@ def check_delivery(
 
 
 def _check_delivery_inputs(
-    cs: ChainSession,
+    cs: AuditedSession,
     inputs: DeliveryInputs,
     rules: SettlementRules,
     registry: StationRegistry,
@@ -575,11 +577,11 @@ def _check_delivery_inputs(
     bundle_budgets = {_uuid32(b.request_id): b.budget_units for b in inputs.budgets}
     if chain_budgets != bundle_budgets:
         res.add("delivery.budgets_mismatch", "inputs' budgets differ from the escrowed budgets")
-    if inputs.session_start_ts != cs.info.delivery_start or rules.isp_s != cs.info.isp_seconds:
+    if inputs.session_start_ts != cs.chain.delivery_start or rules.isp_s != cs.chain.isp_seconds:
         res.add(
             "delivery.window_mismatch",
             f"inputs start {inputs.session_start_ts} / ISP {rules.isp_s} s, on-chain "
-            f"{cs.info.delivery_start} / {cs.info.isp_seconds} s",
+            f"{cs.chain.delivery_start} / {cs.chain.isp_seconds} s",
         )
     if registry.owners:
         for p in inputs.portfolios:
@@ -609,7 +611,7 @@ def _diff_paths(path: str, exp: Any, act: Any, out: list[str]) -> None:
 # ---------------------------------------------------------------- 6 money (session)
 
 
-def check_money(cs: ChainSession, sb: SessionBundles) -> CheckResult:
+def check_money(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
     res = CheckResult("money")
     for rid, info in cs.requests.items():
         if info.budget != cs.posted_budgets.get(rid):
@@ -619,9 +621,9 @@ def check_money(cs: ChainSession, sb: SessionBundles) -> CheckResult:
                 f"RequestPosted budget {cs.posted_budgets.get(rid)}",
                 hex32(rid),
             )
-    if cs.info.state != SessionState.FINAL:
+    if cs.chain.state != SessionState.FINAL:
         if not res.findings:
-            res.skip(f"session is {cs.info.state.name}, not FINAL")
+            res.skip(f"session is {cs.chain.state.name}, not FINAL")
         return res
     paid_per_request: dict[bytes, int] = defaultdict(int)
     expected: dict[str, int] = defaultdict(int)
@@ -815,9 +817,9 @@ def _check_netting_period(
 # ---------------------------------------------------------------- 7 lifecycle
 
 
-def check_lifecycle(cs: ChainSession, view: ChainView) -> CheckResult:
+def check_lifecycle(cs: AuditedSession, view: ChainView) -> CheckResult:
     res = CheckResult("lifecycle")
-    info = cs.info
+    info = cs.chain
     gate = info.gate_closure
 
     def each(name: str, code: str, ok: Any, what: str) -> None:

@@ -12,7 +12,7 @@ from typing import TypeVar
 from adapters.chain.types import SessionState
 from clearing.encoding import hex32, uuid_to_bytes32
 from market.audit import checks
-from market.audit.chain_view import ChainSession, ChainView, connect, read_chain
+from market.audit.chain_view import AuditedSession, ChainView, connect, read_chain
 from market.audit.findings import AuditCannotRun, AuditReport, CheckResult, SessionAudit
 from market.audit.sources import (
     BundleSource,
@@ -95,7 +95,7 @@ def _run(
         known += _timed(report, "bundles_s", source.session_ids)
     ids = uuid_map(known)
     registry = _registry(source, station_keys)
-    for cs in sorted(view.sessions.values(), key=lambda s: s.info.index):
+    for cs in sorted(view.sessions.values(), key=lambda s: s.chain.index):
         sid = ids.get(cs.session_id)
         mine = [r for r in receipts if r.session_id == sid]
         report.sessions.append(audit_session(report, view, cs, sid, source, registry, mine))
@@ -117,14 +117,14 @@ def _registry(source: BundleSource | None, station_keys: Path | None) -> Station
 def audit_session(
     report: AuditReport,
     view: ChainView,
-    cs: ChainSession,
+    cs: AuditedSession,
     session_uuid: str | None,
     source: BundleSource | None,
     registry: StationRegistry | None,
     receipts: list[Receipts],
 ) -> SessionAudit:
     """All seven checks of one session (bundle-based ones as far as the state reached)."""
-    state = cs.info.state
+    state = cs.chain.state
     audit = SessionAudit(onchain_id=hex32(cs.session_id), session_id=session_uuid, state=state.name)
     sb = checks.SessionBundles(session_id=session_uuid)
     missing: list[str] = []

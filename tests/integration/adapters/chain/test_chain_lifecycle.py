@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from adapters.chain.anvil import AnvilNode
-from adapters.chain.contracts import payouts_hash, reservations_hash
 from adapters.chain.deploy import MarketContracts
 from adapters.chain.lifecycle import make_plan, run_lifecycle
+from adapters.chain.market_lists import payouts_hash, reservations_hash
 from adapters.chain.types import Reservation, SessionState
 from clearing.encoding import code_to_bytes32
 
@@ -69,8 +69,9 @@ def test_full_lifecycle_pays_fsps_refunds_dso_and_empties_the_market(
         assert commitment.count == sum(1 for o in plan.orders if parties.fsps[o.fsp_index] == fsp)
         assert commitment.committed_at > 0
     assert market.offer_commitment(report.session_id, parties.dso).count == 0
-    assert info.input_hash != bytes(32) and info.result_root != bytes(32)
-    assert info.delivery_root != bytes(32)
+    roots = market.session_roots(report.session_id)
+    assert roots.input_hash != bytes(32) and roots.result_root != bytes(32)
+    assert roots.delivery_root != bytes(32)
     assert info.reservations_hash == reservations_hash(reservations)
     assert info.payouts_hash == payouts_hash(payouts)
 

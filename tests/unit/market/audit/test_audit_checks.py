@@ -8,11 +8,11 @@ from types import SimpleNamespace
 import pytest
 
 from adapters.chain.client import DecodedEvent
+from adapters.chain.session_view import ChainSession, SessionRoots
 from adapters.chain.types import (
     OfferCommitment,
     RequestInfo,
     Reservation,
-    SessionInfo,
     SessionState,
 )
 from clearing.bundle import CongestionPoint, InputBundle
@@ -23,7 +23,7 @@ from market.audit import checks
 from market.audit.chain_view import (
     SETTLE_NETTING_SELECTOR,
     SETTLE_NETTING_TYPES,
-    ChainSession,
+    AuditedSession,
     ChainView,
     NettingInput,
     decode_settle_netting,
@@ -40,8 +40,8 @@ FSP = "0x" + "f1" * 20
 GATE, START, END, WINDOW = 10_000, 10_900, 14_500, 600
 
 
-def info(state: SessionState = SessionState.FINAL) -> SessionInfo:
-    return SessionInfo(
+def stored(state: SessionState = SessionState.FINAL) -> ChainSession:
+    return ChainSession(
         state=state,
         gate_closure=GATE,
         delivery_start=START,
@@ -55,12 +55,14 @@ def info(state: SessionState = SessionState.FINAL) -> SessionInfo:
         budget=1_000,
         reserved=600,
         paid=500,
-        input_hash=b"\1" * 32,
-        result_root=b"\2" * 32,
-        delivery_root=b"\3" * 32,
+        reservations_hash=b"\4" * 32,
+        payouts_hash=b"\5" * 32,
         disputed_by="0x" + "00" * 20,
         dispute_reason_hash=bytes(32),
     )
+
+
+ROOTS = SessionRoots(input_hash=b"\1" * 32, result_root=b"\2" * 32, delivery_root=b"\3" * 32)
 
 
 def event(name: str, block: int, *, tx: str | None = None, index: int = 0, **args) -> DecodedEvent:  # type: ignore[no-untyped-def]
@@ -85,10 +87,11 @@ def view(events: list[DecodedEvent], ts: dict[int, int], **kw) -> ChainView:  # 
 
 def session(
     events: list[DecodedEvent], credits: list[DecodedEvent], state=SessionState.FINAL
-) -> ChainSession:  # type: ignore[no-untyped-def]
-    return ChainSession(
+) -> AuditedSession:  # type: ignore[no-untyped-def]
+    return AuditedSession(
         session_id=SID32,
-        info=info(state),
+        chain=stored(state),
+        roots=ROOTS,
         events=events,
         requests={RID: RequestInfo(SID32, DSO, bytes(32), bytes(32), 1_000, False)},
         posted_budgets={RID: 1_000},

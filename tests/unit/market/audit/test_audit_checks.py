@@ -19,7 +19,6 @@ from clearing.bundle import CongestionPoint, InputBundle
 from clearing.commitments import offers_root
 from clearing.encoding import uuid_to_bytes32
 from clearing.messages import FlexOffer, FlexOfferOption, IspPower
-from market.audit import checks
 from market.audit.chain_view import (
     SETTLE_NETTING_SELECTOR,
     SETTLE_NETTING_TYPES,
@@ -28,8 +27,12 @@ from market.audit.chain_view import (
     NettingInput,
     decode_settle_netting,
 )
+from market.audit.check_lifecycle import check_lifecycle
+from market.audit.check_money import check_market_money, check_money
+from market.audit.check_offers import check_offers
 from market.audit.findings import AuditReport, CheckResult, SessionAudit
 from market.audit.runner import parse_session_arg
+from market.audit.session_bundles import SessionBundles
 from market.audit.sources import StationRegistry
 
 SID = str(uuid.uuid4())
@@ -125,9 +128,9 @@ def credits(refund: int = 500) -> list[DecodedEvent]:
 def test_honest_lifecycle_and_money_pass() -> None:
     events, ts = honest_events()
     cs = session(events, credits())
-    assert checks.check_lifecycle(cs, view(events, ts)).findings == []
-    sb = checks.SessionBundles(session_id=SID)
-    assert checks.check_money(cs, sb).findings == []
+    assert check_lifecycle(cs, view(events, ts)).findings == []
+    sb = SessionBundles(session_id=SID)
+    assert check_money(cs, sb).findings == []
 
 
 @pytest.mark.parametrize(
@@ -148,20 +151,20 @@ def test_lifecycle_timing_violations_are_named(event_name: str, block_ts: int, c
         ]
         block = 9
     ts[block] = block_ts
-    result = checks.check_lifecycle(session(events, credits()), view(events, ts))
+    result = check_lifecycle(session(events, credits()), view(events, ts))
     assert code in {f.code for f in result.findings}
 
 
 def test_finalization_inside_the_challenge_window_is_named() -> None:
     events, ts = honest_events()
     ts[6] = END + WINDOW - 1
-    result = checks.check_lifecycle(session(events, credits()), view(events, ts))
+    result = check_lifecycle(session(events, credits()), view(events, ts))
     assert [f.code for f in result.findings] == ["lifecycle.finalized_in_window"]
 
 
 def test_refund_short_by_one_is_named_with_the_amount() -> None:
     events, _ = honest_events()
-    result = checks.check_money(session(events, credits(refund=499)), checks.SessionBundles(SID))
+    result = check_money(session(events, credits(refund=499)), SessionBundles(SID))
     (finding,) = result.findings
     assert finding.code == "money.refund_mismatch" and "short by 1 units" in finding.message
     assert finding.subject == DSO
@@ -210,13 +213,11 @@ def test_market_balance_and_netting_reconcile_from_events() -> None:
         *netting(period, 8, {DSO: -100, FSP: 90}, 10),
     ]
     ok = view(events, ts, token_balance=500, total_escrowed=0, total_credited=500)
-    assert checks.check_market_money(ok)[0].findings == []
+    assert check_market_money(ok)[0].findings == []
     short = view(events, ts, token_balance=499, total_escrowed=0, total_credited=500)
-    assert [f.code for f in checks.check_market_money(short)[0].findings] == [
-        "money.balance_mismatch"
-    ]
+    assert [f.code for f in check_market_money(short)[0].findings] == ["money.balance_mismatch"]
     unbalanced = [e for e in events if not (e.name == "Credited" and e.args["amount"] == 90)]
-    result = checks.check_market_money(view(unbalanced, ts, token_balance=410, total_credited=410))
+    result = check_market_money(view(unbalanced, ts, token_balance=410, total_credited=410))
     assert "money.netting_unbalanced" in {f.code for f in result[0].findings}
 
 
@@ -226,19 +227,19 @@ def test_session_period_netting_is_not_a_refund_and_matches_settle_input() -> No
     net = netting(SID32, 7, {DSO: -300, FSP: 280}, 20)
     events += [*credits(), *net]
     cs = session(events, credits())
-    assert checks.check_money(cs, checks.SessionBundles(SID)).findings == []
+    assert check_money(cs, SessionBundles(SID)).findings == []
     declared = NettingInput(SID32, [DSO.lower(), FSP.lower()], [-300, 280], 20, FEE_TO)
     honest = view(
         events, ts, token_balance=1_000, total_credited=1_000, netting_inputs={"0xnet7": declared}
     )
-    result = checks.check_market_money(honest)[0]
+    result = check_market_money(honest)[0]
     assert result.findings == [] and "moving 300 units" in result.notes[0]
     # a report whose settled positions disagree with what was credited is caught
     tampered = NettingInput(SID32, [DSO.lower(), FSP.lower()], [-290, 270], 20, FEE_TO)
     bad = view(
         events, ts, token_balance=1_000, total_credited=1_000, netting_inputs={"0xnet7": tampered}
     )
-    found = checks.check_market_money(bad)[0].findings
+    found = check_market_money(bad)[0].findings
     assert {f.code for f in found} == {"money.netting_unbalanced"}
     assert sorted(f.message.split(":")[0] for f in found) == sorted([DSO.lower(), FSP.lower()])
 
@@ -284,7 +285,7 @@ def test_offer_sets_added_dropped_changed() -> None:
     )
     cs = session([], [])
     cs.commitments = {FSP: OfferCommitment(offers_root([a, b]), 2, 0)}
-    assert checks.check_offers(cs, checks.SessionBundles(SID, input=bundle)).findings == []
+    assert check_offers(cs, SessionBundles(SID, input=bundle)).findings == []
     changed = bundle.model_copy(update={"offers": (a, b.model_copy(update={"expires_at": 1}))})
     dropped = bundle.model_copy(update={"offers": (a,)})
     added = bundle.model_copy(update={"offers": (a, b, _offer(FSP, 30))})
@@ -295,7 +296,7 @@ def test_offer_sets_added_dropped_changed() -> None:
         (added, "offers.added"),
         (stranger, "offers.added"),
     ):
-        found = checks.check_offers(cs, checks.SessionBundles(SID, input=b2)).findings
+        found = check_offers(cs, SessionBundles(SID, input=b2)).findings
         assert [f.code for f in found] == [code]
 
 

@@ -73,12 +73,12 @@ def check_money(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
             )
     if sb.delivery is not None:
         for line in sb.delivery["report"].get("refunds", []):
-            rid = uuid32(str(line.get("request_id")))
-            if rid in refunds and line.get("refund_units") != refunds[rid]:
+            declared_rid = uuid32(str(line.get("request_id")))
+            if declared_rid in refunds and line.get("refund_units") != refunds[declared_rid]:
                 res.add(
                     "money.refund_mismatch",
                     f"report declares refund {line.get('refund_units')}, budget - payouts on-chain "
-                    f"is {refunds[rid]}",
+                    f"is {refunds[declared_rid]}",
                     str(line.get("request_id")),
                 )
     res.notes.append(f"paid {total_paid}, refunded {total_refund} (expected from the chain)")

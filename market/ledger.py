@@ -109,7 +109,7 @@ class Ledger:
         ]
 
     def request(self, request_id: str) -> ChainRequest:
-        return self.market.stored_request(uuid_to_bytes32(request_id))
+        return self.market.request(uuid_to_bytes32(request_id))
 
     def offer_root(self, session_id: str, fsp: str) -> bytes:
         """The FSP's committed offer root (zero if none); the root fixes the count too."""

@@ -14,9 +14,9 @@ from adapters.chain.market_lists import (
     topic,
 )
 from adapters.chain.revert import ChainError
-from adapters.chain.session_view import ChainRequest, ChainSession, SessionRoots
+from adapters.chain.session_view import ChainRequest, ChainSession, RequestOrigin, SessionRoots
 from adapters.chain.tx import DecodedEvent
-from adapters.chain.types import OfferCommitment, RequestInfo, Reservation
+from adapters.chain.types import MARKET_ROLE_NAMES, OfferCommitment, Reservation
 from adapters.chain.wrapper import ContractWrapper
 
 
@@ -30,14 +30,7 @@ class FlexMarketViews(ContractWrapper):
     """
 
     NAME = "FlexMarket"
-    ROLE_NAMES: ClassVar[tuple[str, ...]] = (
-        "MARKET_OPERATOR_ROLE",
-        "DSO_ROLE",
-        "FSP_ROLE",
-        "METER_ORACLE_ROLE",
-        "ARBITER_ROLE",
-        "CLEARING_HOUSE_ROLE",
-    )
+    ROLE_NAMES: ClassVar[tuple[str, ...]] = MARKET_ROLE_NAMES
 
     @cached_property
     def roles(self) -> dict[str, bytes]:
@@ -142,25 +135,23 @@ class FlexMarketViews(ContractWrapper):
             )
         return ids
 
-    def stored_request(self, request_id: bytes) -> ChainRequest:
-        """The request as the contract stores it (all zero for an unknown id)."""
-        return ChainRequest.from_abi(self._call("request", request_id))
-
     def offer_root(self, session_id: bytes, fsp: str) -> bytes:
         """The FSP's stored offer root (zero if it committed none)."""
         return bytes(self._call("offerCommitment", session_id, fsp))
 
-    def request(self, request_id: bytes) -> RequestInfo:
-        """Stored request plus its congestion point from the RequestPosted event."""
-        raw = dict(self._call("request", request_id))
-        raw["congestionPoint"] = raw["sessionId"] = ZERO32
-        if int(raw["dso"], 16) != 0:
-            posted = self._last("RequestPosted", None, request_id)
-            if posted is None:
-                raise ChainError(f"request 0x{request_id.hex()}: no RequestPosted event")
-            raw["congestionPoint"] = bytes(posted.args["congestionPoint"])
-            raw["sessionId"] = bytes(posted.args["sessionId"])
-        return RequestInfo.from_abi(raw)
+    def request(self, request_id: bytes) -> ChainRequest:
+        """The request as the contract stores it (all zero for an unknown id)."""
+        return ChainRequest.from_abi(self._call("request", request_id))
+
+    def request_origin(self, request_id: bytes) -> RequestOrigin:
+        """The session and congestion point of a posted request, from its RequestPosted event."""
+        posted = self._last("RequestPosted", None, request_id)
+        if posted is None:
+            raise ChainError(f"request 0x{request_id.hex()}: no RequestPosted event")
+        return RequestOrigin(
+            session_id=bytes(posted.args["sessionId"]),
+            congestion_point=bytes(posted.args["congestionPoint"]),
+        )
 
     def offer_commitment(self, session_id: bytes, fsp: str) -> OfferCommitment:
         """Stored root plus count and time from the matching OffersCommitted event."""

@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 
 from eth_utils.crypto import keccak
 
+from adapters.chain.types import MARKET_ROLE_NAMES
+
 
 class ChainError(Exception):
     """Base of everything the chain adapter raises."""
@@ -93,17 +95,7 @@ def _show(value: Any) -> str:
 
 # Role ids are keccak256 of the role's name (the admin role is zero); shown by name.
 ROLE_NAMES: dict[bytes, str] = {b"\x00" * 32: "DEFAULT_ADMIN_ROLE"} | {
-    keccak(text=name): name
-    for name in (
-        "MARKET_OPERATOR_ROLE",
-        "DSO_ROLE",
-        "FSP_ROLE",
-        "METER_ORACLE_ROLE",
-        "ARBITER_ROLE",
-        "CLEARING_HOUSE_ROLE",
-        "MINTER_ROLE",
-        "MARKET_ROLE",
-    )
+    keccak(text=name): name for name in (*MARKET_ROLE_NAMES, "MINTER_ROLE", "MARKET_ROLE")
 }
 
 

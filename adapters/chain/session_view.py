@@ -77,6 +77,14 @@ class SessionRoots:
 
 
 @dataclass(frozen=True)
+class RequestOrigin:
+    """What a request's RequestPosted event adds to the stored record."""
+
+    session_id: bytes
+    congestion_point: bytes
+
+
+@dataclass(frozen=True)
 class ChainRequest:
     """``IFlexMarket.RequestInfo``: the escrow record of one FlexRequest."""
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+
+# FlexMarket's role constants (each role id is keccak256 of its name).
+MARKET_ROLE_NAMES = (
+    "MARKET_OPERATOR_ROLE",
+    "DSO_ROLE",
+    "FSP_ROLE",
+    "METER_ORACLE_ROLE",
+    "ARBITER_ROLE",
+    "CLEARING_HOUSE_ROLE",
+)
 
 
 class SessionState(IntEnum):
@@ -35,29 +44,6 @@ class Reservation:
 def snake_case(name: str) -> str:
     """``gateClosure`` -> ``gate_closure`` (ABI struct field names to Python ones)."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-@dataclass(frozen=True)
-class RequestInfo:
-    """``IFlexMarket.RequestInfo`` with snake_case names."""
-
-    session_id: bytes
-    dso: str
-    congestion_point: bytes
-    request_hash: bytes
-    budget: int
-    cancelled: bool
-
-    @classmethod
-    def from_abi(cls, raw: dict[str, Any]) -> RequestInfo:
-        return cls(
-            session_id=raw["sessionId"],
-            dso=raw["dso"],
-            congestion_point=raw["congestionPoint"],
-            request_hash=raw["requestHash"],
-            budget=raw["budget"],
-            cancelled=raw["cancelled"],
-        )
 
 
 @dataclass(frozen=True)

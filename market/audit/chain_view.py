@@ -18,9 +18,9 @@ from eth_utils.crypto import keccak
 from adapters.chain.client import ChainClient, DecodedEvent
 from adapters.chain.market_contract import FlexMarketContract
 from adapters.chain.revert import ChainError
-from adapters.chain.session_view import ChainSession, SessionRoots
+from adapters.chain.session_view import ChainRequest, ChainSession, SessionRoots
 from adapters.chain.token import SettlementTokenContract
-from adapters.chain.types import OfferCommitment, RequestInfo, Reservation, SessionState
+from adapters.chain.types import OfferCommitment, Reservation, SessionState
 from market.audit.findings import AuditCannotRun
 
 SESSION_EVENTS = (
@@ -48,7 +48,7 @@ class AuditedSession:
     chain: ChainSession
     roots: SessionRoots
     events: list[DecodedEvent] = field(default_factory=list)
-    requests: dict[bytes, RequestInfo] = field(default_factory=dict)
+    requests: dict[bytes, ChainRequest] = field(default_factory=dict)
     posted_budgets: dict[bytes, int] = field(default_factory=dict)  # from RequestPosted
     request_order: list[bytes] = field(default_factory=list)
     commitments: dict[str, OfferCommitment] = field(default_factory=dict)  # fsp lower-case

@@ -61,9 +61,9 @@ def test_full_lifecycle_pays_fsps_refunds_dso_and_empties_the_market(
     assert len(request_ids) == info.request_count == 2
     cp = code_to_bytes32(plan.congestion_point)
     for rid in request_ids:
-        request = market.request(rid)
-        assert request.congestion_point == cp
-        assert request.session_id == report.session_id and request.budget == BUDGET
+        request, origin = market.request(rid), market.request_origin(rid)
+        assert origin.congestion_point == cp and origin.session_id == report.session_id
+        assert request.budget == BUDGET and request.session_index == info.index
     for fsp in report.offer_roots:
         commitment = market.offer_commitment(report.session_id, fsp)
         assert commitment.count == sum(1 for o in plan.orders if parties.fsps[o.fsp_index] == fsp)

@@ -8,10 +8,9 @@ from types import SimpleNamespace
 import pytest
 
 from adapters.chain.client import DecodedEvent
-from adapters.chain.session_view import ChainSession, SessionRoots
+from adapters.chain.session_view import ChainRequest, ChainSession, SessionRoots
 from adapters.chain.types import (
     OfferCommitment,
-    RequestInfo,
     Reservation,
     SessionState,
 )
@@ -96,7 +95,7 @@ def session(
         chain=stored(state),
         roots=ROOTS,
         events=events,
-        requests={RID: RequestInfo(SID32, DSO, bytes(32), bytes(32), 1_000, False)},
+        requests={RID: ChainRequest(0, DSO, bytes(32), 1_000, False, 0)},
         posted_budgets={RID: 1_000},
         request_order=[RID],
         reservations=[Reservation(RID, FSP, 600)],

@@ -45,7 +45,6 @@ _MEMBERS: dict[type[ContractRevert], tuple[str, ...]] = {
         "ECDSAInvalidSignature",
         "ECDSAInvalidSignatureLength",
         "ECDSAInvalidSignatureS",
-        "ERC1155MissingApprovalForAll",
         "ERC2612InvalidSigner",
         "FlexMarketFspNotAuthorized",
         "FlexMarketNotParty",
@@ -69,7 +68,6 @@ _MEMBERS: dict[type[ContractRevert], tuple[str, ...]] = {
     GateClosed: ("ERC2612ExpiredSignature", "FlexMarketTooLate"),
     TooEarly: ("FlexMarketTooEarly",),
     BudgetExceeded: (
-        "ERC1155InsufficientBalance",
         "ERC20InsufficientAllowance",
         "ERC20InsufficientBalance",
         "FlexMarketAmountTooLarge",

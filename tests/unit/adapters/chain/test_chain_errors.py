@@ -154,3 +154,10 @@ def test_errors_of_a_runtime_abi_get_generated_classes() -> None:
     (cls,) = E.register_abi_errors(abi)
     exc = E.decode_revert(cls.selector + encode(["uint64"], [42]))
     assert type(exc) is cls and exc.until == 42 and str(exc) == "SomeVaultLocked(until=42)"
+
+
+def test_every_name_in_the_group_table_is_a_compiled_error() -> None:
+    from adapters.chain.error_groups import GROUP_OF
+
+    compiled = {item["name"] for _, item in _compiled_errors()}
+    assert sorted(set(GROUP_OF) - compiled) == []

@@ -68,6 +68,7 @@ ERRORS_BY_SELECTOR: dict[bytes, type[ContractRevert]] = {}
 CLASSES_BY_NAME: dict[str, type[ContractRevert]] = {}
 _LOCK = threading.RLock()
 _compiled_loaded = False
+_compile_failed = False  # decoding never retries a compile that failed
 
 # Arguments shown as enum members (the contract's State enum travels as uint8).
 _ENUM_INPUTS: dict[str, dict[str, type[IntEnum]]] = {
@@ -179,11 +180,13 @@ def __getattr__(name: str) -> type[ContractRevert]:
 
 
 def _class_for_selector(selector: bytes) -> type[ContractRevert] | None:
+    global _compile_failed
     cls = ERRORS_BY_SELECTOR.get(selector)
-    if cls is None and not _compiled_loaded:
+    if cls is None and not _compiled_loaded and not _compile_failed:
         try:
             load_compiled_errors()
         except Exception:  # no toolchain here: decode what the bound ABIs registered
+            _compile_failed = True
             return None
         cls = ERRORS_BY_SELECTOR.get(selector)
     return cls

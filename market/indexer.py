@@ -86,30 +86,32 @@ class Indexer:
 
     def _load_session_ids(self) -> None:
         with Session(self.engine) as db:
-            for row in db.exec(m.MarketSession.__table__.select()):  # type: ignore[attr-defined]
-                self._known[row.onchain_id] = row.id
+            table: Any = m.MarketSession.__table__  # type: ignore[attr-defined]
+            for session_row in db.exec(table.select()):
+                self._known[session_row.onchain_id] = session_row.id
 
     def _apply(self, db: Session, name: str, args: dict[str, Any]) -> None:
         if name == "ParticipantRegistered":
             address = args["account"].lower()
-            row = db.get(m.Participant, address) or m.Participant(address=address)
+            participant = db.get(m.Participant, address) or m.Participant(address=address)
             names = [_ROLE_BY_ID.get(bytes(r), "") for r in args["roles"]]
-            row.roles = ",".join(sorted({n for n in names if n}))
-            db.add(row)
+            participant.roles = ",".join(sorted({n for n in names if n}))
+            db.add(participant)
             if self.roles is not None:
                 self.roles.invalidate(address)
         elif name == "ParticipantRevoked":
             address = args["account"].lower()
-            row = db.get(m.Participant, address)
-            if row is not None:
-                row.roles = ""
-                db.add(row)
+            revoked = db.get(m.Participant, address)
+            if revoked is not None:
+                revoked.roles = ""
+                db.add(revoked)
             if self.roles is not None:
                 self.roles.invalidate(address)
         elif name == "RequestCancelled":
-            for row in db.exec(m.FlexRequestRow.__table__.select()):  # type: ignore[attr-defined]
-                if uuid_to_bytes32(row.id) == bytes(args["requestId"]):
-                    req = db.get(m.FlexRequestRow, row.id)
+            requests: Any = m.FlexRequestRow.__table__  # type: ignore[attr-defined]
+            for request_row in db.exec(requests.select()):
+                if uuid_to_bytes32(request_row.id) == bytes(args["requestId"]):
+                    req = db.get(m.FlexRequestRow, request_row.id)
                     assert req is not None
                     req.cancelled = True
                     db.add(req)
@@ -117,11 +119,11 @@ class Indexer:
             session_id = self._known.get(hex32(bytes(args["sessionId"])))
             if session_id is None:
                 return  # a session this store never saw; reindex names it from its bundles
-            row = db.get(m.MarketSession, session_id)
-            if row is None:
+            session_row = db.get(m.MarketSession, session_id)
+            if session_row is None:
                 return
-            self._follow_state(row, name, args)
-            db.add(row)
+            self._follow_state(session_row, name, args)
+            db.add(session_row)
 
     @staticmethod
     def _follow_state(row: m.MarketSession, name: str, args: dict[str, Any]) -> None:

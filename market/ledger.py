@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.chain.client import ChainClient, DecodedEvent, TxResult
-from adapters.chain.contracts import FlexMarketContract
-from adapters.chain.types import Reservation, SessionState
+from adapters.chain.market_contract import FlexMarketContract
+from adapters.chain.market_lists import reservation_from_abi
+from adapters.chain.session_view import ChainRequest, ChainSession
+from adapters.chain.types import Reservation
 from clearing.encoding import hex32, uuid_to_bytes32
 from clearing.messages import FlexRequest
 from market.errors import ChainMismatch
@@ -21,32 +23,6 @@ from market.roles import ROLE_NAMES, role_id
 
 log = logging.getLogger(__name__)
 ZERO_ADDRESS = "0x" + "00" * 20
-
-
-@dataclass(frozen=True)
-class ChainSession:
-    """The fields of ``FlexMarket.session()`` the service uses (hashes and roots live in events)."""
-
-    state: SessionState
-    gate_closure: int
-    delivery_start: int
-    delivery_end: int
-    isp_seconds: int
-    challenge_window: int
-    verified_at: int
-    index: int
-
-
-@dataclass(frozen=True)
-class ChainRequest:
-    """``FlexMarket.request()``: the escrow record of one FlexRequest."""
-
-    session_id: bytes | None  # older ABI: the session id; newer: only its index
-    session_index: int | None
-    dso: str
-    request_hash: bytes  # keccak256 of the canonical FlexRequest (binds its congestion point)
-    budget: int
-    cancelled: bool
 
 
 @dataclass(frozen=True)
@@ -66,13 +42,6 @@ class PayoutRecord:
     payouts: tuple[int, ...]
 
 
-def _reservation(raw: Any) -> Reservation:
-    if isinstance(raw, dict) or hasattr(raw, "keys"):
-        return Reservation(bytes(raw["requestId"]), str(raw["fsp"]), int(raw["amount"]))
-    request_id, fsp, amount = raw
-    return Reservation(bytes(request_id), str(fsp), int(amount))
-
-
 @dataclass
 class Ledger:
     """FlexMarket on one chain, with the operator's signing address (if this process has it)."""
@@ -80,7 +49,6 @@ class Ledger:
     client: ChainClient
     market: FlexMarketContract
     operator: str | None = None
-    _deploy_block: int | None = None
 
     @property
     def chain_id(self) -> int:
@@ -99,26 +67,11 @@ class Ledger:
         return {name for name in ROLE_NAMES if self.market.has_role(role_id(name), address)}
 
     def session(self, session_id: str) -> ChainSession:
-        raw = self.market.contract.call("session", uuid_to_bytes32(session_id))
-        return ChainSession(
-            state=SessionState(int(raw["state"])),
-            gate_closure=int(raw["gateClosure"]),
-            delivery_start=int(raw["deliveryStart"]),
-            delivery_end=int(raw["deliveryEnd"]),
-            isp_seconds=int(raw["ispSeconds"]),
-            challenge_window=int(raw["challengeWindow"]),
-            verified_at=int(raw["verifiedAt"]),
-            index=int(raw["index"]),
-        )
+        return self.market.session(uuid_to_bytes32(session_id))
 
     @property
     def deploy_block(self) -> int:
-        if self._deploy_block is None:
-            try:
-                self._deploy_block = int(self.market.contract.call("deployBlock"))
-            except Exception:  # an older deployment without the view: scan from genesis
-                self._deploy_block = 0
-        return self._deploy_block
+        return self.market.deploy_block
 
     def session_events(self, name: str, session_id: str) -> list[DecodedEvent]:
         """Events ``name`` of one session (first indexed argument), oldest first."""
@@ -136,7 +89,7 @@ class Ledger:
         return ClearingRecord(
             input_hash=bytes(args["inputHash"]),
             result_root=bytes(args["resultRoot"]),
-            reservations=tuple(_reservation(r) for r in args["reservations"]),
+            reservations=tuple(reservation_from_abi(r) for r in args["reservations"]),
         )
 
     def payouts(self, session_id: str) -> PayoutRecord | None:
@@ -156,20 +109,11 @@ class Ledger:
         ]
 
     def request(self, request_id: str) -> ChainRequest:
-        raw = self.market.contract.call("request", uuid_to_bytes32(request_id))
-        return ChainRequest(
-            session_id=bytes(raw["sessionId"]) if "sessionId" in raw else None,
-            session_index=int(raw["sessionIndex"]) if "sessionIndex" in raw else None,
-            dso=str(raw["dso"]),
-            request_hash=bytes(raw["requestHash"]),
-            budget=int(raw["budget"]),
-            cancelled=bool(raw["cancelled"]),
-        )
+        return self.market.request(uuid_to_bytes32(request_id))
 
     def offer_root(self, session_id: str, fsp: str) -> bytes:
         """The FSP's committed offer root (zero if none); the root fixes the count too."""
-        got = self.market.contract.call("offerCommitment", uuid_to_bytes32(session_id), fsp)
-        return bytes(got[0] if isinstance(got, tuple) else got)  # older ABI: (root, count, at)
+        return self.market.offer_root(uuid_to_bytes32(session_id), fsp)
 
     def check_request_escrow(self, body: FlexRequest, signer: str) -> None:
         """Refuse a FlexRequest whose escrow is not on-chain exactly as the message says."""
@@ -181,12 +125,7 @@ class Ledger:
             raise ChainMismatch(f"on-chain request belongs to {info.dso}", field=field)
         if info.cancelled:
             raise ChainMismatch("the on-chain request was cancelled", field=field)
-        same_session = (
-            info.session_id == uuid_to_bytes32(body.session_id)
-            if info.session_id is not None
-            else info.session_index == self.session(body.session_id).index
-        )
-        if not same_session:
+        if info.session_index != self.session(body.session_id).index:
             raise ChainMismatch("on-chain request is in another session", field="body.session_id")
         if bytes(info.request_hash) != body.canonical_hash():
             raise ChainMismatch(

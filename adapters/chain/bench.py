@@ -28,9 +28,9 @@ import numpy as np
 
 from adapters.chain.anvil import AnvilNode
 from adapters.chain.client import ChainClient
-from adapters.chain.contracts import NaiveMarketContract
 from adapters.chain.deploy import MarketContracts, deploy_market
 from adapters.chain.lifecycle import LifecyclePlan, Roles, make_plan, onboard, run_lifecycle
+from adapters.chain.naive import NaiveMarketContract
 from adapters.chain.toolchain import compile_contracts
 from clearing.encoding import keccak256
 

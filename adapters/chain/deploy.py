@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from adapters.chain.anvil import (
     DEFAULT_CHAIN_ID,
@@ -26,12 +26,10 @@ from adapters.chain.anvil import (
     derive_private_keys,
 )
 from adapters.chain.client import ChainClient, TxResult
-from adapters.chain.contracts import (
-    FlexMarketContract,
-    FlexPositionsContract,
-    SettlementTokenContract,
-)
-from adapters.chain.errors import ChainError
+from adapters.chain.market_contract import FlexMarketContract
+from adapters.chain.positions import FlexPositionsContract
+from adapters.chain.revert import ChainError
+from adapters.chain.token import SettlementTokenContract
 from adapters.chain.toolchain import compile_contracts, project_root
 
 DEPLOYMENT_VERSION = 1

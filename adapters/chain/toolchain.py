@@ -166,7 +166,7 @@ class Artifact:
     @property
     def abi_hash(self) -> str:
         """keccak256 of the canonical ABI JSON, recorded in deployment files."""
-        from eth_utils import keccak
+        from eth_utils.crypto import keccak
 
         canonical = json.dumps(self.abi, sort_keys=True, separators=(",", ":"))
         return "0x" + keccak(text=canonical).hex()

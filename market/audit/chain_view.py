@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from eth_abi import decode as abi_decode
-from eth_utils import keccak, to_checksum_address
+from eth_abi.abi import decode as abi_decode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from adapters.chain.client import ChainClient, DecodedEvent
-from adapters.chain.contracts import FlexMarketContract, SettlementTokenContract
-from adapters.chain.errors import ChainError
-from adapters.chain.types import OfferCommitment, RequestInfo, Reservation, SessionInfo
+from adapters.chain.market_contract import FlexMarketContract
+from adapters.chain.revert import ChainError
+from adapters.chain.session_view import ChainRequest, ChainSession, SessionRoots
+from adapters.chain.token import SettlementTokenContract
+from adapters.chain.types import OfferCommitment, Reservation, SessionState
 from market.audit.findings import AuditCannotRun
 
 SESSION_EVENTS = (
@@ -35,13 +38,17 @@ SESSION_EVENTS = (
 
 
 @dataclass
-class ChainSession:
-    """One session as the chain records it (ids are raw bytes32, addresses checksummed)."""
+class AuditedSession:
+    """One session as the auditor gathers it: the stored view plus its events and lists.
+
+    Ids are raw bytes32, addresses checksummed.
+    """
 
     session_id: bytes
-    info: SessionInfo
+    chain: ChainSession
+    roots: SessionRoots
     events: list[DecodedEvent] = field(default_factory=list)
-    requests: dict[bytes, RequestInfo] = field(default_factory=dict)
+    requests: dict[bytes, ChainRequest] = field(default_factory=dict)
     posted_budgets: dict[bytes, int] = field(default_factory=dict)  # from RequestPosted
     request_order: list[bytes] = field(default_factory=list)
     commitments: dict[str, OfferCommitment] = field(default_factory=dict)  # fsp lower-case
@@ -114,7 +121,7 @@ class ChainView:
     from_block: int
     to_block: int
     events: list[DecodedEvent]
-    sessions: dict[bytes, ChainSession]
+    sessions: dict[bytes, AuditedSession]
     block_ts: dict[int, int]
     token_balance: int
     total_escrowed: int
@@ -165,13 +172,14 @@ def read_chain(
         ids = [bytes(e.args["sessionId"]) for e in events if e.name == "SessionCreated"]
         if only is not None:
             ids = [i for i in ids if i == only] or [only]
-        sessions: dict[bytes, ChainSession] = {}
+        sessions: dict[bytes, AuditedSession] = {}
         for sid in ids:
-            info = market.session(sid)
-            if info.state == 0:
+            stored = market.session(sid)
+            if stored.state == SessionState.NONE:
                 raise AuditCannotRun(f"session 0x{sid.hex()}: unknown to the market contract")
-            sessions[sid] = ChainSession(session_id=sid, info=info)
-        by_session: dict[bytes, ChainSession] = sessions
+            roots = market.session_roots(sid, stored)
+            sessions[sid] = AuditedSession(session_id=sid, chain=stored, roots=roots)
+        by_session: dict[bytes, AuditedSession] = sessions
         nets = netting_txs(events)
         for e in events:
             if e.name in SESSION_EVENTS:
@@ -191,7 +199,7 @@ def read_chain(
             for e in s.named("OffersCommitted"):
                 fsp = str(e.args["fsp"])
                 s.commitments[fsp.lower()] = market.offer_commitment(s.session_id, fsp)
-            if s.info.state >= 3:
+            if s.chain.state >= SessionState.CLEARED:
                 s.reservations, s.payouts = market.reservations(s.session_id)
         blocks = {e.block_number for e in events if e.name in SESSION_EVENTS}
         block_ts = {b: client.block_timestamp(b) for b in sorted(blocks)}

@@ -11,9 +11,16 @@ from typing import TypeVar
 
 from adapters.chain.types import SessionState
 from clearing.encoding import hex32, uuid_to_bytes32
-from market.audit import checks
-from market.audit.chain_view import ChainSession, ChainView, connect, read_chain
+from market.audit.chain_view import AuditedSession, ChainView, connect, read_chain
+from market.audit.check_bundles import check_bundle_hashes
+from market.audit.check_clearing import check_clearing
+from market.audit.check_delivery import check_delivery
+from market.audit.check_lifecycle import check_lifecycle
+from market.audit.check_money import check_market_money, check_money
+from market.audit.check_offers import check_offers
+from market.audit.check_reservations import check_reservations
 from market.audit.findings import AuditCannotRun, AuditReport, CheckResult, SessionAudit
+from market.audit.session_bundles import SessionBundles
 from market.audit.sources import (
     BundleSource,
     Receipts,
@@ -95,11 +102,11 @@ def _run(
         known += _timed(report, "bundles_s", source.session_ids)
     ids = uuid_map(known)
     registry = _registry(source, station_keys)
-    for cs in sorted(view.sessions.values(), key=lambda s: s.info.index):
+    for cs in sorted(view.sessions.values(), key=lambda s: s.chain.index):
         sid = ids.get(cs.session_id)
         mine = [r for r in receipts if r.session_id == sid]
         report.sessions.append(audit_session(report, view, cs, sid, source, registry, mine))
-    report.market_checks = checks.check_market_money(view)
+    report.market_checks = check_market_money(view)
 
 
 def _registry(source: BundleSource | None, station_keys: Path | None) -> StationRegistry | None:
@@ -117,16 +124,16 @@ def _registry(source: BundleSource | None, station_keys: Path | None) -> Station
 def audit_session(
     report: AuditReport,
     view: ChainView,
-    cs: ChainSession,
+    cs: AuditedSession,
     session_uuid: str | None,
     source: BundleSource | None,
     registry: StationRegistry | None,
     receipts: list[Receipts],
 ) -> SessionAudit:
     """All seven checks of one session (bundle-based ones as far as the state reached)."""
-    state = cs.info.state
+    state = cs.chain.state
     audit = SessionAudit(onchain_id=hex32(cs.session_id), session_id=session_uuid, state=state.name)
-    sb = checks.SessionBundles(session_id=session_uuid)
+    sb = SessionBundles(session_id=session_uuid)
     missing: list[str] = []
     needed = []
     if state >= SessionState.CLEARED:
@@ -163,13 +170,13 @@ def audit_session(
         for name in ("bundle_hashes", "offers", "clearing", "reservations", "delivery"):
             run(name, partial(blocked, name))
     else:
-        run("bundle_hashes", lambda: checks.check_bundle_hashes(cs, sb))
-        run("offers", lambda: checks.check_offers(cs, sb, receipts))
-        run("clearing", lambda: checks.check_clearing(cs, sb))
-        run("reservations", lambda: checks.check_reservations(cs, sb))
-        run("delivery", lambda: checks.check_delivery(cs, sb, registry))
-    run("money", lambda: checks.check_money(cs, sb))
-    run("lifecycle", lambda: checks.check_lifecycle(cs, view))
+        run("bundle_hashes", lambda: check_bundle_hashes(cs, sb))
+        run("offers", lambda: check_offers(cs, sb, receipts))
+        run("clearing", lambda: check_clearing(cs, sb))
+        run("reservations", lambda: check_reservations(cs, sb))
+        run("delivery", lambda: check_delivery(cs, sb, registry))
+    run("money", lambda: check_money(cs, sb))
+    run("lifecycle", lambda: check_lifecycle(cs, view))
     if state < SessionState.CLEARED:
         for c in audit.checks[:5]:
             if c.status == "pass" and not c.findings and c.name != "offers":

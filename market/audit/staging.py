@@ -19,7 +19,8 @@ from eth_account import Account
 from eth_utils.address import to_checksum_address
 
 from adapters.chain.anvil import AnvilControl
-from adapters.chain.contracts import FlexMarketContract, SettlementTokenContract
+from adapters.chain.market_contract import FlexMarketContract
+from adapters.chain.token import SettlementTokenContract
 from adapters.chain.types import Reservation
 from clearing.bundle import InputBundle, ResultBundle, SolverSpec
 from clearing.commitments import OFFER_LEAF_ENCODING, offer_leaf, offers_root

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from adapters.chain.anvil import AnvilNode
-from adapters.chain.contracts import payouts_hash, reservations_hash
 from adapters.chain.deploy import MarketContracts
 from adapters.chain.lifecycle import make_plan, run_lifecycle
+from adapters.chain.market_lists import payouts_hash, reservations_hash
 from adapters.chain.types import Reservation, SessionState
 from clearing.encoding import code_to_bytes32
 
@@ -61,16 +61,17 @@ def test_full_lifecycle_pays_fsps_refunds_dso_and_empties_the_market(
     assert len(request_ids) == info.request_count == 2
     cp = code_to_bytes32(plan.congestion_point)
     for rid in request_ids:
-        request = market.request(rid)
-        assert request.congestion_point == cp
-        assert request.session_id == report.session_id and request.budget == BUDGET
+        request, origin = market.request(rid), market.request_origin(rid)
+        assert origin.congestion_point == cp and origin.session_id == report.session_id
+        assert request.budget == BUDGET and request.session_index == info.index
     for fsp in report.offer_roots:
         commitment = market.offer_commitment(report.session_id, fsp)
         assert commitment.count == sum(1 for o in plan.orders if parties.fsps[o.fsp_index] == fsp)
         assert commitment.committed_at > 0
     assert market.offer_commitment(report.session_id, parties.dso).count == 0
-    assert info.input_hash != bytes(32) and info.result_root != bytes(32)
-    assert info.delivery_root != bytes(32)
+    roots = market.session_roots(report.session_id)
+    assert roots.input_hash != bytes(32) and roots.result_root != bytes(32)
+    assert roots.delivery_root != bytes(32)
     assert info.reservations_hash == reservations_hash(reservations)
     assert info.payouts_hash == payouts_hash(payouts)
 

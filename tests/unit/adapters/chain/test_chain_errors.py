@@ -3,29 +3,67 @@
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import pytest
-from eth_abi import encode
-from eth_utils import keccak
+from eth_abi.abi import encode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from adapters.chain import errors as E
+from adapters.chain.abi_types import abi_type
 from adapters.chain.toolchain import compile_contracts
 from adapters.chain.types import SessionState
 
 ACCOUNT = "0x" + "ab" * 20
 
 
-def test_every_custom_error_of_every_compiled_contract_has_a_static_class() -> None:
-    missing = []
-    for artifact in compile_contracts().values():
-        for item in artifact.abi:
-            if item["type"] != "error":
-                continue
-            cls = E.__dict__.get(item["name"])
-            types = ",".join(i["type"] for i in item["inputs"])
-            if cls is None or cls.signature != f"{item['name']}({types})":
-                missing.append(f"{artifact.name}.{item['name']}({types})")
-    assert missing == [], "add an @_error class per new Solidity error in adapters/chain/errors.py"
+def _compiled_errors() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (artifact.name, item)
+        for artifact in compile_contracts().values()
+        for item in artifact.abi
+        if item["type"] == "error"
+    ]
+
+
+def _sample(abi_type: str) -> Any:
+    """A value of ``abi_type`` that survives an encode/decode round trip unchanged."""
+    if abi_type == "address":
+        return to_checksum_address(ACCOUNT)
+    if abi_type.startswith("bytes") and abi_type != "bytes":
+        return b"\x07" * int(abi_type[5:])
+    if abi_type == "bool":
+        return True
+    if abi_type == "string":
+        return "why"
+    return 1  # every (u)intN, and uint8 enums (1 = OPEN)
+
+
+def test_every_error_of_every_compiled_contract_maps_to_one_class_and_decodes() -> None:
+    errors = _compiled_errors()
+    assert len({item["name"] for _, item in errors}) >= 70
+    by_signature: dict[str, type[E.ContractRevert]] = {}
+    for contract, item in errors:
+        types = [abi_type(i) for i in item["inputs"]]
+        signature = f"{item['name']}({','.join(types)})"
+        cls = getattr(E, item["name"])
+        assert cls.signature == signature, f"{contract}.{signature}"
+        assert by_signature.setdefault(signature, cls) is cls, f"two classes for {signature}"
+        values = [_sample(t) for t in types]
+        exc = E.decode_revert(cls.selector + encode(types, values), where=contract)
+        assert isinstance(exc, cls), f"{contract}.{signature} decoded as {type(exc).__name__}"
+        names = [i["name"] for i in item["inputs"]]
+        assert [exc.fields[n] for n in names] == values
+    classes = set(by_signature.values())
+    assert len(classes) == len(by_signature)  # one class per error, one error per class
+
+
+def test_error_classes_are_generated_from_the_abi_not_written_by_hand() -> None:
+    assert "FlexMarketBudgetExceeded" not in E.__dict__  # generated on first use
+    assert E.FlexMarketBudgetExceeded.__module__ == "adapters.chain.errors"
+    with pytest.raises(AttributeError):
+        E.NoSuchSolidityError  # noqa: B018
 
 
 def test_not_in_state_with_expected_open_is_session_not_open() -> None:
@@ -116,3 +154,10 @@ def test_errors_of_a_runtime_abi_get_generated_classes() -> None:
     (cls,) = E.register_abi_errors(abi)
     exc = E.decode_revert(cls.selector + encode(["uint64"], [42]))
     assert type(exc) is cls and exc.until == 42 and str(exc) == "SomeVaultLocked(until=42)"
+
+
+def test_every_name_in_the_group_table_is_a_compiled_error() -> None:
+    from adapters.chain.error_groups import GROUP_OF
+
+    compiled = {item["name"] for _, item in _compiled_errors()}
+    assert sorted(set(GROUP_OF) - compiled) == []

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.chain.contracts import (
-    FlexMarketContract,
-    FlexPositionsContract,
-    NaiveMarketContract,
-    SettlementTokenContract,
-)
+from adapters.chain.market_contract import FlexMarketContract
+from adapters.chain.naive import NaiveMarketContract
+from adapters.chain.positions import FlexPositionsContract
+from adapters.chain.session_view import ChainRequest, ChainSession
+from adapters.chain.token import SettlementTokenContract
 from adapters.chain.toolchain import compile_contracts
-from adapters.chain.types import SessionInfo, snake_case
+from adapters.chain.types import snake_case
 
 # Solidity names whose Python method is spelled differently on purpose.
 ALIASES = {
@@ -52,10 +51,14 @@ def test_session_info_matches_the_abi_struct() -> None:
     abi = compile_contracts()["FlexMarket"].abi
     (fn,) = [i for i in abi if i.get("name") == "session" and i["type"] == "function"]
     fields = [snake_case(c["name"]) for c in fn["outputs"][0]["components"]]
-    # the three roots live in events only; the wrapper adds them (see FlexMarketContract.session)
-    from_events = {"input_hash", "result_root", "delivery_root"}
-    assert set(fields) | from_events == set(SessionInfo.__dataclass_fields__)
-    assert not set(fields) & from_events
+    assert fields == list(ChainSession.__dataclass_fields__)  # every stored field, in order
+
+
+def test_chain_request_matches_the_abi_struct() -> None:
+    abi = compile_contracts()["FlexMarket"].abi
+    (fn,) = [i for i in abi if i.get("name") == "request" and i["type"] == "function"]
+    fields = [snake_case(c["name"]) for c in fn["outputs"][0]["components"]]
+    assert fields == list(ChainRequest.__dataclass_fields__)
 
 
 def test_reservation_and_payout_hashes_match_abi_encode() -> None:
@@ -63,7 +66,7 @@ def test_reservation_and_payout_hashes_match_abi_encode() -> None:
     from eth_abi import encode
     from eth_utils import keccak
 
-    from adapters.chain.contracts import payouts_hash, reservations_hash
+    from adapters.chain.market_lists import payouts_hash, reservations_hash
     from adapters.chain.types import Reservation
 
     rows = [

@@ -8,28 +8,30 @@ from types import SimpleNamespace
 import pytest
 
 from adapters.chain.client import DecodedEvent
+from adapters.chain.session_view import ChainRequest, ChainSession, SessionRoots
 from adapters.chain.types import (
     OfferCommitment,
-    RequestInfo,
     Reservation,
-    SessionInfo,
     SessionState,
 )
 from clearing.bundle import CongestionPoint, InputBundle
 from clearing.commitments import offers_root
 from clearing.encoding import uuid_to_bytes32
 from clearing.messages import FlexOffer, FlexOfferOption, IspPower
-from market.audit import checks
 from market.audit.chain_view import (
     SETTLE_NETTING_SELECTOR,
     SETTLE_NETTING_TYPES,
-    ChainSession,
+    AuditedSession,
     ChainView,
     NettingInput,
     decode_settle_netting,
 )
+from market.audit.check_lifecycle import check_lifecycle
+from market.audit.check_money import check_market_money, check_money
+from market.audit.check_offers import check_offers
 from market.audit.findings import AuditReport, CheckResult, SessionAudit
 from market.audit.runner import parse_session_arg
+from market.audit.session_bundles import SessionBundles
 from market.audit.sources import StationRegistry
 
 SID = str(uuid.uuid4())
@@ -40,8 +42,8 @@ FSP = "0x" + "f1" * 20
 GATE, START, END, WINDOW = 10_000, 10_900, 14_500, 600
 
 
-def info(state: SessionState = SessionState.FINAL) -> SessionInfo:
-    return SessionInfo(
+def stored(state: SessionState = SessionState.FINAL) -> ChainSession:
+    return ChainSession(
         state=state,
         gate_closure=GATE,
         delivery_start=START,
@@ -55,12 +57,14 @@ def info(state: SessionState = SessionState.FINAL) -> SessionInfo:
         budget=1_000,
         reserved=600,
         paid=500,
-        input_hash=b"\1" * 32,
-        result_root=b"\2" * 32,
-        delivery_root=b"\3" * 32,
+        reservations_hash=b"\4" * 32,
+        payouts_hash=b"\5" * 32,
         disputed_by="0x" + "00" * 20,
         dispute_reason_hash=bytes(32),
     )
+
+
+ROOTS = SessionRoots(input_hash=b"\1" * 32, result_root=b"\2" * 32, delivery_root=b"\3" * 32)
 
 
 def event(name: str, block: int, *, tx: str | None = None, index: int = 0, **args) -> DecodedEvent:  # type: ignore[no-untyped-def]
@@ -85,12 +89,13 @@ def view(events: list[DecodedEvent], ts: dict[int, int], **kw) -> ChainView:  # 
 
 def session(
     events: list[DecodedEvent], credits: list[DecodedEvent], state=SessionState.FINAL
-) -> ChainSession:  # type: ignore[no-untyped-def]
-    return ChainSession(
+) -> AuditedSession:  # type: ignore[no-untyped-def]
+    return AuditedSession(
         session_id=SID32,
-        info=info(state),
+        chain=stored(state),
+        roots=ROOTS,
         events=events,
-        requests={RID: RequestInfo(SID32, DSO, bytes(32), bytes(32), 1_000, False)},
+        requests={RID: ChainRequest(0, DSO, bytes(32), 1_000, False, 0)},
         posted_budgets={RID: 1_000},
         request_order=[RID],
         reservations=[Reservation(RID, FSP, 600)],
@@ -122,9 +127,9 @@ def credits(refund: int = 500) -> list[DecodedEvent]:
 def test_honest_lifecycle_and_money_pass() -> None:
     events, ts = honest_events()
     cs = session(events, credits())
-    assert checks.check_lifecycle(cs, view(events, ts)).findings == []
-    sb = checks.SessionBundles(session_id=SID)
-    assert checks.check_money(cs, sb).findings == []
+    assert check_lifecycle(cs, view(events, ts)).findings == []
+    sb = SessionBundles(session_id=SID)
+    assert check_money(cs, sb).findings == []
 
 
 @pytest.mark.parametrize(
@@ -145,20 +150,20 @@ def test_lifecycle_timing_violations_are_named(event_name: str, block_ts: int, c
         ]
         block = 9
     ts[block] = block_ts
-    result = checks.check_lifecycle(session(events, credits()), view(events, ts))
+    result = check_lifecycle(session(events, credits()), view(events, ts))
     assert code in {f.code for f in result.findings}
 
 
 def test_finalization_inside_the_challenge_window_is_named() -> None:
     events, ts = honest_events()
     ts[6] = END + WINDOW - 1
-    result = checks.check_lifecycle(session(events, credits()), view(events, ts))
+    result = check_lifecycle(session(events, credits()), view(events, ts))
     assert [f.code for f in result.findings] == ["lifecycle.finalized_in_window"]
 
 
 def test_refund_short_by_one_is_named_with_the_amount() -> None:
     events, _ = honest_events()
-    result = checks.check_money(session(events, credits(refund=499)), checks.SessionBundles(SID))
+    result = check_money(session(events, credits(refund=499)), SessionBundles(SID))
     (finding,) = result.findings
     assert finding.code == "money.refund_mismatch" and "short by 1 units" in finding.message
     assert finding.subject == DSO
@@ -207,13 +212,11 @@ def test_market_balance_and_netting_reconcile_from_events() -> None:
         *netting(period, 8, {DSO: -100, FSP: 90}, 10),
     ]
     ok = view(events, ts, token_balance=500, total_escrowed=0, total_credited=500)
-    assert checks.check_market_money(ok)[0].findings == []
+    assert check_market_money(ok)[0].findings == []
     short = view(events, ts, token_balance=499, total_escrowed=0, total_credited=500)
-    assert [f.code for f in checks.check_market_money(short)[0].findings] == [
-        "money.balance_mismatch"
-    ]
+    assert [f.code for f in check_market_money(short)[0].findings] == ["money.balance_mismatch"]
     unbalanced = [e for e in events if not (e.name == "Credited" and e.args["amount"] == 90)]
-    result = checks.check_market_money(view(unbalanced, ts, token_balance=410, total_credited=410))
+    result = check_market_money(view(unbalanced, ts, token_balance=410, total_credited=410))
     assert "money.netting_unbalanced" in {f.code for f in result[0].findings}
 
 
@@ -223,19 +226,19 @@ def test_session_period_netting_is_not_a_refund_and_matches_settle_input() -> No
     net = netting(SID32, 7, {DSO: -300, FSP: 280}, 20)
     events += [*credits(), *net]
     cs = session(events, credits())
-    assert checks.check_money(cs, checks.SessionBundles(SID)).findings == []
+    assert check_money(cs, SessionBundles(SID)).findings == []
     declared = NettingInput(SID32, [DSO.lower(), FSP.lower()], [-300, 280], 20, FEE_TO)
     honest = view(
         events, ts, token_balance=1_000, total_credited=1_000, netting_inputs={"0xnet7": declared}
     )
-    result = checks.check_market_money(honest)[0]
+    result = check_market_money(honest)[0]
     assert result.findings == [] and "moving 300 units" in result.notes[0]
     # a report whose settled positions disagree with what was credited is caught
     tampered = NettingInput(SID32, [DSO.lower(), FSP.lower()], [-290, 270], 20, FEE_TO)
     bad = view(
         events, ts, token_balance=1_000, total_credited=1_000, netting_inputs={"0xnet7": tampered}
     )
-    found = checks.check_market_money(bad)[0].findings
+    found = check_market_money(bad)[0].findings
     assert {f.code for f in found} == {"money.netting_unbalanced"}
     assert sorted(f.message.split(":")[0] for f in found) == sorted([DSO.lower(), FSP.lower()])
 
@@ -281,7 +284,7 @@ def test_offer_sets_added_dropped_changed() -> None:
     )
     cs = session([], [])
     cs.commitments = {FSP: OfferCommitment(offers_root([a, b]), 2, 0)}
-    assert checks.check_offers(cs, checks.SessionBundles(SID, input=bundle)).findings == []
+    assert check_offers(cs, SessionBundles(SID, input=bundle)).findings == []
     changed = bundle.model_copy(update={"offers": (a, b.model_copy(update={"expires_at": 1}))})
     dropped = bundle.model_copy(update={"offers": (a,)})
     added = bundle.model_copy(update={"offers": (a, b, _offer(FSP, 30))})
@@ -292,7 +295,7 @@ def test_offer_sets_added_dropped_changed() -> None:
         (added, "offers.added"),
         (stranger, "offers.added"),
     ):
-        found = checks.check_offers(cs, checks.SessionBundles(SID, input=b2)).findings
+        found = check_offers(cs, SessionBundles(SID, input=b2)).findings
         assert [f.code for f in found] == [code]
 
 

@@ -1,0 +1,204 @@
+"""Wrapper of FlexMarket's transactions (its reads are in ``market_views``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from adapters.chain.market_lists import ZERO32
+from adapters.chain.market_views import FlexMarketViews
+from adapters.chain.tx import TxResult
+from adapters.chain.types import Reservation
+
+
+class FlexMarketContract(FlexMarketViews):
+    """Sessions, escrow, offer commitments, clearing, attestation, disputes and the ledger.
+
+    The transactions that need a list the contract only holds as a hash (attest, resolve,
+    finalize) pass it back, rebuilt from events by the views.
+    """
+
+    # registry
+    def register_participant(
+        self, account: str, metadata_hash: bytes, roles: Sequence[bytes], *, sender: str
+    ) -> TxResult:
+        return self._tx("registerParticipant", account, metadata_hash, list(roles), sender=sender)
+
+    def revoke_participant(self, account: str, *, sender: str) -> TxResult:
+        return self._tx("revokeParticipant", account, sender=sender)
+
+    # lifecycle
+    def create_session(
+        self,
+        session_id: bytes,
+        gate_closure: int,
+        delivery_start: int,
+        delivery_end: int,
+        isp_seconds: int,
+        challenge_window: int,
+        *,
+        sender: str,
+    ) -> TxResult:
+        return self._tx(
+            "createSession",
+            session_id,
+            gate_closure,
+            delivery_start,
+            delivery_end,
+            isp_seconds,
+            challenge_window,
+            sender=sender,
+        )
+
+    def post_request(
+        self,
+        session_id: bytes,
+        request_id: bytes,
+        congestion_point: bytes,
+        request_hash: bytes,
+        budget: int,
+        *,
+        sender: str,
+    ) -> TxResult:
+        return self._tx(
+            "postRequest",
+            session_id,
+            request_id,
+            congestion_point,
+            request_hash,
+            budget,
+            sender=sender,
+        )
+
+    def post_request_with_permit(
+        self,
+        session_id: bytes,
+        request_id: bytes,
+        congestion_point: bytes,
+        request_hash: bytes,
+        budget: int,
+        deadline: int,
+        v: int,
+        r: bytes,
+        s: bytes,
+        *,
+        sender: str,
+    ) -> TxResult:
+        return self._tx(
+            "postRequestWithPermit",
+            session_id,
+            request_id,
+            congestion_point,
+            request_hash,
+            budget,
+            deadline,
+            v,
+            r,
+            s,
+            sender=sender,
+        )
+
+    def cancel_request(self, request_id: bytes, *, sender: str) -> TxResult:
+        """The contract takes the session id too; it comes from the RequestPosted event."""
+        posted = self._last("RequestPosted", None, request_id)
+        session_id = bytes(posted.args["sessionId"]) if posted is not None else ZERO32
+        return self._tx("cancelRequest", session_id, request_id, sender=sender)
+
+    def commit_offers(
+        self, session_id: bytes, offers_root: bytes, offer_count: int, *, sender: str
+    ) -> TxResult:
+        return self._tx("commitOffers", session_id, offers_root, offer_count, sender=sender)
+
+    def close_session(self, session_id: bytes, *, sender: str) -> TxResult:
+        return self._tx("closeSession", session_id, sender=sender)
+
+    def post_clearing(
+        self,
+        session_id: bytes,
+        input_hash: bytes,
+        result_root: bytes,
+        reservations: Sequence[Reservation],
+        *,
+        sender: str,
+    ) -> TxResult:
+        rows = [r.as_abi() for r in reservations]
+        return self._tx("postClearing", session_id, input_hash, result_root, rows, sender=sender)
+
+    def attest_delivery(
+        self, session_id: bytes, delivery_root: bytes, payouts: Sequence[int], *, sender: str
+    ) -> TxResult:
+        """payouts[i] belongs to the i-th reservation; the list is passed back from events."""
+        rows = [r.as_abi() for r in self.reservations(session_id)[0]]
+        return self._tx(
+            "attestDelivery", session_id, delivery_root, rows, list(payouts), sender=sender
+        )
+
+    def dispute(self, session_id: bytes, reason_hash: bytes, *, sender: str) -> TxResult:
+        """An FSP that committed offers disputes as such; a DSO names one of its live requests."""
+        return self._tx(
+            "dispute",
+            session_id,
+            reason_hash,
+            self._party_request(session_id, sender),
+            sender=sender,
+        )
+
+    def _party_request(self, session_id: bytes, account: str) -> bytes:
+        if self.offer_commitment(session_id, account).root != ZERO32:
+            return ZERO32
+        for event in self._events("RequestPosted", session_id, None, account):
+            request_id = bytes(event.args["requestId"])
+            if not self.request(request_id).cancelled:
+                return request_id
+        return ZERO32  # not a party: the contract names the refusal (FlexMarketNotParty)
+
+    def resolve(
+        self, session_id: bytes, corrected_root: bytes, payouts: Sequence[int], *, sender: str
+    ) -> TxResult:
+        rows = [r.as_abi() for r in self.reservations(session_id)[0]]
+        return self._tx(
+            "resolve",
+            session_id,
+            corrected_root,
+            self.session_requests(session_id),
+            rows,
+            list(payouts),
+            sender=sender,
+        )
+
+    def finalize(self, session_id: bytes, *, sender: str) -> TxResult:
+        """Passes the session's request ids, reservations and payouts (read from events)."""
+        reservations, payouts = self.reservations(session_id)
+        return self._tx(
+            "finalize",
+            session_id,
+            self.session_requests(session_id),
+            [r.as_abi() for r in reservations],
+            payouts,
+            sender=sender,
+        )
+
+    def withdraw(self, *, sender: str) -> TxResult:
+        return self._tx("withdraw", sender=sender)
+
+    def withdraw_to(self, to: str, *, sender: str) -> TxResult:
+        return self._tx("withdrawTo", to, sender=sender)
+
+    def settle_netting(
+        self,
+        period_id: bytes,
+        members: Sequence[str],
+        net_amounts: Sequence[int],
+        fee: int,
+        fee_recipient: str,
+        *,
+        sender: str,
+    ) -> TxResult:
+        return self._tx(
+            "settleNetting",
+            period_id,
+            list(members),
+            list(net_amounts),
+            fee,
+            fee_recipient,
+            sender=sender,
+        )

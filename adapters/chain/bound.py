@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -14,9 +14,6 @@ from eth_utils.crypto import keccak
 from adapters.chain.abi_types import abi_type
 from adapters.chain.revert import ChainError
 from adapters.chain.tx import TxResult
-
-if TYPE_CHECKING:
-    from adapters.chain.client import ChainClient
 
 
 @dataclass(frozen=True)
@@ -61,10 +58,38 @@ def _shape(item: Mapping[str, Any], value: Any) -> Any:
     return value
 
 
+class ContractTransport(Protocol):
+    """What a bound contract needs of the client (``ChainClient`` is the one implementation):
+    declared here so that the client, which binds contracts, and this module form no cycle."""
+
+    def eth_call(
+        self,
+        to: str,
+        data: bytes,
+        *,
+        sender: str | None = None,
+        block: str = "latest",
+        where: str | None = None,
+    ) -> bytes: ...
+
+    def send(
+        self,
+        to: str | None,
+        data: bytes,
+        *,
+        sender: str,
+        value: int = 0,
+        gas: int | None = None,
+        where: str | None = None,
+    ) -> TxResult: ...
+
+
 class BoundContract:
     """A deployed contract: encode calls, decode results, named reverts."""
 
-    def __init__(self, client: ChainClient, name: str, address: str, abi: list[dict[str, Any]]):
+    def __init__(
+        self, client: ContractTransport, name: str, address: str, abi: list[dict[str, Any]]
+    ):
         self.client = client
         self.name = name
         self.address = to_checksum_address(address)

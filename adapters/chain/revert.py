@@ -2,7 +2,7 @@
 
 The named class per custom error is generated from the compiled ABI in ``errors.py``; this
 module holds what every one of them shares: the message format, field access by the
-Solidity argument name, and pickling by error name.
+Solidity argument name, and pickling by class reference.
 """
 
 from __future__ import annotations
@@ -69,13 +69,15 @@ class ContractRevert(ChainError):
         raise AttributeError(name)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self).__name__, self.values, self.where, self.raw))
+        # The class pickles by reference: a generated class resolves through the module
+        # ``__getattr__`` of ``adapters.chain.errors``, which regenerates it from the ABI.
+        return (_rebuild, (type(self), self.values, self.where, self.raw))
 
 
-def _rebuild(name: str, values: tuple[Any, ...], where: str | None, raw: bytes) -> ContractRevert:
-    from adapters.chain.errors import error_class
-
-    return error_class(name)(*values, where=where, raw=raw)
+def _rebuild(
+    cls: type[ContractRevert], values: tuple[Any, ...], where: str | None, raw: bytes
+) -> ContractRevert:
+    return cls(*values, where=where, raw=raw)
 
 
 def _positional(count: int) -> list[str]:

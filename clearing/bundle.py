@@ -114,7 +114,7 @@ class InputBundle(_Doc):
     """Everything the clearing reads. Same bytes in, same result bytes out."""
 
     session_id: UuidStr
-    isp_duration_s: Annotated[StrictInt, Field(ge=60, le=86_400)] = 900
+    isp_s: Annotated[StrictInt, Field(ge=60, le=86_400)] = 900
     isp_count: Annotated[StrictInt, Field(ge=1, le=MAX_ISP_COUNT)]
     start_time: UnixSeconds
     congestion_points: tuple[CongestionPoint, ...] = ()

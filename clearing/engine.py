@@ -107,7 +107,7 @@ class Evaluation:
 def evaluate(prep: Prepared, activations: Mapping[int, int]) -> Evaluation:
     """Integer accounting of a set of activated options ``{option index: activation ppm}``."""
     b = prep.bundle
-    dur = b.isp_duration_s
+    dur = b.isp_s
     ordered: dict[int, list[tuple[int, int]]] = {}
     cov: dict[tuple[int, int], int] = {}
     for k in sorted(activations):

@@ -27,7 +27,7 @@ def greedy(prep: Prepared) -> GreedyRun:
     """Accept options at full activation while each adds more value than it costs."""
     t0 = time.perf_counter()
     b = prep.bundle
-    dur = b.isp_duration_s
+    dur = b.isp_s
     pay_as_clear = b.rules.pricing_rule == "pay_as_clear"
     remaining = {
         (r.index, t): float(mx) for r in prep.requests for t, (_, mx) in r.requested.items()

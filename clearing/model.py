@@ -84,7 +84,7 @@ class SolveOutcome:
 def build_model(prep: Prepared) -> ModelArrays:
     """Build the arrays; see the module docstring for the formulation."""
     b = prep.bundle
-    dur = b.isp_duration_s
+    dur = b.isp_s
     pay_as_clear = b.rules.pricing_rule == "pay_as_clear"
     cost: list[float] = []
     lo: list[float] = []

@@ -51,7 +51,7 @@ class OptionData:
     min_activation_ppm: int
     isps: list[tuple[int, int]]  # (isp_index, power_w), power_w > 0 only
     rebound: list[tuple[int, int]]
-    energy_wh_x3600: int  # sum(power_w * isp_duration_s): exact energy times 3600
+    energy_wh_x3600: int  # sum(power_w * isp_s): exact energy times 3600
     fund: int  # index of the funding request
     fund_sensitivity_ppm: int
     covers: list[tuple[int, int]]  # (request index, sensitivity ppm)
@@ -117,7 +117,7 @@ def prepare(bundle: InputBundle) -> Prepared:
     }
     options: list[OptionData] = []
     offer_options: dict[int, list[int]] = {}
-    dur = bundle.isp_duration_s
+    dur = bundle.isp_s
     for oi, offer in enumerate(bundle.offers):
         chain = chains[offer.congestion_point]
         for opt in offer.options:

@@ -188,7 +188,7 @@ def generate_session(
         time_limit_s = 8 if n_offers <= 20_000 else 100
     return InputBundle(
         session_id=session,
-        isp_duration_s=900,
+        isp_s=900,
         isp_count=n_isp,
         start_time=START,
         congestion_points=tuple(cps),

@@ -55,12 +55,12 @@ class _Header(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     session_id: UuidStr
-    isp_duration_s: Annotated[StrictInt, Field(ge=60, le=86_400)] = 900
+    isp_s: Annotated[StrictInt, Field(ge=60, le=86_400)] = 900
     isp_count: Annotated[StrictInt, Field(ge=1, le=MAX_ISP_COUNT)]
     start_time: UnixSeconds
 
 
-_SCALARS = ("session_id", "isp_duration_s", "isp_count", "start_time")
+_SCALARS = ("session_id", "isp_s", "isp_count", "start_time")
 _LISTS: dict[str, type[BaseModel]] = {
     "congestion_points": CongestionPoint,
     "requests": FlexRequest,
@@ -112,7 +112,7 @@ def validate_bundle(raw: Mapping[str, Any] | InputBundle) -> InputBundle:
         raise BundleValidationError(problems)
     bundle = InputBundle(
         session_id=raw["session_id"],
-        isp_duration_s=raw.get("isp_duration_s", 900),
+        isp_s=raw.get("isp_s", 900),
         isp_count=raw["isp_count"],
         start_time=raw["start_time"],
         congestion_points=tuple(parsed["congestion_points"]),

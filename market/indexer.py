@@ -228,7 +228,7 @@ def _restore_session(
                 gate_closure=info.gate_closure,
                 delivery_start=info.delivery_start,
                 delivery_end=info.delivery_end,
-                isp_s=info.isp_seconds,
+                isp_s=info.isp_s,
                 challenge_window_s=info.challenge_window,
                 input_hash=hex32(clearing.input_hash),
                 result_root=hex32(clearing.result_root),

@@ -33,7 +33,7 @@ class FlexMarketContract(FlexMarketViews):
         gate_closure: int,
         delivery_start: int,
         delivery_end: int,
-        isp_seconds: int,
+        isp_s: int,
         challenge_window: int,
         *,
         sender: str,
@@ -44,7 +44,7 @@ class FlexMarketContract(FlexMarketViews):
             gate_closure,
             delivery_start,
             delivery_end,
-            isp_seconds,
+            isp_s,
             challenge_window,
             sender=sender,
         )

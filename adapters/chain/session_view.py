@@ -24,7 +24,7 @@ class ChainSession:
     gate_closure: int
     delivery_start: int
     delivery_end: int
-    isp_seconds: int
+    isp_s: int
     challenge_window: int
     verified_at: int
     index: int
@@ -46,7 +46,7 @@ class ChainSession:
             gate_closure=int(raw["gateClosure"]),
             delivery_start=int(raw["deliveryStart"]),
             delivery_end=int(raw["deliveryEnd"]),
-            isp_seconds=int(raw["ispSeconds"]),
+            isp_s=int(raw["ispSeconds"]),
             challenge_window=int(raw["challengeWindow"]),
             verified_at=int(raw["verifiedAt"]),
             index=int(raw["index"]),

@@ -121,11 +121,11 @@ def _check_delivery_inputs(
     bundle_budgets = {uuid32(b.request_id): b.budget_units for b in inputs.budgets}
     if chain_budgets != bundle_budgets:
         res.add("delivery.budgets_mismatch", "inputs' budgets differ from the escrowed budgets")
-    if inputs.session_start_ts != cs.chain.delivery_start or rules.isp_s != cs.chain.isp_seconds:
+    if inputs.session_start_ts != cs.chain.delivery_start or rules.isp_s != cs.chain.isp_s:
         res.add(
             "delivery.window_mismatch",
             f"inputs start {inputs.session_start_ts} / ISP {rules.isp_s} s, on-chain "
-            f"{cs.chain.delivery_start} / {cs.chain.isp_seconds} s",
+            f"{cs.chain.delivery_start} / {cs.chain.isp_s} s",
         )
     if registry.owners:
         for p in inputs.portfolios:

@@ -166,7 +166,7 @@ def stage_session(
     tamper = tamper or Tamper()
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    isp_s = bundle.isp_duration_s
+    isp_s = bundle.isp_s
     now = control.mine()  # the time the next transactions see, even after a revert
     gate = now + 600
     start = gate + isp_s

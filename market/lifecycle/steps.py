@@ -156,7 +156,7 @@ def build_input_bundle(w: StepContext, s: m.MarketSession) -> InputBundle:
                 offers.append(offer)
     return InputBundle(
         session_id=s.id,
-        isp_duration_s=s.isp_s,
+        isp_s=s.isp_s,
         isp_count=(s.delivery_end - s.delivery_start) // s.isp_s,
         start_time=s.delivery_start,
         congestion_points=cps,

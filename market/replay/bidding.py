@@ -46,7 +46,7 @@ def phase_open_worker(ctx: ReplayContext, run: SessionRun) -> None:
             gate_closure=sc.at(spec.gate_closure),
             delivery_start=sc.at(spec.delivery_start),
             delivery_end=sc.at(spec.delivery_end),
-            isp_s=sc.period.isp_seconds,
+            isp_s=sc.period.isp_s,
             challenge_window_s=sc.market.challenge_window_s,
         )
     )

@@ -37,7 +37,7 @@ async def phase_delivery(
 ) -> None:
     sc = ctx.scenario
     start, end = sc.at(run.spec.delivery_start), sc.at(run.spec.delivery_end)
-    step, isp = sc.period.meter_interval_s, sc.period.isp_seconds
+    step, isp = sc.period.meter_interval_s, sc.period.isp_s
     assert ctx.clock is not None
     t = max(int(ctx.clock.now()) + step, start)
     total = (end - start) // isp

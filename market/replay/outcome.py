@@ -299,7 +299,7 @@ def _findings(run: SessionRun) -> list[str]:
 def build_report(ctx: ReplayContext) -> tuple[dict[str, Any], ReplayPlots]:
     sc = ctx.scenario
     faults = fault_stations(sc)
-    plots = ReplayPlots(isp_seconds=sc.period.isp_seconds)
+    plots = ReplayPlots(isp_s=sc.period.isp_s)
     sessions: dict[str, Any] = {}
     all_findings: list[str] = []
     total: dict[str, Any] = defaultdict(int)

@@ -60,7 +60,7 @@ class SocSeries:
 class ReplayPlots:
     """Everything the HTML report draws; filled by the replay runner."""
 
-    isp_seconds: int = 900
+    isp_s: int = 900
     loading: list[LoadingSeries] = field(default_factory=list)
     power: list[PowerSeries] = field(default_factory=list)
     soc: list[SocSeries] = field(default_factory=list)
@@ -85,13 +85,13 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _hours(n: int, isp_seconds: int) -> list[float]:
-    return [i * isp_seconds / 3600 for i in range(n)]
+def _hours(n: int, isp_s: int) -> list[float]:
+    return [i * isp_s / 3600 for i in range(n)]
 
 
-def plot_loading(series: LoadingSeries, isp_seconds: int) -> str:
+def plot_loading(series: LoadingSeries, isp_s: int) -> str:
     fig, ax = plt.subplots(figsize=(8, 3))
-    x = _hours(len(series.before_permille), isp_seconds)
+    x = _hours(len(series.before_permille), isp_s)
     ax.plot(x, [v / 10 for v in series.before_permille], label="before flexibility", color="C3")
     ax.plot(x, [v / 10 for v in series.after_permille], label="after flexibility", color="C2")
     ax.axhline(series.limit_permille / 10, color="k", linestyle="--", label="limit")
@@ -102,10 +102,10 @@ def plot_loading(series: LoadingSeries, isp_seconds: int) -> str:
     return _png(fig)
 
 
-def plot_power(series: PowerSeries, isp_seconds: int) -> str:
+def plot_power(series: PowerSeries, isp_s: int) -> str:
     fig, ax = plt.subplots(figsize=(8, 3))
-    x = _hours(len(series.requested_w), isp_seconds)
-    width = isp_seconds / 3600
+    x = _hours(len(series.requested_w), isp_s)
+    width = isp_s / 3600
     ax.step(x, [v / 1000 for v in series.requested_w], where="post", label="requested", lw=2)
     ax.bar(
         x,
@@ -297,13 +297,10 @@ def render_html(report: Mapping[str, Any], plots: ReplayPlots) -> str:
         parts.append("<p class='ok'>none</p>")
     parts.extend(_session_sections(report))
     parts.append("<h2>Congestion before and after</h2>")
-    parts.extend(
-        _img(plot_loading(s, plots.isp_seconds), f"loading {s.point}") for s in plots.loading
-    )
+    parts.extend(_img(plot_loading(s, plots.isp_s), f"loading {s.point}") for s in plots.loading)
     parts.append("<h2>Requested, awarded and delivered flexibility</h2>")
     parts.extend(
-        _img(plot_power(s, plots.isp_seconds), f"power {s.session} {s.direction}")
-        for s in plots.power
+        _img(plot_power(s, plots.isp_s), f"power {s.session} {s.direction}") for s in plots.power
     )
     parts.append("<h2>EV state of charge</h2>")
     parts.append(_img(plot_soc(plots.soc), "state of charge"))

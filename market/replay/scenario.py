@@ -46,7 +46,7 @@ class Period(_Model):
     """The delivery day (UTC midnight) and the imbalance settlement period."""
 
     day: dt.date
-    isp_seconds: Annotated[StrictInt, Field(gt=0, le=3600)] = 900
+    isp_s: Annotated[StrictInt, Field(gt=0, le=3600)] = 900
     meter_interval_s: Annotated[StrictInt, Field(gt=0, le=3600)] = Field(
         default=300, description="Stations sample their meters on this grid (divides the ISP)."
     )
@@ -317,13 +317,13 @@ def _cross_checks(sc: Scenario) -> list[ScenarioProblem]:
     for i, f in enumerate(sc.faults):
         if f.station not in station_ids:
             add(f"faults[{i}].station", f"unknown station {f.station!r}")
-    if sc.period.isp_seconds % sc.period.meter_interval_s:
-        add("period.meter_interval_s", "must divide period.isp_seconds")
+    if sc.period.isp_s % sc.period.meter_interval_s:
+        add("period.meter_interval_s", "must divide period.isp_s")
     for i, s in enumerate(sc.sessions):
         gate, start, end = sc.at(s.gate_closure), sc.at(s.delivery_start), sc.at(s.delivery_end)
         if not gate <= start < end:
             add(f"sessions[{i}]", "needs gate_closure <= delivery_start < delivery_end")
-        if (end - start) % sc.period.isp_seconds:
+        if (end - start) % sc.period.isp_s:
             add(f"sessions[{i}]", "delivery window is not a whole number of ISPs")
     return problems
 

@@ -51,9 +51,9 @@ async def _sessions(
             agent_session=AgentSession(
                 session_id=session_id,
                 start_unix=start,
-                n_isps=(end - start) // sc.period.isp_seconds,
+                n_isps=(end - start) // sc.period.isp_s,
                 gate_closure_unix=sc.at(spec.gate_closure),
-                isp_s=sc.period.isp_seconds,
+                isp_s=sc.period.isp_s,
             ),
         )
         ctx.runs.append(run)

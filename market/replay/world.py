@@ -220,7 +220,7 @@ def station_specs(scenario: Scenario, all_stays: list[Stay]) -> list[StationSpec
 def settlement_rules(scenario: Scenario) -> SettlementRules:
     mk = scenario.market
     return SettlementRules(
-        isp_s=scenario.period.isp_seconds,
+        isp_s=scenario.period.isp_s,
         baseline_method=mk.baseline,
         delivery_tolerance_ppm=mk.tolerance_ppm,
         penalty_factor_ppm=mk.penalty_factor_ppm,

@@ -76,7 +76,7 @@ def main() -> None:
         "name": "stress",
         "description": "Scale test: 1 000 EVs, 200 stations, 5 FSPs, a full day of 96 ISPs.",
         "seed": SEED,
-        "period": {"day": "2026-05-26", "isp_seconds": 900, "meter_interval_s": 900},
+        "period": {"day": "2026-05-26", "isp_s": 900, "meter_interval_s": 900},
         "grid": {
             "kind": "simbench",
             "code": "1-LV-semiurb4--2-sw",

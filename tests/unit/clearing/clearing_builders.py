@@ -90,7 +90,7 @@ def bundle(
     return InputBundle.model_validate(
         {
             "session_id": SESSION,
-            "isp_duration_s": 900,
+            "isp_s": 900,
             "isp_count": isp_count,
             "start_time": 0,
             "congestion_points": cps or [{"code": "A"}],

@@ -25,7 +25,7 @@ def _bad_bundle() -> dict:  # type: ignore[type-arg]
     o_isp = offer("o6", [option("x", {9: 1_000}, 50, rebound={12: 10})])
     return {
         "session_id": SESSION,
-        "isp_duration_s": 900,
+        "isp_s": 900,
         "isp_count": 4,
         "start_time": 0,
         "congestion_points": [{"code": "A"}, {"code": "B", "parent": "GHOST"}],

@@ -80,7 +80,7 @@ def small_bundle(fsps: list[str]) -> InputBundle:
     ]
     return InputBundle(
         session_id=sid,
-        isp_duration_s=900,
+        isp_s=900,
         isp_count=4,
         start_time=0,
         congestion_points=tuple(CongestionPoint(code=cp) for cp in CPS),

@@ -51,7 +51,7 @@ def _browser_dom(page: Path, profile: Path) -> str:
 def _plots() -> ReplayPlots:
     n = 96
     return ReplayPlots(
-        isp_seconds=900,
+        isp_s=900,
         loading=[LoadingSeries("TRAFO-1", 1000, [900 + (i % 40) * 5 for i in range(n)], [900] * n)],
         power=[PowerSeries("s1", "UP", [5000] * n, [4000] * n, [3900] * n)],
         soc=[SocSeries("ev1", [0, 3600, 7200], [40, 50, 80], 7200, 80)],

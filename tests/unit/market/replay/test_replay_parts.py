@@ -18,7 +18,7 @@ from market.replay.world import station_faults, station_specs, stays
 BASE: dict[str, Any] = {
     "name": "parts",
     "seed": 3,
-    "period": {"day": "2026-06-15", "isp_seconds": 900, "meter_interval_s": 300},
+    "period": {"day": "2026-06-15", "isp_s": 900, "meter_interval_s": 300},
     "grid": {"kind": "cigre_lv", "code": None},
     "participants": [
         {"id": "dso", "role": "DSO", "name": "DSO"},

@@ -13,7 +13,7 @@ from market.replay.scenario import ScenarioError, clock_to_unix, load_scenario, 
 MINIMAL: dict[str, Any] = {
     "name": "mini",
     "seed": 7,
-    "period": {"day": "2026-06-15", "isp_seconds": 900},
+    "period": {"day": "2026-06-15", "isp_s": 900},
     "grid": {"kind": "cigre_lv", "code": None, "buses": ["R11", "R15"]},
     "participants": [
         {"id": "dso", "role": "DSO", "name": "DSO"},
@@ -79,13 +79,13 @@ def test_malformed_scenario_lists_every_problem_by_path() -> None:
 
 def test_schema_errors_are_reported_together_with_their_paths() -> None:
     bad = copy.deepcopy(MINIMAL)
-    bad["period"]["isp_seconds"] = -5
+    bad["period"]["isp_s"] = -5
     bad["evs"][0]["battery_wh"] = "lots"
     bad["unexpected"] = 1
     with pytest.raises(ScenarioError) as err:
         parse_scenario(bad)
     paths = {p.path for p in err.value.problems}
-    assert {"period.isp_seconds", "evs[0].battery_wh", "unexpected"} <= paths
+    assert {"period.isp_s", "evs[0].battery_wh", "unexpected"} <= paths
 
 
 def test_discharge_on_a_protocol_without_v2g_is_refused() -> None:

@@ -19,6 +19,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from adapters.chain.errors import ChainError
+from adapters.chain.session_view import SESSION_EVENTS
+from adapters.chain.types import SessionState
 from clearing.bundle import InputBundle, ResultBundle
 from clearing.encoding import hex32, keccak256, uuid_to_bytes32
 from market.bundles import BundleStore, offer_tree
@@ -29,20 +31,7 @@ from market.store import models as m
 log = logging.getLogger(__name__)
 CURSOR = "flexmarket"
 _ROLE_BY_ID = {role_id(n): n for n in ROLE_NAMES}
-_STATE = {1: "OPEN", 2: "CLOSED", 3: "CLEARED", 4: "VERIFIED", 5: "DISPUTED", 6: "FINAL"}
-EVENTS = (
-    "ParticipantRegistered",
-    "ParticipantRevoked",
-    "SessionCreated",
-    "RequestPosted",
-    "RequestCancelled",
-    "SessionClosed",
-    "ClearingPosted",
-    "DeliveryAttested",
-    "SessionDisputed",
-    "DisputeResolved",
-    "SessionFinalized",
-)
+EVENTS = ("ParticipantRegistered", "ParticipantRevoked", *SESSION_EVENTS)
 
 
 @dataclass
@@ -224,7 +213,7 @@ def _restore_session(
             m.MarketSession(
                 id=session_id,
                 onchain_id=onchain_id,
-                state=_STATE.get(int(info.state), "OPEN"),
+                state="OPEN" if info.state == SessionState.NONE else info.state.name,
                 gate_closure=info.gate_closure,
                 delivery_start=info.delivery_start,
                 delivery_end=info.delivery_end,

@@ -15,6 +15,20 @@ from typing import Any
 
 from adapters.chain.types import SessionState
 
+#: The events one session emits over its life, in lifecycle order (``IFlexMarket``).
+SESSION_EVENTS = (
+    "SessionCreated",
+    "RequestPosted",
+    "RequestCancelled",
+    "OffersCommitted",
+    "SessionClosed",
+    "ClearingPosted",
+    "DeliveryAttested",
+    "SessionDisputed",
+    "DisputeResolved",
+    "SessionFinalized",
+)
+
 
 @dataclass(frozen=True)
 class ChainSession:

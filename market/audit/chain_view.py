@@ -18,23 +18,15 @@ from eth_utils.crypto import keccak
 from adapters.chain.client import ChainClient, DecodedEvent
 from adapters.chain.market_contract import FlexMarketContract
 from adapters.chain.revert import ChainError
-from adapters.chain.session_view import ChainRequest, ChainSession, SessionRoots
+from adapters.chain.session_view import (
+    SESSION_EVENTS,
+    ChainRequest,
+    ChainSession,
+    SessionRoots,
+)
 from adapters.chain.token import SettlementTokenContract
 from adapters.chain.types import OfferCommitment, Reservation, SessionState
 from market.audit.findings import AuditCannotRun
-
-SESSION_EVENTS = (
-    "SessionCreated",
-    "RequestPosted",
-    "RequestCancelled",
-    "OffersCommitted",
-    "SessionClosed",
-    "ClearingPosted",
-    "DeliveryAttested",
-    "SessionDisputed",
-    "DisputeResolved",
-    "SessionFinalized",
-)
 
 
 @dataclass

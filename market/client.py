@@ -233,6 +233,13 @@ class MarketClient:
         self.token = answer["token"]
         return self.token
 
+    def sign_out(self) -> None:
+        """Revoke the session token on the server (every API process refuses it after)."""
+        if self.token is not None:
+            headers = {"Authorization": f"Bearer {self.token}"}
+            self._check(self._http.post("/auth/signout", headers=headers))
+            self.token = None
+
     def offers(self, session_id: str, fsp: str | None = None) -> list[dict[str, Any]]:
         return self._get(f"/sessions/{session_id}/offers", fsp=fsp)
 

@@ -43,6 +43,7 @@ for _name in _COMMAND_MODULES:
             raise
         continue
     _module.register(app=app, chain_app=chain_app, bench_app=bench_app, sim_app=sim_app)
+bench_app.command("fuzz")(importlib.import_module("market.commands.bench_fuzz").bench_fuzz)
 
 # The Ethereum stack (py_ecc) raised the recursion limit to 100 000 while importing; with it,
 # deeply nested JSON overflows the C stack instead of raising. Back to the safe default.

@@ -21,7 +21,7 @@ def chain_hooks(
     *,
     market: Any,
     addresses: Mapping[str, str],
-    warp_by: Callable[[int], None],
+    warp_by: Callable[[int], object],
     run_worker: Callable[[], object],
     tally: FuzzTally,
 ) -> MoneyPathHooks:

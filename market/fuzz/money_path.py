@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis import strategies as st
@@ -24,6 +24,7 @@ from hypothesis.stateful import (
 )
 
 from market.auth import eip712
+from market.client import ApiError
 from market.fuzz.identities import ANONYMOUS, ROLES, Identity, sign_in
 from market.fuzz.tally import TalliedHttp
 
@@ -111,7 +112,7 @@ def money_path_machine(ctx: MoneyPathContext) -> type[RuleBasedStateMachine]:
         ) -> dict[str, Any]:
             """Every run starts with one whole money path, fuzzed amounts but well-formed:
             session, escrowed request, committed offer, gate closure, clearing, reads."""
-            session = self.create_session(gate_in_s, 900, isps)
+            session = cast(dict[str, Any], self.create_session(gate_in_s, 900, isps))
             request = self.post_request(
                 session, budget, 400_000_000, 0, 20_000, isps, "UP", escrowed=True
             )
@@ -120,7 +121,7 @@ def money_path_machine(ctx: MoneyPathContext) -> type[RuleBasedStateMachine]:
             self.read_session(session, "dso", None)
             self.read_session(session, "fsp", "fsp")
             self.read_offer(offer, "operator")
-            return session
+            return dict(session)
 
         @rule(
             target=sessions,
@@ -272,7 +273,13 @@ def money_path_machine(ctx: MoneyPathContext) -> type[RuleBasedStateMachine]:
             ctx.http.call("POST", "/auth/signout", label="POST /auth/signout", token=who.token)
             ctx.read("/auth/failures", role)  # the revoked token: 401
             assert who.private_key is not None
-            ctx.identities[role] = sign_in(ctx.base_url, role, who.private_key, ctx.now)
+            try:
+                ctx.identities[role] = sign_in(ctx.base_url, role, who.private_key, ctx.now)
+            except ApiError as exc:
+                if exc.status != 429:
+                    raise
+                # the fuzzed garbage sign-ins throttled this client IP: go on anonymously
+                ctx.identities[role] = Identity(role, who.private_key, who.address, None)
 
     return MoneyPath
 

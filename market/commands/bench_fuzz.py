@@ -13,6 +13,9 @@ def bench_fuzz(
     ),
     seed: int = typer.Option(14, "--seed", help="Hypothesis seed (same seed, same run)."),
     steps: int = typer.Option(40, "--steps", min=1, help="Steps per money-path sequence."),
+    db: str | None = typer.Option(
+        None, "--db", help="Throwaway database URL (default: SQLite in a temporary directory)."
+    ),
 ) -> None:
     """Fuzz a throwaway served market (anvil) as every role; print one JSON object.
 
@@ -23,7 +26,7 @@ def bench_fuzz(
     from market.fuzz.tally import FuzzTally
 
     tally = FuzzTally()
-    with served_market(tally) as market:
+    with served_market(tally, db) as market:
         summary = run_fuzz(
             market.base_url,
             market.keys,

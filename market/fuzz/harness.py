@@ -46,8 +46,12 @@ class FuzzMarket:
 
 
 @contextmanager
-def served_market(tally: FuzzTally) -> Iterator[FuzzMarket]:
-    """Start anvil, deploy, grant roles, serve the API; tear all of it down afterwards."""
+def served_market(tally: FuzzTally, database_url: str | None = None) -> Iterator[FuzzMarket]:
+    """Start anvil, deploy, grant roles, serve the API; tear all of it down afterwards.
+
+    ``database_url`` (default: a SQLite file in the temporary directory) must be a database
+    nobody uses: the run fills it with fuzzed rows.
+    """
     artifacts = compile_contracts()
     with tempfile.TemporaryDirectory() as tmp, AnvilNode(accounts=len(ROLE_OF)) as node:
         keys = dict(zip(ROLE_OF, node.private_keys, strict=True))
@@ -67,7 +71,7 @@ def served_market(tally: FuzzTally) -> Iterator[FuzzMarket]:
         contracts.token.approve(contracts.market.address, 2**255, sender=addresses["dso"])
         ledger = Ledger(client, contracts.market, operator=operator)
         settings = Settings(
-            database_url=f"sqlite:///{tmp}/fuzz.db",
+            database_url=database_url or f"sqlite:///{tmp}/fuzz.db",
             bundle_dir=Path(tmp) / "bundles",
             role_cache_ttl_s=0.0,
             token_secret="fuzz",

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from eth_utils.crypto import keccak
 from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -23,6 +24,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from clearing.settlement.meter import sign_reading
 from market.auth import eip712
 from market.client import ApiError
 from market.fuzz.identities import ANONYMOUS, ROLES, Identity, sign_in
@@ -121,6 +123,8 @@ def money_path_machine(ctx: MoneyPathContext) -> type[RuleBasedStateMachine]:
             self.read_session(session, "dso", None)
             self.read_session(session, "fsp", "fsp")
             self.read_offer(offer, "operator")
+            self.deliver(session, power * 900 // 3_600, tamper=False)
+            self.read_session(session, "operator", None)
             return dict(session)
 
         @rule(
@@ -260,6 +264,58 @@ def money_path_machine(ctx: MoneyPathContext) -> type[RuleBasedStateMachine]:
         @rule(offer=offers, role=st.sampled_from([*ROLES, "anonymous"]))
         def read_offer(self, offer: dict[str, Any], role: str) -> None:
             ctx.read(f"/offers/{offer['body']['offer_id']}", role)
+
+        @rule(
+            session=sessions,
+            wh_per_isp=st.integers(0, 50_000),
+            tamper=st.booleans(),
+        )
+        def deliver(self, session: dict[str, Any], wh_per_isp: int, tamper: bool) -> None:
+            """The FSP's station meters the delivery; the oracle posts the signed readings;
+            time runs to the end of the challenge window so the worker verifies and pays."""
+            if "oracle" not in ctx.identities:
+                return
+            sid = session["session_id"]
+            station_key = "0x" + keccak(text=f"fuzz-station-{sid}").hex()
+            station = f"CS-FUZZ-{sid[:8]}"
+            ctx.send(
+                "/assets",
+                "asset",
+                "fsp",
+                {
+                    "asset_id": str(uuid.uuid4()),
+                    "congestion_point": CONGESTION_POINT,
+                    "station_id": station,
+                    "evse_id": 1,
+                    "max_import_w": 22_000,
+                    "max_export_w": 22_000,
+                    "meter_public_key": eip712.address_of(station_key),
+                },
+            )
+            start, isp_s = session["delivery_start"], max(1, session["isp_s"])
+            for n, t in enumerate(range(start, session["delivery_end"] + 1, isp_s)):
+                signed = sign_reading(
+                    station_key,
+                    station=station,
+                    evse=1,
+                    timestamp=t,
+                    import_wh=n * wh_per_isp,
+                    export_wh=0,
+                )
+                body = {
+                    "station_id": station,
+                    "evse_id": 1,
+                    "timestamp": t,
+                    "import_wh": n * wh_per_isp + (1 if tamper else 0),
+                    "export_wh": 0,
+                    "signed_data": signed.payload().decode(),
+                    "signature": signed.signature,
+                    "public_key": eip712.address_of(station_key),
+                }
+                ctx.send("/meter-readings", "meter_reading", "oracle", body)
+            if ctx.hooks.advance is not None:
+                ctx.hooks.advance(max(0, session["delivery_end"] - int(ctx.now())) + 61)
+                ctx.hooks.advance(session["challenge_window_s"] + 1)
 
         @rule(seconds=st.sampled_from([0, 60, 900, 3_600, 7_200]))
         def time_passes(self, seconds: int) -> None:

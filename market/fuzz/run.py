@@ -3,11 +3,13 @@ path state machine; returns the tally's summary (the JSON ``flexmarket bench fuz
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from market.auth import eip712
 from market.client import MarketClient
-from market.fuzz.identities import sign_in_all
+from market.fuzz.identities import Identity, sign_in_all
 from market.fuzz.money_path import MoneyPathContext, MoneyPathHooks, run_money_path
 from market.fuzz.operations import fuzz_operations
 from market.fuzz.tally import FuzzTally, TalliedHttp
@@ -30,6 +32,10 @@ def run_fuzz(
     with MarketClient(base_url) as anonymous:
         domain = anonymous.domain()
     identities = sign_in_all(base_url, keys, now)
+    if "oracle" in keys:  # posts meter readings in the money path; never signs in
+        identities["oracle"] = Identity(
+            "oracle", keys["oracle"], eip712.address_of(keys["oracle"]), None
+        )
     operations = fuzz_operations(
         base_url,
         identities.values(),
@@ -52,7 +58,10 @@ def run_fuzz(
         )
     finally:
         http.close()
+    with MarketClient(base_url) as anonymous:
+        states = Counter(str(s["state"]) for s in anonymous.sessions())
     summary = tally.summary()
+    summary["session_states"] = dict(sorted(states.items()))
     summary.update({"examples_per_operation": examples, "seed": seed_value})
     summary["operations"] = operations
     return summary

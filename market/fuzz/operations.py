@@ -16,6 +16,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
+from schemathesis import GenerationMode
 
 from market.auth import eip712
 from market.errors import FlexMarketError
@@ -43,6 +44,16 @@ def resign(body: Any, *, kind: str, who: Identity, domain: eip712.Domain, expiry
         )
     except (FlexMarketError, TypeError, ValueError, OverflowError):
         return body  # not canonical JSON: sent as generated
+
+
+def _cases(operation: Any) -> st.SearchStrategy[Any]:
+    """Schema-valid cases, and cases that break the schema (to probe the refusals)."""
+    positive = operation.as_strategy(generation_mode=GenerationMode.POSITIVE)
+    try:
+        negative = operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
+    except Exception:  # an operation with nothing to violate has no negative strategy
+        return positive
+    return st.one_of(positive, positive, negative)
 
 
 def fuzz_operations(
@@ -86,7 +97,7 @@ def _fuzz_one(
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=operation.as_strategy(), signed_pct=st.integers(0, 99))
+    @given(case=_cases(operation), signed_pct=st.integers(0, 99))
     def run(case: Any, signed_pct: int) -> None:
         if kind is not None and signed_pct < SIGNED_SHARE_PCT:
             case.body = resign(

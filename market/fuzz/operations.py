@@ -48,7 +48,9 @@ def resign(body: Any, *, kind: str, who: Identity, domain: eip712.Domain, expiry
 
 def _cases(operation: Any) -> st.SearchStrategy[Any]:
     """Schema-valid cases, and cases that break the schema (to probe the refusals)."""
-    positive = operation.as_strategy(generation_mode=GenerationMode.POSITIVE)
+    positive: st.SearchStrategy[Any] = operation.as_strategy(
+        generation_mode=GenerationMode.POSITIVE
+    )
     try:
         negative = operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
     except Exception:  # an operation with nothing to violate has no negative strategy

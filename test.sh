@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: lint, forge (unit, fuzz, invariant), slither, pytest (unit, integration, e2e).
+# Runs every test: ruff, import layering, mypy --strict, forge (unit, fuzz, invariant), slither,
+# pytest (unit, integration, e2e).
 # Usage: ./test.sh [extra pytest args]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -11,6 +12,8 @@ ruff check .
 ruff format --check .
 echo "== import-linter"
 lint-imports
+echo "== mypy --strict (clearing, market, adapters)"
+mypy
 echo "== forge test"
 forge test
 echo "== slither (fails on high severity)"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from pydantic import BaseModel
@@ -130,6 +130,14 @@ class MarketClient:
         clean = {k: v for k, v in params.items() if v is not None}
         return _json(self._check(self._http.get(path, params=clean, headers=headers)))
 
+    def _get_object(self, path: str, **params: Any) -> dict[str, Any]:
+        """A GET whose documented answer is one JSON object."""
+        return cast(dict[str, Any], self._get(path, **params))
+
+    def _get_objects(self, path: str, **params: Any) -> list[dict[str, Any]]:
+        """A GET whose documented answer is a JSON array of objects."""
+        return cast(list[dict[str, Any]], self._get(path, **params))
+
     def market_info(self) -> dict[str, Any]:
         """EIP-712 domain and SIWE settings of the market (cached)."""
         if self._info is None:
@@ -161,7 +169,7 @@ class MarketClient:
         )
 
     def send_envelope(self, path: str, envelope: dict[str, Any]) -> dict[str, Any]:
-        return _json(self._check(self._http.post(path, json=envelope)))
+        return cast(dict[str, Any], _json(self._check(self._http.post(path, json=envelope))))
 
     def send(
         self,
@@ -212,7 +220,7 @@ class MarketClient:
             raise ValueError("private_key: this client was created without a signing key")
         info = self.market_info()
         nonce = self._get("/auth/nonce")["nonce"]
-        from eth_utils import to_checksum_address
+        from eth_utils.address import to_checksum_address
 
         text = siwe.build_message(
             domain=info["siwe_domain"],
@@ -233,49 +241,56 @@ class MarketClient:
         self.token = answer["token"]
         return self.token
 
+    def sign_out(self) -> None:
+        """Revoke the session token on the server (every API process refuses it after)."""
+        if self.token is not None:
+            headers = {"Authorization": f"Bearer {self.token}"}
+            self._check(self._http.post("/auth/signout", headers=headers))
+            self.token = None
+
     def offers(self, session_id: str, fsp: str | None = None) -> list[dict[str, Any]]:
-        return self._get(f"/sessions/{session_id}/offers", fsp=fsp)
+        return self._get_objects(f"/sessions/{session_id}/offers", fsp=fsp)
 
     def offer(self, offer_id: str) -> dict[str, Any]:
-        return self._get(f"/offers/{offer_id}")
+        return self._get_object(f"/offers/{offer_id}")
 
     def receipts(self, session_id: str) -> list[dict[str, Any]]:
-        return self._get(f"/sessions/{session_id}/receipts")
+        return self._get_objects(f"/sessions/{session_id}/receipts")
 
     # ---- public reads -----------------------------------------------------------------------
 
     def session(self, session_id: str) -> dict[str, Any]:
-        return self._get(f"/sessions/{session_id}")
+        return self._get_object(f"/sessions/{session_id}")
 
     def sessions(self, state: str | None = None) -> list[dict[str, Any]]:
-        return self._get("/sessions", state=state)
+        return self._get_objects("/sessions", state=state)
 
     def participants(self) -> list[dict[str, Any]]:
-        return self._get("/participants")
+        return self._get_objects("/participants")
 
     def congestion_points(self) -> list[dict[str, Any]]:
-        return self._get("/congestion-points")
+        return self._get_objects("/congestion-points")
 
     def assets(self, owner: str | None = None) -> list[dict[str, Any]]:
-        return self._get("/assets", owner=owner)
+        return self._get_objects("/assets", owner=owner)
 
     def requests(self, session_id: str) -> list[dict[str, Any]]:
-        return self._get(f"/sessions/{session_id}/requests")
+        return self._get_objects(f"/sessions/{session_id}/requests")
 
     def prognoses(self, session_id: str) -> list[dict[str, Any]]:
-        return self._get(f"/sessions/{session_id}/prognoses")
+        return self._get_objects(f"/sessions/{session_id}/prognoses")
 
     def orders(self, session_id: str, fsp: str | None = None) -> list[dict[str, Any]]:
-        return self._get(f"/sessions/{session_id}/orders", fsp=fsp)
+        return self._get_objects(f"/sessions/{session_id}/orders", fsp=fsp)
 
     def dispatch(self, session_id: str) -> list[dict[str, Any]]:
-        return self._get(f"/sessions/{session_id}/dispatch")
+        return self._get_objects(f"/sessions/{session_id}/dispatch")
 
     def settlements(self, session_id: str, fsp: str | None = None) -> list[dict[str, Any]]:
-        return self._get(f"/sessions/{session_id}/settlements", fsp=fsp)
+        return self._get_objects(f"/sessions/{session_id}/settlements", fsp=fsp)
 
     def meter_readings(self, station_id: str | None = None) -> list[dict[str, Any]]:
-        return self._get("/meter-readings", station_id=station_id)
+        return self._get_objects("/meter-readings", station_id=station_id)
 
     def bundle(self, session_id: str, kind: str) -> bytes:
         """A published bundle's exact bytes (hash them to compare with the chain)."""
@@ -307,7 +322,7 @@ class MarketClient:
         return self.send("/clearing-house/contributions", "user_contributions", body, **kw)
 
     def disputes(self, session_id: str) -> dict[str, Any]:
-        return self._get(f"/sessions/{session_id}/disputes")
+        return self._get_object(f"/sessions/{session_id}/disputes")
 
     def resolution_bundle(self, session_id: str) -> bytes:
         """The arbiter's corrected delivery bundle, byte-exact."""
@@ -322,7 +337,7 @@ class MarketClient:
         return _json(resp) if fmt == "json" else resp.text
 
     def earnings(self, period: str, ev_user: str | None = None) -> list[dict[str, Any]]:
-        return self._get(f"/statements/{period}/earnings", ev_user=ev_user)
+        return self._get_objects(f"/statements/{period}/earnings", ev_user=ev_user)
 
 
 def offer_commitment(offers: Sequence[FlexOffer]) -> tuple[bytes, int]:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from adapters.clock import Clock, SystemClock
 from market.api.app import create_app
 from market.auth.eip712 import Domain
+from market.auth.sign_in_store import SignInStore
 from market.auth.siwe import TokenIssuer
 from market.bundles import BundleStore
 from market.core import MarketCore
@@ -93,6 +94,7 @@ def build_runtime(
         domain=settings.siwe_domain,
         chain_id=chain_id,
         token_ttl_s=settings.session_token_ttl_s,
+        store=SignInStore(engine),
     )
     bundles = BundleStore(engine, settings.bundle_dir)
     return Runtime(settings, engine, core, issuer, bundles, ledger)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import networkx as nx
 import pandapower as pp
@@ -143,9 +143,10 @@ def _limit(table: pd.DataFrame, idx: int, override: float | None) -> float:
     if override is not None:
         return float(override)
     if "max_loading_percent" in table.columns:
-        value = table.at[idx, "max_loading_percent"]
+        cell: Any = table.at[idx, "max_loading_percent"]  # pandas types a cell as any scalar
+        value = float(cell)
         if value == value and value > 0:  # not NaN
-            return float(value)
+            return value
     return 100.0
 
 

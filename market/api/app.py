@@ -26,6 +26,7 @@ from market.api.routers import (
     statements,
 )
 from market.api.routers import market as market_router
+from market.auth.sign_in_throttle import SignInThrottle
 from market.auth.siwe import TokenIssuer
 from market.bundles import BundleStore
 from market.core import MarketCore
@@ -70,6 +71,7 @@ def create_app(
     )
     app.state.core = core
     app.state.issuer = issuer
+    app.state.sign_in_throttle = SignInThrottle()
     app.state.bundles = bundles
     app.state.settings = settings
     problems.install(app)

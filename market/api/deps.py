@@ -27,6 +27,14 @@ async def get_bundles(request: Request) -> BundleStore:
     return bundles
 
 
+def bearer_token(authorization: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("expected 'Bearer <token>'", field="authorization")
+    return token
+
+
 async def optional_reader(
     request: Request,
     authorization: Annotated[str | None, Header(description="Bearer <SIWE session token>")] = None,
@@ -34,12 +42,9 @@ async def optional_reader(
     """The address behind a SIWE bearer token, or None when no token is sent."""
     if authorization is None:
         return None
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthenticated("expected 'Bearer <token>'", field="authorization")
     core: MarketCore = request.app.state.core
     issuer: TokenIssuer = request.app.state.issuer
-    return issuer.check_token(token, core.clock.now())
+    return issuer.check_token(bearer_token(authorization), core.clock.now())
 
 
 async def required_reader(reader: Annotated[str | None, Depends(optional_reader)]) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from market.errors import FlexMarketError
@@ -89,6 +90,18 @@ def install(app: FastAPI) -> None:
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         return problem(
             exc.status_code, slug, str(exc.detail), str(exc.detail), instance=request.url.path
+        )
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        """A value the database refuses (e.g. NUL in PostgreSQL text) is the client's input."""
+        log.warning("database refused a value on %s: %s", request.url.path, exc.orig)
+        return problem(
+            422,
+            "unstorable-value",
+            "A value cannot be stored",
+            f"the database refused a value: {type(exc.orig).__name__}",
+            instance=request.url.path,
         )
 
     @app.exception_handler(Exception)

@@ -17,7 +17,7 @@ from typing import Any
 
 from coincurve import PrivateKey, PublicKey
 from eth_hash.auto import keccak
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from clearing.trust import EIP712_DOMAIN_NAME as DOMAIN_NAME
 from clearing.trust import EIP712_DOMAIN_VERSION as DOMAIN_VERSION

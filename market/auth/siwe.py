@@ -2,7 +2,8 @@
 
 The ``siwe`` package pins an eth-account older than ours, so the message grammar lives here:
 build, parse and verify (EIP-191 ``personal_sign`` recovery, domain, chain, nonce, times).
-Nonces and tokens are stateless HMACs, so several API processes can share one secret.
+Tokens are HMACs, so several API processes can share one secret; nonces (one-time) and
+revoked token ids live in the store (market/auth/sign_in_store.py), shared the same way.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from clearing.trust import eip191_hash
 from market.auth.eip712 import recover
+from market.auth.sign_in_store import SignInStore
 from market.errors import BadSignature, InvalidMessage, MessageExpired, Unauthenticated
 
-NONCE_TTL_S = 600
 _HEADER = " wants you to sign in with your Ethereum account:"
 _FIELDS = (
     ("uri", "URI"),
@@ -123,38 +124,49 @@ def _eip191_digest(text: str) -> bytes:
     return eip191_hash(text.encode())
 
 
-class TokenIssuer:
-    """Issues and checks nonces and bearer tokens with one HMAC secret."""
+@dataclass(frozen=True)
+class SessionToken:
+    """What a valid bearer token says: who, until when, and its id (for sign-out)."""
 
-    def __init__(self, secret: str | None, *, domain: str, chain_id: int, token_ttl_s: int) -> None:
+    address: str
+    expires_at_s: int
+    jti: str
+
+
+class TokenIssuer:
+    """Hands out one-time nonces and HMAC bearer tokens; tokens can be revoked."""
+
+    def __init__(
+        self,
+        secret: str | None,
+        *,
+        domain: str,
+        chain_id: int,
+        token_ttl_s: int,
+        store: SignInStore,
+    ) -> None:
         self._secret = (secret or secrets.token_hex(32)).encode()
         self.domain = domain
         self.chain_id = chain_id
         self.token_ttl_s = token_ttl_s
+        self.store = store
 
     def _mac(self, data: str) -> str:
         return hmac.new(self._secret, data.encode(), hashlib.sha256).hexdigest()
 
     def new_nonce(self, now: float) -> str:
-        ts = str(int(now))
-        salt = secrets.token_hex(4)
-        return f"{ts}{salt}{self._mac('nonce' + ts + salt)[:16]}"
-
-    def _check_nonce(self, nonce: str, now: float) -> None:
-        ts, salt, mac = nonce[:-24], nonce[-24:-16], nonce[-16:]
-        if not ts.isdigit() or not hmac.compare_digest(mac, self._mac("nonce" + ts + salt)[:16]):
-            raise Unauthenticated("nonce was not issued by this market", field="message.nonce")
-        if not 0 <= now - int(ts) <= NONCE_TTL_S:
-            raise MessageExpired("nonce is too old; fetch a new one", field="message.nonce")
+        return self.store.new_nonce(now)
 
     def sign_in(self, text: str, signature: str, now: float) -> tuple[str, str, int]:
-        """Verify a signed SIWE message; returns (token, lowercase address, expiry)."""
+        """Verify a signed SIWE message and use up its nonce; returns (token, address, expiry).
+
+        The nonce is consumed last, so a message with a bad signature does not burn it.
+        """
         msg = parse(text)
         if msg.domain != self.domain:
             raise Unauthenticated(f"must be {self.domain!r}", field="message.domain")
         if msg.chain_id != self.chain_id:
             raise Unauthenticated(f"must be {self.chain_id}", field="message.chain_id")
-        self._check_nonce(msg.nonce, now)
         if (
             msg.expiration_time
             and _parse_time(msg.expiration_time, "message.expiration_time") <= now
@@ -165,26 +177,40 @@ class TokenIssuer:
         recovered = recover(_eip191_digest(text), signature)
         if recovered != msg.address.lower():
             raise BadSignature("signature does not match the message address", field="signature")
+        self.store.consume_nonce(msg.nonce, now)
         expiry = int(now) + self.token_ttl_s
         if msg.expiration_time:
             expiry = min(expiry, int(_parse_time(msg.expiration_time, "message.expiration_time")))
-        payload = f"{recovered}.{expiry}"
+        payload = f"{recovered}.{expiry}.{secrets.token_hex(16)}"
         token = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
         return f"{token}.{self._mac('token' + payload)}", recovered, expiry
 
-    def check_token(self, token: str, now: float) -> str:
-        """The lowercase address a bearer token was issued to."""
+    def decode_token(self, token: str, now: float) -> SessionToken:
+        """The session a bearer token stands for; raises if forged, expired or revoked."""
         body, _, mac = token.rpartition(".")
         try:
             payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
-            address, expiry = payload.split(".")
+            address, expiry, jti = payload.split(".")
+            expires_at_s = int(expiry)
         except ValueError as exc:
             raise Unauthenticated("malformed session token", field="authorization") from exc
         if not hmac.compare_digest(mac, self._mac("token" + payload)):
             raise Unauthenticated("session token was not issued here", field="authorization")
-        if int(expiry) <= now:
+        if expires_at_s <= now:
             raise Unauthenticated("session token has expired", field="authorization")
-        return address
+        if self.store.is_revoked(jti):
+            raise Unauthenticated("session token was signed out", field="authorization")
+        return SessionToken(address=address, expires_at_s=expires_at_s, jti=jti)
+
+    def check_token(self, token: str, now: float) -> str:
+        """The lowercase address a bearer token was issued to."""
+        return self.decode_token(token, now).address
+
+    def revoke(self, token: str, now: float) -> SessionToken:
+        """Sign out: the token is refused by every process from now on."""
+        session = self.decode_token(token, now)
+        self.store.revoke(session.jti, session.expires_at_s)
+        return session
 
 
 def build_message(

@@ -10,6 +10,7 @@ import typer
 
 from market.commands.audit import bench_audit
 from market.commands.bench_clearing import bench_clearing
+from market.commands.bench_fuzz import bench_fuzz
 from market.commands.chain import bench_gas
 from market.commands.ocpp import bench_ocpp
 from market.commands.service import bench_api
@@ -20,3 +21,4 @@ app.command("clearing")(bench_clearing)
 app.command("ocpp")(bench_ocpp)
 app.command("api")(bench_api)
 app.command("audit")(bench_audit)
+app.command("fuzz")(bench_fuzz)

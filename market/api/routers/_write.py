@@ -10,6 +10,21 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from market.core import MarketCore
+from market.errors import InvalidMessage
+
+
+def refuse_nul(value: Any, path: str = "") -> None:
+    """No signed message needs a NUL character, and PostgreSQL text cannot store one."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidMessage("NUL characters are not allowed", field=path or "body")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul(key, path)
+            refuse_nul(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            refuse_nul(item, f"{path}[{index}]")
 
 
 async def submit_signed(
@@ -17,6 +32,7 @@ async def submit_signed(
 ) -> Response:
     """Hand the raw envelope to the core (the signature covers the body exactly as sent)."""
     raw = await request.json()
+    refuse_nul(raw)
     # In a worker thread: the store (and, for requests and role-cache misses, the chain) block.
     result = await run_in_threadpool(core.submit, kind, raw, body=body)
     headers = {"Idempotent-Replay": "true"} if result.replayed else None

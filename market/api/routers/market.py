@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from clearing.trust import EIP712_TYPES as TYPES
 from market.api.deps import CoreDep
 from market.api.schemas import Health, MarketInfo
-from market.auth.eip712 import TYPES
 
 router = APIRouter(tags=["market"])
 

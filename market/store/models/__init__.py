@@ -7,6 +7,7 @@ This package imports nothing of ``market.api``: the API imports these shapes, ne
 """
 
 from market.store.models.asset import Asset, AssetCreate, AssetPublic
+from market.store.models.auth import AuthNonce, RevokedToken
 from market.store.models.bookkeeping import (
     BundleRecord,
     IndexerCursor,
@@ -43,6 +44,7 @@ __all__ = [
     "Asset",
     "AssetCreate",
     "AssetPublic",
+    "AuthNonce",
     "BundleRecord",
     "CongestionPoint",
     "CongestionPointCreate",
@@ -71,6 +73,7 @@ __all__ = [
     "PrognosisPublic",
     "PrognosisRow",
     "RequestPublic",
+    "RevokedToken",
     "SessionCreate",
     "SessionPublic",
     "Settlement",

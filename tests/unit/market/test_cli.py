@@ -30,6 +30,7 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
     "bench": [],
     "bench api": ["--offers", "--clients", "--db", "--db-url", "--server-workers", "--json"],
     "bench audit": ["--offers", "--fsps", "--seed", "--json", "--no-json"],
+    "bench fuzz": ["--examples", "--seed", "--steps", "--db"],
     "bench clearing": [
         "--offers",
         "--seed",

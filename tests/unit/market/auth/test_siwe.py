@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from sqlalchemy.pool import StaticPool
+from sqlmodel import SQLModel, create_engine
 
 from market.auth import siwe
+from market.auth.sign_in_store import SignInStore
 from market.errors import BadSignature, InvalidMessage, MessageExpired, Unauthenticated
 
 KEY = "0x" + "22" * 32
@@ -14,8 +17,23 @@ ADDR = Account.from_key(KEY).address
 NOW = 1_800_000_000
 
 
-def _issuer() -> siwe.TokenIssuer:
-    return siwe.TokenIssuer("s3cret", domain="market.test", chain_id=31337, token_ttl_s=600)
+def _store() -> SignInStore:
+    """A sign-in store on a private in-memory SQLite (every table of the market models)."""
+    import market.store.models  # noqa: F401  (registers the tables)
+
+    engine = create_engine("sqlite://", poolclass=StaticPool)
+    SQLModel.metadata.create_all(engine)
+    return SignInStore(engine)
+
+
+def _issuer(secret: str = "s3cret", store: SignInStore | None = None) -> siwe.TokenIssuer:
+    return siwe.TokenIssuer(
+        secret,
+        domain="market.test",
+        chain_id=31337,
+        token_ttl_s=600,
+        store=store or _store(),
+    )
 
 
 def _text(issuer, **kw) -> str:
@@ -73,5 +91,43 @@ def test_token_expiry_and_forgery() -> None:
     with pytest.raises(Unauthenticated):
         issuer.check_token(token, expiry + 1)
     with pytest.raises(Unauthenticated):
-        _issuer_other = siwe.TokenIssuer("x", domain="market.test", chain_id=31337, token_ttl_s=1)
-        _issuer_other.check_token(token, NOW)
+        _issuer("x").check_token(token, NOW)
+
+
+def test_replayed_message_is_refused() -> None:
+    """One signed message yields one token: the nonce is consumed at sign-in."""
+    issuer = _issuer()
+    text = _text(issuer)
+    signature = siwe.sign_text(KEY, text)
+    issuer.sign_in(text, signature, NOW + 1)
+    with pytest.raises(Unauthenticated, match="already used"):
+        issuer.sign_in(text, signature, NOW + 2)
+
+
+def test_bad_signature_does_not_burn_the_nonce() -> None:
+    issuer = _issuer()
+    text = _text(issuer)
+    with pytest.raises(BadSignature):
+        issuer.sign_in(text, siwe.sign_text("0x" + "33" * 32, text), NOW)
+    issuer.sign_in(text, siwe.sign_text(KEY, text), NOW + 1)
+
+
+def test_expired_nonce_is_refused_and_purged() -> None:
+    store = _store()
+    issuer = _issuer(store=store)
+    text = _text(issuer)
+    later = NOW + store.nonce_ttl_s + 1
+    with pytest.raises(MessageExpired, match="nonce"):
+        issuer.sign_in(text, siwe.sign_text(KEY, text), later)
+    issuer.new_nonce(later)  # purges the expired row
+    with pytest.raises(Unauthenticated, match="not issued"):
+        issuer.sign_in(text, siwe.sign_text(KEY, text), later)
+
+
+def test_revoked_token_is_refused() -> None:
+    issuer = _issuer()
+    text = _text(issuer)
+    token, _, _ = issuer.sign_in(text, siwe.sign_text(KEY, text), NOW)
+    issuer.revoke(token, NOW + 1)
+    with pytest.raises(Unauthenticated, match="signed out"):
+        issuer.check_token(token, NOW + 2)

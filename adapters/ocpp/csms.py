@@ -64,6 +64,9 @@ MAX_QUEUED_FRAMES = 4
 MAX_JSON_DEPTH = MAX_DEPTH  # OCPP frames nest < 10 deep (SetChargingProfile is the deepest)
 MAX_CONNECTIONS_PER_IP = 1024  # handshakes + open connections; NAT'd sites share an address
 MAX_CONNECTIONS_PER_STATION = 2  # the live connection and the reconnect that replaces it
+MAX_STATION_ID_CHARS = 36
+"""OCPP identities are identifierString-like and at most 36 characters; a longer one is not a
+station's, and would also not fit the registry or the meter tables' station columns."""
 
 
 def _hash_password(station_id: str, password: str) -> bytes:
@@ -212,6 +215,10 @@ class Csms:
         """Admit a handshake: address and station caps, login throttle, then credentials."""
         station_id = self.station_id_from_path(request.path)
         ip = str(connection.remote_address[0]) if connection.remote_address else "?"
+        if not 0 < len(station_id) <= MAX_STATION_ID_CHARS:
+            self.stats["refused_station_id"] += 1
+            LOG.warning("handshake refused: station id of %d characters", len(station_id))
+            return connection.respond(400, "Station id must be 1 to 36 characters\n")
         if (
             self.max_connections_per_ip is not None
             and self._open_by_ip[ip] >= self.max_connections_per_ip

@@ -10,6 +10,7 @@ from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
 from adapters.ocpp.handlers.base import CsmsHandlerMixin
+from adapters.ocpp.handlers.notifications import Acknowledge16
 from adapters.ocpp.handlers.routing import after, on
 from adapters.ocpp.simulator.profiles import format_time
 
@@ -17,7 +18,7 @@ _TX_IDS = itertools.count(1)
 
 
 # ocpp ships no types, so its ChargePoint is Any to mypy (disallow_subclassing_any).
-class V16Handler(CsmsHandlerMixin, V16ChargePoint):  # type: ignore[misc]
+class V16Handler(Acknowledge16, CsmsHandlerMixin, V16ChargePoint):  # type: ignore[misc]
     protocol = "ocpp1.6"
     known_actions = frozenset(a.value for a in Action)
 

@@ -8,11 +8,12 @@ from ocpp.v201 import ChargePoint as V201ChargePoint
 from ocpp.v201.enums import Action
 
 from adapters.ocpp.handlers.base import CsmsHandlerMixin
+from adapters.ocpp.handlers.notifications import Acknowledge2x
 from adapters.ocpp.handlers.routing import after, on
 from adapters.ocpp.simulator.profiles import format_time
 
 
-class TwoXHandlers(CsmsHandlerMixin):
+class TwoXHandlers(Acknowledge2x, CsmsHandlerMixin):
     """Station → CSMS messages common to OCPP 2.0.1 and 2.1 (same names and fields)."""
 
     _call_result: Any

@@ -21,6 +21,7 @@ import binascii
 import contextlib
 import hashlib
 import hmac
+import itertools
 import logging
 import ssl
 from collections import Counter, defaultdict
@@ -35,6 +36,7 @@ from websockets.http11 import Request, Response
 
 from adapters.clock import Clock, SystemClock
 from adapters.ocpp.dispatch import Dispatcher
+from adapters.ocpp.follow import MeterSample
 from adapters.ocpp.handlers.base import CsmsHandlerMixin
 from adapters.ocpp.handlers.v16 import V16Handler
 from adapters.ocpp.handlers.v21 import V21Handler
@@ -135,6 +137,7 @@ class Csms:
         self._release_tasks: set[asyncio.Task[None]] = set()
         self._credentials = {sid: _hash_password(sid, pw) for sid, pw in credentials.items()}
         self.sessions: dict[str, StationSession] = {}
+        self._transaction_ids = itertools.count(1)
         self.stats: Counter[str] = Counter()
         self.dispatcher = Dispatcher(self, clock=self.clock, confirm=confirm_profiles)
         self._server: Server | None = None
@@ -318,9 +321,17 @@ class Csms:
         """A station (re)booted: restore its active profiles."""
         await self.dispatcher.on_station_booted(station_id)
 
-    async def ingest(self, reading: MeterReading) -> None:
-        await self.ingestor.ingest(reading)
-        self.dispatcher.observe(reading)
+    async def ingest(self, sample: MeterSample) -> None:
+        """Store a sample's reading and let the follow check see it."""
+        await self.ingestor.ingest(sample.reading)
+        self.dispatcher.observe(sample)
+
+    def last_reading(self, station_id: str, evse_id: int) -> MeterReading | None:
+        return self.ingestor.last(station_id, evse_id)
+
+    def next_transaction_id(self) -> int:
+        """OCPP 1.6 transaction ids: this CSMS's own counter (other CSMS count their own)."""
+        return next(self._transaction_ids)
 
     # ------------------------------------------------------------------ CSMS → station
     def protocol_of(self, station_id: str) -> str | None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ocpp.charge_point import snake_to_camel_case
 
+from adapters.ocpp.follow import MeterSample
 from adapters.ocpp.handlers.framing import FramingMixin
 from adapters.ocpp.signing import SignedReadingError, decode_signed_meter_data
 from adapters.ocpp.sink import MeterReading
@@ -19,6 +20,7 @@ from adapters.ocpp.timestamps import parse_rfc3339
 if TYPE_CHECKING:
     from adapters.ocpp.session import CsmsPort
 
+_LINE_OF_PHASE = {"L1": "L1", "L2": "L2", "L3": "L3", "L1-N": "L1", "L2-N": "L2", "L3-N": "L3"}
 _UNIT_SCALE = {"Wh": 1, "kWh": 1000, "W": 1, "kW": 1000, "Percent": 1}
 
 
@@ -42,13 +44,18 @@ class CsmsHandlerMixin(FramingMixin):
         await self.ingest_meter_values(evse_id, payload["meterValue"])
         await self._send(f"[3,{json.dumps(msg.unique_id)},{{}}]")
 
-    def readings_from(
+    def samples_from(
         self, evse_id: int, meter_values: list[dict[str, Any]], received_at: int
-    ) -> list[MeterReading]:
-        """Turn camelCase ``meterValue`` entries into MeterReadings (skip non-register ones)."""
+    ) -> list[MeterSample]:
+        """Turn camelCase ``meterValue`` entries into samples (skip non-register ones).
+
+        Totals are used where reported; a measurand reported only per phase (L1, L2, L3, or
+        L1-N ...) is the sum of its phases.
+        """
         out = []
         for mv in meter_values:
             values: dict[str, int] = {}
+            per_phase: dict[str, dict[str, int]] = {}
             signed: tuple[str | None, str | None, str | None] = (None, None, None)
             for sv in mv["sampledValue"]:
                 measurand = sv.get("measurand", "Energy.Active.Import.Register")
@@ -58,35 +65,66 @@ class CsmsHandlerMixin(FramingMixin):
                 smv = sv.get("signedMeterValue")
                 if smv is not None:
                     signed = _decode_signed(smv["signedMeterData"], smv.get("publicKey"))
-                if sv.get("phase") is not None:
-                    continue  # only totals are delivery-relevant
-                values[measurand] = _scaled(sv)
+                phase = sv.get("phase")
+                if phase is None:
+                    values[measurand] = _scaled(sv)
+                elif phase in _LINE_OF_PHASE:
+                    per_phase.setdefault(measurand, {}).setdefault(
+                        _LINE_OF_PHASE[phase], _scaled(sv)
+                    )
+            for measurand, lines in per_phase.items():
+                values.setdefault(measurand, sum(lines.values()))
             if "Energy.Active.Import.Register" not in values:
                 continue
+            power_measured = "Power.Active.Import" in values or "Power.Active.Export" in values
             power = values.get("Power.Active.Import", 0) - values.get("Power.Active.Export", 0)
-            out.append(
-                MeterReading(
-                    station_id=self.id,
-                    evse_id=evse_id,
-                    timestamp=parse_rfc3339(mv["timestamp"]),
-                    import_wh=values["Energy.Active.Import.Register"],
-                    export_wh=values.get("Energy.Active.Export.Register", 0),
-                    power_w=power,
-                    soc_pct=values.get("SoC"),
-                    protocol=self.protocol,
-                    received_at=received_at,
-                    signed_data=signed[0],
-                    signature=signed[1],
-                    public_key=signed[2],
-                )
+            reading = MeterReading(
+                station_id=self.id,
+                evse_id=evse_id,
+                timestamp=parse_rfc3339(mv["timestamp"]),
+                import_wh=values["Energy.Active.Import.Register"],
+                export_wh=values.get("Energy.Active.Export.Register", 0),
+                power_w=power,
+                soc_pct=values.get("SoC"),
+                protocol=self.protocol,
+                received_at=received_at,
+                signed_data=signed[0],
+                signature=signed[1],
+                public_key=signed[2],
             )
+            out.append(MeterSample(reading, power_measured))
         return out
 
     async def ingest_meter_values(self, evse_id: int, meter_values: list[dict[str, Any]]) -> None:
         """Store readings from camelCase meter values (the wire form)."""
-        received_at = int(self.csms.clock.now())
-        for reading in self.readings_from(evse_id, meter_values, received_at):
-            await self.csms.ingest(reading)
+        await self.ingest_samples(self.samples_from(evse_id, meter_values, self._received_at()))
+
+    async def ingest_samples(self, samples: list[MeterSample]) -> None:
+        for sample in samples:
+            await self.csms.ingest(sample)
+
+    def _received_at(self) -> int:
+        return int(self.csms.clock.now())
+
+    async def ingest_register(self, evse_id: int, import_wh: int, timestamp: str) -> None:
+        """Store a bare import-register value (1.6 meterStart / meterStop) as a reading.
+
+        The export register is not in those messages: the EVSE's last known one is kept,
+        so that the series shows no false register reset.
+        """
+        last = self.csms.last_reading(self.id, evse_id)
+        reading = MeterReading(
+            station_id=self.id,
+            evse_id=evse_id,
+            timestamp=parse_rfc3339(timestamp),
+            import_wh=import_wh,
+            export_wh=last.export_wh if last is not None else 0,
+            power_w=0,
+            soc_pct=None,
+            protocol=self.protocol,
+            received_at=self._received_at(),
+        )
+        await self.csms.ingest(MeterSample(reading, power_measured=False))
 
     async def ingest_snake_meter_values(
         self, evse_id: int, meter_values: list[dict[str, Any]]

@@ -66,7 +66,6 @@ class ScriptedPeer:
         while True:
             event = await self._read(15)
             if event["event"] in ("result", "error") and event["id"] == call_id:
-                self._seen = len(self.events)
                 return event
 
     async def raw(self, frame: str, *, answered: bool = True) -> list[Any] | None:

@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import itertools
 import logging
+import re
 import ssl
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
@@ -67,8 +68,9 @@ MAX_JSON_DEPTH = MAX_DEPTH  # OCPP frames nest < 10 deep (SetChargingProfile is 
 MAX_CONNECTIONS_PER_IP = 1024  # handshakes + open connections; NAT'd sites share an address
 MAX_CONNECTIONS_PER_STATION = 2  # the live connection and the reconnect that replaces it
 MAX_STATION_ID_CHARS = 36
-"""OCPP identities are identifierString-like and at most 36 characters; a longer one is not a
-station's, and would also not fit the registry or the meter tables' station columns."""
+STATION_ID = re.compile(rf"[A-Za-z0-9*\-_=+|@.]{{1,{MAX_STATION_ID_CHARS}}}", re.ASCII)
+"""A station identity: at most 36 characters of OCPP's identifierString set, without the
+``:`` that separates user and password in HTTP Basic; anything else is refused (HTTP 400)."""
 
 
 def _hash_password(station_id: str, password: str) -> bytes:
@@ -218,10 +220,10 @@ class Csms:
         """Admit a handshake: address and station caps, login throttle, then credentials."""
         station_id = self.station_id_from_path(request.path)
         ip = str(connection.remote_address[0]) if connection.remote_address else "?"
-        if not 0 < len(station_id) <= MAX_STATION_ID_CHARS:
+        if STATION_ID.fullmatch(station_id) is None:
             self.stats["refused_station_id"] += 1
-            LOG.warning("handshake refused: station id of %d characters", len(station_id))
-            return connection.respond(400, "Station id must be 1 to 36 characters\n")
+            LOG.warning("handshake refused: station id %r", station_id[:64])
+            return connection.respond(400, "Station id: 1 to 36 of A-Z a-z 0-9 * - _ = + | @ .\n")
         if (
             self.max_connections_per_ip is not None
             and self._open_by_ip[ip] >= self.max_connections_per_ip

@@ -34,7 +34,14 @@ class TimestampError(ValueError):
 
 def parse_rfc3339(value: str) -> int:
     """RFC 3339 date-time -> Unix seconds (fractions truncated); TimestampError if not one."""
-    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        raise TimestampError(f"{value!r} is not an RFC 3339 date-time")
+    return _parse(value)
+
+
+@lru_cache(maxsize=4096)  # clock-aligned samples of many stations share their timestamps
+def _parse(value: str) -> int:
+    match = _RFC3339.fullmatch(value)
     if match is None:
         raise TimestampError(f"{value!r} is not an RFC 3339 date-time")
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])

@@ -142,18 +142,19 @@ async def test_message_types_on_ocpp21_and_201() -> None:
 
 
 async def test_station_ids_over_36_characters_refused() -> None:
-    ok_id, long_id = "S" * 36, "L" * 37
-    csms = Csms(credentials={ok_id: PW, long_id: PW}, clock=SystemClock())
+    ok_id, bad_ids = "S-_=+|@.*" + "7" * 27, ["L" * 37, "CS:1", "CS 1", "CS/1"]
+    csms = Csms(credentials={ok_id: PW, **dict.fromkeys(bad_ids, PW)}, clock=SystemClock())
     await csms.start()
     try:
         async with scripted_peer(csms.url, ok_id, PW, "ocpp2.1") as peer:
             assert (await peer.call("Heartbeat", {}))["event"] == "result"
             await peer.close()
-        with pytest.raises(AssertionError, match=r"peer exited early|open"):
-            async with scripted_peer(csms.url, long_id, PW, "ocpp2.1"):
-                pass
-        assert not csms.session(long_id).connects
-        assert csms.stats["refused_station_id"] == 1
+        for bad_id in bad_ids:
+            with pytest.raises(AssertionError, match=r"peer exited early|open"):
+                async with scripted_peer(csms.url, bad_id, PW, "ocpp2.1"):
+                    pass
+            assert not csms.session(bad_id).connects
+        assert csms.stats["refused_station_id"] == len(bad_ids)
     finally:
         await csms.stop()
 

@@ -30,7 +30,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
-import ocpp.messages
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -45,7 +44,7 @@ from adapters.ocpp.handlers.v201 import V201Handler
 from adapters.ocpp.session import StationNotConnected, StationSession
 from adapters.ocpp.sink import InMemorySink, MeterReading, ReadingIngestor, ReadingSink
 from adapters.ocpp.throttle import LoginThrottle
-from adapters.ocpp.validation import install_fast_validation
+from adapters.ocpp.wire import StationWire
 from clearing.json_limits import MAX_DEPTH
 
 LOG = logging.getLogger(__name__)
@@ -80,9 +79,9 @@ def _hash_password(station_id: str, password: str) -> bytes:
 class Csms:
     """CSMS server: ``await start()``, then ``url`` for stations, ``dispatcher`` for setpoints.
 
-    ``credentials`` maps station id → Basic-auth password. ``sync_validation`` turns off the
-    ``ocpp`` library's thread-pool schema validation (a process-wide switch) because
-    validating inline is faster than hopping threads at thousands of messages per second.
+    ``credentials`` maps station id → Basic-auth password. Every frame passes through a
+    :class:`StationWire` (schemas, timestamps, framing) before the ``ocpp`` library sees it;
+    nothing of the library is patched.
     """
 
     def __init__(
@@ -99,7 +98,6 @@ class Csms:
         heartbeat_interval_s: int = 300,
         ping_interval_s: float | None = None,
         subprotocols: Sequence[str] = SUBPROTOCOLS,
-        sync_validation: bool = True,
         confirm_profiles: bool = True,
         ssl_context: ssl.SSLContext | None = None,
         max_frame_bytes: int = MAX_FRAME_BYTES,
@@ -143,9 +141,6 @@ class Csms:
         self.stats: Counter[str] = Counter()
         self.dispatcher = Dispatcher(self, clock=self.clock, confirm=confirm_profiles)
         self._server: Server | None = None
-        if sync_validation:
-            ocpp.messages.ASYNC_VALIDATION = False
-            install_fast_validation()
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -305,8 +300,10 @@ class Csms:
         previous = session.handler
         if previous is not None:  # a station reconnecting replaces its stale connection
             with contextlib.suppress(Exception):
-                await previous._connection.close()
-        handler = HANDLERS[protocol](station_id, ws, self, self.call_timeout_s)
+                await previous.wire.close()
+        wire = StationWire(ws, station_id=station_id, protocol=protocol, csms=self)
+        handler = HANDLERS[protocol](station_id, wire, self, self.call_timeout_s)
+        wire.attach(handler.route_map, handler.known_actions, handler.meter_values_call)
         session.handler = handler
         session.protocol = protocol
         session.connects += 1
@@ -349,4 +346,5 @@ class Csms:
         session = self.sessions.get(station_id)
         if session is None or session.handler is None:
             raise StationNotConnected(f"station_id: {station_id!r} is not connected")
-        return await session.handler.call(payload, suppress=False)
+        # The wire checks the request and the answer against their schemas.
+        return await session.handler.call(payload, suppress=False, skip_schema_validation=True)

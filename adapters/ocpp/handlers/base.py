@@ -1,18 +1,16 @@
-"""What every CSMS-side handler shares, whatever the OCPP version: framing and meter values.
+"""What every CSMS-side handler shares, whatever the OCPP version.
 
-Frames are routed by :class:`FramingMixin`; meter samples become :class:`MeterReading`
-objects in one place, here.
+Meter samples become :class:`MeterReading` objects in one place, here.
 """
 
 from __future__ import annotations
 
-import json
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ocpp.charge_point import snake_to_camel_case
 
 from adapters.ocpp.follow import MeterSample
-from adapters.ocpp.handlers.framing import FramingMixin
 from adapters.ocpp.signing import SignedReadingError, decode_signed_meter_data
 from adapters.ocpp.sink import MeterReading
 from adapters.ocpp.timestamps import parse_rfc3339
@@ -24,25 +22,34 @@ _LINE_OF_PHASE = {"L1": "L1", "L2": "L2", "L3": "L3", "L1-N": "L1", "L2-N": "L2"
 _UNIT_SCALE = {"Wh": 1, "kWh": 1000, "W": 1, "kW": 1000, "Percent": 1}
 
 
-class CsmsHandlerMixin(FramingMixin):
-    """Mixed in before the versioned ``ChargePoint``; gives it the CSMS and strict framing."""
+class CsmsHandlerMixin:
+    """Mixed in before the versioned ``ChargePoint``: the CSMS, the version, meter values.
+
+    ``connection`` is the station's :class:`~adapters.ocpp.wire.StationWire`, which checks
+    every frame before the library routes it.
+    """
+
+    protocol: str = ""
+    known_actions: frozenset[str] = frozenset()
+    results: ModuleType  # the version's ``call_result`` module
+    route_map: dict[str, Any]  # set by the library's ChargePoint: action -> handlers
+    id: str
 
     def __init__(self, station_id: str, connection: Any, csms: CsmsPort, response_timeout: float):
         super().__init__(station_id, connection, response_timeout=response_timeout)  # type: ignore[call-arg]
         self.csms = csms
+        self.wire = connection
 
-    # ------------------------------------------------------------------ meter values
-    async def _fast_meter_values(self, msg: Any) -> None:
-        """MeterValues without the dataclass round-trips: validate, ingest, answer ``{}``.
+    async def meter_values_call(self, msg: Any) -> None:
+        """A MeterValues request the wire checked: ingest it (the wire answers ``{}``).
 
-        Why: it is the one high-volume message (thousands per second); the generic path
-        spends most of its time converting key cases back and forth.
+        Why not a routed handler: it is the one high-volume message (thousands per second);
+        the library's generic path spends most of its time converting key cases.
         """
-        payload = msg.payload  # validated by route_message
+        payload = msg.payload
         evse_id = payload["connectorId"] if self.protocol == "ocpp1.6" else payload["evseId"]
         self.csms.stats["meter_msgs"] += 1
         await self.ingest_meter_values(evse_id, payload["meterValue"])
-        await self._send(f"[3,{json.dumps(msg.unique_id)},{{}}]")
 
     def samples_from(
         self, evse_id: int, meter_values: list[dict[str, Any]], received_at: int

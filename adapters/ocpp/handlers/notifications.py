@@ -29,7 +29,7 @@ def acknowledge(action: str) -> Callable[..., Any]:
     def handler(self: Any, **payload: Any) -> Any:
         LOG.info("station %s: %s %.500s", self.id, action, payload)
         self.csms.stats[f"notified_{action}"] += 1
-        return getattr(self._call_result, action)()
+        return getattr(self.results, action)()
 
     handler.__name__ = handler.__qualname__ = _method_name(action)
     return on(action)(handler)
@@ -40,7 +40,7 @@ def data_transfer() -> Callable[..., Any]:
 
     def on_data_transfer(self: Any, vendor_id: str, **_: Any) -> Any:
         LOG.info("station %s: DataTransfer from unknown vendor %.255s", self.id, vendor_id)
-        return self._call_result.DataTransfer(status="UnknownVendorId")
+        return self.results.DataTransfer(status="UnknownVendorId")
 
     return on("DataTransfer")(on_data_transfer)
 

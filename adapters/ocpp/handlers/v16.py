@@ -21,6 +21,7 @@ LOG = logging.getLogger(__name__)
 # ocpp ships no types, so its ChargePoint is Any to mypy (disallow_subclassing_any).
 class V16Handler(Acknowledge16, CsmsHandlerMixin, V16ChargePoint):  # type: ignore[misc]
     protocol = "ocpp1.6"
+    results = call_result
     known_actions = frozenset(a.value for a in Action)
 
     def _now(self) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from ocpp.charge_point import snake_to_camel_case
 from ocpp.exceptions import OccurrenceConstraintViolationError
 from ocpp.v201 import ChargePoint as V201ChargePoint
+from ocpp.v201 import call_result
 from ocpp.v201.enums import Action
 
 from adapters.ocpp.handlers.base import CsmsHandlerMixin
@@ -23,15 +24,13 @@ MAX_UNATTRIBUTED_METER_VALUES = 10_000  # per station; bounds what an unknown EV
 class TwoXHandlers(Acknowledge2x, CsmsHandlerMixin):
     """Station → CSMS messages common to OCPP 2.0.1 and 2.1 (same names and fields)."""
 
-    _call_result: Any
-
     def _now(self) -> str:
         return format_time(self.csms.clock.now())
 
     @on(Action.boot_notification)
     def on_boot_notification(self, charging_station: dict[str, Any], reason: str, **_: Any) -> Any:
         self.csms.session(self.id).boot_info = dict(charging_station, reason=reason)
-        return self._call_result.BootNotification(
+        return self.results.BootNotification(
             current_time=self._now(), interval=self.csms.heartbeat_interval_s, status="Accepted"
         )
 
@@ -41,16 +40,16 @@ class TwoXHandlers(Acknowledge2x, CsmsHandlerMixin):
 
     @on(Action.heartbeat)
     def on_heartbeat(self, **_: Any) -> Any:
-        return self._call_result.Heartbeat(current_time=self._now())
+        return self.results.Heartbeat(current_time=self._now())
 
     @on(Action.status_notification)
     def on_status_notification(self, evse_id: int, connector_status: str, **_: Any) -> Any:
         self.csms.session(self.id).evse(evse_id).status = connector_status
-        return self._call_result.StatusNotification()
+        return self.results.StatusNotification()
 
     @on(Action.authorize)
     def on_authorize(self, id_token: dict[str, Any], **_: Any) -> Any:
-        return self._call_result.Authorize(id_token_info={"status": "Accepted"})
+        return self.results.Authorize(id_token_info={"status": "Accepted"})
 
     @on(Action.transaction_event)
     async def on_transaction_event(
@@ -66,7 +65,7 @@ class TwoXHandlers(Acknowledge2x, CsmsHandlerMixin):
         tx_id = transaction_info["transaction_id"]
         evse_id = evse["id"] if evse else session.evse_of_transaction(tx_id)
         id_token_info = {"status": "Accepted"} if id_token is not None else None
-        answer = self._call_result.TransactionEvent(id_token_info=id_token_info)
+        answer = self.results.TransactionEvent(id_token_info=id_token_info)
         meter_values = snake_to_camel_case(meter_value or [])
         if evse_id is None:
             if event_type == "Started":
@@ -114,17 +113,18 @@ class TwoXHandlers(Acknowledge2x, CsmsHandlerMixin):
     ) -> Any:
         self.csms.stats["meter_msgs"] += 1
         await self.ingest_snake_meter_values(evse_id, meter_value)
-        return self._call_result.MeterValues()
+        return self.results.MeterValues()
 
     @on(Action.notify_ev_charging_needs)
     def on_notify_ev_charging_needs(
         self, evse_id: int, charging_needs: dict[str, Any], **_: Any
     ) -> Any:
         self.csms.session(self.id).evse(evse_id).ev_needs = charging_needs
-        return self._call_result.NotifyEVChargingNeeds(status="Accepted")
+        return self.results.NotifyEVChargingNeeds(status="Accepted")
 
 
 # ocpp ships no types, so its ChargePoint is Any to mypy (disallow_subclassing_any).
 class V201Handler(TwoXHandlers, V201ChargePoint):  # type: ignore[misc]
     protocol = "ocpp2.0.1"
+    results = call_result
     known_actions = frozenset(a.value for a in Action)

@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
-from ocpp.messages import MessageType, get_validator
+from ocpp.messages import MessageType
+
+from adapters.ocpp.schemas import library_schema
 
 _RFC3339 = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
@@ -79,9 +81,8 @@ def check_timestamps(ocpp_version: str, action: str, payload: Any) -> None:
 @lru_cache(maxsize=512)
 def _date_time_paths(ocpp_version: str, action: str) -> tuple[_Path, ...]:
     """Where the request schema of ``action`` puts date-time strings (read once per action)."""
-    try:
-        schema = get_validator(MessageType.Call, action, ocpp_version).schema
-    except (OSError, ValueError):
+    schema = library_schema(MessageType.Call, action, ocpp_version)
+    if schema is None:
         return ()
     found: list[_Path] = []
     _walk(schema, schema, (), found, frozenset())

@@ -193,3 +193,25 @@ async def test_station_notifications_get_empty_answer(protocol: str) -> None:
             assert (await peer.close())["failures"] == []
     finally:
         await csms.stop()
+
+
+async def test_v16_meter_value_that_is_no_number_refused() -> None:
+    sink = InMemorySink()
+    csms = Csms(credentials={"NN-1": PW}, clock=SystemClock(), sink=sink)
+    await csms.start()
+    try:
+        async with scripted_peer(csms.url, "NN-1", PW, "ocpp1.6") as peer:
+            for n, value in enumerate(("abc", "NaN", "1e999")):
+                payload = _meter_values("ocpp1.6", "2026-12-03T11:16:16Z")
+                payload["meterValue"][0]["sampledValue"][0]["value"] = value
+                reply = await peer.raw(json.dumps([2, f"n{n}", "MeterValues", payload]))
+                assert reply is not None and reply[:3] == [
+                    4,
+                    f"n{n}",
+                    "PropertyConstraintViolation",
+                ]
+            assert sink.readings == []
+            assert (await peer.call("Heartbeat", {}))["event"] == "result"
+            assert (await peer.close())["failures"] == []
+    finally:
+        await csms.stop()

@@ -5,7 +5,11 @@ Entry points (import from the modules, there are no re-exports here):
 * ``adapters.ocpp.csms.Csms`` — the server; ``start()`` / ``stop()``, ``url``, ``dispatcher``,
   ``sink``, ``session(station_id)``.
 * ``adapters.ocpp.dispatch.Dispatcher`` / ``IspSetpoint`` / ``DispatchStatus`` — setpoints as
-  charging profiles, per-EVSE per-ISP status.
+  charging profiles, per-EVSE per-ISP status (the records live in ``orders``, the check that
+  metered power follows them in ``follow``).
+* ``adapters.ocpp.wire.StationWire`` — the websocket as the ``ocpp`` library's ChargePoint
+  sees it: framing, schemas (``schemas``) and RFC 3339 timestamps (``timestamps``) checked
+  there, CallErrors as the specification gives them.
 * ``adapters.ocpp.sink`` — ``MeterReading``, ``MeterEvent``, ``ReadingSink`` (protocol),
   ``InMemorySink``, ``SqlReadingSink`` (table ``meter_readings``), ``ReadingIngestor``.
 * ``adapters.ocpp.signing`` — the signed meter-value format, ``sign_reading`` /

@@ -21,20 +21,22 @@ import binascii
 import contextlib
 import hashlib
 import hmac
+import itertools
 import logging
+import re
 import ssl
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
-import ocpp.messages
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from adapters.clock import Clock, SystemClock
 from adapters.ocpp.dispatch import Dispatcher
+from adapters.ocpp.follow import MeterSample
 from adapters.ocpp.handlers.base import CsmsHandlerMixin
 from adapters.ocpp.handlers.v16 import V16Handler
 from adapters.ocpp.handlers.v21 import V21Handler
@@ -42,7 +44,7 @@ from adapters.ocpp.handlers.v201 import V201Handler
 from adapters.ocpp.session import StationNotConnected, StationSession
 from adapters.ocpp.sink import InMemorySink, MeterReading, ReadingIngestor, ReadingSink
 from adapters.ocpp.throttle import LoginThrottle
-from adapters.ocpp.validation import install_fast_validation
+from adapters.ocpp.wire import StationWire
 from clearing.json_limits import MAX_DEPTH
 
 LOG = logging.getLogger(__name__)
@@ -64,6 +66,10 @@ MAX_QUEUED_FRAMES = 4
 MAX_JSON_DEPTH = MAX_DEPTH  # OCPP frames nest < 10 deep (SetChargingProfile is the deepest)
 MAX_CONNECTIONS_PER_IP = 1024  # handshakes + open connections; NAT'd sites share an address
 MAX_CONNECTIONS_PER_STATION = 2  # the live connection and the reconnect that replaces it
+MAX_STATION_ID_CHARS = 36
+STATION_ID = re.compile(rf"[A-Za-z0-9*\-_=+|@.]{{1,{MAX_STATION_ID_CHARS}}}", re.ASCII)
+"""A station identity: at most 36 characters of OCPP's identifierString set, without the
+``:`` that separates user and password in HTTP Basic; anything else is refused (HTTP 400)."""
 
 
 def _hash_password(station_id: str, password: str) -> bytes:
@@ -73,9 +79,9 @@ def _hash_password(station_id: str, password: str) -> bytes:
 class Csms:
     """CSMS server: ``await start()``, then ``url`` for stations, ``dispatcher`` for setpoints.
 
-    ``credentials`` maps station id → Basic-auth password. ``sync_validation`` turns off the
-    ``ocpp`` library's thread-pool schema validation (a process-wide switch) because
-    validating inline is faster than hopping threads at thousands of messages per second.
+    ``credentials`` maps station id → Basic-auth password. Every frame passes through a
+    :class:`StationWire` (schemas, timestamps, framing) before the ``ocpp`` library sees it;
+    nothing of the library is patched.
     """
 
     def __init__(
@@ -92,7 +98,6 @@ class Csms:
         heartbeat_interval_s: int = 300,
         ping_interval_s: float | None = None,
         subprotocols: Sequence[str] = SUBPROTOCOLS,
-        sync_validation: bool = True,
         confirm_profiles: bool = True,
         ssl_context: ssl.SSLContext | None = None,
         max_frame_bytes: int = MAX_FRAME_BYTES,
@@ -132,12 +137,10 @@ class Csms:
         self._release_tasks: set[asyncio.Task[None]] = set()
         self._credentials = {sid: _hash_password(sid, pw) for sid, pw in credentials.items()}
         self.sessions: dict[str, StationSession] = {}
+        self._transaction_ids = itertools.count(1)
         self.stats: Counter[str] = Counter()
         self.dispatcher = Dispatcher(self, clock=self.clock, confirm=confirm_profiles)
         self._server: Server | None = None
-        if sync_validation:
-            ocpp.messages.ASYNC_VALIDATION = False
-            install_fast_validation()
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -212,6 +215,10 @@ class Csms:
         """Admit a handshake: address and station caps, login throttle, then credentials."""
         station_id = self.station_id_from_path(request.path)
         ip = str(connection.remote_address[0]) if connection.remote_address else "?"
+        if STATION_ID.fullmatch(station_id) is None:
+            self.stats["refused_station_id"] += 1
+            LOG.warning("handshake refused: station id %r", station_id[:64])
+            return connection.respond(400, "Station id: 1 to 36 of A-Z a-z 0-9 * - _ = + | @ .\n")
         if (
             self.max_connections_per_ip is not None
             and self._open_by_ip[ip] >= self.max_connections_per_ip
@@ -293,8 +300,10 @@ class Csms:
         previous = session.handler
         if previous is not None:  # a station reconnecting replaces its stale connection
             with contextlib.suppress(Exception):
-                await previous._connection.close()
-        handler = HANDLERS[protocol](station_id, ws, self, self.call_timeout_s)
+                await previous.wire.close()
+        wire = StationWire(ws, station_id=station_id, protocol=protocol, csms=self)
+        handler = HANDLERS[protocol](station_id, wire, self, self.call_timeout_s)
+        wire.attach(handler.route_map, handler.known_actions, handler.meter_values_call)
         session.handler = handler
         session.protocol = protocol
         session.connects += 1
@@ -311,9 +320,17 @@ class Csms:
         """A station (re)booted: restore its active profiles."""
         await self.dispatcher.on_station_booted(station_id)
 
-    async def ingest(self, reading: MeterReading) -> None:
-        await self.ingestor.ingest(reading)
-        self.dispatcher.observe(reading)
+    async def ingest(self, sample: MeterSample) -> None:
+        """Store a sample's reading and let the follow check see it."""
+        await self.ingestor.ingest(sample.reading)
+        self.dispatcher.observe(sample)
+
+    def last_reading(self, station_id: str, evse_id: int) -> MeterReading | None:
+        return self.ingestor.last(station_id, evse_id)
+
+    def next_transaction_id(self) -> int:
+        """OCPP 1.6 transaction ids: this CSMS's own counter (other CSMS count their own)."""
+        return next(self._transaction_ids)
 
     # ------------------------------------------------------------------ CSMS → station
     def protocol_of(self, station_id: str) -> str | None:
@@ -329,4 +346,5 @@ class Csms:
         session = self.sessions.get(station_id)
         if session is None or session.handler is None:
             raise StationNotConnected(f"station_id: {station_id!r} is not connected")
-        return await session.handler.call(payload, suppress=False)
+        # The wire checks the request and the answer against their schemas.
+        return await session.handler.call(payload, suppress=False, skip_schema_validation=True)

@@ -16,10 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from ocpp.exceptions import OCPPError
@@ -28,79 +27,33 @@ from ocpp.v21 import call as call21
 from ocpp.v201 import call as call201
 
 from adapters.clock import Clock, SystemClock
-from adapters.ocpp.simulator.profiles import format_time, parse_time
+from adapters.ocpp.follow import FollowCheck, MeterSample
+from adapters.ocpp.orders import (
+    DispatchError,
+    DispatchStatus,
+    EvseDispatch,
+    IspDispatch,
+    IspSetpoint,
+)
+from adapters.ocpp.simulator.profiles import format_time
+from adapters.ocpp.timestamps import parse_rfc3339
 
 if TYPE_CHECKING:
     from adapters.ocpp.session import CsmsPort
-    from adapters.ocpp.sink import MeterReading
+
+__all__ = [  # the records live in orders.py; importers of this module keep working
+    "DispatchError",
+    "DispatchStatus",
+    "Dispatcher",
+    "EvseDispatch",
+    "IspDispatch",
+    "IspSetpoint",
+]
+
+LOG = logging.getLogger(__name__)
 
 PROFILE_STACK_LEVEL = 2
 UNRESTRICTED_LIMIT_W = 1_000_000  # gap between ordered ISPs on limit-only protocols
-
-
-class DispatchStatus(StrEnum):
-    PENDING = "Pending"
-    ACCEPTED = "Accepted"
-    CONFIRMED = "Confirmed"
-    REJECTED = "Rejected"
-    TIMEOUT = "Timeout"
-    NOT_CONNECTED = "NotConnected"
-    REFUSED_NO_V2G = "RefusedNoV2G"
-    NOT_FOLLOWED = "NotFollowed"
-    CLEARED = "Cleared"
-
-
-@dataclass(frozen=True, slots=True)
-class IspSetpoint:
-    """Ordered power for one ISP at one EVSE: W, negative = discharge."""
-
-    start_unix: int
-    duration_s: int
-    power_w: int
-
-    @property
-    def end_unix(self) -> int:
-        return self.start_unix + self.duration_s
-
-
-@dataclass
-class IspDispatch:
-    """Dispatch outcome of one ISP; ``status`` is the latest, ``confirmed`` is sticky."""
-
-    start_unix: int
-    duration_s: int
-    power_w: int
-    status: DispatchStatus = DispatchStatus.PENDING
-    reason: str | None = None
-    confirmed: bool = False
-    samples: int = 0
-    samples_following: int = 0
-
-
-@dataclass
-class EvseDispatch:
-    station_id: str
-    evse_id: int
-    profile_id: int
-    isps: list[IspDispatch]
-    sends: int = 0
-    protocol: str | None = None
-    answered_after_s: float | None = None
-    issued_at: float | None = field(default=None, repr=False)
-    cleared: bool = False
-    clear_task: asyncio.Task[Any] | None = field(default=None, repr=False)
-
-    @property
-    def end_unix(self) -> int:
-        return max(i.start_unix + i.duration_s for i in self.isps)
-
-    @property
-    def start_unix(self) -> int:
-        return min(i.start_unix for i in self.isps)
-
-
-class DispatchError(ValueError):
-    """A schedule that cannot be dispatched as given."""
 
 
 class Dispatcher:
@@ -120,6 +73,7 @@ class Dispatcher:
         self.confirm = confirm
         self.clear_on_end = clear_on_end
         self.follow_tolerance_w = follow_tolerance_w
+        self._follow = FollowCheck(follow_tolerance_w)
         self._orders: dict[tuple[str, int], EvseDispatch] = {}
         self._profile_ids = itertools.count(1001)
 
@@ -190,32 +144,16 @@ class Dispatcher:
         for order in pending:
             if any(i.status == DispatchStatus.REFUSED_NO_V2G for i in order.isps):
                 continue
-            await self._send(order)
+            try:  # one EVSE's trouble must not keep the others' profiles off the station
+                await self._send(order)
+            except Exception as exc:
+                LOG.exception("re-send to %s EVSE %d failed", station_id, order.evse_id)
+                self._mark(order, DispatchStatus.NOT_CONNECTED, f"re-send failed ({exc!r})")
 
-    def observe(self, reading: MeterReading) -> None:
+    def observe(self, sample: MeterSample) -> None:
         """Compare metered power with the ordered power; flags accepted-but-ignored ISPs."""
-        order = self._orders.get((reading.station_id, reading.evse_id))
-        if order is None:
-            return
-        for isp in order.isps:
-            if isp.status not in (
-                DispatchStatus.ACCEPTED,
-                DispatchStatus.CONFIRMED,
-                DispatchStatus.NOT_FOLLOWED,
-            ):
-                continue
-            end = isp.start_unix + isp.duration_s
-            if isp.start_unix < reading.timestamp <= end:
-                isp.samples += 1
-                tol = self.follow_tolerance_w
-                if order.protocol == "ocpp2.1":
-                    following = abs(reading.power_w - isp.power_w) <= tol
-                else:  # a charge limit is a cap: staying below it is following
-                    following = reading.power_w <= isp.power_w + tol
-                if following:
-                    isp.samples_following += 1
-                if reading.timestamp == end or isp.samples >= 2:
-                    self._judge(isp)
+        reading = sample.reading
+        self._follow.observe(self._orders.get((reading.station_id, reading.evse_id)), sample)
 
     async def close(self) -> None:
         for order in self._orders.values():
@@ -225,14 +163,6 @@ class Dispatcher:
                     await order.clear_task
 
     # ------------------------------------------------------------------ internals
-    def _judge(self, isp: IspDispatch) -> None:
-        if isp.samples_following == 0:
-            isp.status = DispatchStatus.NOT_FOLLOWED
-            isp.reason = f"metered power never within {self.follow_tolerance_w} W of setpoint"
-        elif isp.status == DispatchStatus.NOT_FOLLOWED:
-            isp.status = DispatchStatus.CONFIRMED if isp.confirmed else DispatchStatus.ACCEPTED
-            isp.reason = None
-
     def _new_order(
         self, station_id: str, evse_id: int, setpoints: list[IspSetpoint]
     ) -> EvseDispatch:
@@ -399,15 +329,14 @@ class Dispatcher:
             for isp in order.isps:
                 isp.reason = f"composite schedule not obtained ({exc!r})"
             return
-        if result.status != "Accepted":
+        if getattr(result, "status", None) != "Accepted":
             return
-        if protocol == "ocpp1.6":
-            sched = result.charging_schedule or {}
-            start = parse_time(str(result.schedule_start or sched.get("start_schedule")))
-        else:
-            sched = result.schedule or {}
-            start = parse_time(sched["schedule_start"])
-        periods = sorted(sched.get("charging_schedule_period", []), key=lambda p: p["start_period"])
+        try:
+            start, periods = _composite_periods(result, protocol)
+        except (KeyError, TypeError, ValueError) as exc:  # Accepted, but no usable schedule
+            for isp in order.isps:
+                isp.reason = f"composite schedule incomplete ({exc})"
+            return
         for isp in order.isps:
             if isp.start_unix + isp.duration_s <= start or isp.status != DispatchStatus.ACCEPTED:
                 continue
@@ -428,3 +357,21 @@ class Dispatcher:
                 isp.confirmed = True
             else:
                 isp.reason = f"composite schedule shows {value} W, ordered {isp.power_w} W"
+
+
+def _composite_periods(result: Any, protocol: str) -> tuple[int, list[dict[str, Any]]]:
+    """Start (Unix s) and periods of a GetCompositeSchedule answer; raises if it has none.
+
+    Why: ``schedule`` (2.x) and ``scheduleStart`` / ``chargingSchedule`` (1.6) are optional in
+    the schemas, so an Accepted answer may carry nothing to confirm against.
+    """
+    if protocol == "ocpp1.6":
+        sched = result.charging_schedule or {}
+        start_text = result.schedule_start or sched.get("start_schedule")
+    else:
+        sched = result.schedule or {}
+        start_text = sched.get("schedule_start")
+    if not isinstance(start_text, str):
+        raise ValueError("no schedule start")
+    periods = sched.get("charging_schedule_period") or []
+    return parse_rfc3339(start_text), sorted(periods, key=lambda p: p["start_period"])

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from adapters.clock import Clock
+    from adapters.ocpp.follow import MeterSample
     from adapters.ocpp.sink import MeterReading
 
 
@@ -39,6 +40,8 @@ class StationSession:
     boot_info: dict[str, Any] | None = None
     connects: int = 0
     evses: dict[int, EvseSession] = field(default_factory=dict)
+    # meter values (camelCase) of transactions whose EVSE is not known yet, by transaction id
+    unattributed: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def connected(self) -> bool:
@@ -73,4 +76,8 @@ class CsmsPort(Protocol):
 
     async def on_booted(self, station_id: str) -> None: ...
 
-    async def ingest(self, reading: MeterReading) -> None: ...
+    async def ingest(self, sample: MeterSample) -> None: ...
+
+    def last_reading(self, station_id: str, evse_id: int) -> MeterReading | None: ...
+
+    def next_transaction_id(self) -> int: ...

@@ -255,6 +255,10 @@ class ReadingIngestor:
         self._last: dict[tuple[str, int], MeterReading] = {}
         self.stored = 0
 
+    def last(self, station_id: str, evse_id: int) -> MeterReading | None:
+        """The latest (by station time) reading of one EVSE, if any."""
+        return self._last.get((station_id, evse_id))
+
     async def ingest(self, reading: MeterReading) -> list[MeterEvent]:
         """Store one reading; return the anomaly events it revealed (also recorded)."""
         events: list[MeterEvent] = []

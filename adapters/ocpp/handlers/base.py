@@ -1,136 +1,68 @@
 """What every CSMS-side handler shares, whatever the OCPP version.
 
-The ``ocpp`` library drops unparsable frames silently and, for 2.1, answers unknown actions
-with nothing at all; OCPP-J requires a CallError in both cases, so :meth:`route_message` is
-replaced here. Meter samples become :class:`MeterReading` objects in one place.
+Meter samples become :class:`MeterReading` objects in one place, here.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Awaitable, Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import ocpp.messages
 from ocpp.charge_point import snake_to_camel_case
-from ocpp.exceptions import (
-    FormatViolationError,
-    NotSupportedError,
-    OCPPError,
-)
-from ocpp.exceptions import (
-    NotImplementedError as OcppNotImplemented,
-)
-from ocpp.messages import CallError, MessageType, unpack
 
+from adapters.ocpp.follow import MeterSample
 from adapters.ocpp.signing import SignedReadingError, decode_signed_meter_data
-from adapters.ocpp.simulator.profiles import parse_time
 from adapters.ocpp.sink import MeterReading
-from clearing.json_limits import JsonLimitError, check_json
+from adapters.ocpp.timestamps import parse_rfc3339
 
 if TYPE_CHECKING:
     from adapters.ocpp.session import CsmsPort
 
-LOG = logging.getLogger(__name__)
-
-# OCPP 1.6 spells two error codes differently from 2.x.
-_V16_CODES = {
-    "FormatViolation": "FormationViolation",
-    "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
-}
+_LINE_OF_PHASE = {"L1": "L1", "L2": "L2", "L3": "L3", "L1-N": "L1", "L2-N": "L2", "L3-N": "L3"}
 _UNIT_SCALE = {"Wh": 1, "kWh": 1000, "W": 1, "kW": 1000, "Percent": 1}
 
 
 class CsmsHandlerMixin:
-    """Mixed in before the versioned ``ChargePoint``; gives it the CSMS and strict framing."""
+    """Mixed in before the versioned ``ChargePoint``: the CSMS, the version, meter values.
+
+    ``connection`` is the station's :class:`~adapters.ocpp.wire.StationWire`, which checks
+    every frame before the library routes it.
+    """
 
     protocol: str = ""
     known_actions: frozenset[str] = frozenset()
-    _ocpp_version: str
-    route_map: dict[str, Any]
+    results: ModuleType  # the version's ``call_result`` module
+    route_map: dict[str, Any]  # set by the library's ChargePoint: action -> handlers
     id: str
-    _send: Callable[[str], Awaitable[None]]
 
     def __init__(self, station_id: str, connection: Any, csms: CsmsPort, response_timeout: float):
         super().__init__(station_id, connection, response_timeout=response_timeout)  # type: ignore[call-arg]
         self.csms = csms
+        self.wire = connection
 
-    def _error(self, unique_id: str, error: OCPPError) -> str:
-        code = error.code
-        if self.protocol == "ocpp1.6":
-            code = _V16_CODES.get(code, code)
-        details = {"cause": str(error.details.get("cause", ""))[:500]} if error.details else {}
-        frame: str = CallError(unique_id, code, str(error.description)[:255], details).to_json()
-        return frame
+    async def meter_values_call(self, msg: Any) -> None:
+        """A MeterValues request the wire checked: ingest it (the wire answers ``{}``).
 
-    async def route_message(self, raw_msg: str | bytes) -> None:
-        """Route one frame; every broken Call gets a CallError, never silence."""
-        try:  # before any JSON parser: a deep frame would overflow the C stack
-            check_json(
-                raw_msg, max_depth=self.csms.max_json_depth, max_bytes=self.csms.max_frame_bytes
-            )
-        except JsonLimitError as exc:
-            self.csms.stats["frames_refused"] += 1
-            LOG.warning("station %s: frame refused: %s", self.id, exc)
-            await self._send(self._error("-1", FormatViolationError(details={"cause": str(exc)})))
-            return
-        try:
-            msg = unpack(raw_msg)
-        except OCPPError as error:
-            self.csms.stats["bad_frames"] += 1
-            await self._send(self._error(_unique_id_of(raw_msg), error))
-            return
-        if msg.message_type_id == MessageType.Call:
-            if not isinstance(msg.unique_id, str) or not isinstance(msg.action, str):
-                self.csms.stats["bad_frames"] += 1
-                bad = FormatViolationError(details={"cause": "uniqueId and action must be strings"})
-                await self._send(self._error(str(msg.unique_id), bad))
-                return
-            if msg.action not in self.route_map:
-                self.csms.stats["bad_frames"] += 1
-                if msg.action in self.known_actions:
-                    err: OCPPError = NotSupportedError(
-                        details={"cause": f"{msg.action} is not supported by this CSMS"}
-                    )
-                else:
-                    err = OcppNotImplemented(
-                        details={"cause": f"{msg.action} is not an OCPP {self.protocol} action"}
-                    )
-                await self._send(self._error(msg.unique_id, err))
-                return
-            try:
-                if msg.action == "MeterValues":
-                    await self._fast_meter_values(msg)
-                else:
-                    await self._handle_call(msg)  # type: ignore[attr-defined]
-            except OCPPError as error:
-                self.csms.stats["bad_frames"] += 1
-                await self._send(self._error(msg.unique_id, error))
-        elif msg.message_type_id in (MessageType.CallResult, MessageType.CallError):
-            self._response_queue.put_nowait(msg)  # type: ignore[attr-defined]
-
-    # ------------------------------------------------------------------ meter values
-    async def _fast_meter_values(self, msg: Any) -> None:
-        """MeterValues without the dataclass round-trips: validate, ingest, answer ``{}``.
-
-        Why: it is the one high-volume message (thousands per second); the generic path
-        spends most of its time converting key cases back and forth.
+        Why not a routed handler: it is the one high-volume message (thousands per second);
+        the library's generic path spends most of its time converting key cases.
         """
-        ocpp.messages._validate_payload(msg, self._ocpp_version)
         payload = msg.payload
         evse_id = payload["connectorId"] if self.protocol == "ocpp1.6" else payload["evseId"]
         self.csms.stats["meter_msgs"] += 1
         await self.ingest_meter_values(evse_id, payload["meterValue"])
-        await self._send(f"[3,{json.dumps(msg.unique_id)},{{}}]")
 
-    def readings_from(
+    def samples_from(
         self, evse_id: int, meter_values: list[dict[str, Any]], received_at: int
-    ) -> list[MeterReading]:
-        """Turn camelCase ``meterValue`` entries into MeterReadings (skip non-register ones)."""
+    ) -> list[MeterSample]:
+        """Turn camelCase ``meterValue`` entries into samples (skip non-register ones).
+
+        Totals are used where reported; a measurand reported only per phase (L1, L2, L3, or
+        L1-N ...) is the sum of its phases.
+        """
         out = []
         for mv in meter_values:
             values: dict[str, int] = {}
+            per_phase: dict[str, dict[str, int]] = {}
             signed: tuple[str | None, str | None, str | None] = (None, None, None)
             for sv in mv["sampledValue"]:
                 measurand = sv.get("measurand", "Energy.Active.Import.Register")
@@ -140,35 +72,66 @@ class CsmsHandlerMixin:
                 smv = sv.get("signedMeterValue")
                 if smv is not None:
                     signed = _decode_signed(smv["signedMeterData"], smv.get("publicKey"))
-                if sv.get("phase") is not None:
-                    continue  # only totals are delivery-relevant
-                values[measurand] = _scaled(sv)
+                phase = sv.get("phase")
+                if phase is None:
+                    values[measurand] = _scaled(sv)
+                elif phase in _LINE_OF_PHASE:
+                    per_phase.setdefault(measurand, {}).setdefault(
+                        _LINE_OF_PHASE[phase], _scaled(sv)
+                    )
+            for measurand, lines in per_phase.items():
+                values.setdefault(measurand, sum(lines.values()))
             if "Energy.Active.Import.Register" not in values:
                 continue
+            power_measured = "Power.Active.Import" in values or "Power.Active.Export" in values
             power = values.get("Power.Active.Import", 0) - values.get("Power.Active.Export", 0)
-            out.append(
-                MeterReading(
-                    station_id=self.id,
-                    evse_id=evse_id,
-                    timestamp=parse_time(mv["timestamp"]),
-                    import_wh=values["Energy.Active.Import.Register"],
-                    export_wh=values.get("Energy.Active.Export.Register", 0),
-                    power_w=power,
-                    soc_pct=values.get("SoC"),
-                    protocol=self.protocol,
-                    received_at=received_at,
-                    signed_data=signed[0],
-                    signature=signed[1],
-                    public_key=signed[2],
-                )
+            reading = MeterReading(
+                station_id=self.id,
+                evse_id=evse_id,
+                timestamp=parse_rfc3339(mv["timestamp"]),
+                import_wh=values["Energy.Active.Import.Register"],
+                export_wh=values.get("Energy.Active.Export.Register", 0),
+                power_w=power,
+                soc_pct=values.get("SoC"),
+                protocol=self.protocol,
+                received_at=received_at,
+                signed_data=signed[0],
+                signature=signed[1],
+                public_key=signed[2],
             )
+            out.append(MeterSample(reading, power_measured))
         return out
 
     async def ingest_meter_values(self, evse_id: int, meter_values: list[dict[str, Any]]) -> None:
         """Store readings from camelCase meter values (the wire form)."""
-        received_at = int(self.csms.clock.now())
-        for reading in self.readings_from(evse_id, meter_values, received_at):
-            await self.csms.ingest(reading)
+        await self.ingest_samples(self.samples_from(evse_id, meter_values, self._received_at()))
+
+    async def ingest_samples(self, samples: list[MeterSample]) -> None:
+        for sample in samples:
+            await self.csms.ingest(sample)
+
+    def _received_at(self) -> int:
+        return int(self.csms.clock.now())
+
+    async def ingest_register(self, evse_id: int, import_wh: int, timestamp: str) -> None:
+        """Store a bare import-register value (1.6 meterStart / meterStop) as a reading.
+
+        The export register is not in those messages: the EVSE's last known one is kept,
+        so that the series shows no false register reset.
+        """
+        last = self.csms.last_reading(self.id, evse_id)
+        reading = MeterReading(
+            station_id=self.id,
+            evse_id=evse_id,
+            timestamp=parse_rfc3339(timestamp),
+            import_wh=import_wh,
+            export_wh=last.export_wh if last is not None else 0,
+            power_w=0,
+            soc_pct=None,
+            protocol=self.protocol,
+            received_at=self._received_at(),
+        )
+        await self.csms.ingest(MeterSample(reading, power_measured=False))
 
     async def ingest_snake_meter_values(
         self, evse_id: int, meter_values: list[dict[str, Any]]
@@ -201,14 +164,3 @@ def _decode_signed(
     except SignedReadingError:
         return data, None, public_key_b64  # foreign format (e.g. OCMF): keep it verbatim
     return signed.signed_data, signed.signature, signed.public_key or None
-
-
-def _unique_id_of(raw: str | bytes) -> str:
-    """Best-effort message id of a broken frame; OCPP-J says "-1" when none can be read."""
-    try:
-        msg = json.loads(raw)
-        if isinstance(msg, list) and len(msg) > 1 and isinstance(msg[1], str):
-            return msg[1]
-    except (ValueError, TypeError):
-        pass
-    return "-1"

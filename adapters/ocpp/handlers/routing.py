@@ -16,8 +16,12 @@ from ocpp import routing as _routing
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
 
 
-def on(action: str, *, skip_schema_validation: bool = False) -> Callable[[_Handler], _Handler]:
-    """Mark a method as the handler of ``action`` (see ``ocpp.routing.on``)."""
+def on(action: str, *, skip_schema_validation: bool = True) -> Callable[[_Handler], _Handler]:
+    """Mark a method as the handler of ``action`` (see ``ocpp.routing.on``).
+
+    The library's own (slow) schema validation is skipped by default: every request and
+    answer is checked at the websocket boundary instead (``adapters/ocpp/wire.py``).
+    """
     decorator = _routing.on(action, skip_schema_validation=skip_schema_validation)
     return cast(Callable[[_Handler], _Handler], decorator)
 

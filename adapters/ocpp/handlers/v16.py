@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import itertools
+import logging
 from typing import Any
 
+from ocpp.charge_point import snake_to_camel_case
 from ocpp.v16 import ChargePoint as V16ChargePoint
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
 from adapters.ocpp.handlers.base import CsmsHandlerMixin
+from adapters.ocpp.handlers.notifications import Acknowledge16
 from adapters.ocpp.handlers.routing import after, on
 from adapters.ocpp.simulator.profiles import format_time
 
-_TX_IDS = itertools.count(1)
+LOG = logging.getLogger(__name__)
 
 
 # ocpp ships no types, so its ChargePoint is Any to mypy (disallow_subclassing_any).
-class V16Handler(CsmsHandlerMixin, V16ChargePoint):  # type: ignore[misc]
+class V16Handler(Acknowledge16, CsmsHandlerMixin, V16ChargePoint):  # type: ignore[misc]
     protocol = "ocpp1.6"
+    results = call_result
     known_actions = frozenset(a.value for a in Action)
 
     def _now(self) -> str:
@@ -55,23 +58,38 @@ class V16Handler(CsmsHandlerMixin, V16ChargePoint):  # type: ignore[misc]
         return call_result.Authorize(id_tag_info={"status": "Accepted"})
 
     @on(Action.start_transaction)
-    def on_start_transaction(self, connector_id: int, id_tag: str, **_: Any) -> Any:
-        tx_id = next(_TX_IDS)
+    async def on_start_transaction(
+        self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **_: Any
+    ) -> Any:
+        tx_id = self.csms.next_transaction_id()
         self.csms.session(self.id).evse(connector_id).transaction_id = tx_id
+        await self.ingest_register(connector_id, meter_start, timestamp)
         return call_result.StartTransaction(
             transaction_id=tx_id, id_tag_info={"status": "Accepted"}
         )
 
     @on(Action.stop_transaction)
     async def on_stop_transaction(
-        self, transaction_id: int, transaction_data: list[dict[str, Any]] | None = None, **_: Any
+        self,
+        transaction_id: int,
+        meter_stop: int,
+        timestamp: str,
+        transaction_data: list[dict[str, Any]] | None = None,
+        **_: Any,
     ) -> Any:
         session = self.csms.session(self.id)
         evse_id = session.evse_of_transaction(transaction_id)
-        if evse_id is not None:
+        if evse_id is None:  # a transaction this CSMS did not start: no connector to file under
+            self.csms.stats["unattributed_readings"] += 1 + len(transaction_data or [])
+            LOG.warning("station %s: StopTransaction of unknown transaction %s", self.id,
+                        transaction_id)  # fmt: skip
+        else:
+            samples = self.samples_from(
+                evse_id, snake_to_camel_case(transaction_data or []), self._received_at()
+            )
             session.evse(evse_id).transaction_id = None
-            if transaction_data:
-                await self.ingest_snake_meter_values(evse_id, transaction_data)
+            await self.ingest_samples(samples)
+            await self.ingest_register(evse_id, meter_stop, timestamp)
         return call_result.StopTransaction(id_tag_info={"status": "Accepted"})
 
     @on(Action.meter_values)

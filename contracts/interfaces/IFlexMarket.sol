@@ -106,6 +106,11 @@ interface IFlexMarket {
     event Debited(address indexed account, bytes32 indexed ref, uint256 amount);
     event Withdrawn(address indexed account, address indexed to, uint256 amount);
     event NettingSettled(bytes32 indexed periodId, uint256 memberCount, uint256 fee, address indexed feeRecipient);
+    /// @notice A party of the session named accounts that settleNetting may move credit to.
+    event NettingPayeesNamed(bytes32 indexed sessionId, address indexed by, address[] payees);
+    /// @notice A step was not posted by its deadline; the session's escrow was released by
+    /// refundStuck. SessionFinalized follows in the same transaction with the amounts.
+    event SessionRefundedStuck(bytes32 indexed sessionId, State stuckIn, uint64 deadline, address indexed caller);
 
     // ------------------------------------------------------------------ errors
 
@@ -154,6 +159,20 @@ interface IFlexMarket {
     /// @notice The request id list must hold every request of the session in posting order.
     error FlexMarketRequestListMismatch(bytes32 sessionId, uint256 index, bytes32 requestId);
     error FlexMarketRequestCountMismatch(bytes32 sessionId, uint256 expected, uint256 actual);
+    /// @notice settleNetting's members must be strictly ascending addresses (no duplicates).
+    error FlexMarketNettingMembersNotSorted(uint256 index, address member);
+    /// @notice A netting member is neither an FSP that committed offers to the session nor an
+    /// account named by a party of the session with nameNettingPayees.
+    error FlexMarketNotNettingParty(bytes32 periodId, address account);
+    /// @notice The netting fee must go to an account holding MARKET_OPERATOR_ROLE or
+    /// CLEARING_HOUSE_ROLE (the platform).
+    error FlexMarketFeeRecipientNotPlatform(address feeRecipient);
+    /// @notice The netting fee exceeds nettingFeeCapPpm of the session's paid amount.
+    error FlexMarketFeeAboveCap(bytes32 periodId, uint256 fee, uint256 cap);
+    /// @notice The deployment's netting fee cap is above MAX_NETTING_FEE_PPM.
+    error FlexMarketInvalidFeeCap(uint256 capPpm, uint256 max);
+    /// @notice No step of the session is waiting for a deadline (None, Verified or Final).
+    error FlexMarketNotStuck(bytes32 sessionId, State state);
 
     // ------------------------------------------------------------------ roles and constants
 
@@ -187,6 +206,12 @@ interface IFlexMarket {
     /// @notice Longest challenge window a session may have.
     /// @return 30 days, in seconds.
     function MAX_CHALLENGE_WINDOW() external view returns (uint32);
+    /// @notice Highest netting fee cap a deployment may set, in ppm of a session's paid amount.
+    /// @return 100 000 (10 %).
+    function MAX_NETTING_FEE_PPM() external view returns (uint256);
+    /// @notice Grace after a step's deadline before refundStuck may release the escrow.
+    /// @return 7 days, in seconds.
+    function LIVENESS_GRACE() external view returns (uint64);
 
     // ------------------------------------------------------------------ registry (admin)
 
@@ -354,12 +379,15 @@ interface IFlexMarket {
 
     /// @notice Settles a netting period on the credit ledger: negative amounts are debited,
     /// positive ones credited, fee credited to feeRecipient. Reverts unless sum + fee == 0.
-    /// Only CLEARING_HOUSE_ROLE, once per period.
-    /// @param periodId The netting period (a session's own id for a session period).
-    /// @param members At most 256 accounts, none zero.
+    /// Only CLEARING_HOUSE_ROLE, once per period. The period is one Final session; every
+    /// member is a party of it (an FSP that committed offers, or an account named with
+    /// nameNettingPayees), and the fee is at most nettingFeeCapPpm of the session's paid amount.
+    /// @param periodId The session id of a Final session.
+    /// @param members At most 256 session parties, strictly ascending, none zero.
     /// @param netAmounts netAmounts[i] is members[i]'s net position, |amount| < 2^96.
-    /// @param fee Clearing-house fee, < 2^96.
-    /// @param feeRecipient Receives the fee; not zero when the fee is not.
+    /// @param fee Clearing-house fee, <= paid * nettingFeeCapPpm / 1e6.
+    /// @param feeRecipient Receives the fee; holds MARKET_OPERATOR_ROLE or CLEARING_HOUSE_ROLE
+    /// when the fee is not zero.
     function settleNetting(
         bytes32 periodId,
         address[] calldata members,
@@ -368,7 +396,46 @@ interface IFlexMarket {
         address feeRecipient
     ) external;
 
+    /// @notice Names accounts that settleNetting may credit or debit for this session (e.g. the
+    /// EV users, fleet operators and CPOs of the caller's revenue-sharing contracts). Only a
+    /// party of the session: an FSP that committed offers to it, or a DSO naming one of its live
+    /// requests in it. Naming is the party's own consent; the operator cannot add anyone.
+    /// @param sessionId The session.
+    /// @param payees At most 256 accounts, none zero.
+    /// @param requestId A DSO passes one of its live requests in the session; an FSP bytes32(0).
+    function nameNettingPayees(bytes32 sessionId, address[] calldata payees, bytes32 requestId) external;
+
+    /// @notice Releases the escrow of a session whose next step was not posted by its deadline
+    /// (see stuckDeadline). Open, Closed or Cleared: every live budget is credited back to its
+    /// DSO and the awards are burned. Disputed (the arbiter did not resolve): the attested
+    /// payouts stand and the rest is refunded, as finalize would. Anyone may call it.
+    /// @param sessionId The session.
+    /// @param requestIds Every request of the session in posting order (cancelled ones too).
+    /// @param reservationList postClearing's list (empty if the session was not cleared).
+    /// @param payouts attestDelivery's list when Disputed, else empty.
+    function refundStuck(
+        bytes32 sessionId,
+        bytes32[] calldata requestIds,
+        Reservation[] calldata reservationList,
+        uint128[] calldata payouts
+    ) external;
+
     // ------------------------------------------------------------------ views
+
+    /// @notice When refundStuck becomes possible: the pending step's deadline plus LIVENESS_GRACE.
+    /// Clearing is due by delivery start (Open, Closed), attestation by delivery end (Cleared),
+    /// the arbiter's resolution by the end of the challenge window (Disputed).
+    /// @param sessionId Any id.
+    /// @return The unix time, or 0 when no step is pending (None, Verified, Final).
+    function stuckDeadline(bytes32 sessionId) external view returns (uint64);
+    /// @notice Whether a party of the session named the account with nameNettingPayees.
+    /// @param sessionId The session.
+    /// @param account Any account.
+    /// @return True once named.
+    function isNettingPayee(bytes32 sessionId, address account) external view returns (bool);
+    /// @notice The netting fee cap fixed at deployment, in ppm of a session's paid amount.
+    /// @return The cap (at most MAX_NETTING_FEE_PPM).
+    function nettingFeeCapPpm() external view returns (uint256);
 
     /// @notice The settlement token (an ERC-20 with ERC-2612 permit).
     /// @return Its address.

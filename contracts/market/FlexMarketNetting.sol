@@ -2,19 +2,27 @@
 pragma solidity ^0.8.28;
 
 import {IFlexMarket} from "../interfaces/IFlexMarket.sol";
-import {PeriodId} from "../types/Ids.sol";
+import {PeriodId, RequestId, SessionId} from "../types/Ids.sol";
 import {FlexMarketLedger} from "./FlexMarketLedger.sol";
+import {FlexMarketSessions} from "./FlexMarketSessions.sol";
 
 /// @title FlexMarketNetting
 /// @notice Multilateral netting by the clearing house: one zero-sum set of debits and credits on
-/// the credit ledger per period, plus an optional fee.
+/// the credit ledger per Final session, plus a fee capped at deployment.
 /// @dev Uniswap v4 style: all deltas plus the fee must net to zero or the call reverts, so
-/// netting can only move credit between members and never create or destroy it.
-abstract contract FlexMarketNetting is FlexMarketLedger {
+/// netting can only move credit between members and never create or destroy it. Bounded on
+/// chain (issue 16): the period is one Final session, every member is a party of it (a
+/// committed FSP, or an account a party named itself, so the operator cannot add an outsider),
+/// members are strictly ascending (no duplicates), and the fee is at most the deployment's cap
+/// of the session's paid amount and goes to the platform.
+abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
     /// @inheritdoc IFlexMarket
     uint256 public constant MAX_NETTING_MEMBERS = 256;
+    /// @inheritdoc IFlexMarket
+    uint256 public constant MAX_NETTING_FEE_PPM = 100_000;
     /// @dev Netting amounts keep their earlier bound.
     uint256 private constant MAX_NET_AMOUNT = type(uint96).max;
+    uint256 private constant PPM = 1_000_000;
 
     /// @inheritdoc IFlexMarket
     function settleNetting(
@@ -26,6 +34,7 @@ abstract contract FlexMarketNetting is FlexMarketLedger {
     ) external onlyRole(CLEARING_HOUSE_ROLE) {
         if (_nettingSettled[PeriodId.wrap(periodId)]) revert FlexMarketNettingAlreadySettled(periodId);
         _checkNetting(PeriodId.wrap(periodId), members, netAmounts, fee, feeRecipient);
+        _checkBounds(periodId, members, fee, feeRecipient);
         _nettingSettled[PeriodId.wrap(periodId)] = true;
         uint256 n = members.length;
         // debits first, so a member's credit from this period cannot fund its own debit
@@ -43,8 +52,63 @@ abstract contract FlexMarketNetting is FlexMarketLedger {
     }
 
     /// @inheritdoc IFlexMarket
+    /// @dev Open to a party whose role was revoked, like dispute: it only names who may receive
+    /// money the party itself has at stake.
+    function nameNettingPayees(bytes32 sessionId, address[] calldata payees, bytes32 requestId) external {
+        Session storage s = _sessions[SessionId.wrap(sessionId)];
+        if (!_isParty(SessionId.wrap(sessionId), s.index, msg.sender, RequestId.wrap(requestId))) {
+            revert FlexMarketNotParty(sessionId, msg.sender);
+        }
+        uint256 n = payees.length;
+        if (n > MAX_NETTING_MEMBERS) revert FlexMarketTooManyMembers(n, MAX_NETTING_MEMBERS);
+        mapping(address => bool) storage named = _nettingPayees[SessionId.wrap(sessionId)];
+        for (uint256 i = 0; i < n; ++i) {
+            if (payees[i] == address(0)) revert FlexMarketZeroAddress();
+            named[payees[i]] = true;
+        }
+        emit NettingPayeesNamed(sessionId, msg.sender, payees);
+    }
+
+    /// @inheritdoc IFlexMarket
     function nettingSettled(bytes32 periodId) external view returns (bool) {
         return _nettingSettled[PeriodId.wrap(periodId)];
+    }
+
+    /// @inheritdoc IFlexMarket
+    function isNettingPayee(bytes32 sessionId, address account) external view returns (bool) {
+        return _nettingPayees[SessionId.wrap(sessionId)][account];
+    }
+
+    /// @inheritdoc IFlexMarket
+    function nettingFeeCapPpm() external view returns (uint256) {
+        return _nettingFeeCapPpm();
+    }
+
+    /// @dev Who and how much (issue 16): a Final session, ascending session parties, the fee
+    /// within the cap and paid to the platform.
+    function _checkBounds(bytes32 periodId, address[] calldata members, uint256 fee, address feeRecipient)
+        private
+        view
+    {
+        SessionId sessionId = SessionId.wrap(periodId);
+        Session storage s = _requireState(sessionId, State.Final);
+        if (fee != 0) {
+            uint256 cap = uint256(s.paid) * _nettingFeeCapPpm() / PPM;
+            if (fee > cap) revert FlexMarketFeeAboveCap(periodId, fee, cap);
+            if (!hasRole(MARKET_OPERATOR_ROLE, feeRecipient) && !hasRole(CLEARING_HOUSE_ROLE, feeRecipient)) {
+                revert FlexMarketFeeRecipientNotPlatform(feeRecipient);
+            }
+        }
+        mapping(address => bool) storage named = _nettingPayees[sessionId];
+        mapping(address => bytes32) storage committed = _commitments[sessionId];
+        address previous = address(0);
+        uint256 n = members.length;
+        for (uint256 i = 0; i < n; ++i) {
+            address member = members[i];
+            if (member <= previous) revert FlexMarketNettingMembersNotSorted(i, member);
+            previous = member;
+            if (!named[member] && committed[member] == bytes32(0)) revert FlexMarketNotNettingParty(periodId, member);
+        }
     }
 
     /// @dev Shape, range and the zero-sum rule: sum(netAmounts) + fee == 0.

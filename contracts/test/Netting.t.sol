@@ -2,17 +2,26 @@
 pragma solidity ^0.8.28;
 
 import {MarketTestBase} from "./Base.t.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {FlexMarket} from "../FlexMarket.sol";
 import {IFlexMarket} from "../interfaces/IFlexMarket.sol";
 
-/// @notice settleNetting: deltas plus fee net to zero or the call reverts (issue 7).
+/// @notice settleNetting: deltas plus fee net to zero (issue 7), and netting is bounded on
+/// chain (issue 16): the period is a Final session, members are its parties in ascending
+/// order, the fee stays within the deployment's cap and goes to the platform.
 contract NettingTest is MarketTestBase {
-    bytes32 internal constant PERIOD = keccak256("2026-11-27");
+    /// @dev A session period: the session's own id.
+    bytes32 internal constant PERIOD = SID;
+    /// @dev The session pays 650e6; the cap of 20 000 ppm allows a fee of 13e6.
+    uint256 internal constant FEE_CAP = 13e6;
 
-    /// @dev After this: fsp1 350, fsp2 300, dso 350 credited.
+    /// @dev After this: fsp1 350, fsp2 300, dso 350 credited; fsp1 named dso, dso2 and fsp3.
     function _credited() internal {
         _verified();
         _afterWindow();
         market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
+        vm.prank(fsp1);
+        market.nameNettingPayees(SID, _three(dso, dso2, fsp3), bytes32(0));
     }
 
     function _three(address a, address b, address c) internal pure returns (address[] memory m) {
@@ -34,7 +43,7 @@ contract NettingTest is MarketTestBase {
         vm.expectEmit(address(market));
         emit IFlexMarket.NettingSettled(PERIOD, 3, 5e6, clearingHouse);
         vm.prank(clearingHouse);
-        market.settleNetting(PERIOD, _three(fsp1, fsp3, dso2), _amounts(-100e6, 60e6, 35e6), 5e6, clearingHouse);
+        market.settleNetting(PERIOD, _three(dso2, fsp1, fsp3), _amounts(35e6, -100e6, 60e6), 5e6, clearingHouse);
         assertEq(market.credits(fsp1), 250e6, "debited");
         assertEq(market.credits(fsp3), 60e6, "credited");
         assertEq(market.credits(dso2), 35e6, "credited");
@@ -46,29 +55,36 @@ contract NettingTest is MarketTestBase {
         assertEq(token.balanceOf(fsp3), 60e6, "member withdraws its net");
     }
 
+    function test_settleNetting_acceptsFeeAtCapToOperator() public {
+        _credited();
+        vm.prank(clearingHouse);
+        market.settleNetting(PERIOD, _three(dso2, fsp1, fsp3), _amounts(0, -int256(FEE_CAP), 0), FEE_CAP, operator);
+        assertEq(market.credits(operator), FEE_CAP, "fee at the cap, paid to the operator");
+    }
+
     function test_settleNetting_revertsUnlessDeltasNetToZero() public {
         _credited();
         vm.expectRevert(
             abi.encodeWithSelector(IFlexMarket.FlexMarketNettingNotBalanced.selector, PERIOD, int256(-4e6), 5e6)
         );
         vm.prank(clearingHouse);
-        market.settleNetting(PERIOD, _three(fsp1, fsp3, dso2), _amounts(-100e6, 61e6, 35e6), 5e6, clearingHouse);
+        market.settleNetting(PERIOD, _three(dso2, fsp1, fsp3), _amounts(35e6, -100e6, 61e6), 5e6, clearingHouse);
     }
 
     function test_settleNetting_revertsWhenPeriodSettledTwice() public {
         _credited();
         vm.prank(clearingHouse);
-        market.settleNetting(PERIOD, _three(fsp1, fsp3, dso2), _amounts(-10e6, 5e6, 5e6), 0, address(0));
+        market.settleNetting(PERIOD, _three(dso2, fsp1, fsp3), _amounts(5e6, -10e6, 5e6), 0, address(0));
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNettingAlreadySettled.selector, PERIOD));
         vm.prank(clearingHouse);
-        market.settleNetting(PERIOD, _three(fsp1, fsp3, dso2), _amounts(-10e6, 5e6, 5e6), 0, address(0));
+        market.settleNetting(PERIOD, _three(dso2, fsp1, fsp3), _amounts(5e6, -10e6, 5e6), 0, address(0));
     }
 
     function test_settleNetting_revertsWhenDebitExceedsCredit() public {
         _credited();
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketInsufficientCredit.selector, fsp3, 0, 10e6));
         vm.prank(clearingHouse);
-        market.settleNetting(PERIOD, _three(fsp3, fsp1, dso2), _amounts(-10e6, 5e6, 5e6), 0, address(0));
+        market.settleNetting(PERIOD, _three(dso2, fsp1, fsp3), _amounts(5e6, 5e6, -10e6), 0, address(0));
     }
 
     function test_settleNetting_revertsForNonClearingHouse() public {
@@ -111,18 +127,108 @@ contract NettingTest is MarketTestBase {
         market.settleNetting(PERIOD, _three(fsp1, fsp2, dso2), _amounts(huge, 0, 0), 0, address(0));
     }
 
+    // ---------------------------------------------------------------- bounds (issue 16)
+
+    function test_settleNetting_revertsUnlessPeriodIsFinalSession() public {
+        _verified(); // Verified, not Final
+        vm.expectRevert(_notInState(PERIOD, IFlexMarket.State.Final, IFlexMarket.State.Verified));
+        vm.prank(clearingHouse);
+        market.settleNetting(PERIOD, new address[](0), new int256[](0), 0, address(0));
+        bytes32 day = keccak256("2026-11-27"); // not a session at all
+        vm.expectRevert(_notInState(day, IFlexMarket.State.Final, IFlexMarket.State.None));
+        vm.prank(clearingHouse);
+        market.settleNetting(day, new address[](0), new int256[](0), 0, address(0));
+    }
+
+    function test_settleNetting_revertsForOutsiderMember() public {
+        _credited();
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotNettingParty.selector, PERIOD, stranger));
+        vm.prank(clearingHouse);
+        market.settleNetting(PERIOD, _three(stranger, fsp1, fsp3), _amounts(50e6, -60e6, 10e6), 0, address(0));
+    }
+
+    function test_settleNetting_revertsOnUnsortedOrDuplicateMembers() public {
+        _credited();
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNettingMembersNotSorted.selector, 1, dso2));
+        vm.prank(clearingHouse);
+        market.settleNetting(PERIOD, _three(fsp1, dso2, fsp3), _amounts(-10e6, 5e6, 5e6), 0, address(0));
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNettingMembersNotSorted.selector, 2, fsp1));
+        vm.prank(clearingHouse);
+        market.settleNetting(PERIOD, _three(dso2, fsp1, fsp1), _amounts(10e6, -100e6, 90e6), 0, address(0));
+    }
+
+    function test_settleNetting_revertsOnFeeAboveCap() public {
+        _credited();
+        uint256 fee = FEE_CAP + 1;
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketFeeAboveCap.selector, PERIOD, fee, FEE_CAP));
+        vm.prank(clearingHouse);
+        market.settleNetting(PERIOD, _three(dso2, fsp1, fsp3), _amounts(0, -int256(fee), 0), fee, clearingHouse);
+    }
+
+    function test_settleNetting_revertsOnFeeToNonPlatform() public {
+        _credited();
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketFeeRecipientNotPlatform.selector, fsp3));
+        vm.prank(clearingHouse);
+        market.settleNetting(PERIOD, _three(dso2, fsp1, fsp3), _amounts(0, -1e6, 0), 1e6, fsp3);
+    }
+
+    function test_nameNettingPayees_byDsoOfALiveRequest() public {
+        _verified();
+        address[] memory payees = new address[](1);
+        payees[0] = stranger;
+        vm.expectEmit(address(market));
+        emit IFlexMarket.NettingPayeesNamed(SID, dso, payees);
+        vm.prank(dso);
+        market.nameNettingPayees(SID, payees, RID);
+        assertTrue(market.isNettingPayee(SID, stranger), "named by the DSO");
+    }
+
+    function test_nameNettingPayees_revertsForNonParty() public {
+        _verified();
+        address[] memory payees = new address[](1);
+        payees[0] = stranger;
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotParty.selector, SID, operator));
+        vm.prank(operator); // the operator is no party: it cannot add an outsider
+        market.nameNettingPayees(SID, payees, bytes32(0));
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotParty.selector, SID, fsp3));
+        vm.prank(fsp3); // an FSP that did not commit offers to the session
+        market.nameNettingPayees(SID, payees, bytes32(0));
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotParty.selector, SID, dso2));
+        vm.prank(dso2); // a DSO naming someone else's request
+        market.nameNettingPayees(SID, payees, RID);
+    }
+
+    function test_nameNettingPayees_revertsOnZeroPayeeOrTooMany() public {
+        _verified();
+        address[] memory payees = new address[](1);
+        vm.expectRevert(IFlexMarket.FlexMarketZeroAddress.selector);
+        vm.prank(fsp1);
+        market.nameNettingPayees(SID, payees, bytes32(0));
+        uint256 n = market.MAX_NETTING_MEMBERS() + 1;
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketTooManyMembers.selector, n, n - 1));
+        vm.prank(fsp1);
+        market.nameNettingPayees(SID, new address[](n), bytes32(0));
+    }
+
+    function test_constructor_revertsOnFeeCapAboveMax() public {
+        uint256 max = market.MAX_NETTING_FEE_PPM();
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketInvalidFeeCap.selector, max + 1, max));
+        new FlexMarket(IERC20(address(token)), admin, max + 1);
+        assertEq(market.nettingFeeCapPpm(), 20_000, "cap fixed at deployment");
+    }
+
     function testFuzz_settleNetting_conservesTotalCredit(uint96 debitSeed, uint96 feeSeed, uint96 splitSeed) public {
         _credited();
         uint256 debit = bound(debitSeed, 1, 350e6);
-        uint256 fee = bound(feeSeed, 0, debit);
+        uint256 fee = bound(feeSeed, 0, debit < FEE_CAP ? debit : FEE_CAP);
         uint256 toFsp3 = bound(splitSeed, 0, debit - fee);
         uint256 toDso2 = debit - fee - toFsp3;
         uint256 before = market.totalCredited();
         vm.prank(clearingHouse);
         market.settleNetting(
             PERIOD,
-            _three(dso, fsp3, dso2),
-            _amounts(-int256(debit), int256(toFsp3), int256(toDso2)),
+            _three(dso, dso2, fsp3),
+            _amounts(-int256(debit), int256(toDso2), int256(toFsp3)),
             fee,
             clearingHouse
         );

@@ -26,7 +26,9 @@ SESSION_EVENTS = (
     "DeliveryAttested",
     "SessionDisputed",
     "DisputeResolved",
+    "SessionRefundedStuck",
     "SessionFinalized",
+    "NettingPayeesNamed",
 )
 
 

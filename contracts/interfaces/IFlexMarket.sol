@@ -161,12 +161,9 @@ interface IFlexMarket {
     error FlexMarketRequestCountMismatch(bytes32 sessionId, uint256 expected, uint256 actual);
     /// @notice settleNetting's members must be strictly ascending addresses (no duplicates).
     error FlexMarketNettingMembersNotSorted(uint256 index, address member);
-    /// @notice A netting member is neither an FSP that committed offers to the session nor an
-    /// account named by a party of the session with nameNettingPayees.
+    /// @notice A netting member (or the fee recipient) is neither an FSP that committed offers
+    /// to the session nor an account named by a party of the session with nameNettingPayees.
     error FlexMarketNotNettingParty(bytes32 periodId, address account);
-    /// @notice The netting fee must go to an account holding MARKET_OPERATOR_ROLE or
-    /// CLEARING_HOUSE_ROLE (the platform).
-    error FlexMarketFeeRecipientNotPlatform(address feeRecipient);
     /// @notice The netting fee exceeds nettingFeeCapPpm of the session's paid amount.
     error FlexMarketFeeAboveCap(bytes32 periodId, uint256 fee, uint256 cap);
     /// @notice The deployment's netting fee cap is above MAX_NETTING_FEE_PPM.
@@ -381,13 +378,13 @@ interface IFlexMarket {
     /// positive ones credited, fee credited to feeRecipient. Reverts unless sum + fee == 0.
     /// Only CLEARING_HOUSE_ROLE, once per period. The period is one Final session; every
     /// member is a party of it (an FSP that committed offers, or an account named with
-    /// nameNettingPayees), and the fee is at most nettingFeeCapPpm of the session's paid amount.
+    /// nameNettingPayees), and the fee, at most nettingFeeCapPpm of the session's paid amount,
+    /// goes to such a party too.
     /// @param periodId The session id of a Final session.
     /// @param members At most 256 session parties, strictly ascending, none zero.
     /// @param netAmounts netAmounts[i] is members[i]'s net position, |amount| < 2^96.
     /// @param fee Clearing-house fee, <= paid * nettingFeeCapPpm / 1e6.
-    /// @param feeRecipient Receives the fee; holds MARKET_OPERATOR_ROLE or CLEARING_HOUSE_ROLE
-    /// when the fee is not zero.
+    /// @param feeRecipient Receives the fee; a party of the session when the fee is not zero.
     function settleNetting(
         bytes32 periodId,
         address[] calldata members,

@@ -14,7 +14,7 @@ import {FlexMarketSessions} from "./FlexMarketSessions.sol";
 /// chain (issue 16): the period is one Final session, every member is a party of it (a
 /// committed FSP, or an account a party named itself, so the operator cannot add an outsider),
 /// members are strictly ascending (no duplicates), and the fee is at most the deployment's cap
-/// of the session's paid amount and goes to the platform.
+/// of the session's paid amount and goes to a party as well.
 abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
     /// @inheritdoc IFlexMarket
     uint256 public constant MAX_NETTING_MEMBERS = 256;
@@ -85,22 +85,22 @@ abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
     }
 
     /// @dev Who and how much (issue 16): a Final session, ascending session parties, the fee
-    /// within the cap and paid to the platform.
+    /// within the cap and paid to a party too (the platform of the parties' contracts).
     function _checkBounds(bytes32 periodId, address[] calldata members, uint256 fee, address feeRecipient)
         private
         view
     {
         SessionId sessionId = SessionId.wrap(periodId);
         Session storage s = _requireState(sessionId, State.Final);
+        mapping(address => bool) storage named = _nettingPayees[sessionId];
+        mapping(address => bytes32) storage committed = _commitments[sessionId];
         if (fee != 0) {
             uint256 cap = uint256(s.paid) * _nettingFeeCapPpm() / PPM;
             if (fee > cap) revert FlexMarketFeeAboveCap(periodId, fee, cap);
-            if (!hasRole(MARKET_OPERATOR_ROLE, feeRecipient) && !hasRole(CLEARING_HOUSE_ROLE, feeRecipient)) {
-                revert FlexMarketFeeRecipientNotPlatform(feeRecipient);
+            if (!named[feeRecipient] && committed[feeRecipient] == bytes32(0)) {
+                revert FlexMarketNotNettingParty(periodId, feeRecipient);
             }
         }
-        mapping(address => bool) storage named = _nettingPayees[sessionId];
-        mapping(address => bytes32) storage committed = _commitments[sessionId];
         address previous = address(0);
         uint256 n = members.length;
         for (uint256 i = 0; i < n; ++i) {

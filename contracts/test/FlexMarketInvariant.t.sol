@@ -240,6 +240,9 @@ contract MarketHandler is Assertions {
             debits += debit;
         }
         if (debits == 0 || !_nameMembers(periodId, members)) return;
+        address[] memory platform = new address[](1);
+        platform[0] = house; // the fee recipient is named too
+        _nameMembers(periodId, platform);
         uint256 cap = market.session(periodId).paid * market.nettingFeeCapPpm() / 1e6;
         uint256 fee = bound(feeSeed, 0, debits < cap ? debits : cap);
         // spread debits - fee as credits over members chosen by the seed

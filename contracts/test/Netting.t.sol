@@ -15,13 +15,18 @@ contract NettingTest is MarketTestBase {
     /// @dev The session pays 650e6; the cap of 20 000 ppm allows a fee of 13e6.
     uint256 internal constant FEE_CAP = 13e6;
 
-    /// @dev After this: fsp1 350, fsp2 300, dso 350 credited; fsp1 named dso, dso2 and fsp3.
+    /// @dev After this: fsp1 350, fsp2 300, dso 350 credited; fsp1 named dso, dso2 and fsp3, fsp2 the clearing house
+    /// (the platform that takes the fee).
     function _credited() internal {
         _verified();
         _afterWindow();
         market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
         vm.prank(fsp1);
         market.nameNettingPayees(SID, _three(dso, dso2, fsp3), bytes32(0));
+        address[] memory platform = new address[](1);
+        platform[0] = clearingHouse;
+        vm.prank(fsp2);
+        market.nameNettingPayees(SID, platform, bytes32(0));
     }
 
     function _three(address a, address b, address c) internal pure returns (address[] memory m) {
@@ -55,11 +60,15 @@ contract NettingTest is MarketTestBase {
         assertEq(token.balanceOf(fsp3), 60e6, "member withdraws its net");
     }
 
-    function test_settleNetting_acceptsFeeAtCapToOperator() public {
+    function test_settleNetting_acceptsFeeAtCapToANamedPlatform() public {
         _credited();
+        address[] memory platform = new address[](1);
+        platform[0] = operator;
+        vm.prank(fsp2);
+        market.nameNettingPayees(SID, platform, bytes32(0));
         vm.prank(clearingHouse);
         market.settleNetting(PERIOD, _three(dso2, fsp1, fsp3), _amounts(0, -int256(FEE_CAP), 0), FEE_CAP, operator);
-        assertEq(market.credits(operator), FEE_CAP, "fee at the cap, paid to the operator");
+        assertEq(market.credits(operator), FEE_CAP, "fee at the cap, paid to the named platform");
     }
 
     function test_settleNetting_revertsUnlessDeltasNetToZero() public {
@@ -165,11 +174,11 @@ contract NettingTest is MarketTestBase {
         market.settleNetting(PERIOD, _three(dso2, fsp1, fsp3), _amounts(0, -int256(fee), 0), fee, clearingHouse);
     }
 
-    function test_settleNetting_revertsOnFeeToNonPlatform() public {
+    function test_settleNetting_revertsOnFeeToOutsider() public {
         _credited();
-        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketFeeRecipientNotPlatform.selector, fsp3));
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotNettingParty.selector, PERIOD, operator));
         vm.prank(clearingHouse);
-        market.settleNetting(PERIOD, _three(dso2, fsp1, fsp3), _amounts(0, -1e6, 0), 1e6, fsp3);
+        market.settleNetting(PERIOD, _three(dso2, fsp1, fsp3), _amounts(0, -1e6, 0), 1e6, operator);
     }
 
     function test_nameNettingPayees_byDsoOfALiveRequest() public {

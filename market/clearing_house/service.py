@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from adapters.chain.market_lists import ZERO32
 from adapters.chain.types import SessionState
 from clearing.encoding import canonical_json, hex32, uuid_to_bytes32
 from clearing.settlement.delivery import DeliveryReport, recompute_with_evidence
@@ -153,6 +154,25 @@ def session_period(
     )
 
 
+def _require_parties(ledger: Ledger, session_id: bytes, members: Sequence[str]) -> None:
+    """Every member must be a party of the session: an FSP that committed offers, or an
+    account a party named with ``nameNettingPayees``; the contract refuses anyone else
+    (``FlexMarketNotNettingParty``), so say who is missing before sending."""
+    market = ledger.market
+    missing = [
+        member
+        for member in members
+        if market.offer_root(session_id, member) == ZERO32
+        and not market.is_netting_payee(session_id, member)
+    ]
+    if missing:
+        raise Conflict(
+            f"session 0x{session_id.hex()}: not named as netting payees by a party of the "
+            f"session: {', '.join(missing)}",
+            field="session_id",
+        )
+
+
 def settle_session(
     *,
     engine: Engine,
@@ -185,6 +205,7 @@ def settle_session(
             previous = store.load_period(engine, session_id)
             tx_hash = previous["tx_hash"] if previous else None
         else:
+            _require_parties(ledger, period_id, members)
             tx = ledger.market.settle_netting(
                 period_id, members, amounts, fee, recipient, sender=clearing_house
             )

@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
+from eth_utils.address import to_checksum_address
 
+from adapters.chain.market_lists import ZERO32
+from clearing.encoding import uuid_to_bytes32
 from clearing.settlement.revenue import RevenueShareContract, UserContribution, sign_contract
 from market.clearing_house import store
-from market.clearing_house.period import PeriodSettlement, SignedContract
+from market.clearing_house.period import PeriodSettlement, SignedContract, contract_payees
 from market.clearing_house.service import session_period
 from market.replay.context import NettingOutcome, ReplayContext, SessionRun
 from market.replay.derive import derived_key, derived_uuid
@@ -127,8 +130,30 @@ def revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
     return out
 
 
+def name_netting_payees(ctx: ReplayContext, run: SessionRun, sharing: RevenueSharing) -> None:
+    """Each FSP with contracts names, on-chain, who its netting may pay for this session: the
+    parties of its contracts and the session's DSOs (uncovered penalties).
+
+    ``settleNetting`` only moves credit between parties of the session, and only a party can
+    name one, so the clearing house cannot pay an outsider. An FSP that committed no offers is
+    no party and names no one (it has no revenue to share).
+    """
+    market = ctx.chain.contracts.market
+    session_id = uuid_to_bytes32(run.session_id)
+    dsos = {market.request(rid).dso.lower() for rid in market.session_requests(session_id)}
+    for fsp, contracts in sorted(sharing.contracts.items()):
+        address = ctx.chain.addresses[fsp]
+        if market.offer_root(session_id, address) == ZERO32:
+            continue
+        payees = sorted(dsos | set(contract_payees(contracts)))
+        market.name_netting_payees(
+            session_id, [to_checksum_address(p) for p in payees], sender=address
+        )
+
+
 def post_revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
-    """Each FSP posts its signed contracts (once per run) and this session's contributions.
+    """Each FSP posts its signed contracts (once per run) and this session's contributions,
+    and names the contracts' parties as the session's netting payees on-chain.
 
     EV users get their keys on the chain client so they can withdraw what the netting credits.
     """
@@ -142,6 +167,7 @@ def post_revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
         ctx.clients[fsp].post_contributions(run.session_id, contributions)
     for key in sharing.user_keys.values():
         ctx.chain.client.add_account(key)
+    name_netting_payees(ctx, run, sharing)
     return sharing
 
 

@@ -204,16 +204,11 @@ class FlexMarketContract(FlexMarketViews):
         )
 
     def name_netting_payees(
-        self,
-        session_id: bytes,
-        payees: Sequence[str],
-        request_id: bytes = ZERO32,
-        *,
-        sender: str,
+        self, payees: Sequence[str], named: bool = True, *, sender: str
     ) -> TxResult:
-        """A party of the session (a committed FSP, or a DSO naming its live request) names the
-        accounts settleNetting may move credit to for this session."""
-        return self._tx("nameNettingPayees", session_id, list(payees), request_id, sender=sender)
+        """The sending FSP names (or withdraws) the accounts its netting may pay; it counts in
+        the sessions the FSP committed offers to, when it is a member of the netting."""
+        return self._tx("nameNettingPayees", list(payees), named, sender=sender)
 
     def refund_stuck(self, session_id: bytes, *, sender: str) -> TxResult:
         """Releases a stuck session's escrow (anyone, after ``stuck_deadline``); passes the

@@ -229,9 +229,9 @@ class FlexMarketViews(ContractWrapper):
     def netting_settled(self, period_id: bytes) -> bool:
         return bool(self._call("nettingSettled", period_id))
 
-    def is_netting_payee(self, session_id: bytes, account: str) -> bool:
-        """Whether a party of the session named ``account`` with ``nameNettingPayees``."""
-        return bool(self._call("isNettingPayee", session_id, account))
+    def is_netting_payee(self, fsp: str, payee: str) -> bool:
+        """Whether ``fsp`` named ``payee`` with ``nameNettingPayees`` (and did not withdraw it)."""
+        return bool(self._call("isNettingPayee", fsp, payee))
 
     def stuck_deadline(self, session_id: bytes) -> int:
         """When ``refundStuck`` becomes possible (Unix seconds); 0 when no step is pending."""

@@ -28,7 +28,6 @@ SESSION_EVENTS = (
     "DisputeResolved",
     "SessionRefundedStuck",
     "SessionFinalized",
-    "NettingPayeesNamed",
 )
 
 

@@ -106,8 +106,9 @@ interface IFlexMarket {
     event Debited(address indexed account, bytes32 indexed ref, uint256 amount);
     event Withdrawn(address indexed account, address indexed to, uint256 amount);
     event NettingSettled(bytes32 indexed periodId, uint256 memberCount, uint256 fee, address indexed feeRecipient);
-    /// @notice A party of the session named accounts that settleNetting may move credit to.
-    event NettingPayeesNamed(bytes32 indexed sessionId, address indexed by, address[] payees);
+    /// @notice An FSP named (or, with named false, withdrew) accounts that settleNetting may move
+    /// credit to in the sessions it committed offers to.
+    event NettingPayeesNamed(address indexed by, address[] payees, bool named);
     /// @notice A step was not posted by its deadline; the session's escrow was released by
     /// refundStuck. SessionFinalized follows in the same transaction with the amounts.
     event SessionRefundedStuck(bytes32 indexed sessionId, State stuckIn, uint64 deadline, address indexed caller);
@@ -162,7 +163,8 @@ interface IFlexMarket {
     /// @notice settleNetting's members must be strictly ascending addresses (no duplicates).
     error FlexMarketNettingMembersNotSorted(uint256 index, address member);
     /// @notice A netting member (or the fee recipient) is neither an FSP that committed offers
-    /// to the session nor an account named by a party of the session with nameNettingPayees.
+    /// to the session nor an account named with nameNettingPayees by such an FSP that is a
+    /// member of the same netting.
     error FlexMarketNotNettingParty(bytes32 periodId, address account);
     /// @notice The netting fee exceeds nettingFeeCapPpm of the session's paid amount.
     error FlexMarketFeeAboveCap(bytes32 periodId, uint256 fee, uint256 cap);
@@ -377,9 +379,9 @@ interface IFlexMarket {
     /// @notice Settles a netting period on the credit ledger: negative amounts are debited,
     /// positive ones credited, fee credited to feeRecipient. Reverts unless sum + fee == 0.
     /// Only CLEARING_HOUSE_ROLE, once per period. The period is one Final session; every
-    /// member is a party of it (an FSP that committed offers, or an account named with
-    /// nameNettingPayees), and the fee, at most nettingFeeCapPpm of the session's paid amount,
-    /// goes to such a party too.
+    /// member is a party of it (an FSP that committed offers to it, or an account such an FSP,
+    /// itself a member, named with nameNettingPayees), and the fee, at most nettingFeeCapPpm of
+    /// the session's paid amount, goes to such a party too.
     /// @param periodId The session id of a Final session.
     /// @param members At most 256 session parties, strictly ascending, none zero.
     /// @param netAmounts netAmounts[i] is members[i]'s net position, |amount| < 2^96.
@@ -393,14 +395,14 @@ interface IFlexMarket {
         address feeRecipient
     ) external;
 
-    /// @notice Names accounts that settleNetting may credit or debit for this session (e.g. the
-    /// EV users, fleet operators and CPOs of the caller's revenue-sharing contracts). Only a
-    /// party of the session: an FSP that committed offers to it, or a DSO naming one of its live
-    /// requests in it. Naming is the party's own consent; the operator cannot add anyone.
-    /// @param sessionId The session.
+    /// @notice Names the accounts that settleNetting may credit or debit alongside the caller
+    /// (e.g. the EV users, fleet operators, CPOs and platform of its revenue-sharing contracts).
+    /// A naming counts in a session's netting only when the caller committed offers to that
+    /// session and is a member of the netting: naming is the FSP's own consent, and neither
+    /// the operator nor the clearing house can add anyone. Anyone may call it.
     /// @param payees At most 256 accounts, none zero.
-    /// @param requestId A DSO passes one of its live requests in the session; an FSP bytes32(0).
-    function nameNettingPayees(bytes32 sessionId, address[] calldata payees, bytes32 requestId) external;
+    /// @param named True to name them, false to withdraw the naming.
+    function nameNettingPayees(address[] calldata payees, bool named) external;
 
     /// @notice Releases the escrow of a session whose next step was not posted by its deadline
     /// (see stuckDeadline). Open, Closed or Cleared: every live budget is credited back to its
@@ -425,11 +427,11 @@ interface IFlexMarket {
     /// @param sessionId Any id.
     /// @return The unix time, or 0 when no step is pending (None, Verified, Final).
     function stuckDeadline(bytes32 sessionId) external view returns (uint64);
-    /// @notice Whether a party of the session named the account with nameNettingPayees.
-    /// @param sessionId The session.
-    /// @param account Any account.
-    /// @return True once named.
-    function isNettingPayee(bytes32 sessionId, address account) external view returns (bool);
+    /// @notice Whether the FSP named the payee with nameNettingPayees (and did not withdraw it).
+    /// @param fsp The naming account.
+    /// @param payee Any account.
+    /// @return True while named.
+    function isNettingPayee(address fsp, address payee) external view returns (bool);
     /// @notice The netting fee cap fixed at deployment, in ppm of a session's paid amount.
     /// @return The cap (at most MAX_NETTING_FEE_PPM).
     function nettingFeeCapPpm() external view returns (uint256);

@@ -39,4 +39,18 @@ abstract contract FlexMarketDisputes is FlexMarketSettlement {
         emit DisputeResolved(sessionId, correctedRoot, total, payouts);
         _finalize(SessionId.wrap(sessionId), s, requestIds, reservationList, payouts);
     }
+
+    /// @dev A party has money at stake: an FSP that committed offers, or the DSO of a live
+    /// request of the session (named by the caller).
+    function _isParty(SessionId sessionId, uint24 sessionIndex, address account, RequestId requestId)
+        private
+        view
+        returns (bool)
+    {
+        if (_commitments[sessionId][account] != bytes32(0)) return true;
+        if (RequestId.unwrap(requestId) == bytes32(0)) return false;
+        Request storage r = _requests[requestId];
+        return r.dso == account && account != address(0) && r.sessionIndex == sessionIndex
+            && r.indexAndCancelled & CANCELLED == 0;
+    }
 }

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {IFlexMarket} from "../interfaces/IFlexMarket.sol";
-import {PeriodId, RequestId, SessionId} from "../types/Ids.sol";
+import {PeriodId, SessionId} from "../types/Ids.sol";
 import {FlexMarketLedger} from "./FlexMarketLedger.sol";
 import {FlexMarketSessions} from "./FlexMarketSessions.sol";
 
@@ -11,10 +11,12 @@ import {FlexMarketSessions} from "./FlexMarketSessions.sol";
 /// the credit ledger per Final session, plus a fee capped at deployment.
 /// @dev Uniswap v4 style: all deltas plus the fee must net to zero or the call reverts, so
 /// netting can only move credit between members and never create or destroy it. Bounded on
-/// chain (issue 16): the period is one Final session, every member is a party of it (a
-/// committed FSP, or an account a party named itself, so the operator cannot add an outsider),
-/// members are strictly ascending (no duplicates), and the fee is at most the deployment's cap
-/// of the session's paid amount and goes to a party as well.
+/// chain (issue 16): the period is one Final session; every member is a party of it, i.e. an
+/// FSP that committed offers to it, or an account such an FSP (itself a member) named with
+/// nameNettingPayees, so the operator cannot add an outsider; members are strictly ascending
+/// (no duplicates); the fee is at most the deployment's cap of the session's paid amount and
+/// goes to a party as well. An FSP names its payees once, not per session: naming costs a
+/// storage slot per payee, so a per-session list would cost every session again.
 abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
     /// @inheritdoc IFlexMarket
     uint256 public constant MAX_NETTING_MEMBERS = 256;
@@ -52,21 +54,17 @@ abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
     }
 
     /// @inheritdoc IFlexMarket
-    /// @dev Open to a party whose role was revoked, like dispute: it only names who may receive
-    /// money the party itself has at stake.
-    function nameNettingPayees(bytes32 sessionId, address[] calldata payees, bytes32 requestId) external {
-        Session storage s = _sessions[SessionId.wrap(sessionId)];
-        if (!_isParty(SessionId.wrap(sessionId), s.index, msg.sender, RequestId.wrap(requestId))) {
-            revert FlexMarketNotParty(sessionId, msg.sender);
-        }
+    /// @dev Open to any account: a naming only counts for an FSP that committed offers to the
+    /// netted session and is itself a member of the netting.
+    function nameNettingPayees(address[] calldata payees, bool named) external {
         uint256 n = payees.length;
         if (n > MAX_NETTING_MEMBERS) revert FlexMarketTooManyMembers(n, MAX_NETTING_MEMBERS);
-        mapping(address => bool) storage named = _nettingPayees[SessionId.wrap(sessionId)];
+        mapping(address => bool) storage mine = _nettingPayees[msg.sender];
         for (uint256 i = 0; i < n; ++i) {
             if (payees[i] == address(0)) revert FlexMarketZeroAddress();
-            named[payees[i]] = true;
+            mine[payees[i]] = named;
         }
-        emit NettingPayeesNamed(sessionId, msg.sender, payees);
+        emit NettingPayeesNamed(msg.sender, payees, named);
     }
 
     /// @inheritdoc IFlexMarket
@@ -75,8 +73,8 @@ abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
     }
 
     /// @inheritdoc IFlexMarket
-    function isNettingPayee(bytes32 sessionId, address account) external view returns (bool) {
-        return _nettingPayees[SessionId.wrap(sessionId)][account];
+    function isNettingPayee(address fsp, address payee) external view returns (bool) {
+        return _nettingPayees[fsp][payee];
     }
 
     /// @inheritdoc IFlexMarket
@@ -84,31 +82,48 @@ abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
         return _nettingFeeCapPpm();
     }
 
-    /// @dev Who and how much (issue 16): a Final session, ascending session parties, the fee
-    /// within the cap and paid to a party too (the platform of the parties' contracts).
+    /// @dev Who and how much (issue 16): a Final session, ascending members, each one a party
+    /// (a committed FSP of the session, or named by a committed FSP that is a member too), the
+    /// fee within the cap and paid to a party as well.
     function _checkBounds(bytes32 periodId, address[] calldata members, uint256 fee, address feeRecipient)
         private
         view
     {
         SessionId sessionId = SessionId.wrap(periodId);
         Session storage s = _requireState(sessionId, State.Final);
-        mapping(address => bool) storage named = _nettingPayees[sessionId];
         mapping(address => bytes32) storage committed = _commitments[sessionId];
-        if (fee != 0) {
-            uint256 cap = uint256(s.paid) * _nettingFeeCapPpm() / PPM;
-            if (fee > cap) revert FlexMarketFeeAboveCap(periodId, fee, cap);
-            if (!named[feeRecipient] && committed[feeRecipient] == bytes32(0)) {
-                revert FlexMarketNotNettingParty(periodId, feeRecipient);
-            }
-        }
-        address previous = address(0);
         uint256 n = members.length;
+        // the session's FSPs among the members: the only accounts whose naming counts
+        address[] memory fsps = new address[](n);
+        uint256 nFsps = 0;
+        address previous = address(0);
         for (uint256 i = 0; i < n; ++i) {
             address member = members[i];
             if (member <= previous) revert FlexMarketNettingMembersNotSorted(i, member);
             previous = member;
-            if (!named[member] && committed[member] == bytes32(0)) revert FlexMarketNotNettingParty(periodId, member);
+            if (committed[member] != bytes32(0)) fsps[nFsps++] = member;
         }
+        for (uint256 i = 0; i < n; ++i) {
+            address member = members[i];
+            if (committed[member] == bytes32(0) && !_namedByOneOf(fsps, nFsps, member)) {
+                revert FlexMarketNotNettingParty(periodId, member);
+            }
+        }
+        if (fee != 0) {
+            uint256 cap = uint256(s.paid) * _nettingFeeCapPpm() / PPM;
+            if (fee > cap) revert FlexMarketFeeAboveCap(periodId, fee, cap);
+            if (committed[feeRecipient] == bytes32(0) && !_namedByOneOf(fsps, nFsps, feeRecipient)) {
+                revert FlexMarketNotNettingParty(periodId, feeRecipient);
+            }
+        }
+    }
+
+    /// @dev Whether one of the first `count` FSPs named `account` (count <= 256 members).
+    function _namedByOneOf(address[] memory fsps, uint256 count, address account) private view returns (bool) {
+        for (uint256 j = 0; j < count; ++j) {
+            if (_nettingPayees[fsps[j]][account]) return true;
+        }
+        return false;
     }
 
     /// @dev Shape, range and the zero-sum rule: sum(netAmounts) + fee == 0.

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {IFlexMarket} from "../interfaces/IFlexMarket.sol";
-import {RequestId, SessionId} from "../types/Ids.sol";
+import {SessionId} from "../types/Ids.sol";
 import {FlexMarketStorage} from "./FlexMarketStorage.sol";
 
 /// @title FlexMarketSessions
@@ -92,19 +92,5 @@ abstract contract FlexMarketSessions is FlexMarketStorage {
     function _requireState(SessionId sessionId, State expected) internal view returns (Session storage s) {
         s = _sessions[sessionId];
         if (s.state != expected) revert FlexMarketNotInState(SessionId.unwrap(sessionId), expected, s.state);
-    }
-
-    /// @dev A party has money at stake: an FSP that committed offers, or the DSO of a live
-    /// request of the session (named by the caller).
-    function _isParty(SessionId sessionId, uint24 sessionIndex, address account, RequestId requestId)
-        internal
-        view
-        returns (bool)
-    {
-        if (_commitments[sessionId][account] != bytes32(0)) return true;
-        if (RequestId.unwrap(requestId) == bytes32(0)) return false;
-        Request storage r = _requests[requestId];
-        return r.dso == account && account != address(0) && r.sessionIndex == sessionIndex
-            && r.indexAndCancelled & CANCELLED == 0;
     }
 }

@@ -97,8 +97,8 @@ abstract contract FlexMarketStorage is IFlexMarket, AccessControl {
     uint256 internal _totalDeposited;
     uint128 internal _totalCredited;
     uint128 internal _totalWithdrawn;
-    /// @dev Appended (issue 16): accounts a party of the session named as netting payees.
-    mapping(SessionId sessionId => mapping(address payee => bool)) internal _nettingPayees;
+    /// @dev Appended (issue 16): the accounts each FSP named as payees of its netting.
+    mapping(address fsp => mapping(address payee => bool)) internal _nettingPayees;
 
     /// @dev The settlement token, an immutable of the concrete contract.
     function _token() internal view virtual returns (IERC20);

@@ -240,9 +240,6 @@ contract MarketHandler is Assertions {
             debits += debit;
         }
         if (debits == 0 || !_nameMembers(periodId, members)) return;
-        address[] memory platform = new address[](1);
-        platform[0] = house; // the fee recipient is named too
-        _nameMembers(periodId, platform);
         uint256 cap = market.session(periodId).paid * market.nettingFeeCapPpm() / 1e6;
         uint256 fee = bound(feeSeed, 0, debits < cap ? debits : cap);
         // spread debits - fee as credits over members chosen by the seed
@@ -324,15 +321,21 @@ contract MarketHandler is Assertions {
         }
     }
 
-    /// @dev A committed FSP (or a DSO with a live request) of the session names the members.
+    /// @dev Every FSP names the members and the house once (the naming is per FSP, not per
+    /// session); false when no FSP of the session is among the members.
     function _nameMembers(bytes32 id, address[] memory members) internal returns (bool) {
+        bool any;
         for (uint256 f = 0; f < 4; ++f) {
-            if (market.offerCommitment(id, fsps[f]) == bytes32(0)) continue;
+            if (market.offerCommitment(id, fsps[f]) != bytes32(0)) any = true;
+            if (market.isNettingPayee(fsps[f], house)) continue;
             vm.prank(fsps[f]);
-            market.nameNettingPayees(id, members, bytes32(0));
-            return true;
+            market.nameNettingPayees(members, true);
+            address[] memory platform = new address[](1);
+            platform[0] = house;
+            vm.prank(fsps[f]);
+            market.nameNettingPayees(platform, true);
         }
-        return false;
+        return any;
     }
 
     /// @dev Finalizes (mode 0), resolves (1) or refunds a stuck session (2) and books each

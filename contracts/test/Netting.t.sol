@@ -15,18 +15,31 @@ contract NettingTest is MarketTestBase {
     /// @dev The session pays 650e6; the cap of 20 000 ppm allows a fee of 13e6.
     uint256 internal constant FEE_CAP = 13e6;
 
-    /// @dev After this: fsp1 350, fsp2 300, dso 350 credited; fsp1 named dso, dso2 and fsp3, fsp2 the clearing house
-    /// (the platform that takes the fee).
+    /// @dev After this: fsp1 350, fsp2 300, dso 350 credited; fsp1 (committed to SID) named
+    /// dso, dso2, fsp3 and the clearing house (the platform that takes the fee).
     function _credited() internal {
         _verified();
         _afterWindow();
         market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
-        vm.prank(fsp1);
-        market.nameNettingPayees(SID, _three(dso, dso2, fsp3), bytes32(0));
-        address[] memory platform = new address[](1);
-        platform[0] = clearingHouse;
-        vm.prank(fsp2);
-        market.nameNettingPayees(SID, platform, bytes32(0));
+        _name(fsp1, _four(dso, dso2, fsp3, clearingHouse));
+    }
+
+    function _name(address fsp, address[] memory payees) internal {
+        vm.prank(fsp);
+        market.nameNettingPayees(payees, true);
+    }
+
+    function _one(address a) internal pure returns (address[] memory m) {
+        m = new address[](1);
+        m[0] = a;
+    }
+
+    function _four(address a, address b, address c, address d) internal pure returns (address[] memory m) {
+        m = new address[](4);
+        m[0] = a;
+        m[1] = b;
+        m[2] = c;
+        m[3] = d;
     }
 
     function _three(address a, address b, address c) internal pure returns (address[] memory m) {
@@ -62,10 +75,7 @@ contract NettingTest is MarketTestBase {
 
     function test_settleNetting_acceptsFeeAtCapToANamedPlatform() public {
         _credited();
-        address[] memory platform = new address[](1);
-        platform[0] = operator;
-        vm.prank(fsp2);
-        market.nameNettingPayees(SID, platform, bytes32(0));
+        _name(fsp1, _one(operator));
         vm.prank(clearingHouse);
         market.settleNetting(PERIOD, _three(dso2, fsp1, fsp3), _amounts(0, -int256(FEE_CAP), 0), FEE_CAP, operator);
         assertEq(market.credits(operator), FEE_CAP, "fee at the cap, paid to the named platform");
@@ -181,42 +191,45 @@ contract NettingTest is MarketTestBase {
         market.settleNetting(PERIOD, _three(dso2, fsp1, fsp3), _amounts(0, -1e6, 0), 1e6, operator);
     }
 
-    function test_nameNettingPayees_byDsoOfALiveRequest() public {
-        _verified();
-        address[] memory payees = new address[](1);
-        payees[0] = stranger;
-        vm.expectEmit(address(market));
-        emit IFlexMarket.NettingPayeesNamed(SID, dso, payees);
-        vm.prank(dso);
-        market.nameNettingPayees(SID, payees, RID);
-        assertTrue(market.isNettingPayee(SID, stranger), "named by the DSO");
+    function test_settleNetting_countsOnlyNamingByACommittedFspMember() public {
+        _credited();
+        _name(fsp2, _one(stranger)); // fsp2 committed to SID but is no member of this netting
+        _name(fsp3, _one(stranger)); // fsp3 is a member but never committed to SID
+        vm.prank(operator);
+        market.nameNettingPayees(_one(stranger), true); // the operator is no FSP of the session
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotNettingParty.selector, PERIOD, stranger));
+        vm.prank(clearingHouse);
+        market.settleNetting(PERIOD, _three(stranger, fsp1, fsp3), _amounts(50e6, -60e6, 10e6), 0, address(0));
     }
 
-    function test_nameNettingPayees_revertsForNonParty() public {
-        _verified();
-        address[] memory payees = new address[](1);
-        payees[0] = stranger;
-        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotParty.selector, SID, operator));
-        vm.prank(operator); // the operator is no party: it cannot add an outsider
-        market.nameNettingPayees(SID, payees, bytes32(0));
-        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotParty.selector, SID, fsp3));
-        vm.prank(fsp3); // an FSP that did not commit offers to the session
-        market.nameNettingPayees(SID, payees, bytes32(0));
-        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotParty.selector, SID, dso2));
-        vm.prank(dso2); // a DSO naming someone else's request
-        market.nameNettingPayees(SID, payees, RID);
+    function test_nameNettingPayees_namesAndWithdraws() public {
+        vm.expectEmit(address(market));
+        emit IFlexMarket.NettingPayeesNamed(fsp1, _one(stranger), true);
+        _name(fsp1, _one(stranger));
+        assertTrue(market.isNettingPayee(fsp1, stranger), "named");
+        assertTrue(!market.isNettingPayee(fsp2, stranger), "by fsp1 only");
+        vm.prank(fsp1);
+        market.nameNettingPayees(_one(stranger), false);
+        assertTrue(!market.isNettingPayee(fsp1, stranger), "withdrawn");
+    }
+
+    function test_settleNetting_refusesAPayeeWhoseNamingWasWithdrawn() public {
+        _credited();
+        vm.prank(fsp1);
+        market.nameNettingPayees(_one(fsp3), false);
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotNettingParty.selector, PERIOD, fsp3));
+        vm.prank(clearingHouse);
+        market.settleNetting(PERIOD, _three(dso2, fsp1, fsp3), _amounts(5e6, -10e6, 5e6), 0, address(0));
     }
 
     function test_nameNettingPayees_revertsOnZeroPayeeOrTooMany() public {
-        _verified();
-        address[] memory payees = new address[](1);
         vm.expectRevert(IFlexMarket.FlexMarketZeroAddress.selector);
         vm.prank(fsp1);
-        market.nameNettingPayees(SID, payees, bytes32(0));
+        market.nameNettingPayees(new address[](1), true);
         uint256 n = market.MAX_NETTING_MEMBERS() + 1;
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketTooManyMembers.selector, n, n - 1));
         vm.prank(fsp1);
-        market.nameNettingPayees(SID, new address[](n), bytes32(0));
+        market.nameNettingPayees(new address[](n), true);
     }
 
     function test_constructor_revertsOnFeeCapAboveMax() public {
@@ -236,13 +249,13 @@ contract NettingTest is MarketTestBase {
         vm.prank(clearingHouse);
         market.settleNetting(
             PERIOD,
-            _three(dso, dso2, fsp3),
-            _amounts(-int256(debit), int256(toDso2), int256(toFsp3)),
+            _three(dso2, fsp1, fsp3),
+            _amounts(int256(toDso2), -int256(debit), int256(toFsp3)),
             fee,
             clearingHouse
         );
         assertEq(market.totalCredited(), before, "netting conserves credit");
-        assertEq(market.credits(dso), 350e6 - debit, "debit");
+        assertEq(market.credits(fsp1), 350e6 - debit, "debit");
         assertEq(market.credits(clearingHouse), fee, "fee");
     }
 }

@@ -20,7 +20,7 @@ contract StorageLayoutTest is MarketTestBase {
         address[] memory payees = new address[](1);
         payees[0] = stranger;
         vm.prank(fsp1);
-        market.nameNettingPayees(SID, payees, bytes32(0));
+        market.nameNettingPayees(payees, true);
         vm.prank(clearingHouse);
         market.settleNetting(PERIOD, new address[](0), new int256[](0), 0, address(0));
     }
@@ -83,9 +83,9 @@ contract StorageLayoutTest is MarketTestBase {
     }
 
     function test_nettingPayeesAtSlot10() public view {
-        uint256 slot = uint256(keccak256(abi.encode(stranger, _mapSlot(SID, 10))));
-        assertEq(_word(slot), 1, "_nettingPayees[SID][stranger]");
-        assertTrue(market.isNettingPayee(SID, stranger), "view agrees");
+        uint256 slot = uint256(keccak256(abi.encode(stranger, _mapSlot(bytes32(uint256(uint160(fsp1))), 10))));
+        assertEq(_word(slot), 1, "_nettingPayees[fsp1][stranger]");
+        assertTrue(market.isNettingPayee(fsp1, stranger), "view agrees");
     }
 
     function test_nettingAtSlot5() public view {

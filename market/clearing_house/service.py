@@ -154,21 +154,25 @@ def session_period(
     )
 
 
-def _require_parties(ledger: Ledger, session_id: bytes, members: Sequence[str]) -> None:
-    """Every member must be a party of the session: an FSP that committed offers, or an
-    account a party named with ``nameNettingPayees``; the contract refuses anyone else
-    (``FlexMarketNotNettingParty``), so say who is missing before sending."""
+def _require_parties(
+    ledger: Ledger, session_id: bytes, members: Sequence[str], fee_recipient: str | None
+) -> None:
+    """Every member (and the fee recipient) must be a party of the session: an FSP that
+    committed offers to it, or an account such an FSP among the members named with
+    ``nameNettingPayees``. The contract refuses anyone else (``FlexMarketNotNettingParty``), so
+    say who is missing before sending."""
     market = ledger.market
+    fsps = [m for m in members if market.offer_root(session_id, m) != ZERO32]
+    accounts = [*members, *([fee_recipient] if fee_recipient else [])]
     missing = [
-        member
-        for member in members
-        if market.offer_root(session_id, member) == ZERO32
-        and not market.is_netting_payee(session_id, member)
+        a
+        for a in accounts
+        if a not in fsps and not any(market.is_netting_payee(f, a) for f in fsps)
     ]
     if missing:
         raise Conflict(
-            f"session 0x{session_id.hex()}: not named as netting payees by a party of the "
-            f"session: {', '.join(missing)}",
+            f"session 0x{session_id.hex()}: not named as netting payees by an FSP of the "
+            f"session among the members: {', '.join(missing)}",
             field="session_id",
         )
 
@@ -205,7 +209,7 @@ def settle_session(
             previous = store.load_period(engine, session_id)
             tx_hash = previous["tx_hash"] if previous else None
         else:
-            _require_parties(ledger, period_id, members)
+            _require_parties(ledger, period_id, members, recipient if fee else None)
             tx = ledger.market.settle_netting(
                 period_id, members, amounts, fee, recipient, sender=clearing_house
             )

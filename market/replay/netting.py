@@ -21,7 +21,6 @@ from typing import Any
 from eth_account import Account
 from eth_utils.address import to_checksum_address
 
-from adapters.chain.market_lists import ZERO32
 from clearing.encoding import uuid_to_bytes32
 from clearing.settlement.revenue import RevenueShareContract, UserContribution, sign_contract
 from market.clearing_house import store
@@ -131,24 +130,25 @@ def revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
 
 
 def name_netting_payees(ctx: ReplayContext, run: SessionRun, sharing: RevenueSharing) -> None:
-    """Each FSP with contracts names, on-chain, who its netting may pay for this session: the
-    parties of its contracts and the session's DSOs (uncovered penalties).
+    """Each FSP with contracts names, on-chain, who its netting may pay: the parties of its
+    contracts and the session's DSOs (uncovered penalties). Only accounts not named yet: a
+    naming lasts across sessions.
 
-    ``settleNetting`` only moves credit between parties of the session, and only a party can
-    name one, so the clearing house cannot pay an outsider. An FSP that committed no offers is
-    no party and names no one (it has no revenue to share).
+    ``settleNetting`` only moves credit between parties of the session, and only the session's
+    own FSPs name them, so the clearing house cannot pay an outsider.
     """
     market = ctx.chain.contracts.market
     session_id = uuid_to_bytes32(run.session_id)
     dsos = {market.request(rid).dso.lower() for rid in market.session_requests(session_id)}
     for fsp, contracts in sorted(sharing.contracts.items()):
         address = ctx.chain.addresses[fsp]
-        if market.offer_root(session_id, address) == ZERO32:
-            continue
-        payees = sorted(dsos | set(contract_payees(contracts)))
-        market.name_netting_payees(
-            session_id, [to_checksum_address(p) for p in payees], sender=address
-        )
+        payees = [
+            to_checksum_address(p)
+            for p in sorted(dsos | set(contract_payees(contracts)))
+            if not market.is_netting_payee(address, p)
+        ]
+        if payees:
+            market.name_netting_payees(payees, sender=address)
 
 
 def post_revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:

@@ -347,8 +347,8 @@ def test_netting_to_an_outsider_or_above_the_fee_cap_is_refused(s: Session, part
     amounts = [-100 if a == fsp else 100 for a in members]
     with pytest.raises(E.NotAuthorized, match="FlexMarketNotNettingParty"):
         m.settle_netting(SESSION, members, amounts, 0, fsp, sender=parties.operator)
-    m.name_netting_payees(SESSION, [s.parties.outsider], sender=fsp)
-    assert m.is_netting_payee(SESSION, s.parties.outsider)
+    m.name_netting_payees([s.parties.outsider], sender=fsp)
+    assert m.is_netting_payee(fsp, s.parties.outsider)
     cap = PAYOUT * m.netting_fee_cap_ppm() // 1_000_000
     with pytest.raises(E.BudgetExceeded, match="FlexMarketFeeAboveCap"):
         m.settle_netting(SESSION, [fsp], [-(cap + 1)], cap + 1, fsp, sender=parties.operator)

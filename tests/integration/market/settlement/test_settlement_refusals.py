@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from adapters.chain.errors import ContractRevert
 from adapters.chain.types import SessionState
-from clearing.encoding import hex32, keccak256, uuid_to_bytes32
+from clearing.encoding import hex32, keccak256
 from market.clearing_house.service import settle_session
 from market.client import ApiError
 from market.commands.settlement import resolve_command, settle_command
@@ -269,9 +269,7 @@ def test_clearing_step_nets_a_session_finalized_elsewhere_and_blocks_on_a_missin
     history = {h["step"]: h for h in step_history(runtime.engine, s.session_id)}
     assert history["clearing"]["status"] == "BLOCKED"  # the user is no party of the session yet
     assert "not named as netting payees" in history["clearing"]["detail"]
-    chain.contracts.market.name_netting_payees(
-        uuid_to_bytes32(s.session_id), contract_payees([signed]), sender=fsp_a.address
-    )
+    chain.contracts.market.name_netting_payees(contract_payees([signed]), sender=fsp_a.address)
     worker.run_once()
     history = {h["step"]: h for h in step_history(runtime.engine, s.session_id)}
     assert history["clearing"]["status"] == "DONE", history["clearing"]

@@ -174,9 +174,7 @@ def test_verify_dispute_resolve_and_net(chain, runtime, clients, api) -> None:
     signed = SignedContract(contract=contract, signatures=sigs)
     a_client.post_revenue_contract(signed)
     # settleNetting pays only parties of the session: the FSP names its contract's parties.
-    market.name_netting_payees(
-        uuid_to_bytes32(s.session_id), contract_payees([signed]), sender=fsp_a
-    )
+    market.name_netting_payees(contract_payees([signed]), sender=fsp_a)
     a_client.post_contributions(
         s.session_id,
         [

@@ -47,6 +47,7 @@ _MEMBERS: dict[type[ContractRevert], tuple[str, ...]] = {
         "ECDSAInvalidSignatureS",
         "ERC2612InvalidSigner",
         "FlexMarketFspNotAuthorized",
+        "FlexMarketNettingDebitNotFsp",
         "FlexMarketNotNettingParty",
         "FlexMarketNotParty",
         "FlexMarketNotRegistered",

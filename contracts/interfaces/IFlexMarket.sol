@@ -166,6 +166,9 @@ interface IFlexMarket {
     /// to the session nor an account named with nameNettingPayees by such an FSP that is a
     /// member of the same netting.
     error FlexMarketNotNettingParty(bytes32 periodId, address account);
+    /// @notice Only an FSP that committed offers to the session is debited by its netting; a
+    /// named payee is only ever credited.
+    error FlexMarketNettingDebitNotFsp(bytes32 periodId, address account);
     /// @notice The netting fee exceeds nettingFeeCapPpm of the session's paid amount.
     error FlexMarketFeeAboveCap(bytes32 periodId, uint256 fee, uint256 cap);
     /// @notice The deployment's netting fee cap is above MAX_NETTING_FEE_PPM.
@@ -384,7 +387,8 @@ interface IFlexMarket {
     /// the session's paid amount, goes to such a party too.
     /// @param periodId The session id of a Final session.
     /// @param members At most 256 session parties, strictly ascending, none zero.
-    /// @param netAmounts netAmounts[i] is members[i]'s net position, |amount| < 2^96.
+    /// @param netAmounts netAmounts[i] is members[i]'s net position, |amount| < 2^96; negative
+    /// only for an FSP that committed offers to the session.
     /// @param fee Clearing-house fee, <= paid * nettingFeeCapPpm / 1e6.
     /// @param feeRecipient Receives the fee; a party of the session when the fee is not zero.
     function settleNetting(

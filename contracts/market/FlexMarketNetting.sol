@@ -13,7 +13,8 @@ import {FlexMarketSessions} from "./FlexMarketSessions.sol";
 /// netting can only move credit between members and never create or destroy it. Bounded on
 /// chain (issue 16): the period is one Final session; every member is a party of it, i.e. an
 /// FSP that committed offers to it, or an account such an FSP (itself a member) named with
-/// nameNettingPayees, so the operator cannot add an outsider; members are strictly ascending
+/// nameNettingPayees, so the operator cannot add an outsider; only the session's FSPs are
+/// debited (a named payee is only paid); members are strictly ascending
 /// (no duplicates); the fee is at most the deployment's cap of the session's paid amount and
 /// goes to a party as well. An FSP names its payees once, not per session: naming costs a
 /// storage slot per payee, so a per-session list would cost every session again.
@@ -36,7 +37,7 @@ abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
     ) external onlyRole(CLEARING_HOUSE_ROLE) {
         if (_nettingSettled[PeriodId.wrap(periodId)]) revert FlexMarketNettingAlreadySettled(periodId);
         _checkNetting(PeriodId.wrap(periodId), members, netAmounts, fee, feeRecipient);
-        _checkBounds(periodId, members, fee, feeRecipient);
+        _checkBounds(periodId, members, netAmounts, fee, feeRecipient);
         _nettingSettled[PeriodId.wrap(periodId)] = true;
         uint256 n = members.length;
         // debits first, so a member's credit from this period cannot fund its own debit
@@ -83,12 +84,15 @@ abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
     }
 
     /// @dev Who and how much (issue 16): a Final session, ascending members, each one a party
-    /// (a committed FSP of the session, or named by a committed FSP that is a member too), the
-    /// fee within the cap and paid to a party as well.
-    function _checkBounds(bytes32 periodId, address[] calldata members, uint256 fee, address feeRecipient)
-        private
-        view
-    {
+    /// (a committed FSP of the session, or named by a committed FSP that is a member too), debits
+    /// only from the session's FSPs, the fee within the cap and paid to a party as well.
+    function _checkBounds(
+        bytes32 periodId,
+        address[] calldata members,
+        int256[] calldata netAmounts,
+        uint256 fee,
+        address feeRecipient
+    ) private view {
         SessionId sessionId = SessionId.wrap(periodId);
         Session storage s = _requireState(sessionId, State.Final);
         mapping(address => bytes32) storage committed = _commitments[sessionId];
@@ -105,9 +109,10 @@ abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
         }
         for (uint256 i = 0; i < n; ++i) {
             address member = members[i];
-            if (committed[member] == bytes32(0) && !_namedByOneOf(fsps, nFsps, member)) {
-                revert FlexMarketNotNettingParty(periodId, member);
-            }
+            if (committed[member] != bytes32(0)) continue;
+            // a named payee is only ever paid: its credit is not the naming FSP's to give
+            if (netAmounts[i] < 0) revert FlexMarketNettingDebitNotFsp(periodId, member);
+            if (!_namedByOneOf(fsps, nFsps, member)) revert FlexMarketNotNettingParty(periodId, member);
         }
         if (fee != 0) {
             uint256 cap = uint256(s.paid) * _nettingFeeCapPpm() / PPM;

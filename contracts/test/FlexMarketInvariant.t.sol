@@ -234,6 +234,8 @@ contract MarketHandler is Assertions {
         uint256 debits;
         for (uint256 i = 0; i < 7; ++i) {
             members[i] = all[i];
+            // only the session's FSPs are debited; the others are only paid
+            if (market.offerCommitment(periodId, all[i]) == bytes32(0)) continue;
             uint256 credit = market.credits(all[i]);
             uint256 debit = bound(uint256(keccak256(abi.encode(seed, i))), 0, credit);
             amounts[i] = -int256(debit);

@@ -15,13 +15,14 @@ contract NettingTest is MarketTestBase {
     /// @dev The session pays 650e6; the cap of 20 000 ppm allows a fee of 13e6.
     uint256 internal constant FEE_CAP = 13e6;
 
-    /// @dev After this: fsp1 350, fsp2 300, dso 350 credited; fsp1 (committed to SID) named
-    /// dso, dso2, fsp3 and the clearing house (the platform that takes the fee).
+    /// @dev After this: fsp1 350, fsp2 300, dso 350 credited; fsp1 and fsp2 (committed to SID)
+    /// named dso, dso2, fsp3 and the clearing house (the platform that takes the fee).
     function _credited() internal {
         _verified();
         _afterWindow();
         market.finalize(SID, _ids(SID), _resv(SID), _paid(SID));
         _name(fsp1, _four(dso, dso2, fsp3, clearingHouse));
+        _name(fsp2, _four(dso, dso2, fsp3, clearingHouse));
     }
 
     function _name(address fsp, address[] memory payees) internal {
@@ -101,9 +102,16 @@ contract NettingTest is MarketTestBase {
 
     function test_settleNetting_revertsWhenDebitExceedsCredit() public {
         _credited();
-        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketInsufficientCredit.selector, fsp3, 0, 10e6));
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketInsufficientCredit.selector, fsp2, 300e6, 400e6));
         vm.prank(clearingHouse);
-        market.settleNetting(PERIOD, _three(dso2, fsp1, fsp3), _amounts(5e6, 5e6, -10e6), 0, address(0));
+        market.settleNetting(PERIOD, _three(dso2, fsp2, fsp3), _amounts(200e6, -400e6, 200e6), 0, address(0));
+    }
+
+    function test_settleNetting_revertsOnDebitOfANamedPayee() public {
+        _credited(); // dso holds a 350e6 refund credit and is named by fsp1
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNettingDebitNotFsp.selector, PERIOD, dso));
+        vm.prank(clearingHouse);
+        market.settleNetting(PERIOD, _three(dso, fsp1, fsp3), _amounts(-100e6, 100e6, 0), 0, address(0));
     }
 
     function test_settleNetting_revertsForNonClearingHouse() public {

@@ -81,11 +81,11 @@ def test_sessions_in_several_states_and_a_netting_period_reconcile(chain, tmp_pa
     market.register_participant(
         a["outsider"], keccak256(b"ch"), [market.role("CLEARING_HOUSE")], sender=a["operator"]
     )
-    dso_credit = market.credits(a["dso"])
-    # settleNetting nets one FINAL session, between its parties (issue 16): fsp_a, committed
-    # to it, names the DSO and the fee recipient; members go in ascending address order.
+    fsp_credit = market.credits(a["fsp_a"])
+    # settleNetting nets one FINAL session between its parties (issue 16): fsp_a, committed to
+    # it, is debited and names the payees; members go in ascending address order.
     market.name_netting_payees([a["dso"], a["operator"]], sender=a["fsp_a"])
-    by_address = sorted([(a["dso"], -1_000), (a["fsp_a"], 900)], key=lambda m: int(m[0], 16))
+    by_address = sorted([(a["dso"], 900), (a["fsp_a"], -1_000)], key=lambda m: int(m[0], 16))
     market.settle_netting(
         uuid_to_bytes32(final.session_id),
         [m for m, _ in by_address],
@@ -94,7 +94,7 @@ def test_sessions_in_several_states_and_a_netting_period_reconcile(chain, tmp_pa
         a["operator"],
         sender=a["outsider"],
     )
-    assert market.credits(a["dso"]) == dso_credit - 1_000
+    assert market.credits(a["fsp_a"]) == fsp_credit - 1_000
     report = audit(chain, route, final)
     assert report.exit_code == 0, report.to_json()
     states = {s.session_id: s.state for s in report.sessions}
@@ -121,7 +121,7 @@ def test_session_netting_period_is_not_read_as_refunds(chain, route) -> None:
         a["outsider"], keccak256(b"ch2"), [market.role("CLEARING_HOUSE")], sender=a["operator"]
     )
     market.name_netting_payees([a["dso"]], sender=a["fsp_a"])  # a party of the session
-    by_address = sorted([(a["dso"], -700), (a["fsp_a"], 650)], key=lambda m: int(m[0], 16))
+    by_address = sorted([(a["dso"], 650), (a["fsp_a"], -700)], key=lambda m: int(m[0], 16))
     members, amounts = [m for m, _ in by_address], [x for _, x in by_address]
     market.settle_netting(period, members, amounts, 50, a["fsp_b"], sender=a["outsider"])
     report = audit(chain, route, staged)

@@ -155,14 +155,26 @@ def session_period(
 
 
 def _require_parties(
-    ledger: Ledger, session_id: bytes, members: Sequence[str], fee_recipient: str | None
+    ledger: Ledger,
+    session_id: bytes,
+    members: Sequence[str],
+    amounts: Sequence[int],
+    fee_recipient: str | None,
 ) -> None:
     """Every member (and the fee recipient) must be a party of the session: an FSP that
     committed offers to it, or an account such an FSP among the members named with
-    ``nameNettingPayees``. The contract refuses anyone else (``FlexMarketNotNettingParty``), so
-    say who is missing before sending."""
+    ``nameNettingPayees``; only those FSPs are debited. The contract refuses anything else
+    (``FlexMarketNotNettingParty``, ``FlexMarketNettingDebitNotFsp``), so say who before sending.
+    """
     market = ledger.market
     fsps = [m for m in members if market.offer_root(session_id, m) != ZERO32]
+    debited = [m for m, x in zip(members, amounts, strict=True) if x < 0 and m not in fsps]
+    if debited:
+        raise Conflict(
+            f"session 0x{session_id.hex()}: netting debits accounts that are no FSP of the "
+            f"session: {', '.join(debited)}",
+            field="session_id",
+        )
     accounts = [*members, *([fee_recipient] if fee_recipient else [])]
     missing = [
         a
@@ -209,7 +221,7 @@ def settle_session(
             previous = store.load_period(engine, session_id)
             tx_hash = previous["tx_hash"] if previous else None
         else:
-            _require_parties(ledger, period_id, members, recipient if fee else None)
+            _require_parties(ledger, period_id, members, amounts, recipient if fee else None)
             tx = ledger.market.settle_netting(
                 period_id, members, amounts, fee, recipient, sender=clearing_house
             )

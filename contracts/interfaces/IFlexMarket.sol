@@ -163,8 +163,8 @@ interface IFlexMarket {
     /// @notice settleNetting's members must be strictly ascending addresses (no duplicates).
     error FlexMarketNettingMembersNotSorted(uint256 index, address member);
     /// @notice A netting member (or the fee recipient) is neither an FSP that committed offers
-    /// to the session nor an account named with nameNettingPayees by such an FSP that is a
-    /// member of the same netting.
+    /// to the session nor an account named with nameNettingPayees by such an FSP that this
+    /// netting debits.
     error FlexMarketNotNettingParty(bytes32 periodId, address account);
     /// @notice Only an FSP that committed offers to the session is debited by its netting; a
     /// named payee is only ever credited.
@@ -382,9 +382,9 @@ interface IFlexMarket {
     /// @notice Settles a netting period on the credit ledger: negative amounts are debited,
     /// positive ones credited, fee credited to feeRecipient. Reverts unless sum + fee == 0.
     /// Only CLEARING_HOUSE_ROLE, once per period. The period is one Final session; every
-    /// member is a party of it (an FSP that committed offers to it, or an account such an FSP,
-    /// itself a member, named with nameNettingPayees), and the fee, at most nettingFeeCapPpm of
-    /// the session's paid amount, goes to such a party too.
+    /// member is a party of it (an FSP that committed offers to it, or an account that such an
+    /// FSP debited by this netting named with nameNettingPayees), only those FSPs are debited,
+    /// and the fee, at most nettingFeeCapPpm of the session's paid amount, goes to such a party.
     /// @param periodId The session id of a Final session.
     /// @param members At most 256 session parties, strictly ascending, none zero.
     /// @param netAmounts netAmounts[i] is members[i]'s net position, |amount| < 2^96; negative
@@ -402,7 +402,7 @@ interface IFlexMarket {
     /// @notice Names the accounts that settleNetting may credit or debit alongside the caller
     /// (e.g. the EV users, fleet operators, CPOs and platform of its revenue-sharing contracts).
     /// A naming counts in a session's netting only when the caller committed offers to that
-    /// session and is a member of the netting: naming is the FSP's own consent, and neither
+    /// session and the netting debits it: naming is the paying FSP's own consent, and neither
     /// the operator nor the clearing house can add anyone. Anyone may call it.
     /// @param payees At most 256 accounts, none zero.
     /// @param named True to name them, false to withdraw the naming.

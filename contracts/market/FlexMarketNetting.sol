@@ -11,13 +11,13 @@ import {FlexMarketSessions} from "./FlexMarketSessions.sol";
 /// the credit ledger per Final session, plus a fee capped at deployment.
 /// @dev Uniswap v4 style: all deltas plus the fee must net to zero or the call reverts, so
 /// netting can only move credit between members and never create or destroy it. Bounded on
-/// chain (issue 16): the period is one Final session; every member is a party of it, i.e. an
-/// FSP that committed offers to it, or an account such an FSP (itself a member) named with
-/// nameNettingPayees, so the operator cannot add an outsider; only the session's FSPs are
-/// debited (a named payee is only paid); members are strictly ascending
-/// (no duplicates); the fee is at most the deployment's cap of the session's paid amount and
-/// goes to a party as well. An FSP names its payees once, not per session: naming costs a
-/// storage slot per payee, so a per-session list would cost every session again.
+/// chain (issue 16): the period is one Final session; only FSPs that committed offers to it
+/// are debited; every other member, and the fee recipient, was named with nameNettingPayees
+/// by one of the FSPs this netting debits, so money flows only from the session's FSPs to
+/// accounts they chose, and the operator cannot add an outsider; members are strictly
+/// ascending (no duplicates); the fee is at most the deployment's cap of the session's paid
+/// amount. An FSP names its payees once, not per session: naming costs a storage slot per
+/// payee, so a per-session list would cost every session again.
 abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
     /// @inheritdoc IFlexMarket
     uint256 public constant MAX_NETTING_MEMBERS = 256;
@@ -56,7 +56,7 @@ abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
 
     /// @inheritdoc IFlexMarket
     /// @dev Open to any account: a naming only counts for an FSP that committed offers to the
-    /// netted session and is itself a member of the netting.
+    /// netted session and that the netting debits.
     function nameNettingPayees(address[] calldata payees, bool named) external {
         uint256 n = payees.length;
         if (n > MAX_NETTING_MEMBERS) revert FlexMarketTooManyMembers(n, MAX_NETTING_MEMBERS);
@@ -83,9 +83,9 @@ abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
         return _nettingFeeCapPpm();
     }
 
-    /// @dev Who and how much (issue 16): a Final session, ascending members, each one a party
-    /// (a committed FSP of the session, or named by a committed FSP that is a member too), debits
-    /// only from the session's FSPs, the fee within the cap and paid to a party as well.
+    /// @dev Who and how much (issue 16): a Final session, ascending members, debits only from the
+    /// session's FSPs, every other member (and the fee recipient) named by one of the FSPs this
+    /// netting debits, the fee within the cap.
     function _checkBounds(
         bytes32 periodId,
         address[] calldata members,
@@ -97,36 +97,36 @@ abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
         Session storage s = _requireState(sessionId, State.Final);
         mapping(address => bytes32) storage committed = _commitments[sessionId];
         uint256 n = members.length;
-        // the session's FSPs among the members: the only accounts whose naming counts
-        address[] memory fsps = new address[](n);
-        uint256 nFsps = 0;
+        // the session's FSPs that this netting debits: the only accounts whose naming counts
+        address[] memory payers = new address[](n);
+        uint256 nPayers = 0;
         address previous = address(0);
         for (uint256 i = 0; i < n; ++i) {
             address member = members[i];
             if (member <= previous) revert FlexMarketNettingMembersNotSorted(i, member);
             previous = member;
-            if (committed[member] != bytes32(0)) fsps[nFsps++] = member;
+            if (netAmounts[i] < 0 && committed[member] != bytes32(0)) payers[nPayers++] = member;
         }
         for (uint256 i = 0; i < n; ++i) {
             address member = members[i];
             if (committed[member] != bytes32(0)) continue;
             // a named payee is only ever paid: its credit is not the naming FSP's to give
             if (netAmounts[i] < 0) revert FlexMarketNettingDebitNotFsp(periodId, member);
-            if (!_namedByOneOf(fsps, nFsps, member)) revert FlexMarketNotNettingParty(periodId, member);
+            if (!_namedByOneOf(payers, nPayers, member)) revert FlexMarketNotNettingParty(periodId, member);
         }
         if (fee != 0) {
             uint256 cap = uint256(s.paid) * _nettingFeeCapPpm() / PPM;
             if (fee > cap) revert FlexMarketFeeAboveCap(periodId, fee, cap);
-            if (committed[feeRecipient] == bytes32(0) && !_namedByOneOf(fsps, nFsps, feeRecipient)) {
+            if (committed[feeRecipient] == bytes32(0) && !_namedByOneOf(payers, nPayers, feeRecipient)) {
                 revert FlexMarketNotNettingParty(periodId, feeRecipient);
             }
         }
     }
 
-    /// @dev Whether one of the first `count` FSPs named `account` (count <= 256 members).
-    function _namedByOneOf(address[] memory fsps, uint256 count, address account) private view returns (bool) {
+    /// @dev Whether one of the first `count` payers named `account` (count <= 256 members).
+    function _namedByOneOf(address[] memory payers, uint256 count, address account) private view returns (bool) {
         for (uint256 j = 0; j < count; ++j) {
-            if (_nettingPayees[fsps[j]][account]) return true;
+            if (_nettingPayees[payers[j]][account]) return true;
         }
         return false;
     }

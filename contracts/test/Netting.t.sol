@@ -199,15 +199,23 @@ contract NettingTest is MarketTestBase {
         market.settleNetting(PERIOD, _three(dso2, fsp1, fsp3), _amounts(0, -1e6, 0), 1e6, operator);
     }
 
-    function test_settleNetting_countsOnlyNamingByACommittedFspMember() public {
+    function test_settleNetting_countsOnlyNamingByADebitedFspOfTheSession() public {
         _credited();
-        _name(fsp2, _one(stranger)); // fsp2 committed to SID but is no member of this netting
+        _name(fsp2, _one(stranger)); // fsp2 committed to SID, but this netting does not debit it
         _name(fsp3, _one(stranger)); // fsp3 is a member but never committed to SID
         vm.prank(operator);
         market.nameNettingPayees(_one(stranger), true); // the operator is no FSP of the session
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotNettingParty.selector, PERIOD, stranger));
         vm.prank(clearingHouse);
-        market.settleNetting(PERIOD, _three(stranger, fsp1, fsp3), _amounts(50e6, -60e6, 10e6), 0, address(0));
+        market.settleNetting(PERIOD, _four(stranger, fsp1, fsp2, fsp3), _amounts4(50e6, -60e6, 0, 10e6), 0, address(0));
+    }
+
+    function _amounts4(int256 a, int256 b, int256 c, int256 d) internal pure returns (int256[] memory x) {
+        x = new int256[](4);
+        x[0] = a;
+        x[1] = b;
+        x[2] = c;
+        x[3] = d;
     }
 
     function test_nameNettingPayees_namesAndWithdraws() public {

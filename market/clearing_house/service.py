@@ -161,13 +161,14 @@ def _require_parties(
     amounts: Sequence[int],
     fee_recipient: str | None,
 ) -> None:
-    """Every member (and the fee recipient) must be a party of the session: an FSP that
-    committed offers to it, or an account such an FSP among the members named with
-    ``nameNettingPayees``; only those FSPs are debited. The contract refuses anything else
-    (``FlexMarketNotNettingParty``, ``FlexMarketNettingDebitNotFsp``), so say who before sending.
+    """Only FSPs that committed offers to the session are debited, and every other member (and
+    the fee recipient) was named with ``nameNettingPayees`` by one of the FSPs debited. The
+    contract refuses anything else (``FlexMarketNettingDebitNotFsp``,
+    ``FlexMarketNotNettingParty``), so say who before sending.
     """
     market = ledger.market
     fsps = [m for m in members if market.offer_root(session_id, m) != ZERO32]
+    payers = [m for m, x in zip(members, amounts, strict=True) if x < 0 and m in fsps]
     debited = [m for m, x in zip(members, amounts, strict=True) if x < 0 and m not in fsps]
     if debited:
         raise Conflict(
@@ -179,12 +180,12 @@ def _require_parties(
     missing = [
         a
         for a in accounts
-        if a not in fsps and not any(market.is_netting_payee(f, a) for f in fsps)
+        if a not in fsps and not any(market.is_netting_payee(f, a) for f in payers)
     ]
     if missing:
         raise Conflict(
             f"session 0x{session_id.hex()}: not named as netting payees by an FSP of the "
-            f"session among the members: {', '.join(missing)}",
+            f"session that the netting debits: {', '.join(missing)}",
             field="session_id",
         )
 

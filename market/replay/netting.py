@@ -130,21 +130,24 @@ def revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
 
 
 def name_netting_payees(ctx: ReplayContext, run: SessionRun, sharing: RevenueSharing) -> None:
-    """Each FSP with contracts names, on-chain, who its netting may pay: the parties of its
-    contracts and the session's DSOs (uncovered penalties). Only accounts not named yet: a
-    naming lasts across sessions.
+    """Each FSP that committed offers to the session names, on-chain, who its netting may pay:
+    the parties of its contracts and the session's DSOs (uncovered penalties). Only accounts
+    not named yet: a naming lasts across sessions.
 
-    ``settleNetting`` only moves credit between parties of the session, and only the session's
-    own FSPs name them, so the clearing house cannot pay an outsider.
+    ``settleNetting`` debits only the session's FSPs and pays only accounts an FSP it debits
+    named, so the clearing house cannot pay an outsider.
     """
     market = ctx.chain.contracts.market
     session_id = uuid_to_bytes32(run.session_id)
     dsos = {market.request(rid).dso.lower() for rid in market.session_requests(session_id)}
-    for fsp, contracts in sorted(sharing.contracts.items()):
-        address = ctx.chain.addresses[fsp]
+    committed = set(run.roots.get("offer_roots", {}))
+    for fsp, address in sorted(ctx.chain.addresses.items()):
+        if address.lower() not in committed:
+            continue
+        wanted = dsos | set(contract_payees(sharing.contracts.get(fsp, [])))
         payees = [
             to_checksum_address(p)
-            for p in sorted(dsos | set(contract_payees(contracts)))
+            for p in sorted(wanted)
             if not market.is_netting_payee(address, p)
         ]
         if payees:

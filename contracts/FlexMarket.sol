@@ -11,6 +11,7 @@ import {FlexMarketEscrow} from "./market/FlexMarketEscrow.sol";
 import {FlexMarketCommitments} from "./market/FlexMarketCommitments.sol";
 import {FlexMarketDisputes} from "./market/FlexMarketDisputes.sol";
 import {FlexMarketNetting} from "./market/FlexMarketNetting.sol";
+import {FlexMarketLiveness} from "./market/FlexMarketLiveness.sol";
 
 /// @title FlexMarket
 /// @notice Escrow and settlement ledger of the local flexibility market. DSO budgets are pulled
@@ -31,17 +32,25 @@ contract FlexMarket is
     FlexMarketEscrow,
     FlexMarketCommitments,
     FlexMarketDisputes,
+    FlexMarketLiveness,
     FlexMarketNetting
 {
     IERC20 private immutable _settlementToken;
     FlexPositions private immutable _flexPositions;
     uint256 private immutable _deployBlock;
+    uint256 private immutable _feeCapPpm;
 
     /// @param token_ The settlement token (no fee-on-transfer, no rebasing).
     /// @param admin Receives DEFAULT_ADMIN_ROLE: registers and revokes participants.
+    /// @param nettingFeeCapPpm_ Most a netting fee may take, in ppm of the session's paid amount;
+    /// at most MAX_NETTING_FEE_PPM. Fixed for the deployment, so it is committed before any session.
     /// @dev Deploys the FlexPositions view of this market.
-    constructor(IERC20 token_, address admin) {
+    constructor(IERC20 token_, address admin, uint256 nettingFeeCapPpm_) {
         if (address(token_) == address(0) || admin == address(0)) revert FlexMarketZeroAddress();
+        if (nettingFeeCapPpm_ > MAX_NETTING_FEE_PPM) {
+            revert FlexMarketInvalidFeeCap(nettingFeeCapPpm_, MAX_NETTING_FEE_PPM);
+        }
+        _feeCapPpm = nettingFeeCapPpm_;
         _settlementToken = token_;
         _flexPositions = new FlexPositions(address(this));
         _deployBlock = block.number;
@@ -90,5 +99,9 @@ contract FlexMarket is
 
     function _positions() internal view override returns (FlexPositions) {
         return _flexPositions;
+    }
+
+    function _nettingFeeCapPpm() internal view override returns (uint256) {
+        return _feeCapPpm;
     }
 }

@@ -34,6 +34,9 @@ from adapters.chain.toolchain import compile_contracts, project_root
 
 DEPLOYMENT_VERSION = 1
 CONTRACT_NAMES = ("SettlementToken", "FlexMarket", "FlexPositions")
+#: The market's netting fee cap, in ppm of a session's paid amount: twice the 1 % platform fee
+#: of the scenarios' revenue-sharing contracts, so an honest fee always fits.
+DEFAULT_NETTING_FEE_CAP_PPM = 20_000
 
 
 def default_deployment_path(root: Path | None = None) -> Path:
@@ -124,8 +127,12 @@ def deploy_market(
     deployer: str,
     token_address: str | None = None,
     operator: str | None = None,
+    netting_fee_cap_ppm: int = DEFAULT_NETTING_FEE_CAP_PPM,
 ) -> MarketContracts:
     """Deploy token (unless ``token_address``), market (which creates positions), wire roles.
+
+    ``netting_fee_cap_ppm`` is fixed in the market for good: no netting fee can exceed that
+    share of its session's paid amount (the contract refuses more than 100 000 ppm).
 
     Roles: the deployer is admin of the market and (for a new token) admin and minter of the
     token; the positions contract grants MARKET_ROLE to the market in its constructor;
@@ -144,7 +151,9 @@ def deploy_market(
         token_handle, result = client.deploy("SettlementToken", deployer, sender=deployer)
         token_address = token_handle.address
         track("SettlementToken", result)
-    market_handle, result = client.deploy("FlexMarket", token_address, deployer, sender=deployer)
+    market_handle, result = client.deploy(
+        "FlexMarket", token_address, deployer, netting_fee_cap_ppm, sender=deployer
+    )
     track("FlexMarket", result)
     market = FlexMarketContract(client, market_handle.address)
     positions_address = market.positions()

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from adapters.chain.market_lists import ZERO32
 from adapters.chain.market_views import FlexMarketViews
 from adapters.chain.tx import TxResult
-from adapters.chain.types import Reservation
+from adapters.chain.types import Reservation, SessionState
 
 
 class FlexMarketContract(FlexMarketViews):
@@ -200,5 +200,26 @@ class FlexMarketContract(FlexMarketViews):
             list(net_amounts),
             fee,
             fee_recipient,
+            sender=sender,
+        )
+
+    def name_netting_payees(
+        self, payees: Sequence[str], named: bool = True, *, sender: str
+    ) -> TxResult:
+        """The sending FSP names (or withdraws) the accounts its netting may pay; it counts in
+        the sessions the FSP committed offers to, when it is a member of the netting."""
+        return self._tx("nameNettingPayees", list(payees), named, sender=sender)
+
+    def refund_stuck(self, session_id: bytes, *, sender: str) -> TxResult:
+        """Releases a stuck session's escrow (anyone, after ``stuck_deadline``); passes the
+        request ids, the posted reservations and, for a Disputed session, the attested payouts."""
+        reservations, payouts = self.reservations(session_id)
+        disputed = self.session(session_id).state == SessionState.DISPUTED
+        return self._tx(
+            "refundStuck",
+            session_id,
+            self.session_requests(session_id),
+            [r.as_abi() for r in reservations],
+            payouts if disputed else [],
             sender=sender,
         )

@@ -79,6 +79,17 @@ class FlexMarketViews(ContractWrapper):
     def max_challenge_window(self) -> int:
         return int(self._call("MAX_CHALLENGE_WINDOW"))
 
+    def max_netting_fee_ppm(self) -> int:
+        return int(self._call("MAX_NETTING_FEE_PPM"))
+
+    def liveness_grace_s(self) -> int:
+        """Seconds after a step's deadline before ``refundStuck`` may release the escrow."""
+        return int(self._call("LIVENESS_GRACE"))
+
+    def netting_fee_cap_ppm(self) -> int:
+        """The netting fee cap fixed at deployment, in ppm of a session's paid amount."""
+        return int(self._call("nettingFeeCapPpm"))
+
     def participant_metadata(self, account: str) -> bytes:
         return bytes(self._call("participantMetadata", account))
 
@@ -217,6 +228,14 @@ class FlexMarketViews(ContractWrapper):
 
     def netting_settled(self, period_id: bytes) -> bool:
         return bool(self._call("nettingSettled", period_id))
+
+    def is_netting_payee(self, fsp: str, payee: str) -> bool:
+        """Whether ``fsp`` named ``payee`` with ``nameNettingPayees`` (and did not withdraw it)."""
+        return bool(self._call("isNettingPayee", fsp, payee))
+
+    def stuck_deadline(self, session_id: bytes) -> int:
+        """When ``refundStuck`` becomes possible (Unix seconds); 0 when no step is pending."""
+        return int(self._call("stuckDeadline", session_id))
 
     def position_balance(self, account: str, position_id: int) -> int:
         return int(self._call("positionBalance", account, position_id))

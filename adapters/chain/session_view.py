@@ -26,6 +26,7 @@ SESSION_EVENTS = (
     "DeliveryAttested",
     "SessionDisputed",
     "DisputeResolved",
+    "SessionRefundedStuck",
     "SessionFinalized",
 )
 

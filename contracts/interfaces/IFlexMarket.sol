@@ -106,6 +106,12 @@ interface IFlexMarket {
     event Debited(address indexed account, bytes32 indexed ref, uint256 amount);
     event Withdrawn(address indexed account, address indexed to, uint256 amount);
     event NettingSettled(bytes32 indexed periodId, uint256 memberCount, uint256 fee, address indexed feeRecipient);
+    /// @notice An FSP named (or, with named false, withdrew) accounts that settleNetting may move
+    /// credit to in the sessions it committed offers to.
+    event NettingPayeesNamed(address indexed by, address[] payees, bool named);
+    /// @notice A step was not posted by its deadline; the session's escrow was released by
+    /// refundStuck. SessionFinalized follows in the same transaction with the amounts.
+    event SessionRefundedStuck(bytes32 indexed sessionId, State stuckIn, uint64 deadline, address indexed caller);
 
     // ------------------------------------------------------------------ errors
 
@@ -154,6 +160,21 @@ interface IFlexMarket {
     /// @notice The request id list must hold every request of the session in posting order.
     error FlexMarketRequestListMismatch(bytes32 sessionId, uint256 index, bytes32 requestId);
     error FlexMarketRequestCountMismatch(bytes32 sessionId, uint256 expected, uint256 actual);
+    /// @notice settleNetting's members must be strictly ascending addresses (no duplicates).
+    error FlexMarketNettingMembersNotSorted(uint256 index, address member);
+    /// @notice A netting member (or the fee recipient) is neither an FSP that committed offers
+    /// to the session nor an account named with nameNettingPayees by such an FSP that this
+    /// netting debits.
+    error FlexMarketNotNettingParty(bytes32 periodId, address account);
+    /// @notice Only an FSP that committed offers to the session is debited by its netting; a
+    /// named payee is only ever credited.
+    error FlexMarketNettingDebitNotFsp(bytes32 periodId, address account);
+    /// @notice The netting fee exceeds nettingFeeCapPpm of the session's paid amount.
+    error FlexMarketFeeAboveCap(bytes32 periodId, uint256 fee, uint256 cap);
+    /// @notice The deployment's netting fee cap is above MAX_NETTING_FEE_PPM.
+    error FlexMarketInvalidFeeCap(uint256 capPpm, uint256 max);
+    /// @notice No step of the session is waiting for a deadline (None, Verified or Final).
+    error FlexMarketNotStuck(bytes32 sessionId, State state);
 
     // ------------------------------------------------------------------ roles and constants
 
@@ -187,6 +208,12 @@ interface IFlexMarket {
     /// @notice Longest challenge window a session may have.
     /// @return 30 days, in seconds.
     function MAX_CHALLENGE_WINDOW() external view returns (uint32);
+    /// @notice Highest netting fee cap a deployment may set, in ppm of a session's paid amount.
+    /// @return 100 000 (10 %).
+    function MAX_NETTING_FEE_PPM() external view returns (uint256);
+    /// @notice Grace after a step's deadline before refundStuck may release the escrow.
+    /// @return 7 days, in seconds.
+    function LIVENESS_GRACE() external view returns (uint64);
 
     // ------------------------------------------------------------------ registry (admin)
 
@@ -354,12 +381,16 @@ interface IFlexMarket {
 
     /// @notice Settles a netting period on the credit ledger: negative amounts are debited,
     /// positive ones credited, fee credited to feeRecipient. Reverts unless sum + fee == 0.
-    /// Only CLEARING_HOUSE_ROLE, once per period.
-    /// @param periodId The netting period (a session's own id for a session period).
-    /// @param members At most 256 accounts, none zero.
-    /// @param netAmounts netAmounts[i] is members[i]'s net position, |amount| < 2^96.
-    /// @param fee Clearing-house fee, < 2^96.
-    /// @param feeRecipient Receives the fee; not zero when the fee is not.
+    /// Only CLEARING_HOUSE_ROLE, once per period. The period is one Final session; every
+    /// member is a party of it (an FSP that committed offers to it, or an account that such an
+    /// FSP debited by this netting named with nameNettingPayees), only those FSPs are debited,
+    /// and the fee, at most nettingFeeCapPpm of the session's paid amount, goes to such a party.
+    /// @param periodId The session id of a Final session.
+    /// @param members At most 256 session parties, strictly ascending, none zero.
+    /// @param netAmounts netAmounts[i] is members[i]'s net position, |amount| < 2^96; negative
+    /// only for an FSP that committed offers to the session.
+    /// @param fee Clearing-house fee, <= paid * nettingFeeCapPpm / 1e6.
+    /// @param feeRecipient Receives the fee; a party of the session when the fee is not zero.
     function settleNetting(
         bytes32 periodId,
         address[] calldata members,
@@ -368,7 +399,46 @@ interface IFlexMarket {
         address feeRecipient
     ) external;
 
+    /// @notice Names the accounts that settleNetting may credit or debit alongside the caller
+    /// (e.g. the EV users, fleet operators, CPOs and platform of its revenue-sharing contracts).
+    /// A naming counts in a session's netting only when the caller committed offers to that
+    /// session and the netting debits it: naming is the paying FSP's own consent, and neither
+    /// the operator nor the clearing house can add anyone. Anyone may call it.
+    /// @param payees At most 256 accounts, none zero.
+    /// @param named True to name them, false to withdraw the naming.
+    function nameNettingPayees(address[] calldata payees, bool named) external;
+
+    /// @notice Releases the escrow of a session whose next step was not posted by its deadline
+    /// (see stuckDeadline). Open, Closed or Cleared: every live budget is credited back to its
+    /// DSO and the awards are burned. Disputed (the arbiter did not resolve): the attested
+    /// payouts stand and the rest is refunded, as finalize would. Anyone may call it.
+    /// @param sessionId The session.
+    /// @param requestIds Every request of the session in posting order (cancelled ones too).
+    /// @param reservationList postClearing's list (empty if the session was not cleared).
+    /// @param payouts attestDelivery's list when Disputed, else empty.
+    function refundStuck(
+        bytes32 sessionId,
+        bytes32[] calldata requestIds,
+        Reservation[] calldata reservationList,
+        uint128[] calldata payouts
+    ) external;
+
     // ------------------------------------------------------------------ views
+
+    /// @notice When refundStuck becomes possible: the pending step's deadline plus LIVENESS_GRACE.
+    /// Clearing is due by delivery start (Open, Closed), attestation by delivery end (Cleared),
+    /// the arbiter's resolution by the end of the challenge window (Disputed).
+    /// @param sessionId Any id.
+    /// @return The unix time, or 0 when no step is pending (None, Verified, Final).
+    function stuckDeadline(bytes32 sessionId) external view returns (uint64);
+    /// @notice Whether the FSP named the payee with nameNettingPayees (and did not withdraw it).
+    /// @param fsp The naming account.
+    /// @param payee Any account.
+    /// @return True while named.
+    function isNettingPayee(address fsp, address payee) external view returns (bool);
+    /// @notice The netting fee cap fixed at deployment, in ppm of a session's paid amount.
+    /// @return The cap (at most MAX_NETTING_FEE_PPM).
+    function nettingFeeCapPpm() external view returns (uint256);
 
     /// @notice The settlement token (an ERC-20 with ERC-2612 permit).
     /// @return Its address.

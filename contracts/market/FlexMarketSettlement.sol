@@ -173,7 +173,7 @@ abstract contract FlexMarketSettlement is FlexMarketSessions, FlexMarketLedger, 
 
     /// @dev Reverts unless reservationList is the list posted by postClearing.
     function _checkReservations(SessionId sessionId, Session storage s, Reservation[] calldata reservationList)
-        private
+        internal
         view
     {
         bytes32 actual = keccak256(abi.encode(reservationList));
@@ -189,7 +189,7 @@ abstract contract FlexMarketSettlement is FlexMarketSessions, FlexMarketLedger, 
         uint256[] memory paidPerRequest,
         PositionBatch.Batch memory burns,
         PositionBatch.Batch memory mints
-    ) private returns (uint256) {
+    ) internal returns (uint256) {
         address fsp = res.fsp;
         uint256 amount = res.amount;
         Participant storage p = _participants[fsp];
@@ -212,7 +212,7 @@ abstract contract FlexMarketSettlement is FlexMarketSessions, FlexMarketLedger, 
         bytes32[] calldata requestIds,
         uint256[] memory paidPerRequest,
         PositionBatch.Batch memory burns
-    ) private returns (uint256 totalRefunded) {
+    ) internal returns (uint256 totalRefunded) {
         uint256 nRequests = requestIds.length;
         for (uint256 j = 0; j < nRequests; ++j) {
             Request storage r = _requests[RequestId.wrap(requestIds[j])];

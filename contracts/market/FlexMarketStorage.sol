@@ -97,10 +97,15 @@ abstract contract FlexMarketStorage is IFlexMarket, AccessControl {
     uint256 internal _totalDeposited;
     uint128 internal _totalCredited;
     uint128 internal _totalWithdrawn;
+    /// @dev Appended (issue 16): the accounts each FSP named as payees of its netting.
+    mapping(address fsp => mapping(address payee => bool)) internal _nettingPayees;
 
     /// @dev The settlement token, an immutable of the concrete contract.
     function _token() internal view virtual returns (IERC20);
 
     /// @dev The FlexPositions view, deployed by the concrete contract's constructor.
     function _positions() internal view virtual returns (FlexPositions);
+
+    /// @dev The netting fee cap in ppm, an immutable of the concrete contract.
+    function _nettingFeeCapPpm() internal view virtual returns (uint256);
 }

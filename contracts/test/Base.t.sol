@@ -125,7 +125,7 @@ abstract contract MarketTestBase is Assertions {
     function setUp() public virtual {
         vm.warp(T0);
         token = new SettlementToken(admin);
-        market = new FlexMarket(IERC20(address(token)), admin);
+        market = new FlexMarket(IERC20(address(token)), admin, 20_000);
         positions = FlexPositions(market.positions());
         _register(operator, market.MARKET_OPERATOR_ROLE());
         _register(dso, market.DSO_ROLE());

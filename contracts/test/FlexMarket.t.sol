@@ -12,7 +12,7 @@ contract FlexMarketTest is MarketTestBase {
 
     function test_constructor_revertsOnZeroToken() public {
         vm.expectRevert(IFlexMarket.FlexMarketZeroAddress.selector);
-        new FlexMarket(IERC20(address(0)), admin);
+        new FlexMarket(IERC20(address(0)), admin, 20_000);
     }
 
     function test_registerParticipant_storesMetadataAndGrantsRoles() public {

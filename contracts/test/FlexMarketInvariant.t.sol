@@ -197,7 +197,7 @@ contract MarketHandler is Assertions {
         (bytes32 id, IFlexMarket.SessionInfo memory s, bool ok) = _pick(sessionSeed);
         if (!ok || s.state != IFlexMarket.State.Disputed) return;
         uint128[] memory payouts = _randomPayouts(id, payoutSeed);
-        _recordFinalize(id, true, payouts);
+        _recordFinalize(id, 1, payouts);
     }
 
     function finalize(uint256 sessionSeed) external {
@@ -205,7 +205,7 @@ contract MarketHandler is Assertions {
         if (!ok || s.state != IFlexMarket.State.Verified) return;
         uint64 deadline = s.verifiedAt + s.challengeWindow;
         if (block.timestamp < deadline) vm.warp(deadline);
-        _recordFinalize(id, false, new uint128[](0));
+        _recordFinalize(id, 0, new uint128[](0));
     }
 
     function withdraw(uint256 actorSeed) external {
@@ -221,21 +221,29 @@ contract MarketHandler is Assertions {
         ghostWithdrawnBy[who] += amount;
     }
 
-    /// @dev Nets random transfers between members that have credit; the fee comes out of debits.
+    /// @dev Nets random transfers between members that have credit, for a finalized session not
+    /// netted yet; a party of the session names the members first. The fee comes out of debits
+    /// and stays within the deployment's cap.
     function settleNetting(uint256 seed, uint8 feeSeed) external {
+        if (finalizedSessions.length == 0) return;
+        bytes32 periodId = finalizedSessions[seed % finalizedSessions.length];
+        if (market.nettingSettled(periodId)) return;
         address[] memory all = actors();
-        address[] memory members = new address[](7);
+        address[] memory members = new address[](7); // dsos then fsps: ascending addresses
         int256[] memory amounts = new int256[](7);
         uint256 debits;
         for (uint256 i = 0; i < 7; ++i) {
             members[i] = all[i];
+            // only the session's FSPs are debited; the others are only paid
+            if (market.offerCommitment(periodId, all[i]) == bytes32(0)) continue;
             uint256 credit = market.credits(all[i]);
             uint256 debit = bound(uint256(keccak256(abi.encode(seed, i))), 0, credit);
             amounts[i] = -int256(debit);
             debits += debit;
         }
-        if (debits == 0) return;
-        uint256 fee = bound(feeSeed, 0, debits);
+        if (debits == 0 || !_nameMembers(periodId, members)) return;
+        uint256 cap = market.session(periodId).paid * market.nettingFeeCapPpm() / 1e6;
+        uint256 fee = bound(feeSeed, 0, debits < cap ? debits : cap);
         // spread debits - fee as credits over members chosen by the seed
         uint256 remaining = debits - fee;
         for (uint256 i = 0; i < 7 && remaining != 0; ++i) {
@@ -244,9 +252,9 @@ contract MarketHandler is Assertions {
             remaining -= share;
         }
         uint256 creditedBefore = market.totalCredited();
-        bytes32 periodId = keccak256(abi.encode("period", ++nettingPeriods));
         vm.prank(house);
         market.settleNetting(periodId, members, amounts, fee, house);
+        ++nettingPeriods;
         if (market.totalCredited() != creditedBefore) ++creditedBeforeNettingMismatch;
         for (uint256 i = 0; i < 7; ++i) {
             if (amounts[i] < 0) ghostDebitedFrom[members[i]] += uint256(-amounts[i]);
@@ -254,6 +262,16 @@ contract MarketHandler is Assertions {
         }
         ghostCreditedTo[house] += fee;
         ghostNettingFees += fee;
+    }
+
+    /// @dev Releases a stuck session's escrow once its deadline has passed (warps there).
+    function refundStuck(uint256 sessionSeed) external {
+        (bytes32 id,, bool ok) = _pick(sessionSeed);
+        if (!ok) return;
+        uint64 deadline = market.stuckDeadline(id);
+        if (deadline == 0) return;
+        if (block.timestamp < deadline) vm.warp(deadline);
+        _recordFinalize(id, 2, new uint128[](0));
     }
 
     /// @dev Moves a random session one step along its lifecycle, so that the campaign reaches
@@ -305,17 +323,44 @@ contract MarketHandler is Assertions {
         }
     }
 
-    /// @dev Finalizes (or resolves) and books each party's credit delta against the session.
-    function _recordFinalize(bytes32 id, bool viaResolve, uint128[] memory payouts) internal {
+    /// @dev Every FSP names the members and the house once (the naming is per FSP, not per
+    /// session); false when no FSP of the session is among the members.
+    function _nameMembers(bytes32 id, address[] memory members) internal returns (bool) {
+        bool any;
+        for (uint256 f = 0; f < 4; ++f) {
+            if (market.offerCommitment(id, fsps[f]) != bytes32(0)) any = true;
+            if (market.isNettingPayee(fsps[f], house)) continue;
+            vm.prank(fsps[f]);
+            market.nameNettingPayees(members, true);
+            address[] memory platform = new address[](1);
+            platform[0] = house;
+            vm.prank(fsps[f]);
+            market.nameNettingPayees(platform, true);
+        }
+        return any;
+    }
+
+    /// @dev Finalizes (mode 0), resolves (1) or refunds a stuck session (2) and books each
+    /// party's credit delta against the session.
+    function _recordFinalize(bytes32 id, uint8 mode, uint128[] memory payouts) internal {
         address[] memory all = actors();
         uint256[] memory before = new uint256[](all.length);
         for (uint256 i = 0; i < all.length; ++i) {
             before[i] = market.credits(all[i]);
         }
         uint256 budget = market.session(id).budget;
-        if (viaResolve) {
+        if (mode == 1) {
             vm.prank(arbiter);
             market.resolve(id, bytes32("corrected"), _requestsOf[id], _reservationsOf[id], payouts);
+        } else if (mode == 2) {
+            IFlexMarket.State state = market.session(id).state;
+            bool cleared = state != IFlexMarket.State.Open && state != IFlexMarket.State.Closed;
+            market.refundStuck(
+                id,
+                _requestsOf[id],
+                cleared ? _reservationsOf[id] : new IFlexMarket.Reservation[](0),
+                state == IFlexMarket.State.Disputed ? _payoutsOf[id] : new uint128[](0)
+            );
         } else {
             market.finalize(id, _requestsOf[id], _reservationsOf[id], _payoutsOf[id]);
         }
@@ -352,7 +397,7 @@ contract FlexMarketInvariantTest is Assertions {
         vm.warp(1_700_000_000);
         address admin = address(0xA11CE);
         token = new SettlementToken(admin);
-        market = new FlexMarket(IERC20(address(token)), admin);
+        market = new FlexMarket(IERC20(address(token)), admin, 20_000);
         handler = new MarketHandler(market, token, admin);
         vm.startPrank(admin);
         token.grantRole(token.MINTER_ROLE(), address(handler));
@@ -382,9 +427,10 @@ contract FlexMarketInvariantTest is Assertions {
     }
 
     function targetSelectors() public view returns (FuzzSelector[] memory targets) {
-        bytes4[] memory selectors = new bytes4[](15);
+        bytes4[] memory selectors = new bytes4[](16);
         selectors[13] = MarketHandler.step.selector;
         selectors[14] = MarketHandler.stepAgain.selector;
+        selectors[15] = MarketHandler.refundStuck.selector;
         selectors[0] = MarketHandler.createSession.selector;
         selectors[1] = MarketHandler.postRequest.selector;
         selectors[2] = MarketHandler.cancelRequest.selector;

@@ -8,7 +8,7 @@ import {IFlexMarket} from "../interfaces/IFlexMarket.sol";
 /// FlexMarketStorage is read back from its raw slot after one whole lifecycle and a netting.
 /// A variable added, removed or moved ahead of another one fails here.
 contract StorageLayoutTest is MarketTestBase {
-    bytes32 internal constant PERIOD = keccak256("period-1");
+    bytes32 internal constant PERIOD = SID; // a session period: the session's own id
 
     function setUp() public override {
         super.setUp();
@@ -17,6 +17,10 @@ contract StorageLayoutTest is MarketTestBase {
         _finalize(SID);
         vm.prank(fsp1);
         market.withdraw();
+        address[] memory payees = new address[](1);
+        payees[0] = stranger;
+        vm.prank(fsp1);
+        market.nameNettingPayees(payees, true);
         vm.prank(clearingHouse);
         market.settleNetting(PERIOD, new address[](0), new int256[](0), 0, address(0));
     }
@@ -76,6 +80,12 @@ contract StorageLayoutTest is MarketTestBase {
         assertEq(uint96(ledger), market.credits(fsp2), "credit at slot +1 offset 0");
         assertTrue(market.credits(fsp2) != 0, "fsp2 has not withdrawn");
         assertEq(ledger >> 248, 1, "live at offset 31");
+    }
+
+    function test_nettingPayeesAtSlot10() public view {
+        uint256 slot = uint256(keccak256(abi.encode(stranger, _mapSlot(bytes32(uint256(uint160(fsp1))), 10))));
+        assertEq(_word(slot), 1, "_nettingPayees[fsp1][stranger]");
+        assertTrue(market.isNettingPayee(fsp1, stranger), "view agrees");
     }
 
     function test_nettingAtSlot5() public view {

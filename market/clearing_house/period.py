@@ -21,6 +21,7 @@ from clearing.settlement.netting import (
     net_obligations,
 )
 from clearing.settlement.revenue import (
+    ZERO_ADDRESS,
     RevenueShareContract,
     UserContribution,
     revenue_obligations,
@@ -34,7 +35,7 @@ from market.clearing_house.statements import (
     ev_user_earnings,
 )
 
-__all__ = ["PeriodSettlement", "SignedContract", "settle_period"]
+__all__ = ["PeriodSettlement", "SignedContract", "contract_payees", "settle_period"]
 
 
 class SignedContract(BaseModel):
@@ -44,6 +45,24 @@ class SignedContract(BaseModel):
 
     contract: RevenueShareContract
     signatures: tuple[str, ...]
+
+
+def contract_payees(contracts: Sequence[SignedContract]) -> list[str]:
+    """Who an FSP's revenue sharing may pay (EV users, fleet operators, CPOs, the platform),
+    sorted: what the FSP names on-chain with ``nameNettingPayees`` so that ``settleNetting``
+    accepts them as parties of its session."""
+    parties = {
+        party
+        for signed in contracts
+        for party in (
+            signed.contract.ev_user,
+            signed.contract.fleet_operator,
+            signed.contract.cpo,
+            signed.contract.platform,
+        )
+    }
+    parties.discard(ZERO_ADDRESS)
+    return sorted(parties)
 
 
 class PeriodSettlement(BaseModel):

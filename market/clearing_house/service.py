@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from adapters.chain.market_lists import ZERO32
 from adapters.chain.types import SessionState
 from clearing.encoding import canonical_json, hex32, uuid_to_bytes32
 from clearing.settlement.delivery import DeliveryReport, recompute_with_evidence
@@ -153,6 +154,42 @@ def session_period(
     )
 
 
+def _require_parties(
+    ledger: Ledger,
+    session_id: bytes,
+    members: Sequence[str],
+    amounts: Sequence[int],
+    fee_recipient: str | None,
+) -> None:
+    """Only FSPs that committed offers to the session are debited, and every other member (and
+    the fee recipient) was named with ``nameNettingPayees`` by one of the FSPs debited. The
+    contract refuses anything else (``FlexMarketNettingDebitNotFsp``,
+    ``FlexMarketNotNettingParty``), so say who before sending.
+    """
+    market = ledger.market
+    fsps = [m for m in members if market.offer_root(session_id, m) != ZERO32]
+    payers = [m for m, x in zip(members, amounts, strict=True) if x < 0 and m in fsps]
+    debited = [m for m, x in zip(members, amounts, strict=True) if x < 0 and m not in fsps]
+    if debited:
+        raise Conflict(
+            f"session 0x{session_id.hex()}: netting debits accounts that are no FSP of the "
+            f"session: {', '.join(debited)}",
+            field="session_id",
+        )
+    accounts = [*members, *([fee_recipient] if fee_recipient else [])]
+    missing = [
+        a
+        for a in accounts
+        if a not in fsps and not any(market.is_netting_payee(f, a) for f in payers)
+    ]
+    if missing:
+        raise Conflict(
+            f"session 0x{session_id.hex()}: not named as netting payees by an FSP of the "
+            f"session that the netting debits: {', '.join(missing)}",
+            field="session_id",
+        )
+
+
 def settle_session(
     *,
     engine: Engine,
@@ -185,6 +222,7 @@ def settle_session(
             previous = store.load_period(engine, session_id)
             tx_hash = previous["tx_hash"] if previous else None
         else:
+            _require_parties(ledger, period_id, members, amounts, recipient if fee else None)
             tx = ledger.market.settle_netting(
                 period_id, members, amounts, fee, recipient, sender=clearing_house
             )

@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
+from eth_utils.address import to_checksum_address
 
+from clearing.encoding import uuid_to_bytes32
 from clearing.settlement.revenue import RevenueShareContract, UserContribution, sign_contract
 from market.clearing_house import store
-from market.clearing_house.period import PeriodSettlement, SignedContract
+from market.clearing_house.period import PeriodSettlement, SignedContract, contract_payees
 from market.clearing_house.service import session_period
 from market.replay.context import NettingOutcome, ReplayContext, SessionRun
 from market.replay.derive import derived_key, derived_uuid
@@ -127,8 +129,34 @@ def revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
     return out
 
 
+def name_netting_payees(ctx: ReplayContext, run: SessionRun, sharing: RevenueSharing) -> None:
+    """Each FSP that committed offers to the session names, on-chain, who its netting may pay:
+    the parties of its contracts and the session's DSOs (uncovered penalties). Only accounts
+    not named yet: a naming lasts across sessions.
+
+    ``settleNetting`` debits only the session's FSPs and pays only accounts an FSP it debits
+    named, so the clearing house cannot pay an outsider.
+    """
+    market = ctx.chain.contracts.market
+    session_id = uuid_to_bytes32(run.session_id)
+    dsos = {market.request(rid).dso.lower() for rid in market.session_requests(session_id)}
+    committed = set(run.roots.get("offer_roots", {}))
+    for fsp, address in sorted(ctx.chain.addresses.items()):
+        if address.lower() not in committed:
+            continue
+        wanted = dsos | set(contract_payees(sharing.contracts.get(fsp, [])))
+        payees = [
+            to_checksum_address(p)
+            for p in sorted(wanted)
+            if not market.is_netting_payee(address, p)
+        ]
+        if payees:
+            market.name_netting_payees(payees, sender=address)
+
+
 def post_revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
-    """Each FSP posts its signed contracts (once per run) and this session's contributions.
+    """Each FSP posts its signed contracts (once per run) and this session's contributions,
+    and names the contracts' parties as the session's netting payees on-chain.
 
     EV users get their keys on the chain client so they can withdraw what the netting credits.
     """
@@ -142,6 +170,7 @@ def post_revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
         ctx.clients[fsp].post_contributions(run.session_id, contributions)
     for key in sharing.user_keys.values():
         ctx.chain.client.add_account(key)
+    name_netting_payees(ctx, run, sharing)
     return sharing
 
 

@@ -7,7 +7,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "SECURITY.md"
-NAMED_TEST = re.compile(r"`(tests/[\w/]+\.py)::(\w+)`")
+# A pytest test (`tests/...py::name`) or a Foundry test (`contracts/test/...t.sol::name`).
+NAMED_TEST = re.compile(r"`(tests/[\w/]+\.py|contracts/test/[\w/]+\.t\.sol)::(\w+)`")
+ANY_TEST = re.compile(r"`(tests/[\w/]+\.py|contracts/test/[\w/]+\.t\.sol)?::(\w+)`")
+DEFINITION = {".py": r"^(async )?def {name}\(", ".sol": r"^\s*function {name}\("}
 
 
 def _threat_rows() -> list[str]:
@@ -22,12 +25,23 @@ def test_every_threat_row_names_a_test() -> None:
     assert [row for row in rows if not NAMED_TEST.search(row)] == []
 
 
+def _named_tests() -> list[tuple[str, str]]:
+    """Every ``path::name``; a bare ``::name`` after it in the same row means the same file."""
+    named = []
+    for row in _threat_rows():
+        path = ""
+        for given, name in ANY_TEST.findall(row):
+            path = given or path
+            named.append((path, name))
+    return named
+
+
 def test_every_named_test_exists() -> None:
     missing = []
-    for path, name in NAMED_TEST.findall(DOC.read_text(encoding="utf-8")):
+    for path, name in _named_tests():
         file = ROOT / path
         if not file.is_file() or not re.search(
-            rf"^(async )?def {name}\(", file.read_text(encoding="utf-8"), re.M
+            DEFINITION[file.suffix].format(name=name), file.read_text(encoding="utf-8"), re.M
         ):
             missing.append(f"{path}::{name}")
     assert missing == []

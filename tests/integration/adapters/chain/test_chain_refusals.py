@@ -311,3 +311,46 @@ def test_positions_cannot_be_transferred(s: Session) -> None:
         p.safe_transfer_from(
             s.parties.fsps[0], s.parties.dso, award, 1, b"", sender=s.parties.fsps[0]
         )
+
+
+# --- liveness and netting bounds (issue 16) ---------------------------------------------------
+
+
+def test_refund_stuck_before_the_deadline_is_too_early_then_refunds_the_dso(s: Session) -> None:
+    s.cleared()
+    m = s.contracts.market
+    deadline = m.stuck_deadline(SESSION)
+    assert deadline == s.delivery_end + m.liveness_grace_s()
+    with pytest.raises(E.TooEarly):
+        m.refund_stuck(SESSION, sender=s.parties.outsider)
+    s.node.warp_to(deadline)
+    m.refund_stuck(SESSION, sender=s.parties.outsider)  # anyone
+    assert m.session(SESSION).state == SessionState.FINAL
+    assert m.credits(s.parties.dso) == BUDGET
+    assert m.total_escrowed() == 0
+    with pytest.raises(E.WrongState):  # FlexMarketAlreadyFinalized
+        m.refund_stuck(SESSION, sender=s.parties.outsider)
+
+
+def test_refund_stuck_of_a_verified_session_is_not_stuck(s: Session) -> None:
+    s.verified()
+    with pytest.raises(E.WrongState, match="FlexMarketNotStuck"):
+        s.contracts.market.refund_stuck(SESSION, sender=s.parties.outsider)
+
+
+def test_netting_to_an_outsider_or_above_the_fee_cap_is_refused(s: Session, parties) -> None:
+    s.final()
+    m = s.contracts.market
+    m.grant_role(m.role("CLEARING_HOUSE"), parties.operator, sender=parties.operator)
+    fsp = s.parties.fsps[0]
+    members = sorted([fsp, s.parties.outsider], key=lambda a: int(a, 16))
+    amounts = [-100 if a == fsp else 100 for a in members]
+    with pytest.raises(E.NotAuthorized, match="FlexMarketNotNettingParty"):
+        m.settle_netting(SESSION, members, amounts, 0, fsp, sender=parties.operator)
+    m.name_netting_payees([s.parties.outsider], sender=fsp)
+    assert m.is_netting_payee(fsp, s.parties.outsider)
+    cap = PAYOUT * m.netting_fee_cap_ppm() // 1_000_000
+    with pytest.raises(E.BudgetExceeded, match="FlexMarketFeeAboveCap"):
+        m.settle_netting(SESSION, [fsp], [-(cap + 1)], cap + 1, fsp, sender=parties.operator)
+    m.settle_netting(SESSION, members, amounts, 0, fsp, sender=parties.operator)
+    assert m.credits(s.parties.outsider) == 100

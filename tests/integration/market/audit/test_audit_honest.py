@@ -72,7 +72,7 @@ def test_sessions_in_several_states_and_a_netting_period_reconcile(chain, tmp_pa
     settled by a clearing house: balance, contract totals and zero-sum netting all agree."""
     from audit_helpers import Route
 
-    from clearing.encoding import keccak256
+    from clearing.encoding import keccak256, uuid_to_bytes32
 
     route = Route(name="dir", folder=tmp_path, bundles=str(tmp_path))
     final = stage(chain, route)
@@ -81,16 +81,20 @@ def test_sessions_in_several_states_and_a_netting_period_reconcile(chain, tmp_pa
     market.register_participant(
         a["outsider"], keccak256(b"ch"), [market.role("CLEARING_HOUSE")], sender=a["operator"]
     )
-    dso_credit = market.credits(a["dso"])
+    fsp_credit = market.credits(a["fsp_a"])
+    # settleNetting nets one FINAL session between its parties (issue 16): fsp_a, committed to
+    # it, is debited and names the payees; members go in ascending address order.
+    market.name_netting_payees([a["dso"], a["operator"]], sender=a["fsp_a"])
+    by_address = sorted([(a["dso"], 900), (a["fsp_a"], -1_000)], key=lambda m: int(m[0], 16))
     market.settle_netting(
-        keccak256(b"period-1"),
-        [a["dso"], a["fsp_a"]],
-        [-1_000, 900],
+        uuid_to_bytes32(final.session_id),
+        [m for m, _ in by_address],
+        [x for _, x in by_address],
         100,
         a["operator"],
         sender=a["outsider"],
     )
-    assert market.credits(a["dso"]) == dso_credit - 1_000
+    assert market.credits(a["fsp_a"]) == fsp_credit - 1_000
     report = audit(chain, route, final)
     assert report.exit_code == 0, report.to_json()
     states = {s.session_id: s.state for s in report.sessions}
@@ -116,9 +120,10 @@ def test_session_netting_period_is_not_read_as_refunds(chain, route) -> None:
     market.register_participant(
         a["outsider"], keccak256(b"ch2"), [market.role("CLEARING_HOUSE")], sender=a["operator"]
     )
-    market.settle_netting(
-        period, [a["dso"], a["fsp_a"]], [-700, 650], 50, a["fsp_b"], sender=a["outsider"]
-    )
+    market.name_netting_payees([a["dso"]], sender=a["fsp_a"])  # a party of the session
+    by_address = sorted([(a["dso"], 650), (a["fsp_a"], -700)], key=lambda m: int(m[0], 16))
+    members, amounts = [m for m, _ in by_address], [x for _, x in by_address]
+    market.settle_netting(period, members, amounts, 50, a["fsp_b"], sender=a["outsider"])
     report = audit(chain, route, staged)
     assert report.exit_code == 0, report.to_json()
     (session,) = [s for s in report.sessions if s.session_id == staged.session_id]
@@ -129,5 +134,5 @@ def test_session_netting_period_is_not_read_as_refunds(chain, route) -> None:
 
     view = read_chain(chain.client, market)
     (declared,) = [n for n in view.netting_inputs.values() if n.period_id == period]
-    assert declared.net_amounts == [-700, 650] and declared.fee == 50
+    assert declared.net_amounts == amounts and declared.fee == 50
     assert declared.fee_recipient == a["fsp_b"].lower()

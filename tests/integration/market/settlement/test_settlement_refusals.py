@@ -207,7 +207,7 @@ def test_clearing_step_nets_a_session_finalized_elsewhere_and_blocks_on_a_missin
         UserContribution,
         sign_contract,
     )
-    from market.clearing_house.period import SignedContract
+    from market.clearing_house.period import SignedContract, contract_payees
 
     _arbiter, house = register_roles(chain)
     s, _req, worker = _delivered(chain, runtime, clients)
@@ -263,7 +263,13 @@ def test_clearing_step_nets_a_session_finalized_elsewhere_and_blocks_on_a_missin
         sign_contract(contract, k, **dom)
         for k in (chain.keys["fsp_a"], user_key, chain.node.private_keys[9])
     )
-    fsp_a.post_revenue_contract(SignedContract(contract=contract, signatures=sigs))
+    signed = SignedContract(contract=contract, signatures=sigs)
+    fsp_a.post_revenue_contract(signed)
+    worker.run_once()
+    history = {h["step"]: h for h in step_history(runtime.engine, s.session_id)}
+    assert history["clearing"]["status"] == "BLOCKED"  # the user is no party of the session yet
+    assert "not named as netting payees" in history["clearing"]["detail"]
+    chain.contracts.market.name_netting_payees(contract_payees([signed]), sender=fsp_a.address)
     worker.run_once()
     history = {h["step"]: h for h in step_history(runtime.engine, s.session_id)}
     assert history["clearing"]["status"] == "DONE", history["clearing"]

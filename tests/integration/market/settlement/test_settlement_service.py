@@ -31,7 +31,7 @@ from clearing.encoding import hex32, keccak256, uuid_to_bytes32
 from clearing.messages import FlexOrder
 from clearing.settlement.delivery import recompute_report
 from clearing.settlement.revenue import RevenueShareContract, UserContribution, sign_contract
-from market.clearing_house.period import SignedContract
+from market.clearing_house.period import SignedContract, contract_payees
 from market.clearing_house.service import resolve_dispute, settle_session
 from market.client import ApiError, MarketClient
 from market.errors import Conflict
@@ -171,7 +171,10 @@ def test_verify_dispute_resolve_and_net(chain, runtime, clients, api) -> None:
         for k in (chain.keys["fsp_a"], user_key, cpo_key, platform_key)
     )
     a_client = clients("fsp_a")
-    a_client.post_revenue_contract(SignedContract(contract=contract, signatures=sigs))
+    signed = SignedContract(contract=contract, signatures=sigs)
+    a_client.post_revenue_contract(signed)
+    # settleNetting pays only parties of the session: the FSP names its contract's parties.
+    market.name_netting_payees(contract_payees([signed]), sender=fsp_a)
     a_client.post_contributions(
         s.session_id,
         [

@@ -25,6 +25,7 @@ ALIASES = {
     "DEFAULT_ADMIN_ROLE": None,  # always zero
     "MINTER_ROLE": "MINTER_ROLE",
     "MARKET_ROLE": "MARKET_ROLE",
+    "LIVENESS_GRACE": "liveness_grace_s",  # seconds: the unit in the name
     "offers": None,  # NaiveMarket's public mapping getters
     "requests": None,
 }

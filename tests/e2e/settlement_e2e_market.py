@@ -193,3 +193,6 @@ async def post_revenue_sharing(
             discharged_wh=wh[1],
         )
         await in_thread(c[fsp].post_contributions, sid, [contribution])
+        # On-chain, the FSP names who its netting may pay: its contract's parties and the DSO.
+        payees = [addr[user], addr["house"], addr["dso"]]
+        await in_thread(market.name_netting_payees, payees, sender=addr[fsp])

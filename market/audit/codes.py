@@ -65,5 +65,30 @@ FINDING_CODES = {
     "lifecycle.attested_before_delivery_end": "delivery attested before the delivery window ended",
     "lifecycle.finalized_in_window": "finalized before the challenge window ended",
     "lifecycle.missing_event": "a state was reached without its event",
+    "registry.station_key_conflict": "a station the session uses is registered with two keys",
+    "registry.station_invalid": "a station the session uses has an unreadable registry entry",
+    "receipts.unknown_session": "receipts name a session the market never created",
+    "dispute.resolution_unparseable": "the arbiter's resolution bundle cannot be read",
+    "dispute.inputs_changed": "the resolution changed more than adding evidence readings",
+    "dispute.recompute_failed": "the attested inputs plus the evidence cannot be settled",
+    "dispute.report_differs": "the resolution's report is not the recomputation",
+    "dispute.root_mismatch": "the arbiter's corrected root != the recomputed root",
+    "dispute.payout_above_recomputed": "a resolved payout is above the recomputed one",
+    "dispute.payout_below_recomputed": "a resolved payout is below the recomputed one",
+}
+# Why a check (or an input) could not run: the ``errors`` of a check, never findings.
+ERROR_CODES = {
+    "audit.could_not_run": "a check could not run (reason in the message)",
+    "audit.check_crashed": "a check met input it could not handle (named in the message)",
+    "bundle.missing": "a bundle the session's state needs is not published",
+    "bundle.unreadable": "a bundle could not be fetched",
+    "bundle.unsafe": "a bundle was refused before parsing (too large or too deep)",
+    "registry.missing": "no station registry to check meter signatures against",
+    "registry.unreadable": "the station registry is not JSON of either form",
+    "registry.entry_invalid": "a registry entry names no station (market-wide)",
+    "receipts.unreadable": "the --receipts file cannot be read or is not JSON",
+    "receipts.malformed": "an item of the --receipts file is not a valid receipts object",
+    "sessions.unreadable": "the bundle service's session list cannot be read",
+    "dispute.resolution_missing": "a resolved session's resolution bundle is not published",
 }
 MAX_LISTED = 12

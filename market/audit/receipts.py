@@ -28,9 +28,10 @@ Text = Annotated[str, StringConstraints(strict=True, min_length=1)]
 
 
 class OfferReceipt(BaseModel):
-    """One inclusion proof of one committed offer."""
+    """One inclusion proof of one committed offer (the service adds fields, e.g. ``included``:
+    ignored; the ones read here are strictly typed)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     offer_id: Text
     root: Hex32
@@ -41,7 +42,7 @@ class OfferReceipt(BaseModel):
 class ReceiptsItem(BaseModel):
     """One FSP's receipts for one session."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     session_id: Text
     fsp: Address

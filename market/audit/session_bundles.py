@@ -47,11 +47,18 @@ class SessionBundles:
                     self.parse_errors[kind] = str(exc)
 
 
+DELIVERY_BUNDLE_KEYS = {"version", "kind", "inputs", "findings", "report"}
+
+
 def _delivery_shape(raw: bytes) -> dict[str, Any]:
-    """A delivery bundle's outer shape: an object with object ``inputs`` and ``report``."""
+    """A delivery bundle's outer shape: an object with object ``inputs`` and ``report`` and
+    no key a delivery bundle does not have."""
     loaded = json.loads(raw)
     if not isinstance(loaded, dict) or not {"inputs", "report"} <= set(loaded):
         raise ValueError("needs 'inputs' and 'report'")
+    unknown = sorted(set(loaded) - DELIVERY_BUNDLE_KEYS)
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown}")
     for key in ("inputs", "report"):
         if not isinstance(loaded[key], dict):
             raise ValueError(f"'{key}' is {type(loaded[key]).__name__}, not an object")

@@ -179,7 +179,7 @@ class HttpSource:
             return None
         where = f"{self.base_url}/assets"
         registry = StationRegistry.from_json(parse(body, where), where)
-        return registry if registry.keys else None
+        return registry if registry.keys or registry.conflicts or registry.invalid else None
 
 
 def open_source(spec: str) -> BundleSource:

@@ -164,7 +164,13 @@ def _check_delivery_inputs(
             f"inputs start {inputs.session_start_ts} / ISP {rules.isp_s} s, on-chain "
             f"{cs.chain.delivery_start} / {cs.chain.isp_s} s",
         )
-    if registry.owners:
+    if not registry.owners and inputs.portfolios:
+        res.error(
+            f"{registry.source} names no station owners (the object form): whose meters the "
+            "portfolios hold is not checked",
+            "registry.no_owners",
+        )
+    else:
         for p in inputs.portfolios:
             for m in p.meters:
                 owners = registry.owners.get(m.station, set())

@@ -85,6 +85,7 @@ ERROR_CODES = {
     "bundle.unsafe": "a bundle was refused before parsing (too large or too deep)",
     "registry.missing": "no station registry to check meter signatures against",
     "registry.unreadable": "the station registry is not JSON of either form",
+    "registry.no_owners": "the registry names no owners: portfolio ownership cannot be checked",
     "registry.entry_invalid": "a registry entry names no station (market-wide)",
     "receipts.unreadable": "the --receipts file cannot be read or is not JSON",
     "receipts.malformed": "an item of the --receipts file is not a valid receipts object",

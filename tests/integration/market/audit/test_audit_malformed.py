@@ -121,6 +121,15 @@ def test_a_second_key_for_a_used_station_is_named_where_used(chain, staged) -> N
     assert [f["subject"] for f in conflicts] == [assets[0]["station_id"]]
 
 
+def test_a_registry_without_owners_does_not_silently_skip_the_owner_check(chain, staged) -> None:
+    path = staged.folder / "stations.json"
+    assets = json.loads(path.read_bytes())
+    path.write_text(json.dumps({a["station_id"]: a["meter_public_key"] for a in assets}))
+    code, report = cli_audit(chain, str(staged.folder))
+    assert code == 2, report["message"]
+    assert all_codes(report) == {"registry.no_owners"}
+
+
 def test_malformed_station_keys_file_is_an_error(chain, staged, tmp_path: Path) -> None:
     keys = tmp_path / "keys.json"
     keys.write_bytes(b"{not json")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from audit_helpers import Route, audit, codes, stage
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from clearing.encoding import keccak256
 from clearing.settlement.delivery import DeliveryOutcome, recompute_with_evidence
@@ -90,7 +90,7 @@ def _resolve(chain: Any, d: Disputed, root: str, payouts: list[int], bundle: byt
     d.staged.path("resolution").write_bytes(bundle)
 
 
-def test_honest_dispute_resolution_passes(chain, tmp_path: Path) -> None:
+def test_honest_dispute_resolution_passes(chain: Any, tmp_path: Path) -> None:
     d = _disputed(chain, tmp_path)
     o = d.outcome
     _resolve(chain, d, o.report.root, o.report.payout_vector(), o.bundle_bytes)
@@ -102,7 +102,7 @@ def test_honest_dispute_resolution_passes(chain, tmp_path: Path) -> None:
     assert f"{len(d.evidence)} evidence reading(s)" in dispute.notes[0]
 
 
-def test_arbiter_posting_another_root_is_named(chain, tmp_path: Path) -> None:
+def test_arbiter_posting_another_root_is_named(chain: Any, tmp_path: Path) -> None:
     d = _disputed(chain, tmp_path)
     o = d.outcome
     _resolve(chain, d, "0x" + "ab" * 32, o.report.payout_vector(), o.bundle_bytes)
@@ -112,7 +112,7 @@ def test_arbiter_posting_another_root_is_named(chain, tmp_path: Path) -> None:
     assert [f.subject for f in found] == [d.arbiter.lower()]
 
 
-def test_arbiter_paying_more_than_the_recomputation_is_named(chain, tmp_path: Path) -> None:
+def test_arbiter_paying_more_than_the_recomputation_is_named(chain: Any, tmp_path: Path) -> None:
     d = _disputed(chain, tmp_path)
     o = d.outcome
     payouts = o.report.payout_vector()
@@ -127,7 +127,7 @@ def test_arbiter_paying_more_than_the_recomputation_is_named(chain, tmp_path: Pa
     assert "delivery.payout_above_recomputed" not in codes(report)  # the oracle was honest
 
 
-def test_arbiter_adding_readings_nobody_signed_is_named(chain, tmp_path: Path) -> None:
+def test_arbiter_adding_readings_nobody_signed_is_named(chain: Any, tmp_path: Path) -> None:
     """A resolution built on forged evidence: its report is not what the real keys give."""
     d = _disputed(chain, tmp_path)
     forged = [r.model_copy(update={"signature": "0x" + "11" * 65}) for r in d.evidence]
@@ -145,7 +145,7 @@ def test_arbiter_adding_readings_nobody_signed_is_named(chain, tmp_path: Path) -
     assert {"dispute.report_differs", "dispute.root_mismatch"} <= codes(report)
 
 
-def test_resolution_bundle_not_published_is_an_error(chain, tmp_path: Path) -> None:
+def test_resolution_bundle_not_published_is_an_error(chain: Any, tmp_path: Path) -> None:
     d = _disputed(chain, tmp_path)
     o = d.outcome
     _resolve(chain, d, o.report.root, o.report.payout_vector(), o.bundle_bytes)

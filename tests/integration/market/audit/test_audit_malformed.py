@@ -74,7 +74,9 @@ BUNDLE_CASES = {
 
 @pytest.mark.parametrize("case", list(BUNDLE_CASES))
 @pytest.mark.parametrize("kind", ["input", "result", "delivery"])
-def test_malformed_bundle_is_a_named_finding(chain, staged, kind: str, case: str) -> None:
+def test_malformed_bundle_is_a_named_finding(
+    chain: Any, staged: StagedSession, kind: str, case: str
+) -> None:
     path = staged.path(kind)
     path.write_bytes(BUNDLE_CASES[case](path.read_bytes()))
     code, report = cli_audit(chain, str(staged.folder))
@@ -83,7 +85,9 @@ def test_malformed_bundle_is_a_named_finding(chain, staged, kind: str, case: str
     assert report["sessions"][0]["result"] == "fail"
 
 
-def test_delivery_bundle_with_wrong_types_inside_is_named(chain, staged) -> None:
+def test_delivery_bundle_with_wrong_types_inside_is_named(
+    chain: Any, staged: StagedSession
+) -> None:
     path = staged.path("delivery")
     data = json.loads(path.read_bytes())
     data["inputs"]["readings"] = "all of them"
@@ -103,14 +107,18 @@ def test_delivery_bundle_with_wrong_types_inside_is_named(chain, staged) -> None
     ],
     ids=["truncated", "unknown-shape", "wrong-types"],
 )
-def test_malformed_station_registry_is_an_error(chain, staged, content, code, expected) -> None:
+def test_malformed_station_registry_is_an_error(
+    chain: Any, staged: StagedSession, content: bytes, code: int, expected: str
+) -> None:
     (staged.folder / "stations.json").write_bytes(content)
     exit_code, report = cli_audit(chain, str(staged.folder))
     assert exit_code == code, report["message"]
     assert expected in all_codes(report)
 
 
-def test_a_second_key_for_a_used_station_is_named_where_used(chain, staged) -> None:
+def test_a_second_key_for_a_used_station_is_named_where_used(
+    chain: Any, staged: StagedSession
+) -> None:
     path = staged.folder / "stations.json"
     assets = json.loads(path.read_bytes())
     path.write_text(json.dumps([*assets, {**assets[0], "meter_public_key": "0x" + "12" * 20}]))
@@ -121,7 +129,9 @@ def test_a_second_key_for_a_used_station_is_named_where_used(chain, staged) -> N
     assert [f["subject"] for f in conflicts] == [assets[0]["station_id"]]
 
 
-def test_a_registry_without_owners_does_not_silently_skip_the_owner_check(chain, staged) -> None:
+def test_a_registry_without_owners_does_not_silently_skip_the_owner_check(
+    chain: Any, staged: StagedSession
+) -> None:
     path = staged.folder / "stations.json"
     assets = json.loads(path.read_bytes())
     path.write_text(json.dumps({a["station_id"]: a["meter_public_key"] for a in assets}))
@@ -130,7 +140,9 @@ def test_a_registry_without_owners_does_not_silently_skip_the_owner_check(chain,
     assert all_codes(report) == {"registry.no_owners"}
 
 
-def test_malformed_station_keys_file_is_an_error(chain, staged, tmp_path: Path) -> None:
+def test_malformed_station_keys_file_is_an_error(
+    chain: Any, staged: StagedSession, tmp_path: Path
+) -> None:
     keys = tmp_path / "keys.json"
     keys.write_bytes(b"{not json")
     code, report = cli_audit(chain, str(staged.folder), "--station-keys", str(keys))
@@ -147,7 +159,7 @@ def _receipts(staged: StagedSession, tmp_path: Path, change: Callable[[Any], Any
 
 
 def test_truncated_receipts_file_is_an_error_the_session_still_checked(
-    chain, staged, tmp_path: Path
+    chain: Any, staged: StagedSession, tmp_path: Path
 ) -> None:
     path = tmp_path / "receipts.json"
     path.write_text(json.dumps(staged.receipts(sorted(staged.offers_by_fsp)[0]))[:100])
@@ -158,7 +170,7 @@ def test_truncated_receipts_file_is_an_error_the_session_still_checked(
 
 
 def test_receipts_with_wrong_types_are_an_error_of_their_session(
-    chain, staged, tmp_path: Path
+    chain: Any, staged: StagedSession, tmp_path: Path
 ) -> None:
     def change(data: Any) -> Any:
         data["receipts"][0]["proof"] = 17
@@ -172,7 +184,9 @@ def test_receipts_with_wrong_types_are_an_error_of_their_session(
     assert [e["code"] for e in offers["errors"]] == ["receipts.malformed"]
 
 
-def test_receipts_for_an_unknown_session_are_reported(chain, staged, tmp_path: Path) -> None:
+def test_receipts_for_an_unknown_session_are_reported(
+    chain: Any, staged: StagedSession, tmp_path: Path
+) -> None:
     other = str(uuid.uuid4())
 
     def change(data: Any) -> Any:
@@ -188,7 +202,7 @@ def test_receipts_for_an_unknown_session_are_reported(chain, staged, tmp_path: P
     assert report["sessions"][0]["result"] == "pass"
 
 
-def test_one_missing_bundle_does_not_stop_the_other_sessions(chain, tmp_path: Path) -> None:
+def test_one_missing_bundle_does_not_stop_the_other_sessions(chain: Any, tmp_path: Path) -> None:
     folder = tmp_path / "bundles"
     folder.mkdir()
     route = Route(name="dir", folder=folder, bundles=str(folder))
@@ -203,7 +217,7 @@ def test_one_missing_bundle_does_not_stop_the_other_sessions(chain, tmp_path: Pa
     assert report["message"].startswith("INCOMPLETE")
 
 
-def test_an_unsafe_bundle_is_an_error_of_its_session_only(chain, tmp_path: Path) -> None:
+def test_an_unsafe_bundle_is_an_error_of_its_session_only(chain: Any, tmp_path: Path) -> None:
     folder = tmp_path / "bundles"
     folder.mkdir()
     route = Route(name="dir", folder=folder, bundles=str(folder))
@@ -259,7 +273,9 @@ def bad_session_list(staged: StagedSession) -> Iterator[str]:
     server.shutdown()
 
 
-def test_malformed_session_list_is_an_error(chain, staged, bad_session_list: str) -> None:
+def test_malformed_session_list_is_an_error(
+    chain: Any, staged: StagedSession, bad_session_list: str
+) -> None:
     code, report = cli_audit(chain, bad_session_list)
     assert code == 2, report["message"]  # no session can be matched to its bundles
     assert {"sessions.unreadable", "bundle.missing"} <= all_codes(report)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "settlement"))
 
-from service_settlement_helpers import (
+from service_settlement_helpers import (  # type: ignore[import-not-found]
     BASELINE_W,
     ORDER_W,
     RULES,
@@ -30,7 +31,9 @@ from market.lifecycle.verification import make_verification_hook
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
-def test_service_resolved_dispute_audits_clean_over_http(chain, runtime, clients, server) -> None:
+def test_service_resolved_dispute_audits_clean_over_http(
+    chain: Any, runtime: Any, clients: Any, server: str
+) -> None:
     arbiter, _ = register_roles(chain)
     s, _, worker = session_to_delivery(chain, runtime, clients)
     start = s.delivery_start

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import ValidationError
@@ -100,6 +101,13 @@ def check_delivery(
         res.add(
             "delivery.report_differs",
             f"{len(diffs)} field(s) differ, first: {'; '.join(diffs[:3])}",
+        )
+    elif outcome.bundle_bytes != canonical_json(bundle):
+        diffs = []
+        _diff_paths("$", json.loads(outcome.bundle_bytes), bundle, diffs)
+        res.add(
+            "delivery.bundle_differs",
+            f"outside the report, {len(diffs)} field(s) differ: {'; '.join(diffs[:3])}",
         )
     root = outcome.report.root
     attested_root, attested_payouts = cs.attested()  # a resolution is check_dispute's

@@ -76,6 +76,12 @@ def check_dispute(
             "the resolution's report is not the recomputation from its evidence",
             arbiter,
         )
+    elif outcome.bundle_bytes != canonical_json(sb.resolution):
+        res.add(
+            "dispute.report_differs",
+            "the resolution bundle's fields outside its report are not the recomputation's",
+            arbiter,
+        )
     root = outcome.report.root
     if root_bytes(root) != bytes(cs.roots.delivery_root):
         res.add(

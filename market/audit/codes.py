@@ -40,6 +40,7 @@ FINDING_CODES = {
     "delivery.unknown_station": "a reading of a station absent from the registry was used",
     "delivery.unsigned_reading": "an unsigned reading was used although signatures are required",
     "delivery.report_differs": "the recomputed report differs from the published one",
+    "delivery.bundle_differs": "fields outside the report differ from the recomputation",
     "delivery.root_mismatch": "recomputed report root != on-chain deliveryRoot",
     "delivery.payout_above_recomputed": "on-chain payout above the recomputed payout",
     "delivery.payout_below_recomputed": "on-chain payout below the recomputed payout",

@@ -98,6 +98,18 @@ def test_delivery_bundle_with_wrong_types_inside_is_named(
     assert "delivery.inputs_invalid" in all_codes(report)
 
 
+def test_delivery_bundle_fields_outside_the_report_are_checked(
+    chain: Any, staged: StagedSession
+) -> None:
+    path = staged.path("delivery")
+    data = json.loads(path.read_bytes())
+    data["findings"] = [{"code": "fabricated"}]  # not what the report discloses
+    path.write_bytes(json.dumps(data).encode())
+    code, report = cli_audit(chain, str(staged.folder))
+    assert code == 1
+    assert all_codes(report) == {"delivery.bundle_differs"}
+
+
 @pytest.mark.parametrize(
     "content, code, expected",
     [

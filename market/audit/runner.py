@@ -249,7 +249,10 @@ def audit_session(
             setattr(sb, f"{kind}_bytes", content)
         if cs.resolved:
             sb.resolution_bytes, _ = _fetch(report, source, session_uuid, "resolution")
-        sb.parse()
+        try:
+            sb.parse()
+        except Exception as exc:  # a safety net, as for the checks below
+            missing.append(("audit.check_crashed", f"bundles not parsed: {exc!r}"))
 
     def run(name: str, fn: Callable[[], CheckResult]) -> CheckResult:
         t0 = time.perf_counter()

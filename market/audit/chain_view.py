@@ -47,9 +47,23 @@ class AuditedSession:
     reservations: list[Reservation] = field(default_factory=list)
     payouts: list[int] = field(default_factory=list)
     credits: list[DecodedEvent] = field(default_factory=list)  # Credited with ref = session
+    resolved_by: str = ""  # the account that sent ``resolve`` (lower-case), if any
 
     def named(self, name: str) -> list[DecodedEvent]:
         return [e for e in self.events if e.name == name]
+
+    @property
+    def resolved(self) -> bool:
+        """An arbiter resolved a dispute: the chain's delivery root and payouts are its."""
+        return bool(self.named("DisputeResolved"))
+
+    def attested(self) -> tuple[bytes, list[int]]:
+        """The oracle's delivery root and payouts (DeliveryAttested), even after a dispute."""
+        found = self.named("DeliveryAttested")
+        if not found:
+            return self.roots.delivery_root, list(self.payouts)
+        args = found[-1].args
+        return bytes(args["deliveryRoot"]), [int(p) for p in args["payouts"]]
 
 
 SETTLE_NETTING_TYPES = ("bytes32", "address[]", "int256[]", "uint256", "address")
@@ -193,6 +207,9 @@ def read_chain(
                 s.commitments[fsp.lower()] = market.offer_commitment(s.session_id, fsp)
             if s.chain.state >= SessionState.CLEARED:
                 s.reservations, s.payouts = market.reservations(s.session_id)
+            for e in s.named("DisputeResolved")[-1:]:
+                tx = client.rpc("eth_getTransactionByHash", [e.tx_hash])
+                s.resolved_by = str((tx or {}).get("from", "")).lower()
         blocks = {e.block_number for e in events if e.name in SESSION_EVENTS}
         block_ts = {b: client.block_timestamp(b) for b in sorted(blocks)}
         netting_inputs: dict[str, NettingInput] = {}

@@ -60,13 +60,14 @@ def check_bundle_hashes(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
         report = d["report"]
         try:
             root = report_root(report)
-        except (SettlementError, ValueError) as exc:
-            res.add("bundle.unparseable", f"delivery report: {exc}", "delivery")
+        except (SettlementError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            res.add("bundle.unparseable", f"delivery report: {exc!r}", "delivery")
         else:
-            if root_bytes(root) != bytes(roots.delivery_root):
+            attested_root = cs.attested()[0]  # a resolution's root is checked by check_dispute
+            if root_bytes(root) != bytes(attested_root):
                 res.add(
                     "bundle.delivery_root_mismatch",
-                    f"report leaves give {root} != on-chain {hex32(roots.delivery_root)}",
+                    f"report leaves give {root} != on-chain {hex32(attested_root)}",
                     "delivery",
                 )
             if root != report.get("root"):
@@ -75,7 +76,7 @@ def check_bundle_hashes(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
                     f"report.root {report.get('root')} but its leaves give {root}",
                     "delivery",
                 )
-        sid = d.get("inputs", {}).get("session_id")
+        sid = d["inputs"].get("session_id")
         if sid is not None and (not isinstance(sid, str) or uuid32(sid) != cs.session_id):
             res.add("bundle.session_mismatch", f"delivery names session {sid}", "delivery")
     return res

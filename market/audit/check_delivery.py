@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import ValidationError
@@ -14,8 +15,8 @@ from market.audit.chain_view import (
     AuditedSession,
 )
 from market.audit.findings import CheckResult
+from market.audit.registry import StationRegistry
 from market.audit.session_bundles import SessionBundles, root_bytes, uuid32
-from market.audit.sources import StationRegistry
 
 _READING_CODES = {
     "bad_signature": "delivery.bad_signature",
@@ -24,34 +25,70 @@ _READING_CODES = {
 }
 
 
+SETTLE_ERRORS = (SettlementError, ValueError, TypeError, KeyError, ArithmeticError)
+
+
+def no_registry(res: CheckResult, registry_error: str | None) -> CheckResult:
+    """The check cannot run without station keys: say why, with its code."""
+    if registry_error:
+        return res.error(f"station registry unreadable: {registry_error}", "registry.unreadable")
+    return res.error(
+        "no station registry (stations.json, GET /assets or --station-keys)", "registry.missing"
+    )
+
+
+def parse_delivery(
+    bundle: dict[str, Any], res: CheckResult, code: str
+) -> tuple[DeliveryInputs, SettlementRules] | None:
+    """The bundle's inputs and its report's rules; None (and a ``code`` finding) if malformed."""
+    try:
+        inputs = DeliveryInputs.model_validate_json(canonical_json(bundle["inputs"]))
+        rules = SettlementRules.model_validate(bundle["report"]["rules"])
+    except (ValidationError, ValueError, KeyError, TypeError) as exc:
+        res.add(code, f"cannot parse inputs or rules: {exc}")
+        return None
+    return inputs, rules
+
+
+def check_registry_use(inputs: DeliveryInputs, registry: StationRegistry, res: CheckResult) -> None:
+    """Stations the inputs use whose registry entry is unreadable or has two keys."""
+    used = {m.station for p in inputs.portfolios for m in p.meters}
+    used |= {r.station for r in inputs.readings}
+    for code, message, station in registry.trouble(used):
+        res.add(code, message, station)
+
+
 def check_delivery(
-    cs: AuditedSession, sb: SessionBundles, registry: StationRegistry | None
+    cs: AuditedSession,
+    sb: SessionBundles,
+    registry: StationRegistry | None,
+    registry_error: str | None = None,
 ) -> CheckResult:
-    """Recompute the report from the signed readings and compare it with the chain."""
+    """Recompute the report from the signed readings and compare it with the attestation."""
     res = CheckResult("delivery")
     if cs.chain.state < SessionState.VERIFIED:
         return res.skip("delivery not attested yet")
     if sb.delivery is None or sb.result is None:
         return res.skip("delivery and result bundles needed")
     if registry is None:
-        return res.error("no station registry (stations.json, GET /assets or --station-keys)")
+        return no_registry(res, registry_error)
     bundle = sb.delivery
-    try:
-        inputs = DeliveryInputs.model_validate_json(canonical_json(bundle["inputs"]))
-        rules = SettlementRules.model_validate(bundle["report"]["rules"])
-    except (ValidationError, ValueError, KeyError, TypeError) as exc:
-        res.add("delivery.inputs_invalid", f"cannot parse inputs or rules: {exc}")
+    parsed = parse_delivery(bundle, res, "delivery.inputs_invalid")
+    if parsed is None:
         return res
+    inputs, rules = parsed
     _check_delivery_inputs(cs, inputs, rules, registry, res)
+    check_registry_use(inputs, registry, res)
     try:
         outcome = compute_delivery(inputs, list(sb.result.orders), rules, registry.keys)
-    except (SettlementError, ValueError) as exc:
-        res.add("delivery.inputs_invalid", f"cannot settle: {exc}")
+    except SETTLE_ERRORS as exc:
+        res.add("delivery.inputs_invalid", f"cannot settle: {exc!r}")
         return res
     published = bundle["report"]
+    listed = published.get("findings")
     disclosed = {
         (f.get("code"), f.get("subject"), f.get("timestamp"))
-        for f in published.get("findings", [])
+        for f in (listed if isinstance(listed, list) else [])
         if isinstance(f, dict)
     }
     for f in outcome.report.findings:
@@ -65,19 +102,27 @@ def check_delivery(
             "delivery.report_differs",
             f"{len(diffs)} field(s) differ, first: {'; '.join(diffs[:3])}",
         )
+    elif outcome.bundle_bytes != canonical_json(bundle):
+        diffs = []
+        _diff_paths("$", json.loads(outcome.bundle_bytes), bundle, diffs)
+        res.add(
+            "delivery.bundle_differs",
+            f"outside the report, {len(diffs)} field(s) differ: {'; '.join(diffs[:3])}",
+        )
     root = outcome.report.root
-    if root_bytes(root) != bytes(cs.roots.delivery_root):
+    attested_root, attested_payouts = cs.attested()  # a resolution is check_dispute's
+    if root_bytes(root) != bytes(attested_root):
         res.add(
             "delivery.root_mismatch",
-            f"recomputed root {root} != on-chain {hex32(cs.roots.delivery_root)}",
+            f"recomputed root {root} != on-chain {hex32(attested_root)}",
         )
     vector = outcome.report.payout_vector()
-    if len(vector) != len(cs.payouts):
+    if len(vector) != len(attested_payouts):
         res.add(
             "delivery.reservations_mismatch",
-            f"{len(vector)} recomputed payouts for {len(cs.payouts)} on-chain reservations",
+            f"{len(vector)} recomputed payouts for {len(attested_payouts)} on-chain reservations",
         )
-    for i, (mine, theirs) in enumerate(zip(vector, cs.payouts, strict=False)):
+    for i, (mine, theirs) in enumerate(zip(vector, attested_payouts, strict=False)):
         if theirs == mine:
             continue
         r = cs.reservations[i]
@@ -127,7 +172,13 @@ def _check_delivery_inputs(
             f"inputs start {inputs.session_start_ts} / ISP {rules.isp_s} s, on-chain "
             f"{cs.chain.delivery_start} / {cs.chain.isp_s} s",
         )
-    if registry.owners:
+    if not registry.owners and inputs.portfolios:
+        res.error(
+            f"{registry.source} names no station owners (the object form): whose meters the "
+            "portfolios hold is not checked",
+            "registry.no_owners",
+        )
+    else:
         for p in inputs.portfolios:
             for m in p.meters:
                 owners = registry.owners.get(m.station, set())

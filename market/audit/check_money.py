@@ -71,8 +71,12 @@ def check_money(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
                 f"SessionFinalized paid {args['totalPaid']} / refunded {args['totalRefunded']}, "
                 f"expected {total_paid} / {total_refund}",
             )
-    if sb.delivery is not None:
-        for line in sb.delivery["report"].get("refunds", []):
+    followed = sb.resolution if cs.resolved else sb.delivery  # the report money followed
+    if followed is not None:
+        lines = followed["report"].get("refunds")
+        for line in lines if isinstance(lines, list) else []:
+            if not isinstance(line, dict):
+                continue
             declared_rid = uuid32(str(line.get("request_id")))
             if declared_rid in refunds and line.get("refund_units") != refunds[declared_rid]:
                 res.add(

@@ -12,8 +12,8 @@ from market.audit.chain_view import (
     AuditedSession,
 )
 from market.audit.findings import CheckResult
+from market.audit.receipts import Receipts
 from market.audit.session_bundles import SessionBundles, root_bytes, short_hex
-from market.audit.sources import Receipts
 
 
 def check_offers(
@@ -64,16 +64,13 @@ def _check_receipts(
 ) -> None:
     committed = cs.commitments.get(rec.fsp)
     in_bundle = {o.offer_id: o for o in bundle.offers if o.fsp.lower() == rec.fsp}
-    own = {}
-    for body in rec.offers:
-        offer = FlexOffer.model_validate(body)
-        own[offer.offer_id] = offer
+    own = {offer.offer_id: offer for offer in rec.offers}
     for item in rec.receipts:
-        offer_id = str(item["offer_id"])
+        offer_id = item.offer_id
         subject = f"{rec.fsp}/{offer_id}"
-        root = root_bytes(str(item["root"]))
-        leaf = root_bytes(str(item["leaf_hash"]))
-        proof = [root_bytes(str(p)) for p in item.get("proof", [])]
+        root = root_bytes(item.root)
+        leaf = root_bytes(item.leaf_hash)
+        proof = [root_bytes(p) for p in item.proof]
         if committed is None or root != committed.root:
             res.add(
                 "receipts.root_not_committed",

@@ -44,6 +44,7 @@ class CheckResult:
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    problems: list[Finding] = field(default_factory=list)  # why it could not run, by code
 
     def add(self, code: str, message: str, subject: str = "") -> None:
         self.findings.append(Finding(code, message, subject))
@@ -54,9 +55,13 @@ class CheckResult:
         self.notes.append(reason)
         return self
 
-    def error(self, reason: str) -> CheckResult:
-        self.status = "error"
+    def error(
+        self, reason: str, code: str = "audit.could_not_run", subject: str = ""
+    ) -> CheckResult:
+        """The check (or part of it) could not run; ``code`` names why (see codes.py)."""
+        self.status = "fail" if self.findings else "error"
         self.notes.append(reason)
+        self.problems.append(Finding(code, reason, subject))
         return self
 
     def to_json(self) -> dict[str, Any]:
@@ -64,6 +69,7 @@ class CheckResult:
             "name": self.name,
             "status": self.status,
             "findings": [f.to_json() for f in self.findings],
+            "errors": [p.to_json() for p in self.problems],
             "notes": list(self.notes),
             "seconds": round(self.seconds, 4),
         }
@@ -82,7 +88,11 @@ class SessionAudit:
 
     @property
     def errors(self) -> list[str]:
-        return [f"{c.name}: {n}" for c in self.checks if c.status == "error" for n in c.notes]
+        return [f"{c.name}: {p.message}" for c in self.checks for p in c.problems]
+
+    @property
+    def error_codes(self) -> list[str]:
+        return [p.code for c in self.checks for p in c.problems]
 
     def check(self, name: str) -> CheckResult:
         for c in self.checks:
@@ -96,6 +106,7 @@ class SessionAudit:
             "session_id": self.session_id,
             "state": self.state,
             "result": "fail" if self.findings else ("error" if self.errors else "pass"),
+            "errors": [p.to_json() for c in self.checks for p in c.problems],
             "checks": [c.to_json() for c in self.checks],
         }
 
@@ -123,29 +134,34 @@ class AuditReport:
         out += [
             f"session {s.session_id or s.onchain_id}: {e}" for s in self.sessions for e in s.errors
         ]
-        out += [
-            f"market: {c.name}: {n}"
-            for c in self.market_checks
-            if c.status == "error"
-            for n in c.notes
-        ]
+        out += [f"market: {c.name}: {p.message}" for c in self.market_checks for p in c.problems]
         return out
 
     @property
+    def checked_anything(self) -> bool:
+        """Some session was checked in full (no check of it could not run)."""
+        return any(not s.errors for s in self.sessions)
+
+    @property
     def exit_code(self) -> int:
-        """1 when any finding exists (even if other parts could not run), else 2 when something
-        could not run, else 0."""
+        """1 when any finding exists (even if other parts could not run); 2 only when nothing
+        could be checked (no session audited in full); 1 when some session could not be checked
+        but others were; 0 when every check of every session ran and passed."""
         if self.fatal is not None:
             return EXIT_COULD_NOT_RUN
         if self.findings:
             return EXIT_FINDINGS
-        return EXIT_COULD_NOT_RUN if self.errors else EXIT_PASS
+        if not self.errors:
+            return EXIT_PASS
+        return EXIT_FINDINGS if self.checked_anything else EXIT_COULD_NOT_RUN
 
     @property
     def message(self) -> str:
         code = self.exit_code
         if code == EXIT_PASS:
             return f"PASS: {len(self.sessions)} session(s), every check passed"
+        if code == EXIT_FINDINGS and not self.findings:
+            return f"INCOMPLETE: could not check everything: {'; '.join(self.errors)}"
         if code == EXIT_FINDINGS:
             codes = sorted({f.code for f in self.findings})
             extra = f"; also could not run: {'; '.join(self.errors)}" if self.errors else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -15,20 +16,22 @@ from market.audit.chain_view import AuditedSession, ChainView, connect, read_cha
 from market.audit.check_bundles import check_bundle_hashes
 from market.audit.check_clearing import check_clearing
 from market.audit.check_delivery import check_delivery
+from market.audit.check_dispute import check_dispute
 from market.audit.check_lifecycle import check_lifecycle
 from market.audit.check_money import check_market_money, check_money
 from market.audit.check_offers import check_offers
 from market.audit.check_reservations import check_reservations
-from market.audit.findings import AuditCannotRun, AuditReport, CheckResult, SessionAudit
-from market.audit.session_bundles import SessionBundles
-from market.audit.sources import (
-    BundleSource,
-    Receipts,
-    StationRegistry,
-    load_receipts,
-    open_source,
-    uuid_map,
+from market.audit.findings import (
+    AuditCannotRun,
+    AuditReport,
+    CheckResult,
+    Finding,
+    SessionAudit,
 )
+from market.audit.receipts import Receipts, ReceiptsProblem, load_receipts
+from market.audit.registry import StationRegistry
+from market.audit.session_bundles import SessionBundles
+from market.audit.sources import BundleSource, UnsafeBundle, open_source, parse, uuid_map
 
 _T = TypeVar("_T")
 
@@ -94,31 +97,118 @@ def _run(
         lambda: read_chain(client, contract, from_block=from_block, step=step, only=only),
     )
     source: BundleSource | None = open_source(bundles) if bundles else None
-    receipts = load_receipts(receipts_path) if receipts_path else []
+    inputs = CheckResult("inputs")  # malformed inputs that belong to no session
+    receipts, problems = _receipts(receipts_path, inputs)
     known: list[str] = [r.session_id for r in receipts]
+    known += [p.session_id for p in problems if p.session_id]
     if only_uuid:
         known.append(only_uuid)
     if source is not None:
-        known += _timed(report, "bundles_s", source.session_ids)
+        try:
+            known += _timed(report, "bundles_s", source.session_ids)
+        except AuditCannotRun as exc:
+            inputs.error(str(exc), "sessions.unreadable")
     ids = uuid_map(known)
-    registry = _registry(source, station_keys)
+    registry, registry_error = _registry(source, station_keys)
+    for problem in registry.problems if registry else []:
+        inputs.error(problem, "registry.entry_invalid")
     for cs in sorted(view.sessions.values(), key=lambda s: s.chain.index):
         sid = ids.get(cs.session_id)
-        mine = [r for r in receipts if r.session_id == sid]
-        report.sessions.append(audit_session(report, view, cs, sid, source, registry, mine))
-    report.market_checks = check_market_money(view)
+        ctx = _Inputs(
+            source=source,
+            registry=registry,
+            registry_error=registry_error,
+            receipts=[r for r in receipts if r.session_id == sid],
+            receipt_problems=[p.finding for p in problems if sid and p.session_id == sid],
+        )
+        report.sessions.append(audit_session(report, view, cs, sid, ctx))
+    _unknown_sessions(view, only, receipts, problems, inputs)
+    for p in problems:
+        if p.session_id is None:
+            inputs.error(p.finding.message, p.finding.code, p.finding.subject)
+    report.market_checks = [*check_market_money(view), inputs]
 
 
-def _registry(source: BundleSource | None, station_keys: Path | None) -> StationRegistry | None:
-    if station_keys is not None:
-        import json
+@dataclass
+class _Inputs:
+    """What a session's audit reads besides the chain."""
 
-        try:
-            data = json.loads(Path(station_keys).read_text())
-        except (OSError, ValueError) as exc:
-            raise AuditCannotRun(f"--station-keys {station_keys}: cannot read ({exc})") from exc
-        return StationRegistry.from_json(data, str(station_keys))
-    return source.station_registry() if source is not None else None
+    source: BundleSource | None
+    registry: StationRegistry | None
+    registry_error: str | None
+    receipts: list[Receipts]
+    receipt_problems: list[Finding]
+
+
+def _receipts(
+    path: Path | None, inputs: CheckResult
+) -> tuple[list[Receipts], list[ReceiptsProblem]]:
+    if path is None:
+        return [], []
+    try:
+        return load_receipts(path)
+    except AuditCannotRun as exc:
+        inputs.error(str(exc), "receipts.unreadable")
+        return [], []
+
+
+def _unknown_sessions(
+    view: ChainView,
+    only: bytes | None,
+    receipts: list[Receipts],
+    problems: list[ReceiptsProblem],
+    inputs: CheckResult,
+) -> None:
+    """Receipts naming a session the market never created: the FSP was promised one."""
+    named = {(r.session_id, r.fsp) for r in receipts}
+    named |= {(p.session_id, "") for p in problems if p.session_id}
+    for sid, fsp in sorted(named):
+        onchain = uuid_to_bytes32(sid)
+        if onchain in view.sessions:
+            continue
+        if only is not None:
+            inputs.notes.append(f"receipts for session {sid} not audited (--session)")
+            continue
+        inputs.add(
+            "receipts.unknown_session",
+            f"receipts for session {sid} ({hex32(onchain)}), which the market never created",
+            f"{sid}/{fsp}" if fsp else sid,
+        )
+
+
+def _registry(
+    source: BundleSource | None, station_keys: Path | None
+) -> tuple[StationRegistry | None, str | None]:
+    """The registry and, when it cannot be read at all, why (each session then says so)."""
+    try:
+        if station_keys is not None:
+            try:
+                raw = Path(station_keys).read_bytes()
+            except OSError as exc:
+                raise AuditCannotRun(f"--station-keys {station_keys}: cannot read ({exc})") from exc
+            where = f"--station-keys {station_keys}"
+            return StationRegistry.from_json(parse(raw, where), where), None
+        return (source.station_registry() if source is not None else None), None
+    except AuditCannotRun as exc:
+        return None, str(exc)
+
+
+def _fetch(
+    report: AuditReport, source: BundleSource, sid: str, kind: str
+) -> tuple[bytes | None, tuple[str, str] | None]:
+    """A bundle's bytes, or None and (code, reason) when it is absent or refused."""
+    try:
+        content = _timed(report, "bundles_s", partial(source.get, sid, kind))
+    except UnsafeBundle as exc:
+        return None, ("bundle.unsafe", str(exc))
+    except AuditCannotRun as exc:
+        return None, ("bundle.unreadable", str(exc))
+    if content is None:
+        return None, (
+            "bundle.missing",
+            f"{kind} bundle of session {sid} not found at {source.describe()}",
+        )
+    return content, None
 
 
 def audit_session(
@@ -126,57 +216,85 @@ def audit_session(
     view: ChainView,
     cs: AuditedSession,
     session_uuid: str | None,
-    source: BundleSource | None,
-    registry: StationRegistry | None,
-    receipts: list[Receipts],
+    ctx: _Inputs,
 ) -> SessionAudit:
-    """All seven checks of one session (bundle-based ones as far as the state reached)."""
+    """Every check of one session (bundle-based ones as far as the state reached); a check
+    that fails on input it cannot read is an error of that check, never an exception."""
     state = cs.chain.state
     audit = SessionAudit(onchain_id=hex32(cs.session_id), session_id=session_uuid, state=state.name)
     sb = SessionBundles(session_id=session_uuid)
-    missing: list[str] = []
+    missing: list[tuple[str, str]] = []
     needed = []
     if state >= SessionState.CLEARED:
         needed += ["input", "result"]
     if state >= SessionState.VERIFIED:
         needed.append("delivery")
+    disputed = bool(cs.named("SessionDisputed"))
+    source = ctx.source
     if needed and source is None:
-        missing.append("no --bundles given")
+        missing.append(("bundle.missing", "no --bundles given"))
     elif needed and session_uuid is None:
-        missing.append(f"no published bundles found for on-chain session {audit.onchain_id}")
+        missing.append(
+            (
+                "bundle.missing",
+                f"no published bundles found for on-chain session {audit.onchain_id}",
+            )
+        )
     elif needed:
         assert source is not None and session_uuid is not None
         for kind in needed:
-            content = _timed(report, "bundles_s", partial(source.get, session_uuid, kind))
-            if content is None:
-                missing.append(
-                    f"{kind} bundle of session {session_uuid} not found at {source.describe()}"
-                )
+            content, why = _fetch(report, source, session_uuid, kind)
+            if why is not None:
+                missing.append(why)
             setattr(sb, f"{kind}_bytes", content)
-        sb.parse()
+        if cs.resolved:
+            sb.resolution_bytes, _ = _fetch(report, source, session_uuid, "resolution")
+        try:
+            sb.parse()
+        except Exception as exc:  # a safety net, as for the checks below
+            missing.append(("audit.check_crashed", f"bundles not parsed: {exc!r}"))
 
     def run(name: str, fn: Callable[[], CheckResult]) -> CheckResult:
         t0 = time.perf_counter()
-        result = fn()
+        try:
+            result = fn()
+        except Exception as exc:  # a safety net: malformed input must never be a traceback
+            result = CheckResult(name).error(
+                f"could not run on this input: {type(exc).__name__}: {exc}", "audit.check_crashed"
+            )
         result.seconds = time.perf_counter() - t0
         report.timing[f"{name}_s"] = report.timing.get(f"{name}_s", 0.0) + result.seconds
         audit.checks.append(result)
         return result
 
     def blocked(name: str) -> CheckResult:
-        return CheckResult(name).error("could not run: " + "; ".join(missing))
+        res = CheckResult(name)
+        for code, why in missing:
+            res.error(f"could not run: {why}", code)
+        return res
 
     if missing:
         for name in ("bundle_hashes", "offers", "clearing", "reservations", "delivery"):
             run(name, partial(blocked, name))
     else:
         run("bundle_hashes", lambda: check_bundle_hashes(cs, sb))
-        run("offers", lambda: check_offers(cs, sb, receipts))
+        run("offers", lambda: check_offers(cs, sb, ctx.receipts))
         run("clearing", lambda: check_clearing(cs, sb))
         run("reservations", lambda: check_reservations(cs, sb))
-        run("delivery", lambda: check_delivery(cs, sb, registry))
+        run(
+            "delivery",
+            lambda: check_delivery(cs, sb, ctx.registry, ctx.registry_error),
+        )
+    offers = audit.check("offers")
+    for f in ctx.receipt_problems:
+        offers.error(f.message, f.code, f.subject)
     run("money", lambda: check_money(cs, sb))
     run("lifecycle", lambda: check_lifecycle(cs, view))
+    if disputed:
+        if missing:
+            run("dispute", partial(blocked, "dispute"))
+        else:
+            run("dispute", lambda: check_dispute(cs, sb, ctx.registry, ctx.registry_error))
     if state < SessionState.CLEARED:
         for c in audit.checks[:5]:
             if c.status == "pass" and not c.findings and c.name != "offers":

@@ -20,9 +20,11 @@ class SessionBundles:
     input_bytes: bytes | None = None
     result_bytes: bytes | None = None
     delivery_bytes: bytes | None = None
+    resolution_bytes: bytes | None = None  # the arbiter's corrected delivery bundle
     input: InputBundle | None = None
     result: ResultBundle | None = None
     delivery: dict[str, Any] | None = None
+    resolution: dict[str, Any] | None = None
     parse_errors: dict[str, str] = field(default_factory=dict)
 
     def parse(self) -> None:
@@ -36,14 +38,31 @@ class SessionBundles:
                 self.result = ResultBundle.model_validate_json(self.result_bytes)
             except ValidationError as exc:
                 self.parse_errors["result"] = _first_error(exc)
-        if self.delivery_bytes is not None:
-            try:
-                loaded = json.loads(self.delivery_bytes)
-                if not isinstance(loaded, dict) or not {"inputs", "report"} <= set(loaded):
-                    raise ValueError("needs 'inputs' and 'report'")
-                self.delivery = loaded
-            except ValueError as exc:
-                self.parse_errors["delivery"] = str(exc)
+        for kind in ("delivery", "resolution"):
+            raw = getattr(self, f"{kind}_bytes")
+            if raw is not None:
+                try:
+                    setattr(self, kind, _delivery_shape(raw))
+                except ValueError as exc:
+                    self.parse_errors[kind] = str(exc)
+
+
+DELIVERY_BUNDLE_KEYS = {"version", "kind", "inputs", "findings", "report"}
+
+
+def _delivery_shape(raw: bytes) -> dict[str, Any]:
+    """A delivery bundle's outer shape: an object with object ``inputs`` and ``report`` and
+    no key a delivery bundle does not have."""
+    loaded = json.loads(raw)
+    if not isinstance(loaded, dict) or not {"inputs", "report"} <= set(loaded):
+        raise ValueError("needs 'inputs' and 'report'")
+    unknown = sorted(set(loaded) - DELIVERY_BUNDLE_KEYS)
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown}")
+    for key in ("inputs", "report"):
+        if not isinstance(loaded[key], dict):
+            raise ValueError(f"'{key}' is {type(loaded[key]).__name__}, not an object")
+    return loaded
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -52,9 +71,15 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def root_bytes(value: str) -> bytes:
-    """A 0x-hex root from a bundle as 32 bytes (empty means the zero root)."""
-    raw = bytes.fromhex(value.removeprefix("0x"))
-    return raw if raw else bytes(32)
+    """A 0x-hex root from a bundle as 32 bytes (empty means the zero root; not hex or not 32
+    bytes gives 32 0xff bytes, which no honest root is, so it differs from the chain's)."""
+    try:
+        raw = bytes.fromhex(value.removeprefix("0x"))
+    except ValueError:
+        return b"\xff" * 32
+    if not raw:
+        return bytes(32)
+    return raw if len(raw) == 32 else b"\xff" * 32
 
 
 def short_hex(b: bytes) -> str:

@@ -16,9 +16,11 @@ signatures are checked against come from the published asset registry (``station
 ``GET /assets``), or from ``--station-keys FILE`` when the auditor has them from another source
 (the CPO or the meter manufacturer).  The auditor cross-checks that every metered connector in
 a delivery bundle's portfolios is registered to the FSP that owns the portfolio, but it cannot
-tell a registry that lies about a key from a real one; that is the trusted part.
-``stations.json``: either ``{"<station>": "<address or public key>"}`` or a list of assets
-``[{"station_id", "owner", "meter_public_key", "evse_id"?}]``.
+tell a registry that lies about a key from a real one; that is the trusted part.  Its format
+is in market/audit/registry.py.
+
+Dispute resolution: ``DIR/<session-uuid>/resolution.json`` or
+``GET /sessions/{id}/disputes/resolution/bundle``: the arbiter's corrected delivery bundle.
 
 Everything read here is untrusted: a bundle, registry or list larger than ``MAX_BUNDLE_BYTES``
 (refused from its size, before it is read) or nested deeper than ``MAX_BUNDLE_DEPTH`` raises
@@ -29,7 +31,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,10 +38,10 @@ import httpx
 
 from clearing.encoding import uuid_to_bytes32
 from clearing.json_limits import JsonLimitError, check_json
-from clearing.trust import station_address
 from market.audit.findings import AuditCannotRun
+from market.audit.registry import StationRegistry
 
-KINDS = ("input", "result", "delivery")
+KINDS = ("input", "result", "delivery", "resolution")
 MAX_BUNDLE_BYTES = 256 * 1024 * 1024  # a 1 000-EV day's delivery bundle is tens of MB
 MAX_BUNDLE_DEPTH = 64  # canonical bundles nest < 10 deep
 
@@ -66,46 +67,14 @@ def parse(data: bytes, where: str) -> Any:
         raise AuditCannotRun(f"{where}: not JSON ({exc})") from exc
 
 
-def _read_file(path: Path) -> bytes:
+def read_bounded(path: Path) -> bytes:
+    """A file's bytes, refused (UnsafeBundle) beyond the size or depth limits."""
     size = path.stat().st_size
     if size > MAX_BUNDLE_BYTES:
         raise UnsafeBundle(
             f"{path}: refused before reading: {size} bytes, more than {MAX_BUNDLE_BYTES}"
         )
     return checked(path.read_bytes(), str(path))
-
-
-@dataclass
-class StationRegistry:
-    """station id -> signer address, and (when known) station -> owning FSPs."""
-
-    keys: dict[str, str] = field(default_factory=dict)
-    owners: dict[str, set[str]] = field(default_factory=dict)
-    source: str = ""
-
-    @classmethod
-    def from_json(cls, data: Any, source: str) -> StationRegistry:
-        reg = cls(source=source)
-        if isinstance(data, dict):
-            for station, key in data.items():
-                reg.keys[str(station)] = station_address(str(key))
-            return reg
-        if not isinstance(data, list):
-            raise AuditCannotRun(f"station registry {source}: expected an object or a list")
-        for i, asset in enumerate(data):
-            if not isinstance(asset, dict):
-                raise AuditCannotRun(f"station registry {source}[{i}]: not an object")
-            station, key = asset.get("station_id"), asset.get("meter_public_key")
-            if not station or not key:
-                continue
-            address = station_address(str(key))
-            if reg.keys.setdefault(str(station), address) != address:
-                raise AuditCannotRun(
-                    f"station registry {source}: station {station} has two different keys"
-                )
-            if asset.get("owner"):
-                reg.owners.setdefault(str(station), set()).add(str(asset["owner"]).lower())
-        return reg
 
 
 class BundleSource(Protocol):
@@ -141,13 +110,13 @@ class DirSource:
 
     def get(self, session_id: str, kind: str) -> bytes | None:
         path = self.root / session_id / f"{kind}.json"
-        return _read_file(path) if path.is_file() else None
+        return read_bounded(path) if path.is_file() else None
 
     def station_registry(self) -> StationRegistry | None:
         path = self.root / "stations.json"
         if not path.is_file():
             return None
-        return StationRegistry.from_json(parse(_read_file(path), str(path)), str(path))
+        return StationRegistry.from_json(parse(read_bounded(path), str(path)), str(path))
 
 
 class HttpSource:
@@ -192,7 +161,11 @@ class HttpSource:
         return [str(s["id"]) for s in sessions if isinstance(s, dict) and "id" in s]
 
     def get(self, session_id: str, kind: str) -> bytes | None:
-        path = f"/sessions/{session_id}/bundles/{kind}"
+        path = (
+            f"/sessions/{session_id}/disputes/resolution/bundle"
+            if kind == "resolution"
+            else f"/sessions/{session_id}/bundles/{kind}"
+        )
         status, body = self._get(path)
         if status == 404:
             return None
@@ -206,7 +179,7 @@ class HttpSource:
             return None
         where = f"{self.base_url}/assets"
         registry = StationRegistry.from_json(parse(body, where), where)
-        return registry if registry.keys else None
+        return registry if registry.keys or registry.conflicts or registry.invalid else None
 
 
 def open_source(spec: str) -> BundleSource:
@@ -219,39 +192,3 @@ def open_source(spec: str) -> BundleSource:
 def uuid_map(ids: list[str]) -> dict[bytes, str]:
     """On-chain session id (keccak256 of the UUID bytes) -> session UUID."""
     return {uuid_to_bytes32(i): i for i in ids if _is_uuid(i)}
-
-
-@dataclass
-class Receipts:
-    """An FSP's own inclusion proofs for one session (``--receipts FILE``).
-
-    File: ``{"session_id", "fsp", "receipts": [{"offer_id", "root", "leaf_hash", "proof"}],
-    "offers": [FlexOffer bodies, optional]}`` or a list of such objects; ``receipts`` is what
-    ``GET /sessions/{id}/receipts`` returns to the signed-in FSP.
-    """
-
-    session_id: str
-    fsp: str
-    receipts: list[dict[str, Any]]
-    offers: list[dict[str, Any]]
-
-
-def load_receipts(path: Path) -> list[Receipts]:
-    try:
-        data = json.loads(_read_file(Path(path)))
-    except (OSError, ValueError) as exc:
-        raise AuditCannotRun(f"--receipts {path}: cannot read ({exc})") from exc
-    items = data if isinstance(data, list) else [data]
-    out = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or not {"session_id", "fsp", "receipts"} <= set(item):
-            raise AuditCannotRun(f"--receipts {path}[{i}]: needs session_id, fsp and receipts")
-        out.append(
-            Receipts(
-                session_id=str(item["session_id"]),
-                fsp=str(item["fsp"]).lower(),
-                receipts=list(item["receipts"]),
-                offers=list(item.get("offers", [])),
-            )
-        )
-    return out

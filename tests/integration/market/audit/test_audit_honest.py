@@ -101,7 +101,7 @@ def test_sessions_in_several_states_and_a_netting_period_reconcile(chain, tmp_pa
     assert states == {final.session_id: "FINAL", cleared.session_id: "CLEARED"}
     by_id = {s.session_id: s for s in report.sessions}
     assert by_id[cleared.session_id].check("delivery").status == "skip"
-    (money,) = report.market_checks
+    money = report.market_checks[0]
     assert money.status == "pass" and "1 netting period(s)" in money.notes[0]
     assert f"escrowed {sum(r.budget_units for r in cleared.input.requests)} " in money.notes[0]
 
@@ -128,7 +128,7 @@ def test_session_netting_period_is_not_read_as_refunds(chain, route) -> None:
     assert report.exit_code == 0, report.to_json()
     (session,) = [s for s in report.sessions if s.session_id == staged.session_id]
     assert session.check("money").status == "pass"
-    (money,) = report.market_checks
+    money = report.market_checks[0]
     assert money.status == "pass" and "moving 700 units" in money.notes[0], money.notes
     from market.audit.chain_view import read_chain
 

@@ -30,9 +30,9 @@ from market.audit.check_lifecycle import check_lifecycle
 from market.audit.check_money import check_market_money, check_money
 from market.audit.check_offers import check_offers
 from market.audit.findings import AuditReport, CheckResult, SessionAudit
+from market.audit.registry import StationRegistry
 from market.audit.runner import parse_session_arg
 from market.audit.session_bundles import SessionBundles
-from market.audit.sources import StationRegistry
 
 SID = str(uuid.uuid4())
 SID32 = uuid_to_bytes32(SID)
@@ -322,12 +322,12 @@ def test_station_registry_forms_and_conflicts() -> None:
     assets = [{"station_id": "CS-1", "owner": FSP, "meter_public_key": acct.address}]
     reg = StationRegistry.from_json(assets, "a")
     assert reg.owners == {"CS-1": {FSP}}
-    from market.audit.findings import AuditCannotRun
-
-    with pytest.raises(AuditCannotRun, match="two different keys"):
-        StationRegistry.from_json(
-            [*assets, {**assets[0], "meter_public_key": "0x" + "12" * 20}], "a"
-        )
+    # a second key for one station distrusts that station only, it does not stop the audit
+    twice = StationRegistry.from_json(
+        [*assets, {**assets[0], "meter_public_key": "0x" + "12" * 20}], "a"
+    )
+    assert "CS-1" not in twice.keys and set(twice.conflicts) == {"CS-1"}
+    assert [code for code, _, _ in twice.trouble({"CS-1"})] == ["registry.station_key_conflict"]
 
 
 def test_session_argument_accepts_uuid_or_onchain_id() -> None:

@@ -65,5 +65,7 @@ FINDING_CODES = {
     "lifecycle.attested_before_delivery_end": "delivery attested before the delivery window ended",
     "lifecycle.finalized_in_window": "finalized before the challenge window ended",
     "lifecycle.missing_event": "a state was reached without its event",
+    "lifecycle.stuck": "a step is past its deadline: the escrow stays locked until refundStuck",
+    "lifecycle.refunded_before_deadline": "refundStuck released the escrow before the deadline",
 }
 MAX_LISTED = 12

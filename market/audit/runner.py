@@ -136,9 +136,11 @@ def audit_session(
     sb = SessionBundles(session_id=session_uuid)
     missing: list[str] = []
     needed = []
-    if state >= SessionState.CLEARED:
+    # A session that refundStuck ended has the bundles of the steps that did happen, no more.
+    refunded = bool(cs.named("SessionRefundedStuck"))
+    if state >= SessionState.CLEARED and (not refunded or cs.named("ClearingPosted")):
         needed += ["input", "result"]
-    if state >= SessionState.VERIFIED:
+    if state >= SessionState.VERIFIED and (not refunded or cs.named("DeliveryAttested")):
         needed.append("delivery")
     if needed and source is None:
         missing.append("no --bundles given")

@@ -48,6 +48,7 @@ class AuditedSession:
     payouts: list[int] = field(default_factory=list)
     credits: list[DecodedEvent] = field(default_factory=list)  # Credited with ref = session
     resolved_by: str = ""  # the account that sent ``resolve`` (lower-case), if any
+    stuck_deadline: int = 0  # when a pending step is overdue (refundStuck opens); 0: none pending
 
     def named(self, name: str) -> list[DecodedEvent]:
         return [e for e in self.events if e.name == name]
@@ -65,6 +66,14 @@ class AuditedSession:
         args = found[-1].args
         return bytes(args["deliveryRoot"]), [int(p) for p in args["payouts"]]
 
+
+#: States in which a step is still due, so the session can become stuck.
+_PENDING_STATES = (
+    SessionState.OPEN,
+    SessionState.CLOSED,
+    SessionState.CLEARED,
+    SessionState.DISPUTED,
+)
 
 SETTLE_NETTING_TYPES = ("bytes32", "address[]", "int256[]", "uint256", "address")
 SETTLE_NETTING_SELECTOR = keccak(text=f"settleNetting({','.join(SETTLE_NETTING_TYPES)})")[:4]
@@ -133,6 +142,7 @@ class ChainView:
     total_escrowed: int
     total_credited: int
     netting_inputs: dict[str, NettingInput] = field(default_factory=dict)  # by tx hash
+    now: int = 0  # timestamp of ``to_block``: what "overdue" is measured against
 
     def ts(self, event: DecodedEvent) -> int:
         return self.block_ts[event.block_number]
@@ -210,6 +220,9 @@ def read_chain(
             for e in s.named("DisputeResolved")[-1:]:
                 tx = client.rpc("eth_getTransactionByHash", [e.tx_hash])
                 s.resolved_by = str((tx or {}).get("from", "")).lower()
+            if s.chain.state in _PENDING_STATES:
+                s.stuck_deadline = market.stuck_deadline(s.session_id)
+        now = client.block_timestamp(last)
         blocks = {e.block_number for e in events if e.name in SESSION_EVENTS}
         block_ts = {b: client.block_timestamp(b) for b in sorted(blocks)}
         netting_inputs: dict[str, NettingInput] = {}
@@ -233,6 +246,7 @@ def read_chain(
         total_escrowed=escrowed,
         total_credited=credited,
         netting_inputs=netting_inputs,
+        now=now,
     )
 
 

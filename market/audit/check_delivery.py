@@ -68,6 +68,8 @@ def check_delivery(
     res = CheckResult("delivery")
     if cs.chain.state < SessionState.VERIFIED:
         return res.skip("delivery not attested yet")
+    if not cs.named("DeliveryAttested") and cs.named("SessionRefundedStuck"):
+        return res.skip("never attested: the escrow was released by refundStuck")
     if sb.delivery is None or sb.result is None:
         return res.skip("delivery and result bundles needed")
     if registry is None:

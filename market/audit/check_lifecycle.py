@@ -55,10 +55,24 @@ def check_lifecycle(cs: AuditedSession, view: ChainView) -> CheckResult:
     )
     attested = cs.named("DeliveryAttested")
     resolved = cs.named("DisputeResolved")
+    refunded = cs.named("SessionRefundedStuck")
+    for e in refunded:
+        if view.ts(e) < int(e.args["deadline"]):
+            res.add(
+                "lifecycle.refunded_before_deadline",
+                f"refunded at {view.ts(e)}, deadline {int(e.args['deadline'])}",
+                e.tx_hash,
+            )
+    if cs.stuck_deadline and view.now >= cs.stuck_deadline:
+        res.add(
+            "lifecycle.stuck",
+            f"state {info.state.name} since its deadline {cs.stuck_deadline} (now {view.now}); "
+            "anyone can call refundStuck",
+        )
     for e in cs.named("SessionFinalized"):
         t = view.ts(e)
-        if resolved:
-            continue  # the arbiter's resolve finalizes at once
+        if resolved or refunded:
+            continue  # the arbiter's resolve and refundStuck finalize at once
         if not attested:
             res.add("lifecycle.missing_event", "finalized without DeliveryAttested", e.tx_hash)
             continue
@@ -78,5 +92,7 @@ def check_lifecycle(cs: AuditedSession, view: ChainView) -> CheckResult:
         if info.state >= state and info.state != SessionState.DISPUTED and not cs.named(name):
             if state == SessionState.VERIFIED and resolved:
                 continue
+            if refunded and state < SessionState.FINAL:
+                continue  # refundStuck skipped the steps that never came
             res.add("lifecycle.missing_event", f"state {info.state.name} but no {name} event")
     return res

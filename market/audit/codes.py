@@ -66,6 +66,8 @@ FINDING_CODES = {
     "lifecycle.attested_before_delivery_end": "delivery attested before the delivery window ended",
     "lifecycle.finalized_in_window": "finalized before the challenge window ended",
     "lifecycle.missing_event": "a state was reached without its event",
+    "lifecycle.stuck": "a step is past its deadline: the escrow stays locked until refundStuck",
+    "lifecycle.refunded_before_deadline": "refundStuck released the escrow before the deadline",
     "registry.station_key_conflict": "a station the session uses is registered with two keys",
     "registry.station_invalid": "a station the session uses has an unreadable registry entry",
     "receipts.unknown_session": "receipts name a session the market never created",

@@ -225,9 +225,11 @@ def audit_session(
     sb = SessionBundles(session_id=session_uuid)
     missing: list[tuple[str, str]] = []
     needed = []
-    if state >= SessionState.CLEARED:
+    # A session that refundStuck ended has the bundles of the steps that did happen, no more.
+    refunded = bool(cs.named("SessionRefundedStuck"))
+    if state >= SessionState.CLEARED and (not refunded or cs.named("ClearingPosted")):
         needed += ["input", "result"]
-    if state >= SessionState.VERIFIED:
+    if state >= SessionState.VERIFIED and (not refunded or cs.named("DeliveryAttested")):
         needed.append("delivery")
     disputed = bool(cs.named("SessionDisputed"))
     source = ctx.source

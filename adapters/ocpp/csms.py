@@ -26,7 +26,7 @@ import logging
 import re
 import ssl
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -141,6 +141,7 @@ class Csms:
         self._open_by_ip: defaultdict[str, int] = defaultdict(int)
         self._open_by_station: defaultdict[str, int] = defaultdict(int)
         self._release_tasks: set[asyncio.Task[None]] = set()
+        self._login_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         if credentials is None and security_profile < 3:
             raise ValueError(f"credentials: profile {security_profile} needs station passwords")
         self.credentials = (
@@ -246,6 +247,21 @@ class Csms:
             self.stats["refused_ip_limit"] += 1
             return connection.respond(503, "Too many connections from this address\n")
         self._hold(connection, self._open_by_ip, ip)
+        async with self._login_lock(station_id):
+            refusal = await self._login(connection, station_id, ip, request)
+        if refusal is not None:
+            return refusal
+        self.station_throttle.succeeded(station_id)
+        if self._open_by_station[station_id] >= self.max_connections_per_station:
+            self.stats["refused_station_limit"] += 1
+            return connection.respond(503, "Too many connections for this station\n")
+        self._hold(connection, self._open_by_station, station_id)
+        return None
+
+    async def _login(
+        self, connection: ServerConnection, station_id: str, ip: str, request: Request
+    ) -> Response | None:
+        """Throttle, then credentials: None admits the station, else the refusal."""
         retry_after_s = max(
             self.station_throttle.retry_after_s(station_id), self.address_throttle.retry_after_s(ip)
         )
@@ -269,12 +285,23 @@ class Csms:
             response = connection.respond(401, "Unknown station or wrong credentials\n")
             response.headers["WWW-Authenticate"] = 'Basic realm="ocpp"'
             return response
-        self.station_throttle.succeeded(station_id)
-        if self._open_by_station[station_id] >= self.max_connections_per_station:
-            self.stats["refused_station_limit"] += 1
-            return connection.respond(503, "Too many connections for this station\n")
-        self._hold(connection, self._open_by_station, station_id)
         return None
+
+    @contextlib.asynccontextmanager
+    async def _login_lock(self, station_id: str) -> AsyncIterator[None]:
+        """One login check at a time per station id: concurrent guesses cannot all pass the
+        throttle before the first failure is counted (the check is awaited, in a thread)."""
+        lock, users = self._login_locks.get(station_id, (asyncio.Lock(), 0))
+        self._login_locks[station_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._login_locks[station_id]
+            if users <= 1:
+                del self._login_locks[station_id]
+            else:
+                self._login_locks[station_id] = (lock, users - 1)
 
     def _hold(self, connection: ServerConnection, counts: defaultdict[str, int], key: str) -> None:
         """Count ``connection`` under ``key`` until it is closed, whatever ends it."""

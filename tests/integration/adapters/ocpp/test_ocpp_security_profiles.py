@@ -94,6 +94,15 @@ async def test_profile_1_right_and_wrong_passwords() -> None:
         assert csms.status()["failed_logins"] == 3
 
 
+async def test_concurrent_guesses_do_not_outrun_the_throttle() -> None:
+    csms = Csms(credentials=_records(), clock=SystemClock())
+    async with csms:
+        guesses = [_handshake(csms.url, "SP-1", f"guess-{i}") for i in range(12)]
+        codes = await asyncio.gather(*guesses)
+        assert sorted(codes, key=str) == [401] * 3 + [429] * 9  # three free tries, no more
+        assert csms.status()["failed_logins"] == 3
+
+
 async def test_profile_2_tls_and_basic(tmp_path: Path) -> None:
     ca = TestCa(tmp_path)
     server = ca.issue("localhost", server=True)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import typer
 
 from clearing.json_limits import restore_recursion_limit
-from market.commands import arbiter, bench, chain, clearing_house, db, sim
+from market.commands import arbiter, bench, chain, clearing_house, csms, db, sim
 from market.commands.audit import audit
-from market.commands.ocpp import csms
 from market.commands.replay import replay
 from market.commands.service import reindex, serve, worker_cmd
 
@@ -24,7 +23,7 @@ app = typer.Typer(
 )
 app.command("deploy")(chain.deploy)
 app.command("demo")(chain.demo)
-app.command("csms")(csms)
+app.add_typer(csms.app, name="csms")
 app.command("serve")(serve)
 app.command("worker")(worker_cmd)
 app.command("reindex")(reindex)

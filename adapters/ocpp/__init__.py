@@ -4,6 +4,11 @@ Entry points (import from the modules, there are no re-exports here):
 
 * ``adapters.ocpp.csms.Csms`` — the server; ``start()`` / ``stop()``, ``url``, ``dispatcher``,
   ``sink``, ``session(station_id)``.
+* ``adapters.ocpp.credentials`` — station passwords as salted scrypt records and their file
+  (profiles 1 and 2); ``adapters.ocpp.tls`` — TLS contexts for profiles 2 and 3 and the
+  client certificate's CN; ``adapters.ocpp.throttle`` — failed-login backoff.
+* ``adapters.ocpp.admin.AdminServer`` — the operator's 0600 unix socket; ``operations`` turns
+  an action name and a wire-form payload into a checked call (``flexmarket csms send``).
 * ``adapters.ocpp.dispatch.Dispatcher`` / ``IspSetpoint`` / ``DispatchStatus`` — setpoints as
   charging profiles, per-EVSE per-ISP status (the records live in ``orders``, the check that
   metered power follows them in ``follow``).

@@ -1,9 +1,11 @@
 """The CSMS: a WebSocket server speaking OCPP 2.1, 2.0.1 and 1.6-J to charging stations.
 
 Security profile 1: the station id is the last URL path segment and HTTP Basic credentials
-(``station_id:password``) are checked in the opening handshake, so unknown stations and
-wrong passwords get HTTP 401 before any OCPP traffic. Profile 2 is the same over TLS
-(pass ``ssl_context``; the URL becomes ``wss://``). The handler class is chosen by the
+(``station_id:password``) are checked against salted scrypt records
+(``adapters/ocpp/credentials.py``) in the opening handshake, so unknown stations and wrong
+passwords get HTTP 401 before any OCPP traffic. Profile 2 is the same over TLS (pass
+``ssl_context``; the URL becomes ``wss://``). Profile 3 is mutual TLS: the certificate's CN
+must be the station id (``adapters/ocpp/tls.py``). The handler class is chosen by the
 negotiated subprotocol (server preference 2.1 > 2.0.1 > 1.6).
 
 Limits, so that one station or one address cannot take the CSMS down: frames above
@@ -19,14 +21,12 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import hashlib
-import hmac
 import itertools
 import logging
 import re
 import ssl
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -35,6 +35,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from adapters.clock import Clock, SystemClock
+from adapters.ocpp.credentials import IN_MEMORY_COST, StationCredentials
 from adapters.ocpp.dispatch import Dispatcher
 from adapters.ocpp.follow import MeterSample
 from adapters.ocpp.handlers.base import CsmsHandlerMixin
@@ -44,6 +45,7 @@ from adapters.ocpp.handlers.v201 import V201Handler
 from adapters.ocpp.session import StationNotConnected, StationSession
 from adapters.ocpp.sink import InMemorySink, MeterReading, ReadingIngestor, ReadingSink
 from adapters.ocpp.throttle import LoginThrottle
+from adapters.ocpp.tls import check_profile, common_name
 from adapters.ocpp.wire import StationWire
 from clearing.json_limits import MAX_DEPTH
 
@@ -72,22 +74,19 @@ STATION_ID = re.compile(rf"[A-Za-z0-9*\-_=+|@.]{{1,{MAX_STATION_ID_CHARS}}}", re
 ``:`` that separates user and password in HTTP Basic; anything else is refused (HTTP 400)."""
 
 
-def _hash_password(station_id: str, password: str) -> bytes:
-    return hashlib.sha256(f"{station_id}:{password}".encode()).digest()
-
-
 class Csms:
     """CSMS server: ``await start()``, then ``url`` for stations, ``dispatcher`` for setpoints.
 
-    ``credentials`` maps station id → Basic-auth password. Every frame passes through a
-    :class:`StationWire` (schemas, timestamps, framing) before the ``ocpp`` library sees it;
-    nothing of the library is patched.
+    ``credentials``: station id → password records (or plain passwords, hashed here);
+    with profile 3 they are optional and, if given, list the stations admitted. Every frame
+    passes through a :class:`StationWire` (schemas, timestamps, framing) before the ``ocpp``
+    library sees it; nothing of the library is patched.
     """
 
     def __init__(
         self,
         *,
-        credentials: Mapping[str, str],
+        credentials: StationCredentials | Mapping[str, str] | None = None,
         sink: ReadingSink | None = None,
         clock: Clock | None = None,
         host: str = "127.0.0.1",
@@ -100,6 +99,7 @@ class Csms:
         subprotocols: Sequence[str] = SUBPROTOCOLS,
         confirm_profiles: bool = True,
         ssl_context: ssl.SSLContext | None = None,
+        security_profile: int | None = None,
         max_frame_bytes: int = MAX_FRAME_BYTES,
         max_json_depth: int = MAX_JSON_DEPTH,
         max_connections_per_ip: int | None = MAX_CONNECTIONS_PER_IP,
@@ -125,6 +125,12 @@ class Csms:
         self.ping_interval_s = ping_interval_s
         self.subprotocols = tuple(subprotocols)
         self.ssl_context = ssl_context
+        if security_profile is None:  # inferred from the context: none 1, server 2, mutual 3
+            security_profile = 1 if ssl_context is None else 2
+            if ssl_context is not None and ssl_context.verify_mode == ssl.CERT_REQUIRED:
+                security_profile = 3
+        check_profile(security_profile, ssl_context)
+        self.security_profile = security_profile
         self.max_frame_bytes = max_frame_bytes
         self.max_json_depth = max_json_depth
         self.max_connections_per_ip = max_connections_per_ip
@@ -135,7 +141,14 @@ class Csms:
         self._open_by_ip: defaultdict[str, int] = defaultdict(int)
         self._open_by_station: defaultdict[str, int] = defaultdict(int)
         self._release_tasks: set[asyncio.Task[None]] = set()
-        self._credentials = {sid: _hash_password(sid, pw) for sid, pw in credentials.items()}
+        self._login_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        if credentials is None and security_profile < 3:
+            raise ValueError(f"credentials: profile {security_profile} needs station passwords")
+        self.credentials = (
+            credentials
+            if isinstance(credentials, StationCredentials)
+            else StationCredentials.from_passwords(credentials or {})
+        )
         self.sessions: dict[str, StationSession] = {}
         self._transaction_ids = itertools.count(1)
         self.stats: Counter[str] = Counter()
@@ -188,7 +201,7 @@ class Csms:
 
     def add_station(self, station_id: str, password: str) -> None:
         """Register (or re-key) a station's Basic-auth password."""
-        self._credentials[station_id] = _hash_password(station_id, password)
+        self.credentials.set_password(station_id, password, IN_MEMORY_COST)
 
     def session(self, station_id: str) -> StationSession:
         return self.sessions.setdefault(station_id, StationSession(station_id))
@@ -199,19 +212,27 @@ class Csms:
         segment = path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
         return unquote(segment)
 
-    def _authorised(self, station_id: str, header: str | None) -> bool:
-        expected = self._credentials.get(station_id)
-        if expected is None or not header or not header.startswith("Basic "):
+    async def _authorised(
+        self, connection: ServerConnection, station_id: str, header: str | None
+    ) -> bool:
+        """Profile 3: the client certificate names the station; 1 and 2: its Basic password."""
+        if self.security_profile == 3:
+            peer_cert = connection.transport.get_extra_info("peercert")
+            known = not self.credentials or station_id in self.credentials
+            return known and common_name(peer_cert) == station_id
+        if not header or not header.startswith("Basic "):
             return False
         try:
             user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return False
-        return user == station_id and hmac.compare_digest(
-            expected, _hash_password(station_id, password)
-        )
+        # scrypt takes ~50 ms: off the event loop, so stations already connected keep going
+        matches = await asyncio.to_thread(self.credentials.check, station_id, password)
+        return user == station_id and matches
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
         """Admit a handshake: address and station caps, login throttle, then credentials."""
         station_id = self.station_id_from_path(request.path)
         ip = str(connection.remote_address[0]) if connection.remote_address else "?"
@@ -226,6 +247,21 @@ class Csms:
             self.stats["refused_ip_limit"] += 1
             return connection.respond(503, "Too many connections from this address\n")
         self._hold(connection, self._open_by_ip, ip)
+        async with self._login_lock(station_id):
+            refusal = await self._login(connection, station_id, ip, request)
+        if refusal is not None:
+            return refusal
+        self.station_throttle.succeeded(station_id)
+        if self._open_by_station[station_id] >= self.max_connections_per_station:
+            self.stats["refused_station_limit"] += 1
+            return connection.respond(503, "Too many connections for this station\n")
+        self._hold(connection, self._open_by_station, station_id)
+        return None
+
+    async def _login(
+        self, connection: ServerConnection, station_id: str, ip: str, request: Request
+    ) -> Response | None:
+        """Throttle, then credentials: None admits the station, else the refusal."""
         retry_after_s = max(
             self.station_throttle.retry_after_s(station_id), self.address_throttle.retry_after_s(ip)
         )
@@ -234,7 +270,7 @@ class Csms:
             response = connection.respond(429, "Too many failed logins; retry later\n")
             response.headers["Retry-After"] = str(int(retry_after_s) + 1)
             return response
-        if not self._authorised(station_id, request.headers.get("Authorization")):
+        if not await self._authorised(connection, station_id, request.headers.get("Authorization")):
             self.stats["auth_refused"] += 1
             delay_s = max(
                 self.station_throttle.failed(station_id), self.address_throttle.failed(ip)
@@ -246,15 +282,26 @@ class Csms:
                 self.station_throttle.total_failures,
                 delay_s,
             )
-            response = connection.respond(401, "Unknown station or wrong password\n")
+            response = connection.respond(401, "Unknown station or wrong credentials\n")
             response.headers["WWW-Authenticate"] = 'Basic realm="ocpp"'
             return response
-        self.station_throttle.succeeded(station_id)
-        if self._open_by_station[station_id] >= self.max_connections_per_station:
-            self.stats["refused_station_limit"] += 1
-            return connection.respond(503, "Too many connections for this station\n")
-        self._hold(connection, self._open_by_station, station_id)
         return None
+
+    @contextlib.asynccontextmanager
+    async def _login_lock(self, station_id: str) -> AsyncIterator[None]:
+        """One login check at a time per station id: concurrent guesses cannot all pass the
+        throttle before the first failure is counted (the check is awaited, in a thread)."""
+        lock, users = self._login_locks.get(station_id, (asyncio.Lock(), 0))
+        self._login_locks[station_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._login_locks[station_id]
+            if users <= 1:
+                del self._login_locks[station_id]
+            else:
+                self._login_locks[station_id] = (lock, users - 1)
 
     def _hold(self, connection: ServerConnection, counts: defaultdict[str, int], key: str) -> None:
         """Count ``connection`` under ``key`` until it is closed, whatever ends it."""

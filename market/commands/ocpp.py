@@ -1,88 +1,16 @@
-"""OCPP commands: ``csms`` (serve), ``sim stations`` (simulated fleet), ``bench ocpp``.
+"""OCPP commands: ``sim stations`` (simulated fleet), ``bench ocpp``; ``csms`` is in csms.py.
 
-Registered in market/cli.py, market/commands/sim.py and market/commands/bench.py.
+Registered in market/commands/sim.py and market/commands/bench.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from typing import Any
 
 import typer
-
-DEV_PASSWORD = "secret"  # --dev only, and only on loopback: what `sim stations` sends
-_LOOPBACK = ("127.0.0.1", "::1", "localhost")
-
-
-def csms(
-    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
-    port: int = typer.Option(9000, help="TCP port (0 = any free port)."),
-    stations: int = typer.Option(10, help="Accept stations CS00000 .. CS<n-1>."),
-    password: str = typer.Option(
-        None,
-        envvar="FLEXMARKET_CSMS_PASSWORD",
-        help="Basic-auth password of every station (required unless --dev).",
-    ),
-    dev: bool = typer.Option(
-        False, "--dev", help=f"Development: loopback only, password {DEV_PASSWORD!r} if unset."
-    ),
-    db: str = typer.Option("", help="SQLAlchemy URL for meter readings (default: in memory)."),
-    meter_interval_s: int = typer.Option(60, help="Expected meter interval, for gap detection."),
-    max_connections_per_ip: int = typer.Option(
-        1024, min=1, help="Handshakes and open connections allowed from one address."
-    ),
-    status_every_s: float = typer.Option(
-        60.0, help="Print the status (connections, failed logins) to stderr this often."
-    ),
-) -> None:
-    """Run a CSMS (OCPP 2.1 / 2.0.1 / 1.6) until interrupted; prints its status at the end."""
-    import logging
-
-    from adapters.ocpp.bench import raise_open_files_limit
-    from adapters.ocpp.csms import Csms
-    from adapters.ocpp.sink import SqlReadingSink
-
-    if dev and host not in _LOOPBACK:
-        raise typer.BadParameter("--dev listens on loopback only", param_hint="--host")
-    if not password:
-        if not dev:
-            raise typer.BadParameter(
-                "no station password configured: set --password or FLEXMARKET_CSMS_PASSWORD "
-                "(or use --dev on loopback)",
-                param_hint="--password",
-            )
-        password = DEV_PASSWORD
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    raise_open_files_limit()
-    server: Csms | None = None
-
-    async def main() -> None:
-        nonlocal server
-        sink = SqlReadingSink(db) if db else None
-        server = Csms(
-            credentials={f"CS{i:05d}": password for i in range(stations)},
-            sink=sink,
-            host=host,
-            port=port,
-            meter_interval_s=meter_interval_s,
-            max_connections_per_ip=max_connections_per_ip,
-        )
-        await server.start()
-        typer.echo(f"CSMS listening on {server.url}/<station_id>")
-        try:
-            while True:
-                await asyncio.sleep(status_every_s)
-                typer.echo(json.dumps({"csms_status": server.status()}), err=True)
-        finally:
-            await server.stop()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
-    if server is not None:
-        typer.echo(json.dumps({"csms_status": server.status()}))
 
 
 def sim_stations(

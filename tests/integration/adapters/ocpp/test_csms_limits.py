@@ -22,6 +22,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from adapters.ocpp.credentials import PasswordRecord, StationCredentials
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 ROOT = Path(__file__).resolve().parents[4]
 PASSWORD = "correct horse battery staple"
@@ -51,12 +53,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.fixture(scope="module")
+def credentials_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """CS00000 .. CS00019, all with ``PASSWORD``, as scrypt records at the file cost."""
+    path = tmp_path_factory.mktemp("csms") / "stations.json"
+    StationCredentials({f"CS{i:05d}": PasswordRecord.create(PASSWORD) for i in range(20)}).save(
+        path
+    )
+    return path
+
+
 @pytest.fixture
-def csms() -> Iterator[CsmsProcess]:
+def csms(credentials_file: Path) -> Iterator[CsmsProcess]:
     port = _free_port()
-    env = {**os.environ, "FLEXMARKET_CSMS_PASSWORD": PASSWORD}
+    env = {**os.environ, "FLEXMARKET_CSMS_CREDENTIALS": str(credentials_file)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "market.cli", "csms", "--port", str(port), "--stations", "20",
+        [sys.executable, "-m", "market.cli", "csms", "--port", str(port),
          "--max-connections-per-ip", str(PER_IP), "--status-every-s", "3600"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -224,10 +236,11 @@ def test_no_default_password_outside_dev_mode(monkeypatch) -> None:
 
     from market.cli import app
 
-    monkeypatch.delenv("FLEXMARKET_CSMS_PASSWORD", raising=False)
+    monkeypatch.delenv("FLEXMARKET_CSMS_CREDENTIALS", raising=False)
     result = CliRunner().invoke(app, ["csms", "--port", "0"])
     assert result.exit_code == 2
-    assert "--password" in result.output and "no station password configured" in result.output
+    assert "--credentials" in result.output
+    assert "no station credentials configured" in result.output
     result = CliRunner().invoke(app, ["csms", "--dev", "--host", "0.0.0.0", "--port", "0"])
     assert result.exit_code == 2
     assert "--dev listens on loopback only" in result.output

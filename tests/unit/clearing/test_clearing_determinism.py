@@ -33,7 +33,9 @@ def _spin(seconds: float) -> None:
 
 def _busy_cores(seconds: float) -> list[multiprocessing.process.BaseProcess]:
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_spin, args=(seconds,)) for _ in range(os.cpu_count() or 2)]
+    procs: list[multiprocessing.process.BaseProcess] = [
+        ctx.Process(target=_spin, args=(seconds,)) for _ in range(os.cpu_count() or 2)
+    ]
     for p in procs:
         p.start()
     return procs

@@ -8,14 +8,12 @@ different answer), which the auditor's recomputation reproduces.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import time
 from collections.abc import Iterator
 
 import pytest
 
 import clearing.solvers.highs_api as highs_api
+from clearing.busy_load import busy_cores
 from clearing.engine import clear, clear_run
 from clearing.greedy import greedy
 from clearing.prepare import prepare
@@ -24,33 +22,12 @@ from clearing.validation import validate_bundle
 from clearing.verifier import verify
 
 
-def _spin(seconds: float) -> None:
-    """Keep one core busy (the load an operator's or auditor's machine may be under)."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        pass
-
-
-def _busy_cores(seconds: float) -> list[multiprocessing.process.BaseProcess]:
-    ctx = multiprocessing.get_context("spawn")
-    procs: list[multiprocessing.process.BaseProcess] = [
-        ctx.Process(target=_spin, args=(seconds,)) for _ in range(os.cpu_count() or 2)
-    ]
-    for p in procs:
-        p.start()
-    return procs
-
-
 def test_same_bytes_beside_a_busy_loop() -> None:
     bundle = generate_session(400, 11, time_limit_s=600)
     quiet = clear(bundle).to_canonical()
-    procs = _busy_cores(120)
-    try:
+    with busy_cores(max_s=120) as spinning:
         loaded = clear(bundle).to_canonical()
-    finally:
-        for p in procs:
-            p.terminate()
-            p.join()
+    assert spinning >= 1
     assert loaded == quiet
 
 

@@ -1,6 +1,12 @@
-"""The clearing benchmark: one seeded session, cleared by HiGHS, CBC and the greedy baseline.
+"""The clearing benchmark: seeded sessions, cleared by HiGHS, CBC and the greedy baseline.
 
-Pure computation plus timing; the CLI (``flexmarket bench clearing``) prints the dict as JSON.
+Computation plus timing; the CLI (``flexmarket bench clearing``) prints the dicts as JSON.
+:func:`run_clearing_benchmark` measures one seed; :func:`run_clearing_seeds` measures several
+and summarises them (worst and median total time, worst gap, share of seeds whose gap was
+proven) and clears the first seed's session again beside a busy loop on every core to show the
+orders do not depend on load (``same_orders_under_load``).  The bench picks no time limit per
+size: HiGHS stops on its work limits and the rules' ``time_limit_s`` is the same safety net for
+every size (:data:`SAFETY_NET_S`), so a slow seed shows as a slow seed, not as a hidden miss.
 
 ``speedup_highs_vs_cbc`` is a time-to-target ratio (see :data:`SPEEDUP_DEFINITION`): CBC is run on
 the same model with a longer limit (``cbc_time_limit_s``, default 60 s) and the gap target set to
@@ -12,12 +18,14 @@ lower bound (``speedup_is_lower_bound``).  Both raw runs are reported unchanged.
 from __future__ import annotations
 
 import resource
+import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from clearing.engine import clear_run
+from clearing.busy_load import busy_cores
+from clearing.engine import clear, clear_run
 from clearing.errors import ClearingError
 from clearing.greedy import greedy
 from clearing.prepare import prepare
@@ -25,7 +33,9 @@ from clearing.solvers.highs import highs_version
 from clearing.synthetic import generate_session
 from clearing.validation import validate_bundle
 
-__all__ = ["SPEEDUP_DEFINITION", "run_clearing_benchmark"]
+__all__ = ["SAFETY_NET_S", "SPEEDUP_DEFINITION", "run_clearing_benchmark", "run_clearing_seeds"]
+
+SAFETY_NET_S = 600  # the rules' time_limit_s in every bench session: a safety net, not a target
 
 SPEEDUP_DEFINITION = (
     "cbc.total_s / highs.total_s, where CBC clears the same bundle with its gap target set to "
@@ -39,13 +49,15 @@ def _peak_rss_mb() -> float:
     return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
 
 
-def _run(bundle: Any, backend: Any) -> dict[str, Any]:
+def _run(bundle: Any, backend: Any, results: dict[str, bytes] | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
         run = clear_run(bundle, backend=backend)
     except ClearingError as exc:  # e.g. CBC found nothing within the time limit
         return {"error": str(exc), "total_s": round(time.perf_counter() - t0, 3)}
     total = time.perf_counter() - t0
+    if results is not None:
+        results[backend] = run.result.to_canonical()
     return {
         "build_s": round(run.build_s, 3),
         "solve_s": round(run.solve_s, 3),
@@ -66,16 +78,17 @@ def run_clearing_benchmark(
     time_limit_s: int | None = None,
     cbc_time_limit_s: int = 60,
     progress: Callable[[str], None] = lambda _msg: None,
+    results: dict[str, bytes] | None = None,
 ) -> dict[str, Any]:
-    """Generate, then clear with HiGHS (highspy arrays), CBC (PuLP) and greedy; return metrics."""
+    """Generate, then clear with HiGHS (highspy arrays), CBC (PuLP) and greedy; return metrics.
+
+    ``results``, if given, receives each backend's result bundle bytes."""
     progress(f"generating session with {offers} offers (seed {seed})")
     t0 = time.perf_counter()
-    bundle = generate_session(
-        offers, seed, solver_version=highs_version(), time_limit_s=time_limit_s
-    )
+    bundle = _session(offers, seed, time_limit_s)
     gen_s = time.perf_counter() - t0
     progress(f"generated in {gen_s:.1f}s; clearing with HiGHS")
-    highs = _run(bundle, "highspy")
+    highs = _run(bundle, "highspy", results)
     progress(f"HiGHS: {highs}")
     cbc: dict[str, Any] | None = None
     if not skip_cbc:
@@ -117,3 +130,69 @@ def run_clearing_benchmark(
         "peak_rss_mb": _peak_rss_mb(),
     }
     return out
+
+
+def _session(offers: int, seed: int, time_limit_s: int | None) -> Any:
+    return generate_session(
+        offers, seed, solver_version=highs_version(), time_limit_s=time_limit_s or SAFETY_NET_S
+    )
+
+
+def run_clearing_seeds(
+    offers: int,
+    seeds: Sequence[int],
+    *,
+    skip_cbc: bool = False,
+    time_limit_s: int | None = None,
+    cbc_time_limit_s: int = 60,
+    progress: Callable[[str], None] = lambda _msg: None,
+    emit: Callable[[dict[str, Any]], None] = lambda _line: None,
+) -> dict[str, Any]:
+    """Benchmark every seed (each line handed to ``emit`` as it is done), then clear the first
+    seed's session again beside a busy loop on every core; return the summary line."""
+    if not seeds:
+        raise ValueError("no seeds")
+    first: dict[str, bytes] = {}
+    lines: list[dict[str, Any]] = []
+    for i, seed in enumerate(seeds):
+        line = run_clearing_benchmark(
+            offers,
+            seed,
+            skip_cbc=skip_cbc,
+            time_limit_s=time_limit_s,
+            cbc_time_limit_s=cbc_time_limit_s,
+            progress=progress,
+            results=first if i == 0 else None,
+        )
+        lines.append(line)
+        emit(line)
+    progress(f"clearing seed {seeds[0]} again beside a busy loop on every core")
+    bundle = _session(offers, seeds[0], time_limit_s)
+    with busy_cores() as spinning:
+        t0 = time.perf_counter()
+        loaded = clear(bundle).to_canonical()
+        loaded_s = time.perf_counter() - t0
+    highs = [line["highs"] for line in lines]
+    totals = [h["total_s"] for h in highs]
+    gaps = [h.get("gap") for h in highs]
+    target = lines[0]["mip_gap_target"]
+    proved = [h.get("status") == "optimal" for h in highs]
+    return {
+        "summary": True,
+        "offers": offers,
+        "seeds": list(seeds),
+        "worst_total_s": max(totals),
+        "median_total_s": round(statistics.median(totals), 3),
+        "worst_gap": None if None in gaps else max(g for g in gaps if g is not None),
+        "mip_gap_target": target,
+        "share_proved_gap": round(sum(proved) / len(proved), 3),
+        "statuses": {s: [h.get("status") for h in highs].count(s) for s in _statuses(highs)},
+        "same_orders_under_load": loaded == first.get("highspy"),
+        "under_load": {"seed": seeds[0], "busy_processes": spinning, "total_s": round(loaded_s, 3)},
+        "safety_net_s": time_limit_s or SAFETY_NET_S,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def _statuses(highs: list[dict[str, Any]]) -> list[str]:
+    return sorted({str(h.get("status")) for h in highs})

@@ -50,6 +50,7 @@ __all__ = [
     "ResultBundle",
     "SolverRun",
     "SolverSpec",
+    "WorkLimits",
     "bundle_hash",
     "input_bundle_json_schema",
 ]
@@ -86,20 +87,41 @@ class SolverSpec(_Doc):
     version: StrictStr = ""
 
 
+class WorkLimits(_Doc):
+    """The limits a HiGHS clearing ran under, recorded so an auditor recomputes under the same.
+
+    The work limits (rounds, simplex iterations, branch-and-bound nodes, one thread, a fixed
+    seed) make the orders a function of the input bundle alone; ``wall_clock_safety_s`` (the
+    rules' ``time_limit_s``) is only a safety net: if it stops the solver first, the result is
+    ``unproven`` and carries the greedy orders.  They belong in the committed session terms,
+    which do not exist yet (the trust issue), so the result bundle records them for now."""
+
+    threads: StrictInt
+    random_seed: StrictInt
+    dive_rounds: StrictInt
+    dive_lp_max_iterations: StrictInt
+    rins_max_nodes: StrictInt
+    mip_max_nodes: StrictInt
+    wall_clock_safety_s: StrictInt
+
+
 class SolverRun(SolverSpec):
     """The solver that actually cleared a session, as the result bundle records it.
 
-    ``fallback_reason`` is present only when the rules' solver failed and CBC cleared instead
-    (why it failed); it is left out of the document otherwise, so results of normal runs keep
-    their bytes and hashes."""
+    ``fallback_reason`` is present only when the result is not the rules' solver's own: HiGHS
+    failed and CBC cleared instead, or the wall-clock safety net fired and the greedy orders
+    were published (status ``unproven``).  ``limits`` are the HiGHS work limits (absent for
+    CBC and for an empty session).  Absent fields are left out of the document."""
 
     fallback_reason: StrictStr | None = None
+    limits: WorkLimits | None = None
 
     @model_serializer(mode="wrap")
-    def _omit_no_fallback(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+    def _omit_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
         data: dict[str, object] = handler(self)
-        if data.get("fallback_reason") is None:
-            data.pop("fallback_reason", None)
+        for key in ("fallback_reason", "limits"):
+            if data.get(key) is None:
+                data.pop(key, None)
         return data
 
 
@@ -160,13 +182,18 @@ class FspProofs(_Doc):
 
 
 class ResultBundle(_Doc):
-    """The clearing outcome, with its own Merkle root over orders (one leaf per order)."""
+    """The clearing outcome, with its own Merkle root over orders (one leaf per order).
+
+    ``status``: ``optimal`` (the gap target is proven), ``work_limit`` (the deterministic work
+    limits stopped HiGHS first: still a function of the input alone), ``unproven`` (the
+    wall-clock safety net fired; the orders are the greedy baseline's), ``time_limit`` (CBC,
+    which only has a wall-clock limit), ``empty`` (no offers, no solver ran)."""
 
     session_id: UuidStr
     input_hash: StrictStr
     pricing_rule: PricingRule
     solver: SolverRun
-    status: Literal["optimal", "time_limit", "empty"]
+    status: Literal["optimal", "work_limit", "unproven", "time_limit", "empty"]
     mip_gap_ppm: StrictInt
     orders: tuple[FlexOrder, ...]
     procurement: tuple[Procurement, ...]

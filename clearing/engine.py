@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -44,26 +43,28 @@ from clearing.bundle import (
     Procurement,
     ResultBundle,
     SolverRun,
+    WorkLimits,
     bundle_hash,
 )
 from clearing.encoding import hex32, keccak256, uuid_to_bytes32
-from clearing.errors import ClearingError, SolverFailed
+from clearing.errors import ClearingError, SafetyNetFired, SolverFailed
+from clearing.evaluation import Evaluation, activations_from, evaluate, order_id_for
+from clearing.greedy import greedy
 from clearing.merkle import StandardMerkleTree
-from clearing.messages import FlexOrder, IspPower
-from clearing.model import SolveOutcome, build_model
+from clearing.messages import FlexOrder
+from clearing.model import build_model
 from clearing.prepare import Prepared, prepare
 from clearing.solvers.cbc import solve_pulp
-from clearing.solvers.highs import solve_highspy
+from clearing.solvers.highs import highs_version, highs_work_limits, solve_highspy
 from clearing.units import PPM
 from clearing.validation import validate_bundle
 
 __all__ = [
     "ORDER_LEAF_ENCODING",
     "ClearingRun",
-    "Evaluation",
     "clear",
+    "clear_fallback",
     "clear_run",
-    "evaluate",
     "order_id_for",
     "order_leaf",
 ]
@@ -71,13 +72,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ORDER_LEAF_ENCODING = ("bytes32", "bytes32", "address", "uint256", "bytes32")
-_ORDER_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://flexmarket/order")
 ZERO_ROOT = "0x" + "00" * 32
-
-
-def order_id_for(session_id: str, offer_id: str, option_ref: str) -> str:
-    """Deterministic order id (UUIDv5) so re-clearing gives the same ids."""
-    return str(uuid.uuid5(_ORDER_NAMESPACE, f"{session_id}/{offer_id}/{option_ref}"))
 
 
 def order_leaf(order: FlexOrder) -> tuple[bytes, bytes, str, int, bytes]:
@@ -89,104 +84,6 @@ def order_leaf(order: FlexOrder) -> tuple[bytes, bytes, str, int, bytes]:
         order.payment_cap_units,
         keccak256(order.to_canonical()),
     )
-
-
-@dataclass
-class Evaluation:
-    orders: list[FlexOrder]
-    procured: dict[tuple[int, int], int]
-    prices: dict[tuple[int, int], int]  # (request, isp) -> price per MWh
-    value_units: int
-    cost_units: int
-
-    @property
-    def welfare_units(self) -> int:
-        return self.value_units - self.cost_units
-
-
-def evaluate(prep: Prepared, activations: Mapping[int, int]) -> Evaluation:
-    """Integer accounting of a set of activated options ``{option index: activation ppm}``."""
-    b = prep.bundle
-    dur = b.isp_s
-    ordered: dict[int, list[tuple[int, int]]] = {}
-    cov: dict[tuple[int, int], int] = {}
-    for k in sorted(activations):
-        act = activations[k]
-        opt = prep.options[k]
-        isps = [(t, pw * act // PPM) for t, pw in opt.isps]
-        ordered[k] = isps
-        for ri, s in opt.covers:
-            wanted = prep.requests[ri].requested
-            for t, w in isps:
-                if t in wanted:
-                    cov[(ri, t)] = cov.get((ri, t), 0) + s * w
-    procured: dict[tuple[int, int], int] = {}
-    value = 0
-    for rq in prep.requests:
-        for t, (mn, mx) in sorted(rq.requested.items()):
-            p = min(mx, cov.get((rq.index, t), 0) // PPM)
-            if rq.all_or_nothing and p < mn:
-                p = 0
-            procured[(rq.index, t)] = p
-            value += (p * dur // 3600) * rq.max_price_per_mwh // PPM
-    # marginal (highest effective) accepted bid per funding request and ISP
-    prices: dict[tuple[int, int], int] = {}
-    for k, isps in ordered.items():
-        opt = prep.options[k]
-        eff = -(-opt.price_per_mwh * PPM // opt.fund_sensitivity_ppm)
-        eff = min(eff, prep.requests[opt.fund].max_price_per_mwh)
-        for t, w in isps:
-            if w > 0:
-                key = (opt.fund, t)
-                prices[key] = max(prices.get(key, 0), eff)
-    pay_as_clear = b.rules.pricing_rule == "pay_as_clear"
-    orders: list[FlexOrder] = []
-    cost = 0
-    for k, isps in ordered.items():
-        opt = prep.options[k]
-        req = prep.requests[opt.fund]
-        energies = [(t, w * dur // 3600) for t, w in isps]
-        energy = sum(e for _, e in energies)
-        bid_cost = energy * opt.price_per_mwh // PPM
-        cost += bid_cost
-        if pay_as_clear:
-            s = opt.fund_sensitivity_ppm
-            clear_cap = sum(e * s * prices.get((opt.fund, t), 0) for t, e in energies) // PPM**2
-            cap = max(bid_cost, clear_cap)
-            price = max(opt.price_per_mwh, cap * PPM // energy) if energy else opt.price_per_mwh
-        else:
-            cap, price = bid_cost, opt.price_per_mwh
-        orders.append(
-            FlexOrder(
-                order_id=order_id_for(b.session_id, opt.offer_id, opt.option_ref),
-                session_id=b.session_id,
-                offer_id=opt.offer_id,
-                option_ref=opt.option_ref,
-                fsp=opt.fsp,
-                request_id=req.request_id,
-                congestion_point=opt.congestion_point,
-                direction=opt.direction,  # type: ignore[arg-type]
-                activation_ppm=activations[k],
-                isps=tuple(IspPower(isp_index=t, power_w=w) for t, w in isps),
-                price_per_mwh=price,
-                payment_cap_units=cap,
-            )
-        )
-    orders.sort(key=lambda o: o.order_id)
-    return Evaluation(orders, procured, prices, value, cost)
-
-
-def activations_from(prep: Prepared, sol: SolveOutcome) -> dict[int, int]:
-    """Round a solver solution to integer ppm activations (documented in the module)."""
-    out: dict[int, int] = {}
-    for k, opt in enumerate(prep.options):
-        if not sol.on[k]:
-            continue
-        a = sol.activation[k]
-        if a * PPM < opt.min_activation_ppm - 2:  # "on" but not really activated
-            continue
-        out[k] = min(PPM, max(opt.min_activation_ppm, round(a * PPM)))
-    return out
 
 
 @dataclass
@@ -209,13 +106,37 @@ def clear(bundle: InputBundle | Mapping[str, Any]) -> ResultBundle:
     return clear_run(bundle).result
 
 
+def clear_fallback(bundle: InputBundle | Mapping[str, Any]) -> ResultBundle:
+    """The result published when the wall-clock safety net fires (status ``unproven``): the
+    greedy orders, a function of the input alone, so an auditor can recompute it too."""
+    b = validate_bundle(bundle)
+    return _fallback_run(b, prepare(b), 0.0).result
+
+
+_SAFETY_NET_REASON = (
+    "the wall-clock safety net (rules.time_limit_s) fired before the work limits: "
+    "the orders are the greedy baseline's"
+)
+
+
+def _fallback_run(b: InputBundle, prep: Prepared, build_s: float) -> ClearingRun:
+    limits = highs_work_limits(b.rules.time_limit_s)
+    g = greedy(prep)
+    ev = g.evaluation
+    result = _result(b, ev, "unproven", None, "highs", highs_version(), _SAFETY_NET_REASON, limits)
+    _check_budgets(prep, ev)
+    return ClearingRun(result, ev, build_s, g.seconds, ev.welfare_units / 1e6, None)
+
+
 def clear_run(
     bundle: InputBundle | Mapping[str, Any], *, backend: Backend | None = None
 ) -> ClearingRun:
     """Clear with timings. Default backend: HiGHS (highspy arrays), or CBC if the rules say so.
 
-    If HiGHS fails, CBC clears instead, never silently: a warning is logged and the result
-    bundle's ``solver`` names CBC with a ``fallback_reason``."""
+    HiGHS stops on deterministic work limits; if the wall-clock safety net (the rules'
+    ``time_limit_s``) fires first, the greedy orders are published with status ``unproven``
+    (:func:`clear_fallback`). If HiGHS fails, CBC clears instead. Neither happens silently: a
+    warning is logged and the result bundle's ``solver`` carries a ``fallback_reason``."""
     t0 = time.perf_counter()
     b = validate_bundle(bundle)
     prep = prepare(b)
@@ -231,11 +152,16 @@ def clear_run(
     build_s = time.perf_counter() - t0
     limit, gap_ppm = rules.time_limit_s, rules.mip_gap_ppm
     fallback_reason: str | None = None
+    limits: WorkLimits | None = None
     if backend == "highspy":
         try:
-            sol = solve_highspy(model, time_limit_s=limit, mip_gap_ppm=gap_ppm)
+            limits = highs_work_limits(limit)
+            sol = solve_highspy(model, limits=limits, mip_gap_ppm=gap_ppm)
+        except SafetyNetFired as exc:
+            log.warning("session %s: %s; publishing the greedy orders", b.session_id, exc)
+            return _fallback_run(b, prep, build_s)
         except (SolverFailed, ImportError) as exc:
-            fallback_reason = f"highs failed: {exc}"
+            fallback_reason, limits = f"highs failed: {exc}", None
             log.warning("session %s: %s; clearing with CBC instead", b.session_id, fallback_reason)
             sol, pulp_build_s = solve_pulp(
                 model, solver="cbc", time_limit_s=limit, mip_gap_ppm=gap_ppm
@@ -248,7 +174,7 @@ def clear_run(
         )
         build_s += pulp_build_s
     ev = evaluate(prep, activations_from(prep, sol))
-    result = _result(b, ev, sol.status, sol.gap, sol.solver, sol.version, fallback_reason)
+    result = _result(b, ev, sol.status, sol.gap, sol.solver, sol.version, fallback_reason, limits)
     _check_budgets(prep, ev)
     return ClearingRun(result, ev, build_s, sol.solve_s, -sol.objective, sol.gap)
 
@@ -273,6 +199,7 @@ def _result(
     solver: str,
     version: str,
     fallback_reason: str | None = None,
+    limits: WorkLimits | None = None,
 ) -> ResultBundle:
     prep_requests = b.requests
     caps: dict[tuple[str, str], int] = {}
@@ -300,6 +227,7 @@ def _result(
             name=solver,  # type: ignore[arg-type]
             version=version,
             fallback_reason=fallback_reason,
+            limits=limits,
         ),
         status=status,  # type: ignore[arg-type]
         mip_gap_ppm=-1 if gap is None else int(-(-max(gap, 0.0) * PPM // 1)),

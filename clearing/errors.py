@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ClearingError", "InfeasibleProblem", "SolverFailed"]
+__all__ = ["ClearingError", "InfeasibleProblem", "SafetyNetFired", "SolverFailed"]
 
 
 class ClearingError(Exception):
@@ -15,3 +15,10 @@ class InfeasibleProblem(ClearingError):
 
 class SolverFailed(ClearingError):
     """The solver stopped without any feasible solution, or returned an unusable status."""
+
+
+class SafetyNetFired(ClearingError):
+    """The wall-clock safety net stopped the solver before its deterministic work limits did.
+
+    The engine then publishes the documented fallback (the greedy orders, status ``unproven``)
+    rather than whatever the solver had reached, which would depend on the machine's speed."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from clearing.engine import Evaluation, evaluate
+from clearing.evaluation import Evaluation, evaluate
 from clearing.prepare import Prepared
 from clearing.units import PPM
 

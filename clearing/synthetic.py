@@ -184,8 +184,8 @@ def generate_session(
                 options=tuple(options),
             )
         )
-    if time_limit_s is None:
-        time_limit_s = 8 if n_offers <= 20_000 else 100
+    if time_limit_s is None:  # the wall-clock safety net only: HiGHS stops on work limits
+        time_limit_s = 600
     return InputBundle(
         session_id=session,
         isp_s=900,

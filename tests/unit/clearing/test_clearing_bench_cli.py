@@ -56,3 +56,33 @@ def test_skip_cbc() -> None:
     )
     out = json.loads(proc.stdout)
     assert out["cbc"] is None and out["seed"] == 3
+
+
+def test_seeds_print_one_line_each_then_a_summary() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "market.cli",
+            "bench",
+            "clearing",
+            "--offers",
+            "40",
+            "--skip-cbc",
+            "--seeds",
+            "1-2,5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [line.get("seed") for line in lines[:3]] == [1, 2, 5]
+    summary = lines[3]
+    assert len(lines) == 4 and summary["summary"] is True and summary["seeds"] == [1, 2, 5]
+    assert summary["same_orders_under_load"] is True
+    assert summary["worst_total_s"] >= summary["median_total_s"] > 0
+    assert summary["share_proved_gap"] == 1.0
+    assert summary["worst_gap"] <= summary["mip_gap_target"]
+    assert summary["safety_net_s"] == 600

@@ -34,6 +34,7 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
     "bench clearing": [
         "--offers",
         "--seed",
+        "--seeds",
         "--skip-cbc",
         "--json",
         "--time-limit",

@@ -28,6 +28,15 @@ def check_clearing(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
     except ClearingError as exc:
         res.add("clearing.recompute_failed", str(exc))
         return res
+    if result.status == "unproven":
+        # The wall-clock safety net publishes the greedy orders; whether it really fired cannot
+        # be checked from the chain, so an operator could use the label to skip optimisation.
+        res.add(
+            "clearing.unproven",
+            "the published orders are the greedy fallback of an unproven clearing "
+            f"({result.solver.fallback_reason or 'no reason given'}): "
+            "welfare may be below the optimum",
+        )
     res.notes.append(
         f"recomputed with {result.solver.name} {local or '(cbc)'}; result recorded "
         f"{result.solver.name} {recorded}, status {result.status}"

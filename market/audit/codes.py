@@ -26,6 +26,7 @@ FINDING_CODES = {
     "clearing.result_differs": "a result field differs from the recomputed clearing",
     "clearing.solver_version_mismatch": "recomputation differs and the solver version differs",
     "clearing.recompute_failed": "the input bundle cannot be cleared again",
+    "clearing.unproven": "the result is the greedy fallback after the solver's safety net fired",
     "requests.unknown": "a request in the input bundle is not escrowed on-chain in this session",
     "requests.hash_mismatch": "a request body does not hash to its on-chain requestHash",
     "requests.budget_mismatch": "a request's budget differs from its on-chain escrow",

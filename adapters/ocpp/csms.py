@@ -400,8 +400,13 @@ class Csms:
         return state.ev_needs if state is not None else None
 
     def has_charging_profile(self, station_id: str, evse_id: int) -> bool:
-        """True if the dispatcher holds a schedule for the EVSE (a profile is or will be set)."""
-        return self.dispatcher.order(station_id, evse_id) is not None
+        """True if the dispatcher holds a schedule for the EVSE that is neither cleared nor
+        over (its profile is set, or will be once the station accepts it)."""
+        order = self.dispatcher.order(station_id, evse_id)
+        if order is None or order.cleared or not order.isps:
+            return False
+        last = order.isps[-1]
+        return last.start_unix + last.duration_s > self.clock.now()
 
     def next_transaction_id(self) -> int:
         """OCPP 1.6 transaction ids: this CSMS's own counter (other CSMS count their own)."""

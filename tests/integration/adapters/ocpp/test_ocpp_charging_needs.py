@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -20,6 +21,7 @@ import pytest
 from ocpp.exceptions import FormatViolationError, OCPPError, PropertyConstraintViolationError
 from ocpp.v21 import ChargePoint as V21ChargePoint
 from ocpp.v21 import call as call21
+from ocpp.v21 import call_result as result21
 from ocpp.v201 import ChargePoint as V201ChargePoint
 from ocpp.v201 import call as call201
 from ocpp_testkit import PASSWORD, ev, running, sleep_until
@@ -28,6 +30,8 @@ from websockets.asyncio.client import connect
 from adapters.clock import SystemClock
 from adapters.ocpp.charging_needs import EvChargingNeeds
 from adapters.ocpp.csms import Csms
+from adapters.ocpp.dispatch import IspSetpoint
+from adapters.ocpp.handlers.routing import on
 from adapters.ocpp.simulator.spec import EvseSpec, StationSpec
 from adapters.ocpp.sink import SqlReadingSink
 
@@ -36,9 +40,20 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 PW = "needs-pw"
 DEPART = "2026-12-05T18:30:00Z"
 DEPART_UNIX = 1796495400
+ISP_S = 900
+
+
+class Station21(V21ChargePoint):  # type: ignore[misc]  # ocpp ships no types
+    """A 2.1 station that accepts the profiles the CSMS sends."""
+
+    @on("SetChargingProfile", skip_schema_validation=False)
+    def on_set_charging_profile(self, **_: Any) -> Any:
+        return result21.SetChargingProfile(status="Accepted")
+
+
 STATIONS: dict[str, tuple[Any, Any]] = {
     "ocpp2.0.1": (V201ChargePoint, call201),
-    "ocpp2.1": (V21ChargePoint, call21),
+    "ocpp2.1": (Station21, call21),
 }
 NEEDS = {
     "ocpp2.0.1": {
@@ -150,6 +165,23 @@ BAD_NEEDS: list[tuple[dict[str, Any], type[OCPPError]]] = [
       "v2x_charging_parameters": {"ev_target_energy_request": 1e300}},
      PropertyConstraintViolationError),
 ]  # fmt: skip
+
+
+async def test_2_1_needs_accepted_when_the_fsp_has_a_schedule_for_the_evse() -> None:
+    csms = Csms(credentials={"NEEDS-1": PW}, clock=SystemClock(), confirm_profiles=False)
+    await csms.start()
+    try:
+        async with _station(csms, "ocpp2.1") as station:
+            await _plug_in(station, call21)
+            start = (int(time.time()) // ISP_S + 1) * ISP_S
+            await csms.dispatcher.dispatch({("NEEDS-1", 1): [IspSetpoint(start, ISP_S, 5_000)]})
+            answer = await station.call(
+                call21.NotifyEVChargingNeeds(evse_id=1, charging_needs=NEEDS["ocpp2.1"]),
+                suppress=False,
+            )
+            assert answer.status == "Accepted"
+    finally:
+        await csms.stop()
 
 
 @pytest.mark.parametrize(("charging_needs", "error"), BAD_NEEDS)

@@ -35,6 +35,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from adapters.clock import Clock, SystemClock
+from adapters.ocpp.charging_needs import EvChargingNeeds
 from adapters.ocpp.credentials import IN_MEMORY_COST, StationCredentials
 from adapters.ocpp.dispatch import Dispatcher
 from adapters.ocpp.follow import MeterSample
@@ -43,7 +44,13 @@ from adapters.ocpp.handlers.v16 import V16Handler
 from adapters.ocpp.handlers.v21 import V21Handler
 from adapters.ocpp.handlers.v201 import V201Handler
 from adapters.ocpp.session import StationNotConnected, StationSession
-from adapters.ocpp.sink import InMemorySink, MeterReading, ReadingIngestor, ReadingSink
+from adapters.ocpp.sink import (
+    ChargingNeedsSink,
+    InMemorySink,
+    MeterReading,
+    ReadingIngestor,
+    ReadingSink,
+)
 from adapters.ocpp.throttle import LoginThrottle
 from adapters.ocpp.tls import check_profile, common_name
 from adapters.ocpp.wire import StationWire
@@ -374,6 +381,32 @@ class Csms:
 
     def last_reading(self, station_id: str, evse_id: int) -> MeterReading | None:
         return self.ingestor.last(station_id, evse_id)
+
+    async def store_charging_needs(self, needs: EvChargingNeeds) -> None:
+        """Keep an EV's charging needs on its EVSE (until the transaction ends) and in the
+        sink, if it keeps them."""
+        self.session(needs.station_id).evse(needs.evse_id).ev_needs = needs
+        self.stats["charging_needs"] += 1
+        if isinstance(self.sink, ChargingNeedsSink):
+            await self.sink.store_charging_needs(needs)
+
+    def charging_needs(self, station_id: str, evse_id: int) -> EvChargingNeeds | None:
+        """The latest charging needs of the EV in the EVSE's transaction in progress, if sent.
+
+        The FSP's fleet model reads these (``market.agents.fleet.ev_with_charging_needs``).
+        """
+        session = self.sessions.get(station_id)
+        state = session.evses.get(evse_id) if session is not None else None
+        return state.ev_needs if state is not None else None
+
+    def has_charging_profile(self, station_id: str, evse_id: int) -> bool:
+        """True if the dispatcher holds a schedule for the EVSE that is neither cleared nor
+        over (its profile is set, or will be once the station accepts it)."""
+        order = self.dispatcher.order(station_id, evse_id)
+        if order is None or order.cleared or not order.isps:
+            return False
+        last = order.isps[-1]
+        return last.start_unix + last.duration_s > self.clock.now()
 
     def next_transaction_id(self) -> int:
         """OCPP 1.6 transaction ids: this CSMS's own counter (other CSMS count their own)."""

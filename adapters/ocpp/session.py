@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from adapters.clock import Clock
+    from adapters.ocpp.charging_needs import EvChargingNeeds
     from adapters.ocpp.follow import MeterSample
     from adapters.ocpp.sink import MeterReading
 
@@ -27,7 +28,7 @@ class EvseSession:
 
     status: str | None = None
     transaction_id: str | int | None = None
-    ev_needs: dict[str, Any] | None = None
+    ev_needs: EvChargingNeeds | None = None  # of the transaction in progress
 
 
 @dataclass
@@ -81,3 +82,7 @@ class CsmsPort(Protocol):
     def last_reading(self, station_id: str, evse_id: int) -> MeterReading | None: ...
 
     def next_transaction_id(self) -> int: ...
+
+    async def store_charging_needs(self, needs: EvChargingNeeds) -> None: ...
+
+    def has_charging_profile(self, station_id: str, evse_id: int) -> bool: ...

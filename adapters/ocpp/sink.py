@@ -1,7 +1,8 @@
 """Where metered delivery goes: a sink interface, an in-memory and an SQL implementation.
 
 The CSMS turns every accepted MeterValues sample into a :class:`MeterReading` and hands it to
-a :class:`ReadingSink`. Anomalies a verifier must not mistake for "zero energy" (a gap in the
+a :class:`ReadingSink`; EV charging needs go to a :class:`ChargingNeedsSink` where the
+sink is one. Anomalies a verifier must not mistake for "zero energy" (a gap in the
 series, a register that went backwards, a station clock running late) are recorded as
 :class:`MeterEvent` rows next to the readings, never patched into them.
 """
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adapters.clock import Clock, SystemClock
+from adapters.ocpp.charging_needs import EvChargingNeeds
 
 EventKind = Literal["gap", "register_reset", "late_clock"]
 
@@ -64,12 +66,23 @@ class ReadingSink(Protocol):
     async def record_event(self, event: MeterEvent) -> None: ...
 
 
+@runtime_checkable
+class ChargingNeedsSink(Protocol):
+    """A sink that also keeps EV charging needs (both sinks here do; a bare one may not)."""
+
+    async def store_charging_needs(self, needs: EvChargingNeeds) -> None: ...
+
+
 class InMemorySink:
     """Keeps everything in lists; for tests and the benchmark's counting."""
 
     def __init__(self) -> None:
         self.readings: list[MeterReading] = []
         self.events: list[MeterEvent] = []
+        self.charging_needs: list[EvChargingNeeds] = []
+
+    async def store_charging_needs(self, needs: EvChargingNeeds) -> None:
+        self.charging_needs.append(needs)
 
     async def store(self, reading: MeterReading) -> None:
         self.readings.append(reading)
@@ -84,9 +97,10 @@ class InMemorySink:
 
 _READING_FIELDS = tuple(MeterReading.__dataclass_fields__)
 
-#: The one definition of ``meter_readings`` and ``meter_events``. The adapter owns it because
-#: ``adapters`` must not import ``market``; the market store maps its ORM classes onto these
-#: Table objects (market/store/models/metering.py) and its migrations create them.
+#: The one definition of ``meter_readings``, ``meter_events`` and ``ev_charging_needs``. The
+#: adapter owns it because ``adapters`` must not import ``market``; the market store maps its
+#: ORM classes onto these Table objects (market/store/models/metering.py) and its migrations
+#: create them.
 metadata = sa.MetaData()
 
 meter_readings = sa.Table(
@@ -124,6 +138,27 @@ meter_events = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
 )
 
+ev_charging_needs = sa.Table(
+    "ev_charging_needs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("station_id", sa.String(64), nullable=False),
+    sa.Column("evse_id", sa.Integer, nullable=False),
+    sa.Column("protocol", sa.String(16), nullable=False),
+    sa.Column("requested_energy_transfer", sa.String(32), nullable=False),
+    sa.Column("departure_unix", sa.BigInteger, nullable=True),
+    sa.Column("energy_amount_wh", sa.BigInteger, nullable=True),
+    sa.Column("min_charge_power_w", sa.BigInteger, nullable=True),
+    sa.Column("max_charge_power_w", sa.BigInteger, nullable=True),
+    sa.Column("min_discharge_power_w", sa.BigInteger, nullable=True),
+    sa.Column("max_discharge_power_w", sa.BigInteger, nullable=True),
+    sa.Column("target_soc_pct", sa.Integer, nullable=True),
+    sa.Column("control_mode", sa.String(32), nullable=True),
+    sa.Column("mobility_needs_mode", sa.String(32), nullable=True),
+    sa.Column("received_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_ev_charging_needs_station_evse", "station_id", "evse_id", "received_at"),
+)
+
 
 class SqlReadingSink:
     """Writes readings to ``meter_readings`` (and events to ``meter_events``) in batches.
@@ -132,7 +167,7 @@ class SqlReadingSink:
     a thousand stations; rows are buffered and flushed by ``executemany`` in a worker thread.
     Call :meth:`flush` (or :meth:`close`) before reading the table back.
 
-    ``create_tables``: a standalone CSMS (no market store) creates the two tables itself; in
+    ``create_tables``: a standalone CSMS (no market store) creates its tables itself; in
     the market store they exist already, made by its Alembic migrations, so it passes False.
     """
 
@@ -167,6 +202,29 @@ class SqlReadingSink:
     async def record_event(self, event: MeterEvent) -> None:
         self._events.append(asdict(event))
         self._ensure_flusher()
+
+    async def store_charging_needs(self, needs: EvChargingNeeds) -> None:
+        """Written at once (one per plug-in, not a stream), off the event loop."""
+        await asyncio.to_thread(self._write_needs, asdict(needs))
+
+    def _write_needs(self, row: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(ev_charging_needs.insert(), [row])
+
+    def load_charging_needs(self, station_id: str, evse_id: int) -> list[EvChargingNeeds]:
+        """One EVSE's charging needs, oldest first."""
+        cols = [c for c in ev_charging_needs.c if c.name != "id"]
+        stmt = (
+            sa.select(*cols)
+            .where(
+                ev_charging_needs.c.station_id == station_id,
+                ev_charging_needs.c.evse_id == evse_id,
+            )
+            .order_by(ev_charging_needs.c.id)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).mappings().all()
+        return [EvChargingNeeds(**dict(r)) for r in rows]
 
     def _ensure_flusher(self) -> None:
         if self._flusher is None or self._flusher.done():

@@ -12,7 +12,11 @@ an EV counts as plugged in an ISP only if it is plugged for the whole ISP.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from adapters.ocpp.charging_needs import EvChargingNeeds
 
 SECONDS_PER_HOUR = 3600
 
@@ -338,3 +342,44 @@ def build_portfolio(evs: list[EV], horizon: Horizon, policy: FleetPolicy) -> Por
         issues.extend(check_preferences(frame, horizon))
         frames[ev.ev_id] = frame
     return Portfolio(horizon=horizon, policy=policy, frames=frames, issues=issues)
+
+
+def ev_with_charging_needs(ev: EV, needs: EvChargingNeeds) -> EV:
+    """The EV as its own charging needs (NotifyEVChargingNeeds, via the CSMS) describe it.
+
+    Why: the car knows its departure, energy need and power limits better than the app's
+    defaults. What the EV stated replaces or tightens the model's values, never loosens them:
+    departure from the needs; the departure SoC at least ``soc_wh`` + the energy asked for
+    (and never below the user's own minimum), within capacity; charge and discharge power
+    capped by the EV's limits; no discharge unless a bidirectional mode was requested.
+    Absent fields keep the model's values.
+    """
+    if (needs.station_id, needs.evse_id) != ev.evse:
+        raise FleetError(
+            f"EV {ev.ev_id}: charging needs of {needs.station_id}/{needs.evse_id}, "
+            f"but the EV is on {ev.station_id}/{ev.evse_id}"
+        )
+    preferences = ev.preferences
+    if needs.departure_unix is not None:
+        preferences = replace(preferences, departure_unix=needs.departure_unix)
+    if needs.energy_amount_wh is not None:
+        asked_soc_wh = min(ev.capacity_wh, ev.soc_wh + needs.energy_amount_wh)
+        preferences = replace(
+            preferences, min_departure_soc_wh=max(preferences.min_departure_soc_wh, asked_soc_wh)
+        )
+    max_charge_w = ev.max_charge_w
+    if needs.max_charge_power_w is not None:
+        max_charge_w = min(max_charge_w, needs.max_charge_power_w)
+    max_discharge_w = ev.max_discharge_w if needs.bidirectional else 0
+    if needs.max_discharge_power_w is not None:
+        max_discharge_w = min(max_discharge_w, needs.max_discharge_power_w)
+    target_soc_wh = ev.target_soc_wh
+    if needs.target_soc_pct is not None:
+        target_soc_wh = ev.capacity_wh * needs.target_soc_pct // 100
+    return replace(
+        ev,
+        preferences=preferences,
+        max_charge_w=max_charge_w,
+        max_discharge_w=max_discharge_w,
+        target_soc_wh=target_soc_wh,
+    )

@@ -11,6 +11,7 @@ from ocpp.v201 import ChargePoint as V201ChargePoint
 from ocpp.v201 import call_result
 from ocpp.v201.enums import Action
 
+from adapters.ocpp.charging_needs import parse_charging_needs
 from adapters.ocpp.handlers.base import CsmsHandlerMixin
 from adapters.ocpp.handlers.notifications import Acknowledge2x
 from adapters.ocpp.handlers.routing import after, on
@@ -116,11 +117,18 @@ class TwoXHandlers(Acknowledge2x, CsmsHandlerMixin):
         return self.results.MeterValues()
 
     @on(Action.notify_ev_charging_needs)
-    def on_notify_ev_charging_needs(
+    async def on_notify_ev_charging_needs(
         self, evse_id: int, charging_needs: dict[str, Any], **_: Any
     ) -> Any:
-        self.csms.session(self.id).evse(evse_id).ev_needs = charging_needs
-        return self.results.NotifyEVChargingNeeds(status="Accepted")
+        needs = parse_charging_needs(
+            self.id, evse_id, self.protocol, charging_needs, self._received_at()
+        )
+        await self.csms.store_charging_needs(needs)
+        return self.results.NotifyEVChargingNeeds(status=self.charging_needs_status(evse_id))
+
+    def charging_needs_status(self, evse_id: int) -> str:
+        """2.0.1: Accepted (stored, handed to the FSP); 2.1 overrides it."""
+        return "Accepted"
 
 
 # ocpp ships no types, so its ChargePoint is Any to mypy (disallow_subclassing_any).

@@ -1,4 +1,4 @@
-"""OCPP 2.1 handlers: the 2.x set plus V2X charging needs (departure, energy, V2X limits)."""
+"""OCPP 2.1 handlers: the 2.x set; charging needs (with V2X limits) get the 2.1 statuses."""
 
 from __future__ import annotations
 
@@ -16,3 +16,11 @@ class V21Handler(TwoXHandlers, V21ChargePoint):  # type: ignore[misc]
     protocol = "ocpp2.1"
     results = call_result
     known_actions = frozenset(a.value for a in Action)
+
+    def charging_needs_status(self, evse_id: int) -> str:
+        """Accepted if the FSP has a schedule for the EVSE (its profile is or will be set),
+        else NoChargingProfile: the needs are stored for the FSP's planning, but no profile
+        is promised, so the EV follows its own schedule until one arrives (2.1 K18)."""
+        if self.csms.has_charging_profile(self.id, evse_id):
+            return "Accepted"
+        return "NoChargingProfile"

@@ -12,11 +12,24 @@ PROTOCOLS = ("ocpp2.1", "ocpp2.0.1", "ocpp1.6")
 
 @dataclass
 class EvseSpec:
-    """One EVSE of a station: its id, the EV parked there (if any) and its power rating."""
+    """One EVSE of a station: its id, the EV parked there (if any) and its power rating.
+
+    ``send_charging_needs``: whether the EV's NotifyEVChargingNeeds follows the transaction
+    start (2.x only; 1.6 has no such message). ``None`` keeps the long-standing default, so
+    replays do not change: sent on 2.1, not on 2.0.1.
+    """
 
     evse_id: int
     ev: EvModel | None = None
     max_power_w: int = 22_000
+    send_charging_needs: bool | None = None
+
+    def sends_charging_needs(self, protocol: str) -> bool:
+        if protocol == "ocpp1.6":
+            return False
+        if self.send_charging_needs is None:
+            return protocol == "ocpp2.1"
+        return self.send_charging_needs
 
 
 @dataclass

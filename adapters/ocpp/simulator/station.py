@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from adapters.clock import Clock, SystemClock
 from adapters.ocpp.signing import ReadingSigner
+from adapters.ocpp.simulator.charging_needs import charging_needs_payload
 from adapters.ocpp.simulator.csms_requests import CsmsRequestHandler
 from adapters.ocpp.simulator.evse import EvseState
 from adapters.ocpp.simulator.faults import StationFaults
@@ -289,25 +290,9 @@ class SimulatedStation:
                 "evse": {"id": eid, "connectorId": 1},
             },
         )
-        if self.protocol == "ocpp2.1":
+        if evse.spec.sends_charging_needs(self.protocol):
             await self._send_or_queue(
-                "NotifyEVChargingNeeds",
-                {
-                    "evseId": eid,
-                    "timestamp": ts,
-                    "chargingNeeds": {
-                        "requestedEnergyTransfer": "AC_BPT",
-                        "departureTime": format_time(ev.departure_unix),
-                        "v2xChargingParameters": {
-                            "maxChargePower": float(ev.max_charge_w),
-                            "maxDischargePower": float(ev.max_discharge_w),
-                            "evTargetEnergyRequest": float(
-                                max(0, ev.battery_wh * ev.target_soc_pct // 100 - int(ev.stored_wh))
-                            ),
-                            "targetSoC": ev.target_soc_pct,
-                        },
-                    },
-                },
+                "NotifyEVChargingNeeds", charging_needs_payload(ev, eid, ts, self.protocol)
             )
 
     async def _unplug(self, evse: EvseState, t: int) -> None:

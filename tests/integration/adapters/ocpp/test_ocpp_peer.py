@@ -56,7 +56,9 @@ async def test_ocpp_rpc_strict_peer_full_cycle() -> None:
         session = csms.session("PEER-1")
         assert session.protocol == "ocpp2.1"
         assert session.evse(1).transaction_id == ready["transactionId"]
-        assert session.evse(1).ev_needs["requested_energy_transfer"] == "AC_BPT"
+        needs = csms.charging_needs("PEER-1", 1)
+        assert needs is not None and needs.requested_energy_transfer == "AC_BPT"
+        assert needs.max_charge_power_w == 11_000 and needs.max_discharge_power_w == 11_000
 
         start = (int(time.time()) // ISP_S + 1) * ISP_S
         outcome = await csms.dispatcher.dispatch(

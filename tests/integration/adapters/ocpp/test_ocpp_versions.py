@@ -45,9 +45,9 @@ async def test_profile_followed_and_metered(protocol: str, t0: int, clock) -> No
         assert evse.transaction_id is not None, "transaction started on plug-in"
         assert evse.status in ("Occupied", "Charging")
         if protocol == "ocpp2.1":
-            v2x = evse.ev_needs["v2x_charging_parameters"]
-            assert v2x["max_discharge_power"] == 11_000
-            assert evse.ev_needs["departure_time"].endswith("Z")
+            needs = csms.charging_needs(spec.station_id, 1)
+            assert needs is not None and needs.max_discharge_power_w == 11_000
+            assert needs.departure_unix == depart
 
         isp1 = t0 + LEAD_S
         p1, p2 = PLANS[protocol]

@@ -2,7 +2,6 @@
 pragma solidity ^0.8.28;
 
 import {IFlexMarket} from "../interfaces/IFlexMarket.sol";
-import {PositionBatch} from "../libraries/PositionBatch.sol";
 import {SessionId} from "../types/Ids.sol";
 import {FlexMarketSettlement} from "./FlexMarketSettlement.sol";
 
@@ -46,7 +45,7 @@ abstract contract FlexMarketLiveness is FlexMarketSettlement {
             return;
         }
         if (payouts.length != 0) revert FlexMarketPayoutCountMismatch(sessionId, 0, payouts.length);
-        _refundAll(SessionId.wrap(sessionId), s, requestIds, reservationList);
+        _finalize(SessionId.wrap(sessionId), s, requestIds, reservationList, payouts); // empty: refund all
     }
 
     /// @inheritdoc IFlexMarket
@@ -62,32 +61,5 @@ abstract contract FlexMarketLiveness is FlexMarketSettlement {
         if (state == State.Cleared) return uint64(s.deliveryEnd) + LIVENESS_GRACE;
         if (state == State.Disputed) return uint64(s.verifiedAt) + s.challengeWindow + LIVENESS_GRACE;
         return 0;
-    }
-
-    /// @dev Every live budget back to its DSO (credit), every award burned, nothing paid.
-    /// Callers have checked reservationList against the stored hash (or that it is empty).
-    function _refundAll(
-        SessionId sessionId,
-        Session storage s,
-        bytes32[] calldata requestIds,
-        Reservation[] calldata reservationList
-    ) private {
-        uint256 nRequests = s.requestCount;
-        if (requestIds.length != nRequests) {
-            revert FlexMarketRequestCountMismatch(SessionId.unwrap(sessionId), nRequests, requestIds.length);
-        }
-        s.state = State.Final;
-        uint256 nRes = reservationList.length;
-        PositionBatch.Batch memory burns = PositionBatch.create(nRes + nRequests);
-        PositionBatch.Batch memory noMints = PositionBatch.create(0);
-        uint256[] memory paidPerRequest = new uint256[](nRequests);
-        for (uint256 i = 0; i < nRes; ++i) {
-            _settleReservation(sessionId, reservationList[i], 0, paidPerRequest, burns, noMints);
-        }
-        uint256 totalRefunded = _creditRefunds(sessionId, s.index, requestIds, paidPerRequest, burns);
-        _totalCredited += uint128(totalRefunded); // the session's whole escrow
-        emit SessionFinalized(SessionId.unwrap(sessionId), 0, totalRefunded);
-
-        _publish(false, burns);
     }
 }

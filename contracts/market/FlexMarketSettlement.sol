@@ -91,7 +91,9 @@ abstract contract FlexMarketSettlement is FlexMarketSessions, FlexMarketLedger, 
     }
 
     /// @dev Moves the whole session escrow into credits: payouts to FSPs, the rest to each DSO.
-    /// Callers have checked reservationList and payouts against the stored hashes.
+    /// Callers have checked reservationList and payouts against the stored hashes. Empty
+    /// `payouts` pays nothing and refunds every budget (refundStuck of a session never attested;
+    /// elsewhere a stored payouts hash of a non-empty list never matches the empty list).
     function _finalize(
         SessionId sessionId,
         Session storage s,
@@ -109,9 +111,11 @@ abstract contract FlexMarketSettlement is FlexMarketSessions, FlexMarketLedger, 
         PositionBatch.Batch memory burns = PositionBatch.create(nRes + nRequests);
         PositionBatch.Batch memory mints = PositionBatch.create(nRes);
         uint256[] memory paidPerRequest = new uint256[](nRequests);
-        uint256 totalPaid;
+        uint256 totalPaid = 0;
         for (uint256 i = 0; i < nRes; ++i) {
-            totalPaid += _settleReservation(sessionId, reservationList[i], payouts[i], paidPerRequest, burns, mints);
+            totalPaid += _settleReservation(
+                sessionId, reservationList[i], payouts.length == 0 ? 0 : payouts[i], paidPerRequest, burns, mints
+            );
         }
         uint256 totalRefunded = _creditRefunds(sessionId, s.index, requestIds, paidPerRequest, burns);
         _totalCredited += uint128(totalPaid + totalRefunded); // the session's whole escrow

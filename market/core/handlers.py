@@ -180,11 +180,37 @@ class KindHandlers:
         self._known_point(conn, body.congestion_point)
         if get_row(conn, m.Asset, body.asset_id) is not None:
             raise Conflict("asset id already exists", field="body.asset_id")
+        self._station_unclaimed(conn, body, signer)
         data = body.model_dump()
         values = {"id": data.pop("asset_id"), "owner": signer, **data}
         return [(m.Asset, values)], AssetPublic.from_row(
             m.Asset.model_validate(values)
         ).model_dump()
+
+    @staticmethod
+    def _station_unclaimed(conn: Connection, body: AssetCreate, signer: str) -> None:
+        """An EVSE belongs to the FSP that registered it first, and a station keeps the meter
+        key it was first registered with: another FSP cannot claim the EVSE, and nobody can
+        swap the key by registering again (a CPO-attested key registry is issue 16). Other
+        EVSEs of a shared public station stay open to other FSPs."""
+        table = m.Asset.__table__  # type: ignore[attr-defined]
+        for row in conn.execute(
+            select(table.c.owner, table.c.evse_id, table.c.meter_public_key).where(
+                table.c.station_id == body.station_id
+            )
+        ):
+            if row.evse_id == body.evse_id and row.owner.lower() != signer.lower():
+                raise Conflict(
+                    f"EVSE {body.evse_id} of station {body.station_id} is registered by "
+                    "another FSP",
+                    field="body.station_id",
+                )
+            if (row.meter_public_key or "").lower() != (body.meter_public_key or "").lower():
+                raise Conflict(
+                    f"station {body.station_id} is registered with another meter key; "
+                    "a meter key cannot be changed by registering again",
+                    field="body.meter_public_key",
+                )
 
     def _request(
         self, conn: Connection, *, body: FlexRequest, signer: str, roles: frozenset[str], now: int

@@ -1,8 +1,9 @@
-"""Threats of issue 14 item 4 that are still open: registry and readings trust the signer.
+"""Threats of issue 14 item 4: registry and readings trust the signer.
 
-Each test states the safe behaviour and is marked ``xfail(strict=True)``: it fails today (the
-threat is real) and turns red as an unexpected pass the day issue 16 fixes it, so the fix
-must remove the mark and docs/SECURITY.md must move the row to "covered".
+The registry threats are closed: a station belongs to the FSP that registered it first, with
+its meter key. The readings threats are still open; their tests state the safe behaviour and
+are marked ``xfail(strict=True)``: they turn red as an unexpected pass the day issue 16 fixes
+them, so the fix must remove the mark and docs/SECURITY.md must move the row to "covered".
 """
 
 from __future__ import annotations
@@ -40,11 +41,6 @@ def _refused(call: object) -> int:
     return 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 16: POST /assets lets any FSP register any station id",
-)
 def test_fsp_cannot_register_a_station_another_fsp_registered(clients) -> None:
     setup_market(clients("operator"))
     clients("fsp_a").register_asset(_asset("CS-THREAT-1", METER_KEY_A))
@@ -52,11 +48,15 @@ def test_fsp_cannot_register_a_station_another_fsp_registered(clients) -> None:
     assert status in (403, 409)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 16: re-registering a station swaps its meter key unchecked",
-)
+def test_another_fsp_may_register_another_evse_of_a_shared_station(clients) -> None:
+    setup_market(clients("operator"))
+    clients("fsp_a").register_asset(_asset("CS-SHARED", METER_KEY_A))
+    second = _asset("CS-SHARED", METER_KEY_A).model_copy(update={"evse_id": 2})
+    clients("fsp_b").register_asset(second)  # a public station serves several EMSPs
+    same_evse = _asset("CS-SHARED", METER_KEY_A)
+    assert _refused(lambda: clients("fsp_b").register_asset(same_evse)) == 409
+
+
 def test_meter_key_cannot_be_swapped_by_re_registering(clients) -> None:
     setup_market(clients("operator"))
     fsp = clients("fsp_a")

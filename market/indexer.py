@@ -31,7 +31,15 @@ from market.store import models as m
 log = logging.getLogger(__name__)
 CURSOR = "flexmarket"
 _ROLE_BY_ID = {role_id(n): n for n in ROLE_NAMES}
-EVENTS = ("ParticipantRegistered", "ParticipantRevoked", *SESSION_EVENTS)
+# Events the store follows. OffersCommitted and SessionRefundedStuck change nothing here (the
+# SessionFinalized that follows a refund does), so fetching them would be one RPC per sync
+# spent on logs that are thrown away.
+_IGNORED = frozenset({"OffersCommitted", "SessionRefundedStuck"})
+EVENTS = (
+    "ParticipantRegistered",
+    "ParticipantRevoked",
+    *(name for name in SESSION_EVENTS if name not in _IGNORED),
+)
 
 
 @dataclass

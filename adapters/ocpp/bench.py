@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from adapters.ocpp.csms import Csms
-from adapters.ocpp.dispatch import IspSetpoint
+from adapters.ocpp.orders import IspSetpoint
 from adapters.ocpp.simulator.fleet import StationFleet, random_fleet_specs
 from adapters.ocpp.sink import InMemorySink, SqlReadingSink
 from clearing.json_limits import restore_recursion_limit

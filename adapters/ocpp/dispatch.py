@@ -41,14 +41,6 @@ from adapters.ocpp.timestamps import parse_rfc3339
 if TYPE_CHECKING:
     from adapters.ocpp.session import CsmsPort
 
-__all__ = [  # the records live in orders.py; importers of this module keep working
-    "DispatchError",
-    "DispatchStatus",
-    "Dispatcher",
-    "EvseDispatch",
-    "IspDispatch",
-    "IspSetpoint",
-]
 
 LOG = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
-from adapters.ocpp.dispatch import IspSetpoint
+from adapters.ocpp.orders import IspSetpoint
 from clearing.messages import FlexOrder
 from market.agents.common import as_message
 from market.agents.fsp import FspAgent

@@ -48,7 +48,7 @@ from typer.testing import CliRunner
 
 from adapters.chain.errors import ContractRevert
 from adapters.chain.types import SessionState
-from adapters.ocpp.dispatch import IspSetpoint
+from adapters.ocpp.orders import IspSetpoint
 from clearing.encoding import hex32, keccak256, uuid_to_bytes32
 from clearing.messages import FlexOrder
 from clearing.settlement.delivery import recompute_report

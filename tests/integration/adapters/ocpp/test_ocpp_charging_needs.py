@@ -30,8 +30,8 @@ from websockets.asyncio.client import connect
 from adapters.clock import SystemClock
 from adapters.ocpp.charging_needs import EvChargingNeeds
 from adapters.ocpp.csms import Csms
-from adapters.ocpp.dispatch import IspSetpoint
 from adapters.ocpp.handlers.routing import on
+from adapters.ocpp.orders import IspSetpoint
 from adapters.ocpp.simulator.spec import EvseSpec, StationSpec
 from adapters.ocpp.sink import SqlReadingSink
 

@@ -16,7 +16,7 @@ from scripted_peer import ScriptedPeer, needs_node, scripted_peer
 
 from adapters.clock import SystemClock
 from adapters.ocpp.csms import Csms
-from adapters.ocpp.dispatch import DispatchStatus, IspSetpoint
+from adapters.ocpp.orders import DispatchStatus, IspSetpoint
 from adapters.ocpp.sink import InMemorySink
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90), needs_node]

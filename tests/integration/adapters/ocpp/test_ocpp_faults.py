@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ocpp_testkit import ISP_S, LEAD_S, PASSWORD, ev, running, sleep_until
 
-from adapters.ocpp.dispatch import DispatchStatus, IspSetpoint
+from adapters.ocpp.orders import DispatchStatus, IspSetpoint
 from adapters.ocpp.simulator.faults import StationFaults
 from adapters.ocpp.simulator.spec import EvseSpec, StationSpec
 from adapters.ocpp.sink import SqlReadingSink

@@ -15,7 +15,7 @@ from scripted_peer import needs_node, scripted_peer
 
 from adapters.clock import SystemClock
 from adapters.ocpp.csms import Csms
-from adapters.ocpp.dispatch import DispatchStatus, IspSetpoint
+from adapters.ocpp.orders import DispatchStatus, IspSetpoint
 from adapters.ocpp.simulator.profiles import format_time
 from adapters.ocpp.sink import InMemorySink
 

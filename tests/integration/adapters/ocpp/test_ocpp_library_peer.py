@@ -28,8 +28,8 @@ from websockets.asyncio.client import connect
 
 from adapters.clock import SystemClock
 from adapters.ocpp.csms import Csms
-from adapters.ocpp.dispatch import DispatchStatus, IspSetpoint
 from adapters.ocpp.handlers.routing import on
+from adapters.ocpp.orders import DispatchStatus, IspSetpoint
 from adapters.ocpp.sink import InMemorySink
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

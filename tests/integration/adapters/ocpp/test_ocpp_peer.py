@@ -17,7 +17,7 @@ import pytest
 
 from adapters.clock import SystemClock
 from adapters.ocpp.csms import Csms
-from adapters.ocpp.dispatch import DispatchStatus, IspSetpoint
+from adapters.ocpp.orders import DispatchStatus, IspSetpoint
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from ocpp_testkit import ISP_S, LEAD_S, PASSWORD, ev, running, sleep_until
 
-from adapters.ocpp.dispatch import DispatchStatus, IspSetpoint
+from adapters.ocpp.orders import DispatchStatus, IspSetpoint
 from adapters.ocpp.signing import public_key_hex, public_key_to_address, recover_reading_signer
 from adapters.ocpp.simulator.spec import EvseSpec, StationSpec
 

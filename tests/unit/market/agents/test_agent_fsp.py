@@ -189,7 +189,7 @@ def test_schedule_shape_for_the_ocpp_dispatcher():
         assert all(isinstance(p, int) for _, _, p in periods)
     assert any(p < 0 for periods in plan.schedules.values() for _, _, p in periods)  # V2G used
     # entries carry the attribute names of the OCPP dispatcher's setpoints
-    from adapters.ocpp.dispatch import IspSetpoint
+    from adapters.ocpp.orders import IspSetpoint
 
     first = next(iter(plan.schedules.values()))[0]
     assert IspSetpoint(**first._asdict()) == IspSetpoint(T0, ISP, first.power_w)

@@ -29,7 +29,7 @@ from clearing.engine import clear, clear_run
 from clearing.errors import ClearingError
 from clearing.greedy import greedy
 from clearing.prepare import prepare
-from clearing.solvers.highs import highs_version
+from clearing.solvers.highs_api import highs_version
 from clearing.synthetic import generate_session
 from clearing.validation import validate_bundle
 

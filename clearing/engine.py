@@ -55,7 +55,8 @@ from clearing.messages import FlexOrder
 from clearing.model import build_model
 from clearing.prepare import Prepared, prepare
 from clearing.solvers.cbc import solve_pulp
-from clearing.solvers.highs import highs_version, highs_work_limits, solve_highspy
+from clearing.solvers.highs import solve_highspy
+from clearing.solvers.highs_api import highs_version, highs_work_limits
 from clearing.units import PPM
 from clearing.validation import validate_bundle
 

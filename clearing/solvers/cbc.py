@@ -15,7 +15,7 @@ import numpy as np
 
 from clearing.errors import SolverFailed
 from clearing.model import ModelArrays, SolveOutcome, solve_outcome
-from clearing.solvers.highs import highs_version, new_highs
+from clearing.solvers.highs_api import highs_version, new_highs
 from clearing.units import PPM
 
 __all__ = ["build_pulp", "solve_pulp"]

@@ -31,23 +31,13 @@ from clearing.solvers.highs_api import (
     configure,
     highs_lp,
     highs_version,
-    highs_work_limits,
     new_highs,
-    pin_highs_threads,
     run_within,
     set_start,
 )
 from clearing.units import PPM
 
-__all__ = [
-    "highs_version",
-    "highs_work_limits",
-    "lp_dive",
-    "new_highs",
-    "pin_highs_threads",
-    "rins",
-    "solve_highspy",
-]
+__all__ = ["solve_highspy"]
 
 # Cut-pool limit of the final MIP (HiGHS default 10 000).
 _MIP_CUT_POOL = 1_000

@@ -15,7 +15,7 @@ _DERIVED = ("$.fsp_proofs", "$.orders_root", "$.input_hash")
 def check_clearing(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
     from clearing import verify
     from clearing.errors import ClearingError
-    from clearing.solvers.highs import highs_version
+    from clearing.solvers.highs_api import highs_version
 
     res = CheckResult("clearing")
     if sb.input is None or sb.result is None:

@@ -161,7 +161,7 @@ def stage_session(
     """Run ``bundle`` through the whole lifecycle on-chain; write the bundles under ``folder``."""
     import time
 
-    from clearing.solvers.highs import highs_version
+    from clearing.solvers.highs_api import highs_version
 
     tamper = tamper or Tamper()
     seconds: dict[str, float] = {}

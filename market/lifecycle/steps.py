@@ -104,7 +104,7 @@ def build_receipts(w: StepContext, s: m.MarketSession) -> int:
 
 def build_input_bundle(w: StepContext, s: m.MarketSession) -> InputBundle:
     """The clearing input from the store: committed offers, escrowed requests, all points."""
-    from clearing.solvers.highs import highs_version
+    from clearing.solvers.highs_api import highs_version
 
     with Session(w.engine) as db:
         points = db.exec(select(m.CongestionPoint).order_by(m.CongestionPoint.code))

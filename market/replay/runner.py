@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.chain.anvil import AnvilControl
-from clearing.solvers.highs import pin_highs_threads
+from clearing.solvers.highs_api import pin_highs_threads
 from market.client import MarketClient
 from market.lifecycle.worker import Worker
 from market.replay.api_server import serve_market_api

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from clearing.solvers.highs import pin_highs_threads
+from clearing.solvers.highs_api import pin_highs_threads
 from market.agents.common import MarketSession as AgentSession
 from market.replay.bidding import fsp_agents, phase_gate, phase_open, phase_open_worker
 from market.replay.context import ProgressFn, ReplayContext, SessionRun

@@ -22,7 +22,7 @@ _CHILD = textwrap.dedent(
     import json, logging, sys
     import highspy, numpy as np
     from clearing.engine import clear_run
-    from clearing.solvers.highs import new_highs
+    from clearing.solvers.highs_api import new_highs
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s %(message)s")
     h = new_highs()  # its banner goes to stderr, not into the JSON on stdout

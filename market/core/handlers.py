@@ -19,6 +19,7 @@ from clearing.encoding import hex32, keccak256, uuid_to_bytes32
 from clearing.messages import DPrognosis, FlexOffer, FlexRequest
 from market.core.encoding import fast_canonical
 from market.core.kinds import BEFORE_CLOSURE, Handled
+from market.core.readings import ReadingRules, check_reading, reading_answer
 from market.core.rows import get_row
 from market.errors import (
     Conflict,
@@ -53,6 +54,7 @@ class KindHandlers:
     engine: Engine
     roles: RoleCache
     request_escrow_check: Callable[[FlexRequest, str], None] | None
+    reading_rules: ReadingRules
     _session_cache: dict[str, tuple[float, Any]]
     _known_points: set[str]
 
@@ -332,6 +334,11 @@ class KindHandlers:
         roles: frozenset[str],
         now: int,
     ) -> Handled:
+        twin = check_reading(
+            conn, body, signer=signer, roles=roles, now=now, rules=self.reading_rules
+        )
+        if twin is not None:  # the same reading again: the same answer, stored once
+            return [], reading_answer(twin)
         values = {**body.model_dump(), "protocol": "api", "received_at": now}
         return [(m.MeterReading, values)], values
 

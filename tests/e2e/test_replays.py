@@ -102,6 +102,8 @@ def test_same_scenario_and_seed_give_identical_report_and_roots(replayed, tmp_pa
     report, folder = replayed("uc4-3-terni-city")
     again = run_replay(SCENARIOS / "uc4-3-terni-city.yaml", ReplayOptions(report_dir=tmp_path))
     assert (tmp_path / "report.json").read_bytes() == (folder / "report.json").read_bytes()
+    for kept in ("chain-state.json", "deployment.json"):  # the kept chain too
+        assert (tmp_path / kept).read_bytes() == (folder / kept).read_bytes(), kept
     assert _session(again)["roots"] == _session(report)["roots"]
     for kind in ("input", "result", "delivery"):
         sid = _session(report)["session_id"]

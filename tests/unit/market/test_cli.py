@@ -19,6 +19,7 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
     "audit": [
         "--rpc",
         "--market",
+        "--state",
         "--bundles",
         "--session",
         "--receipts",

@@ -339,6 +339,16 @@ class MarketClient:
     def earnings(self, period: str, ev_user: str | None = None) -> list[dict[str, Any]]:
         return self._get_objects(f"/statements/{period}/earnings", ev_user=ev_user)
 
+    # ---- deployment ------------------------------------------------------------------------
+
+    def deployment(self) -> dict[str, Any]:
+        """Chain id, contract addresses, deploy block and ABI hashes (``GET /deployment``)."""
+        return self._get_object("/deployment")
+
+    def abi(self, contract: str) -> list[dict[str, Any]]:
+        """One contract's ABI (``FlexMarket``, ``SettlementToken`` or ``FlexPositions``)."""
+        return self._get_objects(f"/deployment/abi/{contract}")
+
 
 def offer_commitment(offers: Sequence[FlexOffer]) -> tuple[bytes, int]:
     """(root, count) an FSP commits on-chain for its offers of one session."""

@@ -15,6 +15,7 @@ from market.api.routers import (
     assets,
     auth,
     congestion_points,
+    deployment,
     disputes,
     metering,
     offers,
@@ -82,6 +83,7 @@ def create_app(
     )
     for module in (
         market_router,
+        deployment,
         auth,
         participants,
         congestion_points,

@@ -17,6 +17,7 @@ from market.api.routers import (
     congestion_points,
     deployment,
     disputes,
+    events,
     metering,
     offers,
     orders,
@@ -96,6 +97,7 @@ def create_app(
         metering,
         disputes,
         statements,
+        events,
     ):
         app.include_router(module.router)
     return app

@@ -119,7 +119,11 @@ class Indexer:
             session_row = db.get(m.MarketSession, session_id)
             if session_row is None:
                 return
+            before = session_row.state
             self._follow_state(session_row, name, args)
+            if session_row.state != before:  # published with the change (GET /events)
+                data = {"state": session_row.state, "from": before}
+                m.add_event(db, "session_state", session_id, data)
             db.add(session_row)
 
     @staticmethod

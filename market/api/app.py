@@ -15,7 +15,9 @@ from market.api.routers import (
     assets,
     auth,
     congestion_points,
+    deployment,
     disputes,
+    events,
     metering,
     offers,
     orders,
@@ -82,6 +84,7 @@ def create_app(
     )
     for module in (
         market_router,
+        deployment,
         auth,
         participants,
         congestion_points,
@@ -94,6 +97,7 @@ def create_app(
         metering,
         disputes,
         statements,
+        events,
     ):
         app.include_router(module.router)
     return app

@@ -11,6 +11,7 @@ from clearing.messages import DPrognosis, FlexOffer, FlexRequest
 from market.store.models import (
     AssetCreate,
     CongestionPointCreate,
+    DispatchAckCreate,
     DispatchStatusCreate,
     MeterReadingCreate,
     ParticipantCreate,
@@ -47,6 +48,7 @@ KINDS: dict[str, Kind] = {
         MeterReadingCreate, frozenset({"METER_ORACLE", "MARKET_OPERATOR", "FSP"})
     ),
     "dispatch_status": Kind(DispatchStatusCreate, frozenset({"MARKET_OPERATOR"})),
+    "dispatch_ack": Kind(DispatchAckCreate, frozenset({"FSP"})),
 }
 
 _ID_FIELDS = {

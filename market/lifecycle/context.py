@@ -7,7 +7,7 @@ importing the worker.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
@@ -21,7 +21,6 @@ from market.store import models as m
 #: (status, detail) of one step: status DONE, BLOCKED, ... as recorded in ``LifecycleStep``.
 Outcome = tuple[str, str]
 
-DispatchHook = Callable[[m.MarketSession, list[dict[str, Any]]], Iterable[dict[str, Any]]]
 VerificationHook = Callable[[m.MarketSession], None]
 ClearingHook = Callable[[m.MarketSession], str]  # after FINAL: netting; returns a short detail
 
@@ -33,7 +32,6 @@ class StepContext(Protocol):
     ledger: Ledger
     bundles: BundleStore
     clock: Clock
-    dispatch_hook: DispatchHook | None
     verification_hook: VerificationHook | None
     clearing_hook: ClearingHook | None
     pricing_rule: str

@@ -23,6 +23,7 @@ from clearing.settlement.rules import SettlementError
 from market.bundles import offer_tree
 from market.errors import NotFound
 from market.lifecycle.context import Outcome, StepContext
+from market.lifecycle.dispatch import dispatch_report, summary
 from market.store import models as m
 
 log = logging.getLogger(__name__)
@@ -239,10 +240,17 @@ def _root_bytes(root: str) -> bytes:
 def record_clearing(
     w: StepContext, s: m.MarketSession, result: ResultBundle, *, input_hash: str
 ) -> None:
-    """Orders into the store and the session to CLEARED (idempotent)."""
+    """Orders into the store and the session to CLEARED (idempotent).
+
+    Each new order and the state change are published (``GET /events``) in the same
+    transaction, orders first: a client that sees CLEARED already has every order.
+    """
     with Session(w.engine) as db:
         for order in result.orders:
             if db.get(m.OrderRow, order.order_id) is None:
+                m.add_event(
+                    db, "order", s.id, {"order": json.loads(order.to_canonical())}, fsp=order.fsp
+                )
                 db.add(
                     m.OrderRow(
                         id=order.order_id,
@@ -255,6 +263,9 @@ def record_clearing(
                 )
         row = db.get(m.MarketSession, s.id)
         assert row is not None
+        if row.state != "CLEARED":
+            data = {"state": "CLEARED", "from": row.state, "result_root": result.orders_root}
+            m.add_event(db, "session_state", s.id, {**data, "orders": len(result.orders)})
         row.state = "CLEARED"
         row.input_hash = input_hash
         row.result_root = result.orders_root
@@ -263,24 +274,29 @@ def record_clearing(
 
 
 def step_dispatch(w: StepContext, s: m.MarketSession) -> Outcome:
-    """Hand orders to the dispatcher (OCPP adapter) when one is configured."""
-    with Session(w.engine) as db:
-        orders = [
-            json.loads(o.body_json)
-            for o in db.exec(
-                select(m.OrderRow).where(m.OrderRow.session_id == s.id).order_by(m.OrderRow.id)
-            )
-        ]
-    if w.dispatch_hook is None:
-        w.set_state(s.id, "DELIVERING")
-        return "DONE", f"no dispatcher configured; {len(orders)} orders left to the FSPs"
-    statuses = list(w.dispatch_hook(s, orders))
-    with Session(w.engine) as db:
-        for st in statuses:
-            db.add(m.DispatchStatus(session_id=s.id, **st))
-        db.commit()
+    """Delivery starts: record which orders their FSPs acknowledged, then DELIVERING.
+
+    The market does not dispatch: each FSP received its orders when the session cleared
+    (``GET /events``) and acknowledges them with a signed ``dispatch_ack``. The step waits
+    until every order is acknowledged or delivery starts, whichever comes first; an order
+    still unacknowledged then is named in the detail and logged, never silently dropped.
+    """
+    report = dispatch_report(w.engine, s.id)
+    missing = {r.fsp: r.unacknowledged for r in report if r.unacknowledged}
+    if missing and w.clock.now() < s.delivery_start:
+        return "WAITING", f"{summary(report)}; delivery starts at {s.delivery_start}"
+    for fsp, order_ids in missing.items():
+        log.warning(
+            "session %s: delivery started, FSP %s has not acknowledged %d order(s): %s",
+            s.id,
+            fsp,
+            len(order_ids),
+            ", ".join(order_ids),
+        )
     w.set_state(s.id, "DELIVERING")
-    return "DONE", f"dispatched {len(orders)} orders ({len(statuses)} statuses)"
+    unacked = sum(len(v) for v in missing.values())
+    tail = f"; {unacked} unacknowledged at delivery start" if unacked else ""
+    return "DONE", f"{summary(report)}{tail}"
 
 
 def record_statements(w: StepContext, s: m.MarketSession) -> int:

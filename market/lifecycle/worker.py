@@ -26,7 +26,7 @@ from adapters.clock import Clock, SystemClock
 from market.bundles import BundleStore
 from market.ledger import Ledger
 from market.lifecycle import steps
-from market.lifecycle.context import ClearingHook, DispatchHook, Outcome, VerificationHook
+from market.lifecycle.context import ClearingHook, Outcome, VerificationHook
 from market.lifecycle.locks import step_lock
 from market.store import models as m
 
@@ -61,7 +61,6 @@ class Worker:
     meter_grace_s: int = 900
     poll_s: float = 1.0
     lock_ttl_s: float = 120.0
-    dispatch_hook: DispatchHook | None = None
     verification_hook: VerificationHook | None = None
     clearing_hook: ClearingHook | None = None
     pricing_rule: str = "pay_as_bid"
@@ -192,6 +191,8 @@ class Worker:
         with Session(self.engine) as db:
             row = db.get(m.MarketSession, session_id)
             assert row is not None
+            if row.state != state:  # published in the same transaction (GET /events)
+                m.add_event(db, "session_state", session_id, {"state": state, "from": row.state})
             row.state = state
             for key, value in fields.items():
                 setattr(row, key, value)

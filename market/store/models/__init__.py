@@ -20,6 +20,7 @@ from market.store.models.congestion_point import (
     CongestionPointCreate,
     CongestionPointPublic,
 )
+from market.store.models.event import MarketEvent, MarketEventPublic, add_event, event_values
 from market.store.models.flex_request import FlexRequestRow, RequestPublic
 from market.store.models.market_session import MarketSession, SessionCreate, SessionPublic
 from market.store.models.metering import (
@@ -30,6 +31,10 @@ from market.store.models.metering import (
 )
 from market.store.models.offer import OfferPublic, OfferReceipt, OfferReceiptPublic, OfferRow
 from market.store.models.order import (
+    DispatchAck,
+    DispatchAckCreate,
+    DispatchAckPublic,
+    DispatchAckResult,
     DispatchStatus,
     DispatchStatusCreate,
     DispatchStatusPublic,
@@ -49,12 +54,18 @@ __all__ = [
     "CongestionPoint",
     "CongestionPointCreate",
     "CongestionPointPublic",
+    "DispatchAck",
+    "DispatchAckCreate",
+    "DispatchAckPublic",
+    "DispatchAckResult",
     "DispatchStatus",
     "DispatchStatusCreate",
     "DispatchStatusPublic",
     "FlexRequestRow",
     "IndexerCursor",
     "LifecycleStep",
+    "MarketEvent",
+    "MarketEventPublic",
     "MarketSession",
     "MessageLog",
     "MessagePublic",
@@ -79,4 +90,6 @@ __all__ = [
     "Settlement",
     "SettlementPublic",
     "WorkerLock",
+    "add_event",
+    "event_values",
 ]

@@ -332,8 +332,26 @@ class KindHandlers:
         roles: frozenset[str],
         now: int,
     ) -> Handled:
+        if not roles & {"METER_ORACLE", "MARKET_OPERATOR"}:
+            self._own_evse(conn, body, signer)
         values = {**body.model_dump(), "protocol": "api", "received_at": now}
         return [(m.MeterReading, values)], values
+
+    @staticmethod
+    def _own_evse(conn: Connection, body: MeterReadingCreate, signer: str) -> None:
+        """An FSP relays readings of its own EVSEs only (registered as its assets)."""
+        table = m.Asset.__table__  # type: ignore[attr-defined]
+        owners = conn.execute(
+            select(table.c.owner).where(
+                table.c.station_id == body.station_id, table.c.evse_id == body.evse_id
+            )
+        )
+        if all(row.owner.lower() != signer.lower() for row in owners):
+            raise Forbidden(
+                f"EVSE {body.evse_id} of station {body.station_id} is not in {signer}'s "
+                "portfolio (register it as an asset first)",
+                field="body.station_id",
+            )
 
     def _dispatch_status(
         self,

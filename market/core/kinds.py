@@ -42,7 +42,10 @@ KINDS: dict[str, Kind] = {
     "request": Kind(FlexRequest, frozenset({"DSO"})),
     "prognosis": Kind(DPrognosis, frozenset({"FSP"})),
     "offer": Kind(FlexOffer, frozenset({"FSP"})),
-    "meter_reading": Kind(MeterReadingCreate, frozenset({"METER_ORACLE", "MARKET_OPERATOR"})),
+    # an FSP relays its own stations' signed readings (checked against its portfolio)
+    "meter_reading": Kind(
+        MeterReadingCreate, frozenset({"METER_ORACLE", "MARKET_OPERATOR", "FSP"})
+    ),
     "dispatch_status": Kind(DispatchStatusCreate, frozenset({"MARKET_OPERATOR"})),
 }
 

@@ -31,8 +31,9 @@ class ParticipantError(Exception):
 
 def from_api_error(exc: ApiError, *, step: str) -> ParticipantError:
     """The API's problem as a participant error (its ``field``, else the step)."""
-    detail = str(exc.problem.get("detail") or exc.slug or exc)
-    return ParticipantError(str(exc.field or step), detail, status=exc.status)
+    field = str(exc.field or step)
+    detail = str(exc.problem.get("detail") or exc.slug or exc).removeprefix(f"{field}: ")
+    return ParticipantError(field, detail, status=exc.status)
 
 
 def _ts(value: Any) -> str:

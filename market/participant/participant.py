@@ -211,7 +211,21 @@ class Participant:
             return self.client.settlements(session_id, fsp=self.address)
 
     def statement(self, period: str, *, fmt: str = "json") -> Any:
-        """This participant's statement of ``period`` (signs in when needed)."""
+        """This participant's clearing-house statement of ``period`` (a session id), once the
+        clearing house has netted it (signs in when needed)."""
         self._signed_in()
         with api_step("period"):
             return self.client.statement(period, fmt=fmt)
+
+    def statements(self, session_id: str) -> dict[str, Any]:
+        """What this participant is owed for a session: the market's settlements (reserved
+        and attested payout per request) and, once netted, the clearing-house statement."""
+        out: dict[str, Any] = {"session_id": session_id, "settlements": []}
+        out["settlements"] = self.settlements(session_id)
+        try:
+            out["netting"] = self.statement(session_id)
+        except ParticipantError as exc:
+            if exc.status != 404:
+                raise
+            out["netting"] = None  # not netted (yet): the settlements are the whole account
+        return out

@@ -19,6 +19,7 @@ from adapters.chain.client import ChainClient
 from adapters.chain.deploy import MarketContracts, deploy_market
 from adapters.chain.toolchain import compile_contracts
 from market.ledger import Ledger
+from market.participant import ChainAccount
 from market.replay.derive import derived_key
 
 FUNDING_WEI = 10**21
@@ -73,7 +74,7 @@ def setup_chain(
         )
         if role == "DSO":
             contracts.token.mint(addresses[pid], TOKEN_PER_DSO, sender=op)
-            contracts.token.approve(market.address, 2**255, sender=addresses[pid])
+            ChainAccount(market, contracts.token, addresses[pid]).approve(2**255)
     ledger = Ledger(client, market, operator=op)
     return ReplayChain(
         control=control,

@@ -32,6 +32,7 @@ from clearing.solvers.highs_api import pin_highs_threads
 from market.audit.kept_chain import CHAIN_STATE_FILE, DEPLOYMENT_FILE
 from market.client import MarketClient
 from market.lifecycle.worker import Worker
+from market.participant import ChainAccount, Participant
 from market.replay.api_server import serve_market_api
 from market.replay.chain import ReplayChain, gas_by_kind, setup_chain
 from market.replay.context import (
@@ -166,6 +167,15 @@ def run_replay(
                 clients=clients,
                 worker=worker,
                 stays=stays(scenario),
+                participants={
+                    pid: Participant(
+                        client,
+                        ChainAccount(
+                            chain.contracts.market, chain.contracts.token, chain.addresses[pid]
+                        ),
+                    )
+                    for pid, client in clients.items()
+                },
             )
             chain.control.warp_to(first_gate - 2 * 3600 + 60)
             register_participants(ctx)

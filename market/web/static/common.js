@@ -48,14 +48,13 @@ export function table(caption, headers, rows, attrs = {}) {
   );
 }
 
-/** Token minor units (6 decimals) as EUR text, exact for any integer below 2^53. */
+/** Token minor units (6 decimals) as exact EUR text (at least 2 decimals, never rounded). */
 export function eur(units) {
-  const n = Number(units);
-  const sign = n < 0 ? "-" : "";
-  const abs = Math.abs(n);
-  const whole = Math.floor(abs / 1e6);
-  const cents = Math.round((abs % 1e6) / 1e4);
-  return `${sign}${whole}.${String(cents).padStart(2, "0")} EUR`;
+  const n = BigInt(units);
+  const sign = n < 0n ? "-" : "";
+  const abs = n < 0n ? -n : n;
+  const fraction = String(abs % 1000000n).padStart(6, "0").replace(/0{1,4}$/, "");
+  return `${sign}${abs / 1000000n}.${fraction.padEnd(2, "0")} EUR`;
 }
 
 export function utc(unixSeconds) {

@@ -56,7 +56,7 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
     "chain": [],
     "chain down": [],
     "chain status": ["--json"],
-    "chain up": ["--port"],
+    "chain up": ["--port", "--node"],
     "clearing": [],
     "clearing settle": ["session_id"],
     "csms": [
@@ -79,7 +79,7 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
     "csms send": ["station", "action", "--json", "--admin-socket", "--timeout-s"],
     "db": [],
     "db upgrade": ["--url", "--revision"],
-    "demo": ["--rpc"],
+    "demo": ["--rpc", "--node"],
     "deploy": ["--rpc", "--out", "--token"],
     "reindex": [],
     "replay": [

@@ -11,11 +11,13 @@ Fixture names are a stable API for every test package:
   meter oracle, arbiter) plus ``outsider``, an unregistered funded account.
 
 A directory may override ``chain`` with its own fixture; the others keep working.
+``FLEXMARKET_TEST_NODE=hardhat`` runs these fixtures on a Hardhat node instead of anvil.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -24,9 +26,11 @@ from adapters.chain.anvil import AnvilNode
 from adapters.chain.client import ChainClient
 from adapters.chain.deploy import MarketContracts, deploy_market
 from adapters.chain.lifecycle import Roles, onboard
+from adapters.chain.nodes import local_node
 from adapters.chain.toolchain import compile_contracts
 
 DSO_FUNDS_UNITS = 1_000_000 * 1_000_000  # 1 000 000 EUR
+TEST_NODE = os.environ.get("FLEXMARKET_TEST_NODE", "anvil")
 
 
 @dataclass
@@ -47,7 +51,7 @@ class _Base:
 
 @pytest.fixture(scope="session")
 def anvil_node() -> Iterator[AnvilNode]:
-    with AnvilNode(accounts=10) as node:
+    with local_node(TEST_NODE, accounts=10) as node:
         yield node
 
 
@@ -58,8 +62,8 @@ def chain(anvil_node: AnvilNode) -> ChainClient:
     )
 
 
-@pytest.fixture(scope="session")
-def _market_base(anvil_node: AnvilNode) -> _Base:
+def _deploy_base(anvil_node: AnvilNode) -> _Base:
+    """Deploy and onboard the parties on ``anvil_node`` (any node implementation)."""
     # Its own client, so a directory overriding ``chain`` does not change what is deployed.
     client = ChainClient(
         anvil_node.rpc_url, private_keys=anvil_node.private_keys, artifacts=compile_contracts()
@@ -77,6 +81,18 @@ def _market_base(anvil_node: AnvilNode) -> _Base:
     )
     onboard(contracts, parties, mint_to_dso=DSO_FUNDS_UNITS)
     return _Base(anvil_node, client, contracts, parties, anvil_node.snapshot())
+
+
+@pytest.fixture(scope="session")
+def deploy_base() -> Callable[[AnvilNode], _Base]:
+    """The deployer behind ``_market_base``: a module overriding ``anvil_node`` (e.g. with a
+    Hardhat node) overrides ``_market_base`` with ``deploy_base(its_node)`` at its own scope."""
+    return _deploy_base
+
+
+@pytest.fixture(scope="session")
+def _market_base(anvil_node: AnvilNode) -> _Base:
+    return _deploy_base(anvil_node)
 
 
 @pytest.fixture

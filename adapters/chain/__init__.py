@@ -3,7 +3,9 @@
 Modules (import from them directly):
 
 * ``toolchain``       - offline solc resolution and cached compilation of ``contracts/``
-* ``anvil``           - ``AnvilNode`` (context manager), time RPCs, detached ``chain up/down``
+* ``anvil``           - ``AnvilNode`` (context manager), the dev RPCs (time, balances, snapshots)
+* ``hardhat``         - ``HardhatNode``: the second node implementation (Hardhat Network)
+* ``nodes``           - ``local_node("anvil" | "hardhat")`` and the detached ``chain up/down``
 * ``client``          - ``ChainClient``: signing, nonces, simulate-then-send
 * ``bound``, ``events``, ``tx``, ``rpc_error``, ``abi_types`` - the client's parts: a bound
   contract's encoding, event logs in ranges, transaction results, RPC errors, ABI type strings

@@ -1,7 +1,8 @@
 """Local chain: start anvil from node_modules, wait until it answers, move its clock.
 
 Why a process group: anvil is started in its own session so ``stop`` (or ``chain down``) can
-kill it and anything it spawned without touching other processes.
+kill it and anything it spawned without touching other processes. ``AnvilNode`` is also the
+base of the second node implementation (``hardhat.HardhatNode``): only the command differs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import psutil
 from eth_account import Account
 
 from adapters.chain.toolchain import project_root
@@ -80,13 +80,30 @@ def rpc_call(url: str, method: str, params: list[Any] | None = None, timeout: fl
 
 
 class AnvilControl:
-    """anvil's test-only RPCs (time, balances, snapshots) for a node at ``rpc_url``."""
+    """A dev node's test-only RPCs (time, balances, snapshots) for a node at ``rpc_url``.
+
+    The ``evm_*`` RPCs are shared by anvil and Hardhat; the rest carry the node's own prefix
+    (``anvil_setBalance`` / ``hardhat_setBalance``), chosen by ``web3_clientVersion``.
+    """
 
     def __init__(self, rpc_url: str) -> None:
         self.rpc_url = rpc_url
+        self._dev_prefix: str | None = None
 
     def rpc(self, method: str, *params: Any) -> Any:
         return rpc_call(self.rpc_url, method, list(params))
+
+    @property
+    def dev_prefix(self) -> str:
+        """``hardhat_`` on a Hardhat node, else ``anvil_``."""
+        if self._dev_prefix is None:
+            version = str(self.rpc("web3_clientVersion"))
+            self._dev_prefix = "hardhat_" if version.lower().startswith("hardhat") else "anvil_"
+        return self._dev_prefix
+
+    def dev_rpc(self, name: str, *params: Any) -> Any:
+        """The node-specific RPC ``name`` (e.g. ``setBalance``, ``setStorageAt``)."""
+        return self.rpc(self.dev_prefix + name, *params)
 
     def get_chain_id(self) -> int:
         return int(self.rpc("eth_chainId"), 16)
@@ -118,7 +135,7 @@ class AnvilControl:
         return latest if latest >= t else self.mine(int(t))
 
     def set_balance(self, address: str, wei: int) -> None:
-        self.rpc("anvil_setBalance", address, hex(wei))
+        self.dev_rpc("setBalance", address, hex(wei))
 
     def snapshot(self) -> str:
         return str(self.rpc("evm_snapshot"))
@@ -187,9 +204,20 @@ class AnvilNode(AnvilControl):
         super().__init__(rpc_url="")
         self.process: subprocess.Popen[bytes] | None = None
 
+    #: which implementation this is (``chain.json`` records it; ``chain down`` checks it)
+    kind = "anvil"
+
     @property
     def private_keys(self) -> tuple[str, ...]:
         return derive_private_keys(self.mnemonic, self.accounts)
+
+    def launch_cwd(self) -> Path | None:
+        """Working directory of the node process (None: inherit)."""
+        return None
+
+    def launch_env(self) -> dict[str, str] | None:
+        """Environment of the node process (None: inherit)."""
+        return None
 
     def command(self, port: int) -> list[str]:
         cmd = [
@@ -218,7 +246,7 @@ class AnvilNode(AnvilControl):
     def start(self) -> AnvilNode:
         """Start anvil and block until it answers ``eth_chainId`` (or raise AnvilError)."""
         if self.process is not None:
-            raise AnvilError("anvil: already started")
+            raise AnvilError(f"{self.kind}: already started")
         attempts = 1 if self.port is not None else 3
         last_error = ""
         for _ in range(attempts):  # a free port can be taken between probe and bind
@@ -232,6 +260,8 @@ class AnvilNode(AnvilControl):
                     stderr=subprocess.STDOUT if self.log_path else subprocess.DEVNULL,
                     start_new_session=True,
                     close_fds=True,
+                    cwd=self.launch_cwd(),
+                    env=self.launch_env(),
                 )
             finally:
                 if self.log_path:
@@ -245,7 +275,7 @@ class AnvilNode(AnvilControl):
                 last_error = str(exc)
                 self.stop()
                 self.port = None if attempts > 1 else port
-        raise AnvilError(f"anvil: did not start ({last_error})")
+        raise AnvilError(f"{self.kind}: did not start ({last_error})")
 
     def _wait_ready(self) -> None:
         assert self.process is not None
@@ -268,7 +298,7 @@ class AnvilNode(AnvilControl):
         return self.process.pid if self.process else None
 
     def stop(self) -> None:
-        """Terminate anvil's process group; SIGKILL if it does not exit within 5 s."""
+        """Terminate the node's process group; SIGKILL if it does not exit within 5 s."""
         if self.process is None:
             return
         kill_process_group(self.process.pid, wait=self.process.wait)
@@ -317,71 +347,3 @@ def _alive(pid: int) -> bool:
         if done == pid:
             return False
     return True
-
-
-# --- detached node for `flexmarket chain up/down/status` ---------------------------------
-
-
-def state_file(root: Path | None = None) -> Path:
-    return (root or project_root()) / ".flexmarket" / "chain.json"
-
-
-def chain_up(*, port: int | None = None, root: Path | None = None) -> dict[str, Any]:
-    """Start a detached anvil that outlives this process; record pid and URL in chain.json."""
-    path = state_file(root)
-    current = chain_status(root)
-    if current.get("running"):
-        raise AnvilError(f"anvil: already running at {current['rpc_url']} (pid {current['pid']})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    node = AnvilNode(port=port, log_path=path.parent / "anvil.log")
-    node.start()
-    assert node.pid is not None
-    info = {
-        "pid": node.pid,
-        "rpc_url": node.rpc_url,
-        "chain_id": node.chain_id,
-        "mnemonic": node.mnemonic,
-        "started_at": int(time.time()),
-    }
-    path.write_text(json.dumps(info, indent=2) + "\n")
-    node.process = None  # detach: this object no longer owns the process
-    return info
-
-
-def chain_status(root: Path | None = None) -> dict[str, Any]:
-    """What chain.json says, plus whether that anvil still answers."""
-    path = state_file(root)
-    if not path.is_file():
-        return {"running": False}
-    info = json.loads(path.read_text())
-    alive = _is_our_anvil(int(info["pid"]), str(info.get("rpc_url", "")))
-    answering = False
-    if alive:
-        try:
-            rpc_call(info["rpc_url"], "eth_chainId", timeout=2.0)
-            answering = True
-        except AnvilError:
-            answering = False
-    return {**info, "running": alive and answering}
-
-
-def chain_down(root: Path | None = None) -> bool:
-    """Stop the detached anvil recorded in chain.json; False if none was running."""
-    path = state_file(root)
-    if not path.is_file():
-        return False
-    info = json.loads(path.read_text())
-    pid = int(info["pid"])
-    was_running = _is_our_anvil(pid, str(info.get("rpc_url", ""))) and kill_process_group(pid)
-    path.unlink(missing_ok=True)
-    return was_running
-
-
-def _is_our_anvil(pid: int, rpc_url: str) -> bool:
-    """True if ``pid`` is still the anvil recorded (a recycled pid must never be killed)."""
-    try:
-        cmdline = psutil.Process(pid).cmdline()
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return False
-    port = rpc_url.rsplit(":", 1)[-1]
-    return bool(cmdline) and Path(cmdline[0]).name == "anvil" and port in cmdline

@@ -18,15 +18,10 @@ from typing import Any
 
 from eth_utils.crypto import keccak
 
-from adapters.chain.anvil import (
-    DEFAULT_CHAIN_ID,
-    DEFAULT_MNEMONIC,
-    AnvilNode,
-    chain_status,
-    derive_private_keys,
-)
+from adapters.chain.anvil import DEFAULT_CHAIN_ID, DEFAULT_MNEMONIC, derive_private_keys
 from adapters.chain.client import ChainClient, TxResult
 from adapters.chain.market_contract import FlexMarketContract
+from adapters.chain.nodes import chain_status, local_node
 from adapters.chain.positions import FlexPositionsContract
 from adapters.chain.revert import ChainError
 from adapters.chain.token import SettlementTokenContract
@@ -216,20 +211,26 @@ def signing_keys_for(client: ChainClient) -> tuple[str, ...]:
 
 
 @contextmanager
-def connect(rpc: str | None = None, *, accounts: int = 10) -> Iterator[tuple[ChainClient, bool]]:
-    """A client for the configured chain, or for an embedded anvil started (and stopped) here.
+def connect(
+    rpc: str | None = None, *, accounts: int = 10, node: str | None = None
+) -> Iterator[tuple[ChainClient, bool]]:
+    """A client for the configured chain, or for an embedded node started (and stopped) here.
 
+    ``node`` (``anvil`` or ``hardhat``) asks for an embedded node of that implementation even
+    when a chain is configured; it cannot be combined with an explicit ``rpc``.
     Yields ``(client, embedded)``.
     """
-    url = configured_rpc_url(rpc)
+    if node is not None and rpc:
+        raise ChainError("--node starts its own chain; it cannot be combined with --rpc")
+    url = configured_rpc_url(rpc) if node is None else None
     if url is not None:
         client = ChainClient(url, artifacts=compile_contracts())
         for key in signing_keys_for(client):
             client.add_account(key)
         yield client, False
         return
-    with AnvilNode(accounts=accounts) as node:
+    with local_node(node or "anvil", accounts=accounts) as started:
         client = ChainClient(
-            node.rpc_url, private_keys=node.private_keys, artifacts=compile_contracts()
+            started.rpc_url, private_keys=started.private_keys, artifacts=compile_contracts()
         )
         yield client, True

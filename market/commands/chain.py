@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from adapters.chain import anvil as anvil_mod
+from adapters.chain import nodes
 from adapters.chain.anvil import AnvilControl, AnvilError
 from adapters.chain.deploy import connect, default_deployment_path, deploy_market
 from adapters.chain.errors import ChainError
@@ -28,7 +28,11 @@ RpcOption = Annotated[
         "--rpc", help="JSON-RPC URL (default: $FLEXMARKET_RPC_URL, `chain up`, or embedded)"
     ),
 ]
-app = typer.Typer(help="Local EVM chain (anvil) management.", no_args_is_help=True)
+NodeOption = Annotated[
+    str,
+    typer.Option("--node", help="node implementation: anvil or hardhat (both from node_modules)"),
+]
+app = typer.Typer(help="Local EVM chain (anvil or hardhat) management.", no_args_is_help=True)
 DEMO_MINT_UNITS = 100_000 * 1_000_000  # 100 000 EUR
 DEMO_BUDGET_UNITS = 2_500 * 1_000_000  # 2 500 EUR
 
@@ -38,13 +42,20 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+def _check_node(node: str) -> str:
+    if node not in nodes.NODE_KINDS:
+        raise _fail(f"--node: unknown implementation {node!r} (choose anvil or hardhat)")
+    return node
+
+
 @app.command("up")
 def chain_up(
     port: Annotated[int | None, typer.Option(help="port (default: a free one)")] = None,
+    node: NodeOption = "anvil",
 ) -> None:
-    """Start a detached anvil from node_modules and print its RPC URL."""
+    """Start a detached anvil (or hardhat node) from node_modules and print its RPC URL."""
     try:
-        info = anvil_mod.chain_up(port=port)
+        info = nodes.chain_up(port=port, node=_check_node(node))
     except AnvilError as exc:
         raise _fail(str(exc)) from None
     print(info["rpc_url"])
@@ -52,8 +63,8 @@ def chain_up(
 
 @app.command("down")
 def chain_down() -> None:
-    """Stop the anvil started by `chain up`."""
-    if anvil_mod.chain_down():
+    """Stop the node started by `chain up`."""
+    if nodes.chain_down():
         print("stopped")
     else:
         print("no chain running")
@@ -61,12 +72,15 @@ def chain_down() -> None:
 
 @app.command("status")
 def chain_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Show whether the `chain up` anvil is running (exit code 1 if not)."""
-    info = anvil_mod.chain_status()
+    """Show whether the `chain up` node is running (exit code 1 if not)."""
+    info = nodes.chain_status()
     if as_json:
         print(json.dumps(info, sort_keys=True))
     elif info.get("running"):
-        print(f"running at {info['rpc_url']} (pid {info['pid']}, chain id {info['chain_id']})")
+        print(
+            f"{info.get('node', 'anvil')} running at {info['rpc_url']} "
+            f"(pid {info['pid']}, chain id {info['chain_id']})"
+        )
     else:
         print("not running")
     if not info.get("running"):
@@ -99,8 +113,18 @@ def deploy(
         )
 
 
-def demo(rpc: RpcOption = None) -> None:
+def demo(
+    rpc: RpcOption = None,
+    node: Annotated[
+        str | None,
+        typer.Option(
+            "--node", help="run on an embedded node of this implementation: anvil or hardhat"
+        ),
+    ] = None,
+) -> None:
     """Run one complete market session on a local chain, printing every step with its gas."""
+    if node is not None:
+        _check_node(node)
     console = Console()
     console.width = max(console.width, 120)
     table = Table(title="flexmarket: one session lifecycle on-chain")
@@ -117,12 +141,10 @@ def demo(rpc: RpcOption = None) -> None:
         table.add_row(step.phase, step.action, step.actor, f"{step.gas_used:,}", step.detail)
 
     try:
-        with connect(rpc) as (client, embedded):
+        with connect(rpc, node=node) as (client, embedded):
             a = client.accounts
-            console.print(
-                f"chain {client.rpc_url} (chain id {client.chain_id}"
-                f"{', embedded anvil' if embedded else ''})"
-            )
+            where = f", embedded {node or 'anvil'}" if embedded else ""
+            console.print(f"chain {client.rpc_url} (chain id {client.chain_id}{where})")
             mc = deploy_market(client, deployer=a[0])
             for name, used in mc.deployment.gas.items():
                 add(Step("deploy", name, "admin", used, "", 0, ""))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from market_helpers import free_port, reset_postgres
 from adapters.chain.anvil import AnvilNode
 from adapters.chain.client import ChainClient
 from adapters.chain.deploy import MarketContracts, deploy_market
+from adapters.chain.nodes import local_node
 from adapters.chain.toolchain import compile_contracts
 from market.client import MarketClient
 from market.ledger import Ledger
@@ -28,6 +29,7 @@ from market.runtime import ChainClock, Runtime, build_runtime
 from market.settings import Settings
 
 PG_ENV = "FLEXMARKET_TEST_POSTGRES_URL"
+TEST_NODE = os.environ.get("FLEXMARKET_TEST_NODE", "anvil")  # or hardhat
 
 
 @dataclass
@@ -48,35 +50,47 @@ class Chain:
 @pytest.fixture(scope="session")
 def market_chain() -> Iterator[Chain]:
     """One anvil + deployment for the whole run; tests snapshot/revert around themselves."""
+    with local_node(TEST_NODE, accounts=10) as node:
+        yield deploy_on(node)
+
+
+@pytest.fixture(scope="session")
+def deploy_chain() -> Callable[[AnvilNode], Chain]:
+    """The deployer behind ``market_chain``, for a module that overrides ``market_chain`` with
+    another node (e.g. Hardhat) at its own scope."""
+    return deploy_on
+
+
+def deploy_on(node: AnvilNode) -> Chain:
+    """Deploy the market on ``node`` and register and fund the test parties."""
     artifacts = compile_contracts()
-    with AnvilNode(accounts=10) as node:
-        keys = dict(
-            zip(
-                ("operator", "dso", "fsp_a", "fsp_b", "oracle", "outsider", "dso2", "fsp_c"),
-                node.private_keys,
-                strict=False,
-            )
+    keys = dict(
+        zip(
+            ("operator", "dso", "fsp_a", "fsp_b", "oracle", "outsider", "dso2", "fsp_c"),
+            node.private_keys,
+            strict=False,
         )
-        client = ChainClient(node.rpc_url, private_keys=keys.values(), artifacts=artifacts)
-        addresses = {name: client.add_account(k) for name, k in keys.items()}
-        op = addresses["operator"]
-        contracts = deploy_market(client, deployer=op)
-        market = contracts.market
-        for name, role in (
-            ("dso", "DSO"),
-            ("dso2", "DSO"),
-            ("fsp_a", "FSP"),
-            ("fsp_b", "FSP"),
-            ("fsp_c", "FSP"),
-            ("oracle", "METER_ORACLE"),
-        ):
-            market.register_participant(
-                addresses[name], keccak(text=name), [market.role(role)], sender=op
-            )
-        for dso in ("dso", "dso2"):
-            contracts.token.mint(addresses[dso], 10**15, sender=op)
-            contracts.token.approve(market.address, 2**255, sender=addresses[dso])
-        yield Chain(node, client, contracts, keys, addresses)
+    )
+    client = ChainClient(node.rpc_url, private_keys=keys.values(), artifacts=artifacts)
+    addresses = {name: client.add_account(k) for name, k in keys.items()}
+    op = addresses["operator"]
+    contracts = deploy_market(client, deployer=op)
+    market = contracts.market
+    for name, role in (
+        ("dso", "DSO"),
+        ("dso2", "DSO"),
+        ("fsp_a", "FSP"),
+        ("fsp_b", "FSP"),
+        ("fsp_c", "FSP"),
+        ("oracle", "METER_ORACLE"),
+    ):
+        market.register_participant(
+            addresses[name], keccak(text=name), [market.role(role)], sender=op
+        )
+    for dso in ("dso", "dso2"):
+        contracts.token.mint(addresses[dso], 10**15, sender=op)
+        contracts.token.approve(market.address, 2**255, sender=addresses[dso])
+    return Chain(node, client, contracts, keys, addresses)
 
 
 @pytest.fixture

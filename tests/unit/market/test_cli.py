@@ -57,7 +57,7 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
     "chain": [],
     "chain down": [],
     "chain status": ["--json"],
-    "chain up": ["--port"],
+    "chain up": ["--port", "--node"],
     "clearing": [],
     "clearing settle": ["session_id"],
     "csms": [
@@ -80,7 +80,7 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
     "csms send": ["station", "action", "--json", "--admin-socket", "--timeout-s"],
     "db": [],
     "db upgrade": ["--url", "--revision"],
-    "demo": ["--rpc"],
+    "demo": ["--rpc", "--node"],
     "deploy": ["--rpc", "--out", "--token"],
     "participant": [],
     "participant assets": ["--api", "--key-env", "--rpc"],

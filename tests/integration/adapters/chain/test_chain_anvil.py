@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from adapters.chain import anvil as anvil_mod
+from adapters.chain import nodes
 from adapters.chain.anvil import AnvilError, AnvilNode, rpc_call
 from adapters.chain.client import ChainClient
 
@@ -68,18 +69,18 @@ def test_a_binary_that_never_answers_times_out_clearly(tmp_path: Path) -> None:
 
 
 def test_chain_up_status_down_with_a_state_file(tmp_path: Path) -> None:
-    info = anvil_mod.chain_up(root=tmp_path)
+    info = nodes.chain_up(root=tmp_path)
     try:
         assert (tmp_path / ".flexmarket" / "chain.json").is_file()
-        status = anvil_mod.chain_status(tmp_path)
+        status = nodes.chain_status(tmp_path)
         assert status["running"] and status["rpc_url"] == info["rpc_url"]
         assert rpc_call(info["rpc_url"], "eth_chainId") == hex(31337)
         with pytest.raises(AnvilError, match="already running"):
-            anvil_mod.chain_up(root=tmp_path)
+            nodes.chain_up(root=tmp_path)
     finally:
-        assert anvil_mod.chain_down(tmp_path) is True
-    assert anvil_mod.chain_status(tmp_path) == {"running": False}
-    assert anvil_mod.chain_down(tmp_path) is False
+        assert nodes.chain_down(tmp_path) is True
+    assert nodes.chain_status(tmp_path) == {"running": False}
+    assert nodes.chain_down(tmp_path) is False
 
 
 def test_nonces_resync_after_an_outside_transaction(deployment, parties) -> None:
@@ -125,8 +126,8 @@ def test_chain_down_never_kills_a_process_that_is_not_the_recorded_anvil(tmp_pat
         state = tmp_path / ".flexmarket" / "chain.json"
         state.parent.mkdir()
         state.write_text(json.dumps({"pid": other.pid, "rpc_url": "http://127.0.0.1:1"}))
-        assert anvil_mod.chain_status(tmp_path)["running"] is False
-        assert anvil_mod.chain_down(tmp_path) is False
+        assert nodes.chain_status(tmp_path)["running"] is False
+        assert nodes.chain_down(tmp_path) is False
         assert other.poll() is None, "the unrelated process is still running"
     finally:
         other.kill()

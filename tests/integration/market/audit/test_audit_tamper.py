@@ -4,7 +4,7 @@ Published-bundle tampering edits the files after the session ran (what an operat
 what it serves). On-chain tampering plays a dishonest operator or oracle during the session:
 an offer injected after gate closure, a payout attested above the recomputed one, and a refund
 short by one unit. The honest contract cannot short a refund, so that case corrupts one storage
-word of the real deployment with ``anvil_setStorageAt`` (the request's escrowed budget, minus
+word of the real deployment with the node's ``setStorageAt`` (the request's escrowed budget, minus
 one) just before ``finalize``: a deliberately faulty market whose events and views are otherwise
 the real contract's (chosen over a second, hand-written market contract that would test the
 auditor against code nobody deploys).
@@ -190,7 +190,7 @@ def _short_one_unit(chain) -> Tamper:  # type: ignore[no-untyped-def]
                 for shift in range(0, 256, 8):
                     if (value >> shift) & (2**64 - 1) == req.budget_units:
                         lowered = (value - (1 << shift)).to_bytes(32, "big")
-                        chain.node.rpc("anvil_setStorageAt", market, key, "0x" + lowered.hex())
+                        chain.node.dev_rpc("setStorageAt", market, key, "0x" + lowered.hex())
                         assert chain.contracts.market.request(rid).budget == req.budget_units - 1
                         return
         raise AssertionError("request budget slot not found")

@@ -141,6 +141,8 @@ def attach_settlement(worker: Worker, settings: Settings, *, ledger: Ledger) -> 
     from market.lifecycle.verification import make_verification_hook
 
     rules = settlement_rules(settings)
+    if worker.settlement_rules is None:
+        worker.settlement_rules = rules  # committed into each new session's terms
     if worker.verification_hook is None and settings.oracle_key:
         oracle = ledger.client.add_account(settings.oracle_key)
         worker.verification_hook = make_verification_hook(

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from adapters.chain.types import SessionState
 from adapters.clock import Clock
+from clearing.settlement.rules import SettlementRules
 from market.bundles import BundleStore
 from market.ledger import Ledger
 from market.store import models as m
@@ -35,6 +36,8 @@ class StepContext(Protocol):
     verification_hook: VerificationHook | None
     clearing_hook: ClearingHook | None
     pricing_rule: str
+    meter_grace_s: int
+    settlement_rules: SettlementRules | None
 
     def crash_point(self, name: str) -> None: ...
 

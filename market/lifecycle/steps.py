@@ -15,15 +15,23 @@ from sqlmodel import Session, select
 
 from adapters.chain.errors import InvalidArgument
 from adapters.chain.types import Reservation, SessionState
-from clearing.bundle import CongestionPoint, InputBundle, MarketRules, ResultBundle, SolverSpec
+from clearing.bundle import (
+    CongestionPoint,
+    InputBundle,
+    MarketRules,
+    ResultBundle,
+    SolverSpec,
+    with_committed_terms,
+)
 from clearing.encoding import hex32, keccak256, uuid_to_bytes32
 from clearing.errors import ClearingError
 from clearing.messages import DPrognosis, FlexOffer, FlexRequest
-from clearing.settlement.rules import SettlementError
+from clearing.settlement.rules import SettlementError, SettlementRules
 from market.bundles import offer_tree
 from market.errors import NotFound
 from market.lifecycle.context import Outcome, StepContext
 from market.lifecycle.dispatch import dispatch_report, summary
+from market.lifecycle.terms import build_terms, committed_terms, publish_terms
 from market.store import models as m
 
 log = logging.getLogger(__name__)
@@ -31,9 +39,23 @@ ZERO32 = bytes(32)
 
 
 def step_open(w: StepContext, s: m.MarketSession) -> Outcome:
-    """Create the session on-chain unless it already exists there."""
+    """Fix and publish the session's terms, then create it on-chain with their hash (unless it
+    already exists there). Terms published before a crash are committed exactly as published."""
     state = w.chain_state(s.id)
     if state == SessionState.NONE:
+        terms = committed_terms(w.bundles, s.id) or build_terms(
+            w.engine,
+            s,
+            pricing_rule=w.pricing_rule,
+            meter_grace_s=w.meter_grace_s,
+            settlement=w.settlement_rules or SettlementRules(),
+        )
+        problems = terms.problems()
+        if problems:
+            w.set_state(s.id, "REJECTED")
+            return "DONE", "the session terms are invalid: " + "; ".join(
+                f"{f}: {why}" for f, why in problems
+            )
         try:
             tx = w.ledger.create_session(
                 s.id,
@@ -42,6 +64,7 @@ def step_open(w: StepContext, s: m.MarketSession) -> Outcome:
                 delivery_end=s.delivery_end,
                 isp_s=s.isp_s,
                 challenge_window_s=s.challenge_window_s,
+                terms_hash=publish_terms(w.bundles, terms),
             )
         except InvalidArgument as exc:  # e.g. gate closure already past: it can never open
             w.set_state(s.id, "REJECTED")
@@ -104,21 +127,27 @@ def build_receipts(w: StepContext, s: m.MarketSession) -> int:
 
 
 def build_input_bundle(w: StepContext, s: m.MarketSession) -> InputBundle:
-    """The clearing input from the store: committed offers, escrowed requests, all points."""
+    """The clearing input from the store: committed offers, escrowed requests, and the
+    session's committed terms (grid, pricing, solver); a session opened before terms existed
+    takes every congestion point of the store and the worker's pricing rule."""
     from clearing.solvers.highs_api import highs_version
 
+    terms = committed_terms(w.bundles, s.id)
     with Session(w.engine) as db:
-        points = db.exec(select(m.CongestionPoint).order_by(m.CongestionPoint.code))
-        cps = tuple(
-            CongestionPoint(
-                code=p.code,
-                parent=p.parent_code,
-                sensitivity_ppm=p.sensitivity_ppm,
-                max_increase_w=p.max_increase_w,
-                max_decrease_w=p.max_decrease_w,
+        if terms is not None:
+            cps = terms.congestion_points
+        else:
+            points = db.exec(select(m.CongestionPoint).order_by(m.CongestionPoint.code))
+            cps = tuple(
+                CongestionPoint(
+                    code=p.code,
+                    parent=p.parent_code,
+                    sensitivity_ppm=p.sensitivity_ppm,
+                    max_increase_w=p.max_increase_w,
+                    max_decrease_w=p.max_decrease_w,
+                )
+                for p in points
             )
-            for p in points
-        )
         req_rows = db.exec(
             select(m.FlexRequestRow)
             .where(m.FlexRequestRow.session_id == s.id, m.FlexRequestRow.cancelled == False)  # noqa: E712
@@ -155,7 +184,7 @@ def build_input_bundle(w: StepContext, s: m.MarketSession) -> InputBundle:
             offer = FlexOffer.model_validate_json(o.body_json)
             if o.id in included and (offer.request_id is None or offer.request_id in request_ids):
                 offers.append(offer)
-    return InputBundle(
+    bundle = InputBundle(
         session_id=s.id,
         isp_s=s.isp_s,
         isp_count=(s.delivery_end - s.delivery_start) // s.isp_s,
@@ -168,7 +197,9 @@ def build_input_bundle(w: StepContext, s: m.MarketSession) -> InputBundle:
             pricing_rule=w.pricing_rule,  # type: ignore[arg-type]
             solver=SolverSpec(name="highs", version=highs_version()),
         ),
+        terms=terms,
     )
+    return with_committed_terms(bundle)
 
 
 def reservations_of(result: ResultBundle) -> list[Reservation]:

@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 from adapters.chain.errors import TooEarly
 from adapters.chain.types import SessionState
 from adapters.clock import Clock, SystemClock
+from clearing.settlement.rules import SettlementRules
 from market.bundles import BundleStore
 from market.ledger import Ledger
 from market.lifecycle import steps
@@ -64,6 +65,8 @@ class Worker:
     verification_hook: VerificationHook | None = None
     clearing_hook: ClearingHook | None = None
     pricing_rule: str = "pay_as_bid"
+    # Committed into each session's terms when it opens (None: the defaults).
+    settlement_rules: SettlementRules | None = None
     on_step: Callable[[str, str], None] | None = None
     indexer: Any | None = None  # market.indexer.Indexer: followed on every tick when given
 

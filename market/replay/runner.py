@@ -109,10 +109,12 @@ def run_replay(
                 timestamp=first_gate - 2 * 3600,
                 log_path=report_dir / "anvil.log",
                 gas_limit=100_000_000,
+                zero_gas_price=True,
             )
             anvil.start()
-            # blocks 1 s apart, not stamped by the wall clock: the kept chain is the same on
-            # every run (warps still mine at the times the replay names)
+            # blocks 1 s apart, not stamped by the wall clock, and a gas price that does not
+            # move: the kept chain is the same on every run (warps still mine at the times the
+            # replay names)
             anvil.rpc("anvil_setBlockTimestampInterval", 1)
             control = anvil
         chain_now = control.block_timestamp()

@@ -29,7 +29,7 @@ from typing import Any
 
 from adapters.chain.anvil import AnvilControl, AnvilError, AnvilNode
 from clearing.solvers.highs_api import pin_highs_threads
-from market.audit.kept_chain import CHAIN_STATE_FILE, DEPLOYMENT_FILE
+from market.audit.kept_chain import CHAIN_STATE_FILE, DEPLOYMENT_FILE, keep_chain
 from market.client import MarketClient
 from market.lifecycle.worker import Worker
 from market.replay.api_server import serve_market_api
@@ -221,7 +221,10 @@ def _record_interrupt(report_dir: Path, ctx: ReplayContext | None, anvil: AnvilN
     note: dict[str, Any] = {"interrupted_in": ctx.phase if ctx else "setup"}
     if anvil is not None:
         try:
-            anvil.dump_state(report_dir / CHAIN_STATE_FILE)
+            if ctx is not None:  # deployed: keep it for `flexmarket audit --state` too
+                keep_chain(anvil, ctx.chain.contracts.deployment, report_dir)
+            else:
+                anvil.dump_state(report_dir / CHAIN_STATE_FILE)
             note["anvil_state"] = CHAIN_STATE_FILE
         except Exception as exc:
             note["anvil_state_error"] = str(exc)
@@ -236,8 +239,6 @@ def _record_interrupt(report_dir: Path, ctx: ReplayContext | None, anvil: AnvilN
 def _keep_chain(chain: ReplayChain, report_dir: Path) -> str:
     """Keep the chain beside the bundles (``flexmarket audit --state``); names the file kept,
     or why there is none (a ``--rpc`` node that is not anvil)."""
-    from market.audit.kept_chain import keep_chain
-
     try:
         keep_chain(chain.control, chain.contracts.deployment, report_dir)
     except AnvilError as exc:

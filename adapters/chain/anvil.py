@@ -199,6 +199,9 @@ class AnvilNode(AnvilControl):
     log_path: Path | None = None
     binary: Path | None = None
     load_state: Path | None = None  # a file written by dump_state (``--load-state``)
+    # base fee 0 and no minimum tip: eth_gasPrice stays 0, so what a transaction costs never
+    # depends on when a client last asked for the gas price (reproducible chain state)
+    zero_gas_price: bool = False
 
     def __post_init__(self) -> None:
         super().__init__(rpc_url="")
@@ -241,6 +244,8 @@ class AnvilNode(AnvilControl):
             cmd += ["--timestamp", str(self.timestamp)]
         if self.load_state is not None:
             cmd += ["--load-state", str(self.load_state)]
+        if self.zero_gas_price:
+            cmd += ["--base-fee", "0", "--disable-min-priority-fee"]
         return cmd
 
     def start(self) -> AnvilNode:

@@ -29,7 +29,7 @@ from typing import Any
 
 from adapters.chain.anvil import AnvilControl, AnvilError, AnvilNode
 from clearing.solvers.highs_api import pin_highs_threads
-from market.audit.kept_chain import CHAIN_STATE_FILE, DEPLOYMENT_FILE
+from market.audit.kept_chain import CHAIN_STATE_FILE, DEPLOYMENT_FILE, keep_chain
 from market.client import MarketClient
 from market.lifecycle.worker import Worker
 from market.participant import ChainAccount, Participant
@@ -110,10 +110,12 @@ def run_replay(
                 timestamp=first_gate - 2 * 3600,
                 log_path=report_dir / "anvil.log",
                 gas_limit=100_000_000,
+                zero_gas_price=True,
             )
             anvil.start()
-            # blocks 1 s apart, not stamped by the wall clock: the kept chain is the same on
-            # every run (warps still mine at the times the replay names)
+            # blocks 1 s apart, not stamped by the wall clock, and a gas price that does not
+            # move: the kept chain is the same on every run (warps still mine at the times the
+            # replay names)
             anvil.rpc("anvil_setBlockTimestampInterval", 1)
             control = anvil
         chain_now = control.block_timestamp()
@@ -229,7 +231,10 @@ def _record_interrupt(report_dir: Path, ctx: ReplayContext | None, anvil: AnvilN
     note: dict[str, Any] = {"interrupted_in": ctx.phase if ctx else "setup"}
     if anvil is not None:
         try:
-            anvil.dump_state(report_dir / CHAIN_STATE_FILE)
+            if ctx is not None:  # deployed: keep it for `flexmarket audit --state` too
+                keep_chain(anvil, ctx.chain.contracts.deployment, report_dir)
+            else:
+                anvil.dump_state(report_dir / CHAIN_STATE_FILE)
             note["anvil_state"] = CHAIN_STATE_FILE
         except Exception as exc:
             note["anvil_state_error"] = str(exc)
@@ -244,8 +249,6 @@ def _record_interrupt(report_dir: Path, ctx: ReplayContext | None, anvil: AnvilN
 def _keep_chain(chain: ReplayChain, report_dir: Path) -> str:
     """Keep the chain beside the bundles (``flexmarket audit --state``); names the file kept,
     or why there is none (a ``--rpc`` node that is not anvil)."""
-    from market.audit.kept_chain import keep_chain
-
     try:
         keep_chain(chain.control, chain.contracts.deployment, report_dir)
     except AnvilError as exc:

@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from clearing.json_limits import restore_recursion_limit
-from market.commands import arbiter, bench, chain, clearing_house, csms, db, sim
+from market.commands import admin, arbiter, bench, chain, clearing_house, csms, db, sim
 from market.commands.audit import audit
 from market.commands.errors import debug_option, guarded
 from market.commands.replay import replay
@@ -50,6 +50,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(sim.app, name="sim")
 app.add_typer(db.app, name="db")
 app.add_typer(arbiter.app, name="arbiter")
+app.add_typer(admin.app, name="admin")
 app.add_typer(clearing_house.app, name="clearing")
 
 # The Ethereum stack (py_ecc) raised the recursion limit to 100 000 while importing; with it,

@@ -50,10 +50,11 @@ def describe(exc: BaseException) -> str:
     from adapters.chain.anvil import AnvilError
     from adapters.chain.revert import ChainError
     from adapters.chain.toolchain import ToolchainError
+    from market.admin_roles import RoleCommandError
     from market.errors import FlexMarketError
     from market.settings import SettingError
 
-    if isinstance(exc, SettingError):
+    if isinstance(exc, (SettingError, RoleCommandError)):
         return str(exc)
     if isinstance(exc, FlexMarketError):
         field = exc.field or ""

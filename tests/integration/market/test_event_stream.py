@@ -130,13 +130,3 @@ def test_stream_follows_a_session_and_resumes(chain, runtime, server) -> None:
         only_a.close()
         for c in (op, dso, fsp_a):
             c.close()
-
-
-def test_parse_sse_refuses_malformed_events() -> None:
-    from market.event_stream import StreamError
-
-    ok = list(parse_sse(["id: 3", "event: order", 'data: {"a": 1}', "", ": keepalive", ""]))
-    assert ok == [MarketEventMessage(3, "order", {"a": 1})]
-    for lines in (["event: x", "data: {}", ""], ["id: 1", "event: x", "data: [1]", ""]):
-        with pytest.raises(StreamError):
-            list(parse_sse(lines))

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 import typer
+from typer.exceptions import Abort, TyperException
 
 DEBUG_ENV = "FLEXMARKET_DEBUG"
 EXIT_ERROR = 1
@@ -102,15 +103,32 @@ def fail(exc: BaseException) -> NoReturn:
 
 
 def guarded(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run the CLI; any exception becomes one line unless debugging."""
+    """Run the CLI; any exception, a usage error too, becomes one line unless debugging.
+
+    Click runs without its standalone mode, so its usage errors reach us instead of being
+    drawn as a framed panel; ``--help`` and ``typer.Exit`` come back as exit codes.
+    """
     try:
-        return call(*args, **kwargs)
-    except (SystemExit, typer.Exit):
+        code = call(*args, standalone_mode=False, **kwargs)
+    except SystemExit:
         raise
+    except TyperException as exc:  # Typer's (vendored click's) usage and parameter errors
+        kinds = {c.__name__ for c in type(exc).__mro__}
+        if "NoArgsIsHelpError" in kinds:  # a bare group: its help, as before
+            exc.show()  # type: ignore[attr-defined]
+        else:
+            hint = " (see --help)" if "UsageError" in kinds else ""
+            line = " ".join(exc.format_message().split())
+            sys.stderr.write(f"flexmarket: error: {line}{hint}\n")
+        raise SystemExit(exc.exit_code) from None
+    except Abort:
+        sys.stderr.write("flexmarket: interrupted\n")
+        raise SystemExit(EXIT_INTERRUPTED) from None
     except BaseException as exc:
         if debug_enabled():
             raise
         fail(exc)
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 def debug_option(

@@ -80,6 +80,14 @@ def test_no_chain_for_a_command_that_needs_one_names_the_setting(tmp_path) -> No
     assert "flexmarket chain up" in line
 
 
+def test_usage_errors_are_one_line_too(tmp_path) -> None:
+    done = _run(["csms", "--credentials", str(tmp_path / "missing.json")], {}, tmp_path)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("flexmarket: error: Invalid value for --credentials")
+    assert line.endswith("(see --help)")
+
+
 def test_debug_shows_the_traceback(tmp_path) -> None:
     done = _run(["--debug", "serve"], {"FLEXMARKET_MODE": "production"}, tmp_path)
     assert done.returncode != 0

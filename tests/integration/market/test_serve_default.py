@@ -1,5 +1,6 @@
 """``flexmarket serve`` with nothing configured: its own anvil, a deployment and SQLite, then
-a working market at the URL it prints; SIGTERM stops the chain with it."""
+a working market at the URL it prints (two server processes: the event stream shows what the
+embedded worker did, whichever process answers); SIGTERM stops the chain with it."""
 
 from __future__ import annotations
 
@@ -25,10 +26,14 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_serve_without_configuration_embeds_a_chain(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLEXMARKET_")}
-    env |= {"PYTHONPATH": str(ROOT), "FLEXMARKET_WORKER_POLL_S": "0.2"}
+    env |= {
+        "PYTHONPATH": str(ROOT),
+        "FLEXMARKET_WORKER_POLL_S": "0.2",
+        "FLEXMARKET_EMBED_WORKER": "true",
+    }
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "market.cli", "serve", "--port", str(port), "--worker"],
+        [sys.executable, "-m", "market.cli", "serve", "--port", str(port), "--workers", "2"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -72,6 +77,15 @@ def test_serve_without_configuration_embeds_a_chain(tmp_path) -> None:
             assert time.monotonic() < deadline, "the embedded worker did not open the session"
             time.sleep(0.2)
         op.close()
+        states = []
+        with MarketClient(base) as reader:
+            stream = reader.follow_events(session_id=sid)
+            for message in stream:
+                states.append(message.data["state"])
+                if message.data["state"] == "OPEN":
+                    break
+            stream.close()
+        assert states == ["PENDING", "OPEN"]
 
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

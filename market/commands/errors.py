@@ -78,9 +78,10 @@ def describe(exc: BaseException) -> str:
             "check the URL and that the server is running"
         )
     if isinstance(exc, ChainError) and "node unreachable" in str(exc):
+        head = str(exc).split(" (", 1)[0]  # the transport's cause adds nothing to act on
         return (
-            f"{_first_line(str(exc))}: set FLEXMARKET_RPC_URL to a running node, start one "
-            "with `flexmarket chain up`, or unset it for an embedded chain where supported"
+            f"FLEXMARKET_RPC_URL (or --rpc): {head}; point it at a running node, start one with "
+            "`flexmarket chain up`, or unset it (`flexmarket serve` then embeds a chain)"
         )
     if isinstance(exc, FileNotFoundError) and str(exc).startswith("deployment:"):
         return f"{exc!s} (or set FLEXMARKET_DEPLOYMENT_FILE)"

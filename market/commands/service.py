@@ -81,8 +81,13 @@ def _serve(
     """Migrate the store, say where the API listens, and run uvicorn until interrupted."""
     import uvicorn
 
+    from market.ledger import ledger_from_settings
     from market.store.db import upgrade
 
+    # Attach once here: a missing deployment or an unreachable chain is then one line, not a
+    # traceback from inside each server process.
+    ledger = ledger_from_settings(settings)
+    _ = ledger.deploy_block  # the market answers at the deployed address
     upgrade(settings.database_url)
     if worker:
         os.environ["FLEXMARKET_EMBED_WORKER"] = "true"

@@ -54,6 +54,16 @@ CASES = [
         "FLEXMARKET_DEPLOYMENT_FILE: is set but no chain is",
     ),
     (
+        ["serve", "--workers", "2"],
+        {"FLEXMARKET_RPC_URL": "http://127.0.0.1:9", "FLEXMARKET_DEPLOYMENT_FILE": "{deployment}"},
+        "FLEXMARKET_RPC_URL (or --rpc): eth_chainId at http://127.0.0.1:9: node unreachable",
+    ),
+    (
+        ["serve", "--workers", "2"],
+        {"FLEXMARKET_RPC_URL": "http://127.0.0.1:9", "FLEXMARKET_DEPLOYMENT_FILE": "/nope.json"},
+        "deployment: /nope.json not found; run `flexmarket deploy`",
+    ),
+    (
         ["db", "upgrade", "--url", "postgresql://nobody@127.0.0.1:9/none"],
         {},
         "FLEXMARKET_DATABASE_URL (or --db/--url): cannot open the database",
@@ -63,6 +73,12 @@ CASES = [
 
 @pytest.mark.parametrize(("args", "env", "expected"), CASES, ids=[c[2][:30] for c in CASES])
 def test_user_errors_are_one_line(args, env, expected, tmp_path) -> None:
+    deployment = tmp_path / "deployment.json"
+    deployment.write_text(
+        '{"chain_id": 31337, "token": "0x1", "market": "0x2", "positions": "0x3", '
+        '"deploy_block": 1, "deployer": "0x4", "abi_hashes": {}}'
+    )
+    env = {k: v.replace("{deployment}", str(deployment)) for k, v in env.items()}
     done = _run(args, {"FLEXMARKET_DATABASE_URL": f"sqlite:///{tmp_path}/x.db", **env}, tmp_path)
     assert done.returncode == 1, done.stderr
     lines = done.stderr.strip().splitlines()

@@ -101,3 +101,33 @@ def test_role_command_refusals_are_one_line(chain, admin_env) -> None:
         assert line.startswith("flexmarket: error: ") and expected in line, line
     assert not market.has_role(market.role("FSP"), who)  # nothing was sent
     assert market.participant_metadata(who) == bytes(32) != keccak(text="")
+
+
+def test_the_indexer_follows_a_revoked_role(chain, admin_env, runtime) -> None:
+    """A revocation reaches the API at once: the indexer drops the cached roles and the
+    store's participant record, instead of waiting for the role cache to expire."""
+    from sqlmodel import Session
+
+    from market.indexer import Indexer
+    from market.roles import RoleCache
+    from market.store import models as m
+
+    who = chain.addresses["outsider"]
+    cache = RoleCache(runtime.ledger.roles_of, ttl_s=3600)
+    start = chain.contracts.market.deploy_block
+    indexer = Indexer(runtime.engine, runtime.ledger, start, roles=cache)
+    _cli(admin_env, "admin", "grant-role", "FSP", who)
+    _cli(admin_env, "admin", "grant-role", "DSO", who)
+    indexer.sync()
+    with Session(runtime.engine) as db:
+        participant = db.get(m.Participant, who.lower())
+        assert participant is not None and participant.roles == "DSO,FSP"
+    assert cache.roles_of(who) == {"DSO", "FSP"}
+
+    _cli(admin_env, "admin", "revoke-role", "FSP", who)
+    assert cache.roles_of(who) == {"DSO", "FSP"}  # cached for an hour ...
+    indexer.sync()
+    assert cache.roles_of(who) == {"DSO"}  # ... unless the indexer sees the revocation
+    with Session(runtime.engine) as db:
+        participant = db.get(m.Participant, who.lower())
+        assert participant is not None and participant.roles == "DSO"

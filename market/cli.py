@@ -7,20 +7,46 @@ commands are plain functions there. This module only assembles them, in the orde
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from clearing.json_limits import restore_recursion_limit
-from market.commands import arbiter, bench, chain, clearing_house, csms, db, participant, sim
+from market.commands import (
+    admin,
+    arbiter,
+    bench,
+    chain,
+    clearing_house,
+    csms,
+    db,
+    participant,
+    sim,
+)
 from market.commands.audit import audit
+from market.commands.errors import debug_option, guarded
 from market.commands.replay import replay
 from market.commands.service import reindex, serve, worker_cmd
 
-app = typer.Typer(
+
+class FlexmarketApp(typer.Typer):
+    """The root app: a failing command ends with one line on stderr (``--debug``: traceback).
+
+    Wrapping ``__call__`` (not only ``main``) covers the ``flexmarket`` console script, which
+    calls the app object itself.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return guarded(super().__call__, *args, **kwargs)
+
+
+app = FlexmarketApp(
     name="flexmarket",
     help="Local flexibility marketplace and clearing house for the distribution grid.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+app.callback()(debug_option)
 app.command("deploy")(chain.deploy)
 app.command("demo")(chain.demo)
 app.add_typer(csms.app, name="csms")
@@ -34,6 +60,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(sim.app, name="sim")
 app.add_typer(db.app, name="db")
 app.add_typer(arbiter.app, name="arbiter")
+app.add_typer(admin.app, name="admin")
 app.add_typer(clearing_house.app, name="clearing")
 app.add_typer(participant.app, name="participant")
 

@@ -38,6 +38,7 @@ _IGNORED = frozenset({"OffersCommitted", "SessionRefundedStuck"})
 EVENTS = (
     "ParticipantRegistered",
     "ParticipantRevoked",
+    "RoleRevoked",  # `flexmarket admin revoke-role`: the API must stop honouring it at once
     *(name for name in SESSION_EVENTS if name not in _IGNORED),
 )
 
@@ -102,6 +103,16 @@ class Indexer:
             if revoked is not None:
                 revoked.roles = ""
                 db.add(revoked)
+            if self.roles is not None:
+                self.roles.invalidate(address)
+        elif name == "RoleRevoked":
+            address = args["account"].lower()
+            holder = db.get(m.Participant, address)
+            revoked_name = _ROLE_BY_ID.get(bytes(args["role"]))
+            if holder is not None and revoked_name:
+                kept = [r for r in holder.roles.split(",") if r and r != revoked_name]
+                holder.roles = ",".join(kept)
+                db.add(holder)
             if self.roles is not None:
                 self.roles.invalidate(address)
         elif name == "RequestCancelled":

@@ -228,7 +228,8 @@ def ledger_from_settings(settings: Any) -> Ledger:
     deployment = Deployment.load(settings.deployment_file or default_deployment_path())
     contracts = MarketContracts.attach(client, deployment)
     key = settings.operator_key
-    if key is None and client.chain_id == 31337:
+    dev = getattr(settings, "mode", "development") != "production"
+    if key is None and dev and client.chain_id == 31337:
         key = dev_private_keys(1)[0]  # anvil's first dev key deploys and operates locally
     operator = client.add_account(key) if key else None
     return Ledger(client, contracts.market, operator=operator)

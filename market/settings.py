@@ -7,12 +7,25 @@ from typing import Any, Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MIN_TOKEN_SECRET_CHARS = 32
+
+
+class SettingError(Exception):
+    """A setting is missing or not allowed; ``setting`` is its environment variable."""
+
+    def __init__(self, setting: str, reason: str) -> None:
+        super().__init__(f"{setting}: {reason}")
+        self.setting = setting
+        self.reason = reason
+
 
 class Settings(BaseSettings):
     """Service settings; every field can be set as ``FLEXMARKET_<FIELD>`` in the environment."""
 
     model_config = SettingsConfigDict(env_prefix="FLEXMARKET_", extra="ignore")
 
+    # "production" refuses every default secret and the embedded development chain.
+    mode: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///build/flexmarket.db"
     rpc_url: str | None = None
     deployment_file: Path | None = None  # default: .flexmarket/deployment.json (deploy)
@@ -49,6 +62,44 @@ class Settings(BaseSettings):
     request_head_timeout_s: float = 10.0  # a head still incomplete after this: closed
     limit_concurrency: int = 1024  # connections + tasks per process; beyond: 503
     timeout_keep_alive_s: int = 5  # idle keep-alive connections closed after this
+
+
+def refuse_default_secrets(settings: Settings) -> None:
+    """In production mode, every secret must be set explicitly and none may be a known one.
+
+    Why: in development the service makes up what is missing (a random token secret, anvil's
+    first dev key as operator, an embedded chain); in production any of these would be a
+    hole, so the service refuses to start and names the setting instead.
+    """
+    if settings.mode != "production":
+        return
+    from adapters.chain.deploy import dev_private_keys
+
+    secret = settings.token_secret or ""
+    if len(secret) < MIN_TOKEN_SECRET_CHARS:
+        raise SettingError(
+            "FLEXMARKET_TOKEN_SECRET",
+            f"production mode needs a secret of at least {MIN_TOKEN_SECRET_CHARS} characters "
+            "shared by every API process (e.g. `openssl rand -hex 32`)",
+        )
+    if not settings.rpc_url:
+        raise SettingError(
+            "FLEXMARKET_RPC_URL",
+            "production mode needs the market's chain named explicitly "
+            "(the embedded chain is for development)",
+        )
+    known = {k.lower().removeprefix("0x") for k in dev_private_keys(20)}
+    for name in ("operator_key", "oracle_key", "arbiter_key", "clearing_house_key"):
+        key = getattr(settings, name)
+        if name == "operator_key" and not key:
+            raise SettingError(
+                "FLEXMARKET_OPERATOR_KEY", "production mode needs the market operator's key"
+            )
+        if key and key.lower().removeprefix("0x") in known:
+            raise SettingError(
+                f"FLEXMARKET_{name.upper()}",
+                "is a publicly known anvil development key; use a key of your own",
+            )
 
 
 def get_settings() -> Settings:

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from clearing.json_limits import restore_recursion_limit
-from market.settings import Settings
+from market.settings import Settings, refuse_default_secrets
 
 
 def create_app_from_env() -> FastAPI:
@@ -16,6 +16,7 @@ def create_app_from_env() -> FastAPI:
     from market.runtime import build_runtime
 
     settings = Settings()
+    refuse_default_secrets(settings)  # also when uvicorn is pointed at this factory directly
     ledger = ledger_from_settings(settings)
     rt = build_runtime(settings, ledger=ledger, migrate=False)
     worker = None

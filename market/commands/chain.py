@@ -38,7 +38,7 @@ DEMO_BUDGET_UNITS = 2_500 * 1_000_000  # 2 500 EUR
 
 
 def _fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/red] {message}")
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {message}")  # one line
     return typer.Exit(code=1)
 
 

@@ -48,7 +48,7 @@ def replay(
     from market.replay.grid import check_scenario
     from market.replay.scenario import ScenarioError
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # one line per message, never wrapped
     try:
         sc, _grid = check_scenario(scenario)
         if check:

@@ -8,12 +8,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
+import signal
 import threading
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from market.settings import Settings
+from market.settings import SettingError, Settings, refuse_default_secrets
+
+SHUTDOWN_GRACE_S = 5
 
 if TYPE_CHECKING:
     from market.indexer import Indexer
@@ -27,20 +32,74 @@ def serve(
     workers: int = typer.Option(1, min=1, help="Server processes sharing the store."),
     worker: bool = typer.Option(False, "--worker/--no-worker", help="Embed the lifecycle worker."),
 ) -> None:
-    """Run the market API (OpenAPI at /openapi.json, docs at /docs)."""
-    import uvicorn
+    """Run the market API (OpenAPI at /openapi.json, docs at /docs).
 
-    from market.store.db import upgrade
+    With no chain configured (no FLEXMARKET_RPC_URL, no `flexmarket chain up`), it starts its
+    own anvil, deploys and uses a fresh SQLite store, all discarded on exit. Production mode
+    (FLEXMARKET_MODE=production) refuses that and every default secret.
+    """
+    from adapters.chain.deploy import configured_rpc_url
 
     settings = Settings()
+    refuse_default_secrets(settings)
+    with ExitStack() as stack:
+        if configured_rpc_url(settings.rpc_url) is None:
+            if settings.deployment_file is not None:
+                raise SettingError(
+                    "FLEXMARKET_DEPLOYMENT_FILE",
+                    "is set but no chain is: set FLEXMARKET_RPC_URL to the chain it names",
+                )
+            from market.embedded import embedded_market
+
+            own_store = "database_url" not in settings.model_fields_set
+            typer.echo("flexmarket: no chain configured: starting an embedded anvil", err=True)
+            embedded = stack.enter_context(embedded_market(own_store=own_store))
+            os.environ.update(embedded.environment())
+            typer.echo(
+                f"flexmarket: embedded chain {embedded.rpc_url} (chain id "
+                f"{embedded.deployment.chain_id}), market {embedded.deployment.market}, "
+                f"operator {embedded.operator}; everything is discarded on exit "
+                "(`flexmarket chain up` keeps a chain)",
+                err=True,
+            )
+            settings = Settings()
+            # uvicorn re-raises the SIGTERM it caught once it has stopped; exit through the
+            # ExitStack then, so the embedded anvil stops with us.
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        if not settings.token_secret:  # development: one random secret shared by the workers
+            os.environ["FLEXMARKET_TOKEN_SECRET"] = secrets.token_hex(32)
+        _serve(settings, host=host, port=port, workers=workers, worker=worker)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _serve(
+    settings: Settings, *, host: str | None, port: int | None, workers: int, worker: bool
+) -> None:
+    """Migrate the store, say where the API listens, and run uvicorn until interrupted."""
+    import uvicorn
+
+    from market.ledger import ledger_from_settings
+    from market.store.db import upgrade
+
+    # Attach once here: a missing deployment or an unreachable chain is then one line, not a
+    # traceback from inside each server process.
+    ledger = ledger_from_settings(settings)
+    _ = ledger.deploy_block  # the market answers at the deployed address
     upgrade(settings.database_url)
     if worker:
         os.environ["FLEXMARKET_EMBED_WORKER"] = "true"
+    host, port = host or settings.host, port or settings.port
+    typer.echo(
+        f"flexmarket: serving http://{host}:{port} (docs at /docs), store {settings.database_url}"
+    )
     uvicorn.run(
         "market.api.factory:create_app_from_env",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         workers=workers,
         log_level="warning",
         access_log=False,
@@ -49,6 +108,7 @@ def serve(
         limit_concurrency=settings.limit_concurrency,
         timeout_keep_alive=settings.timeout_keep_alive_s,
         h11_max_incomplete_event_size=settings.max_request_head_bytes,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,  # event streams never end by themselves
     )
 
 
@@ -58,6 +118,7 @@ def worker_cmd(
 ) -> None:
     """Run the session lifecycle worker (safe to run several against one database)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     _rt, worker, indexer = _worker_parts()
     if once:
         if index:
@@ -120,6 +181,7 @@ def _worker_parts() -> tuple[Runtime, Worker, Indexer]:
     from market.runtime import attach_settlement, build_runtime
 
     settings = Settings()
+    refuse_default_secrets(settings)
     ledger = ledger_from_settings(settings)
     rt = build_runtime(settings, ledger=ledger)
     worker_id: dict[str, Any] = {"worker_id": settings.worker_id} if settings.worker_id else {}

@@ -397,7 +397,6 @@ class KindHandlers:
                     "order_id": order_id,
                     "session_id": body.session_id,
                     "fsp": signer,
-                    "message_id": "",
                     "acked_at": now,
                 }
                 rows.append((m.DispatchAck, values))

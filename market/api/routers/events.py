@@ -117,13 +117,14 @@ async def events(
         yield ": flexmarket events\n\n"
         while not await request.is_disconnected():
             rows = await run_in_threadpool(_read, engine, last)
-            sent = False
+            sent = waiting = False
             for row in rows:
                 assert row.id is not None
                 fresh = time.time() - row.created_at < GAP_WAIT_S
                 if row.id != last + 1 and fresh:  # a recent gap: maybe a commit in flight
                     gap_since = gap_since or time.monotonic()
                     if time.monotonic() - gap_since < GAP_WAIT_S:
+                        waiting = True
                         break
                 gap_since = None
                 last = row.id
@@ -135,7 +136,7 @@ async def events(
             elif time.monotonic() - quiet_since >= KEEPALIVE_S:
                 quiet_since = time.monotonic()
                 yield ": keepalive\n\n"
-            if len(rows) < BATCH:
+            if waiting or len(rows) < BATCH:  # a full batch: read on at once
                 await asyncio.sleep(POLL_S)
 
     headers: dict[str, Any] = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}

@@ -20,7 +20,7 @@ from market.store.models.congestion_point import (
     CongestionPointCreate,
     CongestionPointPublic,
 )
-from market.store.models.event import MarketEvent, MarketEventPublic, add_event, event_values
+from market.store.models.event import MarketEvent, add_event, event_values
 from market.store.models.flex_request import FlexRequestRow, RequestPublic
 from market.store.models.market_session import MarketSession, SessionCreate, SessionPublic
 from market.store.models.metering import (
@@ -65,7 +65,6 @@ __all__ = [
     "IndexerCursor",
     "LifecycleStep",
     "MarketEvent",
-    "MarketEventPublic",
     "MarketSession",
     "MessageLog",
     "MessagePublic",

@@ -11,7 +11,6 @@ import json
 import time
 from typing import Any, Literal
 
-from pydantic import BaseModel
 from sqlalchemy import Column, Text
 from sqlmodel import Field as SqlField
 from sqlmodel import Session, SQLModel
@@ -32,14 +31,6 @@ class MarketEvent(SQLModel, table=True):
     fsp: str | None = SqlField(default=None, max_length=42)
     data_json: str = SqlField(sa_column=Column(Text, nullable=False))
     created_at: int = SqlField(default=0, sa_column=big(nullable=False))
-
-
-class MarketEventPublic(BaseModel):
-    """An event as ``GET /events`` sends it (``data`` is the SSE data line, parsed)."""
-
-    id: int
-    event: str
-    data: dict[str, Any]
 
 
 def event_values(

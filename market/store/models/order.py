@@ -89,7 +89,6 @@ class DispatchAck(SQLModel, table=True):
     order_id: str = SqlField(primary_key=True, max_length=36)
     session_id: str = SqlField(index=True, max_length=36)
     fsp: str = SqlField(max_length=42)
-    message_id: str = SqlField(max_length=64)
     acked_at: int = SqlField(default=0, sa_column=big(nullable=False))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from market_helpers import (
     commit,
@@ -13,10 +15,12 @@ from market_helpers import (
     open_session,
     setup_market,
 )
+from sqlmodel import Session, select
 
 from market.api.schemas import SessionCreate
 from market.client import ApiError
 from market.lifecycle.worker import step_history
+from market.store import models as m
 
 pytestmark = pytest.mark.integration
 
@@ -93,6 +97,21 @@ def test_dispatch_waits_for_acks_until_delivery_starts(chain, runtime, clients) 
     fsp_b.ack_dispatch(s.session_id, got["fsp_b"])  # late, while DELIVERING: still recorded
     report = {r["fsp"]: r for r in op.dispatch_acks(s.session_id)}
     assert report[fsp_b.address.lower()]["acknowledged"] == got["fsp_b"]
+
+    # every acknowledgement is published on the event stream, once
+    with Session(runtime.engine) as db:
+        acks = db.exec(
+            select(m.MarketEvent).where(
+                m.MarketEvent.session_id == s.session_id, m.MarketEvent.kind == "dispatch_ack"
+            )
+        ).all()
+    data = [json.loads(e.data_json) for e in acks]
+    published = [(d["fsp"], d["order_ids"]) for d in data]
+    assert published == [
+        (fsp_a.address.lower(), got["fsp_a"][:1]),
+        (fsp_a.address.lower(), got["fsp_a"][1:]),
+        (fsp_b.address.lower(), got["fsp_b"]),
+    ]
 
 
 def test_dispatch_done_once_every_order_is_acknowledged(chain, runtime, clients) -> None:

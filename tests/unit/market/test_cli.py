@@ -14,6 +14,10 @@ from market.cli import app
 
 # command path -> option declarations (arguments by their parameter name), in declared order
 EXPECTED_COMMANDS: dict[str, list[str]] = {
+    "admin": [],
+    "admin grant-role": ["role", "address", "--rpc", "--market", "--key-env", "--json"],
+    "admin revoke-role": ["role", "address", "--rpc", "--market", "--key-env", "--json"],
+    "admin roles": ["address", "--rpc", "--market", "--json"],
     "arbiter": [],
     "arbiter resolve": ["session_id"],
     "audit": [

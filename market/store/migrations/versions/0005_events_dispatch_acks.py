@@ -34,7 +34,6 @@ def upgrade() -> None:
         sa.Column("order_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
         sa.Column("session_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
         sa.Column("fsp", sqlmodel.sql.sqltypes.AutoString(length=42), nullable=False),
-        sa.Column("message_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("acked_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("order_id"),
     )

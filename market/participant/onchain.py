@@ -17,9 +17,9 @@ from eth_utils.crypto import keccak
 from adapters.chain.market_contract import FlexMarketContract
 from adapters.chain.revert import ChainError
 from adapters.chain.token import SettlementTokenContract
+from clearing.commitments import offers_root
 from clearing.encoding import code_to_bytes32, hex32, uuid_to_bytes32
 from clearing.messages import FlexOffer, FlexRequest
-from market.client import offer_commitment
 from market.participant.errors import ParticipantError, from_chain_error
 
 
@@ -91,9 +91,11 @@ class ChainAccount:
         """Commit the Merkle root of this FSP's offers of one session; returns the root."""
         if not offers:
             raise ParticipantError("offers", "no offers to commit")
-        root, count = offer_commitment(offers)
+        root = offers_root(offers)
         with onchain("commit offers"):
-            self.market.commit_offers(uuid_to_bytes32(session_id), root, count, sender=self.address)
+            self.market.commit_offers(
+                uuid_to_bytes32(session_id), root, len(offers), sender=self.address
+            )
         return hex32(root)
 
     def dispute(self, session_id: str, reason: str) -> str:

@@ -31,7 +31,8 @@ from adapters.chain.anvil import AnvilControl
 from clearing.solvers.highs_api import pin_highs_threads
 from market.client import MarketClient
 from market.lifecycle.worker import Worker
-from market.participant import ChainAccount, Participant
+from market.participant.onchain import ChainAccount
+from market.participant.participant import Participant
 from market.replay.api_server import serve_market_api
 from market.replay.chain import ReplayAnvil, ReplayChain, gas_by_kind, setup_chain
 from market.replay.context import (

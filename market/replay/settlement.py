@@ -12,7 +12,7 @@ from clearing.encoding import hex32, uuid_to_bytes32
 from market.api.schemas import MeterReadingCreate
 from market.clearing_house.service import final_report
 from market.lifecycle.worker import step_history
-from market.participant import ChainAccount
+from market.participant.onchain import ChainAccount
 from market.replay.chain import FUNDING_WEI
 from market.replay.context import ReplayContext, ReplayError, SessionRun
 from market.replay.derive import derived_key

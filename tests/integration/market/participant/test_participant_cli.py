@@ -28,7 +28,8 @@ from clearing.settlement.meter import sign_reading
 from clearing.settlement.rules import SettlementRules
 from market.api.schemas import SessionCreate
 from market.client import MarketClient
-from market.participant import ChainAccount, Participant
+from market.participant.onchain import ChainAccount
+from market.participant.participant import Participant
 from market.runtime import attach_settlement
 from market.settings import Settings
 

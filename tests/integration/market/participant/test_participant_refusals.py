@@ -17,7 +17,9 @@ from market_helpers import (
 
 from clearing.encoding import uuid_to_bytes32
 from market.api.schemas import AssetCreate, MeterReadingCreate
-from market.participant import ChainAccount, Participant, ParticipantError
+from market.participant.errors import ParticipantError
+from market.participant.onchain import ChainAccount
+from market.participant.participant import Participant
 
 pytestmark = pytest.mark.integration
 ZERO32 = bytes(32)

@@ -42,7 +42,7 @@ KINDS: dict[str, Kind] = {
     "request": Kind(FlexRequest, frozenset({"DSO"})),
     "prognosis": Kind(DPrognosis, frozenset({"FSP"})),
     "offer": Kind(FlexOffer, frozenset({"FSP"})),
-    # an FSP relays its own stations' signed readings (checked against its portfolio)
+    # an FSP relays its own stations' signed readings (market/core/readings.py)
     "meter_reading": Kind(
         MeterReadingCreate, frozenset({"METER_ORACLE", "MARKET_OPERATOR", "FSP"})
     ),

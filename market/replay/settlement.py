@@ -41,18 +41,16 @@ def _inject_forged_readings(ctx: ReplayContext, run: SessionRun) -> None:
             import_wh=10**9,
             export_wh=0,
         )
-        ctx.participants["meter-oracle"].post_readings(
-            [
-                MeterReadingCreate(
-                    station_id=f.station,
-                    evse_id=evse,
-                    timestamp=forged.timestamp,
-                    import_wh=forged.import_wh,
-                    export_wh=forged.export_wh,
-                    signed_data=forged.payload().decode(),
-                    signature=forged.signature,
-                )
-            ]
+        ctx.clients["meter-oracle"].post_meter_reading(
+            MeterReadingCreate(
+                station_id=f.station,
+                evse_id=evse,
+                timestamp=forged.timestamp,
+                import_wh=forged.import_wh,
+                export_wh=forged.export_wh,
+                signed_data=forged.payload().decode(),
+                signature=forged.signature,
+            )
         )
         run.forged.append(f"{f.station}/{evse}@{forged.timestamp}")
 

@@ -187,3 +187,16 @@ def test_transactions_need_a_chain(clients) -> None:
     with pytest.raises(ParticipantError) as err:
         fsp.withdraw()
     assert err.value.field == "rpc"
+
+
+def test_dispute_needs_a_reason_and_a_verified_session(chain, parts, session) -> None:
+    fsp = parts("fsp_a")
+    block = chain.client.block_number()
+    with pytest.raises(ParticipantError) as err:
+        fsp.dispute(session.session_id, "  ")
+    assert (err.value.field, chain.client.block_number()) == ("reason", block)
+    fsp.commit_offers([_offer(fsp, session)])  # a party of the session, still OPEN
+    with pytest.raises(ParticipantError) as err:
+        fsp.dispute(session.session_id, "meter CS-1 under-read")
+    assert err.value.field == "session_id"
+    assert "the session is OPEN on-chain, this step needs VERIFIED" in err.value.reason

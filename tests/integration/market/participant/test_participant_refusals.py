@@ -200,3 +200,19 @@ def test_dispute_needs_a_reason_and_a_verified_session(chain, parts, session) ->
         fsp.dispute(session.session_id, "meter CS-1 under-read")
     assert err.value.field == "session_id"
     assert "the session is OPEN on-chain, this step needs VERIFIED" in err.value.reason
+
+
+def test_a_request_can_be_published_again_after_its_escrow(chain, parts, session) -> None:
+    dso = parts("dso2")
+    req = make_request(session.session_id, expires_at=session.gate_closure).model_copy(
+        update={"direction": "DOWN"}
+    )
+    assert dso.chain.escrow_request(req) is True  # escrowed, then the publication was lost
+    balance = dso.chain.balance_units()
+    dso.post_request(req)  # the retry does not escrow twice
+    assert dso.chain.balance_units() == balance
+    assert [r.request_id for r in dso.requests(session.session_id)][-1:] == [req.request_id]
+    other = req.model_copy(update={"budget_units": req.budget_units + 1})  # same id, new body
+    with pytest.raises(ParticipantError) as err:
+        dso.post_request(other)
+    assert err.value.field == "request_id"

@@ -211,8 +211,26 @@ def test_a_request_can_be_published_again_after_its_escrow(chain, parts, session
     balance = dso.chain.balance_units()
     dso.post_request(req)  # the retry does not escrow twice
     assert dso.chain.balance_units() == balance
-    assert [r.request_id for r in dso.requests(session.session_id)][-1:] == [req.request_id]
+    published = [r.request_id for r in dso.requests(session.session_id)]
+    assert published.count(req.request_id) == 1 and len(published) == 2
     other = req.model_copy(update={"budget_units": req.budget_units + 1})  # same id, new body
     with pytest.raises(ParticipantError) as err:
         dso.post_request(other)
     assert err.value.field == "request_id"
+
+
+def test_a_batch_of_offers_can_be_sent_again_after_a_refusal(parts, session) -> None:
+    fsp = parts("fsp_a")
+    good, bad = _offer(fsp, session), _offer(fsp, session, cp="EAN-UNKNOWN")
+    with pytest.raises(ParticipantError) as err:
+        fsp.post_offers([good, bad])
+    assert err.value.field == "offers[1].body.congestion_point"
+    fixed = bad.model_copy(update={"congestion_point": CP})
+    first, second = fsp.post_offers([good, fixed])  # good again: the API replays its answer
+    assert (first["body"]["offer_id"], second["body"]["offer_id"]) == (
+        good.offer_id,
+        fixed.offer_id,
+    )
+    fsp.login()
+    stored = sorted(o["body"]["offer_id"] for o in fsp.client.offers(session.session_id))
+    assert stored == sorted([good.offer_id, fixed.offer_id])

@@ -23,8 +23,8 @@ from adapters.chain.market_contract import FlexMarketContract
 from adapters.chain.token import SettlementTokenContract
 from adapters.chain.types import Reservation
 from clearing.bundle import InputBundle, ResultBundle, SolverSpec
-from clearing.commitments import OFFER_LEAF_ENCODING, offer_leaf, offers_root
-from clearing.encoding import code_to_bytes32, hex32, keccak256, uuid_to_bytes32
+from clearing.commitments import OFFER_LEAF_ENCODING, offer_leaf
+from clearing.encoding import hex32, keccak256, uuid_to_bytes32
 from clearing.engine import clear
 from clearing.merkle import StandardMerkleTree
 from clearing.messages import FlexOffer, FlexOrder
@@ -39,6 +39,7 @@ from clearing.settlement.delivery import Reservation as DeliveryReservation
 from clearing.settlement.meter import MeterRef, SignedMeterReading, sign_reading
 from clearing.settlement.rules import SettlementRules
 from clearing.terms import SessionTerms, SolverTerms
+from market.participant.onchain import ChainAccount
 
 BASE_LOAD_W = 200_000
 SHORT_DELIVERY_PPM = 800_000  # every third portfolio delivers 80 %: payouts below their caps
@@ -218,24 +219,15 @@ def stage_session(
         terms.terms_hash(),
         sender=actors.operator,
     )
-    total = sum(r.budget_units for r in bundle.requests)
-    token.approve(market.address, total, sender=actors.dso)
+    dso = ChainAccount(market, token, actors.dso)  # the participants' steps, as anyone's
+    dso.approve(sum(r.budget_units for r in bundle.requests))
     for req in bundle.requests:
-        market.post_request(
-            onchain,
-            uuid_to_bytes32(req.request_id),
-            code_to_bytes32(req.congestion_point),
-            req.canonical_hash(),
-            req.budget_units,
-            sender=actors.dso,
-        )
+        dso.escrow_request(req)
     by_fsp: dict[str, list[FlexOffer]] = defaultdict(list)
     for offer in bundle.offers:
         by_fsp[offer.fsp.lower()].append(offer)
     for fsp, offers in sorted(by_fsp.items()):
-        market.commit_offers(
-            onchain, offers_root(offers), len(offers), sender=to_checksum_address(fsp)
-        )
+        ChainAccount(market, token, to_checksum_address(fsp)).commit_offers(sid, offers)
     seconds["open_s"] = time.perf_counter() - t0
 
     control.warp_to(gate)

@@ -13,15 +13,16 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from clearing.messages import DPrognosis, FlexOffer, FlexRequest
-from market.api.schemas import AssetCreate, MeterReadingCreate
-from market.participant import Participant, ParticipantError
-from market.participant.connect import connect
+from market.participant.errors import ParticipantError
+
+if TYPE_CHECKING:  # loaded when a command runs: the API's models need the store's
+    from market.participant.participant import Participant
 
 app = typer.Typer(
     help="Act as a market participant (DSO or FSP): sign in, fund, request, nominate, offer, "
@@ -71,6 +72,8 @@ def _key(key_env: str) -> str:
 def _participant(api: str | None, key_env: str, rpc: str | None = None) -> Participant:
     if not api:
         raise ParticipantError("--api", "give the market API URL (or set FLEXMARKET_API_URL)")
+    from market.participant.connect import connect
+
     return connect(api.rstrip("/"), _key(key_env), rpc_url=rpc)
 
 
@@ -153,6 +156,8 @@ def register_asset(
     """Register one EVSE (with its meter's key) in this FSP's portfolio."""
 
     def step() -> dict[str, Any]:
+        from market.api.schemas import AssetCreate
+
         try:
             asset = AssetCreate(
                 asset_id=asset_id,
@@ -316,6 +321,8 @@ def readings(
     """Relay the station-signed meter readings of FILE."""
 
     def step() -> dict[str, Any]:
+        from market.api.schemas import MeterReadingCreate
+
         rows = _models(file, MeterReadingCreate, "--file", "readings")
         return {"posted": len(_participant(api, key_env, rpc).post_readings(rows))}
 
@@ -336,6 +343,8 @@ def dispute(
     """Dispute a VERIFIED session inside its challenge window, with optional evidence."""
 
     def step() -> dict[str, Any]:
+        from market.api.schemas import MeterReadingCreate
+
         rows = _models(evidence, MeterReadingCreate, "--evidence", "evidence") if evidence else []
         return _on_chain(api, key_env, rpc).dispute(session, reason, rows)
 

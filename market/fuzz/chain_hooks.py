@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from clearing.encoding import code_to_bytes32, uuid_to_bytes32
 from clearing.messages import FlexOffer, FlexRequest
-from market.client import offer_commitment
 from market.fuzz.money_path import MoneyPathHooks
 from market.fuzz.tally import FuzzTally
+from market.participant.onchain import ChainAccount
 
 
 def chain_hooks(
@@ -27,25 +26,19 @@ def chain_hooks(
 ) -> MoneyPathHooks:
     """Hooks acting as ``addresses["dso"]`` and ``addresses["fsp"]`` on ``market``."""
 
+    dso = ChainAccount(market, None, addresses["dso"])
+    fsp = ChainAccount(market, None, addresses["fsp"])
+
     def escrow(body: dict[str, Any]) -> bool:
         try:
-            request = FlexRequest.model_validate(body)
-            market.post_request(
-                uuid_to_bytes32(request.session_id),
-                uuid_to_bytes32(request.request_id),
-                code_to_bytes32(request.congestion_point),
-                request.canonical_hash(),
-                request.budget_units,
-                sender=addresses["dso"],
-            )
+            dso.escrow_request(FlexRequest.model_validate(body))
         except Exception:
             return False
         return True
 
     def commit(session_id: str, bodies: list[dict[str, Any]]) -> bool:
         try:
-            root, count = offer_commitment([FlexOffer.model_validate(b) for b in bodies])
-            market.commit_offers(uuid_to_bytes32(session_id), root, count, sender=addresses["fsp"])
+            fsp.commit_offers(session_id, [FlexOffer.model_validate(b) for b in bodies])
         except Exception:
             return False
         return True

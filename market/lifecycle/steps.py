@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from eth_utils.address import to_checksum_address
@@ -425,11 +426,28 @@ def step_clearing(w: StepContext, s: m.MarketSession) -> Outcome:
         return "BLOCKED", f"clearing house refused the netting: {exc}"
 
 
+#: The store's state for each on-chain state: the contract's ``State`` names (``None`` is no
+#: session, so it has none).
 _STORE_STATE: dict[Any, str] = {
-    SessionState.OPEN: "OPEN",
-    SessionState.CLOSED: "CLOSED",
-    SessionState.CLEARED: "CLEARED",
-    SessionState.VERIFIED: "VERIFIED",
-    SessionState.DISPUTED: "DISPUTED",
-    SessionState.FINAL: "FINAL",
+    state: state.name for state in SessionState if state != SessionState.NONE
 }
+#: The store's own states around the contract's: before ``createSession``, and delivery
+#: (off-chain, between CLEARED and VERIFIED).
+PENDING, DELIVERING = "PENDING", "DELIVERING"
+
+Step = Callable[[StepContext, m.MarketSession], Outcome]
+
+#: The lifecycle in one table: store state -> (the step that moves it on, its function). The
+#: worker runs it; FINAL's step runs only when a clearing house is configured (``_due``).
+STEP_TABLE: dict[str, tuple[str, Step]] = {
+    PENDING: ("open", step_open),
+    SessionState.OPEN.name: ("close", step_close),
+    SessionState.CLOSED.name: ("clear", step_clear),
+    SessionState.CLEARED.name: ("dispatch", step_dispatch),
+    DELIVERING: ("verify", step_verify),
+    SessionState.VERIFIED.name: ("finalize", step_finalize),
+    SessionState.DISPUTED.name: ("finalize", step_finalize),
+    SessionState.FINAL.name: ("clearing", step_clearing),
+}
+#: Step name -> its function.
+STEPS: dict[str, Step] = dict(STEP_TABLE.values())

@@ -33,17 +33,8 @@ from market.store import models as m
 
 log = logging.getLogger(__name__)
 
-#: Store state → the step that moves the session on.
-NEXT_STEP = {
-    "PENDING": "open",
-    "OPEN": "close",
-    "CLOSED": "clear",
-    "CLEARED": "dispatch",
-    "DELIVERING": "verify",
-    "VERIFIED": "finalize",
-    "DISPUTED": "finalize",
-    "FINAL": "clearing",  # only when a clearing house is configured (see _due)
-}
+#: Store state → the name of the step that moves the session on (from ``steps.STEP_TABLE``).
+NEXT_STEP = {state: step for state, (step, _) in steps.STEP_TABLE.items()}
 CRASH_ENV = "FLEXMARKET_WORKER_CRASH_AT"
 BUSY, SKIPPED = "busy", "skipped"
 BUSY_WAIT_S = 0.2
@@ -163,7 +154,7 @@ class Worker:
             was_blocked = (prev.status, prev.detail) if prev is not None else None
             self._mark(session_id, step, "RUNNING")
             try:
-                outcome: Outcome = getattr(steps, f"step_{step}")(self, session)
+                outcome: Outcome = steps.STEPS[step](self, session)
             except TooEarly as exc:
                 self._mark(session_id, step, "WAITING", str(exc))
                 return False

@@ -1,7 +1,7 @@
-"""The participant library: how a DSO or FSP acts in the market (see ``participant``)."""
+"""The participant library: how a DSO or FSP acts in the market.
 
-from market.participant.errors import ParticipantError
-from market.participant.onchain import ChainAccount
-from market.participant.participant import Participant
-
-__all__ = ["ChainAccount", "Participant", "ParticipantError"]
+``participant.Participant`` (API and chain steps), ``onchain.ChainAccount`` (the transactions
+alone), ``connect.connect`` (from a URL and a key), ``errors.ParticipantError``. Nothing is
+re-exported here, so importing ``errors`` or ``onchain`` does not load the API's store models
+(``flexmarket audit`` must run where no database library is installed).
+"""

@@ -7,10 +7,12 @@ library refused before sending anything. Translating here keeps that knowledge i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.chain.revert import ChainError, ContractRevert
-from market.client import ApiError
+
+if TYPE_CHECKING:  # market.client loads the API's store models
+    from market.client import ApiError
 
 
 class ParticipantError(Exception):

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from eth_utils.crypto import keccak
 
 from adapters.chain.market_contract import FlexMarketContract
-from adapters.chain.revert import ChainError
+from adapters.chain.revert import ChainError, ContractRevert
 from adapters.chain.token import SettlementTokenContract
+from clearing.commitments import offers_root
 from clearing.encoding import code_to_bytes32, hex32, uuid_to_bytes32
 from clearing.messages import FlexOffer, FlexRequest
-from market.client import offer_commitment
 from market.participant.errors import ParticipantError, from_chain_error
 
 
@@ -75,25 +75,46 @@ class ChainAccount:
 
     # ---- market steps ---------------------------------------------------------------------
 
-    def escrow_request(self, request: FlexRequest) -> None:
-        """Escrow the request's budget on-chain (the hash binds the signed request to it)."""
-        with onchain("escrow request"):
-            self.market.post_request(
-                uuid_to_bytes32(request.session_id),
-                uuid_to_bytes32(request.request_id),
-                code_to_bytes32(request.congestion_point),
-                request.canonical_hash(),
-                request.budget_units,
-                sender=self.address,
+    def escrow_request(self, request: FlexRequest) -> bool:
+        """Escrow the request's budget on-chain (the hash binds the signed request to it).
+
+        Idempotent, so a DSO can retry after the API refused or lost the publication: the same
+        request already escrowed by this account is not escrowed twice (returns False).
+        """
+        try:
+            with onchain("escrow request"):
+                self.market.post_request(
+                    uuid_to_bytes32(request.session_id),
+                    uuid_to_bytes32(request.request_id),
+                    code_to_bytes32(request.congestion_point),
+                    request.canonical_hash(),
+                    request.budget_units,
+                    sender=self.address,
+                )
+        except ParticipantError as exc:
+            if not isinstance(exc.__cause__, ContractRevert) or (
+                exc.__cause__.error_name != "FlexMarketRequestExists"
+            ):
+                raise
+            with onchain("escrow request"):
+                held = self.market.request(uuid_to_bytes32(request.request_id))
+            same = held.dso.lower() == self.address.lower() and (
+                held.request_hash == request.canonical_hash() and not held.cancelled
             )
+            if not same:
+                raise
+            return False
+        return True
 
     def commit_offers(self, session_id: str, offers: Sequence[FlexOffer]) -> str:
         """Commit the Merkle root of this FSP's offers of one session; returns the root."""
         if not offers:
             raise ParticipantError("offers", "no offers to commit")
-        root, count = offer_commitment(offers)
+        root = offers_root(offers)
         with onchain("commit offers"):
-            self.market.commit_offers(uuid_to_bytes32(session_id), root, count, sender=self.address)
+            self.market.commit_offers(
+                uuid_to_bytes32(session_id), root, len(offers), sender=self.address
+            )
         return hex32(root)
 
     def dispute(self, session_id: str, reason: str) -> str:

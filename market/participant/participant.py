@@ -9,6 +9,7 @@ translates the API's problems and the contract's reverts into :class:`Participan
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -22,6 +23,13 @@ from market.participant.onchain import ChainAccount
 
 #: Store states in which a session's orders are final (the clearing is on-chain).
 CLEARED_STATES = frozenset({"CLEARED", "DELIVERING", "VERIFIED", "DISPUTED", "FINAL"})
+
+
+def once(kind: str, resource_id: str) -> str:
+    """The message id of the one message that creates ``resource_id``: a retry (after a lost
+    answer or a refusal further down a batch) is then a replay the API answers as the first
+    time, instead of a conflict."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"flexmarket:{kind}:{resource_id}"))
 
 
 @contextmanager
@@ -69,7 +77,7 @@ class Participant:
     def register_asset(self, asset: AssetCreate) -> dict[str, Any]:
         """Register one EVSE (with its station's meter key) in this FSP's portfolio."""
         with api_step("asset", "asset."):
-            return self.client.register_asset(asset)
+            return self.client.register_asset(asset, message_id=once("asset", asset.asset_id))
 
     def assets(self) -> list[dict[str, Any]]:
         with api_step("assets"):
@@ -89,13 +97,15 @@ class Participant:
 
     def post_prognosis(self, prognosis: DPrognosis) -> dict[str, Any]:
         with api_step("prognosis", "prognosis."):
-            return self.client.post_prognosis(prognosis)
+            return self.client.post_prognosis(
+                prognosis, message_id=once("prognosis", prognosis.prognosis_id)
+            )
 
     def post_request(self, request: FlexRequest) -> dict[str, Any]:
         """Escrow the request's budget on-chain, then publish the signed request."""
         self.chain.escrow_request(request)
         with api_step("request", "request."):
-            return self.client.post_request(request)
+            return self.client.post_request(request, message_id=once("request", request.request_id))
 
     def check_offers(self, offers: Sequence[FlexOffer]) -> str:
         """The one session the offers are for; refuses a mix or another FSP's offers."""
@@ -130,7 +140,7 @@ class Participant:
         out = []
         for i, offer in enumerate(offers):
             with api_step("offer", f"offers[{i}]."):
-                out.append(self.client.post_offer(offer))
+                out.append(self.client.post_offer(offer, message_id=once("offer", offer.offer_id)))
         return out
 
     def submit_offers(self, offers: Sequence[FlexOffer]) -> str:

@@ -19,7 +19,7 @@ from adapters.chain.client import ChainClient
 from adapters.chain.deploy import MarketContracts, deploy_market
 from adapters.chain.toolchain import compile_contracts
 from market.ledger import Ledger
-from market.participant import ChainAccount
+from market.participant.onchain import ChainAccount
 from market.replay.derive import derived_key
 
 FUNDING_WEI = 10**21

@@ -22,7 +22,7 @@ from market.agents.fsp import DispatchPlan
 from market.clearing_house.period import PeriodSettlement
 from market.client import MarketClient
 from market.lifecycle.worker import Worker
-from market.participant import Participant
+from market.participant.participant import Participant
 from market.replay.chain import ReplayChain
 from market.replay.grid import ReplayGrid
 from market.replay.scenario import Scenario, SessionSpec

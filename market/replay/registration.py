@@ -6,15 +6,29 @@ from __future__ import annotations
 import json
 
 from market.api.schemas import AssetCreate, CongestionPointCreate, ParticipantCreate
+from market.participant.onchain import ChainAccount
+from market.participant.participant import Participant
 from market.replay.context import ReplayContext
 from market.replay.derive import derived_uuid
 from market.replay.world import onchain_role, station_address
 
 
+def participants(ctx: ReplayContext) -> dict[str, Participant]:
+    """Every party of the replay as a participant of the library, over its signed client and
+    the replay's chain client (which holds every derived key)."""
+    market, token = ctx.chain.contracts.market, ctx.chain.contracts.token
+    return {
+        pid: Participant(client, ChainAccount(market, token, ctx.chain.addresses[pid]))
+        for pid, client in ctx.clients.items()
+    }
+
+
 def register_participants(ctx: ReplayContext) -> None:
     """Participants describe themselves, the operator lists congestion points, FSPs their
-    EVSEs (with each station's meter key), all through the signed API."""
+    EVSEs (with each station's meter key), all through the signed API. The participants'
+    steps from here on go through ``ctx.participants`` (the participant library)."""
     sc = ctx.scenario
+    ctx.participants = participants(ctx)
     ctx.clients["operator"].register_participant(ParticipantCreate(name="Replay market operator"))
     ctx.clients["meter-oracle"].register_participant(ParticipantCreate(name="Meter oracle"))
     for p in sorted(sc.participants, key=lambda p: p.id):

@@ -32,7 +32,6 @@ from clearing.solvers.highs_api import pin_highs_threads
 from market.audit.kept_chain import CHAIN_STATE_FILE, DEPLOYMENT_FILE, keep_chain
 from market.client import MarketClient
 from market.lifecycle.worker import Worker
-from market.participant import ChainAccount, Participant
 from market.replay.api_server import serve_market_api
 from market.replay.chain import ReplayChain, gas_by_kind, setup_chain
 from market.replay.context import (
@@ -169,15 +168,6 @@ def run_replay(
                 clients=clients,
                 worker=worker,
                 stays=stays(scenario),
-                participants={
-                    pid: Participant(
-                        client,
-                        ChainAccount(
-                            chain.contracts.market, chain.contracts.token, chain.addresses[pid]
-                        ),
-                    )
-                    for pid, client in clients.items()
-                },
             )
             chain.control.warp_to(first_gate - 2 * 3600 + 60)
             register_participants(ctx)

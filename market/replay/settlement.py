@@ -11,8 +11,9 @@ from eth_utils.address import to_checksum_address
 from clearing.encoding import hex32, uuid_to_bytes32
 from market.api.schemas import MeterReadingCreate
 from market.clearing_house.service import final_report
+from market.client import ApiError
 from market.lifecycle.worker import step_history
-from market.participant import ChainAccount, ParticipantError
+from market.participant.onchain import ChainAccount
 from market.replay.chain import FUNDING_WEI
 from market.replay.context import ReplayContext, ReplayError, SessionRun
 from market.replay.derive import derived_key
@@ -45,21 +46,19 @@ def _inject_forged_readings(ctx: ReplayContext, run: SessionRun) -> None:
         )
         where = f"{f.station}/{evse}@{forged.timestamp}"
         try:
-            ctx.participants["meter-oracle"].post_readings(
-                [
-                    MeterReadingCreate(
-                        station_id=f.station,
-                        evse_id=evse,
-                        timestamp=forged.timestamp,
-                        import_wh=forged.import_wh,
-                        export_wh=forged.export_wh,
-                        signed_data=forged.payload().decode(),
-                        signature=forged.signature,
-                        public_key=station_address(sc.seed, f.station),
-                    )
-                ]
+            ctx.clients["meter-oracle"].post_meter_reading(
+                MeterReadingCreate(
+                    station_id=f.station,
+                    evse_id=evse,
+                    timestamp=forged.timestamp,
+                    import_wh=forged.import_wh,
+                    export_wh=forged.export_wh,
+                    signed_data=forged.payload().decode(),
+                    signature=forged.signature,
+                    public_key=station_address(sc.seed, f.station),
+                )
             )
-        except ParticipantError as exc:
+        except ApiError as exc:
             run.forged.append(f"{where} refused: {exc.status} {exc.field}")
             continue
         raise ReplayError(f"forged_reading: the API accepted the forged reading {where}")

@@ -28,7 +28,8 @@ from clearing.settlement.meter import sign_reading
 from clearing.settlement.rules import SettlementRules
 from market.api.schemas import SessionCreate
 from market.client import MarketClient
-from market.participant import ChainAccount, Participant
+from market.participant.onchain import ChainAccount
+from market.participant.participant import Participant
 from market.runtime import attach_settlement
 from market.settings import Settings
 
@@ -227,3 +228,30 @@ def test_cli_refusals_are_one_line_naming_the_field(chain, runtime, server, tmp_
     assert error["field"].startswith("offers[0].")
     cli.env.pop("FLEXMARKET_RPC_URL")
     assert cli.run("withdraw", ok=False)["error"]["field"] == "--rpc"
+
+
+def test_dso_funds_and_escrows_a_request_by_cli(chain, runtime, server, tmp_path) -> None:
+    op = MarketClient(server, chain.keys["operator"], now=runtime.core.clock.now)
+    setup_market(op)
+    gate = int(runtime.core.clock.now()) + 600
+    session = SessionCreate(
+        session_id=str(uuid.uuid4()),
+        gate_closure=gate,
+        delivery_start=gate,
+        delivery_end=gate + 3600,
+        challenge_window_s=300,
+    )
+    op.create_session(session)
+    make_worker(runtime).run_once()
+    cli = Cli(server, chain.node.rpc_url, chain.keys["dso2"], tmp_path)
+    req = make_request(session.session_id, expires_at=gate)
+    requests = cli.file("request.json", req.model_dump(mode="json"))
+    assert cli.run("fund", "--amount-units", "0")["allowance_units"] == 0
+    error = cli.run("request", "--file", requests, ok=False)["error"]
+    assert error["field"] == "allowance" and "participant fund" in error["reason"]
+    funded = cli.run("fund", "--amount-units", str(req.budget_units))
+    assert funded["allowance_units"] == req.budget_units
+    (stored,) = cli.run("request", "--file", requests)
+    assert stored["body"]["request_id"] == req.request_id
+    onchain = chain.contracts.market.request(uuid_to_bytes32(req.request_id))
+    assert onchain.budget == req.budget_units

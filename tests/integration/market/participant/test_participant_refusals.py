@@ -17,7 +17,9 @@ from market_helpers import (
 
 from clearing.encoding import uuid_to_bytes32
 from market.api.schemas import AssetCreate, MeterReadingCreate
-from market.participant import ChainAccount, Participant, ParticipantError
+from market.participant.errors import ParticipantError
+from market.participant.onchain import ChainAccount
+from market.participant.participant import Participant
 
 pytestmark = pytest.mark.integration
 ZERO32 = bytes(32)
@@ -185,3 +187,50 @@ def test_transactions_need_a_chain(clients) -> None:
     with pytest.raises(ParticipantError) as err:
         fsp.withdraw()
     assert err.value.field == "rpc"
+
+
+def test_dispute_needs_a_reason_and_a_verified_session(chain, parts, session) -> None:
+    fsp = parts("fsp_a")
+    block = chain.client.block_number()
+    with pytest.raises(ParticipantError) as err:
+        fsp.dispute(session.session_id, "  ")
+    assert (err.value.field, chain.client.block_number()) == ("reason", block)
+    fsp.commit_offers([_offer(fsp, session)])  # a party of the session, still OPEN
+    with pytest.raises(ParticipantError) as err:
+        fsp.dispute(session.session_id, "meter CS-1 under-read")
+    assert err.value.field == "session_id"
+    assert "the session is OPEN on-chain, this step needs VERIFIED" in err.value.reason
+
+
+def test_a_request_can_be_published_again_after_its_escrow(chain, parts, session) -> None:
+    dso = parts("dso2")
+    req = make_request(session.session_id, expires_at=session.gate_closure).model_copy(
+        update={"direction": "DOWN"}
+    )
+    assert dso.chain.escrow_request(req) is True  # escrowed, then the publication was lost
+    balance = dso.chain.balance_units()
+    dso.post_request(req)  # the retry does not escrow twice
+    assert dso.chain.balance_units() == balance
+    published = [r.request_id for r in dso.requests(session.session_id)]
+    assert published.count(req.request_id) == 1 and len(published) == 2
+    other = req.model_copy(update={"budget_units": req.budget_units + 1})  # same id, new body
+    with pytest.raises(ParticipantError) as err:
+        dso.post_request(other)
+    assert err.value.field == "request_id"
+
+
+def test_a_batch_of_offers_can_be_sent_again_after_a_refusal(parts, session) -> None:
+    fsp = parts("fsp_a")
+    good, bad = _offer(fsp, session), _offer(fsp, session, cp="EAN-UNKNOWN")
+    with pytest.raises(ParticipantError) as err:
+        fsp.post_offers([good, bad])
+    assert err.value.field == "offers[1].body.congestion_point"
+    fixed = bad.model_copy(update={"congestion_point": CP})
+    first, second = fsp.post_offers([good, fixed])  # good again: the API replays its answer
+    assert (first["body"]["offer_id"], second["body"]["offer_id"]) == (
+        good.offer_id,
+        fixed.offer_id,
+    )
+    fsp.login()
+    stored = sorted(o["body"]["offer_id"] for o in fsp.client.offers(session.session_id))
+    assert stored == sorted([good.offer_id, fixed.offer_id])

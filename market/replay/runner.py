@@ -44,6 +44,7 @@ from market.replay.delivery import stop_stations
 from market.replay.derive import derived_key, derived_secret
 from market.replay.grid import check_scenario
 from market.replay.registration import register_participants
+from market.replay.report_evidence import collect_extras
 from market.replay.sessions import run_sessions
 from market.replay.world import onchain_role, settlement_rules, stays
 from market.runtime import ChainClock, attach_settlement, build_runtime
@@ -180,19 +181,16 @@ def run_replay(
         t_report = time.perf_counter()
         report, plots = build_report(ctx)
         report["gas"] = gas_by_kind(chain, 0)
-        report["audit"] = (
-            _audit(chain, runtime.settings.bundle_dir)
-            if options.audit
-            else {
-                "available": False,
-                "reason": "skipped (--no-audit)",
-            }
-        )
+        audit_full: dict[str, Any] | None = None
+        if options.audit:
+            report["audit"], audit_full = _audit(chain, runtime.settings.bundle_dir)
+        else:
+            report["audit"] = {"available": False, "reason": "skipped (--no-audit)"}
         if report["audit"].get("passed") is False:
             report["findings"] = sorted(
                 [*report["findings"], *(f"audit: {f}" for f in report["audit"]["findings"])]
             )
-        write_html(report_dir, report, plots)
+        write_html(report_dir, report, plots, collect_extras(ctx, audit_full))
         timing["report_s"] = round(time.perf_counter() - t_report, 3)
         timing["total_wall_s"] = round(time.perf_counter() - wall0, 3)
         timing["sessions"] = {r.spec.id: r.timing for r in ctx.runs}  # type: ignore[assignment]
@@ -228,11 +226,12 @@ def _record_interrupt(
     (report_dir / "interrupted.json").write_text(json.dumps(note, indent=2, sort_keys=True))
 
 
-def _audit(chain: ReplayChain, bundle_dir: Path) -> dict[str, Any]:
+def _audit(chain: ReplayChain, bundle_dir: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The summary for report.json, and the full per-check result for report.html."""
     try:
         from market.audit.runner import run_audit
     except ImportError as exc:
-        return {"available": False, "reason": f"auditor not importable: {exc}"}
+        return {"available": False, "reason": f"auditor not importable: {exc}"}, None
     report = run_audit(
         rpc=chain.rpc_url,
         market=chain.contracts.market.address,
@@ -248,7 +247,7 @@ def _audit(chain: ReplayChain, bundle_dir: Path) -> dict[str, Any]:
         "sessions": len(report.sessions),
         "findings": findings,
         "errors": errors,
-    }
+    }, report.to_json()
 
 
 __all__ = [

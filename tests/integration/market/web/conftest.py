@@ -146,13 +146,15 @@ def web(browser: Any, finished_market: FinishedMarket) -> Iterator[Web]:
     page.set_default_timeout(60_000)
     web = Web(page, finished_market.base_url)
     own = urlsplit(finished_market.base_url).netloc
+    tmp_root = finished_market.folder  # report.html of the replay opens from disk
 
     def on_console(msg: Any) -> None:
         if msg.type == "error":
             web.problems.append(f"console: {msg.text} at {msg.location}")
 
     def guard(route: Any) -> None:
-        if urlsplit(route.request.url).netloc == own:
+        url = urlsplit(route.request.url)
+        if url.netloc == own or (url.scheme == "file" and url.path.startswith(str(tmp_root))):
             route.continue_()
         else:
             web.outside.append(route.request.url)

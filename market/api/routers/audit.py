@@ -25,7 +25,13 @@ from market.api.routers.sessions import load_session
 from market.bundles import KINDS, BundleStore
 from market.clearing_house import store as house_store
 from market.core import MarketCore
-from market.errors import ChainUnavailable, FlexMarketError, InvalidMessage, NotFound
+from market.errors import (
+    ChainUnavailable,
+    FlexMarketError,
+    InvalidMessage,
+    NotFound,
+    WrongSessionState,
+)
 from market.ledger import Ledger
 from market.store import models as m
 
@@ -96,7 +102,9 @@ def _audit(request: Request, session_id: str, replace: tuple[str, bytes] | None)
     core: MarketCore = request.app.state.core
     bundles: BundleStore = request.app.state.bundles
     ledger: Ledger | None = getattr(request.app.state, "ledger", None)
-    load_session(core, session_id)
+    session = load_session(core, session_id)
+    if session.state == "PENDING":
+        raise WrongSessionState("the session is not on-chain yet: nothing to audit", field="state")
     if ledger is None:
         raise ChainUnavailable("this service runs without a chain (no ledger)", field="rpc_url")
     if not _RUNNING.acquire(blocking=False):
@@ -134,7 +142,7 @@ def _audit(request: Request, session_id: str, replace: tuple[str, bytes] | None)
 @router.get(
     "/sessions/{session_id}/audit",
     response_model=SessionAuditResult,
-    responses={404: {}, 429: {}, 503: {}},
+    responses={404: {}, 409: {}, 429: {}, 503: {}},
 )
 async def audit_session(session_id: str, core: CoreDep, request: Request) -> Any:
     """Run the auditor's checks of the session against the chain and its published bundles."""
@@ -144,7 +152,7 @@ async def audit_session(session_id: str, core: CoreDep, request: Request) -> Any
 @router.post(
     "/sessions/{session_id}/audit/{kind}",
     response_model=SessionAuditResult,
-    responses={404: {}, 422: {}, 429: {}, 503: {}},
+    responses={404: {}, 409: {}, 422: {}, 429: {}, 503: {}},
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -130,3 +130,17 @@ def test_every_form_field_on_the_auditor_page_has_a_label(web) -> None:
     )
     assert unlabelled == []
     web.assert_clean()
+
+
+def test_a_second_audit_while_one_runs_gets_429(finished_market) -> None:
+    from market.api.routers import audit
+
+    assert audit._RUNNING.acquire(timeout=120)  # stands for an audit in progress
+    try:
+        r = httpx.get(
+            f"{finished_market.base_url}/sessions/{finished_market.session_id}/audit", timeout=30
+        )
+    finally:
+        audit._RUNNING.release()
+    assert r.status_code == 429
+    assert r.headers["content-type"].startswith("application/problem+json")

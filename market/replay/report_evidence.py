@@ -116,7 +116,7 @@ def _stations(ctx: ReplayContext, run: SessionRun) -> list[dict[str, Any]]:
 
 
 def _off_chain(run: SessionRun) -> list[str]:
-    notes = []
+    notes: list[str] = []
     if run.netting is not None and not run.netting.onchain:
         names = run.netting.names
         pairs = sorted(

@@ -127,9 +127,9 @@ def _audit(request: Request, session_id: str, replace: tuple[str, bytes] | None)
         _RUNNING.release()
     if report.fatal is not None or not report.sessions:
         raise ChainUnavailable(f"the audit could not run: {report.message}", field="rpc_url")
-    session = report.sessions[0].to_json()
+    audited = report.sessions[0].to_json()
     return {
-        **{k: session[k] for k in ("onchain_id", "state", "result", "checks")},
+        **{k: audited[k] for k in ("onchain_id", "state", "result", "checks")},
         "session_id": session_id,
         "message": report.message,
         "replaced": replace[0] if replace else None,

@@ -112,6 +112,7 @@ def _audit(request: Request, session_id: str, replace: tuple[str, bytes] | None)
     try:
         with tempfile.TemporaryDirectory(prefix="flexmarket-audit-") as tmp:
             folder = Path(tmp)
+            staged = json.dumps(str(folder))[1:-1]  # as it appears inside JSON strings
             _stage(core, bundles, session_id, folder)
             if replace is not None:
                 kind, content = replace
@@ -127,7 +128,8 @@ def _audit(request: Request, session_id: str, replace: tuple[str, bytes] | None)
         _RUNNING.release()
     if report.fatal is not None or not report.sessions:
         raise ChainUnavailable(f"the audit could not run: {report.message}", field="rpc_url")
-    audited = report.sessions[0].to_json()
+    # The staged copy is gone once the audit ends; name what it held instead of its temp path.
+    audited = json.loads(json.dumps(report.sessions[0].to_json()).replace(staged, "bundles"))
     return {
         **{k: audited[k] for k in ("onchain_id", "state", "result", "checks")},
         "session_id": session_id,

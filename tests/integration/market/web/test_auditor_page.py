@@ -87,6 +87,7 @@ def test_auditor_sees_evidence_runs_the_audit_and_a_tampered_bundle_fails(
     assert page.locator(".check[data-check='bundle_hashes']").get_attribute("data-status") == (
         "pass"
     )
+    assert "flexmarket-audit-" not in page.locator("#audit").inner_text()  # no temp paths
     web.screenshot("auditor")
 
     tampered = tmp_path / "result.json"

@@ -130,6 +130,19 @@ function money(bundle) {
   ];
 }
 
+function disputes(d, evidence) {
+  const disputed = evidence ? evidence.events.filter((e) => e.event === "SessionDisputed") : [];
+  const rows = d.evidence.map((e) => [who(e.submitter), utc(e.received_at),
+    (e.body.readings || []).length, e.body.reason || ""]);
+  return [
+    table("Disputes", ["raised by", "received (UTC)", "readings", "reason"], rows, { id: "disputes-table" }),
+    el("p", { id: "dispute-state" }, d.resolution
+      ? ["Resolved by the arbiter: corrected root ", hash(d.resolution.corrected_root),
+        " in transaction ", hash(d.resolution.tx_hash || "")]
+      : disputed.length ? "Disputed on-chain, not resolved yet." : "No dispute was raised."),
+  ];
+}
+
 async function show(sessionId) {
   say("loading…");
   const session = await getJSON(`/sessions/${sessionId}`);
@@ -141,6 +154,7 @@ async function show(sessionId) {
     getJSON(`/sessions/${sessionId}/dispatch`),
     optional(`/sessions/${sessionId}/bundles/delivery`),
   ]);
+  const disputed = await getJSON(`/sessions/${sessionId}/disputes`);
   document.getElementById("summary").replaceChildren(summary(session, evidence));
   document.getElementById("requests").replaceChildren(requests(reqs, evidence));
   document.getElementById("offers").replaceChildren(offers === null
@@ -148,7 +162,7 @@ async function show(sessionId) {
     : offersTable(offers, session, 0));
   document.getElementById("orders").replaceChildren(orders(ords, dispatch, session));
   document.getElementById("delivery").replaceChildren(...delivery(bundle));
-  document.getElementById("money").replaceChildren(...money(bundle));
+  document.getElementById("money").replaceChildren(...money(bundle), ...disputes(disputed, evidence));
   say(`session ${session.state}`, "ok");
 }
 

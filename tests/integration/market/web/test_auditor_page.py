@@ -145,3 +145,31 @@ def test_a_second_audit_while_one_runs_gets_429(finished_market) -> None:
         audit._RUNNING.release()
     assert r.status_code == 429
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_auditor_views_a_saved_cli_result(web, finished_market, tmp_path) -> None:
+    """The page renders ``flexmarket audit --json`` output: the CLI run here, as a user would."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[4]
+    done = subprocess.run(
+        [sys.executable, "-m", "market.cli", "audit", "--rpc", finished_market.rpc_url,
+         "--market", finished_market.report["market_address"],
+         "--bundles", str(finished_market.folder / "bundles"), "--json"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(repo)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    saved = tmp_path / "audit.json"
+    saved.write_text(done.stdout)
+    page = web.page
+    web.open("/auditor")
+    page.wait_for_selector("#events-table tbody tr")
+    page.set_input_files("#cli-file", str(saved))
+    page.click("#show-cli")
+    page.wait_for_selector("#cli-verdict")
+    assert page.locator("#cli-verdict").get_attribute("data-result") == "pass"
+    checks = page.locator("#cli-result .check[data-check='clearing']")
+    assert checks.count() == 1 and checks.get_attribute("data-status") == "pass"
+    web.assert_clean()

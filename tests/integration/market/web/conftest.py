@@ -1,8 +1,8 @@
 """A served market over a finished day, and a headless Chromium that fails on anything unclean.
 
-``finished_market`` (session): the UC5 scenario replayed on an anvil this fixture owns, so the
-chain outlives the replay; then the market API (with its pages) serves the replay's store and
-bundles on a loopback socket, connected to that chain (what ``replay --serve`` does).
+``finished_market`` (session): the UC5 scenario replayed (with ``--netting``) on an anvil this
+fixture owns, so the chain outlives the replay; then the market API (with its pages) serves the
+replay's store and bundles on a loopback socket, connected to that chain (as ``replay --serve``).
 
 ``web`` (function): a Playwright page in Debian's chromium. Every request to another host than
 the service is aborted and recorded; console errors and uncaught page errors are recorded;
@@ -47,7 +47,8 @@ def finished_market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Finish
     scenario, _ = check_scenario(SCENARIO)
     anvil = start_anvil(scenario, folder)  # the chain outlives the replay, as with --serve
     try:
-        report = run_replay(SCENARIO, ReplayOptions(report_dir=folder, rpc_url=anvil.rpc_url))
+        options = ReplayOptions(report_dir=folder, rpc_url=anvil.rpc_url, netting=True)
+        report = run_replay(SCENARIO, options)  # netted: the clearing house has statements
         runtime = finished_runtime(folder, report, anvil.rpc_url)
         with serve_market_api(runtime) as base_url:
             (session,) = report["sessions"].values()

@@ -41,6 +41,16 @@ def replay(
     check: bool = typer.Option(
         False, "--check", help="Only validate the scenario (and its grid), then exit."
     ),
+    serve: bool = typer.Option(
+        False,
+        "--serve",
+        help="Afterwards keep the chain and the market (with its web pages) running and print "
+        "the URL, until Ctrl-C.",
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="With --serve: address to bind."),
+    port: int = typer.Option(
+        8000, "--port", min=0, max=65535, help="With --serve: port (0: any free port)."
+    ),
 ) -> None:
     """Replay a market scenario end to end and write report.json / report.html."""
     from rich.console import Console
@@ -57,9 +67,41 @@ def replay(
     except ScenarioError as exc:
         err.print(f"[red]{exc}[/red]", markup=True, highlight=False)
         raise typer.Exit(2) from None
-    from market.replay.runner import ReplayError, ReplayOptions, run_replay
-
     out = report or Path("reports") / sc.name
+    anvil = None
+    if serve and rpc is None:
+        from market.replay.serve import start_anvil
+
+        anvil = start_anvil(sc, out)  # the chain must outlive the replay
+        rpc = anvil.rpc_url
+    try:
+        code = _replay_and_report(err, scenario, out, rpc, db, speed, seed, audit, netting, serve,
+                                  host, port)  # fmt: skip
+    finally:
+        if anvil is not None:
+            anvil.stop()
+    if code:
+        raise typer.Exit(code)
+
+
+def _replay_and_report(
+    err: Console,
+    scenario: Path,
+    out: Path,
+    rpc: str | None,
+    db: str | None,
+    speed: float,
+    seed: int | None,
+    audit: bool,
+    netting: bool,
+    serve: bool,
+    host: str,
+    port: int,
+) -> int:
+    """Run the replay, print its summary, serve it if asked; the exit code (0 or 1)."""
+    from market.replay.runner import ReplayError, ReplayOptions, run_replay
+    from market.replay.scenario import ScenarioError
+
     options = ReplayOptions(
         report_dir=out,
         rpc_url=rpc,
@@ -92,8 +134,40 @@ def replay(
         "wall_s": result["timing"]["total_wall_s"],
     }
     typer.echo(json.dumps(summary, indent=2, sort_keys=True))
-    if total.get("soc_violations_unexplained") or audit_info.get("passed") is False:
-        raise typer.Exit(1)
+    code = 1 if total.get("soc_violations_unexplained") or audit_info.get("passed") is False else 0
+    if serve and rpc is not None:
+        _serve(err, out, result, rpc, db, host, port)
+    return code
+
+
+def _serve(
+    err: Console, out: Path, result: dict[str, Any], rpc: str, db: str | None, host: str, port: int
+) -> None:
+    """Serve the finished day until Ctrl-C (or SIGTERM)."""
+    import signal
+    import threading
+
+    from market.replay.api_server import serve_market_api
+    from market.replay.serve import finished_runtime
+
+    runtime = finished_runtime(out, result, rpc, db)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with serve_market_api(runtime, host=host, port=port) as url:
+            err.print(
+                f"serving the finished day at {url}/ (DSO {url}/dso, auditor {url}/auditor, "
+                f"API {url}/docs); chain {rpc}; Ctrl-C stops both",
+                markup=False,
+                highlight=False,
+            )
+            while not stop.wait(0.5):
+                pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        runtime.engine.dispose()
 
 
 def _run_with_progress(

@@ -15,13 +15,15 @@ from market.runtime import Runtime
 
 
 @contextlib.contextmanager
-def serve_market_api(runtime: Runtime) -> Iterator[str]:
-    """The market API on a real loopback socket (uvicorn in a thread); yields its base URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def serve_market_api(runtime: Runtime, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """The market API on a real socket (uvicorn in a thread; loopback and a free port unless
+    given); yields its base URL."""
+    if port == 0:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
     config = uvicorn.Config(
-        runtime.app(), host="127.0.0.1", port=port, log_level="warning", access_log=False
+        runtime.app(), host=host, port=port, log_level="warning", access_log=False
     )
     srv = uvicorn.Server(config)
     srv.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
@@ -33,7 +35,7 @@ def serve_market_api(runtime: Runtime) -> Iterator[str]:
             raise ReplayError("setup: the market API did not start within 30 s")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{host}:{port}"
     finally:
         srv.should_exit = True
         thread.join(timeout=15)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from eth_utils.abi import function_abi_to_4byte_selector
 from eth_utils.crypto import keccak
 
-from adapters.chain.anvil import AnvilControl
+from adapters.chain.anvil import AnvilControl, AnvilNode
 from adapters.chain.client import ChainClient
 from adapters.chain.deploy import MarketContracts, deploy_market
 from adapters.chain.toolchain import compile_contracts
@@ -24,6 +25,24 @@ from market.replay.derive import derived_key
 
 FUNDING_WEI = 10**21
 TOKEN_PER_DSO = 10**15  # 1 000 000 000 EUR of settlement token for each DSO
+
+
+def start_replay_anvil(first_gate: int, report_dir: Path) -> AnvilNode:
+    """The replay's own anvil, clock 2 h before the first gate closure.
+
+    Blocks 1 s apart, not stamped by the wall clock, and a gas price that does not move: the
+    kept chain is the same on every run (warps still mine at the times the replay names).
+    """
+    anvil = AnvilNode(
+        accounts=1,
+        timestamp=first_gate - 2 * 3600,
+        log_path=report_dir / "anvil.log",
+        gas_limit=100_000_000,
+        zero_gas_price=True,
+    )
+    anvil.start()
+    anvil.rpc("anvil_setBlockTimestampInterval", 1)
+    return anvil
 
 
 @dataclass

@@ -24,6 +24,7 @@ from market.replay.report import (
     write_report_html,
     write_report_json,
 )
+from market.replay.report_evidence import ReportExtras
 from market.replay.world import Stay, fault_stations, min_departure_pct
 from market.store import models as m
 
@@ -376,8 +377,13 @@ def build_report(ctx: ReplayContext) -> tuple[dict[str, Any], ReplayPlots]:
     return report, plots
 
 
-def write_html(report_dir: Path, report: dict[str, Any], plots: ReplayPlots) -> None:
-    write_report_html(report_dir, report, plots)
+def write_html(
+    report_dir: Path,
+    report: dict[str, Any],
+    plots: ReplayPlots,
+    extras: ReportExtras | None = None,
+) -> None:
+    write_report_html(report_dir, report, plots, extras)
 
 
 def write_json(report_dir: Path, report: dict[str, Any]) -> None:

@@ -22,6 +22,8 @@ matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt
 
 from clearing.encoding import canonical_json
+from market.replay.report_evidence import ReportExtras
+from market.replay.report_sections import render_extras
 
 
 @dataclass
@@ -153,7 +155,8 @@ body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;
 text-align:right}th{background:#f4f4f4}td:first-child{text-align:left}
 img{display:block;max-width:100%;margin:1em 0;border:1px solid #eee}
-.finding{color:#a00}.ok{color:#070}
+.finding{color:#a00}.ok{color:#070}caption{text-align:left;font-weight:bold}
+.note{background:#fff6d6;border-left:4px solid #d9a300;padding:.5em .8em}
 """
 
 # Reports whether every plot decoded; lets a reader (and the browser test) see a broken image.
@@ -267,8 +270,11 @@ def _session_sections(report: Mapping[str, Any]) -> list[str]:
     return parts
 
 
-def render_html(report: Mapping[str, Any], plots: ReplayPlots) -> str:
-    """A self-contained page: summary tables plus PNG plots embedded as data URIs."""
+def render_html(
+    report: Mapping[str, Any], plots: ReplayPlots, extras: ReportExtras | None = None
+) -> str:
+    """A self-contained page: summary tables, the evidence tables of ``extras`` (when given)
+    and PNG plots embedded as data URIs."""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>flexmarket replay: {html.escape(str(report.get('scenario', '')))}</title>",
@@ -296,6 +302,8 @@ def render_html(report: Mapping[str, Any], plots: ReplayPlots) -> str:
     else:
         parts.append("<p class='ok'>none</p>")
     parts.extend(_session_sections(report))
+    if extras is not None:
+        parts.extend(render_extras(report, extras))
     parts.append("<h2>Congestion before and after</h2>")
     parts.extend(_img(plot_loading(s, plots.isp_s), f"loading {s.point}") for s in plots.loading)
     parts.append("<h2>Requested, awarded and delivered flexibility</h2>")
@@ -317,7 +325,12 @@ def render_html(report: Mapping[str, Any], plots: ReplayPlots) -> str:
     return "\n".join(parts)
 
 
-def write_report_html(report_dir: Path, report: Mapping[str, Any], plots: ReplayPlots) -> Path:
+def write_report_html(
+    report_dir: Path,
+    report: Mapping[str, Any],
+    plots: ReplayPlots,
+    extras: ReportExtras | None = None,
+) -> Path:
     path = report_dir / "report.html"
-    path.write_text(render_html(report, plots), encoding="utf-8")
+    path.write_text(render_html(report, plots, extras), encoding="utf-8")
     return path

@@ -33,7 +33,7 @@ from market.audit.kept_chain import CHAIN_STATE_FILE, DEPLOYMENT_FILE, keep_chai
 from market.client import MarketClient
 from market.lifecycle.worker import Worker
 from market.replay.api_server import serve_market_api
-from market.replay.chain import ReplayChain, gas_by_kind, setup_chain
+from market.replay.chain import ReplayChain, gas_by_kind, setup_chain, start_replay_anvil
 from market.replay.context import (
     PHASES,
     ProgressFn,
@@ -45,6 +45,7 @@ from market.replay.delivery import stop_stations
 from market.replay.derive import derived_key, derived_secret
 from market.replay.grid import check_scenario
 from market.replay.registration import register_participants
+from market.replay.report_evidence import collect_extras
 from market.replay.sessions import run_sessions
 from market.replay.world import onchain_role, settlement_rules, stays
 from market.runtime import ChainClock, attach_settlement, build_runtime
@@ -104,18 +105,7 @@ def run_replay(
         if options.rpc_url:
             control: AnvilControl = AnvilControl(rpc_url=options.rpc_url)
         else:
-            anvil = AnvilNode(
-                accounts=1,
-                timestamp=first_gate - 2 * 3600,
-                log_path=report_dir / "anvil.log",
-                gas_limit=100_000_000,
-                zero_gas_price=True,
-            )
-            anvil.start()
-            # blocks 1 s apart, not stamped by the wall clock, and a gas price that does not
-            # move: the kept chain is the same on every run (warps still mine at the times the
-            # replay names)
-            anvil.rpc("anvil_setBlockTimestampInterval", 1)
+            anvil = start_replay_anvil(first_gate, report_dir)
             control = anvil
         chain_now = control.block_timestamp()
         if chain_now >= first_gate - 3600:
@@ -186,20 +176,17 @@ def run_replay(
         t_report = time.perf_counter()
         report, plots = build_report(ctx)
         report["gas"] = gas_by_kind(chain, 0)
-        report["audit"] = (
-            _audit(chain, runtime.settings.bundle_dir)
-            if options.audit
-            else {
-                "available": False,
-                "reason": "skipped (--no-audit)",
-            }
-        )
+        audit_full: dict[str, Any] | None = None
+        if options.audit:
+            report["audit"], audit_full = _audit(chain, runtime.settings.bundle_dir)
+        else:
+            report["audit"] = {"available": False, "reason": "skipped (--no-audit)"}
         report["chain_state"] = _keep_chain(chain, report_dir)
         if report["audit"].get("passed") is False:
             report["findings"] = sorted(
                 [*report["findings"], *(f"audit: {f}" for f in report["audit"]["findings"])]
             )
-        write_html(report_dir, report, plots)
+        write_html(report_dir, report, plots, collect_extras(ctx, audit_full))
         timing["report_s"] = round(time.perf_counter() - t_report, 3)
         timing["total_wall_s"] = round(time.perf_counter() - wall0, 3)
         timing["sessions"] = {r.spec.id: r.timing for r in ctx.runs}  # type: ignore[assignment]
@@ -246,11 +233,12 @@ def _keep_chain(chain: ReplayChain, report_dir: Path) -> str:
     return CHAIN_STATE_FILE
 
 
-def _audit(chain: ReplayChain, bundle_dir: Path) -> dict[str, Any]:
+def _audit(chain: ReplayChain, bundle_dir: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The summary for report.json, and the full per-check result for report.html."""
     try:
         from market.audit.runner import run_audit
     except ImportError as exc:
-        return {"available": False, "reason": f"auditor not importable: {exc}"}
+        return {"available": False, "reason": f"auditor not importable: {exc}"}, None
     report = run_audit(
         rpc=chain.rpc_url,
         market=chain.contracts.market.address,
@@ -266,7 +254,7 @@ def _audit(chain: ReplayChain, bundle_dir: Path) -> dict[str, Any]:
         "sessions": len(report.sessions),
         "findings": findings,
         "errors": errors,
-    }
+    }, report.to_json()
 
 
 __all__ = [

@@ -194,3 +194,6 @@ def test_revenue_sharing_is_netted_on_chain_and_withdrawn(replayed, tmp_path) ->
     # the FSP keeps its payout minus what it shares
     payout = sum(p["payout_units"] for p in session["payouts"])
     assert session["withdrawn_units"]["emot"] == payout + positions["emot"]
+    # report.html says money was settled off-chain only when it was (the replay without --netting)
+    assert "Settled off-chain" not in (tmp_path / "report.html").read_text()
+    assert "Settled off-chain" in (replayed("uc5-terni-microgrid")[1] / "report.html").read_text()

@@ -25,7 +25,13 @@ from market.api.routers.sessions import load_session
 from market.bundles import KINDS, BundleStore
 from market.clearing_house import store as house_store
 from market.core import MarketCore
-from market.errors import ChainUnavailable, FlexMarketError, InvalidMessage, NotFound
+from market.errors import (
+    ChainUnavailable,
+    FlexMarketError,
+    InvalidMessage,
+    NotFound,
+    WrongSessionState,
+)
 from market.ledger import Ledger
 from market.store import models as m
 
@@ -96,7 +102,9 @@ def _audit(request: Request, session_id: str, replace: tuple[str, bytes] | None)
     core: MarketCore = request.app.state.core
     bundles: BundleStore = request.app.state.bundles
     ledger: Ledger | None = getattr(request.app.state, "ledger", None)
-    load_session(core, session_id)
+    session = load_session(core, session_id)
+    if session.state == "PENDING":
+        raise WrongSessionState("the session is not on-chain yet: nothing to audit", field="state")
     if ledger is None:
         raise ChainUnavailable("this service runs without a chain (no ledger)", field="rpc_url")
     if not _RUNNING.acquire(blocking=False):
@@ -104,6 +112,7 @@ def _audit(request: Request, session_id: str, replace: tuple[str, bytes] | None)
     try:
         with tempfile.TemporaryDirectory(prefix="flexmarket-audit-") as tmp:
             folder = Path(tmp)
+            staged = json.dumps(str(folder))[1:-1]  # as it appears inside JSON strings
             _stage(core, bundles, session_id, folder)
             if replace is not None:
                 kind, content = replace
@@ -119,9 +128,10 @@ def _audit(request: Request, session_id: str, replace: tuple[str, bytes] | None)
         _RUNNING.release()
     if report.fatal is not None or not report.sessions:
         raise ChainUnavailable(f"the audit could not run: {report.message}", field="rpc_url")
-    session = report.sessions[0].to_json()
+    # The staged copy is gone once the audit ends; name what it held instead of its temp path.
+    audited = json.loads(json.dumps(report.sessions[0].to_json()).replace(staged, "bundles"))
     return {
-        **{k: session[k] for k in ("onchain_id", "state", "result", "checks")},
+        **{k: audited[k] for k in ("onchain_id", "state", "result", "checks")},
         "session_id": session_id,
         "message": report.message,
         "replaced": replace[0] if replace else None,
@@ -134,7 +144,7 @@ def _audit(request: Request, session_id: str, replace: tuple[str, bytes] | None)
 @router.get(
     "/sessions/{session_id}/audit",
     response_model=SessionAuditResult,
-    responses={404: {}, 429: {}, 503: {}},
+    responses={404: {}, 409: {}, 429: {}, 503: {}},
 )
 async def audit_session(session_id: str, core: CoreDep, request: Request) -> Any:
     """Run the auditor's checks of the session against the chain and its published bundles."""
@@ -144,7 +154,7 @@ async def audit_session(session_id: str, core: CoreDep, request: Request) -> Any
 @router.post(
     "/sessions/{session_id}/audit/{kind}",
     response_model=SessionAuditResult,
-    responses={404: {}, 422: {}, 429: {}, 503: {}},
+    responses={404: {}, 409: {}, 422: {}, 429: {}, 503: {}},
     openapi_extra={
         "requestBody": {
             "required": True,

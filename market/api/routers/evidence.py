@@ -16,9 +16,10 @@ from sqlmodel import Session, col, select
 
 from adapters.chain.errors import ChainError
 from adapters.chain.session_view import SESSION_EVENTS
-from clearing.encoding import hex32, uuid_to_bytes32
+from clearing.encoding import hex32, keccak256, uuid_to_bytes32
 from market.api.deps import CoreDep
 from market.api.routers.sessions import load_session
+from market.clearing_house import store as house_store
 from market.errors import ChainUnavailable
 from market.ledger import Ledger
 from market.store import models as m
@@ -151,6 +152,19 @@ def session_evidence(session_id: str, core: CoreDep, request: Request) -> Sessio
         elif e.event == "DisputeResolved":
             roots["delivery_root"] = e.args.get("correctedRoot", "")
     order = {"input": 0, "result": 1, "delivery": 2}
+    published = [
+        BundleEvidence(kind=b.kind, keccak=b.keccak, url=f"/sessions/{session_id}/bundles/{b.kind}")
+        for b in sorted(bundles, key=lambda b: order.get(b.kind, 9))
+    ]
+    resolution = house_store.load_resolution(core.engine, session_id)
+    if resolution is not None:  # the arbiter's corrected delivery bundle
+        published.append(
+            BundleEvidence(
+                kind="resolution",
+                keccak=hex32(keccak256(resolution["bundle"])),
+                url=f"/sessions/{session_id}/disputes/resolution/bundle",
+            )
+        )
     return SessionEvidence(
         session_id=session.id,
         onchain_id=hex32(uuid_to_bytes32(session.id)),
@@ -160,10 +174,5 @@ def session_evidence(session_id: str, core: CoreDep, request: Request) -> Sessio
         **roots,
         events=events,
         requests=escrows,
-        bundles=[
-            BundleEvidence(
-                kind=b.kind, keccak=b.keccak, url=f"/sessions/{session_id}/bundles/{b.kind}"
-            )
-            for b in sorted(bundles, key=lambda b: order.get(b.kind, 9))
-        ],
+        bundles=published,
     )

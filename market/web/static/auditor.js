@@ -106,7 +106,34 @@ async function runTampered(event) {
   }
 }
 
+// A saved ``flexmarket audit --json`` report, rendered with the same checks (read locally).
+async function showCli(event) {
+  event.preventDefault();
+  const file = document.getElementById("cli-file").files[0];
+  const box = document.getElementById("cli-result");
+  if (!file) { say("choose a file first", "bad"); return; }
+  let report;
+  try { report = JSON.parse(await file.text()); } catch (error) {
+    say(`${file.name} is not JSON: ${error.message}`, "bad"); return;
+  }
+  if (!report || !Array.isArray(report.sessions)) {
+    say(`${file.name} is not a flexmarket audit --json report (no sessions list)`, "bad"); return;
+  }
+  box.replaceChildren(
+    el("p", {}, el("strong", { id: "cli-verdict", "data-result": report.result,
+      class: report.result === "pass" ? "pass" : "fail" }, String(report.result).toUpperCase()),
+    ` (${report.message}; market ${report.market})`),
+    ...report.sessions.flatMap((s) => [
+      el("h3", {}, `Session ${s.session_id || s.onchain_id}: `, el("span", { class: s.result }, s.result)),
+      ...s.checks.map(renderCheck),
+    ]),
+    ...(report.market_checks || []).map(renderCheck),
+  );
+  say(`showing ${file.name}`, "ok");
+}
+
 async function main() {
+  document.getElementById("cli-form").addEventListener("submit", showCli);
   const sessions = await fillSessions(sessionSelect);
   if (!sessions.length) { say("no sessions yet"); return; }
   document.getElementById("session-form").addEventListener("submit", runAudit);

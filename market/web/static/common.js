@@ -31,21 +31,46 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-/** A table; a cell may be a Node, a string/number, or {text, class} (class "num" right-aligns). */
+/** A table; a cell may be a Node, a string/number, or {text, class, sort} (class "num"
+ * right-aligns; sort is the value to order by). Each header is a button that sorts by it. */
 export function table(caption, headers, rows, attrs = {}) {
   const cell = (c) => {
     if (c instanceof Node) return el("td", {}, c);
-    if (c && typeof c === "object") return el("td", { class: c.class }, c.text);
-    return el("td", { class: typeof c === "number" ? "num" : undefined }, c);
+    if (c && typeof c === "object") {
+      return el("td", { class: c.class, "data-sort": c.sort }, c.text);
+    }
+    return el("td", { class: typeof c === "number" ? "num" : undefined,
+      "data-sort": typeof c === "number" ? c : undefined }, c);
   };
-  return el(
-    "table", attrs,
-    el("caption", {}, caption),
-    el("thead", {}, el("tr", {}, headers.map((h) => el("th", { scope: "col" }, h)))),
-    el("tbody", {}, rows.length
-      ? rows.map((r) => el("tr", {}, r.map(cell)))
-      : el("tr", {}, el("td", { colspan: headers.length, class: "muted" }, "none"))),
-  );
+  const body = el("tbody", {}, rows.length
+    ? rows.map((r) => el("tr", {}, r.map(cell)))
+    : el("tr", {}, el("td", { colspan: headers.length, class: "muted" }, "none")));
+  const heads = headers.map((h, i) => el("th", { scope: "col", "aria-sort": "none" },
+    rows.length > 1 ? el("button", { type: "button", class: "sort",
+      onclick: (event) => sortBy(event.currentTarget.closest("table"), i) }, h) : h));
+  return el("table", attrs, el("caption", {}, caption),
+    el("thead", {}, el("tr", {}, heads)), body);
+}
+
+/** Sort a table's rows by column ``index`` (numbers by value), toggling the direction. */
+function sortBy(tableNode, index) {
+  const th = tableNode.tHead.rows[0].cells[index];
+  const ascending = th.getAttribute("aria-sort") !== "ascending";
+  for (const other of tableNode.tHead.rows[0].cells) other.setAttribute("aria-sort", "none");
+  th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+  const key = (row) => {
+    const c = row.cells[index];
+    const raw = c.dataset.sort ?? c.textContent.trim();
+    const leading = /^-?\d+(\.\d+)?(?= |$)/.exec(raw); // "87625 Wh", "3.5048 EUR", "12"
+    return leading ? Number(leading[0]) : raw;
+  };
+  const rows = [...tableNode.tBodies[0].rows];
+  rows.sort((a, b) => {
+    const x = key(a); const y = key(b);
+    const order = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
+    return ascending ? order : -order;
+  });
+  tableNode.tBodies[0].append(...rows);
 }
 
 /** Token minor units (6 decimals) as exact EUR text (at least 2 decimals, never rounded). */

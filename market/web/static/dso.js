@@ -1,5 +1,6 @@
 // The DSO dashboard (read-only): requests and escrow, offers, orders, delivery, money.
 import { el, eur, fillSessions, getJSON, hash, say, short, table, utc } from "/static/common.js";
+import { authHeaders, download, signInWithKey, signInWithWallet, signOut, signedIn } from "/static/signin.js";
 
 const PAGE_SIZE = 25;
 let names = {};
@@ -130,6 +131,19 @@ function money(bundle) {
   ];
 }
 
+function disputes(d, evidence) {
+  const disputed = evidence ? evidence.events.filter((e) => e.event === "SessionDisputed") : [];
+  const rows = d.evidence.map((e) => [who(e.submitter), utc(e.received_at),
+    (e.body.readings || []).length, e.body.reason || ""]);
+  return [
+    table("Disputes", ["raised by", "received (UTC)", "readings", "reason"], rows, { id: "disputes-table" }),
+    el("p", { id: "dispute-state" }, d.resolution
+      ? ["Resolved by the arbiter: corrected root ", hash(d.resolution.corrected_root),
+        " in transaction ", hash(d.resolution.tx_hash || "")]
+      : disputed.length ? "Disputed on-chain, not resolved yet." : "No dispute was raised."),
+  ];
+}
+
 async function show(sessionId) {
   say("loading…");
   const session = await getJSON(`/sessions/${sessionId}`);
@@ -141,6 +155,7 @@ async function show(sessionId) {
     getJSON(`/sessions/${sessionId}/dispatch`),
     optional(`/sessions/${sessionId}/bundles/delivery`),
   ]);
+  const disputed = await getJSON(`/sessions/${sessionId}/disputes`);
   document.getElementById("summary").replaceChildren(summary(session, evidence));
   document.getElementById("requests").replaceChildren(requests(reqs, evidence));
   document.getElementById("offers").replaceChildren(offers === null
@@ -148,8 +163,57 @@ async function show(sessionId) {
     : offersTable(offers, session, 0));
   document.getElementById("orders").replaceChildren(orders(ords, dispatch, session));
   document.getElementById("delivery").replaceChildren(...delivery(bundle));
-  document.getElementById("money").replaceChildren(...money(bundle));
+  document.getElementById("money").replaceChildren(...money(bundle), ...disputes(disputed, evidence));
+  await showStatement(sessionId);
   say(`session ${session.state}`, "ok");
+}
+
+async function showStatement(sessionId) {
+  const box = document.getElementById("statement");
+  if (!signedIn()) { box.replaceChildren(); return; }
+  const base = `/statements/${sessionId}`;
+  try {
+    const st = await getJSON(base, { headers: authHeaders({ Accept: "application/json" }) });
+    const lines = Object.entries(st).filter(([, v]) => typeof v !== "object");
+    box.replaceChildren(
+      table("Your statement for this session", ["field", "value"], lines, { id: "statement-table" }),
+      el("p", {}, "Download: ",
+        el("button", { type: "button", id: "statement-csv",
+          onclick: () => download(`${base}?format=csv`, `statement-${sessionId}.csv`).catch((e) => say(e.message, "bad")) }, "CSV"),
+        " ",
+        el("button", { type: "button", id: "statement-json",
+          onclick: () => download(`${base}?format=json`, `statement-${sessionId}.json`).catch((e) => say(e.message, "bad")) }, "JSON"),
+        " (UFTP FlexSettlement XML is addressed to FSPs)"),
+    );
+  } catch (error) {
+    box.replaceChildren(el("p", { id: "statement-none", class: "muted" },
+      `No statement for you in this session: ${error.message}`));
+  }
+}
+
+function wireSignIn(select) {
+  const who = document.getElementById("who");
+  const after = (s) => {
+    who.textContent = `Signed in as ${s.address} until ${utc(s.expiresAt)}.`;
+    who.className = "ok";
+    document.getElementById("dev-key").value = "";
+    document.getElementById("sign-out").hidden = false;
+    return showStatement(select.value);
+  };
+  const fail = (error) => { who.textContent = `Sign-in failed: ${error.message}`; who.className = "bad"; };
+  document.getElementById("key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    signInWithKey(document.getElementById("dev-key").value).then(after).catch(fail);
+  });
+  const walletButton = document.getElementById("sign-in-wallet");
+  walletButton.disabled = !window.ethereum;
+  walletButton.addEventListener("click", () => signInWithWallet().then(after).catch(fail));
+  document.getElementById("sign-out").addEventListener("click", async () => {
+    await signOut().catch(fail);
+    who.textContent = "Signed out: public data only."; who.className = "muted";
+    document.getElementById("sign-out").hidden = true;
+    await showStatement(select.value);
+  });
 }
 
 async function main() {
@@ -157,6 +221,7 @@ async function main() {
   names = Object.fromEntries(participants.map((p) => [p.address.toLowerCase(), p.name || p.address]));
   const select = document.getElementById("session");
   const sessions = await fillSessions(select);
+  wireSignIn(select);
   if (!sessions.length) { say("no sessions yet"); return; }
   document.getElementById("session-form").addEventListener("submit", (event) => {
     event.preventDefault();

@@ -1,8 +1,8 @@
 """A served market over a finished day, and a headless Chromium that fails on anything unclean.
 
-``finished_market`` (session): the UC5 scenario replayed on an anvil this fixture owns, so the
-chain outlives the replay; then the market API (with its pages) serves the replay's store and
-bundles on a loopback socket, connected to that chain.
+``finished_market`` (session): the UC5 scenario replayed (with ``--netting``) on an anvil this
+fixture owns, so the chain outlives the replay; then the market API (with its pages) serves the
+replay's store and bundles on a loopback socket, connected to that chain (as ``replay --serve``).
 
 ``web`` (function): a Playwright page in Debian's chromium. Every request to another host than
 the service is aborted and recorded; console errors and uncaught page errors are recorded;
@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +20,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 
 REPO = Path(__file__).resolve().parents[4]
 SCENARIO = REPO / "scripts" / "scenarios" / "uc5-terni-microgrid.yaml"
@@ -41,58 +38,27 @@ class FinishedMarket:
 
 @pytest.fixture(scope="session")
 def finished_market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FinishedMarket]:
-    from adapters.chain.client import ChainClient
-    from adapters.chain.market_contract import FlexMarketContract
-    from adapters.chain.toolchain import compile_contracts
-    from market.ledger import Ledger
-    from market.replay.chain import ReplayAnvil
+    from market.replay.api_server import serve_market_api
     from market.replay.grid import check_scenario
     from market.replay.runner import ReplayOptions, run_replay
-    from market.runtime import build_runtime
-    from market.settings import Settings
+    from market.replay.serve import finished_runtime, start_anvil
 
     folder = tmp_path_factory.mktemp("web-uc5")
     scenario, _ = check_scenario(SCENARIO)
-    first_gate = min(scenario.at(s.gate_closure) for s in scenario.sessions)
-    anvil = ReplayAnvil(
-        accounts=1,
-        timestamp=first_gate - 2 * 3600,
-        log_path=folder / "anvil.log",
-        gas_limit=100_000_000,
-    )
-    anvil.start()
+    anvil = start_anvil(scenario, folder)  # the chain outlives the replay, as with --serve
     try:
-        report = run_replay(SCENARIO, ReplayOptions(report_dir=folder, rpc_url=anvil.rpc_url))
-        client = ChainClient(anvil.rpc_url, artifacts=compile_contracts())
-        ledger = Ledger(client, FlexMarketContract(client, report["market_address"]))
-        settings = Settings(
-            database_url=f"sqlite:///{folder}/market.db",
-            bundle_dir=folder / "bundles",
-            token_secret="web-test-secret",
-            role_cache_ttl_s=60.0,
-        )
-        runtime = build_runtime(settings, ledger=ledger)
-        config = uvicorn.Config(
-            runtime.app(), host="127.0.0.1", port=0, log_level="warning", access_log=False
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="web-test-api", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the market API did not start within 30 s"
-            time.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        (session,) = report["sessions"].values()
-        yield FinishedMarket(
-            base_url=f"http://127.0.0.1:{port}",
-            folder=folder,
-            report=report,
-            session_id=session["session_id"],
-            rpc_url=anvil.rpc_url,
-        )
-        server.should_exit = True
-        thread.join(timeout=15)
+        options = ReplayOptions(report_dir=folder, rpc_url=anvil.rpc_url, netting=True)
+        report = run_replay(SCENARIO, options)  # netted: the clearing house has statements
+        runtime = finished_runtime(folder, report, anvil.rpc_url)
+        with serve_market_api(runtime) as base_url:
+            (session,) = report["sessions"].values()
+            yield FinishedMarket(
+                base_url=base_url,
+                folder=folder,
+                report=report,
+                session_id=session["session_id"],
+                rpc_url=anvil.rpc_url,
+            )
         runtime.engine.dispose()
     finally:
         anvil.stop()
@@ -146,13 +112,15 @@ def web(browser: Any, finished_market: FinishedMarket) -> Iterator[Web]:
     page.set_default_timeout(60_000)
     web = Web(page, finished_market.base_url)
     own = urlsplit(finished_market.base_url).netloc
+    tmp_root = finished_market.folder  # report.html of the replay opens from disk
 
     def on_console(msg: Any) -> None:
         if msg.type == "error":
             web.problems.append(f"console: {msg.text} at {msg.location}")
 
     def guard(route: Any) -> None:
-        if urlsplit(route.request.url).netloc == own:
+        url = urlsplit(route.request.url)
+        if url.netloc == own or (url.scheme == "file" and url.path.startswith(str(tmp_root))):
             route.continue_()
         else:
             web.outside.append(route.request.url)

@@ -87,6 +87,7 @@ def test_auditor_sees_evidence_runs_the_audit_and_a_tampered_bundle_fails(
     assert page.locator(".check[data-check='bundle_hashes']").get_attribute("data-status") == (
         "pass"
     )
+    assert "flexmarket-audit-" not in page.locator("#audit").inner_text()  # no temp paths
     web.screenshot("auditor")
 
     tampered = tmp_path / "result.json"
@@ -129,4 +130,46 @@ def test_every_form_field_on_the_auditor_page_has_a_label(web) -> None:
              .filter((f) => !f.labels || f.labels.length === 0).map((f) => f.id)"""
     )
     assert unlabelled == []
+    web.assert_clean()
+
+
+def test_a_second_audit_while_one_runs_gets_429(finished_market) -> None:
+    from market.api.routers import audit
+
+    assert audit._RUNNING.acquire(timeout=120)  # stands for an audit in progress
+    try:
+        r = httpx.get(
+            f"{finished_market.base_url}/sessions/{finished_market.session_id}/audit", timeout=30
+        )
+    finally:
+        audit._RUNNING.release()
+    assert r.status_code == 429
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_auditor_views_a_saved_cli_result(web, finished_market, tmp_path) -> None:
+    """The page renders ``flexmarket audit --json`` output: the CLI run here, as a user would."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[4]
+    done = subprocess.run(
+        [sys.executable, "-m", "market.cli", "audit", "--rpc", finished_market.rpc_url,
+         "--market", finished_market.report["market_address"],
+         "--bundles", str(finished_market.folder / "bundles"), "--json"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(repo)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    saved = tmp_path / "audit.json"
+    saved.write_text(done.stdout)
+    page = web.page
+    web.open("/auditor")
+    page.wait_for_selector("#events-table tbody tr")
+    page.set_input_files("#cli-file", str(saved))
+    page.click("#show-cli")
+    page.wait_for_selector("#cli-verdict")
+    assert page.locator("#cli-verdict").get_attribute("data-result") == "pass"
+    checks = page.locator("#cli-result .check[data-check='clearing']")
+    assert checks.count() == 1 and checks.get_attribute("data-status") == "pass"
     web.assert_clean()

@@ -42,6 +42,14 @@ def test_dso_sees_escrow_offers_orders_delivery_and_money(web, finished_market) 
     assert str(order["isps"][0]["actual_w"]) in first
     assert page.locator(".chart canvas").count() >= 1  # uPlot drew the order
 
+    actual = sorted(i["actual_w"] for i in order["isps"])
+    per_order = page.locator(f".delivery-table[data-order='{order['order_id']}']")
+    per_order.get_by_role("button", name="actual W").click()
+    assert per_isp.first.locator("td").nth(3).inner_text() == str(actual[0])
+    per_order.get_by_role("button", name="actual W").click()
+    assert per_isp.first.locator("td").nth(3).inner_text() == str(actual[-1])
+    assert "No dispute was raised." in page.locator("#dispute-state").inner_text()
+
     split = page.locator("#money-split tbody tr").inner_text()
     paid = sum(p["payout_units"] for p in session["payouts"])
     assert _eur(refund["budget_units"]) in split

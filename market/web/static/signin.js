@@ -1,0 +1,77 @@
+// Sign-In with Ethereum (EIP-4361) from the page: a browser wallet (EIP-1193) or, for local
+// development, a key typed into the page. The bearer token lives in this module only (not in
+// storage), so a reload signs out.
+import { BrowserProvider, Wallet, getAddress } from "/vendor/ethers/ethers.min.js";
+import { getJSON } from "/static/common.js";
+
+let session = null; // { address, token, expiresAt }
+
+export const signedIn = () => session;
+
+/** The EIP-4361 text the service parses (market/auth/siwe.py), for one fresh nonce. */
+function message(info, address, nonce) {
+  const now = Math.floor(Date.now() / 1000);
+  const time = (t) => new Date(t * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+  return [
+    `${info.siwe_domain} wants you to sign in with your Ethereum account:`,
+    getAddress(address), "",
+    "Sign in to the flexibility market.", "",
+    `URI: ${info.siwe_uri}`, "Version: 1", `Chain ID: ${info.chain_id}`,
+    `Nonce: ${nonce}`, `Issued At: ${time(now)}`, `Expiration Time: ${time(now + 3600)}`,
+  ].join("\n");
+}
+
+async function signInWith(signer) {
+  const [info, { nonce }] = await Promise.all([getJSON("/market"), getJSON("/auth/nonce")]);
+  const address = await signer.getAddress();
+  const text = message(info, address, nonce);
+  const signature = await signer.signMessage(text);
+  const answer = await getJSON("/auth/siwe", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify({ message: text, signature }),
+  });
+  session = { address: answer.address, token: answer.token, expiresAt: answer.expires_at };
+  return session;
+}
+
+/** Sign in with a hex private key (local development wallets only). */
+export async function signInWithKey(hexKey) {
+  let wallet;
+  try { wallet = new Wallet(hexKey.trim()); } catch {
+    throw new Error("not a private key (64 hex digits, optionally 0x-prefixed)");
+  }
+  return signInWith(wallet);
+}
+
+/** Sign in with the browser's EIP-1193 wallet (window.ethereum). */
+export async function signInWithWallet() {
+  if (!window.ethereum) throw new Error("no browser wallet found (window.ethereum)");
+  const provider = new BrowserProvider(window.ethereum);
+  return signInWith(await provider.getSigner());
+}
+
+export async function signOut() {
+  if (!session) return;
+  await getJSON("/auth/signout", { method: "POST", headers: authHeaders() });
+  session = null;
+}
+
+export function authHeaders(extra = {}) {
+  return session ? { ...extra, Authorization: `Bearer ${session.token}` } : extra;
+}
+
+/** A private resource as a download (fetched with the token, saved from a blob URL). */
+export async function download(path, filename) {
+  const response = await fetch(path, { headers: authHeaders() });
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    throw new Error(`${response.status}: ${body.detail || response.statusText}`);
+  }
+  const url = URL.createObjectURL(await response.blob());
+  const link = Object.assign(document.createElement("a"), { href: url, download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

@@ -222,7 +222,9 @@ def ledger_from_settings(settings: Any) -> Ledger:
             "no chain configured: set FLEXMARKET_RPC_URL or run `flexmarket chain up`",
             field="settings.rpc_url",
         )
-    client = ChainClient(rpc, artifacts=compile_contracts())
+    client = ChainClient(
+        rpc, artifacts=compile_contracts(), confirmations=getattr(settings, "confirmations", 0)
+    )
     deployment = Deployment.load(settings.deployment_file or default_deployment_path())
     contracts = MarketContracts.attach(client, deployment)
     key = settings.operator_key

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +34,9 @@ class Settings(BaseSettings):
     meter_grace_s: int = 900
     worker_id: str | None = None
     clock: Literal["system", "chain"] = "system"  # "chain": latest block time (warped test chains)
+    # Blocks on top before the indexer applies a block and before a sent transaction counts as
+    # done (0 on anvil/hardhat, which never reorganise; a few on a public network).
+    confirmations: int = Field(default=0, ge=0, le=1000)
     # Settlement: keys of the on-chain roles this process acts as (unset: that step waits),
     # and the SettlementRules fields as JSON (FLEXMARKET_SETTLEMENT_RULES='{"isp_s": 900}').
     oracle_key: str | None = None  # METER_ORACLE: attestDelivery

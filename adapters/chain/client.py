@@ -24,7 +24,12 @@ from adapters.chain.abi_types import abi_type
 from adapters.chain.bound import BoundContract
 from adapters.chain.errors import register_abi_errors
 from adapters.chain.events import EventLogs
-from adapters.chain.revert import ChainError, ContractRevert, TransactionFailed
+from adapters.chain.revert import (
+    ChainError,
+    ContractRevert,
+    TransactionDropped,
+    TransactionFailed,
+)
 from adapters.chain.rpc_error import RpcError
 from adapters.chain.toolchain import Artifact, compile_contracts
 from adapters.chain.tx import DecodedEvent, TxResult
@@ -46,8 +51,12 @@ class ChainClient(EventLogs):
         request_timeout_s: float = 30.0,
         receipt_timeout_s: float = 120.0,
         gas_margin: float = 1.2,
+        confirmations: int = 0,
     ) -> None:
+        if confirmations < 0:
+            raise ValueError(f"confirmations: must be >= 0, got {confirmations}")
         self.rpc_url = rpc_url
+        self.confirmations = confirmations
         self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": request_timeout_s}))
         self.receipt_timeout_s = receipt_timeout_s
         self.gas_margin = gas_margin
@@ -204,6 +213,8 @@ class ChainClient(EventLogs):
                 self._nonces[address] = nonce + 1
                 break
         receipt = self.wait_for_receipt(tx_hash)
+        if self.confirmations:
+            receipt = self.wait_for_confirmations(tx_hash, receipt)
         gas_used = int(receipt["gasUsed"], 16)
         block_number = int(receipt["blockNumber"], 16)
         if int(receipt["status"], 16) != 1:
@@ -230,18 +241,51 @@ class ChainClient(EventLogs):
         return None
 
     def wait_for_receipt(self, tx_hash: str) -> dict[str, Any]:
+        """Poll for the receipt; TransactionDropped if the node no longer knows the transaction
+        (twice in a row, a second apart: a reorg dropped it, or it was evicted)."""
         deadline = time.monotonic() + self.receipt_timeout_s
         delay = 0.005
+        unknown_since: float | None = None
         while True:
             receipt = self.rpc("eth_getTransactionReceipt", [tx_hash])
             if receipt is not None:
                 return dict(receipt)
+            if delay >= 0.25 and self.rpc("eth_getTransactionByHash", [tx_hash]) is None:
+                unknown_since = unknown_since or time.monotonic()
+                if time.monotonic() - unknown_since >= 1.0:
+                    raise TransactionDropped(tx_hash)
+            else:
+                unknown_since = None
             if time.monotonic() > deadline:
                 raise ChainError(
                     f"transaction {tx_hash}: no receipt after {self.receipt_timeout_s} s"
                 )
             time.sleep(delay)
             delay = min(delay * 2, 0.25)
+
+    def wait_for_confirmations(self, tx_hash: str, receipt: dict[str, Any]) -> dict[str, Any]:
+        """Wait until ``confirmations`` blocks sit on the receipt's block, then check it again.
+
+        Raises TransactionDropped if a reorg took the transaction out of the chain (the caller
+        decides from the chain's state whether to send again); a transaction re-mined in
+        another block is followed there.
+        """
+        deadline = time.monotonic() + self.receipt_timeout_s
+        while True:
+            mined_in = int(receipt["blockNumber"], 16)
+            while self.block_number() < mined_in + self.confirmations:
+                if time.monotonic() > deadline:
+                    raise ChainError(
+                        f"transaction {tx_hash}: not {self.confirmations} blocks deep after "
+                        f"{self.receipt_timeout_s} s"
+                    )
+                time.sleep(0.05)
+            again = self.rpc("eth_getTransactionReceipt", [tx_hash])
+            if again is None:
+                raise TransactionDropped(tx_hash)
+            if again["blockHash"] == receipt["blockHash"]:
+                return dict(again)
+            receipt = dict(again)  # re-mined elsewhere after a reorg: confirm it there
 
     # --- contracts ---------------------------------------------------------------------
 

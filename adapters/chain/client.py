@@ -44,7 +44,11 @@ __all__ = ["BoundContract", "ChainClient", "DecodedEvent", "TxResult"]
 
 
 class ChainClient(EventLogs):
-    """A connection to one EVM JSON-RPC endpoint with a set of local signing keys."""
+    """A connection to one EVM JSON-RPC endpoint with a set of local signing keys.
+
+    With ``confirmations`` N > 0, views read the block N below the head and a sent
+    transaction returns once N blocks sit on it: the caller acts only on confirmed state.
+    """
 
     def __init__(
         self,
@@ -159,6 +163,8 @@ class ChainClient(EventLogs):
         tx: dict[str, Any] = {"to": to, "data": "0x" + data.hex()}
         if sender:
             tx["from"] = sender
+        if block == "latest" and self.confirmations:  # read only what is confirmed
+            block = hex(max(0, self.block_number() - self.confirmations))
         try:
             return bytes.fromhex(str(self.rpc("eth_call", [tx, block]))[2:])
         except RpcError as exc:

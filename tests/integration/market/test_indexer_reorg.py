@@ -221,3 +221,19 @@ def _mine_until(chain, thread: threading.Thread, *, blocks: int) -> None:
         thread.join(timeout=0.2)
     thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+def test_views_of_a_client_with_confirmations_read_only_confirmed_blocks(chain) -> None:
+    from adapters.chain.client import ChainClient
+
+    lagging = ChainClient(chain.client.rpc_url, artifacts=chain.client.artifacts, confirmations=2)
+    token = lagging.bind("SettlementToken", chain.contracts.token.address)
+    dso, outsider = chain.addresses["dso"], chain.addresses["outsider"]
+    before = token.call("allowance", dso, outsider)
+    chain.contracts.token.approve(outsider, before + 7, sender=dso)
+    assert chain.contracts.token.contract.call("allowance", dso, outsider) == before + 7
+    assert token.call("allowance", dso, outsider) == before, "not yet 2 blocks deep"
+    chain.node.mine()
+    assert token.call("allowance", dso, outsider) == before
+    chain.node.mine()
+    assert token.call("allowance", dso, outsider) == before + 7

@@ -29,11 +29,11 @@ from clearing.messages import (
     FlexOffer,
     FlexOrder,
     FlexRequest,
-    PowerW,
     PricePerMwh,
     UnixSeconds,
     UuidStr,
 )
+from clearing.terms import CongestionPoint, PricingRule, SessionTerms
 from clearing.units import MAX_ISP_COUNT, PPM
 
 __all__ = [
@@ -48,16 +48,16 @@ __all__ = [
     "PricingRule",
     "Procurement",
     "ResultBundle",
+    "SessionTerms",
     "SolverRun",
     "SolverSpec",
     "WorkLimits",
     "bundle_hash",
     "input_bundle_json_schema",
+    "with_committed_terms",
 ]
 
 INPUT_BUNDLE_SCHEMA_PATH = Path(__file__).with_name("input_bundle.schema.json")
-
-PricingRule = Literal["pay_as_bid", "pay_as_clear"]
 
 
 class _Doc(BaseModel):
@@ -65,21 +65,6 @@ class _Doc(BaseModel):
 
     def to_canonical(self) -> bytes:
         return canonical_json(self.model_dump(mode="python"))
-
-
-class CongestionPoint(_Doc):
-    """A node of the grid hierarchy (feeder inside transformer inside substation).
-
-    ``sensitivity_ppm`` scales a flow at this point into its effect on ``parent`` (1e6 = 1.0).
-    ``max_increase_w`` / ``max_decrease_w``: optional bounds on the net change of consumption
-    that awarded flexibility and its rebound may cause here in any ISP (None = unlimited).
-    """
-
-    code: Code
-    parent: Code | None = None
-    sensitivity_ppm: Annotated[StrictInt, Field(ge=1, le=PPM)] = PPM
-    max_increase_w: PowerW | None = None
-    max_decrease_w: PowerW | None = None
 
 
 class SolverSpec(_Doc):
@@ -133,7 +118,11 @@ class MarketRules(_Doc):
 
 
 class InputBundle(_Doc):
-    """Everything the clearing reads. Same bytes in, same result bytes out."""
+    """Everything the clearing reads. Same bytes in, same result bytes out.
+
+    ``terms`` is the preimage of the session's on-chain ``termsHash`` (absent in bundles of
+    sessions created without terms, and then left out of the document): the schedule, rules
+    and grid fields here must equal it, which the auditor checks."""
 
     session_id: UuidStr
     isp_s: Annotated[StrictInt, Field(ge=60, le=86_400)] = 900
@@ -144,6 +133,38 @@ class InputBundle(_Doc):
     prognoses: tuple[DPrognosis, ...] = ()
     offers: tuple[FlexOffer, ...] = ()
     rules: MarketRules = MarketRules()
+    terms: SessionTerms | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_terms(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        data: dict[str, object] = handler(self)
+        if data.get("terms") is None:
+            data.pop("terms", None)
+        return data
+
+
+def with_committed_terms(bundle: InputBundle) -> InputBundle:
+    """The bundle with every field its terms fix taken from the terms (schedule, pricing,
+    solver, gap, time limit, grid): what clearing under the committed terms reads.  The
+    solver version is not a term (it is recorded, not chosen), so it is kept."""
+    t = bundle.terms
+    if t is None:
+        return bundle
+    rules = MarketRules(
+        pricing_rule=t.pricing_rule,
+        time_limit_s=t.solver.time_limit_s,
+        mip_gap_ppm=t.solver.mip_gap_ppm,
+        solver=SolverSpec(name=t.solver.name, version=bundle.rules.solver.version),
+    )
+    return bundle.model_copy(
+        update={
+            "isp_s": t.isp_s,
+            "isp_count": t.isp_count,
+            "start_time": t.delivery_start,
+            "congestion_points": t.congestion_points,
+            "rules": rules,
+        }
+    )
 
 
 class Procurement(_Doc):

@@ -1,4 +1,4 @@
-"""Published bundles (input, result, delivery): byte-exact files whose keccak256 is on-chain.
+"""Published bundles (terms, input, result, delivery): byte-exact files whose keccak256 is on-chain.
 
 A bundle is published once: the bytes go to ``<bundle_dir>/<session_id>/<kind>.json`` (atomic
 rename) and into the store. Publishing the same bytes again is a no-op; different bytes for a
@@ -19,7 +19,7 @@ from clearing.encoding import hex32, keccak256
 from market.errors import Conflict, InvalidMessage, NotFound
 from market.store import models as m
 
-KINDS = ("input", "result", "delivery")
+KINDS = ("terms", "input", "result", "delivery")
 __all__ = ["KINDS", "OFFER_LEAF_ENCODING", "BundleStore", "offer_leaf", "offer_tree"]
 
 

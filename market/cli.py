@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from clearing.json_limits import restore_recursion_limit
-from market.commands import arbiter, bench, chain, clearing_house, csms, db, sim
+from market.commands import arbiter, bench, chain, clearing_house, csms, db, participant, sim
 from market.commands.audit import audit
 from market.commands.replay import replay
 from market.commands.service import reindex, serve, worker_cmd
@@ -35,6 +35,7 @@ app.add_typer(sim.app, name="sim")
 app.add_typer(db.app, name="db")
 app.add_typer(arbiter.app, name="arbiter")
 app.add_typer(clearing_house.app, name="clearing")
+app.add_typer(participant.app, name="participant")
 
 # The Ethereum stack (py_ecc) raised the recursion limit to 100 000 while importing; with it,
 # deeply nested JSON overflows the C stack instead of raising. Back to the safe default.

@@ -9,7 +9,7 @@ they raise ``UnsafeAnswer`` before any JSON parser sees them.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 import httpx
@@ -21,6 +21,7 @@ from market.api.problems import PROBLEM_BASE
 from market.api.schemas import (
     AssetCreate,
     CongestionPointCreate,
+    DispatchAckCreate,
     DispatchStatusCreate,
     MeterReadingCreate,
     ParticipantCreate,
@@ -28,6 +29,7 @@ from market.api.schemas import (
 )
 from market.auth import eip712, siwe
 from market.bundles import offer_tree
+from market.event_stream import MarketEventMessage, follow
 
 
 class ApiError(Exception):
@@ -338,6 +340,38 @@ class MarketClient:
 
     def earnings(self, period: str, ev_user: str | None = None) -> list[dict[str, Any]]:
         return self._get_objects(f"/statements/{period}/earnings", ev_user=ev_user)
+
+    # ---- deployment ------------------------------------------------------------------------
+
+    def deployment(self) -> dict[str, Any]:
+        """Chain id, contract addresses, deploy block and ABI hashes (``GET /deployment``)."""
+        return self._get_object("/deployment")
+
+    def abi(self, contract: str) -> list[dict[str, Any]]:
+        """One contract's ABI (``FlexMarket``, ``SettlementToken`` or ``FlexPositions``)."""
+        return self._get_objects(f"/deployment/abi/{contract}")
+
+    # ---- events and dispatch -----------------------------------------------------------------
+
+    def follow_events(
+        self,
+        *,
+        after: int = 0,
+        session_id: str | None = None,
+        fsp: str | None = None,
+        reconnect: bool = True,
+    ) -> Iterator[MarketEventMessage]:
+        """``GET /events`` after event id ``after``, live, resuming by id after a disconnect."""
+        return follow(self._http, after=after, session_id=session_id, fsp=fsp, reconnect=reconnect)
+
+    def ack_dispatch(self, session_id: str, order_ids: Sequence[str], **kw: Any) -> dict[str, Any]:
+        """Take over dispatch of own orders (kind ``dispatch_ack``); answers those acknowledged."""
+        body = DispatchAckCreate(session_id=session_id, order_ids=list(order_ids))
+        return self.send(f"/sessions/{session_id}/dispatch-acks", "dispatch_ack", body, **kw)
+
+    def dispatch_acks(self, session_id: str) -> list[dict[str, Any]]:
+        """Per FSP: its orders acknowledged for dispatch and those not (yet)."""
+        return self._get_objects(f"/sessions/{session_id}/dispatch-acks")
 
 
 def offer_commitment(offers: Sequence[FlexOffer]) -> tuple[bytes, int]:

@@ -116,7 +116,11 @@ class Indexer:
                 row = db.get(m.MarketSession, session_id)
                 if row is not None:
                     chain_state = self.ledger.session(session_id).state.name
+                    before = row.state
                     row.state = reorg.store_state_after_reorg(row.state, chain_state)
+                    if row.state != before:  # published too: the feed shows the step back
+                        data = {"state": row.state, "from": before, "reorg": True}
+                        m.add_event(db, "session_state", session_id, data)
                     db.add(row)
             rollback = reorg.Rollback(cursor.block, fork, undone, tuple(sorted(sessions)))
             cursor.block = fork
@@ -178,7 +182,11 @@ class Indexer:
             if session_row is None:
                 return
             self._journal(db, "market_session", session_id, session_row)
+            before = session_row.state
             self._follow_state(session_row, name, args)
+            if session_row.state != before:  # published with the change (GET /events)
+                data = {"state": session_row.state, "from": before}
+                m.add_event(db, "session_state", session_id, data)
             db.add(session_row)
 
     @staticmethod

@@ -156,6 +156,7 @@ class Ledger:
         delivery_end: int,
         isp_s: int,
         challenge_window_s: int,
+        terms_hash: bytes,
     ) -> TxResult:
         return self.market.contract.transact(
             "createSession",
@@ -165,6 +166,7 @@ class Ledger:
             delivery_end,
             isp_s,
             challenge_window_s,
+            terms_hash,
             sender=self._sender(),
         )
 

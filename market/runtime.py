@@ -16,6 +16,7 @@ from market.auth.sign_in_store import SignInStore
 from market.auth.siwe import TokenIssuer
 from market.bundles import BundleStore
 from market.core import MarketCore
+from market.core.readings import ReadingRules
 from market.errors import InvalidMessage
 from market.roles import RoleCache
 from market.settings import Settings
@@ -88,6 +89,11 @@ def build_runtime(
         clock=clock,
         max_message_ttl_s=settings.max_message_ttl_s,
         request_escrow_check=ledger.check_request_escrow if ledger is not None else None,
+        reading_rules=ReadingRules.of(
+            settlement_rules(settings),
+            meter_grace_s=settings.meter_grace_s,
+            clock_skew_s=settings.meter_clock_skew_s,
+        ),
     )
     issuer = TokenIssuer(
         settings.token_secret,
@@ -135,6 +141,8 @@ def attach_settlement(worker: Worker, settings: Settings, *, ledger: Ledger) -> 
     from market.lifecycle.verification import make_verification_hook
 
     rules = settlement_rules(settings)
+    if worker.settlement_rules is None:
+        worker.settlement_rules = rules  # committed into each new session's terms
     if worker.verification_hook is None and settings.oracle_key:
         oracle = ledger.client.add_account(settings.oracle_key)
         worker.verification_hook = make_verification_hook(

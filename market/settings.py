@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     embed_worker: bool = False
     worker_poll_s: float = 1.0
     meter_grace_s: int = 900
+    meter_clock_skew_s: int = 60  # a posted reading this far ahead of our clock is accepted
     worker_id: str | None = None
     clock: Literal["system", "chain"] = "system"  # "chain": latest block time (warped test chains)
     # Blocks on top before the indexer applies a block and before a sent transaction counts as

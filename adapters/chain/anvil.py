@@ -8,6 +8,7 @@ base of the second node implementation (``hardhat.HardhatNode``): only the comma
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import signal
@@ -142,6 +143,42 @@ class AnvilControl:
     def revert(self, snapshot_id: str) -> bool:
         return bool(self.rpc("evm_revert", snapshot_id))
 
+    def dump_state(self, path: Path) -> Path:
+        """Write the chain (accounts, blocks, transactions and their logs) to ``path`` in the
+        form ``anvil --load-state`` reads, so the day can be audited after this node is gone.
+
+        ``anvil_dumpState`` answers gzip-compressed JSON as hex; the file holds that JSON in
+        canonical form (see :func:`canonical_state`).
+        """
+        answer = str(self.rpc("anvil_dumpState"))
+        try:
+            state = json.loads(gzip.decompress(bytes.fromhex(answer.removeprefix("0x"))))
+        except (ValueError, OSError) as exc:
+            raise AnvilError(f"anvil_dumpState at {self.rpc_url}: not gzip hex ({exc})") from exc
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(canonical_state(state))
+        os.replace(tmp, path)
+        return path
+
+
+def canonical_state(state: dict[str, Any]) -> str:
+    """anvil lists blocks and transactions in hash-map order; sorted by block number (and
+    position) with sorted keys, the same chain gives the same bytes on every dump."""
+
+    def number(value: Any) -> int:
+        return int(value, 16) if isinstance(value, str) else int(value or 0)
+
+    if isinstance(state.get("blocks"), list):
+        state["blocks"].sort(key=lambda b: number(b.get("header", {}).get("number")))
+    if isinstance(state.get("transactions"), list):
+        state["transactions"].sort(
+            key=lambda t: (
+                number(t.get("block_number")),
+                number(t.get("info", {}).get("transaction_index")),
+            )
+        )
+    return json.dumps(state, sort_keys=True, separators=(",", ":")) + "\n"
+
 
 @dataclass
 class AnvilNode(AnvilControl):
@@ -161,6 +198,7 @@ class AnvilNode(AnvilControl):
     startup_timeout_s: float = 20.0
     log_path: Path | None = None
     binary: Path | None = None
+    load_state: Path | None = None  # a file written by dump_state (``--load-state``)
 
     def __post_init__(self) -> None:
         super().__init__(rpc_url="")
@@ -201,6 +239,8 @@ class AnvilNode(AnvilControl):
             cmd += ["--gas-limit", str(self.gas_limit)]
         if self.timestamp is not None:
             cmd += ["--timestamp", str(self.timestamp)]
+        if self.load_state is not None:
+            cmd += ["--load-state", str(self.load_state)]
         return cmd
 
     def start(self) -> AnvilNode:

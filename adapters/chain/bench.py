@@ -87,16 +87,38 @@ def _roles(accounts: list[str], fsps: int) -> Roles:
 
 
 def _offer_marginal(mc: MarketContracts, node: AnvilNode, roles: Roles) -> dict[str, int]:
-    """Gas of one FSP committing 1 offer vs another committing 1 000 000 (both first commits)."""
+    """Gas of one FSP committing 1 offer vs another committing 1 000 000 (both first commits),
+    and what committing the session terms adds to createSession (a terms hash vs none)."""
     market = mc.market
     now = node.block_timestamp()
     session_id = keccak256(b"offer-marginal" + now.to_bytes(8, "big"))
-    market.create_session(
-        session_id, now + 3600, now + 3600, now + 7200, 900, 3600, sender=roles.operator
+    with_terms = market.create_session(
+        session_id,
+        now + 3600,
+        now + 3600,
+        now + 7200,
+        900,
+        3600,
+        keccak256(b"terms"),
+        sender=roles.operator,
+    )
+    without = market.create_session(
+        keccak256(b"no-terms" + session_id),
+        now + 3600,
+        now + 3600,
+        now + 7200,
+        900,
+        3600,
+        bytes(32),
+        sender=roles.operator,
     )
     small = market.commit_offers(session_id, keccak256(b"root-a"), 1, sender=roles.fsps[0])
     large = market.commit_offers(session_id, keccak256(b"root-b"), 1_000_000, sender=roles.fsps[1])
-    return {"commit_1_offer": small.gas_used, "commit_1000000_offers": large.gas_used}
+    return {
+        "commit_1_offer": small.gas_used,
+        "commit_1000000_offers": large.gas_used,
+        "terms_hash_added_gas_per_session": with_terms.gas_used - without.gas_used,
+    }
 
 
 def _naive_lifecycle(
@@ -263,6 +285,7 @@ def run_gas_bench(progress: Callable[[str], None] = lambda _m: None) -> dict[str
             "max_abs_residual": round(coefficients["max_abs_residual"]),
         },
         "offer_commit_gas": offer,
+        "terms_hash_added_gas_per_session": offer["terms_hash_added_gas_per_session"],
         "targets": TARGETS,
         "runs": runs,
         "naive_runs": naive_runs,

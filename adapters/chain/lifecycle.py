@@ -23,6 +23,8 @@ from adapters.chain.types import Reservation, SessionState
 from clearing.commitments import offer_tree
 from clearing.encoding import canonical_json, code_to_bytes32, keccak256, uuid_to_bytes32
 from clearing.merkle import StandardMerkleTree
+from clearing.settlement.rules import SettlementRules
+from clearing.terms import SessionTerms
 
 # Leaf of an FSP's committed offer set: (offer id, hash of the canonical offer body).
 ISP_SECONDS = 900
@@ -211,6 +213,16 @@ def run_lifecycle(
     gate_closure = now + 3600
     delivery_start = gate_closure + ISP_SECONDS
     delivery_end = delivery_start + plan.isp_count * ISP_SECONDS
+    terms = SessionTerms(
+        session_id=str(session_uuid),
+        gate_closure=gate_closure,
+        delivery_start=delivery_start,
+        delivery_end=delivery_end,
+        isp_s=ISP_SECONDS,
+        challenge_window_s=plan.challenge_window_s,
+        meter_grace_s=0,
+        settlement=SettlementRules(isp_s=ISP_SECONDS),
+    )
     record(
         "open",
         "createSession",
@@ -222,9 +234,10 @@ def run_lifecycle(
             delivery_end,
             ISP_SECONDS,
             plan.challenge_window_s,
+            terms.terms_hash(),
             sender=roles.operator,
         ),
-        f"gate closure +1 h, {plan.isp_count} ISPs",
+        f"gate closure +1 h, {plan.isp_count} ISPs, terms committed",
     )
     total_budget = sum(plan.budgets)
     record(

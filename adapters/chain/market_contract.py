@@ -35,6 +35,7 @@ class FlexMarketContract(FlexMarketViews):
         delivery_end: int,
         isp_s: int,
         challenge_window: int,
+        terms_hash: bytes,
         *,
         sender: str,
     ) -> TxResult:
@@ -46,6 +47,7 @@ class FlexMarketContract(FlexMarketViews):
             delivery_end,
             isp_s,
             challenge_window,
+            terms_hash,
             sender=sender,
         )
 

@@ -52,6 +52,7 @@ class ChainSession:
     payouts_hash: bytes  # keccak256(abi.encode(payouts)), zero before attestation
     disputed_by: str
     dispute_reason_hash: bytes
+    terms_hash: bytes  # keccak256 of the canonical session terms, fixed by createSession
 
     @classmethod
     def from_abi(cls, raw: Mapping[str, Any]) -> ChainSession:
@@ -74,6 +75,7 @@ class ChainSession:
             payouts_hash=bytes(raw["payoutsHash"]),
             disputed_by=str(raw["disputedBy"]),
             dispute_reason_hash=bytes(raw["disputeReasonHash"]),
+            terms_hash=bytes(raw["termsHash"]),
         )
 
     @property

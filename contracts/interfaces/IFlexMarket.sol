@@ -45,6 +45,7 @@ interface IFlexMarket {
         bytes32 payoutsHash; // keccak256(abi.encode(payouts)) of attestDelivery (or resolve)
         address disputedBy;
         bytes32 disputeReasonHash;
+        bytes32 termsHash; // keccak256 of the canonical session terms (createSession; never changes)
     }
 
     struct RequestInfo {
@@ -66,7 +67,8 @@ interface IFlexMarket {
         uint64 deliveryStart,
         uint64 deliveryEnd,
         uint32 ispSeconds,
-        uint32 challengeWindow
+        uint32 challengeWindow,
+        bytes32 termsHash
     );
     event RequestPosted(
         bytes32 indexed sessionId,
@@ -246,13 +248,16 @@ interface IFlexMarket {
     /// @param deliveryEnd End of delivery; after deliveryStart, below 2^40.
     /// @param ispSeconds Imbalance settlement period; divides the delivery window.
     /// @param challengeWindow Seconds after attestation in which a party may dispute; 1 to 30 days.
+    /// @param termsHash keccak256 of the canonical JSON of the session terms (pricing, solver
+    /// bounds, settlement rules, grid, schedule); stored once, no setter: fixed before any offer.
     function createSession(
         bytes32 sessionId,
         uint64 gateClosure,
         uint64 deliveryStart,
         uint64 deliveryEnd,
         uint32 ispSeconds,
-        uint32 challengeWindow
+        uint32 challengeWindow,
+        bytes32 termsHash
     ) external;
 
     /// @notice Posts a flexibility request and pulls its budget into escrow (needs an allowance).

@@ -20,7 +20,8 @@ abstract contract FlexMarketSessions is FlexMarketStorage {
         uint64 deliveryStart,
         uint64 deliveryEnd,
         uint32 ispSeconds,
-        uint32 challengeWindow
+        uint32 challengeWindow,
+        bytes32 termsHash
     ) external onlyRole(MARKET_OPERATOR_ROLE) {
         Session storage s = _sessions[SessionId.wrap(sessionId)];
         if (s.state != State.None) revert FlexMarketSessionExists(sessionId);
@@ -48,7 +49,8 @@ abstract contract FlexMarketSessions is FlexMarketStorage {
         s.challengeWindow = challengeWindow;
         s.ispSeconds = ispSeconds;
         s.index = uint24(index);
-        emit SessionCreated(sessionId, gateClosure, deliveryStart, deliveryEnd, ispSeconds, challengeWindow);
+        s.termsHash = termsHash; // no setter: the terms are fixed before the first offer
+        emit SessionCreated(sessionId, gateClosure, deliveryStart, deliveryEnd, ispSeconds, challengeWindow, termsHash);
     }
 
     /// @inheritdoc IFlexMarket
@@ -81,6 +83,7 @@ abstract contract FlexMarketSessions is FlexMarketStorage {
         info.payoutsHash = s.payoutsHash;
         info.disputedBy = s.disputedBy;
         info.disputeReasonHash = s.disputeReasonHash;
+        info.termsHash = s.termsHash;
     }
 
     /// @inheritdoc IFlexMarket

@@ -52,6 +52,7 @@ abstract contract FlexMarketStorage is IFlexMarket, AccessControl {
         bytes32 payoutsHash;
         address disputedBy;
         bytes32 disputeReasonHash;
+        bytes32 termsHash; // keccak256 of the canonical session terms, set once by createSession
     }
 
     /// @dev slot 0: dso (160) | session index (24) | index in session (7) + cancelled (1) |

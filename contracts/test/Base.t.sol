@@ -85,6 +85,7 @@ abstract contract MarketTestBase is Assertions {
     address internal stranger = address(0xBAD);
 
     bytes32 internal constant SID = keccak256("session-1");
+    bytes32 internal constant TERMS = keccak256("terms-1");
     bytes32 internal constant RID = keccak256("request-1");
     bytes32 internal constant RID2 = keccak256("request-2");
     bytes32 internal constant CP = keccak256("congestion-point-1");
@@ -157,7 +158,7 @@ abstract contract MarketTestBase is Assertions {
 
     function _create(bytes32 sessionId) internal {
         vm.prank(operator);
-        market.createSession(sessionId, T0 + 3600, T0 + 3600, _deliveryEnd(), ISP, WINDOW);
+        market.createSession(sessionId, T0 + 3600, T0 + 3600, _deliveryEnd(), ISP, WINDOW, TERMS);
     }
 
     function _fund(address who, uint256 amount) internal {

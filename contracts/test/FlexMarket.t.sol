@@ -91,13 +91,14 @@ contract FlexMarketTest is MarketTestBase {
 
     function test_createSession_opensSession() public {
         vm.expectEmit(address(market));
-        emit IFlexMarket.SessionCreated(SID, T0 + 3600, T0 + 3600, _deliveryEnd(), ISP, WINDOW);
+        emit IFlexMarket.SessionCreated(SID, T0 + 3600, T0 + 3600, _deliveryEnd(), ISP, WINDOW, TERMS);
         _create(SID);
         IFlexMarket.SessionInfo memory s = market.session(SID);
         assertEq(uint8(s.state), uint8(IFlexMarket.State.Open), "state");
         assertEq(s.gateClosure, T0 + 3600, "gate");
         assertEq(s.ispSeconds, ISP, "isp");
         assertEq(s.challengeWindow, WINDOW, "window");
+        assertEq(s.termsHash, TERMS, "termsHash");
         assertEq(market.session(SID).index, 0, "index");
         assertEq(market.sessionCount(), 1, "count");
     }
@@ -105,7 +106,14 @@ contract FlexMarketTest is MarketTestBase {
     function test_createSession_revertsForNonOperator() public {
         vm.expectRevert(_unauthorized(dso, market.MARKET_OPERATOR_ROLE()));
         vm.prank(dso);
-        market.createSession(SID, T0 + 3600, T0 + 3600, _deliveryEnd(), ISP, WINDOW);
+        market.createSession(SID, T0 + 3600, T0 + 3600, _deliveryEnd(), ISP, WINDOW, TERMS);
+    }
+
+    function test_createSession_termsHashOutlivesEveryStep() public {
+        _verified();
+        _afterWindow();
+        _finalize(SID);
+        assertEq(market.session(SID).termsHash, TERMS, "the committed terms never change");
     }
 
     function test_createSession_revertsWhenIdExists() public {
@@ -117,7 +125,7 @@ contract FlexMarketTest is MarketTestBase {
     function test_createSession_revertsWhenGateClosureNotInFuture() public {
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketGateClosureNotInFuture.selector, T0, T0));
         vm.prank(operator);
-        market.createSession(SID, T0, T0, T0 + 900, ISP, WINDOW);
+        market.createSession(SID, T0, T0, T0 + 900, ISP, WINDOW, TERMS);
     }
 
     function test_createSession_revertsWhenDeliveryStartsBeforeGateClosure() public {
@@ -127,7 +135,7 @@ contract FlexMarketTest is MarketTestBase {
             )
         );
         vm.prank(operator);
-        market.createSession(SID, T0 + 3600, T0 + 1800, T0 + 5400, ISP, WINDOW);
+        market.createSession(SID, T0 + 3600, T0 + 1800, T0 + 5400, ISP, WINDOW, TERMS);
     }
 
     function test_createSession_revertsWhenDeliveryWindowEmpty() public {
@@ -137,19 +145,19 @@ contract FlexMarketTest is MarketTestBase {
             )
         );
         vm.prank(operator);
-        market.createSession(SID, T0 + 3600, T0 + 3600, T0 + 3600, ISP, WINDOW);
+        market.createSession(SID, T0 + 3600, T0 + 3600, T0 + 3600, ISP, WINDOW, TERMS);
     }
 
     function test_createSession_revertsWhenIspDoesNotDivideWindow() public {
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketInvalidIsp.selector, uint32(700), uint64(3600)));
         vm.prank(operator);
-        market.createSession(SID, T0 + 3600, T0 + 3600, T0 + 7200, 700, WINDOW);
+        market.createSession(SID, T0 + 3600, T0 + 3600, T0 + 7200, 700, WINDOW, TERMS);
     }
 
     function test_createSession_revertsOnZeroIsp() public {
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketInvalidIsp.selector, uint32(0), uint64(3600)));
         vm.prank(operator);
-        market.createSession(SID, T0 + 3600, T0 + 3600, T0 + 7200, 0, WINDOW);
+        market.createSession(SID, T0 + 3600, T0 + 3600, T0 + 7200, 0, WINDOW, TERMS);
     }
 
     function test_createSession_revertsOnZeroOrHugeChallengeWindow() public {
@@ -157,14 +165,14 @@ contract FlexMarketTest is MarketTestBase {
             abi.encodeWithSelector(IFlexMarket.FlexMarketInvalidChallengeWindow.selector, uint32(0), uint32(30 days))
         );
         vm.prank(operator);
-        market.createSession(SID, T0 + 3600, T0 + 3600, T0 + 7200, ISP, 0);
+        market.createSession(SID, T0 + 3600, T0 + 3600, T0 + 7200, ISP, 0, TERMS);
         vm.expectRevert(
             abi.encodeWithSelector(
                 IFlexMarket.FlexMarketInvalidChallengeWindow.selector, uint32(31 days), uint32(30 days)
             )
         );
         vm.prank(operator);
-        market.createSession(SID, T0 + 3600, T0 + 3600, T0 + 7200, ISP, 31 days);
+        market.createSession(SID, T0 + 3600, T0 + 3600, T0 + 7200, ISP, 31 days, TERMS);
     }
 
     // ================================================================== postRequest

@@ -87,7 +87,7 @@ contract FlexMarketFuzzTest is MarketTestBase {
         bool valid = gate > T0 && start >= gate && end > start && isp != 0 && (end - start) % isp == 0;
         if (!valid) vm.expectRevert();
         vm.prank(operator);
-        market.createSession(SID, gate, start, end, isp, WINDOW);
+        market.createSession(SID, gate, start, end, isp, WINDOW, TERMS);
         if (valid) assertEq(uint8(market.session(SID).state), uint8(IFlexMarket.State.Open), "opened");
     }
 

@@ -86,7 +86,7 @@ contract MarketHandler is Assertions {
         uint64 end = gate + 900 * uint64(bound(isps, 1, 8));
         bytes32 id = keccak256(abi.encode("session", sessionIds.length));
         vm.prank(operator);
-        market.createSession(id, gate, gate, end, 900, uint32(bound(window, 1, 1 days)));
+        market.createSession(id, gate, gate, end, 900, uint32(bound(window, 1, 1 days)), keccak256(abi.encode(id)));
         sessionIds.push(id);
     }
 

@@ -56,6 +56,8 @@ contract StorageLayoutTest is MarketTestBase {
         assertEq(uint72(counters >> 168), info.paid, "paid at offset 21");
         assertEq(bytes32(_word(base + 2)), info.reservationsHash, "reservationsHash at slot +2");
         assertEq(bytes32(_word(base + 3)), info.payoutsHash, "payoutsHash at slot +3");
+        assertEq(bytes32(_word(base + 6)), info.termsHash, "termsHash at slot +6");
+        assertTrue(info.termsHash != 0, "termsHash non-zero");
     }
 
     function test_commitmentsAtSlot2() public view {

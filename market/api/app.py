@@ -13,9 +13,13 @@ from market.api import problems
 from market.api.limits import RequestLimits
 from market.api.routers import (
     assets,
+    audit,
     auth,
     congestion_points,
+    deployment,
     disputes,
+    events,
+    evidence,
     metering,
     offers,
     orders,
@@ -31,6 +35,7 @@ from market.auth.siwe import TokenIssuer
 from market.bundles import BundleStore
 from market.core import MarketCore
 from market.settings import Settings
+from market.web import pages as web_pages
 
 
 def create_app(
@@ -68,6 +73,8 @@ def create_app(
             "Errors are RFC 9457 application/problem+json."
         ),
         lifespan=lifespan,
+        docs_url=None,  # market.web serves /docs and /redoc from node_modules, not a CDN
+        redoc_url=None,
     )
     app.state.core = core
     app.state.issuer = issuer
@@ -82,6 +89,7 @@ def create_app(
     )
     for module in (
         market_router,
+        deployment,
         auth,
         participants,
         congestion_points,
@@ -94,6 +102,10 @@ def create_app(
         metering,
         disputes,
         statements,
+        events,
+        evidence,
+        audit,
     ):
         app.include_router(module.router)
+    web_pages.install(app)
     return app

@@ -15,6 +15,7 @@ from clearing.messages import Address
 from market.store.models import (
     AssetCreate,
     CongestionPointCreate,
+    DispatchAckCreate,
     DispatchStatusCreate,
     MeterReadingCreate,
     ParticipantCreate,
@@ -26,6 +27,7 @@ from market.store.models.fields import MessageId
 __all__ = [
     "AssetCreate",
     "CongestionPointCreate",
+    "DispatchAckCreate",
     "DispatchStatusCreate",
     "DisputeEvidence",
     "Health",

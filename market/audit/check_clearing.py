@@ -14,6 +14,7 @@ _DERIVED = ("$.fsp_proofs", "$.orders_root", "$.input_hash")
 
 def check_clearing(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
     from clearing import verify
+    from clearing.bundle import with_committed_terms
     from clearing.errors import ClearingError
     from clearing.solvers.highs_api import highs_version
 
@@ -23,11 +24,16 @@ def check_clearing(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
     result = sb.result
     local = highs_version() if result.solver.name == "highs" else ""
     recorded = result.solver.version
+    # Recompute under the committed terms (the terms check names a swapped term itself).
+    committed = with_committed_terms(sb.input)
     try:
-        diffs = verify(sb.input, result)
+        diffs = verify(committed, result)
     except ClearingError as exc:
         res.add("clearing.recompute_failed", str(exc))
         return res
+    if committed != sb.input:
+        res.notes.append("recomputed under the committed terms, not the input bundle's rules")
+        diffs = [d for d in diffs if d.path != "$.input_hash" or d.reason.startswith("differs")]
     if result.status == "unproven":
         # The wall-clock safety net publishes the greedy orders; whether it really fired cannot
         # be checked from the chain, so an operator could use the label to skip optimisation.
@@ -67,7 +73,7 @@ def check_clearing(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
         res.notes.append(f"{len(derived)} derived field(s) (proofs, root, input hash) differ too")
     # The reported MIP gap is solver metadata (float noise can make it 0 or 1 ppm): only a gap
     # above the rules' tolerance is a finding.
-    target = sb.input.rules.mip_gap_ppm
+    target = committed.rules.mip_gap_ppm
     for d in [d for d in recompute if d.path == "$.mip_gap_ppm"]:
         if 0 <= result.mip_gap_ppm <= target:
             recompute.remove(d)

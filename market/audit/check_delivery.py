@@ -14,6 +14,7 @@ from clearing.settlement.rules import SettlementError, SettlementRules
 from market.audit.chain_view import (
     AuditedSession,
 )
+from market.audit.check_terms import committed_terms_of
 from market.audit.findings import CheckResult
 from market.audit.registry import StationRegistry
 from market.audit.session_bundles import SessionBundles, root_bytes, uuid32
@@ -79,6 +80,9 @@ def check_delivery(
     if parsed is None:
         return res
     inputs, rules = parsed
+    terms = committed_terms_of(sb)
+    if terms is not None:  # recompute under the committed rules (check_terms names a swap)
+        rules = terms.settlement
     _check_delivery_inputs(cs, inputs, rules, registry, res)
     check_registry_use(inputs, registry, res)
     try:

@@ -69,6 +69,19 @@ FINDING_CODES = {
     "lifecycle.missing_event": "a state was reached without its event",
     "lifecycle.stuck": "a step is past its deadline: the escrow stays locked until refundStuck",
     "lifecycle.refunded_before_deadline": "refundStuck released the escrow before the deadline",
+    "terms.not_committed": "createSession anchored a zero terms hash: the session has no terms",
+    "terms.missing": "the input (or terms) bundle carries no readable session terms",
+    "terms.hash_mismatch": "the published terms do not hash to the on-chain termsHash",
+    "terms.schedule_mismatch": "the chain's session times, ISP or window differ from the terms",
+    "terms.out_of_bounds": "a committed term is outside its fixed bounds (MIP gap, time limit)",
+    "terms.window_swapped": "the input bundle's or delivery's start, ISP or length != the terms",
+    "terms.pricing_rule_swapped": "the session was cleared under another pricing rule",
+    "terms.solver_swapped": "cleared with another solver, MIP gap or time limit than committed",
+    "terms.grid_swapped": "the input bundle's congestion points or grid limits != the terms",
+    "terms.delivery_rules_swapped": (
+        "delivery was settled under rules (baseline, tolerance, penalty, signatures) other "
+        "than the committed ones"
+    ),
     "registry.station_key_conflict": "a station the session uses is registered with two keys",
     "registry.station_invalid": "a station the session uses has an unreadable registry entry",
     "receipts.unknown_session": "receipts name a session the market never created",

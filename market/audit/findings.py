@@ -13,6 +13,7 @@ CHECKS = (
     "delivery",
     "money",
     "lifecycle",
+    "terms",
 )
 EXIT_PASS, EXIT_FINDINGS, EXIT_COULD_NOT_RUN = 0, 1, 2
 

@@ -21,6 +21,7 @@ from market.audit.check_lifecycle import check_lifecycle
 from market.audit.check_money import check_market_money, check_money
 from market.audit.check_offers import check_offers
 from market.audit.check_reservations import check_reservations
+from market.audit.check_terms import check_terms
 from market.audit.findings import (
     AuditCannotRun,
     AuditReport,
@@ -255,6 +256,9 @@ def audit_session(
             sb.parse()
         except Exception as exc:  # a safety net, as for the checks below
             missing.append(("audit.check_crashed", f"bundles not parsed: {exc!r}"))
+    if source is not None and session_uuid is not None:
+        # optional: the input bundle carries the same terms; before clearing only this exists
+        sb.terms_bytes, _ = _fetch(report, source, session_uuid, "terms")
 
     def run(name: str, fn: Callable[[], CheckResult]) -> CheckResult:
         t0 = time.perf_counter()
@@ -292,6 +296,7 @@ def audit_session(
         offers.error(f.message, f.code, f.subject)
     run("money", lambda: check_money(cs, sb))
     run("lifecycle", lambda: check_lifecycle(cs, view))
+    run("terms", lambda: check_terms(cs, sb))
     if disputed:
         if missing:
             run("dispute", partial(blocked, "dispute"))

@@ -17,6 +17,7 @@ class SessionBundles:
     """Raw and parsed bundles of one session (None where absent or unparseable)."""
 
     session_id: str | None
+    terms_bytes: bytes | None = None  # the terms published at creation (optional)
     input_bytes: bytes | None = None
     result_bytes: bytes | None = None
     delivery_bytes: bytes | None = None

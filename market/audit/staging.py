@@ -38,6 +38,7 @@ from clearing.settlement.delivery import (
 from clearing.settlement.delivery import Reservation as DeliveryReservation
 from clearing.settlement.meter import MeterRef, SignedMeterReading, sign_reading
 from clearing.settlement.rules import SettlementRules
+from clearing.terms import SessionTerms, SolverTerms
 
 BASE_LOAD_W = 200_000
 SHORT_DELIVERY_PPM = 800_000  # every third portfolio delivers 80 %: payouts below their caps
@@ -90,6 +91,10 @@ class Tamper:
     readings: Callable[[list[SignedMeterReading]], list[SignedMeterReading]] | None = None
     payouts: Callable[[list[int], list[int]], list[int]] | None = None  # (payouts, reserved)
     before_finalize: Callable[[StagedSession], None] | None = None
+    # What the operator commits at creation (preimage and hash stay consistent).
+    terms: Callable[[SessionTerms], SessionTerms] | None = None
+    # The settlement rules the oracle uses at attestation (default: the committed ones).
+    settlement_rules: Callable[[SettlementRules], SettlementRules] | None = None
 
 
 @dataclass
@@ -100,6 +105,7 @@ class StagedSession:
     input: InputBundle
     result: ResultBundle
     delivery: DeliveryOutcome | None
+    terms: SessionTerms | None = None
     committed: dict[str, list[str]] = field(default_factory=dict)  # fsp -> committed offer ids
     offers_by_fsp: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -181,8 +187,36 @@ def stage_session(
     )
     sid = bundle.session_id
     onchain = uuid_to_bytes32(sid)
+    rules = rules or SettlementRules(isp_s=isp_s, baseline_method="meter_before")
+    terms = SessionTerms(
+        session_id=sid,
+        gate_closure=gate,
+        delivery_start=start,
+        delivery_end=end,
+        isp_s=isp_s,
+        challenge_window_s=challenge_window_s,
+        meter_grace_s=0,
+        pricing_rule=bundle.rules.pricing_rule,
+        solver=SolverTerms(
+            name=bundle.rules.solver.name,
+            mip_gap_ppm=bundle.rules.mip_gap_ppm,
+            time_limit_s=bundle.rules.time_limit_s,
+        ),
+        congestion_points=bundle.congestion_points,
+        settlement=rules,
+    )
+    if tamper.terms:
+        terms = tamper.terms(terms)
+    bundle = bundle.model_copy(update={"terms": terms})
     market.create_session(
-        onchain, gate, start, end, isp_s, challenge_window_s, sender=actors.operator
+        onchain,
+        gate,
+        start,
+        end,
+        isp_s,
+        challenge_window_s,
+        terms.terms_hash(),
+        sender=actors.operator,
     )
     total = sum(r.budget_units for r in bundle.requests)
     token.approve(market.address, total, sender=actors.dso)
@@ -223,6 +257,7 @@ def stage_session(
     market.post_clearing(
         onchain, keccak256(input_bytes), root, reservations, sender=actors.operator
     )
+    _write(folder / sid / "terms.json", terms.to_canonical())
     _write(folder / sid / "input.json", input_bytes)
     _write(folder / sid / "result.json", result_bytes)
     staged = StagedSession(
@@ -232,6 +267,7 @@ def stage_session(
         input=bundle,
         result=result,
         delivery=None,
+        terms=terms,
         committed={f: [o.offer_id for o in offers] for f, offers in by_fsp.items()},
         offers_by_fsp={
             f: [o.model_dump(mode="python") for o in offers] for f, offers in by_fsp.items()
@@ -242,7 +278,8 @@ def stage_session(
         return staged
 
     t2 = time.perf_counter()
-    rules = rules or SettlementRules(isp_s=isp_s, baseline_method="meter_before")
+    if tamper.settlement_rules:
+        rules = tamper.settlement_rules(rules)
     readings, portfolios, registry = simulate_delivery(result.orders, start, isp_s, rules)
     if tamper.readings:
         readings = tamper.readings(readings)

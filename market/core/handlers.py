@@ -19,6 +19,7 @@ from clearing.encoding import hex32, keccak256, uuid_to_bytes32
 from clearing.messages import DPrognosis, FlexOffer, FlexRequest
 from market.core.encoding import fast_canonical
 from market.core.kinds import BEFORE_CLOSURE, Handled
+from market.core.readings import ReadingRules, check_reading, reading_answer
 from market.core.rows import get_row
 from market.errors import (
     Conflict,
@@ -35,6 +36,7 @@ from market.store.models import (
     AssetCreate,
     AssetPublic,
     CongestionPointCreate,
+    DispatchAckCreate,
     DispatchStatusCreate,
     MeterReadingCreate,
     ParticipantCreate,
@@ -45,6 +47,8 @@ from market.store.models import (
 from market.store.models.signed_message import message_public_json
 
 SESSION_CACHE_S = 1.0
+#: Orders exist from CLEARED on; once delivery is verified, taking one over means nothing.
+ACKABLE_STATES = ("CLEARED", "DELIVERING")
 
 
 class KindHandlers:
@@ -53,6 +57,7 @@ class KindHandlers:
     engine: Engine
     roles: RoleCache
     request_escrow_check: Callable[[FlexRequest, str], None] | None
+    reading_rules: ReadingRules
     _session_cache: dict[str, tuple[float, Any]]
     _known_points: set[str]
 
@@ -127,7 +132,9 @@ class KindHandlers:
             challenge_window_s=body.challenge_window_s,
             created_at=now,
         )
-        return [(m.MarketSession, row.model_dump())], SessionPublic.from_row(row).model_dump()
+        event = m.event_values("session_state", body.session_id, {"state": "PENDING"})
+        rows = [(m.MarketSession, row.model_dump()), (m.MarketEvent, event)]
+        return rows, SessionPublic.from_row(row).model_dump()
 
     def _participant(
         self,
@@ -332,6 +339,11 @@ class KindHandlers:
         roles: frozenset[str],
         now: int,
     ) -> Handled:
+        twin = check_reading(
+            conn, body, signer=signer, roles=roles, now=now, rules=self.reading_rules
+        )
+        if twin is not None:  # the same reading again: the same answer, stored once
+            return [], reading_answer(twin)
         values = {**body.model_dump(), "protocol": "api", "received_at": now}
         return [(m.MeterReading, values)], values
 
@@ -346,3 +358,52 @@ class KindHandlers:
     ) -> Handled:
         values = body.model_dump()
         return [(m.DispatchStatus, {**values, "updated_at": now})], values
+
+    def _dispatch_ack(
+        self,
+        conn: Connection,
+        *,
+        body: DispatchAckCreate,
+        signer: str,
+        roles: frozenset[str],
+        now: int,
+    ) -> Handled:
+        """An FSP takes over its own orders of a cleared session; repeats are no-ops."""
+        session = get_row(conn, m.MarketSession, body.session_id)
+        if session is None:
+            raise NotFound(f"no session {body.session_id}", field="body.session_id")
+        if session.state not in ACKABLE_STATES:
+            raise WrongSessionState(
+                f"session {body.session_id} is {session.state}; orders are acknowledged "
+                f"in {' or '.join(ACKABLE_STATES)}",
+                field="body.session_id",
+            )
+        rows: list[tuple[Any, dict[str, Any]]] = []
+        acked: list[str] = []
+        seen: set[str] = set()
+        for j, order_id in enumerate(body.order_ids):
+            where = f"body.order_ids[{j}]"
+            if order_id in seen:
+                raise InvalidMessage("order listed twice", field=where)
+            seen.add(order_id)
+            order = get_row(conn, m.OrderRow, order_id)
+            if order is None or order.session_id != body.session_id:
+                raise NotFound(f"no order {order_id} in session {body.session_id}", field=where)
+            if order.fsp.lower() != signer:
+                reason = f"order {order_id} belongs to {order.fsp}, not {signer}"
+                raise Forbidden(reason, field=where)
+            if get_row(conn, m.DispatchAck, order_id) is None:
+                values = {
+                    "order_id": order_id,
+                    "session_id": body.session_id,
+                    "fsp": signer,
+                    "message_id": "",
+                    "acked_at": now,
+                }
+                rows.append((m.DispatchAck, values))
+                acked.append(order_id)
+        if acked:
+            data = {"fsp": signer, "order_ids": acked}
+            rows.append((m.MarketEvent, m.event_values("dispatch_ack", body.session_id, data)))
+        response = {"session_id": body.session_id, "fsp": signer, "acknowledged": acked}
+        return rows, response

@@ -11,6 +11,7 @@ from clearing.messages import DPrognosis, FlexOffer, FlexRequest
 from market.store.models import (
     AssetCreate,
     CongestionPointCreate,
+    DispatchAckCreate,
     DispatchStatusCreate,
     MeterReadingCreate,
     ParticipantCreate,
@@ -42,8 +43,12 @@ KINDS: dict[str, Kind] = {
     "request": Kind(FlexRequest, frozenset({"DSO"})),
     "prognosis": Kind(DPrognosis, frozenset({"FSP"})),
     "offer": Kind(FlexOffer, frozenset({"FSP"})),
-    "meter_reading": Kind(MeterReadingCreate, frozenset({"METER_ORACLE", "MARKET_OPERATOR"})),
+    # an FSP relays its own stations' signed readings (market/core/readings.py)
+    "meter_reading": Kind(
+        MeterReadingCreate, frozenset({"METER_ORACLE", "MARKET_OPERATOR", "FSP"})
+    ),
     "dispatch_status": Kind(DispatchStatusCreate, frozenset({"MARKET_OPERATOR"})),
+    "dispatch_ack": Kind(DispatchAckCreate, frozenset({"FSP"})),
 }
 
 _ID_FIELDS = {

@@ -19,6 +19,7 @@ from clearing.messages import FlexRequest
 from market.auth.eip712 import Domain, verify_envelope
 from market.core.handlers import KindHandlers
 from market.core.kinds import BEFORE_CLOSURE, KINDS, id_field
+from market.core.readings import ReadingRules
 from market.core.rows import get_row, insert_into
 from market.errors import (
     Conflict,
@@ -58,6 +59,7 @@ class MarketCore(KindHandlers):
     clock: Clock = field(default_factory=SystemClock)
     max_message_ttl_s: int = 24 * 3600
     request_escrow_check: Callable[[FlexRequest, str], None] | None = None
+    reading_rules: ReadingRules = field(default_factory=ReadingRules)
     _session_cache: dict[str, tuple[float, Any]] = field(default_factory=dict, repr=False)
     _known_points: set[str] = field(default_factory=set, repr=False)
 

@@ -271,7 +271,8 @@ def money_path_machine(ctx: MoneyPathContext) -> type[RuleBasedStateMachine]:
             tamper=st.booleans(),
         )
         def deliver(self, session: dict[str, Any], wh_per_isp: int, tamper: bool) -> None:
-            """The FSP's station meters the delivery; the oracle posts the signed readings;
+            """The FSP's station meters the delivery; once delivered, the oracle posts the signed
+            readings (``tamper``: a register changed after signing, which the API refuses);
             time runs to the end of the challenge window so the worker verifies and pays."""
             if "oracle" not in ctx.identities:
                 return
@@ -293,6 +294,9 @@ def money_path_machine(ctx: MoneyPathContext) -> type[RuleBasedStateMachine]:
                 },
             )
             start, isp_s = session["delivery_start"], max(1, session["isp_s"])
+            ahead_s = session["delivery_end"] - int(ctx.now())
+            if ctx.hooks.advance is not None and ahead_s > 0:  # posted once metered, not before
+                ctx.hooks.advance(ahead_s)
             for n, t in enumerate(range(start, session["delivery_end"] + 1, isp_s)):
                 signed = sign_reading(
                     station_key,
@@ -314,7 +318,7 @@ def money_path_machine(ctx: MoneyPathContext) -> type[RuleBasedStateMachine]:
                 }
                 ctx.send("/meter-readings", "meter_reading", "oracle", body)
             if ctx.hooks.advance is not None:
-                ctx.hooks.advance(max(0, session["delivery_end"] - int(ctx.now())) + 61)
+                ctx.hooks.advance(61)  # past the meter grace: the worker verifies
                 ctx.hooks.advance(session["challenge_window_s"] + 1)
 
         @rule(seconds=st.sampled_from([0, 60, 900, 3_600, 7_200]))

@@ -7,13 +7,14 @@ importing the worker.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
 
 from adapters.chain.types import SessionState
 from adapters.clock import Clock
+from clearing.settlement.rules import SettlementRules
 from market.bundles import BundleStore
 from market.ledger import Ledger
 from market.store import models as m
@@ -21,7 +22,6 @@ from market.store import models as m
 #: (status, detail) of one step: status DONE, BLOCKED, ... as recorded in ``LifecycleStep``.
 Outcome = tuple[str, str]
 
-DispatchHook = Callable[[m.MarketSession, list[dict[str, Any]]], Iterable[dict[str, Any]]]
 VerificationHook = Callable[[m.MarketSession], None]
 ClearingHook = Callable[[m.MarketSession], str]  # after FINAL: netting; returns a short detail
 
@@ -33,10 +33,11 @@ class StepContext(Protocol):
     ledger: Ledger
     bundles: BundleStore
     clock: Clock
-    dispatch_hook: DispatchHook | None
     verification_hook: VerificationHook | None
     clearing_hook: ClearingHook | None
     pricing_rule: str
+    meter_grace_s: int
+    settlement_rules: SettlementRules | None
 
     def crash_point(self, name: str) -> None: ...
 

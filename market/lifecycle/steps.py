@@ -15,14 +15,23 @@ from sqlmodel import Session, select
 
 from adapters.chain.errors import InvalidArgument
 from adapters.chain.types import Reservation, SessionState
-from clearing.bundle import CongestionPoint, InputBundle, MarketRules, ResultBundle, SolverSpec
+from clearing.bundle import (
+    CongestionPoint,
+    InputBundle,
+    MarketRules,
+    ResultBundle,
+    SolverSpec,
+    with_committed_terms,
+)
 from clearing.encoding import hex32, keccak256, uuid_to_bytes32
 from clearing.errors import ClearingError
 from clearing.messages import DPrognosis, FlexOffer, FlexRequest
-from clearing.settlement.rules import SettlementError
+from clearing.settlement.rules import SettlementError, SettlementRules
 from market.bundles import offer_tree
 from market.errors import NotFound
 from market.lifecycle.context import Outcome, StepContext
+from market.lifecycle.dispatch import dispatch_report, summary
+from market.lifecycle.terms import build_terms, committed_terms, publish_terms
 from market.store import models as m
 
 log = logging.getLogger(__name__)
@@ -30,9 +39,23 @@ ZERO32 = bytes(32)
 
 
 def step_open(w: StepContext, s: m.MarketSession) -> Outcome:
-    """Create the session on-chain unless it already exists there."""
+    """Fix and publish the session's terms, then create it on-chain with their hash (unless it
+    already exists there). Terms published before a crash are committed exactly as published."""
     state = w.chain_state(s.id)
     if state == SessionState.NONE:
+        terms = committed_terms(w.bundles, s.id) or build_terms(
+            w.engine,
+            s,
+            pricing_rule=w.pricing_rule,
+            meter_grace_s=w.meter_grace_s,
+            settlement=w.settlement_rules or SettlementRules(),
+        )
+        problems = terms.problems()
+        if problems:
+            w.set_state(s.id, "REJECTED")
+            return "DONE", "the session terms are invalid: " + "; ".join(
+                f"{f}: {why}" for f, why in problems
+            )
         try:
             tx = w.ledger.create_session(
                 s.id,
@@ -41,6 +64,7 @@ def step_open(w: StepContext, s: m.MarketSession) -> Outcome:
                 delivery_end=s.delivery_end,
                 isp_s=s.isp_s,
                 challenge_window_s=s.challenge_window_s,
+                terms_hash=publish_terms(w.bundles, terms),
             )
         except InvalidArgument as exc:  # e.g. gate closure already past: it can never open
             w.set_state(s.id, "REJECTED")
@@ -103,21 +127,27 @@ def build_receipts(w: StepContext, s: m.MarketSession) -> int:
 
 
 def build_input_bundle(w: StepContext, s: m.MarketSession) -> InputBundle:
-    """The clearing input from the store: committed offers, escrowed requests, all points."""
+    """The clearing input from the store: committed offers, escrowed requests, and the
+    session's committed terms (grid, pricing, solver); a session opened before terms existed
+    takes every congestion point of the store and the worker's pricing rule."""
     from clearing.solvers.highs_api import highs_version
 
+    terms = committed_terms(w.bundles, s.id)
     with Session(w.engine) as db:
-        points = db.exec(select(m.CongestionPoint).order_by(m.CongestionPoint.code))
-        cps = tuple(
-            CongestionPoint(
-                code=p.code,
-                parent=p.parent_code,
-                sensitivity_ppm=p.sensitivity_ppm,
-                max_increase_w=p.max_increase_w,
-                max_decrease_w=p.max_decrease_w,
+        if terms is not None:
+            cps = terms.congestion_points
+        else:
+            points = db.exec(select(m.CongestionPoint).order_by(m.CongestionPoint.code))
+            cps = tuple(
+                CongestionPoint(
+                    code=p.code,
+                    parent=p.parent_code,
+                    sensitivity_ppm=p.sensitivity_ppm,
+                    max_increase_w=p.max_increase_w,
+                    max_decrease_w=p.max_decrease_w,
+                )
+                for p in points
             )
-            for p in points
-        )
         req_rows = db.exec(
             select(m.FlexRequestRow)
             .where(m.FlexRequestRow.session_id == s.id, m.FlexRequestRow.cancelled == False)  # noqa: E712
@@ -154,7 +184,7 @@ def build_input_bundle(w: StepContext, s: m.MarketSession) -> InputBundle:
             offer = FlexOffer.model_validate_json(o.body_json)
             if o.id in included and (offer.request_id is None or offer.request_id in request_ids):
                 offers.append(offer)
-    return InputBundle(
+    bundle = InputBundle(
         session_id=s.id,
         isp_s=s.isp_s,
         isp_count=(s.delivery_end - s.delivery_start) // s.isp_s,
@@ -167,7 +197,9 @@ def build_input_bundle(w: StepContext, s: m.MarketSession) -> InputBundle:
             pricing_rule=w.pricing_rule,  # type: ignore[arg-type]
             solver=SolverSpec(name="highs", version=highs_version()),
         ),
+        terms=terms,
     )
+    return with_committed_terms(bundle)
 
 
 def reservations_of(result: ResultBundle) -> list[Reservation]:
@@ -239,10 +271,17 @@ def _root_bytes(root: str) -> bytes:
 def record_clearing(
     w: StepContext, s: m.MarketSession, result: ResultBundle, *, input_hash: str
 ) -> None:
-    """Orders into the store and the session to CLEARED (idempotent)."""
+    """Orders into the store and the session to CLEARED (idempotent).
+
+    Each new order and the state change are published (``GET /events``) in the same
+    transaction, orders first: a client that sees CLEARED already has every order.
+    """
     with Session(w.engine) as db:
         for order in result.orders:
             if db.get(m.OrderRow, order.order_id) is None:
+                m.add_event(
+                    db, "order", s.id, {"order": json.loads(order.to_canonical())}, fsp=order.fsp
+                )
                 db.add(
                     m.OrderRow(
                         id=order.order_id,
@@ -255,6 +294,9 @@ def record_clearing(
                 )
         row = db.get(m.MarketSession, s.id)
         assert row is not None
+        if row.state != "CLEARED":
+            data = {"state": "CLEARED", "from": row.state, "result_root": result.orders_root}
+            m.add_event(db, "session_state", s.id, {**data, "orders": len(result.orders)})
         row.state = "CLEARED"
         row.input_hash = input_hash
         row.result_root = result.orders_root
@@ -263,24 +305,29 @@ def record_clearing(
 
 
 def step_dispatch(w: StepContext, s: m.MarketSession) -> Outcome:
-    """Hand orders to the dispatcher (OCPP adapter) when one is configured."""
-    with Session(w.engine) as db:
-        orders = [
-            json.loads(o.body_json)
-            for o in db.exec(
-                select(m.OrderRow).where(m.OrderRow.session_id == s.id).order_by(m.OrderRow.id)
-            )
-        ]
-    if w.dispatch_hook is None:
-        w.set_state(s.id, "DELIVERING")
-        return "DONE", f"no dispatcher configured; {len(orders)} orders left to the FSPs"
-    statuses = list(w.dispatch_hook(s, orders))
-    with Session(w.engine) as db:
-        for st in statuses:
-            db.add(m.DispatchStatus(session_id=s.id, **st))
-        db.commit()
+    """Delivery starts: record which orders their FSPs acknowledged, then DELIVERING.
+
+    The market does not dispatch: each FSP received its orders when the session cleared
+    (``GET /events``) and acknowledges them with a signed ``dispatch_ack``. The step waits
+    until every order is acknowledged or delivery starts, whichever comes first; an order
+    still unacknowledged then is named in the detail and logged, never silently dropped.
+    """
+    report = dispatch_report(w.engine, s.id)
+    missing = {r.fsp: r.unacknowledged for r in report if r.unacknowledged}
+    if missing and w.clock.now() < s.delivery_start:
+        return "WAITING", f"{summary(report)}; delivery starts at {s.delivery_start}"
+    for fsp, order_ids in missing.items():
+        log.warning(
+            "session %s: delivery started, FSP %s has not acknowledged %d order(s): %s",
+            s.id,
+            fsp,
+            len(order_ids),
+            ", ".join(order_ids),
+        )
     w.set_state(s.id, "DELIVERING")
-    return "DONE", f"dispatched {len(orders)} orders ({len(statuses)} statuses)"
+    unacked = sum(len(v) for v in missing.values())
+    tail = f"; {unacked} unacknowledged at delivery start" if unacked else ""
+    return "DONE", f"{summary(report)}{tail}"
 
 
 def record_statements(w: StepContext, s: m.MarketSession) -> int:

@@ -7,7 +7,9 @@ replays call it directly.  It is idempotent and resumable like the other steps:
 * a delivery bundle published before a crash is attested exactly as published (the public
   can already read it, and the bundle store refuses different bytes for it);
 * otherwise the report is computed from the store (signed readings, assets with their meter
-  keys, prognoses, orders) and the chain (reservations, budgets), published, then attested.
+  keys, prognoses, orders) and the chain (reservations, budgets), published, then attested,
+  under the settlement rules of the session's committed terms (the configured ``rules`` only
+  for a session opened before terms existed).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from market.clearing_house.verification import (
 )
 from market.errors import NotFound
 from market.ledger import Ledger
+from market.lifecycle.terms import committed_terms
 from market.store import models as m
 
 __all__ = [
@@ -217,6 +220,8 @@ def verify_session(
         )
     bundle_bytes = _published(bundles, s.id)
     if bundle_bytes is None:
+        terms = committed_terms(bundles, s.id)  # the rules fixed at creation, not today's
+        rules = terms.settlement if terms is not None else rules
         outcome = compute_session_delivery(engine=engine, ledger=ledger, session=s, rules=rules)
         bundles.publish(s.id, "delivery", outcome.bundle_bytes)
         report = outcome.report

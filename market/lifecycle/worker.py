@@ -23,10 +23,11 @@ from sqlmodel import Session, col, select
 from adapters.chain.errors import TooEarly
 from adapters.chain.types import SessionState
 from adapters.clock import Clock, SystemClock
+from clearing.settlement.rules import SettlementRules
 from market.bundles import BundleStore
 from market.ledger import Ledger
 from market.lifecycle import steps
-from market.lifecycle.context import ClearingHook, DispatchHook, Outcome, VerificationHook
+from market.lifecycle.context import ClearingHook, Outcome, VerificationHook
 from market.lifecycle.locks import step_lock
 from market.store import models as m
 
@@ -61,10 +62,11 @@ class Worker:
     meter_grace_s: int = 900
     poll_s: float = 1.0
     lock_ttl_s: float = 120.0
-    dispatch_hook: DispatchHook | None = None
     verification_hook: VerificationHook | None = None
     clearing_hook: ClearingHook | None = None
     pricing_rule: str = "pay_as_bid"
+    # Committed into each session's terms when it opens (None: the defaults).
+    settlement_rules: SettlementRules | None = None
     on_step: Callable[[str, str], None] | None = None
     indexer: Any | None = None  # market.indexer.Indexer: followed on every tick when given
 
@@ -192,6 +194,8 @@ class Worker:
         with Session(self.engine) as db:
             row = db.get(m.MarketSession, session_id)
             assert row is not None
+            if row.state != state:  # published in the same transaction (GET /events)
+                m.add_event(db, "session_state", session_id, {"state": state, "from": row.state})
             row.state = state
             for key, value in fields.items():
                 setattr(row, key, value)

@@ -8,13 +8,9 @@ from collections import defaultdict
 from typing import Any
 
 from clearing.bundle import ResultBundle
-from clearing.encoding import code_to_bytes32, hex32, uuid_to_bytes32
-from clearing.messages import FlexRequest
-from market.agents.common import as_message
 from market.agents.dso import DsoAgent, DsoConfig
 from market.agents.fsp import FspAgent
 from market.api.schemas import SessionCreate
-from market.client import offer_commitment
 from market.replay.context import ReplayContext, ReplayError, SessionRun
 from market.replay.world import agent_ev
 
@@ -58,7 +54,7 @@ def phase_open(ctx: ReplayContext, run: SessionRun, agents: dict[str, FspAgent])
     sc, chain = ctx.scenario, ctx.chain
     for fsp, agent in agents.items():
         for prognosis in agent.prognoses():
-            ctx.clients[fsp].post_prognosis(prognosis)
+            ctx.participants[fsp].post_prognosis(prognosis)
             run.prognoses.append(prognosis)
     dsos = sorted(p.id for p in sc.participants if p.role == "DSO")
     forecaster = ctx.grid.forecaster(sc)
@@ -72,31 +68,16 @@ def phase_open(ctx: ReplayContext, run: SessionRun, agents: dict[str, FspAgent])
         requests = dso.requests(run.ev_load) if n == 0 else []  # one grid, one requester
         run.dso[dso_id] = dso
         for req in requests:
-            chain.contracts.market.post_request(
-                uuid_to_bytes32(req.session_id),
-                uuid_to_bytes32(req.request_id),
-                code_to_bytes32(req.congestion_point),
-                req.canonical_hash(),
-                req.budget_units,
-                sender=chain.addresses[dso_id],
-            )
-            ctx.clients[dso_id].post_request(req)
+            ctx.participants[dso_id].post_request(req)  # escrow on-chain, then publish
             run.requests.append(req)
     for fsp, agent in agents.items():
-        rows = ctx.clients[fsp].requests(run.session_id)
-        public = [as_message(FlexRequest, r) for r in rows]
-        offers = agent.offers(public)
+        offers = agent.offers(ctx.participants[fsp].requests(run.session_id))
         for issue in [*agent.preference_issues, *agent.offer_issues]:
             run.issues.setdefault(issue.ev_id, f"{issue.constraint}: {issue.detail}")
         if not offers:
             continue
-        root, count = offer_commitment(offers)
-        chain.contracts.market.commit_offers(
-            uuid_to_bytes32(run.session_id), root, count, sender=chain.addresses[fsp]
-        )
-        run.roots.setdefault("offer_roots", {})[chain.addresses[fsp].lower()] = hex32(root)
-        for offer in offers:
-            ctx.clients[fsp].post_offer(offer)
+        root = ctx.participants[fsp].submit_offers(offers)  # commit on-chain, then submit
+        run.roots.setdefault("offer_roots", {})[chain.addresses[fsp].lower()] = root
         run.offers.extend(offers)
 
 

@@ -7,32 +7,23 @@ function selector), so transactions sent by the worker, the agents and the repla
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from eth_utils.abi import function_abi_to_4byte_selector
 from eth_utils.crypto import keccak
 
-from adapters.chain.anvil import AnvilControl, AnvilNode
+from adapters.chain.anvil import AnvilControl
 from adapters.chain.client import ChainClient
 from adapters.chain.deploy import MarketContracts, deploy_market
 from adapters.chain.toolchain import compile_contracts
 from market.ledger import Ledger
+from market.participant import ChainAccount
 from market.replay.derive import derived_key
 
 FUNDING_WEI = 10**21
 TOKEN_PER_DSO = 10**15  # 1 000 000 000 EUR of settlement token for each DSO
-
-
-class ReplayAnvil(AnvilNode):
-    """anvil that can also dump its state into the report folder (``anvil_dumpState``)."""
-
-    def dump_state(self, path: Path) -> None:
-        state = self.rpc("anvil_dumpState")
-        path.write_text(json.dumps({"rpc": "anvil_dumpState", "state": state}) + "\n")
 
 
 @dataclass
@@ -83,7 +74,7 @@ def setup_chain(
         )
         if role == "DSO":
             contracts.token.mint(addresses[pid], TOKEN_PER_DSO, sender=op)
-            contracts.token.approve(market.address, 2**255, sender=addresses[pid])
+            ChainAccount(market, contracts.token, addresses[pid]).approve(2**255)
     ledger = Ledger(client, market, operator=op)
     return ReplayChain(
         control=control,

@@ -22,6 +22,7 @@ from market.agents.fsp import DispatchPlan
 from market.clearing_house.period import PeriodSettlement
 from market.client import MarketClient
 from market.lifecycle.worker import Worker
+from market.participant import Participant
 from market.replay.chain import ReplayChain
 from market.replay.grid import ReplayGrid
 from market.replay.scenario import Scenario, SessionSpec
@@ -95,6 +96,7 @@ class ReplayContext:
     csms: Csms | None = None
     fleet: StationFleet | None = None
     clock: StepClock | None = None
+    participants: dict[str, Participant] = field(default_factory=dict)  # same keys as clients
     runs: list[SessionRun] = field(default_factory=list)
     contracts_posted: set[str] = field(default_factory=set)  # revenue-sharing contract ids
     timing: dict[str, float] = field(default_factory=dict)

@@ -9,7 +9,6 @@ from typing import Any
 
 from adapters.ocpp.orders import IspSetpoint
 from clearing.messages import FlexOrder
-from market.agents.common import as_message
 from market.agents.fsp import FspAgent
 from market.api.schemas import DispatchStatusCreate
 from market.replay.context import ReplayContext, SessionRun
@@ -21,8 +20,7 @@ async def phase_dispatch(ctx: ReplayContext, run: SessionRun, agents: dict[str, 
     schedules: dict[tuple[str, int], list[IspSetpoint]] = {}
     orders_of: dict[str, list[FlexOrder]] = {}
     for fsp, agent in agents.items():
-        rows = await asyncio.to_thread(ctx.clients[fsp].orders, run.session_id, agent.fsp_address)
-        orders = [as_message(FlexOrder, r) for r in rows]
+        orders = await asyncio.to_thread(ctx.participants[fsp].orders, run.session_id)
         orders_of[fsp] = orders
         plan = await asyncio.to_thread(agent.dispatch, orders)
         run.plans[fsp] = plan

@@ -291,7 +291,7 @@ def _findings(run: SessionRun) -> list[str]:
             f"unresolved congestion {dso_id} {n.cp_id} ISP {n.isp}: {n.reason}"
             for n in agent.unresolved
         ]
-    out += [f"forged reading injected: {f}" for f in run.forged]
+    out += [f"forged reading {f}" for f in run.forged]
     out += [f"EV {ev} left out of offers: {why}" for ev, why in sorted(run.issues.items())]
     return sorted(out)
 

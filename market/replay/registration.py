@@ -18,17 +18,15 @@ def register_participants(ctx: ReplayContext) -> None:
     ctx.clients["operator"].register_participant(ParticipantCreate(name="Replay market operator"))
     ctx.clients["meter-oracle"].register_participant(ParticipantCreate(name="Meter oracle"))
     for p in sorted(sc.participants, key=lambda p: p.id):
-        if p.id in ctx.clients and onchain_role(p.role):
-            ctx.clients[p.id].register_participant(
-                ParticipantCreate(name=p.name, eic_code=p.eic[:32] if p.eic else None)
-            )
+        if p.id in ctx.participants and onchain_role(p.role):
+            ctx.participants[p.id].describe(p.name, eic=p.eic[:32] if p.eic else None)
     for cp in ctx.grid.points:
         ctx.clients["operator"].create_congestion_point(
             CongestionPointCreate(code=cp.cp_id, name=cp.name[:200], parent_code=cp.parent_id)
         )
     for stay in ctx.stays:
         owner = stay.ev.fsp
-        ctx.clients[owner].register_asset(
+        ctx.participants[owner].register_asset(
             AssetCreate(
                 asset_id=derived_uuid(sc.seed, "asset", stay.station, stay.evse),
                 congestion_point=ctx.grid.station_point[stay.station],

@@ -27,12 +27,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from adapters.chain.anvil import AnvilControl
+from adapters.chain.anvil import AnvilControl, AnvilError, AnvilNode
 from clearing.solvers.highs_api import pin_highs_threads
+from market.audit.kept_chain import CHAIN_STATE_FILE, DEPLOYMENT_FILE
 from market.client import MarketClient
 from market.lifecycle.worker import Worker
+from market.participant import ChainAccount, Participant
 from market.replay.api_server import serve_market_api
-from market.replay.chain import ReplayAnvil, ReplayChain, gas_by_kind, setup_chain
+from market.replay.chain import ReplayChain, gas_by_kind, setup_chain
 from market.replay.context import (
     PHASES,
     ProgressFn,
@@ -53,7 +55,7 @@ from market.settings import Settings
 def _reset_report_dir(report_dir: Path) -> None:
     """A run starts from a clean folder: old store, bundles and outputs are removed."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("market.db", "market.db-wal", "market.db-shm", "anvil-state.json"):
+    for name in ("market.db", "market.db-wal", "market.db-shm", CHAIN_STATE_FILE, DEPLOYMENT_FILE):
         (report_dir / name).unlink(missing_ok=True)
     for name in ("bundles",):
         shutil.rmtree(report_dir / name, ignore_errors=True)
@@ -97,19 +99,22 @@ def run_replay(
     _reset_report_dir(report_dir)
     restore_signals = _interrupt_guard()
     first_gate = min(scenario.at(s.gate_closure) for s in scenario.sessions)
-    anvil: ReplayAnvil | None = None
+    anvil: AnvilNode | None = None
     ctx: ReplayContext | None = None
     try:
         if options.rpc_url:
             control: AnvilControl = AnvilControl(rpc_url=options.rpc_url)
         else:
-            anvil = ReplayAnvil(
+            anvil = AnvilNode(
                 accounts=1,
                 timestamp=first_gate - 2 * 3600,
                 log_path=report_dir / "anvil.log",
                 gas_limit=100_000_000,
             )
             anvil.start()
+            # blocks 1 s apart, not stamped by the wall clock: the kept chain is the same on
+            # every run (warps still mine at the times the replay names)
+            anvil.rpc("anvil_setBlockTimestampInterval", 1)
             control = anvil
         chain_now = control.block_timestamp()
         if chain_now >= first_gate - 3600:
@@ -162,6 +167,15 @@ def run_replay(
                 clients=clients,
                 worker=worker,
                 stays=stays(scenario),
+                participants={
+                    pid: Participant(
+                        client,
+                        ChainAccount(
+                            chain.contracts.market, chain.contracts.token, chain.addresses[pid]
+                        ),
+                    )
+                    for pid, client in clients.items()
+                },
             )
             chain.control.warp_to(first_gate - 2 * 3600 + 60)
             register_participants(ctx)
@@ -188,6 +202,7 @@ def run_replay(
                 "reason": "skipped (--no-audit)",
             }
         )
+        report["chain_state"] = _keep_chain(chain, report_dir)
         if report["audit"].get("passed") is False:
             report["findings"] = sorted(
                 [*report["findings"], *(f"audit: {f}" for f in report["audit"]["findings"])]
@@ -209,15 +224,13 @@ def run_replay(
             anvil.stop()
 
 
-def _record_interrupt(
-    report_dir: Path, ctx: ReplayContext | None, anvil: ReplayAnvil | None
-) -> None:
+def _record_interrupt(report_dir: Path, ctx: ReplayContext | None, anvil: AnvilNode | None) -> None:
     """On Ctrl-C: keep the chain state and say where the replay stopped."""
     note: dict[str, Any] = {"interrupted_in": ctx.phase if ctx else "setup"}
     if anvil is not None:
         try:
-            anvil.dump_state(report_dir / "anvil-state.json")
-            note["anvil_state"] = "anvil-state.json"
+            anvil.dump_state(report_dir / CHAIN_STATE_FILE)
+            note["anvil_state"] = CHAIN_STATE_FILE
         except Exception as exc:
             note["anvil_state_error"] = str(exc)
     note["database"] = "market.db (every committed step; the lifecycle table names the last one)"
@@ -226,6 +239,18 @@ def _record_interrupt(
         "folder; the files here are a consistent record of the interrupted run"
     )
     (report_dir / "interrupted.json").write_text(json.dumps(note, indent=2, sort_keys=True))
+
+
+def _keep_chain(chain: ReplayChain, report_dir: Path) -> str:
+    """Keep the chain beside the bundles (``flexmarket audit --state``); names the file kept,
+    or why there is none (a ``--rpc`` node that is not anvil)."""
+    from market.audit.kept_chain import keep_chain
+
+    try:
+        keep_chain(chain.control, chain.contracts.deployment, report_dir)
+    except AnvilError as exc:
+        return f"not kept: {exc}"
+    return CHAIN_STATE_FILE
 
 
 def _audit(chain: ReplayChain, bundle_dir: Path) -> dict[str, Any]:

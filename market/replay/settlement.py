@@ -1,6 +1,6 @@
 """The settlement phases of a session: verify (after the meter grace: forged readings are
-injected, then the delivery bundle and attestation) and final (after the challenge window:
-finalize, optional on-chain netting, withdrawals)."""
+posted and must be refused, then the delivery bundle and attestation) and final (after the
+challenge window: finalize, optional on-chain netting, withdrawals)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,18 @@ from clearing.encoding import hex32, uuid_to_bytes32
 from market.api.schemas import MeterReadingCreate
 from market.clearing_house.service import final_report
 from market.lifecycle.worker import step_history
+from market.participant import ChainAccount, ParticipantError
 from market.replay.chain import FUNDING_WEI
 from market.replay.context import ReplayContext, ReplayError, SessionRun
 from market.replay.derive import derived_key
 from market.replay.netting import implied_sharing, netting_outcome, post_revenue_sharing
+from market.replay.world import station_address
 
 
 def _inject_forged_readings(ctx: ReplayContext, run: SessionRun) -> None:
-    """``forged_reading`` faults: a reading signed with a key that is not the station's, posted
-    by the meter oracle; verification must exclude it and name it in its findings."""
+    """``forged_reading`` faults: the meter oracle posts a reading that claims the station's
+    meter key but is signed with another key; the API must refuse it (nothing stored), and the
+    report names the refusal."""
     from clearing.settlement.meter import sign_reading
 
     sc = ctx.scenario
@@ -40,18 +43,26 @@ def _inject_forged_readings(ctx: ReplayContext, run: SessionRun) -> None:
             import_wh=10**9,
             export_wh=0,
         )
-        ctx.clients["meter-oracle"].post_meter_reading(
-            MeterReadingCreate(
-                station_id=f.station,
-                evse_id=evse,
-                timestamp=forged.timestamp,
-                import_wh=forged.import_wh,
-                export_wh=forged.export_wh,
-                signed_data=forged.payload().decode(),
-                signature=forged.signature,
+        where = f"{f.station}/{evse}@{forged.timestamp}"
+        try:
+            ctx.participants["meter-oracle"].post_readings(
+                [
+                    MeterReadingCreate(
+                        station_id=f.station,
+                        evse_id=evse,
+                        timestamp=forged.timestamp,
+                        import_wh=forged.import_wh,
+                        export_wh=forged.export_wh,
+                        signed_data=forged.payload().decode(),
+                        signature=forged.signature,
+                        public_key=station_address(sc.seed, f.station),
+                    )
+                ]
             )
-        )
-        run.forged.append(f"{f.station}/{evse}@{forged.timestamp}")
+        except ParticipantError as exc:
+            run.forged.append(f"{where} refused: {exc.status} {exc.field}")
+            continue
+        raise ReplayError(f"forged_reading: the API accepted the forged reading {where}")
 
 
 def phase_verify(ctx: ReplayContext, run: SessionRun) -> None:
@@ -117,9 +128,8 @@ def phase_final(ctx: ReplayContext, run: SessionRun) -> None:
             if name not in holders and address not in {a.lower() for a in holders.values()}:
                 holders[name] = to_checksum_address(address)
     for pid in sorted(holders):
-        address = holders[pid]
-        if market.credits(address) == 0:
+        account = ChainAccount(market, chain.contracts.token, holders[pid])
+        if account.credits_units() == 0:
             continue
-        chain.control.set_balance(address, FUNDING_WEI)  # payees without gas money too
-        tx = market.withdraw(sender=address)
-        run.withdrawn[pid] = int(tx.event("Withdrawn").args["amount"])
+        chain.control.set_balance(account.address, FUNDING_WEI)  # payees without gas money too
+        run.withdrawn[pid] = account.withdraw()

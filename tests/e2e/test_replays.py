@@ -84,16 +84,26 @@ def test_audit_passes(replayed, name: str) -> None:
     assert audit["passed"], audit
 
 
-def test_forged_reading_is_excluded_and_named(replayed) -> None:
-    report, _ = replayed("uc4-1-isle-of-wight")
+def test_forged_reading_is_refused_and_named(replayed) -> None:
+    import sqlite3
+
+    report, folder = replayed("uc4-1-isle-of-wight")
     findings = _session(report)["findings"]
-    assert any("bad_signature IOW-V2G-3" in f for f in findings), findings
+    refused = [f for f in findings if f.startswith("forged reading IOW-V2G-3/")]
+    assert refused and all(f.endswith("refused: 422 body.signature") for f in refused), findings
+    with sqlite3.connect(folder / "market.db") as db:  # nothing of it was stored
+        (stored,) = db.execute(
+            "SELECT count(*) FROM meter_readings WHERE import_wh = 1000000000"
+        ).fetchone()
+    assert stored == 0
 
 
 def test_same_scenario_and_seed_give_identical_report_and_roots(replayed, tmp_path) -> None:
     report, folder = replayed("uc4-3-terni-city")
     again = run_replay(SCENARIOS / "uc4-3-terni-city.yaml", ReplayOptions(report_dir=tmp_path))
     assert (tmp_path / "report.json").read_bytes() == (folder / "report.json").read_bytes()
+    for kept in ("chain-state.json", "deployment.json"):  # the kept chain too
+        assert (tmp_path / kept).read_bytes() == (folder / kept).read_bytes(), kept
     assert _session(again)["roots"] == _session(report)["roots"]
     for kind in ("input", "result", "delivery"):
         sid = _session(report)["session_id"]

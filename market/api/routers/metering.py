@@ -27,7 +27,11 @@ router = APIRouter(tags=["metering"])
 async def post_reading(
     env: Signed[MeterReadingCreate], core: CoreDep, request: Request
 ) -> Response:
-    """Record a meter reading (kind ``meter_reading``; meter oracle or operator)."""
+    """Record a station-signed meter reading (kind ``meter_reading``; meter oracle, operator,
+    or the FSP owning the EVSE). Refused (nothing stored): unsigned, not signed by the
+    station's registered meter key, outside the poster's portfolio, future-dated, outside every
+    session's delivery window, or other registers than the stored reading at that time (409).
+    The same reading again gets the same answer and is stored once."""
     return await submit_signed(core, "meter_reading", request, env.body)
 
 

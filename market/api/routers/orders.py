@@ -1,4 +1,5 @@
-"""FlexOrders (awards), from the published result bundle, and their dispatch status."""
+"""FlexOrders (awards), from the published result bundle, their dispatch status and the FSPs'
+acknowledgements that they dispatch them."""
 
 from __future__ import annotations
 
@@ -12,9 +13,16 @@ from clearing.messages import FlexOrder
 from market.api.deps import CoreDep
 from market.api.routers._write import WRITE_RESPONSES, submit_signed
 from market.api.schemas import Signed
-from market.errors import NotFound
+from market.errors import InvalidMessage, NotFound
+from market.lifecycle.dispatch import dispatch_report
 from market.store import models as m
-from market.store.models import DispatchStatusCreate, DispatchStatusPublic
+from market.store.models import (
+    DispatchAckCreate,
+    DispatchAckPublic,
+    DispatchAckResult,
+    DispatchStatusCreate,
+    DispatchStatusPublic,
+)
 
 router = APIRouter(tags=["orders"])
 
@@ -54,3 +62,29 @@ def list_dispatch(session_id: str, core: CoreDep) -> list[DispatchStatusPublic]:
         q = select(m.DispatchStatus).where(m.DispatchStatus.session_id == session_id)
         rows = db.exec(q.order_by(col(m.DispatchStatus.id)))
         return [DispatchStatusPublic.model_validate(r.model_dump()) for r in rows]
+
+
+@router.post(
+    "/sessions/{session_id}/dispatch-acks",
+    status_code=201,
+    response_model=DispatchAckResult,
+    responses={**WRITE_RESPONSES, 404: {"description": "Unknown session or order"}},
+)
+async def ack_dispatch(
+    session_id: str, env: Signed[DispatchAckCreate], core: CoreDep, request: Request
+) -> Response:
+    """An FSP takes over dispatch of its own orders (kind ``dispatch_ack``; FSP, own orders).
+
+    Accepted while the session is CLEARED or DELIVERING; an order already acknowledged is
+    skipped, so the answer lists only the orders this message acknowledged.
+    """
+    if env.body.session_id != session_id:
+        reason = f"must equal the path's session id {session_id}"
+        raise InvalidMessage(reason, field="body.session_id")
+    return await submit_signed(core, "dispatch_ack", request, env.body)
+
+
+@router.get("/sessions/{session_id}/dispatch-acks", response_model=list[DispatchAckPublic])
+def list_dispatch_acks(session_id: str, core: CoreDep) -> list[DispatchAckPublic]:
+    """Per FSP: which of its orders it acknowledged for dispatch, and which not (yet)."""
+    return dispatch_report(core.engine, session_id)

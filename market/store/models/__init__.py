@@ -23,6 +23,7 @@ from market.store.models.congestion_point import (
     CongestionPointCreate,
     CongestionPointPublic,
 )
+from market.store.models.event import MarketEvent, MarketEventPublic, add_event, event_values
 from market.store.models.flex_request import FlexRequestRow, RequestPublic
 from market.store.models.market_session import MarketSession, SessionCreate, SessionPublic
 from market.store.models.metering import (
@@ -33,6 +34,10 @@ from market.store.models.metering import (
 )
 from market.store.models.offer import OfferPublic, OfferReceipt, OfferReceiptPublic, OfferRow
 from market.store.models.order import (
+    DispatchAck,
+    DispatchAckCreate,
+    DispatchAckPublic,
+    DispatchAckResult,
     DispatchStatus,
     DispatchStatusCreate,
     DispatchStatusPublic,
@@ -53,6 +58,10 @@ __all__ = [
     "CongestionPoint",
     "CongestionPointCreate",
     "CongestionPointPublic",
+    "DispatchAck",
+    "DispatchAckCreate",
+    "DispatchAckPublic",
+    "DispatchAckResult",
     "DispatchStatus",
     "DispatchStatusCreate",
     "DispatchStatusPublic",
@@ -61,6 +70,8 @@ __all__ = [
     "IndexerCursor",
     "IndexerUndo",
     "LifecycleStep",
+    "MarketEvent",
+    "MarketEventPublic",
     "MarketSession",
     "MessageLog",
     "MessagePublic",
@@ -85,4 +96,6 @@ __all__ = [
     "Settlement",
     "SettlementPublic",
     "WorkerLock",
+    "add_event",
+    "event_values",
 ]

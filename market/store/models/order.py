@@ -1,4 +1,5 @@
-"""FlexOrder (an award, public shape ``clearing.messages.FlexOrder``) and its dispatch status."""
+"""FlexOrder (an award, public shape ``clearing.messages.FlexOrder``), its dispatch status and
+the FSP's acknowledgement that it took the order over for dispatch."""
 
 from __future__ import annotations
 
@@ -64,3 +65,46 @@ class DispatchStatusPublic(BaseModel):
     state: str
     detail: str
     updated_at: int
+
+
+MAX_ACK_ORDERS = 10_000
+
+
+class DispatchAckCreate(CreateBody):
+    """An FSP takes over dispatch of some of its orders (kind ``dispatch_ack``).
+
+    Why: the market does not drive chargers; each FSP dispatches its own orders from its own
+    CSMS, and this signed acknowledgement is what the worker reports per FSP.
+    """
+
+    session_id: UuidStr
+    order_ids: Annotated[list[UuidStr], Field(min_length=1, max_length=MAX_ACK_ORDERS)]
+
+
+class DispatchAck(SQLModel, table=True):
+    """One acknowledged order (the first acknowledgement counts; later ones are no-ops)."""
+
+    __tablename__ = "dispatch_ack"
+
+    order_id: str = SqlField(primary_key=True, max_length=36)
+    session_id: str = SqlField(index=True, max_length=36)
+    fsp: str = SqlField(max_length=42)
+    message_id: str = SqlField(max_length=64)
+    acked_at: int = SqlField(default=0, sa_column=big(nullable=False))
+
+
+class DispatchAckResult(BaseModel):
+    """The answer to a ``dispatch_ack``: the orders this message acknowledged (not repeats)."""
+
+    session_id: str
+    fsp: str
+    acknowledged: list[str]
+
+
+class DispatchAckPublic(BaseModel):
+    """Per FSP of a session: its orders acknowledged for dispatch and those not (yet)."""
+
+    fsp: str
+    orders: int
+    acknowledged: list[str]
+    unacknowledged: list[str]

@@ -1,12 +1,11 @@
-"""Meter readings: the OCPP adapter's sink writes into the store; oracles may post signed ones."""
+"""Meter readings: the OCPP adapter's sink writes into the store (posted readings:
+tests/integration/market/api/test_meter_readings.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from adapters.ocpp.sink import MeterReading
-from market.api.schemas import MeterReadingCreate
-from market.client import ApiError
 from market.metering import store_sink
 
 pytestmark = pytest.mark.integration
@@ -32,14 +31,3 @@ async def test_ocpp_sink_readings_are_served_by_the_api(runtime, clients) -> Non
     readings = clients("outsider").meter_readings("CS-1")
     assert [r["import_wh"] for r in readings] == [1000, 1001, 1002]
     assert readings[0]["protocol"] == "ocpp2.1" and readings[0]["power_w"] == -7000
-
-
-def test_oracle_posts_signed_reading_fsp_cannot(runtime, clients) -> None:
-    body = MeterReadingCreate(
-        station_id="CS-2", timestamp=1_800_000_000, import_wh=10, export_wh=0, power_w=11_000
-    )
-    clients("oracle").post_meter_reading(body)
-    with pytest.raises(ApiError) as err:
-        clients("fsp_a").post_meter_reading(body)
-    assert err.value.status == 403
-    assert len(clients("outsider").meter_readings("CS-2")) == 1

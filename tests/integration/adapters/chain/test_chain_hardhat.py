@@ -117,9 +117,9 @@ def test_a_revert_mined_with_status_0_names_its_cause(deployment: MarketContract
     """With ``gas`` given, simulation is skipped: the transaction is mined and reverts, and the
     client replays it to name the custom error (Hardhat, like a real node, does not refuse it)."""
     market = deployment.market
-    data = market.contract.encode(
-        "createSession", b"\x01" * 32, 1, 1, 2, 900, 60
-    )  # by an FSP: not authorized
+    data = market.contract.encode(  # by an FSP: not authorized
+        "createSession", b"\x01" * 32, 1, 1, 2, 900, 60, b"\x02" * 32
+    )
     before = deployment.client.block_number()
     with pytest.raises(TransactionFailed) as info:
         deployment.client.send(market.address, data, sender=parties.fsps[0], gas=200_000)

@@ -106,8 +106,9 @@ def test_post_request_with_permit_needs_no_separate_approve(
     market, token = deployment.market, deployment.token
     now = anvil_node.block_timestamp()
     session_id = b"\x51" * 32
+    terms = b"\x7e" * 32
     market.create_session(
-        session_id, now + 600, now + 600, now + 1500, 900, 600, sender=parties.operator
+        session_id, now + 600, now + 600, now + 1500, 900, 600, terms, sender=parties.operator
     )
     dso_key = next(k for k in anvil_node.private_keys if _address(k) == parties.dso)
     v, r, s = token.sign_permit(dso_key, market.address, 5_000_000, now + 3600)
@@ -148,7 +149,9 @@ def test_worst_case_bounded_loops_fit_in_a_30m_gas_block(
     assert block_limit >= 30_000_000
     now = anvil_node.block_timestamp()
     sid = b"\x61" * 32
-    market.create_session(sid, now + 100, now + 100, now + 1000, 900, 100, sender=parties.operator)
+    market.create_session(
+        sid, now + 100, now + 100, now + 1000, 900, 100, b"\x7e" * 32, sender=parties.operator
+    )
     token.approve(market.address, max_requests * 1_000_000, sender=parties.dso)
     requests = [bytes([0x70, j]) + b"\x00" * 30 for j in range(max_requests)]
     for rid in requests:

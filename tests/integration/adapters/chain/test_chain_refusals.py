@@ -20,6 +20,7 @@ SESSION = b"\x11" * 32
 REQUEST = b"\x22" * 32
 CP = b"\x33" * 32
 H = b"\x44" * 32
+TERMS = b"\x7e" * 32  # the session terms hash (any value: the contract only stores it)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Session:
             self.delivery_end,
             900,
             self.challenge_window,
+            TERMS,
             sender=p.operator,
         )
         self.contracts.token.approve(m.address, BUDGET, sender=p.dso)
@@ -95,7 +97,7 @@ def test_create_session_by_an_fsp_is_not_authorized(s: Session) -> None:
     before = _nonce(s, p.fsps[0])
     with pytest.raises(E.AccessControlUnauthorizedAccount) as info:
         s.contracts.market.create_session(
-            SESSION, now + 60, now + 60, now + 960, 900, 60, sender=p.fsps[0]
+            SESSION, now + 60, now + 60, now + 960, 900, 60, TERMS, sender=p.fsps[0]
         )
     assert isinstance(info.value, E.NotAuthorized)
     assert info.value.account == p.fsps[0]
@@ -189,7 +191,9 @@ def test_payout_above_its_reservation_is_refused(s: Session) -> None:
 def test_request_without_allowance_fails_in_the_token(s: Session) -> None:
     now = s.node.block_timestamp()
     m = s.contracts.market
-    m.create_session(SESSION, now + 600, now + 600, now + 1500, 900, 60, sender=s.parties.operator)
+    m.create_session(
+        SESSION, now + 600, now + 600, now + 1500, 900, 60, TERMS, sender=s.parties.operator
+    )
     with pytest.raises(E.ERC20InsufficientAllowance):
         m.post_request(SESSION, REQUEST, CP, H, BUDGET, sender=s.parties.dso)
 

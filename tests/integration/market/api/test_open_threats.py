@@ -1,9 +1,8 @@
-"""Threats of issue 14 item 4: registry and readings trust the signer.
+"""Threats of issue 14 item 4: the station registry trusts the signer.
 
-The registry threats are closed: a station belongs to the FSP that registered it first, with
-its meter key. The readings threats are still open; their tests state the safe behaviour and
-are marked ``xfail(strict=True)``: they turn red as an unexpected pass the day issue 16 fixes
-them, so the fix must remove the mark and docs/SECURITY.md must move the row to "covered".
+Closed: a station belongs to the FSP that registered it first, with its meter key. The
+readings threats of the same item (unsigned and future-dated readings) are closed too; their
+tests live in test_meter_readings.py with the other refusals of ``POST /meter-readings``.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from market_helpers import CP, new_id, setup_market
 
 from market.api.schemas import AssetCreate
 from market.client import ApiError
-from market.store.models import MeterReadingCreate
 
 pytestmark = pytest.mark.integration
 METER_KEY_A = "0x" + "aa" * 20
@@ -65,36 +63,3 @@ def test_meter_key_cannot_be_swapped_by_re_registering(clients) -> None:
     assert status in (403, 409)
     keys = {a["meter_public_key"] for a in fsp.assets(owner=fsp.address)}
     assert keys == {METER_KEY_A}
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 16: the meter oracle's unsigned readings are accepted",
-)
-def test_unsigned_meter_reading_is_refused(runtime, clients) -> None:
-    reading = MeterReadingCreate(
-        station_id="CS-THREAT-3",
-        timestamp=int(runtime.core.clock.now()) - 60,
-        import_wh=10,
-        export_wh=0,
-    )
-    assert _refused(lambda: clients("oracle").post_meter_reading(reading)) == 422
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 16: the meter oracle's future-dated readings are accepted",
-)
-def test_future_dated_meter_reading_is_refused(runtime, clients) -> None:
-    reading = MeterReadingCreate(
-        station_id="CS-THREAT-4",
-        timestamp=int(runtime.core.clock.now()) + 86_400,
-        import_wh=10,
-        export_wh=0,
-        signed_data="OCMF|{}|{}",
-        signature="0x" + "11" * 65,
-        public_key=METER_KEY_A,
-    )
-    assert _refused(lambda: clients("oracle").post_meter_reading(reading)) == 422

@@ -26,6 +26,7 @@ def test_honest_session_passes_every_check(chain, route) -> None:
         "delivery": "pass",
         "money": "pass",
         "lifecycle": "pass",
+        "terms": "pass",
     }
     assert report.market_checks[0].status == "pass"
     assert json.loads(json.dumps(report.to_json()))["result"] == "pass"

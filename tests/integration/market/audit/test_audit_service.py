@@ -79,4 +79,5 @@ def test_service_session_audits_clean_over_http(chain, runtime, server, tmp_path
         "delivery": "skip",
         "money": "skip",
         "lifecycle": "pass",
+        "terms": "pass",
     }

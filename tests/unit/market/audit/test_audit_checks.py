@@ -61,6 +61,7 @@ def stored(state: SessionState = SessionState.FINAL) -> ChainSession:
         payouts_hash=b"\5" * 32,
         disputed_by="0x" + "00" * 20,
         dispute_reason_hash=bytes(32),
+        terms_hash=b"\6" * 32,
     )
 
 

@@ -1,7 +1,7 @@
 """indexer block hashes and undo journal (reorgs), and one shared nonce per signing key
 
-Revision ID: 0005c
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-06 01:40:00
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-revision = "0005c"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

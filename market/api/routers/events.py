@@ -1,0 +1,142 @@
+"""``GET /events``: session state changes, orders and dispatch acknowledgements as server-sent
+events, read from the store's event log so every API process streams the same sequence.
+
+Why polling a table: the worker (or another API process) writes the events in the transactions
+that make the changes; a process cannot be told about them, but it can read what is committed.
+Each event's ``id`` is the log row id, so a client that reconnects with ``Last-Event-ID`` (or
+``?after=``) gets exactly the events it missed.
+
+Ids are assigned at insert, so on PostgreSQL a later id can commit before an earlier one. The
+stream therefore never passes a gap in the ids until it has stayed open ``GAP_WAIT_S`` seconds
+(a rolled-back insert leaves a gap for ever; a slow commit fills it in well under that). A gap
+before an event older than that is passed at once (a reconnecting client replays quickly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
+
+from market.api.deps import CoreDep
+from market.errors import InvalidMessage
+from market.store import models as m
+
+router = APIRouter(tags=["events"])
+
+POLL_S = 0.25
+KEEPALIVE_S = 15.0
+GAP_WAIT_S = 5.0
+BATCH = 500
+MAX_EVENT_ID = 2**62
+
+
+def _read(engine: Engine, after: int) -> list[m.MarketEvent]:
+    """The next events after ``after``, unfiltered: the gap check needs every id."""
+    with Session(engine) as db:
+        q = select(m.MarketEvent).where(col(m.MarketEvent.id) > after)
+        return list(db.exec(q.order_by(col(m.MarketEvent.id)).limit(BATCH)))
+
+
+def _wanted(row: m.MarketEvent, session_id: str | None, fsp: str | None) -> bool:
+    """Filters: one session; events for everyone plus those of one FSP."""
+    if session_id and row.session_id != session_id:
+        return False
+    return not (fsp and row.fsp is not None and row.fsp != fsp)
+
+
+def _frame(row: m.MarketEvent) -> str:
+    """One SSE frame; ``data`` is a single JSON line."""
+    data = json.dumps(json.loads(row.data_json), separators=(",", ":"), sort_keys=True)
+    return f"id: {row.id}\nevent: {row.kind}\ndata: {data}\n\n"
+
+
+def _start_after(last_event_id: str | None, after: int | None) -> int:
+    if after is not None:
+        return after
+    if last_event_id is None or last_event_id == "":
+        return 0
+    if not last_event_id.isdigit() or int(last_event_id) > MAX_EVENT_ID:
+        raise InvalidMessage("must be an event id this stream sent", field="last-event-id")
+    return int(last_event_id)
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {
+                "text/event-stream": {
+                    "schema": {"type": "string", "description": "id/event/data frames"}
+                }
+            },
+            "description": (
+                "Server-sent events: `session_state` {session_id, state, from, and on CLEARED "
+                "result_root and orders}, `order` {session_id, order} (sent before the "
+                "session's CLEARED), `dispatch_ack` {session_id, fsp, order_ids}. "
+                "Each has an increasing `id`; a comment line is sent every 15 s of silence."
+            ),
+        },
+        422: {"description": "Malformed Last-Event-ID or query (problem+json)"},
+    },
+)
+async def events(
+    request: Request,
+    core: CoreDep,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_EVENT_ID, description="Start after this event id.")
+    ] = None,
+    session_id: Annotated[str | None, Query(max_length=36)] = None,
+    fsp: Annotated[
+        str | None,
+        Query(
+            pattern=r"^0x[0-9a-fA-F]{40}$",
+            description="Only this FSP's orders (state changes are sent to everyone).",
+        ),
+    ] = None,
+    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+) -> StreamingResponse:
+    """Follow the market: replayed from ``after`` / ``Last-Event-ID``, then live."""
+    start = _start_after(last_event_id, after)
+    wanted_fsp = fsp.lower() if fsp else None
+    engine = core.engine
+
+    async def stream() -> AsyncIterator[str]:
+        last = start
+        gap_since: float | None = None
+        quiet_since = time.monotonic()
+        yield ": flexmarket events\n\n"
+        while not await request.is_disconnected():
+            rows = await run_in_threadpool(_read, engine, last)
+            sent = False
+            for row in rows:
+                assert row.id is not None
+                fresh = time.time() - row.created_at < GAP_WAIT_S
+                if row.id != last + 1 and fresh:  # a recent gap: maybe a commit in flight
+                    gap_since = gap_since or time.monotonic()
+                    if time.monotonic() - gap_since < GAP_WAIT_S:
+                        break
+                gap_since = None
+                last = row.id
+                if _wanted(row, session_id, wanted_fsp):
+                    sent = True
+                    yield _frame(row)
+            if sent:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= KEEPALIVE_S:
+                quiet_since = time.monotonic()
+                yield ": keepalive\n\n"
+            if len(rows) < BATCH:
+                await asyncio.sleep(POLL_S)
+
+    headers: dict[str, Any] = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)

@@ -1,0 +1,106 @@
+"""A participant's own transactions: token allowance, request escrow, offer commitments,
+disputes and withdrawals.
+
+Why separate from the API side: payees such as EV users or CPOs only ever withdraw, and the
+replay shares one chain client (holding every derived key) among all its participants, so this
+class needs nothing but the contract wrappers and the sender's address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from eth_utils.crypto import keccak
+
+from adapters.chain.market_contract import FlexMarketContract
+from adapters.chain.revert import ChainError
+from adapters.chain.token import SettlementTokenContract
+from clearing.encoding import code_to_bytes32, hex32, uuid_to_bytes32
+from clearing.messages import FlexOffer, FlexRequest
+from market.client import offer_commitment
+from market.participant.errors import ParticipantError, from_chain_error
+
+
+@contextmanager
+def onchain(step: str) -> Iterator[None]:
+    """Contract reverts and node failures of ``step`` as participant errors."""
+    try:
+        yield
+    except ChainError as exc:
+        raise from_chain_error(exc, step=step) from exc
+
+
+@dataclass
+class ChainAccount:
+    """One account's side of the market contract (its key is held by the market's client)."""
+
+    market: FlexMarketContract
+    token: SettlementTokenContract | None
+    address: str
+
+    def _token(self) -> SettlementTokenContract:
+        if self.token is None:
+            raise ParticipantError("token", "this account was set up without the token contract")
+        return self.token
+
+    # ---- money ----------------------------------------------------------------------------
+
+    def balance_units(self) -> int:
+        with onchain("balance"):
+            return self._token().balance_of(self.address)
+
+    def allowance_units(self) -> int:
+        with onchain("allowance"):
+            return self._token().allowance(self.address, self.market.address)
+
+    def approve(self, amount_units: int) -> int:
+        """Let the market take up to ``amount_units`` of this account's token for escrow."""
+        if amount_units < 0:
+            raise ParticipantError("amount_units", f"must be >= 0, got {amount_units}")
+        with onchain("approve"):
+            self._token().approve(self.market.address, amount_units, sender=self.address)
+        return amount_units
+
+    def credits_units(self) -> int:
+        with onchain("credits"):
+            return self.market.credits(self.address)
+
+    def withdraw(self) -> int:
+        """Withdraw every credit; returns the amount paid out (token minor units)."""
+        with onchain("withdraw"):
+            tx = self.market.withdraw(sender=self.address)
+        return int(tx.event("Withdrawn").args["amount"])
+
+    # ---- market steps ---------------------------------------------------------------------
+
+    def escrow_request(self, request: FlexRequest) -> None:
+        """Escrow the request's budget on-chain (the hash binds the signed request to it)."""
+        with onchain("escrow request"):
+            self.market.post_request(
+                uuid_to_bytes32(request.session_id),
+                uuid_to_bytes32(request.request_id),
+                code_to_bytes32(request.congestion_point),
+                request.canonical_hash(),
+                request.budget_units,
+                sender=self.address,
+            )
+
+    def commit_offers(self, session_id: str, offers: Sequence[FlexOffer]) -> str:
+        """Commit the Merkle root of this FSP's offers of one session; returns the root."""
+        if not offers:
+            raise ParticipantError("offers", "no offers to commit")
+        root, count = offer_commitment(offers)
+        with onchain("commit offers"):
+            self.market.commit_offers(uuid_to_bytes32(session_id), root, count, sender=self.address)
+        return hex32(root)
+
+    def dispute(self, session_id: str, reason: str) -> str:
+        """Dispute a VERIFIED session inside its challenge window; returns the reason hash."""
+        if not reason.strip():
+            raise ParticipantError("reason", "a dispute needs a reason")
+        reason_hash = keccak(text=reason)
+        with onchain("dispute"):
+            self.market.dispute(uuid_to_bytes32(session_id), reason_hash, sender=self.address)
+        return hex32(reason_hash)

@@ -1,0 +1,231 @@
+"""How a market participant (DSO or FSP) acts: the one place that knows the order of the steps
+and which of them are signed API messages and which are transactions.
+
+Why here: the replay, the gateways and ``flexmarket participant`` all drive the same steps;
+each step does its own checks first (so a mistake is named before anything is sent) and
+translates the API's problems and the contract's reverts into :class:`ParticipantError`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from clearing.messages import DPrognosis, FlexOffer, FlexOrder, FlexRequest
+from market.agents.common import as_message
+from market.api.schemas import AssetCreate, MeterReadingCreate, ParticipantCreate
+from market.client import ApiError, MarketClient
+from market.participant.errors import ParticipantError, from_api_error
+from market.participant.onchain import ChainAccount
+
+#: Store states in which a session's orders are final (the clearing is on-chain).
+CLEARED_STATES = frozenset({"CLEARED", "DELIVERING", "VERIFIED", "DISPUTED", "FINAL"})
+
+
+@contextmanager
+def api_step(step: str, prefix: str = "") -> Iterator[None]:
+    """The API's refusals of ``step`` as participant errors (field prefixed by ``prefix``)."""
+    try:
+        yield
+    except ApiError as exc:
+        err = from_api_error(exc, step=step)
+        raise ParticipantError(prefix + err.field, err.reason, status=err.status) from exc
+
+
+class Participant:
+    """A DSO or FSP: its signed API client and (for the money steps) its chain account."""
+
+    def __init__(self, client: MarketClient, chain: ChainAccount | None = None) -> None:
+        if client.address is None:
+            raise ParticipantError("key", "a participant needs a signing key")
+        self.client = client
+        self.chain_account = chain
+        self.address = client.address.lower()
+
+    @property
+    def chain(self) -> ChainAccount:
+        if self.chain_account is None:
+            raise ParticipantError("rpc", "this step is a transaction: give the chain's RPC URL")
+        return self.chain_account
+
+    # ---- identity ---------------------------------------------------------------------------
+
+    def login(self) -> str:
+        """Sign-In with Ethereum; the token is kept for the private reads."""
+        with api_step("login"):
+            return self.client.sign_in()
+
+    def _signed_in(self) -> None:
+        if self.client.token is None:
+            self.login()
+
+    def describe(self, name: str, *, eic: str | None = None) -> dict[str, Any]:
+        """Publish this participant's name (and EIC code) in the market's registry."""
+        with api_step("participant"):
+            return self.client.register_participant(ParticipantCreate(name=name, eic_code=eic))
+
+    def register_asset(self, asset: AssetCreate) -> dict[str, Any]:
+        """Register one EVSE (with its station's meter key) in this FSP's portfolio."""
+        with api_step("asset", "asset."):
+            return self.client.register_asset(asset)
+
+    def assets(self) -> list[dict[str, Any]]:
+        with api_step("assets"):
+            return self.client.assets(owner=self.address)
+
+    # ---- before gate closure ----------------------------------------------------------------
+
+    def sessions(self, state: str | None = None) -> list[dict[str, Any]]:
+        with api_step("sessions"):
+            return self.client.sessions(state=state)
+
+    def requests(self, session_id: str) -> list[FlexRequest]:
+        """The session's published requests, as messages an FSP can answer."""
+        with api_step("session_id"):
+            rows = self.client.requests(session_id)
+        return [as_message(FlexRequest, r) for r in rows]
+
+    def post_prognosis(self, prognosis: DPrognosis) -> dict[str, Any]:
+        with api_step("prognosis", "prognosis."):
+            return self.client.post_prognosis(prognosis)
+
+    def post_request(self, request: FlexRequest) -> dict[str, Any]:
+        """Escrow the request's budget on-chain, then publish the signed request."""
+        self.chain.escrow_request(request)
+        with api_step("request", "request."):
+            return self.client.post_request(request)
+
+    def check_offers(self, offers: Sequence[FlexOffer]) -> str:
+        """The one session the offers are for; refuses a mix or another FSP's offers."""
+        if not offers:
+            raise ParticipantError("offers", "no offers given")
+        session_id = offers[0].session_id
+        seen: set[str] = set()
+        for i, offer in enumerate(offers):
+            if offer.session_id != session_id:
+                raise ParticipantError(
+                    f"offers[{i}].session_id",
+                    f"{offer.session_id} differs from offers[0] ({session_id}): "
+                    "commit one session at a time",
+                )
+            if offer.fsp.lower() != self.address:
+                raise ParticipantError(
+                    f"offers[{i}].fsp", f"{offer.fsp} is not this key's address {self.address}"
+                )
+            if offer.offer_id in seen:
+                raise ParticipantError(f"offers[{i}].offer_id", f"{offer.offer_id} is repeated")
+            seen.add(offer.offer_id)
+        return session_id
+
+    def commit_offers(self, offers: Sequence[FlexOffer]) -> str:
+        """Commit the offers' Merkle root on-chain (before gate closure); returns the root."""
+        session_id = self.check_offers(offers)
+        return self.chain.commit_offers(session_id, offers)
+
+    def post_offers(self, offers: Sequence[FlexOffer]) -> list[dict[str, Any]]:
+        """Sign and submit each offer to the market API."""
+        self.check_offers(offers)
+        out = []
+        for i, offer in enumerate(offers):
+            with api_step("offer", f"offers[{i}]."):
+                out.append(self.client.post_offer(offer))
+        return out
+
+    def submit_offers(self, offers: Sequence[FlexOffer]) -> str:
+        """Commit then submit: the whole bid of one FSP for one session; returns the root."""
+        root = self.commit_offers(offers)
+        self.post_offers(offers)
+        return root
+
+    # ---- after clearing ---------------------------------------------------------------------
+
+    def session_state(self, session_id: str) -> str:
+        with api_step("session_id"):
+            return str(self.client.session(session_id)["state"])
+
+    def orders(self, session_id: str) -> list[FlexOrder]:
+        """This FSP's orders of a cleared session (empty before clearing)."""
+        with api_step("session_id"):
+            rows = self.client.orders(session_id, self.address)
+        return [as_message(FlexOrder, r) for r in rows]
+
+    def follow_orders(
+        self,
+        session_id: str,
+        *,
+        poll_s: float = 1.0,
+        timeout_s: float = 600.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> list[FlexOrder]:
+        """Wait until the session is cleared, then return this FSP's orders (polling GET)."""
+        deadline = monotonic() + timeout_s
+        while True:
+            state = self.session_state(session_id)
+            if state in CLEARED_STATES:
+                return self.orders(session_id)
+            if monotonic() >= deadline:
+                raise ParticipantError(
+                    "session_id", f"{session_id} is still {state} after {timeout_s:g} s"
+                )
+            sleep(poll_s)
+
+    def post_readings(self, readings: Sequence[MeterReadingCreate]) -> list[dict[str, Any]]:
+        """Relay station-signed meter readings; stops at the first refused one (named)."""
+        out = []
+        for i, reading in enumerate(readings):
+            if not reading.signature or not reading.signed_data:
+                raise ParticipantError(
+                    f"readings[{i}].signature", "a reading must carry its station's signature"
+                )
+            with api_step("reading", f"readings[{i}]."):
+                out.append(self.client.post_meter_reading(reading))
+        return out
+
+    def dispute(
+        self, session_id: str, reason: str, evidence: Sequence[MeterReadingCreate] = ()
+    ) -> dict[str, Any]:
+        """Dispute on-chain, then post the evidence (own station-signed readings)."""
+        reason_hash = self.chain.dispute(session_id, reason)
+        out: dict[str, Any] = {"session_id": session_id, "reason_hash": reason_hash}
+        if evidence:
+            with api_step("evidence", "evidence."):
+                out["evidence"] = self.client.post_dispute_evidence(
+                    session_id, evidence, reason=reason
+                )
+        return out
+
+    # ---- money and statements ---------------------------------------------------------------
+
+    def withdraw(self) -> int:
+        """Withdraw every credit; refuses when there is none (nothing is sent then)."""
+        if self.chain.credits_units() == 0:
+            raise ParticipantError("credits", f"{self.address} has nothing to withdraw")
+        return self.chain.withdraw()
+
+    def settlements(self, session_id: str) -> list[dict[str, Any]]:
+        self._signed_in()
+        with api_step("session_id"):
+            return self.client.settlements(session_id, fsp=self.address)
+
+    def statement(self, period: str, *, fmt: str = "json") -> Any:
+        """This participant's clearing-house statement of ``period`` (a session id), once the
+        clearing house has netted it (signs in when needed)."""
+        self._signed_in()
+        with api_step("period"):
+            return self.client.statement(period, fmt=fmt)
+
+    def statements(self, session_id: str) -> dict[str, Any]:
+        """What this participant is owed for a session: the market's settlements (reserved
+        and attested payout per request) and, once netted, the clearing-house statement."""
+        out: dict[str, Any] = {"session_id": session_id, "settlements": []}
+        out["settlements"] = self.settlements(session_id)
+        try:
+            out["netting"] = self.statement(session_id)
+        except ParticipantError as exc:
+            if exc.status != 404:
+                raise
+            out["netting"] = None  # not netted (yet): the settlements are the whole account
+        return out

@@ -1,0 +1,187 @@
+"""The participant library's refusals: each names the field and the reason, and a refusal the
+library can see coming sends nothing (no transaction, no stored message)."""
+
+from __future__ import annotations
+
+import pytest
+from market_helpers import (
+    CP,
+    escrow,
+    make_offer,
+    make_request,
+    make_worker,
+    new_id,
+    open_session,
+    setup_market,
+)
+
+from clearing.encoding import uuid_to_bytes32
+from market.api.schemas import AssetCreate, MeterReadingCreate
+from market.participant import ChainAccount, Participant, ParticipantError
+
+pytestmark = pytest.mark.integration
+ZERO32 = bytes(32)
+
+
+@pytest.fixture
+def parts(chain, clients):
+    """``parts("fsp_a")`` -> that party as a Participant with its chain account."""
+
+    def make(who: str) -> Participant:
+        market, token = chain.contracts.market, chain.contracts.token
+        return Participant(clients(who), ChainAccount(market, token, chain.addresses[who]))
+
+    return make
+
+
+@pytest.fixture
+def session(chain, runtime, clients):
+    """An OPEN session (gate in 600 s) with the DSO's escrowed request."""
+    op = clients("operator")
+    setup_market(op)
+    s = open_session(op, int(runtime.core.clock.now()))
+    make_worker(runtime).run_once()
+    req = make_request(s.session_id, expires_at=s.gate_closure)
+    escrow(chain, "dso", req)
+    clients("dso").post_request(req)
+    return s
+
+
+def _offer(p: Participant, s, **kw):
+    return make_offer(s.session_id, p.address, expires_at=s.gate_closure, **kw)
+
+
+def test_offers_after_gate_closure_are_refused_naming_the_gate(chain, parts, session) -> None:
+    fsp = parts("fsp_a")
+    chain.warp_to(session.gate_closure + 1)
+    with pytest.raises(ParticipantError) as err:
+        fsp.submit_offers([_offer(fsp, session)])
+    assert err.value.field == "session_id"
+    assert f"gate closure) was {session.gate_closure}" in err.value.reason
+    onchain = chain.contracts.market.offer_root(uuid_to_bytes32(session.session_id), fsp.address)
+    assert onchain == ZERO32
+
+
+def test_offers_to_a_closed_session_name_its_state(chain, runtime, parts, session) -> None:
+    fsp = parts("fsp_a")
+    chain.warp_to(session.gate_closure + 1)
+    make_worker(runtime).run_once()  # close (and clear: no offers)
+    with pytest.raises(ParticipantError) as err:
+        fsp.submit_offers([_offer(fsp, session)])
+    assert err.value.field == "session_id"
+    assert "on-chain, this step needs OPEN" in err.value.reason
+
+
+def test_offers_of_another_fsp_or_session_are_refused_before_sending(chain, parts, session) -> None:
+    fsp_a, fsp_b = parts("fsp_a"), parts("fsp_b")
+    with pytest.raises(ParticipantError) as err:
+        fsp_a.submit_offers([_offer(fsp_a, session), _offer(fsp_b, session)])
+    assert err.value.field == "offers[1].fsp"
+    other = _offer(fsp_a, session).model_copy(update={"session_id": new_id()})
+    with pytest.raises(ParticipantError) as err:
+        fsp_a.submit_offers([_offer(fsp_a, session), other])
+    assert err.value.field == "offers[1].session_id"
+    with pytest.raises(ParticipantError) as err:
+        fsp_a.submit_offers([])
+    assert err.value.field == "offers"
+    sid = uuid_to_bytes32(session.session_id)
+    assert chain.contracts.market.offer_root(sid, fsp_a.address) == ZERO32
+    fsp_a.login()
+    assert fsp_a.client.offers(session.session_id) == []
+
+
+def test_api_refusal_names_the_offer_and_field(parts, session) -> None:
+    fsp = parts("fsp_a")
+    bad = _offer(fsp, session, cp="EAN-UNKNOWN")
+    with pytest.raises(ParticipantError) as err:
+        fsp.post_offers([_offer(fsp, session), bad])
+    assert (err.value.field, err.value.status) == ("offers[1].body.congestion_point", 422)
+    assert "EAN-UNKNOWN" in err.value.reason
+
+
+def test_withdraw_without_credit_sends_nothing(chain, parts) -> None:
+    fsp = parts("fsp_b")
+    block = chain.client.block_number()
+    with pytest.raises(ParticipantError) as err:
+        fsp.withdraw()
+    assert (err.value.field, chain.client.block_number()) == ("credits", block)
+
+
+def test_request_without_allowance_names_fund(chain, parts, session) -> None:
+    dso = parts("dso2")
+    dso.chain.approve(0)
+    req = make_request(session.session_id, expires_at=session.gate_closure).model_copy(
+        update={"direction": "DOWN"}  # the session's UP request at this point is dso's
+    )
+    with pytest.raises(ParticipantError) as err:
+        dso.post_request(req)
+    assert err.value.field == "allowance"
+    assert "participant fund" in err.value.reason
+    dso.chain.approve(req.budget_units)
+    dso.post_request(req)  # funded, the same request goes through
+    assert dso.chain.allowance_units() == 0
+
+
+def test_unsigned_reading_is_refused_before_sending(parts, runtime) -> None:
+    oracle = parts("oracle")
+    reading = MeterReadingCreate(
+        station_id="CS-9", timestamp=1_800_000_000, import_wh=1, export_wh=0
+    )
+    with pytest.raises(ParticipantError) as err:
+        oracle.post_readings([reading])
+    assert err.value.field == "readings[0].signature"
+    assert oracle.client.meter_readings("CS-9") == []
+
+
+def test_reading_of_a_station_outside_the_portfolio_is_refused(parts) -> None:
+    fsp = parts("fsp_a")
+    reading = MeterReadingCreate(
+        station_id="CS-NOT-MINE",
+        timestamp=1_800_000_000,
+        import_wh=1,
+        export_wh=0,
+        signed_data="x",
+        signature="0x" + "11" * 65,
+    )
+    with pytest.raises(ParticipantError) as err:
+        fsp.post_readings([reading])
+    assert (err.value.field, err.value.status) == ("readings[0].body.station_id", 403)
+    assert "portfolio" in err.value.reason
+
+
+def test_asset_at_unknown_congestion_point_names_the_field(parts, session) -> None:
+    fsp = parts("fsp_a")
+    asset = AssetCreate(
+        asset_id=new_id(),
+        congestion_point="EAN-NOWHERE",
+        station_id="CS-1",
+        max_import_w=11_000,
+        max_export_w=0,
+        meter_public_key="0x" + "22" * 20,
+    )
+    with pytest.raises(ParticipantError) as err:
+        fsp.register_asset(asset)
+    assert err.value.field == "asset.body.congestion_point"
+    assert fsp.assets() == []
+    fsp.register_asset(asset.model_copy(update={"congestion_point": CP}))
+    assert [a["station_id"] for a in fsp.assets()] == ["CS-1"]
+
+
+def test_follow_orders_gives_up_naming_the_state(parts, session) -> None:
+    fsp = parts("fsp_a")
+    t = [0.0]
+    with pytest.raises(ParticipantError) as err:
+        fsp.follow_orders(
+            session.session_id,
+            timeout_s=3,
+            sleep=lambda s: t.__setitem__(0, t[0] + s),
+            monotonic=lambda: t[0],
+        )
+    assert err.value.field == "session_id" and "still OPEN after 3 s" in err.value.reason
+
+
+def test_transactions_need_a_chain(clients) -> None:
+    fsp = Participant(clients("fsp_a"))
+    with pytest.raises(ParticipantError) as err:
+        fsp.withdraw()
+    assert err.value.field == "rpc"

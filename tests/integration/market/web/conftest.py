@@ -1,0 +1,166 @@
+"""A served market over a finished day, and a headless Chromium that fails on anything unclean.
+
+``finished_market`` (session): the UC5 scenario replayed on an anvil this fixture owns, so the
+chain outlives the replay; then the market API (with its pages) serves the replay's store and
+bundles on a loopback socket, connected to that chain.
+
+``web`` (function): a Playwright page in Debian's chromium. Every request to another host than
+the service is aborted and recorded; console errors and uncaught page errors are recorded;
+the test fails on either (checked by ``web.assert_clean()`` and again at teardown).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import uvicorn
+
+REPO = Path(__file__).resolve().parents[4]
+SCENARIO = REPO / "scripts" / "scenarios" / "uc5-terni-microgrid.yaml"
+SCREENSHOTS = REPO / "reports" / "screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@dataclass
+class FinishedMarket:
+    base_url: str
+    folder: Path  # the replay's report folder (store, bundles, report.json)
+    report: dict[str, Any]
+    session_id: str  # the replayed session's UUID
+    rpc_url: str
+
+
+@pytest.fixture(scope="session")
+def finished_market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FinishedMarket]:
+    from adapters.chain.client import ChainClient
+    from adapters.chain.market_contract import FlexMarketContract
+    from adapters.chain.toolchain import compile_contracts
+    from market.ledger import Ledger
+    from market.replay.chain import ReplayAnvil
+    from market.replay.grid import check_scenario
+    from market.replay.runner import ReplayOptions, run_replay
+    from market.runtime import build_runtime
+    from market.settings import Settings
+
+    folder = tmp_path_factory.mktemp("web-uc5")
+    scenario, _ = check_scenario(SCENARIO)
+    first_gate = min(scenario.at(s.gate_closure) for s in scenario.sessions)
+    anvil = ReplayAnvil(
+        accounts=1,
+        timestamp=first_gate - 2 * 3600,
+        log_path=folder / "anvil.log",
+        gas_limit=100_000_000,
+    )
+    anvil.start()
+    try:
+        report = run_replay(SCENARIO, ReplayOptions(report_dir=folder, rpc_url=anvil.rpc_url))
+        client = ChainClient(anvil.rpc_url, artifacts=compile_contracts())
+        ledger = Ledger(client, FlexMarketContract(client, report["market_address"]))
+        settings = Settings(
+            database_url=f"sqlite:///{folder}/market.db",
+            bundle_dir=folder / "bundles",
+            token_secret="web-test-secret",
+            role_cache_ttl_s=60.0,
+        )
+        runtime = build_runtime(settings, ledger=ledger)
+        config = uvicorn.Config(
+            runtime.app(), host="127.0.0.1", port=0, log_level="warning", access_log=False
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name="web-test-api", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "the market API did not start within 30 s"
+            time.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        (session,) = report["sessions"].values()
+        yield FinishedMarket(
+            base_url=f"http://127.0.0.1:{port}",
+            folder=folder,
+            report=report,
+            session_id=session["session_id"],
+            rpc_url=anvil.rpc_url,
+        )
+        server.should_exit = True
+        thread.join(timeout=15)
+        runtime.engine.dispose()
+    finally:
+        anvil.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(finished_market: FinishedMarket) -> Iterator[Any]:
+    """Chromium via Playwright; after the replay, whose asyncio.run cannot share Playwright's
+    running event loop."""
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Web:
+    page: Any
+    base_url: str
+    problems: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+
+    def open(self, path: str) -> Any:
+        response = self.page.goto(self.base_url + path)
+        assert response is not None and response.ok, (path, response and response.status)
+        return response
+
+    def screenshot(self, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def assert_clean(self) -> None:
+        assert not self.problems, f"browser console errors: {self.problems}"
+        assert not self.outside, f"requests to other hosts: {self.outside}"
+
+
+@pytest.fixture
+def web(browser: Any, finished_market: FinishedMarket) -> Iterator[Web]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    web = Web(page, finished_market.base_url)
+    own = urlsplit(finished_market.base_url).netloc
+
+    def on_console(msg: Any) -> None:
+        if msg.type == "error":
+            web.problems.append(f"console: {msg.text} at {msg.location}")
+
+    def guard(route: Any) -> None:
+        if urlsplit(route.request.url).netloc == own:
+            route.continue_()
+        else:
+            web.outside.append(route.request.url)
+            route.abort()
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: web.problems.append(f"page error: {exc}"))
+    context.route("**/*", guard)
+    yield web
+    context.close()
+    web.assert_clean()

@@ -23,6 +23,7 @@ from adapters.chain.session_view import SESSION_EVENTS
 from adapters.chain.types import SessionState
 from clearing.bundle import InputBundle, ResultBundle
 from clearing.encoding import hex32, keccak256, uuid_to_bytes32
+from market import reorg
 from market.bundles import BundleStore, offer_tree
 from market.ledger import Ledger
 from market.roles import ROLE_NAMES, RoleCache, role_id
@@ -45,24 +46,37 @@ EVENTS = (
 
 @dataclass
 class Indexer:
-    """Applies events from ``deploy_block`` on; the cursor makes every sync incremental."""
+    """Applies events from ``deploy_block`` on; the cursor makes every sync incremental.
+
+    Only blocks with ``confirmations`` blocks on top are applied; a reorg below the cursor is
+    rolled back first (``market.reorg``), then the new chain's events are applied.
+    """
 
     engine: Engine
     ledger: Ledger
     deploy_block: int = 0
     roles: RoleCache | None = None
     step: int = 2000
+    confirmations: int = 0
     _known: dict[str, str] = field(default_factory=dict)
+    rollbacks: list[reorg.Rollback] = field(default_factory=list)
+    _block: int = 0  # the block of the event being applied (for the undo journal)
 
     def sync(self, to_block: int | None = None) -> int:
-        """Apply new events up to ``to_block`` (default: latest); returns how many applied."""
+        """Apply new events up to ``to_block`` (default: the latest confirmed block).
+
+        Returns how many events were applied.
+        """
         client = self.ledger.client
-        last = client.block_number() if to_block is None else to_block
+        confirmed = client.block_number() - self.confirmations
+        last = confirmed if to_block is None else min(to_block, confirmed)
+        self._roll_back_reorg()
         with Session(self.engine) as db:
             cursor = db.get(m.IndexerCursor, CURSOR)
             start = cursor.block + 1 if cursor else self.deploy_block
         if start > last:
             return 0
+        last_hash = reorg.block_hash(client, last)
         events = []
         for name in EVENTS:
             try:
@@ -71,16 +85,60 @@ class Indexer:
                 )
             except ChainError as exc:  # an event this deployment's ABI lacks: say so, go on
                 log.warning("indexer: skipping %s (%s)", name, exc)
+        if last_hash is None or reorg.block_hash(client, last) != last_hash:
+            return 0  # the chain changed while reading: these logs may mix forks; next tick
         events.sort(key=lambda e: (e.block_number, e.log_index))
         self._load_session_ids()
         with Session(self.engine) as db:
             for event in events:
+                self._block = event.block_number
                 self._apply(db, event.name, event.args)
+                if event.block_hash:
+                    reorg.record_block(db, CURSOR, event.block_number, event.block_hash)
+            reorg.record_block(db, CURSOR, last, last_hash)
+            reorg.prune(db, CURSOR, last - reorg.REORG_WINDOW)
             cursor = db.get(m.IndexerCursor, CURSOR) or m.IndexerCursor(name=CURSOR)
             cursor.block = last
             db.add(cursor)
             db.commit()
         return len(events)
+
+    def _roll_back_reorg(self) -> None:
+        """If the cursor's block was replaced, put the store back to the fork point."""
+        with Session(self.engine) as db:
+            cursor = db.get(m.IndexerCursor, CURSOR)
+            if cursor is None:
+                return
+            fork = reorg.find_fork(db, self.ledger.client, CURSOR, cursor.block)
+            if fork is None:
+                return
+            undone, sessions = reorg.roll_back(db, CURSOR, fork)
+            for session_id in sorted(sessions):
+                row = db.get(m.MarketSession, session_id)
+                if row is not None:
+                    chain_state = self.ledger.session(session_id).state.name
+                    before = row.state
+                    row.state = reorg.store_state_after_reorg(row.state, chain_state)
+                    if row.state != before:  # published too: the feed shows the step back
+                        data = {"state": row.state, "from": before, "reorg": True}
+                        m.add_event(db, "session_state", session_id, data)
+                    db.add(row)
+            rollback = reorg.Rollback(cursor.block, fork, undone, tuple(sorted(sessions)))
+            cursor.block = fork
+            db.add(cursor)
+            db.commit()
+        self.rollbacks.append(rollback)
+        if self.roles is not None:
+            self.roles.invalidate()
+        log.warning(
+            "indexer: reorg below block %d; store rolled back to block %d (%d rows undone)",
+            rollback.from_block,
+            fork,
+            undone,
+        )
+
+    def _journal(self, db: Session, table: str, key: str, row: Any) -> None:
+        reorg.journal(db, CURSOR, self._block, table, key, row)
 
     def _load_session_ids(self) -> None:
         with Session(self.engine) as db:
@@ -91,7 +149,9 @@ class Indexer:
     def _apply(self, db: Session, name: str, args: dict[str, Any]) -> None:
         if name == "ParticipantRegistered":
             address = args["account"].lower()
-            participant = db.get(m.Participant, address) or m.Participant(address=address)
+            existing = db.get(m.Participant, address)
+            self._journal(db, "participant", address, existing)
+            participant = existing or m.Participant(address=address)
             names = [_ROLE_BY_ID.get(bytes(r), "") for r in args["roles"]]
             participant.roles = ",".join(sorted({n for n in names if n}))
             db.add(participant)
@@ -101,6 +161,7 @@ class Indexer:
             address = args["account"].lower()
             revoked = db.get(m.Participant, address)
             if revoked is not None:
+                self._journal(db, "participant", address, revoked)
                 revoked.roles = ""
                 db.add(revoked)
             if self.roles is not None:
@@ -121,6 +182,7 @@ class Indexer:
                 if uuid_to_bytes32(request_row.id) == bytes(args["requestId"]):
                     req = db.get(m.FlexRequestRow, request_row.id)
                     assert req is not None
+                    self._journal(db, "flex_request", req.id, req)
                     req.cancelled = True
                     db.add(req)
         elif "sessionId" in args:
@@ -130,6 +192,7 @@ class Indexer:
             session_row = db.get(m.MarketSession, session_id)
             if session_row is None:
                 return
+            self._journal(db, "market_session", session_id, session_row)
             before = session_row.state
             self._follow_state(session_row, name, args)
             if session_row.state != before:  # published with the change (GET /events)

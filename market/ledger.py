@@ -216,7 +216,9 @@ def ledger_from_settings(settings: Any) -> Ledger:
         default_deployment_path,
         dev_private_keys,
     )
+    from adapters.chain.fees import FeeCaps
     from adapters.chain.toolchain import compile_contracts
+    from market.nonces import shared_nonces
 
     rpc = configured_rpc_url(settings.rpc_url)
     if rpc is None:
@@ -224,7 +226,14 @@ def ledger_from_settings(settings: Any) -> Ledger:
             "no chain configured: set FLEXMARKET_RPC_URL or run `flexmarket chain up`",
             field="settings.rpc_url",
         )
-    client = ChainClient(rpc, artifacts=compile_contracts())
+    client = ChainClient(
+        rpc,
+        artifacts=compile_contracts(),
+        confirmations=settings.confirmations,
+        fee_caps=FeeCaps(settings.max_fee_per_gas_wei, settings.max_priority_fee_per_gas_wei),
+        stuck_after_s=settings.tx_stuck_after_s,
+        nonces=shared_nonces(settings.database_url),
+    )
     deployment = Deployment.load(settings.deployment_file or default_deployment_path())
     contracts = MarketContracts.attach(client, deployment)
     key = settings.operator_key

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_TOKEN_SECRET_CHARS = 32
@@ -47,6 +48,15 @@ class Settings(BaseSettings):
     meter_clock_skew_s: int = 60  # a posted reading this far ahead of our clock is accepted
     worker_id: str | None = None
     clock: Literal["system", "chain"] = "system"  # "chain": latest block time (warped test chains)
+    # Blocks on top before the indexer applies a block and before a sent transaction counts as
+    # done (0 on anvil/hardhat, which never reorganise; a few on a public network).
+    confirmations: int = Field(default=0, ge=0, le=1000)
+    # Transactions: EIP-1559 fee caps in wei per gas (unset: no cap; a base fee above the cap
+    # refuses to send), and after how long without a receipt a transaction is replaced (same
+    # nonce, fees + 12.5 %). On PostgreSQL the nonces of each key are shared by every process.
+    max_fee_per_gas_wei: int | None = Field(default=None, gt=0)
+    max_priority_fee_per_gas_wei: int | None = Field(default=None, ge=0)
+    tx_stuck_after_s: float = Field(default=30.0, gt=0)
     # Settlement: keys of the on-chain roles this process acts as (unset: that step waits),
     # and the SettlementRules fields as JSON (FLEXMARKET_SETTLEMENT_RULES='{"isp_s": 900}').
     oracle_key: str | None = None  # METER_ORACLE: attestDelivery

@@ -1,9 +1,11 @@
-"""Web3 client: local-key signing, per-account nonces, simulate-then-send, named reverts.
+"""Web3 client: local-key signing, nonces, simulate-then-send, EIP-1559 fees, named reverts.
 
 Why simulate first: ``eth_estimateGas`` executes the call, so a transaction that would revert
 is refused before it costs gas or a nonce, and the revert data is decoded into a named
-exception (see ``errors.py``). Nonces are tracked locally per account (one lock each) so
-several threads can send from different accounts, or the same one, without colliding.
+exception (see ``errors.py``). Nonces come from an allocator (``nonces.py``): in memory, one
+lock per key, or shared through a database by every process signing with the key. A
+transaction without a receipt after ``stuck_after_s`` is replaced (same nonce, fees bumped
+within the caps of ``fees.py``) or re-broadcast if the node forgot it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ from adapters.chain.abi_types import abi_type
 from adapters.chain.bound import BoundContract
 from adapters.chain.errors import register_abi_errors
 from adapters.chain.events import EventLogs
-from adapters.chain.revert import ChainError, ContractRevert, TransactionFailed
+from adapters.chain.fees import FeeCaps, Fees, bump, estimate_fees
+from adapters.chain.nonces import LocalNonces, NonceAllocator
+from adapters.chain.revert import (
+    ChainError,
+    ContractRevert,
+    TransactionDropped,
+    TransactionFailed,
+)
 from adapters.chain.rpc_error import RpcError
 from adapters.chain.toolchain import Artifact, compile_contracts
 from adapters.chain.tx import DecodedEvent, TxResult
@@ -35,7 +44,11 @@ __all__ = ["BoundContract", "ChainClient", "DecodedEvent", "TxResult"]
 
 
 class ChainClient(EventLogs):
-    """A connection to one EVM JSON-RPC endpoint with a set of local signing keys."""
+    """A connection to one EVM JSON-RPC endpoint with a set of local signing keys.
+
+    With ``confirmations`` N > 0, views read the block N below the head and a sent
+    transaction returns once N blocks sit on it: the caller acts only on confirmed state.
+    """
 
     def __init__(
         self,
@@ -46,20 +59,32 @@ class ChainClient(EventLogs):
         request_timeout_s: float = 30.0,
         receipt_timeout_s: float = 120.0,
         gas_margin: float = 1.2,
+        confirmations: int = 0,
+        fee_caps: FeeCaps | None = None,
+        stuck_after_s: float | None = 30.0,
+        max_replacements: int = 5,
+        nonces: NonceAllocator | None = None,
     ) -> None:
+        if confirmations < 0:
+            raise ValueError(f"confirmations: must be >= 0, got {confirmations}")
         self.rpc_url = rpc_url
+        self.confirmations = confirmations
         self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": request_timeout_s}))
         self.receipt_timeout_s = receipt_timeout_s
         self.gas_margin = gas_margin
         self._artifacts: Mapping[str, Artifact] | None = artifacts
         self._keys: dict[str, LocalAccount] = {}
-        self._nonces: dict[str, int] = {}
-        self._locks: dict[str, threading.Lock] = {}
+        self.fee_caps = fee_caps or FeeCaps()
+        self.stuck_after_s = stuck_after_s
+        self.max_replacements = max_replacements
+        self.nonces: NonceAllocator = nonces or LocalNonces()
+        self.nonce_retries = 0  # sends the node refused for their nonce (then retried)
+        self.replacements = 0  # stuck transactions replaced or re-broadcast
         self._registry_lock = threading.Lock()
         self._events_by_topic: dict[bytes, list[tuple[str, dict[str, Any]]]] = {}
         self._contracts: dict[str, BoundContract] = {}
         self._chain_id: int | None = None
-        self._gas_price: tuple[float, int] | None = None
+        self._fees: tuple[float, Fees] | None = None
         for key in private_keys:
             self.add_account(key)
 
@@ -70,7 +95,6 @@ class ChainClient(EventLogs):
         account: LocalAccount = Account.from_key(private_key)
         with self._registry_lock:
             self._keys[account.address] = account
-            self._locks.setdefault(account.address, threading.Lock())
         return account.address
 
     @property
@@ -85,13 +109,10 @@ class ChainClient(EventLogs):
 
     def reset_nonces(self) -> None:
         """Forget cached nonces (e.g. after ``evm_revert``); they are re-read on next send."""
-        with self._registry_lock:
-            self._nonces.clear()
+        self.nonces.forget()
 
-    def _resync_nonce(self, address: str) -> int:
-        nonce = int(self.rpc("eth_getTransactionCount", [address, "pending"]), 16)
-        self._nonces[address] = nonce
-        return nonce
+    def _node_next_nonce(self, address: str) -> int:
+        return int(self.rpc("eth_getTransactionCount", [address, "pending"]), 16)
 
     # --- raw RPC -----------------------------------------------------------------------
 
@@ -121,11 +142,12 @@ class ChainClient(EventLogs):
     def balance(self, address: str) -> int:
         return int(self.rpc("eth_getBalance", [address, "latest"]), 16)
 
-    def _price(self) -> int:
+    def fees(self) -> Fees:
+        """EIP-1559 fees within ``fee_caps`` (re-estimated at most every 2 s)."""
         now = time.monotonic()
-        if self._gas_price is None or now - self._gas_price[0] > 5.0:
-            self._gas_price = (now, int(self.rpc("eth_gasPrice", []), 16) * 2)
-        return self._gas_price[1]
+        if self._fees is None or now - self._fees[0] > 2.0:
+            self._fees = (now, estimate_fees(self.rpc, self.fee_caps))
+        return self._fees[1]
 
     # --- calls and transactions --------------------------------------------------------
 
@@ -141,6 +163,8 @@ class ChainClient(EventLogs):
         tx: dict[str, Any] = {"to": to, "data": "0x" + data.hex()}
         if sender:
             tx["from"] = sender
+        if block == "latest" and self.confirmations:  # read only what is confirmed
+            block = hex(max(0, self.block_number() - self.confirmations))
         try:
             return bytes.fromhex(str(self.rpc("eth_call", [tx, block]))[2:])
         except RpcError as exc:
@@ -173,37 +197,30 @@ class ChainClient(EventLogs):
         if gas is None:
             estimate = self.estimate_gas(to, data, sender=address, value=value, where=where)
             gas = int(estimate * self.gas_margin) + 10_000
+        base: dict[str, Any] = {"chainId": self.chain_id, "gas": gas, "value": value, "data": data}
+        if to:
+            base["to"] = to_checksum_address(to)
+        fees = self.fees()
         tx_hash = ""
-        for attempt in range(3):
-            with self._locks[address]:
-                nonce = self._nonces.get(address)
-                if nonce is None:
-                    nonce = self._resync_nonce(address)
-                tx: dict[str, Any] = {
-                    "chainId": self.chain_id,
-                    "nonce": nonce,
-                    "gas": gas,
-                    "gasPrice": self._price(),
-                    "value": value,
-                    "data": data,
-                }
-                if to:
-                    tx["to"] = to_checksum_address(to)
-                signed = account.sign_transaction(tx)
+        with self.nonces.lease(
+            self.chain_id, address, lambda: self._node_next_nonce(address)
+        ) as lease:
+            for attempt in range(3):
                 try:
-                    tx_hash = str(
-                        self.rpc("eth_sendRawTransaction", ["0x" + signed.raw_transaction.hex()])
-                    )
+                    tx_hash = self._sign_and_send(account, base, lease.nonce, fees)
                 except RpcError as exc:
                     if attempt < 2 and any(m in exc.message.lower() for m in _NONCE_ERRORS):
-                        self._resync_nonce(address)
+                        self.nonce_retries += 1
+                        lease.nonce = self._node_next_nonce(address)
                         continue
                     if "revert" in exc.message.lower() or exc.data:
                         raise exc.revert(where) from None
                     raise ChainError(f"{where or 'transaction'}: {exc}") from None
-                self._nonces[address] = nonce + 1
+                lease.used = True
                 break
-        receipt = self.wait_for_receipt(tx_hash)
+        tx_hash, receipt = self._await_or_replace(account, base, lease.nonce, fees, tx_hash)
+        if self.confirmations:
+            receipt = self.wait_for_confirmations(tx_hash, receipt)
         gas_used = int(receipt["gasUsed"], 16)
         block_number = int(receipt["blockNumber"], 16)
         if int(receipt["status"], 16) != 1:
@@ -215,6 +232,55 @@ class ChainClient(EventLogs):
             block_number=block_number,
             events=tuple(self.decode_logs(receipt["logs"])),
         )
+
+    def _sign_and_send(
+        self, account: LocalAccount, base: dict[str, Any], nonce: int, fees: Fees
+    ) -> str:
+        signed = account.sign_transaction({**base, "nonce": nonce, **fees.tx_fields()})
+        return str(self.rpc("eth_sendRawTransaction", ["0x" + signed.raw_transaction.hex()]))
+
+    def _await_or_replace(
+        self, account: LocalAccount, base: dict[str, Any], nonce: int, fees: Fees, tx_hash: str
+    ) -> tuple[str, dict[str, Any]]:
+        """The receipt of whichever of our transactions with ``nonce`` is mined.
+
+        Every ``stuck_after_s`` without one: replace it with bumped fees (within the caps), or
+        re-broadcast it if the node no longer knows it, at most ``max_replacements`` times.
+        """
+        hashes = [tx_hash]
+        deadline = time.monotonic() + self.receipt_timeout_s
+        last_sent = time.monotonic()
+        delay = 0.005
+        while True:
+            for sent in reversed(hashes):
+                receipt = self.rpc("eth_getTransactionReceipt", [sent])
+                if receipt is not None:
+                    return sent, dict(receipt)
+            now = time.monotonic()
+            if now > deadline:
+                raise ChainError(
+                    f"transaction {hashes[-1]} (nonce {nonce}): no receipt after "
+                    f"{self.receipt_timeout_s} s ({len(hashes) - 1} replacement(s))"
+                )
+            stuck = self.stuck_after_s is not None and now - last_sent >= self.stuck_after_s
+            if stuck and len(hashes) <= self.max_replacements:
+                known = any(self.rpc("eth_getTransactionByHash", [h]) for h in hashes)
+                bumped = bump(fees, self.fee_caps) if known else fees
+                if bumped is not None:
+                    try:
+                        replacement = self._sign_and_send(account, base, nonce, bumped)
+                    except RpcError as exc:
+                        if not any(m in exc.message.lower() for m in _NONCE_ERRORS):
+                            raise ChainError(f"replacing {hashes[-1]}: {exc}") from None
+                        replacement = ""  # ours was mined meanwhile, or is already known
+                    if replacement:
+                        self.replacements += 1
+                        if replacement not in hashes:  # a re-broadcast keeps its hash
+                            hashes.append(replacement)
+                    fees = bumped
+                last_sent = now
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
 
     def _replay(
         self, to: str | None, data: bytes, sender: str, value: int, block: int, where: str | None
@@ -230,18 +296,51 @@ class ChainClient(EventLogs):
         return None
 
     def wait_for_receipt(self, tx_hash: str) -> dict[str, Any]:
+        """Poll for the receipt; TransactionDropped if the node no longer knows the transaction
+        (twice in a row, a second apart: a reorg dropped it, or it was evicted)."""
         deadline = time.monotonic() + self.receipt_timeout_s
         delay = 0.005
+        unknown_since: float | None = None
         while True:
             receipt = self.rpc("eth_getTransactionReceipt", [tx_hash])
             if receipt is not None:
                 return dict(receipt)
+            if delay >= 0.25 and self.rpc("eth_getTransactionByHash", [tx_hash]) is None:
+                unknown_since = unknown_since or time.monotonic()
+                if time.monotonic() - unknown_since >= 1.0:
+                    raise TransactionDropped(tx_hash)
+            else:
+                unknown_since = None
             if time.monotonic() > deadline:
                 raise ChainError(
                     f"transaction {tx_hash}: no receipt after {self.receipt_timeout_s} s"
                 )
             time.sleep(delay)
             delay = min(delay * 2, 0.25)
+
+    def wait_for_confirmations(self, tx_hash: str, receipt: dict[str, Any]) -> dict[str, Any]:
+        """Wait until ``confirmations`` blocks sit on the receipt's block, then check it again.
+
+        Raises TransactionDropped if a reorg took the transaction out of the chain (the caller
+        decides from the chain's state whether to send again); a transaction re-mined in
+        another block is followed there.
+        """
+        deadline = time.monotonic() + self.receipt_timeout_s
+        while True:
+            mined_in = int(receipt["blockNumber"], 16)
+            while self.block_number() < mined_in + self.confirmations:
+                if time.monotonic() > deadline:
+                    raise ChainError(
+                        f"transaction {tx_hash}: not {self.confirmations} blocks deep after "
+                        f"{self.receipt_timeout_s} s"
+                    )
+                time.sleep(0.05)
+            again = self.rpc("eth_getTransactionReceipt", [tx_hash])
+            if again is None:
+                raise TransactionDropped(tx_hash)
+            if again["blockHash"] == receipt["blockHash"]:
+                return dict(again)
+            receipt = dict(again)  # re-mined elsewhere after a reorg: confirm it there
 
     # --- contracts ---------------------------------------------------------------------
 

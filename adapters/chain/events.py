@@ -82,6 +82,7 @@ class EventLogs:
                         block_number=entry["blockNumber"],
                         tx_hash=_hex(log["transactionHash"]),
                         log_index=entry["logIndex"],
+                        block_hash=_hex(log["blockHash"]) if log.get("blockHash") else "",
                     )
                 )
                 break

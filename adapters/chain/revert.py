@@ -30,6 +30,14 @@ class TransactionFailed(ChainError):
         super().__init__(f"transaction {tx_hash} reverted on-chain (gas used {gas_used}){reason}")
 
 
+class TransactionDropped(ChainError):
+    """A mined transaction is no longer in the chain: a reorg removed it before it was final."""
+
+    def __init__(self, tx_hash: str) -> None:
+        self.tx_hash = tx_hash
+        super().__init__(f"transaction {tx_hash} was mined, then dropped by a reorg")
+
+
 class ContractRevert(ChainError):
     """A contract call reverted; subclasses name the custom error and carry its arguments."""
 

@@ -17,6 +17,7 @@ class DecodedEvent:
     block_number: int
     tx_hash: str
     log_index: int
+    block_hash: str = ""  # of the block it was read in: a reorg replaces it
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,13 @@ def create_app_from_env() -> FastAPI:
             clock=rt.core.clock,
             meter_grace_s=settings.meter_grace_s,
             poll_s=settings.worker_poll_s,
-            indexer=Indexer(rt.engine, ledger, deployment.deploy_block, roles=rt.core.roles),
+            indexer=Indexer(
+                rt.engine,
+                ledger,
+                deployment.deploy_block,
+                roles=rt.core.roles,
+                confirmations=settings.confirmations,
+            ),
             **named,
         )
     app = rt.app(worker=worker)

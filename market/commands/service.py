@@ -196,5 +196,11 @@ def _worker_parts() -> tuple[Runtime, Worker, Indexer]:
     )
     attach_settlement(worker, settings, ledger=ledger)
     deployment = Deployment.load(settings.deployment_file or default_deployment_path())
-    indexer = Indexer(rt.engine, ledger, deployment.deploy_block, roles=rt.core.roles)
+    indexer = Indexer(
+        rt.engine,
+        ledger,
+        deployment.deploy_block,
+        roles=rt.core.roles,
+        confirmations=settings.confirmations,
+    )
     return rt, worker, indexer

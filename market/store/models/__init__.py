@@ -10,7 +10,10 @@ from market.store.models.asset import Asset, AssetCreate, AssetPublic
 from market.store.models.auth import AuthNonce, RevokedToken
 from market.store.models.bookkeeping import (
     BundleRecord,
+    ChainNonce,
+    IndexerBlock,
     IndexerCursor,
+    IndexerUndo,
     LifecycleStep,
     MessageLog,
     WorkerLock,
@@ -51,6 +54,7 @@ __all__ = [
     "AssetPublic",
     "AuthNonce",
     "BundleRecord",
+    "ChainNonce",
     "CongestionPoint",
     "CongestionPointCreate",
     "CongestionPointPublic",
@@ -62,7 +66,9 @@ __all__ = [
     "DispatchStatusCreate",
     "DispatchStatusPublic",
     "FlexRequestRow",
+    "IndexerBlock",
     "IndexerCursor",
+    "IndexerUndo",
     "LifecycleStep",
     "MarketEvent",
     "MarketSession",

@@ -3,7 +3,7 @@ indexer cursors. None of them has a create or public shape: no route reads them 
 
 from __future__ import annotations
 
-from sqlalchemy import Column, LargeBinary, Text
+from sqlalchemy import BigInteger, Column, LargeBinary, Text
 from sqlmodel import Field as SqlField
 from sqlmodel import SQLModel
 
@@ -56,6 +56,50 @@ class IndexerCursor(SQLModel, table=True):
 
     name: str = SqlField(primary_key=True, max_length=32)
     block: int = SqlField(default=0, sa_column=big(nullable=False))
+
+
+class IndexerBlock(SQLModel, table=True):
+    """A block the indexer applied up to, or took events from, with its hash.
+
+    Why: a reorg shows as another hash at the cursor's height, and the highest stored block
+    whose hash the chain still has is the fork point the store is rolled back to.
+    """
+
+    __tablename__ = "indexer_block"
+
+    stream: str = SqlField(primary_key=True, max_length=32)
+    number: int = SqlField(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    block_hash: str = SqlField(max_length=66)
+
+
+class IndexerUndo(SQLModel, table=True):
+    """What one applied event changed in one row (its columns before), so a reorg undoes it.
+
+    ``before_json`` is null when the event created the row: undoing it deletes the row.
+    """
+
+    __tablename__ = "indexer_undo"
+
+    id: int | None = SqlField(default=None, primary_key=True)
+    stream: str = SqlField(max_length=32)
+    block: int = SqlField(sa_column=big(nullable=False))
+    table_name: str = SqlField(max_length=32)
+    row_key: str = SqlField(max_length=66)
+    before_json: str | None = SqlField(default=None, sa_column=Column(Text, nullable=True))
+
+
+class ChainNonce(SQLModel, table=True):
+    """The next nonce of one signing key on one chain, shared by every process signing with it.
+
+    Why in the database: workers on several machines that sign with one key must not pick the
+    same nonce; the row is locked (``SELECT ... FOR UPDATE``) while a nonce is taken and sent.
+    """
+
+    __tablename__ = "chain_nonce"
+
+    chain_id: int = SqlField(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    address: str = SqlField(primary_key=True, max_length=42)
+    next_nonce: int = SqlField(default=0, sa_column=big(nullable=False))
 
 
 class WorkerLock(SQLModel, table=True):

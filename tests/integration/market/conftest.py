@@ -100,7 +100,7 @@ def chain(market_chain: Chain) -> Iterator[Chain]:
         yield market_chain
     finally:
         market_chain.node.revert(snap)
-        market_chain.client._nonces.clear()  # reverted chain: nonces come from the node again
+        market_chain.client.reset_nonces()  # reverted chain: nonces come from the node again
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

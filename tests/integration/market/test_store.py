@@ -30,6 +30,9 @@ TABLES = {
     "lifecycle_step",
     "bundle",
     "indexer_cursor",
+    "indexer_block",
+    "indexer_undo",
+    "chain_nonce",
     "worker_lock",
 }
 

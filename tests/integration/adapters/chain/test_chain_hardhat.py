@@ -2,7 +2,8 @@
 
 The same tests as on anvil, imported from their modules and collected here against a Hardhat
 node (the module overrides ``anvil_node``, ``chain`` and ``_market_base``): deployment, the
-whole lifecycle, events in block ranges, permit, named reverts of every kind. Plus what only
+whole lifecycle, events in block ranges, permit, named reverts of every kind, EIP-1559 fees
+and caps, a stuck transaction replaced with mining switched off. Plus what only
 Hardhat needs: its own dev RPCs, a revert mined with status 0, ``chain up --node hardhat``
 and ``demo --node hardhat``.
 """
@@ -39,6 +40,11 @@ from test_chain_refusals import (
     test_request_without_allowance_fails_in_the_token,
     test_second_withdraw_finds_nothing,
 )
+from test_chain_txmanager import (
+    test_a_base_fee_above_the_cap_sends_nothing,
+    test_a_stuck_transaction_is_replaced_with_higher_fees_and_mined_once,
+    test_transactions_are_type_2_with_fees_within_the_caps,
+)
 
 from adapters.chain import errors as E
 from adapters.chain import nodes
@@ -70,6 +76,9 @@ SHARED = (  # collected here, run against Hardhat (``s`` is the refusal tests' f
     test_request_after_the_session_closed_is_refused_as_session_not_open,
     test_request_without_allowance_fails_in_the_token,
     test_second_withdraw_finds_nothing,
+    test_a_base_fee_above_the_cap_sends_nothing,
+    test_a_stuck_transaction_is_replaced_with_higher_fees_and_mined_once,
+    test_transactions_are_type_2_with_fees_within_the_caps,
 )
 
 
@@ -77,6 +86,11 @@ SHARED = (  # collected here, run against Hardhat (``s`` is the refusal tests' f
 def anvil_node() -> Iterator[AnvilNode]:
     with HardhatNode(accounts=10) as node:
         yield node
+
+
+@pytest.fixture(scope="module")
+def node(anvil_node: AnvilNode) -> AnvilNode:
+    return anvil_node  # the transaction-manager tests' name for it
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +117,9 @@ def test_a_revert_mined_with_status_0_names_its_cause(deployment: MarketContract
     """With ``gas`` given, simulation is skipped: the transaction is mined and reverts, and the
     client replays it to name the custom error (Hardhat, like a real node, does not refuse it)."""
     market = deployment.market
-    data = market.contract.encode(
-        "createSession", b"\x01" * 32, 1, 1, 2, 900, 60
-    )  # by an FSP: not authorized
+    data = market.contract.encode(  # by an FSP: not authorized
+        "createSession", b"\x01" * 32, 1, 1, 2, 900, 60, b"\x02" * 32
+    )
     before = deployment.client.block_number()
     with pytest.raises(TransactionFailed) as info:
         deployment.client.send(market.address, data, sender=parties.fsps[0], gas=200_000)

@@ -53,11 +53,12 @@ def check_terms(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
         else:
             preimages.append(("input", sb.input.terms))
     if sb.terms_bytes is not None:
-        published = _terms_bundle(sb)
-        if published is None:
-            res.add("terms.missing", "the terms bundle is not valid session terms", "terms")
-        else:
-            preimages.append(("terms", published))
+        try:
+            preimages.append(("terms", SessionTerms.model_validate_json(sb.terms_bytes)))
+        except ValidationError as exc:
+            e = exc.errors()[0]
+            where = ".".join(str(x) for x in e["loc"])
+            res.add("bundle.unparseable", f"terms bundle: {where}: {e['msg']}", "terms")
     if not preimages:
         if sb.input is None:
             return res if res.findings else res.skip("no terms published yet")

@@ -79,8 +79,9 @@ class WorkLimits(_Doc):
     The work limits (rounds, simplex iterations, branch-and-bound nodes, one thread, a fixed
     seed) make the orders a function of the input bundle alone; ``wall_clock_safety_s`` (the
     rules' ``time_limit_s``) is only a safety net: if it stops the solver first, the result is
-    ``unproven`` and carries the greedy orders.  They belong in the committed session terms,
-    which do not exist yet (the trust issue), so the result bundle records them for now."""
+    ``unproven`` and carries the greedy orders.  The work limits are constants of the code (a
+    solver version's, like its version string), so the result records them; the committed
+    session terms fix what an operator could choose: the MIP gap and ``time_limit_s``."""
 
     threads: StrictInt
     random_seed: StrictInt

@@ -18,7 +18,7 @@ from clearing.bundle import InputBundle
 from clearing.encoding import hex32, uuid_to_bytes32
 from clearing.settlement.rules import SettlementRules
 from clearing.terms import SessionTerms
-from market.audit.chain_view import AuditedSession
+from market.audit.chain_view import AuditedSession, ChainView
 from market.audit.findings import CheckResult
 from market.audit.session_bundles import SessionBundles
 
@@ -41,7 +41,9 @@ def _terms_bundle(sb: SessionBundles) -> SessionTerms | None:
         return None
 
 
-def check_terms(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
+def check_terms(
+    cs: AuditedSession, sb: SessionBundles, view: ChainView | None = None
+) -> CheckResult:
     res = CheckResult("terms")
     committed = bytes(cs.chain.terms_hash)
     if committed == bytes(32):
@@ -73,6 +75,16 @@ def check_terms(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
             )
     terms = preimages[0][1]
     _check_schedule(cs, terms, res)
+    if view is not None:
+        grace_ends = terms.delivery_end + terms.meter_grace_s
+        for e in cs.named("DeliveryAttested"):
+            if view.ts(e) < grace_ends:
+                res.add(
+                    "terms.attested_before_grace",
+                    f"attested at {view.ts(e)}, before the committed meter grace ends at "
+                    f"{grace_ends}: readings still due could not count",
+                    e.tx_hash,
+                )
     for field, why in terms.problems():
         res.add("terms.out_of_bounds", f"{field}: {why}", field)
     if sb.input is not None:

@@ -84,6 +84,7 @@ FINDING_CODES = {
     "terms.pricing_rule_swapped": "the session was cleared under another pricing rule",
     "terms.solver_swapped": "cleared with another solver, MIP gap or time limit than committed",
     "terms.grid_swapped": "the input bundle's congestion points or grid limits != the terms",
+    "terms.attested_before_grace": "delivery attested before the committed meter grace ended",
     "terms.delivery_rules_swapped": (
         "delivery was settled under rules (baseline, tolerance, penalty, signatures) other "
         "than the committed ones"

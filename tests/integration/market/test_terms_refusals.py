@@ -45,3 +45,24 @@ def test_point_registered_after_open_is_refused(chain, runtime, clients) -> None
         chain.contracts.market.contract.call("session", uuid_to_bytes32(s.session_id)),
     )
     assert after == before
+
+
+def test_session_with_invalid_terms_is_rejected_before_the_chain(chain, runtime, clients) -> None:
+    """A worker configured with a pricing rule the terms do not know: the session is rejected
+    with the field named and never created on-chain (nothing to escrow against)."""
+    from sqlmodel import Session
+
+    from adapters.chain.types import SessionState
+    from market.lifecycle.worker import step_history
+    from market.store import models as m
+
+    op = clients("operator")
+    setup_market(op)
+    s = open_session(op, int(runtime.core.clock.now()))
+    make_worker(runtime, pricing_rule="first_price").run_once()
+    with Session(runtime.engine) as db:
+        row = db.get(m.MarketSession, s.session_id)
+        assert row is not None and row.state == "REJECTED"
+    assert runtime.ledger.session(s.session_id).state == SessionState.NONE
+    details = [h["detail"] for h in step_history(runtime.engine, s.session_id)]
+    assert any("terms are invalid" in d and "pricing_rule" in d for d in details), details

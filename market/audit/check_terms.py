@@ -58,9 +58,9 @@ def check_terms(
         try:
             preimages.append(("terms", SessionTerms.model_validate_json(sb.terms_bytes)))
         except ValidationError as exc:
-            e = exc.errors()[0]
-            where = ".".join(str(x) for x in e["loc"])
-            res.add("bundle.unparseable", f"terms bundle: {where}: {e['msg']}", "terms")
+            first = exc.errors()[0]
+            where = ".".join(str(x) for x in first["loc"])
+            res.add("bundle.unparseable", f"terms bundle: {where}: {first['msg']}", "terms")
     if not preimages:
         if sb.input is None:
             return res if res.findings else res.skip("no terms published yet")
@@ -77,13 +77,13 @@ def check_terms(
     _check_schedule(cs, terms, res)
     if view is not None:
         grace_ends = terms.delivery_end + terms.meter_grace_s
-        for e in cs.named("DeliveryAttested"):
-            if view.ts(e) < grace_ends:
+        for attested in cs.named("DeliveryAttested"):
+            if view.ts(attested) < grace_ends:
                 res.add(
                     "terms.attested_before_grace",
-                    f"attested at {view.ts(e)}, before the committed meter grace ends at "
+                    f"attested at {view.ts(attested)}, before the committed meter grace ends at "
                     f"{grace_ends}: readings still due could not count",
-                    e.tx_hash,
+                    attested.tx_hash,
                 )
     for field, why in terms.problems():
         res.add("terms.out_of_bounds", f"{field}: {why}", field)

@@ -15,6 +15,7 @@ from clearing.units import PPM
 from market.audit.chain_view import (
     AuditedSession,
 )
+from market.audit.check_terms import committed_terms_of
 from market.audit.codes import MAX_LISTED
 from market.audit.findings import CheckResult
 from market.audit.session_bundles import SessionBundles
@@ -39,7 +40,12 @@ def check_clearing(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
     local = highs_version() if result.solver.name == "highs" else ""
     recorded = result.solver.version
     # Recompute under the committed terms (the terms check names a swapped term itself).
-    committed = with_committed_terms(sb.input)
+    terms = committed_terms_of(cs, sb)
+    committed = (
+        with_committed_terms(sb.input.model_copy(update={"terms": terms}))
+        if terms is not None
+        else sb.input
+    )
     try:
         rc = recompute_clearing(committed, result)
     except ClearingError as exc:
@@ -47,9 +53,10 @@ def check_clearing(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
         return res
     diffs = rc.differences
     _check_certificate(result, rc, res)
-    if committed != sb.input:
-        res.notes.append("recomputed under the committed terms, not the input bundle's rules")
+    if committed != sb.input:  # its hash is not the input bundle's: bundle_hashes checks that
         diffs = [d for d in diffs if d.path != "$.input_hash" or d.reason.startswith("differs")]
+        if committed.model_copy(update={"terms": sb.input.terms}) != sb.input:
+            res.notes.append("recomputed under the committed terms, not the input bundle's rules")
     if result.status == "unproven":
         # The wall-clock safety net publishes the greedy orders; whether it really fired cannot
         # be checked from the chain, so an operator could use the label to skip optimisation.

@@ -25,11 +25,13 @@ from market.audit.session_bundles import SessionBundles
 __all__ = ["check_terms", "committed_terms_of"]
 
 
-def committed_terms_of(sb: SessionBundles) -> SessionTerms | None:
-    """The terms the recomputations use: the input bundle's, else the published terms bundle."""
-    if sb.input is not None and sb.input.terms is not None:
-        return sb.input.terms
-    return _terms_bundle(sb)
+def committed_terms_of(cs: AuditedSession, sb: SessionBundles) -> SessionTerms | None:
+    """The terms the recomputations use: a published preimage of the on-chain termsHash (the
+    input bundle's, else the terms bundle); None when no published terms hash to it."""
+    for terms in (sb.input.terms if sb.input is not None else None, _terms_bundle(sb)):
+        if terms is not None and terms.terms_hash() == bytes(cs.chain.terms_hash):
+            return terms
+    return None
 
 
 def _terms_bundle(sb: SessionBundles) -> SessionTerms | None:

@@ -38,6 +38,7 @@ from clearing.units import MAX_ISP_COUNT, PPM
 
 __all__ = [
     "INPUT_BUNDLE_SCHEMA_PATH",
+    "ClearingCertificate",
     "ClearingPrice",
     "CongestionPoint",
     "FspProofs",
@@ -78,8 +79,9 @@ class WorkLimits(_Doc):
     The work limits (rounds, simplex iterations, branch-and-bound nodes, one thread, a fixed
     seed) make the orders a function of the input bundle alone; ``wall_clock_safety_s`` (the
     rules' ``time_limit_s``) is only a safety net: if it stops the solver first, the result is
-    ``unproven`` and carries the greedy orders.  They belong in the committed session terms,
-    which do not exist yet (the trust issue), so the result bundle records them for now."""
+    ``unproven`` and carries the greedy orders.  The work limits are constants of the code (a
+    solver version's, like its version string), so the result records them; the committed
+    session terms fix what an operator could choose: the MIP gap and ``time_limit_s``."""
 
     threads: StrictInt
     random_seed: StrictInt
@@ -202,6 +204,19 @@ class FspProofs(_Doc):
     orders: tuple[OrderProof, ...]
 
 
+class ClearingCertificate(_Doc):
+    """What the solver proved about its result, in token minor units of welfare.
+
+    ``objective_units`` is the welfare of the published orders (value - cost); ``dual_bound_units``
+    an upper bound on the welfare of any feasible clearing of the input, from the solver's dual
+    bound rounded up (None when no solver bound exists: the greedy fallback).  An auditor does
+    not trust the bound: it recomputes its own and accepts the orders only when their welfare is
+    within the committed MIP gap of it."""
+
+    objective_units: StrictInt
+    dual_bound_units: StrictInt | None
+
+
 class ResultBundle(_Doc):
     """The clearing outcome, with its own Merkle root over orders (one leaf per order).
 
@@ -225,6 +240,14 @@ class ResultBundle(_Doc):
     welfare_units: StrictInt
     orders_root: StrictStr
     fsp_proofs: tuple[FspProofs, ...]
+    certificate: ClearingCertificate | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_certificate(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        data: dict[str, object] = handler(self)
+        if data.get("certificate") is None:
+            data.pop("certificate", None)
+        return data
 
 
 def bundle_hash(bundle: InputBundle | ResultBundle) -> bytes:

@@ -29,12 +29,14 @@ Orders are sorted by ``order_id``; an empty result has root ``0x00..00``.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from clearing.bundle import (
+    ClearingCertificate,
     ClearingPrice,
     FspProofs,
     InputBundle,
@@ -125,6 +127,7 @@ def _fallback_run(b: InputBundle, prep: Prepared, build_s: float) -> ClearingRun
     g = greedy(prep)
     ev = g.evaluation
     result = _result(b, ev, "unproven", None, "highs", highs_version(), _SAFETY_NET_REASON, limits)
+    result = result.model_copy(update={"certificate": _certificate(ev, 0.0, None)})
     _check_budgets(prep, ev)
     return ClearingRun(result, ev, build_s, g.seconds, ev.welfare_units / 1e6, None)
 
@@ -148,6 +151,7 @@ def clear_run(
         ev = evaluate(prep, {})
         name = "cbc" if backend == "pulp-cbc" else "highs"
         result = _result(b, ev, "empty", 0.0, name, "")  # no solver ran
+        result = result.model_copy(update={"certificate": _certificate(ev, 0.0, 0.0)})
         return ClearingRun(result, ev, time.perf_counter() - t0, 0.0, 0.0, 0.0)
     model = build_model(prep)
     build_s = time.perf_counter() - t0
@@ -176,8 +180,27 @@ def clear_run(
         build_s += pulp_build_s
     ev = evaluate(prep, activations_from(prep, sol))
     result = _result(b, ev, sol.status, sol.gap, sol.solver, sol.version, fallback_reason, limits)
+    result = result.model_copy(
+        update={"certificate": _certificate(ev, sol.objective, sol.gap)}, deep=False
+    )
     _check_budgets(prep, ev)
     return ClearingRun(result, ev, build_s, sol.solve_s, -sol.objective, sol.gap)
+
+
+def _certificate(ev: Evaluation, objective: float, gap: float | None) -> ClearingCertificate:
+    """The welfare of the orders and the solver's bound on any clearing's welfare, in units.
+
+    The model minimises ``-welfare`` in EUR (plus a tiny tie-break); HiGHS and CBC report the
+    relative gap ``(objective - bound) / |objective|``, so the bound on welfare is
+    ``-(objective - gap * |objective|)`` EUR, rounded up to whole units (never below the
+    orders' own welfare, which a valid bound cannot be)."""
+    if gap is None:
+        return ClearingCertificate(objective_units=ev.welfare_units, dual_bound_units=None)
+    bound_eur = -(objective - gap * max(abs(objective), 1e-9))
+    bound = math.ceil(round(bound_eur * PPM, 3))
+    return ClearingCertificate(
+        objective_units=ev.welfare_units, dual_bound_units=max(bound, ev.welfare_units)
+    )
 
 
 def _check_budgets(prep: Prepared, ev: Evaluation) -> None:

@@ -21,11 +21,13 @@ from clearing.bundle import InputBundle, ResultBundle, bundle_hash
 from clearing.encoding import hex32
 from clearing.engine import ORDER_LEAF_ENCODING, ZERO_ROOT, clear, clear_fallback, order_leaf
 from clearing.errors import ClearingError
+from clearing.evaluation import evaluate
 from clearing.merkle import StandardMerkleTree, verify_proof
+from clearing.prepare import prepare
 from clearing.units import PPM
 from clearing.validation import BundleValidationError, validate_bundle
 
-__all__ = ["Difference", "verify"]
+__all__ = ["Difference", "Recomputation", "published_welfare", "recompute", "verify"]
 
 
 @dataclass(frozen=True, order=True)
@@ -56,14 +58,33 @@ def _diff(path: str, exp: Any, act: Any, out: list[Difference]) -> None:
         out.append(Difference(path, "differs from recomputation", repr(exp), repr(act)))
 
 
+@dataclass(frozen=True)
+class Recomputation:
+    """The auditor's recomputation: the differences, its own result (None when the input is
+    invalid or cannot be cleared) and the welfare of the published orders evaluated on the
+    input (None when they are not exactly what the input gives for their activations)."""
+
+    differences: list[Difference]
+    expected: ResultBundle | None
+    published_welfare_units: int | None
+
+
 def verify(
     input_bundle: InputBundle | Mapping[str, Any], result_bundle: ResultBundle | Mapping[str, Any]
 ) -> list[Difference]:
     """Recompute the clearing and report every difference (empty list = verified)."""
+    return recompute(input_bundle, result_bundle).differences
+
+
+def recompute(
+    input_bundle: InputBundle | Mapping[str, Any], result_bundle: ResultBundle | Mapping[str, Any]
+) -> Recomputation:
+    """:func:`verify` keeping what an objective-bound check needs (see ``Recomputation``)."""
     try:
         bundle = validate_bundle(input_bundle)
     except BundleValidationError as exc:
-        return [Difference(f"input{p.path[1:]}", p.reason) for p in exc.problems]
+        diffs = [Difference(f"input{p.path[1:]}", p.reason) for p in exc.problems]
+        return Recomputation(diffs, None, None)
     try:
         result = (
             result_bundle
@@ -71,18 +92,35 @@ def verify(
             else ResultBundle.model_validate(result_bundle)
         )
     except ValidationError as exc:
-        return [
+        diffs = [
             Difference("$." + ".".join(str(x) for x in e["loc"]), e["msg"]) for e in exc.errors()
         ]
+        return Recomputation(diffs, None, None)
     out: list[Difference] = []
     _independent_checks(bundle, result, out)
+    welfare = published_welfare(bundle, result)
     try:
         expected = clear_fallback(bundle) if result.status == "unproven" else clear(bundle)
     except ClearingError as exc:
         out.append(Difference("$", f"re-clearing failed: {exc}"))
-        return out
+        return Recomputation(out, None, welfare)
     _diff("$", expected.model_dump(mode="python"), result.model_dump(mode="python"), out)
-    return out
+    return Recomputation(out, expected, welfare)
+
+
+def published_welfare(bundle: InputBundle, result: ResultBundle) -> int | None:
+    """Welfare (value - cost, units) of the published orders' activations on this input, when
+    the published orders are exactly what those activations give; else None."""
+    prep = prepare(bundle)
+    index = {(o.offer_id, o.option_ref): o.index for o in prep.options}
+    activations: dict[int, int] = {}
+    for o in result.orders:
+        k = index.get((o.offer_id, o.option_ref))
+        if k is None or k in activations:
+            return None
+        activations[k] = o.activation_ppm
+    ev = evaluate(prep, activations)
+    return ev.welfare_units if tuple(ev.orders) == tuple(result.orders) else None
 
 
 def _independent_checks(b: InputBundle, r: ResultBundle, out: list[Difference]) -> None:

@@ -80,7 +80,7 @@ def check_delivery(
     if parsed is None:
         return res
     inputs, rules = parsed
-    terms = committed_terms_of(sb)
+    terms = committed_terms_of(cs, sb)
     if terms is not None:  # recompute under the committed rules (check_terms names a swap)
         rules = terms.settlement
     _check_delivery_inputs(cs, inputs, rules, registry, res)

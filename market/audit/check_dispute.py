@@ -18,6 +18,7 @@ from market.audit.check_delivery import (
     no_registry,
     parse_delivery,
 )
+from market.audit.check_terms import committed_terms_of
 from market.audit.findings import CheckResult
 from market.audit.registry import StationRegistry
 from market.audit.session_bundles import SessionBundles, root_bytes
@@ -51,6 +52,9 @@ def check_dispute(
     if attested is None or corrected is None:
         return res
     (before, rules), (after, _) = attested, corrected
+    terms = committed_terms_of(cs, sb)
+    if terms is not None:  # the arbiter, too, settles under the committed rules
+        rules = terms.settlement
     n = len(before.readings)
     same_rest = before.model_copy(update={"readings": ()}) == after.model_copy(
         update={"readings": ()}

@@ -18,18 +18,20 @@ from clearing.bundle import InputBundle
 from clearing.encoding import hex32, uuid_to_bytes32
 from clearing.settlement.rules import SettlementRules
 from clearing.terms import SessionTerms
-from market.audit.chain_view import AuditedSession
+from market.audit.chain_view import AuditedSession, ChainView
 from market.audit.findings import CheckResult
 from market.audit.session_bundles import SessionBundles
 
 __all__ = ["check_terms", "committed_terms_of"]
 
 
-def committed_terms_of(sb: SessionBundles) -> SessionTerms | None:
-    """The terms the recomputations use: the input bundle's, else the published terms bundle."""
-    if sb.input is not None and sb.input.terms is not None:
-        return sb.input.terms
-    return _terms_bundle(sb)
+def committed_terms_of(cs: AuditedSession, sb: SessionBundles) -> SessionTerms | None:
+    """The terms the recomputations use: a published preimage of the on-chain termsHash (the
+    input bundle's, else the terms bundle); None when no published terms hash to it."""
+    for terms in (sb.input.terms if sb.input is not None else None, _terms_bundle(sb)):
+        if terms is not None and terms.terms_hash() == bytes(cs.chain.terms_hash):
+            return terms
+    return None
 
 
 def _terms_bundle(sb: SessionBundles) -> SessionTerms | None:
@@ -41,7 +43,9 @@ def _terms_bundle(sb: SessionBundles) -> SessionTerms | None:
         return None
 
 
-def check_terms(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
+def check_terms(
+    cs: AuditedSession, sb: SessionBundles, view: ChainView | None = None
+) -> CheckResult:
     res = CheckResult("terms")
     committed = bytes(cs.chain.terms_hash)
     if committed == bytes(32):
@@ -53,11 +57,12 @@ def check_terms(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
         else:
             preimages.append(("input", sb.input.terms))
     if sb.terms_bytes is not None:
-        published = _terms_bundle(sb)
-        if published is None:
-            res.add("terms.missing", "the terms bundle is not valid session terms", "terms")
-        else:
-            preimages.append(("terms", published))
+        try:
+            preimages.append(("terms", SessionTerms.model_validate_json(sb.terms_bytes)))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(x) for x in first["loc"])
+            res.add("bundle.unparseable", f"terms bundle: {where}: {first['msg']}", "terms")
     if not preimages:
         if sb.input is None:
             return res if res.findings else res.skip("no terms published yet")
@@ -72,6 +77,16 @@ def check_terms(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
             )
     terms = preimages[0][1]
     _check_schedule(cs, terms, res)
+    if view is not None:
+        grace_ends = terms.delivery_end + terms.meter_grace_s
+        for attested in cs.named("DeliveryAttested"):
+            if view.ts(attested) < grace_ends:
+                res.add(
+                    "terms.attested_before_grace",
+                    f"attested at {view.ts(attested)}, before the committed meter grace ends at "
+                    f"{grace_ends}: readings still due could not count",
+                    attested.tx_hash,
+                )
     for field, why in terms.problems():
         res.add("terms.out_of_bounds", f"{field}: {why}", field)
     if sb.input is not None:

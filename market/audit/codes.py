@@ -25,6 +25,12 @@ FINDING_CODES = {
     "clearing.order_differs": "an order differs from the recomputed clearing",
     "clearing.result_differs": "a result field differs from the recomputed clearing",
     "clearing.solver_version_mismatch": "recomputation differs and the solver version differs",
+    "clearing.objective_below_bound": (
+        "the orders' welfare is below the committed gap of the recomputed bound (whatever "
+        "solver version the result claims)"
+    ),
+    "clearing.objective_above_bound": "the orders' welfare is above the recomputed dual bound",
+    "clearing.certificate_invalid": "the result's objective or dual bound is not what it claims",
     "clearing.recompute_failed": "the input bundle cannot be cleared again",
     "clearing.unproven": "the result is the greedy fallback after the solver's safety net fired",
     "requests.unknown": "a request in the input bundle is not escrowed on-chain in this session",
@@ -78,6 +84,7 @@ FINDING_CODES = {
     "terms.pricing_rule_swapped": "the session was cleared under another pricing rule",
     "terms.solver_swapped": "cleared with another solver, MIP gap or time limit than committed",
     "terms.grid_swapped": "the input bundle's congestion points or grid limits != the terms",
+    "terms.attested_before_grace": "delivery attested before the committed meter grace ended",
     "terms.delivery_rules_swapped": (
         "delivery was settled under rules (baseline, tolerance, penalty, signatures) other "
         "than the committed ones"

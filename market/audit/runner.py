@@ -296,7 +296,7 @@ def audit_session(
         offers.error(f.message, f.code, f.subject)
     run("money", lambda: check_money(cs, sb))
     run("lifecycle", lambda: check_lifecycle(cs, view))
-    run("terms", lambda: check_terms(cs, sb))
+    run("terms", lambda: check_terms(cs, sb, view))
     if disputed:
         if missing:
             run("dispute", partial(blocked, "dispute"))

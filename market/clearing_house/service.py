@@ -26,6 +26,7 @@ from market.clearing_house import store
 from market.clearing_house.period import PeriodSettlement, SignedContract, settle_period
 from market.errors import Conflict, NotFound
 from market.ledger import Ledger
+from market.lifecycle.terms import committed_terms
 from market.lifecycle.verification import load_orders, report_of_bundle, station_keys
 from market.store import models as m
 
@@ -54,7 +55,8 @@ def resolve_dispute(
 ) -> dict[str, Any]:
     """Recompute the delivery with the posted evidence and ``resolve`` on-chain.
 
-    The rules are the published bundle's own (the ones the attestation used).
+    The rules are the session's committed terms' (for a session opened before terms existed,
+    the published bundle's own: the ones the attestation used).
 
     Refuses (Conflict) unless the session is DISPUTED on-chain; a session the arbiter already
     resolved is reported, not resolved again.
@@ -68,12 +70,12 @@ def resolve_dispute(
             f"session {session_id} is {state.name} on-chain, not DISPUTED", field="session_id"
         )
     published = bundles.get(session_id, "delivery")
-    report = report_of_bundle(published)
+    terms = committed_terms(bundles, session_id)
     outcome = recompute_with_evidence(
         published,
         evidence_readings(engine, session_id),
         load_orders(engine, session_id),
-        report.rules,
+        terms.settlement if terms is not None else report_of_bundle(published).rules,
         station_keys(engine),
     )
     payouts = outcome.report.payout_vector()

@@ -200,6 +200,9 @@ def bench_gas(
         table.add_row(
             key, str(result[key]), f"<= {limit}", "yes" if result["meets_targets"][key] else "NO"
         )
+    table.add_row(
+        "terms_hash_added_gas_per_session", str(result["terms_hash_added_gas_per_session"])
+    )
     Console().print(table)
 
 

@@ -7,6 +7,7 @@ stores them in one transaction with the message log row.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -96,6 +97,24 @@ class KindHandlers:
                 f"congestion point {code!r} is not registered", field=field_path
             )
         self._known_points.add(code)  # points are never deleted
+
+    def _committed_point(self, conn: Connection, session_id: str, code: str) -> None:
+        """A point registered after the session fixed its terms is not part of its grid: a
+        request, prognosis or offer there could never be cleared, so it is refused now."""
+        cache: dict[str, frozenset[str]] = self.__dict__.setdefault("_terms_points", {})
+        points = cache.get(session_id)
+        if points is None:
+            row = get_row(conn, m.BundleRecord, (session_id, "terms"))
+            if row is None:  # not opened yet (the open step takes every registered point)
+                return
+            content = json.loads(row.content)
+            points = cache[session_id] = frozenset(c["code"] for c in content["congestion_points"])
+        if code not in points:
+            raise UnknownCongestionPoint(
+                f"congestion point {code!r} is not in the terms session {session_id} "
+                "committed when it opened (it was registered later)",
+                field="body.congestion_point",
+            )
 
     @staticmethod
     def _isps_in_session(session: Any, items: Any, field_path: str) -> None:
@@ -229,6 +248,7 @@ class KindHandlers:
                 "session is not open on-chain yet; escrow cannot be posted", field="body.session_id"
             )
         self._known_point(conn, body.congestion_point)
+        self._committed_point(conn, body.session_id, body.congestion_point)
         self._isps_in_session(session, body.isps, "body.isps")
         table = m.FlexRequestRow.__table__  # type: ignore[attr-defined]
         clash = conn.execute(
@@ -271,6 +291,7 @@ class KindHandlers:
         self._own(body.fsp, signer, "body.fsp")
         session = self._session_before_gate(conn, body.session_id, now)
         self._known_point(conn, body.congestion_point)
+        self._committed_point(conn, body.session_id, body.congestion_point)
         self._isps_in_session(session, body.isps, "body.isps")
         canonical = fast_canonical(body)
         body_json, body_hash = canonical.decode(), hex32(keccak256(canonical))
@@ -293,6 +314,7 @@ class KindHandlers:
         self._own(body.fsp, signer, "body.fsp")
         session = self._session_before_gate(conn, body.session_id, now)
         self._known_point(conn, body.congestion_point)
+        self._committed_point(conn, body.session_id, body.congestion_point)
         for k, option in enumerate(body.options):
             self._isps_in_session(session, option.isps, f"body.options[{k}].isps")
             self._isps_in_session(session, option.rebound, f"body.options[{k}].rebound")

@@ -44,13 +44,17 @@ def step_open(w: StepContext, s: m.MarketSession) -> Outcome:
     already exists there). Terms published before a crash are committed exactly as published."""
     state = w.chain_state(s.id)
     if state == SessionState.NONE:
-        terms = committed_terms(w.bundles, s.id) or build_terms(
-            w.engine,
-            s,
-            pricing_rule=w.pricing_rule,
-            meter_grace_s=w.meter_grace_s,
-            settlement=w.settlement_rules or SettlementRules(),
-        )
+        try:
+            terms = committed_terms(w.bundles, s.id) or build_terms(
+                w.engine,
+                s,
+                pricing_rule=w.pricing_rule,
+                meter_grace_s=w.meter_grace_s,
+                settlement=w.settlement_rules or SettlementRules(),
+            )
+        except ValueError as exc:  # pydantic's ValidationError names the field
+            w.set_state(s.id, "REJECTED")
+            return "DONE", f"the session terms are invalid: {exc}"
         problems = terms.problems()
         if problems:
             w.set_state(s.id, "REJECTED")

@@ -29,6 +29,7 @@ from market.ledger import Ledger
 from market.lifecycle import steps
 from market.lifecycle.context import ClearingHook, Outcome, VerificationHook
 from market.lifecycle.locks import step_lock
+from market.lifecycle.terms import committed_terms
 from market.store import models as m
 
 log = logging.getLogger(__name__)
@@ -129,8 +130,10 @@ class Worker:
         now = self.clock.now()
         if step == "close":
             return now >= session.gate_closure
-        if step == "verify":
-            return now >= session.delivery_end + self.meter_grace_s
+        if step == "verify":  # after the meter grace the session's terms committed
+            terms = committed_terms(self.bundles, session.id)
+            grace = terms.meter_grace_s if terms is not None else self.meter_grace_s
+            return now >= session.delivery_end + grace
         if step == "clearing":
             return self.clearing_hook is not None
         return True

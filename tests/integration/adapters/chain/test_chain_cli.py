@@ -73,6 +73,7 @@ def test_bench_gas_prints_json_on_stdout_and_a_table_otherwise(monkeypatch) -> N
     fake = dict.fromkeys(targets, 0) | {
         "targets": targets,
         "meets_targets": dict.fromkeys(targets, True),
+        "terms_hash_added_gas_per_session": 20_284,
     }
     monkeypatch.setattr(bench, "run_gas_bench", lambda progress: (progress("step"), fake)[1])
     result = CliRunner().invoke(app, ["bench", "gas", "--json"])
@@ -80,3 +81,4 @@ def test_bench_gas_prints_json_on_stdout_and_a_table_otherwise(monkeypatch) -> N
     assert json.loads(result.stdout.strip().splitlines()[-1]) == fake
     table = CliRunner().invoke(app, ["bench", "gas"])
     assert table.exit_code == 0 and "gas_per_extra_fsp" in table.stdout
+    assert "terms_hash_added_gas_per_session" in table.stdout and "20284" in table.stdout

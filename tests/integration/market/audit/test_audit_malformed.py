@@ -1,6 +1,6 @@
 """Malformed auditor inputs end in JSON with a named error (or finding), never a traceback.
 
-One test per input file of ``flexmarket audit``: the input, result and delivery bundles, the
+One test per input file of ``flexmarket audit``: the terms, input, result and delivery bundles, the
 station registry (``stations.json`` and ``--station-keys``), ``--receipts`` and the bundle
 service's session list. Each runs the real CLI in-process and asserts the JSON report, the exit
 code (2 when nothing could be checked, 1 otherwise) and that nothing reached stderr.
@@ -73,7 +73,7 @@ BUNDLE_CASES = {
 
 
 @pytest.mark.parametrize("case", list(BUNDLE_CASES))
-@pytest.mark.parametrize("kind", ["input", "result", "delivery"])
+@pytest.mark.parametrize("kind", ["terms", "input", "result", "delivery"])
 def test_malformed_bundle_is_a_named_finding(
     chain: Any, staged: StagedSession, kind: str, case: str
 ) -> None:

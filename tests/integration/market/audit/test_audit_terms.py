@@ -161,3 +161,12 @@ def test_delivery_rule_chosen_at_attestation(chain, route, change: dict[str, Any
     assert exit_code == 1
     swapped = {f.subject for f in report.findings if f.code == "terms.delivery_rules_swapped"}
     assert swapped == set(change), report.to_json()
+
+
+@pytest.mark.parametrize("route", ["dir"], indirect=True)
+def test_attested_before_the_committed_meter_grace(chain, route) -> None:
+    """The terms promise an hour for late readings; the oracle attests at delivery end."""
+    tamper = Tamper(terms=lambda t: t.model_copy(update={"meter_grace_s": 3_600}))
+    exit_code, report = _audit_codes(chain, route, tamper)
+    assert exit_code == 1
+    assert codes(report) == {"terms.attested_before_grace"}, report.to_json()

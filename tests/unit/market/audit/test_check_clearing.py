@@ -46,3 +46,45 @@ def test_a_proven_result_passes() -> None:
     sb = _bundles()
     assert sb.result is not None and sb.result.status != "unproven"
     assert _codes(sb) == set()
+
+
+def _recomputation(welfare: int, own_welfare: int, bound: int | None) -> Any:
+    from clearing.bundle import ClearingCertificate
+    from clearing.verifier import Recomputation
+
+    sb = _bundles()
+    assert sb.result is not None
+    own = sb.result.model_copy(
+        update={
+            "welfare_units": own_welfare,
+            "certificate": ClearingCertificate(objective_units=own_welfare, dual_bound_units=bound),
+        }
+    )
+    return Recomputation([], own, welfare)
+
+
+@pytest.mark.parametrize(
+    ("welfare", "code"),
+    [
+        (1_000_000, None),  # as good as the recomputation
+        (999_999, None),  # within 1000 ppm of the bound 1 001 000 (floor 999 999)
+        (999_998, "clearing.objective_below_bound"),
+        (1_001_000, None),  # at the bound
+        (1_001_001, "clearing.objective_above_bound"),
+    ],
+)
+def test_objective_within_the_committed_gap_of_the_recomputed_bound(
+    welfare: int, code: str | None
+) -> None:
+    from market.audit.check_clearing import _objective_verdict
+
+    verdict = _objective_verdict(_recomputation(welfare, 1_000_000, 1_001_000), 1_000)
+    assert (verdict[0] if verdict else None) == code
+
+
+def test_without_a_bound_the_floor_is_the_recomputed_welfare() -> None:
+    from market.audit.check_clearing import _objective_verdict
+
+    assert _objective_verdict(_recomputation(1_000_000, 1_000_000, None), 1_000) is None
+    verdict = _objective_verdict(_recomputation(999_999, 1_000_000, None), 1_000)
+    assert verdict is not None and verdict[0] == "clearing.objective_below_bound"

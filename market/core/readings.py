@@ -59,6 +59,8 @@ def check_reading(
 ) -> Row[Any] | None:
     """Raise the problem that refuses ``body``; return the stored twin of a duplicate."""
     _signed(body)
+    # who may post for this EVSE first (403/422 on the station), then the reading itself
+    registered = _station_key(conn, body, signer=signer, roles=roles)
     if body.timestamp > now + rules.clock_skew_s:
         raise InvalidMessage(
             f"{body.timestamp - now} s in the future (now {now}; clock skew allowance "
@@ -66,7 +68,6 @@ def check_reading(
             field="body.timestamp",
         )
     _in_some_session(conn, body.timestamp, rules)
-    registered = _station_key(conn, body, signer=signer, roles=roles)
     _signature_verifies(body, registered)
     return _stored_twin(conn, body)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from coincurve import PrivateKey
+from eth_account import Account
 from eth_utils.crypto import keccak
 from market_helpers import CP, make_request, make_worker, setup_market
 
@@ -39,6 +40,7 @@ ISP_S, N_ISPS, METER_S = 60, 4, 12
 BASELINE_W, ORDER_W, PRICE = 11_000, 5_000, 100_000_000
 STATION = "ST-CLI"
 STATION_KEY = "0x" + keccak(text="station:ST-CLI").hex()
+STATION_ADDRESS = Account.from_key(STATION_KEY).address  # the meter's key, as OCMF names it
 RULES = SettlementRules(isp_s=ISP_S, max_gap_s=30, delivery_tolerance_ppm=50_000)
 
 
@@ -104,6 +106,7 @@ def _readings(start: int, end: int, power_w: int) -> list[dict[str, Any]]:
                 "power_w": power_w,
                 "signed_data": r.payload().decode(),
                 "signature": r.signature,
+                "public_key": STATION_ADDRESS,
             }
         )
     return out
@@ -194,6 +197,7 @@ def test_fsp_takes_part_in_a_market_day_with_the_cli_alone(
     # delivery: the station charges at baseline - order; the FSP relays its signed readings
     end = session.delivery_end
     readings = cli.file("readings.json", _readings(gate, end, BASELINE_W - ORDER_W))
+    chain.warp_to(end)  # a meter signs what happened: its readings are posted afterwards
     assert cli.run("readings", "--file", readings)["posted"] == N_ISPS * ISP_S // METER_S + 1
 
     # verification after the meter grace, final after the challenge window

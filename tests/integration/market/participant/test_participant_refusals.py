@@ -144,6 +144,7 @@ def test_reading_of_a_station_outside_the_portfolio_is_refused(parts) -> None:
         export_wh=0,
         signed_data="x",
         signature="0x" + "11" * 65,
+        public_key="0x" + "22" * 20,
     )
     with pytest.raises(ParticipantError) as err:
         fsp.post_readings([reading])

@@ -64,10 +64,11 @@ def finished_market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Finish
         anvil.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(finished_market: FinishedMarket) -> Iterator[Any]:
     """Chromium via Playwright; after the replay, whose asyncio.run cannot share Playwright's
-    running event loop."""
+    running event loop. Per module: while Playwright runs, its event loop is the main thread's
+    running loop, so it must stop before any later asyncio test of the session runs."""
     if CHROMIUM is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")

@@ -3,7 +3,8 @@
 Why after every deploy on a real network: the deployment file is trusted by the service, the
 indexer and the auditor; a wrong address or a contract swapped behind it would make them talk
 to code nobody reviewed. Immutables are written into the runtime code by the constructor, so
-their byte ranges (the compiler's ``immutableReferences``) are masked on both sides first.
+their byte ranges (the compiler's ``immutableReferences``) are masked on both sides first,
+and then read back through the views: the immutable addresses must be the deployment's own.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 
 from adapters.chain.client import ChainClient
 from adapters.chain.deploy import Deployment
+from adapters.chain.market_contract import FlexMarketContract
+from adapters.chain.positions import FlexPositionsContract
 from adapters.chain.revert import ChainError
 from adapters.chain.toolchain import Artifact
 
@@ -74,4 +77,33 @@ def verify_deployment(
         code_hex = str(client.rpc("eth_getCode", [address, "latest"]))
         why = compare_code(artifacts[name], bytes.fromhex(code_hex.removeprefix("0x")))
         checks.append(CodeCheck(name, address, why is None, why or "matches the build"))
+    if all(check.ok for check in checks):
+        checks.append(_wiring(client, deployment))
     return checks
+
+
+def _wiring(client: ChainClient, deployment: Deployment) -> CodeCheck:
+    """The masked bytes, read back through the views: each immutable address is the
+    deployment's own (a swapped token or positions would pass the masked comparison)."""
+    market = FlexMarketContract(client, deployment.market)
+    positions = FlexPositionsContract(client, deployment.positions)
+    try:
+        seen = {
+            "FlexMarket.token": market.token(),
+            "FlexMarket.positions": market.positions(),
+            "FlexPositions.market": positions.market(),
+        }
+    except ChainError as exc:
+        return CodeCheck("immutables", deployment.market, False, f"views fail: {exc}")
+    expected = {
+        "FlexMarket.token": deployment.token,
+        "FlexMarket.positions": deployment.positions,
+        "FlexPositions.market": deployment.market,
+    }
+    wrong = [k for k, v in expected.items() if seen[k].lower() != v.lower()]
+    if wrong:
+        detail = ", ".join(f"{k} is {seen[k]}, expected {expected[k]}" for k in wrong)
+        return CodeCheck("immutables", deployment.market, False, detail)
+    return CodeCheck(
+        "immutables", deployment.market, True, "token, positions and market point at each other"
+    )

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from adapters.chain.anvil import AnvilNode, rpc_call
 from adapters.chain.deploy import Deployment
 from adapters.chain.nodes import local_node
+from adapters.chain.toolchain import compile_contracts
 from market.cli import app
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -71,10 +72,18 @@ def test_deploy_to_a_named_network_checks_the_code_and_verify_rechecks_it(
     for name in ("SettlementToken", "FlexMarket", "FlexPositions"):
         assert f"code {name:<15} " in stdout and "MISMATCH" not in stdout
     assert stdout.count("ok: matches the build") == 3
+    assert (
+        "immutables" in stdout and "ok: token, positions and market point at each other" in stdout
+    )
 
     code, stdout, stderr = _deploy(
         "--verify", "--network", "dev", "--networks", str(nets), "--out", str(out)
     )
+    assert code == 0, stdout + stderr
+    assert stdout.count("ok: matches the build") == 3 and "MISMATCH" not in stdout
+
+    # without a networks file: the RPC given directly
+    code, stdout, stderr = _deploy("--verify", "--rpc", node.rpc_url, "--out", str(out))
     assert code == 0, stdout + stderr
     assert stdout.count("ok: matches the build") == 3
 
@@ -114,6 +123,32 @@ def test_tampered_code_at_a_deployed_address_is_detected(
     )
     assert stdout.count("ok: matches the build") == 2
     assert "on-chain code does not match the build" in stderr
+
+
+def test_a_swapped_immutable_passes_the_masked_compare_but_not_the_wiring_check(
+    node: AnvilNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, node.private_keys[1])
+    nets, out = _networks(tmp_path, node), tmp_path / "deployment.json"
+    assert _deploy("--network", "dev", "--networks", str(nets), "--out", str(out))[0] == 0
+    deployment = Deployment.load(out)
+    (start, length), *_ = compile_contracts()["FlexPositions"].immutable_ranges
+    code_hex = rpc_call(node.rpc_url, "eth_getCode", [deployment.positions, "latest"])
+    body = bytearray(bytes.fromhex(code_hex[2:]))
+    impostor = bytes.fromhex(deployment.token[2:])  # positions now names another "market"
+    body[start + length - 20 : start + length] = impostor
+    set_code = "hardhat_setCode" if node.kind == "hardhat" else "anvil_setCode"
+    rpc_call(node.rpc_url, set_code, [deployment.positions, "0x" + body.hex()])
+
+    code, stdout, stderr = _deploy(
+        "--verify", "--network", "dev", "--networks", str(nets), "--out", str(out)
+    )
+    assert code == 1, stdout + stderr
+    assert stdout.count("ok: matches the build") == 3
+    assert (
+        f"code immutables {deployment.market} MISMATCH: "
+        f"FlexPositions.market is {deployment.token}, expected {deployment.market}"
+    ) in " ".join(stdout.split())
 
 
 def test_malformed_networks_files_and_a_missing_key_are_one_line_errors(

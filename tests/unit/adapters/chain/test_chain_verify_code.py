@@ -48,3 +48,15 @@ def test_no_code_or_another_length_is_a_mismatch() -> None:
 def test_without_immutable_ranges_a_filled_slot_is_a_mismatch() -> None:
     plain = Artifact("C", "contracts/C.sol", [], "0x", "0x" + BUILT.hex())
     assert compare_code(plain, _deployed()) == "code differs from the build at byte 2"
+
+
+def test_the_real_build_lists_its_immutables_as_zeroed_32_byte_slots() -> None:
+    from adapters.chain.toolchain import compile_contracts
+
+    artifacts = compile_contracts()
+    for name in ("FlexMarket", "FlexPositions"):
+        artifact = artifacts[name]
+        code = bytes.fromhex(artifact.deployed_bytecode.removeprefix("0x"))
+        assert artifact.immutable_ranges, name
+        for start, length in artifact.immutable_ranges:
+            assert length == 32 and code[start : start + length] == bytes(32)

@@ -140,12 +140,15 @@ def run_bench(
             for base, server in zip(bases, servers, strict=True):
                 _wait_healthy(base, server)
             serving = sum(_api_process_count(server.pid) for server in servers)
+            load_before = os.getloadavg()[0]  # the figures mean little on a busy host
             result = _measure(bases, keys, offers=offers, clients=clients, db=db)
             stored = _stored_offer_ids(url, result.pop("session_id"))
             accepted: set[str] = result.pop("accepted_ids")
             result.update(
                 processes=processes or server_workers,
                 api_processes_seen=serving,
+                cpu_count=os.cpu_count(),
+                load_avg_1m_before=round(load_before, 2),
                 stored_rows=len(stored),
                 lost=len(accepted - set(stored)),
                 unexpected=len(set(stored) - accepted),

@@ -68,8 +68,16 @@ def _prepare_db(db: str, db_url: str | None, tmp: Path) -> str:
 
 
 def run_bench(
-    *, offers: int, clients: int, db: str, db_url: str | None = None, server_workers: int = 2
+    *,
+    offers: int,
+    clients: int,
+    db: str,
+    db_url: str | None = None,
+    server_workers: int = 2,
+    processes: int | None = None,
 ) -> dict[str, Any]:
+    """One measurement. ``processes`` N: one ``serve --workers N`` (N uvicorn processes behind
+    one socket, as the kernel balances them) instead of ``server_workers`` separate servers."""
     from adapters.chain.anvil import AnvilNode
     from adapters.chain.client import ChainClient
     from adapters.chain.deploy import deploy_market
@@ -105,12 +113,21 @@ def run_bench(
         }
         # Several independent API processes, as behind a load balancer; client c uses c % W.
         servers, bases = [], []
+        workers = ["--workers", str(processes)] if processes else []
         try:
-            for _ in range(server_workers):
+            for _ in range(1 if processes else server_workers):
                 port = _free_port()
                 servers.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "market.cli", "serve", "--port", str(port)],
+                        [
+                            sys.executable,
+                            "-m",
+                            "market.cli",
+                            "serve",
+                            "--port",
+                            str(port),
+                            *workers,
+                        ],
                         cwd=ROOT,
                         env=env,
                         stdin=subprocess.DEVNULL,
@@ -122,12 +139,66 @@ def run_bench(
                 bases.append(f"http://127.0.0.1:{port}")
             for base, server in zip(bases, servers, strict=True):
                 _wait_healthy(base, server)
-            return _measure(bases, keys, offers=offers, clients=clients, db=db)
+            serving = sum(_api_process_count(server.pid) for server in servers)
+            load_before = os.getloadavg()[0]  # the figures mean little on a busy host
+            result = _measure(bases, keys, offers=offers, clients=clients, db=db)
+            stored = _stored_offer_ids(url, result.pop("session_id"))
+            accepted: set[str] = result.pop("accepted_ids")
+            result.update(
+                processes=processes or server_workers,
+                api_processes_seen=serving,
+                cpu_count=os.cpu_count(),
+                load_avg_1m_before=round(load_before, 2),
+                stored_rows=len(stored),
+                lost=len(accepted - set(stored)),
+                unexpected=len(set(stored) - accepted),
+                duplicated=len(stored) - len(set(stored)),
+            )
+            return result
         finally:
             from adapters.chain.anvil import kill_process_group
 
             for server in servers:
                 kill_process_group(server.pid, wait=server.wait)
+
+
+def _api_process_count(pid: int) -> int:
+    """How many processes serve behind one ``serve``: uvicorn's spawned workers, else itself.
+
+    Why measured, not assumed: the figure per process count is only worth something if
+    that many processes really answered.
+    """
+    import psutil
+
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0
+    spawned = 0
+    for child in children:
+        try:
+            cmdline = " ".join(child.cmdline())
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        spawned += "spawn_main" in cmdline and "resource_tracker" not in cmdline
+    return spawned or 1
+
+
+def _stored_offer_ids(url: str, session_id: str) -> list[str]:
+    """Every offer row the store holds for the session, read after the servers answered."""
+    from sqlalchemy import create_engine, text
+
+    from market.store.db import normalise_url
+
+    engine = create_engine(normalise_url(url))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT id FROM offer WHERE session_id = :s"), {"s": session_id}
+            )
+            return [str(r[0]) for r in rows]
+    finally:
+        engine.dispose()
 
 
 def _wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
@@ -163,7 +234,7 @@ def _measure(
     )
     domain = op.domain()
     fsp_keys = keys[1 : clients + 1]
-    batches: list[list[bytes]] = [[] for _ in range(clients)]
+    batches: list[list[tuple[str, bytes]]] = [[] for _ in range(clients)]
     for i in range(offers):
         c = i % clients
         key = fsp_keys[c]
@@ -188,8 +259,9 @@ def _measure(
         envelope = eip712.sign_message(
             domain, key, kind="offer", body=offer.model_dump(mode="json"), expiry=now + 3600
         )
-        batches[c].append(json.dumps(envelope).encode())
+        batches[c].append((offer.offer_id, json.dumps(envelope).encode()))
     latencies: list[list[float]] = [[] for _ in range(clients)]
+    accepted: list[list[str]] = [[] for _ in range(clients)]
     errors = [0] * clients
     start = threading.Barrier(clients + 1)
 
@@ -203,13 +275,15 @@ def _measure(
             conn.request("GET", "/health")
             conn.getresponse().read()
             start.wait()
-            for payload in batches[c]:
+            for offer_id, payload in batches[c]:
                 t0 = time.perf_counter()
                 try:
                     conn.request("POST", "/offers", body=payload, headers=headers)
                     response = conn.getresponse()
                     response.read()
                     ok = response.status == 201
+                    if ok and response.getheader("Idempotent-Replay") is None:
+                        accepted[c].append(offer_id)
                 except (OSError, http.client.HTTPException):
                     ok = False
                     conn.close()
@@ -228,6 +302,7 @@ def _measure(
         t.join()
     wall = time.perf_counter() - t0
     all_ms = sorted(x for per in latencies for x in per)
+    replays = _replay_first_offers(bases, batches)
     return {
         "offers": offers,
         "clients": clients,
@@ -236,4 +311,33 @@ def _measure(
         "p50_ms": round(_percentile(all_ms, 0.50), 2),
         "p99_ms": round(_percentile(all_ms, 0.99), 2),
         "errors": sum(errors),
+        "accepted": sum(len(a) for a in accepted),
+        "replays_sent": len(replays),
+        "replays_answered_as_replay": sum(replays),
+        "session_id": session_id,
+        "accepted_ids": {i for a in accepted for i in a},
     }
+
+
+def _replay_first_offers(bases: list[str], batches: list[list[tuple[str, bytes]]]) -> list[bool]:
+    """Send each client's first offer again on a fresh connection (another process, likely).
+
+    A retrying client must get the stored answer back (``Idempotent-Replay``), never a second
+    row: the row count after the run shows it. Not timed.
+    """
+    answers = []
+    for c, batch in enumerate(b for b in batches if b):
+        host, port = bases[(c + 1) % len(bases)].removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            conn.request(
+                "POST", "/offers", body=batch[0][1], headers={"Content-Type": "application/json"}
+            )
+            response = conn.getresponse()
+            response.read()
+            answers.append(
+                response.status == 201 and response.getheader("Idempotent-Replay") == "true"
+            )
+        finally:
+            conn.close()
+    return answers

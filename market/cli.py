@@ -24,6 +24,7 @@ from market.commands import (
     sim,
 )
 from market.commands.audit import audit
+from market.commands.deploy import deploy
 from market.commands.errors import debug_option, guarded
 from market.commands.replay import replay
 from market.commands.service import reindex, serve, worker_cmd
@@ -47,7 +48,7 @@ app = FlexmarketApp(
     pretty_exceptions_show_locals=False,
 )
 app.callback()(debug_option)
-app.command("deploy")(chain.deploy)
+app.command("deploy")(deploy)
 app.command("demo")(chain.demo)
 app.add_typer(csms.app, name="csms")
 app.command("serve")(serve)

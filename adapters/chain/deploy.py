@@ -54,6 +54,7 @@ class Deployment:
     deployed_at: int = 0
     gas: dict[str, int] = field(default_factory=dict)
     version: int = DEPLOYMENT_VERSION
+    network: str | None = None  # the networks-file entry it was deployed with, if any
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"

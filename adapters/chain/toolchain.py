@@ -162,6 +162,9 @@ class Artifact:
     abi: list[dict[str, Any]]
     bytecode: str
     deployed_bytecode: str
+    #: Byte ranges ``(start, length)`` of the runtime code the constructor fills with
+    #: immutables; they differ per deployment, so a code check must mask them.
+    immutable_ranges: tuple[tuple[int, int], ...] = ()
 
     @property
     def abi_hash(self) -> str:
@@ -172,7 +175,12 @@ class Artifact:
         return "0x" + keccak(text=canonical).hex()
 
 
-_OUTPUTS = ("abi", "evm.bytecode.object", "evm.deployedBytecode.object")
+_OUTPUTS = (
+    "abi",
+    "evm.bytecode.object",
+    "evm.deployedBytecode.object",
+    "evm.deployedBytecode.immutableReferences",
+)
 
 
 def standard_input(sources: Mapping[str, str]) -> dict[str, Any]:
@@ -202,6 +210,13 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _immutable_ranges(deployed: Mapping[str, Any]) -> tuple[tuple[int, int], ...]:
+    refs = deployed.get("immutableReferences") or {}
+    return tuple(
+        sorted((int(r["start"]), int(r["length"])) for ranges in refs.values() for r in ranges)
+    )
+
+
 def _parse_output(output: dict[str, Any]) -> dict[str, Artifact]:
     artifacts: dict[str, Artifact] = {}
     for source, contracts in sorted(output.get("contracts", {}).items()):
@@ -218,6 +233,7 @@ def _parse_output(output: dict[str, Any]) -> dict[str, Artifact]:
                 abi=data["abi"],
                 bytecode="0x" + data["evm"]["bytecode"]["object"],
                 deployed_bytecode="0x" + data["evm"]["deployedBytecode"]["object"],
+                immutable_ranges=_immutable_ranges(data["evm"]["deployedBytecode"]),
             )
     return artifacts
 

@@ -1,14 +1,14 @@
-"""The ``chain up|down|status`` group, and ``deploy``, ``demo`` and ``bench gas``.
+"""The ``chain up|down|status`` group, and ``demo`` and ``bench gas``.
 
-Argument parsing and printing only; the work is done by ``adapters.chain``. ``deploy`` and
-``demo`` are registered in market/cli.py, ``bench gas`` in market/commands/bench.py.
+Argument parsing and printing only; the work is done by ``adapters.chain``. ``demo`` is
+registered in market/cli.py, ``bench gas`` in market/commands/bench.py (``deploy`` lives in
+market/commands/deploy.py).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,7 +17,7 @@ from rich.table import Table
 
 from adapters.chain import nodes
 from adapters.chain.anvil import AnvilControl, AnvilError
-from adapters.chain.deploy import connect, default_deployment_path, deploy_market
+from adapters.chain.deploy import connect, deploy_market
 from adapters.chain.errors import ChainError
 from adapters.chain.lifecycle import Roles, Step, eur, make_plan, onboard, run_lifecycle
 from adapters.chain.toolchain import ToolchainError
@@ -37,14 +37,14 @@ DEMO_MINT_UNITS = 100_000 * 1_000_000  # 100 000 EUR
 DEMO_BUDGET_UNITS = 2_500 * 1_000_000  # 2 500 EUR
 
 
-def _fail(message: str) -> typer.Exit:
+def fail(message: str) -> typer.Exit:
     Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {message}")  # one line
     return typer.Exit(code=1)
 
 
 def _check_node(node: str) -> str:
     if node not in nodes.NODE_KINDS:
-        raise _fail(f"--node: unknown implementation {node!r} (choose anvil or hardhat)")
+        raise fail(f"--node: unknown implementation {node!r} (choose anvil or hardhat)")
     return node
 
 
@@ -57,7 +57,7 @@ def chain_up(
     try:
         info = nodes.chain_up(port=port, node=_check_node(node))
     except AnvilError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     print(info["rpc_url"])
 
 
@@ -85,32 +85,6 @@ def chain_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
         print("not running")
     if not info.get("running"):
         raise typer.Exit(code=1)
-
-
-def deploy(
-    rpc: RpcOption = None,
-    out: Annotated[Path | None, typer.Option("--out", help="deployment file")] = None,
-    token: Annotated[str | None, typer.Option("--token", help="use this existing ERC-20")] = None,
-) -> None:
-    """Deploy token (unless --token), market and positions; write the deployment file."""
-    path = out or default_deployment_path()
-    try:
-        with connect(rpc) as (client, embedded):
-            mc = deploy_market(client, deployer=client.accounts[0], token_address=token)
-            mc.deployment.save(path)
-    except (ChainError, AnvilError, ToolchainError) as exc:
-        raise _fail(str(exc)) from None
-    d = mc.deployment
-    print(f"chain id {d.chain_id}, deploy block {d.deploy_block}, deployer {d.deployer}")
-    print(f"token     {d.token}{'' if d.token_deployed else ' (existing)'}")
-    print(f"market    {d.market}")
-    print(f"positions {d.positions}")
-    print(f"wrote {path}")
-    if embedded:
-        print(
-            "note: no RPC configured, so this ran on an embedded anvil that has now stopped; "
-            "use `flexmarket chain up` first to keep the chain"
-        )
 
 
 def demo(
@@ -165,7 +139,7 @@ def demo(
             }
             escrowed, credited = mc.market.total_escrowed(), mc.market.total_credited()
     except (ChainError, AnvilError, ToolchainError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     console.print(table)
     console.print(
         f"session 0x{report.session_id.hex()}: FINAL; lifecycle gas {report.gas():,} "
@@ -173,7 +147,7 @@ def demo(
     )
     console.print("token balances: " + ", ".join(f"{k} {eur(v)}" for k, v in balances.items()))
     if balances["market"] != escrowed + credited:
-        raise _fail(
+        raise fail(
             f"market balance {balances['market']} != escrowed {escrowed} + credited {credited}"
         )
     console.print("market balance = escrowed + credited: ok")
@@ -189,7 +163,7 @@ def bench_gas(
     try:
         result = run_gas_bench(progress=lambda m: err.print(f"[dim]{m}[/dim]"))
     except (ChainError, AnvilError, ToolchainError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if as_json:
         sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
         return
@@ -206,4 +180,4 @@ def bench_gas(
     Console().print(table)
 
 
-__all__ = ["app", "bench_gas", "demo", "deploy"]
+__all__ = ["NodeOption", "RpcOption", "app", "bench_gas", "demo", "fail"]

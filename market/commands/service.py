@@ -159,17 +159,54 @@ def bench_api(
         None, help="PostgreSQL URL (default $FLEXMARKET_TEST_POSTGRES_URL)."
     ),
     server_workers: int = typer.Option(2, min=1, help="API server processes."),
+    processes: str = typer.Option(
+        None,
+        help="Comma-separated uvicorn process counts, e.g. 1,2,4: one `serve --workers N` "
+        "per count (instead of --server-workers), one JSON line each.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Signed offer submissions against a running service on an embedded chain."""
+    """Signed offer submissions against a running service on an embedded chain.
+
+    Each result counts the offers the API accepted against the rows the store holds
+    (`lost`, `unexpected`, `duplicated` must be 0) and re-sends one offer per client
+    (`replays_answered_as_replay`). Exit 1 if any offer was lost or duplicated.
+    """
     from market.bench_api import run_bench
 
     if db not in ("sqlite", "postgresql"):
         raise typer.BadParameter("must be sqlite or postgresql", param_hint="--db")
-    result = run_bench(
-        offers=offers, clients=clients, db=db, db_url=db_url, server_workers=server_workers
-    )
-    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+    counts = _process_counts(processes)
+    bad = False
+    runs: list[int | None] = list(counts) or [None]
+    for count in runs:
+        result = run_bench(
+            offers=offers,
+            clients=clients,
+            db=db,
+            db_url=db_url,
+            server_workers=server_workers,
+            processes=count,
+        )
+        typer.echo(json.dumps(result) if as_json or counts else json.dumps(result, indent=2))
+        bad = bad or bool(result["lost"] or result["duplicated"] or result["unexpected"])
+    if bad:
+        raise typer.Exit(code=1)
+
+
+def _process_counts(text: str | None) -> list[int]:
+    if text is None:
+        return []
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        counts = []
+    if not counts or any(c < 1 or c > 64 for c in counts):
+        raise typer.BadParameter(
+            f"{text!r}: give process counts from 1 to 64, comma-separated (e.g. 1,2,4)",
+            param_hint="--processes",
+        )
+    return counts
 
 
 def _worker_parts() -> tuple[Runtime, Worker, Indexer]:

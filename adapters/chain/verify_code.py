@@ -1,0 +1,109 @@
+"""Does the code on the chain match the build? ``eth_getCode`` against ``deployedBytecode``.
+
+Why after every deploy on a real network: the deployment file is trusted by the service, the
+indexer and the auditor; a wrong address or a contract swapped behind it would make them talk
+to code nobody reviewed. Immutables are written into the runtime code by the constructor, so
+their byte ranges (the compiler's ``immutableReferences``) are masked on both sides first,
+and then read back through the views: the immutable addresses must be the deployment's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from adapters.chain.client import ChainClient
+from adapters.chain.deploy import Deployment
+from adapters.chain.market_contract import FlexMarketContract
+from adapters.chain.positions import FlexPositionsContract
+from adapters.chain.revert import ChainError
+from adapters.chain.toolchain import Artifact
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """One contract's verdict: ``ok`` only if its masked runtime code equals the build's."""
+
+    contract: str
+    address: str
+    ok: bool
+    detail: str
+
+
+def mask(code: bytes, ranges: Sequence[tuple[int, int]]) -> bytes:
+    """``code`` with every ``(start, length)`` range zeroed (ranges past the end are ignored)."""
+    out = bytearray(code)
+    for start, length in ranges:
+        end = min(start + length, len(out))
+        if start < end:
+            out[start:end] = bytes(end - start)
+    return bytes(out)
+
+
+def compare_code(artifact: Artifact, onchain: bytes) -> str | None:
+    """None if ``onchain`` is the artifact's runtime code up to immutables, else why not."""
+    built = bytes.fromhex(artifact.deployed_bytecode.removeprefix("0x"))
+    if not onchain:
+        return "no code at this address"
+    if len(onchain) != len(built):
+        return f"code is {len(onchain)} bytes, the build's is {len(built)}"
+    ranges = artifact.immutable_ranges
+    a, b = mask(onchain, ranges), mask(built, ranges)
+    if a == b:
+        return None
+    first = next(i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)
+    return f"code differs from the build at byte {first}"
+
+
+def deployed_contracts(deployment: Deployment) -> list[tuple[str, str]]:
+    """``(contract, address)`` of every contract the deployment made (not a reused token)."""
+    pairs = [("FlexMarket", deployment.market), ("FlexPositions", deployment.positions)]
+    if deployment.token_deployed:
+        pairs.insert(0, ("SettlementToken", deployment.token))
+    return pairs
+
+
+def verify_deployment(
+    client: ChainClient, deployment: Deployment, artifacts: Mapping[str, Artifact]
+) -> list[CodeCheck]:
+    """Check chain id, then every deployed contract's code; one CodeCheck per contract."""
+    if client.chain_id != deployment.chain_id:
+        raise ChainError(
+            f"deployment: made for chain id {deployment.chain_id}, "
+            f"but {client.rpc_url} is chain id {client.chain_id}"
+        )
+    checks = []
+    for name, address in deployed_contracts(deployment):
+        code_hex = str(client.rpc("eth_getCode", [address, "latest"]))
+        why = compare_code(artifacts[name], bytes.fromhex(code_hex.removeprefix("0x")))
+        checks.append(CodeCheck(name, address, why is None, why or "matches the build"))
+    if all(check.ok for check in checks):
+        checks.append(_wiring(client, deployment))
+    return checks
+
+
+def _wiring(client: ChainClient, deployment: Deployment) -> CodeCheck:
+    """The masked bytes, read back through the views: each immutable address is the
+    deployment's own (a swapped token or positions would pass the masked comparison)."""
+    market = FlexMarketContract(client, deployment.market)
+    positions = FlexPositionsContract(client, deployment.positions)
+    try:
+        seen = {
+            "FlexMarket.token": market.token(),
+            "FlexMarket.positions": market.positions(),
+            "FlexPositions.market": positions.market(),
+        }
+    except ChainError as exc:
+        return CodeCheck("immutables", deployment.market, False, f"views fail: {exc}")
+    expected = {
+        "FlexMarket.token": deployment.token,
+        "FlexMarket.positions": deployment.positions,
+        "FlexPositions.market": deployment.market,
+    }
+    wrong = [k for k, v in expected.items() if seen[k].lower() != v.lower()]
+    if wrong:
+        detail = ", ".join(f"{k} is {seen[k]}, expected {expected[k]}" for k in wrong)
+        return CodeCheck("immutables", deployment.market, False, detail)
+    return CodeCheck(
+        "immutables", deployment.market, True, "token, positions and market point at each other"
+    )

@@ -69,3 +69,4 @@ def test_x_of_y_without_history_is_warned_and_pays_nothing(tmp_path: Path) -> No
     assert report["total"]["payouts_units"] == 0
     codes = {f["code"] for f in bundle["report"]["findings"]}
     assert "baseline_unavailable" in codes
+    assert any(f.startswith("scenario market.baseline: x_of_y") for f in report["findings"])

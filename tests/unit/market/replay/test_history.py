@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from adapters.ocpp.simulator.evse import EvseState
 from clearing.settlement.baselines import compute_baseline
 from clearing.settlement.meter import prepare_meter_data
 from clearing.settlement.rules import SettlementRules
@@ -131,6 +132,8 @@ def test_history_feeds_an_x_of_y_baseline_equal_to_uncontrolled_charging() -> No
         k[1]: v[0] for k, v in history.registers.items()
     }
     assert any(v[0] > 0 for v in history.registers.values())
+    for evse in spec.evses:  # the simulated meter starts from those registers
+        assert EvseState(evse).import_wh == evse.initial_import_wh
 
     rules = SettlementRules(baseline_method="x_of_y")
     series, findings = prepare_meter_data(

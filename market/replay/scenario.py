@@ -85,6 +85,10 @@ class MarketRules(_Model):
 
     pricing: Literal["pay_as_bid", "pay_as_clear"] = "pay_as_bid"
     baseline: Literal["nominated", "meter_before", "x_of_y"] = "nominated"
+    x_of_y_x: Annotated[StrictInt, Field(gt=0, le=28)] = 4
+    x_of_y_y: Annotated[StrictInt, Field(gt=0, le=28)] = Field(
+        default=5, description="x_of_y: average the X (highest) of the last Y like days."
+    )
     tolerance_ppm: Ppm = 50_000
     penalty_factor_ppm: Ppm | Annotated[StrictInt, Field(gt=1_000_000, le=10_000_000)] = 500_000
     challenge_window_s: Annotated[StrictInt, Field(ge=0, le=7 * 86400)] = 3600
@@ -333,6 +337,8 @@ def _cross_checks(sc: Scenario) -> list[ScenarioProblem]:
     for i, f in enumerate(sc.faults):
         if f.station not in station_ids:
             add(f"faults[{i}].station", f"unknown station {f.station!r}")
+    if sc.market.x_of_y_x > sc.market.x_of_y_y:
+        add("market.x_of_y_x", f"must be <= x_of_y_y ({sc.market.x_of_y_x} > {sc.market.x_of_y_y})")
     scales = sc.history.day_scale_ppm if sc.history is not None else []
     if sc.history is not None and scales and len(scales) != sc.history.days:
         add("history.day_scale_ppm", f"lists {len(scales)} days, history.days is {sc.history.days}")

@@ -231,6 +231,8 @@ def settlement_rules(scenario: Scenario) -> SettlementRules:
     return SettlementRules(
         isp_s=scenario.period.isp_s,
         baseline_method=mk.baseline,
+        x_of_y_x=min(mk.x_of_y_x, mk.x_of_y_y),  # validation names x > y; never raise here
+        x_of_y_y=mk.x_of_y_y,
         delivery_tolerance_ppm=mk.tolerance_ppm,
         penalty_factor_ppm=mk.penalty_factor_ppm,
         max_gap_s=max(900, 2 * scenario.period.meter_interval_s),

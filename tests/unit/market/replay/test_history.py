@@ -82,6 +82,24 @@ def test_x_of_y_with_enough_history_and_nominated_are_not_warned() -> None:
     assert baseline_warnings(_scenario(market={"baseline": "nominated"})) == []
 
 
+def test_x_of_y_parameters_come_from_the_scenario() -> None:
+    (warning,) = baseline_warnings(
+        _scenario(market={"baseline": "x_of_y", "x_of_y_x": 3, "x_of_y_y": 10}, history={"days": 2})
+    )
+    assert "3 of the last 10" in warning.reason
+    assert (
+        baseline_warnings(
+            _scenario(
+                market={"baseline": "x_of_y", "x_of_y_x": 2, "x_of_y_y": 3}, history={"days": 2}
+            )
+        )
+        == []
+    )
+    with pytest.raises(ScenarioError) as info:
+        _scenario(market={"baseline": "x_of_y", "x_of_y_x": 6, "x_of_y_y": 5})
+    assert [p.path for p in info.value.problems] == ["market.x_of_y_x"]
+
+
 def test_meter_before_without_history_is_warned() -> None:
     (warning,) = baseline_warnings(_scenario(market={"baseline": "meter_before"}))
     assert warning.path == "market.baseline" and "meter_before" in warning.reason

@@ -56,11 +56,14 @@ def replay(
     from rich.console import Console
 
     from market.replay.grid import check_scenario
+    from market.replay.history import baseline_warnings
     from market.replay.scenario import ScenarioError
 
     err = Console(stderr=True, soft_wrap=True)  # one line per message, never wrapped
     try:
         sc, _grid = check_scenario(scenario)
+        for w in baseline_warnings(sc):
+            err.print(f"warning: {w.path}: {w.reason}", markup=False, highlight=False)
         if check:
             typer.echo(f"{scenario}: ok")
             return

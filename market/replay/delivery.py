@@ -9,8 +9,10 @@ import time
 
 from adapters.ocpp.csms import Csms
 from adapters.ocpp.simulator.fleet import StationFleet
+from adapters.ocpp.sink import MeterReading, ReadingSink
 from market.metering import store_sink
 from market.replay.context import ProgressFn, ReplayContext, ReplayError, SessionRun
+from market.replay.history import MeterHistory, meter_history
 from market.replay.simclock import Pacer, StepClock
 from market.replay.world import station_specs
 
@@ -55,7 +57,8 @@ async def phase_delivery(
 async def start_stations(ctx: ReplayContext, at: int) -> None:
     sc = ctx.scenario
     ctx.clock = StepClock(at)
-    specs = station_specs(sc, ctx.stays)
+    history = meter_history(sc, ctx.grid, ctx.stays)
+    specs = station_specs(sc, ctx.stays, history.registers)
     credentials = {s.station_id: s.password for s in specs}
     ctx.csms = Csms(
         credentials=credentials,
@@ -65,6 +68,7 @@ async def start_stations(ctx: ReplayContext, at: int) -> None:
         call_timeout_s=60.0,
     )
     await ctx.csms.start()
+    await keep_history(ctx.csms.sink, history)
     ctx.fleet = StationFleet(
         ctx.csms.url,
         specs,
@@ -74,6 +78,31 @@ async def start_stations(ctx: ReplayContext, at: int) -> None:
     )
     await ctx.fleet.start(timeout_s=180.0)
     await advance(ctx, at)
+
+
+async def keep_history(sink: ReadingSink, history: MeterHistory) -> None:
+    """The meters' history, kept in the store as the CSMS keeps live readings (before any
+    live one, so the registers continue where the history ends)."""
+    for h in history.readings:
+        r = h.reading
+        await sink.store(
+            MeterReading(
+                station_id=r.station,
+                evse_id=r.evse,
+                timestamp=r.timestamp,
+                import_wh=r.import_wh,
+                export_wh=r.export_wh,
+                power_w=h.power_w,
+                soc_pct=None,
+                protocol="history",
+                received_at=r.timestamp,
+                signed_data=r.payload().decode(),
+                signature=r.signature,
+                public_key=h.public_key,
+            )
+        )
+    if history.readings:
+        await sink.flush()  # type: ignore[attr-defined]
 
 
 async def stop_stations(ctx: ReplayContext) -> None:

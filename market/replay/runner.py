@@ -44,6 +44,7 @@ from market.replay.context import (
 from market.replay.delivery import stop_stations
 from market.replay.derive import derived_key, derived_secret
 from market.replay.grid import check_scenario
+from market.replay.history import baseline_warnings
 from market.replay.registration import register_participants
 from market.replay.report_evidence import collect_extras
 from market.replay.sessions import run_sessions
@@ -182,6 +183,9 @@ def run_replay(
         else:
             report["audit"] = {"available": False, "reason": "skipped (--no-audit)"}
         report["chain_state"] = _keep_chain(chain, report_dir)
+        warnings = [f"scenario {w.path}: {w.reason}" for w in baseline_warnings(scenario)]
+        if warnings:  # e.g. an x_of_y baseline without history: why the orders paid 0
+            report["findings"] = sorted([*report["findings"], *warnings])
         if report["audit"].get("passed") is False:
             report["findings"] = sorted(
                 [*report["findings"], *(f"audit: {f}" for f in report["audit"]["findings"])]

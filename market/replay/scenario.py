@@ -85,6 +85,10 @@ class MarketRules(_Model):
 
     pricing: Literal["pay_as_bid", "pay_as_clear"] = "pay_as_bid"
     baseline: Literal["nominated", "meter_before", "x_of_y"] = "nominated"
+    x_of_y_x: Annotated[StrictInt, Field(gt=0, le=28)] = 4
+    x_of_y_y: Annotated[StrictInt, Field(gt=0, le=28)] = Field(
+        default=5, description="x_of_y: average the X (highest) of the last Y like days."
+    )
     tolerance_ppm: Ppm = 50_000
     penalty_factor_ppm: Ppm | Annotated[StrictInt, Field(gt=1_000_000, le=10_000_000)] = 500_000
     challenge_window_s: Annotated[StrictInt, Field(ge=0, le=7 * 86400)] = 3600
@@ -166,6 +170,21 @@ class FaultSpec(_Model):
     source: StrictStr | None = None
 
 
+class HistorySpec(_Model):
+    """Meter history of the days before the delivery day, for baselines that look back.
+
+    Why: an X-of-Y baseline averages like days of metered power; without them every order is
+    unverifiable and pays 0. Day D-j repeats the delivery day's stays charging uncontrolled
+    (the FSP's own baseline model), scaled by ``day_scale_ppm[j-1]`` (default 1 000 000).
+    """
+
+    days: Annotated[StrictInt, Field(ge=1, le=28)]
+    day_scale_ppm: list[Annotated[StrictInt, Field(ge=0, le=2_000_000)]] = Field(
+        default_factory=list,
+        description="Per day back (D-1 first); empty: every day at 1 000 000 ppm.",
+    )
+
+
 class SessionSpec(_Model):
     id: Id
     kind: Literal["day_ahead", "intraday"] = "day_ahead"
@@ -189,6 +208,7 @@ class Scenario(_Model):
     bookings: list[BookingSpec] = Field(default_factory=list)
     contracts: list[RevenueContract] = Field(default_factory=list)
     faults: list[FaultSpec] = Field(default_factory=list)
+    history: HistorySpec | None = None
     sessions: list[SessionSpec] = Field(min_length=1)
 
     def at(self, clock: str) -> int:
@@ -317,6 +337,11 @@ def _cross_checks(sc: Scenario) -> list[ScenarioProblem]:
     for i, f in enumerate(sc.faults):
         if f.station not in station_ids:
             add(f"faults[{i}].station", f"unknown station {f.station!r}")
+    if sc.market.x_of_y_x > sc.market.x_of_y_y:
+        add("market.x_of_y_x", f"must be <= x_of_y_y ({sc.market.x_of_y_x} > {sc.market.x_of_y_y})")
+    scales = sc.history.day_scale_ppm if sc.history is not None else []
+    if sc.history is not None and scales and len(scales) != sc.history.days:
+        add("history.day_scale_ppm", f"lists {len(scales)} days, history.days is {sc.history.days}")
     if sc.period.isp_s % sc.period.meter_interval_s:
         add("period.meter_interval_s", "must divide period.isp_s")
     for i, s in enumerate(sc.sessions):

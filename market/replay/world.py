@@ -10,6 +10,7 @@ station's power limits hold, and the meter registers of a stay are its own.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from eth_account import Account
@@ -172,8 +173,13 @@ def fault_stations(scenario: Scenario) -> dict[str, list[str]]:
     return out
 
 
-def station_specs(scenario: Scenario, all_stays: list[Stay]) -> list[StationSpec]:
-    """One simulated station per scenario station, one connector per EV stay on it."""
+def station_specs(
+    scenario: Scenario,
+    all_stays: list[Stay],
+    registers: Mapping[tuple[str, int], tuple[int, int]] | None = None,
+) -> list[StationSpec]:
+    """One simulated station per scenario station, one connector per EV stay on it;
+    ``registers`` (Wh, import and export) where a connector's meter history left them."""
     by_station: dict[str, list[Stay]] = defaultdict(list)
     for s in all_stays:
         by_station[s.station].append(s)
@@ -182,10 +188,13 @@ def station_specs(scenario: Scenario, all_stays: list[Stay]) -> list[StationSpec
         evses = []
         for s in by_station.get(st.id, []):
             ev = s.ev
+            import_wh, export_wh = (registers or {}).get((s.station, s.evse), (0, 0))
             evses.append(
                 EvseSpec(
                     evse_id=s.evse,
                     max_power_w=s.max_import_w,
+                    initial_import_wh=import_wh,
+                    initial_export_wh=export_wh,
                     ev=EvModel(
                         battery_wh=ev.battery_wh,
                         soc_pct=float(ev.soc_arrival_pct),
@@ -222,6 +231,8 @@ def settlement_rules(scenario: Scenario) -> SettlementRules:
     return SettlementRules(
         isp_s=scenario.period.isp_s,
         baseline_method=mk.baseline,
+        x_of_y_x=min(mk.x_of_y_x, mk.x_of_y_y),  # validation names x > y; never raise here
+        x_of_y_y=mk.x_of_y_y,
         delivery_tolerance_ppm=mk.tolerance_ppm,
         penalty_factor_ppm=mk.penalty_factor_ppm,
         max_gap_s=max(900, 2 * scenario.period.meter_interval_s),

@@ -25,6 +25,10 @@ class EvseState:
     plugged: bool = False
     seq_no: int = 0
 
+    def __post_init__(self) -> None:
+        self.import_j = self.import_j or self.spec.initial_import_wh * 3600
+        self.export_j = self.export_j or self.spec.initial_export_wh * 3600
+
     @property
     def import_wh(self) -> int:
         return self.import_j // 3600

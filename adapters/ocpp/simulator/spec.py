@@ -17,12 +17,17 @@ class EvseSpec:
     ``send_charging_needs``: whether the EV's NotifyEVChargingNeeds follows the transaction
     start (2.x only; 1.6 has no such message). ``None`` keeps the long-standing default, so
     replays do not change: sent on 2.1, not on 2.0.1.
+
+    ``initial_import_wh`` / ``initial_export_wh``: the meter registers when the simulation
+    starts (a meter with history keeps counting from where it was; default 0).
     """
 
     evse_id: int
     ev: EvModel | None = None
     max_power_w: int = 22_000
     send_charging_needs: bool | None = None
+    initial_import_wh: int = 0
+    initial_export_wh: int = 0
 
     def sends_charging_needs(self, protocol: str) -> bool:
         if protocol == "ocpp1.6":

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from test_scenario import MINIMAL
 
 from market.replay.grid import session_pass
@@ -152,4 +154,16 @@ def test_bundled_intraday_scenario_mixes_day_ahead_and_intraday() -> None:
     assert kinds == {"day_ahead", "intraday"}
     (intraday,) = [s for s in sc.sessions if s.kind == "intraday"]
     assert sc.at(intraday.delivery_start) - sc.at(intraday.gate_closure) == 15 * 60
+    assert session_pass(sc) == []
+
+
+def test_readme_intraday_example_validates_and_runs_in_sequence() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8").split("## Scenarios", 1)[1]
+    example, intraday = re.findall(r"```yaml\n(.*?)```", text, re.S)[:2]
+    data = {**yaml.safe_load(example), **yaml.safe_load(intraday)}
+    sc = parse_scenario(data, source="README.md")
+    assert [(s.id, s.kind, s.delivery_start) for s in sc.sessions[1:]] == [
+        ("intraday-20260122T1145", "intraday", "11:45"),
+        ("intraday-20260122T1545", "intraday", "15:45"),
+    ]
     assert session_pass(sc) == []

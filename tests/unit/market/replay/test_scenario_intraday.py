@@ -152,8 +152,10 @@ def test_bundled_intraday_scenario_mixes_day_ahead_and_intraday() -> None:
     sc = load_scenario(ROOT / "scripts" / "scenarios" / "uc4-3-terni-intraday.yaml")
     kinds = {s.kind for s in sc.sessions}
     assert kinds == {"day_ahead", "intraday"}
-    (intraday,) = [s for s in sc.sessions if s.kind == "intraday"]
-    assert sc.at(intraday.delivery_start) - sc.at(intraday.gate_closure) == 15 * 60
+    intraday = [s for s in sc.sessions if s.kind == "intraday"]
+    assert [s.delivery_start for s in intraday] == ["11:45", "14:45"]
+    for s in intraday:
+        assert sc.at(s.delivery_start) - sc.at(s.gate_closure) == 15 * 60
     assert session_pass(sc) == []
 
 

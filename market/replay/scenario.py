@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
+from market.agents.intraday import DEFAULT_GATE_BEFORE_DELIVERY_S, intraday_windows
+
 OcppVersion = Literal["1.6", "2.0.1", "2.1"]
 ParticipantRole = Literal["DSO", "EMSP", "FLEET_OPERATOR", "CPO", "BUILDING_MANAGER", "EV_USER"]
 _FSP_ROLES = {"EMSP", "FLEET_OPERATOR", "BUILDING_MANAGER"}
@@ -185,7 +187,9 @@ class IntradaySchedule(_Model):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     every_s: Annotated[StrictInt, Field(gt=0, le=86400)] = 3600
-    gate_before_delivery_s: Annotated[StrictInt, Field(ge=60, le=86400)] = 900
+    gate_before_delivery_s: Annotated[StrictInt, Field(ge=60, le=86400)] = (
+        DEFAULT_GATE_BEFORE_DELIVERY_S
+    )
     delivery_s: Annotated[StrictInt, Field(gt=0, le=86400)] = 3600
     from_: ClockTime = Field(alias="from", description="Delivery start of the first session.")
     until: ClockTime = Field(description="No session delivers past this time.")
@@ -281,21 +285,27 @@ def expand_intraday(sc: Scenario) -> list[SessionSpec]:
     it = sc.intraday
     if it is None or _intraday_problems(sc):
         return []
-    out: list[SessionSpec] = []
-    start, last = sc.at(it.from_), sc.at(it.until)
-    while start + it.delivery_s <= last:
-        stamp = dt.datetime.fromtimestamp(start, dt.UTC).strftime("%Y%m%dT%H%M")
-        out.append(
-            SessionSpec(
-                id=f"{it.id_prefix}-{stamp}",
-                kind="intraday",
-                gate_closure=unix_to_clock(sc.period.day, start - it.gate_before_delivery_s),
-                delivery_start=unix_to_clock(sc.period.day, start),
-                delivery_end=unix_to_clock(sc.period.day, start + it.delivery_s),
-            )
+    day = sc.period.day
+    return [
+        SessionSpec(
+            id=f"{it.id_prefix}-{_utc_stamp(w.delivery_start_unix)}",
+            kind="intraday",
+            gate_closure=unix_to_clock(day, w.gate_closure_unix),
+            delivery_start=unix_to_clock(day, w.delivery_start_unix),
+            delivery_end=unix_to_clock(day, w.delivery_end_unix),
         )
-        start += it.every_s
-    return out
+        for w in intraday_windows(
+            first_start_unix=sc.at(it.from_),
+            until_unix=sc.at(it.until),
+            every_s=it.every_s,
+            delivery_s=it.delivery_s,
+            gate_before_delivery_s=it.gate_before_delivery_s,
+        )
+    ]
+
+
+def _utc_stamp(t: int) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y%m%dT%H%M")
 
 
 def session_path(sc: Scenario, i: int) -> str:

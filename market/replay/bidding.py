@@ -3,26 +3,27 @@ and their commitments) and gate closure (close and clear)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import defaultdict
 from typing import Any
 
 from clearing.bundle import ResultBundle
 from market.agents.dso import DsoAgent, DsoConfig
+from market.agents.fleet import EV
 from market.agents.fsp import FspAgent
 from market.api.schemas import SessionCreate
 from market.replay.context import ReplayContext, ReplayError, SessionRun
-from market.replay.world import agent_ev
+from market.replay.world import Stay, agent_ev
 
 
 def fsp_agents(ctx: ReplayContext, run: SessionRun) -> dict[str, FspAgent]:
     """One agent per FSP, with the EVs that are plugged in during the session."""
-    sc = ctx.scenario
     start, end = run.agent_session.start_unix, run.agent_session.horizon.end_unix
     by_fsp: dict[str, list[Any]] = defaultdict(list)
     for stay in ctx.stays:
         if stay.departure > start and stay.arrival < end:
-            by_fsp[stay.ev.fsp].append(agent_ev(sc, ctx.grid, stay))
+            by_fsp[stay.ev.fsp].append(_plugged_in_now(ctx, stay, start))
     return {
         fsp: FspAgent(
             fsp_address=ctx.chain.addresses[fsp].lower(),
@@ -31,6 +32,28 @@ def fsp_agents(ctx: ReplayContext, run: SessionRun) -> dict[str, FspAgent]:
         )
         for fsp, evs in sorted(by_fsp.items())
     }
+
+
+def _plugged_in_now(ctx: ReplayContext, stay: Stay, start: int) -> EV:
+    """The FSP's view of an EV, from the charger's SoC when the EV is already plugged in.
+
+    A later session of the day (intraday) sees EVs that arrived and charged during an earlier
+    one: the FSP knows their SoC from its CSMS, and until the session starts they charge
+    uncontrolled (the station's default). EVs not yet plugged in are planned from the SoC the
+    user announced for arrival.
+    """
+    ev = agent_ev(ctx.scenario, ctx.grid, stay)
+    if ctx.fleet is None or ctx.clock is None:
+        return ev  # no station is running yet: the first session of the replay
+    now = int(ctx.clock.now())
+    if stay.arrival >= now:
+        return ev
+    model = ctx.fleet[stay.station].evses[stay.evse].spec.ev
+    if model is None:
+        return ev
+    uncontrolled_wh = ev.max_charge_w * max(0, start - now) // 3600
+    soc_wh = min(ev.capacity_wh, int(model.stored_wh) + uncontrolled_wh)
+    return dataclasses.replace(ev, soc_wh=soc_wh)  # the SoC at the session's start
 
 
 def phase_open_worker(ctx: ReplayContext, run: SessionRun) -> None:

@@ -14,7 +14,13 @@ from pathlib import Path
 from adapters.grid.congestion import CongestionPoint, build_congestion_points, feeder_of_bus
 from adapters.grid.forecast import GridForecaster
 from adapters.grid.model import CIGRE_LV, GridModel, GridModelError, load_grid
-from market.replay.scenario import Scenario, ScenarioError, ScenarioProblem, load_scenario
+from market.replay.scenario import (
+    Scenario,
+    ScenarioError,
+    ScenarioProblem,
+    load_scenario,
+    session_path,
+)
 
 
 @dataclass
@@ -86,7 +92,7 @@ def session_pass(scenario: Scenario) -> list[ScenarioProblem]:
         if done_at is not None and opens < done_at:
             problems.append(
                 ScenarioProblem(
-                    path=f"sessions[{i}].gate_closure",
+                    path=f"{session_path(scenario, i)}.gate_closure",
                     reason="the replay runs sessions one after another: this one would open "
                     "before the previous one is final (delivery end + meter grace + "
                     "challenge window)",

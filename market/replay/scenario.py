@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
+from market.agents.intraday import DEFAULT_GATE_BEFORE_DELIVERY_S, intraday_windows
+
 OcppVersion = Literal["1.6", "2.0.1", "2.1"]
 ParticipantRole = Literal["DSO", "EMSP", "FLEET_OPERATOR", "CPO", "BUILDING_MANAGER", "EV_USER"]
 _FSP_ROLES = {"EMSP", "FLEET_OPERATOR", "BUILDING_MANAGER"}
@@ -193,6 +195,29 @@ class SessionSpec(_Model):
     delivery_end: ClockTime = "D+1T00:00"
 
 
+class IntradaySchedule(_Model):
+    """Rolling intraday sessions, expanded into ``sessions`` before anything runs.
+
+    One session every ``every_s`` whose delivery starts at ``from`` and lasts ``delivery_s``,
+    as long as it ends by ``until``; each gate closes ``gate_before_delivery_s`` before its
+    delivery starts, so the DSO can buy flexibility on a near-real-time forecast.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    every_s: Annotated[StrictInt, Field(gt=0, le=86400)] = 3600
+    gate_before_delivery_s: Annotated[StrictInt, Field(ge=60, le=86400)] = (
+        DEFAULT_GATE_BEFORE_DELIVERY_S
+    )
+    delivery_s: Annotated[StrictInt, Field(gt=0, le=86400)] = 3600
+    from_: ClockTime = Field(alias="from", description="Delivery start of the first session.")
+    until: ClockTime = Field(description="No session delivers past this time.")
+    id_prefix: Id = "intraday"
+
+
+_MAX_INTRADAY_SESSIONS = 96
+
+
 class Scenario(_Model):
     """A replayable market scenario."""
 
@@ -210,6 +235,7 @@ class Scenario(_Model):
     faults: list[FaultSpec] = Field(default_factory=list)
     history: HistorySpec | None = None
     sessions: list[SessionSpec] = Field(min_length=1)
+    intraday: IntradaySchedule | None = None
 
     def at(self, clock: str) -> int:
         """Unix seconds of a scenario clock time ('HH:MM' or 'D±nTHH:MM') on the delivery day."""
@@ -243,6 +269,74 @@ def clock_to_unix(day: dt.date, clock: str) -> int:
     return int((midnight + dt.timedelta(days=shift, hours=hour, minutes=minute)).timestamp())
 
 
+def unix_to_clock(day: dt.date, t: int) -> str:
+    """The scenario clock time of unix second ``t`` (whole minutes) relative to ``day``."""
+    midnight = int(dt.datetime.combine(day, dt.time(0, 0), tzinfo=dt.UTC).timestamp())
+    shift, rest = divmod(t - midnight, 86400)
+    hour, minute = rest // 3600, rest % 3600 // 60
+    return (f"D{shift:+d}T" if shift else "") + f"{hour:02d}:{minute:02d}"
+
+
+def _intraday_problems(sc: Scenario) -> list[ScenarioProblem]:
+    """Why the intraday schedule cannot be expanded (empty when it can)."""
+    it = sc.intraday
+    if it is None:
+        return []
+    problems: list[ScenarioProblem] = []
+
+    def add(field: str, reason: str) -> None:
+        problems.append(ScenarioProblem(path=f"intraday.{field}", reason=reason))
+
+    for field in ("every_s", "gate_before_delivery_s", "delivery_s"):
+        if getattr(it, field) % 60:
+            add(field, "must be whole minutes (scenario clock times are HH:MM)")
+    if it.delivery_s % sc.period.isp_s:
+        add("delivery_s", f"is not a whole number of ISPs (period.isp_s = {sc.period.isp_s})")
+    first, last = sc.at(it.from_), sc.at(it.until)
+    if first + it.delivery_s > last:
+        add("until", f"no session of delivery_s = {it.delivery_s} fits between from and until")
+    elif (last - first - it.delivery_s) // it.every_s + 1 > _MAX_INTRADAY_SESSIONS:
+        add("every_s", f"the schedule makes more than {_MAX_INTRADAY_SESSIONS} sessions")
+    return problems
+
+
+def expand_intraday(sc: Scenario) -> list[SessionSpec]:
+    """The schedule's sessions in delivery order; ids name the delivery start (UTC)."""
+    it = sc.intraday
+    if it is None or _intraday_problems(sc):
+        return []
+    day = sc.period.day
+    return [
+        SessionSpec(
+            id=f"{it.id_prefix}-{_utc_stamp(w.delivery_start_unix)}",
+            kind="intraday",
+            gate_closure=unix_to_clock(day, w.gate_closure_unix),
+            delivery_start=unix_to_clock(day, w.delivery_start_unix),
+            delivery_end=unix_to_clock(day, w.delivery_end_unix),
+        )
+        for w in intraday_windows(
+            first_start_unix=sc.at(it.from_),
+            until_unix=sc.at(it.until),
+            every_s=it.every_s,
+            delivery_s=it.delivery_s,
+            gate_before_delivery_s=it.gate_before_delivery_s,
+        )
+    ]
+
+
+def _utc_stamp(t: int) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y%m%dT%H%M")
+
+
+def session_path(sc: Scenario, i: int) -> str:
+    """Where session ``i`` of the expanded list comes from: ``sessions[i]`` or the schedule."""
+    schedule = expand_intraday(sc) if sc.intraday is not None else []
+    explicit = len(sc.sessions) - len(schedule)
+    if not schedule or sc.sessions[explicit:] != schedule or i < explicit:
+        return f"sessions[{i}]"
+    return f"intraday (session {sc.sessions[i].id})"
+
+
 def scenario_json_schema() -> dict[str, Any]:
     """JSON schema of the scenario format (published in docs/scenario.schema.json)."""
     return Scenario.model_json_schema()
@@ -274,7 +368,11 @@ def _cross_checks(sc: Scenario) -> list[ScenarioProblem]:
     unique(sc.participants, "participants")
     station_ids = unique(sc.stations, "stations")
     ev_ids = unique(sc.evs, "evs")
-    unique(sc.sessions, "sessions")
+    seen_sessions: set[str] = set()
+    for i, s in enumerate(sc.sessions):
+        if s.id in seen_sessions:
+            add(f"{session_path(sc, i)}.id", f"duplicate session id {s.id!r}")
+        seen_sessions.add(s.id)
     if not any(r == "DSO" for r in roles.values()):
         add("participants", "at least one participant with role DSO is required")
     known_buses = set(sc.grid.buses)
@@ -347,9 +445,9 @@ def _cross_checks(sc: Scenario) -> list[ScenarioProblem]:
     for i, s in enumerate(sc.sessions):
         gate, start, end = sc.at(s.gate_closure), sc.at(s.delivery_start), sc.at(s.delivery_end)
         if not gate <= start < end:
-            add(f"sessions[{i}]", "needs gate_closure <= delivery_start < delivery_end")
+            add(session_path(sc, i), "needs gate_closure <= delivery_start < delivery_end")
         if (end - start) % sc.period.isp_s:
-            add(f"sessions[{i}]", "delivery window is not a whole number of ISPs")
+            add(session_path(sc, i), "delivery window is not a whole number of ISPs")
     return problems
 
 
@@ -372,7 +470,11 @@ def parse_scenario(
             for err in exc.errors()
         ]
         raise ScenarioError(source, problems) from None
-    problems = _cross_checks(scenario)
+    problems = _intraday_problems(scenario)
+    if not problems and scenario.intraday is not None:  # explicit sessions, then the schedule's
+        sessions = [*scenario.sessions, *expand_intraday(scenario)]
+        scenario = scenario.model_copy(update={"sessions": sessions})
+    problems += _cross_checks(scenario)
     if more_checks is not None:
         problems += more_checks(scenario)
     if problems:

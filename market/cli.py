@@ -20,6 +20,7 @@ from market.commands import (
     clearing_house,
     csms,
     db,
+    dso,
     participant,
     sim,
 )
@@ -64,6 +65,7 @@ app.add_typer(arbiter.app, name="arbiter")
 app.add_typer(admin.app, name="admin")
 app.add_typer(clearing_house.app, name="clearing")
 app.add_typer(participant.app, name="participant")
+app.add_typer(dso.app, name="dso")
 
 # The Ethereum stack (py_ecc) raised the recursion limit to 100 000 while importing; with it,
 # deeply nested JSON overflows the C stack instead of raising. Back to the safe default.

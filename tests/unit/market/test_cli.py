@@ -94,6 +94,8 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
     "db upgrade": ["--url", "--revision"],
     "demo": ["--rpc", "--node"],
     "deploy": ["--rpc", "--out", "--token", "--network", "--networks", "--verify"],
+    "dso": [],
+    "dso run": ["--config", "--check", "--once"],
     "participant": [],
     "participant assets": ["--api", "--key-env", "--rpc"],
     "participant commit": ["--file", "--api", "--key-env", "--rpc"],

@@ -1,0 +1,150 @@
+"""The DSO gateway's ``dso.yaml``: strict, every problem named by its path.
+
+Why strict: a gateway posts money on a schedule, unattended; a typo in a limit or a price
+must stop it before the first escrow rather than be coerced or ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from market.agents.intraday import DEFAULT_GATE_BEFORE_DELIVERY_S
+
+_NAMED = re.compile(r"^(?P<field>[A-Za-z_][\w.\[\]]*): (?P<reason>.+)$", re.S)
+
+
+class DsoConfigError(ValueError):
+    """A config problem: ``field`` (dotted path) and ``reason``."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class GridSpec(_Strict):
+    """The DSO's own network: a SimBench code, ``cigre-lv`` or a pandapower JSON path, and
+    the profile scaling the replay's scenario format uses."""
+
+    source: str = Field(min_length=1)
+    profile_date: dt.date | None = None
+    load_scale_ppm: int = Field(default=1_000_000, ge=0)
+    pv_scale_ppm: int = Field(default=1_000_000, ge=0)
+    flex_buses: list[str] = []  # bus names where the DSO expects flexibility
+
+    @model_validator(mode="before")
+    @classmethod
+    def _date_from_text(cls, data: object) -> object:
+        # YAML gives a date object already; a quoted string is parsed here (strict mode
+        # refuses str -> date otherwise)
+        if isinstance(data, dict) and isinstance(data.get("profile_date"), str):
+            with contextlib.suppress(ValueError):  # else left to the field's own error
+                data = {**data, "profile_date": dt.date.fromisoformat(data["profile_date"])}
+        return data
+
+
+class PointSpec(_Strict):
+    """One congestion point: the market's code and the grid element it watches."""
+
+    code: str = Field(min_length=1, max_length=32)
+    element: Literal["transformer", "feeder"]
+    index: int = Field(ge=0)  # trafo index, or a line index inside the feeder
+    limit_pct: int = Field(default=100, gt=0, le=1000)
+
+
+class BudgetPolicy(_Strict):
+    """What the DSO pays at most: the price of its alternative, and a cap per session."""
+
+    max_price_per_mwh: int = Field(gt=0)
+    headroom_pct: int = Field(default=25, ge=0, le=1000)
+    max_budget_units_per_session: int = Field(gt=0)
+    all_or_nothing: bool = False
+
+
+class Schedule(_Strict):
+    """Which open sessions the gateway requests flexibility in.
+
+    A session is intraday when its gate closes at most ``intraday_gate_before_delivery_s``
+    before delivery (the intraday windows' rule), else day-ahead.
+    """
+
+    day_ahead: bool = True
+    intraday: bool = False
+    intraday_gate_before_delivery_s: int = Field(default=DEFAULT_GATE_BEFORE_DELIVERY_S, ge=0)
+    poll_s: int = Field(default=30, gt=0)
+
+    @model_validator(mode="after")
+    def _something(self) -> Schedule:
+        if not (self.day_ahead or self.intraday):
+            raise ValueError("enable day_ahead or intraday (or both)")
+        return self
+
+
+class DsoGatewayConfig(_Strict):
+    """The whole ``dso.yaml``. The key itself is never in the file: ``key_env`` names the
+    environment variable that holds it."""
+
+    api_url: str = Field(pattern=r"^https?://")
+    rpc_url: str = Field(pattern=r"^(https?|wss?)://")
+    key_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    grid: GridSpec
+    congestion_points: list[PointSpec] = Field(min_length=1)
+    budget: BudgetPolicy
+    schedule: Schedule = Schedule()
+
+    @model_validator(mode="after")
+    def _unique_codes(self) -> DsoGatewayConfig:
+        codes = [p.code for p in self.congestion_points]
+        for i, code in enumerate(codes):
+            if code in codes[:i]:
+                raise ValueError(f"congestion_points[{i}].code: {code!r} is repeated")
+        return self
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "config"
+
+
+def parse_config(data: object) -> DsoGatewayConfig:
+    """Validate a parsed YAML document; the first problem as :class:`DsoConfigError`."""
+    if not isinstance(data, dict):
+        raise DsoConfigError("config", "must be a mapping of settings")
+    try:
+        return DsoGatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        field = _path(tuple(first["loc"]))
+        named = _NAMED.match(msg)
+        if named:  # a cross-field check names its own path
+            field = (field + "." if field != "config" else "") + named["field"]
+            msg = named["reason"]
+        raise DsoConfigError(field, msg) from exc
+
+
+def load_config(path: str | Path) -> DsoGatewayConfig:
+    """Read and validate ``dso.yaml``."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise DsoConfigError("--config", f"cannot read {p}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise DsoConfigError("--config", f"{p} is not YAML: {exc}".splitlines()[0]) from exc
+    return parse_config(data)

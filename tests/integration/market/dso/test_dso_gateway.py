@@ -1,0 +1,134 @@
+"""``flexmarket dso run`` as its own process against a real anvil and a served market.
+
+The operator opens a session in Python; the gateway (a subprocess with only its dso.yaml and
+its key in the environment) forecasts the CIGRE LV transformer, finds it over its configured
+limit, escrows the budget on-chain and publishes the request; a second pass requests nothing
+more. A malformed config stops the command with one line naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from market_helpers import CP, make_worker, setup_market
+
+from market.api.schemas import SessionCreate
+from market.client import MarketClient
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[4]
+
+
+def _config(api: str, rpc: str, **over: Any) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "api_url": api,
+        "rpc_url": rpc,
+        "key_env": "DSO_GATEWAY_KEY",
+        "grid": {"source": "cigre-lv"},
+        # CIGRE LV's static loads put transformer 0 at ~85 %: 80 % makes a congestion
+        "congestion_points": [{"code": CP, "element": "transformer", "index": 0, "limit_pct": 80}],
+        "budget": {"max_price_per_mwh": 250_000_000, "max_budget_units_per_session": 10**12},
+    }
+    cfg.update(over)
+    return cfg
+
+
+def _dso_run(
+    tmp: Path, cfg: dict[str, Any], key: str, *flags: str
+) -> subprocess.CompletedProcess[str]:
+    path = tmp / "dso.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DSO_GATEWAY_KEY": key}
+    cmd = [sys.executable, "-m", "market.cli", "dso", "run", "--config", str(path), *flags]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _events(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def test_dso_gateway_escrows_and_posts_a_request_for_an_open_session(
+    chain, runtime, server, tmp_path
+) -> None:
+    now = runtime.core.clock.now
+    op = MarketClient(server, chain.keys["operator"], now=now)
+    setup_market(op)
+    gate = int(now()) + 600
+    session = SessionCreate(
+        session_id=str(uuid.uuid4()),
+        gate_closure=gate,
+        delivery_start=gate + 3600,
+        delivery_end=gate + 3600 + 4 * 900,
+        isp_s=900,
+        challenge_window_s=300,
+    )
+    op.create_session(session)
+    make_worker(runtime).run_once()
+    assert op.session(session.session_id)["state"] == "OPEN"
+    token, market = chain.contracts.token, chain.contracts.market
+    dso = chain.addresses["dso"]
+    dso_before, market_before = token.balance_of(dso), token.balance_of(market.address)
+
+    proc = _dso_run(tmp_path, _config(server, chain.node.rpc_url), chain.keys["dso"], "--once")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    requested = [e for e in _events(proc.stdout) if e["event"] == "requested"]
+    assert [e["session_id"] for e in requested] == [session.session_id]
+    budget = requested[0]["budget_units"]
+    assert budget > 0
+
+    # the budget left the DSO and sits in the market contract
+    assert dso_before - token.balance_of(dso) == budget
+    assert token.balance_of(market.address) - market_before == budget
+    rows = op.requests(session.session_id)
+    assert len(rows) == 1
+    body = rows[0].get("body", rows[0])
+    assert body["request_id"] == requested[0]["request_id"]
+    assert body["budget_units"] == budget and body["congestion_point"] == CP
+    assert body["direction"] == "UP" and body["expires_at"] == gate
+    assert rows[0]["submitter"].lower() == dso.lower()
+
+    # a second pass (a restarted gateway) neither requests nor escrows again
+    again = _dso_run(tmp_path, _config(server, chain.node.rpc_url), chain.keys["dso"], "--once")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not [e for e in _events(again.stdout) if e["event"] == "requested"]
+    assert dso_before - token.balance_of(dso) == budget
+    assert len(op.requests(session.session_id)) == 1
+
+
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [
+        (
+            {"budget": {"max_price_per_mwh": "cheap", "max_budget_units_per_session": 1}},
+            "budget.max_price_per_mwh",
+        ),
+        (
+            {"congestion_points": [{"code": CP, "element": "transformer", "index": 9}]},
+            "congestion_points[0].index",
+        ),
+        ({"grid": {"source": "cigre-lv", "load_scale": 2}}, "grid.load_scale"),
+    ],
+)
+def test_malformed_config_is_one_line_naming_the_field(
+    tmp_path: Path, over: dict[str, Any], field: str
+) -> None:
+    proc = _dso_run(
+        tmp_path, _config("http://127.0.0.1:9", "http://127.0.0.1:9", **over), "", "--check"
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"error: {field}: ") and proc.stderr.count("\n") == 1
+    assert proc.stdout == ""
+
+
+def test_missing_key_is_named_before_connecting(tmp_path: Path) -> None:
+    proc = _dso_run(tmp_path, _config("http://127.0.0.1:9", "http://127.0.0.1:9"), "", "--once")
+    assert proc.returncode == 1
+    assert proc.stderr == "error: key_env: environment variable DSO_GATEWAY_KEY is not set\n"

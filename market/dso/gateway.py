@@ -12,12 +12,12 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from adapters.grid.model import GridModelError
-from clearing.messages import FlexRequest
-from market.agents.common import MarketSession
+from clearing.messages import FlexOrder, FlexRequest
+from market.agents.common import MarketSession, as_message
 from market.agents.dso import DsoAgent, DsoAgentError, DsoConfig
 from market.dso.config import DsoGatewayConfig
 from market.dso.grid import DsoGrid
@@ -58,6 +58,7 @@ class DsoGateway:
     grid: DsoGrid
     log: Log = json_log
     followed: dict[str, str] = field(default_factory=dict)  # session id -> last state logged
+    recovered: bool = False
 
     def _wanted(self, row: dict[str, Any]) -> bool:
         sched = self.config.schedule
@@ -70,8 +71,8 @@ class DsoGateway:
         me = self.participant.address
         return [r for r in rows if str(r.get("submitter", "")).lower() == me]
 
-    def plan(self, row: dict[str, Any]) -> list[FlexRequest]:
-        """The requests for one session: forecast on the grid, capped by the budget policy."""
+    def _agent(self, row: dict[str, Any]) -> DsoAgent:
+        """The DSO agent for one session row, on a fresh forecaster of its day."""
         session = MarketSession(
             session_id=str(row["id"]),
             start_unix=int(row["delivery_start"]),
@@ -81,7 +82,7 @@ class DsoGateway:
         )
         day = dt.datetime.fromtimestamp(session.start_unix, dt.UTC).date()
         policy = self.config.budget
-        agent = DsoAgent(
+        return DsoAgent(
             forecaster=self.grid.forecaster(day),
             session=session,
             config=DsoConfig(
@@ -90,15 +91,21 @@ class DsoGateway:
                 all_or_nothing=policy.all_or_nothing,
             ),
         )
+
+    def plan(self, row: dict[str, Any]) -> list[FlexRequest]:
+        """The requests for one session: forecast on the grid, capped by the budget policy."""
+        agent = self._agent(row)
+        sid = agent.session.session_id
+        policy = self.config.budget
         requests = agent.requests()
         for need in agent.unresolved:
-            self.log({"event": "unresolved", "session_id": session.session_id, "need": need})
+            self.log({"event": "unresolved", "session_id": sid, "need": asdict(need)})
         kept, dropped = within_budget(requests, policy.max_budget_units_per_session)
         if dropped:
             self.log(
                 {
                     "event": "over_budget",
-                    "session_id": session.session_id,
+                    "session_id": sid,
                     "dropped": dropped,
                     "cap_units": policy.max_budget_units_per_session,
                 }
@@ -144,18 +151,52 @@ class DsoGateway:
             self.followed[sid] = state
             event: dict[str, Any] = {"event": "session", "session_id": sid, "state": state}
             if state in CLEARED_STATES and last not in CLEARED_STATES:
-                with api_step("session_id"):
-                    orders = self.participant.client.orders(sid)
+                orders = self.orders(sid)
                 event["orders"] = len(orders)
-                event["ordered_w"] = sum(
-                    int(i["power_w"]) for o in orders for i in (o.get("body") or o)["isps"]
-                )
-            self.log(event)
+                event["ordered_w"] = sum(i.power_w for o in orders for i in o.isps)
+                self.log(event)
+                self.congestion(sid, orders)
+            else:
+                self.log(event)
             if state == "FINAL":
                 del self.followed[sid]
 
+    def orders(self, session_id: str) -> list[FlexOrder]:
+        """Every order of a cleared session (all FSPs: the DSO pays for them all)."""
+        with api_step("session_id"):
+            rows = self.participant.client.orders(session_id)
+        return [as_message(FlexOrder, r) for r in rows]
+
+    def congestion(self, session_id: str, orders: list[FlexOrder]) -> None:
+        """Re-run the power flow with the ordered flexibility; log congestion before/after
+        per point and ISP (ordered values: the delivered ones come with verification)."""
+        with api_step("session_id"):
+            row = self.participant.client.session(session_id)
+        try:
+            agent = self._agent(row)
+            agent.forecast()
+            rows = agent.report(agent.delivered_from_orders(orders))
+        except (DsoAgentError, GridModelError) as exc:
+            self.log({"event": "skipped", "session_id": session_id, "reason": str(exc)})
+            return
+        self.log(
+            {"event": "congestion", "session_id": session_id, "rows": [asdict(r) for r in rows]}
+        )
+
+    def recover(self) -> None:
+        """After a (re)start: follow every unfinished, no longer open session this DSO
+        requested in, so its results are logged although an earlier process posted them."""
+        for row in self.participant.sessions():
+            sid = str(row["id"])
+            unfinished = row["state"] not in ("OPEN", "FINAL") and sid not in self.followed
+            if unfinished and self._mine(sid):
+                self.followed[sid] = ""
+        self.recovered = True
+
     def run_once(self) -> list[FlexRequest]:
         """One pass: request in every wanted open session, then follow the requested ones."""
+        if not self.recovered:
+            self.recover()
         posted: list[FlexRequest] = []
         for row in self.participant.sessions(state="OPEN"):
             if self._wanted(row):

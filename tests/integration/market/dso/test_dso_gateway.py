@@ -18,13 +18,14 @@ from typing import Any
 
 import pytest
 import yaml
-from market_helpers import CP, make_worker, setup_market
+from market_helpers import CP, commit, make_offer, make_worker, setup_market
 
 from market.api.schemas import SessionCreate
 from market.client import MarketClient
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[4]
+ORDER_W = 5_000
 
 
 def _config(api: str, rpc: str, **over: Any) -> dict[str, Any]:
@@ -101,6 +102,35 @@ def test_dso_gateway_escrows_and_posts_a_request_for_an_open_session(
     assert not [e for e in _events(again.stdout) if e["event"] == "requested"]
     assert dso_before - token.balance_of(dso) == budget
     assert len(op.requests(session.session_id)) == 1
+
+    # an FSP answers, the session clears; the restarted gateway logs the orders and the
+    # congestion its power flow finds before and after the ordered flexibility
+    fsp = MarketClient(server, chain.keys["fsp_a"], now=now)
+    offer = make_offer(
+        session.session_id,
+        fsp.address,
+        expires_at=gate,
+        request_id=body["request_id"],
+        power_w=ORDER_W,
+        price=100_000_000,
+    )
+    fsp.post_offer(offer)
+    commit(chain, "fsp_a", session.session_id, [offer])
+    chain.warp_to(gate + 1)
+    make_worker(runtime).run_once()
+    assert op.session(session.session_id)["state"] == "CLEARED"
+    after = _dso_run(tmp_path, _config(server, chain.node.rpc_url), chain.keys["dso"], "--once")
+    assert after.returncode == 0, after.stderr[-3000:]
+    events = _events(after.stdout)
+    (cleared,) = [e for e in events if e["event"] == "session"]
+    assert cleared["state"] == "CLEARED" and cleared["orders"] == 1
+    assert cleared["ordered_w"] == 4 * ORDER_W
+    (congestion,) = [e for e in events if e["event"] == "congestion"]
+    rows = congestion["rows"]
+    assert {r["cp_id"] for r in rows} == {CP} and len(rows) == 4
+    for r in rows:
+        assert r["violations_before"] > 0
+        assert r["max_loading_pct_after"] < r["max_loading_pct_before"]
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import httpx
+
 from adapters.grid.model import GridModelError
 from clearing.messages import FlexOrder, FlexRequest
 from market.agents.common import MarketSession, as_message
@@ -215,7 +217,13 @@ class DsoGateway:
         return posted
 
     def run_forever(self, sleep: Callable[[float], None] = time.sleep) -> None:
-        """Passes every ``schedule.poll_s`` until interrupted."""
+        """Passes every ``schedule.poll_s`` until interrupted; a pass the market or the chain
+        fails (unreachable, refused) is logged and the next pass retries it."""
         while True:
-            self.run_once()
+            try:
+                self.run_once()
+            except ParticipantError as exc:
+                self.log({"event": "pass_failed", "field": exc.field, "reason": exc.reason})
+            except httpx.HTTPError as exc:
+                self.log({"event": "pass_failed", "field": "api", "reason": str(exc)})
             sleep(self.config.schedule.poll_s)

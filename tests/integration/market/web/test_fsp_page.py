@@ -61,11 +61,14 @@ def test_another_fsp_sees_only_its_own_orders(web, finished_market) -> None:
 
 
 def test_every_form_field_on_the_fsp_page_has_a_label(web) -> None:
-    web.open("/fsp")
-    web.page.wait_for_selector("#session option", state="attached")
+    response = web.open("/fsp")
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    web.page.wait_for_selector("#status.ok", timeout=60_000)  # the tables are rendered
     unlabelled = web.page.evaluate(
-        """[...document.querySelectorAll('input, select, textarea')]
-             .filter((f) => !f.labels || f.labels.length === 0).map((f) => f.id)"""
+        """[...document.querySelectorAll('input, select, textarea, button')]
+             .filter((f) => f.tagName === 'BUTTON' ? !f.textContent.trim()
+                            : !f.labels || f.labels.length === 0)
+             .map((f) => f.id || f.outerHTML)"""
     )
     assert unlabelled == []
     web.assert_clean()

@@ -1,5 +1,6 @@
 // The FSP and fleet desk (read-only): one FSP's assets, offers, orders, dispatch, delivery, payouts.
 import { el, eur, fillSessions, getJSON, hash, say, short, table, utc } from "/static/common.js";
+import { authHeaders, download, signInWithKey, signInWithWallet, signOut, signedIn } from "/static/signin.js";
 
 const fspSelect = document.getElementById("fsp");
 const sessionSelect = document.getElementById("session");
@@ -112,8 +113,56 @@ async function show() {
     acks.filter((a) => same(a.fsp, fsp)), dispatch.filter((d) => ids.has(d.order_id)), session));
   document.getElementById("delivery").replaceChildren(...deliveryTables(bundle, fsp));
   document.getElementById("money").replaceChildren(...moneyTables(bundle, fsp));
+  await showStatement(sessionId);
   document.querySelector("main").dataset.shown = `${fsp} ${sessionId}`; // for tests and scripts
   say(`session ${session.state}`, "ok");
+}
+
+// The signed-in participant's own settlement statement (private: SIWE token required).
+async function showStatement(sessionId) {
+  const box = document.getElementById("statement");
+  if (!signedIn()) { box.replaceChildren(); return; }
+  const base = `/statements/${sessionId}`;
+  const get = (format, ext) => el("button", { type: "button", id: `statement-${ext}`,
+    onclick: () => download(`${base}?format=${format}`, `statement-${sessionId}.${ext}`)
+      .catch((e) => say(e.message, "bad")) }, ext.toUpperCase());
+  try {
+    const st = await getJSON(base, { headers: authHeaders({ Accept: "application/json" }) });
+    const lines = Object.entries(st).filter(([, v]) => typeof v !== "object");
+    box.replaceChildren(
+      table("Your statement for this session", ["field", "value"], lines, { id: "statement-table" }),
+      el("p", {}, "Download: ", get("csv", "csv"), " ", get("json", "json"), " ",
+        get("xml", "xml"), " (UFTP FlexSettlement)"),
+    );
+  } catch (error) {
+    box.replaceChildren(el("p", { id: "statement-none", class: "muted" },
+      `No statement for you in this session: ${error.message}`));
+  }
+}
+
+function wireSignIn() {
+  const who = document.getElementById("who");
+  const after = (s) => {
+    who.textContent = `Signed in as ${s.address} until ${utc(s.expiresAt)}.`;
+    who.className = "ok";
+    document.getElementById("dev-key").value = "";
+    document.getElementById("sign-out").hidden = false;
+    return showStatement(sessionSelect.value);
+  };
+  const fail = (error) => { who.textContent = `Sign-in failed: ${error.message}`; who.className = "bad"; };
+  document.getElementById("key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    signInWithKey(document.getElementById("dev-key").value).then(after).catch(fail);
+  });
+  const walletButton = document.getElementById("sign-in-wallet");
+  walletButton.disabled = !window.ethereum;
+  walletButton.addEventListener("click", () => signInWithWallet().then(after).catch(fail));
+  document.getElementById("sign-out").addEventListener("click", async () => {
+    await signOut().catch(fail);
+    who.textContent = "Signed out: public data only."; who.className = "muted";
+    document.getElementById("sign-out").hidden = true;
+    await showStatement(sessionSelect.value);
+  });
 }
 
 async function main() {
@@ -124,6 +173,7 @@ async function main() {
   const wanted = new URLSearchParams(location.search).get("fsp");
   if (wanted && fsps.some((p) => same(p.address, wanted))) fspSelect.value = wanted.toLowerCase();
   const sessions = await fillSessions(sessionSelect);
+  wireSignIn();
   if (!fsps.length) { say("no FSP registered yet"); return; }
   if (!sessions.length) { say("no sessions yet"); return; }
   document.getElementById("pick-form").addEventListener("submit", (event) => {

@@ -72,3 +72,30 @@ def test_every_form_field_on_the_fsp_page_has_a_label(web) -> None:
     )
     assert unlabelled == []
     web.assert_clean()
+
+
+def test_fsp_signs_in_and_downloads_its_uftp_settlement(web, finished_market) -> None:
+    """Settlements are private: after SIWE (development key) the FSP reads its own statement."""
+    from pathlib import Path
+
+    from market.replay.derive import derived_key
+
+    fsp, _, _ = _fsp_with_orders(finished_market)
+    report = finished_market.report
+    (name,) = [n for n, a in report["participants"].items() if a.lower() == fsp]
+    page = web.page
+    web.open(f"/fsp?fsp={fsp}&session={finished_market.session_id}")
+    page.wait_for_selector("#status.ok")
+    assert page.locator("#statement").inner_text() == ""  # nothing private before sign-in
+    page.fill("#dev-key", derived_key(report["seed"], name))
+    page.click("#sign-in-key")
+    page.wait_for_selector("#statement-table")
+    assert fsp in page.locator("#statement-table").inner_text().lower()
+    with page.expect_download() as xml:
+        page.click("#statement-xml")
+    assert "FlexSettlement" in Path(xml.value.path()).read_text()
+    web.screenshot("fsp-signed-in")
+    page.click("#sign-out")
+    page.wait_for_selector("#who.muted")
+    assert page.locator("#statement").inner_text() == ""
+    web.assert_clean()

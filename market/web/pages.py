@@ -32,6 +32,7 @@ VENDOR = {
 PAGES = {
     "/": "index.html",
     "/dso": "dso.html",
+    "/fsp": "fsp.html",
     "/auditor": "auditor.html",
     "/docs": "docs.html",
     "/redoc": "redoc.html",

@@ -27,6 +27,7 @@ async function main() {
       el("code", {}, s.id), s.state, utc(s.gate_closure),
       `${utc(s.delivery_start)} → ${utc(s.delivery_end)}`, `${s.isp_s} s`,
       el("span", {}, link(`/dso?session=${s.id}`, "DSO"), " · ",
+        link(`/fsp?session=${s.id}`, "FSP"), " · ",
         link(`/auditor?session=${s.id}`, "auditor")),
     ]),
     { id: "sessions-table" },

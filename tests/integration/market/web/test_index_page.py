@@ -16,7 +16,7 @@ def test_index_shows_sessions_by_state_and_links_every_role(web, finished_market
     assert int(web.page.locator("#count-participants .value").inner_text()) >= participants - 1
     row = web.page.locator("#sessions-table tbody tr").first.inner_text()
     assert finished_market.session_id in row and "FINAL" in row
-    for href in ("/dso", "/auditor", "/docs", "/redoc"):
+    for href in ("/dso", "/fsp", "/auditor", "/docs", "/redoc"):
         assert web.page.locator(f"header nav a[href='{href}']").count() == 1
     web.screenshot("index")
     web.assert_clean()

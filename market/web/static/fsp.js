@@ -1,0 +1,187 @@
+// The FSP and fleet desk (read-only): one FSP's assets, offers, orders, dispatch, delivery, payouts.
+import { el, eur, fillSessions, getJSON, hash, say, short, table, utc } from "/static/common.js";
+import { authHeaders, download, signInWithKey, signInWithWallet, signOut, signedIn } from "/static/signin.js";
+
+const fspSelect = document.getElementById("fsp");
+const sessionSelect = document.getElementById("session");
+const energyWh = (isps, ispS) => isps.reduce((sum, i) => sum + Math.abs(i.power_w), 0) * ispS / 3600;
+const same = (a, b) => String(a).toLowerCase() === String(b).toLowerCase();
+
+async function optional(path) {
+  try { return await getJSON(path); } catch (error) {
+    if (error.status === 404 || error.status === 401 || error.status === 503) return null;
+    throw error;
+  }
+}
+
+function assetsTable(assets) {
+  return table("Assets", ["asset", "station", "EVSE", "congestion point", "max import", "max export",
+    "meter key"],
+  assets.map((a) => [el("code", {}, a.asset_id), a.station_id, a.evse_id, a.congestion_point,
+    `${a.max_import_w} W`, `${a.max_export_w} W`, a.meter_public_key ? hash(a.meter_public_key) : "none"]),
+  { id: "assets-table" });
+}
+
+function offersTable(offers, session) {
+  if (offers === null) {
+    return el("p", { id: "offers-private", class: "muted" },
+      "Offers stay private until gate closure.");
+  }
+  return table(`Offers (${offers.length})`, ["offer", "congestion point", "direction", "options",
+    "max energy", "price / MWh"],
+  offers.map(({ body }) => {
+    const prices = body.options.map((o) => o.price_per_mwh);
+    const energy = Math.max(...body.options.map((o) => energyWh(o.isps, session.isp_s)));
+    return [el("code", {}, short(body.offer_id, 8)), body.congestion_point, body.direction,
+      body.options.length, `${Math.round(energy)} Wh`,
+      `${eur(Math.min(...prices))} – ${eur(Math.max(...prices))}`];
+  }), { id: "offers-table" });
+}
+
+function ordersTable(orders, acks, dispatch, session) {
+  const acked = new Set(acks.flatMap((a) => a.acknowledged));
+  const states = {};
+  for (const d of dispatch) (states[d.order_id] ||= []).push(`${d.station_id || "?"}: ${d.state}`);
+  return table(`Orders (${orders.length})`, ["order", "congestion point", "direction", "energy",
+    "price / MWh", "payment cap", "acknowledged for dispatch", "dispatch status"],
+  orders.map((o) => [el("code", { title: o.order_id }, short(o.order_id, 8)), o.congestion_point,
+    o.direction, `${Math.round(energyWh(o.isps, session.isp_s))} Wh`, eur(o.price_per_mwh),
+    eur(o.payment_cap_units), acked.has(o.order_id) ? "yes" : "no",
+    (states[o.order_id] || ["no status reported"]).join("; ")]),
+  { id: "orders-table" });
+}
+
+function deliveryTables(bundle, fsp) {
+  if (!bundle) return [el("p", { class: "muted" }, "No delivery bundle published yet.")];
+  const mine = bundle.report.orders.filter((o) => same(o.fsp, fsp));
+  if (!mine.length) return [el("p", { class: "muted" }, "No delivery for this FSP in this session.")];
+  const sum = (o, key) => o.isps.reduce((s, i) => s + i[key], 0);
+  return [
+    table("Delivery per order", ["order", "direction", "baseline method", "ISPs", "ordered W (sum)",
+      "delivered W (sum)", "credited W (sum)", "deficiency W (sum)"],
+    mine.map((o) => [el("code", { title: o.order_id }, short(o.order_id, 8)), o.direction,
+      o.baseline_method, o.isps.length, sum(o, "ordered_w"), sum(o, "delivered_w"),
+      sum(o, "credited_w"), sum(o, "deficiency_w")]), { id: "delivery-table" }),
+    ...mine.map((o) => table(`Per ISP: order ${o.order_id}`, ["ISP start (UTC)", "ordered W",
+      "baseline W", "actual W", "delivered W", "status"],
+    o.isps.map((i) => [utc(i.start_ts), i.ordered_w, i.baseline_w, i.actual_w, i.delivered_w,
+      i.status]), { class: "delivery-isp-table", "data-order": o.order_id })),
+  ];
+}
+
+function moneyTables(bundle, fsp) {
+  if (!bundle) return [el("p", { class: "muted" }, "Nothing settled yet.")];
+  const r = bundle.report;
+  const payouts = r.payouts.filter((p) => same(p.fsp, fsp));
+  const orders = r.orders.filter((o) => same(o.fsp, fsp));
+  const total = payouts.reduce((s, p) => s + p.payout_units, 0);
+  return [
+    el("p", {}, "Total payout to this FSP: ",
+      el("strong", { id: "payout-total", "data-units": total }, eur(total))),
+    table("Payouts per request", ["request", "reserved", "payout"],
+      payouts.map((p) => [el("code", {}, short(p.request_id, 8)), eur(p.reserved_units),
+        eur(p.payout_units)]), { id: "payouts-table" }),
+    table("Per order", ["order", "ordered value", "penalty", "uncovered penalty", "payout"],
+      orders.map((o) => [el("code", {}, short(o.order_id, 8)), eur(o.ordered_value_units),
+        eur(o.penalty_units), eur(o.uncovered_penalty_units), eur(o.payout_units)]),
+      { id: "order-money-table" }),
+    el("p", {}, "From the published delivery bundle, whose root ", hash(r.root),
+      " is anchored on-chain (checked by the ",
+      el("a", { href: `/auditor?session=${bundle.inputs.session_id}` }, "auditor"), ")."),
+  ];
+}
+
+async function show() {
+  const fsp = fspSelect.value;
+  const sessionId = sessionSelect.value;
+  say("loading…");
+  const session = await getJSON(`/sessions/${sessionId}`);
+  const [assets, offers, orders, acks, dispatch, bundle] = await Promise.all([
+    getJSON(`/assets?owner=${encodeURIComponent(fsp)}`),
+    optional(`/sessions/${sessionId}/offers`),
+    getJSON(`/sessions/${sessionId}/orders`),
+    getJSON(`/sessions/${sessionId}/dispatch-acks`),
+    getJSON(`/sessions/${sessionId}/dispatch`),
+    optional(`/sessions/${sessionId}/bundles/delivery`),
+  ]);
+  const mine = orders.filter((o) => same(o.fsp, fsp));
+  const ids = new Set(mine.map((o) => o.order_id));
+  document.getElementById("assets").replaceChildren(assetsTable(assets));
+  document.getElementById("offers").replaceChildren(offersTable(
+    offers && offers.filter(({ body }) => same(body.fsp, fsp)), session));
+  document.getElementById("orders").replaceChildren(ordersTable(mine,
+    acks.filter((a) => same(a.fsp, fsp)), dispatch.filter((d) => ids.has(d.order_id)), session));
+  document.getElementById("delivery").replaceChildren(...deliveryTables(bundle, fsp));
+  document.getElementById("money").replaceChildren(...moneyTables(bundle, fsp));
+  await showStatement(sessionId);
+  document.querySelector("main").dataset.shown = `${fsp} ${sessionId}`; // for tests and scripts
+  say(`session ${session.state}`, "ok");
+}
+
+// The signed-in participant's own settlement statement (private: SIWE token required).
+async function showStatement(sessionId) {
+  const box = document.getElementById("statement");
+  if (!signedIn()) { box.replaceChildren(); return; }
+  const base = `/statements/${sessionId}`;
+  const get = (format, ext) => el("button", { type: "button", id: `statement-${ext}`,
+    onclick: () => download(`${base}?format=${format}`, `statement-${sessionId}.${ext}`)
+      .catch((e) => say(e.message, "bad")) }, ext.toUpperCase());
+  try {
+    const st = await getJSON(base, { headers: authHeaders({ Accept: "application/json" }) });
+    const lines = Object.entries(st).filter(([, v]) => typeof v !== "object");
+    box.replaceChildren(
+      table("Your statement for this session", ["field", "value"], lines, { id: "statement-table" }),
+      el("p", {}, "Download: ", get("csv", "csv"), " ", get("json", "json"), " ",
+        get("xml", "xml"), " (UFTP FlexSettlement)"),
+    );
+  } catch (error) {
+    box.replaceChildren(el("p", { id: "statement-none", class: "muted" },
+      `No statement for you in this session: ${error.message}`));
+  }
+}
+
+function wireSignIn() {
+  const who = document.getElementById("who");
+  const after = (s) => {
+    who.textContent = `Signed in as ${s.address} until ${utc(s.expiresAt)}.`;
+    who.className = "ok";
+    document.getElementById("dev-key").value = "";
+    document.getElementById("sign-out").hidden = false;
+    return showStatement(sessionSelect.value);
+  };
+  const fail = (error) => { who.textContent = `Sign-in failed: ${error.message}`; who.className = "bad"; };
+  document.getElementById("key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    signInWithKey(document.getElementById("dev-key").value).then(after).catch(fail);
+  });
+  const walletButton = document.getElementById("sign-in-wallet");
+  walletButton.disabled = !window.ethereum;
+  walletButton.addEventListener("click", () => signInWithWallet().then(after).catch(fail));
+  document.getElementById("sign-out").addEventListener("click", async () => {
+    await signOut().catch(fail);
+    who.textContent = "Signed out: public data only."; who.className = "muted";
+    document.getElementById("sign-out").hidden = true;
+    await showStatement(sessionSelect.value);
+  });
+}
+
+async function main() {
+  const participants = await getJSON("/participants");
+  const fsps = participants.filter((p) => p.roles.some((r) => r.toLowerCase() === "fsp"));
+  fspSelect.replaceChildren(...fsps.map((p) =>
+    el("option", { value: p.address.toLowerCase() }, `${p.name || "unnamed"} (${p.address})`)));
+  const wanted = new URLSearchParams(location.search).get("fsp");
+  if (wanted && fsps.some((p) => same(p.address, wanted))) fspSelect.value = wanted.toLowerCase();
+  const sessions = await fillSessions(sessionSelect);
+  wireSignIn();
+  if (!fsps.length) { say("no FSP registered yet"); return; }
+  if (!sessions.length) { say("no sessions yet"); return; }
+  document.getElementById("pick-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    history.replaceState(null, "", `?fsp=${fspSelect.value}&session=${sessionSelect.value}`);
+    show().catch((e) => say(e.message, "bad"));
+  });
+  await show();
+}
+
+main().catch((error) => say(`could not load: ${error.message}`, "bad"));

@@ -1,6 +1,6 @@
 // The DSO dashboard (read-only): requests and escrow, offers, orders, delivery, money.
 import { el, eur, fillSessions, getJSON, hash, say, short, table, utc } from "/static/common.js";
-import { authHeaders, download, signInWithKey, signInWithWallet, signOut, signedIn } from "/static/signin.js";
+import { authHeaders, download, signedIn, wireSignInForm } from "/static/signin.js";
 
 const PAGE_SIZE = 25;
 let names = {};
@@ -191,37 +191,12 @@ async function showStatement(sessionId) {
   }
 }
 
-function wireSignIn(select) {
-  const who = document.getElementById("who");
-  const after = (s) => {
-    who.textContent = `Signed in as ${s.address} until ${utc(s.expiresAt)}.`;
-    who.className = "ok";
-    document.getElementById("dev-key").value = "";
-    document.getElementById("sign-out").hidden = false;
-    return showStatement(select.value);
-  };
-  const fail = (error) => { who.textContent = `Sign-in failed: ${error.message}`; who.className = "bad"; };
-  document.getElementById("key-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    signInWithKey(document.getElementById("dev-key").value).then(after).catch(fail);
-  });
-  const walletButton = document.getElementById("sign-in-wallet");
-  walletButton.disabled = !window.ethereum;
-  walletButton.addEventListener("click", () => signInWithWallet().then(after).catch(fail));
-  document.getElementById("sign-out").addEventListener("click", async () => {
-    await signOut().catch(fail);
-    who.textContent = "Signed out: public data only."; who.className = "muted";
-    document.getElementById("sign-out").hidden = true;
-    await showStatement(select.value);
-  });
-}
-
 async function main() {
   const participants = await getJSON("/participants");
   names = Object.fromEntries(participants.map((p) => [p.address.toLowerCase(), p.name || p.address]));
   const select = document.getElementById("session");
   const sessions = await fillSessions(select);
-  wireSignIn(select);
+  wireSignInForm(() => showStatement(select.value));
   if (!sessions.length) { say("no sessions yet"); return; }
   document.getElementById("session-form").addEventListener("submit", (event) => {
     event.preventDefault();

@@ -1,6 +1,6 @@
 // The FSP and fleet desk (read-only): one FSP's assets, offers, orders, dispatch, delivery, payouts.
 import { el, eur, fillSessions, getJSON, hash, say, short, table, utc } from "/static/common.js";
-import { authHeaders, download, signInWithKey, signInWithWallet, signOut, signedIn } from "/static/signin.js";
+import { authHeaders, download, signedIn, wireSignInForm } from "/static/signin.js";
 
 const fspSelect = document.getElementById("fsp");
 const sessionSelect = document.getElementById("session");
@@ -140,31 +140,6 @@ async function showStatement(sessionId) {
   }
 }
 
-function wireSignIn() {
-  const who = document.getElementById("who");
-  const after = (s) => {
-    who.textContent = `Signed in as ${s.address} until ${utc(s.expiresAt)}.`;
-    who.className = "ok";
-    document.getElementById("dev-key").value = "";
-    document.getElementById("sign-out").hidden = false;
-    return showStatement(sessionSelect.value);
-  };
-  const fail = (error) => { who.textContent = `Sign-in failed: ${error.message}`; who.className = "bad"; };
-  document.getElementById("key-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    signInWithKey(document.getElementById("dev-key").value).then(after).catch(fail);
-  });
-  const walletButton = document.getElementById("sign-in-wallet");
-  walletButton.disabled = !window.ethereum;
-  walletButton.addEventListener("click", () => signInWithWallet().then(after).catch(fail));
-  document.getElementById("sign-out").addEventListener("click", async () => {
-    await signOut().catch(fail);
-    who.textContent = "Signed out: public data only."; who.className = "muted";
-    document.getElementById("sign-out").hidden = true;
-    await showStatement(sessionSelect.value);
-  });
-}
-
 async function main() {
   const participants = await getJSON("/participants");
   const fsps = participants.filter((p) => p.roles.some((r) => r.toLowerCase() === "fsp"));
@@ -173,7 +148,7 @@ async function main() {
   const wanted = new URLSearchParams(location.search).get("fsp");
   if (wanted && fsps.some((p) => same(p.address, wanted))) fspSelect.value = wanted.toLowerCase();
   const sessions = await fillSessions(sessionSelect);
-  wireSignIn();
+  wireSignInForm(() => showStatement(sessionSelect.value));
   if (!fsps.length) { say("no FSP registered yet"); return; }
   if (!sessions.length) { say("no sessions yet"); return; }
   document.getElementById("pick-form").addEventListener("submit", (event) => {

@@ -2,7 +2,7 @@
 // development, a key typed into the page. The bearer token lives in this module only (not in
 // storage), so a reload signs out.
 import { BrowserProvider, Wallet, getAddress } from "/vendor/ethers/ethers.min.js";
-import { getJSON } from "/static/common.js";
+import { getJSON, utc } from "/static/common.js";
 
 let session = null; // { address, token, expiresAt }
 
@@ -74,4 +74,31 @@ export async function download(path, filename) {
   link.click();
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** Wire the page's sign-in form (development key, browser wallet, sign-out); ``refresh`` redraws
+ * what depends on who is signed in (the statement), after each change. */
+export function wireSignInForm(refresh) {
+  const who = document.getElementById("who");
+  const after = (s) => {
+    who.textContent = `Signed in as ${s.address} until ${utc(s.expiresAt)}.`;
+    who.className = "ok";
+    document.getElementById("dev-key").value = "";
+    document.getElementById("sign-out").hidden = false;
+    return refresh();
+  };
+  const fail = (error) => { who.textContent = `Sign-in failed: ${error.message}`; who.className = "bad"; };
+  document.getElementById("key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    signInWithKey(document.getElementById("dev-key").value).then(after).catch(fail);
+  });
+  const walletButton = document.getElementById("sign-in-wallet");
+  walletButton.disabled = !window.ethereum;
+  walletButton.addEventListener("click", () => signInWithWallet().then(after).catch(fail));
+  document.getElementById("sign-out").addEventListener("click", async () => {
+    await signOut().catch(fail);
+    who.textContent = "Signed out: public data only."; who.className = "muted";
+    document.getElementById("sign-out").hidden = true;
+    await refresh();
+  });
 }

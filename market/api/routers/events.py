@@ -10,20 +10,26 @@ Ids are assigned at insert, so on PostgreSQL a later id can commit before an ear
 stream therefore never passes a gap in the ids until it has stayed open ``GAP_WAIT_S`` seconds
 (a rolled-back insert leaves a gap for ever; a slow commit fills it in well under that). A gap
 before an event older than that is passed at once (a reconnecting client replays quickly).
+
+Why one watermark per process: every open stream would otherwise read the table every
+``POLL_S``. One poller per process (and event loop) reads only the newest id and wakes the
+streams when it moves, so N idle streams cost one indexed ``max(id)`` per tick, not N reads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 from starlette.concurrency import run_in_threadpool
 
 from market.api.deps import CoreDep
@@ -44,6 +50,57 @@ def _read(engine: Engine, after: int) -> list[m.MarketEvent]:
     with Session(engine) as db:
         q = select(m.MarketEvent).where(col(m.MarketEvent.id) > after)
         return list(db.exec(q.order_by(col(m.MarketEvent.id)).limit(BATCH)))
+
+
+def _newest_id(engine: Engine) -> int:
+    with Session(engine) as db:
+        return int(db.exec(select(func.max(m.MarketEvent.id))).one() or 0)
+
+
+class EventWatermark:
+    """The newest event id, polled by one task while any stream is open (see module doc)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.newest_id = 0
+        self.streams = 0
+        self._moved = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def open(self) -> None:
+        self.streams += 1
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._poll())
+
+    def close(self) -> None:
+        self.streams -= 1
+
+    async def _poll(self) -> None:
+        while self.streams > 0:
+            newest = await run_in_threadpool(_newest_id, self.engine)
+            if newest != self.newest_id:
+                self.newest_id = newest
+                moved, self._moved = self._moved, asyncio.Event()
+                moved.set()
+            await asyncio.sleep(POLL_S)
+
+    async def wait_past(self, event_id: int, timeout_s: float) -> None:
+        """Return once an id beyond ``event_id`` is known, or after ``timeout_s``."""
+        if self.newest_id > event_id:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._moved.wait(), timeout_s)
+
+
+_watermarks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, EventWatermark]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def watermark_for(engine: Engine) -> EventWatermark:
+    """This event loop's watermark of ``engine`` (asyncio objects belong to one loop)."""
+    per_loop = _watermarks.setdefault(asyncio.get_running_loop(), {})
+    return per_loop.setdefault(id(engine), EventWatermark(engine))
 
 
 def _wanted(row: m.MarketEvent, session_id: str | None, fsp: str | None) -> bool:
@@ -114,30 +171,42 @@ async def events(
         last = start
         gap_since: float | None = None
         quiet_since = time.monotonic()
-        yield ": flexmarket events\n\n"
-        while not await request.is_disconnected():
-            rows = await run_in_threadpool(_read, engine, last)
-            sent = waiting = False
-            for row in rows:
-                assert row.id is not None
-                fresh = time.time() - row.created_at < GAP_WAIT_S
-                if row.id != last + 1 and fresh:  # a recent gap: maybe a commit in flight
-                    gap_since = gap_since or time.monotonic()
-                    if time.monotonic() - gap_since < GAP_WAIT_S:
-                        waiting = True
-                        break
-                gap_since = None
-                last = row.id
-                if _wanted(row, session_id, wanted_fsp):
-                    sent = True
-                    yield _frame(row)
-            if sent:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since >= KEEPALIVE_S:
-                quiet_since = time.monotonic()
-                yield ": keepalive\n\n"
-            if waiting or len(rows) < BATCH:  # a full batch: read on at once
-                await asyncio.sleep(POLL_S)
+        watermark = watermark_for(engine)
+        watermark.open()
+        must_read = True  # the replay from ``start`` is read before waiting for anything
+        try:
+            yield ": flexmarket events\n\n"
+            while not await request.is_disconnected():
+                rows: list[m.MarketEvent] = []
+                if must_read or watermark.newest_id > last:
+                    rows = await run_in_threadpool(_read, engine, last)
+                sent = waiting = False
+                for row in rows:
+                    assert row.id is not None
+                    fresh = time.time() - row.created_at < GAP_WAIT_S
+                    if row.id != last + 1 and fresh:  # a recent gap: maybe a commit in flight
+                        gap_since = gap_since or time.monotonic()
+                        if time.monotonic() - gap_since < GAP_WAIT_S:
+                            waiting = True
+                            break
+                    gap_since = None
+                    last = row.id
+                    if _wanted(row, session_id, wanted_fsp):
+                        sent = True
+                        yield _frame(row)
+                if sent:
+                    quiet_since = time.monotonic()
+                elif time.monotonic() - quiet_since >= KEEPALIVE_S:
+                    quiet_since = time.monotonic()
+                    yield ": keepalive\n\n"
+                full_batch = len(rows) == BATCH and not waiting
+                must_read = waiting or full_batch
+                if waiting:  # a gap: read again after a tick, new id or not
+                    await asyncio.sleep(POLL_S)
+                elif not full_batch:  # a full batch: read on at once
+                    await watermark.wait_past(last, timeout_s=1.0)
+        finally:
+            watermark.close()
 
     headers: dict[str, Any] = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)

@@ -128,6 +128,7 @@ class FspGateway:
             self.evse_states(),
             prefs,
             now=int(self.now()),
+            session_start=int(row["delivery_start"]),
             session_end=int(row["delivery_end"]),
         )
 

@@ -48,7 +48,10 @@ class ChainTime:
             return self._value
 
     async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
+        """Until the chain's time has moved ``seconds`` on (a warped chain jumps there)."""
+        target = self.now() + max(0.0, seconds)
+        while self.now() < target:
+            await asyncio.sleep(0.25)
 
 
 def _follow_events(

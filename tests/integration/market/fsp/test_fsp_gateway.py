@@ -12,6 +12,7 @@ attests, the session goes FINAL, the gateway withdraws and writes the EV users' 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fsp_world import (
     ISP_S,
     METER_S,
@@ -232,3 +234,73 @@ async def test_a_gateway_killed_mid_delivery_loses_and_duplicates_nothing(
     assert killed.payout_units == calm.payout_units
     assert killed.withdrawn_units == calm.withdrawn_units
     assert killed.shares == calm.shares
+
+
+async def test_an_order_that_does_not_match_the_onchain_root_is_not_dispatched(
+    chain: Any, tmp_path: Path
+) -> None:
+    """The API serves a manipulated order (more power than cleared): the restarted gateway
+    checks it against the orders root on-chain, logs an error and neither dispatches nor
+    acknowledges it."""
+    node = chain.node
+    with market(chain, tmp_path) as m:
+        session = await asyncio.to_thread(open_session, m, chain, chain.keys["fsp_a"])
+        sid, start, end = session.session_id, session.delivery_start, session.delivery_end
+        api_port = free_port()
+        config = gateway_config(m, chain, tmp_path, free_port(), api_port)
+        gw = Gateway(config, chain.keys["fsp_a"], api_port)
+        await asyncio.to_thread(gw.start)
+        t0 = start - 5 * ISP_S
+        await asyncio.to_thread(node.warp_to, t0)
+        clock = StepClock(t0)
+        fleet = StationFleet(
+            f"ws://127.0.0.1:{config_port(config)}",
+            station_specs(start, end),
+            clock=clock,
+            meter_interval_s=METER_S,
+            call_timeout_s=30.0,
+        )
+        try:
+            await fleet.start(timeout_s=60.0)
+            await _advance(clock, fleet, t0 + METER_S)
+            await asyncio.to_thread(
+                gw.wait, lambda s: s["offers_submitted"] == 1, what="offers", timeout_s=120
+            )
+            await asyncio.to_thread(gw.kill)
+            await asyncio.to_thread(node.warp_to, start + 1)
+            await asyncio.to_thread(m.worker.run_once)
+            assert m.rt.ledger.session(sid).state == SessionState.CLEARED
+            with m.rt.engine.begin() as conn:
+                (order_id, body_json) = conn.execute(
+                    sa.text("SELECT id, body_json FROM flex_order WHERE session_id = :s"),
+                    {"s": sid},
+                ).one()
+                body = json.loads(body_json)
+                for isp in body["isps"]:
+                    isp["power_w"] *= 2
+                conn.execute(
+                    sa.text("UPDATE flex_order SET body_json = :b WHERE id = :i"),
+                    {"b": json.dumps(body), "i": order_id},
+                )
+            await asyncio.to_thread(gw.start)
+            st = await asyncio.to_thread(
+                gw.wait, lambda s: s["orders"]["rejected"] == 1, what="the order's check"
+            )
+            await asyncio.sleep(3)  # a few more passes
+            st = await asyncio.to_thread(gw.wait, lambda s: True, what="status")
+            assert st["orders"] == {
+                "received": 1,
+                "verified": 0,
+                "rejected": 1,
+                "dispatched": 0,
+                "acked": 0,
+            }
+            (rejected,) = [e for e in gw.events() if e.get("event") == "order_rejected"]
+            assert rejected["order_id"] == order_id and rejected["level"] == "error"
+            assert rejected["reason"] == "does not verify against the on-chain orders root"
+            assert not [e for e in gw.events() if e.get("event") in ("dispatched", "acked")]
+            (report,) = await asyncio.to_thread(m.op.dispatch_acks, sid)
+            assert report["acknowledged"] == [] and report["unacknowledged"] == [order_id]
+        finally:
+            await fleet.stop()
+            await asyncio.to_thread(gw.stop)

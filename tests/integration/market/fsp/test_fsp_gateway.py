@@ -214,6 +214,10 @@ async def test_a_gateway_killed_mid_delivery_loses_and_duplicates_nothing(
     for station in STATIONS:
         assert [r[0] for r in calm.readings[station]] == grid, station
 
+    # the market's event stream woke the loop without failing
+    for run in (calm, killed):
+        assert not [e for e in run.events if e.get("event") == "events_stream_failed"]
+
     # the killed run: the gateway really died and came back once
     starts = [e for e in killed.events if e.get("event") == "started"]
     assert len(starts) == 2

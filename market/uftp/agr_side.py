@@ -224,26 +224,17 @@ def push_orders(ctx: GatewayContext, row: dict[str, Any]) -> None:
             )
 
 
-def order_payouts(orders: list[FlexOrder], statements: list[dict[str, Any]]) -> dict[str, int]:
-    """Each order's share of the on-chain payouts: the order's own settlement when the market
-    settled per order, else its reservation's payout split by payment cap (remainder to the
-    last order), so the shares add up to the payouts exactly."""
-    per_order = {
-        str(s["order_id"]): int(s["payout_units"]) for s in statements if s.get("order_id")
-    }
-    if per_order:
-        return {o.order_id: per_order.get(o.order_id, 0) for o in orders}
-    by_request = {
-        str(s["request_id_onchain"]): int(s["payout_units"])
-        for s in statements
-        if "request_id_onchain" in s
-    }
-    out: dict[str, int] = {}
-    groups: dict[str, list[FlexOrder]] = {}
+def order_payouts(orders: list[FlexOrder], reservations: list[dict[str, Any]]) -> dict[str, int]:
+    """Each order's share of the on-chain payouts: its (request, FSP) reservation's payout,
+    split by payment cap when several orders share one (remainder to the last), so the
+    shares add up to the payouts exactly."""
+    paid = {(str(r["request_id"]), str(r["fsp"])): int(r["payout_units"]) for r in reservations}
+    groups: dict[tuple[str, str], list[FlexOrder]] = {}
     for o in orders:
-        groups.setdefault(hex32(uuid_to_bytes32(o.request_id)), []).append(o)
-    for rid, group in groups.items():
-        total = by_request.get(rid, 0)
+        groups.setdefault((hex32(uuid_to_bytes32(o.request_id)), o.fsp), []).append(o)
+    out: dict[str, int] = {}
+    for key, group in groups.items():
+        total = paid.get(key, 0)
         caps = sum(o.payment_cap_units for o in group) or 1
         left = total
         for i, o in enumerate(group):
@@ -251,6 +242,36 @@ def order_payouts(orders: list[FlexOrder], statements: list[dict[str, Any]]) -> 
             out[o.order_id] = share
             left -= share
     return out
+
+
+def _field(row: Any, name: str, index: int) -> Any:
+    return row[name] if isinstance(row, dict) else row[index]
+
+
+def onchain_payouts(
+    ctx: GatewayContext, session_id: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The session's reservations with their attested payouts, and the transaction that made
+    them withdrawable, as the chain has them (``GET /sessions/{id}/evidence`` reads the chain
+    at request time)."""
+    events = ctx.reader._get_object(f"/sessions/{session_id}/evidence")["events"]
+    cleared = [e for e in events if e["event"] == "ClearingPosted"]
+    attested = [e for e in events if e["event"] in ("DeliveryAttested", "DisputeResolved")]
+    if not cleared or not attested:
+        return [], None
+    reservations = cleared[-1]["args"]["reservations"]
+    payouts = attested[-1]["args"]["payouts"]
+    rows = [
+        {
+            "request_id": str(_field(r, "requestId", 0)).lower(),
+            "fsp": str(_field(r, "fsp", 1)).lower(),
+            "payout_units": int(p),
+        }
+        for r, p in zip(reservations, payouts, strict=True)
+    ]
+    final = [e for e in events if e["event"] == "SessionFinalized"]
+    tx = str((final or attested)[-1]["tx_hash"])
+    return rows, tx
 
 
 def settlement_message(
@@ -326,40 +347,29 @@ def settlement_message(
     )
 
 
-def paying_tx(ctx: GatewayContext, session_id: str) -> str | None:
-    """The transaction that made the session's payouts withdrawable (finalization)."""
-    events = ctx.reader._get_object(f"/sessions/{session_id}/evidence")["events"]
-    for name in ("SessionFinalized", "DisputeResolved", "DeliveryAttested"):
-        for e in events:
-            if e["event"] == name:
-                return str(e["tx_hash"])
-    return None
+def settle(ctx: GatewayContext, orders: list[FlexOrder], window: Window) -> FlexSettlement:
+    """The FlexSettlement of ``orders`` at the chain's payouts."""
+    points = {code: uftp for uftp, code in ctx.cfg.congestion_points.items()}
+    reservations, tx = onchain_payouts(ctx, window.session_id)
+    return settlement_message(orders, order_payouts(orders, reservations), window, points, tx)
 
 
 def push_settlements(ctx: GatewayContext, row: dict[str, Any]) -> None:
     """A final session's FlexSettlement to each AGR that had orders in it."""
     window = ctx.window(row)
-    points = {code: uftp for uftp, code in ctx.cfg.congestion_points.items()}
     for peer in ctx.peers("AGR"):
         orders = [
             as_message(FlexOrder, r) for r in ctx.reader.orders(window.session_id, peer.address)
         ]
         if not orders:
             continue
-        participant = ctx.participant(peer)
         send_once(
             ctx,
             peer,
             f"settlement:{peer.domain}:{window.session_id}",
             window.session_id,
             window.session_id,
-            lambda orders=orders, participant=participant: settlement_message(
-                orders,
-                order_payouts(orders, participant.settlements(window.session_id)),
-                window,
-                points,
-                paying_tx(ctx, window.session_id),
-            ),
+            lambda orders=orders: settle(ctx, orders, window),
         )
 
 

@@ -65,3 +65,7 @@ def binding_signer(
         chain_id=chain_id, market=market, domain=domain, role=role, public_key=public_key
     )
     return str(Account.recover_message(encode_defunct(text=text), signature=signature)).lower()
+
+
+#: the on-chain role a UFTP role acts under in the market
+MARKET_ROLE = {"AGR": "FSP", "DSO": "DSO"}

@@ -195,6 +195,7 @@ def to_uftp_order(
             for i in sorted(order.isps, key=lambda i: i.isp_index)
         ],
         flex_offer_message_id=offer_message_id,
+        unsolicited=offer_message_id is None or None,
         price=Decimal(order.payment_cap_units).scaleb(-6),
         currency="EUR",
         order_reference=order.order_id,

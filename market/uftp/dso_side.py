@@ -22,9 +22,9 @@ from shapeshifter_uftp.uftp import (
 from clearing.messages import FlexOffer, FlexOfferOption, FlexOrder
 from market.agents.common import as_message
 from market.participant.participant import CLEARED_STATES
-from market.uftp.agr_side import order_payouts, paying_tx, send_once, settlement_message
+from market.uftp.agr_side import send_once, settle
 from market.uftp.context import GatewayContext
-from market.uftp.convert import ConvertError, to_uftp_offer
+from market.uftp.convert import ConvertError, to_uftp_offer, to_uftp_order
 from market.uftp.envelope import Opened, Rejection
 
 REQUEST = "dso-request"
@@ -89,9 +89,14 @@ def take_order(ctx: GatewayContext, opened: Opened) -> None:
     if sent is None or sent[0] != opened.peer.domain:
         raise Rejection(f"Unknown Reference: FlexOffer {msg.flex_offer_message_id}")
     _, session_id, order_id = sent
-    orders = {o["order_id"]: o for o in ctx.reader.orders(session_id)}
+    orders = {o["order_id"]: as_message(FlexOrder, o) for o in ctx.reader.orders(session_id)}
     if order_id not in orders:
         raise Rejection(f"Unknown Reference: order {order_id}")
+    window = ctx.window(ctx.reader.session(session_id))
+    cleared = to_uftp_order(orders[order_id], window, str(msg.congestion_point), None)
+    ordered = sorted((i.start, i.duration, i.power) for i in msg.isps)
+    if ordered != sorted((i.start, i.duration, i.power) for i in cleared.isps):
+        raise Rejection("ISP Conflict: the ISPs differ from the FlexOffer's")
     ctx.log({"event": "dso_order", "from": opened.peer.domain, "order_id": order_id})
 
 
@@ -154,11 +159,5 @@ def push(ctx: GatewayContext, row: dict[str, Any]) -> None:
                 f"dso-settlement:{peer.domain}:{sid}",
                 sid,
                 sid,
-                lambda orders=orders, peer=peer: settlement_message(
-                    orders,
-                    order_payouts(orders, ctx.participant(peer).settlements(sid)),
-                    window,
-                    points,
-                    paying_tx(ctx, sid),
-                ),
+                lambda orders=orders: settle(ctx, orders, window),
             )

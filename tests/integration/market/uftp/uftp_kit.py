@@ -7,13 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+import uuid
 from base64 import b64encode
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import uvicorn
@@ -27,8 +28,11 @@ from shapeshifter_uftp.uftp import (
     FlexOffer,
     FlexOfferOption,
     FlexOfferOptionISP,
+    FlexOrder,
+    FlexOrderISP,
     FlexOrderResponse,
     FlexOrderSettlementStatus,
+    FlexSettlement,
     FlexSettlementResponse,
 )
 
@@ -37,6 +41,7 @@ from market.uftp.config import parse_config
 from market.uftp.context import GatewayContext
 from market.uftp.gateway import PATH, UftpGateway, create_app
 from market.uftp.journal import Journal
+from market.uftp.onboarding import check_peers
 
 # shapeshifter-uftp 2.4 routes through fastapi-xml 1.1.2, which reads
 # ``Dependant.is_coroutine_callable``; FastAPI 0.165 computes it with a module function instead.
@@ -157,6 +162,14 @@ def run_gateway(
     )
     by_address = {chain.addresses[n].lower(): k for n, k in chain.keys.items()}
     market_keys = {(p.domain, p.role): by_address[p.address] for p in cfg.peers}
+    market = chain.contracts.market
+    check_peers(
+        cfg,
+        chain_id=chain.client.chain_id,
+        market=market.address,
+        market_keys=market_keys,
+        has_role=lambda role, address: market.has_role(market.role(role), address),
+    )
     events: list[dict[str, Any]] = []
     ctx = GatewayContext(
         cfg=cfg,
@@ -270,4 +283,59 @@ def received(script: AgrScript, kind: str) -> list[Any]:
     return [m for m in script.received if type(m).__name__ == kind]
 
 
-__all__ = ["ShapeshifterDsoService"]
+# ---- the independent DSO -----------------------------------------------------------------------
+
+
+class TestDso(ShapeshifterDsoService):
+    """``shapeshifter-uftp``'s DSO service: orders every FlexOffer it gets as offered. It also
+    takes a FlexSettlement (the library routes that message only DSO -> AGR; here the market,
+    the DSO's counterparty, sends it the settlement with the on-chain references)."""
+
+    __test__ = False
+    acceptable_messages: ClassVar[list[type]] = [
+        *ShapeshifterDsoService.acceptable_messages,
+        FlexSettlement,
+    ]
+
+    def __init__(self, received: list[Any], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.received = received
+
+    def process_flex_offer(self, message: Any) -> None:
+        self.received.append(message)
+        (option,) = message.offer_options
+        self.agr_client(message.sender_domain).send_flex_order(
+            FlexOrder(
+                isp_duration=message.isp_duration,
+                time_zone=message.time_zone,
+                period=message.period,
+                congestion_point=message.congestion_point,
+                isps=[FlexOrderISP(power=i.power, start=i.start) for i in option.isps],
+                flex_offer_message_id=message.message_id,
+                price=option.price,
+                currency="EUR",
+                order_reference=str(uuid.uuid4()),
+                option_reference=option.option_reference,
+                activation_factor=Decimal("1.00"),
+            )
+        )
+
+    def process_flex_settlement(self, message: Any) -> None:
+        self.received.append(message)
+
+    def _note(self, message: Any) -> None:
+        self.received.append(message)
+
+    process_d_prognosis = _note
+    process_flex_request_response = _note
+    process_flex_order_response = _note
+    process_flex_offer_revocation = _note
+    process_flex_reservation_update_response = _note
+    process_flex_settlement_response = _note
+    process_dso_portfolio_query_response = _note
+    process_dso_portfolio_update_response = _note
+    process_metering = _note
+
+
+def of_kind(messages: list[Any], kind: str) -> list[Any]:
+    return [m for m in messages if type(m).__name__ == kind]

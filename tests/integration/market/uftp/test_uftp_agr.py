@@ -41,8 +41,9 @@ from uftp_kit import (
 )
 
 from clearing.encoding import uuid_to_bytes32
+from clearing.messages import FlexOffer as FlexOfferModel
 from market.api.schemas import SessionCreate
-from market.client import MarketClient
+from market.client import MarketClient, offer_commitment
 
 pytestmark = pytest.mark.integration
 
@@ -104,9 +105,12 @@ def test_uftp_aggregator_bids_is_awarded_and_settled(chain, runtime, server, tmp
 
             fsp = chain.addresses["fsp_a"].lower()
             market = chain.contracts.market
-            assert market.offer_commitment(uuid_to_bytes32(s.session_id), fsp) != b"\x00" * 32
             (evidence,) = gw.gateway.ctx.journal.offers(s.session_id)
             offer = evidence["offer"]
+            # committed on-chain under the AGR's bound address: the root of exactly this offer
+            onchain = market.offer_commitment(uuid_to_bytes32(s.session_id), fsp)
+            root, count = offer_commitment([FlexOfferModel.model_validate(offer)])
+            assert (onchain.root, onchain.count) == (root, count)
             assert offer["fsp"] == fsp and offer["request_id"] == req.request_id
             # the proof: the AGR's Ed25519 signature over the UFTP FlexOffer it sent
             signed = VerifyKey(b64decode(agr_key.public)).verify(b64decode(evidence["sealed_b64"]))

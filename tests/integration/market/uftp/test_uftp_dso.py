@@ -9,7 +9,6 @@ are the on-chain payouts and whose lines name the paying transaction.
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -23,11 +22,9 @@ from market_helpers import (
     setup_market,
 )
 from shapeshifter_uftp.client import ShapeshifterDsoAgrClient
-from shapeshifter_uftp.uftp import AvailableRequested, FlexRequest, FlexRequestISP
 from uftp_kit import (
     DSO_DOMAIN,
     TZ,
-    UFTP_CP,
     TestDso,
     UftpKey,
     of_kind,
@@ -35,6 +32,7 @@ from uftp_kit import (
     run_gateway,
     same_day_gate,
     serve,
+    uftp_request,
     wait_for,
 )
 
@@ -47,26 +45,6 @@ from market.uftp.convert import Window
 pytestmark = pytest.mark.integration
 BUDGET_UNITS = 40_000_000
 ORDER_W = 5_000
-
-
-def uftp_request(window: Window, *, expires: int) -> FlexRequest:
-    return FlexRequest(
-        isp_duration=window.isp_duration(),
-        time_zone=TZ,
-        period=window.period(),
-        congestion_point=UFTP_CP,
-        revision=1,
-        expiration_date_time=dt.datetime.fromtimestamp(expires, dt.UTC).isoformat(),
-        isps=[
-            FlexRequestISP(
-                disposition=AvailableRequested.REQUESTED,
-                min_power=-20_000,
-                max_power=0,
-                start=window.uftp_start(k),
-            )
-            for k in range(window.n_isps)
-        ],
-    )
 
 
 def test_uftp_dso_requests_gets_offers_orders_and_settlement(

@@ -23,6 +23,7 @@ from market_helpers import free_port
 from nacl.signing import SigningKey
 from shapeshifter_uftp import ShapeshifterAgrService, ShapeshifterDsoService
 from shapeshifter_uftp.uftp import (
+    AvailableRequested,
     DPrognosis,
     DPrognosisISP,
     FlexOffer,
@@ -32,6 +33,8 @@ from shapeshifter_uftp.uftp import (
     FlexOrderISP,
     FlexOrderResponse,
     FlexOrderSettlementStatus,
+    FlexRequest,
+    FlexRequestISP,
     FlexSettlement,
     FlexSettlementResponse,
 )
@@ -39,6 +42,7 @@ from shapeshifter_uftp.uftp import (
 from market.uftp.binding import sign_binding
 from market.uftp.config import parse_config
 from market.uftp.context import GatewayContext
+from market.uftp.convert import Window
 from market.uftp.gateway import PATH, UftpGateway, create_app
 from market.uftp.journal import Journal
 from market.uftp.onboarding import check_peers
@@ -191,6 +195,7 @@ def run_gateway(
 class AgrScript:
     """What the test AGR does: offers ``power_w`` per requested ISP at ``price`` (EUR)."""
 
+    bid: bool = True
     power_w: int = 5_000
     price: Decimal = Decimal("0.5000")
     received: list[Any] = field(default_factory=list)
@@ -208,6 +213,8 @@ class TestAgr(ShapeshifterAgrService):
 
     def process_flex_request(self, message: Any) -> None:
         self.script.received.append(message)
+        if not self.script.bid:
+            return
         requested = [i for i in message.isps if i.disposition == "Requested"]
         client = self.dso_client(message.sender_domain)
         client.send_d_prognosis(
@@ -335,6 +342,27 @@ class TestDso(ShapeshifterDsoService):
     process_dso_portfolio_query_response = _note
     process_dso_portfolio_update_response = _note
     process_metering = _note
+
+
+def uftp_request(window: Window, *, expires: int) -> FlexRequest:
+    """A UFTP DSO's FlexRequest: up to 20 kW less consumption in every ISP of ``window``."""
+    return FlexRequest(
+        isp_duration=window.isp_duration(),
+        time_zone=TZ,
+        period=window.period(),
+        congestion_point=UFTP_CP,
+        revision=1,
+        expiration_date_time=dt.datetime.fromtimestamp(expires, dt.UTC).isoformat(),
+        isps=[
+            FlexRequestISP(
+                disposition=AvailableRequested.REQUESTED,
+                min_power=-20_000,
+                max_power=0,
+                start=window.uftp_start(k),
+            )
+            for k in range(window.n_isps)
+        ],
+    )
 
 
 def of_kind(messages: list[Any], kind: str) -> list[Any]:

@@ -172,6 +172,15 @@ class UftpGateway:
         )
         return Outcome(200, reason or "Accepted", self._answer(opened, reason))
 
+    def evidence(self, session_id: str) -> dict[str, Any]:
+        """A session's kept AGR offers, each with its signed message and key binding."""
+        items = []
+        for item in self.ctx.journal.offers(session_id):
+            peer = self.ctx.cfg.peer(str(item["sender_domain"]), "AGR")
+            binding = peer.binding_signature if peer is not None else ""
+            items.append({**item, "binding_signature": binding})
+        return {"session_id": session_id, "time_zone": self.ctx.cfg.time_zone, "items": items}
+
     def run_once(self) -> None:
         """One outbound pass over the market's sessions (requests, orders, settlements)."""
         for row in self.ctx.reader.sessions():
@@ -200,7 +209,8 @@ def create_app(gateway: UftpGateway) -> FastAPI:
 
     @app.get("/sessions/{session_id}/evidence")
     def evidence(session_id: str) -> JSONResponse:
-        """The AGRs' signed FlexOffers behind the market offers committed for them."""
-        return JSONResponse(gateway.ctx.journal.offers(session_id))
+        """The AGRs' signed FlexOffers behind the market offers committed for them (what
+        ``flexmarket audit --uftp-evidence`` verifies)."""
+        return JSONResponse(gateway.evidence(session_id))
 
     return app

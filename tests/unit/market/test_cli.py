@@ -27,6 +27,7 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
         "--bundles",
         "--session",
         "--receipts",
+        "--uftp-evidence",
         "--station-keys",
         "--from-block",
         "--step",

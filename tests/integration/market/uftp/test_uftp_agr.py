@@ -10,9 +10,11 @@ the on-chain payouts.
 
 from __future__ import annotations
 
-from base64 import b64decode
+import json
+from base64 import b64decode, b64encode
 from decimal import Decimal
 
+import httpx
 import pytest
 from market_helpers import (
     CP,
@@ -43,7 +45,9 @@ from uftp_kit import (
 from clearing.encoding import uuid_to_bytes32
 from clearing.messages import FlexOffer as FlexOfferModel
 from market.api.schemas import SessionCreate
+from market.audit.runner import run_audit
 from market.client import MarketClient, offer_commitment
+from market.uftp.gateway import PATH
 
 pytestmark = pytest.mark.integration
 
@@ -126,6 +130,38 @@ def test_uftp_aggregator_bids_is_awarded_and_settled(chain, runtime, server, tmp
             worker.run_once()
             assert op.session(s.session_id)["state"] == "CLEARED"
             (order,) = op.orders(s.session_id, fsp)
+
+            # the auditor verifies the offers against the AGR's signed messages and binding
+            base = gw.url.removesuffix(PATH)
+            evidence_doc = httpx.get(f"{base}/sessions/{s.session_id}/evidence").json()
+            assert len(evidence_doc["items"]) == 1
+            path = tmp_path / "evidence.json"
+            path.write_text(json.dumps(evidence_doc))
+            report = run_audit(
+                rpc=chain.node.rpc_url, market=market.address, bundles=server, uftp_evidence=path
+            )
+            (audited,) = report.sessions
+            assert audited.check("offers").status == "pass"
+            uftp_check = audited.check("uftp_offers")
+            assert uftp_check.status == "pass", uftp_check.findings
+            assert "1 UFTP offer(s) verified" in uftp_check.notes[-1]
+            item = evidence_doc["items"][0]
+            sealed = bytearray(b64decode(item["sealed_b64"]))
+            sealed[-5] ^= 1
+            forged = {**item, "sealed_b64": b64encode(bytes(sealed)).decode()}
+            other = UftpKey.generate().public
+            rebound = {**item, "public_key": other}
+            cases = ((forged, "uftp.signature_invalid"), (rebound, "uftp.binding_invalid"))
+            for bad, code in cases:
+                path.write_text(json.dumps({**evidence_doc, "items": [bad]}))
+                tampered = run_audit(
+                    rpc=chain.node.rpc_url,
+                    market=market.address,
+                    bundles=server,
+                    uftp_evidence=path,
+                )
+                found = tampered.sessions[0].check("uftp_offers").findings
+                assert [f.code for f in found] == [code]
             gw.gateway.run_once()
             (flex_order,) = wait_for(lambda: received(script, "FlexOrder"), "FlexOrder")
             assert flex_order.order_reference == order["order_id"]

@@ -90,7 +90,13 @@ def take_offer(ctx: GatewayContext, opened: Opened) -> None:
         FlexOffer.model_validate(o["offer"]) for o in ctx.journal.offers(session_id, offer.fsp)
     ]
     participant.commit_offers([*earlier, offer])
-    participant.post_offers([offer])
+    try:
+        participant.post_offers([offer])
+    except Exception:
+        # the market excludes an FSP whose stored offers miss its root: put the old root back
+        if earlier:
+            participant.commit_offers(earlier)
+        raise
     ctx.journal.add_offer(
         offer=offer.model_dump(mode="json"),
         sender=peer.domain,

@@ -26,7 +26,8 @@ from market_helpers import (
     setup_market,
 )
 from nacl.signing import VerifyKey
-from shapeshifter_uftp.transport import from_xml
+from shapeshifter_uftp.transport import from_xml, to_xml
+from shapeshifter_uftp.uftp import SignedMessage
 from uftp_kit import (
     AGR_DOMAIN,
     MARKET_DOMAIN,
@@ -50,6 +51,7 @@ from market.client import MarketClient, offer_commitment
 from market.uftp.gateway import PATH
 
 pytestmark = pytest.mark.integration
+XML = {"Content-Type": "text/xml; charset=utf-8"}
 
 
 def test_uftp_aggregator_bids_is_awarded_and_settled(chain, runtime, server, tmp_path) -> None:
@@ -120,6 +122,19 @@ def test_uftp_aggregator_bids_is_awarded_and_settled(chain, runtime, server, tmp
             signed = VerifyKey(b64decode(agr_key.public)).verify(b64decode(evidence["sealed_b64"]))
             uftp_offer = from_xml(signed)
             assert uftp_offer.message_id == evidence["message_id"]
+            # the AGR re-sends the same signed FlexOffer: answered alike, nothing done again
+            resent = SignedMessage(
+                sender_domain=AGR_DOMAIN,
+                sender_role="AGR",
+                body=b64decode(evidence["sealed_b64"]),
+            )
+            answer = httpx.post(gw.url, content=to_xml(resent), headers=XML)
+            assert answer.status_code == 200
+            wait_for(lambda: len(received(script, "FlexOfferResponse")) == 2, "second answer")
+            assert received(script, "FlexOfferResponse")[1].result == "Accepted"
+            assert len(gw.gateway.ctx.journal.offers(s.session_id)) == 1
+            again = market.offer_commitment(uuid_to_bytes32(s.session_id), fsp)
+            assert (again.root, again.count) == (root, count)
             (option,) = offer["options"]
             # 0.50 EUR for 4 x 5 kW x 15 min = 5 kWh -> 100 EUR/MWh
             assert option["price_per_mwh"] == 100_000_000

@@ -23,7 +23,7 @@ from market.client import MarketClient
 from market.participant.connect import connect
 from market.participant.participant import Participant
 from market.uftp.config import Peer, UftpConfig
-from market.uftp.convert import Window
+from market.uftp.convert import ConvertError, Window
 from market.uftp.journal import Journal
 
 Log = Callable[[dict[str, Any]], None]
@@ -101,3 +101,31 @@ class GatewayContext:
 
     def peers(self, role: str) -> list[Peer]:
         return [p for p in self.cfg.peers if p.role == role]
+
+
+def send_once(
+    ctx: GatewayContext,
+    peer: Peer,
+    key: str,
+    session_id: str,
+    ref: str,
+    build: Callable[[], PayloadMessage],
+) -> None:
+    """Build and send the message ``key`` names unless it was sent (a message that cannot be
+    built, e.g. a session spanning two local days, is logged and skipped)."""
+    if ctx.journal.was_sent(key):
+        return
+    try:
+        message = build()
+    except ConvertError as exc:
+        ctx.log({"event": "skipped", "to": peer.domain, "key": key, "reason": str(exc)})
+        return
+    message.message_id = out_id(key)
+    message.conversation_id = message.conversation_id or out_id(key, "conversation")
+    # recorded first: the peer may answer before the POST returns; undone if it fails
+    ctx.journal.sent(key, str(message.message_id), peer.domain, session_id, ref)
+    try:
+        ctx.send(peer, message)
+    except Exception:
+        ctx.journal.unsend(key)
+        raise

@@ -10,6 +10,7 @@ FlexSettlement whose lines carry the on-chain payout and the paying transaction.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from shapeshifter_uftp.uftp import (
@@ -22,10 +23,10 @@ from shapeshifter_uftp.uftp import (
 from clearing.messages import FlexOffer, FlexOfferOption, FlexOrder
 from market.agents.common import as_message
 from market.participant.participant import CLEARED_STATES
-from market.uftp.agr_side import send_once, settle
-from market.uftp.context import GatewayContext
+from market.uftp.context import GatewayContext, send_once
 from market.uftp.convert import ConvertError, to_uftp_offer, to_uftp_order
 from market.uftp.envelope import Opened, Rejection
+from market.uftp.settlement import settle
 
 REQUEST = "dso-request"
 
@@ -148,8 +149,12 @@ def push(ctx: GatewayContext, row: dict[str, Any]) -> None:
                 f"dso-offer:{o.order_id}",
                 sid,
                 o.order_id,
-                lambda o=o, point=point, mine=mine: to_uftp_offer(
-                    cleared_offer(o, window.gate_closure), window, point, mine[o.request_id]
+                partial(
+                    to_uftp_offer,
+                    cleared_offer(o, window.gate_closure),
+                    window,
+                    point,
+                    mine[o.request_id],
                 ),
             )
         if state == "FINAL" and orders:
@@ -159,5 +164,5 @@ def push(ctx: GatewayContext, row: dict[str, Any]) -> None:
                 f"dso-settlement:{peer.domain}:{sid}",
                 sid,
                 sid,
-                lambda orders=orders: settle(ctx, orders, window),
+                partial(settle, ctx, orders, window),
             )

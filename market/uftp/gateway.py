@@ -183,14 +183,14 @@ class UftpGateway:
 
     def run_once(self) -> None:
         """One outbound pass over the market's sessions (requests, orders, settlements)."""
+        # not under the message lock: a peer that answered within our POST would wait on it
         for row in self.ctx.reader.sessions():
-            with self._lock:
-                try:
-                    agr_side.push(self.ctx, row)
-                    dso_side.push(self.ctx, row)
-                except Exception as exc:
-                    sid = row.get("id")
-                    self.ctx.log({"event": "pass_failed", "session_id": sid, "reason": str(exc)})
+            try:
+                agr_side.push(self.ctx, row)
+                dso_side.push(self.ctx, row)
+            except Exception as exc:  # logged; the next pass retries what was not sent
+                sid = row.get("id")
+                self.ctx.log({"event": "pass_failed", "session_id": sid, "reason": str(exc)})
 
 
 def create_app(gateway: UftpGateway) -> FastAPI:

@@ -19,7 +19,6 @@ from shapeshifter_uftp.uftp import FlexRequest as UftpRequest
 
 from clearing.encoding import hex32, uuid_to_bytes32
 from clearing.messages import FlexOrder, FlexRequest, IspPower, RequestIsp
-from market.uftp.agr_side import order_payouts
 from market.uftp.convert import (
     ConvertError,
     Window,
@@ -28,6 +27,7 @@ from market.uftp.convert import (
     to_uftp_order,
     to_uftp_request,
 )
+from market.uftp.settlement import order_payouts
 
 TZ = "Europe/Amsterdam"
 

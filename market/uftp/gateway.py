@@ -56,6 +56,16 @@ HANDLERS: dict[tuple[str, type], Handler] = {
     ("DSO", UftpRequest): dso_side.take_request,
     ("DSO", UftpOrder): dso_side.take_order,
 }
+#: UFTP messages the market has no step for, and why (the sender gets this as the reason)
+UNSUPPORTED = {
+    "FlexOfferRevocation": (
+        "Invalid Message: the market has no offer withdrawal; an offer lapses at gate closure"
+    ),
+    "Metering": (
+        "Invalid Message: delivery is measured from station-signed meter readings, not Metering"
+    ),
+    "FlexReservationUpdate": "Invalid Message: the market has no bilateral reservations",
+}
 #: answers from peers that the gateway records (they need no market step)
 NOTED = frozenset(
     {
@@ -127,6 +137,8 @@ class UftpGateway:
             handler = HANDLERS.get((opened.peer.role, type(msg)))
             if handler is not None:
                 handler(self.ctx, opened)
+            elif type(msg).__name__ in UNSUPPORTED:
+                raise Rejection(UNSUPPORTED[type(msg).__name__])
             elif type(msg).__name__ not in NOTED and not isinstance(msg, TestMessage):
                 raise Rejection(f"Invalid Message: '{type(msg).__name__}'")
         except Rejection as exc:

@@ -1,20 +1,25 @@
 """Refusals of the UFTP gateway, each leaving the market as it was: a wrong signature and an
 unknown sender (HTTP 401, nothing answered), a stale message, a FlexRequest for a day without
 an open session and a FlexOffer for a closed session (the UFTP ``*Response`` Rejected with the
-reason), and a MessageID re-used for other contents (Duplicate Identifier).
+reason), a MessageID re-used for other contents (Duplicate Identifier), and a
+FlexOfferRevocation (the market has no offer withdrawal).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from decimal import Decimal
 
 import pytest
 from market_helpers import escrow, make_request, make_worker, new_id, setup_market
 from shapeshifter_uftp.client import ShapeshifterAgrDsoClient, ShapeshifterDsoAgrClient
 from shapeshifter_uftp.exceptions import ClientTransportException
-from shapeshifter_uftp.uftp import FlexOffer, FlexOfferOption, FlexOfferOptionISP
+from shapeshifter_uftp.uftp import (
+    FlexOffer,
+    FlexOfferOption,
+    FlexOfferOptionISP,
+    FlexOfferRevocation,
+)
 from uftp_kit import (
     AGR_DOMAIN,
     DSO_DOMAIN,
@@ -190,17 +195,27 @@ def test_refusals_change_nothing(chain, runtime, server, tmp_path) -> None:
                     )
                 ],
             )
-            ShapeshifterAgrDsoClient(
+            agr_client = ShapeshifterAgrDsoClient(
                 sender_domain=AGR_DOMAIN,
                 signing_key=agr_key.private,
                 recipient_domain=MARKET_DOMAIN,
                 recipient_endpoint=gw.url,
                 recipient_signing_key=market_key.public,
-            ).send_flex_offer(offer)
+            )
+            agr_client.send_flex_offer(offer)
             (refused,) = wait_for(lambda: received(script, "FlexOfferResponse"), "offer answer")
             assert refused.result == "Rejected"
             assert refused.rejection_reason.startswith("Reference Message Expired")
             fsp = chain.addresses["fsp_a"]
             assert market.offer_commitment(uuid_to_bytes32(s.session_id), fsp).root == b"\x00" * 32
             assert journal.offers(s.session_id) == []
-            assert uuid.UUID(str(offer.message_id))
+
+            # a revocation: the market has no offer withdrawal, said as the reason
+            agr_client.send_flex_offer_revocation(
+                FlexOfferRevocation(flex_offer_message_id=str(offer.message_id))
+            )
+            (revoked,) = wait_for(
+                lambda: received(script, "FlexOfferRevocationResponse"), "revocation answer"
+            )
+            assert revoked.result == "Rejected"
+            assert "no offer withdrawal" in revoked.rejection_reason

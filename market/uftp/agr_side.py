@@ -205,20 +205,16 @@ def push_orders(ctx: GatewayContext, row: dict[str, Any]) -> None:
 def push_settlements(ctx: GatewayContext, row: dict[str, Any]) -> None:
     """A final session's FlexSettlement to each AGR that had orders in it."""
     window = ctx.window(row)
+    sid = window.session_id
     for peer in ctx.peers("AGR"):
-        orders = [
-            as_message(FlexOrder, r) for r in ctx.reader.orders(window.session_id, peer.address)
-        ]
+        key = f"settlement:{peer.domain}:{sid}"
+        if ctx.journal.was_sent(key):
+            continue
+        orders = [as_message(FlexOrder, r) for r in ctx.reader.orders(sid, peer.address)]
         if not orders:
             continue
-        send_once(
-            ctx,
-            peer,
-            f"settlement:{peer.domain}:{window.session_id}",
-            window.session_id,
-            window.session_id,
-            partial(settle, ctx, orders, window),
-        )
+        statements = ctx.participant(peer).settlements(sid)
+        send_once(ctx, peer, key, sid, sid, partial(settle, ctx, orders, window, statements))
 
 
 def push(ctx: GatewayContext, row: dict[str, Any]) -> None:

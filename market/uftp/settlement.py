@@ -76,44 +76,69 @@ def onchain_payouts(
     return rows, tx
 
 
+def _isps(
+    o: FlexOrder, paid: int, window: Window, detail: dict[str, Any] | None
+) -> list[FlexOrderSettlementISP]:
+    """Per ISP: the market's metering detail of the order when the reader may see it (the
+    FSP's own statement), else ordered power and delivery apportioned by payout over cap."""
+    sign = -1 if o.direction == "UP" else 1
+    if detail is not None:
+        return [
+            FlexOrderSettlementISP(
+                start=window.uftp_start(int(r["isp_index"])),
+                duration=1,
+                baseline_power=int(r["baseline_w"]),
+                ordered_flex_power=sign * int(r["ordered_w"]),
+                actual_power=int(r["actual_w"]),
+                delivered_flex_power=sign * int(r["delivered_w"]),
+                power_deficiency=int(r["deficiency_w"]),
+            )
+            for r in sorted(detail["isps"], key=lambda r: int(r["isp_index"]))
+        ]
+    out = []
+    for i in sorted(o.isps, key=lambda i: i.isp_index):
+        delivered = i.power_w * paid // o.payment_cap_units if o.payment_cap_units else 0
+        out.append(
+            FlexOrderSettlementISP(
+                start=window.uftp_start(i.isp_index),
+                duration=1,
+                baseline_power=0,
+                ordered_flex_power=sign * i.power_w,
+                actual_power=sign * delivered,
+                delivered_flex_power=sign * delivered,
+                power_deficiency=i.power_w - delivered,
+            )
+        )
+    return out
+
+
 def settlement_message(
     orders: list[FlexOrder],
     payouts: dict[str, int],
     window: Window,
     points: dict[str, str],
     tx: str | None,
+    details: dict[str, dict[str, Any]] | None = None,
 ) -> FlexSettlement:
-    """The FlexSettlement of orders: Price = NetSettlement = the on-chain payout, ContractID =
-    the escrowed request @ the transaction that paid it (``tx``);
-    per ISP the ordered power and, apportioned by payout over the order's cap, the delivered
-    power (the per-ISP metering detail stays in the market's delivery bundle)."""
+    """The FlexSettlement of orders: NetSettlement = the on-chain payout share, ContractID =
+    the escrowed request @ the transaction that paid it (``tx``); with the order's metering
+    ``details`` (an FSP's own statement) Price and Penalty are the market's paid and penalty
+    amounts and the ISPs its measured ones."""
     lines = []
     for o in orders:
         paid = payouts.get(o.order_id, 0)
-        isps = []
-        for i in sorted(o.isps, key=lambda i: i.isp_index):
-            sign = -1 if o.direction == "UP" else 1
-            delivered = i.power_w * paid // o.payment_cap_units if o.payment_cap_units else 0
-            isps.append(
-                FlexOrderSettlementISP(
-                    start=window.uftp_start(i.isp_index),
-                    duration=1,
-                    baseline_power=0,
-                    ordered_flex_power=sign * i.power_w,
-                    actual_power=sign * delivered,
-                    delivered_flex_power=sign * delivered,
-                    power_deficiency=i.power_w - delivered,
-                )
-            )
+        detail = (details or {}).get(o.order_id)
+        price = int(detail["paid_units"]) if detail is not None else paid
+        penalty = int(detail["penalty_units"]) if detail is not None else 0
         lines.append(
             FlexOrderSettlement(
-                isps=isps,
+                isps=_isps(o, paid, window, detail),
                 order_reference=o.order_id,
                 period=window.period(),
                 contract_id=f"{o.request_id}@{tx}" if tx else o.request_id,
                 congestion_point=points.get(o.congestion_point, o.congestion_point),
-                price=Decimal(paid).scaleb(-6),
-                penalty=Decimal(0),
+                price=Decimal(price).scaleb(-6),
+                penalty=Decimal(penalty).scaleb(-6),
                 net_settlement=Decimal(paid).scaleb(-6),
             )
         )
@@ -149,8 +174,16 @@ def settlement_message(
     )
 
 
-def settle(ctx: GatewayContext, orders: list[FlexOrder], window: Window) -> FlexSettlement:
-    """The FlexSettlement of ``orders`` at the chain's payouts."""
+def settle(
+    ctx: GatewayContext,
+    orders: list[FlexOrder],
+    window: Window,
+    statements: list[dict[str, Any]] | None = None,
+) -> FlexSettlement:
+    """The FlexSettlement of ``orders`` at the chain's payouts (``statements``: the FSP's own
+    settlement rows, whose per-order metering detail fills the ISPs)."""
     points = {code: uftp for uftp, code in ctx.cfg.congestion_points.items()}
     reservations, tx = onchain_payouts(ctx, window.session_id)
-    return settlement_message(orders, order_payouts(orders, reservations), window, points, tx)
+    details = {str(r["order_id"]): r for r in statements or [] if r.get("order_id") and "isps" in r}
+    payouts = order_payouts(orders, reservations)
+    return settlement_message(orders, payouts, window, points, tx, details)

@@ -4,8 +4,8 @@ real HTTP with Ed25519 signatures, against the gateway, a served market and a re
 The AGR gets the DSO's request as a FlexRequest, answers with a D-Prognosis and a FlexOffer;
 the gateway commits and submits it under the AGR's bound market address (the signed UFTP
 message kept as proof), the session clears, the AGR gets its FlexOrder (its acceptance is the
-market's dispatch acknowledgement), delivery is attested, and its FlexSettlement's prices are
-the on-chain payouts.
+market's dispatch acknowledgement), its station's signed meter readings go
+through the market's verification, and its FlexSettlement's prices are the on-chain payouts.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import httpx
 import pytest
 from market_helpers import (
     CP,
-    attest_in_full,
     escrow,
     make_request,
     make_worker,
@@ -31,23 +30,28 @@ from shapeshifter_uftp.uftp import SignedMessage
 from uftp_kit import (
     AGR_DOMAIN,
     MARKET_DOMAIN,
+    STATION,
     UFTP_CP,
     AgrScript,
     TestAgr,
     UftpKey,
+    meter_public_key,
     peer_entry,
     received,
     run_gateway,
     same_day_gate,
     serve,
+    store_station_readings,
     wait_for,
 )
 
 from clearing.encoding import uuid_to_bytes32
 from clearing.messages import FlexOffer as FlexOfferModel
-from market.api.schemas import SessionCreate
+from clearing.settlement.rules import SettlementRules
+from market.api.schemas import AssetCreate, SessionCreate
 from market.audit.runner import run_audit
 from market.client import MarketClient, offer_commitment
+from market.lifecycle.verification import make_verification_hook
 from market.uftp.gateway import PATH
 
 pytestmark = pytest.mark.integration
@@ -74,6 +78,19 @@ def test_uftp_aggregator_bids_is_awarded_and_settled(chain, runtime, server, tmp
     req = make_request(s.session_id, expires_at=gate)
     escrow(chain, "dso", req)
     dso.post_request(req)
+
+    # the AGR's charge point, registered with its meter key at onboarding (outside UFTP)
+    MarketClient(server, chain.keys["fsp_a"], now=now).register_asset(
+        AssetCreate(
+            asset_id=new_id(),
+            congestion_point=CP,
+            station_id=STATION,
+            evse_id=1,
+            max_import_w=22_000,
+            max_export_w=0,
+            meter_public_key=meter_public_key(),
+        )
+    )
 
     market_key, agr_key = UftpKey.generate(), UftpKey.generate()
     script = AgrScript()
@@ -188,21 +205,38 @@ def test_uftp_aggregator_bids_is_awarded_and_settled(chain, runtime, server, tmp
             )
             assert order["order_id"] in acks[0]["acknowledged"]
 
-            # delivery attested, challenge window over: FINAL; the AGR is settled
+            # delivery through the market's metering path: the AGR's station meters 5 kW
+            # under its D-Prognosis (20 kW) in every ISP; the worker verifies and the oracle
+            # attests; after the challenge window: FINAL, and the AGR is settled
             credits_before = market.credits(fsp)
+            store_station_readings(runtime.engine, s.delivery_start, [15_000] * 4)
+            worker.verification_hook = make_verification_hook(
+                engine=runtime.engine,
+                ledger=runtime.ledger,
+                bundles=runtime.bundles,
+                oracle=chain.addresses["oracle"],
+                rules=SettlementRules(),
+            )
             chain.warp_to(s.delivery_end + 61)
-            attest_in_full(chain, runtime.ledger, s.session_id, b"\x02" * 32)
             worker.run_once()
+            assert op.session(s.session_id)["state"] == "VERIFIED"
             chain.warp_to(s.delivery_end + 61 + 301)
             worker.run_once()
             assert op.session(s.session_id)["state"] == "FINAL"
             gw.gateway.run_once()
             (settlement,) = wait_for(lambda: received(script, "FlexSettlement"), "FlexSettlement")
             paid_units = market.credits(fsp) - credits_before
-            assert paid_units > 0
+            assert paid_units == 500_000  # 4 x 1250 Wh delivered at 100 EUR/MWh
             (line,) = settlement.flex_order_settlements
             assert line.order_reference == order["order_id"]
             assert Decimal(line.price).scaleb(6) == paid_units
+            assert Decimal(line.net_settlement).scaleb(6) == paid_units
+            # per ISP what the market measured: prognosis 20 kW, metered 15 kW, 5 kW less
+            measured = [
+                (i.baseline_power, i.actual_power, i.delivered_flex_power, i.power_deficiency)
+                for i in line.isps
+            ]
+            assert measured == [(20_000, 15_000, -5_000, 0)] * 4
             assert "@0x" in line.contract_id
             wait_for(
                 lambda: [

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import uvicorn
+from coincurve import PrivateKey
 from fastapi.dependencies import models as fastapi_models
 from market_helpers import free_port
 from nacl.signing import SigningKey
@@ -38,7 +39,10 @@ from shapeshifter_uftp.uftp import (
     FlexSettlement,
     FlexSettlementResponse,
 )
+from sqlmodel import Session
 
+from clearing.settlement.meter import sign_reading
+from market.store import models as m
 from market.uftp.binding import sign_binding
 from market.uftp.config import parse_config
 from market.uftp.context import GatewayContext
@@ -186,6 +190,44 @@ def run_gateway(
     with serve(create_app(gw)) as url:
         yield Gateway(gw, url + PATH, events)
     ctx.journal.close()
+
+
+# ---- the market's metering path (the AGR's charge points, outside UFTP) ------------------------
+
+STATION = "ST-UFTP"
+STATION_KEY = "0x" + "33" * 32
+
+
+def meter_public_key() -> str:
+    return "0x" + PrivateKey(bytes.fromhex(STATION_KEY[2:])).public_key.format(False).hex()
+
+
+def store_station_readings(engine: Any, start: int, power_by_isp: list[int]) -> None:
+    """Station-signed cumulative import readings every 300 s around the delivery window, as
+    the CSMS's sink stores them: the market verifies delivery from these."""
+    register, t = 100_000, start - 900
+    end = start + 900 * len(power_by_isp)
+    with Session(engine) as db:
+        while t <= end + 900:
+            r = sign_reading(
+                STATION_KEY, station=STATION, evse=1, timestamp=t, import_wh=register, export_wh=0
+            )
+            db.add(
+                m.MeterReading(
+                    station_id=r.station,
+                    evse_id=r.evse,
+                    timestamp=r.timestamp,
+                    import_wh=r.import_wh,
+                    export_wh=r.export_wh,
+                    signature=r.signature,
+                    protocol="test",
+                )
+            )
+            isp = (t - start) // 900
+            power = power_by_isp[isp] if 0 <= isp < len(power_by_isp) else power_by_isp[0]
+            register += power * 300 // 3600
+            t += 300
+        db.commit()
 
 
 # ---- the independent AGR -----------------------------------------------------------------------

@@ -116,3 +116,20 @@ def test_config_names_the_field() -> None:
             }
         )
     assert exc.value.field == "peers[0].terms"
+
+
+def test_the_example_config_is_refused_only_for_its_placeholder_signatures() -> None:
+    """``uftp.example.yaml`` is the documented shape: with real signatures in place of its
+    placeholders it parses."""
+    import yaml
+
+    from adapters.chain.toolchain import project_root
+
+    data = yaml.safe_load((project_root() / "uftp.example.yaml").read_text())
+    with pytest.raises(UftpConfigError) as exc:
+        parse_config(data)
+    assert exc.value.field == "peers[0].binding_signature"
+    for peer in data["peers"]:
+        peer["binding_signature"] = "0x" + "ab" * 65
+    cfg = parse_config(data)
+    assert [p.role for p in cfg.peers] == ["AGR", "DSO"]

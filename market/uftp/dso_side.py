@@ -20,9 +20,12 @@ from shapeshifter_uftp.uftp import (
     FlexRequest as UftpRequest,
 )
 
+from clearing.encoding import uuid_to_bytes32
 from clearing.messages import FlexOffer, FlexOfferOption, FlexOrder
 from market.agents.common import as_message
-from market.participant.participant import CLEARED_STATES
+from market.participant.errors import ParticipantError
+from market.participant.onchain import onchain
+from market.participant.participant import CLEARED_STATES, Participant
 from market.uftp.context import GatewayContext, send_once
 from market.uftp.convert import ConvertError, to_uftp_offer, to_uftp_order
 from market.uftp.envelope import Opened, Rejection
@@ -63,7 +66,12 @@ def take_request(ctx: GatewayContext, opened: Opened) -> None:
         budget_units=peer.terms.budget_units,
         all_or_nothing=peer.terms.all_or_nothing,
     )
-    ctx.participant(peer).post_request(request)
+    participant = ctx.participant(peer)
+    try:
+        participant.post_request(request)
+    except ParticipantError as exc:
+        _undo_escrow(participant, request.request_id, exc)
+        raise
     ctx.journal.sent(
         f"{REQUEST}:{request.request_id}",
         str(msg.message_id),
@@ -80,6 +88,18 @@ def take_request(ctx: GatewayContext, opened: Opened) -> None:
             "budget_units": request.budget_units,
         }
     )
+
+
+def _undo_escrow(participant: Participant, request_id: str, exc: ParticipantError) -> None:
+    """The market refused to publish an escrowed request: refund the escrow (to the DSO's
+    withdrawable credit), so a rejected FlexRequest leaves no budget locked."""
+    if exc.field.startswith("request.") or exc.field == "request":
+        with onchain("cancel request"):
+            held = participant.chain.market.request(uuid_to_bytes32(request_id))
+            if held.dso.lower() == participant.address and not held.cancelled:
+                participant.chain.market.cancel_request(
+                    uuid_to_bytes32(request_id), sender=participant.address
+                )
 
 
 def take_order(ctx: GatewayContext, opened: Opened) -> None:

@@ -104,7 +104,15 @@ def test_refusals_change_nothing(chain, runtime, server, tmp_path) -> None:
                 congestion_points=[UFTP_CP],
             ),
         ]
-        with run_gateway(api=server, chain=chain, key=market_key, peers=peers, tmp=tmp_path) as gw:
+        points = {UFTP_CP: "EAN-CP-0001", "ean.871685900000000002": "EAN-CP-UNKNOWN"}
+        with run_gateway(
+            api=server,
+            chain=chain,
+            key=market_key,
+            peers=peers,
+            tmp=tmp_path,
+            congestion_points=points,
+        ) as gw:
             journal = gw.gateway.ctx.journal
             balance = token.balance_of(dso_address)
 
@@ -160,6 +168,21 @@ def test_refusals_change_nothing(chain, runtime, server, tmp_path) -> None:
             )
             unchanged()
 
+            # a point the operator mapped to a code the market does not know: the escrow is
+            # made, the market refuses to publish, the escrow is cancelled (the budget is the
+            # DSO's withdrawable credit again) and the DSO gets the reason
+            credits = market.credits(dso_address)
+            unmapped = uftp_request(window, expires=gate)
+            unmapped.congestion_point = "ean.871685900000000002"
+            dso_client(dso_key).send_flex_request(unmapped)
+            wait_for(lambda: len(of_kind(inbox, "FlexRequestResponse")) == 3, "unmapped answer")
+            refused_request = of_kind(inbox, "FlexRequestResponse")[2]
+            assert refused_request.result == "Rejected"
+            assert "not registered" in refused_request.rejection_reason
+            assert market.credits(dso_address) - credits == 40_000_000
+            balance -= 40_000_000  # moved to the DSO's credit, withdrawable
+            unchanged()
+
             # the AGR is asked (it does not bid yet); the session then closes
             gw.gateway.run_once()
             (flex_request,) = wait_for(lambda: received(script, "FlexRequest"), "FlexRequest")
@@ -170,8 +193,8 @@ def test_refusals_change_nothing(chain, runtime, server, tmp_path) -> None:
             # a FlexRequest for the closed session's day: no open session to join
             late = uftp_request(window, expires=gate + 3600)
             dso_client(dso_key).send_flex_request(late)
-            wait_for(lambda: len(of_kind(inbox, "FlexRequestResponse")) == 3, "late answer")
-            late_answer = of_kind(inbox, "FlexRequestResponse")[2]
+            wait_for(lambda: len(of_kind(inbox, "FlexRequestResponse")) == 4, "late answer")
+            late_answer = of_kind(inbox, "FlexRequestResponse")[3]
             assert late_answer.result == "Rejected"
             assert late_answer.rejection_reason.startswith("Period Out Of Bounds")
             unchanged()

@@ -1,11 +1,12 @@
 """flexmarket as the aggregator towards UFTP DSOs.
 
-A DSO's FlexRequest joins the open session of its day: the request is escrowed from the DSO's
-market account (its UFTP key is bound to that address) on the terms it was onboarded with,
-and published. After clearing the DSO gets, per order on its requests, the cleared offer as a
-FlexOffer (the activated powers at the cleared price); it orders them with FlexOrder
-(answered Accepted when the order is the market's cleared one). Once final, it gets a
-FlexSettlement whose lines carry the on-chain payout and the paying transaction.
+A DSO's FlexRequest joins the open session of its day that holds its ISPs: the request is
+escrowed from the DSO's market account (its UFTP key is bound to that address) on the terms it
+was onboarded with, and published (the escrow is cancelled if the market refuses it). After
+clearing the DSO gets, per order on its requests, the cleared offer as a FlexOffer (the
+activated powers at the cleared price); it orders them with FlexOrder (answered Accepted when
+the order is the market's cleared one). Once final, it gets a FlexSettlement whose lines carry
+the on-chain payout and the paying transaction.
 """
 
 from __future__ import annotations
@@ -21,51 +22,51 @@ from shapeshifter_uftp.uftp import (
 )
 
 from clearing.encoding import uuid_to_bytes32
-from clearing.messages import FlexOffer, FlexOfferOption, FlexOrder
+from clearing.messages import FlexOffer, FlexOfferOption, FlexOrder, FlexRequest
 from market.agents.common import as_message
 from market.participant.errors import ParticipantError
 from market.participant.onchain import onchain
 from market.participant.participant import CLEARED_STATES, Participant
+from market.uftp.config import Peer
 from market.uftp.context import GatewayContext, send_once
-from market.uftp.convert import ConvertError, to_uftp_offer, to_uftp_order
+from market.uftp.convert import ConvertError, from_uftp_request, to_uftp_offer, to_uftp_order
 from market.uftp.envelope import Opened, Rejection
 from market.uftp.settlement import settle
 
 REQUEST = "dso-request"
 
 
-def _session_for(ctx: GatewayContext, msg: UftpRequest) -> dict[str, Any]:
-    """The open session whose local day is the request's period."""
-    for row in ctx.reader.sessions(state="OPEN"):
-        try:
-            if ctx.window(row).period() == str(msg.period):
-                return row
-        except ConvertError:
-            continue
-    raise Rejection(f"Period Out Of Bounds: no open session for {msg.period}")
-
-
-def take_request(ctx: GatewayContext, opened: Opened) -> None:
-    """A DSO's FlexRequest: escrow its budget from the DSO's account and publish it."""
-    from market.uftp.convert import from_uftp_request
-
-    msg = opened.payload
-    assert isinstance(msg, UftpRequest)
-    peer = opened.peer
+def _as_market_request(ctx: GatewayContext, msg: UftpRequest, peer: Peer) -> FlexRequest:
+    """The request in the open session of the message's day that holds all its ISPs."""
     point = ctx.cfg.congestion_points.get(str(msg.congestion_point))
     if point is None:
         raise Rejection(f"Invalid Congestion Point: {msg.congestion_point}")
     if peer.terms is None:  # checked when the config is read
         raise Rejection("Unauthorized: no request terms for this DSO")
-    row = _session_for(ctx, msg)
-    request = from_uftp_request(
-        msg,
-        window=ctx.window(row),
-        market_point=point,
-        max_price_per_mwh=peer.terms.max_price_per_mwh,
-        budget_units=peer.terms.budget_units,
-        all_or_nothing=peer.terms.all_or_nothing,
-    )
+    refusal: ConvertError | None = None
+    for row in ctx.reader.sessions(state="OPEN"):
+        try:
+            return from_uftp_request(
+                msg,
+                window=ctx.window(row),
+                market_point=point,
+                max_price_per_mwh=peer.terms.max_price_per_mwh,
+                budget_units=peer.terms.budget_units,
+                all_or_nothing=peer.terms.all_or_nothing,
+            )
+        except ConvertError as exc:
+            refusal = exc if exc.reason != "Period Out Of Bounds" else refusal
+    if refusal is not None:
+        raise refusal
+    raise Rejection(f"Period Out Of Bounds: no open session for {msg.period}")
+
+
+def take_request(ctx: GatewayContext, opened: Opened) -> None:
+    """A DSO's FlexRequest: escrow its budget from the DSO's account and publish it."""
+    msg = opened.payload
+    assert isinstance(msg, UftpRequest)
+    peer = opened.peer
+    request = _as_market_request(ctx, msg, peer)
     participant = ctx.participant(peer)
     try:
         participant.post_request(request)

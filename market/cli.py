@@ -24,6 +24,7 @@ from market.commands import (
     fsp,
     participant,
     sim,
+    uftp,
 )
 from market.commands.audit import audit
 from market.commands.deploy import deploy
@@ -68,6 +69,7 @@ app.add_typer(clearing_house.app, name="clearing")
 app.add_typer(participant.app, name="participant")
 app.add_typer(dso.app, name="dso")
 app.add_typer(fsp.app, name="fsp")
+app.add_typer(uftp.app, name="uftp")
 
 # The Ethereum stack (py_ecc) raised the recursion limit to 100 000 while importing; with it,
 # deeply nested JSON overflows the C stack instead of raising. Back to the safe default.

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from adapters.chain.types import SessionState
+from clearing.bundle import InputBundle
 from clearing.encoding import hex32, uuid_to_bytes32
 from market.audit.chain_view import AuditedSession, ChainView, connect, read_chain
 from market.audit.check_bundles import check_bundle_hashes
@@ -22,6 +23,7 @@ from market.audit.check_money import check_market_money, check_money
 from market.audit.check_offers import check_offers
 from market.audit.check_reservations import check_reservations
 from market.audit.check_terms import check_terms
+from market.audit.check_uftp import check_uftp_offers, load_uftp_evidence
 from market.audit.findings import (
     AuditCannotRun,
     AuditReport,
@@ -58,12 +60,24 @@ def run_audit(
     station_keys: Path | None = None,
     from_block: int = 0,
     step: int = 2000,
+    uftp_evidence: Path | None = None,
 ) -> AuditReport:
     """Audit every session of ``market`` (or one); never raises for findings or missing inputs."""
     started = time.perf_counter()
     report = AuditReport(rpc=rpc, market=market, bundles=bundles)
     try:
-        _run(report, rpc, market, bundles, session, receipts, station_keys, from_block, step)
+        _run(
+            report,
+            rpc,
+            market,
+            bundles,
+            session,
+            receipts,
+            station_keys,
+            from_block,
+            step,
+            uftp_evidence,
+        )
     except AuditCannotRun as exc:
         report.fatal = str(exc)
     report.seconds = time.perf_counter() - started
@@ -88,6 +102,7 @@ def _run(
     station_keys: Path | None,
     from_block: int,
     step: int,
+    uftp_evidence: Path | None = None,
 ) -> None:
     only, only_uuid = parse_session_arg(session) if session else (None, None)
     client, contract = _timed(report, "connect_s", lambda: connect(rpc, market))
@@ -110,6 +125,12 @@ def _run(
         except AuditCannotRun as exc:
             inputs.error(str(exc), "sessions.unreadable")
     ids = uuid_map(known)
+    uftp_check = None
+    if uftp_evidence is not None:  # the UFTP gateway's evidence: AGR-signed offers
+        evidence = load_uftp_evidence(uftp_evidence)
+        uftp_check = partial(
+            check_uftp_offers, evidence=evidence, chain_id=client.chain_id, market=contract.address
+        )
     registry, registry_error = _registry(source, station_keys)
     for problem in registry.problems if registry else []:
         inputs.error(problem, "registry.entry_invalid")
@@ -121,6 +142,7 @@ def _run(
             registry_error=registry_error,
             receipts=[r for r in receipts if r.session_id == sid],
             receipt_problems=[p.finding for p in problems if sid and p.session_id == sid],
+            uftp_check=uftp_check,
         )
         report.sessions.append(audit_session(report, view, cs, sid, ctx))
     _unknown_sessions(view, only, receipts, problems, inputs)
@@ -139,6 +161,7 @@ class _Inputs:
     registry_error: str | None
     receipts: list[Receipts]
     receipt_problems: list[Finding]
+    uftp_check: Callable[[InputBundle | None], CheckResult] | None = None
 
 
 def _receipts(
@@ -285,6 +308,9 @@ def audit_session(
     else:
         run("bundle_hashes", lambda: check_bundle_hashes(cs, sb))
         run("offers", lambda: check_offers(cs, sb, ctx.receipts))
+        if ctx.uftp_check is not None:
+            uftp_check = ctx.uftp_check
+            run("uftp_offers", lambda: uftp_check(sb.input))
         run("clearing", lambda: check_clearing(cs, sb))
         run("reservations", lambda: check_reservations(cs, sb))
         run(

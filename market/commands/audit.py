@@ -32,6 +32,9 @@ def audit(
     ),
     session: str = typer.Option(None, "--session", help="Audit one session (UUID or 0x id)."),
     receipts: Path = typer.Option(None, "--receipts", help="An FSP's inclusion proofs (JSON)."),
+    uftp_evidence: Path = typer.Option(
+        None, "--uftp-evidence", help="The UFTP gateway's signed-offer evidence (JSON)."
+    ),
     station_keys: Path = typer.Option(
         None, "--station-keys", help="Station registry JSON overriding the published one."
     ),
@@ -67,6 +70,7 @@ def audit(
             station_keys=station_keys,
             from_block=from_block,
             step=step,
+            uftp_evidence=uftp_evidence,
         )
         if as_json:
             typer.echo(to_json(report))

@@ -382,3 +382,42 @@ def statements(
         typer.echo(_participant(api, key_env, rpc).statement(session, fmt=fmt), nl=False)
     except ParticipantError as exc:
         _fail(exc)
+
+
+@app.command("uftp-key")
+def uftp_key(
+    domain: str = typer.Option(..., "--domain", help="Your UFTP sender domain."),
+    role: str = typer.Option(..., "--role", help="The UFTP role you act in: AGR or DSO."),
+    public_key: str = typer.Option(
+        ..., "--public-key", help="Your UFTP Ed25519 public signing key (base64)."
+    ),
+    api: str | None = ApiOpt,
+    key_env: str = KeyEnvOpt,
+) -> None:
+    """Bind your UFTP key to this market address: prints the signed binding (the peer entry
+    of the market's uftp.yaml; the operator adds your endpoint and key variable)."""
+
+    def step() -> dict[str, str]:
+        import re
+
+        from market.uftp.binding import ROLES, check_public_key, sign_binding
+
+        if role not in ROLES:
+            raise ParticipantError("--role", f"{role!r} is not {' or '.join(ROLES)}")
+        if not re.fullmatch(r"([a-z0-9]+(-[a-z0-9]+)*\.)+[a-z]{2,}", domain):
+            raise ParticipantError("--domain", f"{domain!r} is not a lowercase domain name")
+        try:
+            check_public_key(public_key)
+        except ValueError as exc:
+            raise ParticipantError("--public-key", str(exc)) from exc
+        info = _participant(api, key_env).client.market_info()
+        return sign_binding(
+            _key(key_env),
+            chain_id=int(info["chain_id"]),
+            market=str(info["market_address"]),
+            domain=domain,
+            role=role,
+            public_key=public_key,
+        )
+
+    _run(step)

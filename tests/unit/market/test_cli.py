@@ -27,6 +27,7 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
         "--bundles",
         "--session",
         "--receipts",
+        "--uftp-evidence",
         "--station-keys",
         "--from-block",
         "--step",
@@ -133,6 +134,7 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
     "participant request": ["--file", "--api", "--key-env", "--rpc"],
     "participant sessions": ["--state", "--api", "--key-env", "--rpc"],
     "participant statements": ["--session", "--format", "--api", "--key-env", "--rpc"],
+    "participant uftp-key": ["--domain", "--role", "--public-key", "--api", "--key-env"],
     "participant withdraw": ["--api", "--key-env", "--rpc"],
     "reindex": [],
     "replay": [
@@ -166,6 +168,8 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
         "--sign",
         "--no-sign",
     ],
+    "uftp": [],
+    "uftp serve": ["--config", "--host", "--port", "--poll-s", "--check"],
     "worker": ["--once", "--index", "--no-index"],
 }
 

@@ -89,7 +89,8 @@ class EvApiConfig(_Strict):
 
 
 class EvUserConfig(_Strict):
-    """An EV user of the FSP and the EVSE they charge at (their revenue share is its energy)."""
+    """An EV user of the FSP and the EVSE they charge at (their revenue share is the
+    flexibility that EVSE delivered, :mod:`market.fsp.shares`)."""
 
     station: str = Field(min_length=1)
     evse_id: int = Field(ge=0, le=1000)
@@ -115,9 +116,16 @@ class FspGatewayConfig(_Strict):
     ev_users: dict[str, EvUserConfig] = {}
     offers: OffersConfig = OffersConfig()
     poll_s: int = Field(default=5, gt=0, le=3600)
+    statements_dir: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _cross(self) -> FspGatewayConfig:
+        for uid in self.ev_users:
+            if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", uid):
+                raise ValueError(
+                    f"ev_users.{uid}: an EV user id is 1-64 letters, digits, '_', '.' or '-' "
+                    "(it names the user's statements folder)"
+                )
         for sid, st in self.csms.stations.items():
             if st.password is not None and not self.dev:
                 raise ValueError(
@@ -141,6 +149,13 @@ class FspGatewayConfig(_Strict):
         if self.database is not None:
             return self.database
         return f"sqlite:///{config_path.resolve().parent / (config_path.stem + '.fsp.db')}"
+
+    def statements_path(self, config_path: Path) -> Path | None:
+        """Where statements are also written as JSON files: ``statements_dir`` (relative to
+        the config file's folder), or None (kept in the database only)."""
+        if self.statements_dir is None:
+            return None
+        return config_path.resolve().parent / self.statements_dir
 
     def asset_id(self, station_id: str, evse: EvseConfig) -> str:
         """The market asset id of an EVSE: configured, or derived (the same every restart)."""

@@ -117,7 +117,15 @@ async def main(
         call_timeout_s=30.0,
     )
     await csms.start()
-    gateway = FspGateway(cfg, participant, store, csms, clock.now, log)
+    gateway = FspGateway(
+        cfg,
+        participant,
+        store,
+        csms,
+        clock.now,
+        log,
+        statements_dir=cfg.statements_path(config_path),
+    )
     server, api_task, api_port = await _serve_api(
         gateway_app(store, set(cfg.ev_users), gateway.status), cfg.ev_api.host, cfg.ev_api.port
     )

@@ -23,7 +23,9 @@ METER_BEFORE = SettlementRules(
 )
 
 
-def _order(power_w: list[int], direction: Literal["UP", "DOWN"] = "UP", cp: str = "CP-1", n: int = 0) -> FlexOrder:
+def _order(
+    power_w: list[int], direction: Literal["UP", "DOWN"] = "UP", cp: str = "CP-1", n: int = 0
+) -> FlexOrder:
     return FlexOrder(
         order_id=str(uuid.UUID(int=n + 1)),
         session_id=str(uuid.UUID(int=99)),

@@ -131,6 +131,7 @@ def market(chain: Any, tmp: Path) -> Iterator[Market]:
         token_secret="fsp-gateway-test",
         oracle_key=chain.keys["oracle"],
         settlement_rules=RULES.to_json_obj(),
+        public_rpc_url=chain.node.rpc_url,  # advertised in GET /deployment
     )
     rt = build_runtime(settings, ledger=ledger, clock=ChainClock(ledger))
     worker = Worker(

@@ -3,9 +3,11 @@ opts into the campaign (by keyboard only), and after the session sees what they 
 why. The session runs through a real gateway (subprocess), real OCPP stations over
 websockets, a real market on anvil; the page talks only to the gateway.
 
-Alice consents and opts in; Bob never consents, so the gateway does not bid his EV and the
-whole payout is Alice's (his EVSE delivered no flexibility). The test fails on any browser
-console error and on any request to another host than the gateway.
+Alice consents and opts in; Bob never consents, so the gateway offers none of his EV's
+flexibility (it charges uncontrolled, at its baseline) and the whole payout is Alice's.
+fsp.yaml has no ``rpc_url``: the gateway takes the public RPC URL the market advertises in
+``GET /deployment``. The test fails on any browser console error and on any request to
+another host than the gateway.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import yaml
 from fsp_world import (
     ISP_S,
     METER_S,
@@ -73,8 +76,6 @@ async def _deliver(m: Market, chain: Any, gw: Gateway, config: Path, session: An
     t0 = start - 5 * ISP_S
     await asyncio.to_thread(node.warp_to, t0)
     clock = StepClock(t0)
-    import yaml
-
     csms_port = int(yaml.safe_load(config.read_text())["csms"]["port"])
     fleet = StationFleet(
         f"ws://127.0.0.1:{csms_port}",
@@ -163,6 +164,11 @@ def test_an_ev_user_opts_in_and_sees_their_revenue(chain: Any, tmp_path: Path) -
         sid = session.session_id
         api_port = free_port()
         config = gateway_config(m, chain, tmp_path, free_port(), api_port)
+        # no rpc_url in fsp.yaml: the gateway uses the public one GET /deployment advertises
+        cfg = yaml.safe_load(config.read_text())
+        del cfg["rpc_url"]
+        config.write_text(yaml.safe_dump(cfg))
+        assert m.op.deployment()["public_rpc_url"] == chain.node.rpc_url
         tokens = {u: _token(config, u) for u in ("alice", "bob")}
         gw = Gateway(config, chain.keys["fsp_a"], api_port)
         gw.start()
@@ -244,7 +250,7 @@ def test_an_ev_user_opts_in_and_sees_their_revenue(chain: Any, tmp_path: Path) -
                 ).json()
                 payout = statement["session_payout_units"]
                 assert payout > 0
-                assert statement["share_units"] == payout  # Bob never consented: not bid
+                assert statement["share_units"] == payout  # Bob never consented: no flexibility
                 assert bob[0]["share_units"] == 0 and bob[0]["delivered_wh"] == 0
                 assert statement["delivered_wh"] > 0 and statement["payout_tx"].startswith("0x")
                 page.reload()

@@ -260,6 +260,9 @@ async def test_an_order_that_does_not_match_the_onchain_root_is_not_dispatched(
         config = gateway_config(m, chain, tmp_path, free_port(), api_port)
         gw = Gateway(config, chain.keys["fsp_a"], api_port)
         await asyncio.to_thread(gw.start)
+        for user in USERS:
+            token = await asyncio.to_thread(_token, config, user)
+            await asyncio.to_thread(give_consent, api_port, user, token)
         t0 = start - 5 * ISP_S
         await asyncio.to_thread(node.warp_to, t0)
         clock = StepClock(t0)

@@ -147,8 +147,8 @@ class FspGatewayConfig(_Strict):
         for uid in self.ev_users:
             if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", uid):
                 raise ValueError(
-                    f"ev_users.{uid}: an EV user id is 1-64 letters, digits, '_', '.' or '-' "
-                    "(it names the user's statements folder)"
+                    f"ev_users: {uid!r} is not an EV user id: 1-64 letters, digits, '_', '.' "
+                    "or '-', not starting with '.' or '-' (it names the user's statements folder)"
                 )
         for sid, st in self.csms.stations.items():
             if st.password is not None and not self.dev:

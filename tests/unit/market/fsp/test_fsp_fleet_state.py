@@ -44,9 +44,7 @@ def test_plugged_evses_become_evs_with_their_users_preferences() -> None:
     assert anon.arrival_unix == NOW  # plugged before the session: counted from now
 
 
-def test_unplugged_evses_are_left_out_opted_out_ones_inflexible_and_a_late_plan_counts_from_start() -> (
-    None
-):
+def test_unplugged_evses_out_opted_out_ones_inflexible_a_late_plan_from_start() -> None:
     states = {("ST", 1): EvseState(True, _reading(None)), ("ST", 2): EvseState(False)}
     (alice,) = fleet(
         _cfg(),

@@ -357,19 +357,23 @@ class FspGateway:
 
     def _share(self, row: dict[str, Any], record: dict[str, Any]) -> dict[str, int]:
         sid = str(row["id"])
-        with api_step("session_id"):
-            bundle = json.loads(self.participant.client.bundle(sid, "delivery"))
-        report = bundle["report"]
-        roots = self.participant.chain.market.session_roots(uuid_to_bytes32(sid))
         orders = [
             as_message(FlexOrder, o["body"]) for o in self.store.orders_of(sid) if o["verified"]
         ]
+        rules = SettlementRules(isp_s=int(row["isp_s"]))  # no order: nothing was delivered
+        order_payouts: dict[str, int] = {}
+        if orders:  # the rules the settlement used, from the published delivery bundle
+            with api_step("session_id"):
+                report = json.loads(self.participant.client.bundle(sid, "delivery"))["report"]
+            rules = SettlementRules.model_validate(report["rules"])
+            order_payouts = {o["order_id"]: int(o["payout_units"]) for o in report["orders"]}
+        roots = self.participant.chain.market.session_roots(uuid_to_bytes32(sid))
         keys = [(st, e.evse_id) for st, c in self.cfg.csms.stations.items() for e in c.evses]
         shares, statements = build_statements(
             self.cfg,
             session=row,
             orders=orders,
-            rules=SettlementRules.model_validate(report["rules"]),
+            rules=rules,
             readings={k: self.store.readings(*k) for k in keys},
             nominations=self.ev.nominations(sid),
             payout_units=int(record["payout_units"]),
@@ -377,7 +381,7 @@ class FspGateway:
                 "delivery_root": hex32(roots.delivery_root),
                 "payout_tx": record["payout_tx"],
                 "withdrawn_units": record["withdrawn_units"],
-                "order_payouts": {o["order_id"]: o["payout_units"] for o in report["orders"]},
+                "order_payouts": order_payouts,
             },
         )
         for uid, body in statements.items():

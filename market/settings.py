@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     mode: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///build/flexmarket.db"
     rpc_url: str | None = None
+    # Advertised in GET /deployment for participants (e.g. FSP gateways) without their own
+    # node; unset: the field is null. Never this service's private node URL by default.
+    public_rpc_url: str | None = Field(default=None, pattern=r"^(https?|wss?)://")
     deployment_file: Path | None = None  # default: .flexmarket/deployment.json (deploy)
     chain_id: int | None = None
     market_address: str | None = None

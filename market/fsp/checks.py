@@ -1,5 +1,5 @@
-"""Pure checks and shares of the FSP gateway: orders against the on-chain orders root, energy
-per EVSE over a delivery window, and the EV users' shares of a payout.
+"""Pure checks of the FSP gateway: orders against the on-chain orders root, energy
+per EVSE over a delivery window (the EV users' shares are in :mod:`market.fsp.shares`).
 
 Why the chain decides: the API serves the orders, but the operator anchored their Merkle
 root on-chain when it posted the clearing. An order is acted on only if its own leaf (the
@@ -9,7 +9,7 @@ result bundle reproduces that root; a tampered order, bundle or proof cannot.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from adapters.ocpp.sink import MeterReading
 from clearing.bundle import ResultBundle
@@ -68,16 +68,3 @@ def energy_wh(readings: Sequence[MeterReading], start: int, end: int) -> int:
     if first is None or last is None or last is first:
         return 0
     return max(0, last.import_wh - first.import_wh) + max(0, last.export_wh - first.export_wh)
-
-
-def user_shares(payout_units: int, energy_by_user: Mapping[str, int]) -> dict[str, int]:
-    """Split a payout among EV users by the energy of their EVSEs (integers).
-
-    Rule: each user gets ``floor(payout x energy / total energy)``; the remainder (fewer
-    units than there are users) stays with the FSP, so the shares never exceed the payout.
-    No energy at all: every share is 0.
-    """
-    total = sum(max(0, e) for e in energy_by_user.values())
-    if payout_units <= 0 or total == 0:
-        return dict.fromkeys(energy_by_user, 0)
-    return {u: payout_units * max(0, e) // total for u, e in sorted(energy_by_user.items())}

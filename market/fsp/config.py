@@ -10,6 +10,7 @@ be coerced or ignored. Secrets are never in the file: ``key_env`` and each stati
 from __future__ import annotations
 
 import re
+import ssl
 import uuid
 from pathlib import Path
 from typing import Literal
@@ -17,6 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from adapters.ocpp.tls import server_context
 from clearing.messages import Code
 
 _NAMED = re.compile(r"^(?P<field>[A-Za-z_][\w.\[\]-]*): (?P<reason>.+)$", re.S)
@@ -66,15 +68,37 @@ class StationConfig(_Strict):
 
 
 class CsmsConfig(_Strict):
-    """The embedded CSMS: where stations connect, and who they are."""
+    """The embedded CSMS: where stations connect, and who they are.
+
+    ``security_profile``: 1 plain ``ws://`` with HTTP Basic passwords (dev and closed
+    networks); 2 ``wss://`` with ``tls_cert``/``tls_key`` (PEM files, relative to the config
+    file's folder) and passwords; 3 mutual TLS, station certificates signed by ``tls_ca``
+    whose CN must be the station id (:mod:`adapters.ocpp.tls`)."""
 
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=9000, ge=0, le=65535)
     meter_interval_s: int = Field(default=60, gt=0, le=3600)
     stations: dict[str, StationConfig] = Field(min_length=1)
+    security_profile: Literal[1, 2, 3] = 1
+    tls_cert: str | None = Field(default=None, min_length=1)
+    tls_key: str | None = Field(default=None, min_length=1)
+    tls_ca: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _ids(self) -> CsmsConfig:
+        tls = {"tls_cert": self.tls_cert, "tls_key": self.tls_key, "tls_ca": self.tls_ca}
+        if self.security_profile == 1:
+            for name, value in tls.items():
+                if value is not None:
+                    raise ValueError(f"{name}: TLS files need security_profile 2 or 3")
+        else:
+            for name in ("tls_cert", "tls_key"):
+                if tls[name] is None:
+                    raise ValueError(f"{name}: security_profile {self.security_profile} needs it")
+            if self.security_profile == 3 and self.tls_ca is None:
+                raise ValueError("tls_ca: security_profile 3 needs the CA of station certificates")
+            if self.security_profile == 2 and self.tls_ca is not None:
+                raise ValueError("tls_ca: client certificates are profile 3; set it to 3")
         for sid in self.stations:
             if not re.fullmatch(r"[A-Za-z0-9*\-_=+|@.]{1,36}", sid):
                 raise ValueError(f"stations.{sid}: not an OCPP station id (1-36 characters)")
@@ -89,7 +113,8 @@ class EvApiConfig(_Strict):
 
 
 class EvUserConfig(_Strict):
-    """An EV user of the FSP and the EVSE they charge at (their revenue share is its energy)."""
+    """An EV user of the FSP and the EVSE they charge at (their revenue share is the
+    flexibility that EVSE delivered, :mod:`market.fsp.shares`)."""
 
     station: str = Field(min_length=1)
     evse_id: int = Field(ge=0, le=1000)
@@ -115,9 +140,16 @@ class FspGatewayConfig(_Strict):
     ev_users: dict[str, EvUserConfig] = {}
     offers: OffersConfig = OffersConfig()
     poll_s: int = Field(default=5, gt=0, le=3600)
+    statements_dir: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _cross(self) -> FspGatewayConfig:
+        for uid in self.ev_users:
+            if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", uid):
+                raise ValueError(
+                    f"ev_users: {uid!r} is not an EV user id: 1-64 letters, digits, '_', '.' "
+                    "or '-', not starting with '.' or '-' (it names the user's statements folder)"
+                )
         for sid, st in self.csms.stations.items():
             if st.password is not None and not self.dev:
                 raise ValueError(
@@ -141,6 +173,35 @@ class FspGatewayConfig(_Strict):
         if self.database is not None:
             return self.database
         return f"sqlite:///{config_path.resolve().parent / (config_path.stem + '.fsp.db')}"
+
+    def statements_path(self, config_path: Path) -> Path | None:
+        """Where statements are also written as JSON files: ``statements_dir`` (relative to
+        the config file's folder), or None (kept in the database only)."""
+        if self.statements_dir is None:
+            return None
+        return config_path.resolve().parent / self.statements_dir
+
+    def csms_ssl_context(self, config_path: Path) -> ssl.SSLContext | None:
+        """The CSMS's TLS context for security profiles 2 and 3 (None for profile 1); files
+        relative to the config file's folder. A file that cannot be loaded is named."""
+        csms = self.csms
+        if csms.security_profile == 1 or csms.tls_cert is None or csms.tls_key is None:
+            return None
+        folder = config_path.resolve().parent
+        files = {"tls_cert": csms.tls_cert, "tls_key": csms.tls_key, "tls_ca": csms.tls_ca}
+        for name, value in files.items():
+            if value is not None and not (folder / value).is_file():
+                raise FspConfigError(f"csms.{name}", f"no such file: {folder / value}")
+        try:
+            return server_context(
+                csms.security_profile,
+                folder / csms.tls_cert,
+                folder / csms.tls_key,
+                folder / csms.tls_ca if csms.tls_ca is not None else None,
+            )
+        except (ssl.SSLError, ValueError) as exc:
+            field = "csms.tls_ca" if "verify" in str(exc).lower() else "csms.tls_cert"
+            raise FspConfigError(field, f"cannot load the TLS files: {exc}") from exc
 
     def asset_id(self, station_id: str, evse: EvseConfig) -> str:
         """The market asset id of an EVSE: configured, or derived (the same every restart)."""

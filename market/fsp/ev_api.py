@@ -1,5 +1,11 @@
-"""The FSP gateway's HTTP API: EV users' preferences and revenue statements, and the
-gateway's ``GET /status``.
+"""The FSP gateway's HTTP API: EV users' consent, campaigns, preferences and revenue
+statements, the EV-user page (``/ev-user``, :mod:`market.fsp.ev_page`) and the gateway's
+``GET /status``.
+
+Consent (GDPR): ``GET /consent-text`` says exactly what is shared with whom; a user's
+decision is stored with the gateway's time. Without consent an EV user's EV is never bid and
+an opt-in is refused (409, field ``consent``); withdrawing consent also opts out of every
+campaign, in the same commit.
 
 Authentication: ``Authorization: Bearer <token>``, a per-EV-user token the FSP issues with
 ``flexmarket fsp token`` (random 256 bits; only its SHA-256 is stored). No token or an unknown
@@ -18,15 +24,20 @@ the field. There is no default token.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Header
 from pydantic import BaseModel, ConfigDict, Field
 
 from market.api.problems import install
-from market.errors import FlexMarketError, Forbidden, NotFound
+from market.errors import Conflict, FlexMarketError, Forbidden, InvalidMessage, NotFound
+from market.fsp import ev_page
+from market.fsp.ev_store import EvUserStore
 from market.fsp.store import GatewayStore
+from market.fsp.store import preferences as preferences_table
 
 
 class Unauthenticated(FlexMarketError):
@@ -51,9 +62,43 @@ class Preferences(BaseModel):
     battery_wh: Annotated[int, Field(gt=0, le=1_000_000)] | None = None
 
 
-def ev_user_router(store: GatewayStore, users: set[str]) -> APIRouter:
-    """``/ev-users/{user_id}/preferences`` (GET, PUT) and ``/ev-users/{user_id}/statements``."""
+class ConsentDecision(BaseModel):
+    """Give (``given: true``) or withdraw consent to the text of ``version``."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    given: bool
+    version: str = Field(min_length=1, max_length=32)
+
+
+def _opted_in(prefs: dict[str, Any]) -> bool:
+    return bool(prefs.get("opt_in", True)) or any((prefs.get("campaigns") or {}).values())
+
+
+def _opt_out_all(user_id: str, prefs: dict[str, Any], campaign_ids: list[str], at: int) -> Any:
+    """The preferences write that leaves every campaign (run inside the consent commit)."""
+    campaigns = {**(prefs.get("campaigns") or {}), **dict.fromkeys(campaign_ids, False)}
+    body = {**Preferences().model_dump(), **prefs, "opt_in": False}
+    body["campaigns"] = dict.fromkeys(campaigns, False)
+
+    def write(conn: sa.Connection) -> None:
+        conn.execute(preferences_table.delete().where(preferences_table.c.user_id == user_id))
+        conn.execute(
+            preferences_table.insert().values(
+                user_id=user_id, prefs_json=json.dumps(body), updated_at=at
+            )
+        )
+
+    return write
+
+
+def ev_user_router(
+    store: GatewayStore, users: set[str], ev: EvUserStore | None = None
+) -> APIRouter:
+    """``/ev-users/{user_id}/``: ``consent``, ``campaigns``, ``preferences`` and
+    ``statements``."""
     router = APIRouter(prefix="/ev-users", tags=["ev-users"])
+    ev = ev if ev is not None else EvUserStore(store.engine, now=lambda: store.now())
 
     def caller(authorization: Annotated[str | None, Header()] = None) -> str:
         if not authorization or not authorization.startswith("Bearer "):
@@ -80,9 +125,60 @@ def ev_user_router(store: GatewayStore, users: set[str]) -> APIRouter:
 
     @router.put("/{user_id}/preferences", response_model=Preferences)
     def put_preferences(user_id: str, body: Preferences, who: str = me) -> Preferences:
+        """Opting in (generally or to a campaign) needs consent first (409 otherwise)."""
         own(user_id, who)
+        consent = ev.consent(user_id)
+        if _opted_in(body.model_dump()) and not (consent and consent["given"]):
+            raise Conflict(
+                "opting in needs your consent first (PUT /ev-users/{user_id}/consent); "
+                "set opt_in false and every campaign false to save preferences without it",
+                field="consent",
+            )
         store.set_preferences(user_id, body.model_dump())
         return body
+
+    @router.get("/{user_id}/consent")
+    def get_consent(user_id: str, who: str = me) -> dict[str, Any]:
+        """The user's latest decision (``given`` false and ``at`` null: never asked)."""
+        own(user_id, who)
+        consent = ev.consent(user_id) or {"given": False, "version": None, "at": None}
+        return {**consent, "current_version": ev_page.CONSENT["version"]}
+
+    @router.put("/{user_id}/consent")
+    def put_consent(user_id: str, body: ConsentDecision, who: str = me) -> dict[str, Any]:
+        """Give or withdraw consent; withdrawing opts out of every campaign (one commit)."""
+        own(user_id, who)
+        current = ev_page.CONSENT["version"]
+        if body.given and body.version != current:
+            raise InvalidMessage(
+                f"the consent text is version {current}, not {body.version}: read it again "
+                "(GET /consent-text)",
+                field="version",
+            )
+        opt_out = None
+        if not body.given:
+            ids = [c["session_id"] for c in ev.campaigns()]
+            prefs = store.preferences(user_id) or {}
+            opt_out = _opt_out_all(user_id, prefs, ids, int(store.now()))
+        decision = ev.set_consent(user_id, given=body.given, version=body.version, opt_out=opt_out)
+        return {**decision, "current_version": current}
+
+    @router.get("/{user_id}/campaigns")
+    def get_campaigns(user_id: str, who: str = me) -> list[dict[str, Any]]:
+        """The market sessions the gateway knows, latest first, each with ``opted_in``: what
+        the gateway will do for this user (consent and preferences together)."""
+        own(user_id, who)
+        consent = ev.consent(user_id)
+        given = bool(consent and consent["given"])
+        prefs = store.preferences(user_id) or {}
+        chosen = prefs.get("campaigns") or {}
+        return [
+            {
+                **c,
+                "opted_in": given and bool(chosen.get(c["session_id"], prefs.get("opt_in", True))),
+            }
+            for c in ev.campaigns()
+        ]
 
     @router.get("/{user_id}/statements")
     def get_statements(user_id: str, who: str = me) -> list[dict[str, Any]]:
@@ -94,7 +190,11 @@ def ev_user_router(store: GatewayStore, users: set[str]) -> APIRouter:
 
 
 def gateway_app(
-    store: GatewayStore, users: set[str], status: Callable[[], dict[str, Any]]
+    store: GatewayStore,
+    users: set[str],
+    status: Callable[[], dict[str, Any]],
+    *,
+    ev: EvUserStore | None = None,
 ) -> FastAPI:
     """The API the gateway serves: EV users' routes and ``GET /status``."""
     app = FastAPI(
@@ -103,7 +203,8 @@ def gateway_app(
         "RFC 9457 application/problem+json.",
     )
     install(app)
-    app.include_router(ev_user_router(store, users))
+    app.include_router(ev_user_router(store, users, ev))
+    ev_page.install(app)
 
     @app.get("/status")
     def get_status() -> dict[str, Any]:

@@ -51,7 +51,11 @@ def fleet(
 ) -> list[EV]:
     """One EV per plugged-in EVSE (named by its user, else ``station/evse``), sorted by id.
 
-    Users who opted out are left out (they keep uncontrolled charging)."""
+    A user who opted out (or gave no consent) stays in the fleet with ``opt_in`` false: the
+    agent offers none of their flexibility and dispatches their baseline (uncontrolled
+    charging), but their baseline is in the FSP's prognosis, because the market meters every
+    registered EVSE of the FSP's portfolio at settlement; leaving it out would make their
+    charging count against the flexibility the others delivered."""
     users = user_of(cfg)
     out: list[EV] = []
     for sid, station in sorted(cfg.csms.stations.items()):
@@ -61,8 +65,6 @@ def fleet(
                 continue
             uid = users.get((sid, evse.evse_id))
             pref = dict(prefs.get(uid, {})) if uid else {}
-            if not pref.get("opt_in", True):
-                continue
             battery_wh = int(pref.get("battery_wh") or DEFAULT_BATTERY_WH)
             soc_pct = (
                 state.last.soc_pct
@@ -84,7 +86,7 @@ def fleet(
                     departure_unix=max(departure, now),
                     min_departure_soc_wh=battery_wh * int(pref.get("min_soc_pct") or 0) // 100,
                     min_price_per_mwh=int(pref.get("min_price_per_mwh") or 0),
-                    opt_in=True,
+                    opt_in=bool(pref.get("opt_in", True)),
                 ),
             )
             if state.needs is not None:

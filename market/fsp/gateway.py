@@ -14,6 +14,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from adapters.ocpp.charging_needs import EvChargingNeeds
@@ -22,15 +23,18 @@ from adapters.ocpp.orders import IspSetpoint
 from clearing.bundle import ResultBundle
 from clearing.encoding import hex32, uuid_to_bytes32
 from clearing.messages import FlexOffer, FlexOrder
+from clearing.settlement.rules import SettlementRules
 from market.agents.common import MarketSession, as_message
 from market.agents.fleet import EV
 from market.agents.fsp import FspAgent
 from market.api.schemas import AssetCreate
 from market.client import ApiError
-from market.fsp.checks import energy_wh, user_shares, verify_orders
+from market.fsp.checks import verify_orders
 from market.fsp.config import FspGatewayConfig
+from market.fsp.ev_store import EvUserStore
 from market.fsp.fleet_state import EvseState, fleet
 from market.fsp.outbox import relay
+from market.fsp.statements import build_statements, write_statement_files
 from market.fsp.store import GatewayStore
 from market.participant.errors import ParticipantError
 from market.participant.participant import CLEARED_STATES, Participant, api_step, once
@@ -69,6 +73,12 @@ class FspGateway:
     resent: set[str] = field(default_factory=set)  # sessions whose plan this process sent
     checked: set[str] = field(default_factory=set)  # sessions whose orders were fetched
     warned: set[tuple[str, str, str]] = field(default_factory=set)  # preference issues logged
+    statements_dir: Path | None = None  # statements also written here as JSON files
+    campaigned: set[str] = field(default_factory=set)  # sessions recorded as campaigns
+    ev: EvUserStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ev = EvUserStore(self.store.engine, now=lambda: self.store.now())
 
     # ---- set-up -------------------------------------------------------------------------------
 
@@ -119,11 +129,17 @@ class FspGateway:
         return out
 
     def fleet(self, row: dict[str, Any]) -> list[EV]:
+        """The session's EVs: an EV user who has not given consent (or withdrew it) is
+        never bid, whatever their preferences say; EVSEs without a user are the FSP's own."""
         sid = str(row["id"])
-        prefs = {}
-        for uid, p in self.store.all_preferences().items():
+        prefs: dict[str, dict[str, Any]] = {}
+        stored = self.store.all_preferences()
+        consenting = self.ev.consenting()
+        for uid in self.cfg.ev_users:
+            p = stored.get(uid, {})
             campaigns = p.get("campaigns") or {}
-            prefs[uid] = {**p, "opt_in": bool(campaigns.get(sid, p.get("opt_in", True)))}
+            opt_in = bool(campaigns.get(sid, p.get("opt_in", True))) and uid in consenting
+            prefs[uid] = {**p, "opt_in": opt_in}
         return fleet(
             self.cfg,
             self.evse_states(),
@@ -161,6 +177,13 @@ class FspGateway:
             agent = self.agent(row)
             if not agent.evs:
                 return
+            self.ev.put_nominations(
+                sid,
+                {
+                    (f.ev.station_id, f.ev.evse_id): list(f.baseline_w)
+                    for f in agent.portfolio.frames.values()
+                },
+            )
             for prognosis in agent.prognoses():
                 self.participant.post_prognosis(prognosis)
             offers = agent.offers(self.participant.requests(sid))
@@ -304,45 +327,68 @@ class FspGateway:
 
     def settle(self, row: dict[str, Any]) -> None:
         """Withdraw the credits once per FINAL session; share its attested payout among the
-        EV users by their EVSEs' delivered energy and keep each user's statement."""
+        EVSEs by the flexibility each delivered and keep each EV user's statement (also as a
+        file under ``statements_dir``). Each step is recorded, so a restart finishes it."""
         sid = str(row["id"])
-        if self.store.withdrawn(sid) is not None:
+        record = self.ev.payout(sid)
+        if record is not None and "shares" in record:
             return
-        rows = self.participant.settlements(sid)
-        payout = sum(int(r.get("payout_units", 0)) for r in rows if "reserved_units" in r)
-        credits = self.participant.chain.credits_units()
-        amount = self.participant.chain.withdraw() if credits > 0 else 0
-        self.store.record_withdrawal(sid, amount)
-        start, end = int(row["delivery_start"]), int(row["delivery_end"])
-        energy = {
-            uid: energy_wh(self.store.readings(u.station, u.evse_id), start, end)
-            for uid, u in self.cfg.ev_users.items()
-        }
-        shares = user_shares(payout, energy)
-        for uid, share in shares.items():
-            self.store.put_statement(
-                sid,
-                uid,
-                {
-                    "session_id": sid,
-                    "user_id": uid,
-                    "energy_wh": energy[uid],
-                    "fleet_energy_wh": sum(energy.values()),
-                    "session_payout_units": payout,
-                    "share_units": share,
-                    "rule": "floor(payout x energy / fleet energy); the remainder stays with "
-                    "the FSP",
-                },
-            )
+        if record is None:
+            rows = self.participant.settlements(sid)
+            payout = sum(int(r.get("payout_units", 0)) for r in rows if "reserved_units" in r)
+            amount, tx = self.store.withdrawn(sid), None
+            if amount is None:
+                credits = self.participant.chain.credits_units()
+                amount, tx = self.participant.chain.withdraw_with_tx() if credits > 0 else (0, None)
+                self.store.record_withdrawal(sid, amount)
+            record = {"payout_units": payout, "withdrawn_units": amount, "payout_tx": tx}
+            self.ev.put_payout(sid, record)
+        shares = self._share(row, record)
+        self.ev.put_payout(sid, {**record, "shares": shares})
         self.log(
             {
                 "event": "settled",
                 "session_id": sid,
-                "payout_units": payout,
-                "withdrawn_units": amount,
+                "payout_units": record["payout_units"],
+                "withdrawn_units": record["withdrawn_units"],
                 "shares": shares,
             }
         )
+
+    def _share(self, row: dict[str, Any], record: dict[str, Any]) -> dict[str, int]:
+        sid = str(row["id"])
+        orders = [
+            as_message(FlexOrder, o["body"]) for o in self.store.orders_of(sid) if o["verified"]
+        ]
+        rules = SettlementRules(isp_s=int(row["isp_s"]))  # no order: nothing was delivered
+        order_payouts: dict[str, int] = {}
+        if orders:  # the rules the settlement used, from the published delivery bundle
+            with api_step("session_id"):
+                report = json.loads(self.participant.client.bundle(sid, "delivery"))["report"]
+            rules = SettlementRules.model_validate(report["rules"])
+            order_payouts = {o["order_id"]: int(o["payout_units"]) for o in report["orders"]}
+        roots = self.participant.chain.market.session_roots(uuid_to_bytes32(sid))
+        keys = [(st, e.evse_id) for st, c in self.cfg.csms.stations.items() for e in c.evses]
+        shares, statements = build_statements(
+            self.cfg,
+            session=row,
+            orders=orders,
+            rules=rules,
+            readings={k: self.store.readings(*k) for k in keys},
+            nominations=self.ev.nominations(sid),
+            payout_units=int(record["payout_units"]),
+            anchors={
+                "delivery_root": hex32(roots.delivery_root),
+                "payout_tx": record["payout_tx"],
+                "withdrawn_units": record["withdrawn_units"],
+                "order_payouts": order_payouts,
+            },
+        )
+        for uid, body in statements.items():
+            self.store.put_statement(sid, uid, body)
+        if self.statements_dir is not None:
+            write_statement_files(self.statements_dir, statements)
+        return {uid: shares[f"{u.station}/{u.evse_id}"] for uid, u in self.cfg.ev_users.items()}
 
     # ---- the pass -----------------------------------------------------------------------------
 
@@ -353,6 +399,10 @@ class FspGateway:
             sid, state = str(row["id"]), str(row["state"])
             if await asyncio.to_thread(self.store.see_session, sid, state):
                 self.log({"event": "session", "session_id": sid, "state": state})
+                self.campaigned.discard(sid)
+            if sid not in self.campaigned:
+                await asyncio.to_thread(self.ev.put_campaign, row)
+                self.campaigned.add(sid)
             try:
                 if state == "OPEN":
                     await asyncio.to_thread(self.bid, row)

@@ -18,8 +18,8 @@ import uvicorn
 
 from adapters.clock import Clock, SystemClock
 from adapters.ocpp.csms import Csms
-from market.client import MarketClient
-from market.fsp.config import FspGatewayConfig
+from market.client import ApiError, MarketClient
+from market.fsp.config import FspConfigError, FspGatewayConfig
 from market.fsp.ev_api import gateway_app
 from market.fsp.gateway import FspGateway, Log, json_log
 from market.fsp.outbox import OutboxSink
@@ -71,6 +71,25 @@ def _follow_events(
             time.sleep(5.0)
 
 
+def resolve_rpc_url(cfg: FspGatewayConfig) -> str:
+    """``rpc_url`` of fsp.yaml, else the public RPC URL the market advertises in
+    ``GET /deployment``; neither: one error naming ``rpc_url``."""
+    if cfg.rpc_url is not None:
+        return cfg.rpc_url
+    need = "the gateway commits offers, verifies orders and withdraws on-chain: give rpc_url"
+    url = cfg.market_url.rstrip("/")
+    try:
+        public = MarketClient(url).deployment().get("public_rpc_url")
+    except (ApiError, httpx.HTTPError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ParticipantError(
+            "rpc_url", f"{need} (could not read {url}/deployment for a public one: {reason})"
+        ) from exc
+    if not public:
+        raise ParticipantError("rpc_url", f"{need} (the market advertises no public_rpc_url)")
+    return str(public)
+
+
 async def _serve_api(
     app: object, host: str, port: int
 ) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
@@ -95,16 +114,13 @@ async def main(
     log: Log = json_log,
 ) -> None:
     """Connect, start the CSMS and the API, register the assets, then pass until stopped."""
-    if cfg.rpc_url is None:
-        raise ParticipantError(
-            "rpc_url",
-            "the gateway commits offers, verifies orders and withdraws on-chain: give the "
-            "chain's RPC URL (GET /deployment names the chain, not an endpoint)",
-        )
+    try:
+        ssl_context = cfg.csms_ssl_context(config_path)
+    except FspConfigError as exc:
+        raise ParticipantError(exc.field, exc.reason) from exc
+    rpc_url = await asyncio.to_thread(resolve_rpc_url, cfg)
     store = GatewayStore(cfg.database_url(config_path))
-    participant = await asyncio.to_thread(
-        connect, cfg.market_url.rstrip("/"), key, rpc_url=cfg.rpc_url
-    )
+    participant = await asyncio.to_thread(connect, cfg.market_url.rstrip("/"), key, rpc_url=rpc_url)
     clock: Clock = ChainTime(participant) if cfg.clock == "chain" else SystemClock()
     store.now = clock.now
     csms = Csms(
@@ -115,9 +131,19 @@ async def main(
         port=cfg.csms.port,
         meter_interval_s=cfg.csms.meter_interval_s,
         call_timeout_s=30.0,
+        ssl_context=ssl_context,
+        security_profile=cfg.csms.security_profile,
     )
     await csms.start()
-    gateway = FspGateway(cfg, participant, store, csms, clock.now, log)
+    gateway = FspGateway(
+        cfg,
+        participant,
+        store,
+        csms,
+        clock.now,
+        log,
+        statements_dir=cfg.statements_path(config_path),
+    )
     server, api_task, api_port = await _serve_api(
         gateway_app(store, set(cfg.ev_users), gateway.status), cfg.ev_api.host, cfg.ev_api.port
     )

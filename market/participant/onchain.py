@@ -69,9 +69,14 @@ class ChainAccount:
 
     def withdraw(self) -> int:
         """Withdraw every credit; returns the amount paid out (token minor units)."""
+        return self.withdraw_with_tx()[0]
+
+    def withdraw_with_tx(self) -> tuple[int, str]:
+        """Withdraw every credit; the amount paid out and the transaction hash (for a
+        statement that names where the money went)."""
         with onchain("withdraw"):
             tx = self.market.withdraw(sender=self.address)
-        return int(tx.event("Withdrawn").args["amount"])
+        return int(tx.event("Withdrawn").args["amount"]), tx.tx_hash
 
     # ---- market steps ---------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ class DeploymentInfo(BaseModel):
     deploy_block: int
     abi_hashes: dict[str, str]
     abis: dict[str, str]
+    public_rpc_url: str | None = None  # FLEXMARKET_PUBLIC_RPC_URL: a node anyone may use
 
 
 def _deployment(request: Request) -> tuple[DeploymentInfo, dict[str, list[dict[str, Any]]]]:
@@ -52,6 +53,9 @@ def _deployment(request: Request) -> tuple[DeploymentInfo, dict[str, list[dict[s
         deploy_block=market.deploy_block,
         abi_hashes={name: abi_hash(abi) for name, abi in abis.items()},
         abis={name: f"/deployment/abi/{name}" for name in CONTRACTS},
+        public_rpc_url=getattr(
+            getattr(request.app.state, "settings", None), "public_rpc_url", None
+        ),
     )
     request.app.state.deployment = (info, abis)
     return info, abis
@@ -59,7 +63,8 @@ def _deployment(request: Request) -> tuple[DeploymentInfo, dict[str, list[dict[s
 
 @router.get("/deployment", response_model=DeploymentInfo, responses={503: {}})
 def deployment(request: Request) -> DeploymentInfo:
-    """Chain id, contract addresses, deploy block (where event scans start) and ABI hashes."""
+    """Chain id, contract addresses, deploy block (where event scans start), ABI hashes and
+    the public RPC URL the operator advertises (``FLEXMARKET_PUBLIC_RPC_URL``; else null)."""
     return _deployment(request)[0]
 
 

@@ -23,6 +23,7 @@ def test_deployment_names_the_chain_contracts_and_abis(chain, clients) -> None:
     # the market's own deploy block (the token may be a block older): where its events start
     assert info["deploy_block"] == chain.contracts.market.deploy_block >= dep.deploy_block
     assert info["abi_hashes"] == dep.abi_hashes
+    assert info["public_rpc_url"] is None  # FLEXMARKET_PUBLIC_RPC_URL not set
     for name, route in info["abis"].items():
         abi = anyone.abi(name)
         assert route == f"/deployment/abi/{name}"

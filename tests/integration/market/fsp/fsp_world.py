@@ -131,6 +131,7 @@ def market(chain: Any, tmp: Path) -> Iterator[Market]:
         token_secret="fsp-gateway-test",
         oracle_key=chain.keys["oracle"],
         settlement_rules=RULES.to_json_obj(),
+        public_rpc_url=chain.node.rpc_url,  # advertised in GET /deployment
     )
     rt = build_runtime(settings, ledger=ledger, clock=ChainClock(ledger))
     worker = Worker(
@@ -230,10 +231,25 @@ def gateway_config(m: Market, chain: Any, tmp: Path, csms_port: int, api_port: i
         },
         "ev_api": {"port": api_port},
         "ev_users": {u: {"station": st, "evse_id": 1} for u, st in USERS.items()},
+        "statements_dir": "statements",
     }
     path = tmp / "fsp.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def give_consent(api_port: int, user: str, token: str) -> None:
+    """The EV user consents (the gateway bids no EV user's EV without it)."""
+    auth = {"Authorization": f"Bearer {token}"}
+    base = f"http://127.0.0.1:{api_port}"
+    version = httpx.get(f"{base}/consent-text", timeout=10).json()["version"]
+    resp = httpx.put(
+        f"{base}/ev-users/{user}/consent",
+        json={"given": True, "version": version},
+        headers=auth,
+        timeout=10,
+    )
+    assert resp.status_code == 200, resp.text
 
 
 @dataclass

@@ -33,6 +33,7 @@ from fsp_world import (
     Gateway,
     StepClock,
     gateway_config,
+    give_consent,
     market,
     open_session,
     station_specs,
@@ -89,6 +90,8 @@ async def run_session(chain: Any, tmp: Path, *, kill: bool) -> Outcome:
         tokens = {u: await asyncio.to_thread(_token, config, u) for u in USERS}
         gw = Gateway(config, chain.keys["fsp_a"], api_port)
         await asyncio.to_thread(gw.start)
+        for user, token in tokens.items():  # no EV user's EV is bid without consent
+            await asyncio.to_thread(give_consent, api_port, user, token)
         t0 = start - 5 * ISP_S
         await asyncio.to_thread(node.warp_to, t0)
         clock = StepClock(t0)
@@ -174,6 +177,9 @@ async def run_session(chain: Any, tmp: Path, *, kill: bool) -> Outcome:
                 assert statement["session_id"] == sid
                 assert statement["session_payout_units"] == payout
                 shares[user] = statement["share_units"]
+                # the same statement as a JSON file under statements_dir
+                file = tmp / "statements" / user / f"{sid}.json"
+                assert json.loads(file.read_text()) == statement
             return Outcome(
                 start=start,
                 payout_units=payout,
@@ -254,6 +260,9 @@ async def test_an_order_that_does_not_match_the_onchain_root_is_not_dispatched(
         config = gateway_config(m, chain, tmp_path, free_port(), api_port)
         gw = Gateway(config, chain.keys["fsp_a"], api_port)
         await asyncio.to_thread(gw.start)
+        for user in USERS:
+            token = await asyncio.to_thread(_token, config, user)
+            await asyncio.to_thread(give_consent, api_port, user, token)
         t0 = start - 5 * ISP_S
         await asyncio.to_thread(node.warp_to, t0)
         clock = StepClock(t0)

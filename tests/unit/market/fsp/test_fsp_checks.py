@@ -1,5 +1,5 @@
 """Orders are checked against the on-chain root with the result bundle's proofs; energy per
-EVSE and the EV users' integer shares."""
+EVSE."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from clearing.encoding import hex32
 from clearing.engine import ORDER_LEAF_ENCODING, order_leaf
 from clearing.merkle import StandardMerkleTree
 from clearing.messages import FlexOrder, IspPower
-from market.fsp.checks import energy_wh, user_shares, verify_orders
+from market.fsp.checks import energy_wh, verify_orders
 
 FSP = "0x" + "ab" * 20
 OTHER = "0x" + "cd" * 20
@@ -83,12 +83,3 @@ def test_energy_counts_import_and_export_inside_the_window() -> None:
     assert energy_wh(readings, 0, 1_800) == 1_400 + 300
     assert energy_wh(readings, 5_000, 6_000) == 0  # no reading inside
     assert energy_wh([_r(950, 10)], 900, 1_800) == 0  # one reading: no difference
-
-
-def test_shares_are_integers_by_energy_and_never_exceed_the_payout() -> None:
-
-    shares = user_shares(1_000, {"alice": 2, "bob": 1, "carol": 0})
-    assert shares == {"alice": 666, "bob": 333, "carol": 0}
-    assert sum(shares.values()) == 999  # the remainder (1 unit) stays with the FSP
-    assert user_shares(1_000, {"alice": 0, "bob": 0}) == {"alice": 0, "bob": 0}
-    assert user_shares(0, {"alice": 5}) == {"alice": 0}

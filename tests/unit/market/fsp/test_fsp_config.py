@@ -190,3 +190,59 @@ def test_without_an_rpc_url_the_gateway_stops_before_connecting(tmp_path: Path) 
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: rpc_url: the gateway commits offers")
     assert proc.stderr.count("\n") == 1
+
+
+def _tls(**csms: Any) -> dict[str, Any]:
+    base = _base()
+    return {**base, "csms": {**base["csms"], **csms}}
+
+
+@pytest.mark.parametrize(
+    ("over", "field", "reason"),
+    [
+        (_tls(tls_cert="c.pem"), "csms.tls_cert", "TLS files need security_profile 2 or 3"),
+        (_tls(security_profile=2, tls_key="k.pem"), "csms.tls_cert", "profile 2 needs it"),
+        (
+            _tls(security_profile=3, tls_cert="c.pem", tls_key="k.pem"),
+            "csms.tls_ca",
+            "security_profile 3 needs the CA",
+        ),
+        (
+            _tls(security_profile=2, tls_cert="c.pem", tls_key="k.pem", tls_ca="ca.pem"),
+            "csms.tls_ca",
+            "client certificates are profile 3",
+        ),
+        (_tls(security_profile=4), "csms.security_profile", "Input should be 1, 2 or 3"),
+        (
+            {**_base(), "ev_users": {"../x": {"station": "ST-1", "evse_id": 1}}},
+            "ev_users",
+            "'../x' is not an EV user id",
+        ),
+    ],
+)
+def test_tls_settings_and_user_ids_are_checked(
+    over: dict[str, Any], field: str, reason: str
+) -> None:
+    with pytest.raises(FspConfigError) as err:
+        parse_config(over)
+    assert err.value.field == field
+    assert reason in err.value.reason
+
+
+def test_a_missing_tls_file_is_named(tmp_path: Path) -> None:
+    cfg = parse_config(_tls(security_profile=2, tls_cert="c.pem", tls_key="k.pem"))
+    assert parse_config(_base()).csms_ssl_context(tmp_path / "fsp.yaml") is None
+    with pytest.raises(FspConfigError) as err:
+        cfg.csms_ssl_context(tmp_path / "fsp.yaml")
+    assert err.value.field == "csms.tls_cert" and "no such file" in err.value.reason
+    (tmp_path / "c.pem").write_text("not a certificate")
+    (tmp_path / "k.pem").write_text("not a key")
+    with pytest.raises(FspConfigError) as err:
+        cfg.csms_ssl_context(tmp_path / "fsp.yaml")
+    assert err.value.field == "csms.tls_cert" and "cannot load" in err.value.reason
+
+
+def test_statements_dir_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    assert parse_config(_base()).statements_path(tmp_path / "fsp.yaml") is None
+    cfg = parse_config(_base(statements_dir="out/statements"))
+    assert cfg.statements_path(tmp_path / "fsp.yaml") == tmp_path / "out" / "statements"

@@ -44,7 +44,7 @@ def test_plugged_evses_become_evs_with_their_users_preferences() -> None:
     assert anon.arrival_unix == NOW  # plugged before the session: counted from now
 
 
-def test_unplugged_or_opted_out_evses_are_left_out_and_a_late_plan_counts_from_start() -> None:
+def test_unplugged_evses_out_opted_out_ones_inflexible_a_late_plan_from_start() -> None:
     states = {("ST", 1): EvseState(True, _reading(None)), ("ST", 2): EvseState(False)}
     (alice,) = fleet(
         _cfg(),
@@ -55,14 +55,13 @@ def test_unplugged_or_opted_out_evses_are_left_out_and_a_late_plan_counts_from_s
         session_end=END,
     )
     assert alice.soc_wh == DEFAULT_BATTERY_WH // 5 and alice.arrival_unix == START
-    assert (
-        fleet(
-            _cfg(),
-            states,
-            {"alice": {"opt_in": False}},
-            now=NOW,
-            session_start=START,
-            session_end=END,
-        )
-        == []
+    # an opted-out user's EV stays (its baseline is metered in the portfolio), inflexible
+    (out,) = fleet(
+        _cfg(),
+        states,
+        {"alice": {"opt_in": False}},
+        now=NOW,
+        session_start=START,
+        session_end=END,
     )
+    assert out.ev_id == "alice" and out.preferences.opt_in is False

@@ -1,0 +1,157 @@
+"""The gateway's records about its EV users and what their statements explain: consent,
+the campaigns (sessions) a user can opt into, each EVSE's nominated baseline and each
+session's payout transaction and shares.
+
+Why a separate store: these are the EV users' side of the gateway (GDPR consent above all),
+kept apart from the market loop's restart state in :mod:`market.fsp.store`; same database,
+own tables (``create_all`` here).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+metadata = sa.MetaData()
+
+consents = sa.Table(
+    "fsp_ev_consents",
+    metadata,
+    sa.Column("user_id", sa.String(64), primary_key=True),
+    sa.Column("given", sa.Boolean, nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+)
+
+campaigns = sa.Table(
+    "fsp_campaigns",
+    metadata,
+    sa.Column("session_id", sa.String(36), primary_key=True),
+    sa.Column("body_json", sa.Text, nullable=False),
+)
+
+nominations = sa.Table(
+    "fsp_nominations",
+    metadata,
+    sa.Column("session_id", sa.String(36), primary_key=True),
+    sa.Column("station_id", sa.String(64), primary_key=True),
+    sa.Column("evse_id", sa.Integer, primary_key=True),
+    sa.Column("baseline_json", sa.Text, nullable=False),
+)
+
+payouts = sa.Table(
+    "fsp_payout_shares",
+    metadata,
+    sa.Column("session_id", sa.String(36), primary_key=True),
+    sa.Column("body_json", sa.Text, nullable=False),
+)
+
+
+class EvUserStore:
+    """Reads and writes of the EV-user tables; every write is one committed transaction."""
+
+    def __init__(self, engine: Engine, now: Callable[[], float]) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+        self.now = now
+
+    def _replace(self, table: sa.Table, **values: Any) -> None:
+        key = [c == values[c.name] for c in table.primary_key.columns]
+        with self.engine.begin() as conn:
+            conn.execute(table.delete().where(*key))
+            conn.execute(table.insert().values(**values))
+
+    # ---- consent ------------------------------------------------------------------------------
+
+    def consent(self, user_id: str) -> dict[str, Any] | None:
+        """``{"given", "version", "at"}`` of the user's latest decision, or None (never asked)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(consents).where(consents.c.user_id == user_id)).first()
+        if row is None:
+            return None
+        return {"given": bool(row.given), "version": row.version, "at": int(row.at)}
+
+    def set_consent(
+        self,
+        user_id: str,
+        *,
+        given: bool,
+        version: str,
+        opt_out: Callable[[sa.Connection], None] | None = None,
+    ) -> dict[str, Any]:
+        """Record a decision with the gateway's time; ``opt_out`` runs in the same transaction
+        (withdrawing consent and leaving every campaign are one commit)."""
+        at = int(self.now())
+        with self.engine.begin() as conn:
+            conn.execute(consents.delete().where(consents.c.user_id == user_id))
+            conn.execute(
+                consents.insert().values(user_id=user_id, given=given, version=version, at=at)
+            )
+            if opt_out is not None:
+                opt_out(conn)
+        return {"given": given, "version": version, "at": at}
+
+    def consenting(self) -> set[str]:
+        """The users whose latest decision is consent."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(consents.c.user_id).where(consents.c.given)).all()
+        return {str(r.user_id) for r in rows}
+
+    # ---- campaigns ----------------------------------------------------------------------------
+
+    def put_campaign(self, row: dict[str, Any]) -> None:
+        """A market session as a campaign: its times and the state the gateway saw."""
+        body = {
+            "session_id": str(row["id"]),
+            "state": str(row["state"]),
+            "gate_closure": int(row["gate_closure"]),
+            "delivery_start": int(row["delivery_start"]),
+            "delivery_end": int(row["delivery_end"]),
+            "isp_s": int(row["isp_s"]),
+        }
+        self._replace(campaigns, session_id=body["session_id"], body_json=json.dumps(body))
+
+    def campaigns(self) -> list[dict[str, Any]]:
+        """Every campaign, latest delivery first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(campaigns.c.body_json)).all()
+        out = [json.loads(r.body_json) for r in rows]
+        return sorted(out, key=lambda c: (-c["delivery_start"], c["session_id"]))
+
+    # ---- nominated baselines and shares -------------------------------------------------------
+
+    def put_nominations(self, session_id: str, baselines: dict[tuple[str, int], list[int]]) -> None:
+        """Each EVSE's part of the FSP's prognosis (W per session ISP), once per bid."""
+        with self.engine.begin() as conn:
+            conn.execute(nominations.delete().where(nominations.c.session_id == session_id))
+            for (station, evse), watts in sorted(baselines.items()):
+                conn.execute(
+                    nominations.insert().values(
+                        session_id=session_id,
+                        station_id=station,
+                        evse_id=evse,
+                        baseline_json=json.dumps([int(w) for w in watts]),
+                    )
+                )
+
+    def nominations(self, session_id: str) -> dict[tuple[str, int], list[int]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(nominations).where(nominations.c.session_id == session_id)
+            ).all()
+        return {(r.station_id, int(r.evse_id)): json.loads(r.baseline_json) for r in rows}
+
+    def put_payout(self, session_id: str, body: dict[str, Any]) -> None:
+        """The session's payout, its withdrawal transaction and the shares (once settled)."""
+        self._replace(payouts, session_id=session_id, body_json=json.dumps(body, sort_keys=True))
+
+    def payout(self, session_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(payouts.c.body_json).where(payouts.c.session_id == session_id)
+            ).first()
+        return None if row is None else dict(json.loads(row.body_json))

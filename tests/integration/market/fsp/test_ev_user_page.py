@@ -1,0 +1,283 @@
+"""The EV-user page in Chromium: an EV user signs in with the token the FSP issued, consents,
+opts into the campaign (by keyboard only), and after the session sees what they earned and
+why. The session runs through a real gateway (subprocess), real OCPP stations over
+websockets, a real market on anvil; the page talks only to the gateway.
+
+Alice consents and opts in; Bob never consents, so the gateway offers none of his EV's
+flexibility (it charges uncontrolled, at its baseline) and the whole payout is Alice's.
+fsp.yaml has no ``rpc_url``: the gateway takes the public RPC URL the market advertises in
+``GET /deployment``. The test fails on any browser console error and on any request to
+another host than the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import yaml
+from fsp_world import (
+    ISP_S,
+    METER_S,
+    ROOT,
+    STATIONS,
+    Gateway,
+    Market,
+    StepClock,
+    gateway_config,
+    market,
+    open_session,
+    station_specs,
+)
+from market_helpers import free_port
+
+from adapters.chain.types import SessionState
+from adapters.ocpp.simulator.fleet import StationFleet
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOT = ROOT / "reports" / "screenshots" / "ev-user.png"
+
+
+def _token(config: Path, user: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "market.cli", "fsp", "token", "--config", str(config)]
+    out = subprocess.run(
+        [*cmd, "--user", user], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+async def _advance(clock: StepClock, fleet: StationFleet, t: int, timeout_s: float = 60) -> None:
+    clock.set(t)
+    floor = t // METER_S * METER_S
+    deadline = time.monotonic() + timeout_s
+    while not all(st.t >= floor and st._sleeping for st in fleet.stations.values()):
+        assert time.monotonic() < deadline, f"stations did not reach {t} within {timeout_s} s"
+        await asyncio.sleep(0.005)
+
+
+async def _deliver(m: Market, chain: Any, gw: Gateway, config: Path, session: Any) -> None:
+    """The session from the stations' connection to the gateway's statements."""
+    node = chain.node
+    sid, start, end = session.session_id, session.delivery_start, session.delivery_end
+    t0 = start - 5 * ISP_S
+    await asyncio.to_thread(node.warp_to, t0)
+    clock = StepClock(t0)
+    csms_port = int(yaml.safe_load(config.read_text())["csms"]["port"])
+    fleet = StationFleet(
+        f"ws://127.0.0.1:{csms_port}",
+        station_specs(start, end),
+        clock=clock,
+        meter_interval_s=METER_S,
+        call_timeout_s=30.0,
+    )
+    try:
+        await fleet.start(timeout_s=60.0)
+        await _advance(clock, fleet, t0 + METER_S)
+        await asyncio.to_thread(
+            gw.wait, lambda s: s["offers_submitted"] == 1, what="offers", timeout_s=120
+        )
+        await asyncio.to_thread(node.warp_to, start + 1)
+        await asyncio.to_thread(m.worker.run_once)
+        assert m.rt.ledger.session(sid).state == SessionState.CLEARED
+        await asyncio.to_thread(
+            gw.wait, lambda s: s["orders"]["acked"] >= 1, what="orders acknowledged"
+        )
+        await asyncio.to_thread(m.worker.run_once)
+        for t in range(start + METER_S, end + ISP_S + 1, METER_S):
+            await asyncio.to_thread(node.warp_to, t)
+            await _advance(clock, fleet, t)
+        await asyncio.to_thread(
+            gw.wait,
+            lambda s: (
+                s["outbox"]["pending"] == 0
+                and all(s["last_reading"].get(x, 0) >= end + ISP_S for x in STATIONS)
+            ),
+            what="every reading relayed",
+        )
+        await asyncio.to_thread(node.warp_to, end + ISP_S + 31)
+        await asyncio.to_thread(m.worker.run_once)
+        await asyncio.to_thread(node.warp_to, end + ISP_S + 31 + 121)
+        await asyncio.to_thread(m.worker.run_once)
+        assert m.rt.ledger.session(sid).state == SessionState.FINAL
+        await asyncio.to_thread(
+            gw.wait,
+            lambda s: any(
+                e.get("event") == "settled" and e.get("session_id") == sid for e in gw.events()
+            ),
+            what="withdrawal and statements",
+        )
+    finally:
+        await fleet.stop()
+
+
+def _in_thread(coro: Any) -> None:
+    """Run a coroutine on its own loop in another thread: Playwright's sync API holds the
+    main thread's event loop."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the test's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=500)
+    assert not thread.is_alive(), "the session did not finish within 500 s"
+    if failure:
+        raise failure[0]
+
+
+def _tab_to(page: Any, element_id: str, limit: int = 40) -> None:
+    """Press Tab until ``element_id`` has the focus (fails if it is not reachable)."""
+    for _ in range(limit):
+        if page.evaluate("document.activeElement && document.activeElement.id") == element_id:
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"#{element_id} is not reachable by Tab")
+
+
+def test_an_ev_user_opts_in_and_sees_their_revenue(chain: Any, tmp_path: Path) -> None:
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    with market(chain, tmp_path) as m:
+        session = open_session(m, chain, chain.keys["fsp_a"])
+        sid = session.session_id
+        api_port = free_port()
+        config = gateway_config(m, chain, tmp_path, free_port(), api_port)
+        # no rpc_url in fsp.yaml: the gateway uses the public one GET /deployment advertises
+        cfg = yaml.safe_load(config.read_text())
+        del cfg["rpc_url"]
+        config.write_text(yaml.safe_dump(cfg))
+        assert m.op.deployment()["public_rpc_url"] == chain.node.rpc_url
+        tokens = {u: _token(config, u) for u in ("alice", "bob")}
+        gw = Gateway(config, chain.keys["fsp_a"], api_port)
+        gw.start()
+        try:
+            gw.wait(lambda s: sid in s["sessions"], what="the session seen as a campaign")
+            base = f"http://127.0.0.1:{api_port}"
+            problems: list[str] = []
+            outside: list[str] = []
+            with sync_playwright() as p:
+                browser = p.chromium.launch(
+                    executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+                )
+                context = browser.new_context(viewport={"width": 1280, "height": 900})
+
+                def guard(route: Any) -> None:
+                    if urlsplit(route.request.url).netloc == urlsplit(base).netloc:
+                        route.continue_()
+                    else:
+                        outside.append(route.request.url)
+                        route.abort()
+
+                context.route("**/*", guard)
+                page = context.new_page()
+                page.set_default_timeout(30_000)
+                page.on(
+                    "console",
+                    lambda msg: problems.append(msg.text) if msg.type == "error" else None,
+                )
+                page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+
+                # ---- by keyboard only: sign in, consent, opt into the campaign, save -----
+                assert page.goto(base + "/").ok  # / redirects to the page
+                expect(page.locator("h1")).to_have_text("Your EV and the flexibility market")
+                assert "token" not in page.url
+                _tab_to(page, "user-id")
+                page.keyboard.type("alice")
+                _tab_to(page, "token")
+                page.keyboard.type(tokens["alice"])
+                page.keyboard.press("Enter")
+                expect(page.locator("#status")).to_have_text("Signed in as alice.")
+                assert tokens["alice"] not in page.url
+                expect(page.locator("#consent-text")).to_contain_text("The market operator")
+                expect(page.locator("#consent-text")).to_contain_text("Only hashes and aggregates")
+                expect(page.locator("#consent-state")).to_contain_text("not given consent")
+                _tab_to(page, "give-consent")
+                page.keyboard.press("Enter")
+                expect(page.locator("#consent-state")).to_contain_text("Consent given at")
+                box = page.locator(f"#campaign-{sid}")
+                expect(box).to_be_enabled()
+                _tab_to(page, "min-soc")
+                page.keyboard.press("Control+A")
+                page.keyboard.type("40")
+                _tab_to(page, "opt-in")
+                if page.locator("#opt-in").is_checked():
+                    page.keyboard.press("Space")  # new campaigns: only when I say so
+                expect(page.locator("#opt-in")).not_to_be_checked()
+                _tab_to(page, f"campaign-{sid}")
+                if not box.is_checked():
+                    page.keyboard.press("Space")
+                expect(box).to_be_checked()
+                _tab_to(page, "save-prefs")
+                page.keyboard.press("Enter")
+                expect(page.locator("#prefs-state")).to_have_text("Preferences saved.")
+                expect(page.locator(f"#campaign-{sid}")).to_be_checked()
+                auth = {"Authorization": f"Bearer {tokens['alice']}"}
+                stored = httpx.get(f"{base}/ev-users/alice/preferences", headers=auth).json()
+                assert stored["campaigns"] == {sid: True} and stored["opt_in"] is False
+                assert stored["min_soc_pct"] == 40
+                expect(page.locator("#statements")).to_contain_text("No statement yet")
+
+                # ---- the session runs: bid, clear, dispatch, deliver, settle ----------------
+                _in_thread(_deliver(m, chain, gw, config, session))
+
+                # ---- after the session: what Alice earned and why ---------------------------
+                (statement,) = httpx.get(f"{base}/ev-users/alice/statements", headers=auth).json()
+                bob = httpx.get(
+                    f"{base}/ev-users/bob/statements",
+                    headers={"Authorization": f"Bearer {tokens['bob']}"},
+                ).json()
+                payout = statement["session_payout_units"]
+                assert payout > 0
+                assert statement["share_units"] == payout  # Bob never consented: no flexibility
+                assert bob[0]["share_units"] == 0 and bob[0]["delivered_wh"] == 0
+                assert statement["delivered_wh"] > 0 and statement["payout_tx"].startswith("0x")
+                page.reload()
+                page.fill("#user-id", "alice")
+                page.fill("#token", tokens["alice"])
+                page.click("#sign-in")
+                expect(page.locator("#status")).to_have_text("Signed in as alice.")
+                units = f"{payout // 10**6}.{payout % 10**6:06d}".rstrip("0")
+                units = units + "0" * (2 - len(units.split(".")[1]))
+                article = page.locator("#statements article")
+                expect(article).to_contain_text(f"You earned {units} EUR")
+                expect(article).to_contain_text(f"delivered {statement['delivered_wh']} Wh")
+                expect(article).to_contain_text(statement["payout_tx"])
+                expect(article).to_contain_text(statement["delivery_root"])
+                expect(article).to_contain_text("Share rule:")
+                rows = article.locator("table").first.locator("tbody tr")
+                expect(rows).to_have_count(len(statement["isps"]))
+                SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+                # ---- withdrawing consent opts out of every campaign -------------------------
+                page.click("#withdraw-consent")
+                expect(page.locator("#consent-state")).to_contain_text("Consent withdrawn at")
+                expect(page.locator(f"#campaign-{sid}")).not_to_be_checked()
+                context.close()
+                browser.close()
+            assert not problems, f"browser console errors: {problems}"
+            assert not outside, f"requests to other hosts: {outside}"
+        finally:
+            gw.stop()

@@ -107,6 +107,11 @@ class ChainClient(EventLogs):
         except KeyError:
             raise ChainError(f"sender {sender}: no local private key registered") from None
 
+    def sign_hash(self, signer: str, digest: bytes) -> bytes:
+        """65-byte (r, s, v) signature of a 32-byte digest (EIP-712) by a held key."""
+        signed = self._account(signer).unsafe_sign_hash(digest)
+        return bytes(signed.signature)
+
     def reset_nonces(self) -> None:
         """Forget cached nonces (e.g. after ``evm_revert``); they are re-read on next send."""
         self.nonces.forget()

@@ -162,17 +162,19 @@ abstract contract FlexMarketSettlement is FlexMarketSessions, FlexMarketLedger, 
         }
         amount = res.amount;
         if (amount == 0) revert FlexMarketZeroReservation(res.requestId, res.fsp);
-        if (!hasRole(FSP_ROLE, res.fsp)) revert FlexMarketFspNotAuthorized(SessionId.unwrap(sessionId), res.fsp);
-        if (_commitments[sessionId][res.fsp] == bytes32(0)) {
+        // one slot (1, written below anyway): registered, FSP_ROLE (mirrored), commitment index
+        Participant storage p = _participants[res.fsp];
+        uint256 indexPlusOne = p.indexPlusOne;
+        if (indexPlusOne == 0) revert FlexMarketNotRegistered(res.fsp);
+        if (!p.fsp) revert FlexMarketFspNotAuthorized(SessionId.unwrap(sessionId), res.fsp);
+        if (!_isCommitted(sessionId, indexPlusOne - 1)) {
             revert FlexMarketFspNotCommitted(SessionId.unwrap(sessionId), res.fsp);
         }
-        Participant storage p = _participants[res.fsp];
-        if (p.live == 0) revert FlexMarketNotRegistered(res.fsp); // slot 1, written below anyway
         uint256 requestIndex = packed;
         uint256 reserved = reservedPerRequest[requestIndex] + amount;
         if (reserved > r.budget) revert FlexMarketBudgetExceeded(res.requestId, r.budget, reserved);
         reservedPerRequest[requestIndex] = reserved;
-        p.awarded += uint72(amount);
+        p.awarded += uint64(amount);
     }
 
     /// @dev Reverts unless reservationList is the list posted by postClearing.
@@ -197,13 +199,15 @@ abstract contract FlexMarketSettlement is FlexMarketSessions, FlexMarketLedger, 
         address fsp = res.fsp;
         uint256 amount = res.amount;
         Participant storage p = _participants[fsp];
-        p.awarded -= uint72(amount);
+        p.awarded -= uint64(amount);
         PositionBatch.add(burns, fsp, _positionId(KIND_AWARD), amount);
         if (payout == 0) return 0;
         paidPerRequest[_requests[RequestId.wrap(res.requestId)].indexAndCancelled & ~CANCELLED] += payout;
         uint256 received = p.received + payout;
-        p.received = received > type(uint80).max ? type(uint80).max : uint80(received);
-        _credit(fsp, SessionId.unwrap(sessionId), payout);
+        // the ledger entry of _credit, on the slot already in hand
+        p.received = received > type(uint64).max ? type(uint64).max : uint64(received);
+        p.credit += uint96(payout);
+        emit Credited(fsp, SessionId.unwrap(sessionId), payout);
         PositionBatch.add(mints, fsp, _positionId(KIND_RECEIPT), payout);
         return payout;
     }

@@ -58,19 +58,16 @@ def prognosis_hash(prognoses: Iterable[DPrognosis]) -> bytes:
 def portfolio_hash(portfolios: Iterable[Portfolio]) -> bytes:
     """keccak256 of the canonical JSON list of one FSP's portfolios (congestion point and its
     meters, each list sorted): which meters count for the FSP at which congestion point."""
-    docs = sorted(
-        (
-            {
-                "congestion_point": p.congestion_point,
-                "meters": sorted(
-                    ({"station": m.station, "evse": m.evse} for m in p.meters),
-                    key=lambda m: (str(m["station"]), int(m["evse"])),
-                ),
-            }
-            for p in portfolios
-        ),
-        key=lambda d: str(d["congestion_point"]),
-    )
+    docs = [
+        {
+            "congestion_point": p.congestion_point,
+            "meters": [
+                {"station": station, "evse": evse}
+                for station, evse in sorted((m.station, m.evse) for m in p.meters)
+            ],
+        }
+        for p in sorted(portfolios, key=lambda p: p.congestion_point)
+    ]
     return keccak256(canonical_json(docs))
 
 

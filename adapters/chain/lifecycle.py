@@ -270,9 +270,9 @@ def run_lifecycle(
             continue
         tree = offers_tree(session_id, request_ids, fsp, own)
         report.offer_roots[fsp] = tree.root
-        signed.append(market.sign_commitment(
-                session_id, tree.root, len(own), no_prognosis, no_portfolio, fsp
-            ))
+        signed.append(
+            market.sign_commitment(session_id, tree.root, len(own), no_prognosis, no_portfolio, fsp)
+        )
     batch = market.max_commitments_per_batch()
     for start in range(0, len(signed), batch):
         part = signed[start : start + batch]

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from clearing.commitments import own_portfolios, own_prognoses, portfolio_hash, prognosis_hash
+from clearing.encoding import canonical_json
 from clearing.messages import DPrognosis
 from clearing.settlement.report import Portfolio
 from market.audit.chain_view import AuditedSession
@@ -26,10 +27,14 @@ def check_fsp_data(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
         return res.skip("no parsed delivery bundle")
     inputs: dict[str, Any] = sb.delivery["inputs"]
     try:
-        prognoses = [DPrognosis.model_validate(p) for p in inputs.get("prognoses", [])]
-        portfolios = [Portfolio.model_validate(p) for p in inputs.get("portfolios", [])]
+        prognoses = [
+            DPrognosis.model_validate_json(canonical_json(p)) for p in inputs.get("prognoses", [])
+        ]
+        portfolios = [
+            Portfolio.model_validate_json(canonical_json(p)) for p in inputs.get("portfolios", [])
+        ]
     except (ValidationError, TypeError) as exc:
-        res.add("bundle.unparseable", f"delivery inputs: {exc}", "delivery")
+        res.add("bundle.unparseable", f"delivery inputs: {exc}"[:300], "delivery")
         return res
     for fsp, committed in sorted(cs.commitments.items()):
         used = prognosis_hash(own_prognoses(prognoses, fsp))

@@ -16,8 +16,8 @@ from market.audit.chain_view import AuditedSession, ChainView, connect, read_cha
 from market.audit.check_bundles import check_bundle_hashes
 from market.audit.check_clearing import check_clearing
 from market.audit.check_delivery import check_delivery
-from market.audit.check_fsp_data import check_fsp_data
 from market.audit.check_dispute import check_dispute
+from market.audit.check_fsp_data import check_fsp_data
 from market.audit.check_lifecycle import check_lifecycle
 from market.audit.check_money import check_market_money, check_money
 from market.audit.check_offers import check_offers

@@ -153,6 +153,27 @@ class FlexMarketViews(ContractWrapper):
         """Whether the FSP committed to the session (one bit on-chain)."""
         return bool(self._call("hasCommitted", session_id, fsp))
 
+    def commitment_digest(
+        self,
+        session_id: bytes,
+        offers_root: bytes,
+        offer_count: int,
+        prognosis_hash: bytes,
+        portfolio_hash: bytes,
+    ) -> bytes:
+        """The contract's EIP-712 digest of a commitment (``commitment_sig`` computes it
+        locally; this is the cross-check)."""
+        return bytes(
+            self._call(
+                "commitmentDigest",
+                session_id,
+                offers_root,
+                offer_count,
+                prognosis_hash,
+                portfolio_hash,
+            )
+        )
+
     def offer_root(self, session_id: bytes, fsp: str) -> bytes:
         """The FSP's committed offer root (zero if it committed none)."""
         return self.offer_commitment(session_id, fsp).root

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from clearing.commitments import portfolio_hash, prognosis_hash
 from clearing.encoding import (
     code_to_bytes32,
     uuid_to_bytes32,
@@ -103,7 +104,12 @@ def make_offer(
 def commit(chain, who: str, session_id: str, offers: list[FlexOffer]) -> None:
     root, count = offer_commitment(offers)
     chain.contracts.market.commit_offers(
-        uuid_to_bytes32(session_id), root, count, sender=chain.addresses[who]
+        uuid_to_bytes32(session_id),
+        root,
+        count,
+        prognosis_hash(()),
+        portfolio_hash(()),
+        sender=chain.addresses[who],
     )
 
 

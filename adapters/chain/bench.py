@@ -90,7 +90,8 @@ def _roles(accounts: list[str], fsps: int) -> Roles:
 
 
 def _offer_marginal(mc: MarketContracts, node: AnvilNode, roles: Roles) -> dict[str, int]:
-    """Gas of one FSP committing 1 offer vs another committing 1 000 000 (both first commits),
+    """Gas of one FSP committing 1 offer vs another committing 1 000 000 (its own transaction,
+    after a third FSP's, so both find the session's commitment word written),
     and what committing the session terms adds to createSession (a terms hash vs none)."""
     market = mc.market
     now = node.block_timestamp()
@@ -116,6 +117,8 @@ def _offer_marginal(mc: MarketContracts, node: AnvilNode, roles: Roles) -> dict[
         sender=roles.operator,
     )
     prog, port = keccak256(b"prognosis"), keccak256(b"portfolio")
+    # a third FSP commits first: the session's bitmap word exists before the two measured ones
+    market.commit_offers(session_id, keccak256(b"root-w"), 1, prog, port, sender=roles.fsps[2])
     small = market.commit_offers(
         session_id, keccak256(b"root-a"), 1, prog, port, sender=roles.fsps[0]
     )

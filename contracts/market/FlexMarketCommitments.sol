@@ -54,6 +54,8 @@ abstract contract FlexMarketCommitments is FlexMarketSessions {
         for (uint256 i = 0; i < n; ++i) {
             SignedCommitment calldata c = commitments[i];
             bytes32 digest = _digest(domain, sessionId, c.offersRoot, c.offerCount, c.prognosisHash, c.portfolioHash);
+            // the third value only details err, which is checked below
+            // slither-disable-next-line unused-return
             (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, c.r, c.vs);
             // FSP_ROLE is mirrored next to the index: one slot read per signer
             Participant storage p = _participants[signer];

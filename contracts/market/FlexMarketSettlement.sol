@@ -33,9 +33,10 @@ abstract contract FlexMarketSettlement is FlexMarketSessions, FlexMarketLedger, 
         }
         uint256[] memory reservedPerRequest = new uint256[](s.requestCount);
         uint256 totalReserved;
+        mapping(uint256 => uint256) storage committed = _committed[SessionId.wrap(sessionId)];
         for (uint256 i = 0; i < n; ++i) {
             totalReserved += _checkReservation(
-                SessionId.wrap(sessionId), s.index, reservationList[i], reservedPerRequest
+                SessionId.wrap(sessionId), s.index, committed, reservationList[i], reservedPerRequest
             );
         }
         s.reservationsHash = keccak256(abi.encode(reservationList));
@@ -152,6 +153,7 @@ abstract contract FlexMarketSettlement is FlexMarketSessions, FlexMarketLedger, 
     function _checkReservation(
         SessionId sessionId,
         uint24 sessionIndex,
+        mapping(uint256 => uint256) storage committed,
         Reservation calldata res,
         uint256[] memory reservedPerRequest
     ) private returns (uint256 amount) {
@@ -167,7 +169,8 @@ abstract contract FlexMarketSettlement is FlexMarketSessions, FlexMarketLedger, 
         uint256 indexPlusOne = p.indexPlusOne;
         if (indexPlusOne == 0) revert FlexMarketNotRegistered(res.fsp);
         if (!p.fsp) revert FlexMarketFspNotAuthorized(SessionId.unwrap(sessionId), res.fsp);
-        if (!_isCommitted(sessionId, indexPlusOne - 1)) {
+        uint256 index = indexPlusOne - 1;
+        if (committed[index >> 8] & (uint256(1) << (index & 0xff)) == 0) {
             revert FlexMarketFspNotCommitted(SessionId.unwrap(sessionId), res.fsp);
         }
         uint256 requestIndex = packed;

@@ -129,15 +129,27 @@ class ChainAccount:
         root = offers_root(offers)
         prognosis = prognosis_hash(own_prognoses(prognoses, self.address))
         portfolio = portfolio_hash(own_portfolios(portfolios, self.address))
-        with onchain("commit offers"):
-            self.market.commit_offers(
-                uuid_to_bytes32(session_id),
+        sid = uuid_to_bytes32(session_id)
+        try:
+            with onchain("commit offers"):
+                self.market.commit_offers(
+                    sid, root, len(offers), prognosis, portfolio, sender=self.address
+                )
+        except ParticipantError as exc:
+            # a retry after a lost answer: the same commitment already on-chain is success
+            if not isinstance(exc.__cause__, ContractRevert) or (
+                exc.__cause__.error_name != "FlexMarketAlreadyCommitted"
+            ):
+                raise
+            with onchain("commit offers"):
+                held = self.market.offer_commitment(sid, self.address)
+            if (held.root, held.count, held.prognosis_hash, held.portfolio_hash) != (
                 root,
                 len(offers),
                 prognosis,
                 portfolio,
-                sender=self.address,
-            )
+            ):
+                raise
         return hex32(root)
 
     def dispute(self, session_id: str, reason: str) -> str:

@@ -541,6 +541,34 @@ contract FlexMarketTest is MarketTestBase {
         market.commitOffersBySig(SID, forOther);
     }
 
+    function test_commitOffersBySig_followsGrantAndRevokeOfTheFspRole() public {
+        address signer = vm.addr(FSP_KEY);
+        _register(signer, market.DSO_ROLE()); // registered, not (yet) an FSP
+        _create(SID);
+        bytes32 sid2 = bytes32("session-2");
+        _create(sid2);
+        IFlexMarket.SignedCommitment[] memory first = _one(_signed(FSP_KEY, SID, ROOT, 4));
+        IFlexMarket.SignedCommitment[] memory second = _one(_signed(FSP_KEY, sid2, ROOT, 4));
+        bytes32 fspRole = market.FSP_ROLE();
+        vm.expectRevert(
+            abi.encodeWithSelector(IFlexMarket.FlexMarketBadCommitmentSignature.selector, SID, uint256(0), signer)
+        );
+        vm.prank(operator);
+        market.commitOffersBySig(SID, first);
+        vm.prank(admin);
+        market.grantRole(fspRole, signer); // AccessControl's own grant updates the mirror too
+        vm.prank(operator);
+        market.commitOffersBySig(SID, first);
+        assertTrue(market.hasCommitted(SID, signer), "committed once an FSP");
+        vm.prank(signer);
+        market.renounceRole(fspRole, signer);
+        vm.expectRevert(
+            abi.encodeWithSelector(IFlexMarket.FlexMarketBadCommitmentSignature.selector, sid2, uint256(0), signer)
+        );
+        vm.prank(operator);
+        market.commitOffersBySig(sid2, second);
+    }
+
     function test_commitOffersBySig_boundsTheBatch() public {
         _create(SID);
         uint256 max = market.MAX_COMMITMENTS_PER_BATCH();

@@ -18,6 +18,7 @@ from typing import Any
 from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_typing import Hash32
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.exceptions import Web3Exception
@@ -106,6 +107,11 @@ class ChainClient(EventLogs):
             return self._keys[to_checksum_address(sender)]
         except KeyError:
             raise ChainError(f"sender {sender}: no local private key registered") from None
+
+    def sign_hash(self, signer: str, digest: bytes) -> bytes:
+        """65-byte (r, s, v) signature of a 32-byte digest (EIP-712) by a held key."""
+        signed = self._account(signer).unsafe_sign_hash(Hash32(digest))
+        return bytes(signed.signature)
 
     def reset_nonces(self) -> None:
         """Forget cached nonces (e.g. after ``evm_revert``); they are re-read on next send."""

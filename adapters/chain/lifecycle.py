@@ -4,9 +4,10 @@ Used by ``flexmarket demo`` (two FSPs, one request), ``flexmarket bench gas`` (m
 requests and orders) and the integration tests. Chain time is moved with anvil's time RPCs,
 so a session of several hours runs in a second.
 
-Offers stay off-chain: each FSP commits only the Merkle root (OpenZeppelin StandardMerkleTree,
-``clearing.merkle``) and count of its offer set; clearing posts one reservation per
-(request, FSP) pair, however many orders that pair holds.
+Offers stay off-chain: each FSP signs (EIP-712) the Merkle root (OpenZeppelin StandardMerkleTree,
+``clearing.merkle``) and count of its offer set with the hash of its prognosis and portfolio,
+and the operator relays the signed commitments in one transaction; clearing posts one
+reservation per (request, FSP) pair, however many orders that pair holds.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from adapters.chain.client import TxResult
 from adapters.chain.deploy import MarketContracts
 from adapters.chain.errors import ChainError
 from adapters.chain.types import Reservation, SessionState
-from clearing.commitments import offer_tree
+from clearing.commitments import offer_tree, portfolio_hash, prognosis_hash
 from clearing.encoding import canonical_json, code_to_bytes32, keccak256, uuid_to_bytes32
 from clearing.merkle import StandardMerkleTree
 from clearing.settlement.rules import SettlementRules
@@ -259,19 +260,28 @@ def run_lifecycle(
         record("open", "postRequest", "dso", result, f"{eur(budget)} escrowed")
         request_ids.append(request_id)
 
+    # Each FSP signs its commitment (offers root and count, prognosis/portfolio hash); the
+    # operator relays them in one transaction per MAX_COMMITMENTS_PER_BATCH.
+    signed = []
+    no_prognosis, no_portfolio = prognosis_hash(()), portfolio_hash(())  # the plan has neither
     for f, fsp in enumerate(roles.fsps):
         own = [o for o in plan.orders if o.fsp_index == f]
         if not own:
             continue
         tree = offers_tree(session_id, request_ids, fsp, own)
         report.offer_roots[fsp] = tree.root
-        result = market.commit_offers(session_id, tree.root, len(own), sender=fsp)
+        signed.append(
+            market.sign_commitment(session_id, tree.root, len(own), no_prognosis, no_portfolio, fsp)
+        )
+    batch = market.max_commitments_per_batch()
+    for start in range(0, len(signed), batch):
+        part = signed[start : start + batch]
         record(
             "open",
-            "commitOffers",
-            f"fsp-{f}",
-            result,
-            f"{len(own)} offers, root 0x{tree.root.hex()[:10]}..",
+            "commitOffersBySig",
+            "operator",
+            market.commit_offers_by_sig(session_id, part, sender=roles.operator),
+            f"{len(part)} FSP-signed commitments relayed",
         )
 
     control.warp_to(gate_closure)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from adapters.chain.commitment_sig import SignedCommitment, commitment_digest, compact
 from adapters.chain.market_lists import ZERO32
 from adapters.chain.market_views import FlexMarketViews
 from adapters.chain.tx import TxResult
@@ -106,9 +107,55 @@ class FlexMarketContract(FlexMarketViews):
         return self._tx("cancelRequest", session_id, request_id, sender=sender)
 
     def commit_offers(
-        self, session_id: bytes, offers_root: bytes, offer_count: int, *, sender: str
+        self,
+        session_id: bytes,
+        offers_root: bytes,
+        offer_count: int,
+        prognosis_hash: bytes,
+        portfolio_hash: bytes,
+        *,
+        sender: str,
     ) -> TxResult:
-        return self._tx("commitOffers", session_id, offers_root, offer_count, sender=sender)
+        """The FSP's own commitment: offers root and count, prognosis and portfolio hashes."""
+        return self._tx(
+            "commitOffers",
+            session_id,
+            offers_root,
+            offer_count,
+            prognosis_hash,
+            portfolio_hash,
+            sender=sender,
+        )
+
+    def sign_commitment(
+        self,
+        session_id: bytes,
+        offers_root: bytes,
+        offer_count: int,
+        prognosis_hash: bytes,
+        portfolio_hash: bytes,
+        fsp: str,
+    ) -> SignedCommitment:
+        """The FSP's EIP-712 signature of its commitment (its key must be held by the client),
+        for the operator to relay with ``commit_offers_by_sig``."""
+        digest = commitment_digest(
+            self.client.chain_id,
+            self.address,
+            session_id,
+            offers_root,
+            offer_count,
+            prognosis_hash,
+            portfolio_hash,
+        )
+        r, vs = compact(self.client.sign_hash(fsp, digest))
+        return SignedCommitment(offers_root, prognosis_hash, portfolio_hash, offer_count, r, vs)
+
+    def commit_offers_by_sig(
+        self, session_id: bytes, signed: Sequence[SignedCommitment], *, sender: str
+    ) -> TxResult:
+        """The operator relays FSP-signed commitments in one transaction."""
+        rows = [c.as_abi() for c in signed]
+        return self._tx("commitOffersBySig", session_id, rows, sender=sender)
 
     def close_session(self, session_id: bytes, *, sender: str) -> TxResult:
         return self._tx("closeSession", session_id, sender=sender)
@@ -145,7 +192,7 @@ class FlexMarketContract(FlexMarketViews):
         )
 
     def _party_request(self, session_id: bytes, account: str) -> bytes:
-        if self.offer_commitment(session_id, account).root != ZERO32:
+        if self.has_committed(session_id, account):
             return ZERO32
         for event in self._events("RequestPosted", session_id, None, account):
             request_id = bytes(event.args["requestId"])

@@ -67,6 +67,9 @@ class FlexMarketViews(ContractWrapper):
         return found[-1] if found else None
 
     # constants
+    def max_commitments_per_batch(self) -> int:
+        return int(self._call("MAX_COMMITMENTS_PER_BATCH"))
+
     def max_requests_per_session(self) -> int:
         return int(self._call("MAX_REQUESTS_PER_SESSION"))
 
@@ -146,9 +149,34 @@ class FlexMarketViews(ContractWrapper):
             )
         return ids
 
+    def has_committed(self, session_id: bytes, fsp: str) -> bool:
+        """Whether the FSP committed to the session (one bit on-chain)."""
+        return bool(self._call("hasCommitted", session_id, fsp))
+
+    def commitment_digest(
+        self,
+        session_id: bytes,
+        offers_root: bytes,
+        offer_count: int,
+        prognosis_hash: bytes,
+        portfolio_hash: bytes,
+    ) -> bytes:
+        """The contract's EIP-712 digest of a commitment (``commitment_sig`` computes it
+        locally; this is the cross-check)."""
+        return bytes(
+            self._call(
+                "commitmentDigest",
+                session_id,
+                offers_root,
+                offer_count,
+                prognosis_hash,
+                portfolio_hash,
+            )
+        )
+
     def offer_root(self, session_id: bytes, fsp: str) -> bytes:
-        """The FSP's stored offer root (zero if it committed none)."""
-        return bytes(self._call("offerCommitment", session_id, fsp))
+        """The FSP's committed offer root (zero if it committed none)."""
+        return self.offer_commitment(session_id, fsp).root
 
     def request(self, request_id: bytes) -> ChainRequest:
         """The request as the contract stores it (all zero for an unknown id)."""
@@ -165,19 +193,24 @@ class FlexMarketViews(ContractWrapper):
         )
 
     def offer_commitment(self, session_id: bytes, fsp: str) -> OfferCommitment:
-        """Stored root plus count and time from the matching OffersCommitted event."""
-        root = self.offer_root(session_id, fsp)
-        if root == ZERO32:
-            return OfferCommitment(root=root, count=0, committed_at=0)
-        for event in reversed(self._events("OffersCommitted", session_id, fsp)):
-            if bytes(event.args["offersRoot"]) == root:
-                return OfferCommitment(
-                    root=root,
-                    count=int(event.args["offerCount"]),
-                    committed_at=int(event.args["committedAt"]),
-                )
-        raise ChainError(
-            f"offer commitment {fsp} in 0x{session_id.hex()}: no OffersCommitted event"
+        """The FSP's one commitment (root, count, time, prognosis and portfolio hashes) from its
+        OffersCommitted
+        event (time: its block's), checked against the contract's bit; all zero if none."""
+        if not self.has_committed(session_id, fsp):
+            return OfferCommitment(root=ZERO32, count=0, committed_at=0)
+        events = self._events("OffersCommitted", session_id, fsp)
+        if len(events) != 1:
+            raise ChainError(
+                f"offer commitment {fsp} in 0x{session_id.hex()}: {len(events)} OffersCommitted "
+                "events, the contract allows exactly one"
+            )
+        args = events[0].args
+        return OfferCommitment(
+            root=bytes(args["offersRoot"]),
+            count=int(args["offerCount"]),
+            committed_at=self.client.block_timestamp(events[0].block_number),
+            prognosis_hash=bytes(args["prognosisHash"]),
+            portfolio_hash=bytes(args["portfolioHash"]),
         )
 
     def reservations(self, session_id: bytes) -> tuple[list[Reservation], list[int]]:

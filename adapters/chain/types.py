@@ -51,3 +51,5 @@ class OfferCommitment:
     root: bytes
     count: int
     committed_at: int
+    prognosis_hash: bytes = b"\x00" * 32  # clearing.commitments.prognosis_hash
+    portfolio_hash: bytes = b"\x00" * 32  # clearing.commitments.portfolio_hash

@@ -27,6 +27,17 @@ interface IFlexMarket {
         uint128 amount;
     }
 
+    /// @notice An FSP's offer commitment, EIP-712 signed by the FSP and relayed by the operator
+    /// (commitOffersBySig). The signature is EIP-2098 compact (r, vs).
+    struct SignedCommitment {
+        bytes32 offersRoot;
+        bytes32 prognosisHash;
+        bytes32 portfolioHash;
+        uint32 offerCount;
+        bytes32 r;
+        bytes32 vs;
+    }
+
     struct SessionInfo {
         State state;
         uint64 gateClosure;
@@ -79,8 +90,15 @@ interface IFlexMarket {
         uint256 budget
     );
     event RequestCancelled(bytes32 indexed sessionId, bytes32 indexed requestId, address indexed dso, uint256 refund);
+    /// @dev prognosisHash and portfolioHash bind the FSP's baseline and meters
+    /// (clearing/commitments.py); the time is the block's.
     event OffersCommitted(
-        bytes32 indexed sessionId, address indexed fsp, bytes32 offersRoot, uint32 offerCount, uint64 committedAt
+        bytes32 indexed sessionId,
+        address indexed fsp,
+        bytes32 offersRoot,
+        uint32 offerCount,
+        bytes32 prognosisHash,
+        bytes32 portfolioHash
     );
     event SessionClosed(bytes32 indexed sessionId);
     event ClearingPosted(
@@ -144,6 +162,11 @@ interface IFlexMarket {
     error FlexMarketRequestNotInSession(bytes32 sessionId, bytes32 requestId);
     error FlexMarketFspNotAuthorized(bytes32 sessionId, address fsp);
     error FlexMarketFspNotCommitted(bytes32 sessionId, address fsp);
+    /// @notice An FSP commits once per session: its offers, prognosis and portfolio are fixed.
+    error FlexMarketAlreadyCommitted(bytes32 sessionId, address fsp);
+    /// @notice A relayed commitment's signature is malformed or its signer is not an FSP.
+    error FlexMarketBadCommitmentSignature(bytes32 sessionId, uint256 index, address signer);
+    error FlexMarketTooManyCommitments(uint256 count, uint256 max);
     error FlexMarketZeroReservation(bytes32 requestId, address fsp);
     error FlexMarketBudgetExceeded(bytes32 requestId, uint256 budget, uint256 reserved);
     error FlexMarketPayoutCountMismatch(bytes32 sessionId, uint256 expected, uint256 actual);
@@ -302,12 +325,43 @@ interface IFlexMarket {
     /// @param requestId A live request posted by the caller.
     function cancelRequest(bytes32 sessionId, bytes32 requestId) external;
 
-    /// @notice Commits (or replaces) the caller's sealed offer set for a session. Only FSP_ROLE,
-    /// before gate closure.
+    /// @notice Commits the caller's sealed offer set, prognosis and portfolio for a session, once.
+    /// Only FSP_ROLE (registered), before gate closure. Nothing is stored but one bit per
+    /// (session, FSP); the values are in OffersCommitted.
     /// @param sessionId An Open session.
     /// @param offersRoot Merkle root of the FSP's signed offers; non-zero.
     /// @param offerCount Number of offers under the root; non-zero, only published in OffersCommitted.
-    function commitOffers(bytes32 sessionId, bytes32 offersRoot, uint32 offerCount) external;
+    /// @param prognosisHash Hash of the FSP's prognoses (baselines) for the session; non-zero.
+    /// @param portfolioHash Hash of the FSP's meters per congestion point; non-zero.
+    function commitOffers(
+        bytes32 sessionId,
+        bytes32 offersRoot,
+        uint32 offerCount,
+        bytes32 prognosisHash,
+        bytes32 portfolioHash
+    ) external;
+
+    /// @notice Relays FSPs' EIP-712 signed commitments (commitmentDigest) in one transaction,
+    /// with the same checks as commitOffers for each signer. Only MARKET_OPERATOR_ROLE, before
+    /// gate closure; the operator can leave a commitment out but not change one (an FSP can
+    /// always commit itself with commitOffers).
+    /// @param sessionId An Open session.
+    /// @param commitments At most MAX_COMMITMENTS_PER_BATCH signed commitments.
+    function commitOffersBySig(bytes32 sessionId, SignedCommitment[] calldata commitments) external;
+
+    /// @notice Bound of commitOffersBySig's list.
+    function MAX_COMMITMENTS_PER_BATCH() external view returns (uint256);
+
+    /// @notice The EIP-712 digest an FSP signs for commitOffersBySig (domain "FlexMarket" "1",
+    /// this chain and contract; struct Commitment(bytes32 sessionId,bytes32 offersRoot,
+    /// uint32 offerCount,bytes32 prognosisHash,bytes32 portfolioHash)).
+    function commitmentDigest(
+        bytes32 sessionId,
+        bytes32 offersRoot,
+        uint32 offerCount,
+        bytes32 prognosisHash,
+        bytes32 portfolioHash
+    ) external view returns (bytes32);
 
     /// @notice Closes an Open session at or after gate closure. Only MARKET_OPERATOR_ROLE.
     /// @param sessionId The session.
@@ -462,11 +516,10 @@ interface IFlexMarket {
     /// @param requestId Any id.
     /// @return The request; all zero if it does not exist.
     function request(bytes32 requestId) external view returns (RequestInfo memory);
-    /// @notice The FSP's current offer root (count and time are in OffersCommitted).
+    /// @notice Whether the FSP committed to the session (root, count and data are in OffersCommitted).
     /// @param sessionId The session.
     /// @param fsp The FSP.
-    /// @return root The root, or zero if the FSP did not commit.
-    function offerCommitment(bytes32 sessionId, address fsp) external view returns (bytes32 root);
+    function hasCommitted(bytes32 sessionId, address fsp) external view returns (bool);
     /// @notice Block of deployment: where event scans start.
     /// @return The block number.
     function deployBlock() external view returns (uint256);

@@ -47,7 +47,7 @@ abstract contract FlexMarketDisputes is FlexMarketSettlement {
         view
         returns (bool)
     {
-        if (_commitments[sessionId][account] != bytes32(0)) return true;
+        if (_hasCommitted(sessionId, account)) return true;
         if (RequestId.unwrap(requestId) == bytes32(0)) return false;
         Request storage r = _requests[requestId];
         return r.dso == account && account != address(0) && r.sessionIndex == sessionIndex

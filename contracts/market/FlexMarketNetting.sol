@@ -95,7 +95,6 @@ abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
     ) private view {
         SessionId sessionId = SessionId.wrap(periodId);
         Session storage s = _requireState(sessionId, State.Final);
-        mapping(address => bytes32) storage committed = _commitments[sessionId];
         uint256 n = members.length;
         // the session's FSPs that this netting debits: the only accounts whose naming counts
         address[] memory payers = new address[](n);
@@ -105,11 +104,11 @@ abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
             address member = members[i];
             if (member <= previous) revert FlexMarketNettingMembersNotSorted(i, member);
             previous = member;
-            if (netAmounts[i] < 0 && committed[member] != bytes32(0)) payers[nPayers++] = member;
+            if (netAmounts[i] < 0 && _hasCommitted(sessionId, member)) payers[nPayers++] = member;
         }
         for (uint256 i = 0; i < n; ++i) {
             address member = members[i];
-            if (committed[member] != bytes32(0)) continue;
+            if (_hasCommitted(sessionId, member)) continue;
             // a named payee is only ever paid: its credit is not the naming FSP's to give
             if (netAmounts[i] < 0) revert FlexMarketNettingDebitNotFsp(periodId, member);
             if (!_namedByOneOf(payers, nPayers, member)) revert FlexMarketNotNettingParty(periodId, member);
@@ -117,7 +116,7 @@ abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
         if (fee != 0) {
             uint256 cap = uint256(s.paid) * _nettingFeeCapPpm() / PPM;
             if (fee > cap) revert FlexMarketFeeAboveCap(periodId, fee, cap);
-            if (committed[feeRecipient] == bytes32(0) && !_namedByOneOf(payers, nPayers, feeRecipient)) {
+            if (!_hasCommitted(sessionId, feeRecipient) && !_namedByOneOf(payers, nPayers, feeRecipient)) {
                 revert FlexMarketNotNettingParty(periodId, feeRecipient);
             }
         }

@@ -8,7 +8,7 @@ import {FlexMarketStorage} from "./FlexMarketStorage.sol";
 /// @notice Participant registry: the admin registers accounts with metadata and market roles,
 /// and revokes them.
 /// @dev Roles are OpenZeppelin AccessControl roles; only the six market roles can be granted
-/// here. A revoked participant keeps its credits and its `live` ledger slot.
+/// here. A revoked participant keeps its credits and its non-zero ledger slot.
 abstract contract FlexMarketRegistry is FlexMarketStorage {
     uint256 private constant MAX_ROLES = 6;
 
@@ -25,10 +25,9 @@ abstract contract FlexMarketRegistry is FlexMarketStorage {
         Participant storage p = _participants[account];
         if (p.registeredAt == 0) {
             uint256 index = _participantList.length;
-            if (index > type(uint32).max) revert FlexMarketTooManyParticipants(uint256(type(uint32).max) + 1);
-            p.index = uint32(index);
+            if (index >= type(uint24).max) revert FlexMarketTooManyParticipants(type(uint24).max);
+            p.indexPlusOne = uint24(index + 1);
             p.registeredAt = uint64(block.timestamp);
-            p.live = 1;
             _participantList.push(account);
         }
         p.metadataHash = metadataHash;

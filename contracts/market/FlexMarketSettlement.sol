@@ -33,9 +33,10 @@ abstract contract FlexMarketSettlement is FlexMarketSessions, FlexMarketLedger, 
         }
         uint256[] memory reservedPerRequest = new uint256[](s.requestCount);
         uint256 totalReserved;
+        mapping(uint256 => uint256) storage committed = _committed[SessionId.wrap(sessionId)];
         for (uint256 i = 0; i < n; ++i) {
             totalReserved += _checkReservation(
-                SessionId.wrap(sessionId), s.index, reservationList[i], reservedPerRequest
+                SessionId.wrap(sessionId), s.index, committed, reservationList[i], reservedPerRequest
             );
         }
         s.reservationsHash = keccak256(abi.encode(reservationList));
@@ -152,6 +153,7 @@ abstract contract FlexMarketSettlement is FlexMarketSessions, FlexMarketLedger, 
     function _checkReservation(
         SessionId sessionId,
         uint24 sessionIndex,
+        mapping(uint256 => uint256) storage committed,
         Reservation calldata res,
         uint256[] memory reservedPerRequest
     ) private returns (uint256 amount) {
@@ -162,17 +164,20 @@ abstract contract FlexMarketSettlement is FlexMarketSessions, FlexMarketLedger, 
         }
         amount = res.amount;
         if (amount == 0) revert FlexMarketZeroReservation(res.requestId, res.fsp);
-        if (!hasRole(FSP_ROLE, res.fsp)) revert FlexMarketFspNotAuthorized(SessionId.unwrap(sessionId), res.fsp);
-        if (_commitments[sessionId][res.fsp] == bytes32(0)) {
+        // one slot (1, written below anyway): registered, FSP_ROLE (mirrored), commitment index
+        Participant storage p = _participants[res.fsp];
+        uint256 indexPlusOne = p.indexPlusOne;
+        if (indexPlusOne == 0) revert FlexMarketNotRegistered(res.fsp);
+        if (!p.fsp) revert FlexMarketFspNotAuthorized(SessionId.unwrap(sessionId), res.fsp);
+        uint256 index = indexPlusOne - 1;
+        if (committed[index >> 8] & (uint256(1) << (index & 0xff)) == 0) {
             revert FlexMarketFspNotCommitted(SessionId.unwrap(sessionId), res.fsp);
         }
-        Participant storage p = _participants[res.fsp];
-        if (p.live == 0) revert FlexMarketNotRegistered(res.fsp); // slot 1, written below anyway
         uint256 requestIndex = packed;
         uint256 reserved = reservedPerRequest[requestIndex] + amount;
         if (reserved > r.budget) revert FlexMarketBudgetExceeded(res.requestId, r.budget, reserved);
         reservedPerRequest[requestIndex] = reserved;
-        p.awarded += uint72(amount);
+        p.awarded += uint64(amount);
     }
 
     /// @dev Reverts unless reservationList is the list posted by postClearing.
@@ -197,13 +202,15 @@ abstract contract FlexMarketSettlement is FlexMarketSessions, FlexMarketLedger, 
         address fsp = res.fsp;
         uint256 amount = res.amount;
         Participant storage p = _participants[fsp];
-        p.awarded -= uint72(amount);
+        p.awarded -= uint64(amount);
         PositionBatch.add(burns, fsp, _positionId(KIND_AWARD), amount);
         if (payout == 0) return 0;
         paidPerRequest[_requests[RequestId.wrap(res.requestId)].indexAndCancelled & ~CANCELLED] += payout;
         uint256 received = p.received + payout;
-        p.received = received > type(uint80).max ? type(uint80).max : uint80(received);
-        _credit(fsp, SessionId.unwrap(sessionId), payout);
+        // the ledger entry of _credit, on the slot already in hand
+        p.received = received > type(uint64).max ? type(uint64).max : uint64(received);
+        p.credit += uint96(payout);
+        emit Credited(fsp, SessionId.unwrap(sessionId), payout);
         PositionBatch.add(mints, fsp, _positionId(KIND_RECEIPT), payout);
         return payout;
     }

@@ -65,27 +65,30 @@ abstract contract FlexMarketStorage is IFlexMarket, AccessControl {
         bytes32 requestHash;
     }
 
-    /// @dev Slot 1 holds everything an FSP's session touches (credit, AWARD, RECEIPT) next to
-    /// `live`, which registration sets to 1 and nothing clears: clearing, finalize and withdraw
-    /// rewrite a non-zero slot (2 900 gas warm) and never create one (22 100 gas). Slot 2 holds
-    /// the DSO's REQUEST position next to registeredAt, for the same reason.
+    /// @dev Slot 1 holds everything an FSP's session touches (credit, AWARD, RECEIPT, its
+    /// commitment bit index, whether it holds FSP_ROLE) next to `indexPlusOne`, which
+    /// registration sets (>= 1) and nothing clears: committing, clearing, finalize and withdraw
+    /// read one slot and rewrite a non-zero one (2 900 gas warm), never create one (22 100 gas).
+    /// Slot 2 holds the DSO's REQUEST position next to registeredAt, for the same reason.
     /// Bounds: credit < 2^96 holds because credits are backed by tokens the market holds
-    /// (token supplies above 2^96 minor units are not supported); awarded < 2^72 (overflow
-    /// reverts postClearing); received saturates at 2^80 - 1 so it can never block finalize.
+    /// (token supplies above 2^96 minor units are not supported); awarded < 2^64 (overflow
+    /// reverts postClearing); received saturates at 2^64 - 1 so it can never block finalize;
+    /// at most 2^24 - 1 participants.
     struct Participant {
         bytes32 metadataHash;
         uint96 credit;
-        uint72 awarded; // AWARD position: reservations of sessions not yet final
-        uint80 received; // RECEIPT position: payouts received from finalized sessions
-        uint8 live;
+        uint64 awarded; // AWARD position: reservations of sessions not yet final
+        uint64 received; // RECEIPT position: payouts received from finalized sessions
+        uint24 indexPlusOne; // participant index + 1: non-zero once registered
+        bool fsp; // mirrors FSP_ROLE (_grantRole / _revokeRole), so clearing reads no role slot
         uint64 registeredAt;
-        uint32 index;
         uint128 requested; // REQUEST position: budgets of live requests of sessions not yet final
     }
 
     mapping(SessionId sessionId => Session) internal _sessions;
-    /// @dev The offer root only; count and time are in the OffersCommitted event.
-    mapping(SessionId sessionId => mapping(address fsp => bytes32 root)) internal _commitments;
+    /// @dev One bit per (session, participant index): committed. Root, count, data hash and time
+    /// are in the OffersCommitted event.
+    mapping(SessionId sessionId => mapping(uint256 word => uint256 bits)) internal _committed;
     mapping(RequestId requestId => Request) internal _requests;
     mapping(address account => Participant) internal _participants;
     mapping(PeriodId periodId => bool) internal _nettingSettled;
@@ -106,6 +109,29 @@ abstract contract FlexMarketStorage is IFlexMarket, AccessControl {
 
     /// @dev The FlexPositions view, deployed by the concrete contract's constructor.
     function _positions() internal view virtual returns (FlexPositions);
+
+    /// @dev Whether `fsp` committed to the session (a registered account's bit).
+    function _hasCommitted(SessionId sessionId, address fsp) internal view returns (bool) {
+        uint256 indexPlusOne = _participants[fsp].indexPlusOne;
+        if (indexPlusOne == 0) return false;
+        return _isCommitted(sessionId, indexPlusOne - 1);
+    }
+
+    function _isCommitted(SessionId sessionId, uint256 index) internal view returns (bool) {
+        return _committed[sessionId][index >> 8] & (uint256(1) << (index & 0xff)) != 0;
+    }
+
+    /// @dev Keeps Participant.fsp equal to FSP_ROLE, however the role is granted.
+    function _grantRole(bytes32 role, address account) internal virtual override returns (bool granted) {
+        granted = super._grantRole(role, account);
+        if (granted && role == FSP_ROLE) _participants[account].fsp = true;
+    }
+
+    /// @dev Keeps Participant.fsp equal to FSP_ROLE, however the role is revoked or renounced.
+    function _revokeRole(bytes32 role, address account) internal virtual override returns (bool revoked) {
+        revoked = super._revokeRole(role, account);
+        if (revoked && role == FSP_ROLE) _participants[account].fsp = false;
+    }
 
     /// @dev The netting fee cap in ppm, an immutable of the concrete contract.
     function _nettingFeeCapPpm() internal view virtual returns (uint256);

@@ -177,7 +177,13 @@ abstract contract MarketTestBase is Assertions {
 
     function _commit(address fsp, bytes32 sessionId) internal {
         vm.prank(fsp);
-        market.commitOffers(sessionId, keccak256(abi.encode(fsp, sessionId)), 3);
+        market.commitOffers(
+            sessionId,
+            keccak256(abi.encode(fsp, sessionId)),
+            3,
+            keccak256(abi.encode("prognosis", fsp)),
+            keccak256(abi.encode("portfolio", fsp))
+        );
     }
 
     function _close(bytes32 sessionId) internal {

@@ -402,32 +402,187 @@ contract FlexMarketTest is MarketTestBase {
 
     // ================================================================== commitOffers
 
-    function test_commitOffers_storesRootCountAndTime() public {
+    bytes32 internal constant PROG = keccak256("prognosis");
+    bytes32 internal constant PORT = keccak256("portfolio");
+
+    function test_commitOffers_setsBitAndEmitsRootCountTimeAndData() public {
         _create(SID);
+        assertTrue(!market.hasCommitted(SID, fsp1), "not yet");
         vm.expectEmit(address(market));
-        emit IFlexMarket.OffersCommitted(SID, fsp1, ROOT, 12, T0);
+        emit IFlexMarket.OffersCommitted(SID, fsp1, ROOT, 12, PROG, PORT);
         vm.prank(fsp1);
-        market.commitOffers(SID, ROOT, 12);
-        assertEq(market.offerCommitment(SID, fsp1), ROOT, "root");
+        market.commitOffers(SID, ROOT, 12, PROG, PORT);
+        assertTrue(market.hasCommitted(SID, fsp1), "committed");
+        assertTrue(!market.hasCommitted(SID, fsp2), "other FSP not committed");
     }
 
-    function test_commitOffers_recommitReplacesPrevious() public {
+    function test_commitOffers_revertsOnSecondCommit() public {
         _create(SID);
         vm.prank(fsp1);
-        market.commitOffers(SID, ROOT, 12);
+        market.commitOffers(SID, ROOT, 12, PROG, PORT);
         vm.warp(T0 + 100);
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketAlreadyCommitted.selector, SID, fsp1));
         vm.prank(fsp1);
+        market.commitOffers(SID, bytes32("root2"), 5, PROG, PORT);
+    }
+
+    function test_commitOffers_revertsForUnregisteredRoleHolder() public {
+        _create(SID);
+        address stray = address(0xBEEF);
+        bytes32 fspRole = market.FSP_ROLE();
+        vm.prank(admin);
+        market.grantRole(fspRole, stray); // a role granted outside registerParticipant
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotRegistered.selector, stray));
+        vm.prank(stray);
+        market.commitOffers(SID, ROOT, 1, PROG, PORT);
+    }
+
+    // ---------------------------------------------------------------- commitOffersBySig
+
+    uint256 internal constant FSP_KEY = 0xF5F5;
+
+    function _signed(uint256 key, bytes32 sessionId, bytes32 root, uint32 count)
+        internal
+        view
+        returns (IFlexMarket.SignedCommitment memory c)
+    {
+        bytes32 digest = market.commitmentDigest(sessionId, root, count, PROG, PORT);
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
+        c = IFlexMarket.SignedCommitment({
+            offersRoot: root,
+            prognosisHash: PROG,
+            portfolioHash: PORT,
+            offerCount: count,
+            r: r,
+            vs: bytes32(uint256(v - 27) << 255) | s
+        });
+    }
+
+    function _one(IFlexMarket.SignedCommitment memory c)
+        internal
+        pure
+        returns (IFlexMarket.SignedCommitment[] memory list)
+    {
+        list = new IFlexMarket.SignedCommitment[](1);
+        list[0] = c;
+    }
+
+    function test_commitOffersBySig_relaysTheSignersCommitment() public {
+        address signer = vm.addr(FSP_KEY);
+        _register(signer, market.FSP_ROLE());
+        _create(SID);
+        IFlexMarket.SignedCommitment[] memory list = _one(_signed(FSP_KEY, SID, ROOT, 4));
         vm.expectEmit(address(market));
-        emit IFlexMarket.OffersCommitted(SID, fsp1, bytes32("root2"), 5, T0 + 100);
-        market.commitOffers(SID, bytes32("root2"), 5);
-        assertEq(market.offerCommitment(SID, fsp1), bytes32("root2"), "root");
+        emit IFlexMarket.OffersCommitted(SID, signer, ROOT, 4, PROG, PORT);
+        vm.prank(operator);
+        market.commitOffersBySig(SID, list);
+        assertTrue(market.hasCommitted(SID, signer), "committed");
+    }
+
+    function test_commitOffersBySig_revertsWhenTheOperatorChangesTheRoot() public {
+        address signer = vm.addr(FSP_KEY);
+        _register(signer, market.FSP_ROLE());
+        _create(SID);
+        IFlexMarket.SignedCommitment memory c = _signed(FSP_KEY, SID, ROOT, 4);
+        c.offersRoot = bytes32("other root"); // recovers some other address, not an FSP
+        vm.prank(operator);
+        vm.expectRevert(); // FlexMarketBadCommitmentSignature(SID, 0, <some address>)
+        market.commitOffersBySig(SID, _one(c));
+        assertTrue(!market.hasCommitted(SID, signer), "nothing committed");
+    }
+
+    function test_commitOffersBySig_revertsForANonFspSigner() public {
+        _create(SID);
+        address signer = vm.addr(FSP_KEY); // not registered, no role
+        IFlexMarket.SignedCommitment[] memory list = _one(_signed(FSP_KEY, SID, ROOT, 4));
+        vm.expectRevert(
+            abi.encodeWithSelector(IFlexMarket.FlexMarketBadCommitmentSignature.selector, SID, uint256(0), signer)
+        );
+        vm.prank(operator);
+        market.commitOffersBySig(SID, list);
+    }
+
+    function test_commitOffersBySig_revertsForNonOperator() public {
+        _create(SID);
+        IFlexMarket.SignedCommitment[] memory list = _one(_signed(FSP_KEY, SID, ROOT, 4));
+        vm.expectRevert(_unauthorized(fsp1, market.MARKET_OPERATOR_ROLE()));
+        vm.prank(fsp1);
+        market.commitOffersBySig(SID, list);
+    }
+
+    function test_commitOffersBySig_revertsAfterGateAndOnReplay() public {
+        address signer = vm.addr(FSP_KEY);
+        _register(signer, market.FSP_ROLE());
+        _create(SID);
+        IFlexMarket.SignedCommitment[] memory list = _one(_signed(FSP_KEY, SID, ROOT, 4));
+        vm.prank(operator);
+        market.commitOffersBySig(SID, list);
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketAlreadyCommitted.selector, SID, signer));
+        vm.prank(operator);
+        market.commitOffersBySig(SID, list);
+        bytes32 sid2 = bytes32("session-2");
+        _create(sid2);
+        IFlexMarket.SignedCommitment[] memory late = _one(_signed(FSP_KEY, sid2, ROOT, 4));
+        vm.warp(T0 + 3600);
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketTooLate.selector, sid2, T0 + 3600, T0 + 3600));
+        vm.prank(operator);
+        market.commitOffersBySig(sid2, late);
+    }
+
+    function test_commitOffersBySig_signatureIsBoundToItsSession() public {
+        address signer = vm.addr(FSP_KEY);
+        _register(signer, market.FSP_ROLE());
+        _create(SID);
+        bytes32 sid2 = bytes32("session-2");
+        _create(sid2);
+        IFlexMarket.SignedCommitment[] memory forOther = _one(_signed(FSP_KEY, sid2, ROOT, 4));
+        vm.prank(operator);
+        vm.expectRevert(); // recovers another address under SID's digest
+        market.commitOffersBySig(SID, forOther);
+    }
+
+    function test_commitOffersBySig_followsGrantAndRevokeOfTheFspRole() public {
+        address signer = vm.addr(FSP_KEY);
+        _register(signer, market.DSO_ROLE()); // registered, not (yet) an FSP
+        _create(SID);
+        bytes32 sid2 = bytes32("session-2");
+        _create(sid2);
+        IFlexMarket.SignedCommitment[] memory first = _one(_signed(FSP_KEY, SID, ROOT, 4));
+        IFlexMarket.SignedCommitment[] memory second = _one(_signed(FSP_KEY, sid2, ROOT, 4));
+        bytes32 fspRole = market.FSP_ROLE();
+        vm.expectRevert(
+            abi.encodeWithSelector(IFlexMarket.FlexMarketBadCommitmentSignature.selector, SID, uint256(0), signer)
+        );
+        vm.prank(operator);
+        market.commitOffersBySig(SID, first);
+        vm.prank(admin);
+        market.grantRole(fspRole, signer); // AccessControl's own grant updates the mirror too
+        vm.prank(operator);
+        market.commitOffersBySig(SID, first);
+        assertTrue(market.hasCommitted(SID, signer), "committed once an FSP");
+        vm.prank(signer);
+        market.renounceRole(fspRole, signer);
+        vm.expectRevert(
+            abi.encodeWithSelector(IFlexMarket.FlexMarketBadCommitmentSignature.selector, sid2, uint256(0), signer)
+        );
+        vm.prank(operator);
+        market.commitOffersBySig(sid2, second);
+    }
+
+    function test_commitOffersBySig_boundsTheBatch() public {
+        _create(SID);
+        uint256 max = market.MAX_COMMITMENTS_PER_BATCH();
+        IFlexMarket.SignedCommitment[] memory list = new IFlexMarket.SignedCommitment[](max + 1);
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketTooManyCommitments.selector, max + 1, max));
+        vm.prank(operator);
+        market.commitOffersBySig(SID, list);
     }
 
     function test_commitOffers_revertsForNonFsp() public {
         _create(SID);
         vm.expectRevert(_unauthorized(dso, market.FSP_ROLE()));
         vm.prank(dso);
-        market.commitOffers(SID, ROOT, 1);
+        market.commitOffers(SID, ROOT, 1, PROG, PORT);
     }
 
     function test_commitOffers_revertsForRevokedFsp() public {
@@ -436,7 +591,7 @@ contract FlexMarketTest is MarketTestBase {
         market.revokeParticipant(fsp1);
         vm.expectRevert(_unauthorized(fsp1, market.FSP_ROLE()));
         vm.prank(fsp1);
-        market.commitOffers(SID, ROOT, 1);
+        market.commitOffers(SID, ROOT, 1, PROG, PORT);
     }
 
     function test_commitOffers_revertsAfterGateClosure() public {
@@ -444,7 +599,7 @@ contract FlexMarketTest is MarketTestBase {
         vm.warp(T0 + 3600);
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketTooLate.selector, SID, T0 + 3600, T0 + 3600));
         vm.prank(fsp1);
-        market.commitOffers(SID, ROOT, 1);
+        market.commitOffers(SID, ROOT, 1, PROG, PORT);
     }
 
     function test_commitOffers_revertsOnEmptyCommitment() public {
@@ -453,10 +608,13 @@ contract FlexMarketTest is MarketTestBase {
             abi.encodeWithSelector(IFlexMarket.FlexMarketInvalidCommitment.selector, SID, bytes32(0), uint32(1))
         );
         vm.prank(fsp1);
-        market.commitOffers(SID, bytes32(0), 1);
+        market.commitOffers(SID, bytes32(0), 1, PROG, PORT);
         vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketInvalidCommitment.selector, SID, ROOT, uint32(0)));
         vm.prank(fsp1);
-        market.commitOffers(SID, ROOT, 0);
+        market.commitOffers(SID, ROOT, 0, PROG, PORT);
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketInvalidCommitment.selector, SID, ROOT, uint32(1)));
+        vm.prank(fsp1);
+        market.commitOffers(SID, ROOT, 1, PROG, bytes32(0));
     }
 
     function test_commitOffers_revertsWhenSessionClosed() public {
@@ -464,7 +622,7 @@ contract FlexMarketTest is MarketTestBase {
         _close(SID);
         vm.expectRevert(_notInState(SID, IFlexMarket.State.Open, IFlexMarket.State.Closed));
         vm.prank(fsp1);
-        market.commitOffers(SID, ROOT, 1);
+        market.commitOffers(SID, ROOT, 1, PROG, PORT);
     }
 
     // ================================================================== closeSession

@@ -122,8 +122,12 @@ contract MarketHandler is Assertions {
     function commitOffers(uint256 sessionSeed, uint256 fspSeed, bytes32 root) external {
         (bytes32 id, IFlexMarket.SessionInfo memory s, bool ok) = _pick(sessionSeed);
         if (!ok || s.state != IFlexMarket.State.Open || block.timestamp >= s.gateClosure) return;
-        vm.prank(fsps[fspSeed % 4]);
-        market.commitOffers(id, root == bytes32(0) ? bytes32("root") : root, 7);
+        address fsp = fsps[fspSeed % 4];
+        if (market.hasCommitted(id, fsp)) return; // commit once
+        vm.prank(fsp);
+        market.commitOffers(
+            id, root == bytes32(0) ? bytes32("root") : root, 7, keccak256(abi.encode(root)), keccak256(abi.encode(fsp))
+        );
     }
 
     function closeSession(uint256 sessionSeed) external {
@@ -146,7 +150,7 @@ contract MarketHandler is Assertions {
             if (r.cancelled) continue;
             uint256 left = r.budget;
             for (uint256 f = 0; f < 4; ++f) {
-                if (market.offerCommitment(id, fsps[f]) == bytes32(0) || left == 0) continue;
+                if (!market.hasCommitted(id, fsps[f]) || left == 0) continue;
                 uint256 amount = bound(uint256(keccak256(abi.encode(shareSeed, j, f))), 0, left);
                 if (amount == 0) continue;
                 left -= amount;
@@ -235,7 +239,7 @@ contract MarketHandler is Assertions {
         for (uint256 i = 0; i < 7; ++i) {
             members[i] = all[i];
             // only the session's FSPs are debited; the others are only paid
-            if (market.offerCommitment(periodId, all[i]) == bytes32(0)) continue;
+            if (!market.hasCommitted(periodId, all[i])) continue;
             uint256 credit = market.credits(all[i]);
             uint256 debit = bound(uint256(keccak256(abi.encode(seed, i))), 0, credit);
             amounts[i] = -int256(debit);
@@ -328,7 +332,7 @@ contract MarketHandler is Assertions {
     function _nameMembers(bytes32 id, address[] memory members) internal returns (bool) {
         bool any;
         for (uint256 f = 0; f < 4; ++f) {
-            if (market.offerCommitment(id, fsps[f]) != bytes32(0)) any = true;
+            if (market.hasCommitted(id, fsps[f])) any = true;
             if (market.isNettingPayee(fsps[f], house)) continue;
             vm.prank(fsps[f]);
             market.nameNettingPayees(members, true);

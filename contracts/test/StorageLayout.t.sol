@@ -33,6 +33,11 @@ contract StorageLayoutTest is MarketTestBase {
         return uint256(keccak256(abi.encode(key, slot)));
     }
 
+    /// @dev Participant slot +1: credit (96) | awarded (64) | received (64) | indexPlusOne (24) | fsp.
+    function _participantIndex(address account) internal view returns (uint256) {
+        return uint24(_word(_mapSlot(bytes32(uint256(uint160(account))), 4) + 1) >> 224) - 1;
+    }
+
     function test_plainSlots() public view {
         assertEq(_word(6), market.sessionCount(), "slot 6: _sessionCount");
         assertEq(_word(7), 9, "slot 7: _participantList length (9 registered in setUp)");
@@ -60,10 +65,12 @@ contract StorageLayoutTest is MarketTestBase {
         assertTrue(info.termsHash != 0, "termsHash non-zero");
     }
 
-    function test_commitmentsAtSlot2() public view {
-        uint256 slot = uint256(keccak256(abi.encode(fsp1, _mapSlot(SID, 2))));
-        assertEq(bytes32(_word(slot)), market.offerCommitment(SID, fsp1), "_commitments[SID][fsp1]");
-        assertTrue(_word(slot) != 0, "commitment non-zero");
+    function test_commitmentBitsAtSlot2() public view {
+        // fsp1's participant index picks word index >> 8, bit index & 0xff of _committed[SID]
+        uint256 index = _participantIndex(fsp1);
+        uint256 slot = uint256(keccak256(abi.encode(index >> 8, _mapSlot(SID, 2))));
+        assertTrue(_word(slot) & (uint256(1) << (index & 0xff)) != 0, "_committed[SID] bit of fsp1");
+        assertTrue(market.hasCommitted(SID, fsp1), "hasCommitted agrees");
     }
 
     function test_requestsAtSlot3() public view {
@@ -81,7 +88,9 @@ contract StorageLayoutTest is MarketTestBase {
         uint256 ledger = _word(base + 1);
         assertEq(uint96(ledger), market.credits(fsp2), "credit at slot +1 offset 0");
         assertTrue(market.credits(fsp2) != 0, "fsp2 has not withdrawn");
-        assertEq(ledger >> 248, 1, "live at offset 31");
+        assertEq(uint24(ledger >> 224), _participantIndex(fsp2) + 1, "indexPlusOne at offset 28");
+        assertTrue(uint24(ledger >> 224) != 0, "non-zero once registered");
+        assertEq(ledger >> 248, 1, "fsp flag at offset 31");
     }
 
     function test_nettingPayeesAtSlot10() public view {

@@ -14,6 +14,14 @@ FINDING_CODES = {
     "offers.changed": "an FSP's offer set has its committed count but another root",
     "offers.added": "more offers (or an uncommitted FSP) than committed on-chain",
     "offers.dropped": "fewer offers than committed on-chain (or a committed FSP missing)",
+    "prognosis.substituted": (
+        "delivery was verified against a prognosis (baseline) other than the one the FSP "
+        "committed with its offers"
+    ),
+    "portfolio.substituted": (
+        "delivery counted a portfolio (meters per congestion point) other than the one the FSP "
+        "committed with its offers"
+    ),
     "receipts.root_not_committed": "a receipt's root is not the FSP's on-chain root",
     "receipts.proof_invalid": "a receipt's proof does not reach the on-chain root",
     "receipts.offer_missing": "an offer proven by a receipt is absent from the input bundle",

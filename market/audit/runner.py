@@ -18,6 +18,7 @@ from market.audit.check_bundles import check_bundle_hashes
 from market.audit.check_clearing import check_clearing
 from market.audit.check_delivery import check_delivery
 from market.audit.check_dispute import check_dispute
+from market.audit.check_fsp_data import check_fsp_data
 from market.audit.check_lifecycle import check_lifecycle
 from market.audit.check_money import check_market_money, check_money
 from market.audit.check_offers import check_offers
@@ -303,7 +304,7 @@ def audit_session(
         return res
 
     if missing:
-        for name in ("bundle_hashes", "offers", "clearing", "reservations", "delivery"):
+        for name in ("bundle_hashes", "offers", "clearing", "reservations", "delivery", "fsp_data"):
             run(name, partial(blocked, name))
     else:
         run("bundle_hashes", lambda: check_bundle_hashes(cs, sb))
@@ -317,6 +318,7 @@ def audit_session(
             "delivery",
             lambda: check_delivery(cs, sb, ctx.registry, ctx.registry_error),
         )
+        run("fsp_data", lambda: check_fsp_data(cs, sb))
     offers = audit.check("offers")
     for f in ctx.receipt_problems:
         offers.error(f.message, f.code, f.subject)

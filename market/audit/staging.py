@@ -96,6 +96,8 @@ class Tamper:
     terms: Callable[[SessionTerms], SessionTerms] | None = None
     # The settlement rules the oracle uses at attestation (default: the committed ones).
     settlement_rules: Callable[[SettlementRules], SettlementRules] | None = None
+    # The delivery inputs the oracle verifies (prognoses, portfolios) after the FSPs committed.
+    delivery_inputs: Callable[[DeliveryInputs], DeliveryInputs] | None = None
 
 
 @dataclass
@@ -226,8 +228,11 @@ def stage_session(
     by_fsp: dict[str, list[FlexOffer]] = defaultdict(list)
     for offer in bundle.offers:
         by_fsp[offer.fsp.lower()].append(offer)
+    committed_portfolios = offered_portfolios(bundle.offers)
     for fsp, offers in sorted(by_fsp.items()):
-        ChainAccount(market, token, to_checksum_address(fsp)).commit_offers(sid, offers)
+        ChainAccount(market, token, to_checksum_address(fsp)).commit_offers(
+            sid, offers, bundle.prognoses, committed_portfolios
+        )
     seconds["open_s"] = time.perf_counter() - t0
 
     control.warp_to(gate)
@@ -272,15 +277,16 @@ def stage_session(
     t2 = time.perf_counter()
     if tamper.settlement_rules:
         rules = tamper.settlement_rules(rules)
-    readings, portfolios, registry = simulate_delivery(result.orders, start, isp_s, rules)
+    readings, _, registry = simulate_delivery(result.orders, start, isp_s, rules)
+    registry = _with_unordered_stations(registry, committed_portfolios)
     if tamper.readings:
         readings = tamper.readings(readings)
     inputs = DeliveryInputs(
         session_id=sid,
         session_start_ts=start,
         readings=tuple(readings),
-        portfolios=tuple(portfolios),
-        prognoses=(),
+        portfolios=tuple(committed_portfolios),
+        prognoses=tuple(bundle.prognoses),
         reservations=tuple(
             DeliveryReservation(
                 request_id=c.request_id, fsp=c.fsp.lower(), reserved_units=c.payment_cap_units
@@ -293,6 +299,8 @@ def stage_session(
             for r in bundle.requests
         ),
     )
+    if tamper.delivery_inputs:
+        inputs = tamper.delivery_inputs(inputs)
     keys = {a["station_id"]: a["meter_public_key"] for a in registry}
     outcome = compute_delivery(inputs, list(result.orders), rules, keys)
     staged.delivery = outcome
@@ -315,6 +323,38 @@ def stage_session(
     market.finalize(onchain, sender=actors.operator)
     seconds["total_s"] = time.perf_counter() - t0
     return staged
+
+
+def offered_portfolios(offers: Sequence[FlexOffer]) -> list[Portfolio]:
+    """What each FSP commits as its portfolio: one metered station per congestion point it
+    offers at (the station ``simulate_delivery`` reads when it gets orders there)."""
+    keys = sorted({(o.fsp.lower(), o.congestion_point) for o in offers})
+    return [
+        Portfolio(
+            fsp=fsp, congestion_point=cp, meters=(MeterRef(station=station_of(fsp, cp), evse=1),)
+        )
+        for fsp, cp in keys
+    ]
+
+
+def _with_unordered_stations(
+    registry: list[StationAsset], portfolios: Sequence[Portfolio]
+) -> list[StationAsset]:
+    """The registry plus the committed stations that got no orders (registered all the same)."""
+    known = {a["station_id"] for a in registry}
+    extra: list[StationAsset] = [
+        {
+            "station_id": m.station,
+            "evse_id": m.evse,
+            "owner": p.fsp,
+            "congestion_point": p.congestion_point,
+            "meter_public_key": Account.from_key(station_key(m.station)).address.lower(),
+        }
+        for p in portfolios
+        for m in p.meters
+        if m.station not in known
+    ]
+    return registry + extra
 
 
 def simulate_delivery(

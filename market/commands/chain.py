@@ -167,7 +167,7 @@ def bench_gas(
     if as_json:
         sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
         return
-    table = Table(title="gas benchmark (targets from issue 2)")
+    table = Table(title="gas benchmark (targets from issues 2 and 20)")
     for column in ("metric", "value", "target", "ok"):
         table.add_column(column)
     for key, limit in result["targets"].items():

@@ -1,4 +1,5 @@
-"""A participant's own transactions: token allowance, request escrow, offer commitments,
+"""A participant's own transactions: token allowance, request escrow, offer commitments (with
+the prognosis and portfolio they bind),
 disputes and withdrawals.
 
 Why separate from the API side: payees such as EV users or CPOs only ever withdraw, and the
@@ -17,9 +18,16 @@ from eth_utils.crypto import keccak
 from adapters.chain.market_contract import FlexMarketContract
 from adapters.chain.revert import ChainError, ContractRevert
 from adapters.chain.token import SettlementTokenContract
-from clearing.commitments import offers_root
+from clearing.commitments import (
+    offers_root,
+    own_portfolios,
+    own_prognoses,
+    portfolio_hash,
+    prognosis_hash,
+)
 from clearing.encoding import code_to_bytes32, hex32, uuid_to_bytes32
-from clearing.messages import FlexOffer, FlexRequest
+from clearing.messages import DPrognosis, FlexOffer, FlexRequest
+from clearing.settlement.report import Portfolio
 from market.participant.errors import ParticipantError, from_chain_error
 
 
@@ -111,15 +119,42 @@ class ChainAccount:
             return False
         return True
 
-    def commit_offers(self, session_id: str, offers: Sequence[FlexOffer]) -> str:
-        """Commit the Merkle root of this FSP's offers of one session; returns the root."""
+    def commit_offers(
+        self,
+        session_id: str,
+        offers: Sequence[FlexOffer],
+        prognoses: Sequence[DPrognosis] = (),
+        portfolios: Sequence[Portfolio] = (),
+    ) -> str:
+        """Commit, once, the Merkle root of this FSP's offers of one session with the hashes of
+        its prognoses (baselines) and portfolio (meters per congestion point); returns the
+        root. Delivery is then verified against exactly these."""
         if not offers:
             raise ParticipantError("offers", "no offers to commit")
         root = offers_root(offers)
-        with onchain("commit offers"):
-            self.market.commit_offers(
-                uuid_to_bytes32(session_id), root, len(offers), sender=self.address
-            )
+        prognosis = prognosis_hash(own_prognoses(prognoses, self.address))
+        portfolio = portfolio_hash(own_portfolios(portfolios, self.address))
+        sid = uuid_to_bytes32(session_id)
+        try:
+            with onchain("commit offers"):
+                self.market.commit_offers(
+                    sid, root, len(offers), prognosis, portfolio, sender=self.address
+                )
+        except ParticipantError as exc:
+            # a retry after a lost answer: the same commitment already on-chain is success
+            if not isinstance(exc.__cause__, ContractRevert) or (
+                exc.__cause__.error_name != "FlexMarketAlreadyCommitted"
+            ):
+                raise
+            with onchain("commit offers"):
+                held = self.market.offer_commitment(sid, self.address)
+            if (held.root, held.count, held.prognosis_hash, held.portfolio_hash) != (
+                root,
+                len(offers),
+                prognosis,
+                portfolio,
+            ):
+                raise
         return hex32(root)
 
     def dispute(self, session_id: str, reason: str) -> str:

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from clearing.messages import DPrognosis, FlexOffer, FlexOrder, FlexRequest
+from clearing.settlement.meter import MeterRef
+from clearing.settlement.report import Portfolio
 from market.agents.common import as_message
 from market.api.schemas import AssetCreate, MeterReadingCreate, ParticipantCreate
 from market.client import ApiError, MarketClient
@@ -130,9 +132,30 @@ class Participant:
         return session_id
 
     def commit_offers(self, offers: Sequence[FlexOffer]) -> str:
-        """Commit the offers' Merkle root on-chain (before gate closure); returns the root."""
+        """Commit the offers' Merkle root on-chain (before gate closure) with this FSP's
+        published prognoses for the session and its registered portfolio; returns the root."""
         session_id = self.check_offers(offers)
-        return self.chain.commit_offers(session_id, offers)
+        with api_step("session_id"):
+            prognoses = [as_message(DPrognosis, r) for r in self.client.prognoses(session_id)]
+        return self.chain.commit_offers(session_id, offers, prognoses, self.portfolios())
+
+    def portfolios(self) -> list[Portfolio]:
+        """This FSP's meters per congestion point, from its registered assets (what delivery
+        verification counts for it)."""
+        meters: dict[str, set[tuple[str, int]]] = {}
+        for a in self.assets():
+            if a.get("station_id") and str(a.get("owner", "")).lower() == self.address:
+                meters.setdefault(str(a["congestion_point"]), set()).add(
+                    (str(a["station_id"]), int(a["evse_id"]))
+                )
+        return [
+            Portfolio(
+                fsp=self.address,
+                congestion_point=cp,
+                meters=tuple(MeterRef(station=s, evse=e) for s, e in sorted(meters[cp])),
+            )
+            for cp in sorted(meters)
+        ]
 
     def post_offers(self, offers: Sequence[FlexOffer]) -> list[dict[str, Any]]:
         """Sign and submit each offer to the market API."""

@@ -28,6 +28,7 @@ from settlement_e2e_kit import (
 )
 
 from adapters.chain.types import SessionState
+from clearing.commitments import portfolio_hash, prognosis_hash
 from clearing.encoding import code_to_bytes32, uuid_to_bytes32
 from clearing.messages import (
     BaselineIsp,
@@ -137,7 +138,15 @@ async def open_session(w: dict[str, Any]) -> SessionCreate:
         )
         await in_thread(c[fsp].post_offer, offer)
         root, count = offer_commitment([offer])
-        await in_thread(market.commit_offers, uuid_to_bytes32(sid), root, count, sender=addr[fsp])
+        await in_thread(
+            market.commit_offers,
+            uuid_to_bytes32(sid),
+            root,
+            count,
+            prognosis_hash(()),
+            portfolio_hash(()),
+            sender=addr[fsp],
+        )
     return session
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from clearing.commitments import portfolio_hash, prognosis_hash
 from clearing.encoding import (
     code_to_bytes32,
     uuid_to_bytes32,
@@ -100,10 +101,27 @@ def make_offer(
     )
 
 
-def commit(chain, who: str, session_id: str, offers: list[FlexOffer]) -> None:
+def commit(
+    chain, who: str, session_id: str, offers: list[FlexOffer], via: MarketClient | None = None
+) -> None:
+    """Commit ``who``'s offers on-chain. With ``via`` (its API client) through the participant
+    library, which binds the prognoses it published and its registered assets; without, with
+    the hashes of no prognosis and no portfolio (tests whose delivery is not audited)."""
+    if via is not None:
+        from market.participant.onchain import ChainAccount
+        from market.participant.participant import Participant
+
+        account = ChainAccount(chain.contracts.market, chain.contracts.token, chain.addresses[who])
+        Participant(via, account).commit_offers(offers)
+        return
     root, count = offer_commitment(offers)
     chain.contracts.market.commit_offers(
-        uuid_to_bytes32(session_id), root, count, sender=chain.addresses[who]
+        uuid_to_bytes32(session_id),
+        root,
+        count,
+        prognosis_hash(()),
+        portfolio_hash(()),
+        sender=chain.addresses[who],
     )
 
 

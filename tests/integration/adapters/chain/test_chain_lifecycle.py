@@ -157,7 +157,7 @@ def test_worst_case_bounded_loops_fit_in_a_30m_gas_block(
     for rid in requests:
         market.post_request(sid, rid, b"\x62" * 32, b"\x63" * 32, 1_000_000, sender=parties.dso)
     for fsp in parties.fsps:
-        market.commit_offers(sid, b"\x64" * 32, 1, sender=fsp)
+        market.commit_offers(sid, b"\x64" * 32, 1, b"\x01" * 32, b"\x02" * 32, sender=fsp)
     anvil_node.warp_to(now + 100)
     market.close_session(sid, sender=parties.operator)
     res = [

@@ -51,7 +51,7 @@ class Session:
         )
         self.contracts.token.approve(m.address, BUDGET, sender=p.dso)
         m.post_request(SESSION, REQUEST, CP, H, BUDGET, sender=p.dso)
-        m.commit_offers(SESSION, b"\x55" * 32, 3, sender=p.fsps[0])
+        m.commit_offers(SESSION, b"\x55" * 32, 3, b"\x01" * 32, b"\x02" * 32, sender=p.fsps[0])
         return self
 
     def closed(self) -> Session:
@@ -109,7 +109,9 @@ def test_create_session_by_an_fsp_is_not_authorized(s: Session) -> None:
 def test_commit_by_an_unregistered_account_is_not_authorized(s: Session) -> None:
     s.open()
     with pytest.raises(E.NotAuthorized):
-        s.contracts.market.commit_offers(SESSION, b"\x66" * 32, 1, sender=s.parties.outsider)
+        s.contracts.market.commit_offers(
+            SESSION, b"\x66" * 32, 1, b"\x01" * 32, b"\x02" * 32, sender=s.parties.outsider
+        )
 
 
 def test_attest_by_someone_other_than_the_meter_oracle_is_not_authorized(s: Session) -> None:

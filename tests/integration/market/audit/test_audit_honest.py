@@ -24,6 +24,7 @@ def test_honest_session_passes_every_check(chain, route) -> None:
         "clearing": "pass",
         "reservations": "pass",
         "delivery": "pass",
+        "fsp_data": "pass",
         "money": "pass",
         "lifecycle": "pass",
         "terms": "pass",

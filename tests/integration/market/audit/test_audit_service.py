@@ -77,6 +77,7 @@ def test_service_session_audits_clean_over_http(chain, runtime, server, tmp_path
         "clearing": "pass",
         "reservations": "pass",
         "delivery": "skip",
+        "fsp_data": "skip",
         "money": "skip",
         "lifecycle": "pass",
         "terms": "pass",

@@ -235,3 +235,19 @@ def test_a_batch_of_offers_can_be_sent_again_after_a_refusal(parts, session) -> 
     fsp.login()
     stored = sorted(o["body"]["offer_id"] for o in fsp.client.offers(session.session_id))
     assert stored == sorted([good.offer_id, fixed.offer_id])
+
+
+def test_a_commitment_is_made_once_and_its_retry_is_answered_as_the_first_time(
+    chain, parts, session
+) -> None:
+    """A retry of the same commitment (its answer was lost) succeeds; another one is refused,
+    naming the contract's reason, and the chain keeps the first."""
+    fsp = parts("fsp_a")
+    offer = _offer(fsp, session)
+    root = fsp.commit_offers([offer])
+    assert fsp.commit_offers([offer]) == root  # the same values again: nothing new sent
+    with pytest.raises(ParticipantError) as err:
+        fsp.commit_offers([offer, _offer(fsp, session, power_w=9_000)])
+    assert "AlreadyCommitted" in f"{err.value.field} {err.value.reason}"
+    sid = uuid_to_bytes32(session.session_id)
+    assert chain.contracts.market.offer_commitment(sid, fsp.address).count == 1

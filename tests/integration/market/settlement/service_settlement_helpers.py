@@ -130,7 +130,7 @@ def session_to_delivery(chain, runtime, clients):
             s.session_id, c.address, expires_at=s.gate_closure, power_w=ORDER_W, price=price
         )
         c.post_offer(offer)
-        commit(chain, who, s.session_id, [offer])
+        commit(chain, who, s.session_id, [offer], via=c)
     chain.warp_to(s.gate_closure + 1)
     worker.run_once()
     assert runtime.ledger.session(s.session_id).state == SessionState.CLEARED

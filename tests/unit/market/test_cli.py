@@ -40,6 +40,8 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
         "--db-url",
         "--server-workers",
         "--processes",
+        "--workers",
+        "--sessions",
         "--json",
     ],
     "bench audit": ["--offers", "--fsps", "--seed", "--json", "--no-json"],

@@ -14,6 +14,7 @@ MARKET_ROLE_NAMES = (
     "METER_ORACLE_ROLE",
     "ARBITER_ROLE",
     "CLEARING_HOUSE_ROLE",
+    "CPO_ROLE",
 )
 
 
@@ -51,3 +52,21 @@ class OfferCommitment:
     root: bytes
     count: int
     committed_at: int
+
+
+@dataclass(frozen=True)
+class StationRecord:
+    """A station's entry in the CPO-attested registry (``FlexMarketStations``).
+
+    ``cpo`` registered ``meter_key`` (the address that signs the station's readings);
+    ``fsp`` is the FSP the CPO granted the station to (zero address: none).
+    """
+
+    station_hash: bytes
+    cpo: str
+    meter_key: str
+    fsp: str
+
+    @property
+    def registered(self) -> bool:
+        return int(self.cpo, 16) != 0

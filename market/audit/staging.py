@@ -81,6 +81,9 @@ class Actors:
     dso: str
     oracle: str
     fsps: Sequence[str]
+    # CPO_ROLE: registers each station's meter key on-chain before gate closure and grants
+    # the station to its FSP (None: no station is registered; the auditor then says so).
+    cpo: str | None = None
 
 
 @dataclass
@@ -96,6 +99,9 @@ class Tamper:
     terms: Callable[[SessionTerms], SessionTerms] | None = None
     # The settlement rules the oracle uses at attestation (default: the committed ones).
     settlement_rules: Callable[[SettlementRules], SettlementRules] | None = None
+    # station -> the private key the operator signs that station's readings with and whose
+    # address it publishes in stations.json (default: the station's own key, the CPO's).
+    meter_key: Callable[[str], str] | None = None
 
 
 @dataclass
@@ -230,6 +236,12 @@ def stage_session(
         ChainAccount(market, token, to_checksum_address(fsp)).commit_offers(sid, offers)
     seconds["open_s"] = time.perf_counter() - t0
 
+    if actors.cpo is not None:
+        cpo = ChainAccount(market, token, actors.cpo)
+        for fsp, cp in sorted({(f, o.congestion_point) for f, fo in by_fsp.items() for o in fo}):
+            station = station_of(fsp, cp)
+            cpo.register_station(station, Account.from_key(station_key(station)).address)
+            cpo.grant_station(station, to_checksum_address(fsp))
     control.warp_to(gate)
     market.close_session(onchain, sender=actors.operator)
     t1 = time.perf_counter()
@@ -272,7 +284,9 @@ def stage_session(
     t2 = time.perf_counter()
     if tamper.settlement_rules:
         rules = tamper.settlement_rules(rules)
-    readings, portfolios, registry = simulate_delivery(result.orders, start, isp_s, rules)
+    readings, portfolios, registry = simulate_delivery(
+        result.orders, start, isp_s, rules, key_of=tamper.meter_key or station_key
+    )
     if tamper.readings:
         readings = tamper.readings(readings)
     inputs = DeliveryInputs(
@@ -318,7 +332,12 @@ def stage_session(
 
 
 def simulate_delivery(
-    orders: Sequence[FlexOrder], start: int, isp_s: int, rules: SettlementRules
+    orders: Sequence[FlexOrder],
+    start: int,
+    isp_s: int,
+    rules: SettlementRules,
+    *,
+    key_of: Callable[[str], str] = station_key,
 ) -> tuple[list[SignedMeterReading], list[Portfolio], list[StationAsset]]:
     """One metered station per (FSP, congestion point): a base load that moves by the ordered
     power in each ordered ISP (UP = less consumption), read and signed at every ISP boundary
@@ -332,7 +351,7 @@ def simulate_delivery(
     for n, key in enumerate(sorted(groups)):
         fsp, cp = key
         station = station_of(fsp, cp)
-        private = station_key(station)
+        private = key_of(station)
         registry.append(
             {
                 "station_id": station,

@@ -21,7 +21,7 @@ import pytest
 from coincurve import PrivateKey
 from eth_account import Account
 from eth_utils.crypto import keccak
-from market_helpers import CP, make_request, make_worker, setup_market
+from market_helpers import CP, cpo_grants, make_request, make_worker, setup_market
 
 from clearing.encoding import hex32, uuid_to_bytes32
 from clearing.messages import BaselineIsp, DPrognosis, FlexOffer, FlexOfferOption, IspPower
@@ -148,6 +148,7 @@ def test_fsp_takes_part_in_a_market_day_with_the_cli_alone(
     assert login["address"] == fsp and login["token"]
     cli.run("register", "--name", "FSP A by CLI")
     meter_key = "0x" + PrivateKey(bytes.fromhex(STATION_KEY[2:])).public_key.format(False).hex()
+    cpo_grants(chain, STATION, meter_key, "fsp_a")  # the station's CPO, on-chain
     cli.run(
         "register-asset",
         *("--asset-id", str(uuid.uuid4()), "--station", STATION, "--congestion-point", CP),

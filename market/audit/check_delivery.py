@@ -189,12 +189,15 @@ def _check_delivery_inputs(
             f"inputs start {inputs.session_start_ts} / ISP {rules.isp_s} s, on-chain "
             f"{cs.chain.delivery_start} / {cs.chain.isp_s} s",
         )
-    if not registry.owners and inputs.portfolios:
-        res.error(
-            f"{registry.source} names no station owners (the object form): whose meters the "
-            "portfolios hold is not checked",
-            "registry.no_owners",
-        )
+    if not registry.owners:
+        # With the chain read, the CPOs' grants decide whose meters these are
+        # (check_registry_use); without it, nothing would.
+        if registry.cpo is None and inputs.portfolios:
+            res.error(
+                f"{registry.source} names no station owners: whose meters the portfolios "
+                "hold is not checked",
+                "registry.no_owners",
+            )
     else:
         for p in inputs.portfolios:
             for m in p.meters:

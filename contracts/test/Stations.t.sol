@@ -36,9 +36,8 @@ contract StationsTest is MarketTestBase {
     }
 
     function test_registerStation_revertsForNonCpo() public {
-        bytes memory err = abi.encodeWithSelector(
-            IAccessControl.AccessControlUnauthorizedAccount.selector, fsp1, market.CPO_ROLE()
-        );
+        bytes memory err =
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, fsp1, market.CPO_ROLE());
         vm.expectRevert(err); // an FSP cannot declare a meter key
         vm.prank(fsp1);
         market.registerStation(STATION, meter);
@@ -59,8 +58,7 @@ contract StationsTest is MarketTestBase {
     function test_registerStation_revertsWhenAlreadyRegistered() public {
         vm.prank(cpo);
         market.registerStation(STATION, meter);
-        bytes memory err =
-            abi.encodeWithSelector(FlexMarketStations.FlexMarketStationRegistered.selector, STATION, cpo);
+        bytes memory err = abi.encodeWithSelector(FlexMarketStations.FlexMarketStationRegistered.selector, STATION, cpo);
         vm.expectRevert(err); // another CPO cannot take the station over
         vm.prank(cpo2);
         market.registerStation(STATION, address(0xBEEF));
@@ -72,17 +70,13 @@ contract StationsTest is MarketTestBase {
     function test_grantStation_revertsForAnotherCpo() public {
         vm.prank(cpo);
         market.registerStation(STATION, meter);
-        vm.expectRevert(
-            abi.encodeWithSelector(FlexMarketStations.FlexMarketNotStationCpo.selector, STATION, cpo2)
-        );
+        vm.expectRevert(abi.encodeWithSelector(FlexMarketStations.FlexMarketNotStationCpo.selector, STATION, cpo2));
         vm.prank(cpo2);
         market.grantStation(STATION, fsp1);
     }
 
     function test_grantStation_revertsForUnregisteredStation() public {
-        vm.expectRevert(
-            abi.encodeWithSelector(FlexMarketStations.FlexMarketNotStationCpo.selector, STATION, cpo)
-        );
+        vm.expectRevert(abi.encodeWithSelector(FlexMarketStations.FlexMarketNotStationCpo.selector, STATION, cpo));
         vm.prank(cpo);
         market.grantStation(STATION, fsp1);
     }
@@ -99,9 +93,7 @@ contract StationsTest is MarketTestBase {
         vm.prank(cpo);
         market.registerStation(STATION, meter);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IAccessControl.AccessControlUnauthorizedAccount.selector, fsp1, market.CPO_ROLE()
-            )
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, fsp1, market.CPO_ROLE())
         );
         vm.prank(fsp1);
         market.grantStation(STATION, fsp1);

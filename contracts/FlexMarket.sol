@@ -12,6 +12,7 @@ import {FlexMarketCommitments} from "./market/FlexMarketCommitments.sol";
 import {FlexMarketDisputes} from "./market/FlexMarketDisputes.sol";
 import {FlexMarketNetting} from "./market/FlexMarketNetting.sol";
 import {FlexMarketLiveness} from "./market/FlexMarketLiveness.sol";
+import {FlexMarketStations} from "./market/FlexMarketStations.sol";
 
 /// @title FlexMarket
 /// @notice Escrow and settlement ledger of the local flexibility market. DSO budgets are pulled
@@ -33,7 +34,8 @@ contract FlexMarket is
     FlexMarketCommitments,
     FlexMarketDisputes,
     FlexMarketLiveness,
-    FlexMarketNetting
+    FlexMarketNetting,
+    FlexMarketStations
 {
     IERC20 private immutable _settlementToken;
     FlexPositions private immutable _flexPositions;

@@ -75,13 +75,20 @@ def run_bench(
     db_url: str | None = None,
     server_workers: int = 2,
     processes: int | None = None,
+    lifecycle_workers: int = 0,
+    short_sessions: int = 0,
 ) -> dict[str, Any]:
     """One measurement. ``processes`` N: one ``serve --workers N`` (N uvicorn processes behind
-    one socket, as the kernel balances them) instead of ``server_workers`` separate servers."""
+    one socket, as the kernel balances them) instead of ``server_workers`` separate servers.
+
+    ``lifecycle_workers`` M: M ``flexmarket worker`` processes on the same store during the
+    run, opening the load session and clearing ``short_sessions`` sessions whose gate closes
+    a few seconds in; the chain is then counted (``market.bench_lifecycle``)."""
     from adapters.chain.anvil import AnvilNode
     from adapters.chain.client import ChainClient
     from adapters.chain.deploy import deploy_market
     from adapters.chain.toolchain import compile_contracts
+    from market import bench_lifecycle as lc
     from market.store.db import upgrade
 
     with (
@@ -114,6 +121,7 @@ def run_bench(
         # Several independent API processes, as behind a load balancer; client c uses c % W.
         servers, bases = [], []
         workers = ["--workers", str(processes)] if processes else []
+        lifecycle: list[subprocess.Popen[bytes]] = []
         try:
             for _ in range(1 if processes else server_workers):
                 port = _free_port()
@@ -140,9 +148,28 @@ def run_bench(
             for base, server in zip(bases, servers, strict=True):
                 _wait_healthy(base, server)
             serving = sum(_api_process_count(server.pid) for server in servers)
+            op = MarketClient(bases[0], keys[0])
+            op.create_congestion_point(CongestionPointCreate(code="BENCH-CP"))
+            session_id, now = _open_load_session(op)
+            txs_before = int(chain.rpc("eth_getTransactionCount", [operator, "latest"]), 16)
+            lifecycle = lc.start_workers(lifecycle_workers, env, ROOT)
+            short: list[str] = []
+            if lifecycle:  # a worker is up once it opened the load session on-chain
+                lc.wait_state(url, [session_id], ("OPEN",), lifecycle, timeout_s=120)
+                short = lc.open_short_sessions(
+                    op, short_sessions, chain_now=chain.block_timestamp()
+                )
             load_before = os.getloadavg()[0]  # the figures mean little on a busy host
-            result = _measure(bases, keys, offers=offers, clients=clients, db=db)
-            stored = _stored_offer_ids(url, result.pop("session_id"))
+            result = _measure(
+                bases,
+                keys,
+                offers=offers,
+                clients=clients,
+                db=db,
+                session_id=session_id,
+                now=now,
+            )
+            stored = _stored_offer_ids(url, session_id)
             accepted: set[str] = result.pop("accepted_ids")
             result.update(
                 processes=processes or server_workers,
@@ -153,11 +180,30 @@ def run_bench(
                 lost=len(accepted - set(stored)),
                 unexpected=len(set(stored) - accepted),
                 duplicated=len(stored) - len(set(stored)),
+                lifecycle_workers=lifecycle_workers,
             )
+            if lifecycle_workers:
+                states = lc.wait_state(
+                    url, short, lc.CLEARED_STATES, lifecycle, timeout_s=120 + 5 * len(short)
+                )
+                result.update(
+                    short_sessions=len(short),
+                    short_sessions_cleared=sum(s in lc.CLEARED_STATES for s in states.values()),
+                    short_session_states=sorted(states.values()),
+                    **lc.chain_counts(
+                        chain,
+                        deploy_block=contracts.deployment.deploy_block,
+                        operator=operator,
+                        operator_txs_before=txs_before,
+                        load_session=session_id,
+                        short_sessions=short,
+                    ),
+                )
             return result
         finally:
             from adapters.chain.anvil import kill_process_group
 
+            lc.stop_workers(lifecycle)
             for server in servers:
                 kill_process_group(server.pid, wait=server.wait)
 
@@ -216,11 +262,8 @@ def _wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("API server did not answer /health within 60 s")
 
 
-def _measure(
-    bases: list[str], keys: tuple[str, ...], *, offers: int, clients: int, db: str
-) -> dict[str, Any]:
-    op = MarketClient(bases[0], keys[0])
-    op.create_congestion_point(CongestionPointCreate(code="BENCH-CP"))
+def _open_load_session(op: MarketClient) -> tuple[str, int]:
+    """The session the offers go to (gate closure two hours on); its id and the time now."""
     now = int(time.time())
     session_id = str(uuid.uuid4())
     op.create_session(
@@ -232,6 +275,20 @@ def _measure(
             isp_s=900,
         )
     )
+    return session_id, now
+
+
+def _measure(
+    bases: list[str],
+    keys: tuple[str, ...],
+    *,
+    offers: int,
+    clients: int,
+    db: str,
+    session_id: str,
+    now: int,
+) -> dict[str, Any]:
+    op = MarketClient(bases[0], keys[0])
     domain = op.domain()
     fsp_keys = keys[1 : clients + 1]
     batches: list[list[tuple[str, bytes]]] = [[] for _ in range(clients)]
@@ -314,7 +371,6 @@ def _measure(
         "accepted": sum(len(a) for a in accepted),
         "replays_sent": len(replays),
         "replays_answered_as_replay": sum(replays),
-        "session_id": session_id,
         "accepted_ids": {i for a in accepted for i in a},
     }
 

@@ -70,6 +70,13 @@ class Forbidden(FlexMarketError):
     slug = "forbidden"
 
 
+class StationNotGranted(Forbidden):
+    """The station has no CPO-registered meter key on-chain, or its CPO has not granted it to
+    the signing FSP: an FSP registers only stations it has a contract for."""
+
+    slug = "station-not-granted"
+
+
 class Conflict(FlexMarketError):
     """The request conflicts with current state."""
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +34,7 @@ from market.store import models as m
 
 log = logging.getLogger(__name__)
 CURSOR = "flexmarket"
+LOCK_WAIT_S = 30.0  # longer than any sync but a first one over a long history
 _ROLE_BY_ID = {role_id(n): n for n in ROLE_NAMES}
 # Events the store follows. OffersCommitted and SessionRefundedStuck change nothing here (the
 # SessionFinalized that follows a refund does), so fetching them would be one RPC per sync
@@ -65,8 +69,25 @@ class Indexer:
     def sync(self, to_block: int | None = None) -> int:
         """Apply new events up to ``to_block`` (default: the latest confirmed block).
 
-        Returns how many events were applied.
+        Returns how many events were applied. Several worker processes follow one store: one
+        at a time applies (a database lock) while the others wait, then find the cursor moved
+        on, so two never insert the same participant or event (found by ``bench api
+        --workers 2``).
         """
+        from market.lifecycle.locks import step_lock
+
+        holder = f"{socket.gethostname()}:{os.getpid()}"
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            with step_lock(self.engine, f"indexer:{CURSOR}", holder) as got:
+                if got:
+                    return self._sync(to_block)
+            if time.monotonic() > deadline:
+                log.warning("indexer: another process has synced for %s s; next tick", LOCK_WAIT_S)
+                return 0
+            time.sleep(0.05)
+
+    def _sync(self, to_block: int | None) -> int:
         client = self.ledger.client
         confirmed = client.block_number() - self.confirmations
         last = confirmed if to_block is None else min(to_block, confirmed)

@@ -18,7 +18,7 @@ from adapters.chain.session_view import ChainRequest, ChainSession
 from adapters.chain.types import Reservation
 from clearing.encoding import hex32, uuid_to_bytes32
 from clearing.messages import FlexRequest
-from market.errors import ChainMismatch
+from market.errors import ChainMismatch, StationNotGranted
 from market.roles import ROLE_NAMES, role_id
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,41 @@ class Ledger:
             raise ChainMismatch(
                 f"on-chain budget {info.budget} != {body.budget_units}", field="body.budget_units"
             )
+
+    def check_station_grant(self, station_id: str, meter_key: str | None, signer: str) -> str:
+        """Refuse an asset at a station the FSP has no CPO grant for; the CPO-registered key.
+
+        The meter key is the CPO's (``registerStation``), never the FSP's: a key given in the
+        asset must be that key (as an address or the public key behind it).
+        """
+        from clearing.trust import station_address
+
+        record = self.market.station(station_id)
+        field = "body.station_id"
+        if not record.registered:
+            raise StationNotGranted(
+                f"station {station_id} has no meter key registered on-chain by a CPO", field=field
+            )
+        if record.fsp.lower() != signer.lower():
+            holder = "nobody" if int(record.fsp, 16) == 0 else record.fsp
+            raise StationNotGranted(
+                f"station {station_id}: its CPO {record.cpo} granted it to {holder}, not to "
+                f"{signer}",
+                field=field,
+            )
+        registered = record.meter_key.lower()
+        if meter_key is not None:
+            try:
+                given = station_address(meter_key)
+            except ValueError as exc:
+                raise ChainMismatch(str(exc), field="body.meter_public_key") from exc
+            if given != registered:
+                raise ChainMismatch(
+                    f"meter key {given} is not the key {registered} the CPO registered for "
+                    f"station {station_id}",
+                    field="body.meter_public_key",
+                )
+        return registered
 
     # ---- operator transactions ------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from eth_hash.auto import keccak
 
 from market.errors import ChainUnavailable
 
-ROLE_NAMES = ("MARKET_OPERATOR", "DSO", "FSP", "METER_ORACLE", "ARBITER")
+ROLE_NAMES = ("MARKET_OPERATOR", "DSO", "FSP", "METER_ORACLE", "ARBITER", "CPO")
 
 
 def role_id(name: str) -> bytes:

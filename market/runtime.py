@@ -89,6 +89,7 @@ def build_runtime(
         clock=clock,
         max_message_ttl_s=settings.max_message_ttl_s,
         request_escrow_check=ledger.check_request_escrow if ledger is not None else None,
+        station_check=ledger.check_station_grant if ledger is not None else None,
         reading_rules=ReadingRules.of(
             settlement_rules(settings),
             meter_grace_s=settings.meter_grace_s,

@@ -51,7 +51,9 @@ _MEMBERS: dict[type[ContractRevert], tuple[str, ...]] = {
         "FlexMarketNotNettingParty",
         "FlexMarketNotParty",
         "FlexMarketNotRegistered",
+        "FlexMarketNotFsp",
         "FlexMarketNotRequestOwner",
+        "FlexMarketNotStationCpo",
         "NaiveMarketNotDso",
     ),
     WrongState: (
@@ -63,6 +65,7 @@ _MEMBERS: dict[type[ContractRevert], tuple[str, ...]] = {
         "FlexMarketRequestAlreadyCancelled",
         "FlexMarketRequestExists",
         "FlexMarketSessionExists",
+        "FlexMarketStationRegistered",
         "FlexPositionsNonTransferable",
         "NaiveMarketAlreadyPaid",
         "NaiveMarketRequestExists",

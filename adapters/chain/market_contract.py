@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from eth_utils.crypto import keccak
+
 from adapters.chain.commitment_sig import SignedCommitment, commitment_digest, compact
 from adapters.chain.market_lists import ZERO32
 from adapters.chain.market_views import FlexMarketViews
 from adapters.chain.tx import TxResult
-from adapters.chain.types import Reservation, SessionState
+from adapters.chain.types import Reservation, SessionState, StationRecord
+
+
+def station_hash(station_id: str) -> bytes:
+    """The registry key of a station: keccak256 of its id (UTF-8)."""
+    return keccak(text=station_id)
 
 
 class FlexMarketContract(FlexMarketViews):
@@ -26,6 +33,19 @@ class FlexMarketContract(FlexMarketViews):
 
     def revoke_participant(self, account: str, *, sender: str) -> TxResult:
         return self._tx("revokeParticipant", account, sender=sender)
+
+    # station-key registry (CPO_ROLE)
+    def register_station(self, station_id: str, meter_key: str, *, sender: str) -> TxResult:
+        return self._tx("registerStation", station_hash(station_id), meter_key, sender=sender)
+
+    def grant_station(self, station_id: str, fsp: str, *, sender: str) -> TxResult:
+        return self._tx("grantStation", station_hash(station_id), fsp, sender=sender)
+
+    def station(self, station_id: str) -> StationRecord:
+        """The station's registry entry as stored now (zero addresses: not registered)."""
+        key = station_hash(station_id)
+        cpo, meter_key, fsp = self._call("station", key)
+        return StationRecord(key, str(cpo), str(meter_key), str(fsp))
 
     # lifecycle
     def create_session(

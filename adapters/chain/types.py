@@ -14,6 +14,7 @@ MARKET_ROLE_NAMES = (
     "METER_ORACLE_ROLE",
     "ARBITER_ROLE",
     "CLEARING_HOUSE_ROLE",
+    "CPO_ROLE",
 )
 
 
@@ -53,3 +54,21 @@ class OfferCommitment:
     committed_at: int
     prognosis_hash: bytes = b"\x00" * 32  # clearing.commitments.prognosis_hash
     portfolio_hash: bytes = b"\x00" * 32  # clearing.commitments.portfolio_hash
+
+
+@dataclass(frozen=True)
+class StationRecord:
+    """A station's entry in the CPO-attested registry (``FlexMarketStations``).
+
+    ``cpo`` registered ``meter_key`` (the address that signs the station's readings);
+    ``fsp`` is the FSP the CPO granted the station to (zero address: none).
+    """
+
+    station_hash: bytes
+    cpo: str
+    meter_key: str
+    fsp: str
+
+    @property
+    def registered(self) -> bool:
+        return int(self.cpo, 16) != 0

@@ -7,10 +7,10 @@ import {FlexMarketStorage} from "./FlexMarketStorage.sol";
 /// @title FlexMarketRegistry
 /// @notice Participant registry: the admin registers accounts with metadata and market roles,
 /// and revokes them.
-/// @dev Roles are OpenZeppelin AccessControl roles; only the six market roles can be granted
+/// @dev Roles are OpenZeppelin AccessControl roles; only the seven market roles can be granted
 /// here. A revoked participant keeps its credits and its non-zero ledger slot.
 abstract contract FlexMarketRegistry is FlexMarketStorage {
-    uint256 private constant MAX_ROLES = 6;
+    uint256 private constant MAX_ROLES = 7;
 
     /// @inheritdoc IFlexMarket
     function registerParticipant(address account, bytes32 metadataHash, bytes32[] calldata roles)
@@ -46,6 +46,7 @@ abstract contract FlexMarketRegistry is FlexMarketStorage {
         _revokeRole(METER_ORACLE_ROLE, account);
         _revokeRole(ARBITER_ROLE, account);
         _revokeRole(CLEARING_HOUSE_ROLE, account);
+        _revokeRole(CPO_ROLE, account);
         emit ParticipantRevoked(account);
     }
 
@@ -61,6 +62,6 @@ abstract contract FlexMarketRegistry is FlexMarketStorage {
 
     function _isMarketRole(bytes32 role) private pure returns (bool) {
         return role == MARKET_OPERATOR_ROLE || role == DSO_ROLE || role == FSP_ROLE || role == METER_ORACLE_ROLE
-            || role == ARBITER_ROLE || role == CLEARING_HOUSE_ROLE;
+            || role == ARBITER_ROLE || role == CLEARING_HOUSE_ROLE || role == CPO_ROLE;
     }
 }

@@ -28,6 +28,8 @@ abstract contract FlexMarketStorage is IFlexMarket, AccessControl {
     bytes32 public constant ARBITER_ROLE = keccak256("ARBITER_ROLE");
     /// @inheritdoc IFlexMarket
     bytes32 public constant CLEARING_HOUSE_ROLE = keccak256("CLEARING_HOUSE_ROLE");
+    /// @notice Charge point operator: registers its stations' meter keys (FlexMarketStations).
+    bytes32 public constant CPO_ROLE = keccak256("CPO_ROLE");
 
     /// @dev Bit 7 of Request.indexAndCancelled.
     uint8 internal constant CANCELLED = 0x80;
@@ -103,6 +105,17 @@ abstract contract FlexMarketStorage is IFlexMarket, AccessControl {
     uint128 internal _totalWithdrawn;
     /// @dev Appended (issue 16): the accounts each FSP named as payees of its netting.
     mapping(address fsp => mapping(address payee => bool)) internal _nettingPayees;
+
+    /// @dev A station's registry entry (FlexMarketStations): who registered it, the key its
+    /// readings are signed with, and the FSP it is granted to.
+    struct Station {
+        address cpo;
+        address meterKey;
+        address fsp;
+    }
+
+    /// @dev Appended (issue 16, item 3): keccak256(station id) -> its CPO-registered entry.
+    mapping(bytes32 stationHash => Station) internal _stations;
 
     /// @dev The settlement token, an immutable of the concrete contract.
     function _token() internal view virtual returns (IERC20);

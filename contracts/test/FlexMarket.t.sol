@@ -59,11 +59,11 @@ contract FlexMarketTest is MarketTestBase {
     }
 
     function test_registerParticipant_revertsOnTooManyRoles() public {
-        bytes32[] memory roles = new bytes32[](7);
-        for (uint256 i = 0; i < 7; ++i) {
+        bytes32[] memory roles = new bytes32[](8);
+        for (uint256 i = 0; i < 8; ++i) {
             roles[i] = market.DSO_ROLE();
         }
-        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketTooManyRoles.selector, 7, 6));
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketTooManyRoles.selector, 8, 7));
         vm.prank(admin);
         market.registerParticipant(stranger, bytes32("meta"), roles);
     }

@@ -69,7 +69,7 @@ def run_bench(*, offers: int = 1000, fsps: int = 20, seed: int = 0) -> dict[str,
         client = ChainClient(
             node.rpc_url, private_keys=node.private_keys, artifacts=compile_contracts()
         )
-        admin, dso, oracle = client.accounts[:3]
+        admin, dso, oracle, cpo = client.accounts[:4]
         mc = deploy_market(client, deployer=admin)
         market = mc.market
         fsp_addresses = [client.add_account(k) for k in keys]
@@ -79,6 +79,7 @@ def run_bench(*, offers: int = 1000, fsps: int = 20, seed: int = 0) -> dict[str,
         market.register_participant(
             oracle, keccak256(b"oracle"), [market.role("METER_ORACLE")], sender=admin
         )
+        market.register_participant(cpo, keccak256(b"cpo"), [market.role("CPO")], sender=admin)
         for a in fsp_addresses:
             market.register_participant(
                 a, keccak256(a.encode()), [market.role("FSP")], sender=admin
@@ -89,7 +90,7 @@ def run_bench(*, offers: int = 1000, fsps: int = 20, seed: int = 0) -> dict[str,
             market=market,
             token=mc.token,
             control=node,
-            actors=Actors(operator=admin, dso=dso, oracle=oracle, fsps=fsp_addresses),
+            actors=Actors(operator=admin, dso=dso, oracle=oracle, fsps=fsp_addresses, cpo=cpo),
             bundle=bundle,
             folder=Path(tmp),
         )

@@ -51,12 +51,23 @@ def parse_delivery(
     return inputs, rules
 
 
-def check_registry_use(inputs: DeliveryInputs, registry: StationRegistry, res: CheckResult) -> None:
-    """Stations the inputs use whose registry entry is unreadable or has two keys."""
+def check_registry_use(
+    inputs: DeliveryInputs, registry: StationRegistry, res: CheckResult, gate_closure: int
+) -> dict[str, str]:
+    """Stations the inputs use whose registry entry is unreadable or has two keys, or whose
+    key the CPO did not register on-chain before ``gate_closure``; portfolio meters not
+    granted to their FSP. Returns the keys to verify the readings with."""
     used = {m.station for p in inputs.portfolios for m in p.meters}
     used |= {r.station for r in inputs.readings}
     for code, message, station in registry.trouble(used):
         res.add(code, message, station)
+    if registry.cpo is not None:
+        for code, message, subject in (
+            *registry.cpo.trouble(used, registry.keys, registry.source, gate_closure),
+            *registry.cpo.grant_trouble(inputs.portfolios, gate_closure),
+        ):
+            res.add(code, message, subject)
+    return registry.keys_for(used)
 
 
 def check_delivery(
@@ -84,9 +95,9 @@ def check_delivery(
     if terms is not None:  # recompute under the committed rules (check_terms names a swap)
         rules = terms.settlement
     _check_delivery_inputs(cs, inputs, rules, registry, res)
-    check_registry_use(inputs, registry, res)
+    keys = check_registry_use(inputs, registry, res, cs.chain.gate_closure)
     try:
-        outcome = compute_delivery(inputs, list(sb.result.orders), rules, registry.keys)
+        outcome = compute_delivery(inputs, list(sb.result.orders), rules, keys)
     except SETTLE_ERRORS as exc:
         res.add("delivery.inputs_invalid", f"cannot settle: {exc!r}")
         return res
@@ -144,7 +155,7 @@ def check_delivery(
         )
     res.notes.append(
         f"{len(inputs.readings)} readings, {len(outcome.report.orders)} order settlements, "
-        f"station keys from {registry.source}"
+        f"station keys from {'the CPO registry on-chain' if registry.cpo else registry.source}"
     )
     return res
 
@@ -178,12 +189,15 @@ def _check_delivery_inputs(
             f"inputs start {inputs.session_start_ts} / ISP {rules.isp_s} s, on-chain "
             f"{cs.chain.delivery_start} / {cs.chain.isp_s} s",
         )
-    if not registry.owners and inputs.portfolios:
-        res.error(
-            f"{registry.source} names no station owners (the object form): whose meters the "
-            "portfolios hold is not checked",
-            "registry.no_owners",
-        )
+    if not registry.owners:
+        # With the chain read, the CPOs' grants decide whose meters these are
+        # (check_registry_use); without it, nothing would.
+        if registry.cpo is None and inputs.portfolios:
+            res.error(
+                f"{registry.source} names no station owners: whose meters the portfolios "
+                "hold is not checked",
+                "registry.no_owners",
+            )
     else:
         for p in inputs.portfolios:
             for m in p.meters:

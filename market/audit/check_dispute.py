@@ -65,11 +65,11 @@ def check_dispute(
             "the resolution's inputs are not the attested inputs plus evidence readings",
             arbiter,
         )
-    check_registry_use(after, registry, res)
+    keys = check_registry_use(after, registry, res, cs.chain.gate_closure)
     evidence = list(after.readings[n:])
     try:
         outcome = recompute_with_evidence(
-            sb.delivery, evidence, list(sb.result.orders), rules, registry.keys
+            sb.delivery, evidence, list(sb.result.orders), rules, keys
         )
     except SETTLE_ERRORS as exc:
         res.add("dispute.recompute_failed", f"cannot settle with the evidence: {exc!r}", arbiter)

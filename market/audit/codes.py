@@ -103,6 +103,16 @@ FINDING_CODES = {
     ),
     "registry.station_key_conflict": "a station the session uses is registered with two keys",
     "registry.station_invalid": "a station the session uses has an unreadable registry entry",
+    "registry.station_not_cpo_registered": "no CPO registered a key for a used station on-chain",
+    "registry.station_key_not_cpo": (
+        "the published registry's key for a station is not the key its CPO registered on-chain "
+        "(an operator's own key for someone's station)"
+    ),
+    "registry.station_key_after_gate": "a station's key was registered after gate closure",
+    "registry.station_not_granted": (
+        "a portfolio meter's station was not granted to that FSP by its CPO at gate closure"
+    ),
+    "registry.meter_in_two_portfolios": "one meter is in two portfolios (FSP or congestion point)",
     "receipts.unknown_session": "receipts name a session the market never created",
     "dispute.resolution_unparseable": "the arbiter's resolution bundle cannot be read",
     "dispute.inputs_changed": "the resolution changed more than adding evidence readings",

@@ -1,13 +1,19 @@
 """The station registry the auditor checks meter signatures against, read strictly.
 
-``stations.json`` (or ``GET /assets``, or ``--station-keys FILE``) is either
-``{"<station>": "<address or public key>"}`` or a list of assets
-``[{"station_id", "meter_public_key", "owner"?, "evse_id"?, "congestion_point"?}]``.
+``stations.json`` (or ``GET /assets``, or ``--station-keys FILE``) has one format: a list of
+assets ``[{"station_id", "meter_public_key", "owner", "evse_id"?, "congestion_point"?}]``,
+plus only the other fields ``GET /assets`` serves (``asset_id``, ``max_import_w``,
+``max_export_w``). Any other shape is refused: the object form ``{station: key}`` named no
+owner and so silently disabled the owner check (issue 16), and an unknown field means the
+file is not what the auditor thinks it is.
 
 Why strict but not fatal: one bad entry, or a second key for one station, must not stop the
 audit of sessions that never use that station; it becomes a finding in the sessions that do
-(``registry.station_invalid``, ``registry.station_key_conflict``).  Only a registry of
-another shape altogether (not an object or a list) cannot be read at all.
+(``registry.station_invalid``, ``registry.station_key_conflict``).  Only a registry that is
+not a list cannot be read at all.
+
+Published keys are compared with the keys the stations' CPOs registered on-chain
+(``cpo_registry``); readings are verified with the CPO's keys.
 """
 
 from __future__ import annotations
@@ -18,19 +24,23 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
 
 from clearing.trust import station_address
+from market.audit.cpo_registry import CpoRegistry
 from market.audit.findings import AuditCannotRun
 
 
 class StationEntry(BaseModel):
-    """One asset of the list form; unknown extra fields (the service's own) are ignored."""
+    """One asset: exactly the fields of ``GET /assets`` (``AssetPublic``), no others."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     station_id: StrictStr
     meter_public_key: StrictStr
-    owner: StrictStr | None = None
+    owner: StrictStr
     evse_id: StrictInt | None = None
     congestion_point: StrictStr | None = None
+    asset_id: StrictStr | None = None
+    max_import_w: StrictInt | None = None
+    max_export_w: StrictInt | None = None
 
 
 @dataclass
@@ -47,22 +57,27 @@ class StationRegistry:
     conflicts: dict[str, set[str]] = field(default_factory=dict)
     invalid: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # The chain's CPO-registered keys (``cpo_registry``); None when no chain was read.
+    cpo: CpoRegistry | None = None
+
+    def keys_for(self, used: set[str]) -> dict[str, str]:
+        """The keys readings are verified with: the CPO-registered ones when the chain was
+        read (a published key is only ever compared with them), else the published ones."""
+        return self.keys if self.cpo is None else self.cpo.keys_for(used)
 
     @classmethod
     def from_json(cls, data: Any, source: str) -> StationRegistry:
-        """AuditCannotRun only when ``data`` is neither an object nor a list."""
+        """AuditCannotRun only when ``data`` is not a list."""
         reg = cls(source=source)
-        if isinstance(data, dict):
-            for station, key in data.items():
-                reg._add(str(station), key, None)
-        elif isinstance(data, list):
-            for i, raw in enumerate(data):
-                reg._add_entry(i, raw)
-        else:
+        if not isinstance(data, list):
+            shape = "an object (the {station: key} form names no owners)"
             raise AuditCannotRun(
-                f"station registry {source}: expected an object or a list, "
-                f"got {type(data).__name__}"
+                f"station registry {source}: expected a list of assets (station_id, "
+                f"meter_public_key, owner), got "
+                f"{shape if isinstance(data, dict) else type(data).__name__}"
             )
+        for i, raw in enumerate(data):
+            reg._add_entry(i, raw)
         for station in reg.conflicts:
             reg.keys.pop(station, None)
         for station in reg.invalid:

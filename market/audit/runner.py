@@ -25,6 +25,7 @@ from market.audit.check_offers import check_offers
 from market.audit.check_reservations import check_reservations
 from market.audit.check_terms import check_terms
 from market.audit.check_uftp import check_uftp_offers, load_uftp_evidence
+from market.audit.cpo_registry import CpoRegistry, cpo_stations
 from market.audit.findings import (
     AuditCannotRun,
     AuditReport,
@@ -133,6 +134,15 @@ def _run(
             check_uftp_offers, evidence=evidence, chain_id=client.chain_id, market=contract.address
         )
     registry, registry_error = _registry(source, station_keys)
+    if registry is not None:  # every key is checked against the CPO-registered one
+        times = dict(view.block_ts)
+
+        def block_time(block: int) -> int:
+            if block not in times:
+                times[block] = view.client.block_timestamp(block)
+            return times[block]
+
+        registry.cpo = CpoRegistry(cpo_stations(view.events, block_time))
     for problem in registry.problems if registry else []:
         inputs.error(problem, "registry.entry_invalid")
     for cs in sorted(view.sessions.values(), key=lambda s: s.chain.index):

@@ -81,6 +81,9 @@ class Actors:
     dso: str
     oracle: str
     fsps: Sequence[str]
+    # CPO_ROLE: registers each station's meter key on-chain before gate closure and grants
+    # the station to its FSP (None: no station is registered; the auditor then says so).
+    cpo: str | None = None
 
 
 @dataclass
@@ -98,6 +101,9 @@ class Tamper:
     settlement_rules: Callable[[SettlementRules], SettlementRules] | None = None
     # The delivery inputs the oracle verifies (prognoses, portfolios) after the FSPs committed.
     delivery_inputs: Callable[[DeliveryInputs], DeliveryInputs] | None = None
+    # station -> the private key the operator signs that station's readings with and whose
+    # address it publishes in stations.json (default: the station's own key, the CPO's).
+    meter_key: Callable[[str], str] | None = None
 
 
 @dataclass
@@ -235,6 +241,12 @@ def stage_session(
         )
     seconds["open_s"] = time.perf_counter() - t0
 
+    if actors.cpo is not None:
+        cpo = ChainAccount(market, token, actors.cpo)
+        for fsp, cp in sorted({(f, o.congestion_point) for f, fo in by_fsp.items() for o in fo}):
+            station = station_of(fsp, cp)
+            cpo.register_station(station, Account.from_key(station_key(station)).address)
+            cpo.grant_station(station, to_checksum_address(fsp))
     control.warp_to(gate)
     market.close_session(onchain, sender=actors.operator)
     t1 = time.perf_counter()
@@ -277,7 +289,9 @@ def stage_session(
     t2 = time.perf_counter()
     if tamper.settlement_rules:
         rules = tamper.settlement_rules(rules)
-    readings, _, registry = simulate_delivery(result.orders, start, isp_s, rules)
+    readings, _, registry = simulate_delivery(
+        result.orders, start, isp_s, rules, key_of=tamper.meter_key or station_key
+    )
     registry = _with_unordered_stations(registry, committed_portfolios)
     if tamper.readings:
         readings = tamper.readings(readings)
@@ -358,7 +372,12 @@ def _with_unordered_stations(
 
 
 def simulate_delivery(
-    orders: Sequence[FlexOrder], start: int, isp_s: int, rules: SettlementRules
+    orders: Sequence[FlexOrder],
+    start: int,
+    isp_s: int,
+    rules: SettlementRules,
+    *,
+    key_of: Callable[[str], str] = station_key,
 ) -> tuple[list[SignedMeterReading], list[Portfolio], list[StationAsset]]:
     """One metered station per (FSP, congestion point): a base load that moves by the ordered
     power in each ordered ISP (UP = less consumption), read and signed at every ISP boundary
@@ -372,7 +391,7 @@ def simulate_delivery(
     for n, key in enumerate(sorted(groups)):
         fsp, cp = key
         station = station_of(fsp, cp)
-        private = station_key(station)
+        private = key_of(station)
         registry.append(
             {
                 "station_id": station,

@@ -148,12 +148,17 @@ def register_asset(
     congestion_point: str = typer.Option(..., "--congestion-point", help="Congestion point."),
     max_import_w: int = typer.Option(..., "--max-import-w", help="Charging limit, W."),
     max_export_w: int = typer.Option(0, "--max-export-w", help="Discharging limit, W."),
-    meter_key: str = typer.Option(..., "--meter-key", help="Station meter's signing address."),
+    meter_key: str | None = typer.Option(
+        None,
+        "--meter-key",
+        help="Station meter's signing address; if given, it must be the one the station's CPO "
+        "registered on-chain (default: the CPO's).",
+    ),
     api: str | None = ApiOpt,
     key_env: str = KeyEnvOpt,
     rpc: str | None = RpcOpt,
 ) -> None:
-    """Register one EVSE (with its meter's key) in this FSP's portfolio."""
+    """Register one EVSE in this FSP's portfolio (its CPO must have granted you the station)."""
 
     def step() -> dict[str, Any]:
         from market.api.schemas import AssetCreate
@@ -172,6 +177,46 @@ def register_asset(
             first = exc.errors()[0]
             raise ParticipantError(".".join(map(str, first["loc"])), first["msg"]) from exc
         return _participant(api, key_env, rpc).register_asset(asset)
+
+    _run(step)
+
+
+@app.command("register-station")
+def register_station(
+    station: str = typer.Option(..., "--station", help="OCPP station id."),
+    meter_key: str = typer.Option(
+        ..., "--meter-key", help="The station meter's signing address (or public key)."
+    ),
+    grant_to: str | None = typer.Option(
+        None, "--grant-to", help="Grant the station to this FSP address (your contract)."
+    ),
+    api: str | None = ApiOpt,
+    key_env: str = KeyEnvOpt,
+    rpc: str | None = RpcOpt,
+) -> None:
+    """As the station's CPO (CPO_ROLE): register its meter key on-chain, once, and grant it."""
+
+    def step() -> dict[str, Any]:
+        from eth_utils.address import is_address, to_checksum_address
+
+        from clearing.trust import station_address
+
+        try:
+            meter = station_address(meter_key)
+        except ValueError as exc:
+            raise ParticipantError("--meter-key", str(exc)) from exc
+        if grant_to is not None and not is_address(grant_to):
+            raise ParticipantError("--grant-to", f"not an address: {grant_to!r}")
+        account = _on_chain(api, key_env, rpc).chain
+        registered = account.register_station(station, to_checksum_address(meter))
+        if grant_to is not None:
+            account.grant_station(station, to_checksum_address(grant_to))
+        return {
+            "station_id": station,
+            "meter_key": meter,
+            "registered": registered,
+            "granted_to": grant_to.lower() if grant_to else None,
+        }
 
     _run(step)
 

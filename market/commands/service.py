@@ -125,13 +125,11 @@ def worker_cmd(
             indexer.sync()
         typer.echo(json.dumps({"steps": worker.run_once()}))
         return
+    if index:
+        worker.indexer = indexer
     stop = threading.Event()
-    try:
-        while not stop.is_set():
-            if index:
-                indexer.sync()
-            worker.run_once()
-            stop.wait(worker.poll_s)
+    try:  # a failing tick is logged and retried (run_forever), never the end of the worker
+        worker.run_forever(stop)
     except KeyboardInterrupt:
         stop.set()
 
@@ -164,13 +162,29 @@ def bench_api(
         help="Comma-separated uvicorn process counts, e.g. 1,2,4: one `serve --workers N` "
         "per count (instead of --server-workers), one JSON line each.",
     ),
+    workers: int = typer.Option(
+        1,
+        min=0,
+        max=16,
+        help="Lifecycle worker processes (`flexmarket worker`) on the same store during the run.",
+    ),
+    sessions: int = typer.Option(
+        4,
+        min=0,
+        max=200,
+        help="Short sessions the lifecycle workers open, close and clear during the run.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Signed offer submissions against a running service on an embedded chain.
 
     Each result counts the offers the API accepted against the rows the store holds
     (`lost`, `unexpected`, `duplicated` must be 0) and re-sends one offer per client
-    (`replays_answered_as_replay`). Exit 1 if any offer was lost or duplicated.
+    (`replays_answered_as_replay`). With --workers M, M lifecycle workers (sharing the
+    operator key) open the load session and clear --sessions short sessions meanwhile; the
+    chain's events per session and the operator's transactions are counted against once each
+    (`posted_twice`, `not_posted`, `operator_txs_sent` vs `operator_txs_expected`). Exit 1 if
+    any offer was lost or duplicated or anything was posted twice or not at all.
     """
     from market.bench_api import run_bench
 
@@ -187,9 +201,13 @@ def bench_api(
             db_url=db_url,
             server_workers=server_workers,
             processes=count,
+            lifecycle_workers=workers,
+            short_sessions=sessions if workers else 0,
         )
         typer.echo(json.dumps(result) if as_json or counts else json.dumps(result, indent=2))
         bad = bad or bool(result["lost"] or result["duplicated"] or result["unexpected"])
+        bad = bad or bool(result.get("posted_twice") or result.get("not_posted"))
+        bad = bad or result.get("operator_txs_sent") != result.get("operator_txs_expected")
     if bad:
         raise typer.Exit(code=1)
 

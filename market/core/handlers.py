@@ -58,6 +58,7 @@ class KindHandlers:
     engine: Engine
     roles: RoleCache
     request_escrow_check: Callable[[FlexRequest, str], None] | None
+    station_check: Callable[[str, str | None, str], str] | None
     reading_rules: ReadingRules
     _session_cache: dict[str, tuple[float, Any]]
     _known_points: set[str]
@@ -206,6 +207,9 @@ class KindHandlers:
         self._known_point(conn, body.congestion_point)
         if get_row(conn, m.Asset, body.asset_id) is not None:
             raise Conflict("asset id already exists", field="body.asset_id")
+        if self.station_check is not None:  # the CPO's on-chain grant and key decide
+            key = self.station_check(body.station_id, body.meter_public_key, signer)
+            body = body.model_copy(update={"meter_public_key": key})
         self._station_unclaimed(conn, body, signer)
         data = body.model_dump()
         values = {"id": data.pop("asset_id"), "owner": signer, **data}
@@ -217,8 +221,9 @@ class KindHandlers:
     def _station_unclaimed(conn: Connection, body: AssetCreate, signer: str) -> None:
         """An EVSE belongs to the FSP that registered it first, and a station keeps the meter
         key it was first registered with: another FSP cannot claim the EVSE, and nobody can
-        swap the key by registering again (a CPO-attested key registry is issue 16). Other
-        EVSEs of a shared public station stay open to other FSPs."""
+        swap the key by registering again (with a chain, the key is the CPO's on-chain one,
+        ``Ledger.check_station_grant``). Other EVSEs of a shared public station stay open to
+        other FSPs."""
         table = m.Asset.__table__  # type: ignore[attr-defined]
         for row in conn.execute(
             select(table.c.owner, table.c.evse_id, table.c.meter_public_key).where(

@@ -36,7 +36,8 @@ class Kind:
 KINDS: dict[str, Kind] = {
     "session": Kind(SessionCreate, frozenset({"MARKET_OPERATOR"})),
     "participant": Kind(
-        ParticipantCreate, frozenset({"MARKET_OPERATOR", "DSO", "FSP", "METER_ORACLE", "ARBITER"})
+        ParticipantCreate,
+        frozenset({"MARKET_OPERATOR", "DSO", "FSP", "METER_ORACLE", "ARBITER", "CPO"}),
     ),
     "congestion_point": Kind(CongestionPointCreate, frozenset({"MARKET_OPERATOR", "DSO"})),
     "asset": Kind(AssetCreate, frozenset({"FSP"})),

@@ -59,6 +59,8 @@ class MarketCore(KindHandlers):
     clock: Clock = field(default_factory=SystemClock)
     max_message_ttl_s: int = 24 * 3600
     request_escrow_check: Callable[[FlexRequest, str], None] | None = None
+    # (station id, meter key or None, FSP) -> the CPO-registered key; refuses an ungranted one.
+    station_check: Callable[[str, str | None, str], str] | None = None
     reading_rules: ReadingRules = field(default_factory=ReadingRules)
     _session_cache: dict[str, tuple[float, Any]] = field(default_factory=dict, repr=False)
     _known_points: set[str] = field(default_factory=set, repr=False)

@@ -24,10 +24,12 @@ def chain_hooks(
     run_worker: Callable[[], object],
     tally: FuzzTally,
 ) -> MoneyPathHooks:
-    """Hooks acting as ``addresses["dso"]`` and ``addresses["fsp"]`` on ``market``."""
+    """Hooks acting as ``addresses["dso"]`` and ``addresses["fsp"]`` on ``market``, and as
+    ``addresses["cpo"]`` (when given) for the stations' keys."""
 
     dso = ChainAccount(market, None, addresses["dso"])
     fsp = ChainAccount(market, None, addresses["fsp"])
+    cpo = ChainAccount(market, None, addresses["cpo"]) if "cpo" in addresses else None
 
     def escrow(body: dict[str, Any]) -> bool:
         try:
@@ -51,4 +53,14 @@ def chain_hooks(
         except Exception as exc:
             tally.crashed("worker.run_once", exc)
 
-    return MoneyPathHooks(escrow=escrow, commit=commit, advance=advance)
+    def station(station_id: str, meter_key: str) -> bool:
+        if cpo is None:
+            return False
+        try:
+            cpo.register_station(station_id, meter_key)
+            cpo.grant_station(station_id, fsp.address)
+        except Exception:
+            return False
+        return True
+
+    return MoneyPathHooks(escrow=escrow, commit=commit, advance=advance, station=station)

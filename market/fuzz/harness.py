@@ -53,12 +53,16 @@ def served_market(tally: FuzzTally, database_url: str | None = None) -> Iterator
     nobody uses: the run fills it with fuzzed rows.
     """
     artifacts = compile_contracts()
-    with tempfile.TemporaryDirectory() as tmp, AnvilNode(accounts=len(ROLE_OF)) as node:
-        keys = dict(zip(ROLE_OF, node.private_keys, strict=True))
-        client = ChainClient(node.rpc_url, private_keys=keys.values(), artifacts=artifacts)
+    with tempfile.TemporaryDirectory() as tmp, AnvilNode(accounts=len(ROLE_OF) + 1) as node:
+        keys = dict(zip(ROLE_OF, node.private_keys, strict=False))
+        client = ChainClient(node.rpc_url, private_keys=node.private_keys, artifacts=artifacts)
         addresses = {name: client.add_account(key) for name, key in keys.items()}
         operator = addresses["operator"]
         contracts = deploy_market(client, deployer=operator)
+        cpo = client.add_account(node.private_keys[len(ROLE_OF)])  # not a fuzzed identity
+        contracts.market.register_participant(
+            cpo, keccak(text="cpo"), [contracts.market.role("CPO")], sender=operator
+        )
         for name, role in ROLE_OF.items():
             if role is not None:
                 contracts.market.register_participant(
@@ -89,7 +93,7 @@ def served_market(tally: FuzzTally, database_url: str | None = None) -> Iterator
         attach_settlement(worker, settings, ledger=ledger)  # verify delivery, pay out
         hooks = chain_hooks(
             market=contracts.market,
-            addresses=addresses,
+            addresses={**addresses, "cpo": cpo},
             warp_by=lambda s: node.warp_to(int(clock.now()) + s),
             run_worker=worker.run_once,
             tally=tally,

@@ -42,6 +42,8 @@ class MoneyPathHooks:
     escrow: Callable[[dict[str, Any]], bool] | None = None
     commit: Callable[[str, list[dict[str, Any]]], bool] | None = None
     advance: Callable[[int], None] | None = None
+    # (station id, meter address): its CPO registers the key on-chain and grants it to the FSP
+    station: Callable[[str, str], bool] | None = None
 
 
 @dataclass
@@ -279,6 +281,8 @@ def money_path_machine(ctx: MoneyPathContext) -> type[RuleBasedStateMachine]:
             sid = session["session_id"]
             station_key = "0x" + keccak(text=f"fuzz-station-{sid}").hex()
             station = f"CS-FUZZ-{sid[:8]}"
+            if ctx.hooks.station is not None:  # POST /assets needs the CPO's grant
+                ctx.hooks.station(station, eip712.address_of(station_key))
             ctx.send(
                 "/assets",
                 "asset",

@@ -82,6 +82,15 @@ _REVERTS: dict[str, tuple[str, Any]] = {
         ),
     ),
     "FlexMarketInvalidCommitment": ("offers", lambda f: "no offers to commit"),
+    "FlexMarketStationRegistered": (
+        "station_id",
+        lambda f: f"the station's key is registered by CPO {f['cpo']}; a key is never replaced",
+    ),
+    "FlexMarketNotStationCpo": (
+        "station_id",
+        lambda f: f"{f['caller']} did not register this station: only its CPO grants it",
+    ),
+    "FlexMarketNotFsp": ("fsp", lambda f: f"{f['account']} does not hold the FSP role"),
     "ERC20InsufficientAllowance": (
         "allowance",
         lambda f: (

@@ -1,6 +1,6 @@
 """A participant's own transactions: token allowance, request escrow, offer commitments (with
-the prognosis and portfolio they bind),
-disputes and withdrawals.
+the prognosis and portfolio they bind), disputes and withdrawals, and a CPO's station keys and
+grants.
 
 Why separate from the API side: payees such as EV users or CPOs only ever withdraw, and the
 replay shares one chain client (holding every derived key) among all its participants, so this
@@ -156,6 +156,28 @@ class ChainAccount:
             ):
                 raise
         return hex32(root)
+
+    # ---- the CPO's station registry (CPO_ROLE) ----------------------------------------------
+
+    def register_station(self, station_id: str, meter_key: str) -> bool:
+        """Register ``meter_key`` (an address) as the key of this CPO's station.
+
+        Idempotent: the same key already registered by this CPO returns False; any other
+        entry (another key, another CPO) is the contract's refusal.
+        """
+        with onchain("register station"):
+            held = self.market.station(station_id)
+        mine = held.registered and held.cpo.lower() == self.address.lower()
+        if mine and held.meter_key.lower() == meter_key.lower():
+            return False
+        with onchain("register station"):
+            self.market.register_station(station_id, meter_key, sender=self.address)
+        return True
+
+    def grant_station(self, station_id: str, fsp: str) -> None:
+        """Grant this CPO's station to the FSP it has a contract with (one FSP at a time)."""
+        with onchain("grant station"):
+            self.market.grant_station(station_id, fsp, sender=self.address)
 
     def dispute(self, session_id: str, reason: str) -> str:
         """Dispute a VERIFIED session inside its challenge window; returns the reason hash."""

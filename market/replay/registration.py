@@ -23,6 +23,19 @@ def participants(ctx: ReplayContext) -> dict[str, Participant]:
     }
 
 
+def register_station_keys(ctx: ReplayContext) -> None:
+    """Each station's CPO registers its meter key on-chain and grants the station to the FSP
+    whose EVs charge there: the FSP's asset registration is then accepted, and the auditor
+    checks readings against the CPO's key, not one the operator or an FSP declared."""
+    sc = ctx.scenario
+    owners = {stay.station: stay.ev.fsp for stay in ctx.stays}
+    for st in sorted(sc.stations, key=lambda s: s.id):
+        cpo = ctx.participants[st.cpo].chain
+        cpo.register_station(st.id, station_address(sc.seed, st.id))
+        if st.id in owners:
+            cpo.grant_station(st.id, ctx.chain.addresses[owners[st.id]])
+
+
 def register_participants(ctx: ReplayContext) -> None:
     """Participants describe themselves, the operator lists congestion points, FSPs their
     EVSEs (with each station's meter key), all through the signed API. The participants'
@@ -38,6 +51,7 @@ def register_participants(ctx: ReplayContext) -> None:
         ctx.clients["operator"].create_congestion_point(
             CongestionPointCreate(code=cp.cp_id, name=cp.name[:200], parent_code=cp.parent_id)
         )
+    register_station_keys(ctx)
     for stay in ctx.stays:
         owner = stay.ev.fsp
         ctx.participants[owner].register_asset(

@@ -42,9 +42,9 @@ class Stay:
 
 
 def onchain_role(role: str) -> str:
-    """The contract role of a scenario role: DSO, FSP, or none."""
-    if role == "DSO":
-        return "DSO"
+    """The contract role of a scenario role: DSO, FSP, CPO (registers station keys), or none."""
+    if role in ("DSO", "CPO"):
+        return role
     if role in FSP_ROLES:
         return "FSP"
     return ""

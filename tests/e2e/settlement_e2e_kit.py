@@ -21,7 +21,10 @@ PRICE_A, PRICE_B = 100_000_000, 200_000_000  # token units per MWh
 BUDGET = 1_000_000
 TOLERANCE_PPM, PENALTY_PPM = 50_000, 1_000_000
 RULES = SettlementRules(isp_s=ISP_S, max_gap_s=30, delivery_tolerance_ppm=TOLERANCE_PPM)
-NAMES = ("operator", "dso", "fsp_a", "fsp_b", "oracle", "arbiter", "house", "user_a", "user_b")
+NAMES = (
+    *("operator", "dso", "fsp_a", "fsp_b", "oracle", "arbiter", "house", "user_a", "user_b"),
+    "cpo",  # registers the stations' meter keys on-chain and grants each to its FSP
+)
 STATIONS = {"fsp_a": "ST-A", "fsp_b": "ST-B"}  # FSP -> its one V2G station
 # revenue sharing: A pays its user a share and the house CPO and platform fees; B pays per kWh
 INCENTIVE_A_PPM, CPO_FEE_A_PER_KWH, PLATFORM_FEE_A_PPM = 100_000, 1_000, 10_000

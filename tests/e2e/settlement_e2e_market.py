@@ -40,6 +40,7 @@ from clearing.messages import (
     RequestIsp,
 )
 from clearing.settlement.revenue import RevenueShareContract, UserContribution, sign_contract
+from clearing.trust import station_address
 from market.api.schemas import AssetCreate, CongestionPointCreate, ParticipantCreate, SessionCreate
 from market.clearing_house.period import SignedContract
 from market.client import offer_commitment
@@ -71,6 +72,9 @@ async def open_session(w: dict[str, Any]) -> SessionCreate:
 
     for fsp, station in STATIONS.items():
         await in_thread(c[fsp].register_participant, ParticipantCreate(name=fsp, ean_codes=[CP]))
+        meter = station_address(public_key(station_key(station)))  # the CPO's, on-chain
+        await in_thread(market.register_station, station, meter, sender=addr["cpo"])
+        await in_thread(market.grant_station, station, addr[fsp], sender=addr["cpo"])
         await in_thread(
             c[fsp].register_asset,
             AssetCreate(

@@ -61,6 +61,7 @@ def settlement_world(tmp: Path) -> Iterator[dict[str, Any]]:
             ("oracle", "METER_ORACLE"),
             ("arbiter", "ARBITER"),
             ("house", "CLEARING_HOUSE"),
+            ("cpo", "CPO"),
         ):
             market.register_participant(
                 addr[name], keccak(text=name), [market.role(role)], sender=op

@@ -66,7 +66,7 @@ def deploy_on(node: AnvilNode) -> Chain:
     artifacts = compile_contracts()
     keys = dict(
         zip(
-            ("operator", "dso", "fsp_a", "fsp_b", "oracle", "outsider", "dso2", "fsp_c"),
+            ("operator", "dso", "fsp_a", "fsp_b", "oracle", "outsider", "dso2", "fsp_c", "cpo"),
             node.private_keys,
             strict=False,
         )
@@ -83,6 +83,7 @@ def deploy_on(node: AnvilNode) -> Chain:
         ("fsp_b", "FSP"),
         ("fsp_c", "FSP"),
         ("oracle", "METER_ORACLE"),
+        ("cpo", "CPO"),  # registers station keys and grants stations (FlexMarketStations)
     ):
         market.register_participant(
             addresses[name], keccak(text=name), [market.role(role)], sender=op

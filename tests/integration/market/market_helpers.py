@@ -101,6 +101,21 @@ def make_offer(
     )
 
 
+def cpo_grants(chain, station_id: str, meter_key: str, fsp: str) -> None:
+    """The test CPO registers ``meter_key`` for ``station_id`` on-chain (once) and grants the
+    station to the party ``fsp``: what an FSP needs before ``POST /assets`` accepts it."""
+    market, cpo = chain.contracts.market, chain.addresses["cpo"]
+    if not market.station(station_id).registered:
+        market.register_station(station_id, _address_of(meter_key), sender=cpo)
+    market.grant_station(station_id, chain.addresses[fsp], sender=cpo)
+
+
+def _address_of(key: str) -> str:
+    from clearing.trust import station_address
+
+    return station_address(key)
+
+
 def commit(
     chain, who: str, session_id: str, offers: list[FlexOffer], via: MarketClient | None = None
 ) -> None:

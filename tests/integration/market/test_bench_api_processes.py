@@ -1,4 +1,5 @@
-"""`bench api --processes`: several uvicorn processes on one PostgreSQL lose and duplicate no offer.
+"""`bench api --processes --workers`: several uvicorn processes and lifecycle workers on one
+PostgreSQL lose and duplicate no offer, and post nothing twice on-chain.
 
 The benchmark empties the database it is given, so this test creates a throwaway database on
 the test server (never the shared one) and drops it afterwards.
@@ -43,7 +44,9 @@ def bench_db() -> Iterator[str]:
 
 
 @pytest.mark.postgres
-def test_two_api_processes_store_every_accepted_offer_once(bench_db: str) -> None:
+def test_api_processes_and_two_workers_store_every_offer_once_and_post_each_step_once(
+    bench_db: str,
+) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
         [
@@ -62,6 +65,10 @@ def test_two_api_processes_store_every_accepted_offer_once(bench_db: str) -> Non
             bench_db,
             "--processes",
             "1,2",
+            "--workers",
+            "2",
+            "--sessions",
+            "2",
         ],
         cwd=ROOT,
         env=env,
@@ -79,6 +86,12 @@ def test_two_api_processes_store_every_accepted_offer_once(bench_db: str) -> Non
         assert line["lost"] == line["duplicated"] == line["unexpected"] == 0
         assert line["replays_sent"] == line["replays_answered_as_replay"] == 3
         assert line["offers_per_s"] > 0
+        # Two workers on the store: the load session opened once, two short sessions opened,
+        # closed and cleared once each, and no operator transaction beyond those seven.
+        assert line["lifecycle_workers"] == 2 and line["short_sessions_cleared"] == 2
+        assert line["posted_twice"] == line["not_posted"] == []
+        assert line["operator_events_seen"] == line["operator_events_expected"] == 7
+        assert line["operator_txs_sent"] == line["operator_txs_expected"] == 7
 
 
 def test_a_malformed_process_list_is_a_one_line_error() -> None:

@@ -23,7 +23,11 @@ def test_authenticated_fuzz_has_no_server_errors(server, chain, runtime) -> None
     tally = FuzzTally()
     hooks = chain_hooks(
         market=chain.contracts.market,
-        addresses={"dso": chain.addresses["dso"], "fsp": chain.addresses["fsp_a"]},
+        addresses={
+            "dso": chain.addresses["dso"],
+            "fsp": chain.addresses["fsp_a"],
+            "cpo": chain.addresses["cpo"],
+        },
         warp_by=lambda s: chain.warp_to(int(runtime.core.clock.now()) + s),
         run_worker=make_worker(runtime).run_once,
         tally=tally,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from market_helpers import CP, make_worker, new_id, open_session, setup_market
+from market_helpers import CP, cpo_grants, make_worker, new_id, open_session, setup_market
 
 from clearing.messages import BaselineIsp, DPrognosis
 from market.api.schemas import AssetCreate, CongestionPointCreate, DispatchStatusCreate
@@ -12,7 +12,7 @@ from market.client import ApiError
 pytestmark = pytest.mark.integration
 
 
-def test_hierarchy_assets_prognoses_dispatch(runtime, clients) -> None:
+def test_hierarchy_assets_prognoses_dispatch(chain, runtime, clients) -> None:
     op, fsp, dso = clients("operator"), clients("fsp_a"), clients("dso")
     setup_market(op)
     dso.create_congestion_point(
@@ -31,6 +31,7 @@ def test_hierarchy_assets_prognoses_dispatch(runtime, clients) -> None:
         max_import_w=11_000,
         max_export_w=10_000,
     )
+    cpo_grants(chain, "CS-TERNI-01", "0x" + "11" * 20, "fsp_a")
     fsp.register_asset(asset)
     assert fsp.assets(owner=fsp.address)[0]["station_id"] == "CS-TERNI-01"
     with pytest.raises(ApiError) as err:

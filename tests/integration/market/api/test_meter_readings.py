@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from market_helpers import CP, new_id, open_session, setup_market
+from market_helpers import CP, cpo_grants, new_id, open_session, setup_market
 from sqlalchemy import func, select
 
 from clearing.settlement.meter import sign_reading
@@ -24,6 +24,12 @@ pytestmark = pytest.mark.integration
 STATION = "CS-READ-1"
 METER_KEY = "0x" + "42" * 32
 OTHER_KEY = "0x" + "43" * 32
+
+
+@pytest.fixture(autouse=True)
+def _cpo_granted_the_station(chain) -> None:
+    """The station's CPO registered its key on-chain and granted it to fsp_a."""
+    cpo_grants(chain, STATION, _public_key(METER_KEY), "fsp_a")
 
 
 def _market(runtime: Runtime, clients: Any) -> int:

@@ -33,6 +33,7 @@ def actors_of(chain: Any) -> Actors:
         dso=a["dso"],
         oracle=a["oracle"],
         fsps=[a["fsp_a"], a["fsp_b"], a["fsp_c"]],
+        cpo=a["cpo"],
     )
 
 
@@ -90,8 +91,15 @@ def small_bundle(fsps: list[str]) -> InputBundle:
     )
 
 
-def stage(chain: Any, route: Route, tamper: Tamper | None = None, **kw: Any) -> StagedSession:
-    actors = actors_of(chain)
+def stage(
+    chain: Any,
+    route: Route,
+    tamper: Tamper | None = None,
+    *,
+    actors_override: Actors | None = None,
+    **kw: Any,
+) -> StagedSession:
+    actors = actors_override or actors_of(chain)
     return stage_session(
         market=chain.contracts.market,
         token=chain.contracts.token,

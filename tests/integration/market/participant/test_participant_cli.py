@@ -148,11 +148,23 @@ def test_fsp_takes_part_in_a_market_day_with_the_cli_alone(
     assert login["address"] == fsp and login["token"]
     cli.run("register", "--name", "FSP A by CLI")
     meter_key = "0x" + PrivateKey(bytes.fromhex(STATION_KEY[2:])).public_key.format(False).hex()
-    cli.run(
-        "register-asset",
-        *("--asset-id", str(uuid.uuid4()), "--station", STATION, "--congestion-point", CP),
-        *("--max-import-w", "22000", "--max-export-w", "0", "--meter-key", meter_key),
-    )
+    asset = ("--station", STATION, "--congestion-point", CP, "--max-import-w", "22000")
+    refused = cli.run("register-asset", "--asset-id", str(uuid.uuid4()), *asset, ok=False)
+    assert refused["error"]["field"] == "asset.body.station_id"  # no CPO granted it yet
+    # the station's CPO, by command line too: its key on-chain, the station granted to A
+    cpo = Cli(server, chain.node.rpc_url, chain.keys["cpo"], tmp_path)
+    station = ("--station", STATION, "--meter-key", meter_key)
+    assert cpo.run("register-station", *station, "--grant-to", fsp) == {
+        "station_id": STATION,
+        "meter_key": STATION_ADDRESS.lower(),
+        "registered": True,
+        "granted_to": fsp,
+    }
+    assert not cpo.run("register-station", *station)["registered"]  # once: idempotent
+    swap = ("--station", STATION, "--meter-key", "0x" + "12" * 20)
+    other = cpo.run("register-station", *swap, ok=False)["error"]
+    assert other["field"] == "station_id" and "never replaced" in other["reason"]  # no swap
+    cli.run("register-asset", "--asset-id", str(uuid.uuid4()), *asset)  # the CPO's key
     assert [a["station_id"] for a in cli.run("assets")] == [STATION]
     assert [s["id"] for s in cli.run("sessions", "--state", "OPEN")] == [sid]
     prognosis = DPrognosis(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from market_helpers import (
     CP,
+    cpo_grants,
     escrow,
     make_offer,
     make_request,
@@ -152,7 +153,25 @@ def test_reading_of_a_station_outside_the_portfolio_is_refused(parts) -> None:
     assert "portfolio" in err.value.reason
 
 
-def test_asset_at_unknown_congestion_point_names_the_field(parts, session) -> None:
+def test_asset_of_a_station_the_cpo_did_not_grant_names_the_field(chain, parts, session) -> None:
+    fsp = parts("fsp_a")
+    asset = AssetCreate(
+        asset_id=new_id(),
+        congestion_point=CP,
+        station_id="CS-NOT-MINE",
+        max_import_w=11_000,
+        max_export_w=0,
+        meter_public_key="0x" + "22" * 20,
+    )
+    cpo_grants(chain, "CS-NOT-MINE", "0x" + "22" * 20, "fsp_b")
+    with pytest.raises(ParticipantError) as err:
+        fsp.register_asset(asset)
+    assert err.value.field == "asset.body.station_id"
+    assert "granted it to" in str(err.value)
+    assert fsp.assets() == []
+
+
+def test_asset_at_unknown_congestion_point_names_the_field(chain, parts, session) -> None:
     fsp = parts("fsp_a")
     asset = AssetCreate(
         asset_id=new_id(),
@@ -166,6 +185,7 @@ def test_asset_at_unknown_congestion_point_names_the_field(parts, session) -> No
         fsp.register_asset(asset)
     assert err.value.field == "asset.body.congestion_point"
     assert fsp.assets() == []
+    cpo_grants(chain, "CS-1", "0x" + "22" * 20, "fsp_a")
     fsp.register_asset(asset.model_copy(update={"congestion_point": CP}))
     assert [a["station_id"] for a in fsp.assets()] == ["CS-1"]
 

@@ -7,6 +7,7 @@ from eth_utils import keccak
 from market_helpers import (
     CP,
     commit,
+    cpo_grants,
     escrow,
     make_offer,
     make_request,
@@ -101,7 +102,8 @@ def session_to_delivery(chain, runtime, clients):
     s = open_session(op, int(runtime.core.clock.now()))
     worker = make_worker(runtime)
     worker.run_once()
-    for c, station in ((fsp_a, "ST-A"), (fsp_b, "ST-B")):
+    for c, station, name in ((fsp_a, "ST-A", "fsp_a"), (fsp_b, "ST-B", "fsp_b")):
+        cpo_grants(chain, station, pubkey(STATION_KEYS[station]), name)
         c.register_asset(
             AssetCreate(
                 asset_id=new_id(),

@@ -22,6 +22,7 @@ ALIASES = {
     "METER_ORACLE_ROLE": "roles",
     "ARBITER_ROLE": "roles",
     "CLEARING_HOUSE_ROLE": "roles",
+    "CPO_ROLE": "roles",
     "DEFAULT_ADMIN_ROLE": None,  # always zero
     "MINTER_ROLE": "MINTER_ROLE",
     "MARKET_ROLE": "MARKET_ROLE",

@@ -15,6 +15,7 @@ CASES = [
     (errors.Unauthenticated, 401, "unauthenticated"),
     (errors.RoleRequired, 403, "role-required"),
     (errors.Forbidden, 403, "forbidden"),
+    (errors.StationNotGranted, 403, "station-not-granted"),
     (errors.NotFound, 404, "not-found"),
     (errors.GateClosed, 409, "gate-closed"),
     (errors.DuplicateMessage, 409, "duplicate-message"),

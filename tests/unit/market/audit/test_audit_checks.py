@@ -29,7 +29,7 @@ from market.audit.chain_view import (
 from market.audit.check_lifecycle import check_lifecycle
 from market.audit.check_money import check_market_money, check_money
 from market.audit.check_offers import check_offers
-from market.audit.findings import AuditReport, CheckResult, SessionAudit
+from market.audit.findings import AuditCannotRun, AuditReport, CheckResult, SessionAudit
 from market.audit.registry import StationRegistry
 from market.audit.runner import parse_session_arg
 from market.audit.session_bundles import SessionBundles
@@ -318,11 +318,22 @@ def test_station_registry_forms_and_conflicts() -> None:
 
     acct = Account.create()
     pub = "0x" + acct._key_obj.public_key.to_bytes().hex()
-    flat = StationRegistry.from_json({"CS-1": pub}, "f")
-    assert flat.keys == {"CS-1": acct.address.lower()}
-    assets = [{"station_id": "CS-1", "owner": FSP, "meter_public_key": acct.address}]
+    with pytest.raises(AuditCannotRun, match="names no owners"):  # one format: the list
+        StationRegistry.from_json({"CS-1": pub}, "f")
+    assets = [{"station_id": "CS-1", "owner": FSP, "meter_public_key": pub}]
     reg = StationRegistry.from_json(assets, "a")
-    assert reg.owners == {"CS-1": {FSP}}
+    assert reg.owners == {"CS-1": {FSP}} and reg.keys == {"CS-1": acct.address.lower()}
+    # an unknown field or a missing owner: that station is not trusted, the others are
+    odd = StationRegistry.from_json(
+        [
+            *assets,
+            {"station_id": "CS-2", "owner": FSP, "meter_public_key": pub, "trust_me": True},
+            {"station_id": "CS-3", "meter_public_key": pub},
+        ],
+        "a",
+    )
+    assert set(odd.keys) == {"CS-1"} and set(odd.invalid) == {"CS-2", "CS-3"}
+    assert "trust_me" in odd.invalid["CS-2"] and "owner" in odd.invalid["CS-3"]
     # a second key for one station distrusts that station only, it does not stop the audit
     twice = StationRegistry.from_json(
         [*assets, {**assets[0], "meter_public_key": "0x" + "12" * 20}], "a"

@@ -28,7 +28,7 @@ import uvicorn
 import yaml
 from coincurve import PrivateKey
 from eth_utils.crypto import keccak
-from market_helpers import CP, setup_market
+from market_helpers import CP, cpo_grants, setup_market
 
 from adapters.ocpp.simulator.ev import EvModel
 from adapters.ocpp.simulator.spec import EvseSpec, StationSpec
@@ -208,6 +208,10 @@ def open_session(m: Market, chain: Any, fsp_key: str) -> SessionCreate:
 
 
 def gateway_config(m: Market, chain: Any, tmp: Path, csms_port: int, api_port: int) -> Path:
+    """The gateway's fsp.yaml, after the CPO registered each station's meter key on-chain and
+    granted the station to ``fsp_a`` (POST /assets refuses a station without that grant)."""
+    for st in STATIONS:
+        cpo_grants(chain, st, public_key(st), "fsp_a")
     cfg = {
         "market_url": m.url,
         "rpc_url": chain.node.rpc_url,

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from market_helpers import (
     CP,
+    cpo_grants,
     escrow,
     make_request,
     make_worker,
@@ -79,7 +80,9 @@ def test_uftp_aggregator_bids_is_awarded_and_settled(chain, runtime, server, tmp
     escrow(chain, "dso", req)
     dso.post_request(req)
 
-    # the AGR's charge point, registered with its meter key at onboarding (outside UFTP)
+    # the AGR's charge point: its CPO registers the meter key on-chain and grants it to the AGR,
+    # which registers it at onboarding (outside UFTP)
+    cpo_grants(chain, STATION, meter_public_key(), "fsp_a")
     MarketClient(server, chain.keys["fsp_a"], now=now).register_asset(
         AssetCreate(
             asset_id=new_id(),

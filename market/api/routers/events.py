@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 from starlette.concurrency import run_in_threadpool
 
 from market.api.deps import CoreDep
@@ -51,6 +51,13 @@ def _wanted(row: m.MarketEvent, session_id: str | None, fsp: str | None) -> bool
     if session_id and row.session_id != session_id:
         return False
     return not (fsp and row.fsp is not None and row.fsp != fsp)
+
+
+def _newest(engine: Engine) -> int:
+    """The id of the newest event (0 for none): where a ``live`` stream starts."""
+    with Session(engine) as db:
+        newest = db.exec(select(func.max(m.MarketEvent.id))).one()
+        return int(newest or 0)
 
 
 def _frame(row: m.MarketEvent) -> str:
@@ -104,9 +111,14 @@ async def events(
         ),
     ] = None,
     last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+    live: Annotated[
+        bool, Query(description="Without after / Last-Event-ID: skip the past, start now.")
+    ] = False,
 ) -> StreamingResponse:
     """Follow the market: replayed from ``after`` / ``Last-Event-ID``, then live."""
     start = _start_after(last_event_id, after)
+    if live and after is None and not last_event_id:
+        start = await run_in_threadpool(_newest, core.engine)
     wanted_fsp = fsp.lower() if fsp else None
     engine = core.engine
 

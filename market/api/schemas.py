@@ -84,6 +84,10 @@ class SiweToken(BaseModel):
 
 class Nonce(BaseModel):
     nonce: str
+    now: int = Field(
+        description="The market's clock (Unix s): a page dates its SIWE message by it, not by "
+        "the browser's clock (which may differ, e.g. on a test chain)"
+    )
 
 
 class MarketInfo(BaseModel):

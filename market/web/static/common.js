@@ -112,3 +112,26 @@ export async function fillSessions(select) {
   if (wanted && sessions.some((s) => s.id === wanted)) select.value = wanted;
   return sessions;
 }
+
+/** A table of ``items`` shown ``pageSize`` rows at a time (only that page is in the DOM, so a
+ * session with thousands of offers renders at once), with Previous / Next buttons.
+ * ``id`` names the table (``${id}-table``) and the buttons; ``caption(from, to)`` its caption. */
+export function pagedTable(id, caption, headers, items, toRow, pageSize = 50) {
+  const box = el("div", { id: `${id}-box` });
+  const pages = Math.max(1, Math.ceil(items.length / pageSize));
+  const render = (p) => {
+    const slice = items.slice(p * pageSize, (p + 1) * pageSize);
+    const from = slice.length ? p * pageSize + 1 : 0;
+    const parts = [table(caption(from, p * pageSize + slice.length), headers, slice.map(toRow),
+      { id: `${id}-table`, "data-page": p + 1 })];
+    if (pages > 1) {
+      parts.push(el("div", { class: "pager" },
+        el("button", { type: "button", id: `${id}-prev`, disabled: p === 0, onclick: () => render(p - 1) }, "Previous"),
+        `page ${p + 1} of ${pages}`,
+        el("button", { type: "button", id: `${id}-next`, disabled: p >= pages - 1, onclick: () => render(p + 1) }, "Next")));
+    }
+    box.replaceChildren(...parts);
+  };
+  render(0);
+  return box;
+}

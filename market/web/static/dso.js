@@ -7,7 +7,6 @@ import { authHeaders, download, signedIn, wireSignInForm } from "/static/signin.
 
 const PAGE_SIZE = 25;
 const BEFORE_CLOSURE = ["PENDING", "OPEN"];
-const SETTLED = ["VERIFIED", "FINAL", "DISPUTED", "RESOLVED"]; // statements exist from here on
 let names = {};
 const who = (address) => names[String(address).toLowerCase()] || short(address, 6);
 const energyWh = (isps, ispS) => isps.reduce((sum, i) => sum + Math.abs(i.power_w), 0) * ispS / 3600;
@@ -189,9 +188,10 @@ function showLive(sessionId) {
 async function showStatement(sessionId) {
   const box = document.getElementById("statement");
   if (!signedIn()) { box.replaceChildren(); return; }
-  if (shown && !SETTLED.includes(shown.state)) {
+  const netted = await getJSON("/statements"); // ask for a statement only once it exists
+  if (!netted.includes(sessionId)) {
     box.replaceChildren(el("p", { id: "statement-none", class: "muted" },
-      `No statement yet: the session is ${shown.state}, statements follow its settlement.`));
+      "No statement yet: statements follow the netting of the session's money."));
     return;
   }
   const base = `/statements/${sessionId}`;

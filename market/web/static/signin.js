@@ -12,9 +12,9 @@ let signer = null; // the ethers Signer that signed in
 export const signedIn = () => session;
 export const currentSigner = () => signer;
 
-/** The EIP-4361 text the service parses (market/auth/siwe.py), for one fresh nonce. */
-function message(info, address, nonce) {
-  const now = Math.floor(Date.now() / 1000);
+/** The EIP-4361 text the service parses (market/auth/siwe.py), for one fresh nonce, dated by
+ * the market's clock ``now``. */
+function message(info, address, nonce, now) {
   const time = (t) => new Date(t * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
   return [
     `${info.siwe_domain} wants you to sign in with your Ethereum account:`,
@@ -26,9 +26,9 @@ function message(info, address, nonce) {
 }
 
 async function signInWith(who) {
-  const [info, { nonce }] = await Promise.all([getJSON("/market"), getJSON("/auth/nonce")]);
+  const [info, { nonce, now }] = await Promise.all([getJSON("/market"), getJSON("/auth/nonce")]);
   const address = await who.getAddress();
-  const text = message(info, address, nonce);
+  const text = message(info, address, nonce, now);
   const signature = await who.signMessage(text);
   const answer = await getJSON("/auth/siwe", {
     method: "POST",

@@ -11,6 +11,7 @@ property of the session, not of the body.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -128,13 +129,20 @@ _BY_KIND: dict[str, Callable[[str, Mapping[str, Any]], str]] = {
 }
 
 
+def _visible(text: str) -> str:
+    """Control, format (bidi overrides, zero-width) and unassigned characters become U+FFFD:
+    the line must read on a wallet's screen as it is, on one line."""
+    return "".join("\ufffd" if unicodedata.category(c)[0] == "C" else c for c in text)
+
+
 def summarize(kind: str, body: Any) -> str:
     """The one summary line of a ``kind`` message with ``body`` (never raises on odd bodies:
     the body's own schema check names what is wrong with it)."""
     if not isinstance(body, Mapping):
-        return kind
+        return _visible(kind)
     try:
         text = _BY_KIND.get(kind, _fields())(kind, body)
     except (TypeError, ValueError):
         text = kind
+    text = _visible(text)
     return text if len(text) <= MAX_SUMMARY_CHARS else text[: MAX_SUMMARY_CHARS - 1] + "…"

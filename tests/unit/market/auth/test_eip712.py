@@ -161,3 +161,12 @@ def test_odd_bodies_summarize_without_raising() -> None:
     assert summarize("offer", {"options": [{"isps": [{"power_w": "x"}]}]}) == "offer"
     assert summarize("unknown_kind", {"a": 1}) == "unknown_kind"
     assert len(summarize("dispute_evidence", {"reason": "x" * 5000})) < 300
+
+
+def test_the_summary_shows_no_control_or_direction_characters() -> None:
+    """A name with a newline, a NUL or a right-to-left override cannot reshape the wallet's
+    line (and a NUL in the body is still reported on the body's field)."""
+    from market.auth.summary import summarize
+
+    line = summarize("participant", {"name": "a\nb\x00c\u202ed"})
+    assert line == "Participant: name a\ufffdb\ufffdc\ufffdd"

@@ -12,6 +12,7 @@ In production both answer 404 and a page needs an EIP-1193 wallet; no key is eve
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -24,7 +25,7 @@ from clearing.messages import Address
 from market.api.deps import CoreDep
 from market.auth import eip712
 from market.core import KINDS
-from market.errors import InvalidMessage, NotFound
+from market.errors import ChainUnavailable, InvalidMessage, NotFound
 from market.store.models.fields import MessageId
 
 router = APIRouter(tags=["wallet"])
@@ -152,12 +153,18 @@ def dev_wallet(request: Request, core: CoreDep) -> DevWallet:
 async def dev_rpc(request: Request) -> JSONResponse:
     """Relay JSON-RPC calls of the page's development wallet to the local chain."""
     url = _dev_rpc_url(request)
-    payload = await request.json()
+    try:
+        payload = json.loads(await request.body())
+    except ValueError as exc:
+        raise InvalidMessage("not JSON: a JSON-RPC call or a batch of them", field="body") from exc
     calls = payload if isinstance(payload, list) else [payload]
     for i, call in enumerate(calls):
         method = call.get("method") if isinstance(call, dict) else None
         if method not in RPC_METHODS:
             raise InvalidMessage(f"method {method!r} is not relayed", field=f"[{i}].method")
-    async with httpx.AsyncClient(timeout=30) as client:
-        answer = await client.post(url, json=payload)
-    return JSONResponse(answer.json(), status_code=answer.status_code)
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            answer = await client.post(url, json=payload)
+        return JSONResponse(answer.json(), status_code=answer.status_code)
+    except (httpx.HTTPError, ValueError) as exc:
+        raise ChainUnavailable(f"the local chain did not answer: {exc}", field="rpc") from exc

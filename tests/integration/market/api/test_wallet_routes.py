@@ -30,6 +30,8 @@ def test_the_relay_passes_chain_reads_and_refuses_cheats(api) -> None:
         cheat = api.post("/dev/rpc", json=[{"jsonrpc": "2.0", "id": 1, "method": method}])
         assert cheat.status_code == 422, method
         assert cheat.json()["field"] == "[0].method"
+    garbage = api.post("/dev/rpc", content=b"", headers={"Content-Type": "application/json"})
+    assert garbage.status_code == 422 and garbage.json()["field"] == "body"
 
 
 def test_production_serves_no_key_and_relays_nothing(api, runtime) -> None:

@@ -149,7 +149,13 @@ def dev_wallet(request: Request, core: CoreDep) -> DevWallet:
     return DevWallet(chain_id=DEV_CHAIN_ID, rpc_url="/dev/rpc", accounts=accounts)
 
 
-@router.post("/dev/rpc", responses={404: {}})
+RPC_ANSWER = {
+    "description": "The chain's JSON-RPC answer (one, or a batch)",
+    "content": {"application/json": {"schema": {"type": ["object", "array"]}}},
+}
+
+
+@router.post("/dev/rpc", responses={200: RPC_ANSWER, 404: {}, 422: {}, 503: {}})
 async def dev_rpc(request: Request) -> JSONResponse:
     """Relay JSON-RPC calls of the page's development wallet to the local chain."""
     url = _dev_rpc_url(request)

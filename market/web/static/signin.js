@@ -121,6 +121,7 @@ export function wireSignInForm(refresh) {
   wireDevAccounts(after, fail).catch(fail);
   document.getElementById("sign-out").addEventListener("click", async () => {
     await signOut().catch(fail);
+    for (const id of ["statement", "settled"]) document.getElementById(id)?.replaceChildren(); // private: gone at once
     who.textContent = "Signed out: public data only."; who.className = "muted";
     document.getElementById("sign-out").hidden = true;
     await refresh();

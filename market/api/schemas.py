@@ -100,6 +100,11 @@ class MarketInfo(BaseModel):
     siwe_domain: str
     siwe_uri: str
     max_message_ttl_s: int
+    development_wallet: bool = Field(
+        default=False,
+        description="GET /dev-wallet serves a local chain's development keys (never in "
+        "production); else a page needs an EIP-1193 wallet",
+    )
 
 
 class Problem(BaseModel):

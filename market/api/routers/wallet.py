@@ -124,17 +124,22 @@ def _dev_keys() -> tuple[str, ...]:
     return derive_private_keys(DEFAULT_MNEMONIC, DEV_ACCOUNTS)
 
 
-def _dev_rpc_url(request: Request) -> str:
-    """The chain's RPC URL, when this is a development market on a local chain."""
+def dev_wallet_available(request: Request) -> bool:
+    """A development market on a local chain: not production mode, chain id 31337."""
     settings = request.app.state.settings
     ledger = getattr(request.app.state, "ledger", None)
-    if settings.mode == "production" or ledger is None or ledger.chain_id != DEV_CHAIN_ID:
+    return settings.mode != "production" and ledger is not None and ledger.chain_id == DEV_CHAIN_ID
+
+
+def _dev_rpc_url(request: Request) -> str:
+    """The chain's RPC URL, when this is a development market on a local chain."""
+    if not dev_wallet_available(request):
         raise NotFound(
             "no development wallet here (production mode, or not a local development chain): "
             "use an EIP-1193 browser wallet",
             field="mode",
         )
-    return str(ledger.client.rpc_url)
+    return str(request.app.state.ledger.client.rpc_url)
 
 
 @router.get("/dev-wallet", response_model=DevWallet, responses={404: {}})

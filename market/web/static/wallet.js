@@ -11,10 +11,8 @@ let devInfo; // undefined: not asked yet; null: production (no development walle
 /** The server's development wallet (keys of a local chain), or null in production. */
 export async function devWallet() {
   if (devInfo === undefined) {
-    try { devInfo = await getJSON("/dev-wallet"); } catch (error) {
-      if (error.status !== 404) throw error;
-      devInfo = null;
-    }
+    const market = await getJSON("/market"); // asks /dev-wallet only where it exists
+    devInfo = market.development_wallet ? await getJSON("/dev-wallet") : null;
   }
   return devInfo;
 }

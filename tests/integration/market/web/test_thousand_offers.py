@@ -1,5 +1,5 @@
-"""/fsp with 1 000 offers in a session: the page renders its first page of offers (only one
-page is in the DOM) and pages through the rest; content is asserted, not timing."""
+"""/fsp and /dso with 1 000 offers in a session: each page renders its first page of offers
+(only one page is in the DOM) and pages through the rest; content is asserted, not timing."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ OFFERS = 1_000
 PAGE = 50  # common.js pagedTable's default page size
 
 
-def test_fsp_desk_pages_through_a_thousand_offers(live_web, chain, runtime, server) -> None:
+def test_fsp_and_dso_pages_page_through_a_thousand_offers(live_web, chain, runtime, server) -> None:
     op = client_for(server, chain, "operator", runtime)
     fsp = client_for(server, chain, "fsp_a", runtime)
     setup_market(op)
@@ -50,4 +50,13 @@ def test_fsp_desk_pages_through_a_thousand_offers(live_web, chain, runtime, serv
     assert second == ids[PAGE : 2 * PAGE]
     assert page.locator("#offers-table tbody tr").count() == PAGE
     live_web.screenshot("fsp-thousand-offers")
+
+    # After gate closure the offers are public: the DSO dashboard pages through them too.
+    chain.warp_to(s.gate_closure + 1)
+    make_worker(runtime).run_once()
+    live_web.open(f"/dso?session={s.session_id}")
+    page.wait_for_selector("#offers-table")
+    assert page.locator("#offers-table caption").inner_text() == f"Offers 1–25 of {OFFERS}"
+    assert page.locator("#offers-table tbody tr").count() == 25
+    assert "page 1 of 40" in page.locator("#offers-box .pager").inner_text()
     live_web.assert_clean()

@@ -102,12 +102,20 @@ export function say(message, kind = "") {
   if (node) { node.textContent = message; node.className = kind; }
 }
 
+const sessionLabel = (s) => `${s.id} (${s.state}, gate ${utc(s.gate_closure)})`;
+
+/** Keep a session's option in step with its state (the pages redraw live). */
+export function markSession(select, session) {
+  const option = [...select.options].find((o) => o.value === session.id);
+  if (option) option.textContent = sessionLabel(session);
+}
+
 /** Fill a <select> with the market's sessions (newest gate closure first); returns them. */
 export async function fillSessions(select) {
   const sessions = await getJSON("/sessions");
   sessions.sort((a, b) => b.gate_closure - a.gate_closure);
   select.replaceChildren(...sessions.map((s) =>
-    el("option", { value: s.id }, `${s.id} (${s.state}, gate ${utc(s.gate_closure)})`)));
+    el("option", { value: s.id }, sessionLabel(s))));
   const wanted = new URLSearchParams(location.search).get("session");
   if (wanted && sessions.some((s) => s.id === wanted)) select.value = wanted;
   return sessions;

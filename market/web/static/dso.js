@@ -1,6 +1,6 @@
 // The DSO dashboard: requests and escrow (and a form to create one), offers, orders, delivery,
 // money; redrawn live from the event stream.
-import { el, eur, fillSessions, getJSON, hash, say, short, table, utc } from "/static/common.js";
+import { el, eur, fillSessions, getJSON, markSession, hash, say, short, table, utc } from "/static/common.js";
 import { wireRequestForm } from "/static/dso_request.js";
 import { follow } from "/static/live.js";
 import { authHeaders, download, signedIn, wireSignInForm } from "/static/signin.js";
@@ -111,7 +111,7 @@ function delivery(bundle) {
 }
 
 function money(bundle) {
-  if (!bundle) return [el("p", { class: "muted" }, "Nothing settled yet.")];
+  if (!bundle) return [el("p", { class: "muted" }, "No delivery bundle published yet: its payout split shows here.")];
   const r = bundle.report;
   const budget = r.refunds.reduce((s, x) => s + x.budget_units, 0);
   const paid = r.payouts.reduce((s, x) => s + x.payout_units, 0);
@@ -177,6 +177,7 @@ async function show(sessionId) {
   document.getElementById("money").replaceChildren(...money(bundle), ...disputes(disputed, evidence));
   await showStatement(sessionId);
   document.querySelector("main").dataset.state = session.state; // for tests and scripts
+  markSession(document.getElementById("session"), session);
   say(`session ${session.state}`, "ok");
 }
 

@@ -1,6 +1,6 @@
 // The FSP and fleet desk: one FSP's assets, offers (and a form to make one), orders, dispatch,
 // delivery, payouts and credits; redrawn live from the event stream.
-import { el, eur, fillSessions, getJSON, hash, pagedTable, say, short, table, utc } from "/static/common.js";
+import { el, eur, fillSessions, getJSON, markSession, hash, pagedTable, say, short, table, utc } from "/static/common.js";
 import { offerDesk, wireOfferForm } from "/static/fsp_offer.js";
 import { follow } from "/static/live.js";
 import { authHeaders, currentSigner, download, signedIn, wireSignInForm } from "/static/signin.js";
@@ -77,7 +77,7 @@ function deliveryTables(bundle, fsp) {
 }
 
 function moneyTables(bundle, fsp) {
-  if (!bundle) return [el("p", { class: "muted" }, "Nothing settled yet.")];
+  if (!bundle) return [el("p", { class: "muted" }, "No delivery bundle published yet: its payout split shows here.")];
   const r = bundle.report;
   const payouts = r.payouts.filter((p) => same(p.fsp, fsp));
   const orders = r.orders.filter((o) => same(o.fsp, fsp));
@@ -160,6 +160,7 @@ async function show() {
   const main = document.querySelector("main");
   main.dataset.shown = `${fsp} ${sessionId}`; // for tests and scripts
   main.dataset.state = session.state;
+  markSession(sessionSelect, session);
   say(`session ${session.state}`, "ok");
 }
 

@@ -246,6 +246,7 @@ EIP712_TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "messageId", "type": "string"},
         {"name": "signer", "type": "address"},
         {"name": "expiry", "type": "uint64"},
+        {"name": "summary", "type": "string"},
         {"name": "bodyHash", "type": "bytes32"},
     ],
 }
@@ -253,7 +254,8 @@ _DOMAIN_TYPEHASH = keccak256(
     b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
 _MESSAGE_TYPEHASH = keccak256(
-    b"FlexMarketMessage(string kind,string messageId,address signer,uint64 expiry,bytes32 bodyHash)"
+    b"FlexMarketMessage(string kind,string messageId,address signer,uint64 expiry,string summary,"
+    b"bytes32 bodyHash)"
 )
 
 
@@ -278,11 +280,13 @@ def eip712_digest(
     message_id: str,
     signer: bytes,
     expiry: int,
+    summary: str,
     body_hash32: bytes,
 ) -> bytes:
     """``keccak256(0x1901 || domainSeparator || structHash)`` of one ``FlexMarketMessage``.
 
-    ``signer`` is the 20 raw address bytes; ``expiry`` must fit in uint64 (callers validate)."""
+    ``signer`` is the 20 raw address bytes; ``expiry`` must fit in uint64 (callers validate).
+    ``summary`` is the human-readable line a wallet shows next to the opaque body hash."""
     struct_hash = keccak256(
         _MESSAGE_TYPEHASH
         + keccak256(kind.encode())
@@ -290,6 +294,7 @@ def eip712_digest(
         + bytes(12)
         + signer
         + expiry.to_bytes(32, "big")
+        + keccak256(summary.encode())
         + body_hash32
     )
     sep = eip712_domain_separator(chain_id, verifying_contract.lower())

@@ -28,6 +28,7 @@ from market.api.routers import (
     requests,
     sessions,
     statements,
+    wallet,
 )
 from market.api.routers import market as market_router
 from market.auth.sign_in_throttle import SignInThrottle
@@ -105,6 +106,7 @@ def create_app(
         events,
         evidence,
         audit,
+        wallet,
     ):
         app.include_router(module.router)
     web_pages.install(app)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from clearing.messages import Address
+from market.auth.summary import MAX_SUMMARY_CHARS
 from market.store.models import (
     AssetCreate,
     CongestionPointCreate,
@@ -55,6 +56,13 @@ class Signed(BaseModel, Generic[B]):
     kind: Annotated[StrictStr, Field(max_length=32)]
     signer: Address
     expiry: Annotated[StrictInt, Field(ge=0, lt=2**64)]
+    summary: Annotated[
+        StrictStr,
+        Field(
+            max_length=MAX_SUMMARY_CHARS,
+            description="What a wallet shows next to bodyHash: exactly the body's summary",
+        ),
+    ]
     body: B
     signature: Annotated[StrictStr, Field(pattern=r"^0x[0-9a-fA-F]{130}$")]
 
@@ -76,6 +84,10 @@ class SiweToken(BaseModel):
 
 class Nonce(BaseModel):
     nonce: str
+    now: int = Field(
+        description="The market's clock (Unix s): a page dates its SIWE message by it, not by "
+        "the browser's clock (which may differ, e.g. on a test chain)"
+    )
 
 
 class MarketInfo(BaseModel):
@@ -88,6 +100,11 @@ class MarketInfo(BaseModel):
     siwe_domain: str
     siwe_uri: str
     max_message_ttl_s: int
+    development_wallet: bool = Field(
+        default=False,
+        description="GET /dev-wallet serves a local chain's development keys (never in "
+        "production); else a page needs an EIP-1193 wallet",
+    )
 
 
 class Problem(BaseModel):

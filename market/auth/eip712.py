@@ -1,8 +1,11 @@
 """EIP-712 typed messages: every write to the API is one, signed by a participant's key.
 
 One envelope type covers every resource: the body travels as JSON and is bound into the
-signature by ``bodyHash = keccak256(canonical_json(body))``. The domain binds the chain id and
-the market contract, so a message for one market or chain is useless on another.
+signature by ``bodyHash = keccak256(canonical_json(body))``. Next to that opaque hash the
+envelope carries a signed ``summary`` (market/auth/summary.py), the line a wallet shows: the
+service refuses a summary that is not exactly the body's, so nobody signs blind. The domain
+binds the chain id and the market contract, so a message for one market or chain is useless on
+another.
 
 The digest is :func:`clearing.trust.eip712_digest` (the one definition of the trust formats)
 and the signer is recovered with coincurve; ``tests/unit/market/auth`` proves equality with
@@ -25,6 +28,7 @@ from clearing.trust import EIP712_PRIMARY_TYPE as PRIMARY_TYPE
 from clearing.trust import EIP712_TYPES as TYPES
 from clearing.trust import CanonicalEncodingError, eip712_digest
 from clearing.trust import canonical_json as _canonical_json
+from market.auth.summary import summarize
 from market.errors import BadSignature, InvalidMessage
 
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -64,7 +68,14 @@ class Domain:
 
 
 def digest(
-    domain: Domain, *, kind: str, message_id: str, signer: str, expiry: int, body_hash32: bytes
+    domain: Domain,
+    *,
+    kind: str,
+    message_id: str,
+    signer: str,
+    expiry: int,
+    summary: str,
+    body_hash32: bytes,
 ) -> bytes:
     """The 32-byte EIP-712 digest ``keccak256(0x1901 ‖ domainSeparator ‖ structHash)``."""
     if not 0 <= expiry < 2**64:
@@ -76,6 +87,7 @@ def digest(
         message_id=message_id,
         signer=_address_bytes(signer, "signer"),
         expiry=expiry,
+        summary=summary,
         body_hash32=body_hash32,
     )
 
@@ -93,6 +105,7 @@ def typed_data(
             "messageId": message_id,
             "signer": to_checksum_address(signer),
             "expiry": expiry,
+            "summary": summarize(kind, body),
             "bodyHash": "0x" + body_hash(body).hex(),
         },
     }
@@ -167,12 +180,14 @@ def sign_message(
     """A complete signed envelope ready to POST: message id, kind, signer, expiry, body, sig."""
     signer = address_of(private_key)
     message_id = message_id or new_message_id()
+    summary = summarize(kind, body)
     d = digest(
         domain,
         kind=kind,
         message_id=message_id,
         signer=signer,
         expiry=expiry,
+        summary=summary,
         body_hash32=body_hash(body),
     )
     return {
@@ -180,6 +195,7 @@ def sign_message(
         "kind": kind,
         "signer": to_checksum_address(signer),
         "expiry": expiry,
+        "summary": summary,
         "body": body,
         "signature": sign_digest(private_key, d),
     }
@@ -188,14 +204,21 @@ def sign_message(
 def verify_envelope(
     domain: Domain, envelope: dict[str, Any], *, validated: bool = False
 ) -> tuple[str, bytes]:
-    """Check the signature of a raw envelope; returns (lowercase signer, body hash)."""
+    """Check the signature of a raw envelope; returns (lowercase signer, body hash).
+
+    The signature covers the envelope's ``summary``, which must then be exactly the body's
+    (what the wallet showed is what the body says); else refused naming the field ``summary``."""
     bh = body_hash(envelope["body"], validated=validated)
+    summary = envelope.get("summary")
+    if not isinstance(summary, str):
+        raise InvalidMessage("missing: the line a wallet shows next to bodyHash", field="summary")
     d = digest(
         domain,
         kind=envelope["kind"],
         message_id=envelope["message_id"],
         signer=envelope["signer"],
         expiry=int(envelope["expiry"]),
+        summary=summary,
         body_hash32=bh,
     )
     recovered = recover(d, envelope["signature"])
@@ -204,5 +227,12 @@ def verify_envelope(
         raise BadSignature(
             f"signature recovers to {recovered}, not the claimed signer {claimed}",
             field="signature",
+        )
+    expected = summarize(envelope["kind"], envelope["body"])
+    if summary != expected:
+        raise InvalidMessage(
+            f"signed {summary!r} but the body says {expected!r}: what a wallet shows must be "
+            "exactly the body's summary (market/auth/summary.py)",
+            field="summary",
         )
     return claimed, bh

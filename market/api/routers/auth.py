@@ -62,7 +62,8 @@ def _claimed_address(message: str) -> str | None:
 @router.get("/nonce", response_model=Nonce)
 def nonce(core: CoreDep, issuer: IssuerDep) -> Nonce:
     """A one-time nonce, valid for ten minutes, to put in the SIWE message."""
-    return Nonce(nonce=issuer.new_nonce(core.clock.now()))
+    now = core.clock.now()
+    return Nonce(nonce=issuer.new_nonce(now), now=int(now))
 
 
 @router.post("/siwe", response_model=SiweToken, responses={401: {}, 422: {}, 429: {}})

@@ -110,6 +110,13 @@ def _wanted(row: m.MarketEvent, session_id: str | None, fsp: str | None) -> bool
     return not (fsp and row.fsp is not None and row.fsp != fsp)
 
 
+def _newest(engine: Engine) -> int:
+    """The id of the newest event (0 for none): where a ``live`` stream starts."""
+    with Session(engine) as db:
+        newest = db.exec(select(func.max(m.MarketEvent.id))).one()
+        return int(newest or 0)
+
+
 def _frame(row: m.MarketEvent) -> str:
     """One SSE frame; ``data`` is a single JSON line."""
     data = json.dumps(json.loads(row.data_json), separators=(",", ":"), sort_keys=True)
@@ -161,9 +168,14 @@ async def events(
         ),
     ] = None,
     last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+    live: Annotated[
+        bool, Query(description="Without after / Last-Event-ID: skip the past, start now.")
+    ] = False,
 ) -> StreamingResponse:
     """Follow the market: replayed from ``after`` / ``Last-Event-ID``, then live."""
     start = _start_after(last_event_id, after)
+    if live and after is None and not last_event_id:
+        start = await run_in_threadpool(_newest, core.engine)
     wanted_fsp = fsp.lower() if fsp else None
     engine = core.engine
 

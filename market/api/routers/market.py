@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from clearing.trust import EIP712_TYPES as TYPES
 from market.api.deps import CoreDep
+from market.api.routers.wallet import dev_wallet_available
 from market.api.schemas import Health, MarketInfo
 
 router = APIRouter(tags=["market"])
@@ -23,6 +24,7 @@ def market_info(core: CoreDep, request: Request) -> MarketInfo:
         siwe_domain=s.siwe_domain,
         siwe_uri=s.siwe_uri,
         max_message_ttl_s=core.max_message_ttl_s,
+        development_wallet=dev_wallet_available(request),
     )
 
 

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 from typing import Annotated, Any, Literal
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlmodel import Session
@@ -36,6 +37,7 @@ from market.store.models.clearing_house import (
     StatementPublic,
     UserContributions,
 )
+from market.store.models.clearing_house import periods as ch_periods
 
 router = APIRouter(tags=["clearing house"])
 
@@ -127,6 +129,14 @@ def _whose(core: CoreDep, reader: str, participant: str | None) -> str:
     if who != reader and not core.is_operator(reader):
         raise Forbidden("a statement is readable by its participant only", field="participant")
     return who
+
+
+@router.get("/statements", response_model=list[str])
+def settled_periods(core: CoreDep) -> list[str]:
+    """The periods (session ids) netted so far: each has statements (a public fact, the
+    netting is on-chain); a page asks for a statement only once its period is here."""
+    with core.engine.connect() as conn:
+        return sorted(str(r.period) for r in conn.execute(sa.select(ch_periods.c.period)))
 
 
 @router.get("/statements/{period}", response_class=Response, responses=STATEMENT_RESPONSES)

@@ -102,13 +102,44 @@ export function say(message, kind = "") {
   if (node) { node.textContent = message; node.className = kind; }
 }
 
+const sessionLabel = (s) => `${s.id} (${s.state}, gate ${utc(s.gate_closure)})`;
+
+/** Keep a session's option in step with its state (the pages redraw live). */
+export function markSession(select, session) {
+  const option = [...select.options].find((o) => o.value === session.id);
+  if (option) option.textContent = sessionLabel(session);
+}
+
 /** Fill a <select> with the market's sessions (newest gate closure first); returns them. */
 export async function fillSessions(select) {
   const sessions = await getJSON("/sessions");
   sessions.sort((a, b) => b.gate_closure - a.gate_closure);
   select.replaceChildren(...sessions.map((s) =>
-    el("option", { value: s.id }, `${s.id} (${s.state}, gate ${utc(s.gate_closure)})`)));
+    el("option", { value: s.id }, sessionLabel(s))));
   const wanted = new URLSearchParams(location.search).get("session");
   if (wanted && sessions.some((s) => s.id === wanted)) select.value = wanted;
   return sessions;
+}
+
+/** A table of ``items`` shown ``pageSize`` rows at a time (only that page is in the DOM, so a
+ * session with thousands of offers renders at once), with Previous / Next buttons.
+ * ``id`` names the table (``${id}-table``) and the buttons; ``caption(from, to)`` its caption. */
+export function pagedTable(id, caption, headers, items, toRow, pageSize = 50) {
+  const box = el("div", { id: `${id}-box` });
+  const pages = Math.max(1, Math.ceil(items.length / pageSize));
+  const render = (p) => {
+    const slice = items.slice(p * pageSize, (p + 1) * pageSize);
+    const from = slice.length ? p * pageSize + 1 : 0;
+    const parts = [table(caption(from, p * pageSize + slice.length), headers, slice.map(toRow),
+      { id: `${id}-table`, "data-page": p + 1 })];
+    if (pages > 1) {
+      parts.push(el("div", { class: "pager" },
+        el("button", { type: "button", id: `${id}-prev`, disabled: p === 0, onclick: () => render(p - 1) }, "Previous"),
+        `page ${p + 1} of ${pages}`,
+        el("button", { type: "button", id: `${id}-next`, disabled: p >= pages - 1, onclick: () => render(p + 1) }, "Next")));
+    }
+    box.replaceChildren(...parts);
+  };
+  render(0);
+  return box;
 }

@@ -1,8 +1,12 @@
-// The DSO dashboard (read-only): requests and escrow, offers, orders, delivery, money.
-import { el, eur, fillSessions, getJSON, hash, say, short, table, utc } from "/static/common.js";
+// The DSO dashboard: requests and escrow (and a form to create one), offers, orders, delivery,
+// money; redrawn live from the event stream.
+import { el, eur, fillSessions, getJSON, markSession, hash, say, short, table, utc } from "/static/common.js";
+import { wireRequestForm } from "/static/dso_request.js";
+import { follow } from "/static/live.js";
 import { authHeaders, download, signedIn, wireSignInForm } from "/static/signin.js";
 
 const PAGE_SIZE = 25;
+const BEFORE_CLOSURE = ["PENDING", "OPEN"];
 let names = {};
 const who = (address) => names[String(address).toLowerCase()] || short(address, 6);
 const energyWh = (isps, ispS) => isps.reduce((sum, i) => sum + Math.abs(i.power_w), 0) * ispS / 3600;
@@ -107,7 +111,7 @@ function delivery(bundle) {
 }
 
 function money(bundle) {
-  if (!bundle) return [el("p", { class: "muted" }, "Nothing settled yet.")];
+  if (!bundle) return [el("p", { class: "muted" }, "No delivery bundle published yet: its payout split shows here.")];
   const r = bundle.report;
   const budget = r.refunds.reduce((s, x) => s + x.budget_units, 0);
   const paid = r.payouts.reduce((s, x) => s + x.payout_units, 0);
@@ -144,16 +148,23 @@ function disputes(d, evidence) {
   ];
 }
 
+let shown = null; // the session on screen (the request form creates requests in it)
+
 async function show(sessionId) {
   say("loading…");
   const session = await getJSON(`/sessions/${sessionId}`);
-  const [evidence, reqs, offers, ords, dispatch, bundle] = await Promise.all([
-    optional(`/sessions/${sessionId}/evidence`),
+  shown = session;
+  // Ask only for what exists: no offers before gate closure (private), no delivery bundle
+  // before the evidence lists it (each refused fetch is an error in the browser's console).
+  const gateOpen = BEFORE_CLOSURE.includes(session.state);
+  const evidence = await optional(`/sessions/${sessionId}/evidence`);
+  const published = !evidence || evidence.bundles.some((b) => b.kind === "delivery");
+  const [reqs, offers, ords, dispatch, bundle] = await Promise.all([
     getJSON(`/sessions/${sessionId}/requests`),
-    optional(`/sessions/${sessionId}/offers`),
+    gateOpen ? null : optional(`/sessions/${sessionId}/offers`),
     getJSON(`/sessions/${sessionId}/orders`),
     getJSON(`/sessions/${sessionId}/dispatch`),
-    optional(`/sessions/${sessionId}/bundles/delivery`),
+    published ? optional(`/sessions/${sessionId}/bundles/delivery`) : null,
   ]);
   const disputed = await getJSON(`/sessions/${sessionId}/disputes`);
   document.getElementById("summary").replaceChildren(summary(session, evidence));
@@ -165,12 +176,25 @@ async function show(sessionId) {
   document.getElementById("delivery").replaceChildren(...delivery(bundle));
   document.getElementById("money").replaceChildren(...money(bundle), ...disputes(disputed, evidence));
   await showStatement(sessionId);
+  document.querySelector("main").dataset.state = session.state; // for tests and scripts
+  markSession(document.getElementById("session"), session);
   say(`session ${session.state}`, "ok");
+}
+
+function showLive(sessionId) {
+  follow(sessionId, () => show(sessionId).catch((e) => say(e.message, "bad")));
+  return show(sessionId);
 }
 
 async function showStatement(sessionId) {
   const box = document.getElementById("statement");
   if (!signedIn()) { box.replaceChildren(); return; }
+  const netted = await getJSON("/statements"); // ask for a statement only once it exists
+  if (!netted.includes(sessionId)) {
+    box.replaceChildren(el("p", { id: "statement-none", class: "muted" },
+      "No statement yet: statements follow the netting of the session's money."));
+    return;
+  }
   const base = `/statements/${sessionId}`;
   try {
     const st = await getJSON(base, { headers: authHeaders({ Accept: "application/json" }) });
@@ -198,12 +222,13 @@ async function main() {
   const sessions = await fillSessions(select);
   wireSignInForm(() => showStatement(select.value));
   if (!sessions.length) { say("no sessions yet"); return; }
+  await wireRequestForm(() => shown, () => show(shown.id));
   document.getElementById("session-form").addEventListener("submit", (event) => {
     event.preventDefault();
     history.replaceState(null, "", `?session=${select.value}`);
-    show(select.value).catch((e) => say(e.message, "bad"));
+    showLive(select.value).catch((e) => say(e.message, "bad"));
   });
-  await show(select.value);
+  await showLive(select.value);
 }
 
 main().catch((error) => say(`could not load: ${error.message}`, "bad"));

@@ -1,14 +1,21 @@
-// The FSP and fleet desk (read-only): one FSP's assets, offers, orders, dispatch, delivery, payouts.
-import { el, eur, fillSessions, getJSON, hash, say, short, table, utc } from "/static/common.js";
-import { authHeaders, download, signedIn, wireSignInForm } from "/static/signin.js";
+// The FSP and fleet desk: one FSP's assets, offers (and a form to make one), orders, dispatch,
+// delivery, payouts and credits; redrawn live from the event stream.
+import { el, eur, fillSessions, getJSON, markSession, hash, pagedTable, say, short, table, utc } from "/static/common.js";
+import { offerDesk, wireOfferForm } from "/static/fsp_offer.js";
+import { follow } from "/static/live.js";
+import { authHeaders, currentSigner, download, signedIn, wireSignInForm } from "/static/signin.js";
+import { contracts } from "/static/wallet.js";
 
 const fspSelect = document.getElementById("fsp");
 const sessionSelect = document.getElementById("session");
 const energyWh = (isps, ispS) => isps.reduce((sum, i) => sum + Math.abs(i.power_w), 0) * ispS / 3600;
 const same = (a, b) => String(a).toLowerCase() === String(b).toLowerCase();
+const BEFORE_CLOSURE = ["PENDING", "OPEN"];
+const SETTLED = ["VERIFIED", "DISPUTED", "FINAL"];
+const signedInAs = (fsp) => signedIn() && same(signedIn().address, fsp);
 
-async function optional(path) {
-  try { return await getJSON(path); } catch (error) {
+async function optional(path, init) {
+  try { return await getJSON(path, init); } catch (error) {
     if (error.status === 404 || error.status === 401 || error.status === 503) return null;
     throw error;
   }
@@ -25,17 +32,17 @@ function assetsTable(assets) {
 function offersTable(offers, session) {
   if (offers === null) {
     return el("p", { id: "offers-private", class: "muted" },
-      "Offers stay private until gate closure.");
+      "Offers stay private until gate closure (sign in as this FSP to see your own).");
   }
-  return table(`Offers (${offers.length})`, ["offer", "congestion point", "direction", "options",
-    "max energy", "price / MWh"],
-  offers.map(({ body }) => {
-    const prices = body.options.map((o) => o.price_per_mwh);
-    const energy = Math.max(...body.options.map((o) => energyWh(o.isps, session.isp_s)));
-    return [el("code", {}, short(body.offer_id, 8)), body.congestion_point, body.direction,
-      body.options.length, `${Math.round(energy)} Wh`,
-      `${eur(Math.min(...prices))} – ${eur(Math.max(...prices))}`];
-  }), { id: "offers-table" });
+  return pagedTable("offers", (from, to) => `Offers ${from}–${to} of ${offers.length}`,
+    ["offer", "congestion point", "direction", "options", "max energy", "price / MWh"],
+    offers, ({ body }) => {
+      const prices = body.options.map((o) => o.price_per_mwh);
+      const energy = Math.max(...body.options.map((o) => energyWh(o.isps, session.isp_s)));
+      return [el("code", { title: body.offer_id }, short(body.offer_id, 8)), body.congestion_point,
+        body.direction, body.options.length, `${Math.round(energy)} Wh`,
+        `${eur(Math.min(...prices))} – ${eur(Math.max(...prices))}`];
+    });
 }
 
 function ordersTable(orders, acks, dispatch, session) {
@@ -70,7 +77,7 @@ function deliveryTables(bundle, fsp) {
 }
 
 function moneyTables(bundle, fsp) {
-  if (!bundle) return [el("p", { class: "muted" }, "Nothing settled yet.")];
+  if (!bundle) return [el("p", { class: "muted" }, "No delivery bundle published yet: its payout split shows here.")];
   const r = bundle.report;
   const payouts = r.payouts.filter((p) => same(p.fsp, fsp));
   const orders = r.orders.filter((o) => same(o.fsp, fsp));
@@ -91,21 +98,56 @@ function moneyTables(bundle, fsp) {
   ];
 }
 
+/** Payouts settled on-chain for this FSP (private: signed in as it) and its withdrawable credits. */
+async function showSettled(session, fsp) {
+  const box = document.getElementById("settled");
+  const credits = document.getElementById("credits-box");
+  credits.hidden = true;
+  if (!signedInAs(fsp)) { box.replaceChildren(); return; }
+  if (SETTLED.includes(session.state)) {
+    const rows = await getJSON(`/sessions/${session.id}/settlements`,
+      { headers: authHeaders({ Accept: "application/json" }) });
+    const total = rows.reduce((sum, r) => sum + r.payout_units, 0);
+    box.replaceChildren(el("p", {}, "Settled on-chain for you in this session: ",
+      el("strong", { id: "settled-total", "data-units": total }, eur(total)),
+      ` (${rows.length} settlement${rows.length === 1 ? "" : "s"}).`));
+  } else {
+    box.replaceChildren(el("p", { class: "muted" }, `Not settled yet (session ${session.state}).`));
+  }
+  const signer = currentSigner();
+  if (signer && signer.provider) {
+    const { market } = await contracts(signer);
+    const units = await market.credits(fsp);
+    document.getElementById("credits").replaceChildren("Credits withdrawable on-chain: ",
+      el("strong", { id: "credits-units", "data-units": String(units) }, eur(units)));
+    document.getElementById("withdraw").disabled = units === 0n;
+    credits.hidden = false;
+  }
+}
+
 async function show() {
   const fsp = fspSelect.value;
   const sessionId = sessionSelect.value;
   say("loading…");
   const session = await getJSON(`/sessions/${sessionId}`);
-  const [assets, offers, orders, acks, dispatch, bundle] = await Promise.all([
+  // Ask only for what exists or may be read: each refused fetch is a console error.
+  const gateOpen = BEFORE_CLOSURE.includes(session.state);
+  const evidence = await optional(`/sessions/${sessionId}/evidence`);
+  const published = !evidence || evidence.bundles.some((b) => b.kind === "delivery");
+  const own = { headers: authHeaders({ Accept: "application/json" }) };
+  const [assets, offers, orders, acks, dispatch, bundle, requests] = await Promise.all([
     getJSON(`/assets?owner=${encodeURIComponent(fsp)}`),
-    optional(`/sessions/${sessionId}/offers`),
+    gateOpen && !signedInAs(fsp) ? null
+      : optional(`/sessions/${sessionId}/offers${gateOpen ? `?fsp=${fsp}` : ""}`, own),
     getJSON(`/sessions/${sessionId}/orders`),
     getJSON(`/sessions/${sessionId}/dispatch-acks`),
     getJSON(`/sessions/${sessionId}/dispatch`),
-    optional(`/sessions/${sessionId}/bundles/delivery`),
+    published ? optional(`/sessions/${sessionId}/bundles/delivery`) : null,
+    getJSON(`/sessions/${sessionId}/requests`),
   ]);
   const mine = orders.filter((o) => same(o.fsp, fsp));
   const ids = new Set(mine.map((o) => o.order_id));
+  offerDesk(session, fsp, assets, requests);
   document.getElementById("assets").replaceChildren(assetsTable(assets));
   document.getElementById("offers").replaceChildren(offersTable(
     offers && offers.filter(({ body }) => same(body.fsp, fsp)), session));
@@ -113,8 +155,12 @@ async function show() {
     acks.filter((a) => same(a.fsp, fsp)), dispatch.filter((d) => ids.has(d.order_id)), session));
   document.getElementById("delivery").replaceChildren(...deliveryTables(bundle, fsp));
   document.getElementById("money").replaceChildren(...moneyTables(bundle, fsp));
+  await showSettled(session, fsp);
   await showStatement(sessionId);
-  document.querySelector("main").dataset.shown = `${fsp} ${sessionId}`; // for tests and scripts
+  const main = document.querySelector("main");
+  main.dataset.shown = `${fsp} ${sessionId}`; // for tests and scripts
+  main.dataset.state = session.state;
+  markSession(sessionSelect, session);
   say(`session ${session.state}`, "ok");
 }
 
@@ -122,6 +168,12 @@ async function show() {
 async function showStatement(sessionId) {
   const box = document.getElementById("statement");
   if (!signedIn()) { box.replaceChildren(); return; }
+  const netted = await getJSON("/statements"); // ask for a statement only once it exists
+  if (!netted.includes(sessionId)) {
+    box.replaceChildren(el("p", { id: "statement-none", class: "muted" },
+      "No statement yet: statements follow the netting of the session's money."));
+    return;
+  }
   const base = `/statements/${sessionId}`;
   const get = (format, ext) => el("button", { type: "button", id: `statement-${ext}`,
     onclick: () => download(`${base}?format=${format}`, `statement-${sessionId}.${ext}`)
@@ -148,14 +200,26 @@ async function main() {
   const wanted = new URLSearchParams(location.search).get("fsp");
   if (wanted && fsps.some((p) => same(p.address, wanted))) fspSelect.value = wanted.toLowerCase();
   const sessions = await fillSessions(sessionSelect);
-  wireSignInForm(() => showStatement(sessionSelect.value));
+  const redraw = () => show().catch((e) => say(e.message, "bad"));
+  wireSignInForm(redraw);
   if (!fsps.length) { say("no FSP registered yet"); return; }
   if (!sessions.length) { say("no sessions yet"); return; }
+  wireOfferForm(redraw);
+  document.getElementById("withdraw").addEventListener("click", async () => {
+    try {
+      const { market } = await contracts(currentSigner());
+      const receipt = await (await market.withdraw()).wait();
+      say(`Withdrawn (transaction ${receipt.hash}).`, "ok");
+      await show();
+    } catch (error) { say(`Not withdrawn: ${error.shortMessage || error.message}`, "bad"); }
+  });
   document.getElementById("pick-form").addEventListener("submit", (event) => {
     event.preventDefault();
     history.replaceState(null, "", `?fsp=${fspSelect.value}&session=${sessionSelect.value}`);
-    show().catch((e) => say(e.message, "bad"));
+    follow(sessionSelect.value, redraw);
+    redraw();
   });
+  follow(sessionSelect.value, redraw);
   await show();
 }
 

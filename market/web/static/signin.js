@@ -1,16 +1,20 @@
 // Sign-In with Ethereum (EIP-4361) from the page: a browser wallet (EIP-1193) or, for local
-// development, a key typed into the page. The bearer token lives in this module only (not in
-// storage), so a reload signs out.
-import { BrowserProvider, Wallet, getAddress } from "/vendor/ethers/ethers.min.js";
-import { getJSON, utc } from "/static/common.js";
+// development only, a key (typed, or one of the local chain's keys the server lists). The bearer
+// token and the signer live in this module only (not in storage), so a reload signs out; the
+// same signer then signs the page's writes (wallet.js).
+import { BrowserProvider, getAddress } from "/vendor/ethers/ethers.min.js";
+import { el, getJSON, utc } from "/static/common.js";
+import { devSigner, devWallet } from "/static/wallet.js";
 
 let session = null; // { address, token, expiresAt }
+let signer = null; // the ethers Signer that signed in
 
 export const signedIn = () => session;
+export const currentSigner = () => signer;
 
-/** The EIP-4361 text the service parses (market/auth/siwe.py), for one fresh nonce. */
-function message(info, address, nonce) {
-  const now = Math.floor(Date.now() / 1000);
+/** The EIP-4361 text the service parses (market/auth/siwe.py), for one fresh nonce, dated by
+ * the market's clock ``now``. */
+function message(info, address, nonce, now) {
   const time = (t) => new Date(t * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
   return [
     `${info.siwe_domain} wants you to sign in with your Ethereum account:`,
@@ -21,27 +25,24 @@ function message(info, address, nonce) {
   ].join("\n");
 }
 
-async function signInWith(signer) {
-  const [info, { nonce }] = await Promise.all([getJSON("/market"), getJSON("/auth/nonce")]);
-  const address = await signer.getAddress();
-  const text = message(info, address, nonce);
-  const signature = await signer.signMessage(text);
+async function signInWith(who) {
+  const [info, { nonce, now }] = await Promise.all([getJSON("/market"), getJSON("/auth/nonce")]);
+  const address = await who.getAddress();
+  const text = message(info, address, nonce, now);
+  const signature = await who.signMessage(text);
   const answer = await getJSON("/auth/siwe", {
     method: "POST",
     headers: { "Content-Type": "application/json", Accept: "application/json" },
     body: JSON.stringify({ message: text, signature }),
   });
   session = { address: answer.address, token: answer.token, expiresAt: answer.expires_at };
+  signer = who;
   return session;
 }
 
 /** Sign in with a hex private key (local development wallets only). */
 export async function signInWithKey(hexKey) {
-  let wallet;
-  try { wallet = new Wallet(hexKey.trim()); } catch {
-    throw new Error("not a private key (64 hex digits, optionally 0x-prefixed)");
-  }
-  return signInWith(wallet);
+  return signInWith(await devSigner(hexKey));
 }
 
 /** Sign in with the browser's EIP-1193 wallet (window.ethereum). */
@@ -55,6 +56,7 @@ export async function signOut() {
   if (!session) return;
   await getJSON("/auth/signout", { method: "POST", headers: authHeaders() });
   session = null;
+  signer = null;
 }
 
 export function authHeaders(extra = {}) {
@@ -76,6 +78,27 @@ export async function download(path, filename) {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
+/** Offer the local chain's development accounts (with their roles), or, in production, hide
+ * every development-key field: there the page needs a browser wallet. */
+async function wireDevAccounts(after, fail) {
+  const info = await devWallet();
+  const keyLabel = document.getElementById("dev-key").closest("label");
+  if (!info) {
+    for (const node of [keyLabel, document.getElementById("sign-in-key")]) node.hidden = true;
+    document.getElementById("dev-key").required = false;
+    return;
+  }
+  const box = document.getElementById("dev-accounts");
+  const select = document.getElementById("dev-account");
+  select.replaceChildren(...info.accounts.map((a) => el("option", { value: a.address },
+    `${a.address} (${a.roles.join(", ") || "no role"})`)));
+  box.hidden = false;
+  document.getElementById("sign-in-dev").addEventListener("click", () => {
+    const account = info.accounts.find((a) => a.address === select.value);
+    signInWithKey(account.private_key).then(after).catch(fail);
+  });
+}
+
 /** Wire the page's sign-in form (development key, browser wallet, sign-out); ``refresh`` redraws
  * what depends on who is signed in (the statement), after each change. */
 export function wireSignInForm(refresh) {
@@ -95,8 +118,10 @@ export function wireSignInForm(refresh) {
   const walletButton = document.getElementById("sign-in-wallet");
   walletButton.disabled = !window.ethereum;
   walletButton.addEventListener("click", () => signInWithWallet().then(after).catch(fail));
+  wireDevAccounts(after, fail).catch(fail);
   document.getElementById("sign-out").addEventListener("click", async () => {
     await signOut().catch(fail);
+    for (const id of ["statement", "settled"]) document.getElementById(id)?.replaceChildren(); // private: gone at once
     who.textContent = "Signed out: public data only."; who.className = "muted";
     document.getElementById("sign-out").hidden = true;
     await refresh();

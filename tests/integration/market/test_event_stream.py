@@ -167,3 +167,33 @@ def test_a_fresh_gap_in_ids_is_waited_for_then_passed(runtime, server, monkeypat
                 break
     assert [i for i, _ in got] == [1, 3, 5]
     assert got[1][1] < 1.0 <= got[2][1]
+
+
+def test_a_live_stream_skips_the_past_and_sends_what_comes_next(runtime, server) -> None:
+    """``?live=true`` (what the pages use: they have just read the past) starts at the newest
+    event; only events written after the stream opened are sent."""
+    import time
+
+    from sqlmodel import Session
+
+    from market.store import models as m
+
+    def add(event_id: int) -> None:
+        values = m.event_values("session_state", "s", {"state": f"S{event_id}"})
+        with Session(runtime.engine) as db:
+            row = {**values, "created_at": int(time.time()) - 60}
+            db.add(m.MarketEvent(id=event_id, **row))
+            db.commit()
+
+    add(1)
+    add(2)
+    timeout = httpx.Timeout(10, read=10)
+    with (
+        httpx.Client(base_url=server, timeout=timeout) as http,
+        http.stream("GET", "/events", params={"live": "true"}) as response,
+    ):
+        lines = response.iter_lines()
+        assert next(lines) == ": flexmarket events"  # the stream is open: now write
+        add(3)
+        first = next(parse_sse(lines))
+    assert (first.id, first.data["state"]) == (3, "S3")

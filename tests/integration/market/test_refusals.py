@@ -174,3 +174,30 @@ def test_signature_domain_binds_chain_and_market(market, runtime, chain, clients
 def test_unknown_resource_is_404(market, clients) -> None:
     op = clients("operator")
     _refused(lambda: op.session(new_id()), 404, "not-found")
+
+
+def test_signed_summary_that_misstates_the_offer_is_refused(market, runtime, chain) -> None:
+    """A page that shows the wallet a cheaper offer than its body: the signature is valid over
+    what the wallet showed, and the service refuses it naming ``summary``; nothing stored."""
+    s, _, _, _, fsp_a = market
+    before = _snapshot(runtime, chain, s.session_id)
+    offer = make_offer(s.session_id, fsp_a.address, expires_at=s.gate_closure)
+    env = fsp_a.sign("offer", offer)
+    lie = env["summary"].replace(" EUR/MWh", "0 EUR/MWh")  # ten times the price, in words
+    assert lie != env["summary"]
+    digest = eip712.digest(
+        fsp_a.domain(),
+        kind="offer",
+        message_id=env["message_id"],
+        signer=env["signer"],
+        expiry=env["expiry"],
+        summary=lie,
+        body_hash32=eip712.body_hash(env["body"]),
+    )
+    env.update(summary=lie, signature=eip712.sign_digest(chain.keys["fsp_a"], digest))
+    err = _refused(lambda: fsp_a.send_envelope("/offers", env), 422, "invalid-message")
+    assert err.field == "summary"
+    assert _snapshot(runtime, chain, s.session_id) == before
+    del env["summary"]
+    err = _refused(lambda: fsp_a.send_envelope("/offers", env), 422, "validation-error")
+    assert err.field == "summary"

@@ -21,6 +21,7 @@ from clearing.trust import (
     secp256k1_key,
 )
 from market.auth import eip712
+from market.auth.summary import summarize
 
 KEY = "0x" + bytes(range(1, 33)).hex()
 ADDRESS = "0x6370eF2f4Db3611D657b90667De398a2Cc2a370C"
@@ -148,13 +149,17 @@ OFFER_JSON = (
     b'"session_id":"0b9e3f7a-1d2c-4e5f-8a9b-c0d1e2f3a4b5"}'
 )
 OFFER_BODY_HASH = "8bb55bf43b5670e21a912eb716d2e9f8fbcb904977c00b8719a63c05fda4d4da"
-OFFER_DIGEST = "ce78873e459dd5509af64cf1f8cd7fcc25246dec707e6ed5aa798ac9080ada2c"
+OFFER_DIGEST = "5a602efc51fc3a4626e8f4be19d7e286e9368eab28a69079e3b84ef29ab320dc"
 OFFER_SIGNATURE = (
-    "0x0f5710f5432d5b583d7a9e6122dd09e742ac5996904d877b9bf61cb630dc47d91910b6a4c429c564ab2a2e19"
-    "15594d509432773d5d4c5c8b778ff5aadfcf3cd21c"
+    "0xd5a2a1d72b01fdfc12195542ef340204524af25c6cb3be152a8c3554ec0181d64a504941f0e3b857e321ba37"
+    "93f330326a674cb0525683eff60264c14489b9431c"
 )
 MARKET = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 MESSAGE_ID = "11111111-2222-4333-8444-555555555555"
+OFFER_SUMMARY = (
+    "Offer 6f1c7a52-0c4e-4a57-9d0e-3a8b1f2c4d5e in session 0b9e3f7a-1d2c-4e5f-8a9b-c0d1e2f3a4b5"
+    " at CP-1, direction UP; a: up to 22000 W in 2 ISPs at 150.00 EUR/MWh"
+)
 
 
 def test_offer_canonical_bytes_both_paths() -> None:
@@ -175,6 +180,7 @@ def test_eip712_digest_of_a_fixed_offer() -> None:
         message_id=MESSAGE_ID,
         signer=bytes.fromhex(ADDRESS[2:]),
         expiry=1769040000,
+        summary=OFFER_SUMMARY,
         body_hash32=bytes.fromhex(OFFER_BODY_HASH),
     )
     assert digest.hex() == OFFER_DIGEST
@@ -184,6 +190,7 @@ def test_eip712_digest_of_a_fixed_offer() -> None:
         message_id=MESSAGE_ID,
         signer=ADDRESS,
         expiry=1769040000,
+        summary=summarize("offer", body),
         body_hash32=bytes.fromhex(OFFER_BODY_HASH),
     )
     assert via_api == digest

@@ -7,6 +7,9 @@ replay's store and bundles on a loopback socket, connected to that chain (as ``r
 ``web`` (function): a Playwright page in Debian's chromium. Every request to another host than
 the service is aborted and recorded; console errors and uncaught page errors are recorded;
 the test fails on either (checked by ``web.assert_clean()`` and again at teardown).
+
+``live_web`` (function): the same on a live market (``server`` over ``runtime`` and ``chain``
+from tests/integration/market/conftest.py), for the journeys that write from the pages.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,14 +110,15 @@ class Web:
         assert not self.outside, f"requests to other hosts: {self.outside}"
 
 
-@pytest.fixture
-def web(browser: Any, finished_market: FinishedMarket) -> Iterator[Web]:
+@contextmanager
+def clean_page(browser: Any, base_url: str, local_root: Path | None = None) -> Iterator[Web]:
+    """A fresh context and page on ``base_url`` that records console errors and aborts (and
+    records) every request to another host; asserted clean when the block ends."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(60_000)
-    web = Web(page, finished_market.base_url)
-    own = urlsplit(finished_market.base_url).netloc
-    tmp_root = finished_market.folder  # report.html of the replay opens from disk
+    web = Web(page, base_url)
+    own = urlsplit(base_url).netloc
 
     def on_console(msg: Any) -> None:
         if msg.type == "error":
@@ -121,7 +126,8 @@ def web(browser: Any, finished_market: FinishedMarket) -> Iterator[Web]:
 
     def guard(route: Any) -> None:
         url = urlsplit(route.request.url)
-        if url.netloc == own or (url.scheme == "file" and url.path.startswith(str(tmp_root))):
+        local = local_root is not None and url.path.startswith(str(local_root))
+        if url.netloc == own or (url.scheme == "file" and local):
             route.continue_()
         else:
             web.outside.append(route.request.url)
@@ -130,6 +136,23 @@ def web(browser: Any, finished_market: FinishedMarket) -> Iterator[Web]:
     page.on("console", on_console)
     page.on("pageerror", lambda exc: web.problems.append(f"page error: {exc}"))
     context.route("**/*", guard)
-    yield web
-    context.close()
+    try:
+        yield web
+    finally:
+        context.close()
     web.assert_clean()
+
+
+@pytest.fixture
+def web(browser: Any, finished_market: FinishedMarket) -> Iterator[Web]:
+    # report.html of the replay opens from disk
+    with clean_page(browser, finished_market.base_url, finished_market.folder) as web:
+        yield web
+
+
+@pytest.fixture
+def live_web(browser: Any, server: str) -> Iterator[Web]:
+    """A page on a live market (the ``server`` fixture: uvicorn over ``runtime`` on ``chain``),
+    for journeys that write: its sessions are open, the test drives the worker and the chain."""
+    with clean_page(browser, server) as web:
+        yield web

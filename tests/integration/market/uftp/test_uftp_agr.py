@@ -225,6 +225,12 @@ def test_uftp_aggregator_bids_is_awarded_and_settled(chain, runtime, server, tmp
                 )
                 found = tampered.sessions[0].check("uftp_offers").findings
                 assert [f.code for f in found] == [code]
+            (folder / s.session_id / "uftp.json").write_text('{"kind": "uftp_offer_proofs"}')
+            unreadable = run_audit(
+                rpc=chain.node.rpc_url, market=market.address, bundles=str(folder)
+            )
+            problems = unreadable.sessions[0].check("uftp_offers").problems
+            assert [p.code for p in problems] == ["uftp.proofs_malformed"]
 
             # the auditor verifies the offers against the AGR's signed messages and binding
             base = gw.url.removesuffix(PATH)

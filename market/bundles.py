@@ -1,5 +1,7 @@
 """Published bundles (terms, input, result, delivery): byte-exact files whose keccak256 is on-chain.
 
+``uftp`` (only for a session with UFTP offers) holds their self-verifying Ed25519 proofs.
+
 A bundle is published once: the bytes go to ``<bundle_dir>/<session_id>/<kind>.json`` (atomic
 rename) and into the store. Publishing the same bytes again is a no-op; different bytes for a
 published bundle are refused, because the chain may already hold the first hash.
@@ -19,7 +21,7 @@ from clearing.encoding import hex32, keccak256
 from market.errors import Conflict, InvalidMessage, NotFound
 from market.store import models as m
 
-KINDS = ("terms", "input", "result", "delivery")
+KINDS = ("terms", "input", "result", "delivery", "uftp")
 __all__ = ["KINDS", "OFFER_LEAF_ENCODING", "BundleStore", "offer_leaf", "offer_tree"]
 
 

@@ -205,8 +205,13 @@ class MarketClient:
     def post_prognosis(self, body: DPrognosis, **kw: Any) -> dict[str, Any]:
         return self.send("/prognoses", "prognosis", body, **kw)
 
-    def post_offer(self, body: FlexOffer, **kw: Any) -> dict[str, Any]:
-        return self.send("/offers", "offer", body, **kw)
+    def post_offer(
+        self, body: FlexOffer, *, proof: dict[str, str] | None = None, **kw: Any
+    ) -> dict[str, Any]:
+        """``proof``: a UFTP offer's proof (``market.uftp.proof.OfferProof``), beside the body."""
+        if proof is None:
+            return self.send("/offers", "offer", body, **kw)
+        return self.send_envelope("/offers", {**self.sign("offer", body, **kw), "proof": proof})
 
     def post_meter_reading(self, body: MeterReadingCreate, **kw: Any) -> dict[str, Any]:
         return self.send("/meter-readings", "meter_reading", body, **kw)

@@ -1,6 +1,8 @@
-"""Check: the UFTP offers of a session (``--uftp-evidence FILE``) are what the aggregators signed.
+"""Check: the UFTP offers of a session are what the aggregators signed.
 
-File: the UFTP gateway's ``GET /sessions/{id}/evidence``: ``{"session_id", "time_zone",
+Sources: the session's published ``uftp`` bundle (``market.uftp.proof.ProofsBundle``; read by
+default, absent for a session without UFTP offers) and, as an alternative, ``--uftp-evidence
+FILE``: the UFTP gateway's ``GET /sessions/{id}/evidence``: ``{"session_id", "time_zone",
 "items": [{"offer", "sender_domain", "public_key", "binding_signature", "message_id",
 "sealed_b64"}]}``. For each item the auditor verifies, from the chain and the input bundle only:
 the binding (an EIP-191 signature by the offer's FSP address, for this chain and contract, of the
@@ -12,23 +14,16 @@ which check ``offers`` verifies) is exactly the conversion of the signed UFTP of
 from __future__ import annotations
 
 import json
-from base64 import b64decode
-from binascii import Error as BinAsciiError
 from pathlib import Path
 from typing import Any
 
-from nacl.bindings import crypto_sign_open
-from nacl.exceptions import BadSignatureError
 from pydantic import BaseModel, ConfigDict, ValidationError
-from shapeshifter_uftp.transport import from_xml
-from shapeshifter_uftp.uftp import FlexOffer as UftpOffer
-from xsdata.exceptions import ParserError
 
 from clearing.bundle import InputBundle
 from clearing.messages import FlexOffer
 from market.audit.findings import AuditCannotRun, CheckResult
-from market.uftp.binding import binding_signer
-from market.uftp.convert import ConvertError, Window, from_uftp_offer, message_uuid
+from market.uftp.convert import Window
+from market.uftp.proof import SCHEME, OfferProof, ProofsBundle, check_proof, time_zone_of
 
 
 class EvidenceItem(BaseModel):
@@ -65,99 +60,85 @@ def load_uftp_evidence(path: Path) -> list[UftpEvidence]:
         raise AuditCannotRun(f"--uftp-evidence {path}: {where}: {first['msg']}") from exc
 
 
-def _signed_offer(item: EvidenceItem) -> UftpOffer | str:
-    """The UFTP FlexOffer the AGR's key signed, or why it is not one."""
+def _proofs_of(raw: bytes, session_id: str) -> list[tuple[str, OfferProof]] | str:
+    """The ``uftp`` bundle's (offer id, proof) pairs, or why it cannot be read."""
     try:
-        opened = crypto_sign_open(b64decode(item.sealed_b64), b64decode(item.public_key))
-    except (BadSignatureError, BinAsciiError, ValueError):
-        return "the Ed25519 signature does not verify with the bound key"
-    try:
-        message = from_xml(opened)
-    except (ParserError, ValueError, TypeError) as exc:
-        return f"the signed payload is not UFTP: {exc}"
-    if not isinstance(message, UftpOffer):
-        return f"the signed payload is a {type(message).__name__}, not a FlexOffer"
-    return message
+        doc = ProofsBundle.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    if doc.session_id != session_id:
+        return f"names session {doc.session_id}"
+    fields = set(OfferProof.model_fields)
+    return [(p.offer_id, OfferProof(**{k: getattr(p, k) for k in fields})) for p in doc.proofs]
 
 
 def check_uftp_offers(
-    bundle: InputBundle | None, evidence: list[UftpEvidence], *, chain_id: int, market: str
+    bundle: InputBundle | None,
+    proofs_bytes: bytes | None = None,
+    *,
+    evidence: list[UftpEvidence],
+    chain_id: int,
+    market: str,
 ) -> CheckResult:
+    """The session's ``uftp`` bundle (read by default) and any ``--uftp-evidence`` documents."""
     res = CheckResult("uftp_offers")
     if bundle is None:
         return res.skip("no parsed input bundle")
-    docs = [e for e in evidence if e.session_id == bundle.session_id]
-    if not docs:
-        return res.skip("no UFTP evidence for this session")
+    # (offer id, proof, the UFTP time zone the source states, or None: the signed one)
+    items: list[tuple[str, OfferProof, str | None]] = []
+    read: list[tuple[str, OfferProof]] | str = []
+    if proofs_bytes is not None:
+        read = _proofs_of(proofs_bytes, bundle.session_id)
+        if isinstance(read, str):
+            res.error(f"the uftp bundle is malformed: {read}", "uftp.proofs_malformed")
+        else:
+            items += [(offer_id, proof, None) for offer_id, proof in read]
+    for doc in (e for e in evidence if e.session_id == bundle.session_id):
+        for item in doc.items:
+            proof = OfferProof(
+                scheme=SCHEME,
+                sender_domain=item.sender_domain,
+                public_key=item.public_key,
+                binding_signature=item.binding_signature,
+                message_id=item.message_id,
+                sealed_b64=item.sealed_b64,
+            )
+            items.append((item.offer.offer_id, proof, doc.time_zone))
+    if not items and not isinstance(read, str):
+        return res.skip("no UFTP offers in this session")
     in_bundle = {o.offer_id: o for o in bundle.offers}
     requests = {r.request_id: r for r in bundle.requests}
     checked = 0
-    for doc in docs:
+    seen: set[tuple[str, OfferProof]] = set()  # the same proof from both sources: once
+    for offer_id, proof, time_zone in items:
+        if (offer_id, proof) in seen:
+            continue
+        seen.add((offer_id, proof))
+        subject = f"{proof.sender_domain}/{proof.message_id}"
+        held = in_bundle.get(offer_id)
+        request = requests.get(held.request_id or "") if held is not None else None
+        if held is None or request is None:
+            res.add(
+                "uftp.offer_missing",
+                f"offer {offer_id} (or its request) is not in the input bundle",
+                subject,
+            )
+            continue
         window = Window(
             session_id=bundle.session_id,
             delivery_start=bundle.start_time,
             delivery_end=bundle.start_time + bundle.isp_count * bundle.isp_s,
             isp_s=bundle.isp_s,
             gate_closure=bundle.start_time,
-            time_zone=doc.time_zone,
+            time_zone=time_zone or time_zone_of(proof) or "UTC",
         )
-        for item in doc.items:
-            offer = item.offer
-            subject = f"{item.sender_domain}/{item.message_id}"
-            try:
-                signer = binding_signer(
-                    item.binding_signature,
-                    chain_id=chain_id,
-                    market=market,
-                    domain=item.sender_domain,
-                    role="AGR",
-                    public_key=item.public_key,
-                )
-            except ValueError:
-                signer = ""
-            if signer != offer.fsp:
-                res.add(
-                    "uftp.binding_invalid",
-                    f"the UFTP key is not bound to {offer.fsp} on this market",
-                    subject,
-                )
-                continue
-            signed = _signed_offer(item)
-            if isinstance(signed, str):
-                res.add("uftp.signature_invalid", signed, subject)
-                continue
-            if (
-                signed.message_id != item.message_id
-                or signed.sender_domain != item.sender_domain
-                or offer.offer_id != message_uuid(item.sender_domain, item.message_id, "offer")
-            ):
-                res.add(
-                    "uftp.offer_mismatch",
-                    "the market offer id is not the one derived from the signed message",
-                    subject,
-                )
-                continue
-            request = requests.get(offer.request_id or "")
-            held = in_bundle.get(offer.offer_id)
-            if request is None or held is None:
-                res.add(
-                    "uftp.offer_missing",
-                    f"offer {offer.offer_id} (or its request) is not in the input bundle",
-                    subject,
-                )
-                continue
-            try:
-                expected = from_uftp_offer(signed, window=window, fsp=offer.fsp, request=request)
-            except ConvertError as exc:
-                res.add("uftp.offer_mismatch", f"the signed offer does not convert: {exc}", subject)
-                continue
-            if expected != held:
-                res.add(
-                    "uftp.offer_mismatch",
-                    f"offer {offer.offer_id} in the input bundle is not the signed UFTP offer",
-                    subject,
-                )
-                continue
-            checked += 1
+        refused = check_proof(
+            proof, held, request=request, window=window, chain_id=chain_id, market=market
+        )
+        if refused is not None:
+            res.add(refused.code, refused.reason, subject)
+            continue
+        checked += 1
     res.notes.append(f"{checked} UFTP offer(s) verified against their Ed25519-signed messages")
     return res

@@ -137,5 +137,6 @@ ERROR_CODES = {
     "receipts.malformed": "an item of the --receipts file is not a valid receipts object",
     "sessions.unreadable": "the bundle service's session list cannot be read",
     "dispute.resolution_missing": "a resolved session's resolution bundle is not published",
+    "uftp.proofs_malformed": "the session's uftp bundle (UFTP offer proofs) is not readable",
 }
 MAX_LISTED = 12

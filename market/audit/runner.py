@@ -127,12 +127,11 @@ def _run(
         except AuditCannotRun as exc:
             inputs.error(str(exc), "sessions.unreadable")
     ids = uuid_map(known)
-    uftp_check = None
-    if uftp_evidence is not None:  # the UFTP gateway's evidence: AGR-signed offers
-        evidence = load_uftp_evidence(uftp_evidence)
-        uftp_check = partial(
-            check_uftp_offers, evidence=evidence, chain_id=client.chain_id, market=contract.address
-        )
+    # AGR-signed UFTP offers: each session's uftp bundle, plus the gateway's evidence if given
+    evidence = load_uftp_evidence(uftp_evidence) if uftp_evidence is not None else []
+    uftp_check = partial(
+        check_uftp_offers, evidence=evidence, chain_id=client.chain_id, market=contract.address
+    )
     registry, registry_error = _registry(source, station_keys)
     if registry is not None:  # every key is checked against the CPO-registered one
         times = dict(view.block_ts)
@@ -154,6 +153,7 @@ def _run(
             receipts=[r for r in receipts if r.session_id == sid],
             receipt_problems=[p.finding for p in problems if sid and p.session_id == sid],
             uftp_check=uftp_check,
+            uftp_evidence=uftp_evidence is not None,
         )
         report.sessions.append(audit_session(report, view, cs, sid, ctx))
     _unknown_sessions(view, only, receipts, problems, inputs)
@@ -172,7 +172,8 @@ class _Inputs:
     registry_error: str | None
     receipts: list[Receipts]
     receipt_problems: list[Finding]
-    uftp_check: Callable[[InputBundle | None], CheckResult] | None = None
+    uftp_check: Callable[[InputBundle | None, bytes | None], CheckResult] | None = None
+    uftp_evidence: bool = False  # --uftp-evidence given: run the check in every session
 
 
 def _receipts(
@@ -321,7 +322,14 @@ def audit_session(
         run("offers", lambda: check_offers(cs, sb, ctx.receipts))
         if ctx.uftp_check is not None:
             uftp_check = ctx.uftp_check
-            run("uftp_offers", lambda: uftp_check(sb.input))
+            # the uftp bundle exists only for a session with UFTP offers; absent is no finding
+            uftp_bytes, why = None, None
+            if source is not None and session_uuid is not None and sb.input is not None:
+                uftp_bytes, why = _fetch(report, source, session_uuid, "uftp")
+            if why is not None and why[0] != "bundle.missing":
+                run("uftp_offers", lambda: CheckResult("uftp_offers").error(why[1], why[0]))
+            elif uftp_bytes is not None or ctx.uftp_evidence:
+                run("uftp_offers", lambda: uftp_check(sb.input, uftp_bytes))
         run("clearing", lambda: check_clearing(cs, sb))
         run("reservations", lambda: check_reservations(cs, sb))
         run(

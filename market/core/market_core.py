@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,9 +68,16 @@ class MarketCore(KindHandlers):
     # ---- the write pipeline -------------------------------------------------------------
 
     def submit(
-        self, kind_name: str, envelope: dict[str, Any], *, body: BaseModel | None = None
+        self,
+        kind_name: str,
+        envelope: dict[str, Any],
+        *,
+        body: BaseModel | None = None,
+        extra_rows: Sequence[tuple[Any, dict[str, Any]]] = (),
     ) -> Accepted:
         """Accept one signed envelope; ``body`` is the already validated model, if any.
+
+        ``extra_rows`` are stored in the same transaction (an offer's UFTP proof), never alone.
 
         A pre-validated body (FastAPI checked it against the strict model: no floats, only
         schema field names) lets the body hash use the C JSON encoder; see eip712.body_hash.
@@ -117,7 +124,7 @@ class MarketCore(KindHandlers):
                     "created_at": int(now),
                 }
                 conn.execute(insert_into(m.MessageLog), log_row)
-                for model, values in rows:
+                for model, values in [*rows, *extra_rows]:
                     conn.execute(insert_into(model), values)
                 conn.commit()
             except IntegrityError:

@@ -33,6 +33,7 @@ from market.errors import NotFound
 from market.lifecycle.context import Outcome, StepContext
 from market.lifecycle.dispatch import dispatch_report, summary
 from market.lifecycle.terms import build_terms, committed_terms, publish_terms
+from market.lifecycle.uftp_proofs import publish_offer_proofs
 from market.store import models as m
 
 log = logging.getLogger(__name__)
@@ -232,6 +233,7 @@ def step_clear(w: StepContext, s: m.MarketSession) -> Outcome:
                 f"{hex32(keccak256(posted_input_bytes))}"
             )
         result = ResultBundle.model_validate_json(posted_result_bytes)
+        publish_offer_proofs(w.engine, w.bundles, s.id, posted_input_bytes)
         record_clearing(w, s, result, input_hash=hex32(keccak256(posted_input_bytes)))
         return "DONE", "reconciled with the clearing already on-chain"
     input_bytes = _published(w, s, "input")
@@ -249,6 +251,7 @@ def step_clear(w: StepContext, s: m.MarketSession) -> Outcome:
             return "BLOCKED", f"clearing refused the input bundle: {exc}"
         input_hash = w.bundles.publish(s.id, "input", input_bytes)
         w.bundles.publish(s.id, "result", result.to_canonical())
+    publish_offer_proofs(w.engine, w.bundles, s.id, input_bytes)
     w.crash_point("clear:before_post")
     tx = w.ledger.post_clearing(
         s.id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -157,13 +157,17 @@ class Participant:
             for cp in sorted(meters)
         ]
 
-    def post_offers(self, offers: Sequence[FlexOffer]) -> list[dict[str, Any]]:
-        """Sign and submit each offer to the market API."""
+    def post_offers(
+        self, offers: Sequence[FlexOffer], proofs: Mapping[str, dict[str, str]] | None = None
+    ) -> list[dict[str, Any]]:
+        """Sign and submit each offer to the market API (with its UFTP proof, if in ``proofs``)."""
         self.check_offers(offers)
         out = []
         for i, offer in enumerate(offers):
             with api_step("offer", f"offers[{i}]."):
-                out.append(self.client.post_offer(offer, message_id=once("offer", offer.offer_id)))
+                proof = (proofs or {}).get(offer.offer_id)
+                mid = once("offer", offer.offer_id)
+                out.append(self.client.post_offer(offer, message_id=mid, proof=proof))
         return out
 
     def submit_offers(self, offers: Sequence[FlexOffer]) -> str:

@@ -3,13 +3,15 @@
 An AGR with a portfolio at a congestion point gets the market's FlexRequests there; its
 DPrognosis and FlexOffers become market prognoses and offers of its bound market address,
 committed on-chain with the AGR's earlier offers of the session (a new commitment replaces the
-old root), each kept with the AGR's Ed25519-signed message as the proof. After clearing it gets
+old root), each submitted with the AGR's Ed25519-signed message as its proof (the market
+publishes it in the session's ``uftp`` bundle; the journal keeps it too). After clearing it gets
 a FlexOrder per order (its FlexOrderResponse=Accepted acknowledges the order's dispatch), and
 once the session is final, a FlexSettlement whose prices are the on-chain payouts.
 """
 
 from __future__ import annotations
 
+from base64 import b64encode
 from functools import partial
 from typing import Any
 
@@ -36,6 +38,7 @@ from market.uftp.convert import (
     to_uftp_request,
 )
 from market.uftp.envelope import Opened, Rejection
+from market.uftp.proof import SCHEME, OfferProof
 from market.uftp.settlement import settle
 
 # ---- inbound -----------------------------------------------------------------------------------
@@ -83,8 +86,16 @@ def take_offer(ctx: GatewayContext, opened: Opened) -> None:
         FlexOffer.model_validate(o["offer"]) for o in ctx.journal.offers(session_id, offer.fsp)
     ]
     participant.commit_offers([*earlier, offer])
+    proof = OfferProof(
+        scheme=SCHEME,
+        sender_domain=peer.domain,
+        public_key=peer.public_key,
+        binding_signature=peer.binding_signature,
+        message_id=str(msg.message_id),
+        sealed_b64=b64encode(opened.sealed).decode(),
+    )
     try:
-        participant.post_offers([offer])
+        participant.post_offers([offer], proofs={offer.offer_id: proof.model_dump(mode="json")})
     except Exception:
         # the market excludes an FSP whose stored offers miss its root: put the old root back
         if earlier:

@@ -165,7 +165,7 @@ async def audit_session(session_id: str, core: CoreDep, request: Request) -> Any
 )
 async def audit_with_bundle(
     session_id: str,
-    kind: Literal["input", "result", "delivery"],
+    kind: Literal["input", "result", "delivery", "uftp"],
     core: CoreDep,
     request: Request,
 ) -> Any:

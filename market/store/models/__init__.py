@@ -47,6 +47,7 @@ from market.store.models.participant import Participant, ParticipantCreate, Part
 from market.store.models.prognosis import PrognosisPublic, PrognosisRow
 from market.store.models.settlement import Settlement, SettlementPublic
 from market.store.models.signed_message import MessagePublic
+from market.store.models.uftp_proof import UftpOfferProof
 
 __all__ = [
     "Asset",
@@ -94,6 +95,7 @@ __all__ = [
     "SessionPublic",
     "Settlement",
     "SettlementPublic",
+    "UftpOfferProof",
     "WorkerLock",
     "add_event",
     "event_values",

@@ -11,6 +11,7 @@ through the market's verification, and its FlexSettlement's prices are the on-ch
 from __future__ import annotations
 
 import json
+import shutil
 from base64 import b64decode, b64encode
 from decimal import Decimal
 
@@ -51,7 +52,7 @@ from clearing.messages import FlexOffer as FlexOfferModel
 from clearing.settlement.rules import SettlementRules
 from market.api.schemas import AssetCreate, SessionCreate
 from market.audit.runner import run_audit
-from market.client import MarketClient, offer_commitment
+from market.client import ApiError, MarketClient, offer_commitment
 from market.lifecycle.verification import make_verification_hook
 from market.uftp.gateway import PATH
 
@@ -155,6 +156,41 @@ def test_uftp_aggregator_bids_is_awarded_and_settled(chain, runtime, server, tmp
             assert len(gw.gateway.ctx.journal.offers(s.session_id)) == 1
             again = market.offer_commitment(uuid_to_bytes32(s.session_id), fsp)
             assert (again.root, again.count) == (root, count)
+            # the market refuses a proof that does not prove the offer it comes with (422
+            # naming the proof's field) and stores nothing
+            fsp_client = MarketClient(server, chain.keys["fsp_a"], now=now)
+            proof = {
+                "scheme": "uftp-ed25519",
+                "sender_domain": AGR_DOMAIN,
+                "public_key": agr_key.public,
+                "binding_signature": peer["binding_signature"],
+                "message_id": evidence["message_id"],
+                "sealed_b64": evidence["sealed_b64"],
+            }
+            honest = FlexOfferModel.model_validate(offer)
+            cheaper = honest.model_copy(
+                update={"options": (honest.options[0].model_copy(update={"price_per_mwh": 1}),)}
+            )
+            sealed = bytearray(b64decode(evidence["sealed_b64"]))
+            sealed[-5] ^= 1
+            forged = b64encode(bytes(sealed)).decode()
+            refusals = (
+                (cheaper, proof, "proof.sealed_b64"),
+                (honest, {**proof, "sealed_b64": forged}, "proof.sealed_b64"),
+                (
+                    honest,
+                    {**proof, "public_key": UftpKey.generate().public},
+                    "proof.binding_signature",
+                ),
+                (honest, {**proof, "public_key": "not-base64"}, "proof.public_key"),
+                (honest, {**proof, "scheme": "rsa"}, "proof.scheme"),
+            )
+            for body, bad_proof, field in refusals:
+                with pytest.raises(ApiError) as refused:
+                    fsp_client.post_offer(body, message_id=new_id(), proof=bad_proof)
+                assert (refused.value.status, refused.value.field) == (422, field)
+            fsp_client.sign_in()
+            assert len(fsp_client.offers(s.session_id)) == 1
             (option,) = offer["options"]
             # 0.50 EUR for 4 x 5 kW x 15 min = 5 kWh -> 100 EUR/MWh
             assert option["price_per_mwh"] == 100_000_000
@@ -165,6 +201,39 @@ def test_uftp_aggregator_bids_is_awarded_and_settled(chain, runtime, server, tmp
             worker.run_once()
             assert op.session(s.session_id)["state"] == "CLEARED"
             (order,) = op.orders(s.session_id, fsp)
+
+            # the proof travels with the offer: the market publishes it in the uftp bundle
+            published = json.loads(
+                httpx.get(f"{server}/sessions/{s.session_id}/bundles/uftp").content
+            )
+            (kept,) = published["proofs"]
+            assert kept == {**proof, "offer_id": offer["offer_id"]}
+            # the auditor reads it from the published bundles alone (no --uftp-evidence)
+            report = run_audit(rpc=chain.node.rpc_url, market=market.address, bundles=server)
+            (audited,) = report.sessions
+            uftp_check = audited.check("uftp_offers")
+            assert uftp_check.status == "pass", uftp_check.findings
+            assert "1 UFTP offer(s) verified" in uftp_check.notes[-1]
+            # a copy of the bundle folder with a tampered proof: a finding
+            folder = tmp_path / "audited_bundles"
+            shutil.copytree(runtime.bundles.directory, folder)
+            for bad, code in (
+                ({**kept, "sealed_b64": forged}, "uftp.signature_invalid"),
+                ({**kept, "public_key": UftpKey.generate().public}, "uftp.binding_invalid"),
+            ):
+                tampered_doc = {**published, "proofs": [bad]}
+                (folder / s.session_id / "uftp.json").write_text(json.dumps(tampered_doc))
+                tampered = run_audit(
+                    rpc=chain.node.rpc_url, market=market.address, bundles=str(folder)
+                )
+                found = tampered.sessions[0].check("uftp_offers").findings
+                assert [f.code for f in found] == [code]
+            (folder / s.session_id / "uftp.json").write_text('{"kind": "uftp_offer_proofs"}')
+            unreadable = run_audit(
+                rpc=chain.node.rpc_url, market=market.address, bundles=str(folder)
+            )
+            problems = unreadable.sessions[0].check("uftp_offers").problems
+            assert [p.code for p in problems] == ["uftp.proofs_malformed"]
 
             # the auditor verifies the offers against the AGR's signed messages and binding
             base = gw.url.removesuffix(PATH)

@@ -10,7 +10,7 @@ from market.audit.codes import ERROR_CODES, FINDING_CODES
 
 PREFIXES = (
     "bundle|offers|receipts|clearing|requests|reservations|delivery|money|lifecycle|registry"
-    "|dispute|audit|sessions"
+    "|dispute|audit|sessions|uftp"
 )
 CODE = re.compile(rf'"((?:{PREFIXES})\.[a-z_]+)"')
 

@@ -8,11 +8,13 @@ client (what an FSP commits), the chain demo and the auditor, so they can never 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Sequence
 
 from clearing.encoding import canonical_json, keccak256, uuid_to_bytes32
 from clearing.merkle import StandardMerkleTree
 from clearing.messages import DPrognosis, FlexOffer
+from clearing.settlement.meter import MeterRef
 from clearing.settlement.report import Portfolio
 
 OFFER_LEAF_ENCODING = ("bytes32", "bytes32")
@@ -84,3 +86,59 @@ def own_prognoses(prognoses: Iterable[DPrognosis], fsp: str) -> list[DPrognosis]
 def own_portfolios(portfolios: Iterable[Portfolio], fsp: str) -> list[Portfolio]:
     """``fsp``'s portfolios among everyone's."""
     return [p for p in portfolios if p.fsp.lower() == fsp.lower()]
+
+
+# ---- the service's side: find, among what it stores, the preimages an FSP committed -----------
+#
+# Why a search: the FSP hashed what it read from the API when it committed; it may post another
+# prognosis or register another asset afterwards. The store deletes neither, so the committed
+# preimage is one prognosis (or none) per congestion point among the FSP's stored ones, and a
+# subset of its registered meters. A hash fixes the preimage: whatever matches is what it
+# committed. The search starts from "everything stored" and is bounded, so it stays cheap.
+
+MAX_PREIMAGE_TRIES = 4096
+
+
+def committed_prognoses(
+    stored: Sequence[DPrognosis], fsp: str, committed: bytes, *, max_tries: int = MAX_PREIMAGE_TRIES
+) -> list[DPrognosis] | None:
+    """``fsp``'s prognoses (at most one per congestion point, from ``stored``, in stored order
+    preference) hashing to ``committed``; None when no choice within ``max_tries`` does."""
+    by_cp: dict[str, list[DPrognosis | None]] = {}
+    for p in stored:
+        if p.fsp.lower() == fsp.lower():
+            by_cp.setdefault(p.congestion_point, []).append(p)
+    options = [[*by_cp[cp], None] for cp in sorted(by_cp)]
+    for tries, choice in enumerate(itertools.product(*options)):
+        if tries >= max_tries:
+            return None
+        picked = [p for p in choice if p is not None]
+        if prognosis_hash(picked) == committed:
+            return picked
+    return None
+
+
+def committed_portfolios(
+    stored: Sequence[Portfolio], fsp: str, committed: bytes, *, max_tries: int = MAX_PREIMAGE_TRIES
+) -> list[Portfolio] | None:
+    """The subset of ``fsp``'s stored meters (per congestion point) hashing to ``committed``,
+    trying fewer dropped meters first; None when no subset within ``max_tries`` does."""
+    mine = own_portfolios(stored, fsp)
+    meters = [(p.congestion_point, m) for p in mine for m in p.meters]
+    tries = 0
+    for dropped in range(len(meters) + 1):
+        for gone in itertools.combinations(range(len(meters)), dropped):
+            if tries >= max_tries:
+                return None
+            tries += 1
+            kept: dict[str, list[MeterRef]] = {}
+            for i, (cp, meter) in enumerate(meters):
+                if i not in gone:
+                    kept.setdefault(cp, []).append(meter)
+            picked = [
+                Portfolio(fsp=fsp.lower(), congestion_point=cp, meters=tuple(ms))
+                for cp, ms in sorted(kept.items())
+            ]
+            if portfolio_hash(picked) == committed:
+                return picked
+    return None

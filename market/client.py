@@ -348,6 +348,14 @@ class MarketClient:
 
     # ---- deployment ------------------------------------------------------------------------
 
+    def post_commitment(self, session_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Hand an EIP-712-signed offer commitment to the operator's relay (the signature is
+        the authentication: the body is not wrapped in a signed envelope)."""
+        return self.send_envelope(f"/sessions/{session_id}/commitments", body)
+
+    def commitments(self, session_id: str) -> list[dict[str, Any]]:
+        return self._get_objects(f"/sessions/{session_id}/commitments")
+
     def deployment(self) -> dict[str, Any]:
         """Chain id, contract addresses, deploy block and ABI hashes (``GET /deployment``)."""
         return self._get_object("/deployment")

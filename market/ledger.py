@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.chain.client import ChainClient, DecodedEvent, TxResult
+from adapters.chain.commitment_sig import SignedCommitment
 from adapters.chain.market_contract import FlexMarketContract
 from adapters.chain.market_lists import reservation_from_abi
 from adapters.chain.session_view import ChainRequest, ChainSession
@@ -203,6 +204,12 @@ class Ledger:
             challenge_window_s,
             terms_hash,
             sender=self._sender(),
+        )
+
+    def relay_commitments(self, session_id: str, signed: Sequence[SignedCommitment]) -> TxResult:
+        """Relay FSP-signed commitments in one ``commitOffersBySig`` (market/relay.py)."""
+        return self.market.commit_offers_by_sig(
+            uuid_to_bytes32(session_id), signed, sender=self._sender()
         )
 
     def close_session(self, session_id: str) -> TxResult:

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # Advertised in GET /deployment for participants (e.g. FSP gateways) without their own
     # node; unset: the field is null. Never this service's private node URL by default.
     public_rpc_url: str | None = Field(default=None, pattern=r"^(https?|wss?)://")
+    # Advertise the commitment relay in GET /deployment, so participant libraries post signed
+    # commitments for the worker to batch (it relays whatever is posted either way; off:
+    # participants commit on-chain themselves, one transaction each).
+    relay_commitments: bool = False
     deployment_file: Path | None = None  # default: .flexmarket/deployment.json (deploy)
     chain_id: int | None = None
     market_address: str | None = None

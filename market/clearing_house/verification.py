@@ -95,18 +95,19 @@ def build_delivery_inputs(
     *,
     session_id: str,
     session_start_ts: int,
-    assets: Sequence[AssetLike],
+    portfolios: Sequence[Portfolio],
     readings: Sequence[SignedMeterReading],
     prognoses: Sequence[DPrognosis],
     reservations: Sequence[tuple[str, str, int]],
     budgets: Sequence[tuple[str, int]],
 ) -> DeliveryInputs:
-    """Assemble settlement inputs; ``reservations`` (request, fsp, units) in on-chain order."""
+    """Assemble settlement inputs; ``reservations`` (request, fsp, units) in on-chain order;
+    ``portfolios`` are the ones the FSPs committed (``portfolios_from_assets`` for the rest)."""
     return DeliveryInputs(
         session_id=session_id,
         session_start_ts=session_start_ts,
         readings=tuple(readings),
-        portfolios=portfolios_from_assets(assets),
+        portfolios=tuple(sorted(portfolios, key=lambda p: (p.fsp, p.congestion_point))),
         prognoses=tuple(sorted(prognoses, key=lambda p: (p.fsp, p.congestion_point))),
         reservations=tuple(
             Reservation(request_id=r, fsp=f.lower(), reserved_units=u) for r, f, u in reservations

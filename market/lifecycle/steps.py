@@ -28,6 +28,7 @@ from clearing.encoding import hex32, keccak256, uuid_to_bytes32
 from clearing.errors import ClearingError
 from clearing.messages import DPrognosis, FlexOffer, FlexRequest
 from clearing.settlement.rules import SettlementError, SettlementRules
+from market import relay
 from market.bundles import offer_tree
 from market.errors import NotFound
 from market.lifecycle.context import Outcome, StepContext
@@ -83,9 +84,12 @@ def step_open(w: StepContext, s: m.MarketSession) -> Outcome:
 
 def step_close(w: StepContext, s: m.MarketSession) -> Outcome:
     """Check each FSP's offers against its commitment, hand out receipts, close on-chain."""
+    missed = relay.close_relay(engine=w.engine, ledger=w.ledger, session_id=s.id)
     included = build_receipts(w, s)
     state = w.chain_state(s.id)
-    detail = f"{included} offers included"
+    detail = f"{included} offers included" + (
+        f"; {missed} relay commitment(s) missed" if missed else ""
+    )
     if state == SessionState.OPEN:
         tx = w.ledger.close_session(s.id)
         detail += f"; closeSession tx {tx.tx_hash}"

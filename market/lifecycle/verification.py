@@ -16,13 +16,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from adapters.chain.tx import DecodedEvent
 from adapters.chain.types import SessionState
+from clearing.commitments import (
+    committed_portfolios,
+    committed_prognoses,
+    own_portfolios,
+    own_prognoses,
+)
 from clearing.encoding import canonical_json, hex32, uuid_to_bytes32
 from clearing.messages import DPrognosis, FlexOrder
 from clearing.settlement.delivery import (
@@ -31,10 +38,12 @@ from clearing.settlement.delivery import (
     compute_delivery,
     required_reading_window,
 )
+from clearing.settlement.report import Portfolio
 from clearing.settlement.rules import SettlementError, SettlementRules
 from market.bundles import BundleStore
 from market.clearing_house.verification import (
     build_delivery_inputs,
+    portfolios_from_assets,
     readings_from_rows,
     station_keys_from_assets,
 )
@@ -45,6 +54,7 @@ from market.store import models as m
 
 __all__ = [
     "VerificationResult",
+    "committed_fsp_data",
     "compute_session_delivery",
     "load_orders",
     "make_verification_hook",
@@ -136,26 +146,56 @@ def compute_session_delivery(
             )
             if r.station_id in stations
         ]
-        prognoses: dict[tuple[str, str], DPrognosis] = {}
-        for p in db.exec(
-            select(m.PrognosisRow)
-            .where(m.PrognosisRow.session_id == s.id)
-            .order_by(m.PrognosisRow.id)
-        ):
-            body = DPrognosis.model_validate_json(p.body_json)
-            prognoses.setdefault((body.fsp, body.congestion_point), body)
+        stored = [
+            DPrognosis.model_validate_json(p.body_json)
+            for p in db.exec(
+                select(m.PrognosisRow)
+                .where(m.PrognosisRow.session_id == s.id)
+                .order_by(m.PrognosisRow.id)
+            )
+        ]
+    prognoses, portfolios = committed_fsp_data(
+        ledger.session_events("OffersCommitted", s.id), stored, portfolios_from_assets(assets)
+    )
     inputs = build_delivery_inputs(
         session_id=s.id,
         session_start_ts=s.delivery_start,
-        assets=assets,
+        portfolios=portfolios,
         readings=readings_from_rows(rows, from_ts=lo, to_ts=hi),
-        prognoses=list(prognoses.values()),
+        prognoses=prognoses,
         reservations=reservations,
         budgets=budgets,
     )
     return compute_delivery(
         inputs, load_orders(engine, s.id), rules, station_keys_from_assets(assets)
     )
+
+
+def committed_fsp_data(
+    commitments: Sequence[DecodedEvent],
+    stored: Sequence[DPrognosis],
+    portfolios: Sequence[Portfolio],
+) -> tuple[list[DPrognosis], list[Portfolio]]:
+    """The prognoses and portfolios delivery is measured against: for each FSP that committed
+    (its ``OffersCommitted`` event), exactly the preimages of its committed hashes, found among
+    what the store holds (a prognosis posted or an asset registered after the commitment does
+    not count); for the others, their first prognosis per congestion point and their assets.
+    An FSP whose hash matches nothing stored keeps the latter (the auditor then names it)."""
+    committed = {
+        str(e.args["fsp"]).lower(): (bytes(e.args["prognosisHash"]), bytes(e.args["portfolioHash"]))
+        for e in commitments
+    }
+    out_prognoses: list[DPrognosis] = []
+    out_portfolios: list[Portfolio] = []
+    for fsp in sorted(
+        {p.fsp.lower() for p in stored} | {p.fsp.lower() for p in portfolios} | set(committed)
+    ):
+        hashes = committed.get(fsp)
+        prog = committed_prognoses(stored, fsp, hashes[0]) if hashes else None
+        port = committed_portfolios(portfolios, fsp, hashes[1]) if hashes else None
+        out_prognoses += own_prognoses(stored, fsp) if prog is None else prog
+        out_portfolios += own_portfolios(portfolios, fsp) if port is None else port
+    return out_prognoses, out_portfolios
 
 
 def report_of_bundle(bundle_bytes: bytes) -> DeliveryReport:

@@ -24,6 +24,7 @@ from adapters.chain.errors import TooEarly
 from adapters.chain.types import SessionState
 from adapters.clock import Clock, SystemClock
 from clearing.settlement.rules import SettlementRules
+from market import relay
 from market.bundles import BundleStore
 from market.ledger import Ledger
 from market.lifecycle import steps
@@ -61,6 +62,9 @@ class Worker:
     settlement_rules: SettlementRules | None = None
     on_step: Callable[[str, str], None] | None = None
     indexer: Any | None = None  # market.indexer.Indexer: followed on every tick when given
+    # FSP-signed commitments are relayed from this long before gate closure (None: on every
+    # tick); whatever is stored then goes in one batch, later arrivals in further batches.
+    relay_lead_s: int | None = None
 
     def crash_point(self, name: str) -> None:
         """Fault injection for crash tests: exit hard (no cleanup) at a named point."""
@@ -104,6 +108,8 @@ class Worker:
                 )
         done = 0
         for session in sessions:
+            if session.state == "OPEN":
+                self._relay(session)
             busy_waits = 0
             while True:
                 step = NEXT_STEP.get(session.state)
@@ -137,6 +143,32 @@ class Worker:
         if step == "clearing":
             return self.clearing_hook is not None
         return True
+
+    def _relay(self, session: m.MarketSession) -> None:
+        """Relay the session's stored FSP commitments (``commitOffersBySig``) once gate closure
+        is ``relay_lead_s`` away, under the session's lock; recorded as step ``relay``."""
+        now = self.clock.now()
+        lead = self.relay_lead_s
+        if now >= session.gate_closure or (lead is not None and now < session.gate_closure - lead):
+            return
+        if relay.pending_count(self.engine, session.id) == 0:
+            return
+        lock_name = f"session:{session.id}"
+        with step_lock(self.engine, lock_name, self.worker_id, ttl_s=self.lock_ttl_s) as got:
+            if not got:
+                return  # another worker relays; what it leaves is picked up next tick
+            try:
+                detail = relay.relay_pending(
+                    engine=self.engine,
+                    ledger=self.ledger,
+                    session_id=session.id,
+                    crash_point=self.crash_point,
+                )
+            except Exception as exc:  # e.g. gate closed on-chain first: close settles them
+                self._mark(session.id, "relay", "FAILED", f"{type(exc).__name__}: {exc}")
+                log.warning("session %s: relay failed: %s", session.id, exc)
+                return
+            self._mark(session.id, "relay", "DONE", detail)
 
     def _run_step(self, session_id: str, step: str) -> bool | str:
         """Run ``step`` under the session's lock.

@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from eth_utils.crypto import keccak
 
+from adapters.chain.commitment_sig import commitment_digest
 from adapters.chain.market_contract import FlexMarketContract
 from adapters.chain.revert import ChainError, ContractRevert
 from adapters.chain.token import SettlementTokenContract
@@ -38,6 +40,16 @@ def onchain(step: str) -> Iterator[None]:
         yield
     except ChainError as exc:
         raise from_chain_error(exc, step=step) from exc
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """What an FSP commits to a session: offers root and count, prognosis and portfolio hash."""
+
+    root: bytes
+    count: int
+    prognosis: bytes
+    portfolio: bytes
 
 
 @dataclass
@@ -119,6 +131,22 @@ class ChainAccount:
             return False
         return True
 
+    def commitment(
+        self,
+        offers: Sequence[FlexOffer],
+        prognoses: Sequence[DPrognosis] = (),
+        portfolios: Sequence[Portfolio] = (),
+    ) -> Commitment:
+        """The four values this FSP commits for its offers, prognoses and portfolio."""
+        if not offers:
+            raise ParticipantError("offers", "no offers to commit")
+        return Commitment(
+            root=offers_root(offers),
+            count=len(offers),
+            prognosis=prognosis_hash(own_prognoses(prognoses, self.address)),
+            portfolio=portfolio_hash(own_portfolios(portfolios, self.address)),
+        )
+
     def commit_offers(
         self,
         session_id: str,
@@ -129,19 +157,18 @@ class ChainAccount:
         """Commit, once, the Merkle root of this FSP's offers of one session with the hashes of
         its prognoses (baselines) and portfolio (meters per congestion point); returns the
         root. Delivery is then verified against exactly these."""
-        if not offers:
-            raise ParticipantError("offers", "no offers to commit")
-        root = offers_root(offers)
-        prognosis = prognosis_hash(own_prognoses(prognoses, self.address))
-        portfolio = portfolio_hash(own_portfolios(portfolios, self.address))
+        return self.commit(session_id, self.commitment(offers, prognoses, portfolios))
+
+    def commit(self, session_id: str, c: Commitment) -> str:
+        """Send ``c`` on-chain from this account (idempotent for the same values)."""
         sid = uuid_to_bytes32(session_id)
         try:
             with onchain("commit offers"):
                 self.market.commit_offers(
-                    sid, root, len(offers), prognosis, portfolio, sender=self.address
+                    sid, c.root, c.count, c.prognosis, c.portfolio, sender=self.address
                 )
         except ParticipantError as exc:
-            # a retry after a lost answer: the same commitment already on-chain is success
+            # a retry after a lost answer (or a relay that landed): the same values are success
             if not isinstance(exc.__cause__, ContractRevert) or (
                 exc.__cause__.error_name != "FlexMarketAlreadyCommitted"
             ):
@@ -149,13 +176,38 @@ class ChainAccount:
             with onchain("commit offers"):
                 held = self.market.offer_commitment(sid, self.address)
             if (held.root, held.count, held.prognosis_hash, held.portfolio_hash) != (
-                root,
-                len(offers),
-                prognosis,
-                portfolio,
+                c.root,
+                c.count,
+                c.prognosis,
+                c.portfolio,
             ):
                 raise
-        return hex32(root)
+        return hex32(c.root)
+
+    def sign_commitment(self, session_id: str, c: Commitment) -> dict[str, Any]:
+        """``c`` with this FSP's 65-byte EIP-712 signature, as ``POST /sessions/{id}/commitments``
+        takes it (the operator relays it with ``commitOffersBySig``)."""
+        digest = commitment_digest(
+            self.market.client.chain_id,
+            self.market.address,
+            uuid_to_bytes32(session_id),
+            c.root,
+            c.count,
+            c.prognosis,
+            c.portfolio,
+        )
+        signature = self.market.client.sign_hash(self.address, digest)
+        return {
+            "offers_root": hex32(c.root),
+            "offer_count": c.count,
+            "prognosis_hash": hex32(c.prognosis),
+            "portfolio_hash": hex32(c.portfolio),
+            "signature": "0x" + signature.hex(),
+        }
+
+    def has_committed(self, session_id: str) -> bool:
+        with onchain("commit offers"):
+            return self.market.has_committed(uuid_to_bytes32(session_id), self.address)
 
     # ---- the CPO's station registry (CPO_ROLE) ----------------------------------------------
 

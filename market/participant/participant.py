@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from clearing.encoding import hex32
 from clearing.messages import DPrognosis, FlexOffer, FlexOrder, FlexRequest
 from clearing.settlement.meter import MeterRef
 from clearing.settlement.report import Portfolio
@@ -21,7 +22,7 @@ from market.agents.common import as_message
 from market.api.schemas import AssetCreate, MeterReadingCreate, ParticipantCreate
 from market.client import ApiError, MarketClient
 from market.participant.errors import ParticipantError, from_api_error
-from market.participant.onchain import ChainAccount
+from market.participant.onchain import ChainAccount, Commitment
 
 #: Store states in which a session's orders are final (the clearing is on-chain).
 CLEARED_STATES = frozenset({"CLEARED", "DELIVERING", "VERIFIED", "DISPUTED", "FINAL"})
@@ -53,6 +54,8 @@ class Participant:
         self.client = client
         self.chain_account = chain
         self.address = client.address.lower()
+        self._relay: bool | None = None  # GET /deployment's commitment_relay, once read
+        self._relayed: dict[str, Commitment] = {}  # session id -> what was signed for it
 
     @property
     def chain(self) -> ChainAccount:
@@ -131,13 +134,49 @@ class Participant:
             seen.add(offer.offer_id)
         return session_id
 
-    def commit_offers(self, offers: Sequence[FlexOffer]) -> str:
-        """Commit the offers' Merkle root on-chain (before gate closure) with this FSP's
-        published prognoses for the session and its registered portfolio; returns the root."""
+    def commit_offers(self, offers: Sequence[FlexOffer], *, relay: bool | None = None) -> str:
+        """Commit the offers' Merkle root (before gate closure) with this FSP's published
+        prognoses for the session and its registered portfolio; returns the root.
+
+        Through the operator's relay (a signed commitment posted to the API, sent on-chain in
+        one batch with the others) when the market advertises it (``GET /deployment``'s
+        ``commitment_relay``) or ``relay`` says so; otherwise with its own transaction. After a
+        relayed commit, call :meth:`ensure_committed` shortly before gate closure."""
         session_id = self.check_offers(offers)
         with api_step("session_id"):
             prognoses = [as_message(DPrognosis, r) for r in self.client.prognoses(session_id)]
-        return self.chain.commit_offers(session_id, offers, prognoses, self.portfolios())
+        commitment = self.chain.commitment(offers, prognoses, self.portfolios())
+        if not (self.relay_advertised() if relay is None else relay):
+            return self.chain.commit(session_id, commitment)
+        self._relayed[session_id] = commitment
+        with api_step("commitment", "commitment."):
+            self.client.post_commitment(
+                session_id, self.chain.sign_commitment(session_id, commitment)
+            )
+        return hex32(commitment.root)
+
+    def relay_advertised(self) -> bool:
+        """Whether the market relays signed commitments (cached per participant)."""
+        if self._relay is None:
+            with api_step("deployment"):
+                self._relay = bool(self.client.deployment().get("commitment_relay", False))
+        return self._relay
+
+    def relayed(self, session_id: str) -> bool:
+        """Whether this participant handed a commitment for the session to the relay."""
+        return session_id in self._relayed
+
+    def ensure_committed(self, session_id: str) -> str:
+        """The fallback for a relayed commitment: if the chain does not hold it yet (call this
+        at gate closure minus a margin), commit the same values with an own transaction.
+        Returns ``on-chain`` or ``self-committed``."""
+        commitment = self._relayed.get(session_id)
+        if commitment is None:
+            raise ParticipantError("session_id", "no relayed commitment was posted for it here")
+        if self.chain.has_committed(session_id):
+            return "on-chain"
+        self.chain.commit(session_id, commitment)
+        return "self-committed"
 
     def portfolios(self) -> list[Portfolio]:
         """This FSP's meters per congestion point, from its registered assets (what delivery

@@ -128,6 +128,7 @@ def run_replay(
             settlement_rules=settlement_rules(scenario).to_json_obj(),
             clearing_house_key=derived_key(scenario.seed, "operator") if options.netting else None,
             fee_recipient=chain.operator.lower(),
+            relay_commitments=True,  # the FSPs' commitments go on-chain in one relayed batch
         )
         runtime = build_runtime(settings, ledger=chain.ledger, clock=ChainClock(chain.ledger))
         worker = Worker(

@@ -31,6 +31,8 @@ class DeploymentInfo(BaseModel):
     abi_hashes: dict[str, str]
     abis: dict[str, str]
     public_rpc_url: str | None = None  # FLEXMARKET_PUBLIC_RPC_URL: a node anyone may use
+    # POST /sessions/{id}/commitments is served and the worker relays (FLEXMARKET_RELAY_COMMITMENTS)
+    commitment_relay: bool = False
 
 
 def _deployment(request: Request) -> tuple[DeploymentInfo, dict[str, list[dict[str, Any]]]]:
@@ -55,6 +57,9 @@ def _deployment(request: Request) -> tuple[DeploymentInfo, dict[str, list[dict[s
         abis={name: f"/deployment/abi/{name}" for name in CONTRACTS},
         public_rpc_url=getattr(
             getattr(request.app.state, "settings", None), "public_rpc_url", None
+        ),
+        commitment_relay=bool(
+            getattr(getattr(request.app.state, "settings", None), "relay_commitments", False)
         ),
     )
     request.app.state.deployment = (info, abis)

@@ -45,6 +45,7 @@ from market.store.models.order import (
 )
 from market.store.models.participant import Participant, ParticipantCreate, ParticipantPublic
 from market.store.models.prognosis import PrognosisPublic, PrognosisRow
+from market.store.models.relay import CommitmentCreate, CommitmentPublic, RelayCommitment
 from market.store.models.settlement import Settlement, SettlementPublic
 from market.store.models.signed_message import MessagePublic
 from market.store.models.uftp_proof import UftpOfferProof
@@ -56,6 +57,8 @@ __all__ = [
     "AuthNonce",
     "BundleRecord",
     "ChainNonce",
+    "CommitmentCreate",
+    "CommitmentPublic",
     "CongestionPoint",
     "CongestionPointCreate",
     "CongestionPointPublic",
@@ -89,6 +92,7 @@ __all__ = [
     "ParticipantPublic",
     "PrognosisPublic",
     "PrognosisRow",
+    "RelayCommitment",
     "RequestPublic",
     "RevokedToken",
     "SessionCreate",

@@ -93,8 +93,9 @@ def register_roles(chain) -> tuple[str, str]:
     return arbiter, house
 
 
-def session_to_delivery(chain, runtime, clients):
-    """One request, FSP A (100 EUR/MWh) and FSP B (200 EUR/MWh) 5 kW each for 4 ISPs."""
+def session_to_delivery(chain, runtime, clients, after_commit=None):
+    """One request, FSP A (100 EUR/MWh) and FSP B (200 EUR/MWh) 5 kW each for 4 ISPs;
+    ``after_commit(session, clients)`` runs once both FSPs committed, before gate closure."""
     op, dso, fsp_a, fsp_b = (clients(n) for n in ("operator", "dso", "fsp_a", "fsp_b"))
     setup_market(op)
     for c, name in ((fsp_a, "A"), (fsp_b, "B")):
@@ -133,6 +134,8 @@ def session_to_delivery(chain, runtime, clients):
         )
         c.post_offer(offer)
         commit(chain, who, s.session_id, [offer], via=c)
+    if after_commit is not None:
+        after_commit(s, clients)
     chain.warp_to(s.gate_closure + 1)
     worker.run_once()
     assert runtime.ledger.session(s.session_id).state == SessionState.CLEARED

@@ -15,6 +15,7 @@ from clearing.settlement.meter import sign_reading
 from clearing.settlement.rules import SettlementRules
 from market.clearing_house.verification import (
     build_delivery_inputs,
+    portfolios_from_assets,
     readings_from_rows,
     station_keys_from_assets,
 )
@@ -87,7 +88,7 @@ def test_rows_become_inputs_that_settle() -> None:
     inputs = build_delivery_inputs(
         session_id=uid("session"),
         session_start_ts=START,
-        assets=assets(),
+        portfolios=portfolios_from_assets(assets()),
         readings=readings,
         prognoses=[],
         reservations=[(uid("request"), FSP, 400_000)],

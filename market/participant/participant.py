@@ -16,7 +16,7 @@ from typing import Any
 
 from clearing.messages import DPrognosis, FlexOffer, FlexOrder, FlexRequest
 from market.agents.common import as_message
-from market.api.schemas import AssetCreate, MeterReadingCreate, ParticipantCreate
+from market.api.schemas import AssetCreate, MeterReadingCreate, ParticipantCreate, SessionCreate
 from market.client import ApiError, MarketClient
 from market.participant.errors import ParticipantError, from_api_error
 from market.participant.onchain import ChainAccount
@@ -84,6 +84,12 @@ class Participant:
             return self.client.assets(owner=self.address)
 
     # ---- before gate closure ----------------------------------------------------------------
+
+    def open_session(self, body: SessionCreate) -> dict[str, Any]:
+        """Ask the market to open a session (the operator; a DSO within the operator's bounds
+        for intraday sessions). One message id per session: a retry is a replay."""
+        with api_step("session", "session."):
+            return self.client.create_session(body, message_id=once("session", body.session_id))
 
     def sessions(self, state: str | None = None) -> list[dict[str, Any]]:
         with api_step("sessions"):

@@ -170,8 +170,9 @@ def test_running_gateway_opens_intraday_sessions_follows_events_and_writes_state
     """The long-running gateway (its own process, clock: chain) opens the intraday windows
     due, requests in them when the worker opens them (an event, not a poll), and after FINAL
     writes its statements to its output folder."""
-    from market.core.session_policy import DsoSessionPolicy
     from market_helpers import attest_in_full
+
+    from market.core.session_policy import DsoSessionPolicy
 
     runtime.core.dso_sessions = DsoSessionPolicy(enabled=True)
     now = runtime.core.clock.now

@@ -21,6 +21,7 @@ from market.commands import (
     csms,
     db,
     dso,
+    fsp,
     participant,
     sim,
 )
@@ -66,6 +67,7 @@ app.add_typer(admin.app, name="admin")
 app.add_typer(clearing_house.app, name="clearing")
 app.add_typer(participant.app, name="participant")
 app.add_typer(dso.app, name="dso")
+app.add_typer(fsp.app, name="fsp")
 
 # The Ethereum stack (py_ecc) raised the recursion limit to 100 000 while importing; with it,
 # deeply nested JSON overflows the C stack instead of raising. Back to the safe default.

@@ -1,0 +1,188 @@
+"""The FSP gateway's ``fsp.yaml``: strict, every problem named by its path.
+
+Why strict: the gateway bids, dispatches chargers and withdraws money unattended; a typo in
+a station, a power limit or a lead time must stop it before the first commitment rather than
+be coerced or ignored. Secrets are never in the file: ``key_env`` and each station's
+``password_env`` name environment variables; a plain ``password`` is accepted only with
+``dev: true`` (local test stations).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from clearing.messages import Code
+
+_NAMED = re.compile(r"^(?P<field>[A-Za-z_][\w.\[\]-]*): (?P<reason>.+)$", re.S)
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class FspConfigError(ValueError):
+    """A config problem: ``field`` (dotted path) and ``reason``."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class EvseConfig(_Strict):
+    """One EVSE of a station: where it sits in the grid and what it can do (register_asset)."""
+
+    evse_id: int = Field(ge=0, le=1000)
+    congestion_point: Code
+    max_import_w: int = Field(ge=0, le=10_000_000)
+    max_export_w: int = Field(default=0, ge=0, le=10_000_000)
+    asset_id: str | None = None  # default: derived from station and EVSE (stable across runs)
+
+
+class StationConfig(_Strict):
+    """One charging station the gateway's CSMS admits (OCPP security profile 1 credentials)."""
+
+    password_env: str | None = Field(default=None, pattern=_ENV_NAME)
+    password: str | None = Field(default=None, min_length=8)
+    meter_public_key: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]+$")
+    evses: list[EvseConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> StationConfig:
+        if (self.password_env is None) == (self.password is None):
+            raise ValueError("password_env: give exactly one of password_env and password")
+        ids = [e.evse_id for e in self.evses]
+        for i, evse_id in enumerate(ids):
+            if evse_id in ids[:i]:
+                raise ValueError(f"evses[{i}].evse_id: {evse_id} is repeated")
+        return self
+
+
+class CsmsConfig(_Strict):
+    """The embedded CSMS: where stations connect, and who they are."""
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=9000, ge=0, le=65535)
+    meter_interval_s: int = Field(default=60, gt=0, le=3600)
+    stations: dict[str, StationConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ids(self) -> CsmsConfig:
+        for sid in self.stations:
+            if not re.fullmatch(r"[A-Za-z0-9*\-_=+|@.]{1,36}", sid):
+                raise ValueError(f"stations.{sid}: not an OCPP station id (1-36 characters)")
+        return self
+
+
+class EvApiConfig(_Strict):
+    """The EV users' preferences API (and the gateway's ``GET /status``)."""
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=9100, ge=0, le=65535)
+
+
+class EvUserConfig(_Strict):
+    """An EV user of the FSP and the EVSE they charge at (their revenue share is its energy)."""
+
+    station: str = Field(min_length=1)
+    evse_id: int = Field(ge=0, le=1000)
+
+
+class OffersConfig(_Strict):
+    """When to bid: once gate closure minus now is at most ``lead_s``."""
+
+    lead_s: int = Field(default=600, gt=0)
+
+
+class FspGatewayConfig(_Strict):
+    """The whole ``fsp.yaml``."""
+
+    market_url: str = Field(pattern=r"^https?://")
+    key_env: str = Field(pattern=_ENV_NAME)
+    rpc_url: str | None = Field(default=None, pattern=r"^(https?|wss?)://")
+    database: str | None = Field(default=None, min_length=1)
+    dev: bool = False
+    clock: Literal["system", "chain"] = "system"
+    csms: CsmsConfig
+    ev_api: EvApiConfig = EvApiConfig()
+    ev_users: dict[str, EvUserConfig] = {}
+    offers: OffersConfig = OffersConfig()
+    poll_s: int = Field(default=5, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _cross(self) -> FspGatewayConfig:
+        for sid, st in self.csms.stations.items():
+            if st.password is not None and not self.dev:
+                raise ValueError(
+                    f"csms.stations.{sid}.password: a password in the file is for dev only "
+                    "(set dev: true) — use password_env"
+                )
+        for uid, user in self.ev_users.items():
+            station = self.csms.stations.get(user.station)
+            if station is None:
+                raise ValueError(
+                    f"ev_users.{uid}.station: {user.station!r} is not in csms.stations"
+                )
+            if user.evse_id not in {e.evse_id for e in station.evses}:
+                raise ValueError(
+                    f"ev_users.{uid}.evse_id: station {user.station} has no EVSE {user.evse_id}"
+                )
+        return self
+
+    def database_url(self, config_path: Path) -> str:
+        """The gateway's own database: ``database``, else a SQLite file next to the config."""
+        if self.database is not None:
+            return self.database
+        return f"sqlite:///{config_path.resolve().parent / (config_path.stem + '.fsp.db')}"
+
+    def asset_id(self, station_id: str, evse: EvseConfig) -> str:
+        """The market asset id of an EVSE: configured, or derived (the same every restart)."""
+        if evse.asset_id is not None:
+            return evse.asset_id
+        name = f"flexmarket:fsp-asset:{self.key_env}:{station_id}:{evse.evse_id}"
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "config"
+
+
+def parse_config(data: object) -> FspGatewayConfig:
+    """Validate a parsed YAML document; the first problem as :class:`FspConfigError`."""
+    if not isinstance(data, dict):
+        raise FspConfigError("config", "must be a mapping of settings")
+    try:
+        return FspGatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        field = _path(tuple(first["loc"]))
+        named = _NAMED.match(msg)
+        if named:  # a cross-field check names its own path
+            field = (field + "." if field != "config" else "") + named["field"]
+            msg = named["reason"]
+        raise FspConfigError(field, msg) from exc
+
+
+def load_config(path: str | Path) -> FspGatewayConfig:
+    """Read and validate ``fsp.yaml``."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise FspConfigError("--config", f"cannot read {p}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise FspConfigError("--config", f"{p} is not YAML: {exc}".splitlines()[0]) from exc
+    return parse_config(data)

@@ -1,0 +1,90 @@
+"""The FSP's fleet as its own CSMS sees it: which EVSEs have an EV plugged in, at what SoC,
+with which charging needs and which user preferences. Pure: the gateway passes in what it
+read from the CSMS, the outbox and its store.
+
+Why defaults are explicit: a station that sends no SoC and a user who set no preferences must
+still give a plannable EV, so the gateway never bids with a guess it cannot name. Missing SoC
+falls back to the user's announced arrival SoC, then to ``DEFAULT_SOC_PCT``; missing departure
+to the session's delivery end (the EV is assumed to stay through the session it is plugged
+in for); battery capacity is the EV user's ``battery_wh`` or ``DEFAULT_BATTERY_WH``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.ocpp.charging_needs import EvChargingNeeds
+from adapters.ocpp.sink import MeterReading
+from market.agents.fleet import EV, UserPreferences, ev_with_charging_needs
+from market.fsp.config import FspGatewayConfig
+
+DEFAULT_SOC_PCT = 50
+DEFAULT_BATTERY_WH = 60_000
+
+
+@dataclass(frozen=True)
+class EvseState:
+    """What the CSMS says of one EVSE right now."""
+
+    plugged: bool
+    last: MeterReading | None = None
+    needs: EvChargingNeeds | None = None
+
+
+def user_of(cfg: FspGatewayConfig) -> dict[tuple[str, int], str]:
+    """(station, EVSE) -> EV user id."""
+    return {(u.station, u.evse_id): uid for uid, u in cfg.ev_users.items()}
+
+
+def fleet(
+    cfg: FspGatewayConfig,
+    states: Mapping[tuple[str, int], EvseState],
+    prefs: Mapping[str, Mapping[str, Any]],
+    *,
+    now: int,
+    session_end: int,
+) -> list[EV]:
+    """One EV per plugged-in EVSE (named by its user, else ``station/evse``), sorted by id.
+
+    Users who opted out are left out (they keep uncontrolled charging)."""
+    users = user_of(cfg)
+    out: list[EV] = []
+    for sid, station in sorted(cfg.csms.stations.items()):
+        for evse in station.evses:
+            state = states.get((sid, evse.evse_id))
+            if state is None or not state.plugged:
+                continue
+            uid = users.get((sid, evse.evse_id))
+            pref = dict(prefs.get(uid, {})) if uid else {}
+            if not pref.get("opt_in", True):
+                continue
+            battery_wh = int(pref.get("battery_wh") or DEFAULT_BATTERY_WH)
+            soc_pct = (
+                state.last.soc_pct
+                if state.last is not None and state.last.soc_pct is not None
+                else int(pref.get("arrival_soc_pct") or DEFAULT_SOC_PCT)
+            )
+            departure = int(pref.get("departure_unix") or session_end)
+            ev = EV(
+                ev_id=uid or f"{sid}/{evse.evse_id}",
+                station_id=sid,
+                evse_id=evse.evse_id,
+                congestion_point=evse.congestion_point,
+                capacity_wh=battery_wh,
+                soc_wh=battery_wh * max(0, min(100, soc_pct)) // 100,
+                arrival_unix=min(now, session_end),
+                max_charge_w=evse.max_import_w,
+                max_discharge_w=evse.max_export_w,
+                preferences=UserPreferences(
+                    departure_unix=max(departure, now),
+                    min_departure_soc_wh=battery_wh * int(pref.get("min_soc_pct") or 0) // 100,
+                    min_price_per_mwh=int(pref.get("min_price_per_mwh") or 0),
+                    opt_in=True,
+                ),
+            )
+            if state.needs is not None:
+                ev = ev_with_charging_needs(ev, state.needs)
+            out.append(ev)
+    return sorted(out, key=lambda e: e.ev_id)

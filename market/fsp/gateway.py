@@ -1,0 +1,403 @@
+"""The FSP gateway's market loop: bid before gate closure, verify and dispatch orders, relay
+the stations' readings, withdraw and share the payout.
+
+Why passes over the gateway's own store: every step first looks at what the store says was
+done (offers planned/committed/posted, orders kept and verified, schedules sent, acks, outbox
+rows sent, withdrawals), so a gateway killed at any point and restarted repeats nothing that
+changed the market and finishes what it had begun. ``GET /events`` only wakes the loop early
+(a session cleared); the pass itself reads the session states, so a missed event is no loss.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.ocpp.csms import Csms
+from adapters.ocpp.orders import IspSetpoint
+from clearing.bundle import ResultBundle
+from clearing.encoding import hex32, uuid_to_bytes32
+from clearing.messages import FlexOffer, FlexOrder
+from market.agents.common import MarketSession, as_message
+from market.agents.fleet import EV
+from market.agents.fsp import FspAgent
+from market.api.schemas import AssetCreate
+from market.client import ApiError
+from market.fsp.checks import energy_wh, user_shares, verify_orders
+from market.fsp.config import FspGatewayConfig
+from market.fsp.fleet_state import EvseState, fleet
+from market.fsp.store import GatewayStore
+from market.participant.errors import ParticipantError
+from market.participant.participant import CLEARED_STATES, Participant, api_step, once
+
+Log = Callable[[dict[str, Any]], None]
+
+_DISPATCH_STATE = {"Accepted": "ACCEPTED", "Confirmed": "ACCEPTED", "Pending": "SENT"}
+
+
+def json_log(event: dict[str, Any]) -> None:
+    """One JSON object per line on stdout: what a supervisor or ``jq`` reads."""
+    print(json.dumps(event, sort_keys=True, default=str), flush=True)
+
+
+def market_session(row: dict[str, Any]) -> MarketSession:
+    isp_s = int(row["isp_s"])
+    return MarketSession(
+        session_id=str(row["id"]),
+        start_unix=int(row["delivery_start"]),
+        n_isps=(int(row["delivery_end"]) - int(row["delivery_start"])) // isp_s,
+        gate_closure_unix=int(row["gate_closure"]),
+        isp_s=isp_s,
+    )
+
+
+@dataclass
+class FspGateway:
+    """One FSP's gateway: its participant, its own store, its CSMS and its config."""
+
+    cfg: FspGatewayConfig
+    participant: Participant
+    store: GatewayStore
+    csms: Csms
+    now: Callable[[], float]
+    log: Log = json_log
+    resent: set[str] = field(default_factory=set)  # sessions whose plan this process sent
+    checked: set[str] = field(default_factory=set)  # sessions whose orders were fetched
+
+    # ---- set-up -------------------------------------------------------------------------------
+
+    def register_assets(self) -> int:
+        """Register every configured EVSE (idempotent: the same message id every start)."""
+        n = 0
+        for sid, station in sorted(self.cfg.csms.stations.items()):
+            for evse in station.evses:
+                self.participant.register_asset(
+                    AssetCreate(
+                        asset_id=self.cfg.asset_id(sid, evse),
+                        congestion_point=evse.congestion_point,
+                        station_id=sid,
+                        evse_id=evse.evse_id,
+                        max_import_w=evse.max_import_w,
+                        max_export_w=evse.max_export_w,
+                        meter_public_key=station.meter_public_key,
+                    )
+                )
+                n += 1
+        return n
+
+    # ---- the fleet ----------------------------------------------------------------------------
+
+    def evse_states(self) -> dict[tuple[str, int], EvseState]:
+        """Plugged EVSEs from the CSMS (status or a transaction) with their latest reading
+        and charging needs; an EVSE the CSMS has not heard of since a restart counts as
+        plugged if its latest reading in the outbox shows an SoC (an EV reported it)."""
+        out: dict[tuple[str, int], EvseState] = {}
+        needs_db = self.store.charging_needs()
+        for sid, station in self.cfg.csms.stations.items():
+            session = self.csms.sessions.get(sid)
+            for evse in station.evses:
+                key = (sid, evse.evse_id)
+                known = session.evses.get(evse.evse_id) if session is not None else None
+                last = self.csms.last_reading(sid, evse.evse_id)
+                if last is None:
+                    kept = self.store.readings(sid, evse.evse_id)
+                    last = kept[-1] if kept else None
+                plugged = (
+                    known.transaction_id is not None or known.status == "Occupied"
+                    if known is not None
+                    else last is not None and last.soc_pct is not None
+                )
+                needs = self.csms.charging_needs(sid, evse.evse_id)
+                if needs is None and key in needs_db:
+                    from adapters.ocpp.charging_needs import EvChargingNeeds
+
+                    needs = EvChargingNeeds(**needs_db[key])
+                out[key] = EvseState(plugged=plugged, last=last, needs=needs)
+        return out
+
+    def fleet(self, row: dict[str, Any]) -> list[EV]:
+        sid = str(row["id"])
+        prefs = {}
+        for uid, p in self.store.all_preferences().items():
+            campaigns = p.get("campaigns") or {}
+            prefs[uid] = {**p, "opt_in": bool(campaigns.get(sid, p.get("opt_in", True)))}
+        return fleet(
+            self.cfg,
+            self.evse_states(),
+            prefs,
+            now=int(self.now()),
+            session_end=int(row["delivery_end"]),
+        )
+
+    def agent(self, row: dict[str, Any]) -> FspAgent:
+        return FspAgent(
+            fsp_address=self.participant.address,
+            session=market_session(row),
+            evs=self.fleet(row),
+        )
+
+    # ---- before gate closure ------------------------------------------------------------------
+
+    def bid(self, row: dict[str, Any]) -> None:
+        """Prognoses and offers for an OPEN session within ``offers.lead_s`` of gate closure;
+        commit then submit, each step recorded so a restart resumes it."""
+        sid, gate = str(row["id"]), int(row["gate_closure"])
+        record = self.store.offer_record(sid)
+        if record is not None and record["status"] in ("posted", "late"):
+            return
+        now = int(self.now())
+        if now >= gate:
+            if record is not None:
+                self.store.set_offers(sid, "late", record["offers"], record["root"])
+                self.log({"event": "bid_late", "session_id": sid, "status": record["status"]})
+            return
+        if record is None:
+            if gate - now > self.cfg.offers.lead_s:
+                return
+            agent = self.agent(row)
+            if not agent.evs:
+                return
+            for prognosis in agent.prognoses():
+                self.participant.post_prognosis(prognosis)
+            offers = agent.offers(self.participant.requests(sid))
+            for issue in [*agent.preference_issues, *agent.offer_issues]:
+                self.log({"event": "preference_issue", "session_id": sid, **issue.__dict__})
+            if not offers:
+                return  # nothing to offer (yet): the next pass looks again
+            bodies = [o.model_dump(mode="json") for o in offers]
+            self.store.set_offers(sid, "planned", bodies)
+            record = {"status": "planned", "root": None, "offers": bodies}
+        offers = [as_message(FlexOffer, b) for b in record["offers"]]
+        root = record["root"]
+        if record["status"] == "planned":
+            root = self.participant.commit_offers(offers)
+            self.store.set_offers(sid, "committed", record["offers"], root)
+        self.participant.post_offers(offers)
+        self.store.set_offers(sid, "posted", record["offers"], root)
+        self.log({"event": "offered", "session_id": sid, "offers": len(offers), "root": root})
+
+    # ---- after clearing -----------------------------------------------------------------------
+
+    def take_orders(self, row: dict[str, Any]) -> None:
+        """Fetch own orders once per process; keep each with its check against the chain."""
+        sid = str(row["id"])
+        if sid in self.checked:
+            return
+        orders = self.participant.orders(sid)
+        if orders:
+            result: ResultBundle | None
+            try:
+                with api_step("session_id"):
+                    raw = self.participant.client.bundle(sid, "result")
+                result = ResultBundle.model_validate_json(raw)
+            except (ParticipantError, ValueError):
+                result = None
+            roots = self.participant.chain.market.session_roots(uuid_to_bytes32(sid))
+            checked = verify_orders(
+                orders, result, hex32(roots.result_root), self.participant.address
+            )
+            for order, reason in checked:
+                body = order.model_dump(mode="json")
+                if self.store.add_order(
+                    order.order_id, sid, body, verified=not reason, reason=reason
+                ):
+                    event = "order_verified" if not reason else "order_rejected"
+                    entry = {"event": event, "session_id": sid, "order_id": order.order_id}
+                    if reason:
+                        entry.update(level="error", reason=reason)
+                    self.log(entry)
+        self.checked.add(sid)
+
+    def plan(self, row: dict[str, Any]) -> list[dict[str, Any]]:
+        """The session's schedules: the stored ones, else disaggregated now and stored."""
+        sid = str(row["id"])
+        stored = self.store.plan(sid)
+        if stored is not None:
+            return stored
+        verified = [
+            as_message(FlexOrder, o["body"]) for o in self.store.orders_of(sid) if o["verified"]
+        ]
+        agent = self.agent(row)
+        result = agent.dispatch(verified)
+        for cp, shortfalls in result.shortfalls.items():
+            self.log(
+                {
+                    "event": "shortfall",
+                    "session_id": sid,
+                    "congestion_point": cp,
+                    "shortfalls": [s.__dict__ for s in shortfalls],
+                }
+            )
+        schedules = [
+            {
+                "station_id": st,
+                "evse_id": evse,
+                "setpoints": [[s.start_unix, s.duration_s, s.power_w] for s in points],
+            }
+            for (st, evse), points in sorted(result.schedules.items())
+        ]
+        self.store.set_plan(sid, schedules)
+        return schedules
+
+    async def dispatch(self, row: dict[str, Any]) -> None:
+        """Send the schedules (once per process: after a restart they are sent again, as
+        they were), record per (order, station), acknowledge the verified orders."""
+        import asyncio
+
+        sid = str(row["id"])
+        stored = await asyncio.to_thread(self.store.orders_of, sid)
+        verified = [o for o in stored if o["verified"]]
+        if not verified or int(self.now()) >= int(row["delivery_end"]):
+            return
+        if sid not in self.resent:
+            schedules = await asyncio.to_thread(self.plan, row)
+            setpoints = {
+                (s["station_id"], int(s["evse_id"])): [IspSetpoint(*p) for p in s["setpoints"]]
+                for s in schedules
+            }
+            result = await self.csms.dispatcher.dispatch(setpoints) if setpoints else {}
+            self.resent.add(sid)
+            await asyncio.to_thread(self._record_dispatch, sid, verified, result)
+        unacked = sorted(o["order_id"] for o in verified if not o["acked"])
+        if unacked:
+            await asyncio.to_thread(self._ack, sid, unacked)
+
+    def _record_dispatch(
+        self, sid: str, verified: list[dict[str, Any]], result: dict[tuple[str, int], Any]
+    ) -> None:
+        for o in verified:
+            cp = o["body"]["congestion_point"]
+            for st, station in sorted(self.cfg.csms.stations.items()):
+                evses = [e.evse_id for e in station.evses if e.congestion_point == cp]
+                if not evses:
+                    continue
+                states = []
+                for evse in evses:
+                    isps = result.get((st, evse)) or []
+                    status = str(isps[0].status) if isps else "NotPlanned"
+                    states.append(f"{evse}:{status}")
+                worst = {_DISPATCH_STATE.get(s.split(":", 1)[1], "FAILED") for s in states}
+                state = next((x for x in ("FAILED", "SENT") if x in worst), "ACCEPTED")
+                self.store.record_dispatch(
+                    sid, o["order_id"], st, state, "EVSE " + ", ".join(states)
+                )
+        self.log({"event": "dispatched", "session_id": sid, "orders": len(verified)})
+
+    def _ack(self, sid: str, order_ids: list[str]) -> None:
+        with api_step("dispatch_ack"):
+            self.participant.client.ack_dispatch(
+                sid, order_ids, message_id=once("dispatch_ack", f"{sid}:{','.join(order_ids)}")
+            )
+        self.store.mark_acked(order_ids)
+        self.log({"event": "acked", "session_id": sid, "orders": order_ids})
+
+    # ---- after FINAL --------------------------------------------------------------------------
+
+    def settle(self, row: dict[str, Any]) -> None:
+        """Withdraw the credits once per FINAL session; share its attested payout among the
+        EV users by their EVSEs' delivered energy and keep each user's statement."""
+        sid = str(row["id"])
+        if self.store.withdrawn(sid) is not None:
+            return
+        rows = self.participant.settlements(sid)
+        payout = sum(int(r.get("payout_units", 0)) for r in rows if "reserved_units" in r)
+        credits = self.participant.chain.credits_units()
+        amount = self.participant.chain.withdraw() if credits > 0 else 0
+        self.store.record_withdrawal(sid, amount)
+        start, end = int(row["delivery_start"]), int(row["delivery_end"])
+        energy = {
+            uid: energy_wh(self.store.readings(u.station, u.evse_id), start, end)
+            for uid, u in self.cfg.ev_users.items()
+        }
+        shares = user_shares(payout, energy)
+        for uid, share in shares.items():
+            self.store.put_statement(
+                sid,
+                uid,
+                {
+                    "session_id": sid,
+                    "user_id": uid,
+                    "energy_wh": energy[uid],
+                    "fleet_energy_wh": sum(energy.values()),
+                    "session_payout_units": payout,
+                    "share_units": share,
+                    "rule": "floor(payout x energy / fleet energy); the remainder stays with "
+                    "the FSP",
+                },
+            )
+        self.log(
+            {
+                "event": "settled",
+                "session_id": sid,
+                "payout_units": payout,
+                "withdrawn_units": amount,
+                "shares": shares,
+            }
+        )
+
+    # ---- the pass -----------------------------------------------------------------------------
+
+    async def run_pass(self) -> None:
+        """One pass over the market's sessions; then relay the outbox."""
+        import asyncio
+
+        from market.fsp.outbox import relay
+
+        rows = await asyncio.to_thread(self.participant.sessions)
+        for row in sorted(rows, key=lambda r: (int(r["gate_closure"]), str(r["id"]))):
+            sid, state = str(row["id"]), str(row["state"])
+            if await asyncio.to_thread(self.store.see_session, sid, state):
+                self.log({"event": "session", "session_id": sid, "state": state})
+            try:
+                if state == "OPEN":
+                    await asyncio.to_thread(self.bid, row)
+                elif state in CLEARED_STATES and state != "FINAL":
+                    await asyncio.to_thread(self.take_orders, row)
+                    await self.dispatch(row)
+                elif state == "FINAL":
+                    await asyncio.to_thread(self.settle, row)
+            except ParticipantError as exc:
+                self.log(
+                    {
+                        "event": "refused",
+                        "session_id": sid,
+                        "field": exc.field,
+                        "reason": exc.reason,
+                        "level": "error",
+                    }
+                )
+            except ApiError as exc:
+                self.log(
+                    {"event": "refused", "session_id": sid, "reason": str(exc), "level": "error"}
+                )
+        sent = await asyncio.to_thread(relay, self.store, self.participant, self.log)
+        if sent:
+            self.log({"event": "relayed", "readings": sent})
+
+    def status(self) -> dict[str, Any]:
+        """The shape ``GET /status`` documents (market/fsp/ev_api.py)."""
+        states = self.store.session_states()
+        orders = [o for sid in states for o in self.store.orders_of(sid)]
+        dispatched = {k[0] for sid in states for k in self.store.dispatched(sid)}
+        counts = self.store.outbox_counts()
+        offers = sum(
+            1 for sid in states if (self.store.offer_record(sid) or {}).get("status") == "posted"
+        )
+        return {
+            "sessions": states,
+            "offers_submitted": offers,
+            "orders": {
+                "received": len(orders),
+                "verified": sum(o["verified"] for o in orders),
+                "rejected": sum(not o["verified"] for o in orders),
+                "dispatched": len(dispatched),
+                "acked": sum(o["acked"] for o in orders),
+            },
+            "outbox": {k: counts.get(k, 0) for k in ("pending", "sent", "refused", "unsigned")},
+            "last_reading": self.store.last_readings(),
+            "stations_connected": sum(1 for s in self.csms.sessions.values() if s.connected),
+            "withdrawn_units": sum(self.store.withdrawn(sid) or 0 for sid in states),
+            "now": int(self.now()),
+        }

@@ -1,0 +1,91 @@
+"""The CSMS's sink in the FSP gateway (every reading into the outbox before the station's
+acknowledgement) and the relay that posts the outbox to the market.
+
+Why the sink writes synchronously: the CSMS answers a MeterValues call only after
+``sink.store`` returned, so a reading a station has seen acknowledged is committed in the
+gateway's database; a SIGKILL can lose the answer (the station re-sends, the outbox ignores
+the twin) but never the reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from adapters.ocpp.charging_needs import EvChargingNeeds
+from adapters.ocpp.sink import MeterEvent, MeterReading
+from market.api.schemas import MeterReadingCreate
+from market.fsp.store import GatewayStore
+from market.participant.errors import ParticipantError
+from market.participant.participant import Participant
+
+Log = Callable[[dict[str, Any]], None]
+
+
+class OutboxSink:
+    """A ``ReadingSink`` (and ``ChargingNeedsSink``) over the gateway's store."""
+
+    def __init__(self, db: GatewayStore, log: Log) -> None:
+        self.db = db
+        self.log = log
+        self.stored = 0
+
+    async def store(self, reading: MeterReading) -> None:
+        if await asyncio.to_thread(self.db.put_reading, reading):
+            self.stored += 1
+
+    async def record_event(self, event: MeterEvent) -> None:
+        self.log({"event": "meter_event", **asdict(event)})
+
+    async def store_charging_needs(self, needs: EvChargingNeeds) -> None:
+        await asyncio.to_thread(
+            self.db.put_charging_needs, needs.station_id, needs.evse_id, asdict(needs)
+        )
+
+
+def as_create(reading: MeterReading) -> MeterReadingCreate:
+    """The market's body of a station-signed reading (what the meter signed, unchanged)."""
+    return MeterReadingCreate(
+        station_id=reading.station_id,
+        evse_id=reading.evse_id,
+        timestamp=reading.timestamp,
+        import_wh=reading.import_wh,
+        export_wh=reading.export_wh,
+        power_w=reading.power_w,
+        soc_pct=reading.soc_pct,
+        signed_data=reading.signed_data,
+        signature=reading.signature,
+        public_key=reading.public_key,
+    )
+
+
+def relay(store: GatewayStore, participant: Participant, log: Log, *, limit: int = 500) -> int:
+    """Post pending readings, oldest first; mark each sent once the market stored it (or had
+    it already). A refusal that names the reading (4xx) marks it refused with the reason and
+    goes on; anything else (market down, 5xx, a reading from the future by the market's
+    clock) stops the relay until the next pass. Returns how many were sent."""
+    sent = 0
+    for row in store.pending(limit):
+        try:
+            participant.post_readings([as_create(row.reading)])
+        except ParticipantError as exc:
+            if exc.status in (400, 403, 409, 422) and "future" not in exc.reason:
+                store.mark_reading(row.id, "refused", f"{exc.field}: {exc.reason}")
+                log(
+                    {
+                        "event": "reading_refused",
+                        "station_id": row.reading.station_id,
+                        "evse_id": row.reading.evse_id,
+                        "timestamp": row.reading.timestamp,
+                        "field": exc.field,
+                        "reason": exc.reason,
+                    }
+                )
+                continue
+            log({"event": "relay_paused", "field": exc.field, "reason": exc.reason})
+            break
+        store.mark_reading(row.id, "sent")
+        sent += 1
+    return sent

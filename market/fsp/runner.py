@@ -1,0 +1,165 @@
+"""The FSP gateway as one asyncio program: its CSMS, its HTTP API and the market loop.
+
+Why one process: the CSMS acknowledges readings into the same store the relay reads, the
+loop dispatches through that CSMS's live connections, and ``GET /status`` reports all three;
+a supervisor (or ``flexmarket live``) starts, kills and restarts it as one unit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from adapters.clock import Clock, SystemClock
+from adapters.ocpp.csms import Csms
+from market.client import MarketClient
+from market.fsp.config import FspGatewayConfig
+from market.fsp.ev_api import gateway_app
+from market.fsp.gateway import FspGateway, Log, json_log
+from market.fsp.outbox import OutboxSink
+from market.fsp.store import GatewayStore
+from market.participant.connect import connect
+from market.participant.errors import ParticipantError
+from market.participant.participant import Participant
+
+
+class ChainTime:
+    """The chain's time (latest block), cached for ``ttl_s``: the CSMS asks on every reading
+    and a test chain only moves when it is warped or mines."""
+
+    def __init__(self, participant: Participant, ttl_s: float = 0.2) -> None:
+        self._client = participant.chain.market.client
+        self._ttl_s = ttl_s
+        self._at = -1.0
+        self._value = 0.0
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            if time.monotonic() - self._at > self._ttl_s:
+                self._value = float(self._client.block_timestamp())
+                self._at = time.monotonic()
+            return self._value
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+def _follow_events(
+    url: str, fsp: str, loop: asyncio.AbstractEventLoop, wake: asyncio.Event
+) -> None:
+    """Wake the loop on every market event (a cleared session most of all); reconnects."""
+    client = MarketClient(url)
+    while True:
+        try:
+            for _ in client.follow_events(fsp=fsp):
+                loop.call_soon_threadsafe(wake.set)
+        except Exception:  # the pass polls anyway: the stream is only a hint
+            time.sleep(1.0)
+
+
+async def _serve_api(
+    app: object, host: str, port: int
+) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))  # type: ignore[arg-type]
+    task = asyncio.get_running_loop().create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise ParticipantError("ev_api.port", f"cannot serve on {host}:{port}")
+        await asyncio.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    return server, task, int(bound)
+
+
+async def main(
+    cfg: FspGatewayConfig,
+    *,
+    key: str,
+    passwords: dict[str, str],
+    config_path: Path,
+    once: bool = False,
+    log: Log = json_log,
+) -> None:
+    """Connect, start the CSMS and the API, register the assets, then pass until stopped."""
+    if cfg.rpc_url is None:
+        raise ParticipantError(
+            "rpc_url",
+            "the gateway commits offers, verifies orders and withdraws on-chain: give the "
+            "chain's RPC URL (GET /deployment names the chain, not an endpoint)",
+        )
+    store = GatewayStore(cfg.database_url(config_path))
+    participant = await asyncio.to_thread(
+        connect, cfg.market_url.rstrip("/"), key, rpc_url=cfg.rpc_url
+    )
+    clock: Clock = ChainTime(participant) if cfg.clock == "chain" else SystemClock()
+    store.now = clock.now
+    csms = Csms(
+        credentials=passwords,
+        sink=OutboxSink(store, log),
+        clock=clock,
+        host=cfg.csms.host,
+        port=cfg.csms.port,
+        meter_interval_s=cfg.csms.meter_interval_s,
+        call_timeout_s=30.0,
+    )
+    await csms.start()
+    gateway = FspGateway(cfg, participant, store, csms, clock.now, log)
+    server, api_task, api_port = await _serve_api(
+        gateway_app(store, set(cfg.ev_users), gateway.status), cfg.ev_api.host, cfg.ev_api.port
+    )
+    log(
+        {
+            "event": "started",
+            "fsp": participant.address,
+            "csms_url": csms.url,
+            "api_url": f"http://{cfg.ev_api.host}:{api_port}",
+            "database": store.engine.url.render_as_string(hide_password=True),
+        }
+    )
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+    try:
+        assets = await asyncio.to_thread(gateway.register_assets)
+        log({"event": "assets", "registered": assets})
+        if once:
+            await gateway.run_pass()
+            return
+        threading.Thread(
+            target=_follow_events,
+            args=(cfg.market_url.rstrip("/"), participant.address, loop, wake),
+            daemon=True,
+        ).start()
+        while True:
+            try:
+                await gateway.run_pass()
+            except ParticipantError as exc:
+                log({"event": "pass_failed", "field": exc.field, "reason": exc.reason})
+            except httpx.HTTPError as exc:
+                log({"event": "pass_failed", "field": "market_url", "reason": str(exc)})
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=cfg.poll_s)
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await api_task
+        await csms.stop()
+
+
+def run_gateway(
+    cfg: FspGatewayConfig,
+    *,
+    key: str,
+    passwords: dict[str, str],
+    config_path: Path,
+    once: bool = False,
+) -> None:
+    """Run the gateway until interrupted (``once``: one pass)."""
+    asyncio.run(main(cfg, key=key, passwords=passwords, config_path=config_path, once=once))

@@ -299,9 +299,9 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
         anvil.stop()
         anvil = None
         report["chain_state"] = CHAIN_STATE_FILE
-        report["processes"] = sup.pids()
         if options.audit:
             report["audit"] = _audit(sup, report_dir, base, progress)
+        report["processes"] = sup.pids()
         report["wall_s"] = round(time.monotonic() - wall0, 1)
         (report_dir / "report.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
         return report

@@ -99,6 +99,7 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
     "fsp": [],
     "fsp run": ["--config", "--check", "--once"],
     "fsp token": ["--config", "--user"],
+    "live": ["scenario", "--report", "--seed", "--audit", "--no-audit"],
     "participant": [],
     "participant assets": ["--api", "--key-env", "--rpc"],
     "participant commit": ["--file", "--api", "--key-env", "--rpc"],

@@ -107,6 +107,10 @@ class Schedule(_Strict):
     intraday_gate_before_delivery_s: int = Field(default=DEFAULT_GATE_BEFORE_DELIVERY_S, ge=0)
     poll_s: int = Field(default=30, gt=0)
     intraday_open: IntradayOpen | None = None  # None: the operator opens every session
+    # request once gate closure is at most this far (None: as soon as the session is open),
+    # so the FSPs' prognoses are in the forecast
+    request_lead_s: int | None = Field(default=None, gt=0)
+    use_prognoses: bool = True  # add the FSPs' published prognoses to the grid's load
 
     @model_validator(mode="after")
     def _something(self) -> Schedule:

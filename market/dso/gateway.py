@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from adapters.grid.model import GridModelError
-from clearing.messages import FlexOrder, FlexRequest
+from clearing.messages import DPrognosis, FlexOrder, FlexRequest
 from market.agents.common import MarketSession, as_message
 from market.agents.dso import DsoAgent, DsoAgentError, DsoConfig
 from market.agents.intraday import intraday_windows
@@ -157,7 +157,11 @@ class DsoGateway:
         agent = self._agent(row)
         sid = agent.session.session_id
         policy = self.config.budget
-        requests = agent.requests()
+        ev_load = None
+        if self.config.schedule.use_prognoses:
+            prognoses = self.prognoses(sid)
+            ev_load = agent.ev_load_from_prognoses(prognoses) if prognoses else None
+        requests = agent.requests(ev_load)
         for need in agent.unresolved:
             self.log({"event": "unresolved", "session_id": sid, "need": asdict(need)})
         kept, dropped = within_budget(requests, policy.max_budget_units_per_session)
@@ -171,6 +175,16 @@ class DsoGateway:
                 }
             )
         return kept
+
+    def prognoses(self, session_id: str) -> list[DPrognosis]:
+        """The FSPs' published prognoses of the session (their EVs' planned load)."""
+        with api_step("session_id"):
+            rows = self.participant.client.prognoses(session_id)
+        return [as_message(DPrognosis, r) for r in rows]
+
+    def _due(self, row: dict[str, Any]) -> bool:
+        lead = self.config.schedule.request_lead_s
+        return lead is None or int(row["gate_closure"]) - int(self.now()) <= lead
 
     def request_session(self, row: dict[str, Any]) -> list[FlexRequest]:
         """Escrow and post this session's requests unless this DSO already requested in it."""
@@ -324,7 +338,7 @@ class DsoGateway:
         self.open_intraday()
         posted: list[FlexRequest] = []
         for row in self.participant.sessions(state="OPEN"):
-            if self._wanted(row):
+            if self._wanted(row) and self._due(row):
                 try:
                     posted += self.request_session(row)
                 except ParticipantError as exc:

@@ -25,6 +25,10 @@ from market.replay.world import Stay, onchain_role, station_address
 KEY_ENV = "FLEXMARKET_LIVE_KEY"  # each gateway's own key, in its own environment only
 #: Large enough never to bind: the replay's DSO caps nothing per session either.
 DSO_SESSION_CAP_UNITS = 10**15
+#: The FSP gateways bid (prognoses first) from an hour before gate closure; the DSO requests
+#: half an hour before, with their prognoses in its forecast (the replay's order).
+FSP_LEAD_S = 3600
+DSO_REQUEST_LEAD_S = 1800
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,12 @@ def dso_config(
             "max_price_per_mwh": scenario.market.dso_alternative_cost_per_mwh,
             "max_budget_units_per_session": DSO_SESSION_CAP_UNITS,
         },
-        "schedule": {"day_ahead": True, "intraday": True, "poll_s": 2},
+        "schedule": {
+            "day_ahead": True,
+            "intraday": True,
+            "poll_s": 2,
+            "request_lead_s": DSO_REQUEST_LEAD_S,  # after the FSPs' prognoses (as the replay)
+        },
     }
 
 
@@ -154,7 +163,7 @@ def fsp_config(
         "database": database,
         "clock": "chain",
         "poll_s": 1,
-        "offers": {"lead_s": 3600},
+        "offers": {"lead_s": FSP_LEAD_S},
         "csms": {
             "host": "127.0.0.1",
             "port": ports.csms[fsp],

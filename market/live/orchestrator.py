@@ -282,6 +282,7 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
         for spec in sorted(sc.sessions, key=lambda s: (sc.at(s.gate_closure), s.id)):
             progress(f"{spec.id}: open")
             sid = phases.open_session(day, spec)
+            phases.wait_prognoses(day, spec, sid)
             phases.wait_bids(day, spec, sid)
             progress(f"{spec.id}: gate closure")
             phases.gate_closure(day, spec, sid)

@@ -22,6 +22,7 @@ import httpx
 from adapters.chain.anvil import AnvilControl
 from market.api.schemas import SessionCreate
 from market.client import MarketClient
+from market.live import configs
 from market.live.procs import LiveError, Supervisor, wait_until
 from market.replay.derive import derived_uuid
 from market.replay.scenario import Scenario, SessionSpec
@@ -142,6 +143,29 @@ def open_session(day: LiveDay, spec: SessionSpec) -> str:
     return sid
 
 
+def wait_prognoses(day: LiveDay, spec: SessionSpec, sid: str) -> None:
+    """Every FSP gateway has seen the open session and published its prognoses (or has none
+    within ``NO_BID_S``: no EV of its known yet); then the clock moves to the DSO's request
+    time, so the DSO's forecast includes them (the replay's order)."""
+    for fsp in day.fsps:
+        wait_until(
+            f"{spec.id}: {fsp.fsp_id} gateway sees the session",
+            lambda fsp=fsp: sid in day.status(fsp).get("sessions", {}),  # type: ignore[misc]
+            day.supervisor,
+            timeout_s=PHASE_TIMEOUT_S,
+        )
+    deadline = time.monotonic() + NO_BID_S
+    while time.monotonic() < deadline:
+        day.supervisor.check()
+        published = {str(p.get("fsp", "")).lower() for p in day.operator.prognoses(sid)}
+        if all(f.address in published for f in day.fsps):
+            break
+        time.sleep(0.2)
+    else:
+        day.progress(f"{spec.id}: not every FSP published a prognosis within {NO_BID_S:g} s")
+    day.control.warp_to(day.scenario.at(spec.gate_closure) - configs.DSO_REQUEST_LEAD_S)
+
+
 def wait_bids(day: LiveDay, spec: SessionSpec, sid: str) -> None:
     """The DSO has requested (or logged why not); then every FSP gateway has seen the open
     session and bid, or made no offer within ``NO_BID_S`` (no EV of its plugged in: the
@@ -157,13 +181,6 @@ def wait_bids(day: LiveDay, spec: SessionSpec, sid: str) -> None:
     )
     if not day.operator.requests(sid):
         return
-    for fsp in day.fsps:
-        wait_until(
-            f"{spec.id}: {fsp.fsp_id} gateway sees the session",
-            lambda fsp=fsp: sid in day.status(fsp).get("sessions", {}),  # type: ignore[misc]
-            day.supervisor,
-            timeout_s=PHASE_TIMEOUT_S,
-        )
     deadline = time.monotonic() + NO_BID_S
     while time.monotonic() < deadline:
         day.supervisor.check()

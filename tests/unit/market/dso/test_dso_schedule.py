@@ -100,3 +100,62 @@ def test_events_move_a_followed_session_forward_and_final_writes_statements(
     assert [e["event"] for e in logged] == ["session", "statements"]
     gw.on_event(_event(5, "s1", "FINAL"))  # no longer followed: nothing more
     assert market.asked == ["s1"]
+
+
+class _WithPrognoses(_Market):
+    """The market's public reads the planner uses: this session's FSP prognoses."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.client = self
+        self.rows = rows
+
+    def prognoses(self, session_id: str) -> list[dict[str, Any]]:
+        return self.rows
+
+
+def _row(start: int, gate: int) -> dict[str, Any]:
+    return {
+        "id": "11111111-1111-4111-8111-111111111111",
+        "state": "OPEN",
+        "delivery_start": start,
+        "delivery_end": start + 4 * 900,
+        "isp_s": 900,
+        "gate_closure": gate,
+    }
+
+
+def test_the_fsps_prognoses_are_in_the_forecast_and_requests_wait_for_request_lead_s() -> None:
+    from market.dso.grid import load_dso_grid
+
+    cfg = parse_config(
+        {
+            **BASE,
+            "congestion_points": [
+                {"code": "CP", "element": "transformer", "index": 0, "limit_pct": 80}
+            ],
+            "budget": {"max_price_per_mwh": 250_000_000, "max_budget_units_per_session": 10**12},
+            "schedule": {"request_lead_s": 1800},
+        }
+    )
+    grid = load_dso_grid(cfg)
+    start = 1_769_040_000
+    row = _row(start, start - 3600)
+    sid = row["id"]
+    prognosis = {
+        "prognosis_id": "22222222-2222-4222-8222-222222222222",
+        "session_id": sid,
+        "fsp": "0x" + "44" * 20,
+        "congestion_point": "CP",
+        "isps": [{"isp_index": i, "power_w": 60_000} for i in range(4)],
+    }
+    without = DsoGateway(cast(Participant, _WithPrognoses([])), cfg, grid).plan(row)
+    loaded = DsoGateway(cast(Participant, _WithPrognoses([prognosis])), cfg, grid).plan(row)
+    need = sum(i.min_power_w for r in without for i in r.isps)
+    assert sum(i.min_power_w for r in loaded for i in r.isps) > need > 0
+    # the gateway requests only once gate closure is within request_lead_s
+    gw = DsoGateway(cast(Participant, _WithPrognoses([])), cfg, grid)
+    gw.now = lambda: float(start - 3600 - 1801)
+    assert not gw._due(row)
+    gw.now = lambda: float(start - 3600 - 1800)
+    assert gw._due(row)

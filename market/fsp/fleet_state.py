@@ -6,7 +6,9 @@ Why defaults are explicit: a station that sends no SoC and a user who set no pre
 still give a plannable EV, so the gateway never bids with a guess it cannot name. Missing SoC
 falls back to the user's announced arrival SoC, then to ``DEFAULT_SOC_PCT``; missing departure
 to the session's delivery end (the EV is assumed to stay through the session it is plugged
-in for); battery capacity is the EV user's ``battery_wh`` or ``DEFAULT_BATTERY_WH``.
+in for) and an EV plugged in now counts as plugged from the session's start (a dispatch
+after delivery began still plans every ISP); battery capacity is the EV user's
+``battery_wh`` or ``DEFAULT_BATTERY_WH``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def fleet(
     prefs: Mapping[str, Mapping[str, Any]],
     *,
     now: int,
+    session_start: int,
     session_end: int,
 ) -> list[EV]:
     """One EV per plugged-in EVSE (named by its user, else ``station/evse``), sorted by id.
@@ -74,7 +77,7 @@ def fleet(
                 congestion_point=evse.congestion_point,
                 capacity_wh=battery_wh,
                 soc_wh=battery_wh * max(0, min(100, soc_pct)) // 100,
-                arrival_unix=min(now, session_end),
+                arrival_unix=min(now, session_start),  # plugged in now: counted from the start
                 max_charge_w=evse.max_import_w,
                 max_discharge_w=evse.max_export_w,
                 preferences=UserPreferences(

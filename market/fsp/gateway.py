@@ -10,11 +10,13 @@ changed the market and finishes what it had begun. ``GET /events`` only wakes th
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.ocpp.charging_needs import EvChargingNeeds
 from adapters.ocpp.csms import Csms
 from adapters.ocpp.orders import IspSetpoint
 from clearing.bundle import ResultBundle
@@ -28,6 +30,7 @@ from market.client import ApiError
 from market.fsp.checks import energy_wh, user_shares, verify_orders
 from market.fsp.config import FspGatewayConfig
 from market.fsp.fleet_state import EvseState, fleet
+from market.fsp.outbox import relay
 from market.fsp.store import GatewayStore
 from market.participant.errors import ParticipantError
 from market.participant.participant import CLEARED_STATES, Participant, api_step, once
@@ -65,6 +68,7 @@ class FspGateway:
     log: Log = json_log
     resent: set[str] = field(default_factory=set)  # sessions whose plan this process sent
     checked: set[str] = field(default_factory=set)  # sessions whose orders were fetched
+    warned: set[tuple[str, str, str]] = field(default_factory=set)  # preference issues logged
 
     # ---- set-up -------------------------------------------------------------------------------
 
@@ -102,8 +106,7 @@ class FspGateway:
                 known = session.evses.get(evse.evse_id) if session is not None else None
                 last = self.csms.last_reading(sid, evse.evse_id)
                 if last is None:
-                    kept = self.store.readings(sid, evse.evse_id)
-                    last = kept[-1] if kept else None
+                    last = self.store.last_reading(sid, evse.evse_id)
                 plugged = (
                     known.transaction_id is not None or known.status == "Occupied"
                     if known is not None
@@ -111,8 +114,6 @@ class FspGateway:
                 )
                 needs = self.csms.charging_needs(sid, evse.evse_id)
                 if needs is None and key in needs_db:
-                    from adapters.ocpp.charging_needs import EvChargingNeeds
-
                     needs = EvChargingNeeds(**needs_db[key])
                 out[key] = EvseState(plugged=plugged, last=last, needs=needs)
         return out
@@ -128,6 +129,7 @@ class FspGateway:
             self.evse_states(),
             prefs,
             now=int(self.now()),
+            session_start=int(row["delivery_start"]),
             session_end=int(row["delivery_end"]),
         )
 
@@ -163,7 +165,10 @@ class FspGateway:
                 self.participant.post_prognosis(prognosis)
             offers = agent.offers(self.participant.requests(sid))
             for issue in [*agent.preference_issues, *agent.offer_issues]:
-                self.log({"event": "preference_issue", "session_id": sid, **issue.__dict__})
+                key = (sid, issue.ev_id, issue.constraint)
+                if key not in self.warned:  # once per session, not every pass
+                    self.warned.add(key)
+                    self.log({"event": "preference_issue", "session_id": sid, **issue.__dict__})
             if not offers:
                 return  # nothing to offer (yet): the next pass looks again
             bodies = [o.model_dump(mode="json") for o in offers]
@@ -195,6 +200,10 @@ class FspGateway:
             except (ParticipantError, ValueError):
                 result = None
             roots = self.participant.chain.market.session_roots(uuid_to_bytes32(sid))
+            if result is None or not any(roots.result_root):
+                # not anchored or not published yet: nothing is kept, the next pass retries
+                self.log({"event": "orders_unverifiable_yet", "session_id": sid})
+                return
             checked = verify_orders(
                 orders, result, hex32(roots.result_root), self.participant.address
             )
@@ -244,8 +253,6 @@ class FspGateway:
     async def dispatch(self, row: dict[str, Any]) -> None:
         """Send the schedules (once per process: after a restart they are sent again, as
         they were), record per (order, station), acknowledge the verified orders."""
-        import asyncio
-
         sid = str(row["id"])
         stored = await asyncio.to_thread(self.store.orders_of, sid)
         verified = [o for o in stored if o["verified"]]
@@ -341,10 +348,6 @@ class FspGateway:
 
     async def run_pass(self) -> None:
         """One pass over the market's sessions; then relay the outbox."""
-        import asyncio
-
-        from market.fsp.outbox import relay
-
         rows = await asyncio.to_thread(self.participant.sessions)
         for row in sorted(rows, key=lambda r: (int(r["gate_closure"]), str(r["id"]))):
             sid, state = str(row["id"]), str(row["state"])

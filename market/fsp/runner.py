@@ -48,20 +48,27 @@ class ChainTime:
             return self._value
 
     async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
+        """Until the chain's time has moved ``seconds`` on (a warped chain jumps there)."""
+        target = self.now() + max(0.0, seconds)
+        while self.now() < target:
+            await asyncio.sleep(0.25)
 
 
 def _follow_events(
-    url: str, fsp: str, loop: asyncio.AbstractEventLoop, wake: asyncio.Event
+    url: str, fsp: str, loop: asyncio.AbstractEventLoop, wake: asyncio.Event, log: Log
 ) -> None:
-    """Wake the loop on every market event (a cleared session most of all); reconnects."""
+    """Wake the loop on every market event (a cleared session most of all); resumes by id
+    after a dropped stream. A refused stream is logged and retried: the pass polls anyway."""
     client = MarketClient(url)
+    after = 0
     while True:
         try:
-            for _ in client.follow_events(fsp=fsp):
+            for message in client.follow_events(after=after, fsp=fsp):
+                after = message.id
                 loop.call_soon_threadsafe(wake.set)
-        except Exception:  # the pass polls anyway: the stream is only a hint
-            time.sleep(1.0)
+        except Exception as exc:  # the stream is only a hint: never fatal
+            log({"event": "events_stream_failed", "reason": f"{type(exc).__name__}: {exc}"})
+            time.sleep(5.0)
 
 
 async def _serve_api(
@@ -133,7 +140,7 @@ async def main(
             return
         threading.Thread(
             target=_follow_events,
-            args=(cfg.market_url.rstrip("/"), participant.address, loop, wake),
+            args=(cfg.market_url.rstrip("/"), participant.address, loop, wake, log),
             daemon=True,
         ).start()
         while True:

@@ -393,6 +393,17 @@ class GatewayStore:
             ).all()
         return [MeterReading(**json.loads(r.reading_json)) for r in rows]
 
+    def last_reading(self, station_id: str, evse_id: int) -> MeterReading | None:
+        """One EVSE's latest reading in the outbox (what a restarted CSMS knew last)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(outbox.c.reading_json)
+                .where(outbox.c.station_id == station_id, outbox.c.evse_id == evse_id)
+                .order_by(outbox.c.timestamp.desc())
+                .limit(1)
+            ).first()
+        return None if row is None else MeterReading(**json.loads(row.reading_json))
+
     def put_charging_needs(self, station_id: str, evse_id: int, needs: dict[str, Any]) -> None:
         """The latest NotifyEVChargingNeeds of an EVSE (departure, energy) replaces the last."""
         self._replace(

@@ -182,3 +182,11 @@ def test_token_is_issued_once_and_only_its_hash_is_stored(tmp_path: Path) -> Non
     assert token.encode() not in (tmp_path / "gw.db").read_bytes()
     unknown = _cli(tmp_path, cfg, "token", "--user", "mallory")
     assert unknown.returncode == 1 and unknown.stderr.startswith("error: --user: ")
+
+
+def test_without_an_rpc_url_the_gateway_stops_before_connecting(tmp_path: Path) -> None:
+    env = {"FSP_KEY": "0x" + "11" * 32, "ST1_PW": "station-secret"}
+    proc = _cli(tmp_path, _base(database=f"sqlite:///{tmp_path}/gw.db"), "run", "--once", env=env)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: rpc_url: the gateway commits offers")
+    assert proc.stderr.count("\n") == 1

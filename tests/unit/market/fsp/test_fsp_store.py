@@ -54,6 +54,8 @@ def test_outbox_keeps_every_reading_once_and_resumes_after_a_restart(tmp_path: P
     assert again.outbox_counts() == {"sent": 2, "pending": 2, "unsigned": 1}
     assert again.last_readings() == {"ST-1": 300}
     assert [r.timestamp for r in again.readings("ST-1", 1)] == [0, 60, 120, 180, 300]
+    last = again.last_reading("ST-1", 1)
+    assert last is not None and last.timestamp == 300 and again.last_reading("ST-9", 1) is None
 
 
 def test_offers_orders_and_dispatch_are_recorded_by_step(tmp_path: Path) -> None:

@@ -254,7 +254,7 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
                 lambda g=g: day.status(g),
                 sup,
                 timeout_s=START_TIMEOUT_S,
-            )  # type: ignore[misc]
+            )
             argv = [
                 sys.executable,
                 "-m",
@@ -274,7 +274,7 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
             sup.start(f"stations-{g.fsp_id}", argv, {**base, **passwords})
             wait_until(
                 f"stations-{g.fsp_id}: {len(g.stations)} stations connected",
-                lambda g=g: day.status(g).get("stations_connected", 0) >= len(g.stations),  # type: ignore[misc]
+                lambda g=g: day.status(g).get("stations_connected", 0) >= len(g.stations),
                 sup,
                 timeout_s=START_TIMEOUT_S,
             )

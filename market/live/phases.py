@@ -150,7 +150,7 @@ def wait_prognoses(day: LiveDay, spec: SessionSpec, sid: str) -> None:
     for fsp in day.fsps:
         wait_until(
             f"{spec.id}: {fsp.fsp_id} gateway sees the session",
-            lambda fsp=fsp: sid in day.status(fsp).get("sessions", {}),  # type: ignore[misc]
+            lambda fsp=fsp: sid in day.status(fsp).get("sessions", {}),
             day.supervisor,
             timeout_s=PHASE_TIMEOUT_S,
         )
@@ -211,7 +211,7 @@ def wait_dispatch(day: LiveDay, spec: SessionSpec, sid: str) -> None:
             continue
         wait_until(
             f"{spec.id}: {fsp.fsp_id} gateway dispatches its orders",
-            lambda fsp=fsp, want=want: day.status(fsp)["orders"]["dispatched"] >= want,  # type: ignore[misc]
+            lambda fsp=fsp, want=want: day.status(fsp)["orders"]["dispatched"] >= want,
             day.supervisor,
             timeout_s=PHASE_TIMEOUT_S,
         )

@@ -26,14 +26,14 @@ from adapters.chain.anvil import AnvilNode
 from adapters.clock import ChainTimeClock
 from market.api.schemas import CongestionPointCreate, ParticipantCreate
 from market.audit.kept_chain import CHAIN_STATE_FILE, DEPLOYMENT_FILE, keep_chain
-from market.client import MarketClient
+from market.client import ApiError, MarketClient
 from market.live import configs, phases
 from market.live.procs import LiveError, Supervisor, wait_until
 from market.live.report import live_report
 from market.replay.chain import ReplayChain, setup_chain, start_replay_anvil
 from market.replay.derive import derived_key, derived_secret
 from market.replay.grid import ReplayGrid, check_scenario
-from market.replay.scenario import Scenario
+from market.replay.scenario import Scenario, SessionSpec
 from market.replay.world import onchain_role, settlement_rules, station_address, stays
 
 Progress = Callable[[str], None]
@@ -280,17 +280,7 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
             )
         progress(f"roles up: {', '.join(f'{r}={p}' for r, p in sup.pids().items())}")
         for spec in sorted(sc.sessions, key=lambda s: (sc.at(s.gate_closure), s.id)):
-            progress(f"{spec.id}: open")
-            sid = phases.open_session(day, spec)
-            phases.wait_prognoses(day, spec, sid)
-            phases.wait_bids(day, spec, sid)
-            progress(f"{spec.id}: gate closure")
-            phases.gate_closure(day, spec, sid)
-            phases.wait_dispatch(day, spec, sid)
-            progress(f"{spec.id}: delivery")
-            phases.delivery(day, spec)
-            progress(f"{spec.id}: verify and final")
-            phases.settle(day, spec, sid)
+            _run_session(day, spec)
         report = live_report(sc, chain, op, day.session_ids)
         op.close()
         for role in [r for r in sup.children if r.startswith("stations-")]:
@@ -310,6 +300,31 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
         sup.stop_all()
         if anvil is not None:
             anvil.stop()
+
+
+def _run_session(day: phases.LiveDay, spec: SessionSpec) -> None:
+    """One session through its phases; the market refusing or failing a step is a
+    :class:`LiveError` naming the phase (a dead role is named by the supervisor first)."""
+    phase = "open"
+    try:
+        day.progress(f"{spec.id}: open")
+        sid = phases.open_session(day, spec)
+        phases.wait_prognoses(day, spec, sid)
+        phases.wait_bids(day, spec, sid)
+        phase = "gate closure"
+        day.progress(f"{spec.id}: gate closure")
+        phases.gate_closure(day, spec, sid)
+        phase = "dispatch"
+        phases.wait_dispatch(day, spec, sid)
+        phase = "delivery"
+        day.progress(f"{spec.id}: delivery")
+        phases.delivery(day, spec)
+        phase = "verify and final"
+        day.progress(f"{spec.id}: verify and final")
+        phases.settle(day, spec, sid)
+    except (ApiError, httpx.HTTPError) as exc:
+        day.supervisor.check()
+        raise LiveError(f"{spec.id}: {phase}: {type(exc).__name__}: {exc}") from exc
 
 
 def _audit(

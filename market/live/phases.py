@@ -192,7 +192,9 @@ def wait_bids(day: LiveDay, spec: SessionSpec, sid: str) -> None:
 
 
 def _offers(day: LiveDay, sid: str) -> list[dict[str, Any]]:
-    """Offers are private before gate closure: the operator sees them all."""
+    """Offers are private before gate closure: the operator sees them all (signed in anew:
+    a token's lifetime runs on the chain's clock, which the orchestrator warps)."""
+    day.operator.sign_in()
     return day.operator.offers(sid)
 
 

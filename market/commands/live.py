@@ -58,3 +58,34 @@ def live(
     typer.echo(json.dumps(summary, indent=2, sort_keys=True))
     if audit and not audit_info.get("passed"):
         raise typer.Exit(1)
+
+
+def bench_live(
+    fsps: int = typer.Option(5, "--fsps", min=1, max=50, help="FSP gateways (processes)."),
+    stations: int = typer.Option(
+        200, "--stations", min=1, max=2000, help="Simulated stations, one EV each."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the synthetic scenario."),
+    report: Path = typer.Option(
+        None, "--report", help="Output folder (default reports/bench-live)."
+    ),
+) -> None:
+    """Dispatch latency across processes: from the orders being posted to every station
+    having its charging profile (p50/p99 wall seconds; goal p99 <= 5 s). Prints one JSON
+    object."""
+    from market.live import bench
+    from market.live.orchestrator import LiveOptions, run_live
+    from market.live.procs import LiveError
+
+    out = report or Path("reports") / "bench-live"
+    path = bench.write_scenario(out, bench.bench_scenario(fsps, stations, seed))
+
+    def progress(line: str) -> None:
+        print(f"bench live: {line}", file=sys.stderr, flush=True)
+
+    try:
+        result = run_live(path, LiveOptions(report_dir=out, bench=True), progress)
+    except LiveError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(3) from None
+    typer.echo(json.dumps(result, sort_keys=True))

@@ -45,6 +45,7 @@ class LiveOptions:
     report_dir: Path
     seed: int | None = None
     audit: bool = True
+    bench: bool = False  # bench live: the first session up to dispatch, then latencies
 
 
 def _free_port() -> int:
@@ -269,6 +270,8 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
                 "--seed",
                 str(sc.seed),
             ]
+            if options.bench:
+                argv += ["--profiles-log", str(sup.log_dir / f"profiles-{g.fsp_id}.jsonl")]
             passwords = configs.role_env(sc, g.fsp_id, g.stations)
             passwords.pop(configs.KEY_ENV)  # the stations need their passwords, not the key
             sup.start(f"stations-{g.fsp_id}", argv, {**base, **passwords})
@@ -279,6 +282,8 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
                 timeout_s=START_TIMEOUT_S,
             )
         progress(f"roles up: {', '.join(f'{r}={p}' for r, p in sup.pids().items())}")
+        if options.bench:
+            return _bench(day, sc, sup)
         for spec in sorted(sc.sessions, key=lambda s: (sc.at(s.gate_closure), s.id)):
             _run_session(day, spec)
         report = live_report(sc, chain, op, day.session_ids)
@@ -300,6 +305,34 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
         sup.stop_all()
         if anvil is not None:
             anvil.stop()
+
+
+def _bench(day: phases.LiveDay, sc: Scenario, sup: Supervisor) -> dict[str, Any]:
+    """The first session up to its dispatch; then each station's first profile latency."""
+    from market.live import bench
+
+    spec = min(sc.sessions, key=lambda s: sc.at(s.gate_closure))
+    sid = phases.open_session(day, spec)
+    phases.wait_prognoses(day, spec, sid)
+    phases.wait_bids(day, spec, sid)
+    phases.gate_closure(day, spec, sid)
+    orders = len(day.operator.orders(sid))
+    logs = [sup.log_dir / f"profiles-{g.fsp_id}.jsonl" for g in day.fsps]
+    cleared = day.cleared_wall[sid]
+    settled, last = time.monotonic(), -1
+    deadline = time.monotonic() + phases.PHASE_TIMEOUT_S
+    while time.monotonic() < deadline:  # until no new station got a profile for 5 s
+        sup.check()
+        got = len(bench.latencies(logs, cleared))
+        if got != last:
+            settled, last = time.monotonic(), got
+        elif got and time.monotonic() - settled > 5.0:
+            break
+        time.sleep(0.2)
+    result = bench.summary(bench.latencies(logs, cleared), len(sc.stations), len(day.fsps), orders)
+    result["processes"] = sup.pids()
+    (sup.report_dir / "bench.json").write_text(json.dumps(result, indent=1, sort_keys=True))
+    return result
 
 
 def _run_session(day: phases.LiveDay, spec: SessionSpec) -> None:

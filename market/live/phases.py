@@ -58,6 +58,7 @@ class LiveDay:
     progress: Progress
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
     session_ids: dict[str, str] = field(default_factory=dict)  # spec id -> session id
+    cleared_wall: dict[str, float] = field(default_factory=dict)  # session id -> seen CLEARED
 
     def status(self, fsp: Fsp) -> dict[str, Any]:
         answer = self.http.get(fsp.status_url)
@@ -201,6 +202,7 @@ def _offers(day: LiveDay, sid: str) -> list[dict[str, Any]]:
 def gate_closure(day: LiveDay, spec: SessionSpec, sid: str) -> None:
     day.control.warp_to(day.scenario.at(spec.gate_closure))
     day.wait_state(sid, ("CLEARED", "DELIVERING"), f"{spec.id}: gate closure")
+    day.cleared_wall[sid] = time.time()  # bench live: latency is measured from here
 
 
 def wait_dispatch(day: LiveDay, spec: SessionSpec, sid: str) -> None:

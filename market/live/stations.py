@@ -16,6 +16,8 @@ import json
 import os
 import signal
 import sys
+import time
+from pathlib import Path
 
 from adapters.clock import ChainTimeClock
 from adapters.ocpp.simulator.fleet import StationFleet
@@ -42,7 +44,30 @@ def fsp_station_specs(scenario: Scenario, fsp: str, passwords: dict[str, str]) -
     return out
 
 
-async def _run(url: str, rpc_url: str, specs: list[StationSpec], meter_interval_s: int) -> None:
+async def _log_profiles(fleet: StationFleet, path: Path, stop: asyncio.Event) -> None:
+    """One JSON line per charging profile a station received, with the wall time it was
+    seen (polled every 5 ms): what ``bench live`` measures dispatch latency with."""
+    seen = dict.fromkeys(fleet.stations, 0)
+    with path.open("a") as out:
+        while not stop.is_set():
+            wall = time.time()
+            for sid, station in fleet.stations.items():
+                got = station.profiles_received
+                for evse_id, profile_id in got[seen[sid] :]:
+                    row = {"station": sid, "evse": evse_id, "profile": profile_id, "wall": wall}
+                    out.write(json.dumps(row) + "\n")
+                seen[sid] = len(got)
+            out.flush()
+            await asyncio.sleep(0.005)
+
+
+async def _run(
+    url: str,
+    rpc_url: str,
+    specs: list[StationSpec],
+    meter_interval_s: int,
+    profiles_log: Path | None = None,
+) -> None:
     clock = ChainTimeClock(rpc_url)
     fleet = StationFleet(url, specs, clock=clock, meter_interval_s=meter_interval_s)
     stop = asyncio.Event()
@@ -52,7 +77,14 @@ async def _run(url: str, rpc_url: str, specs: list[StationSpec], meter_interval_
     connect_s = await fleet.start(timeout_s=180.0)
     print(json.dumps({"event": "connected", "stations": len(specs), "connect_s": connect_s}))
     sys.stdout.flush()
+    logger = (
+        asyncio.get_running_loop().create_task(_log_profiles(fleet, profiles_log, stop))
+        if profiles_log is not None
+        else None
+    )
     await stop.wait()
+    if logger is not None:
+        await logger
     with contextlib.suppress(Exception):
         await fleet.stop()
     print(json.dumps({"event": "stopped", "readings_sent": fleet.readings_sent}), flush=True)
@@ -68,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", required=True, help="The FSP's CSMS, ws://host:port.")
     parser.add_argument("--rpc", required=True, help="The chain whose time the stations follow.")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--profiles-log", type=Path, default=None, help="JSON lines (bench).")
     args = parser.parse_args(argv)
     scenario, _ = check_scenario(args.scenario)
     if args.seed is not None:
@@ -79,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: {password_env(ids.index(missing[0]))}: not set", file=sys.stderr)
         return 1
-    asyncio.run(_run(args.url, args.rpc, specs, scenario.period.meter_interval_s))
+    interval = scenario.period.meter_interval_s
+    asyncio.run(_run(args.url, args.rpc, specs, interval, args.profiles_log))
     return 0
 
 

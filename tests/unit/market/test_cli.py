@@ -42,6 +42,7 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
         "--processes",
         "--json",
     ],
+    "bench live": ["--fsps", "--stations", "--seed", "--report"],
     "bench audit": ["--offers", "--fsps", "--seed", "--json", "--no-json"],
     "bench fuzz": ["--examples", "--seed", "--steps", "--db"],
     "bench clearing": [

@@ -235,3 +235,15 @@ def test_a_batch_of_offers_can_be_sent_again_after_a_refusal(parts, session) -> 
     fsp.login()
     stored = sorted(o["body"]["offer_id"] for o in fsp.client.offers(session.session_id))
     assert stored == sorted([good.offer_id, fixed.offer_id])
+
+
+def test_an_expired_token_signs_in_again_once_for_private_reads(chain, runtime, clients, session):
+    """A long-running gateway's token outlives its TTL (here: the chain clock moves 2 h); the
+    private read signs in again instead of failing with 401 for ever."""
+    fsp = Participant(clients("fsp_a"))
+    fsp.login()
+    first = fsp.client.token
+    assert fsp.settlements(session.session_id) == []
+    chain.warp_to(int(runtime.core.clock.now()) + 2 * 3600)
+    assert fsp.settlements(session.session_id) == []
+    assert fsp.client.token != first  # signed in anew

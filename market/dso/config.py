@@ -116,8 +116,16 @@ class Schedule(_Strict):
     def _something(self) -> Schedule:
         if not (self.day_ahead or self.intraday):
             raise ValueError("enable day_ahead or intraday (or both)")
-        if self.intraday_open is not None and not self.intraday:
+        spec = self.intraday_open
+        if spec is not None and not self.intraday:
             raise ValueError("intraday_open: set intraday: true to request in them")
+        if spec is not None:
+            need = spec.every_s + spec.min_gate_ahead_s + self.intraday_gate_before_delivery_s
+            if spec.horizon_s < need:
+                raise ValueError(
+                    f"intraday_open.horizon_s: {spec.horizon_s} s can fall between two windows; "
+                    f"at least every_s + min_gate_ahead_s + the gate lead ({need} s)"
+                )
         return self
 
 

@@ -227,7 +227,6 @@ class DsoGateway:
         last = self.followed.get(sid)
         if last is None or _RANK.get(state, -1) <= _RANK.get(last, -1):
             return  # not followed, or not newer (a replayed event after a resume)
-        self.followed[sid] = state
         event: dict[str, Any] = {"event": "session", "session_id": sid, "state": state}
         if state in CLEARED_STATES and last not in CLEARED_STATES:
             orders = self.orders(sid)
@@ -238,8 +237,10 @@ class DsoGateway:
         else:
             self.log(event)
         if state == "FINAL":
-            self.write_statements(sid)
+            self.write_statements(sid)  # a failure leaves it followed: the next pass retries
             del self.followed[sid]
+        else:
+            self.followed[sid] = state
 
     def write_statements(self, session_id: str) -> Path:
         """This DSO's settlements of a FINAL session (and the clearing house's netting, once
@@ -378,7 +379,7 @@ class DsoGateway:
         while True:
             try:
                 if due and pump.idle():  # a burst of events (a replayed history): one pass
-                    self.run_once(follow=not pump.started)
+                    self.run_once()  # follows too: a step that failed is retried
                     pump.start()
                     due = False
                 message = pump.get(0.0 if due else poll_s)

@@ -191,7 +191,7 @@ def test_running_gateway_opens_intraday_sessions_follows_events_and_writes_state
             "intraday_open": {
                 "every_s": 3600,
                 "delivery_s": 3600,
-                "horizon_s": 3600,
+                "horizon_s": 4560,  # every_s + min gate ahead + gate lead: 1 or 2 windows
                 "challenge_window_s": 300,
             },
         },
@@ -221,13 +221,15 @@ def test_running_gateway_opens_intraday_sessions_follows_events_and_writes_state
         raise AssertionError(f"{what}: {(tmp_path / 'dso.log').read_text()[-3000:]}")
 
     try:
-        (row,) = wait("the gateway opens one intraday session", op.sessions)
+        rows = wait("the gateway opens the intraday sessions due", op.sessions)
+        row = min(rows, key=lambda r: r["delivery_start"])
         sid = row["id"]
+        assert len(rows) in (1, 2)
         assert row["state"] == "PENDING"
         assert row["delivery_start"] - row["gate_closure"] == 900
         assert row["delivery_start"] % 3600 == 0
         worker.run_once()  # the worker opens it on-chain: an event the gateway follows
-        (req,) = wait("the gateway requests in it", lambda: op.requests(sid))
+        (req,) = wait("the gateway requests in the first", lambda: op.requests(sid))
         body = req.get("body", req)
         fsp = MarketClient(server, chain.keys["fsp_a"], now=now)
         offer = make_offer(
@@ -259,9 +261,10 @@ def test_running_gateway_opens_intraday_sessions_follows_events_and_writes_state
         other.sign_in()
         assert other.settlements(sid) == []  # another DSO sees none of it
         events = _events((tmp_path / "dso.log").read_text())
-        states = [e["state"] for e in events if e["event"] == "session"]
+        states = [e["state"] for e in events if e["event"] == "session" and e["session_id"] == sid]
         assert states[-1] == "FINAL" and "CLEARED" in states
-        assert [e["session_id"] for e in events if e["event"] == "opened"] == [sid]
+        opened = [e["session_id"] for e in events if e["event"] == "opened"]
+        assert sorted(opened) == sorted(r["id"] for r in rows)  # each once
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -58,6 +58,10 @@ def test_a_window_whose_gate_is_too_near_is_skipped() -> None:
             "schedule.intraday_open.delivery_s",
         ),
         ({"intraday": True, "intraday_open": {"every_s": 10}}, "schedule.intraday_open.every_s"),
+        (  # a horizon shorter than the spacing can hold no window at times
+            {"intraday": True, "intraday_open": {"every_s": 3600, "horizon_s": 3600}},
+            "schedule.intraday_open.horizon_s",
+        ),
     ],
 )
 def test_bad_intraday_open_is_named(schedule: dict[str, Any], field: str) -> None:
@@ -159,3 +163,28 @@ def test_the_fsps_prognoses_are_in_the_forecast_and_requests_wait_for_request_le
     assert not gw._due(row)
     gw.now = lambda: float(start - 3600 - 1800)
     assert gw._due(row)
+
+
+class _Refusing(_Market):
+    """The market refuses the first statements read (e.g. 503 while restarting)."""
+
+    def statements(self, session_id: str) -> dict[str, Any]:
+        if not self.asked:
+            self.asked.append("refused")
+            from market.participant.errors import ParticipantError
+
+            raise ParticipantError("session_id", "503 restarting", status=503)
+        return super().statements(session_id)
+
+
+def test_statements_that_fail_are_retried_by_the_next_pass(tmp_path: Path) -> None:
+    from market.participant.errors import ParticipantError
+
+    cfg = parse_config({**BASE, "output_dir": str(tmp_path)})
+    gw = DsoGateway(cast(Participant, _Refusing()), cfg, cast(DsoGrid, None), log=lambda e: None)
+    gw.followed["s1"] = "VERIFIED"
+    with pytest.raises(ParticipantError):
+        gw.state_changed("s1", "FINAL")
+    assert gw.followed == {"s1": "VERIFIED"}  # still followed: not lost
+    gw.state_changed("s1", "FINAL")  # the next pass (or event) tries again
+    assert (tmp_path / "statements" / "s1.json").exists() and "s1" not in gw.followed

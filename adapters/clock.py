@@ -75,3 +75,45 @@ class ManualClock:
         if seconds < 0:
             raise ValueError(f"seconds: cannot move a clock backwards ({seconds})")
         self._now += seconds
+
+
+class ChainTimeClock:
+    """The chain's time: the latest block's timestamp, read over JSON-RPC.
+
+    Why: in ``flexmarket live`` the orchestrator owns time by warping anvil; every process
+    (market, gateways, stations) reads the same latest block time, so a station's meter
+    interval ends when the chain says so, not when the wall clock does. ``sleep`` waits
+    (polling every ``poll_s`` of wall time) until the chain's time has passed the target,
+    however the chain gets there (mined blocks or a warp).
+    """
+
+    def __init__(self, rpc_url: str, *, poll_s: float = 0.05, timeout_s: float = 5.0) -> None:
+        import httpx  # here: the other clocks need no HTTP stack
+
+        self.rpc_url = rpc_url
+        self.poll_s = poll_s
+        self._http = httpx.Client(timeout=timeout_s)
+
+    def now(self) -> float:
+        answer = self._http.post(
+            self.rpc_url,
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "eth_getBlockByNumber",
+                "params": ["latest", False],
+            },
+        )
+        answer.raise_for_status()
+        block = answer.json().get("result")
+        if not isinstance(block, dict) or "timestamp" not in block:
+            raise RuntimeError(f"{self.rpc_url}: no latest block in {answer.text[:200]}")
+        return float(int(block["timestamp"], 16))
+
+    async def sleep(self, seconds: float) -> None:
+        target = self.now() + max(0.0, seconds)
+        while self.now() < target:
+            await asyncio.sleep(self.poll_s)
+
+    def close(self) -> None:
+        self._http.close()

@@ -29,6 +29,7 @@ from market.commands import (
 from market.commands.audit import audit
 from market.commands.deploy import deploy
 from market.commands.errors import debug_option, guarded
+from market.commands.live import live
 from market.commands.replay import replay
 from market.commands.service import reindex, serve, worker_cmd
 
@@ -58,6 +59,7 @@ app.command("serve")(serve)
 app.command("worker")(worker_cmd)
 app.command("reindex")(reindex)
 app.command("replay")(replay)
+app.command("live")(live)
 app.command("audit")(audit)
 app.add_typer(chain.app, name="chain")
 app.add_typer(bench.app, name="bench")

@@ -17,6 +17,7 @@ from market.auth.siwe import TokenIssuer
 from market.bundles import BundleStore
 from market.core import MarketCore
 from market.core.readings import ReadingRules
+from market.core.session_policy import DsoSessionPolicy
 from market.errors import InvalidMessage
 from market.roles import RoleCache
 from market.settings import Settings
@@ -94,6 +95,13 @@ def build_runtime(
             settlement_rules(settings),
             meter_grace_s=settings.meter_grace_s,
             clock_skew_s=settings.meter_clock_skew_s,
+        ),
+        dso_sessions=DsoSessionPolicy(
+            enabled=settings.dso_sessions,
+            max_gate_before_delivery_s=settings.dso_sessions_max_gate_before_delivery_s,
+            min_gate_ahead_s=settings.dso_sessions_min_gate_ahead_s,
+            max_delivery_s=settings.dso_sessions_max_delivery_s,
+            max_start_ahead_s=settings.dso_sessions_max_start_ahead_s,
         ),
     )
     issuer = TokenIssuer(

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     embed_worker: bool = False
     worker_poll_s: float = 1.0
     meter_grace_s: int = 900
+    # intraday sessions a DSO may open itself (market/core/session_policy.py); off by default
+    dso_sessions: bool = False
+    dso_sessions_max_gate_before_delivery_s: int = Field(default=3600, ge=0)
+    dso_sessions_min_gate_ahead_s: int = Field(default=60, ge=0)
+    dso_sessions_max_delivery_s: int = Field(default=4 * 3600, gt=0)
+    dso_sessions_max_start_ahead_s: int = Field(default=24 * 3600, gt=0)
     meter_clock_skew_s: int = 60  # a posted reading this far ahead of our clock is accepted
     worker_id: str | None = None
     clock: Literal["system", "chain"] = "system"  # "chain": latest block time (warped test chains)

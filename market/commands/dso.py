@@ -37,8 +37,10 @@ def run(
         False, "--once", help="One pass (request in open sessions, log results), then exit."
     ),
 ) -> None:
-    """Long-running DSO gateway: each pass requests flexibility in every open session it has
-    not requested in yet (escrowing the budget) and logs the results as JSON lines."""
+    """Long-running DSO gateway: opens its intraday sessions when configured, requests
+    flexibility in every open session it has not requested in yet (escrowing the budget),
+    follows the market's events and writes its statements once a session is FINAL; JSON-line
+    logs on stdout."""
     from market.dso.grid import load_dso_grid
 
     try:
@@ -58,6 +60,10 @@ def run(
     try:
         participant = connect(cfg.api_url.rstrip("/"), key, rpc_url=cfg.rpc_url)
         gateway = DsoGateway(participant, cfg, grid)
+        if cfg.clock == "chain":  # a warped chain's time (flexmarket live)
+            from adapters.clock import ChainTimeClock
+
+            gateway.now = ChainTimeClock(cfg.rpc_url).now
         if once:
             gateway.run_once()
         else:

@@ -22,6 +22,7 @@ from market.core.encoding import fast_canonical
 from market.core.kinds import BEFORE_CLOSURE, Handled
 from market.core.readings import ReadingRules, check_reading, reading_answer
 from market.core.rows import get_row
+from market.core.session_policy import DsoSessionPolicy, check_dso_session
 from market.errors import (
     Conflict,
     Forbidden,
@@ -60,6 +61,7 @@ class KindHandlers:
     request_escrow_check: Callable[[FlexRequest, str], None] | None
     station_check: Callable[[str, str | None, str], str] | None
     reading_rules: ReadingRules
+    dso_sessions: DsoSessionPolicy
     _session_cache: dict[str, tuple[float, Any]]
     _known_points: set[str]
 
@@ -141,6 +143,8 @@ class KindHandlers:
             raise Conflict("session id already exists", field="body.session_id")
         if body.gate_closure <= now:
             raise InvalidMessage(f"must be after now ({now})", field="body.gate_closure")
+        if "MARKET_OPERATOR" not in roles:
+            check_dso_session(self.dso_sessions, body, now)
         row = m.MarketSession(
             id=body.session_id,
             onchain_id=hex32(uuid_to_bytes32(body.session_id)),

@@ -34,7 +34,8 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {
-    "session": Kind(SessionCreate, frozenset({"MARKET_OPERATOR"})),
+    # a DSO only intraday, within the operator's bounds (market/core/session_policy.py)
+    "session": Kind(SessionCreate, frozenset({"MARKET_OPERATOR", "DSO"})),
     "participant": Kind(
         ParticipantCreate,
         frozenset({"MARKET_OPERATOR", "DSO", "FSP", "METER_ORACLE", "ARBITER", "CPO"}),

@@ -21,6 +21,7 @@ from market.core.handlers import KindHandlers
 from market.core.kinds import BEFORE_CLOSURE, KINDS, id_field
 from market.core.readings import ReadingRules
 from market.core.rows import get_row, insert_into
+from market.core.session_policy import DsoSessionPolicy
 from market.errors import (
     Conflict,
     DuplicateMessage,
@@ -62,6 +63,7 @@ class MarketCore(KindHandlers):
     # (station id, meter key or None, FSP) -> the CPO-registered key; refuses an ungranted one.
     station_check: Callable[[str, str | None, str], str] | None = None
     reading_rules: ReadingRules = field(default_factory=ReadingRules)
+    dso_sessions: DsoSessionPolicy = field(default_factory=DsoSessionPolicy)
     _session_cache: dict[str, tuple[float, Any]] = field(default_factory=dict, repr=False)
     _known_points: set[str] = field(default_factory=set, repr=False)
 

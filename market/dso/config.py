@@ -72,6 +72,29 @@ class BudgetPolicy(_Strict):
     all_or_nothing: bool = False
 
 
+class IntradayOpen(_Strict):
+    """The rolling schedule of intraday sessions this DSO asks the market to open.
+
+    Every ``every_s`` (aligned to multiples of it) a session of ``delivery_s``, its gate
+    closing ``schedule.intraday_gate_before_delivery_s`` before delivery; opened once its
+    delivery starts within ``horizon_s`` of now. The operator bounds what a DSO may open
+    (``FLEXMARKET_DSO_SESSIONS*``); a refusal is logged and the pass goes on.
+    """
+
+    every_s: int = Field(default=3600, ge=60)
+    delivery_s: int = Field(default=3600, ge=60)
+    isp_s: int = Field(default=900, ge=60, le=3600)
+    horizon_s: int = Field(default=7200, gt=0)
+    min_gate_ahead_s: int = Field(default=60, ge=0)
+    challenge_window_s: int = Field(default=3600, ge=0)
+
+    @model_validator(mode="after")
+    def _whole_isps(self) -> IntradayOpen:
+        if self.delivery_s % self.isp_s:
+            raise ValueError(f"delivery_s: {self.delivery_s} is not a whole number of isp_s")
+        return self
+
+
 class Schedule(_Strict):
     """Which open sessions the gateway requests flexibility in.
 
@@ -83,11 +106,26 @@ class Schedule(_Strict):
     intraday: bool = False
     intraday_gate_before_delivery_s: int = Field(default=DEFAULT_GATE_BEFORE_DELIVERY_S, ge=0)
     poll_s: int = Field(default=30, gt=0)
+    intraday_open: IntradayOpen | None = None  # None: the operator opens every session
+    # request once gate closure is at most this far (None: as soon as the session is open),
+    # so the FSPs' prognoses are in the forecast
+    request_lead_s: int | None = Field(default=None, gt=0)
+    use_prognoses: bool = True  # add the FSPs' published prognoses to the grid's load
 
     @model_validator(mode="after")
     def _something(self) -> Schedule:
         if not (self.day_ahead or self.intraday):
             raise ValueError("enable day_ahead or intraday (or both)")
+        spec = self.intraday_open
+        if spec is not None and not self.intraday:
+            raise ValueError("intraday_open: set intraday: true to request in them")
+        if spec is not None:
+            need = spec.every_s + spec.min_gate_ahead_s + self.intraday_gate_before_delivery_s
+            if spec.horizon_s < need:
+                raise ValueError(
+                    f"intraday_open.horizon_s: {spec.horizon_s} s can fall between two windows; "
+                    f"at least every_s + min_gate_ahead_s + the gate lead ({need} s)"
+                )
         return self
 
 
@@ -102,6 +140,10 @@ class DsoGatewayConfig(_Strict):
     congestion_points: list[PointSpec] = Field(min_length=1)
     budget: BudgetPolicy
     schedule: Schedule = Schedule()
+    # where statements go (``statements/<session>.json``); relative: to the config's folder
+    output_dir: str = Field(default="dso-out", min_length=1)
+    # "chain": the latest block time (a warped test chain, ``flexmarket live``)
+    clock: Literal["system", "chain"] = "system"
 
     @model_validator(mode="after")
     def _unique_codes(self) -> DsoGatewayConfig:
@@ -147,4 +189,8 @@ def load_config(path: str | Path) -> DsoGatewayConfig:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise DsoConfigError("--config", f"{p} is not YAML: {exc}".splitlines()[0]) from exc
-    return parse_config(data)
+    cfg = parse_config(data)
+    out = Path(cfg.output_dir)
+    if not out.is_absolute():
+        cfg = cfg.model_copy(update={"output_dir": str(p.resolve().parent / out)})
+    return cfg

@@ -1,32 +1,54 @@
-"""The DSO gateway's loop: for each open session it has not requested in, forecast, escrow and
-post its requests; then follow the sessions it requested in and log their results.
+"""The DSO gateway's loop: open its intraday sessions on a rolling schedule (when configured),
+for each open session it has not requested in forecast, escrow and post its requests; follow
+the sessions it requested in, log their results and, once FINAL, write its statements.
 
-Why a pass: ``--once`` (tests, cron) is one pass; ``run`` is passes every ``poll_s``. Whether a
-session was requested is read back from the market (``GET /sessions/{id}/requests``, by
-submitter), so a restarted gateway neither requests twice nor escrows twice.
+Why a pass: ``--once`` (tests, cron) is one pass that reads each followed session's state;
+``run`` follows the market's event stream (``GET /events``) and makes a pass whenever a
+session opens or ``poll_s`` passes without one. Whether a session was requested is read back
+from the market (``GET /sessions/{id}/requests``, by submitter) and a session's id is derived
+from its window, so a restarted gateway neither requests, escrows nor opens twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import queue
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from adapters.grid.model import GridModelError
-from clearing.messages import FlexOrder, FlexRequest
+from clearing.messages import DPrognosis, FlexOrder, FlexRequest
 from market.agents.common import MarketSession, as_message
 from market.agents.dso import DsoAgent, DsoAgentError, DsoConfig
-from market.dso.config import DsoGatewayConfig
+from market.agents.intraday import intraday_windows
+from market.api.schemas import SessionCreate
+from market.dso.config import DsoGatewayConfig, IntradayOpen
 from market.dso.grid import DsoGrid
+from market.event_stream import MarketEventMessage
 from market.participant.errors import ParticipantError
 from market.participant.participant import CLEARED_STATES, Participant, api_step
 
 Log = Callable[[dict[str, Any]], None]
+
+#: Store states in lifecycle order: a state event never moves a followed session back.
+_RANK = {
+    "PENDING": 0,
+    "OPEN": 1,
+    "CLOSED": 2,
+    "CLEARED": 3,
+    "DELIVERING": 4,
+    "VERIFIED": 5,
+    "DISPUTED": 6,
+    "FINAL": 7,
+}
 
 
 def json_log(event: dict[str, Any]) -> None:
@@ -51,6 +73,40 @@ def within_budget(requests: list[FlexRequest], cap_units: int) -> tuple[list[Fle
     return kept, len(requests) - len(kept)
 
 
+def due_windows(
+    spec: IntradayOpen, gate_before_delivery_s: int, dso: str, now: int
+) -> list[SessionCreate]:
+    """The intraday sessions to have open at ``now``: deliveries aligned to ``every_s``
+    starting within ``horizon_s``, whose gate is still ``min_gate_ahead_s`` away. Ids are
+    derived from the DSO and the window, so asking twice asks for the same session."""
+    earliest = now + spec.min_gate_ahead_s + gate_before_delivery_s
+    first = -(-earliest // spec.every_s) * spec.every_s
+    windows = intraday_windows(
+        first_start_unix=first,
+        until_unix=now + spec.horizon_s + spec.delivery_s,
+        every_s=spec.every_s,
+        delivery_s=spec.delivery_s,
+        gate_before_delivery_s=gate_before_delivery_s,
+    )
+    return [
+        SessionCreate(
+            session_id=str(
+                uuid.uuid5(
+                    uuid.NAMESPACE_URL,
+                    f"flexmarket:intraday:{dso}:{w.delivery_start_unix}:{w.delivery_end_unix}",
+                )
+            ),
+            gate_closure=w.gate_closure_unix,
+            delivery_start=w.delivery_start_unix,
+            delivery_end=w.delivery_end_unix,
+            isp_s=spec.isp_s,
+            challenge_window_s=spec.challenge_window_s,
+        )
+        for w in windows
+        if w.delivery_start_unix <= now + spec.horizon_s
+    ]
+
+
 @dataclass
 class DsoGateway:
     """One DSO's gateway: its participant (API + chain), its grid and its config."""
@@ -59,8 +115,10 @@ class DsoGateway:
     config: DsoGatewayConfig
     grid: DsoGrid
     log: Log = json_log
+    now: Callable[[], float] = time.time
     followed: dict[str, str] = field(default_factory=dict)  # session id -> last state logged
     recovered: bool = False
+    opened: set[str] = field(default_factory=set)  # intraday session ids known to the market
 
     def _wanted(self, row: dict[str, Any]) -> bool:
         sched = self.config.schedule
@@ -99,7 +157,11 @@ class DsoGateway:
         agent = self._agent(row)
         sid = agent.session.session_id
         policy = self.config.budget
-        requests = agent.requests()
+        ev_load = None
+        if self.config.schedule.use_prognoses:
+            prognoses = self.prognoses(sid)
+            ev_load = agent.ev_load_from_prognoses(prognoses) if prognoses else None
+        requests = agent.requests(ev_load)
         for need in agent.unresolved:
             self.log({"event": "unresolved", "session_id": sid, "need": asdict(need)})
         kept, dropped = within_budget(requests, policy.max_budget_units_per_session)
@@ -113,6 +175,16 @@ class DsoGateway:
                 }
             )
         return kept
+
+    def prognoses(self, session_id: str) -> list[DPrognosis]:
+        """The FSPs' published prognoses of the session (their EVs' planned load)."""
+        with api_step("session_id"):
+            rows = self.participant.client.prognoses(session_id)
+        return [as_message(DPrognosis, r) for r in rows]
+
+    def _due(self, row: dict[str, Any]) -> bool:
+        lead = self.config.schedule.request_lead_s
+        return lead is None or int(row["gate_closure"]) - int(self.now()) <= lead
 
     def request_session(self, row: dict[str, Any]) -> list[FlexRequest]:
         """Escrow and post this session's requests unless this DSO already requested in it."""
@@ -145,23 +217,87 @@ class DsoGateway:
         return requests
 
     def follow(self) -> None:
-        """Log each followed session's state change; once cleared, its orders."""
-        for sid, last in list(self.followed.items()):
-            state = self.participant.session_state(sid)
-            if state == last:
-                continue
+        """Read each followed session's state (``--once``; the loop uses the event stream)."""
+        for sid in list(self.followed):
+            self.state_changed(sid, self.participant.session_state(sid))
+
+    def state_changed(self, sid: str, state: str) -> None:
+        """Log a followed session's new state; once cleared, its orders and the congestion
+        before/after; once FINAL, write its statements and stop following it."""
+        last = self.followed.get(sid)
+        if last is None or _RANK.get(state, -1) <= _RANK.get(last, -1):
+            return  # not followed, or not newer (a replayed event after a resume)
+        event: dict[str, Any] = {"event": "session", "session_id": sid, "state": state}
+        if state in CLEARED_STATES and last not in CLEARED_STATES:
+            orders = self.orders(sid)
+            event["orders"] = len(orders)
+            event["ordered_w"] = sum(i.power_w for o in orders for i in o.isps)
+            self.log(event)
+            self.congestion(sid, orders)
+        else:
+            self.log(event)
+        if state == "FINAL":
+            self.write_statements(sid)  # a failure leaves it followed: the next pass retries
+            del self.followed[sid]
+        else:
             self.followed[sid] = state
-            event: dict[str, Any] = {"event": "session", "session_id": sid, "state": state}
-            if state in CLEARED_STATES and last not in CLEARED_STATES:
-                orders = self.orders(sid)
-                event["orders"] = len(orders)
-                event["ordered_w"] = sum(i.power_w for o in orders for i in o.isps)
-                self.log(event)
-                self.congestion(sid, orders)
-            else:
-                self.log(event)
-            if state == "FINAL":
-                del self.followed[sid]
+
+    def write_statements(self, session_id: str) -> Path:
+        """This DSO's settlements of a FINAL session (and the clearing house's netting, once
+        there) as ``<output_dir>/statements/<session>.json``."""
+        statements = self.participant.statements(session_id)
+        path = Path(self.config.output_dir) / "statements" / f"{session_id}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(statements, sort_keys=True, indent=1, default=str))
+        tmp.replace(path)  # never a half-written statement
+        self.log({"event": "statements", "session_id": session_id, "path": str(path)})
+        return path
+
+    def open_intraday(self) -> list[str]:
+        """Ask the market to open the intraday sessions now due (``schedule.intraday_open``);
+        a refusal (the operator's bounds) is logged, the pass goes on."""
+        sched = self.config.schedule
+        if sched.intraday_open is None:
+            return []
+        due = due_windows(
+            sched.intraday_open,
+            sched.intraday_gate_before_delivery_s,
+            self.participant.address,
+            int(self.now()),
+        )
+        todo = [b for b in due if b.session_id not in self.opened]
+        if not todo:
+            return []
+        self.opened |= {str(r["id"]) for r in self.participant.sessions()}
+        out = []
+        for body in todo:
+            if body.session_id in self.opened:
+                continue
+            try:
+                self.participant.open_session(body)
+            except ParticipantError as exc:
+                self.log(
+                    {
+                        "event": "open_refused",
+                        "session_id": body.session_id,
+                        "field": exc.field,
+                        "reason": exc.reason,
+                    }
+                )
+                continue
+            self.opened.add(body.session_id)
+            out.append(body.session_id)
+            self.log(
+                {
+                    "event": "opened",
+                    "session_id": body.session_id,
+                    "gate_closure": body.gate_closure,
+                    "delivery_start": body.delivery_start,
+                    "delivery_end": body.delivery_end,
+                }
+            )
+        return out
 
     def orders(self, session_id: str) -> list[FlexOrder]:
         """Every order of a cleared session (all FSPs: the DSO pays for them all)."""
@@ -195,13 +331,15 @@ class DsoGateway:
                 self.followed[sid] = ""
         self.recovered = True
 
-    def run_once(self) -> list[FlexRequest]:
-        """One pass: request in every wanted open session, then follow the requested ones."""
+    def run_once(self, *, follow: bool = True) -> list[FlexRequest]:
+        """One pass: open due intraday sessions, request in every wanted open session, then
+        (``follow``) read the requested ones' states."""
         if not self.recovered:
             self.recover()
+        self.open_intraday()
         posted: list[FlexRequest] = []
         for row in self.participant.sessions(state="OPEN"):
-            if self._wanted(row):
+            if self._wanted(row) and self._due(row):
                 try:
                     posted += self.request_session(row)
                 except ParticipantError as exc:
@@ -213,17 +351,97 @@ class DsoGateway:
                             "reason": exc.reason,
                         }
                     )
-        self.follow()
+        if follow:
+            self.follow()
         return posted
 
-    def run_forever(self, sleep: Callable[[float], None] = time.sleep) -> None:
-        """Passes every ``schedule.poll_s`` until interrupted; a pass the market or the chain
-        fails (unreachable, refused) is logged and the next pass retries it."""
+    def on_event(self, message: MarketEventMessage) -> bool:
+        """Apply one market event; True when it calls for a pass (a session opened)."""
+        if message.event != "session_state":
+            return False
+        sid, state = str(message.data.get("session_id", "")), str(message.data.get("state", ""))
+        self.state_changed(sid, state)
+        return state == "OPEN"
+
+    def run_forever(
+        self,
+        sleep: Callable[[float], None] = time.sleep,
+        events: Callable[[int], Any] | None = None,
+    ) -> None:
+        """Follow the market's event stream until interrupted: a pass at start, whenever a
+        session opens and every ``schedule.poll_s`` without one (intraday sessions come due
+        with time, not with events). A pass the market or the chain fails (unreachable,
+        refused) is logged and the next one retries it; a dropped stream resumes after the
+        last event seen (``events(after)`` is the stream, default ``follow_events``)."""
+        poll_s = self.config.schedule.poll_s
+        pump = _EventPump(events or self._events)
+        due = True
         while True:
             try:
-                self.run_once()
+                if due and pump.idle():  # a burst of events (a replayed history): one pass
+                    self.run_once()  # follows too: a step that failed is retried
+                    pump.start()
+                    due = False
+                message = pump.get(0.0 if due else poll_s)
+                if message is None:
+                    due = True
+                elif isinstance(message, BaseException):
+                    self.log({"event": "stream_failed", "field": "events", "reason": str(message)})
+                    sleep(poll_s)
+                    pump.restart()
+                    due = True
+                else:
+                    due = self.on_event(message) or due
             except ParticipantError as exc:
                 self.log({"event": "pass_failed", "field": exc.field, "reason": exc.reason})
+                sleep(poll_s)
+                due = True
             except httpx.HTTPError as exc:
                 self.log({"event": "pass_failed", "field": "api", "reason": str(exc)})
-            sleep(self.config.schedule.poll_s)
+                sleep(poll_s)
+                due = True
+
+    def _events(self, after: int) -> Any:
+        return self.participant.client.follow_events(after=after)
+
+
+class _EventPump:
+    """The event stream read in a thread, so the loop can wait for an event *or* ``poll_s``.
+
+    Remembers the last event id: a restarted pump resumes there, so no event is lost."""
+
+    def __init__(self, events: Callable[[int], Any]) -> None:
+        self.events = events
+        self.queue: queue.Queue[MarketEventMessage | BaseException] = queue.Queue()
+        self.last = 0
+        self.started = False
+
+    def start(self) -> None:
+        if not self.started:
+            self.started = True
+            threading.Thread(target=self._run, daemon=True, name="dso-events").start()
+
+    def restart(self) -> None:
+        self.started = False
+        self.start()
+
+    def _run(self) -> None:
+        try:
+            for message in self.events(self.last):
+                self.queue.put(message)
+        except Exception as exc:  # handed to the loop, which logs it and restarts the pump
+            self.queue.put(exc)
+        else:
+            self.queue.put(ConnectionError("the event stream ended"))
+
+    def idle(self) -> bool:
+        return self.queue.empty()
+
+    def get(self, timeout_s: float) -> MarketEventMessage | BaseException | None:
+        try:
+            item = self.queue.get(timeout=timeout_s) if timeout_s > 0 else self.queue.get_nowait()
+        except queue.Empty:
+            return None
+        if isinstance(item, MarketEventMessage):
+            self.last = item.id
+        return item

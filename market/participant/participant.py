@@ -19,7 +19,7 @@ from clearing.messages import DPrognosis, FlexOffer, FlexOrder, FlexRequest
 from clearing.settlement.meter import MeterRef
 from clearing.settlement.report import Portfolio
 from market.agents.common import as_message
-from market.api.schemas import AssetCreate, MeterReadingCreate, ParticipantCreate
+from market.api.schemas import AssetCreate, MeterReadingCreate, ParticipantCreate, SessionCreate
 from market.client import ApiError, MarketClient
 from market.participant.errors import ParticipantError, from_api_error
 from market.participant.onchain import ChainAccount, Commitment
@@ -89,6 +89,12 @@ class Participant:
             return self.client.assets(owner=self.address)
 
     # ---- before gate closure ----------------------------------------------------------------
+
+    def open_session(self, body: SessionCreate) -> dict[str, Any]:
+        """Ask the market to open a session (the operator; a DSO within the operator's bounds
+        for intraday sessions). One message id per session: a retry is a replay."""
+        with api_step("session", "session."):
+            return self.client.create_session(body, message_id=once("session", body.session_id))
 
     def sessions(self, state: str | None = None) -> list[dict[str, Any]]:
         with api_step("sessions"):
@@ -281,17 +287,30 @@ class Participant:
             raise ParticipantError("credits", f"{self.address} has nothing to withdraw")
         return self.chain.withdraw()
 
-    def settlements(self, session_id: str) -> list[dict[str, Any]]:
+    def _private(self, step: str, read: Callable[[], Any]) -> Any:
+        """A signed-in read; an expired token (401: a long-running gateway, or a chain clock
+        that moved on) signs in again, once."""
         self._signed_in()
-        with api_step("session_id"):
-            return self.client.settlements(session_id, fsp=self.address)
+        try:
+            with api_step(step):
+                return read()
+        except ParticipantError as exc:
+            if exc.status != 401:
+                raise
+        self.login()
+        with api_step(step):
+            return read()
+
+    def settlements(self, session_id: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self._private(
+            "session_id", lambda: self.client.settlements(session_id, fsp=self.address)
+        )
+        return rows
 
     def statement(self, period: str, *, fmt: str = "json") -> Any:
         """This participant's clearing-house statement of ``period`` (a session id), once the
         clearing house has netted it (signs in when needed)."""
-        self._signed_in()
-        with api_step("period"):
-            return self.client.statement(period, fmt=fmt)
+        return self._private("period", lambda: self.client.statement(period, fmt=fmt))
 
     def statements(self, session_id: str) -> dict[str, Any]:
         """What this participant is owed for a session: the market's settlements (reserved

@@ -155,11 +155,20 @@ def _payments(
     """On-chain money: DSO escrow -> FSP payouts, and refunds (revenue sharing comes from the
     clearing house's period, see ``_netted_payments``)."""
     addr_to_id = {a.lower(): pid for pid, a in ctx.chain.addresses.items()}
+    request_dso = {r.request_id: dso for dso in run.dso for r in run.requests}
+    money, flows = payments_of(run.delivery, addr_to_id, request_dso)
+    money["withdrawn_units"] = dict(sorted(run.withdrawn.items()))
+    return money, flows
+
+
+def payments_of(
+    report: Any, addr_to_id: dict[str, str], request_dso: dict[str, str]
+) -> tuple[dict[str, Any], list[tuple[str, str, int]]]:
+    """Payouts, refunds and per-party money of one verified session's delivery report
+    (``flexmarket live`` builds its report.json with this too, so the two compare)."""
     paid: dict[str, int] = defaultdict(int)
     received: dict[str, int] = defaultdict(int)
     flows: dict[tuple[str, str], int] = defaultdict(int)
-    report = run.delivery
-    request_dso = {r.request_id: dso for dso in run.dso for r in run.requests}
     payout_lines = []
     refund_lines = []
     if report is not None:
@@ -200,7 +209,6 @@ def _payments(
             "payouts": sorted(payout_lines, key=lambda x: (x["request_id"], x["fsp"])),
             "refunds": sorted(refund_lines, key=lambda x: x["request_id"]),
             "payments": payments,
-            "withdrawn_units": dict(sorted(run.withdrawn.items())),
         },
         sorted((s, d, a) for (s, d), a in flows.items() if a > 0),
     )

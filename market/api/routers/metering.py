@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from sqlmodel import Session, col, select
 
+from clearing.encoding import hex32, uuid_to_bytes32
 from market.api.deps import CoreDep, SignedInDep
 from market.api.routers._write import WRITE_RESPONSES, submit_signed
 from market.api.schemas import Signed
@@ -60,16 +61,28 @@ def list_readings(
 def list_settlements(
     session_id: str, core: CoreDep, reader: SignedInDep, fsp: str | None = None
 ) -> list[dict[str, Any]]:
-    """Your statements (SIWE token); the operator sees everyone's."""
+    """Your statements (SIWE token): an FSP its own, a DSO those of its requests (the
+    reservation statements: reserved and paid per FSP); the operator sees everyone's."""
+    dso_requests: set[str] = set()
     if not core.is_operator(reader):
         if fsp is not None and fsp.lower() != reader:
             raise Forbidden("statements are private to their FSP", field="fsp")
         fsp = reader
+        with Session(core.engine) as db:
+            q_req = select(m.FlexRequestRow.id).where(
+                m.FlexRequestRow.session_id == session_id, m.FlexRequestRow.dso == reader
+            )
+            dso_requests = {hex32(uuid_to_bytes32(rid)) for rid in db.exec(q_req)}
     with Session(core.engine) as db:
         q = select(m.Settlement).where(m.Settlement.session_id == session_id)
-        if fsp:
+        if fsp and not dso_requests:
             q = q.where(m.Settlement.fsp == fsp.lower())
-        return [
-            {**json.loads(r.body_json), "payout_units": r.payout_units}
-            for r in db.exec(q.order_by(col(m.Settlement.id)))
-        ]
+        rows = list(db.exec(q.order_by(col(m.Settlement.id))))
+        if dso_requests:  # own FSP rows (if any) and the reservation rows of own requests
+            rows = [
+                r
+                for r in rows
+                if r.fsp == reader
+                or json.loads(r.body_json).get("request_id_onchain") in dso_requests
+            ]
+    return [{**json.loads(r.body_json), "payout_units": r.payout_units} for r in rows]

@@ -45,6 +45,7 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
         "--sessions",
         "--json",
     ],
+    "bench live": ["--fsps", "--stations", "--seed", "--report"],
     "bench audit": ["--offers", "--fsps", "--seed", "--json", "--no-json"],
     "bench fuzz": ["--examples", "--seed", "--steps", "--db"],
     "bench clearing": [
@@ -102,6 +103,7 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
     "fsp": [],
     "fsp run": ["--config", "--check", "--once"],
     "fsp token": ["--config", "--user"],
+    "live": ["scenario", "--report", "--seed", "--audit", "--no-audit"],
     "participant": [],
     "participant assets": ["--api", "--key-env", "--rpc"],
     "participant commit": ["--file", "--api", "--key-env", "--rpc"],

@@ -162,3 +162,110 @@ def test_missing_key_is_named_before_connecting(tmp_path: Path) -> None:
     proc = _dso_run(tmp_path, _config("http://127.0.0.1:9", "http://127.0.0.1:9"), "", "--once")
     assert proc.returncode == 1
     assert proc.stderr == "error: key_env: environment variable DSO_GATEWAY_KEY is not set\n"
+
+
+def test_running_gateway_opens_intraday_sessions_follows_events_and_writes_statements(
+    chain, runtime, server, tmp_path
+) -> None:
+    """The long-running gateway (its own process, clock: chain) opens the intraday windows
+    due, requests in them when the worker opens them (an event, not a poll), and after FINAL
+    writes its statements to its output folder."""
+    from market_helpers import attest_in_full
+
+    from market.core.session_policy import DsoSessionPolicy
+
+    runtime.core.dso_sessions = DsoSessionPolicy(enabled=True)
+    now = runtime.core.clock.now
+    op = MarketClient(server, chain.keys["operator"], now=now)
+    setup_market(op)
+    out = tmp_path / "out"
+    cfg = _config(
+        server,
+        chain.node.rpc_url,
+        clock="chain",
+        output_dir=str(out),
+        schedule={
+            "day_ahead": False,
+            "intraday": True,
+            "poll_s": 60,  # longer than the test: what happens is driven by events
+            "intraday_open": {
+                "every_s": 3600,
+                "delivery_s": 3600,
+                "horizon_s": 4560,  # every_s + min gate ahead + gate lead: 1 or 2 windows
+                "challenge_window_s": 300,
+            },
+        },
+    )
+    path = tmp_path / "dso.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    log = (tmp_path / "dso.log").open("w")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DSO_GATEWAY_KEY": chain.keys["dso"]}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "market.cli", "dso", "run", "--config", str(path)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    worker = make_worker(runtime)
+
+    def wait(what, cond, timeout_s: float = 60.0):
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "dso.log").read_text()[-3000:]
+            got = cond()
+            if got:
+                return got
+            time.sleep(0.2)
+        raise AssertionError(f"{what}: {(tmp_path / 'dso.log').read_text()[-3000:]}")
+
+    try:
+        rows = wait("the gateway opens the intraday sessions due", op.sessions)
+        row = min(rows, key=lambda r: r["delivery_start"])
+        sid = row["id"]
+        assert len(rows) in (1, 2)
+        assert row["state"] == "PENDING"
+        assert row["delivery_start"] - row["gate_closure"] == 900
+        assert row["delivery_start"] % 3600 == 0
+        worker.run_once()  # the worker opens it on-chain: an event the gateway follows
+        (req,) = wait("the gateway requests in the first", lambda: op.requests(sid))
+        body = req.get("body", req)
+        fsp = MarketClient(server, chain.keys["fsp_a"], now=now)
+        offer = make_offer(
+            sid,
+            fsp.address,
+            expires_at=row["gate_closure"],
+            request_id=body["request_id"],
+            power_w=ORDER_W,
+            price=100_000_000,
+        )
+        fsp.post_offer(offer)
+        commit(chain, "fsp_a", sid, [offer])
+        chain.warp_to(row["gate_closure"] + 1)
+        worker.run_once()
+        chain.warp_to(row["delivery_end"] + 61)
+        attest_in_full(chain, runtime.ledger, sid, b"\x02" * 32)
+        worker.run_once()
+        chain.warp_to(row["delivery_end"] + 61 + 301)
+        worker.run_once()
+        assert op.session(sid)["state"] == "FINAL"
+        stmt_path = out / "statements" / f"{sid}.json"
+        wait("the statements", stmt_path.exists)
+        statements = json.loads(stmt_path.read_text())
+        assert statements["session_id"] == sid
+        (res,) = statements["settlements"]  # the reservation statement of its one request
+        assert res["fsp"] == fsp.address and res["reserved_units"] > 0
+        assert res["payout_units"] == res["reserved_units"]  # attested in full
+        other = MarketClient(server, chain.keys["dso2"], now=now)
+        other.sign_in()
+        assert other.settlements(sid) == []  # another DSO sees none of it
+        events = _events((tmp_path / "dso.log").read_text())
+        states = [e["state"] for e in events if e["event"] == "session" and e["session_id"] == sid]
+        assert states[-1] == "FINAL" and "CLEARED" in states
+        opened = [e["session_id"] for e in events if e["event"] == "opened"]
+        assert sorted(opened) == sorted(r["id"] for r in rows)  # each once
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()

@@ -271,3 +271,15 @@ def test_a_commitment_is_made_once_and_its_retry_is_answered_as_the_first_time(
     assert "AlreadyCommitted" in f"{err.value.field} {err.value.reason}"
     sid = uuid_to_bytes32(session.session_id)
     assert chain.contracts.market.offer_commitment(sid, fsp.address).count == 1
+
+
+def test_an_expired_token_signs_in_again_once_for_private_reads(chain, runtime, clients, session):
+    """A long-running gateway's token outlives its TTL (here: the chain clock moves 2 h); the
+    private read signs in again instead of failing with 401 for ever."""
+    fsp = Participant(clients("fsp_a"))
+    fsp.login()
+    first = fsp.client.token
+    assert fsp.settlements(session.session_id) == []
+    chain.warp_to(int(runtime.core.clock.now()) + 2 * 3600)
+    assert fsp.settlements(session.session_id) == []
+    assert fsp.client.token != first  # signed in anew

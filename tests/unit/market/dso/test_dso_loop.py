@@ -59,11 +59,17 @@ def test_a_failed_pass_is_logged_and_retried_after_poll_s() -> None:
 
     gateway = DsoGateway(cast(Participant, flaky), cfg, cast(DsoGrid, None), log=logged.append)
     with pytest.raises(_Stop):
-        gateway.run_forever(sleep=sleep)
+        gateway.run_forever(sleep=sleep, events=lambda after: iter(()))
     assert slept == [7, 7, 7, 7]
     # pass 1: recovery's listing fails (API down); pass 2: recovery lists, the OPEN listing
-    # is refused; passes 3 and 4: fine again
-    assert [e["event"] for e in logged] == ["pass_failed", "pass_failed"]
+    # is refused; pass 3 is fine and starts the event stream, which ends at once (twice)
+    assert [e["event"] for e in logged] == [
+        "pass_failed",
+        "pass_failed",
+        "stream_failed",
+        "stream_failed",
+    ]
+    assert logged[2]["field"] == "events" and "ended" in logged[2]["reason"]
     assert logged[0]["field"] == "api" and "connection refused" in logged[0]["reason"]
     assert logged[1] == {
         "event": "pass_failed",

@@ -1,0 +1,91 @@
+"""``flexmarket live SCENARIO``: argument parsing and progress lines only (the run is
+``market.live.orchestrator``). Registered in market/cli.py."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+
+import typer
+
+
+def live(
+    scenario: Path = typer.Argument(..., help="Scenario YAML (see scripts/scenarios/)."),
+    report: Path = typer.Option(
+        None, "--report", help="Output folder (default reports/live-<scenario name>)."
+    ),
+    seed: int = typer.Option(None, "--seed", help="Override the scenario's seed."),
+    audit: bool = typer.Option(True, "--audit/--no-audit", help="Run the auditor at the end."),
+) -> None:
+    """Run a scenario with each role as its own OS process (anvil, market, DSO gateway, FSP
+    gateways, stations), on the chain's warped clock, then audit the kept chain. Writes
+    processes.json, logs/<role>.log, report.json and chain-state.json in --report."""
+    from market.live.orchestrator import LiveOptions, run_live
+    from market.live.procs import LiveError
+    from market.replay.grid import check_scenario
+    from market.replay.scenario import ScenarioError
+
+    def progress(line: str) -> None:
+        print(f"live: {line}", file=sys.stderr, flush=True)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # the children are stopped on the way out
+    try:
+        sc, _ = check_scenario(scenario)
+        out = report or Path("reports") / f"live-{sc.name}"
+        result = run_live(scenario, LiveOptions(report_dir=out, seed=seed, audit=audit), progress)
+    except ScenarioError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except LiveError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(3) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted: every role was stopped", err=True)
+        raise typer.Exit(130) from None
+    audit_info = result.get("audit", {})
+    summary = {
+        "report": str(out / "report.json"),
+        "processes": result["processes"],
+        "total": result["total"],
+        "audit": "pass" if audit_info.get("passed") else ("skipped" if not audit else "FINDINGS"),
+        "wall_s": result["wall_s"],
+    }
+    typer.echo(json.dumps(summary, indent=2, sort_keys=True))
+    if audit and not audit_info.get("passed"):
+        raise typer.Exit(1)
+
+
+def bench_live(
+    fsps: int = typer.Option(5, "--fsps", min=1, max=50, help="FSP gateways (processes)."),
+    stations: int = typer.Option(
+        200, "--stations", min=1, max=2000, help="Simulated stations, one EV each."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the synthetic scenario."),
+    report: Path = typer.Option(
+        None, "--report", help="Output folder (default reports/bench-live)."
+    ),
+) -> None:
+    """Dispatch latency across processes: from the orders being posted to every station
+    having its charging profile (p50/p99 wall seconds; goal p99 <= 5 s). Prints one JSON
+    object."""
+    from market.live import bench
+    from market.live.orchestrator import LiveOptions, run_live
+    from market.live.procs import LiveError
+
+    out = report or Path("reports") / "bench-live"
+    path = bench.write_scenario(out, bench.bench_scenario(fsps, stations, seed))
+
+    def progress(line: str) -> None:
+        print(f"bench live: {line}", file=sys.stderr, flush=True)
+
+    try:
+        result = run_live(path, LiveOptions(report_dir=out, bench=True), progress)
+    except LiveError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(3) from None
+    typer.echo(json.dumps(result, sort_keys=True))

@@ -1,0 +1,260 @@
+"""The orchestrator's clock: it warps the chain through each session's phases and, in
+delivery, steps meter interval by meter interval behind a barrier.
+
+Why a barrier: every process reads the chain's latest block time, so the stations sample an
+interval as soon as the chain passes it; the next warp waits until every station's reading up
+to ``t`` is in its FSP gateway (``GET /status`` ``last_reading``) and relayed to the market
+(outbox ``pending`` 0). The readings, and so the settlement, are then the same however fast
+the machine is.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from adapters.chain.anvil import AnvilControl
+from market.api.schemas import SessionCreate
+from market.client import MarketClient
+from market.live import configs
+from market.live.procs import LiveError, Supervisor, wait_until
+from market.replay.derive import derived_uuid
+from market.replay.scenario import Scenario, SessionSpec
+
+Progress = Callable[[str], None]
+PHASE_TIMEOUT_S = 180.0
+BARRIER_TIMEOUT_S = 120.0
+NO_BID_S = 15.0
+
+
+@dataclass
+class Fsp:
+    """One FSP gateway as the orchestrator sees it: its status URL and its stations."""
+
+    fsp_id: str
+    address: str  # lower case
+    status_url: str
+    stations: list[str]
+    orders_so_far: int = 0  # this FSP's orders over the sessions run so far
+
+
+@dataclass
+class LiveDay:
+    """What the phases need: the chain, the market as operator, the roles, the files."""
+
+    scenario: Scenario
+    control: AnvilControl
+    operator: MarketClient
+    supervisor: Supervisor
+    fsps: list[Fsp]
+    dso_log: Path
+    dso_out: Path
+    progress: Progress
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
+    session_ids: dict[str, str] = field(default_factory=dict)  # spec id -> session id
+    cleared_wall: dict[str, float] = field(default_factory=dict)  # session id -> seen CLEARED
+
+    def status(self, fsp: Fsp) -> dict[str, Any]:
+        answer = self.http.get(fsp.status_url)
+        answer.raise_for_status()
+        out: dict[str, Any] = answer.json()
+        return out
+
+    def state(self, session_id: str) -> str:
+        return str(self.operator.session(session_id)["state"])
+
+    def wait_state(self, session_id: str, states: tuple[str, ...], what: str) -> str:
+        got = wait_until(
+            f"{what}: session {session_id} to reach {'/'.join(states)}",
+            lambda: (s := self.state(session_id)) in states and s,
+            self.supervisor,
+            timeout_s=PHASE_TIMEOUT_S,
+        )
+        return str(got)
+
+    def dso_events(self, session_id: str) -> list[dict[str, Any]]:
+        out = []
+        for line in self.dso_log.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if event.get("session_id") == session_id:
+                    out.append(event)
+        return out
+
+
+def barrier(day: LiveDay, t: int) -> None:
+    """Wait until every station's reading at ``t`` (its meter interval floor) is in its FSP
+    gateway and the gateway's outbox is empty (relayed to the market)."""
+    interval = day.scenario.period.meter_interval_s
+    floor = t // interval * interval
+
+    def done() -> bool:
+        for fsp in day.fsps:
+            status = day.status(fsp)
+            last = status.get("last_reading", {})
+            if any(int(last.get(st, 0)) < floor for st in fsp.stations):
+                return False
+            if int(status.get("outbox", {}).get("pending", 0)) > 0:
+                return False
+        return True
+
+    deadline = time.monotonic() + BARRIER_TIMEOUT_S
+    while not done():
+        day.supervisor.check()
+        if time.monotonic() > deadline:
+            late = {
+                f.fsp_id: {
+                    st: day.status(f).get("last_reading", {}).get(st)
+                    for st in f.stations
+                    if int(day.status(f).get("last_reading", {}).get(st, 0)) < floor
+                }
+                for f in day.fsps
+            }
+            raise LiveError(f"delivery: readings up to {t} not relayed in time: {late}")
+        time.sleep(0.05)
+
+
+def open_session(day: LiveDay, spec: SessionSpec) -> str:
+    """The operator schedules the session (the replay's id and terms); the worker opens it."""
+    sc = day.scenario
+    sid = derived_uuid(sc.seed, sc.name, "session", spec.id)
+    day.session_ids[spec.id] = sid
+    gate = sc.at(spec.gate_closure)
+    day.control.warp_to(gate - 3600)
+    day.operator.create_session(
+        SessionCreate(
+            session_id=sid,
+            gate_closure=gate,
+            delivery_start=sc.at(spec.delivery_start),
+            delivery_end=sc.at(spec.delivery_end),
+            isp_s=sc.period.isp_s,
+            challenge_window_s=sc.market.challenge_window_s,
+        )
+    )
+    day.wait_state(sid, ("OPEN",), f"{spec.id}: open")
+    return sid
+
+
+def wait_prognoses(day: LiveDay, spec: SessionSpec, sid: str) -> None:
+    """Every FSP gateway has seen the open session and published its prognoses (or has none
+    within ``NO_BID_S``: no EV of its known yet); then the clock moves to the DSO's request
+    time, so the DSO's forecast includes them (the replay's order)."""
+    for fsp in day.fsps:
+        wait_until(
+            f"{spec.id}: {fsp.fsp_id} gateway sees the session",
+            lambda fsp=fsp: sid in day.status(fsp).get("sessions", {}),
+            day.supervisor,
+            timeout_s=PHASE_TIMEOUT_S,
+        )
+    deadline = time.monotonic() + NO_BID_S
+    while time.monotonic() < deadline:
+        day.supervisor.check()
+        published = {str(p.get("fsp", "")).lower() for p in day.operator.prognoses(sid)}
+        if all(f.address in published for f in day.fsps):
+            break
+        time.sleep(0.2)
+    else:
+        day.progress(f"{spec.id}: not every FSP published a prognosis within {NO_BID_S:g} s")
+    day.control.warp_to(day.scenario.at(spec.gate_closure) - configs.DSO_REQUEST_LEAD_S)
+
+
+def wait_bids(day: LiveDay, spec: SessionSpec, sid: str) -> None:
+    """The DSO has requested (or logged why not); then every FSP gateway has seen the open
+    session and bid, or made no offer within ``NO_BID_S`` (no EV of its plugged in: the
+    gateway then does not bid, and says nothing)."""
+    wait_until(
+        f"{spec.id}: the DSO gateway's requests",
+        lambda: any(
+            e["event"] in ("requested", "no_congestion", "skipped", "refused")
+            for e in day.dso_events(sid)
+        ),
+        day.supervisor,
+        timeout_s=PHASE_TIMEOUT_S,
+    )
+    if not day.operator.requests(sid):
+        return
+    deadline = time.monotonic() + NO_BID_S
+    while time.monotonic() < deadline:
+        day.supervisor.check()
+        committed = {str(o.get("fsp", "")).lower() for o in _offers(day, sid)}
+        if all(f.address in committed for f in day.fsps):
+            return
+        time.sleep(0.2)
+    day.progress(f"{spec.id}: not every FSP bid within {NO_BID_S:g} s; closing the gate")
+
+
+def _offers(day: LiveDay, sid: str) -> list[dict[str, Any]]:
+    """Offers are private before gate closure: the operator sees them all (signed in anew:
+    a token's lifetime runs on the chain's clock, which the orchestrator warps)."""
+    day.operator.sign_in()
+    return day.operator.offers(sid)
+
+
+def gate_closure(day: LiveDay, spec: SessionSpec, sid: str) -> None:
+    day.control.warp_to(day.scenario.at(spec.gate_closure))
+    day.wait_state(sid, ("CLEARED", "DELIVERING"), f"{spec.id}: gate closure")
+    day.cleared_wall[sid] = time.time()  # bench live: latency is measured from here
+
+
+def wait_dispatch(day: LiveDay, spec: SessionSpec, sid: str) -> None:
+    """Every FSP gateway has received and dispatched its orders of the session."""
+    orders = day.operator.orders(sid)
+    for fsp in day.fsps:
+        fsp.orders_so_far += sum(1 for o in orders if str(o.get("fsp", "")).lower() == fsp.address)
+        want = fsp.orders_so_far
+        if not want:
+            continue
+        wait_until(
+            f"{spec.id}: {fsp.fsp_id} gateway dispatches its orders",
+            lambda fsp=fsp, want=want: day.status(fsp)["orders"]["dispatched"] >= want,
+            day.supervisor,
+            timeout_s=PHASE_TIMEOUT_S,
+        )
+
+
+def delivery(day: LiveDay, spec: SessionSpec) -> None:
+    """Step the chain through delivery one meter interval at a time, each behind the
+    barrier."""
+    sc = day.scenario
+    start, end = sc.at(spec.delivery_start), sc.at(spec.delivery_end)
+    step, isp = sc.period.meter_interval_s, sc.period.isp_s
+    now = day.control.block_timestamp()
+    t = max((now // step + 1) * step, start - step)
+    total = (end - start) // isp
+    while t <= end:
+        if day.control.block_timestamp() < t:
+            day.control.warp_to(t)
+        barrier(day, t)
+        if t % isp == 0 and t >= start:
+            day.progress(f"{spec.id}: delivery {min(total, (t - start) // isp)}/{total} ISPs")
+        t += step
+
+
+def settle(day: LiveDay, spec: SessionSpec, sid: str) -> None:
+    """After the meter grace the worker verifies; after the challenge window it finalizes;
+    then the DSO gateway writes its statements."""
+    sc = day.scenario
+    end = sc.at(spec.delivery_end)
+    day.control.warp_to(end + sc.market.meter_grace_s)
+    day.wait_state(sid, ("VERIFIED", "FINAL"), f"{spec.id}: verify")
+    row = day.operator.session(sid)
+    verified_at = max(day.control.block_timestamp(), end + sc.market.meter_grace_s)
+    day.control.warp_to(verified_at + int(row.get("challenge_window_s", 0)) + 1)
+    day.wait_state(sid, ("FINAL",), f"{spec.id}: final")
+    if day.operator.requests(sid):
+        statements = day.dso_out / "statements" / f"{sid}.json"
+        wait_until(
+            f"{spec.id}: the DSO gateway's statements",
+            statements.exists,
+            day.supervisor,
+            timeout_s=PHASE_TIMEOUT_S,
+        )

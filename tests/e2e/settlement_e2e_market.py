@@ -28,7 +28,6 @@ from settlement_e2e_kit import (
 )
 
 from adapters.chain.types import SessionState
-from clearing.commitments import portfolio_hash, prognosis_hash
 from clearing.encoding import code_to_bytes32, uuid_to_bytes32
 from clearing.messages import (
     BaselineIsp,
@@ -43,7 +42,8 @@ from clearing.settlement.revenue import RevenueShareContract, UserContribution, 
 from clearing.trust import station_address
 from market.api.schemas import AssetCreate, CongestionPointCreate, ParticipantCreate, SessionCreate
 from market.clearing_house.period import SignedContract
-from market.client import offer_commitment
+from market.participant.onchain import ChainAccount
+from market.participant.participant import Participant
 
 
 async def open_session(w: dict[str, Any]) -> SessionCreate:
@@ -141,16 +141,9 @@ async def open_session(w: dict[str, Any]) -> SessionCreate:
             ),
         )
         await in_thread(c[fsp].post_offer, offer)
-        root, count = offer_commitment([offer])
-        await in_thread(
-            market.commit_offers,
-            uuid_to_bytes32(sid),
-            root,
-            count,
-            prognosis_hash(()),
-            portfolio_hash(()),
-            sender=addr[fsp],
-        )
+        # through the participant library, which binds the prognosis and the portfolio posted
+        account = ChainAccount(market, w["contracts"].token, addr[fsp])
+        await in_thread(Participant(c[fsp], account).commit_offers, [offer])
     return session
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from coincurve import PrivateKey
 from market_helpers import (
     CP,
     attest_in_full,
     client_for,
+    cpo_grants,
     escrow,
     make_request,
     make_worker,
@@ -37,6 +39,8 @@ def test_fsp_offers_from_its_envelope_and_sees_order_dispatch_and_payout(
     fsp = client_for(server, chain, "fsp_a", runtime)
     setup_market(op)
     fsp.register_participant(ParticipantCreate(name="EMSP A"))
+    meter = "0x" + PrivateKey(b"\x11" * 32).public_key.format(compressed=False).hex()
+    cpo_grants(chain, "CS-1", meter, "fsp_a")  # the CPO registers the meter and grants CS-1
     fsp.register_asset(
         AssetCreate(
             asset_id=str(uuid.uuid4()),

@@ -13,13 +13,13 @@ from typing import Any, cast
 
 from adapters.ocpp.sink import MeterReading
 from market.agents.common import MarketSession
+from market.agents.fleet import EV, UserPreferences
 from market.agents.fsp import FspAgent
 from market.fsp.config import parse_config
 from market.fsp.gateway import FspGateway
 from market.fsp.outbox import WINDOW_MARGIN_S, relay
 from market.fsp.store import GatewayStore
 from market.participant.errors import ParticipantError
-from market.agents.fleet import EV, UserPreferences
 
 T0 = 1_767_225_600  # an ISP boundary
 CP = "ean.871685000000000001"

@@ -469,7 +469,7 @@ class FspGateway:
                 )
         windows = [(int(r["delivery_start"]), int(r["delivery_end"])) for r in rows]
         sent = await asyncio.to_thread(
-            relay, self.store, self.participant, self.log, windows=windows, now=int(self.now())
+            relay, self.store, self.participant, self.log, windows=windows
         )
         if sent:
             self.log({"event": "relayed", "readings": sent})

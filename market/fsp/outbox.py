@@ -62,7 +62,7 @@ def as_create(reading: MeterReading) -> MeterReadingCreate:
 
 
 #: Readings this far outside every known session's delivery window are not relayed: the
-#: market allows a margin around the window (900 s by default), never this much.
+#: market allows a margin around the window (900 s by default), less than this.
 WINDOW_MARGIN_S = 3600
 
 
@@ -77,27 +77,26 @@ def relay(
     *,
     limit: int = 500,
     windows: Sequence[tuple[int, int]] | None = None,
-    now: int | None = None,
 ) -> int:
     """Post pending readings, oldest first; mark each sent once the market stored it (or had
     it already). A refusal that names the reading (4xx) marks it refused with the reason and
     goes on; anything else (market down, 5xx, a reading from the future by the market's
     clock) stops the relay until the next pass. Returns how many were sent.
 
-    With the known sessions' delivery ``windows``: a reading no window covers is not posted.
-    It stays pending while a session opened later could still cover it, then (``now`` is
-    past it by the margin) it is marked ``outside``; the market's own "outside every
-    session's delivery window" also marks it ``outside``. Either is logged once per pass as
-    a count, not once per reading."""
+    With the known sessions' delivery ``windows``: a reading no window covers (with a margin
+    wider than the market's) is marked ``outside`` and kept, never posted. No session listed
+    later can cover it: a session is opened before its gate closure, which is at or before
+    its delivery start, so its window starts after the readings taken before it was listed.
+    The market's own "outside every session's delivery window" also marks it ``outside``.
+    Either is logged once per pass as a count, not once per reading."""
     sent = 0
     outside: list[int] = []
     for row in store.pending(limit):
         ts = row.reading.timestamp
         if windows is not None and not _covered(ts, windows):
-            if now is not None and ts + WINDOW_MARGIN_S < now:
-                store.mark_reading(row.id, "outside", "outside every known delivery window")
-                outside.append(ts)
-            continue  # kept in the outbox, not relayed
+            store.mark_reading(row.id, "outside", "outside every known delivery window")
+            outside.append(ts)
+            continue  # kept in the outbox, never relayed
         try:
             participant.post_readings([as_create(row.reading)])
         except ParticipantError as exc:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from adapters.ocpp.tls import server_context
 from clearing.messages import Code
+from market.agents.stays import AnnouncedStay
 
 _NAMED = re.compile(r"^(?P<field>[A-Za-z_][\w.\[\]-]*): (?P<reason>.+)$", re.S)
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -138,6 +139,8 @@ class FspGatewayConfig(_Strict):
     csms: CsmsConfig
     ev_api: EvApiConfig = EvApiConfig()
     ev_users: dict[str, EvUserConfig] = {}
+    #: stays the EV users announced (bookings in their app): planned before they plug in
+    ev_stays: list[AnnouncedStay] = []
     offers: OffersConfig = OffersConfig()
     poll_s: int = Field(default=5, gt=0, le=3600)
     statements_dir: str | None = Field(default=None, min_length=1)
@@ -165,6 +168,12 @@ class FspGatewayConfig(_Strict):
             if user.evse_id not in {e.evse_id for e in station.evses}:
                 raise ValueError(
                     f"ev_users.{uid}.evse_id: station {user.station} has no EVSE {user.evse_id}"
+                )
+        for i, stay in enumerate(self.ev_stays):
+            station = self.csms.stations.get(stay.station)
+            if station is None or stay.evse_id not in {e.evse_id for e in station.evses}:
+                raise ValueError(
+                    f"ev_stays[{i}].evse_id: {stay.station}/{stay.evse_id} is not a configured EVSE"
                 )
         return self
 

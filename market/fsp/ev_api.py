@@ -17,7 +17,7 @@ the field. There is no default token.
     {"sessions": {"<session id>": "<state seen>", ...},
      "offers_submitted": <sessions whose offers were committed and posted>,
      "orders": {"received": n, "verified": n, "rejected": n, "dispatched": n, "acked": n},
-     "outbox": {"pending": n, "sent": n, "refused": n, "unsigned": n},
+     "outbox": {"pending": n, "sent": n, "refused": n, "unsigned": n, "outside": n},
      "last_reading": {"<station id>": <Unix s of its latest reading>, ...},
      "stations_connected": n, "withdrawn_units": n, "now": <gateway clock, Unix s>}
 """

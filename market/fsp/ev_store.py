@@ -1,6 +1,6 @@
 """The gateway's records about its EV users and what their statements explain: consent,
-the campaigns (sessions) a user can opt into, each EVSE's nominated baseline and each
-session's payout transaction and shares.
+the campaigns (sessions) a user can opt into, each EVSE's nominated baseline, the fleet and
+the prognoses a session's bid was built on, and each session's payout transaction and shares.
 
 Why a separate store: these are the EV users' side of the gateway (GDPR consent above all),
 kept apart from the market loop's restart state in :mod:`market.fsp.store`; same database,
@@ -9,12 +9,15 @@ own tables (``create_all`` here).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+from market.agents.fleet import EV, Booking, UserPreferences
 
 metadata = sa.MetaData()
 
@@ -41,6 +44,23 @@ nominations = sa.Table(
     sa.Column("station_id", sa.String(64), primary_key=True),
     sa.Column("evse_id", sa.Integer, primary_key=True),
     sa.Column("baseline_json", sa.Text, nullable=False),
+)
+
+# the EVs a session's bid planned: dispatch disaggregates the orders over the same fleet
+fleets = sa.Table(
+    "fsp_session_fleets",
+    metadata,
+    sa.Column("session_id", sa.String(36), primary_key=True),
+    sa.Column("evs_json", sa.Text, nullable=False),
+)
+
+# one prognosis per (session, congestion point): posted once, never re-posted with a new body
+prognoses = sa.Table(
+    "fsp_prognoses",
+    metadata,
+    sa.Column("session_id", sa.String(36), primary_key=True),
+    sa.Column("congestion_point", sa.String(64), primary_key=True),
+    sa.Column("outcome", sa.Text, nullable=False),
 )
 
 payouts = sa.Table(
@@ -155,3 +175,38 @@ class EvUserStore:
                 sa.select(payouts.c.body_json).where(payouts.c.session_id == session_id)
             ).first()
         return None if row is None else dict(json.loads(row.body_json))
+
+    # ---- the fleet a bid planned --------------------------------------------------------------
+
+    def put_fleet(self, session_id: str, evs: list[EV]) -> None:
+        body = json.dumps([dataclasses.asdict(e) for e in evs], sort_keys=True)
+        self._replace(fleets, session_id=session_id, evs_json=body)
+
+    def fleet(self, session_id: str) -> list[EV] | None:
+        """The EVs the session's bid planned, or None (not bid by this gateway)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(fleets).where(fleets.c.session_id == session_id)).first()
+        if row is None:
+            return None
+        out = []
+        for d in json.loads(row.evs_json):
+            prefs = UserPreferences(**d.pop("preferences"))
+            bookings = tuple(Booking(**b) for b in d.pop("bookings"))
+            out.append(EV(**d, preferences=prefs, bookings=bookings))
+        return out
+
+    def prognosis_outcome(self, session_id: str, congestion_point: str) -> str | None:
+        """``posted``, or the market's refusal, of the session's prognosis for the point."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(prognoses.c.outcome).where(
+                    prognoses.c.session_id == session_id,
+                    prognoses.c.congestion_point == congestion_point,
+                )
+            ).first()
+        return None if row is None else str(row.outcome)
+
+    def put_prognosis_outcome(self, session_id: str, congestion_point: str, outcome: str) -> None:
+        self._replace(
+            prognoses, session_id=session_id, congestion_point=congestion_point, outcome=outcome
+        )

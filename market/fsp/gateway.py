@@ -32,7 +32,7 @@ from market.client import ApiError
 from market.fsp.checks import verify_orders
 from market.fsp.config import FspGatewayConfig
 from market.fsp.ev_store import EvUserStore
-from market.fsp.fleet_state import EvseState, fleet
+from market.fsp.fleet_state import EvseState, announced_fleet_ev, fleet
 from market.fsp.outbox import relay
 from market.fsp.statements import build_statements, write_statement_files
 from market.fsp.store import GatewayStore
@@ -129,9 +129,12 @@ class FspGateway:
         return out
 
     def fleet(self, row: dict[str, Any]) -> list[EV]:
-        """The session's EVs: an EV user who has not given consent (or withdrew it) is
-        never bid, whatever their preferences say; EVSEs without a user are the FSP's own."""
+        """The session's EVs: the stays EV users announced (``ev_stays``, planned as the
+        replay plans them, :func:`market.agents.stays.announced_ev`) and any other EVSE the
+        CSMS sees plugged in. An EV user who has not given consent (or withdrew it) is never
+        bid, whatever their preferences say; EVSEs without a user are the FSP's own."""
         sid = str(row["id"])
+        start, end, now = int(row["delivery_start"]), int(row["delivery_end"]), int(self.now())
         prefs: dict[str, dict[str, Any]] = {}
         stored = self.store.all_preferences()
         consenting = self.ev.consenting()
@@ -140,20 +143,30 @@ class FspGateway:
             campaigns = p.get("campaigns") or {}
             opt_in = bool(campaigns.get(sid, p.get("opt_in", True))) and uid in consenting
             prefs[uid] = {**p, "opt_in": opt_in}
-        return fleet(
+        states = self.evse_states()
+        evs = [
+            announced_fleet_ev(stay, states.get((stay.station, stay.evse_id)), prefs, now, start)
+            for stay in self.cfg.ev_stays
+            if stay.overlaps(start, end)
+        ]
+        announced = {(s.station, s.evse_id) for s in self.cfg.ev_stays}
+        evs += fleet(
             self.cfg,
-            self.evse_states(),
+            {k: v for k, v in states.items() if k not in announced},
             prefs,
-            now=int(self.now()),
-            session_start=int(row["delivery_start"]),
-            session_end=int(row["delivery_end"]),
+            now=now,
+            session_start=start,
+            session_end=end,
         )
+        return sorted(evs, key=lambda e: e.ev_id)
 
     def agent(self, row: dict[str, Any]) -> FspAgent:
+        """The session's agent over the fleet its bid planned (kept), else the fleet now."""
+        evs = self.ev.fleet(str(row["id"]))
         return FspAgent(
             fsp_address=self.participant.address,
             session=market_session(row),
-            evs=self.fleet(row),
+            evs=evs if evs is not None else self.fleet(row),
         )
 
     # ---- before gate closure ------------------------------------------------------------------
@@ -174,9 +187,14 @@ class FspGateway:
         if record is None:
             if gate - now > self.cfg.offers.lead_s:
                 return
-            agent = self.agent(row)
+            agent = FspAgent(
+                fsp_address=self.participant.address,
+                session=market_session(row),
+                evs=self.fleet(row),
+            )
             if not agent.evs:
                 return
+            self.ev.put_fleet(sid, agent.evs)
             self.ev.put_nominations(
                 sid,
                 {
@@ -184,8 +202,7 @@ class FspGateway:
                     for f in agent.portfolio.frames.values()
                 },
             )
-            for prognosis in agent.prognoses():
-                self.participant.post_prognosis(prognosis)
+            self.post_prognoses(sid, agent)
             offers = agent.offers(self.participant.requests(sid))
             for issue in [*agent.preference_issues, *agent.offer_issues]:
                 key = (sid, issue.ev_id, issue.constraint)
@@ -205,6 +222,31 @@ class FspGateway:
         self.participant.post_offers(offers)
         self.store.set_offers(sid, "posted", record["offers"], root)
         self.log({"event": "offered", "session_id": sid, "offers": len(offers), "root": root})
+
+    def post_prognoses(self, sid: str, agent: FspAgent) -> None:
+        """Each congestion point's prognosis once per session (as the store records): a later
+        pass, whose fleet may have changed, never re-posts it under the same message id. A
+        refusal is logged once and kept; it never stops the offers."""
+        for prognosis in agent.prognoses():
+            cp = prognosis.congestion_point
+            if self.ev.prognosis_outcome(sid, cp) is not None:
+                continue
+            try:
+                self.participant.post_prognosis(prognosis)
+            except ParticipantError as exc:
+                self.ev.put_prognosis_outcome(sid, cp, f"refused: {exc.field}: {exc.reason}")
+                self.log(
+                    {
+                        "event": "prognosis_refused",
+                        "session_id": sid,
+                        "congestion_point": cp,
+                        "field": exc.field,
+                        "reason": exc.reason,
+                        "level": "error",
+                    }
+                )
+                continue
+            self.ev.put_prognosis_outcome(sid, cp, "posted")
 
     # ---- after clearing -----------------------------------------------------------------------
 
@@ -425,7 +467,10 @@ class FspGateway:
                 self.log(
                     {"event": "refused", "session_id": sid, "reason": str(exc), "level": "error"}
                 )
-        sent = await asyncio.to_thread(relay, self.store, self.participant, self.log)
+        windows = [(int(r["delivery_start"]), int(r["delivery_end"])) for r in rows]
+        sent = await asyncio.to_thread(
+            relay, self.store, self.participant, self.log, windows=windows
+        )
         if sent:
             self.log({"event": "relayed", "readings": sent})
 
@@ -448,7 +493,9 @@ class FspGateway:
                 "dispatched": len(dispatched),
                 "acked": sum(o["acked"] for o in orders),
             },
-            "outbox": {k: counts.get(k, 0) for k in ("pending", "sent", "refused", "unsigned")},
+            "outbox": {
+                k: counts.get(k, 0) for k in ("pending", "sent", "refused", "unsigned", "outside")
+            },
             "last_reading": self.store.last_readings(),
             "stations_connected": sum(1 for s in self.csms.sessions.values() if s.connected),
             "withdrawn_units": sum(self.store.withdrawn(sid) or 0 for sid in states),

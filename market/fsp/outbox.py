@@ -10,7 +10,7 @@ the twin) but never the reading.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -61,16 +61,49 @@ def as_create(reading: MeterReading) -> MeterReadingCreate:
     )
 
 
-def relay(store: GatewayStore, participant: Participant, log: Log, *, limit: int = 500) -> int:
+#: Readings this far outside every known session's delivery window are not relayed: the
+#: market allows a margin around the window (900 s by default), less than this.
+WINDOW_MARGIN_S = 3600
+
+
+def _covered(ts: int, windows: Sequence[tuple[int, int]]) -> bool:
+    return any(start - WINDOW_MARGIN_S <= ts <= end + WINDOW_MARGIN_S for start, end in windows)
+
+
+def relay(
+    store: GatewayStore,
+    participant: Participant,
+    log: Log,
+    *,
+    limit: int = 500,
+    windows: Sequence[tuple[int, int]] | None = None,
+) -> int:
     """Post pending readings, oldest first; mark each sent once the market stored it (or had
     it already). A refusal that names the reading (4xx) marks it refused with the reason and
     goes on; anything else (market down, 5xx, a reading from the future by the market's
-    clock) stops the relay until the next pass. Returns how many were sent."""
+    clock) stops the relay until the next pass. Returns how many were sent.
+
+    With the known sessions' delivery ``windows``: a reading no window covers (with a margin
+    wider than the market's) is marked ``outside`` and kept, never posted. No session listed
+    later can cover it: a session is opened before its gate closure, which is at or before
+    its delivery start, so its window starts after the readings taken before it was listed.
+    The market's own "outside every session's delivery window" also marks it ``outside``.
+    Either is logged once per pass as a count, not once per reading."""
     sent = 0
+    outside: list[int] = []
     for row in store.pending(limit):
+        ts = row.reading.timestamp
+        if windows is not None and not _covered(ts, windows):
+            store.mark_reading(row.id, "outside", "outside every known delivery window")
+            outside.append(ts)
+            continue  # kept in the outbox, never relayed
         try:
             participant.post_readings([as_create(row.reading)])
         except ParticipantError as exc:
+            if exc.status in (400, 403, 409, 422) and "outside every session" in exc.reason:
+                store.mark_reading(row.id, "outside", f"{exc.field}: {exc.reason}")
+                outside.append(ts)
+                continue
             if exc.status in (400, 403, 409, 422) and "future" not in exc.reason:
                 store.mark_reading(row.id, "refused", f"{exc.field}: {exc.reason}")
                 log(
@@ -88,4 +121,13 @@ def relay(store: GatewayStore, participant: Participant, log: Log, *, limit: int
             break
         store.mark_reading(row.id, "sent")
         sent += 1
+    if outside:
+        log(
+            {
+                "event": "readings_outside_windows",
+                "readings": len(outside),
+                "first": min(outside),
+                "last": max(outside),
+            }
+        )
     return sent

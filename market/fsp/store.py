@@ -80,6 +80,7 @@ plans = sa.Table(
 )
 
 # status: pending -> sent | refused (the market refused it: reason kept) | unsigned (never sent)
+# | outside (no session's delivery window covers it: kept, never relayed)
 outbox = sa.Table(
     "fsp_outbox",
     metadata,

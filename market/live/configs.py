@@ -20,7 +20,7 @@ from market.live.procs import LiveError
 from market.replay.derive import derived_key, derived_secret, derived_uuid
 from market.replay.grid import ReplayGrid, _source
 from market.replay.scenario import Scenario
-from market.replay.world import Stay, onchain_role, station_address
+from market.replay.world import Stay, announced_stay, onchain_role, station_address
 
 KEY_ENV = "FLEXMARKET_LIVE_KEY"  # each gateway's own key, in its own environment only
 #: Large enough never to bind: the replay's DSO caps nothing per session either.
@@ -130,7 +130,8 @@ def fsp_config(
     database: str,
 ) -> dict[str, Any]:
     """One FSP gateway's config: its stations (those its EVs park at) with the EVSEs and
-    asset ids the replay registers, its CSMS and API ports, chain clock, fast polling."""
+    asset ids the replay registers, its CSMS and API ports, chain clock, fast polling, and
+    the EV stays its users announce (the replay's FSP plans the same ones)."""
     owners = station_owners(scenario, stays)
     index = {s.id: i for i, s in enumerate(sorted(scenario.stations, key=lambda s: s.id))}
     stations: dict[str, Any] = {}
@@ -171,6 +172,12 @@ def fsp_config(
             "stations": stations,
         },
         "ev_api": {"host": "127.0.0.1", "port": ports.ev_api[fsp]},
+        # what the EV users announce in their app: planned day-ahead as the replay plans them
+        "ev_stays": [
+            announced_stay(scenario, grid, s).model_dump(mode="json")
+            for s in stays
+            if owners[s.station] == fsp
+        ],
     }
 
 

@@ -30,6 +30,7 @@ from market.client import ApiError, MarketClient
 from market.live import configs, phases
 from market.live.procs import LiveError, Supervisor, wait_until
 from market.live.report import live_report
+from market.participant.onchain import ChainAccount
 from market.replay.chain import ReplayChain, setup_chain, start_replay_anvil
 from market.replay.derive import derived_key, derived_secret
 from market.replay.grid import ReplayGrid, check_scenario
@@ -130,6 +131,15 @@ def _register(
         op.create_congestion_point(
             CongestionPointCreate(code=cp.cp_id, name=cp.name[:200], parent_code=cp.parent_id)
         )
+    # each station's CPO registers its meter key on-chain and grants the station to the FSP
+    # whose EVs charge there (the replay's register_station_keys): the gateways' assets
+    owners = {stay.station: stay.ev.fsp for stay in stays(sc)}
+    market, token = chain.contracts.market, chain.contracts.token
+    for st in sorted(sc.stations, key=lambda s: s.id):
+        cpo = ChainAccount(market, token, chain.addresses[st.cpo])
+        cpo.register_station(st.id, station_address(sc.seed, st.id))
+        if st.id in owners:
+            cpo.grant_station(st.id, chain.addresses[owners[st.id]])
     registry = [
         {
             "station_id": stay.station,

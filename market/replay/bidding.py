@@ -3,7 +3,6 @@ and their commitments) and gate closure (close and clear)."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import defaultdict
 from typing import Any
@@ -12,6 +11,7 @@ from clearing.bundle import ResultBundle
 from market.agents.dso import DsoAgent, DsoConfig
 from market.agents.fleet import EV
 from market.agents.fsp import FspAgent
+from market.agents.stays import soc_at_session_start
 from market.api.schemas import SessionCreate
 from market.replay.context import ReplayContext, ReplayError, SessionRun
 from market.replay.world import Stay, agent_ev
@@ -51,9 +51,7 @@ def _plugged_in_now(ctx: ReplayContext, stay: Stay, start: int) -> EV:
     model = ctx.fleet[stay.station].evses[stay.evse].spec.ev
     if model is None:
         return ev
-    uncontrolled_wh = ev.max_charge_w * max(0, start - now) // 3600
-    soc_wh = min(ev.capacity_wh, int(model.stored_wh) + uncontrolled_wh)
-    return dataclasses.replace(ev, soc_wh=soc_wh)  # the SoC at the session's start
+    return soc_at_session_start(ev, int(model.stored_wh), now, start)
 
 
 def phase_open_worker(ctx: ReplayContext, run: SessionRun) -> None:

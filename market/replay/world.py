@@ -19,7 +19,8 @@ from adapters.ocpp.simulator.ev import EvModel
 from adapters.ocpp.simulator.faults import StationFaults
 from adapters.ocpp.simulator.spec import EvseSpec, StationSpec
 from clearing.settlement.rules import SettlementRules
-from market.agents.fleet import EV, Booking, UserPreferences
+from market.agents.fleet import EV
+from market.agents.stays import AnnouncedStay, StayBooking, announced_ev
 from market.replay.derive import derived_key, derived_secret
 from market.replay.grid import ReplayGrid
 from market.replay.scenario import EvSpec, Scenario
@@ -79,10 +80,10 @@ def _pct_wh(battery_wh: int, pct: int) -> int:
     return battery_wh * pct // 100
 
 
-def agent_ev(scenario: Scenario, grid: ReplayGrid, stay: Stay) -> EV:
-    """The FSP's view of one EV stay: bounds, preferences and any booking inside the stay."""
+def announced_stay(scenario: Scenario, grid: ReplayGrid, stay: Stay) -> AnnouncedStay:
+    """What the EV user announces to their FSP of one stay: bounds, preferences and any
+    booking inside the stay (``flexmarket live`` hands the same to each FSP gateway)."""
     ev = stay.ev
-    min_departure = ev.min_departure_soc_pct
     bookings = []
     for i, b in enumerate(scenario.bookings):
         if b.ev != ev.id:
@@ -90,7 +91,7 @@ def agent_ev(scenario: Scenario, grid: ReplayGrid, stay: Stay) -> EV:
         depart, back = scenario.at(b.depart), scenario.at(b.back)
         if stay.arrival < depart < stay.departure:
             bookings.append(
-                Booking(
+                StayBooking(
                     booking_id=f"{ev.id}-booking-{i}",
                     start_unix=depart,
                     end_unix=back,
@@ -98,29 +99,30 @@ def agent_ev(scenario: Scenario, grid: ReplayGrid, stay: Stay) -> EV:
                     return_soc_wh=_pct_wh(ev.battery_wh, ev.reserve_soc_pct),
                 )
             )
-        elif depart >= stay.departure:  # the booking starts when the stay ends
-            min_departure = max(min_departure, b.soc_pct)
-    return EV(
+    return AnnouncedStay(
         ev_id=ev.id,
-        station_id=stay.station,
+        station=stay.station,
         evse_id=stay.evse,
         congestion_point=grid.station_point[stay.station],
-        capacity_wh=ev.battery_wh,
-        soc_wh=_pct_wh(ev.battery_wh, ev.soc_arrival_pct),
+        bus=grid.station_bus[stay.station],
+        battery_wh=ev.battery_wh,
+        arrival_soc_pct=ev.soc_arrival_pct,
         arrival_unix=stay.arrival,
+        departure_unix=stay.departure,
         max_charge_w=min(ev.max_charge_w, stay.max_import_w),
         max_discharge_w=min(ev.max_discharge_w, stay.max_export_w),
-        preferences=UserPreferences(
-            departure_unix=stay.departure,
-            min_departure_soc_wh=_pct_wh(ev.battery_wh, min_departure),
-            min_price_per_mwh=ev.min_price_per_mwh,
-            opt_in=ev.opt_in,
-        ),
-        min_soc_wh=_pct_wh(ev.battery_wh, ev.reserve_soc_pct),
-        target_soc_wh=_pct_wh(ev.battery_wh, max(ev.target_soc_pct, min_departure)),
-        bus=grid.station_bus[stay.station],
-        bookings=tuple(bookings),
+        min_departure_soc_pct=min_departure_pct(scenario, stay),
+        reserve_soc_pct=ev.reserve_soc_pct,
+        target_soc_pct=ev.target_soc_pct,
+        min_price_per_mwh=ev.min_price_per_mwh,
+        opt_in=ev.opt_in,
+        bookings=bookings,
     )
+
+
+def agent_ev(scenario: Scenario, grid: ReplayGrid, stay: Stay) -> EV:
+    """The FSP's view of one EV stay (:func:`market.agents.stays.announced_ev`)."""
+    return announced_ev(announced_stay(scenario, grid, stay))
 
 
 def min_departure_pct(scenario: Scenario, stay: Stay) -> int:

@@ -89,12 +89,8 @@ def _money(report: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the FSP gateway bids only for EVs plugged in at bid time (day-ahead gate D-1 12:00: "
-    "none), the replay's FSP plans the scenario's announced EVs; see the live report",
-)
 def test_live_settlement_equals_replay(lived, replayed) -> None:
+    """The FSP gateway plans the stays the scenario announces, as the replay's FSP does."""
     _, folder = lived
     live = json.loads((folder / "report.json").read_text())
     replay, _ = replayed("uc4-1-isle-of-wight")

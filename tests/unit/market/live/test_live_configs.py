@@ -81,3 +81,34 @@ def test_a_station_shared_by_two_fsps_is_refused_by_name(world) -> None:
     shared = [*all_stays, type(first)(**{**first.__dict__, "ev": other})]
     with pytest.raises(LiveError, match=f"stations.{first.station}"):
         configs.station_owners(sc, shared)
+
+
+@pytest.mark.parametrize("name", ["uc4-1-isle-of-wight", "uc5-terni-microgrid"])
+def test_fsp_gateway_plans_the_same_evs_as_the_replay_from_the_configs_stays(name) -> None:
+    """The stays ``live`` hands each gateway (through its YAML) become exactly the EVs the
+    replay's FSP plans before any EV is plugged in (the day-ahead gate)."""
+    from market.fsp.fleet_state import announced_fleet_ev
+    from market.replay.world import agent_ev
+
+    sc, grid = check_scenario(ROOT / "scripts" / "scenarios" / f"{name}.yaml")
+    all_stays = stays(sc)
+    fsps = configs.fsp_ids(sc)
+    planned = 0
+    for fsp in fsps:
+        mine = [s for s in all_stays if s.ev.fsp == fsp]
+        if not mine:
+            continue
+        data = configs.fsp_config(
+            sc, grid, all_stays, fsp, api_url="http://127.0.0.1:8000",
+            rpc_url="http://127.0.0.1:8545", ports=_ports(fsps), database="sqlite:///x.db",
+        )  # fmt: skip
+        cfg = parse_fsp(yaml.safe_load(yaml.safe_dump(data)))
+        first_arrival = min(s.arrival for s in mine)
+        got = {
+            s.ev_id: announced_fleet_ev(s, None, {}, first_arrival - 3600, first_arrival)
+            for s in cfg.ev_stays
+        }
+        want = {s.ev.id: agent_ev(sc, grid, s) for s in mine}
+        assert got == want
+        planned += len(got)
+    assert planned == len(all_stays) > 0

@@ -15,7 +15,9 @@ function svg(tag, attrs = {}, ...children) {
   return node;
 }
 
-const limits = (p) => `+${p.max_increase_w ?? "∞"} W / −${p.max_decrease_w ?? "∞"} W`;
+const limits = (p) => (p.max_increase_w === null && p.max_decrease_w === null ? "no limits registered"
+  : `limits +${p.max_increase_w ?? "none"} W / −${p.max_decrease_w ?? "none"} W`);
+const labelOf = (p) => `${p.code}${p.name ? ` (${p.name})` : ""}: ${limits(p)}`;
 
 /** The points in feeder order: depth-first from the roots (a point without a known parent
  * hangs off the feeder). Returns [{point, depth}]. */
@@ -34,7 +36,9 @@ export function feederOrder(points) {
 /** The single-line view: a busbar for the feeder, one box per point, a line to its parent. */
 function singleLine(points) {
   const rows = feederOrder(points);
-  const rowH = 46; const indent = 40; const width = 720;
+  const rowH = 46; const indent = 40;
+  const boxW = (p) => Math.max(240, 7.5 * labelOf(p).length + 16); // ~7.5 px per 13 px glyph
+  const width = Math.max(320, ...rows.map(({ point, depth }) => 8 + depth * indent + boxW(point) + 8));
   const height = 40 + rows.length * rowH;
   const drawing = svg("svg", { id: "grid-single-line", role: "img", width, height,
     viewBox: `0 0 ${width} ${height}`,
@@ -51,9 +55,8 @@ function singleLine(points) {
     drawing.append(
       svg("path", { d: `M${px} ${py} V${y + 16} H${x}`, stroke: "#555", fill: "none", "stroke-width": 2 }),
       svg("g", { class: "cp", "data-code": point.code },
-        svg("rect", { x, y, width: 420, height: 32, rx: 4, fill: "#eef4fb", stroke: "#0b5cad" }),
-        svg("text", { x: x + 8, y: y + 20, "font-size": 13 },
-          `${point.code}${point.name ? ` (${point.name})` : ""}  limits ${limits(point)}`)),
+        svg("rect", { x, y, width: boxW(point), height: 32, rx: 4, fill: "#eef4fb", stroke: "#0b5cad" }),
+        svg("text", { x: x + 8, y: y + 20, "font-size": 13 }, labelOf(point))),
     );
   });
   return drawing;
@@ -116,7 +119,7 @@ export async function gridView(session, orders, bundle) {
   for (const { point } of feederOrder(points)) {
     const rows = loading(point.code, prognoses, orders, bundle);
     if (!rows.length) continue;
-    parts.push(el("h3", {}, `${point.code}: loading per ISP (limits ${limits(point)})`), chart(point, rows, session),
+    parts.push(el("h3", {}, `${point.code}: loading per ISP (${limits(point)})`), chart(point, rows, session),
       table(`Forecast loading at ${point.code} per ISP (W; UP flexibility lowers the net power)`,
         ["ISP", "start (UTC)", "forecast W", "ordered W", "after order W", "delivered W", "after delivery W"],
         rows.map((r) => [r.isp_index, utc(session.delivery_start + r.isp_index * session.isp_s),

@@ -52,6 +52,8 @@ def test_dso_grid_shows_points_limits_and_loading_before_and_after(web, finished
         assert point["code"] in label
         if point["max_increase_w"] is not None:
             assert f"+{point['max_increase_w']} W" in label
+        elif point["max_decrease_w"] is None:
+            assert "no limits registered" in label
 
     ordered_somewhere = False
     for code, per_isp in expected.items():

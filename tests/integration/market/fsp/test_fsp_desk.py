@@ -142,7 +142,8 @@ def test_the_desk_shows_a_connected_station_and_its_order(
 
         thread = threading.Thread(target=run)
         try:
-            give_consent(api_port, "alice", _token(config, "alice"))
+            alice = _token(config, "alice")
+            give_consent(api_port, "alice", alice)
             thread.start()
             assert ready.wait(400), "the session was not dispatched within 400 s"
             if failure:
@@ -154,6 +155,8 @@ def test_the_desk_shows_a_connected_station_and_its_order(
             wrong = httpx.get(state, headers={"Authorization": "Bearer " + "x" * 40})
             assert wrong.status_code == 401
             assert wrong.json()["field"] == "authorization"
+            ev_user = httpx.get(state, headers={"Authorization": f"Bearer {alice}"})
+            assert ev_user.status_code == 401
             body = httpx.get(state, headers={"Authorization": f"Bearer {TOKEN}"}).json()
             (sess,) = [s for s in body["sessions"] if s["session_id"] == sid]
             (order,) = sess["orders"]

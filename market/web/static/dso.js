@@ -168,7 +168,7 @@ async function show(sessionId) {
     published ? optional(`/sessions/${sessionId}/bundles/delivery`) : null,
   ]);
   const disputed = await getJSON(`/sessions/${sessionId}/disputes`);
-  document.getElementById("grid").replaceChildren(...await gridView(session, ords, bundle));
+  document.getElementById("grid").replaceChildren(...await gridView(session, reqs, ords, bundle));
   document.getElementById("summary").replaceChildren(summary(session, evidence));
   document.getElementById("requests").replaceChildren(requests(reqs, evidence));
   document.getElementById("offers").replaceChildren(offers === null

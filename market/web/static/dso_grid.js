@@ -3,7 +3,7 @@
 // (and after the delivered flexibility, once the delivery bundle has verified it).
 //
 // Why from these routes: everything here is public (congestion points, the FSPs' D-prognoses,
-// the orders, the published delivery bundle); the page only adds them up per ISP.
+// the requests, the orders, the published delivery bundle); the page only adds them up per ISP.
 import { el, getJSON, table, utc } from "/static/common.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -62,14 +62,20 @@ function singleLine(points) {
   return drawing;
 }
 
-/** Per ISP at one point: the D-prognoses' sum (forecast), the ordered flexibility (signed: UP
- * lowers the net power, as settlement counts it), and the delivered flexibility once verified. */
-export function loading(code, prognoses, orders, bundle) {
+/** Per ISP at one point: the D-prognoses' sum (forecast), the DSOs' requested maximum and the
+ * ordered flexibility (signed: UP lowers the net power, as settlement counts it), and the
+ * delivered flexibility once verified. */
+export function loading(code, prognoses, requests, orders, bundle) {
   const perIsp = {};
-  const at = (i) => (perIsp[i] ||= { forecast_w: 0, ordered_w: 0, delivered_w: 0, orders: 0, verified: false });
+  const at = (i) => (perIsp[i] ||= { forecast_w: 0, requested_w: 0, ordered_w: 0, delivered_w: 0, orders: 0, verified: false });
   for (const { body } of prognoses) {
     if (body.congestion_point !== code) continue;
     for (const i of body.isps) at(i.isp_index).forecast_w += i.power_w;
+  }
+  for (const { body } of requests) {
+    if (body.congestion_point !== code) continue;
+    const s = body.direction === "UP" ? -1 : 1;
+    for (const i of body.isps) at(i.isp_index).requested_w += s * i.max_power_w;
   }
   const sign = {};
   for (const o of orders) {
@@ -111,19 +117,19 @@ function chart(point, rows, session) {
 }
 
 /** The grid section's content for a session (fetches the points and the prognoses). */
-export async function gridView(session, orders, bundle) {
+export async function gridView(session, requests, orders, bundle) {
   const [points, prognoses] = await Promise.all([
     getJSON("/congestion-points"), getJSON(`/sessions/${session.id}/prognoses`)]);
   if (!points.length) return [el("p", { class: "muted" }, "No congestion points registered.")];
   const parts = [singleLine(points)];
   for (const { point } of feederOrder(points)) {
-    const rows = loading(point.code, prognoses, orders, bundle);
+    const rows = loading(point.code, prognoses, requests, orders, bundle);
     if (!rows.length) continue;
     parts.push(el("h3", {}, `${point.code}: loading per ISP (${limits(point)})`), chart(point, rows, session),
       table(`Forecast loading at ${point.code} per ISP (W; UP flexibility lowers the net power)`,
-        ["ISP", "start (UTC)", "forecast W", "ordered W", "after order W", "delivered W", "after delivery W"],
+        ["ISP", "start (UTC)", "forecast W", "requested W (max)", "ordered W", "after order W", "delivered W", "after delivery W"],
         rows.map((r) => [r.isp_index, utc(session.delivery_start + r.isp_index * session.isp_s),
-          r.forecast_w, r.ordered_w, r.forecast_w + r.ordered_w,
+          r.forecast_w, r.requested_w, r.ordered_w, r.forecast_w + r.ordered_w,
           r.verified ? r.delivered_w : "not verified", r.verified ? r.forecast_w + r.delivered_w : "—"]),
         { class: "loading-table", "data-point": point.code }));
   }

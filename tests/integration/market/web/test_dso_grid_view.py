@@ -15,25 +15,31 @@ pytestmark = pytest.mark.integration
 
 
 def _expected(base_url: str, sid: str, folder: Any) -> tuple[list[Any], Any]:
-    """Per point and ISP: [forecast, ordered (signed), delivered (signed)], from the API."""
+    """Per point and ISP: [forecast, requested, ordered, delivered] (signed), from the API."""
     points = httpx.get(f"{base_url}/congestion-points").json()
     prognoses = httpx.get(f"{base_url}/sessions/{sid}/prognoses").json()
     orders = httpx.get(f"{base_url}/sessions/{sid}/orders").json()
+    requests = httpx.get(f"{base_url}/sessions/{sid}/requests").json()
     delivery = json.loads((folder / "bundles" / sid / "delivery.json").read_bytes())["report"]
-    rows: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
+    rows: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0, 0]))
     for p in prognoses:
         for i in p["body"]["isps"]:
             rows[p["body"]["congestion_point"]][i["isp_index"]][0] += i["power_w"]
+    for r in requests:
+        body = r["body"]
+        s = -1 if body["direction"] == "UP" else 1
+        for i in body["isps"]:
+            rows[body["congestion_point"]][i["isp_index"]][1] += s * i["max_power_w"]
     sign = {}
     for o in orders:
         sign[o["order_id"]] = (o["congestion_point"], -1 if o["direction"] == "UP" else 1)
         for i in o["isps"]:
-            rows[o["congestion_point"]][i["isp_index"]][1] += sign[o["order_id"]][1] * i["power_w"]
+            rows[o["congestion_point"]][i["isp_index"]][2] += sign[o["order_id"]][1] * i["power_w"]
     for o in delivery["orders"]:
         cp, s = sign[o["order_id"]]
         for i in o["isps"]:
             assert i["status"] == "verified"
-            rows[cp][i["isp_index"]][2] += s * i["delivered_w"]
+            rows[cp][i["isp_index"]][3] += s * i["delivered_w"]
     return points, rows
 
 
@@ -55,23 +61,26 @@ def test_dso_grid_shows_points_limits_and_loading_before_and_after(web, finished
         elif point["max_decrease_w"] is None:
             assert "no limits registered" in label
 
-    ordered_somewhere = False
+    ordered_somewhere = requested_somewhere = False
     for code, per_isp in expected.items():
         body = page.locator(f".loading-table[data-point='{code}'] tbody tr")
         assert body.count() == len(per_isp)
         for n, isp in enumerate(sorted(per_isp)):
-            forecast, ordered, delivered = per_isp[isp]
+            forecast, requested, ordered, delivered = per_isp[isp]
             cells = body.nth(n).locator("td").all_inner_texts()
             assert cells[0] == str(isp)
-            assert cells[2:7] == [
+            assert cells[2:8] == [
                 str(forecast),
+                str(requested),
                 str(ordered),
                 str(forecast + ordered),
                 str(delivered),
                 str(forecast + delivered),
             ]
             ordered_somewhere |= ordered != 0
+            requested_somewhere |= requested != 0
     assert ordered_somewhere, "some ISP has ordered flexibility (after differs from before)"
+    assert requested_somewhere, "some ISP has requested flexibility"
     assert page.locator("#grid .chart canvas").count() == len(expected)
     web.screenshot("dso-grid")
     web.assert_clean()

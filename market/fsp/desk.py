@@ -37,7 +37,8 @@ class DeskUnauthenticated(FlexMarketError):
 
 
 def _stations(gw: FspGateway) -> list[dict[str, Any]]:
-    """Each configured station: connected, its EVSEs' status, transaction and latest reading."""
+    """Each configured station: connected, last heartbeat, its EVSEs' status, transaction and
+    latest reading."""
     states = gw.evse_states()
     out = []
     for sid, station in sorted(gw.cfg.csms.stations.items()):
@@ -70,6 +71,7 @@ def _stations(gw: FspGateway) -> list[dict[str, Any]]:
                 "connected": bool(session and session.connected),
                 "protocol": session.protocol if session is not None else None,
                 "connects": session.connects if session is not None else 0,
+                "last_heartbeat_unix": session.last_heartbeat_unix if session is not None else None,
                 "evses": evses,
             }
         )

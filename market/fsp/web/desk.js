@@ -55,10 +55,10 @@ function table(caption, headers, rows, attrs = {}) {
 
 function stations(list) {
   const rows = list.flatMap((s) => s.evses.map((e) => [s.station_id,
-    s.connected ? "connected" : "not connected", dash(s.protocol), e.evse_id, e.congestion_point,
+    s.connected ? "connected" : "not connected", dash(s.protocol), utc(s.last_heartbeat_unix), e.evse_id, e.congestion_point,
     dash(e.status), dash(e.transaction_id), e.plugged ? "yes" : "no", utc(e.last_reading_unix),
     dash(e.power_w), dash(e.soc_pct)]));
-  return table("Stations and EVSEs", ["station", "connection", "protocol", "EVSE",
+  return table("Stations and EVSEs", ["station", "connection", "protocol", "last heartbeat (UTC)", "EVSE",
     "congestion point", "OCPP status", "transaction", "EV plugged", "last meter value (UTC)",
     "power W", "SoC %"], rows, { id: "stations-table" });
 }

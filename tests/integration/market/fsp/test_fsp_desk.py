@@ -8,6 +8,7 @@ console error or request to another host."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -45,6 +46,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOT = ROOT / "reports" / "screenshots" / "fsp-desk.png"
 TOKEN = "desk-operator-token-0123456789abcdef"  # test-only, >= 32 characters
+
+
+def _utc(unix: int) -> str:
+    return dt.datetime.fromtimestamp(unix, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _token(config: Path, user: str) -> str:
@@ -104,6 +109,7 @@ async def _until_dispatched(
             lambda s: s["orders"]["acked"] >= 1 and s["orders"]["dispatched"] >= 1,
             what="orders dispatched and acknowledged",
         )
+        await fleet.stations[STATIONS[0]].call("Heartbeat", {})  # the other one sends none
         ready.set()
         await asyncio.to_thread(stop.wait, 300)
     finally:
@@ -198,10 +204,13 @@ def test_the_desk_shows_a_connected_station_and_its_order(
                     cells = stations.nth(n).locator("td")
                     expect(cells.nth(0)).to_have_text(st)
                     expect(cells.nth(1)).to_have_text("connected")
-                    expect(cells.nth(4)).to_have_text(CP)
-                    expect(cells.nth(7)).to_have_text("yes")  # the EV is plugged in
-                    assert cells.nth(6).inner_text() != "—"  # a transaction runs
-                    assert cells.nth(10).inner_text().isdigit()  # its SoC
+                    beat = body["stations"][n]["last_heartbeat_unix"]
+                    assert (beat is not None) == (n == 0), body["stations"][n]
+                    expect(cells.nth(3)).to_have_text(_utc(beat) if beat else "—")
+                    expect(cells.nth(5)).to_have_text(CP)
+                    expect(cells.nth(8)).to_have_text("yes")  # the EV is plugged in
+                    assert cells.nth(7).inner_text() != "—"  # a transaction runs
+                    assert cells.nth(11).inner_text().isdigit()  # its SoC
 
                 fleet = page.locator("#fleet-table tbody tr")
                 expect(fleet).to_have_count(2)

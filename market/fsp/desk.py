@@ -218,7 +218,14 @@ def install(app: FastAPI, state: Callable[[], dict[str, Any]], token: str | None
                 "send Authorization: Bearer <the FSP's operator token>", field="authorization"
             )
 
-    @router.get("/desk/state", dependencies=[Depends(operator)])
+    @router.get(
+        "/desk/state",
+        dependencies=[Depends(operator)],
+        responses={
+            401: {"description": "no or a wrong operator token (problem+json)"},
+            404: {"description": "the desk is not enabled (problem+json)"},
+        },
+    )
     def get_state() -> dict[str, Any]:
         """The fleet desk: stations, bookings, next session's envelope, offers, orders."""
         return state()

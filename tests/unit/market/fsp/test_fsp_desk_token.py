@@ -76,6 +76,8 @@ def test_the_state_route_needs_the_operator_token() -> None:
         assert refused.json()["field"] == "authorization"
     ok = client.get("/desk/state", headers={"Authorization": f"Bearer {GOOD}"})
     assert ok.status_code == 200 and ok.json() == {"fsp": "0xabc"}
+    documented = client.get("/openapi.json").json()["paths"]["/desk/state"]["get"]["responses"]
+    assert {"200", "401", "404"} <= set(documented)
     page = client.get("/desk")
     assert (
         page.status_code == 200 and "default-src 'self'" in page.headers["content-security-policy"]

@@ -40,6 +40,7 @@ class StationSession:
     handler: Any = None
     boot_info: dict[str, Any] | None = None
     connects: int = 0
+    last_heartbeat_unix: int | None = None  # the CSMS clock when the latest Heartbeat came
     evses: dict[int, EvseSession] = field(default_factory=dict)
     # meter values (camelCase) of transactions whose EVSE is not known yet, by transaction id
     unattributed: dict[str, list[dict[str, Any]]] = field(default_factory=dict)

@@ -111,6 +111,9 @@ class EvApiConfig(_Strict):
 
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=9100, ge=0, le=65535)
+    # names the environment variable holding the fleet desk's operator token (no default:
+    # without it /desk/state answers 404)
+    desk_token_env: str | None = Field(default=None, pattern=_ENV_NAME)
 
 
 class EvUserConfig(_Strict):

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from market.api.problems import install
 from market.errors import Conflict, FlexMarketError, Forbidden, InvalidMessage, NotFound
-from market.fsp import ev_page
+from market.fsp import desk, ev_page
 from market.fsp.ev_store import EvUserStore
 from market.fsp.store import GatewayStore
 from market.fsp.store import preferences as preferences_table
@@ -195,8 +195,10 @@ def gateway_app(
     status: Callable[[], dict[str, Any]],
     *,
     ev: EvUserStore | None = None,
+    desk_state: Callable[[], dict[str, Any]] | None = None,
+    desk_token: str | None = None,
 ) -> FastAPI:
-    """The API the gateway serves: EV users' routes and ``GET /status``."""
+    """The API the gateway serves: EV users' routes, the fleet desk and ``GET /status``."""
     app = FastAPI(
         title="flexmarket FSP gateway",
         description="EV users' preferences and statements; the gateway's status. Errors are "
@@ -205,6 +207,7 @@ def gateway_app(
     install(app)
     app.include_router(ev_user_router(store, users, ev))
     ev_page.install(app)
+    desk.install(app, desk_state or (lambda: {}), desk_token if desk_state else None)
 
     @app.get("/status")
     def get_status() -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from adapters.clock import Clock, SystemClock
 from adapters.ocpp.csms import Csms
 from market.client import ApiError, MarketClient
 from market.fsp.config import FspConfigError, FspGatewayConfig
+from market.fsp.desk import MIN_TOKEN_CHARS, desk_state
 from market.fsp.ev_api import gateway_app
 from market.fsp.gateway import FspGateway, Log, json_log
 from market.fsp.outbox import OutboxSink
@@ -90,6 +92,22 @@ def resolve_rpc_url(cfg: FspGatewayConfig) -> str:
     return str(public)
 
 
+def operator_token(cfg: FspGatewayConfig) -> str | None:
+    """The fleet desk's token from ``ev_api.desk_token_env`` (None: the desk is off); a
+    named but unset or short one stops the gateway rather than serving a guessable desk."""
+    name = cfg.ev_api.desk_token_env
+    if name is None:
+        return None
+    token = os.environ.get(name, "").strip()
+    if len(token) < MIN_TOKEN_CHARS:
+        raise ParticipantError(
+            "ev_api.desk_token_env",
+            f"environment variable {name} must hold a token of at least {MIN_TOKEN_CHARS} "
+            "characters",
+        )
+    return token
+
+
 async def _serve_api(
     app: object, host: str, port: int
 ) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
@@ -118,6 +136,7 @@ async def main(
         ssl_context = cfg.csms_ssl_context(config_path)
     except FspConfigError as exc:
         raise ParticipantError(exc.field, exc.reason) from exc
+    desk_token = operator_token(cfg)
     rpc_url = await asyncio.to_thread(resolve_rpc_url, cfg)
     store = GatewayStore(cfg.database_url(config_path))
     participant = await asyncio.to_thread(connect, cfg.market_url.rstrip("/"), key, rpc_url=rpc_url)
@@ -144,9 +163,14 @@ async def main(
         log,
         statements_dir=cfg.statements_path(config_path),
     )
-    server, api_task, api_port = await _serve_api(
-        gateway_app(store, set(cfg.ev_users), gateway.status), cfg.ev_api.host, cfg.ev_api.port
+    app = gateway_app(
+        store,
+        set(cfg.ev_users),
+        gateway.status,
+        desk_state=lambda: desk_state(gateway),
+        desk_token=desk_token,
     )
+    server, api_task, api_port = await _serve_api(app, cfg.ev_api.host, cfg.ev_api.port)
     log(
         {
             "event": "started",

@@ -45,6 +45,7 @@ class V16Handler(Acknowledge16, CsmsHandlerMixin, V16ChargePoint):  # type: igno
 
     @on(Action.heartbeat)
     def on_heartbeat(self, **_: Any) -> Any:
+        self.csms.session(self.id).last_heartbeat_unix = int(self.csms.clock.now())
         return call_result.Heartbeat(current_time=self._now())
 
     @on(Action.status_notification)

@@ -41,6 +41,7 @@ class TwoXHandlers(Acknowledge2x, CsmsHandlerMixin):
 
     @on(Action.heartbeat)
     def on_heartbeat(self, **_: Any) -> Any:
+        self.csms.session(self.id).last_heartbeat_unix = int(self.csms.clock.now())
         return self.results.Heartbeat(current_time=self._now())
 
     @on(Action.status_notification)

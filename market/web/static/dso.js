@@ -1,6 +1,7 @@
 // The DSO dashboard: requests and escrow (and a form to create one), offers, orders, delivery,
 // money; redrawn live from the event stream.
 import { el, eur, fillSessions, getJSON, markSession, hash, say, short, table, utc } from "/static/common.js";
+import { gridView } from "/static/dso_grid.js";
 import { wireRequestForm } from "/static/dso_request.js";
 import { follow } from "/static/live.js";
 import { authHeaders, download, signedIn, wireSignInForm } from "/static/signin.js";
@@ -167,6 +168,7 @@ async function show(sessionId) {
     published ? optional(`/sessions/${sessionId}/bundles/delivery`) : null,
   ]);
   const disputed = await getJSON(`/sessions/${sessionId}/disputes`);
+  document.getElementById("grid").replaceChildren(...await gridView(session, reqs, ords, bundle));
   document.getElementById("summary").replaceChildren(summary(session, evidence));
   document.getElementById("requests").replaceChildren(requests(reqs, evidence));
   document.getElementById("offers").replaceChildren(offers === null

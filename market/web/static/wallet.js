@@ -121,9 +121,15 @@ export function offersRoot(offers) {
   return tree[0];
 }
 
-/** Commit the FSP's offers of a session on-chain (the clearing only takes committed offers). */
+/** Commit the FSP's offers of a session on-chain (the clearing only takes committed offers),
+ * once per session, with the prognosis and portfolio hashes that bind its baseline and meters
+ * (GET /sessions/{id}/commitment-hashes: computed from public data, so anyone can check). */
 export async function commitOffers(signer, sessionId, offers) {
   const { market } = await contracts(signer);
-  const tx = await market.commitOffers(uuidId(sessionId), offersRoot(offers), offers.length);
+  const fsp = (await signer.getAddress()).toLowerCase();
+  const hashes = await getJSON(
+    `/sessions/${encodeURIComponent(sessionId)}/commitment-hashes?fsp=${fsp}`);
+  const tx = await market.commitOffers(uuidId(sessionId), offersRoot(offers), offers.length,
+    hashes.prognosis_hash, hashes.portfolio_hash);
   return (await tx.wait()).hash;
 }

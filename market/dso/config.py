@@ -8,25 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from market.agents.intraday import DEFAULT_GATE_BEFORE_DELIVERY_S
+from market.config_file import ConfigError, read_yaml, validate_config
 
-_NAMED = re.compile(r"^(?P<field>[A-Za-z_][\w.\[\]]*): (?P<reason>.+)$", re.S)
 
-
-class DsoConfigError(ValueError):
-    """A config problem: ``field`` (dotted path) and ``reason``."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+class DsoConfigError(ConfigError):
+    """A problem in ``dso.yaml``: ``field`` (dotted path) and ``reason``."""
 
 
 class _Strict(BaseModel):
@@ -154,41 +146,15 @@ class DsoGatewayConfig(_Strict):
         return self
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "config"
-
-
 def parse_config(data: object) -> DsoGatewayConfig:
     """Validate a parsed YAML document; the first problem as :class:`DsoConfigError`."""
-    if not isinstance(data, dict):
-        raise DsoConfigError("config", "must be a mapping of settings")
-    try:
-        return DsoGatewayConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        msg = str(first["msg"]).removeprefix("Value error, ")
-        field = _path(tuple(first["loc"]))
-        named = _NAMED.match(msg)
-        if named:  # a cross-field check names its own path
-            field = (field + "." if field != "config" else "") + named["field"]
-            msg = named["reason"]
-        raise DsoConfigError(field, msg) from exc
+    return validate_config(DsoGatewayConfig, data, DsoConfigError)
 
 
 def load_config(path: str | Path) -> DsoGatewayConfig:
     """Read and validate ``dso.yaml``."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise DsoConfigError("--config", f"cannot read {p}: {exc.strerror}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DsoConfigError("--config", f"{p} is not YAML: {exc}".splitlines()[0]) from exc
+    data = read_yaml(p, DsoConfigError)
     cfg = parse_config(data)
     out = Path(cfg.output_dir)
     if not out.is_absolute():

@@ -15,24 +15,18 @@ import uuid
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adapters.ocpp.tls import server_context
 from clearing.messages import Code
 from market.agents.stays import AnnouncedStay
+from market.config_file import ConfigError, read_yaml, validate_config
 
-_NAMED = re.compile(r"^(?P<field>[A-Za-z_][\w.\[\]-]*): (?P<reason>.+)$", re.S)
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
-class FspConfigError(ValueError):
-    """A config problem: ``field`` (dotted path) and ``reason``."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+class FspConfigError(ConfigError):
+    """A problem in ``fsp.yaml``: ``field`` (dotted path) and ``reason``."""
 
 
 class _Strict(BaseModel):
@@ -223,39 +217,13 @@ class FspGatewayConfig(_Strict):
         return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "config"
-
-
 def parse_config(data: object) -> FspGatewayConfig:
     """Validate a parsed YAML document; the first problem as :class:`FspConfigError`."""
-    if not isinstance(data, dict):
-        raise FspConfigError("config", "must be a mapping of settings")
-    try:
-        return FspGatewayConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        msg = str(first["msg"]).removeprefix("Value error, ")
-        field = _path(tuple(first["loc"]))
-        named = _NAMED.match(msg)
-        if named:  # a cross-field check names its own path
-            field = (field + "." if field != "config" else "") + named["field"]
-            msg = named["reason"]
-        raise FspConfigError(field, msg) from exc
+    return validate_config(FspGatewayConfig, data, FspConfigError)
 
 
 def load_config(path: str | Path) -> FspGatewayConfig:
     """Read and validate ``fsp.yaml``."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise FspConfigError("--config", f"cannot read {p}: {exc.strerror}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise FspConfigError("--config", f"{p} is not YAML: {exc}".splitlines()[0]) from exc
+    data = read_yaml(p, FspConfigError)
     return parse_config(data)

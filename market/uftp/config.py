@@ -8,27 +8,20 @@ names the environment variable that holds each).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from market.config_file import ConfigError, read_yaml, validate_config
 from market.uftp.binding import check_public_key
 
-_NAMED = re.compile(r"^(?P<field>[A-Za-z_][\w.\[\]]*): (?P<reason>.+)$", re.S)
 _ENV = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _DOMAIN = r"^([a-z0-9]+(-[a-z0-9]+)*\.)+[a-z]{2,}$"
 
 
-class UftpConfigError(ValueError):
-    """A config problem: ``field`` (dotted path) and ``reason``."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+class UftpConfigError(ConfigError):
+    """A problem in ``uftp.yaml``: ``field`` (dotted path) and ``reason``."""
 
 
 class _Strict(BaseModel):
@@ -90,28 +83,9 @@ class UftpConfig(_Strict):
         return None
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "config"
-
-
 def parse_config(data: object) -> UftpConfig:
     """Validate a parsed YAML document; the first problem as :class:`UftpConfigError`."""
-    if not isinstance(data, dict):
-        raise UftpConfigError("config", "must be a mapping of settings")
-    try:
-        cfg = UftpConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        msg = str(first["msg"]).removeprefix("Value error, ")
-        field = _path(tuple(first["loc"]))
-        named = _NAMED.match(msg)
-        if named:
-            field = (field + "." if field != "config" else "") + named["field"]
-            msg = named["reason"]
-        raise UftpConfigError(field, msg) from exc
+    cfg = validate_config(UftpConfig, data, UftpConfigError)
     seen: set[tuple[str, str]] = set()
     for i, p in enumerate(cfg.peers):
         if (p.domain, p.role) in seen:
@@ -130,12 +104,5 @@ def parse_config(data: object) -> UftpConfig:
 def load_config(path: str | Path) -> UftpConfig:
     """Read and validate ``uftp.yaml``."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise UftpConfigError("--config", f"cannot read {p}: {exc.strerror}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise UftpConfigError("--config", f"{p} is not YAML: {exc}".splitlines()[0]) from exc
+    data = read_yaml(p, UftpConfigError)
     return parse_config(data)

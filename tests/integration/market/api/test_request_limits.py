@@ -7,6 +7,7 @@ of killing pytest.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -101,6 +102,37 @@ def test_nested_json_body_gets_400_and_the_server_stays_up(server: Server) -> No
     # no content type at all: FastAPI would still parse it as JSON
     response = httpx.post(server.base + "/offers", content=NESTED, timeout=10)
     _problem(response, 400, "json-too-deep")
+    server.alive_and_healthy()
+
+
+def _write_routes(server: Server) -> list[tuple[str, str]]:
+    """Every (method, path) of the served OpenAPI that takes a body, path parameters filled."""
+    spec = httpx.get(server.base + "/openapi.json", timeout=10).json()
+    routes = []
+    for path, ops in spec["paths"].items():
+        for method in ("post", "put", "patch"):
+            if method in ops:
+                routes.append((method.upper(), re.sub(r"\{[^}]+\}", "s-1", path)))
+    return routes
+
+
+def test_every_write_route_refuses_deep_and_oversized_bodies(server: Server) -> None:
+    """Not only the three routes above: each route the service serves (the commitment relay,
+    the commitment hashes, statements, anything added later) gets the same two refusals."""
+    routes = _write_routes(server)
+    assert len(routes) >= 10, routes
+    oversized = b"0" * (TWELVE_MB + 1)
+    for method, path in routes:
+        deep = httpx.request(
+            method,
+            server.base + path,
+            content=NESTED,
+            headers={"content-type": "application/json"},
+            timeout=10,
+        )
+        _problem(deep, 400, "json-too-deep")
+        big = httpx.request(method, server.base + path, content=oversized, timeout=30)
+        assert big.status_code == 413, (method, path, big.status_code)
     server.alive_and_healthy()
 
 

@@ -108,6 +108,7 @@ class FspAgent:
         self.evs = list(evs)
         self.portfolio: Portfolio = build_portfolio(self.evs, session.horizon, self.policy)
         self.offer_issues: list[PreferenceIssue] = []
+        self.no_offer: dict[str, str] = {}  # request id -> why :meth:`offers` made none
         self._offers: dict[str, _OfferRecord] = {}
 
     # ------------------------------------------------------------------ before bidding
@@ -149,15 +150,21 @@ class FspAgent:
         left out and reported in ``offer_issues``."""
         out = []
         self.offer_issues = []
+        self.no_offer = {}
         for req in requests:
             offer = self._offer_for(req)
             if offer is not None:
                 out.append(offer)
         return out
 
+    def _none(self, req: FlexRequest, reason: str) -> FlexOffer | None:
+        """No offer for ``req``, and why (kept in ``no_offer`` for the gateway's log)."""
+        self.no_offer[req.request_id] = reason
+        return None
+
     def _offer_for(self, req: FlexRequest) -> FlexOffer | None:
         if req.session_id != self.session.session_id:
-            return None
+            return self._none(req, f"request of session {req.session_id}")
         pricing = self.pricing
         ceiling = req.max_price_per_mwh - pricing.margin_per_mwh
         frames = []
@@ -174,7 +181,12 @@ class FspAgent:
                 continue
             frames.append(f)
         if not frames:
-            return None
+            mine = sorted(self.portfolio.congestion_points)
+            return self._none(
+                req,
+                f"no flexible EV at {req.congestion_point} (this FSP's EVs are at "
+                f"{', '.join(mine) or 'no congestion point'})",
+            )
         direction = _SIGN[req.direction]
         n = self.session.n_isps
         requested = [
@@ -183,14 +195,16 @@ class FspAgent:
             if i.disposition == "Requested" and i.max_power_w > 0 and i.isp_index < n
         ]
         if not requested:
-            return None
+            return self._none(req, "no requested ISP inside the session")
         horizon = self.session.horizon
         env = envelope(frames, horizon, [i.isp_index for i in requested], req.congestion_point)
         env_dir = env.up_w if direction > 0 else env.down_w
         caps = {i.isp_index: min(i.max_power_w, env_dir[i.isp_index]) for i in requested}
         caps = {k: v for k, v in caps.items() if v > 0}
         if not caps:
-            return None
+            return self._none(
+                req, f"the fleet's {req.direction} envelope is 0 in every requested ISP"
+            )
         record = _OfferRecord(ev_ids=tuple(f.ev.ev_id for f in frames))
         options = []
         user_rate = max(
@@ -254,7 +268,7 @@ class FspAgent:
             )
             record.options[shape] = block
         if not options:
-            return None
+            return self._none(req, "no block shape is feasible at or below the request's price")
         offer_id = derived_id("offer", self.session.session_id, self.fsp_address, req.request_id)
         self._offers[offer_id] = record
         return FlexOffer(

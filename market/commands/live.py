@@ -89,3 +89,6 @@ def bench_live(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(3) from None
     typer.echo(json.dumps(result, sort_keys=True))
+    if result.get("failure"):
+        typer.echo(f"error: bench live: {result['failure']}; see {out / 'logs'}", err=True)
+        raise typer.Exit(1)

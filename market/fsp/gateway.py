@@ -183,9 +183,12 @@ class FspGateway:
             if record is not None:
                 self.store.set_offers(sid, "late", record["offers"], record["root"])
                 self.log({"event": "bid_late", "session_id": sid, "status": record["status"]})
+            else:
+                self.no_bid(sid, "gate_closed", gate=gate, now=now)
             return
         if record is None:
             if gate - now > self.cfg.offers.lead_s:
+                self.no_bid(sid, "before_lead", gate=gate, now=now, lead_s=self.cfg.offers.lead_s)
                 return
             agent = FspAgent(
                 fsp_address=self.participant.address,
@@ -193,6 +196,10 @@ class FspGateway:
                 evs=self.fleet(row),
             )
             if not agent.evs:
+                start, end = int(row["delivery_start"]), int(row["delivery_end"])
+                stays = sum(s.overlaps(start, end) for s in self.cfg.ev_stays)
+                plugged = sum(s.plugged for s in self.evse_states().values())
+                self.no_bid(sid, "no_ev", announced_in_delivery=stays, plugged=plugged)
                 return
             self.ev.put_fleet(sid, agent.evs)
             self.ev.put_nominations(
@@ -203,14 +210,21 @@ class FspGateway:
                 },
             )
             self.post_prognoses(sid, agent)
-            offers = agent.offers(self.participant.requests(sid))
+            requests = self.participant.requests(sid)
+            offers = agent.offers(requests)
             for issue in [*agent.preference_issues, *agent.offer_issues]:
                 key = (sid, issue.ev_id, issue.constraint)
                 if key not in self.warned:  # once per session, not every pass
                     self.warned.add(key)
                     self.log({"event": "preference_issue", "session_id": sid, **issue.__dict__})
-            if not offers:
-                return  # nothing to offer (yet): the next pass looks again
+            if not offers:  # nothing to offer (yet): the next pass looks again
+                self.no_bid(
+                    sid,
+                    "no_offer" if requests else "no_request",
+                    evs=len(agent.evs),
+                    requests=dict(sorted(agent.no_offer.items())),
+                )
+                return
             bodies = [o.model_dump(mode="json") for o in offers]
             self.store.set_offers(sid, "planned", bodies)
             record = {"status": "planned", "root": None, "offers": bodies}
@@ -222,6 +236,16 @@ class FspGateway:
         self.participant.post_offers(offers)
         self.store.set_offers(sid, "posted", record["offers"], root)
         self.log({"event": "offered", "session_id": sid, "offers": len(offers), "root": root})
+
+    def no_bid(self, sid: str, reason: str, **detail: Any) -> None:
+        """Say why this pass made no offer for ``sid`` (a pass runs every ``poll_s``, so each
+        reason is said once per session and process): a gateway that never bids must name
+        its cause in its log, not leave an operator to guess."""
+        key = (sid, "no_bid", reason)
+        if key in self.warned:
+            return
+        self.warned.add(key)
+        self.log({"event": "no_bid", "session_id": sid, "reason": reason, **detail})
 
     def post_prognoses(self, sid: str, agent: FspAgent) -> None:
         """Each congestion point's prognosis once per session (as the store records): a later
@@ -473,31 +497,3 @@ class FspGateway:
         )
         if sent:
             self.log({"event": "relayed", "readings": sent})
-
-    def status(self) -> dict[str, Any]:
-        """The shape ``GET /status`` documents (market/fsp/ev_api.py)."""
-        states = self.store.session_states()
-        orders = [o for sid in states for o in self.store.orders_of(sid)]
-        dispatched = {k[0] for sid in states for k in self.store.dispatched(sid)}
-        counts = self.store.outbox_counts()
-        offers = sum(
-            1 for sid in states if (self.store.offer_record(sid) or {}).get("status") == "posted"
-        )
-        return {
-            "sessions": states,
-            "offers_submitted": offers,
-            "orders": {
-                "received": len(orders),
-                "verified": sum(o["verified"] for o in orders),
-                "rejected": sum(not o["verified"] for o in orders),
-                "dispatched": len(dispatched),
-                "acked": sum(o["acked"] for o in orders),
-            },
-            "outbox": {
-                k: counts.get(k, 0) for k in ("pending", "sent", "refused", "unsigned", "outside")
-            },
-            "last_reading": self.store.last_readings(),
-            "stations_connected": sum(1 for s in self.csms.sessions.values() if s.connected),
-            "withdrawn_units": sum(self.store.withdrawn(sid) or 0 for sid in states),
-            "now": int(self.now()),
-        }

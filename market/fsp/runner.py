@@ -25,6 +25,7 @@ from market.fsp.desk import MIN_TOKEN_CHARS, desk_state
 from market.fsp.ev_api import gateway_app
 from market.fsp.gateway import FspGateway, Log, json_log
 from market.fsp.outbox import OutboxSink
+from market.fsp.status import gateway_status
 from market.fsp.store import GatewayStore
 from market.participant.connect import connect
 from market.participant.errors import ParticipantError
@@ -166,7 +167,7 @@ async def main(
     app = gateway_app(
         store,
         set(cfg.ev_users),
-        gateway.status,
+        lambda: gateway_status(gateway),
         desk_state=lambda: desk_state(gateway),
         desk_token=desk_token,
     )

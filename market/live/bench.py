@@ -23,6 +23,15 @@ BUSES = [f"LV4.101 Bus {k}" for k in range(1, 45) if k != 27]  # Bus 27 does not
 GOAL_P99_S = 5.0
 
 
+def bench_bus(index: int, stations: int) -> str:
+    """The ``index``-th station's bus: spread evenly along the bus list, so a run smaller
+    than the grid still has stations on every feeder. The DSO requests where the midday peak
+    congests (a feeder at the far end of the list); round robin from bus 1 left a small run
+    with no station there, so no FSP could offer and no order was ever placed."""
+    n = len(BUSES)
+    return BUSES[index * n // stations if stations < n else index % n]
+
+
 def bench_scenario(fsps: int, stations: int, seed: int = 0) -> dict[str, Any]:
     """The scenario document (YAML-able): every station one EV of one FSP (round robin)."""
     rng = random.Random(seed)
@@ -37,7 +46,7 @@ def bench_scenario(fsps: int, stations: int, seed: int = 0) -> dict[str, Any]:
             {
                 "id": sid,
                 "ocpp": "2.1",
-                "bus": BUSES[s % len(BUSES)],
+                "bus": bench_bus(s, stations),
                 "cpo": "cpo",
                 "evses": [{"id": 1, "max_import_w": 7400, "max_export_w": 7400}],
             }
@@ -93,6 +102,17 @@ def write_scenario(folder: Path, doc: dict[str, Any]) -> Path:
     return path
 
 
+def shortfall(reached: int, orders: int, expected: int) -> str | None:
+    """Why the run measured nothing worth a figure, or None: no order (no congestion, or no
+    FSP bid: see the gateways' ``no_bid`` log lines), or fewer stations reached than the
+    orders' FSPs have."""
+    if orders == 0 or expected == 0:
+        return "no order was placed, so no setpoint was dispatched (see logs/fsp-*.log no_bid)"
+    if reached < expected:
+        return f"{reached} of {expected} stations got a setpoint after clearing"
+    return None
+
+
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (``q`` in 0..100) of a non-empty list."""
     ordered = sorted(values)
@@ -113,16 +133,24 @@ def latencies(profile_logs: list[Path], cleared_wall: float) -> dict[str, float]
     return first
 
 
-def summary(per_station: dict[str, float], stations: int, fsps: int, orders: int) -> dict[str, Any]:
+def summary(
+    per_station: dict[str, float], stations: int, fsps: int, orders: int, expected: int
+) -> dict[str, Any]:
+    """The bench's JSON; ``expected`` is the stations the orders should reach (every station
+    of an FSP with an order), and ``failure`` says plainly when they were not all reached."""
     values = list(per_station.values())
     out: dict[str, Any] = {
         "bench": "live",
         "fsps": fsps,
         "stations": stations,
         "orders": orders,
+        "stations_expected": expected,
         "stations_with_setpoint": len(values),
         "goal_p99_s": GOAL_P99_S,
     }
+    failure = shortfall(len(values), orders, expected)
+    if failure:
+        out["failure"] = failure
     if values:
         out.update(
             p50_s=round(percentile(values, 50), 3),

@@ -326,7 +326,10 @@ def _bench(day: phases.LiveDay, sc: Scenario, sup: Supervisor) -> dict[str, Any]
     phases.wait_prognoses(day, spec, sid)
     phases.wait_bids(day, spec, sid)
     phases.gate_closure(day, spec, sid)
-    orders = len(day.operator.orders(sid))
+    orders = day.operator.orders(sid)
+    ordered = {str(o.get("fsp", "")).lower() for o in orders}
+    # a gateway with an order dispatches every EV of its fleet (baseline for the others)
+    expected = sum(len(g.stations) for g in day.fsps if g.address in ordered)
     logs = [sup.log_dir / f"profiles-{g.fsp_id}.jsonl" for g in day.fsps]
     cleared = day.cleared_wall[sid]
     settled, last = time.monotonic(), -1
@@ -339,7 +342,9 @@ def _bench(day: phases.LiveDay, sc: Scenario, sup: Supervisor) -> dict[str, Any]
         elif got and time.monotonic() - settled > 5.0:
             break
         time.sleep(0.2)
-    result = bench.summary(bench.latencies(logs, cleared), len(sc.stations), len(day.fsps), orders)
+    result = bench.summary(
+        bench.latencies(logs, cleared), len(sc.stations), len(day.fsps), len(orders), expected
+    )
     result["processes"] = sup.pids()
     (sup.report_dir / "bench.json").write_text(json.dumps(result, indent=1, sort_keys=True))
     return result

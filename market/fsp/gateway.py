@@ -75,6 +75,7 @@ class FspGateway:
     warned: set[tuple[str, str, str]] = field(default_factory=set)  # preference issues logged
     statements_dir: Path | None = None  # statements also written here as JSON files
     campaigned: set[str] = field(default_factory=set)  # sessions recorded as campaigns
+    woken: Callable[[], bool] = lambda: False  # a market event came: relaying yields the pass
     ev: EvUserStore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -238,9 +239,8 @@ class FspGateway:
         self.log({"event": "offered", "session_id": sid, "offers": len(offers), "root": root})
 
     def no_bid(self, sid: str, reason: str, **detail: Any) -> None:
-        """Say why this pass made no offer for ``sid`` (a pass runs every ``poll_s``, so each
-        reason is said once per session and process): a gateway that never bids must name
-        its cause in its log, not leave an operator to guess."""
+        """Say why no offer was made for ``sid`` (once per session, reason and process): a
+        gateway that never bids must name its cause in its log, not leave an operator to guess."""
         key = (sid, "no_bid", reason)
         if key in self.warned:
             return
@@ -459,7 +459,8 @@ class FspGateway:
     # ---- the pass -----------------------------------------------------------------------------
 
     async def run_pass(self) -> None:
-        """One pass over the market's sessions; then relay the outbox."""
+        """One pass over the sessions; then relay the outbox until a market event (``woken``)
+        calls for the next pass: orders must not wait seconds behind a meter interval's relay."""
         rows = await asyncio.to_thread(self.participant.sessions)
         for row in sorted(rows, key=lambda r: (int(r["gate_closure"]), str(r["id"]))):
             sid, state = str(row["id"]), str(row["state"])
@@ -493,7 +494,7 @@ class FspGateway:
                 )
         windows = [(int(r["delivery_start"]), int(r["delivery_end"])) for r in rows]
         sent = await asyncio.to_thread(
-            relay, self.store, self.participant, self.log, windows=windows
+            relay, self.store, self.participant, self.log, windows=windows, stop=self.woken
         )
         if sent:
             self.log({"event": "relayed", "readings": sent})

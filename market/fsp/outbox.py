@@ -77,6 +77,7 @@ def relay(
     *,
     limit: int = 500,
     windows: Sequence[tuple[int, int]] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> int:
     """Post pending readings, oldest first; mark each sent once the market stored it (or had
     it already). A refusal that names the reading (4xx) marks it refused with the reason and
@@ -88,10 +89,13 @@ def relay(
     later can cover it: a session is opened before its gate closure, which is at or before
     its delivery start, so its window starts after the readings taken before it was listed.
     The market's own "outside every session's delivery window" also marks it ``outside``.
-    Either is logged once per pass as a count, not once per reading."""
+    Either is logged once per pass as a count, not once per reading. ``stop`` true ends the
+    relay before the next reading (the rest stay pending for the next pass)."""
     sent = 0
     outside: list[int] = []
     for row in store.pending(limit):
+        if stop is not None and stop():
+            break
         ts = row.reading.timestamp
         if windows is not None and not _covered(ts, windows):
             store.mark_reading(row.id, "outside", "outside every known delivery window")

@@ -155,6 +155,8 @@ async def main(
         security_profile=cfg.csms.security_profile,
     )
     await csms.start()
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()  # set by the market's event stream (a session's state, an order)
     gateway = FspGateway(
         cfg,
         participant,
@@ -163,6 +165,7 @@ async def main(
         clock.now,
         log,
         statements_dir=cfg.statements_path(config_path),
+        woken=wake.is_set,
     )
     app = gateway_app(
         store,
@@ -181,8 +184,6 @@ async def main(
             "database": store.engine.url.render_as_string(hide_password=True),
         }
     )
-    loop = asyncio.get_running_loop()
-    wake = asyncio.Event()
     try:
         assets = await asyncio.to_thread(gateway.register_assets)
         log({"event": "assets", "registered": assets})
@@ -195,13 +196,13 @@ async def main(
             daemon=True,
         ).start()
         while True:
+            wake.clear()  # before the pass: an event during it starts the next one at once
             try:
                 await gateway.run_pass()
             except ParticipantError as exc:
                 log({"event": "pass_failed", "field": exc.field, "reason": exc.reason})
             except httpx.HTTPError as exc:
                 log({"event": "pass_failed", "field": "market_url", "reason": str(exc)})
-            wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=cfg.poll_s)
     finally:

@@ -145,3 +145,19 @@ def test_readings_outside_every_window_stay_in_the_outbox_and_are_logged_once(
     assert [(e["event"], e["readings"]) for e in log] == [("readings_outside_windows", 2)]
     assert relay(gw.store, cast(Any, market), log.append, windows=[window]) == 0
     assert market.readings == [T0 - 60, T0 + 60] and len(log) == 1
+
+
+def test_the_relay_yields_to_a_market_event_and_keeps_the_rest_pending(tmp_path: Path) -> None:
+    """A session cleared while a meter interval of every station is being relayed: the relay
+    stops before the next reading, so the pass that dispatches the orders starts at once."""
+    market, log = StandInMarket(), []
+    gw = _gateway(tmp_path, market, log)
+    for k in range(5):
+        assert gw.store.put_reading(_reading(T0 + 60 * k))
+    woken = lambda: len(market.readings) >= 2  # noqa: E731 - the event came after the second
+    assert (
+        relay(gw.store, cast(Any, market), log.append, windows=[(T0, T0 + 3600)], stop=woken) == 2
+    )
+    assert gw.store.outbox_counts() == {"sent": 2, "pending": 3}
+    assert relay(gw.store, cast(Any, market), log.append, windows=[(T0, T0 + 3600)]) == 3
+    assert market.readings == [T0 + 60 * k for k in range(5)]

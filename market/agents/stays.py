@@ -94,3 +94,22 @@ def soc_at_session_start(ev: EV, stored_wh: int, at_unix: int, start_unix: int) 
     uncontrolled_wh = ev.max_charge_w * max(0, start_unix - at_unix) // 3600
     soc_wh = min(ev.capacity_wh, max(0, stored_wh) + uncontrolled_wh)
     return dataclasses.replace(ev, soc_wh=soc_wh)
+
+
+def reported_ev(
+    stay: AnnouncedStay, soc_pct: int | None, reading_unix: int | None, start_unix: int
+) -> EV:
+    """The EV of ``stay`` as its FSP plans it for a session starting at ``start_unix``: from
+    the announced arrival SoC until its charger reports an SoC taken after the EV arrived;
+    then from that percent (``soc_pct`` at ``reading_unix``) plus uncontrolled charging until
+    the session starts. A report at the arrival instant says no more than the announcement.
+
+    Why one function: the FSP gateway (from its CSMS) and the replay's FSP (from the replay's
+    CSMS) must plan the same EV from the same report, or ``live`` and ``replay`` pay
+    different figures; the charger's integer percent, not the simulated battery's Wh, is
+    what an FSP knows."""
+    ev = announced_ev(stay)
+    if soc_pct is None or reading_unix is None or reading_unix <= stay.arrival_unix:
+        return ev
+    stored_wh = ev.capacity_wh * max(0, min(100, soc_pct)) // 100
+    return soc_at_session_start(ev, stored_wh, reading_unix, start_unix)

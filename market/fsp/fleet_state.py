@@ -21,7 +21,7 @@ from typing import Any
 from adapters.ocpp.charging_needs import EvChargingNeeds
 from adapters.ocpp.sink import MeterReading
 from market.agents.fleet import EV, UserPreferences, ev_with_charging_needs
-from market.agents.stays import AnnouncedStay, announced_ev, soc_at_session_start
+from market.agents.stays import AnnouncedStay, reported_ev
 from market.fsp.config import FspGatewayConfig
 
 DEFAULT_SOC_PCT = 50
@@ -101,21 +101,20 @@ def announced_fleet_ev(
     stay: AnnouncedStay,
     state: EvseState | None,
     prefs: Mapping[str, Mapping[str, Any]],
-    now: int,
     session_start: int,
 ) -> EV:
-    """An announced stay as the replay's FSP plans it: from the announced arrival SoC while
-    the EV is not plugged in yet; once it is, from the SoC its charger last reported (plus
-    uncontrolled charging until the session starts). A configured EV user's consent and
-    campaign opt-in (``prefs``) can only take the EV out of the offers, never put it in."""
-    ev = announced_ev(stay)
+    """An announced stay as the replay's FSP plans it (:func:`reported_ev`: the announced
+    arrival SoC until the charger reports one after arrival, then that report). A configured
+    EV user's consent and campaign opt-in (``prefs``) can only take the EV out of the offers,
+    never put it in."""
+    last = state.last if state is not None else None
+    ev = reported_ev(
+        stay,
+        last.soc_pct if last is not None else None,
+        last.timestamp if last is not None else None,
+        session_start,
+    )
     user = prefs.get(stay.ev_id)
     if user is not None and not bool(user.get("opt_in", True)):
         ev = dataclasses.replace(ev, preferences=dataclasses.replace(ev.preferences, opt_in=False))
-    last = state.last if state is not None else None
-    if stay.arrival_unix >= now or last is None or last.soc_pct is None:
-        return ev
-    if last.timestamp < stay.arrival_unix:
-        return ev  # a reading of the EV parked here before
-    stored_wh = ev.capacity_wh * max(0, min(100, last.soc_pct)) // 100
-    return soc_at_session_start(ev, stored_wh, last.timestamp, session_start)
+    return ev

@@ -146,7 +146,7 @@ class FspGateway:
             prefs[uid] = {**p, "opt_in": opt_in}
         states = self.evse_states()
         evs = [
-            announced_fleet_ev(stay, states.get((stay.station, stay.evse_id)), prefs, now, start)
+            announced_fleet_ev(stay, states.get((stay.station, stay.evse_id)), prefs, start)
             for stay in self.cfg.ev_stays
             if stay.overlaps(start, end)
         ]
@@ -191,11 +191,7 @@ class FspGateway:
             if gate - now > self.cfg.offers.lead_s:
                 self.no_bid(sid, "before_lead", gate=gate, now=now, lead_s=self.cfg.offers.lead_s)
                 return
-            agent = FspAgent(
-                fsp_address=self.participant.address,
-                session=market_session(row),
-                evs=self.fleet(row),
-            )
+            agent = self.agent(row)  # the fleet planned once: offers bid what the prognosis says
             if not agent.evs:
                 start, end = int(row["delivery_start"]), int(row["delivery_end"])
                 stays = sum(s.overlaps(start, end) for s in self.cfg.ev_stays)

@@ -124,12 +124,16 @@ def barrier(day: LiveDay, t: int) -> None:
 
 
 def open_session(day: LiveDay, spec: SessionSpec) -> str:
-    """The operator schedules the session (the replay's id and terms); the worker opens it."""
+    """The operator schedules the session (the replay's id and terms); the worker opens it.
+    The chain moves to the opening first and every station's reading up to it is in its
+    gateway before the session exists, so each gateway plans its fleet from the same reports
+    whatever the machine's speed (the replay's FSPs plan from the same ones)."""
     sc = day.scenario
     sid = derived_uuid(sc.seed, sc.name, "session", spec.id)
     day.session_ids[spec.id] = sid
     gate = sc.at(spec.gate_closure)
-    day.control.warp_to(gate - 3600)
+    day.control.warp_to(gate - configs.FSP_LEAD_S)
+    barrier(day, day.control.block_timestamp())
     day.operator.create_session(
         SessionCreate(
             session_id=sid,

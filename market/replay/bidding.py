@@ -11,10 +11,10 @@ from clearing.bundle import ResultBundle
 from market.agents.dso import DsoAgent, DsoConfig
 from market.agents.fleet import EV
 from market.agents.fsp import FspAgent
-from market.agents.stays import soc_at_session_start
+from market.agents.stays import reported_ev
 from market.api.schemas import SessionCreate
 from market.replay.context import ReplayContext, ReplayError, SessionRun
-from market.replay.world import Stay, agent_ev
+from market.replay.world import Stay, announced_stay
 
 
 def fsp_agents(ctx: ReplayContext, run: SessionRun) -> dict[str, FspAgent]:
@@ -35,23 +35,19 @@ def fsp_agents(ctx: ReplayContext, run: SessionRun) -> dict[str, FspAgent]:
 
 
 def _plugged_in_now(ctx: ReplayContext, stay: Stay, start: int) -> EV:
-    """The FSP's view of an EV, from the charger's SoC when the EV is already plugged in.
+    """The FSP's view of an EV: :func:`market.agents.stays.reported_ev` over the last reading
+    its charger sent to the CSMS, as the FSP gateway plans it in ``flexmarket live``.
 
     A later session of the day (intraday) sees EVs that arrived and charged during an earlier
-    one: the FSP knows their SoC from its CSMS, and until the session starts they charge
-    uncontrolled (the station's default). EVs not yet plugged in are planned from the SoC the
-    user announced for arrival.
+    one: the FSP knows their SoC (an integer percent) from its CSMS, and until the session
+    starts they charge uncontrolled (the station's default). EVs not yet plugged in, and every
+    EV before the stations run (the first session), are planned from the announced arrival SoC.
     """
-    ev = agent_ev(ctx.scenario, ctx.grid, stay)
-    if ctx.fleet is None or ctx.clock is None:
-        return ev  # no station is running yet: the first session of the replay
-    now = int(ctx.clock.now())
-    if stay.arrival >= now:
-        return ev
-    model = ctx.fleet[stay.station].evses[stay.evse].spec.ev
-    if model is None:
-        return ev
-    return soc_at_session_start(ev, int(model.stored_wh), now, start)
+    announced = announced_stay(ctx.scenario, ctx.grid, stay)
+    last = ctx.csms.last_reading(stay.station, stay.evse) if ctx.csms is not None else None
+    if last is None:
+        return reported_ev(announced, None, None, start)
+    return reported_ev(announced, last.soc_pct, last.timestamp, start)
 
 
 def phase_open_worker(ctx: ReplayContext, run: SessionRun) -> None:

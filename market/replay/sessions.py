@@ -68,8 +68,12 @@ async def _sessions(
 
         ctx.phase = f"{spec.id}: open"
         progress(spec.id, "open", 0, 1)
+        opens = sc.at(spec.gate_closure) - 3600
+        if ctx.fleet is not None:  # the FSPs plan from what their chargers reported by then
+            await asyncio.to_thread(ctx.chain.control.warp_to, opens)
+            await advance(ctx, max(opens, int(ctx.clock.now())))  # type: ignore[union-attr]
         agents = await asyncio.to_thread(fsp_agents, ctx, run)
-        ctx.chain.control.warp_to(sc.at(spec.gate_closure) - 3600)
+        ctx.chain.control.warp_to(opens)
         await in_worker(phase_open_worker, ctx, run)
         await asyncio.to_thread(phase_open, ctx, run, agents)
         lap("open")

@@ -97,6 +97,28 @@ def test_live_settlement_equals_replay(lived, replayed) -> None:
     assert _money(live) == _money(replay)
 
 
+INTRADAY = ROOT / "scripts" / "scenarios" / "uc4-3-terni-intraday.yaml"
+
+
+def test_live_intraday_settlement_equals_replay(tmp_path: Path, replayed) -> None:
+    """Day-ahead then two intraday sessions: EVs plugged in during the first intraday session
+    are planned for the second from what their chargers reported when it opened, the same
+    report in live (the FSP gateway's CSMS) and in the replay (the replay's CSMS)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "market.cli", "live", str(INTRADAY), "--report", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        env=_env(),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    live = json.loads((tmp_path / "report.json").read_text())
+    replay, _ = replayed("uc4-3-terni-intraday")
+    assert len(live["sessions"]) == 3
+    assert _money(live) == _money(replay)
+
+
 def test_ctrl_c_stops_every_role(tmp_path: Path) -> None:
     """SIGINT while the roles run: exit 130, one line, and no process of the run left."""
     proc = subprocess.Popen(

@@ -82,7 +82,7 @@ def test_an_announced_stay_is_planned_from_its_arrival_soc_until_the_ev_plugs_in
     from market.fsp.fleet_state import announced_fleet_ev
 
     stay = _stay(arrival_unix=START + 900)
-    ev = announced_fleet_ev(stay, None, {}, NOW, START)
+    ev = announced_fleet_ev(stay, None, {}, START)
     assert ev.soc_wh == 12_000 and ev.arrival_unix == START + 900
     assert ev.preferences.min_departure_soc_wh == 48_000 and ev.preferences.opt_in
 
@@ -92,12 +92,12 @@ def test_a_plugged_in_announced_ev_takes_the_chargers_soc_and_charges_until_the_
 
     stay = _stay()
     reading = MeterReading("ST", 1, NOW - 300, 0, 0, 0, 40, "ocpp2.1", NOW - 300)
-    ev = announced_fleet_ev(stay, EvseState(True, reading), {}, NOW, START)
+    ev = announced_fleet_ev(stay, EvseState(True, reading), {}, START)
     # 40 % of 60 kWh at NOW-300, then 11 kW uncontrolled for the 1 300 s to the start
     assert ev.soc_wh == 24_000 + 11_000 * 1_300 // 3600
     # a reading older than the stay (the EV parked here before) is not this EV's SoC
     old = MeterReading("ST", 1, NOW - 900, 0, 0, 0, 90, "ocpp2.1", NOW - 900)
-    assert announced_fleet_ev(stay, EvseState(True, old), {}, NOW, START).soc_wh == 12_000
+    assert announced_fleet_ev(stay, EvseState(True, old), {}, START).soc_wh == 12_000
     # a user who withdrew consent (or opted out of the campaign) is not offered
-    off = announced_fleet_ev(stay, None, {"alice": {"opt_in": False}}, NOW, START)
+    off = announced_fleet_ev(stay, None, {"alice": {"opt_in": False}}, START)
     assert not off.preferences.opt_in

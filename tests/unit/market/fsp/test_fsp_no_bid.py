@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from adapters.ocpp.csms import Csms
+from adapters.ocpp.sink import MeterReading
 from clearing.messages import FlexRequest, RequestIsp
 from market.fsp.config import parse_config
 from market.fsp.gateway import FspGateway
@@ -46,6 +47,12 @@ class StandInMarket:
 
     def requests(self, session_id: str) -> list[FlexRequest]:
         return [r for r in self._requests if r.session_id == session_id]
+
+    def commit_offers(self, offers: list[Any]) -> str:
+        return "0x" + "00" * 32
+
+    def post_offers(self, offers: list[Any]) -> None:
+        self.offers = list(offers)
 
 
 def _request(cp: str) -> FlexRequest:
@@ -152,3 +159,21 @@ def test_no_ev_in_the_session_is_said_with_what_it_knows(tmp_path: Path) -> None
     clock[0] = GATE
     gw.bid(ROW)
     assert [e["reason"] for e in _no_bids(log)] == ["no_ev", "gate_closed"]
+
+
+def test_the_offers_bid_the_fleet_the_prognosis_planned(tmp_path: Path) -> None:
+    """The fleet is planned once, at the first pass in the lead time: a charger's later report
+    does not change the EVs the offers are built on (their baseline is the prognosis), and
+    ``flexmarket live`` plans from the same reports as the replay however late the DSO asks."""
+    market, clock = StandInMarket([]), [GATE - 3600]
+    gw, log = _gateway(tmp_path, market, clock, stays=True)
+    gw.bid(ROW)  # no request yet: the prognosis is posted, the fleet kept
+    assert [e["reason"] for e in _no_bids(log)] == ["no_request"]
+    (planned,) = gw.ev.fleet(SID)
+    assert planned.soc_wh == 24_000  # the announced 40 % of 60 kWh
+    late = GATE - 1800  # the charger reports 90 % when the DSO's request comes
+    assert gw.store.put_reading(MeterReading("ST", 1, late, 0, 0, 0, 90, "ocpp2.1", late))
+    market._requests, clock[0] = [_request(CP)], late
+    gw.bid(ROW)
+    assert gw.ev.fleet(SID) == [planned]
+    assert len(market.prognoses) == 1

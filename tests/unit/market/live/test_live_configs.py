@@ -104,10 +104,7 @@ def test_fsp_gateway_plans_the_same_evs_as_the_replay_from_the_configs_stays(nam
         )  # fmt: skip
         cfg = parse_fsp(yaml.safe_load(yaml.safe_dump(data)))
         first_arrival = min(s.arrival for s in mine)
-        got = {
-            s.ev_id: announced_fleet_ev(s, None, {}, first_arrival - 3600, first_arrival)
-            for s in cfg.ev_stays
-        }
+        got = {s.ev_id: announced_fleet_ev(s, None, {}, first_arrival) for s in cfg.ev_stays}
         want = {s.ev.id: agent_ev(sc, grid, s) for s in mine}
         assert got == want
         planned += len(got)

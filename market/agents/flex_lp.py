@@ -125,14 +125,89 @@ def envelope(
     if not frames:
         return Envelope(congestion_point, dict.fromkeys(isps, 0), dict.fromkeys(isps, 0))
     model = _build(frames, horizon, "envelope", soft=False)
+    lp = _ReusedLp(model)  # the constraints stay; only the objective changes below
     for k in isps:
         dev = model.deviation(k)
         for sign, out in ((1, up), (-1, down)):
-            model.prob.setObjective(sign * dev)
-            model.prob.sense = pulp.LpMaximize
-            _solve(model)
-            out[k] = _floor_w(sign * _value(dev))
+            out[k] = _floor_w(lp.maximize(sign * dev))  # = sign * value(dev), exactly
     return Envelope(congestion_point, up, down)
+
+
+class _ReusedLp:
+    """An LP passed to HiGHS once and re-solved for one objective after another.
+
+    Why: the envelope solves two LPs per requested ISP over the same EV constraints (a 1 000-EV
+    stress day: thousands of solves of ~20 000 columns). Through PuLP each solve rebuilds the
+    whole HiGHS model column by column in Python and HiGHS starts from nothing; that was most
+    of the replay's open phase. Here the model is passed once, and each solve starts from the
+    previous optimal basis (a warm start): only the costs move, so that basis stays feasible
+    and a few simplex pivots reach the new optimum. The envelope reads the optimum's value
+    alone, which is the same whichever optimal vertex is found. Columns, rows and the sign of
+    the costs are laid out as PuLP lays them, so the first solve is PuLP's own.
+    """
+
+    def __init__(self, model: _Model) -> None:
+        import highspy
+        import numpy as np
+
+        from clearing.solvers.highs_api import new_highs
+
+        prob = model.prob
+        self._name = prob.name
+        # PuLP's columns (sorted by name), with the powers no constraint holds (an ISP whose
+        # end resets the SoC), which PuLP would add once an objective names them
+        by_name = {v.name: v for v in prob.variables()}
+        for powers in model.p:
+            by_name.update((p.name, p) for p in powers if isinstance(p, pulp.LpVariable))
+        columns = [by_name[name] for name in sorted(by_name)]
+        self._column = {v.name: j for j, v in enumerate(columns)}
+        inf = highspy.kHighsInf
+        lp = highspy.HighsLp()
+        lp.num_col_ = len(columns)
+        lp.col_cost_ = np.zeros(len(columns))
+        lp.col_lower_ = np.array([-inf if v.lowBound is None else v.lowBound for v in columns])
+        lp.col_upper_ = np.array([inf if v.upBound is None else v.upBound for v in columns])
+        lower, upper, starts, index, value = [], [], [0], [], []
+        for row in prob.constraints.values():
+            for var, coefficient in row.items():
+                if coefficient != 0:
+                    index.append(self._column[var.name])
+                    value.append(coefficient)
+            starts.append(len(index))
+            lb, ub = row.getLb(), row.getUb()
+            lower.append(-inf if lb is None else lb)
+            upper.append(inf if ub is None else ub)
+        lp.num_row_ = len(lower)
+        lp.row_lower_, lp.row_upper_ = np.array(lower), np.array(upper)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+        lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
+        lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
+        lp.a_matrix_.value_ = np.array(value, dtype=np.float64)
+        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = len(columns), len(lower)
+        self._h = new_highs()
+        self._h.setOptionValue("output_flag", False)
+        self._h.passModel(lp)
+        self._all = np.arange(len(columns), dtype=np.int32)
+        self._np = np
+        self._optimal = highspy.HighsModelStatus.kOptimal
+
+    def maximize(self, objective: pulp.LpAffineExpression) -> float:
+        """The largest value of ``objective`` under the constraints (summed as PuLP sums it)."""
+        costs = self._np.zeros(len(self._all))
+        for var, coefficient in objective.items():  # PuLP minimises the negated objective
+            costs[self._column[var.name]] = -coefficient
+        self._h.changeColsCost(len(self._all), self._all, costs)
+        self._h.run()
+        status = self._h.getModelStatus()
+        if status != self._optimal:
+            raise InfeasibleProblem(
+                f"{self._name}: solver status {self._h.modelStatusToString(status)}"
+            )
+        x = self._h.getSolution().col_value
+        total = float(objective.constant)
+        for var, coefficient in objective.items():
+            total += x[self._column[var.name]] * coefficient
+        return total
 
 
 # --------------------------------------------------------------------------- options

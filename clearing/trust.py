@@ -46,6 +46,7 @@ __all__ = [
     "eip712_domain_separator",
     "keccak256",
     "meter_reading_payload",
+    "recover_eip191_address",
     "recover_eip191_signer",
     "secp256k1_key",
     "station_address",
@@ -186,7 +187,14 @@ _SIGNATURE_HEX_CHARS = 2 + 2 * 65  # "0x" + r || s || v
 
 def recover_eip191_signer(message: bytes, signature: str) -> str:
     """Checksummed address that produced ``signature`` over ``message`` (EIP-191); raises on
-    a malformed signature.
+    a malformed signature (see :func:`recover_eip191_address`)."""
+    return str(to_checksum_address(recover_eip191_address(message, signature)))
+
+
+def recover_eip191_address(message: bytes, signature: str) -> str:
+    """Lower-case address that produced ``signature`` over ``message`` (EIP-191); raises on
+    a malformed signature. Lower case because the settlement compares addresses that way, and
+    the EIP-55 checksum (another keccak) was a third of a stress day's recovery time.
 
     The form every station and :func:`eip191_sign` produce (``0x`` + 65 bytes, v 27/28) is
     recovered with coincurve directly: a stress day recovers each reading's signer several
@@ -204,11 +212,12 @@ def recover_eip191_signer(message: bytes, signature: str) -> str:
             public = PublicKey.from_signature_and_message(
                 raw[:64] + bytes([raw[64] - 27]), eip191_hash(message), hasher=None
             )
-            return str(to_checksum_address(keccak256(public.format(compressed=False)[1:])[-20:]))
+            return "0x" + keccak256(public.format(compressed=False)[1:])[-20:].hex()
     from eth_account import Account
     from eth_account.messages import encode_defunct
 
-    return str(Account.recover_message(encode_defunct(primitive=message), signature=signature))
+    signer = Account.recover_message(encode_defunct(primitive=message), signature=signature)
+    return str(signer).lower()
 
 
 def station_address(key: str) -> str:

@@ -1,9 +1,10 @@
 """EIP-191 signer recovery through coincurve gives eth-account's answer for every signature.
 
-``recover_eip191_signer`` takes a shortcut for the station form (``0x`` + 65 bytes, v 27/28);
-these cases show it returns the same checksummed address as ``Account.recover_message`` for a
-valid signature, and raises exactly where eth-account raises, for tampered, out-of-range and
-malformed ones (and for the forms it hands to eth-account unchanged)."""
+``recover_eip191_signer`` (checksummed) and ``recover_eip191_address`` (lower case) take a
+shortcut for the station form (``0x`` + 65 bytes, v 27/28); these cases show they return the
+address ``Account.recover_message`` returns for a valid signature, and raise exactly where
+eth-account raises, for tampered, out-of-range and malformed ones (and for the forms they hand
+to eth-account unchanged)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from clearing.trust import (
     SECP256K1_N,
     eip191_sign,
     meter_reading_payload,
+    recover_eip191_address,
     recover_eip191_signer,
     secp256k1_key,
 )
@@ -50,6 +52,8 @@ def _eth_account(message: bytes, signature: str) -> str:
 def _same(message: bytes, signature: str) -> tuple[str, str]:
     ours = _outcome(recover_eip191_signer, message, signature)
     assert ours == _outcome(_eth_account, message, signature), signature
+    lower = _outcome(recover_eip191_address, message, signature)
+    assert lower == (ours[0], ours[1].lower()), signature
     return ours
 
 

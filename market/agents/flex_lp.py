@@ -29,10 +29,6 @@ class InfeasibleProblem(RuntimeError):
     """The LP has no solution (only raised where the model should always be feasible)."""
 
 
-def _solver() -> pulp.LpSolver:
-    return pulp.HiGHS(msg=False)
-
-
 @dataclass
 class _Model:
     prob: pulp.LpProblem
@@ -89,9 +85,17 @@ def _build(frames: Sequence[EvFrame], horizon: Horizon, name: str, soft: bool) -
 
 
 def _solve(model: _Model) -> None:
-    status = model.prob.solve(_solver())
-    if pulp.LpStatus[status] != "Optimal":
-        raise InfeasibleProblem(f"{model.prob.name}: solver status {pulp.LpStatus[status]}")
+    """Solve the model's LP as ``prob.solve(HiGHS)`` would and set every variable's value.
+
+    The LP goes to HiGHS in one piece (:class:`_ReusedLp`) instead of PuLP's column-by-column
+    and row-by-row calls: the same columns, rows, costs and options, so HiGHS solves the same
+    model, in a fraction of the Python time."""
+    prob = model.prob
+    was_none, dummy = prob.fixObjective()  # PuLP's dummy column for a constant objective
+    try:
+        _ReusedLp(prob).solve()
+    finally:
+        prob.restoreObjective(was_none, dummy)
 
 
 def _value(x: pulp.LpAffineExpression | float) -> float:
@@ -125,7 +129,8 @@ def envelope(
     if not frames:
         return Envelope(congestion_point, dict.fromkeys(isps, 0), dict.fromkeys(isps, 0))
     model = _build(frames, horizon, "envelope", soft=False)
-    lp = _ReusedLp(model)  # the constraints stay; only the objective changes below
+    powers = [p for row in model.p for p in row if isinstance(p, pulp.LpVariable)]
+    lp = _ReusedLp(model.prob, powers)  # the constraints stay; only the objective changes
     for k in isps:
         dev = model.deviation(k)
         for sign, out in ((1, up), (-1, down)):
@@ -146,20 +151,20 @@ class _ReusedLp:
     the costs are laid out as PuLP lays them, so the first solve is PuLP's own.
     """
 
-    def __init__(self, model: _Model) -> None:
+    def __init__(self, prob: pulp.LpProblem, extra: Iterable[pulp.LpVariable] = ()) -> None:
+        """``prob``'s columns in PuLP's order (sorted by name), with ``extra`` ones no
+        constraint holds yet (a power in an ISP whose end resets the SoC) that a later
+        objective names; PuLP would add them once an objective does."""
         import highspy
         import numpy as np
 
         from clearing.solvers.highs_api import new_highs
 
-        prob = model.prob
-        self._name = prob.name
-        # PuLP's columns (sorted by name), with the powers no constraint holds (an ISP whose
-        # end resets the SoC), which PuLP would add once an objective names them
+        self._prob = prob
         by_name = {v.name: v for v in prob.variables()}
-        for powers in model.p:
-            by_name.update((p.name, p) for p in powers if isinstance(p, pulp.LpVariable))
+        by_name.update((v.name, v) for v in extra)
         columns = [by_name[name] for name in sorted(by_name)]
+        self._columns = columns
         self._column = {v.name: j for j, v in enumerate(columns)}
         inf = highspy.kHighsInf
         lp = highspy.HighsLp()
@@ -168,7 +173,7 @@ class _ReusedLp:
         lp.col_lower_ = np.array([-inf if v.lowBound is None else v.lowBound for v in columns])
         lp.col_upper_ = np.array([inf if v.upBound is None else v.upBound for v in columns])
         lower, upper, starts, index, value = [], [], [0], [], []
-        for row in prob.constraints.values():
+        for row in prob.constraints():  # insertion order, as PuLP passes rows
             for var, coefficient in row.items():
                 if coefficient != 0:
                     index.append(self._column[var.name])
@@ -193,21 +198,32 @@ class _ReusedLp:
 
     def maximize(self, objective: pulp.LpAffineExpression) -> float:
         """The largest value of ``objective`` under the constraints (summed as PuLP sums it)."""
+        x = self._run(objective, sign=-1)  # PuLP minimises the negated objective
+        total = float(objective.constant)
+        for var, coefficient in objective.items():
+            total += x[self._column[var.name]] * coefficient
+        return total
+
+    def solve(self) -> None:
+        """Optimise the problem's own objective and sense; every column's ``varValue`` is set,
+        as ``prob.solve`` sets it."""
+        prob = self._prob
+        x = self._run(prob.objective, sign=-1 if prob.sense == pulp.LpMaximize else 1)
+        for var, value in zip(self._columns, x, strict=True):
+            var.varValue = value
+
+    def _run(self, objective: pulp.LpAffineExpression, sign: int) -> list[float]:
         costs = self._np.zeros(len(self._all))
-        for var, coefficient in objective.items():  # PuLP minimises the negated objective
-            costs[self._column[var.name]] = -coefficient
+        for var, coefficient in objective.items():
+            costs[self._column[var.name]] = sign * coefficient
         self._h.changeColsCost(len(self._all), self._all, costs)
         self._h.run()
         status = self._h.getModelStatus()
         if status != self._optimal:
             raise InfeasibleProblem(
-                f"{self._name}: solver status {self._h.modelStatusToString(status)}"
+                f"{self._prob.name}: solver status {self._h.modelStatusToString(status)}"
             )
-        x = self._h.getSolution().col_value
-        total = float(objective.constant)
-        for var, coefficient in objective.items():
-            total += x[self._column[var.name]] * coefficient
-        return total
+        return list(self._h.getSolution().col_value)
 
 
 # --------------------------------------------------------------------------- options

@@ -106,17 +106,29 @@ class PhaseMeter:
             }
             for name in ranked[:LARGEST_N]
         ]
-        return {"phases": phases, "largest_phases": largest, "peak_rss_mb": peak_rss_mb()}
+        own, child = (kib // 1024 for kib in _peak_rss_kib())
+        return {
+            "phases": phases,
+            "largest_phases": largest,
+            "peak_rss_mb": own + child,
+            "peak_rss_self_mb": own,
+            "peak_rss_children_mb": child,
+        }
+
+
+def _peak_rss_kib() -> tuple[int, int]:
+    """Peak resident KiB (Linux ``getrusage``) of this process, and of its largest finished
+    child (e.g. the contracts' compiler); a child still running is not in it."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
 
 def peak_rss_mb() -> int:
     """Peak resident memory of this process plus that of its largest finished child (MB).
 
-    ``getrusage`` reports KiB on Linux. A child still running (the replay's anvil) is not in
-    it; :func:`process_peak_rss_mb` reads that one while it runs."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return (own + children) // 1024
+    A child still running (the replay's anvil) is not in it; :func:`process_peak_rss_mb`
+    reads that one while it runs."""
+    return sum(kib // 1024 for kib in _peak_rss_kib())
 
 
 def process_peak_rss_mb(pid: int) -> int | None:

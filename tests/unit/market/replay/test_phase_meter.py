@@ -41,7 +41,7 @@ def test_phases_sum_over_sessions_and_rank_the_three_largest() -> None:
     assert out["phases"]["delivery"] == {"wall_s": 3.5, "cpu_s": 0.5, "runs": 2}
     assert [p["phase"] for p in out["largest_phases"]] == ["open", "delivery", "report"]
     assert out["largest_phases"][0]["share_of_wall"] == pytest.approx(7.0 / 13.0, abs=1e-3)
-    assert out["peak_rss_mb"] > 0
+    assert out["peak_rss_mb"] == out["peak_rss_self_mb"] + out["peak_rss_children_mb"] > 0
 
 
 def test_a_phase_that_raises_is_still_charged() -> None:

@@ -22,18 +22,21 @@ stations, the market API, the settlement and the auditor all take these bytes fr
 
 from __future__ import annotations
 
+import binascii
 import json
 from functools import lru_cache
 from typing import Any
 
 from coincurve import PrivateKey, PublicKey
 from eth_utils import keccak as _keccak  # type: ignore[attr-defined]
+from eth_utils.address import to_checksum_address
 
 __all__ = [
     "EIP712_DOMAIN_NAME",
     "EIP712_DOMAIN_VERSION",
     "EIP712_PRIMARY_TYPE",
     "EIP712_TYPES",
+    "SECP256K1_N",
     "CanonicalEncodingError",
     "SignedReadingError",
     "canonical_json",
@@ -43,6 +46,7 @@ __all__ = [
     "eip712_domain_separator",
     "keccak256",
     "meter_reading_payload",
+    "recover_eip191_address",
     "recover_eip191_signer",
     "secp256k1_key",
     "station_address",
@@ -177,15 +181,43 @@ def eip191_sign(key: PrivateKey, message: bytes) -> str:
     return "0x" + (sig[:64] + bytes([sig[64] + 27])).hex()
 
 
-def recover_eip191_signer(message: bytes, signature: str) -> str:
-    """Checksummed address that produced ``signature`` over ``message`` (EIP-191).
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141  # curve order
+_SIGNATURE_HEX_CHARS = 2 + 2 * 65  # "0x" + r || s || v
 
-    Recovery is eth-account's, which accepts every signature form wallets produce; it raises
-    on a malformed signature."""
+
+def recover_eip191_signer(message: bytes, signature: str) -> str:
+    """Checksummed address that produced ``signature`` over ``message`` (EIP-191); raises on
+    a malformed signature (see :func:`recover_eip191_address`)."""
+    return str(to_checksum_address(recover_eip191_address(message, signature)))
+
+
+def recover_eip191_address(message: bytes, signature: str) -> str:
+    """Lower-case address that produced ``signature`` over ``message`` (EIP-191); raises on
+    a malformed signature. Lower case because the settlement compares addresses that way, and
+    the EIP-55 checksum (another keccak) was a third of a stress day's recovery time.
+
+    The form every station and :func:`eip191_sign` produce (``0x`` + 65 bytes, v 27/28) is
+    recovered with coincurve directly: a stress day recovers each reading's signer several
+    times (relay, delivery bundle, report, audit) and eth-account's layers around the same
+    libsecp256k1 call cost ~7x the call itself. Every other form (v 0/1 or EIP-155, no
+    ``0x``, other lengths) goes to eth-account, which accepts what wallets produce; a test
+    shows both give the same address, or both raise, on valid and invalid signatures."""
+    if len(signature) == _SIGNATURE_HEX_CHARS and signature[:2] == "0x":
+        raw = binascii.unhexlify(signature[2:])  # ValueError on a non-hex char or a space
+        if raw[64] in (27, 28):
+            if int.from_bytes(raw[:32], "big") >= SECP256K1_N:
+                raise ValueError("signature r is not below the curve order")
+            if int.from_bytes(raw[32:64], "big") >= SECP256K1_N:
+                raise ValueError("signature s is not below the curve order")
+            public = PublicKey.from_signature_and_message(
+                raw[:64] + bytes([raw[64] - 27]), eip191_hash(message), hasher=None
+            )
+            return "0x" + keccak256(public.format(compressed=False)[1:])[-20:].hex()
     from eth_account import Account
     from eth_account.messages import encode_defunct
 
-    return str(Account.recover_message(encode_defunct(primitive=message), signature=signature))
+    signer = Account.recover_message(encode_defunct(primitive=message), signature=signature)
+    return str(signer).lower()
 
 
 def station_address(key: str) -> str:

@@ -29,7 +29,7 @@ from clearing.settlement.rules import SettlementRules
 from clearing.trust import (
     eip191_sign,
     meter_reading_payload,
-    recover_eip191_signer,
+    recover_eip191_address,
     secp256k1_key,
     station_address,
 )
@@ -153,10 +153,9 @@ def recover_reading_signer(reading: SignedMeterReading) -> str | None:
     if not reading.signature:
         return None
     try:
-        address = recover_eip191_signer(reading.payload(), reading.signature)
+        return recover_eip191_address(reading.payload(), reading.signature)
     except Exception:  # eth-account raises several types for malformed signatures
         return None
-    return str(address).lower()
 
 
 def _subject(key: tuple[str, int]) -> str:

@@ -29,10 +29,6 @@ class InfeasibleProblem(RuntimeError):
     """The LP has no solution (only raised where the model should always be feasible)."""
 
 
-def _solver() -> pulp.LpSolver:
-    return pulp.HiGHS(msg=False)
-
-
 @dataclass
 class _Model:
     prob: pulp.LpProblem
@@ -89,9 +85,17 @@ def _build(frames: Sequence[EvFrame], horizon: Horizon, name: str, soft: bool) -
 
 
 def _solve(model: _Model) -> None:
-    status = model.prob.solve(_solver())
-    if pulp.LpStatus[status] != "Optimal":
-        raise InfeasibleProblem(f"{model.prob.name}: solver status {pulp.LpStatus[status]}")
+    """Solve the model's LP as ``prob.solve(HiGHS)`` would and set every variable's value.
+
+    The LP goes to HiGHS in one piece (:class:`_ReusedLp`) instead of PuLP's column-by-column
+    and row-by-row calls: the same columns, rows, costs and options, so HiGHS solves the same
+    model, in a fraction of the Python time."""
+    prob = model.prob
+    was_none, dummy = prob.fixObjective()  # PuLP's dummy column for a constant objective
+    try:
+        _ReusedLp(prob).solve()
+    finally:
+        prob.restoreObjective(was_none, dummy)
 
 
 def _value(x: pulp.LpAffineExpression | float) -> float:
@@ -125,14 +129,101 @@ def envelope(
     if not frames:
         return Envelope(congestion_point, dict.fromkeys(isps, 0), dict.fromkeys(isps, 0))
     model = _build(frames, horizon, "envelope", soft=False)
+    powers = [p for row in model.p for p in row if isinstance(p, pulp.LpVariable)]
+    lp = _ReusedLp(model.prob, powers)  # the constraints stay; only the objective changes
     for k in isps:
         dev = model.deviation(k)
         for sign, out in ((1, up), (-1, down)):
-            model.prob.setObjective(sign * dev)
-            model.prob.sense = pulp.LpMaximize
-            _solve(model)
-            out[k] = _floor_w(sign * _value(dev))
+            out[k] = _floor_w(lp.maximize(sign * dev))  # = sign * value(dev), exactly
     return Envelope(congestion_point, up, down)
+
+
+class _ReusedLp:
+    """An LP passed to HiGHS once and re-solved for one objective after another.
+
+    Why: the envelope solves two LPs per requested ISP over the same EV constraints (a 1 000-EV
+    stress day: thousands of solves of ~20 000 columns). Through PuLP each solve rebuilds the
+    whole HiGHS model column by column in Python and HiGHS starts from nothing; that was most
+    of the replay's open phase. Here the model is passed once, and each solve starts from the
+    previous optimal basis (a warm start): only the costs move, so that basis stays feasible
+    and a few simplex pivots reach the new optimum. The envelope reads the optimum's value
+    alone, which is the same whichever optimal vertex is found. Columns, rows and the sign of
+    the costs are laid out as PuLP lays them, so the first solve is PuLP's own.
+    """
+
+    def __init__(self, prob: pulp.LpProblem, extra: Iterable[pulp.LpVariable] = ()) -> None:
+        """``prob``'s columns in PuLP's order (sorted by name), with ``extra`` ones no
+        constraint holds yet (a power in an ISP whose end resets the SoC) that a later
+        objective names; PuLP would add them once an objective does."""
+        import highspy
+        import numpy as np
+
+        from clearing.solvers.highs_api import new_highs
+
+        self._prob = prob
+        by_name = {v.name: v for v in prob.variables()}
+        by_name.update((v.name, v) for v in extra)
+        columns = [by_name[name] for name in sorted(by_name)]
+        self._columns = columns
+        self._column = {v.name: j for j, v in enumerate(columns)}
+        inf = highspy.kHighsInf
+        lp = highspy.HighsLp()
+        lp.num_col_ = len(columns)
+        lp.col_cost_ = np.zeros(len(columns))
+        lp.col_lower_ = np.array([-inf if v.lowBound is None else v.lowBound for v in columns])
+        lp.col_upper_ = np.array([inf if v.upBound is None else v.upBound for v in columns])
+        lower, upper, starts, index, value = [], [], [0], [], []
+        for row in prob.constraints():  # insertion order, as PuLP passes rows
+            for var, coefficient in row.items():
+                if coefficient != 0:
+                    index.append(self._column[var.name])
+                    value.append(coefficient)
+            starts.append(len(index))
+            lb, ub = row.getLb(), row.getUb()
+            lower.append(-inf if lb is None else lb)
+            upper.append(inf if ub is None else ub)
+        lp.num_row_ = len(lower)
+        lp.row_lower_, lp.row_upper_ = np.array(lower), np.array(upper)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+        lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
+        lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
+        lp.a_matrix_.value_ = np.array(value, dtype=np.float64)
+        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = len(columns), len(lower)
+        self._h = new_highs()
+        self._h.setOptionValue("output_flag", False)
+        self._h.passModel(lp)
+        self._all = np.arange(len(columns), dtype=np.int32)
+        self._np = np
+        self._optimal = highspy.HighsModelStatus.kOptimal
+
+    def maximize(self, objective: pulp.LpAffineExpression) -> float:
+        """The largest value of ``objective`` under the constraints (summed as PuLP sums it)."""
+        x = self._run(objective, sign=-1)  # PuLP minimises the negated objective
+        total = float(objective.constant)
+        for var, coefficient in objective.items():
+            total += x[self._column[var.name]] * coefficient
+        return total
+
+    def solve(self) -> None:
+        """Optimise the problem's own objective and sense; every column's ``varValue`` is set,
+        as ``prob.solve`` sets it."""
+        prob = self._prob
+        x = self._run(prob.objective, sign=-1 if prob.sense == pulp.LpMaximize else 1)
+        for var, value in zip(self._columns, x, strict=True):
+            var.varValue = value
+
+    def _run(self, objective: pulp.LpAffineExpression, sign: int) -> list[float]:
+        costs = self._np.zeros(len(self._all))
+        for var, coefficient in objective.items():
+            costs[self._column[var.name]] = sign * coefficient
+        self._h.changeColsCost(len(self._all), self._all, costs)
+        self._h.run()
+        status = self._h.getModelStatus()
+        if status != self._optimal:
+            raise InfeasibleProblem(
+                f"{self._prob.name}: solver status {self._h.modelStatusToString(status)}"
+            )
+        return list(self._h.getSolution().col_value)
 
 
 # --------------------------------------------------------------------------- options

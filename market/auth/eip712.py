@@ -26,12 +26,10 @@ from clearing.trust import EIP712_DOMAIN_NAME as DOMAIN_NAME
 from clearing.trust import EIP712_DOMAIN_VERSION as DOMAIN_VERSION
 from clearing.trust import EIP712_PRIMARY_TYPE as PRIMARY_TYPE
 from clearing.trust import EIP712_TYPES as TYPES
-from clearing.trust import CanonicalEncodingError, eip712_digest
+from clearing.trust import SECP256K1_N, CanonicalEncodingError, eip712_digest
 from clearing.trust import canonical_json as _canonical_json
 from market.auth.summary import summarize
 from market.errors import BadSignature, InvalidMessage
-
-_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 def canonical_json(obj: Any, *, schema_checked: bool = False) -> bytes:
@@ -145,7 +143,7 @@ def recover(msg_digest: bytes, signature: str) -> str:
         v -= 27
     if v not in (0, 1):
         raise BadSignature("v must be 27 or 28", field="signature")
-    if int.from_bytes(sig[32:64], "big") > _SECP256K1_N // 2:
+    if int.from_bytes(sig[32:64], "big") > SECP256K1_N // 2:
         raise BadSignature("high-s signatures are not accepted", field="signature")
     try:
         pub = PublicKey.from_signature_and_message(sig[:64] + bytes([v]), msg_digest, hasher=None)

@@ -25,6 +25,7 @@ from market.lifecycle.worker import Worker
 from market.participant.participant import Participant
 from market.replay.chain import ReplayChain
 from market.replay.grid import ReplayGrid
+from market.replay.phase_meter import PhaseMeter
 from market.replay.scenario import Scenario, SessionSpec
 from market.replay.simclock import StepClock
 from market.replay.world import Stay
@@ -100,4 +101,5 @@ class ReplayContext:
     runs: list[SessionRun] = field(default_factory=list)
     contracts_posted: set[str] = field(default_factory=set)  # revenue-sharing contract ids
     timing: dict[str, float] = field(default_factory=dict)
+    meter: PhaseMeter = field(default_factory=PhaseMeter)  # wall/CPU per phase (timing.json)
     phase: str = "setup"

@@ -11,8 +11,8 @@ import uuid
 from eth_account import Account
 
 from clearing.encoding import keccak256
+from clearing.trust import SECP256K1_N
 
-_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 REPLAY_NAMESPACE = uuid.UUID("0d7b7a57-3f4e-5c1a-9a51-6a6f2b1e0c11")
 
 
@@ -21,7 +21,7 @@ def derived_key(seed: int, who: str) -> str:
     counter = 0
     while True:
         raw = keccak256(f"flexmarket-replay:{seed}:{who}:{counter}".encode())
-        if 0 < int.from_bytes(raw, "big") < _SECP256K1_N:
+        if 0 < int.from_bytes(raw, "big") < SECP256K1_N:
             return "0x" + raw.hex()
         counter += 1  # pragma: no cover - probability ~2^-128
 

@@ -45,6 +45,7 @@ from market.replay.delivery import stop_stations
 from market.replay.derive import derived_key, derived_secret
 from market.replay.grid import check_scenario
 from market.replay.history import baseline_warnings
+from market.replay.phase_meter import PhaseMeter, process_peak_rss_mb
 from market.replay.registration import register_participants
 from market.replay.report_evidence import collect_extras
 from market.replay.sessions import run_sessions
@@ -90,12 +91,14 @@ def run_replay(
     from market.replay.outcome import build_report, write_html, write_json
 
     wall0 = time.perf_counter()
+    meter = PhaseMeter()
+    setup_mark = meter.mark()
     progress = progress or (lambda *_: None)
     scenario, grid = check_scenario(scenario_path)
     if options.seed is not None:
         scenario = scenario.model_copy(update={"seed": options.seed})
     pin_highs_threads()  # this thread runs the auditor's recomputation
-    timing: dict[str, float] = {"load_s": round(time.perf_counter() - wall0, 3)}
+    timing: dict[str, Any] = {"load_s": round(time.perf_counter() - wall0, 3)}
     report_dir = options.report_dir
     _reset_report_dir(report_dir)
     restore_signals = _interrupt_guard()
@@ -160,10 +163,12 @@ def run_replay(
                 clients=clients,
                 worker=worker,
                 stays=stays(scenario),
+                meter=meter,
             )
             chain.control.warp_to(first_gate - 2 * 3600 + 60)
             register_participants(ctx)
             timing["setup_s"] = round(time.perf_counter() - wall0, 3)
+            meter.add("setup", setup_mark)
 
             async def main() -> None:
                 try:
@@ -176,13 +181,16 @@ def run_replay(
             for client in clients.values():
                 client.close()
         t_report = time.perf_counter()
-        report, plots = build_report(ctx)
-        report["gas"] = gas_by_kind(chain, 0)
+        with meter.phase("report"):
+            report, plots = build_report(ctx)
+            report["gas"] = gas_by_kind(chain, 0)
         audit_full: dict[str, Any] | None = None
         if options.audit:
-            report["audit"], audit_full = _audit(chain, runtime.settings.bundle_dir)
+            with meter.phase("audit"):
+                report["audit"], audit_full = _audit(chain, runtime.settings.bundle_dir)
         else:
             report["audit"] = {"available": False, "reason": "skipped (--no-audit)"}
+        report_mark = meter.mark()
         report["chain_state"] = _keep_chain(chain, report_dir)
         warnings = [f"scenario {w.path}: {w.reason}" for w in baseline_warnings(scenario)]
         if warnings:  # e.g. an x_of_y baseline without history: why the orders paid 0
@@ -192,9 +200,13 @@ def run_replay(
                 [*report["findings"], *(f"audit: {f}" for f in report["audit"]["findings"])]
             )
         write_html(report_dir, report, plots, collect_extras(ctx, audit_full))
+        meter.add("report", report_mark)
         timing["report_s"] = round(time.perf_counter() - t_report, 3)
         timing["total_wall_s"] = round(time.perf_counter() - wall0, 3)
-        timing["sessions"] = {r.spec.id: r.timing for r in ctx.runs}  # type: ignore[assignment]
+        timing["sessions"] = {r.spec.id: r.timing for r in ctx.runs}
+        timing.update(meter.to_json())
+        if anvil is not None and anvil.process is not None:  # still running: not in getrusage
+            timing["anvil_peak_rss_mb"] = process_peak_rss_mb(anvil.process.pid)
         report["timing"] = timing
         write_json(report_dir, report)
         runtime.engine.dispose()

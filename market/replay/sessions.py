@@ -16,6 +16,7 @@ from market.replay.context import ProgressFn, ReplayContext, SessionRun
 from market.replay.delivery import advance, phase_delivery, start_stations
 from market.replay.derive import derived_uuid
 from market.replay.dispatch import phase_dispatch
+from market.replay.phase_meter import Mark
 from market.replay.settlement import phase_final, phase_verify
 from market.replay.simclock import Pacer
 
@@ -58,12 +59,13 @@ async def _sessions(
         )
         ctx.runs.append(run)
         t0 = time.perf_counter()
-        mark = [t0]
+        mark = [ctx.meter.mark()]
 
-        def lap(phase: str, run: SessionRun = run, mark: list[float] = mark) -> None:
-            now = time.perf_counter()
-            run.timing[f"{phase.replace(' ', '_')}_s"] = round(now - mark[0], 3)
-            mark[0] = now
+        def lap(phase: str, run: SessionRun = run, mark: list[Mark] = mark) -> None:
+            key = phase.replace(" ", "_")
+            since = mark[0]
+            mark[0] = ctx.meter.add(key, since)  # the day's totals per phase (timing.json)
+            run.timing[f"{key}_s"] = round(mark[0][0] - since[0], 3)
             progress(run.spec.id, phase, 1, 1)
 
         ctx.phase = f"{spec.id}: open"

@@ -109,7 +109,11 @@ def test_same_scenario_and_seed_give_identical_report_and_roots(replayed, tmp_pa
         sid = _session(report)["session_id"]
         first = (folder / "bundles" / sid / f"{kind}.json").read_bytes()
         assert (tmp_path / "bundles" / sid / f"{kind}.json").read_bytes() == first
-    assert "total_wall_s" in json.loads((tmp_path / "timing.json").read_text())
+    timing = json.loads((tmp_path / "timing.json").read_text())
+    assert "total_wall_s" in timing
+    phases = {"setup", "open", "gate_closure", "dispatch", "delivery", "verify", "final"}
+    assert phases | {"report", "audit"} == set(timing["phases"])
+    assert len(timing["largest_phases"]) == 3 and timing["peak_rss_mb"] > 0
 
 
 def test_report_html_plots_load_in_headless_chromium(replayed, tmp_path) -> None:

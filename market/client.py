@@ -386,6 +386,25 @@ class MarketClient:
         """Per FSP: its orders acknowledged for dispatch and those not (yet)."""
         return self._get_objects(f"/sessions/{session_id}/dispatch-acks")
 
+    # ---- request drafts (a DSO gateway in manual approval) -----------------------------------
+
+    def post_request_draft(self, body: BaseModel | dict[str, Any], **kw: Any) -> dict[str, Any]:
+        """Draft a request for the DSO's approval (kind ``request_draft``; nothing escrowed)."""
+        return self.send("/request-drafts", "request_draft", body, **kw)
+
+    def request_drafts(self, session_id: str | None = None) -> list[dict[str, Any]]:
+        """The signed-in DSO's drafts with their status (needs :meth:`sign_in`)."""
+        return self._get_objects("/request-drafts", session_id=session_id)
+
+    def decide_request_draft(
+        self, draft_id: str, decision: str, note: str = "", **kw: Any
+    ) -> dict[str, Any]:
+        """Approve or reject an own draft (kind ``request_draft_decision``)."""
+        body = {"draft_id": draft_id, "decision": decision, "note": note}
+        return self.send(
+            f"/request-drafts/{draft_id}/{decision}", "request_draft_decision", body, **kw
+        )
+
 
 def offer_commitment(offers: Sequence[FlexOffer]) -> tuple[bytes, int]:
     """(root, count) an FSP commits on-chain for its offers of one session."""

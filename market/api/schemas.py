@@ -20,6 +20,8 @@ from market.store.models import (
     DispatchStatusCreate,
     MeterReadingCreate,
     ParticipantCreate,
+    RequestDraftCreate,
+    RequestDraftDecisionCreate,
     SessionCreate,
 )
 from market.store.models.clearing_house import DisputeEvidence, UserContributions
@@ -37,6 +39,8 @@ __all__ = [
     "Nonce",
     "ParticipantCreate",
     "Problem",
+    "RequestDraftCreate",
+    "RequestDraftDecisionCreate",
     "SessionCreate",
     "Signed",
     "SiweRequest",

@@ -70,6 +70,15 @@ def _request(body: Mapping[str, Any]) -> str:
     )
 
 
+def _draft(body: Mapping[str, Any]) -> str:
+    return f"Draft for the DSO's approval (no escrow yet): {_request(_sub(body, 'request'))}"
+
+
+def _decision(body: Mapping[str, Any]) -> str:
+    verb = {"approve": "Approve", "reject": "Reject"}.get(str(body.get("decision")), "Decide on")
+    return f"{verb} request draft {_get(body, 'draft_id')}"
+
+
 def _prognosis(body: Mapping[str, Any]) -> str:
     return (
         f"Baseline {_get(body, 'prognosis_id')} in session {_get(body, 'session_id')} at "
@@ -109,6 +118,8 @@ def _fields(*names: str) -> Callable[[str, Mapping[str, Any]], str]:
 _BY_KIND: dict[str, Callable[[str, Mapping[str, Any]], str]] = {
     "offer": lambda _, b: _offer(b),
     "request": lambda _, b: _request(b),
+    "request_draft": lambda _, b: _draft(b),
+    "request_draft_decision": lambda _, b: _decision(b),
     "prognosis": lambda _, b: _prognosis(b),
     "session": lambda _, b: _session(b),
     "user_contributions": lambda _, b: _contributions(b),

@@ -15,6 +15,8 @@ from market.store.models import (
     DispatchStatusCreate,
     MeterReadingCreate,
     ParticipantCreate,
+    RequestDraftCreate,
+    RequestDraftDecisionCreate,
     SessionCreate,
 )
 
@@ -51,6 +53,9 @@ KINDS: dict[str, Kind] = {
     ),
     "dispatch_status": Kind(DispatchStatusCreate, frozenset({"MARKET_OPERATOR"})),
     "dispatch_ack": Kind(DispatchAckCreate, frozenset({"FSP"})),
+    # a DSO gateway's derived request, held for the DSO's decision (market/core/drafts.py)
+    "request_draft": Kind(RequestDraftCreate, frozenset({"DSO"})),
+    "request_draft_decision": Kind(RequestDraftDecisionCreate, frozenset({"DSO"})),
 }
 
 _ID_FIELDS = {
@@ -59,6 +64,8 @@ _ID_FIELDS = {
     "prognosis": "prognosis_id",
     "session": "session_id",
     "asset": "asset_id",
+    "request_draft": "request.request_id",
+    "request_draft_decision": "draft_id",
 }
 
 

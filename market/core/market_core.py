@@ -17,7 +17,7 @@ from adapters.clock import Clock, SystemClock
 from clearing.encoding import hex32
 from clearing.messages import FlexRequest
 from market.auth.eip712 import Domain, verify_envelope
-from market.core.handlers import KindHandlers
+from market.core.drafts import DraftHandlers
 from market.core.kinds import BEFORE_CLOSURE, KINDS, id_field
 from market.core.readings import ReadingRules
 from market.core.rows import get_row, insert_into
@@ -51,7 +51,7 @@ class Accepted:
 
 
 @dataclass
-class MarketCore(KindHandlers):
+class MarketCore(DraftHandlers):
     """Holds the store engine, the chain-backed role cache, the EIP-712 domain and the clock."""
 
     engine: Engine
@@ -212,7 +212,10 @@ class MarketCore(KindHandlers):
 
     def count_rows(self) -> dict[str, int]:
         """Row count per table (tests use it to prove refusals changed nothing)."""
-        tables = [m.MessageLog, m.OfferRow, m.FlexRequestRow, m.PrognosisRow, m.MarketSession]
+        tables = [
+            *(m.MessageLog, m.OfferRow, m.FlexRequestRow, m.PrognosisRow, m.MarketSession),
+            *(m.RequestDraft, m.RequestDraftDecision),
+        ]
         with Session(self.engine) as db:
             return {
                 t.__tablename__: db.exec(select(func.count()).select_from(t)).one()  # type: ignore[attr-defined]

@@ -121,6 +121,18 @@ class Schedule(_Strict):
         return self
 
 
+class RequestsSpec(_Strict):
+    """Who decides that a derived request is posted.
+
+    ``auto`` (default): the gateway escrows and posts what it derives. ``manual``: it posts a
+    *request draft* (``POST /request-drafts``) and escrows nothing; the DSO approves or
+    rejects it on ``/dso``, and on approval the page escrows and posts the request from the
+    DSO's own wallet, so the gateway's key never moves money in this mode.
+    """
+
+    approval: Literal["manual", "auto"] = "auto"
+
+
 class DsoGatewayConfig(_Strict):
     """The whole ``dso.yaml``. The key itself is never in the file: ``key_env`` names the
     environment variable that holds it."""
@@ -132,6 +144,7 @@ class DsoGatewayConfig(_Strict):
     congestion_points: list[PointSpec] = Field(min_length=1)
     budget: BudgetPolicy
     schedule: Schedule = Schedule()
+    requests: RequestsSpec = RequestsSpec()
     # where statements go (``statements/<session>.json``); relative: to the config's folder
     output_dir: str = Field(default="dso-out", min_length=1)
     # "chain": the latest block time (a warped test chain, ``flexmarket live``)

@@ -31,6 +31,7 @@ from market.agents.dso import DsoAgent, DsoAgentError, DsoConfig
 from market.agents.intraday import intraday_windows
 from market.api.schemas import SessionCreate
 from market.dso.config import DsoGatewayConfig, IntradayOpen
+from market.dso.drafts import draft_of
 from market.dso.grid import DsoGrid
 from market.event_stream import MarketEventMessage
 from market.participant.errors import ParticipantError
@@ -154,6 +155,9 @@ class DsoGateway:
 
     def plan(self, row: dict[str, Any]) -> list[FlexRequest]:
         """The requests for one session: forecast on the grid, capped by the budget policy."""
+        return self._plan(row)[1]
+
+    def _plan(self, row: dict[str, Any]) -> tuple[DsoAgent, list[FlexRequest]]:
         agent = self._agent(row)
         sid = agent.session.session_id
         policy = self.config.budget
@@ -174,7 +178,7 @@ class DsoGateway:
                     "cap_units": policy.max_budget_units_per_session,
                 }
             )
-        return kept
+        return agent, kept
 
     def prognoses(self, session_id: str) -> list[DPrognosis]:
         """The FSPs' published prognoses of the session (their EVs' planned load)."""
@@ -186,14 +190,22 @@ class DsoGateway:
         lead = self.config.schedule.request_lead_s
         return lead is None or int(row["gate_closure"]) - int(self.now()) <= lead
 
+    @property
+    def manual(self) -> bool:
+        """``requests.approval: manual``: draft for the DSO, never escrow."""
+        return self.config.requests.approval == "manual"
+
     def request_session(self, row: dict[str, Any]) -> list[FlexRequest]:
-        """Escrow and post this session's requests unless this DSO already requested in it."""
+        """Escrow and post this session's requests unless this DSO already requested in it;
+        in manual approval, draft them for the DSO instead (once: a decided draft is final)."""
         sid = str(row["id"])
         if self._mine(sid):
             self.followed.setdefault(sid, str(row["state"]))
             return []
+        if self.manual and self.participant.request_drafts(sid):
+            return []  # drafted already: the DSO decides, the page posts
         try:
-            requests = self.plan(row)
+            agent, requests = self._plan(row)
         except (DsoAgentError, GridModelError) as exc:
             self.log({"event": "skipped", "session_id": sid, "reason": str(exc)})
             return []
@@ -201,10 +213,13 @@ class DsoGateway:
             self.log({"event": "no_congestion", "session_id": sid})
             return []
         for req in requests:
-            self.participant.post_request(req)
+            if self.manual:
+                self.participant.draft_request(draft_of(agent, req))
+            else:
+                self.participant.post_request(req)
             self.log(
                 {
-                    "event": "requested",
+                    "event": "drafted" if self.manual else "requested",
                     "session_id": sid,
                     "request_id": req.request_id,
                     "congestion_point": req.congestion_point,
@@ -213,7 +228,8 @@ class DsoGateway:
                     "isps": len(req.isps),
                 }
             )
-        self.followed[sid] = str(row["state"])
+        if not self.manual:
+            self.followed[sid] = str(row["state"])  # manual: followed once the page posts
         return requests
 
     def follow(self) -> None:

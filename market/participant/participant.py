@@ -19,7 +19,13 @@ from clearing.messages import DPrognosis, FlexOffer, FlexOrder, FlexRequest
 from clearing.settlement.meter import MeterRef
 from clearing.settlement.report import Portfolio
 from market.agents.common import as_message
-from market.api.schemas import AssetCreate, MeterReadingCreate, ParticipantCreate, SessionCreate
+from market.api.schemas import (
+    AssetCreate,
+    MeterReadingCreate,
+    ParticipantCreate,
+    RequestDraftCreate,
+    SessionCreate,
+)
 from market.client import ApiError, MarketClient
 from market.participant.errors import ParticipantError, from_api_error
 from market.participant.onchain import ChainAccount, Commitment
@@ -117,6 +123,26 @@ class Participant:
         self.chain.escrow_request(request)
         with api_step("request", "request."):
             return self.client.post_request(request, message_id=once("request", request.request_id))
+
+    def draft_request(self, draft: RequestDraftCreate) -> dict[str, Any]:
+        """Post a request draft for the DSO's approval (manual mode): nothing is escrowed."""
+        with api_step("request_draft", "request_draft."):
+            return self.client.post_request_draft(
+                draft, message_id=once("request_draft", draft.request.request_id)
+            )
+
+    def request_drafts(self, session_id: str | None = None) -> list[dict[str, Any]]:
+        """This DSO's drafts (signs in first, and again once when the token has lapsed)."""
+        with api_step("request_drafts"):
+            if self.client.token is None:
+                self.client.sign_in()
+            try:
+                return self.client.request_drafts(session_id)
+            except ApiError as exc:
+                if exc.status != 401:
+                    raise
+                self.client.sign_in()
+                return self.client.request_drafts(session_id)
 
     def check_offers(self, offers: Sequence[FlexOffer]) -> str:
         """The one session the offers are for; refuses a mix or another FSP's offers."""

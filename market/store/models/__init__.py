@@ -46,6 +46,13 @@ from market.store.models.order import (
 from market.store.models.participant import Participant, ParticipantCreate, ParticipantPublic
 from market.store.models.prognosis import PrognosisPublic, PrognosisRow
 from market.store.models.relay import CommitmentCreate, CommitmentPublic, RelayCommitment
+from market.store.models.request_draft import (
+    RequestDraft,
+    RequestDraftCreate,
+    RequestDraftDecision,
+    RequestDraftDecisionCreate,
+    RequestDraftPublic,
+)
 from market.store.models.settlement import Settlement, SettlementPublic
 from market.store.models.signed_message import MessagePublic
 from market.store.models.uftp_proof import UftpOfferProof
@@ -93,6 +100,11 @@ __all__ = [
     "PrognosisPublic",
     "PrognosisRow",
     "RelayCommitment",
+    "RequestDraft",
+    "RequestDraftCreate",
+    "RequestDraftDecision",
+    "RequestDraftDecisionCreate",
+    "RequestDraftPublic",
     "RequestPublic",
     "RevokedToken",
     "SessionCreate",

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from market_helpers import CP, commit, make_offer, make_worker, setup_market
 
+from clearing.messages import FlexRequest
 from market.api.schemas import SessionCreate
 from market.client import MarketClient
 
@@ -269,3 +270,60 @@ def test_running_gateway_opens_intraday_sessions_follows_events_and_writes_state
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
+
+
+def test_manual_approval_drafts_instead_of_escrowing_and_the_dso_decides(
+    chain, runtime, server, tmp_path
+) -> None:
+    """``requests.approval: manual``: the gateway posts a draft with its forecast and escrows
+    nothing; a second pass drafts nothing more. The DSO approves, its own wallet escrows and
+    posts the drafted request, and the next pass follows the session as its own."""
+    from market.participant.connect import connect
+
+    now = runtime.core.clock.now
+    op = MarketClient(server, chain.keys["operator"], now=now)
+    setup_market(op)
+    gate = int(now()) + 600
+    session = SessionCreate(
+        session_id=str(uuid.uuid4()),
+        gate_closure=gate,
+        delivery_start=gate + 3600,
+        delivery_end=gate + 3600 + 4 * 900,
+        isp_s=900,
+        challenge_window_s=300,
+    )
+    op.create_session(session)
+    make_worker(runtime).run_once()
+    token, dso = chain.contracts.token, chain.addresses["dso"]
+    dso_before = token.balance_of(dso)
+    cfg = _config(server, chain.node.rpc_url, requests={"approval": "manual"})
+
+    proc = _dso_run(tmp_path, cfg, chain.keys["dso"], "--once")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    events = _events(proc.stdout)
+    (drafted,) = [e for e in events if e["event"] == "drafted"]
+    assert not [e for e in events if e["event"] == "requested"]
+    assert token.balance_of(dso) == dso_before  # nothing escrowed
+    assert op.requests(session.session_id) == []
+
+    owner = connect(server, chain.keys["dso"], rpc_url=chain.node.rpc_url)
+    (draft,) = owner.request_drafts(session.session_id)
+    assert draft["status"] == "pending" and draft["draft_id"] == drafted["request_id"]
+    assert draft["reason"].startswith(f"{CP} UP: ")
+    assert len(draft["forecast"]) == drafted["isps"] > 0
+    assert all(f["max_loading_ppm"] > 800_000 for f in draft["forecast"])
+
+    again = _dso_run(tmp_path, cfg, chain.keys["dso"], "--once")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not [e for e in _events(again.stdout) if e["event"] in ("drafted", "requested")]
+    assert len(owner.request_drafts(session.session_id)) == 1
+
+    owner.client.decide_request_draft(draft["draft_id"], "approve")
+    owner.post_request(FlexRequest.model_validate(draft["request"]))  # escrow + signed POST
+    budget = draft["request"]["budget_units"]
+    assert dso_before - token.balance_of(dso) == budget
+    assert owner.request_drafts(session.session_id)[0]["status"] == "requested"
+    third = _dso_run(tmp_path, cfg, chain.keys["dso"], "--once")
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert not [e for e in _events(third.stdout) if e["event"] in ("drafted", "requested")]
+    assert dso_before - token.balance_of(dso) == budget

@@ -33,6 +33,8 @@ def test_a_valid_config_keeps_its_values_and_defaults() -> None:
     assert cfg.congestion_points[0].limit_pct == 100
     assert cfg.schedule.day_ahead and not cfg.schedule.intraday
     assert cfg.schedule.intraday_gate_before_delivery_s == 900
+    assert cfg.requests.approval == "auto"  # today's behaviour: escrow and post
+    assert parse_config(_base(requests={"approval": "manual"})).requests.approval == "manual"
 
 
 @pytest.mark.parametrize(
@@ -68,6 +70,7 @@ def test_a_valid_config_keeps_its_values_and_defaults() -> None:
             "valid date",
         ),
         ({"private_key": "0xabc"}, "private_key", "Extra inputs are not permitted"),
+        ({"requests": {"approval": "ask"}}, "requests.approval", "'manual' or 'auto'"),
     ],
 )
 def test_a_bad_setting_is_named_by_its_path(over: dict[str, Any], field: str, reason: str) -> None:

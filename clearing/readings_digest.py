@@ -36,7 +36,9 @@ from coincurve import PrivateKey
 from pydantic import BaseModel, ConfigDict, Field
 
 from clearing.merkle import StandardMerkleTree
+from clearing.messages import FlexOrder
 from clearing.settlement.meter import SignedMeterReading
+from clearing.settlement.report import Portfolio
 from clearing.trust import (
     canonical_json,
     eip191_sign,
@@ -55,6 +57,7 @@ __all__ = [
     "check_readings",
     "cpo_digests",
     "digest_signer",
+    "expected_keys",
     "isp_start_of",
     "isp_starts",
     "parse_bundle",
@@ -209,6 +212,27 @@ def readings_bundle(session_id: str, digests: Iterable[ReadingsDigest]) -> Readi
     """The bundle of the given digests (one list, sorted by station and ISP)."""
     ordered = tuple(sorted(digests, key=lambda d: (d.station, d.isp_start, d.signature)))
     return ReadingsBundle(session_id=session_id, digests=ordered, root=bundle_root(ordered))
+
+
+def expected_keys(
+    portfolios: Iterable[Portfolio],
+    orders: Iterable[FlexOrder],
+    *,
+    window: tuple[int, int],
+    delivery_start: int,
+    isp_s: int,
+) -> set[Key]:
+    """(station, ISP start) pairs that need a digest: every meter of a portfolio behind an
+    order (its FSP at its congestion point), in every ISP of the reading window."""
+    ordered = {(o.fsp.lower(), o.congestion_point) for o in orders}
+    stations = {
+        meter.station
+        for p in portfolios
+        if (p.fsp.lower(), p.congestion_point) in ordered
+        for meter in p.meters
+    }
+    starts = isp_starts(*window, delivery_start, isp_s)
+    return {(station, start) for station in stations for start in starts}
 
 
 def _subject(key: Key) -> str:

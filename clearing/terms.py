@@ -16,7 +16,10 @@ What is bound where:
   request itself is bound by its own on-chain ``requestHash``);
 * delivery verification (baseline method and parameters, tolerance, penalty, gap filling,
   whether readings must be signed): the settlement rules here;
-* meter grace: here (when the meter oracle may attest).
+* meter grace: here (when the meter oracle may attest);
+* whether the CPOs' readings digests are required (``readings_digests_required``,
+  ``clearing/readings_digest.py``): left out of the hashed preimage while false, so terms
+  without it keep their hash.
 
 ``CongestionPoint`` and ``PricingRule`` live here (``clearing.bundle`` re-exports them) so that
 the input bundle can carry the terms without an import cycle.
@@ -26,7 +29,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictInt,
+    model_serializer,
+)
 
 from clearing.messages import Code, PowerW, UnixSeconds, UuidStr
 from clearing.settlement.rules import SettlementRules
@@ -93,6 +103,16 @@ class SessionTerms(_Doc):
     solver: SolverTerms = SolverTerms()
     congestion_points: tuple[CongestionPoint, ...] = ()
     settlement: SettlementRules
+    readings_digests_required: bool = False
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_digests(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """``readings_digests_required`` is dumped only when set, in every document that
+        carries the terms, so terms (and input bundles) without it keep their bytes."""
+        data: dict[str, object] = handler(self)
+        if not data.get("readings_digests_required"):
+            data.pop("readings_digests_required", None)
+        return data
 
     def terms_hash(self) -> bytes:
         """keccak256 of the canonical JSON: the session's on-chain ``termsHash``."""

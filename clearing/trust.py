@@ -16,6 +16,9 @@ stations, the market API, the settlement and the auditor all take these bytes fr
   ``{"evse": int, "export_wh": int, "import_wh": int, "station": str, "timestamp": int}``
   (``timestamp`` in Unix seconds, UTC), signed with EIP-191 by the station's secp256k1 key:
   65 bytes ``r || s || v`` (``v`` in {27, 28}), ``0x``-hex.
+* **Readings digest** (version 1) -- the canonical JSON of ``{"count": int, "isp_start": int,
+  "kind": "readings_digest", "root": "0x..", "session_id": str, "station": str, "version": 1}``,
+  signed with EIP-191 by the station's CPO key (``clearing/readings_digest.py``).
 * **EIP-712** digest of the one envelope type every API write uses (``FlexMarketMessage``),
   bound to the chain id and the market contract.
 """
@@ -46,6 +49,7 @@ __all__ = [
     "eip712_domain_separator",
     "keccak256",
     "meter_reading_payload",
+    "readings_digest_payload",
     "recover_eip191_address",
     "recover_eip191_signer",
     "secp256k1_key",
@@ -258,6 +262,27 @@ def meter_reading_payload(
             "import_wh": import_wh,
             "station": station,
             "timestamp": timestamp,
+        }
+    )
+
+
+def readings_digest_payload(
+    *, session_id: str, station: str, isp_start: int, count: int, root: str
+) -> bytes:
+    """The exact bytes a CPO signs for one station's readings in one ISP (format version 1):
+    how many signed readings it holds and the Merkle root over them."""
+    for name, value in (("isp_start", isp_start), ("count", count)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise SignedReadingError(f"{name}: must be an integer, got {value!r}")
+    return canonical_json(
+        {
+            "count": count,
+            "isp_start": isp_start,
+            "kind": "readings_digest",
+            "root": root,
+            "session_id": session_id,
+            "station": station,
+            "version": 1,
         }
     )
 

@@ -36,10 +36,10 @@ log = logging.getLogger(__name__)
 CURSOR = "flexmarket"
 LOCK_WAIT_S = 30.0  # longer than any sync but a first one over a long history
 _ROLE_BY_ID = {role_id(n): n for n in ROLE_NAMES}
-# Events the store follows. OffersCommitted and SessionRefundedStuck change nothing here (the
-# SessionFinalized that follows a refund does), so fetching them would be one RPC per sync
-# spent on logs that are thrown away.
-_IGNORED = frozenset({"OffersCommitted", "SessionRefundedStuck"})
+# Events the store follows. OffersCommitted, ReadingsDigestsCommitted and SessionRefundedStuck
+# change nothing here (the SessionFinalized that follows a refund does; the readings root lives
+# in its bundle), so fetching them would be one RPC per sync spent on logs that are thrown away.
+_IGNORED = frozenset({"OffersCommitted", "ReadingsDigestsCommitted", "SessionRefundedStuck"})
 EVENTS = (
     "ParticipantRegistered",
     "ParticipantRevoked",

@@ -26,6 +26,7 @@ from market.store.db import make_engine, upgrade
 if TYPE_CHECKING:
     from clearing.settlement.rules import SettlementRules
     from market.ledger import Ledger
+    from market.lifecycle.readings import DigestSource
     from market.lifecycle.worker import Worker
     from market.store.models import MarketSession
 
@@ -140,11 +141,15 @@ def settlement_rules(settings: Settings) -> SettlementRules:
         raise InvalidMessage(str(exc), field="settings.settlement_rules") from exc
 
 
-def attach_settlement(worker: Worker, settings: Settings, *, ledger: Ledger) -> Worker:
+def attach_settlement(
+    worker: Worker, settings: Settings, *, ledger: Ledger, digests: DigestSource | None = None
+) -> Worker:
     """Give a lifecycle worker the meter-oracle and clearing-house steps its keys allow.
 
     Without ``oracle_key`` the verify step stays BLOCKED naming the setting; without
     ``clearing_house_key`` sessions finalize without netting.  Hooks already set are kept.
+    ``digests`` supplies the CPOs' readings digests the verify step needs under terms that
+    require them (without it such a session's verify step stays BLOCKED, naming them).
     """
     from market.clearing_house.service import settle_session
     from market.lifecycle.verification import make_verification_hook
@@ -160,6 +165,7 @@ def attach_settlement(worker: Worker, settings: Settings, *, ledger: Ledger) -> 
             bundles=worker.bundles,
             oracle=oracle,
             rules=rules,
+            digests=digests,
         )
     if worker.clearing_hook is None and settings.clearing_house_key:
         house = ledger.client.add_account(settings.clearing_house_key)

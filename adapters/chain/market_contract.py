@@ -201,6 +201,10 @@ class FlexMarketContract(FlexMarketViews):
             "attestDelivery", session_id, delivery_root, rows, list(payouts), sender=sender
         )
 
+    def commit_readings_digests(self, session_id: bytes, root: bytes, *, sender: str) -> TxResult:
+        """The meter oracle fixes the root of the CPO-signed readings digests (Cleared, once)."""
+        return self._tx("commitReadingsDigests", session_id, root, sender=sender)
+
     def dispute(self, session_id: bytes, reason_hash: bytes, *, sender: str) -> TxResult:
         """An FSP that committed offers disputes as such; a DSO names one of its live requests."""
         return self._tx(

@@ -23,6 +23,7 @@ SESSION_EVENTS = (
     "OffersCommitted",
     "SessionClosed",
     "ClearingPosted",
+    "ReadingsDigestsCommitted",
     "DeliveryAttested",
     "SessionDisputed",
     "DisputeResolved",

@@ -117,6 +117,9 @@ interface IFlexMarket {
         uint64 challengeDeadline,
         uint128[] payouts
     );
+    /// @notice The root over the CPO-signed readings digests (count and Merkle root of each
+    /// station's readings per ISP) of a Cleared session, fixed before its attestation.
+    event ReadingsDigestsCommitted(bytes32 indexed sessionId, bytes32 root);
     event SessionDisputed(bytes32 indexed sessionId, address indexed by, bytes32 reasonHash);
     event DisputeResolved(bytes32 indexed sessionId, bytes32 correctedRoot, uint256 totalPayout, uint128[] payouts);
     event SessionFinalized(bytes32 indexed sessionId, uint256 totalPaid, uint256 totalRefunded);
@@ -167,6 +170,8 @@ interface IFlexMarket {
     /// @notice A relayed commitment's signature is malformed or its signer is not an FSP.
     error FlexMarketBadCommitmentSignature(bytes32 sessionId, uint256 index, address signer);
     error FlexMarketTooManyCommitments(uint256 count, uint256 max);
+    /// @notice A session's readings digests are committed once.
+    error FlexMarketReadingsAlreadyCommitted(bytes32 sessionId);
     error FlexMarketZeroReservation(bytes32 requestId, address fsp);
     error FlexMarketBudgetExceeded(bytes32 requestId, uint256 budget, uint256 reserved);
     error FlexMarketPayoutCountMismatch(bytes32 sessionId, uint256 expected, uint256 actual);
@@ -393,6 +398,12 @@ interface IFlexMarket {
         Reservation[] calldata reservationList,
         uint128[] calldata payouts
     ) external;
+
+    /// @notice Commits the root over the session's CPO-signed readings digests, once, while the
+    /// session is Cleared (so before attestation). Only METER_ORACLE_ROLE.
+    /// @param sessionId The session.
+    /// @param root The readings bundle's root; only in ReadingsDigestsCommitted.
+    function commitReadingsDigests(bytes32 sessionId, bytes32 root) external;
 
     /// @notice Disputes a Verified session inside its challenge window; the arbiter then resolves it.
     /// @param sessionId The session.

@@ -72,6 +72,16 @@ abstract contract FlexMarketSettlement is FlexMarketSessions, FlexMarketLedger, 
     }
 
     /// @inheritdoc IFlexMarket
+    /// @dev One flag in slot 1 (refusing a second root) and the event: the digests themselves
+    /// are in the published readings bundle, whose root the auditor compares with the event.
+    function commitReadingsDigests(bytes32 sessionId, bytes32 root) external onlyRole(METER_ORACLE_ROLE) {
+        Session storage s = _requireState(SessionId.wrap(sessionId), State.Cleared);
+        if (s.readingsCommitted) revert FlexMarketReadingsAlreadyCommitted(sessionId);
+        s.readingsCommitted = true;
+        emit ReadingsDigestsCommitted(sessionId, root);
+    }
+
+    /// @inheritdoc IFlexMarket
     /// @dev Open to anyone: after the window the outcome is fixed, so who pays the gas does not
     /// matter.
     function finalize(

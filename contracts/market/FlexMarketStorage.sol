@@ -34,7 +34,7 @@ abstract contract FlexMarketStorage is IFlexMarket, AccessControl {
     /// @dev Bit 7 of Request.indexAndCancelled.
     uint8 internal constant CANCELLED = 0x80;
 
-    /// @dev slot 0 (schedule, 256 bits) and slot 1 (counters and totals, 240 bits) are written
+    /// @dev slot 0 (schedule, 256 bits) and slot 1 (counters, totals and a flag, 248 bits) are written
     /// by the normal lifecycle; the two hashes once each. uint40 seconds last until year 36812.
     struct Session {
         State state;
@@ -50,6 +50,7 @@ abstract contract FlexMarketStorage is IFlexMarket, AccessControl {
         uint72 budget; // <= 64 * 2^64 < 2^72
         uint72 reserved;
         uint72 paid;
+        bool readingsCommitted; // commitReadingsDigests ran (slot 1, offset 30)
         bytes32 reservationsHash;
         bytes32 payoutsHash;
         address disputedBy;

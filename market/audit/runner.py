@@ -22,6 +22,7 @@ from market.audit.check_fsp_data import check_fsp_data
 from market.audit.check_lifecycle import check_lifecycle
 from market.audit.check_money import check_market_money, check_money
 from market.audit.check_offers import check_offers
+from market.audit.check_readings import check_readings
 from market.audit.check_reservations import check_reservations
 from market.audit.check_terms import check_terms
 from market.audit.check_uftp import check_uftp_offers, load_uftp_evidence
@@ -247,6 +248,11 @@ def _fetch(
     return content, None
 
 
+def _refused(name: str, refused: tuple[str, str]) -> CheckResult:
+    """A check whose bundle was refused or unreadable: ``refused`` is (code, reason)."""
+    return CheckResult(name).error(refused[1], refused[0])
+
+
 def audit_session(
     report: AuditReport,
     view: ChainView,
@@ -337,6 +343,16 @@ def audit_session(
             lambda: check_delivery(cs, sb, ctx.registry, ctx.registry_error),
         )
         run("fsp_data", lambda: check_fsp_data(cs, sb))
+        readings_bytes, refused = None, None
+        if source is not None and session_uuid is not None and state >= SessionState.VERIFIED:
+            readings_bytes, refused = _fetch(report, source, session_uuid, "readings")
+        if refused is not None and refused[0] != "bundle.missing":
+            run("readings", partial(_refused, "readings", refused))
+        else:
+            run(
+                "readings",
+                lambda: check_readings(cs, sb, readings_bytes, ctx.registry, ctx.registry_error),
+            )
     offers = audit.check("offers")
     for f in ctx.receipt_problems:
         offers.error(f.message, f.code, f.subject)

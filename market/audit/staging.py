@@ -28,17 +28,20 @@ from clearing.encoding import hex32, keccak256, uuid_to_bytes32
 from clearing.engine import clear
 from clearing.merkle import StandardMerkleTree
 from clearing.messages import FlexOffer, FlexOrder
+from clearing.readings_digest import ReadingsDigest, cpo_digests, readings_bundle
 from clearing.settlement.delivery import (
     DeliveryInputs,
     DeliveryOutcome,
     Portfolio,
     RequestBudget,
     compute_delivery,
+    required_reading_window,
 )
 from clearing.settlement.delivery import Reservation as DeliveryReservation
 from clearing.settlement.meter import MeterRef, SignedMeterReading, sign_reading
 from clearing.settlement.rules import SettlementRules
 from clearing.terms import SessionTerms, SolverTerms
+from clearing.trust import secp256k1_key
 from market.participant.onchain import ChainAccount
 
 BASE_LOAD_W = 200_000
@@ -84,6 +87,8 @@ class Actors:
     # CPO_ROLE: registers each station's meter key on-chain before gate closure and grants
     # the station to its FSP (None: no station is registered; the auditor then says so).
     cpo: str | None = None
+    # The CPO's private key: it signs the readings digests of sessions that require them.
+    cpo_key: str | None = None
 
 
 @dataclass
@@ -104,6 +109,9 @@ class Tamper:
     # station -> the private key the operator signs that station's readings with and whose
     # address it publishes in stations.json (default: the station's own key, the CPO's).
     meter_key: Callable[[str], str] | None = None
+    # The CPO-signed readings digests the oracle publishes and commits (under terms requiring
+    # them); the readings hook above then changes the reading set behind the CPO's back.
+    digests: Callable[[list[ReadingsDigest]], list[ReadingsDigest]] | None = None
 
 
 @dataclass
@@ -172,6 +180,7 @@ def stage_session(
     deliver: bool = True,
     finalize: bool = True,
     rules: SettlementRules | None = None,
+    readings_digests: bool = False,
 ) -> StagedSession:
     """Run ``bundle`` through the whole lifecycle on-chain; write the bundles under ``folder``."""
     import time
@@ -213,6 +222,7 @@ def stage_session(
         ),
         congestion_points=bundle.congestion_points,
         settlement=rules,
+        readings_digests_required=readings_digests,
     )
     if tamper.terms:
         terms = tamper.terms(terms)
@@ -293,6 +303,7 @@ def stage_session(
         result.orders, start, isp_s, rules, key_of=tamper.meter_key or station_key
     )
     registry = _with_unordered_stations(registry, committed_portfolios)
+    digests = _cpo_digests(actors, terms, readings, registry) if readings_digests else None
     if tamper.readings:
         readings = tamper.readings(readings)
     inputs = DeliveryInputs(
@@ -323,6 +334,12 @@ def stage_session(
     if tamper.payouts:
         payouts = tamper.payouts(payouts, [line.reserved_units for line in outcome.report.payouts])
     control.warp_to(end)
+    if digests is not None:
+        signed = tamper.digests(digests) if tamper.digests else digests
+        published = readings_bundle(sid, signed)
+        root = bytes.fromhex(published.root[2:])
+        market.commit_readings_digests(onchain, root, sender=actors.oracle)
+        _write(folder / sid / "readings.json", published.to_canonical())
     market.attest_delivery(
         onchain, bytes.fromhex(outcome.report.root[2:]), payouts, sender=actors.oracle
     )
@@ -337,6 +354,26 @@ def stage_session(
     market.finalize(onchain, sender=actors.operator)
     seconds["total_s"] = time.perf_counter() - t0
     return staged
+
+
+def _cpo_digests(
+    actors: Actors,
+    terms: SessionTerms,
+    readings: list[SignedMeterReading],
+    registry: list[StationAsset],
+) -> list[ReadingsDigest]:
+    """The CPO's signed digests of every registered station, over the readings it received."""
+    if actors.cpo_key is None:
+        raise ValueError("actors.cpo_key: the CPO signs the readings digests these terms require")
+    return cpo_digests(
+        session_id=terms.session_id,
+        readings=readings,
+        stations={a["station_id"] for a in registry},
+        window=required_reading_window(terms.settlement, terms.delivery_start, terms.delivery_end),
+        delivery_start=terms.delivery_start,
+        isp_s=terms.isp_s,
+        key=secp256k1_key(actors.cpo_key),
+    )
 
 
 def offered_portfolios(offers: Sequence[FlexOffer]) -> list[Portfolio]:

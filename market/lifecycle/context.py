@@ -38,6 +38,7 @@ class StepContext(Protocol):
     pricing_rule: str
     meter_grace_s: int
     settlement_rules: SettlementRules | None
+    readings_digests_required: bool
 
     def crash_point(self, name: str) -> None: ...
 

@@ -53,6 +53,7 @@ def step_open(w: StepContext, s: m.MarketSession) -> Outcome:
                 pricing_rule=w.pricing_rule,
                 meter_grace_s=w.meter_grace_s,
                 settlement=w.settlement_rules or SettlementRules(),
+                readings_digests_required=w.readings_digests_required,
             )
         except ValueError as exc:  # pydantic's ValidationError names the field
             w.set_state(s.id, "REJECTED")

@@ -45,6 +45,7 @@ def build_terms(
     meter_grace_s: int,
     settlement: SettlementRules,
     rules: MarketRules | None = None,
+    readings_digests_required: bool = False,
 ) -> SessionTerms:
     """The terms of a session as configured now (the settlement rules take its ISP length)."""
     rules = rules or MarketRules()
@@ -66,6 +67,7 @@ def build_terms(
         ),
         congestion_points=_grid(engine),
         settlement=settlement,
+        readings_digests_required=readings_digests_required,
     )
 
 

@@ -40,6 +40,7 @@ from clearing.settlement.delivery import (
 )
 from clearing.settlement.report import Portfolio
 from clearing.settlement.rules import SettlementError, SettlementRules
+from clearing.terms import SessionTerms
 from market.bundles import BundleStore
 from market.clearing_house.verification import (
     build_delivery_inputs,
@@ -49,6 +50,7 @@ from market.clearing_house.verification import (
 )
 from market.errors import NotFound
 from market.ledger import Ledger
+from market.lifecycle.readings import DigestSource, commit_readings
 from market.lifecycle.terms import committed_terms
 from market.store import models as m
 
@@ -238,8 +240,11 @@ def verify_session(
     session: m.MarketSession,
     oracle: str,
     rules: SettlementRules,
+    digests: DigestSource | None = None,
 ) -> VerificationResult:
-    """Compute, publish and attest one session's delivery (safe to call again)."""
+    """Compute, publish and attest one session's delivery (safe to call again).  When the
+    session's terms require readings digests, they are checked, published and committed
+    first (``market/lifecycle/readings.py``), from ``digests``."""
     s = session
     info = ledger.session(s.id)
     if info.state >= SessionState.VERIFIED:
@@ -259,14 +264,16 @@ def verify_session(
             s.id, "not_ready", None, (), detail=f"chain says {info.state.name}"
         )
     bundle_bytes = _published(bundles, s.id)
+    terms = committed_terms(bundles, s.id)  # the rules fixed at creation, not today's
     if bundle_bytes is None:
-        terms = committed_terms(bundles, s.id)  # the rules fixed at creation, not today's
         rules = terms.settlement if terms is not None else rules
         outcome = compute_session_delivery(engine=engine, ledger=ledger, session=s, rules=rules)
-        bundles.publish(s.id, "delivery", outcome.bundle_bytes)
-        report = outcome.report
+        bundle_bytes, report = outcome.bundle_bytes, outcome.report
+        _readings(ledger, bundles, terms, bundle_bytes, engine, s.id, digests, oracle)
+        bundles.publish(s.id, "delivery", bundle_bytes)
     else:  # published before a crash: attest exactly what the public can read
         report = report_of_bundle(bundle_bytes)
+        _readings(ledger, bundles, terms, bundle_bytes, engine, s.id, digests, oracle)
     payouts = report.payout_vector()
     tx = ledger.market.attest_delivery(
         uuid_to_bytes32(s.id),
@@ -280,6 +287,27 @@ def verify_session(
     )
 
 
+def _readings(
+    ledger: Ledger,
+    bundles: BundleStore,
+    terms: SessionTerms | None,
+    delivery_bundle: bytes,
+    engine: Engine,
+    session_id: str,
+    digests: DigestSource | None,
+    oracle: str,
+) -> None:
+    commit_readings(
+        ledger=ledger,
+        bundles=bundles,
+        terms=terms,
+        delivery_bundle=delivery_bundle,
+        orders=load_orders(engine, session_id),
+        source=digests,
+        oracle=oracle,
+    )
+
+
 def make_verification_hook(
     *,
     engine: Engine,
@@ -288,12 +316,19 @@ def make_verification_hook(
     oracle: str,
     rules: SettlementRules,
     on_result: Callable[[VerificationResult], object] | None = None,
+    digests: DigestSource | None = None,
 ) -> Callable[[m.MarketSession], None]:
     """A ``Worker.verification_hook`` bound to the oracle's address and the rules."""
 
     def hook(s: m.MarketSession) -> None:
         result = verify_session(
-            engine=engine, ledger=ledger, bundles=bundles, session=s, oracle=oracle, rules=rules
+            engine=engine,
+            ledger=ledger,
+            bundles=bundles,
+            session=s,
+            oracle=oracle,
+            rules=rules,
+            digests=digests,
         )
         if on_result is not None:
             on_result(result)

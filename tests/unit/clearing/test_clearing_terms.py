@@ -85,3 +85,15 @@ def test_with_committed_terms_takes_every_fixed_field_from_the_terms() -> None:
     )
     assert c.congestion_points == terms().congestion_points
     assert with_committed_terms(swapped.model_copy(update={"terms": None})).start_time == 2_800
+
+
+def test_readings_digests_term_changes_the_hash_only_when_set() -> None:
+    t = terms()
+    assert terms(readings_digests_required=False).terms_hash().hex() == GOLDEN
+    on = terms(readings_digests_required=True)
+    assert on.terms_hash() != t.terms_hash()
+    assert json.loads(on.to_canonical())["readings_digests_required"] is True
+    assert "readings_digests_required" not in json.loads(t.to_canonical())
+    assert SessionTerms.model_validate_json(on.to_canonical()) == on
+    bundle = InputBundle(session_id=SID, isp_count=4, start_time=1_900, terms=t)
+    assert "readings_digests_required" not in json.loads(bundle.to_canonical())["terms"]

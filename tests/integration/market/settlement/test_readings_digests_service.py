@@ -1,0 +1,128 @@
+"""Under terms that require readings digests the meter oracle attests only after the CPOs'
+signed digests are published and their root is committed on-chain, and never against a reading
+set they contradict.  Real anvil, real store, the API in-process."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import service_settlement_helpers as helpers
+from market_helpers import make_worker
+from service_settlement_helpers import BASELINE_W, ORDER_W, readings, session_to_delivery
+from service_settlement_helpers import store_readings as store
+
+from adapters.chain.types import SessionState
+from clearing.encoding import hex32
+from clearing.readings_digest import cpo_digests, parse_bundle
+from clearing.settlement.meter import SignedMeterReading
+from clearing.terms import SessionTerms
+from clearing.trust import secp256k1_key
+from market.lifecycle.readings import DigestSource
+from market.lifecycle.verification import make_verification_hook
+from market.lifecycle.worker import step_history
+
+pytestmark = pytest.mark.integration
+
+
+def _cpo_source(key: str, received: list[SignedMeterReading]) -> DigestSource:
+    """The CPO's side: it signs digests over the readings its CSMS received."""
+
+    def source(session_id: str, window: tuple[int, int], start: int, isp_s: int) -> list:
+        return cpo_digests(
+            session_id=session_id,
+            readings=received,
+            stations={r.station for r in received},
+            window=window,
+            delivery_start=start,
+            isp_s=isp_s,
+            key=secp256k1_key(key),
+        )
+
+    return source
+
+
+@pytest.fixture
+def delivered(chain, runtime, clients, monkeypatch):
+    """A cleared session whose terms require readings digests, with every reading stored."""
+    monkeypatch.setattr(
+        helpers, "make_worker", lambda rt: make_worker(rt, readings_digests_required=True)
+    )
+    s, _req, worker = session_to_delivery(chain, runtime, clients)
+    received = [
+        r
+        for station in ("ST-A", "ST-B")
+        for r in readings(station, s.delivery_start, [BASELINE_W - ORDER_W] * 4)
+    ]
+    return s, worker, received
+
+
+def _hook(chain, runtime, source: DigestSource | None):
+    return make_verification_hook(
+        engine=runtime.engine,
+        ledger=runtime.ledger,
+        bundles=runtime.bundles,
+        oracle=chain.addresses["oracle"],
+        rules=helpers.RULES,
+        digests=source,
+    )
+
+
+def _verify_detail(runtime, session_id: str) -> tuple[str, str]:
+    rows = [h for h in step_history(runtime.engine, session_id) if h["step"] == "verify"]
+    return rows[-1]["status"], rows[-1]["detail"]
+
+
+def test_no_digests_no_attestation_then_digests_committed_before_it(
+    chain, runtime, api, delivered
+) -> None:
+    s, worker, received = delivered
+    store(runtime.engine, received)
+    terms = SessionTerms.model_validate_json(
+        api.get(f"/sessions/{s.session_id}/bundles/terms").content
+    )
+    assert terms.readings_digests_required
+    worker.verification_hook = _hook(chain, runtime, None)
+    chain.warp_to(s.delivery_end + 61)
+    worker.run_once()
+    status, detail = _verify_detail(runtime, s.session_id)
+    assert status == "BLOCKED" and "readings digests" in detail
+    assert runtime.ledger.session(s.session_id).state == SessionState.CLEARED
+    assert api.get(f"/sessions/{s.session_id}/bundles/delivery").status_code == 404
+
+    worker.verification_hook = _hook(chain, runtime, _cpo_source(chain.keys["cpo"], received))
+    worker.run_once()
+    assert runtime.ledger.session(s.session_id).state == SessionState.VERIFIED
+    bundle = parse_bundle(json.loads(api.get(f"/sessions/{s.session_id}/bundles/readings").content))
+    assert {d.station for d in bundle.digests} == {"ST-A", "ST-B"}
+    (committed,) = runtime.ledger.session_events("ReadingsDigestsCommitted", s.session_id)
+    (attested,) = runtime.ledger.session_events("DeliveryAttested", s.session_id)
+    assert hex32(bytes(committed.args["root"])) == bundle.root
+    assert (committed.block_number, committed.log_index) < (
+        attested.block_number,
+        attested.log_index,
+    )
+
+
+def test_oracle_refuses_a_reading_set_the_digests_contradict(chain, runtime, delivered) -> None:
+    s, worker, received = delivered
+    lost = received[7]  # the store lost a reading the CPO received
+    store(runtime.engine, [r for r in received if r is not lost])
+    worker.verification_hook = _hook(chain, runtime, _cpo_source(chain.keys["cpo"], received))
+    chain.warp_to(s.delivery_end + 61)
+    worker.run_once()
+    status, detail = _verify_detail(runtime, s.session_id)
+    assert status == "BLOCKED" and "withheld" in detail and lost.station in detail
+    assert runtime.ledger.session(s.session_id).state == SessionState.CLEARED
+    assert not runtime.ledger.session_events("ReadingsDigestsCommitted", s.session_id)
+
+
+def test_digests_signed_by_another_key_are_refused(chain, runtime, delivered) -> None:
+    s, worker, received = delivered
+    store(runtime.engine, received)
+    worker.verification_hook = _hook(chain, runtime, _cpo_source(chain.keys["fsp_a"], received))
+    chain.warp_to(s.delivery_end + 61)
+    worker.run_once()
+    status, detail = _verify_detail(runtime, s.session_id)
+    assert status == "BLOCKED" and "digest_invalid_signature" in detail
+    assert runtime.ledger.session(s.session_id).state == SessionState.CLEARED

@@ -40,9 +40,9 @@ async def create(env: Signed[RequestDraftCreate], core: CoreDep, request: Reques
 def list_drafts(
     core: CoreDep, reader: SignedInDep, session_id: str | None = None
 ) -> list[dict[str, Any]]:
-    """The signed-in DSO's drafts (optionally of one session), with their status now."""
-    roles = core.roles.roles_of(reader)
-    return core.drafts_of(reader, roles, session_id=session_id, now=int(core.clock.now()))
+    """The signed-in DSO's own drafts (optionally of one session), with their status now;
+    nobody reads another's (any other signed-in party gets an empty list)."""
+    return core.drafts_of(reader, session_id=session_id, now=int(core.clock.now()))
 
 
 @router.get(

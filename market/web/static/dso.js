@@ -1,6 +1,7 @@
 // The DSO dashboard: requests and escrow (and a form to create one), offers, orders, delivery,
 // money; redrawn live from the event stream.
 import { el, eur, fillSessions, getJSON, markSession, hash, say, short, table, utc } from "/static/common.js";
+import { showDrafts } from "/static/dso_drafts.js";
 import { gridView } from "/static/dso_grid.js";
 import { wireRequestForm } from "/static/dso_request.js";
 import { follow } from "/static/live.js";
@@ -178,6 +179,7 @@ async function show(sessionId) {
   document.getElementById("delivery").replaceChildren(...delivery(bundle));
   document.getElementById("money").replaceChildren(...money(bundle), ...disputes(disputed, evidence));
   await showStatement(sessionId);
+  await showDrafts(sessionId, () => show(sessionId));
   document.querySelector("main").dataset.state = session.state; // for tests and scripts
   markSession(document.getElementById("session"), session);
   say(`session ${session.state}`, "ok");
@@ -222,7 +224,8 @@ async function main() {
   names = Object.fromEntries(participants.map((p) => [p.address.toLowerCase(), p.name || p.address]));
   const select = document.getElementById("session");
   const sessions = await fillSessions(select);
-  wireSignInForm(() => showStatement(select.value));
+  wireSignInForm(() => Promise.all([showStatement(select.value),
+    showDrafts(select.value, () => show(select.value))]));
   if (!sessions.length) { say("no sessions yet"); return; }
   await wireRequestForm(() => shown, () => show(shown.id));
   document.getElementById("session-form").addEventListener("submit", (event) => {

@@ -37,6 +37,22 @@ function draft(session) {
   };
 }
 
+/** Sign (EIP-712; the wallet shows the summary), escrow on-chain and POST one complete request
+ * body; ``progress(step, text)`` follows the steps, ``shown(summary)`` gets what the wallet
+ * signs. The create form and an approved gateway draft (dso_drafts.js) both come here. */
+export async function submitRequest(signer, body, progress, shown = () => {}) {
+  progress(null, "Sign the request in your wallet…");
+  const typed = await typedData(signer, "request", body);
+  shown(typed.message.summary);
+  const envelope = await signEnvelope(signer, typed, body);
+  progress("signed", "Escrowing the budget on-chain (approve + postRequest)…");
+  const tx = await escrowRequest(signer, body);
+  progress("escrowed", "Submitting the signed request…");
+  await postEnvelope("/requests", envelope);
+  progress("submitted", null);
+  return tx;
+}
+
 /** Fill the congestion points and wire the form; ``sessionOf()`` is the shown session,
  * ``refresh()`` redraws the dashboard after the request is in. */
 export async function wireRequestForm(sessionOf, refresh) {
@@ -53,16 +69,10 @@ export async function wireRequestForm(sessionOf, refresh) {
       const session = sessionOf();
       const body = draft(session);
       step("draft");
-      status("Sign the request in your wallet…");
-      const typed = await typedData(signer, "request", body);
-      $("req-summary").textContent = typed.message.summary;
-      const envelope = await signEnvelope(signer, typed, body);
-      step("signed");
-      status("Escrowing the budget on-chain (approve + postRequest)…");
-      const tx = await escrowRequest(signer, body);
-      step("escrowed");
-      await postEnvelope("/requests", envelope);
-      step("submitted");
+      const tx = await submitRequest(signer, body, (reached, text) => {
+        if (reached) step(reached);
+        if (text) status(text);
+      }, (summary) => { $("req-summary").textContent = summary; });
       status(`Request ${body.request_id} escrowed (transaction ${tx}) and submitted.`, "ok");
       $("request-form").dataset.requestId = body.request_id;
       await refresh();

@@ -24,6 +24,7 @@ from market.client import MarketClient
 from market.lifecycle.worker import Worker
 from market.participant.participant import Participant
 from market.replay.chain import ReplayChain
+from market.replay.cpo import CpoReadings
 from market.replay.grid import ReplayGrid
 from market.replay.scenario import Scenario, SessionSpec
 from market.replay.simclock import StepClock
@@ -101,3 +102,5 @@ class ReplayContext:
     contracts_posted: set[str] = field(default_factory=set)  # revenue-sharing contract ids
     timing: dict[str, float] = field(default_factory=dict)
     phase: str = "setup"
+    # The CPOs' own copy of the readings, which they sign digests over (None: no stations).
+    cpos: CpoReadings | None = None

@@ -299,6 +299,8 @@ def run_gas_bench(progress: Callable[[str], None] = lambda _m: None) -> dict[str
         },
         "offer_commit_gas": offer,
         "terms_hash_added_gas_per_session": offer["terms_hash_added_gas_per_session"],
+        # issue 16 item 4: commitReadingsDigests, one transaction per session (in fixed_gas)
+        "readings_digests_added_gas_per_session": runs[0]["gas_by_action"]["commitReadingsDigests"],
         "targets": TARGETS,
         "runs": runs,
         "naive_runs": naive_runs,

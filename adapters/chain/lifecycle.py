@@ -196,7 +196,8 @@ def run_lifecycle(
     *,
     on_step: Callable[[Step], None] | None = None,
 ) -> LifecycleReport:
-    """Create -> request -> commit -> close -> clear -> attest -> finalize -> withdraw."""
+    """Create -> request -> commit -> close -> clear -> readings root -> attest -> finalize ->
+    withdraw."""
     market, token = mc.market, mc.token
     session_uuid = uuid.uuid5(
         uuid.NAMESPACE_URL, f"flexmarket:{plan.label}:{control.block_timestamp()}"
@@ -316,6 +317,16 @@ def run_lifecycle(
     )
 
     control.warp_to(delivery_end)
+    # under terms requiring readings digests (issue 16): their root, committed before attesting
+    record(
+        "verify",
+        "commitReadingsDigests",
+        "meter-oracle",
+        market.commit_readings_digests(
+            session_id, keccak256(b"readings" + session_id), sender=roles.oracle
+        ),
+        "root of the CPOs' readings digests",
+    )
     delivery_root = keccak256(
         b"delivery" + session_id + b"".join(p.to_bytes(16, "big") for p in plan.payouts)
     )

@@ -24,6 +24,7 @@ from market.client import MarketClient
 from market.lifecycle.worker import Worker
 from market.participant.participant import Participant
 from market.replay.chain import ReplayChain
+from market.replay.cpo import CpoReadings
 from market.replay.grid import ReplayGrid
 from market.replay.phase_meter import PhaseMeter
 from market.replay.scenario import Scenario, SessionSpec
@@ -103,3 +104,5 @@ class ReplayContext:
     timing: dict[str, float] = field(default_factory=dict)
     meter: PhaseMeter = field(default_factory=PhaseMeter)  # wall/CPU per phase (timing.json)
     phase: str = "setup"
+    # The CPOs' own copy of the readings, which they sign digests over (None: no stations).
+    cpos: CpoReadings | None = None

@@ -12,6 +12,7 @@ from adapters.ocpp.simulator.fleet import StationFleet
 from adapters.ocpp.sink import MeterReading, ReadingSink
 from market.metering import store_sink
 from market.replay.context import ProgressFn, ReplayContext, ReplayError, SessionRun
+from market.replay.cpo import CpoTee
 from market.replay.history import MeterHistory, meter_history
 from market.replay.simclock import Pacer, StepClock
 from market.replay.world import station_specs
@@ -62,7 +63,9 @@ async def start_stations(ctx: ReplayContext, at: int) -> None:
     credentials = {s.station_id: s.password for s in specs}
     ctx.csms = Csms(
         credentials=credentials,
-        sink=store_sink(ctx.runtime.engine),
+        sink=store_sink(ctx.runtime.engine)
+        if ctx.cpos is None
+        else CpoTee(store_sink(ctx.runtime.engine), ctx.cpos),
         clock=ctx.clock,
         meter_interval_s=sc.period.meter_interval_s,
         call_timeout_s=60.0,

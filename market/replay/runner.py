@@ -41,6 +41,7 @@ from market.replay.context import (
     ReplayError,
     ReplayOptions,
 )
+from market.replay.cpo import CpoReadings
 from market.replay.delivery import stop_stations
 from market.replay.derive import derived_key, derived_secret
 from market.replay.grid import check_scenario
@@ -142,8 +143,13 @@ def run_replay(
             worker_id="replay",
             meter_grace_s=scenario.market.meter_grace_s,
             pricing_rule=scenario.market.pricing,
+            # every station's CPO registered its key: attest only after their readings digests
+            readings_digests_required=bool(scenario.stations),
         )
-        attach_settlement(worker, settings, ledger=chain.ledger)
+        cpos = CpoReadings(scenario) if scenario.stations else None
+        attach_settlement(
+            worker, settings, ledger=chain.ledger, digests=cpos.digests if cpos else None
+        )
         timing["setup_chain_s"] = round(time.perf_counter() - wall0, 3)
         with serve_market_api(runtime) as base_url:
             now = runtime.core.clock.now
@@ -164,6 +170,7 @@ def run_replay(
                 worker=worker,
                 stays=stays(scenario),
                 meter=meter,
+                cpos=cpos,
             )
             chain.control.warp_to(first_gate - 2 * 3600 + 60)
             register_participants(ctx)

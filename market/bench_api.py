@@ -30,6 +30,7 @@ from market.auth import eip712
 from market.client import MarketClient
 
 ROOT = Path(__file__).resolve().parents[1]
+LOAD_ISP_S = 900  # the ISP length of the load session the offers go to
 
 
 def _free_port() -> int:
@@ -272,7 +273,7 @@ def _open_load_session(op: MarketClient) -> tuple[str, int]:
             gate_closure=now + 7200,
             delivery_start=now + 7200,
             delivery_end=now + 7200 + 4 * 3600,
-            isp_s=900,
+            isp_s=LOAD_ISP_S,
         )
     )
     return session_id, now
@@ -314,7 +315,12 @@ def _measure(
             ),
         )
         envelope = eip712.sign_message(
-            domain, key, kind="offer", body=offer.model_dump(mode="json"), expiry=now + 3600
+            domain,
+            key,
+            kind="offer",
+            body=offer.model_dump(mode="json"),
+            expiry=now + 3600,
+            isp_s=LOAD_ISP_S,  # the load session's: the summary shows energy in Wh
         )
         batches[c].append((offer.offer_id, json.dumps(envelope).encode()))
     latencies: list[list[float]] = [[] for _ in range(clients)]

@@ -102,6 +102,7 @@ class MarketClient:
         self._now = now
         self._info: dict[str, Any] | None = None
         self.token: str | None = None
+        self._isp_s: dict[str, int] = {}  # session id -> ISP length (s), never changes
 
     def close(self) -> None:
         self._http.close()
@@ -161,14 +162,30 @@ class MarketClient:
         """A signed envelope for ``body`` (not sent)."""
         if self.private_key is None:
             raise ValueError("private_key: this client was created without a signing key")
+        dumped = _dump(body)
         return eip712.sign_message(
             self.domain(),
             self.private_key,
             kind=kind,
-            body=_dump(body),
+            body=dumped,
             expiry=expiry if expiry is not None else int(self._now()) + self.message_ttl_s,
             message_id=message_id,
+            isp_s=self.isp_s_of(dumped.get("session_id")) if kind == "offer" else None,
         )
+
+    def isp_s_of(self, session_id: Any) -> int | None:
+        """A session's ISP length (an offer's summary shows its energy in Wh), read once;
+        None for a session the market does not know (it refuses such an offer anyway)."""
+        if not isinstance(session_id, str):
+            return None
+        if session_id not in self._isp_s:
+            try:
+                self._isp_s[session_id] = int(self.session(session_id)["isp_s"])
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+                return None
+        return self._isp_s[session_id]
 
     def send_envelope(self, path: str, envelope: dict[str, Any]) -> dict[str, Any]:
         return cast(dict[str, Any], _json(self._check(self._http.post(path, json=envelope))))

@@ -91,9 +91,17 @@ def digest(
 
 
 def typed_data(
-    domain: Domain, *, kind: str, message_id: str, signer: str, expiry: int, body: Any
+    domain: Domain,
+    *,
+    kind: str,
+    message_id: str,
+    signer: str,
+    expiry: int,
+    body: Any,
+    isp_s: int | None = None,
 ) -> dict[str, Any]:
-    """The full EIP-712 JSON (for wallets: ``eth_signTypedData_v4``)."""
+    """The full EIP-712 JSON (for wallets: ``eth_signTypedData_v4``); ``isp_s``: the ISP
+    length of an offer's session (its summary then shows energy in Wh)."""
     return {
         "types": TYPES,
         "primaryType": PRIMARY_TYPE,
@@ -103,7 +111,7 @@ def typed_data(
             "messageId": message_id,
             "signer": to_checksum_address(signer),
             "expiry": expiry,
-            "summary": summarize(kind, body),
+            "summary": summarize(kind, body, isp_s=isp_s),
             "bodyHash": "0x" + body_hash(body).hex(),
         },
     }
@@ -174,11 +182,14 @@ def sign_message(
     body: Any,
     expiry: int,
     message_id: str | None = None,
+    isp_s: int | None = None,
 ) -> dict[str, Any]:
-    """A complete signed envelope ready to POST: message id, kind, signer, expiry, body, sig."""
+    """A complete signed envelope ready to POST: message id, kind, signer, expiry, body, sig.
+    An offer's ``isp_s`` (its session's ISP length) puts its energy in Wh in the summary,
+    which the service requires when it knows the session."""
     signer = address_of(private_key)
     message_id = message_id or new_message_id()
-    summary = summarize(kind, body)
+    summary = summarize(kind, body, isp_s=isp_s)
     d = digest(
         domain,
         kind=kind,
@@ -200,12 +211,17 @@ def sign_message(
 
 
 def verify_envelope(
-    domain: Domain, envelope: dict[str, Any], *, validated: bool = False
+    domain: Domain,
+    envelope: dict[str, Any],
+    *,
+    validated: bool = False,
+    isp_s: int | None = None,
 ) -> tuple[str, bytes]:
     """Check the signature of a raw envelope; returns (lowercase signer, body hash).
 
     The signature covers the envelope's ``summary``, which must then be exactly the body's
-    (what the wallet showed is what the body says); else refused naming the field ``summary``."""
+    (what the wallet showed is what the body says); else refused naming the field ``summary``.
+    ``isp_s`` is the ISP length of an offer's session, when the session is known."""
     bh = body_hash(envelope["body"], validated=validated)
     summary = envelope.get("summary")
     if not isinstance(summary, str):
@@ -226,7 +242,7 @@ def verify_envelope(
             f"signature recovers to {recovered}, not the claimed signer {claimed}",
             field="signature",
         )
-    expected = summarize(envelope["kind"], envelope["body"])
+    expected = summarize(envelope["kind"], envelope["body"], isp_s=isp_s)
     if summary != expected:
         raise InvalidMessage(
             f"signed {summary!r} but the body says {expected!r}: what a wallet shows must be "

@@ -5,8 +5,9 @@ opaque ``bodyHash`` the signer signs blind, and a hostile page could have it sig
 any price. The summary is a signed field of the envelope, and the service refuses an envelope
 whose summary is not exactly ``summarize(kind, body)``, so what the wallet showed is what the
 body says. A pure function of the body (no session lookup), so the Python client, the page and
-the service all compute it alone; energy is shown as power x ISPs, since the ISP length is a
-property of the session, not of the body.
+the service all compute it alone. The one exception is an offer's energy in Wh: the ISP length
+is a property of the session, not of the body, so the signer and the service both read the
+session's ``isp_s`` and pass it in (``summarize(..., isp_s=...)``).
 """
 
 from __future__ import annotations
@@ -42,16 +43,25 @@ def _sub(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _offer(body: Mapping[str, Any]) -> str:
+def energy_wh(powers_w: Sequence[int], isp_s: int) -> int:
+    """Energy of ISPs at these powers (W), in whole Wh (floor of the exact W·s / 3600)."""
+    return sum(abs(int(p)) for p in powers_w) * isp_s // 3600
+
+
+def _offer(body: Mapping[str, Any], isp_s: int | None) -> str:
     options = [o for o in _items(body.get("options")) if isinstance(o, Mapping)]
     parts = []
     for o in options:
         isps = [i for i in _items(o.get("isps")) if isinstance(i, Mapping)]
-        peak_w = max((abs(int(i.get("power_w", 0))) for i in isps), default=0)
-        parts.append(
-            f"{_get(o, 'option_ref')}: up to {peak_w} W in {len(isps)} ISPs at "
-            f"{eur(o.get('price_per_mwh', 0))}/MWh"
-        )
+        powers = [int(i.get("power_w", 0)) for i in isps]
+        peak_w = max((abs(p) for p in powers), default=0)
+        if isp_s is None:  # the session is unknown: the write is refused for that anyway
+            shape = f"up to {peak_w} W in {len(isps)} ISPs"
+        else:
+            shape = (
+                f"{energy_wh(powers, isp_s)} Wh, up to {peak_w} W in {len(isps)} ISPs of {isp_s} s"
+            )
+        parts.append(f"{_get(o, 'option_ref')}: {shape} at {eur(o.get('price_per_mwh', 0))}/MWh")
     return (
         f"Offer {_get(body, 'offer_id')} in session {_get(body, 'session_id')} at "
         f"{_get(body, 'congestion_point')}, direction {_get(body, 'direction')}; "
@@ -116,7 +126,6 @@ def _fields(*names: str) -> Callable[[str, Mapping[str, Any]], str]:
 
 
 _BY_KIND: dict[str, Callable[[str, Mapping[str, Any]], str]] = {
-    "offer": lambda _, b: _offer(b),
     "request": lambda _, b: _request(b),
     "request_draft": lambda _, b: _draft(b),
     "request_draft_decision": lambda _, b: _decision(b),
@@ -146,13 +155,15 @@ def _visible(text: str) -> str:
     return "".join("\ufffd" if unicodedata.category(c)[0] == "C" else c for c in text)
 
 
-def summarize(kind: str, body: Any) -> str:
+def summarize(kind: str, body: Any, *, isp_s: int | None = None) -> str:
     """The one summary line of a ``kind`` message with ``body`` (never raises on odd bodies:
-    the body's own schema check names what is wrong with it)."""
+    the body's own schema check names what is wrong with it). ``isp_s`` is the ISP length of
+    an offer's session: with it, each option shows its energy in Wh."""
     if not isinstance(body, Mapping):
         return _visible(kind)
     try:
-        text = _BY_KIND.get(kind, _fields())(kind, body)
+        line = _BY_KIND.get(kind, _fields())
+        text = _offer(body, isp_s) if kind == "offer" else line(kind, body)
     except (TypeError, ValueError):
         text = kind
     text = _visible(text)

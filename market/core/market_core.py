@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import func
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -87,10 +87,15 @@ class MarketCore(DraftHandlers):
         kind = KINDS[kind_name]
         if envelope.get("kind") != kind_name:
             raise InvalidMessage(f"must be {kind_name!r} for this endpoint", field="kind")
-        signer, bh = verify_envelope(self.domain, envelope, validated=body is not None)
-        body_hash = hex32(bh)
-        message_id = envelope["message_id"]
         with self.engine.connect() as conn:  # one connection (one pool checkout) per write
+            signer, bh = verify_envelope(
+                self.domain,
+                envelope,
+                validated=body is not None,
+                isp_s=self._summary_isp_s(conn, kind_name, envelope.get("body")),
+            )
+            body_hash = hex32(bh)
+            message_id = envelope["message_id"]
             previous = get_row(conn, m.MessageLog, message_id)
             if previous is not None:
                 return self._replay(previous, signer=signer, kind=kind_name, body_hash=body_hash)
@@ -144,6 +149,21 @@ class MarketCore(DraftHandlers):
                 conn.rollback()
                 raise
         return Accepted(201, text)
+
+    def _summary_isp_s(self, conn: Connection, kind_name: str, body: Any) -> int | None:
+        """An offer's session ISP length (its summary shows energy in Wh); None otherwise."""
+        if kind_name != "offer" or not isinstance(body, dict):
+            return None
+        session_id = body.get("session_id")
+        if not isinstance(session_id, str) or len(session_id) > 64:
+            return None
+        session = self._cached_session(conn, session_id)
+        return None if session is None else int(session.isp_s)
+
+    def offer_isp_s(self, body: Any) -> int | None:
+        """The ISP length an offer's summary uses (for ``POST /typed-data``)."""
+        with self.engine.connect() as conn:
+            return self._summary_isp_s(conn, "offer", body)
 
     def _check_expiry(self, expiry: int, now: float) -> None:
         if expiry <= now:

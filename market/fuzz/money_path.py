@@ -58,11 +58,21 @@ class MoneyPathContext:
     hooks: MoneyPathHooks = field(default_factory=MoneyPathHooks)
 
     def send(self, path: str, kind: str, role: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Sign ``body`` as ``role``, POST it, return the envelope (for replays)."""
+        """Sign ``body`` as ``role``, POST it, return the envelope (for replays). An offer's
+        summary shows its energy in Wh, from its session's ISP length (read here)."""
         who = self.identities[role]
         assert who.private_key is not None
+        isp_s = None
+        if kind == "offer":
+            session = self.read(f"/sessions/{body['session_id']}", "operator")
+            isp_s = int(session["isp_s"]) if isinstance(session, dict) else None
         envelope = eip712.sign_message(
-            self.domain, who.private_key, kind=kind, body=body, expiry=int(self.now()) + 600
+            self.domain,
+            who.private_key,
+            kind=kind,
+            body=body,
+            expiry=int(self.now()) + 600,
+            isp_s=isp_s,
         )
         self.post(path, envelope, label=f"POST {path} ({kind} as {role})")
         return envelope

@@ -114,6 +114,7 @@ def typed_data(envelope: UnsignedEnvelope, core: CoreDep) -> dict[str, Any]:
         signer=envelope.signer,
         expiry=expiry,
         body=envelope.body,
+        isp_s=core.offer_isp_s(envelope.body) if envelope.kind == "offer" else None,
     )
 
 

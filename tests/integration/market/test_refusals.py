@@ -201,3 +201,47 @@ def test_signed_summary_that_misstates_the_offer_is_refused(market, runtime, cha
     del env["summary"]
     err = _refused(lambda: fsp_a.send_envelope("/offers", env), 422, "validation-error")
     assert err.field == "summary"
+
+
+def test_signed_summary_that_misstates_the_offers_energy_is_refused(market, runtime, chain) -> None:
+    """The wallet shows the offer's energy in Wh (power x the session's ISP length): a summary
+    with other Wh, or one without the Wh at all, is refused naming ``summary``; the honest
+    one, which the client computes from the session, is stored."""
+    s, _, _, _, fsp_a = market
+    before = _snapshot(runtime, chain, s.session_id)
+    offer = make_offer(s.session_id, fsp_a.address, expires_at=s.gate_closure)
+    env = fsp_a.sign("offer", offer)
+    isps = offer.options[0].isps
+    wh = sum(i.power_w for i in isps) * s.isp_s // 3600
+    assert f": {wh} Wh, up to " in env["summary"]
+    assert f"in {len(isps)} ISPs of {s.isp_s} s at " in env["summary"]
+    no_wh = eip712.sign_message(
+        fsp_a.domain(),
+        chain.keys["fsp_a"],
+        kind="offer",
+        body=env["body"],
+        expiry=env["expiry"],
+        message_id=env["message_id"],
+    )  # as if the signer had not read the session: no energy shown
+    assert " Wh" not in no_wh["summary"]
+    for lie in (env["summary"].replace(f"{wh} Wh", f"{wh * 10} Wh"), no_wh["summary"]):
+        assert lie != env["summary"]
+        digest = eip712.digest(
+            fsp_a.domain(),
+            kind="offer",
+            message_id=env["message_id"],
+            signer=env["signer"],
+            expiry=env["expiry"],
+            summary=lie,
+            body_hash32=eip712.body_hash(env["body"]),
+        )
+        forged = {
+            **env,
+            "summary": lie,
+            "signature": eip712.sign_digest(chain.keys["fsp_a"], digest),
+        }
+        err = _refused(lambda f=forged: fsp_a.send_envelope("/offers", f), 422, "invalid-message")
+        assert err.field == "summary"
+        assert _snapshot(runtime, chain, s.session_id) == before
+    fsp_a.send_envelope("/offers", env)
+    assert _snapshot(runtime, chain, s.session_id) != before

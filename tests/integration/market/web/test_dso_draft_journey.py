@@ -106,3 +106,45 @@ def test_dso_approves_its_gateways_draft_and_the_page_escrows_it(
     assert page.locator(".draft-approve").count() == 0  # decided: no more buttons
     live_web.screenshot("dso-draft-approved")
     live_web.assert_clean()
+
+
+def test_dso_rejects_a_draft_by_keyboard_and_nothing_is_escrowed(
+    live_web, chain, runtime, server, tmp_path
+) -> None:
+    """Reject signs the decision only; the gateway's next pass drafts nothing more."""
+    op = client_for(server, chain, "operator", runtime)
+    setup_market(op)
+    gate = int(runtime.core.clock.now()) + 600
+    s = SessionCreate(
+        session_id=str(uuid.uuid4()),
+        gate_closure=gate,
+        delivery_start=gate + 3600,
+        delivery_end=gate + 3600 + 4 * 900,
+        isp_s=900,
+        challenge_window_s=300,
+    )
+    op.create_session(s)
+    make_worker(runtime).run_once()
+    token, dso = chain.contracts.token, chain.addresses["dso"]
+    before = token.balance_of(dso)
+    (drafted,) = [e for e in _gateway_once(tmp_path, server, chain) if e["event"] == "drafted"]
+    draft_id = drafted["request_id"]
+
+    page = live_web.page
+    live_web.open(f"/dso?session={s.session_id}")
+    page.wait_for_selector("#status.ok")
+    page.wait_for_selector("#dev-accounts:not([hidden])")
+    page.select_option("#dev-account", dso.lower())
+    page.click("#sign-in-dev")
+    page.wait_for_selector("#drafts-table")
+    reject = page.locator(f".draft-reject[data-draft='{draft_id}']")
+    reject.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#draft-status.ok")
+    assert f"Draft {draft_id} rejected" in page.locator("#draft-status").inner_text()
+    page.wait_for_selector("#drafts-table >> text=rejected")
+    assert page.locator(".draft-approve").count() == 0
+    assert op.requests(s.session_id) == [] and token.balance_of(dso) == before
+    again = _gateway_once(tmp_path, server, chain)
+    assert not [e for e in again if e["event"] in ("drafted", "requested")]
+    live_web.assert_clean()

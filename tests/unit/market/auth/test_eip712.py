@@ -112,6 +112,25 @@ def test_the_typed_data_shows_what_an_offer_says_next_to_the_body_hash() -> None
         assert shown in summary
 
 
+def test_an_offer_summary_shows_energy_in_wh_with_the_sessions_isp_length() -> None:
+    """11 000 W for one 900 s ISP is 2 750 Wh; 3 x 5 000 W for 900 s is 3 750 Wh. The signer
+    and the service both pass the session's ``isp_s``: the same body signed without it, or for
+    another ISP length, does not verify."""
+    full = eip712.typed_data(
+        DOMAIN, kind="offer", message_id="m", signer=KEY[:42], expiry=1, body=OFFER, isp_s=900
+    )
+    summary = full["message"]["summary"]
+    assert "a: 2750 Wh, up to 11000 W in 1 ISPs of 900 s at 150.00 EUR/MWh" in summary
+    assert "b: 3750 Wh, up to 5000 W in 3 ISPs of 900 s at 90.50 EUR/MWh" in summary
+    env = eip712.sign_message(DOMAIN, KEY, kind="offer", body=OFFER, expiry=9, isp_s=900)
+    assert env["summary"] == summary
+    assert eip712.verify_envelope(DOMAIN, env, isp_s=900)[0] == eip712.address_of(KEY)
+    for other in (None, 300):
+        with pytest.raises(InvalidMessage) as err:
+            eip712.verify_envelope(DOMAIN, env, isp_s=other)
+        assert err.value.field == "summary"
+
+
 def test_a_request_summary_shows_budget_and_maximum_price() -> None:
     body = {
         "request_id": "r",

@@ -91,9 +91,10 @@ class LiveDay:
         return out
 
 
-def barrier(day: LiveDay, t: int) -> None:
+def barrier(day: LiveDay, t: int, *, reported_only: bool = False) -> None:
     """Wait until every station's reading at ``t`` (its meter interval floor) is in its FSP
-    gateway and the gateway's outbox is empty (relayed to the market)."""
+    gateway and the gateway's outbox is empty (relayed to the market). ``reported_only``:
+    only the stations that have reported at all (one silent so far has nothing to plan)."""
     interval = day.scenario.period.meter_interval_s
     floor = t // interval * interval
 
@@ -101,7 +102,8 @@ def barrier(day: LiveDay, t: int) -> None:
         for fsp in day.fsps:
             status = day.status(fsp)
             last = status.get("last_reading", {})
-            if any(int(last.get(st, 0)) < floor for st in fsp.stations):
+            waited = [st for st in fsp.stations if st in last or not reported_only]
+            if any(int(last.get(st, 0)) < floor for st in waited):
                 return False
             if int(status.get("outbox", {}).get("pending", 0)) > 0:
                 return False
@@ -133,7 +135,7 @@ def open_session(day: LiveDay, spec: SessionSpec) -> str:
     day.session_ids[spec.id] = sid
     gate = sc.at(spec.gate_closure)
     day.control.warp_to(gate - configs.FSP_LEAD_S)
-    barrier(day, day.control.block_timestamp())
+    barrier(day, day.control.block_timestamp(), reported_only=True)
     day.operator.create_session(
         SessionCreate(
             session_id=sid,

@@ -112,6 +112,7 @@ class Tamper:
     # The CPO-signed readings digests the oracle publishes and commits (under terms requiring
     # them); the readings hook above then changes the reading set behind the CPO's back.
     digests: Callable[[list[ReadingsDigest]], list[ReadingsDigest]] | None = None
+    commit_readings: bool = True  # False: attest without committing the digests' root
 
 
 @dataclass
@@ -338,7 +339,8 @@ def stage_session(
         signed = tamper.digests(digests) if tamper.digests else digests
         published = readings_bundle(sid, signed)
         root = bytes.fromhex(published.root[2:])
-        market.commit_readings_digests(onchain, root, sender=actors.oracle)
+        if tamper.commit_readings:
+            market.commit_readings_digests(onchain, root, sender=actors.oracle)
         _write(folder / sid / "readings.json", published.to_canonical())
     market.attest_delivery(
         onchain, bytes.fromhex(outcome.report.root[2:]), payouts, sender=actors.oracle

@@ -115,3 +115,27 @@ def test_published_digests_differing_from_the_committed_root_are_named(chain, ro
     report = audit(chain, route, staged)
     assert report.exit_code == 1, report.to_json()
     assert "readings.root_mismatch" in codes(report), report.to_json()
+
+
+@pytest.mark.parametrize("route", ["dir"], indirect=True)
+def test_attested_without_committing_the_digests_is_named(chain, route) -> None:
+    report = audit(chain, route, _stage(chain, route, Tamper(commit_readings=False)))
+    assert report.exit_code == 1, report.to_json()
+    assert "readings.not_committed" in codes(report), report.to_json()
+
+
+@pytest.mark.parametrize("route", ["dir"], indirect=True)
+@pytest.mark.parametrize("content", [b"{not json", b'{"version": 1, "digests": 3}', b"[]"])
+def test_malformed_readings_bundle_is_a_finding_not_a_traceback(chain, route, content) -> None:
+    staged = _stage(chain, route)
+    staged.path("readings").write_bytes(content)
+    report = audit(chain, route, staged)
+    assert report.exit_code == 1, report.to_json()
+    (session,) = report.sessions
+    check = session.check("readings")
+    assert check.status in ("fail", "error"), report.to_json()
+    assert {f.code for f in [*check.findings, *check.problems]} & {
+        "readings.bundle_invalid",
+        "bundle.unreadable",
+        "bundle.unsafe",
+    }, report.to_json()

@@ -84,6 +84,22 @@ def test_audit_passes(replayed, name: str) -> None:
     assert audit["passed"], audit
 
 
+@pytest.mark.parametrize("name", UC_SCENARIOS)
+def test_every_session_committed_its_cpos_readings_digests(replayed, name: str) -> None:
+    """The replay runs under terms requiring readings digests: each session's CPO-signed
+    digests are published and cover every station of the scenario (issue 16 item 4)."""
+    from clearing.readings_digest import parse_bundle
+
+    _report, folder = replayed(name)
+    sessions = [d for d in (folder / "bundles").iterdir() if (d / "delivery.json").is_file()]
+    assert sessions
+    for d in sessions:
+        terms = json.loads((d / "terms.json").read_bytes())
+        assert terms["readings_digests_required"] is True
+        bundle = parse_bundle(json.loads((d / "readings.json").read_bytes()))
+        assert bundle.digests and all(x.session_id == d.name for x in bundle.digests)
+
+
 def test_forged_reading_is_refused_and_named(replayed) -> None:
     import sqlite3
 

@@ -43,7 +43,7 @@ def test_evidence_endpoint_reads_roots_and_transactions_from_the_chain(finished_
         },
     ).json()["result"]
     assert int(receipt["blockNumber"], 16) == events["ClearingPosted"]["block"]
-    assert [b["kind"] for b in ev["bundles"]] == ["input", "result", "delivery", "terms"]
+    assert [b["kind"] for b in ev["bundles"]] == ["input", "result", "delivery", "readings", "terms"]
     assert all(r["hash_matches"] and not r["cancelled"] for r in ev["requests"])
 
 
@@ -71,7 +71,7 @@ def test_auditor_sees_evidence_runs_the_audit_and_a_tampered_bundle_fails(
     events = page.locator("#events-table").inner_text()
     assert "ClearingPosted" in events and "SessionFinalized" in events
     links = page.locator("#bundles-table a")
-    assert links.count() == 4  # input, result, delivery, terms
+    assert links.count() == 5  # input, result, delivery, readings (CPO digests), terms
     with page.expect_download() as download:
         links.nth(1).click()
     sid = finished_market.session_id

@@ -360,6 +360,16 @@ class MarketClient:
         resp = self._check(self._http.get(f"/statements/{period}", params=params, headers=headers))
         return _json(resp) if fmt == "json" else resp.text
 
+    def dso_statement(self, period: str, *, fmt: str = "json", dso: str | None = None) -> Any:
+        """A DSO's statement of a session id or a month ``YYYY-MM`` (sign in first): dict for
+        json, text for csv / xml; ``dso`` is for the operator reading another's."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
+        params = {"format": fmt, **({"dso": dso} if dso else {})}
+        resp = self._check(
+            self._http.get(f"/dso-statements/{period}", params=params, headers=headers)
+        )
+        return _json(resp) if fmt == "json" else resp.text
+
     def earnings(self, period: str, ev_user: str | None = None) -> list[dict[str, Any]]:
         return self._get_objects(f"/statements/{period}/earnings", ev_user=ev_user)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 from decimal import Decimal
 
 from shapeshifter_uftp.transport import from_xml, to_xml
@@ -33,7 +34,12 @@ from shapeshifter_uftp.uftp import (
 
 from clearing.settlement.delivery import DeliveryReport, OrderSettlement
 
-__all__ = ["flex_settlement_message", "flex_settlement_xml", "parse_flex_settlement_xml"]
+__all__ = [
+    "flex_settlement_message",
+    "flex_settlement_xml",
+    "orders_settlement_message",
+    "parse_flex_settlement_xml",
+]
 
 
 def _day(ts: int) -> str:
@@ -109,6 +115,38 @@ def _contract_settlements(orders: list[OrderSettlement], isp_s: int) -> list[Con
     return out
 
 
+def orders_settlement_message(
+    orders: Sequence[tuple[OrderSettlement, int]],
+    *,
+    sender_domain: str,
+    recipient_domain: str,
+    message_id: str,
+    conversation_id: str,
+    time_stamp: str,
+    currency: str = "EUR",
+) -> FlexSettlement:
+    """A FlexSettlement of any orders, each with its session's ISP length in seconds: one
+    FSP's orders of a session, or every order of a DSO's requests over a month."""
+    if not orders:
+        raise ValueError("orders: a FlexSettlement needs at least one order")
+    days = sorted({_day(row.start_ts) for o, _ in orders for row in o.isps})
+    contracts: list[ContractSettlement] = []
+    for isp_s in sorted({isp_s for _, isp_s in orders}):
+        contracts += _contract_settlements([o for o, s in orders if s == isp_s], isp_s)
+    return FlexSettlement(
+        sender_domain=sender_domain,
+        recipient_domain=recipient_domain,
+        time_stamp=time_stamp,
+        message_id=message_id,
+        conversation_id=conversation_id,
+        flex_order_settlements=[fos for o, s in orders for fos in _order_settlements(o, s)],
+        contract_settlements=contracts,
+        period_start=days[0],
+        period_end=days[-1],
+        currency=currency,
+    )
+
+
 def flex_settlement_message(
     report: DeliveryReport,
     *,
@@ -124,18 +162,13 @@ def flex_settlement_message(
     orders = [o for o in report.orders if o.fsp == fsp.lower()]
     if not orders:
         raise ValueError(f"fsp: {fsp} has no orders in session {report.session_id}")
-    isp_s = report.rules.isp_s
-    days = sorted({_day(row.start_ts) for o in orders for row in o.isps})
-    return FlexSettlement(
+    return orders_settlement_message(
+        [(o, report.rules.isp_s) for o in orders],
         sender_domain=sender_domain,
         recipient_domain=recipient_domain,
-        time_stamp=time_stamp,
         message_id=message_id,
         conversation_id=conversation_id,
-        flex_order_settlements=[fos for o in orders for fos in _order_settlements(o, isp_s)],
-        contract_settlements=_contract_settlements(orders, isp_s),
-        period_start=days[0],
-        period_end=days[-1],
+        time_stamp=time_stamp,
         currency=currency,
     )
 

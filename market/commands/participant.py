@@ -429,6 +429,27 @@ def statements(
         _fail(exc)
 
 
+@app.command("dso-statement")
+def dso_statement(
+    period: str = typer.Option(..., "--period", help="A session id, or a month YYYY-MM (UTC)."),
+    fmt: str = typer.Option("json", "--format", help="json, csv or xml (UFTP FlexSettlement)."),
+    api: str | None = ApiOpt,
+    key_env: str = KeyEnvOpt,
+    rpc: str | None = RpcOpt,
+) -> None:
+    """A DSO's statement: escrowed, paid to FSPs, refunded, penalties, each with its tx."""
+    if fmt not in ("json", "csv", "xml"):
+        _fail(ParticipantError("--format", f"{fmt!r} is not json, csv or xml"))
+    try:
+        found = _participant(api, key_env, rpc).dso_statement(period, fmt=fmt)
+    except ParticipantError as exc:
+        _fail(exc)
+    if fmt == "json":
+        _out(found)
+    else:
+        typer.echo(found, nl=False)
+
+
 @app.command("uftp-key")
 def uftp_key(
     domain: str = typer.Option(..., "--domain", help="Your UFTP sender domain."),

@@ -338,6 +338,11 @@ class Participant:
         clearing house has netted it (signs in when needed)."""
         return self._private("period", lambda: self.client.statement(period, fmt=fmt))
 
+    def dso_statement(self, period: str, *, fmt: str = "json") -> Any:
+        """This DSO's statement of a session id or a month ``YYYY-MM``: escrowed, paid to
+        FSPs, refunded and penalties, each line with its transaction (signs in when needed)."""
+        return self._private("period", lambda: self.client.dso_statement(period, fmt=fmt))
+
     def statements(self, session_id: str) -> dict[str, Any]:
         """What this participant is owed for a session: the market's settlements (reserved
         and attested payout per request) and, once netted, the clearing-house statement."""

@@ -78,6 +78,8 @@ class SessionRun:
     delivery: DeliveryReport | None = None  # the report the money followed
     roots: dict[str, Any] = field(default_factory=dict)
     withdrawn: dict[str, int] = field(default_factory=dict)
+    # lower-case address -> the contract's credits view just before that party withdrew
+    credited: dict[str, int] = field(default_factory=dict)
     forged: list[str] = field(default_factory=list)
     issues: dict[str, str] = field(default_factory=dict)  # EV id -> why it was left out
     netting: NettingOutcome | None = None

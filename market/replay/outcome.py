@@ -15,6 +15,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from adapters.grid.forecast import ReportRow
+from market.replay.clearing_house import clearing_house_section
 from market.replay.context import ReplayContext, SessionRun
 from market.replay.report import (
     LoadingSeries,
@@ -380,6 +381,7 @@ def build_report(ctx: ReplayContext) -> tuple[dict[str, Any], ReplayPlots]:
         "sessions": sessions,
         "total": dict(sorted(total.items())),
         "findings": sorted(all_findings),
+        "clearing_house": clearing_house_section(ctx),
         "bundles": "bundles/<session id>/{input,result,delivery}.json and bundles/stations.json",
     }
     return report, plots

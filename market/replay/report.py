@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 
 from clearing.encoding import canonical_json
 from market.replay.report_evidence import ReportExtras
-from market.replay.report_sections import render_extras
+from market.replay.report_sections import clearing_house_html, render_extras
 
 
 @dataclass
@@ -302,6 +302,7 @@ def render_html(
     else:
         parts.append("<p class='ok'>none</p>")
     parts.extend(_session_sections(report))
+    parts.extend(clearing_house_html(report.get("clearing_house")))
     if extras is not None:
         parts.extend(render_extras(report, extras))
     parts.append("<h2>Congestion before and after</h2>")

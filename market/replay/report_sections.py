@@ -142,3 +142,27 @@ def render_extras(report: Mapping[str, Any], extras: ReportExtras) -> list[str]:
         parts.extend(_session(sid, dict(sessions.get(sid, {})), x))
     parts.extend(_audit(extras.audit))
     return parts
+
+
+def clearing_house_html(section: Mapping[str, Any] | None) -> list[str]:
+    """The report's ``clearing_house`` table; a plain note when the money was not netted
+    on-chain (the statements then record obligations that never moved)."""
+    if not section:
+        return []
+    parts = ["<h2>Clearing house: statements and on-chain credit per party</h2>"]
+    if not section.get("settled_on_chain"):
+        parts.append(
+            "<p class='note off-chain' id='clearing-house-off-chain'><strong>Settled "
+            "off-chain:</strong> the clearing house's netting was not settled on-chain in this "
+            "run, so what the statements credit EV users, CPOs, fleet operators and the "
+            "platform never moved; only the market's payouts and refunds did.</p>"
+        )
+    rows = [
+        (p["role"], p["address"], eur(int(p["statement_units"])),
+         eur(int(p["withdrawable_units"])),
+         "yes" if p["statement_units"] == p["withdrawable_units"] else "no")
+        for p in section.get("parties", [])
+    ]  # fmt: skip
+    header = ["role", "address", "statement EUR", "withdrawable on-chain EUR", "equal"]
+    parts.append(table(rows, header, "Per party"))
+    return parts

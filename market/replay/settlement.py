@@ -128,7 +128,9 @@ def phase_final(ctx: ReplayContext, run: SessionRun) -> None:
                 holders[name] = to_checksum_address(address)
     for pid in sorted(holders):
         account = ChainAccount(market, chain.contracts.token, holders[pid])
-        if account.credits_units() == 0:
+        credit = account.credits_units()
+        if credit == 0:
             continue
+        run.credited[account.address.lower()] = credit
         chain.control.set_balance(account.address, FUNDING_WEI)  # payees without gas money too
         run.withdrawn[pid] = account.withdraw()

@@ -217,3 +217,24 @@ def test_revenue_sharing_is_netted_on_chain_and_withdrawn(replayed, tmp_path) ->
     # report.html says money was settled off-chain only when it was (the replay without --netting)
     assert "Settled off-chain" not in (tmp_path / "report.html").read_text()
     assert "Settled off-chain" in (replayed("uc5-terni-microgrid")[1] / "report.html").read_text()
+    # clearing_house: netted on-chain, every party withdrew exactly what its statements say
+    house = report["clearing_house"]
+    assert house["settled_on_chain"] is True
+    roles = {p["role"] for p in house["parties"]}
+    assert {"DSO", "EMSP", "FLEET_OPERATOR", "CPO", "EV_USER", "PLATFORM"} <= roles
+    for party in house["parties"]:
+        assert party["statement_units"] == party["withdrawable_units"], party
+    ev_users = [p for p in house["parties"] if p["role"] == "EV_USER"]
+    assert any(p["statement_units"] > 0 for p in ev_users)
+    # without --netting: not settled on-chain, the EV users' statements never moved
+    off = replayed("uc5-terni-microgrid")[0]["clearing_house"]
+    assert off["settled_on_chain"] is False
+    assert [p["withdrawable_units"] for p in off["parties"] if p["role"] == "EV_USER"] == [0] * len(
+        [p for p in off["parties"] if p["role"] == "EV_USER"]
+    )
+    assert any(p["statement_units"] > 0 for p in off["parties"] if p["role"] == "EV_USER")
+    assert (
+        "clearing-house-off-chain"
+        in (replayed("uc5-terni-microgrid")[1] / "report.html").read_text()
+    )
+    assert "clearing-house-off-chain" not in (tmp_path / "report.html").read_text()

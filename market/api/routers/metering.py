@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from clearing.encoding import hex32, uuid_to_bytes32
 from market.api.deps import CoreDep, SignedInDep
 from market.api.routers._write import WRITE_RESPONSES, submit_signed
+from market.api.routers.sessions import load_session
 from market.api.schemas import Signed
 from market.errors import Forbidden
 from market.store import models as m
@@ -56,13 +57,15 @@ def list_readings(
 @router.get(
     "/sessions/{session_id}/settlements",
     response_model=list[SettlementPublic],
-    responses={401: {}, 403: {}},
+    responses={401: {}, 403: {}, 404: {}},
 )
 def list_settlements(
     session_id: str, core: CoreDep, reader: SignedInDep, fsp: str | None = None
 ) -> list[dict[str, Any]]:
     """Your statements (SIWE token): an FSP its own, a DSO those of its requests (the
-    reservation statements: reserved and paid per FSP); the operator sees everyone's."""
+    reservation statements: reserved and paid per FSP); the operator sees everyone's. An
+    unknown session is 404. The DSO's statement with transactions: ``GET /dso-statements``."""
+    load_session(core, session_id)
     dso_requests: set[str] = set()
     if not core.is_operator(reader):
         if fsp is not None and fsp.lower() != reader:

@@ -43,7 +43,13 @@ def test_evidence_endpoint_reads_roots_and_transactions_from_the_chain(finished_
         },
     ).json()["result"]
     assert int(receipt["blockNumber"], 16) == events["ClearingPosted"]["block"]
-    assert [b["kind"] for b in ev["bundles"]] == ["input", "result", "delivery", "readings", "terms"]
+    assert [b["kind"] for b in ev["bundles"]] == [
+        "input",
+        "result",
+        "delivery",
+        "readings",
+        "terms",
+    ]
     assert all(r["hash_matches"] and not r["cancelled"] for r in ev["requests"])
 
 

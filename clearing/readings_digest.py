@@ -192,7 +192,7 @@ def digest_signer(digest: ReadingsDigest) -> str | None:
         return None
     try:
         return recover_eip191_signer(digest.payload(), digest.signature).lower()
-    except (ValueError, TypeError):
+    except Exception:  # any malformed signature (eth-account raises several kinds) is unsigned
         return None
 
 

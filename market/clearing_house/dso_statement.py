@@ -50,7 +50,7 @@ __all__ = [
 DsoLineKind = Literal[
     "escrowed", "paid_to_fsp", "refunded", "penalty_withheld", "penalty_receivable"
 ]
-MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+MONTH = re.compile(r"^(?!0000)(\d{4})-(0[1-9]|1[0-2])$")  # year 0 has no datetime
 
 DSO_CSV_COLUMNS = (
     "dso",

@@ -127,7 +127,8 @@ class RequestsSpec(_Strict):
     ``auto`` (default): the gateway escrows and posts what it derives. ``manual``: it posts a
     *request draft* (``POST /request-drafts``) and escrows nothing; the DSO approves or
     rejects it on ``/dso``, and on approval the page escrows and posts the request from the
-    DSO's own wallet, so the gateway's key never moves money in this mode.
+    DSO's own wallet, so a running gateway never moves money unattended in this mode (the
+    gateway still holds the DSO's key, so this does not help against a stolen key).
     """
 
     approval: Literal["manual", "auto"] = "auto"

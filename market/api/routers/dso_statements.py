@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from shapeshifter_uftp.transport import to_xml
 
+from adapters.chain.errors import ChainError
 from market.api.deps import BundlesDep, CoreDep, SignedInDep
 from market.api.routers.sessions import load_session
 from market.clearing_house.dso_statement import (
@@ -132,13 +133,16 @@ def get_dso_statement(
                 )
             raise NotFound(f"{who} posted no request in session {period}", field="dso")
         sessions, at = [period], row.delivery_end
-    lines = [
-        x
-        for sid in sessions
-        for x in session_lines(
-            engine=core.engine, ledger=ledger, bundles=bundles, session_id=sid, dso=who
-        )
-    ]
+    try:
+        lines = [
+            x
+            for sid in sessions
+            for x in session_lines(
+                engine=core.engine, ledger=ledger, bundles=bundles, session_id=sid, dso=who
+            )
+        ]
+    except ChainError as exc:
+        raise ChainUnavailable(f"reading the chain failed: {exc}", field="rpc_url") from exc
     statement = dso_statement(who, period, sessions, lines)
     if fmt == "csv":
         return Response(dso_statement_csv(statement), media_type="text/csv")

@@ -161,4 +161,5 @@ def test_dso_reads_its_statements_and_nobody_else_does(chain, runtime, clients, 
     rows = dso.settlements(sid)
     assert sum(r["payout_units"] for r in rows) == st["paid_to_fsps_units"]
     _refused(lambda: dso.dso_statement("last-month"), 422)
+    _refused(lambda: dso.dso_statement("0000-01"), 422)  # year 0: no datetime, never a 500
     assert json.dumps(st)  # plain JSON all the way

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
+from clearing.messages import FlexRequest
 from market.core.handlers import KindHandlers
 from market.core.kinds import Handled
 from market.core.rows import get_row
@@ -55,6 +56,7 @@ class DraftHandlers(KindHandlers):
             )
         self._known_point(conn, req.congestion_point, "body.request.congestion_point")
         self._isps_in_session(session, req.isps, "body.request.isps")
+        self._request_fits(conn, req, "body.request.congestion_point", "body.request.direction")
         if req.expires_at <= now:
             raise MessageExpired(
                 f"the drafted request expired at {req.expires_at}", field="body.request.expires_at"
@@ -107,6 +109,9 @@ class DraftHandlers(KindHandlers):
                 f"draft {body.draft_id} expired at {min(expires_at, session.gate_closure)}",
                 field="body.draft_id",
             )
+        if body.decision == "approve":  # still postable now: approving leads to an escrow
+            req = FlexRequest.model_validate_json(draft.request_json)
+            self._request_fits(conn, req, "body.draft_id", "body.draft_id")
         values = {
             "draft_id": body.draft_id,
             "dso": signer,

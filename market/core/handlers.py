@@ -101,7 +101,13 @@ class KindHandlers:
             )
         self._known_points.add(code)  # points are never deleted
 
-    def _committed_point(self, conn: Connection, session_id: str, code: str) -> None:
+    def _committed_point(
+        self,
+        conn: Connection,
+        session_id: str,
+        code: str,
+        field_path: str = "body.congestion_point",
+    ) -> None:
         """A point registered after the session fixed its terms is not part of its grid: a
         request, prognosis or offer there could never be cleared, so it is refused now."""
         cache: dict[str, frozenset[str]] = self.__dict__.setdefault("_terms_points", {})
@@ -116,7 +122,7 @@ class KindHandlers:
             raise UnknownCongestionPoint(
                 f"congestion point {code!r} is not in the terms session {session_id} "
                 "committed when it opened (it was registered later)",
-                field="body.congestion_point",
+                field=field_path,
             )
 
     @staticmethod
@@ -128,6 +134,29 @@ class KindHandlers:
                     f"ISP {item.isp_index} outside the session (0..{count - 1})",
                     field=f"{field_path}[{j}].isp_index",
                 )
+
+    def _request_fits(
+        self, conn: Connection, req: FlexRequest, point_field: str, direction_field: str
+    ) -> None:
+        """What a request must satisfy against the session's other facts: its point is in the
+        committed terms, and no other live request asks for the same point and direction.
+        Drafts are checked with it too, so an approved draft (escrowed first) can be posted."""
+        self._committed_point(conn, req.session_id, req.congestion_point, point_field)
+        table = m.FlexRequestRow.__table__  # type: ignore[attr-defined]
+        clash = conn.execute(
+            select(table.c.id).where(
+                table.c.session_id == req.session_id,
+                table.c.congestion_point == req.congestion_point,
+                table.c.direction == req.direction,
+                table.c.cancelled == False,  # noqa: E712
+            )
+        ).first()
+        if clash is not None and clash.id != req.request_id:
+            raise Conflict(
+                f"request {clash.id} already asks for {req.direction} at "
+                f"{req.congestion_point}; one request per point and direction",
+                field=direction_field,
+            )
 
     @staticmethod
     def _own(address: str, signer: str, field_path: str) -> None:
@@ -257,23 +286,8 @@ class KindHandlers:
                 "session is not open on-chain yet; escrow cannot be posted", field="body.session_id"
             )
         self._known_point(conn, body.congestion_point)
-        self._committed_point(conn, body.session_id, body.congestion_point)
         self._isps_in_session(session, body.isps, "body.isps")
-        table = m.FlexRequestRow.__table__  # type: ignore[attr-defined]
-        clash = conn.execute(
-            select(table.c.id).where(
-                table.c.session_id == body.session_id,
-                table.c.congestion_point == body.congestion_point,
-                table.c.direction == body.direction,
-                table.c.cancelled == False,  # noqa: E712
-            )
-        ).first()
-        if clash is not None and clash.id != body.request_id:
-            raise Conflict(
-                f"request {clash.id} already asks for {body.direction} at "
-                f"{body.congestion_point}; one request per point and direction",
-                field="body.direction",
-            )
+        self._request_fits(conn, body, "body.congestion_point", "body.direction")
         if self.request_escrow_check is not None:
             self.request_escrow_check(body, signer)
         canonical = body.to_canonical()

@@ -209,3 +209,33 @@ def test_decision_refusals(runtime, chain, clients, market):
         "wrong-session-state",
         "body.draft_id",
     )
+
+
+def test_a_draft_that_could_not_be_posted_is_refused_before_any_escrow(
+    runtime, chain, clients, market
+):
+    """Approving leads the page to escrow first: a draft clashing with a posted request (one
+    per point and direction) is refused when drafted and when approved, never after escrow."""
+    _, session = market
+    dso = _signed_in(clients("dso"))
+    pending = _draft(session.session_id, session.gate_closure)
+    dso.post_request_draft(pending)  # drafted while the point is free
+    posted = make_request(session.session_id, expires_at=session.gate_closure)
+    escrow(chain, "dso", posted)
+    dso.post_request(posted)  # now the point and direction are taken
+    _refused(
+        runtime,
+        lambda: dso.post_request_draft(_draft(session.session_id, session.gate_closure)),
+        409,
+        "conflict",
+        "body.request.direction",
+    )
+    _refused(
+        runtime,
+        lambda: dso.decide_request_draft(pending["request"]["request_id"], "approve"),
+        409,
+        "conflict",
+        "body.draft_id",
+    )
+    rejected = dso.decide_request_draft(pending["request"]["request_id"], "reject")
+    assert rejected["status"] == "rejected"  # rejecting it is still allowed

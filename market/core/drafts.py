@@ -170,14 +170,15 @@ def draft_public(
     (None: not looked up, as when the draft or decision is being written)."""
     request = json.loads(row.request_json)
     status: str
+    closes_at = min(int(request["expires_at"]), open_until if open_until is not None else now + 1)
     if requested:
         status = "requested"
-    elif decision is not None:
-        status = "approved" if decision.decision == "approve" else "rejected"
-    elif now >= min(int(request["expires_at"]), open_until if open_until is not None else now + 1):
+    elif decision is not None and decision.decision == "reject":
+        status = "rejected"
+    elif now >= closes_at:  # approved but never posted too: its escrow would be refused now
         status = "expired"
     else:
-        status = "pending"
+        status = "approved" if decision is not None else "pending"
     return RequestDraftPublic(
         draft_id=row.id,
         session_id=row.session_id,

@@ -19,7 +19,7 @@ import yaml
 from market.live.procs import LiveError
 from market.replay.derive import derived_key, derived_secret, derived_uuid
 from market.replay.grid import ReplayGrid, _source
-from market.replay.scenario import Scenario
+from market.replay.scenario import OPENS_BEFORE_GATE_S, Scenario
 from market.replay.world import Stay, announced_stay, onchain_role, station_address
 
 KEY_ENV = "FLEXMARKET_LIVE_KEY"  # each gateway's own key, in its own environment only
@@ -27,7 +27,7 @@ KEY_ENV = "FLEXMARKET_LIVE_KEY"  # each gateway's own key, in its own environmen
 DSO_SESSION_CAP_UNITS = 10**15
 #: The FSP gateways bid (prognoses first) from an hour before gate closure; the DSO requests
 #: half an hour before, with their prognoses in its forecast (the replay's order).
-FSP_LEAD_S = 3600
+FSP_LEAD_S = OPENS_BEFORE_GATE_S
 DSO_REQUEST_LEAD_S = 1800
 
 

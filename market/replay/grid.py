@@ -15,6 +15,7 @@ from adapters.grid.congestion import CongestionPoint, build_congestion_points, f
 from adapters.grid.forecast import GridForecaster
 from adapters.grid.model import CIGRE_LV, GridModel, GridModelError, load_grid
 from market.replay.scenario import (
+    OPENS_BEFORE_GATE_S,
     Scenario,
     ScenarioError,
     ScenarioProblem,
@@ -88,7 +89,7 @@ def session_pass(scenario: Scenario) -> list[ScenarioProblem]:
     order = sorted(enumerate(scenario.sessions), key=lambda x: scenario.at(x[1].gate_closure))
     done_at: int | None = None
     for i, s in order:
-        opens = scenario.at(s.gate_closure) - 3600
+        opens = scenario.at(s.gate_closure) - OPENS_BEFORE_GATE_S
         if done_at is not None and opens < done_at:
             problems.append(
                 ScenarioProblem(

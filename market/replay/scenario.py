@@ -23,6 +23,9 @@ from market.agents.intraday import DEFAULT_GATE_BEFORE_DELIVERY_S, intraday_wind
 OcppVersion = Literal["1.6", "2.0.1", "2.1"]
 ParticipantRole = Literal["DSO", "EMSP", "FLEET_OPERATOR", "CPO", "BUILDING_MANAGER", "EV_USER"]
 _FSP_ROLES = {"EMSP", "FLEET_OPERATOR", "BUILDING_MANAGER"}
+#: A session is opened, and its FSPs bid, this long before its gate closure: in the replay and
+#: in `flexmarket live` alike, whose equal settlements depend on it.
+OPENS_BEFORE_GATE_S = 3600
 _CLOCK_RE = re.compile(r"^(?:D(?P<day>[+-]\d+))?(?:T)?(?P<h>[0-2]\d):(?P<m>[0-5]\d)$")
 Id = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Percent = Annotated[StrictInt, Field(ge=0, le=100)]

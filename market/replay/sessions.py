@@ -17,6 +17,7 @@ from market.replay.delivery import advance, phase_delivery, start_stations
 from market.replay.derive import derived_uuid
 from market.replay.dispatch import phase_dispatch
 from market.replay.phase_meter import Mark
+from market.replay.scenario import OPENS_BEFORE_GATE_S
 from market.replay.settlement import phase_final, phase_verify
 from market.replay.simclock import Pacer
 
@@ -70,7 +71,7 @@ async def _sessions(
 
         ctx.phase = f"{spec.id}: open"
         progress(spec.id, "open", 0, 1)
-        opens = sc.at(spec.gate_closure) - 3600
+        opens = sc.at(spec.gate_closure) - OPENS_BEFORE_GATE_S
         if ctx.fleet is not None:  # the FSPs plan from what their chargers reported by then
             await asyncio.to_thread(ctx.chain.control.warp_to, opens)
             await advance(ctx, max(opens, int(ctx.clock.now())))  # type: ignore[union-attr]

@@ -7,6 +7,7 @@ commands are plain functions there. This module only assembles them, in the orde
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import typer
@@ -80,6 +81,9 @@ restore_recursion_limit()
 
 def main() -> None:
     """Entry point of the ``flexmarket`` script."""
+    # Ctrl-C (SIGINT) stops every command, also when it was started from a shell's background
+    # job, which inherits SIGINT ignored: Python then installs no handler of its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     app()
 
 

@@ -227,6 +227,10 @@ def test_views_of_a_client_with_confirmations_read_only_confirmed_blocks(chain) 
     from adapters.chain.client import ChainClient
 
     lagging = ChainClient(chain.client.rpc_url, artifacts=chain.client.artifacts, confirmations=2)
+    # Every block this test reads is one it mined: after the fixture's evm_revert, anvil may no
+    # longer hold the state of the blocks at or below the snapshot (BlockOutOfRangeError).
+    for _ in range(3):
+        chain.node.mine()
     token = lagging.bind("SettlementToken", chain.contracts.token.address)
     dso, outsider = chain.addresses["dso"], chain.addresses["outsider"]
     before = token.call("allowance", dso, outsider)

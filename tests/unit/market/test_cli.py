@@ -108,6 +108,7 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
     "participant assets": ["--api", "--key-env", "--rpc"],
     "participant commit": ["--file", "--api", "--key-env", "--rpc"],
     "participant dispute": ["--session", "--reason", "--evidence", "--api", "--key-env", "--rpc"],
+    "participant dso-statement": ["--period", "--format", "--api", "--key-env", "--rpc"],
     "participant fund": ["--amount-units", "--api", "--key-env", "--rpc"],
     "participant login": ["--api", "--key-env", "--rpc"],
     "participant offer": ["--file", "--api", "--key-env", "--rpc"],

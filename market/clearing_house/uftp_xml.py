@@ -35,11 +35,23 @@ from shapeshifter_uftp.uftp import (
 from clearing.settlement.delivery import DeliveryReport, OrderSettlement
 
 __all__ = [
+    "MARKET_DSO_DOMAIN",
+    "MARKET_FSP_DOMAIN",
     "flex_settlement_message",
     "flex_settlement_xml",
     "orders_settlement_message",
     "parse_flex_settlement_xml",
+    "uftp_time_stamp",
 ]
+
+#: The UFTP domains the market's own statements name as sender (DSO side) and recipient.
+MARKET_DSO_DOMAIN = "dso.flexmarket.local"
+MARKET_FSP_DOMAIN = "fsp.flexmarket.local"
+
+
+def uftp_time_stamp(at: int) -> str:
+    """A UFTP TimeStamp (RFC 3339, UTC, whole seconds) of Unix seconds ``at``."""
+    return dt.datetime.fromtimestamp(at, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _day(ts: int) -> str:

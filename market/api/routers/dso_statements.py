@@ -8,7 +8,6 @@ read from the chain at request time (``market.clearing_house.dso_statement``).
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -30,7 +29,12 @@ from market.clearing_house.dso_statement import (
     session_lines,
 )
 from market.clearing_house.service import final_report
-from market.clearing_house.uftp_xml import orders_settlement_message
+from market.clearing_house.uftp_xml import (
+    MARKET_DSO_DOMAIN,
+    MARKET_FSP_DOMAIN,
+    orders_settlement_message,
+    uftp_time_stamp,
+)
 from market.errors import ChainUnavailable, Forbidden, InvalidMessage, NotFound
 from market.ledger import Ledger
 
@@ -60,10 +64,6 @@ def _whose(core: CoreDep, reader: str, dso: str | None) -> str:
     return who
 
 
-def _time_stamp(at: int) -> str:
-    return dt.datetime.fromtimestamp(at, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _xml(core: CoreDep, bundles: BundlesDep, statement: DsoStatement, at: int) -> str:
     """FlexSettlement of every order of the DSO's requests in the period."""
     orders = []
@@ -85,11 +85,11 @@ def _xml(core: CoreDep, bundles: BundlesDep, statement: DsoStatement, at: int) -
     )
     message = orders_settlement_message(
         orders,
-        sender_domain="dso.flexmarket.local",
-        recipient_domain="fsp.flexmarket.local",
+        sender_domain=MARKET_DSO_DOMAIN,
+        recipient_domain=MARKET_FSP_DOMAIN,
         message_id=message_id,
         conversation_id=message_id,
-        time_stamp=_time_stamp(at),
+        time_stamp=uftp_time_stamp(at),
     )
     return str(to_xml(message))
 

@@ -4,7 +4,6 @@ readable by its own participant (SIWE) or the market operator.  A period is a se
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Annotated, Any, Literal
 
@@ -28,7 +27,12 @@ from market.clearing_house.statements import (
     statement_csv,
     statement_json,
 )
-from market.clearing_house.uftp_xml import flex_settlement_xml
+from market.clearing_house.uftp_xml import (
+    MARKET_DSO_DOMAIN,
+    MARKET_FSP_DOMAIN,
+    flex_settlement_xml,
+    uftp_time_stamp,
+)
 from market.errors import Forbidden, InvalidMessage, NotFound
 from market.store import models as m
 from market.store.models.clearing_house import (
@@ -114,7 +118,7 @@ def _rfc3339(core: CoreDep, session_id: str) -> str:
     with Session(core.engine) as db:
         row = db.get(m.MarketSession, session_id)
     at = row.delivery_end if row is not None else 0
-    return dt.datetime.fromtimestamp(at, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return uftp_time_stamp(at)
 
 
 def _period(core: CoreDep, period: str) -> dict[str, Any]:
@@ -163,8 +167,8 @@ def get_statement(
             xml = flex_settlement_xml(
                 report,
                 fsp=who,
-                sender_domain="dso.flexmarket.local",
-                recipient_domain="fsp.flexmarket.local",
+                sender_domain=MARKET_DSO_DOMAIN,
+                recipient_domain=MARKET_FSP_DOMAIN,
                 message_id=period,
                 conversation_id=period,
                 time_stamp=_rfc3339(core, period),

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from eth_utils import keccak
-from market_helpers import free_port, reset_postgres
+from market_helpers import free_port, reset_postgres, worker_postgres_url
 
 from adapters.chain.anvil import AnvilNode
 from adapters.chain.client import ChainClient
@@ -111,6 +111,7 @@ def db_url(request, tmp_path: Path) -> str:
     url = os.environ.get(PG_ENV)
     if not url:
         pytest.skip(f"{PG_ENV} not set (scripts/ci/start-postgres.sh starts a server)")
+    url = worker_postgres_url(url)
     reset_postgres(url)
     return url
 

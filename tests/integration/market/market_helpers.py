@@ -185,6 +185,37 @@ def run_session_to_final(chain, runtime: Runtime, clients) -> str:
     return s.session_id
 
 
+def worker_postgres_url(url: str) -> str:
+    """This pytest-xdist worker's own database on the server of ``url`` (created on first use).
+
+    Each worker empties its database before a test (``reset_postgres``), so two workers sharing
+    one database would drop each other's tables mid-test. Serial runs keep ``url`` itself.
+    """
+    import os
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from market.store.db import normalise_url
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    parsed = make_url(url)
+    name = f"{parsed.database}_{worker}"
+    admin = create_engine(normalise_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if exists is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
 def reset_postgres(url: str) -> None:
     """Empty the test database (drop and recreate the public schema)."""
     from sqlalchemy import create_engine, text

@@ -3,7 +3,8 @@ opts into the campaign (by keyboard only), and after the session sees what they 
 why. The session runs through a real gateway (subprocess), real OCPP stations over
 websockets, a real market on anvil; the page talks only to the gateway.
 
-Alice consents and opts in; Bob never consents, so the gateway offers none of his EV's
+Alice consents to both purposes (bidding, itemised statements) and opts in; Bob never
+consents, so the gateway offers none of his EV's
 flexibility (it charges uncontrolled, at its baseline) and the whole payout is Alice's.
 fsp.yaml has no ``rpc_url``: the gateway takes the public RPC URL the market advertises in
 ``GET /deployment``. The test fails on any browser console error and on any request to
@@ -210,12 +211,23 @@ def test_an_ev_user_opts_in_and_sees_their_revenue(chain: Any, tmp_path: Path) -
                 page.keyboard.press("Enter")
                 expect(page.locator("#status")).to_have_text("Signed in as alice.")
                 assert tokens["alice"] not in page.url
-                expect(page.locator("#consent-text")).to_contain_text("The market operator")
-                expect(page.locator("#consent-text")).to_contain_text("Only hashes and aggregates")
-                expect(page.locator("#consent-state")).to_contain_text("not given consent")
-                _tab_to(page, "give-consent")
+                bidding = page.locator("#purpose-flexibility_bidding")
+                expect(bidding).to_contain_text("The market operator")
+                expect(bidding).to_contain_text("Only hashes and aggregates")
+                expect(page.locator("#purpose-revenue_statements")).to_contain_text(
+                    "Without this consent"
+                )
+                expect(page.locator("#consent-state")).to_contain_text("not offered")
+                # one choice per purpose: bidding and the itemised statement, each ticked
+                for purpose in ("flexibility_bidding", "revenue_statements"):
+                    _tab_to(page, f"consent-{purpose}")
+                    page.keyboard.press("Space")
+                    expect(page.locator(f"#consent-{purpose}")).to_be_checked()
+                _tab_to(page, "save-consent")
                 page.keyboard.press("Enter")
-                expect(page.locator("#consent-state")).to_contain_text("Consent given at")
+                for purpose in ("flexibility_bidding", "revenue_statements"):
+                    state = page.locator(f"#consent-state-{purpose}")
+                    expect(state).to_contain_text("consent given at")
                 box = page.locator(f"#campaign-{sid}")
                 expect(box).to_be_enabled()
                 _tab_to(page, "min-soc")
@@ -252,6 +264,9 @@ def test_an_ev_user_opts_in_and_sees_their_revenue(chain: Any, tmp_path: Path) -
                 assert payout > 0
                 assert statement["share_units"] == payout  # Bob never consented: no flexibility
                 assert bob[0]["share_units"] == 0 and bob[0]["delivered_wh"] == 0
+                # Bob gave no consent to itemised statements: his keeps only the totals
+                assert bob[0]["itemised"] is False and "isps" not in bob[0]
+                assert statement["itemised"] is True
                 assert statement["delivered_wh"] > 0 and statement["payout_tx"].startswith("0x")
                 page.reload()
                 page.fill("#user-id", "alice")
@@ -271,9 +286,15 @@ def test_an_ev_user_opts_in_and_sees_their_revenue(chain: Any, tmp_path: Path) -
                 SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(SCREENSHOT), full_page=True)
 
-                # ---- withdrawing consent opts out of every campaign -------------------------
-                page.click("#withdraw-consent")
-                expect(page.locator("#consent-state")).to_contain_text("Consent withdrawn at")
+                # ---- withdrawing bidding consent opts out of every campaign -----------------
+                page.uncheck("#consent-flexibility_bidding")
+                page.click("#save-consent")
+                expect(page.locator("#consent-state-flexibility_bidding")).to_contain_text(
+                    "consent withdrawn at"
+                )
+                expect(page.locator("#consent-state-revenue_statements")).to_contain_text(
+                    "consent given at"
+                )
                 expect(page.locator(f"#campaign-{sid}")).not_to_be_checked()
                 context.close()
                 browser.close()

@@ -21,6 +21,7 @@ import hmac
 import json
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,37 +75,42 @@ def _secret(conn: sa.Connection) -> bytes:
     return bytes.fromhex(str(row.secret_hex))
 
 
-def _rename_in_fleets(conn: sa.Connection, user_id: str, pseudonym: str) -> int:
+def _rewrite_json(
+    conn: sa.Connection, table: sa.Table, column: str, rename: Callable[[Any], int]
+) -> int:
+    """Apply ``rename`` (which edits a row's JSON in place and counts its edits) to every
+    session's row of ``table``; rows it edited are written back."""
     renamed = 0
-    for row in conn.execute(sa.select(ev_store.fleets)).all():
-        evs = json.loads(row.evs_json)
+    for row in conn.execute(sa.select(table)).all():
+        doc = json.loads(getattr(row, column))
+        n = rename(doc)
+        if n:
+            renamed += n
+            conn.execute(
+                table.update()
+                .where(table.c.session_id == row.session_id)
+                .values({column: json.dumps(doc, sort_keys=True)})
+            )
+    return renamed
+
+
+def _renamer(user_id: str, pseudonym: str) -> tuple[Callable[[Any], int], Callable[[Any], int]]:
+    """The user's EV in a planned fleet and their payout share, renamed to the pseudonym."""
+
+    def fleet(evs: list[dict[str, Any]]) -> int:
         hits = [e for e in evs if e.get("ev_id") == user_id]
         for e in hits:
             e["ev_id"] = pseudonym
-        if hits:
-            renamed += len(hits)
-            conn.execute(
-                ev_store.fleets.update()
-                .where(ev_store.fleets.c.session_id == row.session_id)
-                .values(evs_json=json.dumps(evs, sort_keys=True))
-            )
-    return renamed
+        return len(hits)
 
-
-def _rename_in_payouts(conn: sa.Connection, user_id: str, pseudonym: str) -> int:
-    renamed = 0
-    for row in conn.execute(sa.select(ev_store.payouts)).all():
-        body = json.loads(row.body_json)
+    def payout(body: dict[str, Any]) -> int:
         shares = body.get("shares") or {}
-        if user_id in shares:
-            shares[pseudonym] = shares.pop(user_id)
-            renamed += 1
-            conn.execute(
-                ev_store.payouts.update()
-                .where(ev_store.payouts.c.session_id == row.session_id)
-                .values(body_json=json.dumps(body, sort_keys=True))
-            )
-    return renamed
+        if user_id not in shares:
+            return 0
+        shares[pseudonym] = shares.pop(user_id)
+        return 1
+
+    return fleet, payout
 
 
 def _pseudonymise_statements(conn: sa.Connection, user_id: str, pseudonym: str) -> int:
@@ -158,10 +164,11 @@ def erase_user(
                 store.charging_needs.c.evse_id == evse.evse_id,
             ),
         }
+        fleet, payout = _renamer(user_id, pseudonym)
         pseudonymised = {
             "statements": _pseudonymise_statements(conn, user_id, pseudonym),
-            "fleet_entries": _rename_in_fleets(conn, user_id, pseudonym),
-            "payout_shares": _rename_in_payouts(conn, user_id, pseudonym),
+            "fleet_entries": _rewrite_json(conn, ev_store.fleets, "evs_json", fleet),
+            "payout_shares": _rewrite_json(conn, ev_store.payouts, "body_json", payout),
         }
         folder = None if statements_dir is None else statements_dir / user_id
         files = sorted(folder.rglob("*.json")) if folder is not None and folder.is_dir() else []

@@ -6,6 +6,9 @@ websockets, a real market on anvil; the page talks only to the gateway.
 Alice consents to both purposes (bidding, itemised statements) and opts in; Bob never
 consents, so the gateway offers none of his EV's
 flexibility (it charges uncontrolled, at its baseline) and the whole payout is Alice's.
+Then Alice's personal data is erased (``flexmarket privacy erase alice``): no row of the
+gateway's store names her, her statement's totals stay under a pseudonym, and the audit of
+the session passes as before.
 fsp.yaml has no ``rpc_url``: the gateway takes the public RPC URL the market advertises in
 ``GET /deployment``. The test fails on any browser console error and on any request to
 another host than the gateway.
@@ -14,6 +17,7 @@ another host than the gateway.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -26,6 +30,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import yaml
 from fsp_world import (
     ISP_S,
@@ -44,6 +49,8 @@ from market_helpers import free_port
 
 from adapters.chain.types import SessionState
 from adapters.ocpp.simulator.fleet import StationFleet
+from market.audit.runner import run_audit
+from market.fsp.store import GatewayStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -123,6 +130,27 @@ async def _deliver(m: Market, chain: Any, gw: Gateway, config: Path, session: An
         )
     finally:
         await fleet.stop()
+
+
+def _erase(config: Path, user: str) -> dict[str, Any]:
+    """``flexmarket privacy erase USER`` as the FSP's operator runs it; its JSON summary."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "market.cli", "privacy", "erase", user, "--config", str(config)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    summary: dict[str, Any] = json.loads(out.stdout)
+    return summary
+
+
+def _rows_naming(engine: sa.Engine, needle: str) -> list[str]:
+    """Every row of every table of the gateway's store whose text mentions ``needle``."""
+    hits = []
+    with engine.connect() as conn:
+        for table in sa.inspect(engine).get_table_names():
+            for row in conn.execute(sa.text(f'SELECT * FROM "{table}"')).all():
+                if needle in json.dumps([str(v) for v in row]):
+                    hits.append(f"{table}: {row}")
+    return hits
 
 
 def _in_thread(coro: Any) -> None:
@@ -300,5 +328,27 @@ def test_an_ev_user_opts_in_and_sees_their_revenue(chain: Any, tmp_path: Path) -
                 browser.close()
             assert not problems, f"browser console errors: {problems}"
             assert not outside, f"requests to other hosts: {outside}"
+
+            # ---- Alice asks for erasure: her data leaves the gateway, the audit still passes
+            market_address = chain.contracts.market.address
+            before = run_audit(rpc=chain.node.rpc_url, market=market_address, bundles=m.url)
+            assert before.exit_code == 0, before.to_json()
+            gw.stop()
+            erased = _erase(config, "alice")
+            assert erased["already_erased"] is False and erased["removed"]["tokens"] == 1
+            assert erased["pseudonymised"]["statements"] == 1
+            engine = sa.create_engine(f"sqlite:///{tmp_path}/gateway.db")
+            assert _rows_naming(engine, "alice") == []
+            (kept,) = GatewayStore(engine).statements_of(erased["pseudonym"])
+            assert kept["share_units"] == payout and kept["itemised"] is False
+            engine.dispose()
+            assert not (tmp_path / "statements" / "alice").exists()
+            # the market never had her id: no published bundle names an EV user
+            for bundle in (tmp_path / "bundles").rglob("*.json"):
+                text = bundle.read_text()
+                assert "alice" not in text and "bob" not in text, bundle
+            after = run_audit(rpc=chain.node.rpc_url, market=market_address, bundles=m.url)
+            assert after.exit_code == 0, after.to_json()
+            assert _erase(config, "alice")["already_erased"] is True
         finally:
             gw.stop()

@@ -12,6 +12,10 @@ reported on their EVSE; their EV in each session's planned fleet and their payou
 are renamed to the pseudonym. What stays: the EVSE's meter readings (station and EVSE id,
 no user id; settlement evidence the market already holds) and the per-EVSE nominations.
 The erasure itself is recorded with the HMAC, who ran it and when: no personal data.
+
+The market side (:func:`erase_market_charging_needs`): a market that runs the stations' CSMS
+keeps the charging needs each EVSE reported (departure time, energy) in its own store; the
+rows of the user's EVSE go as well. Its meter readings stay: they are settlement evidence.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from adapters.ocpp import sink
 from market.fsp import ev_store, store
 from market.fsp.statements import TOTALS
 
@@ -213,3 +218,13 @@ def erase_user(
         if evse is None
         else [f"remove ev_users.{user_id} (and its ev_stays) from the gateway's config"],
     }
+
+
+def erase_market_charging_needs(engine: Engine, evse: Evse) -> int:
+    """Delete the market store's ``ev_charging_needs`` of the user's EVSE; how many went."""
+    t = sink.ev_charging_needs
+    with engine.begin() as conn:
+        result = conn.execute(
+            t.delete().where(t.c.station_id == evse.station, t.c.evse_id == evse.evse_id)
+        )
+    return int(result.rowcount or 0)

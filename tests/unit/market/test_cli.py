@@ -149,7 +149,7 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
     "participant statements": ["--session", "--format", "--api", "--key-env", "--rpc"],
     "participant uftp-key": ["--domain", "--role", "--public-key", "--api", "--key-env"],
     "privacy": [],
-    "privacy erase": ["user", "--config", "--by"],
+    "privacy erase": ["user", "--config", "--market-db", "--by"],
     "participant withdraw": ["--api", "--key-env", "--rpc"],
     "reindex": [],
     "replay": [

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from adapters.ocpp import sink
 from market.agents.fleet import EV, UserPreferences
 from market.fsp.config import load_config
 from market.fsp.consent import CONSENT
@@ -109,10 +110,35 @@ def _rows_naming(engine: sa.Engine, needle: str) -> list[str]:
     return hits
 
 
+def _market_needs(url: str) -> list[tuple[str, int]]:
+    """A market store whose CSMS kept charging needs: two of alice's EVSE, one of bob's."""
+    engine = sa.create_engine(url)
+    sink.metadata.create_all(engine, tables=[sink.ev_charging_needs])
+    with engine.begin() as conn:
+        for evse, departure in ((1, 3_000), (1, 9_000), (2, 4_000)):
+            conn.execute(
+                sink.ev_charging_needs.insert().values(
+                    station_id="ST",
+                    evse_id=evse,
+                    protocol="ocpp2.1",
+                    requested_energy_transfer="AC_BPT",
+                    departure_unix=departure,
+                    received_at=1_000,
+                )
+            )
+    with engine.connect() as conn:
+        t = sink.ev_charging_needs
+        rows = [(r.station_id, r.evse_id) for r in conn.execute(sa.select(t)).all()]
+    engine.dispose()
+    return rows
+
+
 def test_erase_removes_the_users_data_keeps_pseudonymous_totals_and_is_idempotent(
     gateway: Path,
 ) -> None:
-    out = _erase(gateway, "alice", "--by", "dpo")
+    market_db = f"sqlite:///{gateway.parent}/market.db"
+    assert len(_market_needs(market_db)) == 3
+    out = _erase(gateway, "alice", "--by", "dpo", "--market-db", market_db)
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
     assert summary["already_erased"] is False
@@ -122,6 +148,7 @@ def test_erase_removes_the_users_data_keeps_pseudonymous_totals_and_is_idempoten
         "consents": 2,
         "charging_needs": 1,
         "statement_files": 1,
+        "market_charging_needs": 2,
     }
     assert summary["pseudonymised"] == {"statements": 1, "fleet_entries": 1, "payout_shares": 1}
     assert summary["recorded"]["erased_by"] == "dpo"
@@ -147,6 +174,11 @@ def test_erase_removes_the_users_data_keeps_pseudonymous_totals_and_is_idempoten
     assert statements_dir is not None
     assert not (statements_dir / "alice").exists() and (statements_dir / "bob").is_dir()
     engine.dispose()
+    market = sa.create_engine(market_db)
+    with market.connect() as conn:
+        left = conn.execute(sa.select(sink.ev_charging_needs.c.evse_id)).scalars().all()
+    market.dispose()
+    assert left == [2]  # bob's EVSE only
 
     again = _erase(gateway, "alice")
     assert again.returncode == 0, again.stderr
@@ -154,6 +186,7 @@ def test_erase_removes_the_users_data_keeps_pseudonymous_totals_and_is_idempoten
     assert second["already_erased"] is True and second["pseudonym"] == pseudonym
     assert second["recorded"] == summary["recorded"]  # the first erasure, not a new one
     assert all(n == 0 for n in second["removed"].values())
+    assert "market_charging_needs" not in second["removed"]  # not asked this time
 
 
 def test_an_unknown_user_is_exit_2_naming_user(gateway: Path) -> None:
@@ -163,6 +196,21 @@ def test_an_unknown_user_is_exit_2_naming_user(gateway: Path) -> None:
     assert out.stderr.strip() == (
         "error: USER: no EV user 'zed' in the config or the gateway's store"
     )
+
+
+def test_market_db_needs_the_users_evse_in_the_config(gateway: Path) -> None:
+    """A user no longer configured has no EVSE to erase the market's charging needs by:
+    exit 1 naming --market-db, before anything is erased."""
+    cfg = yaml.safe_load(gateway.read_text())
+    del cfg["ev_users"]["alice"]
+    gateway.write_text(yaml.safe_dump(cfg))
+    out = _erase(gateway, "alice", "--market-db", f"sqlite:///{gateway.parent}/market.db")
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: --market-db: 'alice' has no EVSE in ev_users")
+    cfg = load_config(gateway)
+    engine = sa.create_engine(cfg.database_url(gateway))
+    assert GatewayStore(engine).preferences("alice") is not None  # nothing erased
+    engine.dispose()
 
 
 def test_a_bad_config_is_exit_1_naming_the_field(tmp_path: Path) -> None:

@@ -198,6 +198,7 @@ def erase_user(
             )
     if folder is not None and files:
         shutil.rmtree(folder)
+    left = rows_naming(engine, user_id)
     already = found == 0 and earlier is not None
     return {
         "user": user_id,
@@ -208,6 +209,7 @@ def erase_user(
             "erased_at": int(earlier.erased_at) if already and earlier else now,
             "erased_by": str(earlier.erased_by) if already and earlier else by[:64],
         },
+        "still_named_in": [row.split(":", 1)[0] for row in left],
         "kept": {
             "statements": "totals only (share, delivered Wh, payout transaction) under the "
             "pseudonym: the FSP's accounts need them",
@@ -218,6 +220,21 @@ def erase_user(
         if evse is None
         else [f"remove ev_users.{user_id} (and its ev_stays) from the gateway's config"],
     }
+
+
+def rows_naming(engine: Engine, user_id: str) -> list[str]:
+    """``table: row`` of every row in the store that still names ``user_id``: a column equal
+    to it, or a JSON text holding it as a string. The erasure's own check, in its summary."""
+    token = json.dumps(user_id)
+    hits = []
+    with engine.connect() as conn:
+        for name in sorted(sa.inspect(engine).get_table_names()):
+            table = sa.Table(name, sa.MetaData(), autoload_with=conn)
+            for row in conn.execute(sa.select(table)).all():
+                values = [v for v in row if isinstance(v, str)]
+                if any(v == user_id or token in v for v in values):
+                    hits.append(f"{name}: {tuple(row)}")
+    return hits
 
 
 def erase_market_charging_needs(engine: Engine, evse: Evse) -> int:

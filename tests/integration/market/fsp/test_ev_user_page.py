@@ -50,6 +50,7 @@ from market_helpers import free_port
 from adapters.chain.types import SessionState
 from adapters.ocpp.simulator.fleet import StationFleet
 from market.audit.runner import run_audit
+from market.fsp.erasure import rows_naming
 from market.fsp.store import GatewayStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -140,17 +141,6 @@ def _erase(config: Path, user: str) -> dict[str, Any]:
     assert out.returncode == 0, out.stderr
     summary: dict[str, Any] = json.loads(out.stdout)
     return summary
-
-
-def _rows_naming(engine: sa.Engine, needle: str) -> list[str]:
-    """Every row of every table of the gateway's store whose text mentions ``needle``."""
-    hits = []
-    with engine.connect() as conn:
-        for table in sa.inspect(engine).get_table_names():
-            for row in conn.execute(sa.text(f'SELECT * FROM "{table}"')).all():
-                if needle in json.dumps([str(v) for v in row]):
-                    hits.append(f"{table}: {row}")
-    return hits
 
 
 def _in_thread(coro: Any) -> None:
@@ -338,7 +328,7 @@ def test_an_ev_user_opts_in_and_sees_their_revenue(chain: Any, tmp_path: Path) -
             assert erased["already_erased"] is False and erased["removed"]["tokens"] == 1
             assert erased["pseudonymised"]["statements"] == 1
             engine = sa.create_engine(f"sqlite:///{tmp_path}/gateway.db")
-            assert _rows_naming(engine, "alice") == []
+            assert erased["still_named_in"] == [] and rows_naming(engine, "alice") == []
             (kept,) = GatewayStore(engine).statements_of(erased["pseudonym"])
             assert kept["share_units"] == payout and kept["itemised"] is False
             engine.dispose()

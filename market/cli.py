@@ -24,6 +24,7 @@ from market.commands import (
     dso,
     fsp,
     participant,
+    privacy,
     sim,
     uftp,
 )
@@ -72,6 +73,7 @@ app.add_typer(clearing_house.app, name="clearing")
 app.add_typer(participant.app, name="participant")
 app.add_typer(dso.app, name="dso")
 app.add_typer(fsp.app, name="fsp")
+app.add_typer(privacy.app, name="privacy")
 app.add_typer(uftp.app, name="uftp")
 
 # The Ethereum stack (py_ecc) raised the recursion limit to 100 000 while importing; with it,

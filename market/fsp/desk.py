@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header
 from fastapi.responses import FileResponse
 
 from market.errors import FlexMarketError, NotFound
+from market.fsp.consent import Purpose
 from market.web.pages import CSP
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def _stations(gw: FspGateway) -> list[dict[str, Any]]:
 def _bookings(gw: FspGateway) -> list[dict[str, Any]]:
     """The EV users with their EVSE, consent and preferences (departure, minimum SoC)."""
     prefs = gw.store.all_preferences()
-    consenting = gw.ev.consenting()
+    consenting = gw.ev.consenting(Purpose.FLEXIBILITY_BIDDING)
     return [
         {
             "user_id": uid,

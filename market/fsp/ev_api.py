@@ -2,9 +2,10 @@
 statements, the EV-user page (``/ev-user``, :mod:`market.fsp.ev_page`) and the gateway's
 ``GET /status``.
 
-Consent (GDPR): ``GET /consent-text`` says exactly what is shared with whom; a user's
-decision is stored with the gateway's time. Without consent an EV user's EV is never bid and
-an opt-in is refused (409, field ``consent``); withdrawing consent also opts out of every
+Consent (GDPR), per purpose (:mod:`market.fsp.consent`): ``GET /consent-text`` says for
+each purpose exactly what is shared with whom; each decision is stored per user and purpose
+with the gateway's time. Without ``flexibility_bidding`` consent an EV user's EV is never bid
+and an opt-in is refused (409, field ``consent``); withdrawing it also opts out of every
 campaign, in the same commit.
 
 Authentication: ``Authorization: Bearer <token>``, a per-EV-user token the FSP issues with
@@ -30,11 +31,12 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Header
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from market.api.problems import install
 from market.errors import Conflict, FlexMarketError, Forbidden, InvalidMessage, NotFound
 from market.fsp import desk, ev_page
+from market.fsp.consent import CONSENT, Purpose
 from market.fsp.ev_store import EvUserStore
 from market.fsp.store import GatewayStore
 from market.fsp.store import preferences as preferences_table
@@ -63,12 +65,26 @@ class Preferences(BaseModel):
 
 
 class ConsentDecision(BaseModel):
-    """Give (``given: true``) or withdraw consent to the text of ``version``."""
+    """Give (true) or withdraw (false) consent per purpose, to the text of ``version``;
+    purposes not named keep their decision."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    given: bool
+    purposes: dict[Annotated[Purpose, Strict(False)], bool] = Field(min_length=1)
     version: str = Field(min_length=1, max_length=32)
+
+
+def _consent_view(decided: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Every purpose with the user's latest decision (never asked: given false, at null)."""
+    never = {"given": False, "version": None, "at": None}
+    return {
+        "purposes": {p.value: decided.get(p.value, never) for p in Purpose},
+        "current_version": CONSENT["version"],
+    }
+
+
+def _bidding(decided: dict[str, dict[str, Any]]) -> bool:
+    return bool(decided.get(Purpose.FLEXIBILITY_BIDDING, {}).get("given"))
 
 
 def _opted_in(prefs: dict[str, Any]) -> bool:
@@ -125,12 +141,12 @@ def ev_user_router(
 
     @router.put("/{user_id}/preferences", response_model=Preferences)
     def put_preferences(user_id: str, body: Preferences, who: str = me) -> Preferences:
-        """Opting in (generally or to a campaign) needs consent first (409 otherwise)."""
+        """Opting in (generally or to a campaign) needs bidding consent (409 otherwise)."""
         own(user_id, who)
-        consent = ev.consent(user_id)
-        if _opted_in(body.model_dump()) and not (consent and consent["given"]):
+        if _opted_in(body.model_dump()) and not _bidding(ev.consent(user_id)):
             raise Conflict(
-                "opting in needs your consent first (PUT /ev-users/{user_id}/consent); "
+                "opting in needs your consent to flexibility_bidding first "
+                "(PUT /ev-users/{user_id}/consent); "
                 "set opt_in false and every campaign false to save preferences without it",
                 field="consent",
             )
@@ -139,37 +155,39 @@ def ev_user_router(
 
     @router.get("/{user_id}/consent")
     def get_consent(user_id: str, who: str = me) -> dict[str, Any]:
-        """The user's latest decision (``given`` false and ``at`` null: never asked)."""
+        """The user's latest decision per purpose (``given`` false, ``at`` null: never
+        asked)."""
         own(user_id, who)
-        consent = ev.consent(user_id) or {"given": False, "version": None, "at": None}
-        return {**consent, "current_version": ev_page.CONSENT["version"]}
+        return _consent_view(ev.consent(user_id))
 
     @router.put("/{user_id}/consent")
     def put_consent(user_id: str, body: ConsentDecision, who: str = me) -> dict[str, Any]:
-        """Give or withdraw consent; withdrawing opts out of every campaign (one commit)."""
+        """Give or withdraw consent per purpose; withdrawing ``flexibility_bidding`` opts
+        out of every campaign (one commit)."""
         own(user_id, who)
-        current = ev_page.CONSENT["version"]
-        if body.given and body.version != current:
+        current = CONSENT["version"]
+        if any(body.purposes.values()) and body.version != current:
             raise InvalidMessage(
                 f"the consent text is version {current}, not {body.version}: read it again "
                 "(GET /consent-text)",
                 field="version",
             )
         opt_out = None
-        if not body.given:
+        if body.purposes.get(Purpose.FLEXIBILITY_BIDDING) is False:
             ids = [c["session_id"] for c in ev.campaigns()]
             prefs = store.preferences(user_id) or {}
             opt_out = _opt_out_all(user_id, prefs, ids, int(store.now()))
-        decision = ev.set_consent(user_id, given=body.given, version=body.version, opt_out=opt_out)
-        return {**decision, "current_version": current}
+        decisions = {p.value: given for p, given in body.purposes.items()}
+        return _consent_view(
+            ev.set_consent(user_id, decisions, version=body.version, opt_out=opt_out)
+        )
 
     @router.get("/{user_id}/campaigns")
     def get_campaigns(user_id: str, who: str = me) -> list[dict[str, Any]]:
         """The market sessions the gateway knows, latest first, each with ``opted_in``: what
         the gateway will do for this user (consent and preferences together)."""
         own(user_id, who)
-        consent = ev.consent(user_id)
-        given = bool(consent and consent["given"])
+        given = _bidding(ev.consent(user_id))
         prefs = store.preferences(user_id) or {}
         chosen = prefs.get("campaigns") or {}
         return [

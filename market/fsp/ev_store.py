@@ -1,4 +1,5 @@
-"""The gateway's records about its EV users and what their statements explain: consent,
+"""The gateway's records about its EV users and what their statements explain: consent
+per purpose (:mod:`market.fsp.consent`),
 the campaigns (sessions) a user can opt into, each EVSE's nominated baseline, the fleet and
 the prognoses a session's bid was built on, and each session's payout transaction and shares.
 
@@ -21,14 +22,20 @@ from market.agents.fleet import EV, Booking, UserPreferences
 
 metadata = sa.MetaData()
 
+# one decision per (user, purpose): consent to one purpose never implies another (GDPR art. 6)
 consents = sa.Table(
-    "fsp_ev_consents",
+    "fsp_ev_consent_purposes",
     metadata,
     sa.Column("user_id", sa.String(64), primary_key=True),
+    sa.Column("purpose", sa.String(32), primary_key=True),
     sa.Column("given", sa.Boolean, nullable=False),
     sa.Column("version", sa.String(32), nullable=False),
     sa.Column("at", sa.BigInteger, nullable=False),
 )
+
+# before per-purpose consent: one decision per user, covering bidding and the statement
+LEGACY_CONSENTS = "fsp_ev_consents"
+LEGACY_PURPOSES = ("flexibility_bidding", "revenue_statements")
 
 campaigns = sa.Table(
     "fsp_campaigns",
@@ -77,6 +84,7 @@ class EvUserStore:
     def __init__(self, engine: Engine, now: Callable[[], float]) -> None:
         self.engine = engine
         metadata.create_all(engine)
+        self._migrate_legacy_consents()
         self.now = now
 
     def _replace(self, table: sa.Table, **values: Any) -> None:
@@ -87,38 +95,76 @@ class EvUserStore:
 
     # ---- consent ------------------------------------------------------------------------------
 
-    def consent(self, user_id: str) -> dict[str, Any] | None:
-        """``{"given", "version", "at"}`` of the user's latest decision, or None (never asked)."""
+    def _migrate_legacy_consents(self) -> None:
+        """A store from before per-purpose consent: each user's one decision becomes the same
+        decision for each purpose it covered (bidding and the statement), then the old table
+        goes. Runs in one transaction at start-up; a new store has nothing to migrate."""
+        if LEGACY_CONSENTS not in sa.inspect(self.engine).get_table_names():
+            return
+        legacy = sa.Table(LEGACY_CONSENTS, sa.MetaData(), autoload_with=self.engine)
+        with self.engine.begin() as conn:
+            for row in conn.execute(sa.select(legacy)).all():
+                for purpose in LEGACY_PURPOSES:
+                    conn.execute(
+                        consents.delete().where(
+                            consents.c.user_id == row.user_id, consents.c.purpose == purpose
+                        )
+                    )
+                    conn.execute(
+                        consents.insert().values(
+                            user_id=row.user_id,
+                            purpose=purpose,
+                            given=bool(row.given),
+                            version=row.version,
+                            at=int(row.at),
+                        )
+                    )
+            legacy.drop(conn)
+
+    def consent(self, user_id: str) -> dict[str, dict[str, Any]]:
+        """Per purpose decided, ``{"given", "version", "at"}`` of the user's latest decision
+        (a purpose never asked about is absent)."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(consents).where(consents.c.user_id == user_id)).first()
-        if row is None:
-            return None
-        return {"given": bool(row.given), "version": row.version, "at": int(row.at)}
+            rows = conn.execute(sa.select(consents).where(consents.c.user_id == user_id)).all()
+        return {
+            str(r.purpose): {"given": bool(r.given), "version": r.version, "at": int(r.at)}
+            for r in rows
+        }
 
     def set_consent(
         self,
         user_id: str,
+        decisions: dict[str, bool],
         *,
-        given: bool,
         version: str,
         opt_out: Callable[[sa.Connection], None] | None = None,
-    ) -> dict[str, Any]:
-        """Record a decision with the gateway's time; ``opt_out`` runs in the same transaction
-        (withdrawing consent and leaving every campaign are one commit)."""
+    ) -> dict[str, dict[str, Any]]:
+        """Record each purpose's decision with the gateway's time; ``opt_out`` runs in the
+        same transaction (withdrawing bidding consent and leaving every campaign are one
+        commit). Returns every purpose's decision after the write."""
         at = int(self.now())
         with self.engine.begin() as conn:
-            conn.execute(consents.delete().where(consents.c.user_id == user_id))
-            conn.execute(
-                consents.insert().values(user_id=user_id, given=given, version=version, at=at)
-            )
+            for purpose, given in sorted(decisions.items()):
+                conn.execute(
+                    consents.delete().where(
+                        consents.c.user_id == user_id, consents.c.purpose == purpose
+                    )
+                )
+                conn.execute(
+                    consents.insert().values(
+                        user_id=user_id, purpose=purpose, given=given, version=version, at=at
+                    )
+                )
             if opt_out is not None:
                 opt_out(conn)
-        return {"given": given, "version": version, "at": at}
+        return self.consent(user_id)
 
-    def consenting(self) -> set[str]:
-        """The users whose latest decision is consent."""
+    def consenting(self, purpose: str) -> set[str]:
+        """The users whose latest decision for ``purpose`` is consent."""
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(consents.c.user_id).where(consents.c.given)).all()
+            rows = conn.execute(
+                sa.select(consents.c.user_id).where(consents.c.given, consents.c.purpose == purpose)
+            ).all()
         return {str(r.user_id) for r in rows}
 
     # ---- campaigns ----------------------------------------------------------------------------

@@ -31,10 +31,11 @@ from market.api.schemas import AssetCreate
 from market.client import ApiError
 from market.fsp.checks import verify_orders
 from market.fsp.config import FspGatewayConfig
+from market.fsp.consent import Purpose
 from market.fsp.ev_store import EvUserStore
 from market.fsp.fleet_state import EvseState, announced_fleet_ev, fleet
 from market.fsp.outbox import relay
-from market.fsp.statements import build_statements, write_statement_files
+from market.fsp.statements import build_statements, keep_itemised, write_statement_files
 from market.fsp.store import GatewayStore
 from market.participant.errors import ParticipantError
 from market.participant.participant import CLEARED_STATES, Participant, api_step, once
@@ -138,7 +139,7 @@ class FspGateway:
         start, end, now = int(row["delivery_start"]), int(row["delivery_end"]), int(self.now())
         prefs: dict[str, dict[str, Any]] = {}
         stored = self.store.all_preferences()
-        consenting = self.ev.consenting()
+        consenting = self.ev.consenting(Purpose.FLEXIBILITY_BIDDING)
         for uid in self.cfg.ev_users:
             p = stored.get(uid, {})
             campaigns = p.get("campaigns") or {}
@@ -446,6 +447,7 @@ class FspGateway:
                 "order_payouts": order_payouts,
             },
         )
+        statements = keep_itemised(statements, self.ev.consenting(Purpose.REVENUE_STATEMENTS))
         for uid, body in statements.items():
             self.store.put_statement(sid, uid, body)
         if self.statements_dir is not None:

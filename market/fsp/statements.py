@@ -114,6 +114,37 @@ def build_statements(
     return shares, out
 
 
+# what a statement keeps without consent to itemised statements: what the payment needs
+TOTALS = (
+    "session_id",
+    "user_id",
+    "delivery_start",
+    "delivery_end",
+    "delivered_wh",
+    "fleet_delivered_wh",
+    "session_payout_units",
+    "share_units",
+    "rule",
+    "delivery_root",
+    "payout_tx",
+    "withdrawn_units",
+)
+
+
+def keep_itemised(
+    statements: Mapping[str, Mapping[str, Any]], itemised: set[str]
+) -> dict[str, dict[str, Any]]:
+    """Each statement whole for a user in ``itemised`` (consent to ``revenue_statements``),
+    else only its totals, marked ``"itemised": false``: the per-ISP readings of a user's
+    EVSE are kept only with that consent."""
+    return {
+        uid: {**body, "itemised": True}
+        if uid in itemised
+        else {**{k: body[k] for k in TOTALS}, "itemised": False}
+        for uid, body in statements.items()
+    }
+
+
 def write_statement_files(folder: Path, statements: Mapping[str, Mapping[str, Any]]) -> list[Path]:
     """``<folder>/<user>/<session>.json`` per statement, each written atomically."""
     written = []

@@ -39,3 +39,19 @@ def derived_uuid(seed: int, *parts: object) -> str:
 def derived_secret(seed: int, what: str) -> str:
     """A hex secret (station passwords, the API token secret) derived from the seed."""
     return keccak256(f"flexmarket-replay-secret:{seed}:{what}".encode()).hex()[:32]
+
+
+def pseudonym(seed: int, kind: str, value: str) -> str:
+    """How a replay names an EV user or an EV in what it publishes (``report.json``, the
+    netting's payees): ``<kind>-`` and 12 hex of keccak256(salt, value). The salt is a
+    :func:`derived_secret` of the seed, so the same scenario gives the same names and the
+    same bytes, and the name alone does not say who it is."""
+    salt = derived_secret(seed, f"pseudonym:{kind}")
+    return f"{kind}-{keccak256(f'{salt}:{value}'.encode()).hex()[:12]}"
+
+
+def salted_commitment(seed: int, kind: str, *parts: object) -> str:
+    """0x keccak256(salt, parts): publishes that a value (an exact departure time) was fixed
+    without publishing it; whoever holds the seed can open it later."""
+    salt = derived_secret(seed, f"commitment:{kind}")
+    return "0x" + keccak256(":".join([salt, *map(str, parts)]).encode()).hex()

@@ -27,7 +27,7 @@ from market.clearing_house import store
 from market.clearing_house.period import PeriodSettlement, SignedContract, contract_payees
 from market.clearing_house.service import session_period
 from market.replay.context import NettingOutcome, ReplayContext, SessionRun
-from market.replay.derive import derived_key, derived_uuid
+from market.replay.derive import derived_key, derived_uuid, pseudonym
 
 ZERO_ADDRESS = "0x" + "00" * 20
 
@@ -59,7 +59,7 @@ def revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
         key = derived_key(sc.seed, user_id(user))
         address = str(Account.from_key(key).address).lower()
         keys[address] = user_keys[address] = key
-        names[address] = user
+        names[address] = pseudonym(sc.seed, "ev-user", user)  # published: never the user id
         return address
 
     contract_of = {c.fsp: c for c in sc.contracts}

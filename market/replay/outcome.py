@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from adapters.grid.forecast import ReportRow
 from market.replay.clearing_house import clearing_house_section
 from market.replay.context import ReplayContext, SessionRun
+from market.replay.derive import pseudonym, salted_commitment
 from market.replay.report import (
     LoadingSeries,
     PowerSeries,
@@ -245,18 +246,23 @@ def _soc(ctx: ReplayContext, run: SessionRun, faults: dict[str, list[str]]) -> l
             cause = f"preferences cannot be met: {issues[stay.ev.id]}"
         else:
             cause = "unexplained"
+        seed, isp_s = ctx.scenario.seed, ctx.scenario.period.isp_s
         out.append(
             {
-                "ev": stay.ev.id,
+                "ev": pseudonym(seed, "ev", stay.ev.id),
                 "station": stay.station,
-                "departure": stay.departure,
+                # the ISP it fell in; the exact time only as a salted commitment
+                "departure_isp_start": stay.departure // isp_s * isp_s,
+                "departure_commitment": salted_commitment(
+                    seed, "departure", stay.ev.id, stay.departure
+                ),
                 "min_departure_soc_pct": need_pct,
                 "soc_wh_at_departure": int(ev.stored_wh),
                 "shortfall_wh": round(need_wh - ev.stored_wh),
                 "cause": cause,
             }
         )
-    return sorted(out, key=lambda x: (x["departure"], x["ev"]))
+    return sorted(out, key=lambda x: (x["departure_isp_start"], x["ev"]))
 
 
 def _soc_series(ctx: ReplayContext) -> list[SocSeries]:
@@ -279,7 +285,7 @@ def _soc_series(ctx: ReplayContext) -> list[SocSeries]:
                 continue
             out.append(
                 SocSeries(
-                    ev=stay.ev.id,
+                    ev=pseudonym(sc.seed, "ev", stay.ev.id),
                     times_s=[t - midnight for t, _ in points],
                     soc_pct=[int(s) for _, s in points],
                     departure_s=stay.departure - midnight,
@@ -289,7 +295,7 @@ def _soc_series(ctx: ReplayContext) -> list[SocSeries]:
     return out
 
 
-def _findings(run: SessionRun) -> list[str]:
+def _findings(run: SessionRun, seed: int) -> list[str]:
     out: list[str] = []
     if run.delivery is not None:
         out += [f"delivery {f.code} {f.subject}: {f.detail}" for f in run.delivery.findings]
@@ -302,7 +308,10 @@ def _findings(run: SessionRun) -> list[str]:
             for n in agent.unresolved
         ]
     out += [f"forged reading {f}" for f in run.forged]
-    out += [f"EV {ev} left out of offers: {why}" for ev, why in sorted(run.issues.items())]
+    out += [
+        f"EV {pseudonym(seed, 'ev', ev)} left out of offers: {why}"
+        for ev, why in sorted(run.issues.items())
+    ]
     return sorted(out)
 
 
@@ -323,7 +332,7 @@ def build_report(ctx: ReplayContext) -> tuple[dict[str, Any], ReplayPlots]:
                 netted.pop("netting")
             money.update(netted)
         soc = _soc(ctx, run, faults)
-        findings = _findings(run)
+        findings = _findings(run, ctx.scenario.seed)
         plots.power += power
         plots.loading += loading
         plots.money_flows += flows

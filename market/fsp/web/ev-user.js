@@ -70,36 +70,56 @@ function table(caption, headers, rows) {
       : el("tr", {}, el("td", { colspan: headers.length, class: "muted" }, "none"))));
 }
 
-// ---- consent --------------------------------------------------------------------------------
+// ---- consent ----------------------------------------------------------------------------------
+
+let consentText = null;
 
 async function showConsentText() {
-  const text = await api("/consent-text");
-  $("purpose").textContent = `Purpose: ${text.purpose}`;
-  $("consent-text").replaceChildren(table(`What is shared (consent text ${text.version})`,
-    ["With", "Which data", "Why"], text.shared.map((s) => [s.with, s.data, s.why])));
-  $("withdraw-note").textContent = text.withdraw;
+  consentText = await api("/consent-text");
+  $("purpose").textContent = consentText.purpose;
+  $("consent-text").replaceChildren(...consentText.purposes.map((p) => el("fieldset",
+    { id: `purpose-${p.id}` }, el("legend", {}, p.title),
+    table(`What is shared for this purpose (consent text ${consentText.version})`,
+      ["With", "Which data", "Why"], p.shared.map((s) => [s.with, s.data, s.why])),
+    el("p", { class: "muted" }, `Without this consent: ${p.without}`),
+    el("label", { for: `consent-${p.id}`, class: "check" },
+      el("input", { type: "checkbox", id: `consent-${p.id}`, name: "purpose", value: p.id }),
+      "I consent to this purpose"))));
+  $("withdraw-note").textContent = consentText.withdraw;
 }
 
+/** The user's decision per purpose; returns whether bidding consent is given. */
 async function showConsent() {
   const c = await api(`/ev-users/${encodeURIComponent(user)}/consent`);
-  let state = "You have not given consent: your EV is not offered to the market.";
-  if (c.given) state = `Consent given at ${when(c.at)} (text ${c.version}).`;
-  else if (c.at) state = `Consent withdrawn at ${when(c.at)}: you are opted out of every campaign.`;
-  say("consent-state", state);
-  $("give-consent").hidden = c.given;
-  $("withdraw-consent").hidden = !c.given;
-  $("prefs-fields").disabled = !c.given;
-  $("save-prefs").disabled = !c.given;
-  return c;
+  const lines = consentText.purposes.map((p) => {
+    const d = c.purposes[p.id];
+    $(`consent-${p.id}`).checked = d.given;
+    let state = "not given";
+    if (d.given) state = `consent given at ${when(d.at)} (text ${d.version})`;
+    else if (d.at) state = `consent withdrawn at ${when(d.at)}`;
+    return el("li", { id: `consent-state-${p.id}` }, `${p.title}: ${state}.`);
+  });
+  const bidding = c.purposes.flexibility_bidding.given;
+  const note = bidding ? null : el("p", {}, "Your EV is not offered to the market.");
+  $("consent-state").replaceChildren(el("ul", {}, lines), ...(note ? [note] : []));
+  $("consent-state").classList.remove("error");
+  $("prefs-fields").disabled = !bidding;
+  $("save-prefs").disabled = !bidding;
+  return { given: bidding };
 }
 
-async function decide(given) {
+async function decide(event) {
+  event.preventDefault();
   try {
     const text = await api("/consent-text");
+    const purposes = {};
+    for (const box of document.querySelectorAll("input[name=purpose]")) {
+      purposes[box.value] = box.checked;
+    }
     await api(`/ev-users/${encodeURIComponent(user)}/consent`,
-      { method: "PUT", body: { given, version: text.version } });
+      { method: "PUT", body: { purposes, version: text.version } });
     await refresh();
-    (given ? $("withdraw-consent") : $("give-consent")).focus();
+    $("save-consent").focus();
   } catch (error) {
     say("consent-state", String(error.message), true);
   }
@@ -154,7 +174,23 @@ async function savePreferences(event) {
 
 // ---- statements -------------------------------------------------------------------------------
 
+/** A statement kept without consent to itemised statements: the totals only. */
+function totals(s) {
+  return el("article", { "aria-labelledby": `h-${s.session_id}` },
+    el("h3", { id: `h-${s.session_id}` },
+      `Session ${when(s.delivery_start)} to ${when(s.delivery_end)}`),
+    el("p", { class: "earned" }, `You earned ${eur(s.share_units)}`),
+    el("p", {}, `Why: your EVSE delivered ${s.delivered_wh} Wh of flexibility out of `,
+      `${s.fleet_delivered_wh} Wh delivered by all the FSP's EVSEs; the FSP was paid `,
+      `${eur(s.session_payout_units)} for the session. The itemised detail was not kept: `,
+      "you had not consented to itemised revenue statements."),
+    el("p", {}, el("strong", {}, "Share rule: "), s.rule),
+    el("p", {}, "Payout transaction (the FSP's withdrawal): ",
+      el("code", {}, s.payout_tx ?? "none (nothing to withdraw)")));
+}
+
 function statement(s) {
+  if (s.itemised === false) return totals(s);
   const rows = s.isps.map((i) => [i.isp_index, when(i.start_ts), i.direction, i.ordered_w,
     i.baseline_w, i.actual_w, i.delivered_w, i.delivered_wh]);
   const orders = s.orders.map((o) => [o.order_id, o.direction, o.congestion_point,
@@ -224,6 +260,5 @@ function signOut() {
 
 $("signin-form").addEventListener("submit", signIn);
 $("sign-out").addEventListener("click", signOut);
-$("consent-form").addEventListener("submit", (event) => { event.preventDefault(); decide(true); });
-$("withdraw-consent").addEventListener("click", () => decide(false));
+$("consent-form").addEventListener("submit", decide);
 $("prefs-form").addEventListener("submit", savePreferences);

@@ -148,6 +148,8 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
     "participant sessions": ["--state", "--api", "--key-env", "--rpc"],
     "participant statements": ["--session", "--format", "--api", "--key-env", "--rpc"],
     "participant uftp-key": ["--domain", "--role", "--public-key", "--api", "--key-env"],
+    "privacy": [],
+    "privacy erase": ["user", "--config", "--market-db", "--by"],
     "participant withdraw": ["--api", "--key-env", "--rpc"],
     "reindex": [],
     "replay": [

@@ -243,13 +243,13 @@ def gateway_config(m: Market, chain: Any, tmp: Path, csms_port: int, api_port: i
 
 
 def give_consent(api_port: int, user: str, token: str) -> None:
-    """The EV user consents (the gateway bids no EV user's EV without it)."""
+    """The EV user consents to bidding (the gateway bids no EV user's EV without it)."""
     auth = {"Authorization": f"Bearer {token}"}
     base = f"http://127.0.0.1:{api_port}"
     version = httpx.get(f"{base}/consent-text", timeout=10).json()["version"]
     resp = httpx.put(
         f"{base}/ev-users/{user}/consent",
-        json={"given": True, "version": version},
+        json={"purposes": {"flexibility_bidding": True}, "version": version},
         headers=auth,
         timeout=10,
     )

@@ -3,8 +3,12 @@ opts into the campaign (by keyboard only), and after the session sees what they 
 why. The session runs through a real gateway (subprocess), real OCPP stations over
 websockets, a real market on anvil; the page talks only to the gateway.
 
-Alice consents and opts in; Bob never consents, so the gateway offers none of his EV's
+Alice consents to both purposes (bidding, itemised statements) and opts in; Bob never
+consents, so the gateway offers none of his EV's
 flexibility (it charges uncontrolled, at its baseline) and the whole payout is Alice's.
+Then Alice's personal data is erased (``flexmarket privacy erase alice``): no row of the
+gateway's store names her, her statement's totals stay under a pseudonym, and the audit of
+the session passes as before.
 fsp.yaml has no ``rpc_url``: the gateway takes the public RPC URL the market advertises in
 ``GET /deployment``. The test fails on any browser console error and on any request to
 another host than the gateway.
@@ -13,6 +17,7 @@ another host than the gateway.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -25,6 +30,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import yaml
 from fsp_world import (
     ISP_S,
@@ -43,6 +49,9 @@ from market_helpers import free_port
 
 from adapters.chain.types import SessionState
 from adapters.ocpp.simulator.fleet import StationFleet
+from market.audit.runner import run_audit
+from market.fsp.erasure import rows_naming
+from market.fsp.store import GatewayStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -122,6 +131,16 @@ async def _deliver(m: Market, chain: Any, gw: Gateway, config: Path, session: An
         )
     finally:
         await fleet.stop()
+
+
+def _erase(config: Path, user: str) -> dict[str, Any]:
+    """``flexmarket privacy erase USER`` as the FSP's operator runs it; its JSON summary."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "market.cli", "privacy", "erase", user, "--config", str(config)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    summary: dict[str, Any] = json.loads(out.stdout)
+    return summary
 
 
 def _in_thread(coro: Any) -> None:
@@ -210,12 +229,23 @@ def test_an_ev_user_opts_in_and_sees_their_revenue(chain: Any, tmp_path: Path) -
                 page.keyboard.press("Enter")
                 expect(page.locator("#status")).to_have_text("Signed in as alice.")
                 assert tokens["alice"] not in page.url
-                expect(page.locator("#consent-text")).to_contain_text("The market operator")
-                expect(page.locator("#consent-text")).to_contain_text("Only hashes and aggregates")
-                expect(page.locator("#consent-state")).to_contain_text("not given consent")
-                _tab_to(page, "give-consent")
+                bidding = page.locator("#purpose-flexibility_bidding")
+                expect(bidding).to_contain_text("The market operator")
+                expect(bidding).to_contain_text("Only hashes and aggregates")
+                expect(page.locator("#purpose-revenue_statements")).to_contain_text(
+                    "Without this consent"
+                )
+                expect(page.locator("#consent-state")).to_contain_text("not offered")
+                # one choice per purpose: bidding and the itemised statement, each ticked
+                for purpose in ("flexibility_bidding", "revenue_statements"):
+                    _tab_to(page, f"consent-{purpose}")
+                    page.keyboard.press("Space")
+                    expect(page.locator(f"#consent-{purpose}")).to_be_checked()
+                _tab_to(page, "save-consent")
                 page.keyboard.press("Enter")
-                expect(page.locator("#consent-state")).to_contain_text("Consent given at")
+                for purpose in ("flexibility_bidding", "revenue_statements"):
+                    state = page.locator(f"#consent-state-{purpose}")
+                    expect(state).to_contain_text("consent given at")
                 box = page.locator(f"#campaign-{sid}")
                 expect(box).to_be_enabled()
                 _tab_to(page, "min-soc")
@@ -252,6 +282,9 @@ def test_an_ev_user_opts_in_and_sees_their_revenue(chain: Any, tmp_path: Path) -
                 assert payout > 0
                 assert statement["share_units"] == payout  # Bob never consented: no flexibility
                 assert bob[0]["share_units"] == 0 and bob[0]["delivered_wh"] == 0
+                # Bob gave no consent to itemised statements: his keeps only the totals
+                assert bob[0]["itemised"] is False and "isps" not in bob[0]
+                assert statement["itemised"] is True
                 assert statement["delivered_wh"] > 0 and statement["payout_tx"].startswith("0x")
                 page.reload()
                 page.fill("#user-id", "alice")
@@ -271,13 +304,41 @@ def test_an_ev_user_opts_in_and_sees_their_revenue(chain: Any, tmp_path: Path) -
                 SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(SCREENSHOT), full_page=True)
 
-                # ---- withdrawing consent opts out of every campaign -------------------------
-                page.click("#withdraw-consent")
-                expect(page.locator("#consent-state")).to_contain_text("Consent withdrawn at")
+                # ---- withdrawing bidding consent opts out of every campaign -----------------
+                page.uncheck("#consent-flexibility_bidding")
+                page.click("#save-consent")
+                expect(page.locator("#consent-state-flexibility_bidding")).to_contain_text(
+                    "consent withdrawn at"
+                )
+                expect(page.locator("#consent-state-revenue_statements")).to_contain_text(
+                    "consent given at"
+                )
                 expect(page.locator(f"#campaign-{sid}")).not_to_be_checked()
                 context.close()
                 browser.close()
             assert not problems, f"browser console errors: {problems}"
             assert not outside, f"requests to other hosts: {outside}"
+
+            # ---- Alice asks for erasure: her data leaves the gateway, the audit still passes
+            market_address = chain.contracts.market.address
+            before = run_audit(rpc=chain.node.rpc_url, market=market_address, bundles=m.url)
+            assert before.exit_code == 0, before.to_json()
+            gw.stop()
+            erased = _erase(config, "alice")
+            assert erased["already_erased"] is False and erased["removed"]["tokens"] == 1
+            assert erased["pseudonymised"]["statements"] == 1
+            engine = sa.create_engine(f"sqlite:///{tmp_path}/gateway.db")
+            assert erased["still_named_in"] == [] and rows_naming(engine, "alice") == []
+            (kept,) = GatewayStore(engine).statements_of(erased["pseudonym"])
+            assert kept["share_units"] == payout and kept["itemised"] is False
+            engine.dispose()
+            assert not (tmp_path / "statements" / "alice").exists()
+            # the market never had her id: no published bundle names an EV user
+            for bundle in (tmp_path / "bundles").rglob("*.json"):
+                text = bundle.read_text()
+                assert "alice" not in text and "bob" not in text, bundle
+            after = run_audit(rpc=chain.node.rpc_url, market=market_address, bundles=m.url)
+            assert after.exit_code == 0, after.to_json()
+            assert _erase(config, "alice")["already_erased"] is True
         finally:
             gw.stop()

@@ -12,7 +12,7 @@ from adapters.ocpp.sink import MeterReading
 from clearing.messages import FlexOrder, IspPower
 from clearing.settlement.rules import SettlementRules
 from market.fsp.config import FspGatewayConfig, parse_config
-from market.fsp.statements import build_statements, write_statement_files
+from market.fsp.statements import TOTALS, build_statements, keep_itemised, write_statement_files
 
 ISP_S, START = 900, 90_000
 RULES = SettlementRules(isp_s=ISP_S, max_gap_s=300)
@@ -94,3 +94,8 @@ def test_shares_follow_delivered_flexibility_and_statements_explain_them(tmp_pat
     ]
     assert json.loads(paths[0].read_text()) == alice
     assert not list(tmp_path.rglob("*.tmp"))
+    # only alice consented to itemised statements: bob's keeps the totals, no reading
+    kept = keep_itemised(statements, {"alice"})
+    assert kept["alice"] == {**alice, "itemised": True}
+    assert kept["bob"] == {**{k: bob[k] for k in TOTALS}, "itemised": False}
+    assert "isps" not in kept["bob"] and "station_id" not in kept["bob"]

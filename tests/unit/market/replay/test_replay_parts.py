@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from market.replay.derive import derived_address, derived_key, derived_uuid
+from market.replay.derive import (
+    derived_address,
+    derived_key,
+    derived_uuid,
+    pseudonym,
+    salted_commitment,
+)
 from market.replay.grid import grid_pass
 from market.replay.scenario import ScenarioError, parse_scenario
 from market.replay.simclock import StepClock
@@ -58,6 +64,21 @@ def test_derived_keys_are_stable_valid_and_distinct() -> None:
     assert derived_key(1, "dso") != derived_key(2, "dso") != derived_key(1, "emsp")
     assert Account.from_key(derived_key(1, "dso")).address == derived_address(1, "dso")
     assert derived_uuid(1, "a", 2) == derived_uuid(1, "a", 2) != derived_uuid(1, "a", 3)
+
+
+def test_published_names_are_seeded_pseudonyms_and_commitments() -> None:
+    """The same seed names a user the same way (replays stay byte-identical); the name
+    neither contains the user id nor is a plain hash of it, and another seed names them
+    otherwise."""
+    name = pseudonym(43, "ev-user", "alessandro")
+    assert name == pseudonym(43, "ev-user", "alessandro")
+    assert name.startswith("ev-user-") and len(name) == len("ev-user-") + 12
+    assert "alessandro" not in name and name != pseudonym(44, "ev-user", "alessandro")
+    assert name != pseudonym(43, "ev-user", "user-02") != pseudonym(43, "ev", "alessandro")
+    opened = salted_commitment(43, "departure", "city-ev-01", 1_779_798_600)
+    assert opened == salted_commitment(43, "departure", "city-ev-01", 1_779_798_600)
+    assert opened != salted_commitment(43, "departure", "city-ev-01", 1_779_798_601)
+    assert len(opened) == 66 and opened.startswith("0x")
 
 
 def test_step_clock_sleeps_until_time_is_moved() -> None:

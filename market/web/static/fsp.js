@@ -3,7 +3,8 @@
 import { el, eur, fillSessions, getJSON, markSession, hash, pagedTable, say, short, table, utc } from "/static/common.js";
 import { offerDesk, wireOfferForm } from "/static/fsp_offer.js";
 import { follow } from "/static/live.js";
-import { authHeaders, currentSigner, download, signedIn, wireSignInForm } from "/static/signin.js";
+import { authHeaders, currentSigner, signedIn, wireSignInForm } from "/static/signin.js";
+import { nettedStatement } from "/static/statement.js";
 import { contracts } from "/static/wallet.js";
 
 const fspSelect = document.getElementById("fsp");
@@ -168,28 +169,7 @@ async function show() {
 async function showStatement(sessionId) {
   const box = document.getElementById("statement");
   if (!signedIn()) { box.replaceChildren(); return; }
-  const netted = await getJSON("/statements"); // ask for a statement only once it exists
-  if (!netted.includes(sessionId)) {
-    box.replaceChildren(el("p", { id: "statement-none", class: "muted" },
-      "No statement yet: statements follow the netting of the session's money."));
-    return;
-  }
-  const base = `/statements/${sessionId}`;
-  const get = (format, ext) => el("button", { type: "button", id: `statement-${ext}`,
-    onclick: () => download(`${base}?format=${format}`, `statement-${sessionId}.${ext}`)
-      .catch((e) => say(e.message, "bad")) }, ext.toUpperCase());
-  try {
-    const st = await getJSON(base, { headers: authHeaders({ Accept: "application/json" }) });
-    const lines = Object.entries(st).filter(([, v]) => typeof v !== "object");
-    box.replaceChildren(
-      table("Your statement for this session", ["field", "value"], lines, { id: "statement-table" }),
-      el("p", {}, "Download: ", get("csv", "csv"), " ", get("json", "json"), " ",
-        get("xml", "xml"), " (UFTP FlexSettlement)"),
-    );
-  } catch (error) {
-    box.replaceChildren(el("p", { id: "statement-none", class: "muted" },
-      `No statement for you in this session: ${error.message}`));
-  }
+  box.replaceChildren(await nettedStatement(sessionId, ["csv", "json", "xml"], "(UFTP FlexSettlement)"));
 }
 
 async function main() {

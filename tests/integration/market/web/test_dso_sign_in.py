@@ -125,3 +125,35 @@ def _delivery_start(finished_market) -> int:
     url = f"{finished_market.base_url}/sessions/{finished_market.session_id}"
     with urlopen(url) as answer:
         return int(json.loads(answer.read())["delivery_start"])
+
+
+def test_a_party_outside_the_netting_is_told_so_without_a_refused_fetch(
+    web, finished_market
+) -> None:
+    """``GET /statements?participant=`` lists the periods with a statement of that address, so
+    the page never asks for a statement that is not there (a 404 is a console error)."""
+    report, sid = finished_market.report, finished_market.session_id
+    base = finished_market.base_url
+    netted = _get(f"{base}/statements")
+    assert sid in netted
+    outside = [
+        name
+        for name, address in report["participants"].items()
+        if sid not in _get(f"{base}/statements?participant={address}")
+    ]
+    assert outside, "every participant took part in the netting"
+    inside = [n for n in report["participants"] if n not in outside]
+    assert "asm-terni" in inside
+    page = web.page
+    web.open(f"/dso?session={sid}")
+    page.wait_for_selector("#status.ok")
+    page.fill("#dev-key", derived_key(report["seed"], outside[0]))
+    page.click("#sign-in-key")
+    page.wait_for_selector("#statement-none")
+    assert "took no part in its netting" in page.locator("#statement-none").inner_text()
+    web.assert_clean()
+
+
+def _get(url: str) -> list[str]:
+    with urlopen(url) as answer:
+        return list(json.loads(answer.read()))

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from market_helpers import CP, cpo_grants, new_id, setup_market
+from market_helpers import own_station, setup_market
 from sqlmodel import Session, select
 
-from market.api.schemas import AssetCreate, StationStatusCreate
+from market.api.schemas import StationStatusCreate
 from market.client import ApiError
 from market.store import models as m
 from market.store.models import StationStatusItem
@@ -26,20 +26,6 @@ def _refused(call, status: int, field: str) -> str:
     return str(err.value.problem["detail"])
 
 
-def _register(chain, client, who: str, station: str) -> None:
-    cpo_grants(chain, station, "0x" + "22" * 20, who)
-    client.register_asset(
-        AssetCreate(
-            asset_id=new_id(),
-            congestion_point=CP,
-            station_id=station,
-            evse_id=1,
-            max_import_w=11_000,
-            max_export_w=0,
-        )
-    )
-
-
 def _report(*items: StationStatusItem) -> StationStatusCreate:
     return StationStatusCreate(stations=list(items))
 
@@ -49,8 +35,8 @@ def test_an_fsp_reports_its_own_stations_and_the_latest_status_is_shown(
 ) -> None:
     op, fsp_a, fsp_b = clients("operator"), clients("fsp_a"), clients("fsp_b")
     setup_market(op)
-    _register(chain, fsp_a, "fsp_a", "ST-A1")
-    _register(chain, fsp_b, "fsp_b", "ST-B1")
+    own_station(chain, fsp_a, "fsp_a", "ST-A1")
+    own_station(chain, fsp_b, "fsp_b", "ST-B1")
     now = int(runtime.core.clock.now())
 
     answer = fsp_a.report_station_status(

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import pytest
-from market_helpers import CP, cpo_grants, new_id, setup_market
+from market_helpers import own_station, setup_market
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 from websockets.asyncio.client import connect
@@ -19,7 +19,6 @@ from websockets.asyncio.client import connect
 from adapters.clock import SystemClock
 from adapters.ocpp.csms import Csms
 from adapters.ocpp.orders import DispatchStatus, IspSetpoint
-from market.api.schemas import AssetCreate
 from market.fsp.station_report import StationReporter
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -57,17 +56,7 @@ async def test_a_connected_charger_shows_as_connected_with_its_setpoint(
 ) -> None:
     op, fsp = clients("operator"), clients("fsp_a")
     setup_market(op)
-    cpo_grants(chain, STATION, "0x" + "33" * 20, "fsp_a")
-    fsp.register_asset(
-        AssetCreate(
-            asset_id=new_id(),
-            congestion_point=CP,
-            station_id=STATION,
-            evse_id=1,
-            max_import_w=11_000,
-            max_export_w=0,
-        )
-    )
+    own_station(chain, fsp, "fsp_a", STATION)
     csms = Csms(credentials={STATION: PW}, clock=SystemClock())
     await csms.start()
     sent: list[Any] = []

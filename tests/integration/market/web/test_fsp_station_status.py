@@ -6,12 +6,11 @@ market's event stream without a reload."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import pytest
-from market_helpers import CP, client_for, cpo_grants, make_worker, open_session, setup_market
+from market_helpers import client_for, make_worker, open_session, own_station, setup_market
 
-from market.api.schemas import AssetCreate, ParticipantCreate, StationStatusCreate
+from market.api.schemas import ParticipantCreate, StationStatusCreate
 from market.store.models import StationStatusItem
 
 pytestmark = pytest.mark.integration
@@ -27,16 +26,7 @@ def test_fsp_page_shows_its_stations_ocpp_status_live(live_web, chain, runtime, 
     setup_market(op)
     fsp.register_participant(ParticipantCreate(name="EMSP A"))
     for station in ("CS-1", "CS-2"):
-        cpo_grants(chain, station, "0x" + "44" * 20, "fsp_a")
-        fsp.register_asset(
-            AssetCreate(
-                asset_id=str(uuid.uuid4()),
-                congestion_point=CP,
-                station_id=station,
-                max_import_w=22_000,
-                max_export_w=0,
-            )
-        )
+        own_station(chain, fsp, "fsp_a", station)
     s = open_session(op, int(runtime.core.clock.now()))
     make_worker(runtime).run_once()
     me = fsp.address.lower()

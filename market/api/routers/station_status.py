@@ -12,12 +12,21 @@ from market.api.deps import CoreDep
 from market.api.routers._write import WRITE_RESPONSES, submit_signed
 from market.api.schemas import Signed
 from market.core.stations import latest_station_status
-from market.store.models import StationStatusCreate, StationStatusPublic
+from market.store.models import (
+    StationStatusAccepted,
+    StationStatusCreate,
+    StationStatusPublic,
+)
 
 router = APIRouter(tags=["assets"])
 
 
-@router.post("/station-status", status_code=201, responses=WRITE_RESPONSES)
+@router.post(
+    "/station-status",
+    status_code=201,
+    response_model=StationStatusAccepted,
+    responses=WRITE_RESPONSES,
+)
 async def report_station_status(
     env: Signed[StationStatusCreate], core: CoreDep, request: Request
 ) -> Response:

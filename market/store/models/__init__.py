@@ -57,6 +57,7 @@ from market.store.models.settlement import Settlement, SettlementPublic
 from market.store.models.signed_message import MessagePublic
 from market.store.models.station_status import (
     StationStatus,
+    StationStatusAccepted,
     StationStatusCreate,
     StationStatusItem,
     StationStatusPublic,
@@ -119,6 +120,7 @@ __all__ = [
     "Settlement",
     "SettlementPublic",
     "StationStatus",
+    "StationStatusAccepted",
     "StationStatusCreate",
     "StationStatusItem",
     "StationStatusPublic",

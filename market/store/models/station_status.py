@@ -64,3 +64,11 @@ class StationStatusPublic(BaseModel):
     last_seen_unix: int | None
     setpoint_w: int | None
     reported_at: int
+
+
+class StationStatusAccepted(BaseModel):
+    """The answer to a ``station_status`` report: whose, how many stations, when received."""
+
+    fsp: str
+    stations: int
+    reported_at: int

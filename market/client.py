@@ -26,6 +26,7 @@ from market.api.schemas import (
     MeterReadingCreate,
     ParticipantCreate,
     SessionCreate,
+    StationStatusCreate,
 )
 from market.auth import eip712, siwe
 from market.bundles import offer_tree
@@ -215,6 +216,14 @@ class MarketClient:
 
     def register_asset(self, body: AssetCreate, **kw: Any) -> dict[str, Any]:
         return self.send("/assets", "asset", body, **kw)
+
+    def report_station_status(self, body: StationStatusCreate, **kw: Any) -> dict[str, Any]:
+        """Stations' OCPP status as the FSP's CSMS sees them (kind ``station_status``)."""
+        return self.send("/station-status", "station_status", body, **kw)
+
+    def station_status(self, fsp: str | None = None) -> list[dict[str, Any]]:
+        """The latest reported status of each station (of one FSP with ``fsp``)."""
+        return self._get_objects("/station-status", fsp=fsp)
 
     def post_request(self, body: FlexRequest, **kw: Any) -> dict[str, Any]:
         return self.send("/requests", "request", body, **kw)

@@ -32,6 +32,7 @@ from market.api.routers import (
     requests,
     sessions,
     statements,
+    station_status,
     wallet,
 )
 from market.api.routers import market as market_router
@@ -99,6 +100,7 @@ def create_app(
         participants,
         congestion_points,
         assets,
+        station_status,
         sessions,
         requests,
         request_drafts,

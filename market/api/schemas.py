@@ -23,6 +23,7 @@ from market.store.models import (
     RequestDraftCreate,
     RequestDraftDecisionCreate,
     SessionCreate,
+    StationStatusCreate,
 )
 from market.store.models.clearing_house import DisputeEvidence, UserContributions
 from market.store.models.fields import MessageId
@@ -45,6 +46,7 @@ __all__ = [
     "Signed",
     "SiweRequest",
     "SiweToken",
+    "StationStatusCreate",
     "UserContributions",
 ]
 

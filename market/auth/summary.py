@@ -117,6 +117,12 @@ def _dispute(body: Mapping[str, Any]) -> str:
     )
 
 
+def _stations(body: Mapping[str, Any]) -> str:
+    rows = [r for r in _items(body.get("stations")) if isinstance(r, Mapping)]
+    up = sum(1 for r in rows if r.get("connected") is True)
+    return f"Station status of {len(rows)} stations, {up} connected"
+
+
 def _fields(*names: str) -> Callable[[str, Mapping[str, Any]], str]:
     def line(kind: str, body: Mapping[str, Any]) -> str:
         shown = ", ".join(f"{n} {_get(body, n)}" for n in names if n in body)
@@ -142,6 +148,7 @@ _BY_KIND: dict[str, Callable[[str, Mapping[str, Any]], str]] = {
         f"Dispatch acknowledgement in session {_get(b, 'session_id')} of "
         f"{len(_items(b.get('order_ids')))} orders"
     ),
+    "station_status": lambda _, b: _stations(b),
     "revenue_contract": lambda _, b: (
         f"Revenue-sharing contract {_get(_sub(b, 'contract'), 'contract_id')} between FSP "
         f"{_get(_sub(b, 'contract'), 'fsp')} and EV user {_get(_sub(b, 'contract'), 'ev_user')}"

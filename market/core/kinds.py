@@ -18,6 +18,7 @@ from market.store.models import (
     RequestDraftCreate,
     RequestDraftDecisionCreate,
     SessionCreate,
+    StationStatusCreate,
 )
 
 #: Session states in which the gate is still open.
@@ -53,6 +54,8 @@ KINDS: dict[str, Kind] = {
     ),
     "dispatch_status": Kind(DispatchStatusCreate, frozenset({"MARKET_OPERATOR"})),
     "dispatch_ack": Kind(DispatchAckCreate, frozenset({"FSP"})),
+    # an FSP gateway's OCPP view of the stations it registered (market/core/stations.py)
+    "station_status": Kind(StationStatusCreate, frozenset({"FSP"})),
     # a DSO gateway's derived request, held for the DSO's decision (market/core/drafts.py)
     "request_draft": Kind(RequestDraftCreate, frozenset({"DSO"})),
     "request_draft_decision": Kind(RequestDraftDecisionCreate, frozenset({"DSO"})),

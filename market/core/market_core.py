@@ -22,6 +22,7 @@ from market.core.kinds import BEFORE_CLOSURE, KINDS, id_field
 from market.core.readings import ReadingRules
 from market.core.rows import get_row, insert_into
 from market.core.session_policy import DsoSessionPolicy
+from market.core.stations import StationHandlers
 from market.errors import (
     Conflict,
     DuplicateMessage,
@@ -51,7 +52,7 @@ class Accepted:
 
 
 @dataclass
-class MarketCore(DraftHandlers):
+class MarketCore(DraftHandlers, StationHandlers):
     """Holds the store engine, the chain-backed role cache, the EIP-712 domain and the clock."""
 
     engine: Engine

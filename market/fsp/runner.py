@@ -25,6 +25,7 @@ from market.fsp.desk import MIN_TOKEN_CHARS, desk_state
 from market.fsp.ev_api import gateway_app
 from market.fsp.gateway import FspGateway, Log, json_log
 from market.fsp.outbox import OutboxSink
+from market.fsp.station_report import StationReporter
 from market.fsp.status import gateway_status
 from market.fsp.store import GatewayStore
 from market.participant.connect import connect
@@ -60,7 +61,7 @@ class ChainTime:
 def _follow_events(
     url: str, fsp: str, loop: asyncio.AbstractEventLoop, wake: asyncio.Event, log: Log
 ) -> None:
-    """Wake the loop on every market event (a cleared session most of all); resumes by id
+    """Wake the loop on every session event (a cleared session most of all); resumes by id
     after a dropped stream. A refused stream is logged and retried: the pass polls anyway."""
     client = MarketClient(url)
     after = 0
@@ -68,7 +69,8 @@ def _follow_events(
         try:
             for message in client.follow_events(after=after, fsp=fsp):
                 after = message.id
-                loop.call_soon_threadsafe(wake.set)
+                if message.event != "station_status":  # stations' status: nothing to do
+                    loop.call_soon_threadsafe(wake.set)
         except Exception as exc:  # the stream is only a hint: never fatal
             log({"event": "events_stream_failed", "reason": f"{type(exc).__name__}: {exc}"})
             time.sleep(5.0)
@@ -123,6 +125,17 @@ async def _serve_api(
     return server, task, int(bound)
 
 
+async def _report_stations(reporter: StationReporter, now: int, log: Log) -> None:
+    """The stations' OCPP status to the market; a refusal is logged, never stops the loop."""
+    try:
+        if await asyncio.to_thread(reporter.report, now):
+            log({"event": "stations_reported", "stations": len(reporter.stations)})
+    except ApiError as exc:
+        log({"event": "refused", "step": "station_status", "reason": str(exc), "level": "error"})
+    except httpx.HTTPError as exc:
+        log({"event": "refused", "step": "station_status", "reason": str(exc), "level": "error"})
+
+
 async def main(
     cfg: FspGatewayConfig,
     *,
@@ -175,6 +188,11 @@ async def main(
         desk_token=desk_token,
     )
     server, api_task, api_port = await _serve_api(app, cfg.ev_api.host, cfg.ev_api.port)
+    reporter = StationReporter(
+        csms,
+        {sid: [e.evse_id for e in st.evses] for sid, st in cfg.csms.stations.items()},
+        participant.client.report_station_status,
+    )
     log(
         {
             "event": "started",
@@ -189,6 +207,7 @@ async def main(
         log({"event": "assets", "registered": assets})
         if once:
             await gateway.run_pass()
+            await _report_stations(reporter, int(clock.now()), log)
             return
         threading.Thread(
             target=_follow_events,
@@ -203,6 +222,7 @@ async def main(
                 log({"event": "pass_failed", "field": exc.field, "reason": exc.reason})
             except httpx.HTTPError as exc:
                 log({"event": "pass_failed", "field": "market_url", "reason": str(exc)})
+            await _report_stations(reporter, int(clock.now()), log)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=cfg.poll_s)
     finally:

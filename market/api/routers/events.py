@@ -104,8 +104,8 @@ def watermark_for(engine: Engine) -> EventWatermark:
 
 
 def _wanted(row: m.MarketEvent, session_id: str | None, fsp: str | None) -> bool:
-    """Filters: one session; events for everyone plus those of one FSP."""
-    if session_id and row.session_id != session_id:
+    """Filters: one session (market-wide events too); events for everyone plus one FSP's."""
+    if session_id and row.session_id not in (session_id, m.MARKET_WIDE):
         return False
     return not (fsp and row.fsp is not None and row.fsp != fsp)
 
@@ -146,7 +146,9 @@ def _start_after(last_event_id: str | None, after: int | None) -> int:
             "description": (
                 "Server-sent events: `session_state` {session_id, state, from, and on CLEARED "
                 "result_root and orders}, `order` {session_id, order} (sent before the "
-                "session's CLEARED), `dispatch_ack` {session_id, fsp, order_ids}. "
+                "session's CLEARED), `dispatch_ack` {session_id, fsp, order_ids}, "
+                "`station_status` {session_id (empty), fsp, stations} (market-wide: a session "
+                "filter lets it through). "
                 "Each has an increasing `id`; a comment line is sent every 15 s of silence."
             ),
         },

@@ -136,9 +136,18 @@ def _whose(core: CoreDep, reader: str, participant: str | None) -> str:
 
 
 @router.get("/statements", response_model=list[str])
-def settled_periods(core: CoreDep) -> list[str]:
+def settled_periods(
+    core: CoreDep,
+    participant: Annotated[str | None, Query(max_length=42, pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
+) -> list[str]:
     """The periods (session ids) netted so far: each has statements (a public fact, the
-    netting is on-chain); a page asks for a statement only once its period is here."""
+    netting is on-chain); with ``participant``, only those with a statement of that address.
+    A page asks for a statement only once it is listed here: a refused fetch is a console
+    error in the browser."""
+    if participant is not None:
+        who = participant.lower()
+        periods = store.load_periods(core.engine)
+        return [p["period"] for p in periods if who in p["settlement"]["statements"]]
     with core.engine.connect() as conn:
         return sorted(str(r.period) for r in conn.execute(sa.select(ch_periods.c.period)))
 

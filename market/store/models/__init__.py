@@ -23,7 +23,7 @@ from market.store.models.congestion_point import (
     CongestionPointCreate,
     CongestionPointPublic,
 )
-from market.store.models.event import MarketEvent, add_event, event_values
+from market.store.models.event import MARKET_WIDE, MarketEvent, add_event, event_values
 from market.store.models.flex_request import FlexRequestRow, RequestPublic
 from market.store.models.market_session import MarketSession, SessionCreate, SessionPublic
 from market.store.models.metering import (
@@ -55,9 +55,17 @@ from market.store.models.request_draft import (
 )
 from market.store.models.settlement import Settlement, SettlementPublic
 from market.store.models.signed_message import MessagePublic
+from market.store.models.station_status import (
+    StationStatus,
+    StationStatusAccepted,
+    StationStatusCreate,
+    StationStatusItem,
+    StationStatusPublic,
+)
 from market.store.models.uftp_proof import UftpOfferProof
 
 __all__ = [
+    "MARKET_WIDE",
     "Asset",
     "AssetCreate",
     "AssetPublic",
@@ -111,6 +119,11 @@ __all__ = [
     "SessionPublic",
     "Settlement",
     "SettlementPublic",
+    "StationStatus",
+    "StationStatusAccepted",
+    "StationStatusCreate",
+    "StationStatusItem",
+    "StationStatusPublic",
     "UftpOfferProof",
     "WorkerLock",
     "add_event",

@@ -17,7 +17,9 @@ from sqlmodel import Session, SQLModel
 
 from market.store.models.fields import big
 
-EventKind = Literal["session_state", "order", "dispatch_ack"]
+EventKind = Literal["session_state", "order", "dispatch_ack", "station_status"]
+#: the session id of a market-wide event (``station_status``): every session's followers get it
+MARKET_WIDE = ""
 
 
 class MarketEvent(SQLModel, table=True):

@@ -5,7 +5,8 @@ import { showDrafts } from "/static/dso_drafts.js";
 import { gridView } from "/static/dso_grid.js";
 import { wireRequestForm } from "/static/dso_request.js";
 import { follow } from "/static/live.js";
-import { authHeaders, download, signedIn, wireSignInForm } from "/static/signin.js";
+import { showStatements } from "/static/dso_statements.js";
+import { wireSignInForm } from "/static/signin.js";
 
 const PAGE_SIZE = 25;
 const BEFORE_CLOSURE = ["PENDING", "OPEN"];
@@ -151,6 +152,7 @@ function disputes(d, evidence) {
 }
 
 let shown = null; // the session on screen (the request form creates requests in it)
+let shownRequests = []; // its requests (the statements are their DSOs')
 
 async function show(sessionId) {
   say("loading…");
@@ -178,7 +180,8 @@ async function show(sessionId) {
   document.getElementById("orders").replaceChildren(orders(ords, dispatch, session));
   document.getElementById("delivery").replaceChildren(...delivery(bundle));
   document.getElementById("money").replaceChildren(...money(bundle), ...disputes(disputed, evidence));
-  await showStatement(sessionId);
+  shownRequests = reqs;
+  await showStatements(session, reqs);
   await showDrafts(sessionId, () => show(sessionId));
   document.querySelector("main").dataset.state = session.state; // for tests and scripts
   markSession(document.getElementById("session"), session);
@@ -190,41 +193,12 @@ function showLive(sessionId) {
   return show(sessionId);
 }
 
-async function showStatement(sessionId) {
-  const box = document.getElementById("statement");
-  if (!signedIn()) { box.replaceChildren(); return; }
-  const netted = await getJSON("/statements"); // ask for a statement only once it exists
-  if (!netted.includes(sessionId)) {
-    box.replaceChildren(el("p", { id: "statement-none", class: "muted" },
-      "No statement yet: statements follow the netting of the session's money."));
-    return;
-  }
-  const base = `/statements/${sessionId}`;
-  try {
-    const st = await getJSON(base, { headers: authHeaders({ Accept: "application/json" }) });
-    const lines = Object.entries(st).filter(([, v]) => typeof v !== "object");
-    box.replaceChildren(
-      table("Your statement for this session", ["field", "value"], lines, { id: "statement-table" }),
-      el("p", {}, "Download: ",
-        el("button", { type: "button", id: "statement-csv",
-          onclick: () => download(`${base}?format=csv`, `statement-${sessionId}.csv`).catch((e) => say(e.message, "bad")) }, "CSV"),
-        " ",
-        el("button", { type: "button", id: "statement-json",
-          onclick: () => download(`${base}?format=json`, `statement-${sessionId}.json`).catch((e) => say(e.message, "bad")) }, "JSON"),
-        " (UFTP FlexSettlement XML is addressed to FSPs)"),
-    );
-  } catch (error) {
-    box.replaceChildren(el("p", { id: "statement-none", class: "muted" },
-      `No statement for you in this session: ${error.message}`));
-  }
-}
-
 async function main() {
   const participants = await getJSON("/participants");
   names = Object.fromEntries(participants.map((p) => [p.address.toLowerCase(), p.name || p.address]));
   const select = document.getElementById("session");
   const sessions = await fillSessions(select);
-  wireSignInForm(() => Promise.all([showStatement(select.value),
+  wireSignInForm(() => Promise.all([showStatements(shown, shownRequests),
     showDrafts(select.value, () => show(select.value))]));
   if (!sessions.length) { say("no sessions yet"); return; }
   await wireRequestForm(() => shown, () => show(shown.id));

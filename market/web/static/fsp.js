@@ -2,8 +2,9 @@
 // delivery, payouts and credits; redrawn live from the event stream.
 import { el, eur, fillSessions, getJSON, markSession, hash, pagedTable, say, short, table, utc } from "/static/common.js";
 import { offerDesk, wireOfferForm } from "/static/fsp_offer.js";
-import { follow } from "/static/live.js";
-import { authHeaders, currentSigner, download, signedIn, wireSignInForm } from "/static/signin.js";
+import { follow, SESSION_EVENTS } from "/static/live.js";
+import { authHeaders, currentSigner, signedIn, wireSignInForm } from "/static/signin.js";
+import { nettedStatement } from "/static/statement.js";
 import { contracts } from "/static/wallet.js";
 
 const fspSelect = document.getElementById("fsp");
@@ -12,6 +13,7 @@ const energyWh = (isps, ispS) => isps.reduce((sum, i) => sum + Math.abs(i.power_
 const same = (a, b) => String(a).toLowerCase() === String(b).toLowerCase();
 const BEFORE_CLOSURE = ["PENDING", "OPEN"];
 const SETTLED = ["VERIFIED", "DISPUTED", "FINAL"];
+const LIVE_EVENTS = [...SESSION_EVENTS, "station_status"];
 const signedInAs = (fsp) => signedIn() && same(signedIn().address, fsp);
 
 async function optional(path, init) {
@@ -27,6 +29,22 @@ function assetsTable(assets) {
   assets.map((a) => [el("code", {}, a.asset_id), a.station_id, a.evse_id, a.congestion_point,
     `${a.max_import_w} W`, `${a.max_export_w} W`, a.meter_public_key ? hash(a.meter_public_key) : "none"]),
   { id: "assets-table" });
+}
+
+/** Each of the FSP's stations with the OCPP status its gateway last reported to the market. */
+function stationsTable(assets, statuses) {
+  const byStation = Object.fromEntries(statuses.map((s) => [s.station_id, s]));
+  const stations = [...new Set(assets.map((a) => a.station_id).filter(Boolean))].sort();
+  return table("Stations (OCPP status as the FSP's gateway reports it)", ["station", "EVSEs",
+    "OCPP", "last seen (UTC)", "last setpoint", "reported (UTC)"],
+  stations.map((id) => {
+    const s = byStation[id];
+    const state = !s ? { text: "not reported", class: "muted" }
+      : s.connected ? { text: "connected", class: "ok" } : { text: "disconnected", class: "bad" };
+    return [id, assets.filter((a) => a.station_id === id).length, state,
+      s ? utc(s.last_seen_unix) || "never" : "", s && s.setpoint_w !== null ? `${s.setpoint_w} W` : "none",
+      s ? utc(s.reported_at) : ""];
+  }), { id: "stations-table" });
 }
 
 function offersTable(offers, session) {
@@ -135,8 +153,9 @@ async function show() {
   const evidence = await optional(`/sessions/${sessionId}/evidence`);
   const published = !evidence || evidence.bundles.some((b) => b.kind === "delivery");
   const own = { headers: authHeaders({ Accept: "application/json" }) };
-  const [assets, offers, orders, acks, dispatch, bundle, requests] = await Promise.all([
+  const [assets, statuses, offers, orders, acks, dispatch, bundle, requests] = await Promise.all([
     getJSON(`/assets?owner=${encodeURIComponent(fsp)}`),
+    getJSON(`/station-status?fsp=${encodeURIComponent(fsp)}`),
     gateOpen && !signedInAs(fsp) ? null
       : optional(`/sessions/${sessionId}/offers${gateOpen ? `?fsp=${fsp}` : ""}`, own),
     getJSON(`/sessions/${sessionId}/orders`),
@@ -148,7 +167,7 @@ async function show() {
   const mine = orders.filter((o) => same(o.fsp, fsp));
   const ids = new Set(mine.map((o) => o.order_id));
   offerDesk(session, fsp, assets, requests);
-  document.getElementById("assets").replaceChildren(assetsTable(assets));
+  document.getElementById("assets").replaceChildren(stationsTable(assets, statuses), assetsTable(assets));
   document.getElementById("offers").replaceChildren(offersTable(
     offers && offers.filter(({ body }) => same(body.fsp, fsp)), session));
   document.getElementById("orders").replaceChildren(ordersTable(mine,
@@ -168,28 +187,7 @@ async function show() {
 async function showStatement(sessionId) {
   const box = document.getElementById("statement");
   if (!signedIn()) { box.replaceChildren(); return; }
-  const netted = await getJSON("/statements"); // ask for a statement only once it exists
-  if (!netted.includes(sessionId)) {
-    box.replaceChildren(el("p", { id: "statement-none", class: "muted" },
-      "No statement yet: statements follow the netting of the session's money."));
-    return;
-  }
-  const base = `/statements/${sessionId}`;
-  const get = (format, ext) => el("button", { type: "button", id: `statement-${ext}`,
-    onclick: () => download(`${base}?format=${format}`, `statement-${sessionId}.${ext}`)
-      .catch((e) => say(e.message, "bad")) }, ext.toUpperCase());
-  try {
-    const st = await getJSON(base, { headers: authHeaders({ Accept: "application/json" }) });
-    const lines = Object.entries(st).filter(([, v]) => typeof v !== "object");
-    box.replaceChildren(
-      table("Your statement for this session", ["field", "value"], lines, { id: "statement-table" }),
-      el("p", {}, "Download: ", get("csv", "csv"), " ", get("json", "json"), " ",
-        get("xml", "xml"), " (UFTP FlexSettlement)"),
-    );
-  } catch (error) {
-    box.replaceChildren(el("p", { id: "statement-none", class: "muted" },
-      `No statement for you in this session: ${error.message}`));
-  }
+  box.replaceChildren(await nettedStatement(sessionId, ["csv", "json", "xml"], "(UFTP FlexSettlement)"));
 }
 
 async function main() {
@@ -216,10 +214,10 @@ async function main() {
   document.getElementById("pick-form").addEventListener("submit", (event) => {
     event.preventDefault();
     history.replaceState(null, "", `?fsp=${fspSelect.value}&session=${sessionSelect.value}`);
-    follow(sessionSelect.value, redraw);
+    follow(sessionSelect.value, redraw, { kinds: LIVE_EVENTS });
     redraw();
   });
-  follow(sessionSelect.value, redraw);
+  follow(sessionSelect.value, redraw, { kinds: LIVE_EVENTS });
   await show();
 }
 

@@ -1,12 +1,16 @@
 // Live updates: the page follows GET /events (server-sent events) for the shown session and
-// redraws when its state, orders or dispatch acknowledgements change. Starts "live" (no replay
+// redraws when its state, orders or dispatch acknowledgements change (and, where asked, when an
+// FSP's gateway reports its stations' OCPP status: a market-wide event). Starts "live" (no replay
 // of the past: the page has just read it) and resumes by Last-Event-ID after a dropped link.
 
 let source = null;
 let timer = null;
 
-/** Follow ``sessionId``; ``redraw(event)`` runs at most every ``quietMs`` after a burst. */
-export function follow(sessionId, redraw, quietMs = 300) {
+export const SESSION_EVENTS = ["session_state", "order", "dispatch_ack"];
+
+/** Follow ``sessionId``'s ``kinds`` of event; ``redraw(event)`` runs at most every ``quietMs``
+ * after a burst. */
+export function follow(sessionId, redraw, { kinds = SESSION_EVENTS, quietMs = 300 } = {}) {
   if (source) source.close();
   const note = document.getElementById("live");
   const said = (text, kind) => { if (note) { note.textContent = text; note.className = kind; } };
@@ -19,5 +23,5 @@ export function follow(sessionId, redraw, quietMs = 300) {
     clearTimeout(timer);
     timer = setTimeout(() => redraw(event.type, data), quietMs);
   };
-  for (const kind of ["session_state", "order", "dispatch_ack"]) source.addEventListener(kind, on);
+  for (const kind of kinds) source.addEventListener(kind, on);
 }

@@ -10,7 +10,7 @@ from clearing.encoding import (
     uuid_to_bytes32,
 )
 from clearing.messages import FlexOffer, FlexOfferOption, FlexRequest, IspPower, RequestIsp
-from market.api.schemas import CongestionPointCreate, ParticipantCreate, SessionCreate
+from market.api.schemas import AssetCreate, CongestionPointCreate, ParticipantCreate, SessionCreate
 from market.client import MarketClient, offer_commitment
 from market.lifecycle.worker import Worker
 from market.runtime import Runtime
@@ -108,6 +108,21 @@ def cpo_grants(chain, station_id: str, meter_key: str, fsp: str) -> None:
     if not market.station(station_id).registered:
         market.register_station(station_id, _address_of(meter_key), sender=cpo)
     market.grant_station(station_id, chain.addresses[fsp], sender=cpo)
+
+
+def own_station(chain, client: MarketClient, who: str, station_id: str) -> None:
+    """``who`` (its ``client``) registers one 11 kW EVSE at ``station_id``, granted by the CPO."""
+    cpo_grants(chain, station_id, "0x" + "44" * 20, who)
+    client.register_asset(
+        AssetCreate(
+            asset_id=new_id(),
+            congestion_point=CP,
+            station_id=station_id,
+            evse_id=1,
+            max_import_w=11_000,
+            max_export_w=0,
+        )
+    )
 
 
 def _address_of(key: str) -> str:

@@ -1,6 +1,7 @@
 """The FSP's fleet desk in Chromium: the operator signs in with the operator token (from the
 environment variable ``ev_api.desk_token_env`` names) and sees its stations connected over real
-OCPP websockets, the EV users' bookings, the next session's envelope, its offers and the order
+OCPP websockets (and the market's ``GET /station-status`` too, as the gateway reported them),
+the EV users' bookings, the next session's envelope, its offers and the order
 the market cleared with its dispatch per station. A real gateway (subprocess), real stations,
 a real market on anvil; the page talks only to the gateway, and the test fails on any browser
 console error or request to another host."""
@@ -167,6 +168,16 @@ def test_the_desk_shows_a_connected_station_and_its_order(
             (sess,) = [s for s in body["sessions"] if s["session_id"] == sid]
             (order,) = sess["orders"]
             assert order["verified"] and order["acked"] and order["dispatch"]
+            # the gateway reported its stations to the market: /fsp shows them connected
+            fsp_address = chain.addresses["fsp_a"].lower()
+            deadline = time.monotonic() + 60
+            while True:
+                shown = {r["station_id"]: r for r in m.op.station_status(fsp=fsp_address)}
+                if all(shown.get(st, {}).get("connected") for st in STATIONS):
+                    break
+                assert time.monotonic() < deadline, f"not reported connected: {shown}"
+                time.sleep(0.5)
+            assert all(shown[st]["last_seen_unix"] for st in STATIONS)
 
             problems: list[str] = []
             outside: list[str] = []

@@ -59,7 +59,7 @@ def test_dso_sees_escrow_offers_orders_delivery_and_money(web, finished_market) 
 
 
 def test_every_form_field_on_every_page_has_a_label(web) -> None:
-    for path in ("/", "/dso", "/auditor"):
+    for path in ("/", "/dso", "/fsp", "/auditor"):
         web.open(path)
         web.page.wait_for_selector("#status.ok", timeout=60_000)
         unlabelled = web.page.evaluate(

@@ -28,6 +28,7 @@ from market.api.schemas import CongestionPointCreate, ParticipantCreate
 from market.audit.kept_chain import CHAIN_STATE_FILE, DEPLOYMENT_FILE, keep_chain
 from market.client import ApiError, MarketClient
 from market.live import configs, phases
+from market.live.bids import StayWindow
 from market.live.procs import LiveError, Supervisor, wait_until
 from market.live.report import live_report
 from market.participant.onchain import ChainAccount
@@ -247,6 +248,12 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
                     address=chain.addresses[fsp].lower(),
                     status_url=f"http://127.0.0.1:{ports.ev_api[fsp]}/status",
                     stations=mine,
+                    log=sup.log_dir / f"fsp-{fsp}.log",
+                    windows=tuple(
+                        StayWindow(grid.station_point[s.station], s.arrival, s.departure)
+                        for s in all_stays
+                        if owners[s.station] == fsp
+                    ),
                 )
             )
         day = phases.LiveDay(

@@ -117,16 +117,17 @@ def barrier(day: LiveDay, t: int, *, reported_only: bool = False) -> None:
         time.sleep(0.05)
 
 
-def open_session(day: LiveDay, spec: SessionSpec) -> str:
+def open_session(day: LiveDay, spec: SessionSpec, before_gate_s: int = configs.FSP_LEAD_S) -> str:
     """The operator schedules the session (the replay's id and terms); the worker opens it.
     The chain moves to the opening first and every station's reading up to it is in its
     gateway before the session exists, so each gateway plans its fleet from the same reports
-    whatever the machine's speed (the replay's FSPs plan from the same ones)."""
+    whatever the machine's speed (the replay's FSPs plan from the same ones). It opens
+    ``before_gate_s`` before gate closure: the gateways' bidding lead unless a bench says."""
     sc = day.scenario
     sid = derived_uuid(sc.seed, sc.name, "session", spec.id)
     day.session_ids[spec.id] = sid
     gate = sc.at(spec.gate_closure)
-    day.control.warp_to(gate - configs.FSP_LEAD_S)
+    day.control.warp_to(gate - before_gate_s)
     barrier(day, day.control.block_timestamp(), reported_only=True)
     day.operator.create_session(
         SessionCreate(

@@ -329,12 +329,7 @@ def summary(
         "goal_s": GOAL_S,
         "phases": phases,
     }
-    if values:
-        out.update(
-            p50_s=round(bench.percentile(values, 50), 3),
-            p99_s=round(bench.percentile(values, 99), 3),
-            max_s=round(max(values), 3),
-        )
+    out.update(bench.spread(values))
     out["gateways_with_orders"] = expected_fsps
     failure = _failure(out)
     if failure:

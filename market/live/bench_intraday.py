@@ -177,6 +177,10 @@ def run(
     offers = len(rows)
     gateways = {f.address for f in day.fsps}
     from_gateways = sum(1 for r in rows if str(r.get("submitter", "")).lower() in gateways)
+    # the meter intervals before the gate are in (as they would be, sent as they ended), so
+    # the market is not relaying an hour of readings at the gate that a warp crossed at once
+    day.control.warp_to(gate - 1)
+    phases.barrier(day, gate - 1)
     day.progress(f"{spec.id}: {offers} offers in; gate closure")
     day.control.warp_to(gate)
     clock = Clock(gate=time.time())

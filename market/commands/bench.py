@@ -12,7 +12,7 @@ from market.commands.audit import bench_audit
 from market.commands.bench_clearing import bench_clearing
 from market.commands.bench_fuzz import bench_fuzz
 from market.commands.chain import bench_gas
-from market.commands.live import bench_live
+from market.commands.live import bench_intraday, bench_live
 from market.commands.ocpp import bench_ocpp
 from market.commands.service import bench_api
 
@@ -24,3 +24,4 @@ app.command("api")(bench_api)
 app.command("audit")(bench_audit)
 app.command("fuzz")(bench_fuzz)
 app.command("live")(bench_live)
+app.command("intraday")(bench_intraday)

@@ -151,10 +151,16 @@ def summary(
     failure = shortfall(len(values), orders, expected)
     if failure:
         out["failure"] = failure
-    if values:
-        out.update(
-            p50_s=round(percentile(values, 50), 3),
-            p99_s=round(percentile(values, 99), 3),
-            max_s=round(max(values), 3),
-        )
+    out.update(spread(values))
     return out
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """p50, p99 and max (s, to the ms) of a bench's latencies; none of an empty list."""
+    if not values:
+        return {}
+    return {
+        "p50_s": round(percentile(values, 50), 3),
+        "p99_s": round(percentile(values, 99), 3),
+        "max_s": round(max(values), 3),
+    }

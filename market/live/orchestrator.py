@@ -28,6 +28,7 @@ from market.api.schemas import CongestionPointCreate, ParticipantCreate
 from market.audit.kept_chain import CHAIN_STATE_FILE, DEPLOYMENT_FILE, keep_chain
 from market.client import ApiError, MarketClient
 from market.live import configs, phases
+from market.live.bids import StayWindow
 from market.live.procs import LiveError, Supervisor, wait_until
 from market.live.report import live_report
 from market.participant.onchain import ChainAccount
@@ -46,7 +47,10 @@ class LiveOptions:
     report_dir: Path
     seed: int | None = None
     audit: bool = True
-    bench: bool = False  # bench live: the first session up to dispatch, then latencies
+    # "live": bench live (the first session up to dispatch, then latencies); "intraday":
+    # bench intraday (the bench requests, no DSO gateway; gate closure to orders at gateways)
+    bench: str = ""
+    bench_offers: int = 0
 
 
 def _free_port() -> int:
@@ -208,7 +212,8 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
             csms={f: _free_port() for f in fsps},
             ev_api={f: _free_port() for f in fsps},
         )
-        for dso in configs.dso_ids(sc)[:1]:  # one grid, one requester (as the replay)
+        requesters = [] if options.bench == "intraday" else configs.dso_ids(sc)[:1]
+        for dso in requesters:  # one grid, one requester (as the replay)
             path = configs.write_yaml(
                 report_dir / "dso.yaml",
                 configs.dso_config(sc, grid, api_url=api, rpc_url=chain.rpc_url, out_dir=dso_out),
@@ -247,6 +252,12 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
                     address=chain.addresses[fsp].lower(),
                     status_url=f"http://127.0.0.1:{ports.ev_api[fsp]}/status",
                     stations=mine,
+                    log=sup.log_dir / f"fsp-{fsp}.log",
+                    windows=tuple(
+                        StayWindow(grid.station_point[s.station], s.arrival, s.departure)
+                        for s in all_stays
+                        if owners[s.station] == fsp
+                    ),
                 )
             )
         day = phases.LiveDay(
@@ -280,7 +291,7 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
                 "--seed",
                 str(sc.seed),
             ]
-            if options.bench:
+            if options.bench == "live":
                 argv += ["--profiles-log", str(sup.log_dir / f"profiles-{g.fsp_id}.jsonl")]
             passwords = configs.role_env(sc, g.fsp_id, g.stations)
             passwords.pop(configs.KEY_ENV)  # the stations need their passwords, not the key
@@ -292,8 +303,22 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
                 timeout_s=START_TIMEOUT_S,
             )
         progress(f"roles up: {', '.join(f'{r}={p}' for r, p in sup.pids().items())}")
-        if options.bench:
+        if options.bench == "live":
             return _bench(day, sc, sup)
+        if options.bench == "intraday":
+            from market.live import bench_intraday
+
+            result = bench_intraday.run(
+                day,
+                grid,
+                api=api,
+                rpc_url=chain.rpc_url,
+                offers_wanted=options.bench_offers,
+                market_db=report_dir / "market.db",
+            )
+            result["processes"] = sup.pids()
+            (report_dir / "bench.json").write_text(json.dumps(result, indent=1, sort_keys=True))
+            return result
         for spec in sorted(sc.sessions, key=lambda s: (sc.at(s.gate_closure), s.id)):
             _run_session(day, spec)
         report = live_report(sc, chain, op, day.session_ids)

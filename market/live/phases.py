@@ -10,7 +10,6 @@ the machine is.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ import httpx
 from adapters.chain.anvil import AnvilControl
 from market.api.schemas import SessionCreate
 from market.client import MarketClient
-from market.live import configs
+from market.live import bids, configs
 from market.live.procs import LiveError, Supervisor, wait_until
 from market.replay.derive import derived_uuid
 from market.replay.scenario import Scenario, SessionSpec
@@ -41,6 +40,8 @@ class Fsp:
     address: str  # lower case
     status_url: str
     stations: list[str]
+    log: Path  # its JSON log (``offered``, ``no_bid``): what it decided, in its own words
+    windows: tuple[bids.StayWindow, ...] = ()  # its EVs' stays: where it bids, and when
     orders_so_far: int = 0  # this FSP's orders over the sessions run so far
 
 
@@ -79,16 +80,7 @@ class LiveDay:
         return str(got)
 
     def dso_events(self, session_id: str) -> list[dict[str, Any]]:
-        out = []
-        for line in self.dso_log.read_text(errors="replace").splitlines():
-            if line.startswith("{"):
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if event.get("session_id") == session_id:
-                    out.append(event)
-        return out
+        return bids.log_events(self.dso_log, session_id)
 
 
 def barrier(day: LiveDay, t: int, *, reported_only: bool = False) -> None:
@@ -125,16 +117,17 @@ def barrier(day: LiveDay, t: int, *, reported_only: bool = False) -> None:
         time.sleep(0.05)
 
 
-def open_session(day: LiveDay, spec: SessionSpec) -> str:
+def open_session(day: LiveDay, spec: SessionSpec, before_gate_s: int = configs.FSP_LEAD_S) -> str:
     """The operator schedules the session (the replay's id and terms); the worker opens it.
     The chain moves to the opening first and every station's reading up to it is in its
     gateway before the session exists, so each gateway plans its fleet from the same reports
-    whatever the machine's speed (the replay's FSPs plan from the same ones)."""
+    whatever the machine's speed (the replay's FSPs plan from the same ones). It opens
+    ``before_gate_s`` before gate closure: the gateways' bidding lead unless a bench says."""
     sc = day.scenario
     sid = derived_uuid(sc.seed, sc.name, "session", spec.id)
     day.session_ids[spec.id] = sid
     gate = sc.at(spec.gate_closure)
-    day.control.warp_to(gate - configs.FSP_LEAD_S)
+    day.control.warp_to(gate - before_gate_s)
     barrier(day, day.control.block_timestamp(), reported_only=True)
     day.operator.create_session(
         SessionCreate(
@@ -150,10 +143,15 @@ def open_session(day: LiveDay, spec: SessionSpec) -> str:
     return sid
 
 
+def _window(day: LiveDay, spec: SessionSpec) -> tuple[int, int]:
+    return day.scenario.at(spec.delivery_start), day.scenario.at(spec.delivery_end)
+
+
 def wait_prognoses(day: LiveDay, spec: SessionSpec, sid: str) -> None:
-    """Every FSP gateway has seen the open session and published its prognoses (or has none
-    within ``NO_BID_S``: no EV of its known yet); then the clock moves to the DSO's request
-    time, so the DSO's forecast includes them (the replay's order)."""
+    """Every FSP gateway has seen the open session and published its prognosis at each
+    congestion point where it has an EV in delivery (or said it has no EV); then the clock
+    moves to the DSO's request time, so the DSO's forecast includes them (the replay's
+    order). ``NO_BID_S`` only bounds a gateway that neither publishes nor says why."""
     for fsp in day.fsps:
         wait_until(
             f"{spec.id}: {fsp.fsp_id} gateway sees the session",
@@ -161,22 +159,30 @@ def wait_prognoses(day: LiveDay, spec: SessionSpec, sid: str) -> None:
             day.supervisor,
             timeout_s=PHASE_TIMEOUT_S,
         )
-    deadline = time.monotonic() + NO_BID_S
-    while time.monotonic() < deadline:
-        day.supervisor.check()
-        published = {str(p.get("fsp", "")).lower() for p in day.operator.prognoses(sid)}
-        if all(f.address in published for f in day.fsps):
-            break
-        time.sleep(0.2)
-    else:
-        day.progress(f"{spec.id}: not every FSP published a prognosis within {NO_BID_S:g} s")
+    start, end = _window(day, spec)
+    expected = {f.fsp_id: bids.expected_points(f.windows, start, end) for f in day.fsps}
+
+    def missing() -> list[str]:
+        rows = day.operator.prognoses(sid)
+        return [
+            f.fsp_id
+            for f in day.fsps
+            if not bids.prognoses_in(
+                expected[f.fsp_id],
+                bids.published_points(rows, f.address),
+                bids.log_events(f.log, sid),
+            )
+        ]
+
+    late = _until_none(day, missing)
+    if late:
+        day.progress(f"{spec.id}: no prognosis from {', '.join(late)} within {NO_BID_S:g} s")
     day.control.warp_to(day.scenario.at(spec.gate_closure) - configs.DSO_REQUEST_LEAD_S)
 
 
 def wait_bids(day: LiveDay, spec: SessionSpec, sid: str) -> None:
-    """The DSO has requested (or logged why not); then every FSP gateway has seen the open
-    session and bid, or made no offer within ``NO_BID_S`` (no EV of its plugged in: the
-    gateway then does not bid, and says nothing)."""
+    """The DSO has requested (or logged why not); then every FSP gateway with an EV at a
+    requested congestion point has posted its offers or said it has none to make."""
     wait_until(
         f"{spec.id}: the DSO gateway's requests",
         lambda: any(
@@ -186,23 +192,36 @@ def wait_bids(day: LiveDay, spec: SessionSpec, sid: str) -> None:
         day.supervisor,
         timeout_s=PHASE_TIMEOUT_S,
     )
-    if not day.operator.requests(sid):
+    requests = day.operator.requests(sid)
+    if not requests:
         return
+    start, end = _window(day, spec)
+
+    def missing() -> list[str]:
+        return [
+            f.fsp_id
+            for f in day.fsps
+            if not bids.bid_done(
+                bids.expected_points(f.windows, start, end),
+                requests,
+                bids.log_events(f.log, sid),
+            )
+        ]
+
+    late = _until_none(day, missing)
+    if late:
+        day.progress(f"{spec.id}: no bid from {', '.join(late)} within {NO_BID_S:g} s")
+
+
+def _until_none(day: LiveDay, missing: Callable[[], list[str]]) -> list[str]:
+    """Poll ``missing`` until it is empty or ``NO_BID_S`` passed; what is still missing."""
     deadline = time.monotonic() + NO_BID_S
-    while time.monotonic() < deadline:
+    while True:
         day.supervisor.check()
-        committed = {str(o.get("fsp", "")).lower() for o in _offers(day, sid)}
-        if all(f.address in committed for f in day.fsps):
-            return
-        time.sleep(0.2)
-    day.progress(f"{spec.id}: not every FSP bid within {NO_BID_S:g} s; closing the gate")
-
-
-def _offers(day: LiveDay, sid: str) -> list[dict[str, Any]]:
-    """Offers are private before gate closure: the operator sees them all (signed in anew:
-    a token's lifetime runs on the chain's clock, which the orchestrator warps)."""
-    day.operator.sign_in()
-    return day.operator.offers(sid)
+        late = missing()
+        if not late or time.monotonic() > deadline:
+            return late
+        time.sleep(0.1)
 
 
 def gate_closure(day: LiveDay, spec: SessionSpec, sid: str) -> None:

@@ -46,6 +46,7 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
         "--json",
     ],
     "bench live": ["--fsps", "--stations", "--seed", "--report"],
+    "bench intraday": ["--offers", "--fsps", "--stations", "--seed", "--report"],
     "bench audit": ["--offers", "--fsps", "--seed", "--json", "--no-json"],
     "bench fuzz": ["--examples", "--seed", "--steps", "--db"],
     "bench clearing": [

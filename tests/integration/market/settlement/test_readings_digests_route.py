@@ -6,10 +6,8 @@ store, the API in-process."""
 from __future__ import annotations
 
 import pytest
-import service_settlement_helpers as helpers
 from eth_utils import keccak
-from market_helpers import make_worker
-from service_settlement_helpers import BASELINE_W, ORDER_W, readings, session_to_delivery
+from service_settlement_helpers import digests_to_delivery
 from service_settlement_helpers import store_readings as store
 
 from adapters.chain.types import SessionState
@@ -28,15 +26,7 @@ pytestmark = pytest.mark.integration
 def delivered(chain, runtime, clients, api, monkeypatch):
     """A cleared session whose terms require digests, every reading stored, and the worker's
     verify step wired as the service wires it (the oracle key, digests from the store)."""
-    monkeypatch.setattr(
-        helpers, "make_worker", lambda rt: make_worker(rt, readings_digests_required=True)
-    )
-    s, _req, worker = session_to_delivery(chain, runtime, clients)
-    received = [
-        r
-        for station in ("ST-A", "ST-B")
-        for r in readings(station, s.delivery_start, [BASELINE_W - ORDER_W] * 4)
-    ]
+    s, worker, received = digests_to_delivery(chain, runtime, clients, monkeypatch)
     store(runtime.engine, received)
     settings = runtime.settings.model_copy(update={"oracle_key": chain.keys["oracle"]})
     attach_settlement(worker, settings, ledger=runtime.ledger)

@@ -8,8 +8,7 @@ import json
 
 import pytest
 import service_settlement_helpers as helpers
-from market_helpers import make_worker
-from service_settlement_helpers import BASELINE_W, ORDER_W, readings, session_to_delivery
+from service_settlement_helpers import digests_to_delivery
 from service_settlement_helpers import store_readings as store
 
 from adapters.chain.types import SessionState
@@ -52,15 +51,7 @@ def _domain(runtime) -> tuple[int, str]:
 @pytest.fixture
 def delivered(chain, runtime, clients, monkeypatch):
     """A cleared session whose terms require readings digests, with every reading stored."""
-    monkeypatch.setattr(
-        helpers, "make_worker", lambda rt: make_worker(rt, readings_digests_required=True)
-    )
-    s, _req, worker = session_to_delivery(chain, runtime, clients)
-    received = [
-        r
-        for station in ("ST-A", "ST-B")
-        for r in readings(station, s.delivery_start, [BASELINE_W - ORDER_W] * 4)
-    ]
+    s, worker, received = digests_to_delivery(chain, runtime, clients, monkeypatch)
     return s, worker, received
 
 

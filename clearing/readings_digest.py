@@ -21,6 +21,8 @@ Definitions (all pure, integers only):
   ``[isp_start, isp_start + isp_s)`` and in the settlement's reading window ``[lo, hi]``
   (``required_reading_window`` of the committed rules), so both sides count the same set;
 * a digest exists for every ISP touching ``[lo, hi]``, with count 0 where there was nothing;
+* a digest names the deployment (chain id and market contract address) it was signed for, so
+  a digest signed for one market never counts in another (:data:`Domain`);
 * the bundle's root is the StandardMerkleTree over ``keccak256(canonical_json(digest))`` of
   every signed digest (order-free), :data:`ZERO_ROOT` for none.
 """
@@ -50,6 +52,7 @@ from clearing.trust import (
 __all__ = [
     "LEAF_ENCODING",
     "ZERO_ROOT",
+    "Domain",
     "ReadingsBundle",
     "ReadingsDigest",
     "ReadingsFinding",
@@ -69,6 +72,7 @@ ZERO_ROOT = "0x" + "00" * 32
 LEAF_ENCODING: tuple[str, ...] = ("bytes32",)
 
 Key = tuple[str, int]  # (station, isp_start)
+Domain = tuple[int, str]  # (chain id, market contract address): the deployment a digest is for
 
 
 class ReadingsDigest(BaseModel):
@@ -76,6 +80,8 @@ class ReadingsDigest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
+    chain_id: int = Field(ge=1)
+    market: str = Field(pattern=r"^0x[0-9a-f]{40}$")
     session_id: str = Field(min_length=1)
     station: str = Field(min_length=1)
     isp_start: int
@@ -89,6 +95,8 @@ class ReadingsDigest(BaseModel):
 
     def payload(self) -> bytes:
         return readings_digest_payload(
+            chain_id=self.chain_id,
+            market=self.market,
             session_id=self.session_id,
             station=self.station,
             isp_start=self.isp_start,
@@ -170,17 +178,25 @@ def cpo_digests(
     delivery_start: int,
     isp_s: int,
     key: PrivateKey,
+    domain: Domain,
 ) -> list[ReadingsDigest]:
     """The CPO's side: one signed digest per station of ``stations`` and per ISP of the window,
-    over the readings it received (each signed payload once)."""
+    over the readings it received (each signed payload once), for the market ``domain``."""
     lo, hi = window
+    chain_id, market = domain
     grouped = _group(readings, lo, hi, delivery_start, isp_s)
     out = []
     for station in sorted(set(stations)):
         for start in isp_starts(lo, hi, delivery_start, isp_s):
             count, root = readings_root(_unique(grouped.get((station, start), [])))
             d = ReadingsDigest(
-                session_id=session_id, station=station, isp_start=start, count=count, root=root
+                chain_id=chain_id,
+                market=market.lower(),
+                session_id=session_id,
+                station=station,
+                isp_start=start,
+                count=count,
+                root=root,
             )
             out.append(d.model_copy(update={"signature": eip191_sign(key, d.payload())}))
     return out
@@ -240,7 +256,7 @@ def _subject(key: Key) -> str:
 
 
 def _valid_digests(
-    bundle: ReadingsBundle, cpo_of: Mapping[str, str], out: list[ReadingsFinding]
+    bundle: ReadingsBundle, cpo_of: Mapping[str, str], domain: Domain, out: list[ReadingsFinding]
 ) -> dict[Key, ReadingsDigest]:
     if bundle_root(bundle.digests) != bundle.root:
         out.append(
@@ -253,6 +269,15 @@ def _valid_digests(
         signer = digest_signer(d)
         if d.session_id != bundle.session_id:
             out.append(ReadingsFinding("digest_foreign", subject, f"for session {d.session_id}"))
+        elif (d.chain_id, d.market) != (domain[0], domain[1].lower()):
+            out.append(
+                ReadingsFinding(
+                    "digest_wrong_domain",
+                    subject,
+                    f"signed for chain {d.chain_id} market {d.market}, not chain {domain[0]} "
+                    f"market {domain[1].lower()}",
+                )
+            )
         elif not cpo or signer != cpo:
             out.append(
                 ReadingsFinding(
@@ -277,17 +302,19 @@ def check_readings(
     window: tuple[int, int],
     delivery_start: int,
     isp_s: int,
+    domain: Domain,
 ) -> list[ReadingsFinding]:
     """Compare a reading set (the delivery bundle's) with the signed digests.
 
     ``expected`` are the (station, ISP start) pairs a digest must exist for (the meters of the
     portfolios behind the orders, every ISP of the window); any pair with readings needs one
-    too.  ``cpo_of`` maps a station to its on-chain CPO.  Findings: ``digest_missing``,
+    too.  ``cpo_of`` maps a station to its on-chain CPO; ``domain`` is the deployment the
+    digests must be signed for.  Findings: ``digest_missing``, ``digest_wrong_domain``,
     ``withheld`` (fewer readings than signed), ``extra`` (more), ``double_counted`` (one
     signed reading listed twice), ``digest_mismatch`` (same count, other readings),
     ``digest_invalid_signature``, ``digest_duplicate``, ``digest_foreign``, ``root_mismatch``."""
     out: list[ReadingsFinding] = []
-    valid = _valid_digests(bundle, cpo_of, out)
+    valid = _valid_digests(bundle, cpo_of, domain, out)
     lo, hi = window
     grouped = _group(readings, lo, hi, delivery_start, isp_s)
     for key in sorted(set(expected) | set(grouped)):

@@ -267,22 +267,33 @@ def meter_reading_payload(
 
 
 def readings_digest_payload(
-    *, session_id: str, station: str, isp_start: int, count: int, root: str
+    *,
+    chain_id: int,
+    market: str,
+    session_id: str,
+    station: str,
+    isp_start: int,
+    count: int,
+    root: str,
 ) -> bytes:
-    """The exact bytes a CPO signs for one station's readings in one ISP (format version 1):
-    how many signed readings it holds and the Merkle root over them."""
-    for name, value in (("isp_start", isp_start), ("count", count)):
+    """The exact bytes a CPO signs for one station's readings in one ISP (format version 2):
+    how many signed readings it holds and the Merkle root over them.  The chain id and the
+    market contract's address bind it to one deployment: a digest signed for a test market
+    does not verify for another (session ids alone could be chosen equal)."""
+    for name, value in (("chain_id", chain_id), ("isp_start", isp_start), ("count", count)):
         if not isinstance(value, int) or isinstance(value, bool):
             raise SignedReadingError(f"{name}: must be an integer, got {value!r}")
     return canonical_json(
         {
+            "chain_id": chain_id,
             "count": count,
             "isp_start": isp_start,
             "kind": "readings_digest",
+            "market": market.lower(),
             "root": root,
             "session_id": session_id,
             "station": station,
-            "version": 1,
+            "version": 2,
         }
     )
 

@@ -344,6 +344,13 @@ class MarketClient:
             f"/sessions/{session_id}/disputes/evidence", "dispute_evidence", body, **kw
         )
 
+    def post_readings_digests(
+        self, session_id: str, digests: Sequence[Any], **kw: Any
+    ) -> dict[str, Any]:
+        """A CPO's signed readings digests of its stations for a session."""
+        body = {"session_id": session_id, "digests": [_dump(d) for d in digests]}
+        return self.send(f"/sessions/{session_id}/readings-digests", "readings_digests", body, **kw)
+
     def post_revenue_contract(self, signed_contract: Any, **kw: Any) -> dict[str, Any]:
         """A revenue-sharing contract signed by all its parties (sent by its FSP)."""
         return self.send("/clearing-house/contracts", "revenue_contract", signed_contract, **kw)

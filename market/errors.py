@@ -77,6 +77,12 @@ class StationNotGranted(Forbidden):
     slug = "station-not-granted"
 
 
+class StationNotRegisteredBySigner(Forbidden):
+    """A CPO vouches only for stations whose meter key it registered on-chain itself."""
+
+    slug = "station-not-registered-by-signer"
+
+
 class Conflict(FlexMarketError):
     """The request conflicts with current state."""
 
@@ -100,6 +106,13 @@ class DuplicateMessage(Conflict):
     """A message id was reused with a different body."""
 
     slug = "duplicate-message"
+
+
+class DuplicateDigest(Conflict):
+    """A readings digest for this station and ISP of the session is stored already, with
+    other content: digests are never replaced."""
+
+    slug = "duplicate-digest"
 
 
 class ChainMismatch(Conflict):

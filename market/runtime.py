@@ -149,10 +149,13 @@ def attach_settlement(
     Without ``oracle_key`` the verify step stays BLOCKED naming the setting; without
     ``clearing_house_key`` sessions finalize without netting.  Hooks already set are kept.
     ``digests`` supplies the CPOs' readings digests the verify step needs under terms that
-    require them (without it such a session's verify step stays BLOCKED, naming them).
+    require them; by default those the CPOs posted to the service
+    (``POST /sessions/{id}/readings-digests``); while one is missing the verify step stays
+    BLOCKED, naming it.
     """
     from market.clearing_house.service import settle_session
     from market.lifecycle.verification import make_verification_hook
+    from market.readings_digests import stored_digest_source
 
     rules = settlement_rules(settings)
     if worker.settlement_rules is None:
@@ -165,7 +168,7 @@ def attach_settlement(
             bundles=worker.bundles,
             oracle=oracle,
             rules=rules,
-            digests=digests,
+            digests=digests if digests is not None else stored_digest_source(worker.engine),
         )
     if worker.clearing_hook is None and settings.clearing_house_key:
         house = ledger.client.add_account(settings.clearing_house_key)

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     embed_worker: bool = False
     worker_poll_s: float = 1.0
     meter_grace_s: int = 900
+    # Commit "the oracle attests only after the stations' CPOs sent their signed readings
+    # digests" (POST /sessions/{id}/readings-digests) into each new session's terms.
+    readings_digests_required: bool = False
     # intraday sessions a DSO may open itself (market/core/session_policy.py); off by default
     dso_sessions: bool = False
     dso_sessions_max_gate_before_delivery_s: int = Field(default=3600, ge=0)

@@ -35,6 +35,7 @@ def create_app_from_env() -> FastAPI:
             clock=rt.core.clock,
             meter_grace_s=settings.meter_grace_s,
             poll_s=settings.worker_poll_s,
+            readings_digests_required=settings.readings_digests_required,
             indexer=Indexer(
                 rt.engine,
                 ledger,

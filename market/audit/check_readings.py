@@ -19,8 +19,8 @@ from pydantic import ValidationError
 
 from adapters.chain.types import SessionState
 from clearing.encoding import hex32
+from clearing.readings_digest import Domain, expected_keys, parse_bundle
 from clearing.readings_digest import check_readings as compare
-from clearing.readings_digest import expected_keys, parse_bundle
 from clearing.settlement.delivery import required_reading_window
 from market.audit.chain_view import AuditedSession
 from market.audit.check_delivery import no_registry, parse_delivery
@@ -39,9 +39,11 @@ def check_readings(
     readings_bytes: bytes | None,
     registry: StationRegistry | None,
     registry_error: str | None = None,
+    *,
+    domain: Domain,
 ) -> CheckResult:
     """The readings check of one session (skipped when its terms do not require digests and
-    none were committed)."""
+    none were committed); ``domain`` is the audited deployment (chain id, market address)."""
     res = CheckResult("readings")
     terms = committed_terms_of(cs, sb)
     committed = cs.named("ReadingsDigestsCommitted")
@@ -111,6 +113,7 @@ def check_readings(
         window=window,
         delivery_start=terms.delivery_start,
         isp_s=terms.isp_s,
+        domain=domain,
     ):
         res.add(f"readings.{f.code}", f.detail, f.subject)
     res.notes.append(

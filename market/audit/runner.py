@@ -155,6 +155,7 @@ def _run(
             receipt_problems=[p.finding for p in problems if sid and p.session_id == sid],
             uftp_check=uftp_check,
             uftp_evidence=uftp_evidence is not None,
+            domain=(client.chain_id, contract.address),
         )
         report.sessions.append(audit_session(report, view, cs, sid, ctx))
     _unknown_sessions(view, only, receipts, problems, inputs)
@@ -175,6 +176,7 @@ class _Inputs:
     receipt_problems: list[Finding]
     uftp_check: Callable[[InputBundle | None, bytes | None], CheckResult] | None = None
     uftp_evidence: bool = False  # --uftp-evidence given: run the check in every session
+    domain: tuple[int, str] = (0, "")  # (chain id, market address) the audit reads
 
 
 def _receipts(
@@ -351,7 +353,9 @@ def audit_session(
         else:
             run(
                 "readings",
-                lambda: check_readings(cs, sb, readings_bytes, ctx.registry, ctx.registry_error),
+                lambda: check_readings(
+                    cs, sb, readings_bytes, ctx.registry, ctx.registry_error, domain=ctx.domain
+                ),
             )
     offers = audit.check("offers")
     for f in ctx.receipt_problems:

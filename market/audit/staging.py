@@ -28,7 +28,7 @@ from clearing.encoding import hex32, keccak256, uuid_to_bytes32
 from clearing.engine import clear
 from clearing.merkle import StandardMerkleTree
 from clearing.messages import FlexOffer, FlexOrder
-from clearing.readings_digest import ReadingsDigest, cpo_digests, readings_bundle
+from clearing.readings_digest import Domain, ReadingsDigest, cpo_digests, readings_bundle
 from clearing.settlement.delivery import (
     DeliveryInputs,
     DeliveryOutcome,
@@ -304,7 +304,8 @@ def stage_session(
         result.orders, start, isp_s, rules, key_of=tamper.meter_key or station_key
     )
     registry = _with_unordered_stations(registry, committed_portfolios)
-    digests = _cpo_digests(actors, terms, readings, registry) if readings_digests else None
+    domain = (market.client.chain_id, market.address)
+    digests = _cpo_digests(actors, terms, readings, registry, domain) if readings_digests else None
     if tamper.readings:
         readings = tamper.readings(readings)
     inputs = DeliveryInputs(
@@ -363,6 +364,7 @@ def _cpo_digests(
     terms: SessionTerms,
     readings: list[SignedMeterReading],
     registry: list[StationAsset],
+    domain: Domain,
 ) -> list[ReadingsDigest]:
     """The CPO's signed digests of every registered station, over the readings it received."""
     if actors.cpo_key is None:
@@ -375,6 +377,7 @@ def _cpo_digests(
         delivery_start=terms.delivery_start,
         isp_s=terms.isp_s,
         key=secp256k1_key(actors.cpo_key),
+        domain=domain,
     )
 
 

@@ -123,6 +123,16 @@ def _stations(body: Mapping[str, Any]) -> str:
     return f"Station status of {len(rows)} stations, {up} connected"
 
 
+def _digests(body: Mapping[str, Any]) -> str:
+    digests = [d for d in _items(body.get("digests")) if isinstance(d, Mapping)]
+    readings = sum(int(d.get("count", 0)) for d in digests)
+    stations = len({str(d.get("station")) for d in digests})
+    return (
+        f"Readings digests for session {_get(body, 'session_id')}: {len(digests)} digests of "
+        f"{stations} stations, {readings} readings"
+    )
+
+
 def _fields(*names: str) -> Callable[[str, Mapping[str, Any]], str]:
     def line(kind: str, body: Mapping[str, Any]) -> str:
         shown = ", ".join(f"{n} {_get(body, n)}" for n in names if n in body)
@@ -139,6 +149,7 @@ _BY_KIND: dict[str, Callable[[str, Mapping[str, Any]], str]] = {
     "session": lambda _, b: _session(b),
     "user_contributions": lambda _, b: _contributions(b),
     "dispute_evidence": lambda _, b: _dispute(b),
+    "readings_digests": lambda _, b: _digests(b),
     "participant": _fields("name", "eic_code"),
     "congestion_point": _fields("code", "name"),
     "asset": _fields("asset_id", "station_id", "congestion_point", "max_import_w", "max_export_w"),

@@ -35,6 +35,21 @@ def _load(config: Path) -> FspGatewayConfig:
         _fail(exc.field, exc.reason)
 
 
+def _cpo_keys(cfg: FspGatewayConfig) -> dict[str, str]:
+    """Station id -> its CPO's key, for the stations naming a ``cpo_key_env``."""
+    keys: dict[str, str] = {}
+    for sid, st in cfg.csms.stations.items():
+        if st.cpo_key_env is not None:
+            value = os.environ.get(st.cpo_key_env, "").strip()
+            if not value:
+                _fail(
+                    f"csms.stations.{sid}.cpo_key_env",
+                    f"environment variable {st.cpo_key_env} is not set",
+                )
+            keys[sid] = value
+    return keys
+
+
 def _secrets(cfg: FspGatewayConfig) -> tuple[str, dict[str, str]]:
     """The key and the station passwords from the environment; a missing one is named."""
     key = os.environ.get(cfg.key_env, "").strip()
@@ -81,7 +96,14 @@ def run(
     from market.fsp.runner import run_gateway
 
     try:
-        run_gateway(cfg, key=key, passwords=passwords, config_path=config, once=once)
+        run_gateway(
+            cfg,
+            key=key,
+            passwords=passwords,
+            config_path=config,
+            once=once,
+            cpo_keys=_cpo_keys(cfg),
+        )
     except ParticipantError as exc:
         _fail(exc.field, exc.reason)
     except KeyboardInterrupt:

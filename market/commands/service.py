@@ -247,6 +247,7 @@ def _worker_parts() -> tuple[Runtime, Worker, Indexer]:
         clock=rt.core.clock,
         meter_grace_s=settings.meter_grace_s,
         poll_s=settings.worker_poll_s,
+        readings_digests_required=settings.readings_digests_required,
         **worker_id,
     )
     attach_settlement(worker, settings, ledger=ledger)

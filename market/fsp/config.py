@@ -49,6 +49,9 @@ class StationConfig(_Strict):
     password_env: str | None = Field(default=None, pattern=_ENV_NAME)
     password: str | None = Field(default=None, min_length=8)
     meter_public_key: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]+$")
+    # names the variable holding the key of the station's CPO (the account that registered its
+    # meter key on-chain): with it the CSMS signs the station's readings digests for the CPO
+    cpo_key_env: str | None = Field(default=None, pattern=_ENV_NAME)
     evses: list[EvseConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

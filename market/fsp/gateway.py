@@ -32,6 +32,7 @@ from market.client import ApiError
 from market.fsp.checks import verify_orders
 from market.fsp.config import FspGatewayConfig
 from market.fsp.consent import Purpose
+from market.fsp.cpo import CpoDigests
 from market.fsp.ev_store import EvUserStore
 from market.fsp.fleet_state import EvseState, announced_fleet_ev, fleet
 from market.fsp.outbox import relay
@@ -77,6 +78,7 @@ class FspGateway:
     statements_dir: Path | None = None  # statements also written here as JSON files
     campaigned: set[str] = field(default_factory=set)  # sessions recorded as campaigns
     woken: Callable[[], bool] = lambda: False  # a market event came: relaying yields the pass
+    cpo: CpoDigests | None = None  # the CSMS signing readings digests for the stations' CPO
     ev: EvUserStore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -474,6 +476,8 @@ class FspGateway:
                 elif state in CLEARED_STATES and state != "FINAL":
                     await asyncio.to_thread(self.take_orders, row)
                     await self.dispatch(row)
+                    if self.cpo is not None:
+                        await asyncio.to_thread(self.cpo.step, row, self.participant)
                 elif state == "FINAL":
                     await asyncio.to_thread(self.settle, row)
             except ParticipantError as exc:
@@ -491,8 +495,8 @@ class FspGateway:
                     {"event": "refused", "session_id": sid, "reason": str(exc), "level": "error"}
                 )
         windows = [(int(r["delivery_start"]), int(r["delivery_end"])) for r in rows]
-        sent = await asyncio.to_thread(
-            relay, self.store, self.participant, self.log, windows=windows, stop=self.woken
-        )
+        hold = await asyncio.to_thread(self.cpo.hold, rows) if self.cpo else None
+        args = (self.store, self.participant, self.log)
+        sent = await asyncio.to_thread(relay, *args, windows=windows, stop=self.woken, hold=hold)
         if sent:
             self.log({"event": "relayed", "readings": sent})

@@ -78,6 +78,7 @@ def relay(
     limit: int = 500,
     windows: Sequence[tuple[int, int]] | None = None,
     stop: Callable[[], bool] | None = None,
+    hold: Callable[[int, int], bool] | None = None,
 ) -> int:
     """Post pending readings, oldest first; mark each sent once the market stored it (or had
     it already). A refusal that names the reading (4xx) marks it refused with the reason and
@@ -90,13 +91,17 @@ def relay(
     its delivery start, so its window starts after the readings taken before it was listed.
     The market's own "outside every session's delivery window" also marks it ``outside``.
     Either is logged once per pass as a count, not once per reading. ``stop`` true ends the
-    relay before the next reading (the rest stay pending for the next pass)."""
+    relay before the next reading (the rest stay pending for the next pass).  ``hold(row id,
+    timestamp)`` true keeps a reading pending for now: one that came after the CPO's digests
+    of a not yet attested session whose window holds it (``market/fsp/cpo.py``)."""
     sent = 0
     outside: list[int] = []
     for row in store.pending(limit):
         if stop is not None and stop():
             break
         ts = row.reading.timestamp
+        if hold is not None and hold(row.id, ts):
+            continue
         if windows is not None and not _covered(ts, windows):
             store.mark_reading(row.id, "outside", "outside every known delivery window")
             outside.append(ts)

@@ -21,6 +21,7 @@ from adapters.clock import Clock, SystemClock
 from adapters.ocpp.csms import Csms
 from market.client import ApiError, MarketClient
 from market.fsp.config import FspConfigError, FspGatewayConfig
+from market.fsp.cpo import CpoDigests
 from market.fsp.desk import MIN_TOKEN_CHARS, desk_state
 from market.fsp.ev_api import gateway_app
 from market.fsp.gateway import FspGateway, Log, json_log
@@ -144,8 +145,10 @@ async def main(
     config_path: Path,
     once: bool = False,
     log: Log = json_log,
+    cpo_keys: dict[str, str] | None = None,
 ) -> None:
-    """Connect, start the CSMS and the API, register the assets, then pass until stopped."""
+    """Connect, start the CSMS and the API, register the assets, then pass until stopped.
+    ``cpo_keys`` (station -> its CPO's key): the CSMS signs those stations' readings digests."""
     try:
         ssl_context = cfg.csms_ssl_context(config_path)
     except FspConfigError as exc:
@@ -179,6 +182,7 @@ async def main(
         log,
         statements_dir=cfg.statements_path(config_path),
         woken=wake.is_set,
+        cpo=CpoDigests(store, cpo_keys or {}, cfg.market_url.rstrip("/"), clock.now, log),
     )
     app = gateway_app(
         store,
@@ -239,6 +243,16 @@ def run_gateway(
     passwords: dict[str, str],
     config_path: Path,
     once: bool = False,
+    cpo_keys: dict[str, str] | None = None,
 ) -> None:
     """Run the gateway until interrupted (``once``: one pass)."""
-    asyncio.run(main(cfg, key=key, passwords=passwords, config_path=config_path, once=once))
+    asyncio.run(
+        main(
+            cfg,
+            key=key,
+            passwords=passwords,
+            config_path=config_path,
+            once=once,
+            cpo_keys=cpo_keys,
+        )
+    )

@@ -76,6 +76,7 @@ def _check(
         window=window,
         delivery_start=terms.delivery_start,
         isp_s=terms.isp_s,
+        domain=(ledger.chain_id, ledger.market_address),
     )
     if findings:
         first = "; ".join(f"{f.code} {f.subject} ({f.detail})" for f in findings[:3])

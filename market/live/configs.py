@@ -45,6 +45,15 @@ def password_env(index: int) -> str:
     return f"FLEXMARKET_LIVE_STATION_PASSWORD_{index}"
 
 
+def cpo_key_env(index: int) -> str:
+    """The environment variable of the ``index``-th CPO's key (sorted CPO ids)."""
+    return f"FLEXMARKET_LIVE_CPO_KEY_{index}"
+
+
+def _cpo_index(scenario: Scenario) -> dict[str, int]:
+    return {cpo: i for i, cpo in enumerate(sorted({s.cpo for s in scenario.stations}))}
+
+
 def station_owners(scenario: Scenario, stays: list[Stay]) -> dict[str, str]:
     """Station id -> the FSP whose CSMS it connects to; a station shared by two FSPs cannot
     connect to both, so it is refused by name."""
@@ -134,6 +143,7 @@ def fsp_config(
     the EV stays its users announce (the replay's FSP plans the same ones)."""
     owners = station_owners(scenario, stays)
     index = {s.id: i for i, s in enumerate(sorted(scenario.stations, key=lambda s: s.id))}
+    cpo_of = {s.id: _cpo_index(scenario)[s.cpo] for s in scenario.stations}
     stations: dict[str, Any] = {}
     for stay in sorted(stays, key=lambda s: (s.station, s.evse)):
         if owners[stay.station] != fsp:
@@ -143,6 +153,8 @@ def fsp_config(
             {
                 "password_env": password_env(index[stay.station]),
                 "meter_public_key": station_address(scenario.seed, stay.station),
+                # the CSMS signs this station's readings digests for its CPO
+                "cpo_key_env": cpo_key_env(cpo_of[stay.station]),
                 "evses": [],
             },
         )
@@ -189,6 +201,17 @@ def role_env(scenario: Scenario, who: str, stations: list[str] | None = None) ->
         if st.id in (stations or ()):
             env[password_env(i)] = derived_secret(scenario.seed, f"station-password:{st.id}")
     return env
+
+
+def cpo_env(scenario: Scenario, stations: list[str]) -> dict[str, str]:
+    """The keys of the CPOs of ``stations``, for the gateway whose CSMS signs their readings
+    digests (not for the stations' process)."""
+    index = _cpo_index(scenario)
+    return {
+        cpo_key_env(index[st.cpo]): derived_key(scenario.seed, st.cpo)
+        for st in scenario.stations
+        if st.id in stations
+    }
 
 
 def write_yaml(path: Path, data: dict[str, Any]) -> Path:

@@ -110,6 +110,8 @@ def _market_env(sc: Scenario, chain: ReplayChain, report_dir: Path, port: int) -
         "FLEXMARKET_ROLE_CACHE_TTL_S": "60",
         "FLEXMARKET_WORKER_POLL_S": "0.2",
         "FLEXMARKET_DSO_SESSIONS": "true",
+        # as the replay: the oracle attests after the stations' CPOs sent their digests
+        "FLEXMARKET_READINGS_DIGESTS_REQUIRED": "true" if sc.stations else "false",
         "FLEXMARKET_HOST": "127.0.0.1",
         "FLEXMARKET_PORT": str(port),
     }
@@ -244,7 +246,7 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
             sup.start(
                 f"fsp-{fsp}",
                 _cli("fsp", "run", "--config", str(path)),
-                {**base, **configs.role_env(sc, fsp, mine)},
+                {**base, **configs.role_env(sc, fsp, mine), **configs.cpo_env(sc, mine)},
             )
             gateways.append(
                 phases.Fsp(

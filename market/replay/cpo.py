@@ -16,7 +16,7 @@ from collections import defaultdict
 from typing import Any
 
 from adapters.ocpp.sink import MeterEvent, MeterReading, ReadingSink
-from clearing.readings_digest import ReadingsDigest, cpo_digests
+from clearing.readings_digest import Domain, ReadingsDigest, cpo_digests
 from clearing.settlement.meter import SignedMeterReading
 from clearing.trust import secp256k1_key
 from market.replay.derive import derived_key
@@ -28,7 +28,8 @@ __all__ = ["CpoReadings", "CpoTee"]
 class CpoReadings:
     """What each CPO received from its stations, and its signed digests over it."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, domain: Domain) -> None:
+        self.domain = domain  # the deployment (chain id, market) the digests are signed for
         self.received: list[SignedMeterReading] = []
         self.stations: dict[str, set[str]] = defaultdict(set)  # CPO id -> its station ids
         for st in scenario.stations:
@@ -62,6 +63,7 @@ class CpoReadings:
                 delivery_start=delivery_start,
                 isp_s=isp_s,
                 key=secp256k1_key(self._keys[cpo]),
+                domain=self.domain,
             )
         return out
 

@@ -146,7 +146,8 @@ def run_replay(
             # every station's CPO registered its key: attest only after their readings digests
             readings_digests_required=bool(scenario.stations),
         )
-        cpos = CpoReadings(scenario) if scenario.stations else None
+        domain = (chain.ledger.chain_id, chain.ledger.market_address)
+        cpos = CpoReadings(scenario, domain) if scenario.stations else None
         attach_settlement(
             worker, settings, ledger=chain.ledger, digests=cpos.digests if cpos else None
         )

@@ -31,7 +31,7 @@ from market.store.models.fields import MessageId
 router = APIRouter(tags=["wallet"])
 
 #: Signed kinds checked by the settlement routes rather than the market core.
-OTHER_KINDS = ("revenue_contract", "user_contributions", "dispute_evidence")
+OTHER_KINDS = ("revenue_contract", "user_contributions", "dispute_evidence", "readings_digests")
 
 #: anvil's and Hardhat's local chain: the only chain whose dev keys this service hands out.
 DEV_CHAIN_ID = 31337

@@ -45,6 +45,11 @@ from market.store.models.order import (
 )
 from market.store.models.participant import Participant, ParticipantCreate, ParticipantPublic
 from market.store.models.prognosis import PrognosisPublic, PrognosisRow
+from market.store.models.readings_digest import (
+    ReadingsDigestRow,
+    ReadingsDigestsAccepted,
+    ReadingsDigestsCreate,
+)
 from market.store.models.relay import CommitmentCreate, CommitmentPublic, RelayCommitment
 from market.store.models.request_draft import (
     RequestDraft,
@@ -107,6 +112,9 @@ __all__ = [
     "ParticipantPublic",
     "PrognosisPublic",
     "PrognosisRow",
+    "ReadingsDigestRow",
+    "ReadingsDigestsAccepted",
+    "ReadingsDigestsCreate",
     "RelayCommitment",
     "RequestDraft",
     "RequestDraftCreate",

@@ -27,6 +27,8 @@ CPO_KEY = "0x" + "22" * 32
 OTHER_KEY = "0x" + "33" * 32
 CPO = station_address("0x" + secp256k1_key(CPO_KEY).public_key.format(compressed=False).hex())
 START, ISP = 9_000, 900
+CHAIN_ID, MARKET = 31337, "0x" + "ab" * 20
+DOMAIN = (CHAIN_ID, MARKET)
 WINDOW = (START - 300, START + 2 * ISP + 300)  # lo/hi not ISP-aligned on purpose
 
 
@@ -39,7 +41,9 @@ def reading(ts: int, import_wh: int, station: str = "CS-1") -> SignedMeterReadin
 READINGS = [reading(START - 300 + 60 * i, 1_000 + 10 * i) for i in range(0, 60)]
 
 
-def digests(readings: list[SignedMeterReading], key: str = CPO_KEY) -> ReadingsBundle:
+def digests(
+    readings: list[SignedMeterReading], key: str = CPO_KEY, domain: tuple[int, str] = DOMAIN
+) -> ReadingsBundle:
     signed = cpo_digests(
         session_id=SID,
         readings=readings,
@@ -48,6 +52,7 @@ def digests(readings: list[SignedMeterReading], key: str = CPO_KEY) -> ReadingsB
         delivery_start=START,
         isp_s=ISP,
         key=secp256k1_key(key),
+        domain=domain,
     )
     return readings_bundle(SID, signed)
 
@@ -62,6 +67,7 @@ def check(bundle: ReadingsBundle, readings: list[SignedMeterReading]) -> list[tu
         window=WINDOW,
         delivery_start=START,
         isp_s=ISP,
+        domain=DOMAIN,
     )
     return [(f.code, f.subject) for f in found]
 
@@ -91,7 +97,13 @@ def test_one_signed_digest_per_station_and_isp_with_zero_for_silence() -> None:
     assert all(digest_signer(d) == CPO for d in bundle.digests)
     assert bundle.digests[1].root == ZERO_ROOT
     assert bundle.digests[0].payload() == readings_digest_payload(
-        session_id=SID, station="CS-1", isp_start=START - ISP, count=5, root=bundle.digests[0].root
+        chain_id=CHAIN_ID,
+        market=MARKET,
+        session_id=SID,
+        station="CS-1",
+        isp_start=START - ISP,
+        count=5,
+        root=bundle.digests[0].root,
     )
     assert parse_bundle(bundle.model_dump()) == bundle
 
@@ -151,9 +163,35 @@ def test_edited_digest_breaks_its_signature_and_the_root() -> None:
     assert ("digest_invalid_signature", f"CS-1@{START}") in found
 
 
-@pytest.mark.parametrize("field", ["count", "isp_start"])
+@pytest.mark.parametrize(
+    ("domain", "what"),
+    [((CHAIN_ID + 1, MARKET), "another chain"), ((CHAIN_ID, "0x" + "cd" * 20), "another market")],
+)
+def test_digest_signed_for_another_deployment_does_not_count(
+    domain: tuple[int, str], what: str
+) -> None:
+    """The CPO's own key, the right session, the right readings: only the deployment differs
+    (a digest signed for a test market replayed into this one)."""
+    elsewhere = digests(READINGS, domain=domain)
+    assert all(digest_signer(d) == CPO for d in elsewhere.digests), what
+    found = check(elsewhere, READINGS)
+    assert {code for code, _ in found} == {"digest_wrong_domain", "digest_missing"}, what
+    assert len(found) == 8
+
+
+def test_domain_is_part_of_the_signed_bytes() -> None:
+    """Editing a digest's chain id back to this deployment's breaks its signature."""
+    d = digests(READINGS, domain=(CHAIN_ID + 1, MARKET)).digests[1]
+    moved = d.model_copy(update={"chain_id": CHAIN_ID})
+    assert digest_signer(moved) not in (None, CPO)
+    assert b'"chain_id":31337' in moved.payload() and b'"market":"0xabab' in moved.payload()
+
+
+@pytest.mark.parametrize("field", ["count", "isp_start", "chain_id"])
 def test_digest_payload_refuses_non_integers(field: str) -> None:
     args: dict[str, object] = {
+        "chain_id": CHAIN_ID,
+        "market": MARKET,
         "session_id": SID,
         "station": "CS-1",
         "isp_start": 0,

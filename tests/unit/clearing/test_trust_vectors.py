@@ -202,3 +202,28 @@ def test_siwe_text_digest() -> None:
     assert eip191_hash(b"hello flexmarket").hex() == (
         "0b07a269be7a7c1af60eaf230b89c2323e8e5db94e7188faad7d8c61539212f8"
     )
+
+
+def test_readings_digest_payload_v2_names_the_deployment() -> None:
+    """The bytes a CPO signs for one station's readings in one ISP: chain id and market
+    address (lower-case) beside the session, so no other deployment accepts the signature."""
+    from clearing.trust import keccak256, readings_digest_payload
+
+    payload = readings_digest_payload(
+        chain_id=31337,
+        market="0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        session_id="6f1c1f57-3c2a-4f39-9a4e-0d0bb0d1a001",
+        station="CP-01",
+        isp_start=1769040000,
+        count=3,
+        root="0x" + "ab" * 32,
+    )
+    assert payload == (
+        b'{"chain_id":31337,"count":3,"isp_start":1769040000,"kind":"readings_digest",'
+        b'"market":"0x5fbdb2315678afecb367f032d93f642f64180aa3","root":"0x'
+        + b"ab" * 32
+        + b'","session_id":"6f1c1f57-3c2a-4f39-9a4e-0d0bb0d1a001","station":"CP-01","version":2}'
+    )
+    assert keccak256(payload).hex() == (
+        "b901c12d6b24238e23fdff7d985c28aba0960c4a112377932c104269c409ac28"
+    )

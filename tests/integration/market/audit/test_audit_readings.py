@@ -15,6 +15,7 @@ from audit_helpers import actors_of, audit, codes, edit_json, stage
 
 from clearing.readings_digest import ReadingsDigest
 from clearing.settlement.meter import SignedMeterReading
+from clearing.trust import eip191_sign, secp256k1_key
 from market.audit.staging import StagedSession, Tamper
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -106,6 +107,34 @@ def test_digest_not_matching_its_cpo_signature_is_named(chain, route) -> None:
     assert report.exit_code == 1, report.to_json()
     found = {c for c, _ in _readings_findings(report)}
     assert "readings.digest_invalid_signature" in found, report.to_json()
+
+
+@pytest.mark.parametrize("route", ["dir"], indirect=True)
+def test_digests_signed_for_another_deployment_are_named(chain, route) -> None:
+    """The operator withholds a reading and publishes digests the real CPO signed for another
+    market (another chain id: e.g. a test deployment where the reading was absent)."""
+    cpo_key = secp256k1_key(chain.keys["cpo"])
+
+    def withhold(readings: list[SignedMeterReading]) -> list[SignedMeterReading]:
+        station = _ordered_station(readings)
+        victim = [r for r in readings if r.station == station][-2]
+        return [r for r in readings if r is not victim]
+
+    def elsewhere(digests: list[ReadingsDigest]) -> list[ReadingsDigest]:
+        out = []
+        for d in digests:
+            moved = d.model_copy(update={"chain_id": d.chain_id + 1, "signature": ""})
+            out.append(
+                moved.model_copy(update={"signature": eip191_sign(cpo_key, moved.payload())})
+            )
+        return out
+
+    staged = _stage(chain, route, Tamper(readings=withhold, digests=elsewhere))
+    report = audit(chain, route, staged)
+    assert report.exit_code == 1, report.to_json()
+    found = {c for c, _ in _readings_findings(report)}
+    assert "readings.digest_wrong_domain" in found, report.to_json()
+    assert "readings.digest_invalid_signature" not in found  # the CPO did sign them
 
 
 @pytest.mark.parametrize("route", ["dir"], indirect=True)

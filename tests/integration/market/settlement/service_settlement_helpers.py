@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+
+import market_helpers
 from coincurve import PrivateKey
 from eth_utils import keccak
 from market_helpers import (
@@ -140,6 +143,23 @@ def session_to_delivery(chain, runtime, clients, after_commit=None):
     worker.run_once()
     assert runtime.ledger.session(s.session_id).state == SessionState.CLEARED
     return s, req, worker
+
+
+def digests_to_delivery(chain, runtime, clients, monkeypatch):
+    """``session_to_delivery`` under terms requiring readings digests; returns the session,
+    the worker and the readings both stations sent (ordered power in every ISP)."""
+    monkeypatch.setattr(
+        sys.modules[__name__],
+        "make_worker",
+        lambda rt: market_helpers.make_worker(rt, readings_digests_required=True),
+    )
+    s, _req, worker = session_to_delivery(chain, runtime, clients)
+    received = [
+        r
+        for station in ("ST-A", "ST-B")
+        for r in readings(station, s.delivery_start, [BASELINE_W - ORDER_W] * 4)
+    ]
+    return s, worker, received
 
 
 def paid(energy_wh: int, price: int) -> int:

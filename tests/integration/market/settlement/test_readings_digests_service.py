@@ -8,8 +8,7 @@ import json
 
 import pytest
 import service_settlement_helpers as helpers
-from market_helpers import make_worker
-from service_settlement_helpers import BASELINE_W, ORDER_W, readings, session_to_delivery
+from service_settlement_helpers import digests_to_delivery
 from service_settlement_helpers import store_readings as store
 
 from adapters.chain.types import SessionState
@@ -25,7 +24,9 @@ from market.lifecycle.worker import step_history
 pytestmark = pytest.mark.integration
 
 
-def _cpo_source(key: str, received: list[SignedMeterReading]) -> DigestSource:
+def _cpo_source(
+    key: str, received: list[SignedMeterReading], domain: tuple[int, str]
+) -> DigestSource:
     """The CPO's side: it signs digests over the readings its CSMS received."""
 
     def source(session_id: str, window: tuple[int, int], start: int, isp_s: int) -> list:
@@ -37,23 +38,20 @@ def _cpo_source(key: str, received: list[SignedMeterReading]) -> DigestSource:
             delivery_start=start,
             isp_s=isp_s,
             key=secp256k1_key(key),
+            domain=domain,
         )
 
     return source
 
 
+def _domain(runtime) -> tuple[int, str]:
+    return (runtime.ledger.chain_id, runtime.ledger.market_address)
+
+
 @pytest.fixture
 def delivered(chain, runtime, clients, monkeypatch):
     """A cleared session whose terms require readings digests, with every reading stored."""
-    monkeypatch.setattr(
-        helpers, "make_worker", lambda rt: make_worker(rt, readings_digests_required=True)
-    )
-    s, _req, worker = session_to_delivery(chain, runtime, clients)
-    received = [
-        r
-        for station in ("ST-A", "ST-B")
-        for r in readings(station, s.delivery_start, [BASELINE_W - ORDER_W] * 4)
-    ]
+    s, worker, received = digests_to_delivery(chain, runtime, clients, monkeypatch)
     return s, worker, received
 
 
@@ -90,7 +88,9 @@ def test_no_digests_no_attestation_then_digests_committed_before_it(
     assert runtime.ledger.session(s.session_id).state == SessionState.CLEARED
     assert api.get(f"/sessions/{s.session_id}/bundles/delivery").status_code == 404
 
-    worker.verification_hook = _hook(chain, runtime, _cpo_source(chain.keys["cpo"], received))
+    worker.verification_hook = _hook(
+        chain, runtime, _cpo_source(chain.keys["cpo"], received, _domain(runtime))
+    )
     worker.run_once()
     assert runtime.ledger.session(s.session_id).state == SessionState.VERIFIED
     bundle = parse_bundle(json.loads(api.get(f"/sessions/{s.session_id}/bundles/readings").content))
@@ -108,7 +108,9 @@ def test_oracle_refuses_a_reading_set_the_digests_contradict(chain, runtime, del
     s, worker, received = delivered
     lost = received[7]  # the store lost a reading the CPO received
     store(runtime.engine, [r for r in received if r is not lost])
-    worker.verification_hook = _hook(chain, runtime, _cpo_source(chain.keys["cpo"], received))
+    worker.verification_hook = _hook(
+        chain, runtime, _cpo_source(chain.keys["cpo"], received, _domain(runtime))
+    )
     chain.warp_to(s.delivery_end + 61)
     worker.run_once()
     status, detail = _verify_detail(runtime, s.session_id)
@@ -120,9 +122,26 @@ def test_oracle_refuses_a_reading_set_the_digests_contradict(chain, runtime, del
 def test_digests_signed_by_another_key_are_refused(chain, runtime, delivered) -> None:
     s, worker, received = delivered
     store(runtime.engine, received)
-    worker.verification_hook = _hook(chain, runtime, _cpo_source(chain.keys["fsp_a"], received))
+    worker.verification_hook = _hook(
+        chain, runtime, _cpo_source(chain.keys["fsp_a"], received, _domain(runtime))
+    )
     chain.warp_to(s.delivery_end + 61)
     worker.run_once()
     status, detail = _verify_detail(runtime, s.session_id)
     assert status == "BLOCKED" and "digest_invalid_signature" in detail
     assert runtime.ledger.session(s.session_id).state == SessionState.CLEARED
+
+
+def test_digests_signed_for_another_deployment_are_refused(chain, runtime, delivered) -> None:
+    """The CPO's key and the right readings, but signed for another chain: no attestation."""
+    s, worker, received = delivered
+    store(runtime.engine, received)
+    chain_id, market = _domain(runtime)
+    other = _cpo_source(chain.keys["cpo"], received, (chain_id + 1, market))
+    worker.verification_hook = _hook(chain, runtime, other)
+    chain.warp_to(s.delivery_end + 61)
+    worker.run_once()
+    status, detail = _verify_detail(runtime, s.session_id)
+    assert status == "BLOCKED" and "digest_wrong_domain" in detail
+    assert runtime.ledger.session(s.session_id).state == SessionState.CLEARED
+    assert not runtime.ledger.session_events("ReadingsDigestsCommitted", s.session_id)

@@ -180,6 +180,10 @@ def test_odd_bodies_summarize_without_raising() -> None:
     assert summarize("offer", {"options": [{"isps": [{"power_w": "x"}]}]}) == "offer"
     assert summarize("unknown_kind", {"a": 1}) == "unknown_kind"
     assert len(summarize("dispute_evidence", {"reason": "x" * 5000})) < 300
+    assert summarize("readings_digests", {"digests": [{"count": "x"}]}) == "readings_digests"
+    assert summarize("readings_digests", {"session_id": "s", "digests": [{"count": 2}, 7]}) == (
+        "Readings digests for session s: 1 digests of 1 stations, 2 readings"
+    )
 
 
 def test_the_summary_shows_no_control_or_direction_characters() -> None:

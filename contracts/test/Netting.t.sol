@@ -139,6 +139,22 @@ contract NettingTest is MarketTestBase {
         assertEq(market.credits(fsp3), 250e6, "paid in full");
     }
 
+    function test_settleNetting_shortDebtorCannotOweAnOutsider() public {
+        _credited(); // stranger was named by nobody: no receivable can be owed to it
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotNettingParty.selector, PERIOD, stranger));
+        vm.prank(clearingHouse);
+        market.settleNetting(PERIOD, _three(stranger, fsp2, fsp3), _amounts(400e6, -500e6, 100e6), 0, address(0));
+    }
+
+    function test_settleNetting_shortNettingCannotBeSettledTwice() public {
+        _credited();
+        _short();
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNettingAlreadySettled.selector, PERIOD));
+        vm.prank(clearingHouse);
+        market.settleNetting(PERIOD, _three(dso2, fsp2, fsp3), _amounts(200e6, -400e6, 200e6), 0, address(0));
+        assertEq(market.receivable(fsp2, fsp3), 100e6, "recorded once");
+    }
+
     bytes32 internal constant SID2 = keccak256("session-2");
 
     /// @dev SID as _credited, and SID2 (dso2's request, fsp2 paid 150e6) Verified alongside.

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from adapters.chain.anvil import AnvilNode
+from adapters.chain.bench_netting import run_netting_bench
 from adapters.chain.client import ChainClient
 from adapters.chain.deploy import MarketContracts, deploy_market
 from adapters.chain.lifecycle import LifecyclePlan, Roles, make_plan, onboard, run_lifecycle
@@ -229,6 +230,11 @@ def run_gas_bench(progress: Callable[[str], None] = lambda _m: None) -> dict[str
             progress(
                 f"flexmarket orders={orders} fsps={fsps} requests={requests} gas={report.gas():,}"
             )
+        netting = run_netting_bench(mc, node, everyone, BUDGET_PER_REQUEST)
+        progress(
+            f"netting gas per session {netting['gas_per_session']:,}, "
+            f"per party {netting['gas_per_party']:,}"
+        )
         coefficients = fit(runs)
         offer = _offer_marginal(mc, node, everyone)
         per_offer = (offer["commit_1000000_offers"] - offer["commit_1_offer"]) / 999_999
@@ -301,6 +307,8 @@ def run_gas_bench(progress: Callable[[str], None] = lambda _m: None) -> dict[str
         "terms_hash_added_gas_per_session": offer["terms_hash_added_gas_per_session"],
         # issue 16 item 4: commitReadingsDigests, one transaction per session (in fixed_gas)
         "readings_digests_added_gas_per_session": runs[0]["gas_by_action"]["commitReadingsDigests"],
+        # issue 19: the clearing house's settleNetting, on by default after every finalize
+        "netting": netting,
         "targets": TARGETS,
         "runs": runs,
         "naive_runs": naive_runs,

@@ -36,7 +36,7 @@ from adapters.chain.revert import (
     TransactionFailed,
 )
 from adapters.chain.rpc_error import RpcError
-from adapters.chain.toolchain import Artifact, compile_contracts
+from adapters.chain.toolchain import Artifact, compile_contracts, link
 from adapters.chain.tx import DecodedEvent, TxResult
 
 _NONCE_ERRORS = ("nonce too low", "nonce too high", "already known", "replacement transaction")
@@ -84,6 +84,7 @@ class ChainClient(EventLogs):
         self._registry_lock = threading.Lock()
         self._events_by_topic: dict[bytes, list[tuple[str, dict[str, Any]]]] = {}
         self._contracts: dict[str, BoundContract] = {}
+        self._libraries: dict[str, str] = {}  # linked library name -> deployed address
         self._chain_id: int | None = None
         self._fees: tuple[float, Fees] | None = None
         for key in private_keys:
@@ -370,14 +371,23 @@ class ChainClient(EventLogs):
         self._contracts[contract.address] = contract
         return contract
 
+    def libraries(self, names: set[str], *, sender: str) -> dict[str, str]:
+        """Addresses of the linked libraries ``names``, each deployed once per client (a
+        library holds no state: any deployment of its code serves every contract)."""
+        for name in sorted(names - set(self._libraries)):
+            self._libraries[name] = self.deploy(name, sender=sender)[0].address
+        return {name: self._libraries[name] for name in names}
+
     def deploy(self, name: str, *args: Any, sender: str) -> tuple[BoundContract, TxResult]:
         """Deploy artifact ``name`` with constructor ``args``; returns the handle and receipt."""
         artifact = self.artifacts[name]
         ctor = next((i for i in artifact.abi if i.get("type") == "constructor"), None)
         types = [abi_type(i) for i in ctor["inputs"]] if ctor else []
-        data = bytes.fromhex(artifact.bytecode[2:]) + (
-            abi_encode(types, list(args)) if types else b""
-        )
+        code = artifact.bytecode
+        if artifact.link_references:
+            libraries = {lib for lib, _s, _n in artifact.link_references}
+            code = link(code, artifact.link_references, self.libraries(libraries, sender=sender))
+        data = bytes.fromhex(code[2:]) + (abi_encode(types, list(args)) if types else b"")
         self._register_abi(name, artifact.abi)
         result = self.send(None, data, sender=sender, where=f"{name}.constructor")
         receipt = self.rpc("eth_getTransactionReceipt", [result.tx_hash])

@@ -195,9 +195,10 @@ def run_lifecycle(
     plan: LifecyclePlan,
     *,
     on_step: Callable[[Step], None] | None = None,
+    fsps_withdraw: bool = True,
 ) -> LifecycleReport:
     """Create -> request -> commit -> close -> clear -> readings root -> attest -> finalize ->
-    withdraw."""
+    withdraw (``fsps_withdraw=False``: the FSPs keep their credit, e.g. for a netting)."""
     market, token = mc.market, mc.token
     session_uuid = uuid.uuid5(
         uuid.NAMESPACE_URL, f"flexmarket:{plan.label}:{control.block_timestamp()}"
@@ -348,7 +349,7 @@ def run_lifecycle(
         "after the challenge window",
     )
 
-    for f, fsp in enumerate(roles.fsps):
+    for f, fsp in enumerate(roles.fsps if fsps_withdraw else []):
         if market.credits(fsp):
             result = market.withdraw(sender=fsp)
             record(

@@ -276,6 +276,10 @@ class FlexMarketContract(FlexMarketViews):
             sender=sender,
         )
 
+    def repay_receivables(self, debtor: str, *, sender: str) -> TxResult:
+        """Moves ``debtor``'s credit to the creditors its nettings recorded (anyone may send)."""
+        return self._tx("repayReceivables", debtor, sender=sender)
+
     def name_netting_payees(
         self, payees: Sequence[str], named: bool = True, *, sender: str
     ) -> TxResult:

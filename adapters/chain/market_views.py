@@ -266,6 +266,20 @@ class FlexMarketViews(ContractWrapper):
         """Whether ``fsp`` named ``payee`` with ``nameNettingPayees`` (and did not withdraw it)."""
         return bool(self._call("isNettingPayee", fsp, payee))
 
+    def receivable(self, debtor: str, creditor: str) -> int:
+        """What ``debtor`` still owes ``creditor`` from earlier nettings (issue 19)."""
+        return int(self._call("receivable", debtor, creditor))
+
+    def receivable_creditors(self, debtor: str) -> list[str]:
+        """The creditors ``debtor`` still owes (order changes as receivables are repaid)."""
+        return [str(a) for a in self._call("receivableCreditors", debtor)]
+
+    def receivable_debtors(self, creditor: str) -> list[str]:
+        """Every account a netting ever recorded as owing ``creditor`` (``ReceivableRecorded``
+        indexes the creditor; the contract keeps only the debtor's side as a list)."""
+        found = self._events("ReceivableRecorded", None, creditor)
+        return sorted({str(e.args["debtor"]) for e in found})
+
     def stuck_deadline(self, session_id: bytes) -> int:
         """When ``refundStuck`` becomes possible (Unix seconds); 0 when no step is pending."""
         return int(self._call("stuckDeadline", session_id))

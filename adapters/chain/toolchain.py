@@ -166,8 +166,12 @@ class Artifact:
     bytecode: str
     deployed_bytecode: str
     #: Byte ranges ``(start, length)`` of the runtime code the constructor fills with
-    #: immutables; they differ per deployment, so a code check must mask them.
+    #: immutables, or the deployer with a linked library's address; they differ per
+    #: deployment, so a code check must mask them.
     immutable_ranges: tuple[tuple[int, int], ...] = ()
+    #: ``(library, start, length)`` of each library address to link into ``bytecode`` (its
+    #: placeholder; in ``deployed_bytecode`` the placeholders are zeroed and masked).
+    link_references: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def abi_hash(self) -> str:
@@ -183,6 +187,8 @@ _OUTPUTS = (
     "evm.bytecode.object",
     "evm.deployedBytecode.object",
     "evm.deployedBytecode.immutableReferences",
+    "evm.bytecode.linkReferences",
+    "evm.deployedBytecode.linkReferences",
 )
 
 
@@ -220,6 +226,35 @@ def _immutable_ranges(deployed: Mapping[str, Any]) -> tuple[tuple[int, int], ...
     )
 
 
+def _links(code: Mapping[str, Any]) -> list[tuple[str, int, int]]:
+    """``(library, start, length)`` of every link placeholder of one bytecode object."""
+    refs = code.get("linkReferences") or {}
+    return sorted(
+        (lib, int(r["start"]), int(r["length"]))
+        for libs in refs.values()
+        for lib, ranges in libs.items()
+        for r in ranges
+    )
+
+
+def _zero_links(hex_code: str, links: list[tuple[str, int, int]]) -> str:
+    for _lib, start, length in links:
+        hex_code = hex_code[: 2 * start] + "00" * length + hex_code[2 * (start + length) :]
+    return hex_code
+
+
+def link(bytecode: str, links: tuple[tuple[str, int, int], ...], address: Mapping[str, str]) -> str:
+    """``bytecode`` (0x-hex) with each library placeholder replaced by ``address[library]``."""
+    code = bytecode.removeprefix("0x")
+    for lib, start, length in links:
+        code = (
+            code[: 2 * start]
+            + address[lib].lower().removeprefix("0x")
+            + code[2 * (start + length) :]
+        )
+    return "0x" + code
+
+
 def _parse_output(output: dict[str, Any]) -> dict[str, Artifact]:
     artifacts: dict[str, Artifact] = {}
     for source, contracts in sorted(output.get("contracts", {}).items()):
@@ -230,13 +265,21 @@ def _parse_output(output: dict[str, Any]) -> dict[str, Artifact]:
                 raise ToolchainError(
                     f"contract name {name!r} defined twice ({artifacts[name].source}, {source})"
                 )
+            deployed = data["evm"]["deployedBytecode"]
+            runtime_links = _links(deployed)
             artifacts[name] = Artifact(
                 name=name,
                 source=source,
                 abi=data["abi"],
                 bytecode="0x" + data["evm"]["bytecode"]["object"],
-                deployed_bytecode="0x" + data["evm"]["deployedBytecode"]["object"],
-                immutable_ranges=_immutable_ranges(data["evm"]["deployedBytecode"]),
+                deployed_bytecode="0x" + _zero_links(deployed["object"], runtime_links),
+                immutable_ranges=tuple(
+                    sorted(
+                        _immutable_ranges(deployed)
+                        + tuple((start, length) for _lib, start, length in runtime_links)
+                    )
+                ),
+                link_references=tuple(_links(data["evm"]["bytecode"])),
             )
     return artifacts
 

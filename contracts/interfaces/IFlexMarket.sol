@@ -132,6 +132,11 @@ interface IFlexMarket {
     /// @notice An FSP named (or, with named false, withdrew) accounts that settleNetting may move
     /// credit to in the sessions it committed offers to.
     event NettingPayeesNamed(address indexed by, address[] payees, bool named);
+    /// @notice A netting could not debit all of the debtor's position from its credit: the rest
+    /// is owed to a member (or the fee recipient) that netting could not pay in full.
+    event ReceivableRecorded(address indexed debtor, address indexed creditor, bytes32 indexed periodId, uint256 amount);
+    /// @notice The debtor's credit repaid (part of) a receivable: moved to the creditor's credit.
+    event ReceivableRepaid(address indexed debtor, address indexed creditor, uint256 amount);
     /// @notice A step was not posted by its deadline; the session's escrow was released by
     /// refundStuck. SessionFinalized follows in the same transaction with the amounts.
     event SessionRefundedStuck(bytes32 indexed sessionId, State stuckIn, uint64 deadline, address indexed caller);
@@ -451,6 +456,9 @@ interface IFlexMarket {
 
     /// @notice Settles a netting period on the credit ledger: negative amounts are debited,
     /// positive ones credited, fee credited to feeRecipient. Reverts unless sum + fee == 0.
+    /// A debit larger than the member's credit takes the whole credit; the rest becomes a
+    /// receivable (ReceivableRecorded) owed to the last-paid members in order, whose credit it
+    /// reduces, and is repaid from the debtor's later credit (see repayReceivables).
     /// Only CLEARING_HOUSE_ROLE, once per period. The period is one Final session; every
     /// member is a party of it (an FSP that committed offers to it, or an account that such an
     /// FSP debited by this netting named with nameNettingPayees), only those FSPs are debited,
@@ -477,6 +485,22 @@ interface IFlexMarket {
     /// @param payees At most 256 accounts, none zero.
     /// @param named True to name them, false to withdraw the naming.
     function nameNettingPayees(address[] calldata payees, bool named) external;
+
+    /// @notice Moves the debtor's credit to its creditors until its receivables are repaid or its
+    /// credit is spent. Anyone may call it: it only pays what a netting recorded, to whom it
+    /// recorded it. withdraw and settleNetting run it too, so a debtor cannot withdraw what it owes.
+    /// @param debtor Any account.
+    /// @return repaid The units moved.
+    function repayReceivables(address debtor) external returns (uint256 repaid);
+    /// @notice What the debtor still owes the creditor from earlier nettings.
+    /// @param debtor Any account.
+    /// @param creditor Any account.
+    /// @return The units owed.
+    function receivable(address debtor, address creditor) external view returns (uint256);
+    /// @notice The creditors the debtor still owes (order changes as receivables are repaid).
+    /// @param debtor Any account.
+    /// @return The creditors, at most MAX_NETTING_MEMBERS.
+    function receivableCreditors(address debtor) external view returns (address[] memory);
 
     /// @notice Releases the escrow of a session whose next step was not posted by its deadline
     /// (see stuckDeadline). Open, Closed or Cleared: every live budget is credited back to its

@@ -5,14 +5,15 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IFlexMarket} from "../interfaces/IFlexMarket.sol";
+import {NettingLedger} from "../libraries/NettingLedger.sol";
 import {FlexMarketStorage} from "./FlexMarketStorage.sol";
 
 /// @title FlexMarketLedger
 /// @notice The internal credit ledger and its pull payments: every payment out of the market is
 /// a credit here, and each payee withdraws its whole credit itself.
 /// @dev Money invariant: token.balanceOf(this) == totalEscrowed + totalCredited (fee-on-transfer
-/// and rebasing tokens are not supported). _credit and _debit write the ledger entry only;
-/// callers move the stored totals once per transaction.
+/// and rebasing tokens are not supported). _credit (and NettingLedger's debits, credits and
+/// repayments) write ledger entries only; callers move the stored totals once per transaction.
 abstract contract FlexMarketLedger is FlexMarketStorage, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -52,8 +53,25 @@ abstract contract FlexMarketLedger is FlexMarketStorage, ReentrancyGuardTransien
         return _totalWithdrawn;
     }
 
-    /// @dev Effects before the transfer; the caller holds the reentrancy lock.
+    /// @inheritdoc IFlexMarket
+    function repayReceivables(address debtor) external returns (uint256 repaid) {
+        repaid = _repay(debtor);
+    }
+
+    /// @inheritdoc IFlexMarket
+    function receivable(address debtor, address creditor) external view returns (uint256) {
+        return _receivables.owed[debtor][creditor];
+    }
+
+    /// @inheritdoc IFlexMarket
+    function receivableCreditors(address debtor) external view returns (address[] memory) {
+        return _receivables.creditors[debtor];
+    }
+
+    /// @dev Effects before the transfer; the caller holds the reentrancy lock. What the caller
+    /// owes is repaid first, so a debtor never withdraws its creditors' money.
     function _withdraw(address to) private returns (uint256 amount) {
+        _repay(msg.sender);
         Participant storage p = _participants[msg.sender];
         amount = p.credit;
         if (amount == 0) revert FlexMarketNothingToWithdraw(msg.sender);
@@ -71,12 +89,9 @@ abstract contract FlexMarketLedger is FlexMarketStorage, ReentrancyGuardTransien
         emit Credited(account, ref, amount);
     }
 
-    /// @dev Ledger entry only (netting); reverts rather than let a credit go negative.
-    function _debit(address account, bytes32 ref, uint256 amount) internal {
-        Participant storage p = _participants[account];
-        uint256 credit = p.credit;
-        if (credit < amount) revert FlexMarketInsufficientCredit(account, credit, amount);
-        p.credit = uint96(credit - amount);
-        emit Debited(account, ref, amount);
+
+    /// @dev What `debtor` owes is repaid from its credit first (NettingLedger.repay).
+    function _repay(address debtor) internal returns (uint256) {
+        return NettingLedger.repay(_participants, _receivables, debtor);
     }
 }

@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {IFlexMarket} from "../interfaces/IFlexMarket.sol";
 import {PeriodId, SessionId} from "../types/Ids.sol";
+import {NettingLedger} from "../libraries/NettingLedger.sol";
 import {FlexMarketLedger} from "./FlexMarketLedger.sol";
 import {FlexMarketSessions} from "./FlexMarketSessions.sol";
 
@@ -17,14 +18,14 @@ import {FlexMarketSessions} from "./FlexMarketSessions.sol";
 /// accounts they chose, and the operator cannot add an outsider; members are strictly
 /// ascending (no duplicates); the fee is at most the deployment's cap of the session's paid
 /// amount. An FSP names its payees once, not per session: naming costs a storage slot per
-/// payee, so a per-session list would cost every session again.
+/// payee, so a per-session list would cost every session again. Issue 19: a debit takes at
+/// most the member's credit, so honest input never reverts; the rest is an on-chain receivable
+/// (NettingLedger, a linked library that keeps FlexMarket under EIP-170).
 abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
     /// @inheritdoc IFlexMarket
     uint256 public constant MAX_NETTING_MEMBERS = 256;
     /// @inheritdoc IFlexMarket
     uint256 public constant MAX_NETTING_FEE_PPM = 100_000;
-    /// @dev Netting amounts keep their earlier bound.
-    uint256 private constant MAX_NET_AMOUNT = type(uint96).max;
     uint256 private constant PPM = 1_000_000;
 
     /// @inheritdoc IFlexMarket
@@ -36,22 +37,14 @@ abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
         address feeRecipient
     ) external onlyRole(CLEARING_HOUSE_ROLE) {
         if (_nettingSettled[PeriodId.wrap(periodId)]) revert FlexMarketNettingAlreadySettled(periodId);
-        _checkNetting(PeriodId.wrap(periodId), members, netAmounts, fee, feeRecipient);
+        NettingLedger.check(periodId, members, netAmounts, fee, feeRecipient);
         _checkBounds(periodId, members, netAmounts, fee, feeRecipient);
         _nettingSettled[PeriodId.wrap(periodId)] = true;
-        uint256 n = members.length;
-        // debits first, so a member's credit from this period cannot fund its own debit
-        for (uint256 i = 0; i < n; ++i) {
-            int256 amount = netAmounts[i];
-            if (amount < 0) _debit(members[i], periodId, uint256(-amount));
-        }
-        for (uint256 i = 0; i < n; ++i) {
-            int256 amount = netAmounts[i];
-            if (amount > 0) _credit(members[i], periodId, uint256(amount));
-        }
-        if (fee != 0) _credit(feeRecipient, periodId, fee);
-        // totalCredited is unchanged: debits == credits + fee was checked above
-        emit NettingSettled(periodId, n, fee, feeRecipient);
+        // debits first (at most each member's credit), then credits; what the debits lack is
+        // owed on-chain as receivables and repaid from the debtors' next credit
+        NettingLedger.settle(_participants, _receivables, periodId, members, netAmounts, fee, feeRecipient);
+        // totalCredited is unchanged: what was debited is what was credited
+        emit NettingSettled(periodId, members.length, fee, feeRecipient);
     }
 
     /// @inheritdoc IFlexMarket
@@ -128,32 +121,5 @@ abstract contract FlexMarketNetting is FlexMarketSessions, FlexMarketLedger {
             if (_nettingPayees[payers[j]][account]) return true;
         }
         return false;
-    }
-
-    /// @dev Shape, range and the zero-sum rule: sum(netAmounts) + fee == 0.
-    function _checkNetting(
-        PeriodId periodId,
-        address[] calldata members,
-        int256[] calldata netAmounts,
-        uint256 fee,
-        address feeRecipient
-    ) private pure {
-        uint256 n = members.length;
-        if (n != netAmounts.length) revert FlexMarketNettingLengthMismatch(n, netAmounts.length);
-        if (n > MAX_NETTING_MEMBERS) revert FlexMarketTooManyMembers(n, MAX_NETTING_MEMBERS);
-        if (fee != 0 && feeRecipient == address(0)) revert FlexMarketZeroAddress();
-        if (fee > MAX_NET_AMOUNT) revert FlexMarketAmountTooLarge(fee, MAX_NET_AMOUNT);
-        int256 sum;
-        for (uint256 i = 0; i < n; ++i) {
-            int256 amount = netAmounts[i];
-            if (amount > int256(MAX_NET_AMOUNT) || amount < -int256(MAX_NET_AMOUNT)) {
-                revert FlexMarketAmountTooLarge(
-                    amount < 0 ? uint256(-(amount + 1)) + 1 : uint256(amount), MAX_NET_AMOUNT
-                );
-            }
-            if (members[i] == address(0)) revert FlexMarketZeroAddress();
-            sum += amount;
-        }
-        if (sum + int256(fee) != 0) revert FlexMarketNettingNotBalanced(PeriodId.unwrap(periodId), sum, fee);
     }
 }

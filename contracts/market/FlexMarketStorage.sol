@@ -6,6 +6,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IFlexMarket} from "../interfaces/IFlexMarket.sol";
 import {FlexPositions} from "../FlexPositions.sol";
 import {PeriodId, RequestId, SessionId} from "../types/Ids.sol";
+import {Receivables} from "../types/Receivables.sol";
 
 /// @title FlexMarketStorage
 /// @notice The market's storage and roles, shared by every unit of FlexMarket.
@@ -117,6 +118,9 @@ abstract contract FlexMarketStorage is IFlexMarket, AccessControl {
 
     /// @dev Appended (issue 16, item 3): keccak256(station id) -> its CPO-registered entry.
     mapping(bytes32 stationHash => Station) internal _stations;
+    /// @dev Appended (issue 19): what a netting could not debit from a member's credit, owed to
+    /// the members that netting could not pay (NettingLedger moves it).
+    Receivables internal _receivables;
 
     /// @dev The settlement token, an immutable of the concrete contract.
     function _token() internal view virtual returns (IERC20);

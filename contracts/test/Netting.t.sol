@@ -100,11 +100,124 @@ contract NettingTest is MarketTestBase {
         market.settleNetting(PERIOD, _three(dso2, fsp1, fsp3), _amounts(5e6, -10e6, 5e6), 0, address(0));
     }
 
-    function test_settleNetting_revertsWhenDebitExceedsCredit() public {
-        _credited();
-        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketInsufficientCredit.selector, fsp2, 300e6, 400e6));
+    /// @dev fsp2 holds 300e6 and owes 400e6: the netting takes its credit, pays dso2 in full
+    /// and fsp3 100e6 of 200e6; the 100e6 fsp2 could not cover is its receivable owed to fsp3.
+    function _short() internal {
+        vm.expectEmit(address(market));
+        emit IFlexMarket.ReceivableRecorded(fsp2, fsp3, PERIOD, 100e6);
         vm.prank(clearingHouse);
         market.settleNetting(PERIOD, _three(dso2, fsp2, fsp3), _amounts(200e6, -400e6, 200e6), 0, address(0));
+    }
+
+    function test_settleNetting_carriesForwardWhatCreditCannotCover() public {
+        _credited();
+        _short();
+        assertEq(market.credits(fsp2), 0, "the debtor's whole credit, no more");
+        assertEq(market.credits(dso2), 200e6, "paid first, in member order");
+        assertEq(market.credits(fsp3), 100e6, "paid what the debits covered");
+        assertEq(market.receivable(fsp2, fsp3), 100e6, "the rest is owed on-chain");
+        assertEq(market.receivableCreditors(fsp2).length, 1, "one creditor");
+        assertEq(market.totalCredited(), BUDGET, "no credit created or destroyed");
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNothingToWithdraw.selector, fsp2));
+        vm.prank(fsp2);
+        market.withdraw();
+    }
+
+    function test_settleNetting_feeUnpaidIsOwedToItsRecipient() public {
+        _credited();
+        vm.prank(clearingHouse);
+        market.settleNetting(PERIOD, _three(dso2, fsp2, fsp3), _amounts(300e6, -310e6, 0), 10e6, clearingHouse);
+        assertEq(market.credits(dso2), 300e6, "members before the fee");
+        assertEq(market.receivable(fsp2, clearingHouse), 10e6, "the fee is owed");
+    }
+
+    function test_settleNetting_noReceivableWhenCreditCovers() public {
+        _credited(); // fsp1 holds 350e6: the operator cannot invent a receivable against it
+        vm.prank(clearingHouse);
+        market.settleNetting(PERIOD, _three(dso2, fsp1, fsp3), _amounts(100e6, -350e6, 250e6), 0, address(0));
+        assertEq(market.receivableCreditors(fsp1).length, 0, "nothing owed");
+        assertEq(market.credits(fsp3), 250e6, "paid in full");
+    }
+
+    function test_settleNetting_shortDebtorCannotOweAnOutsider() public {
+        _credited(); // stranger was named by nobody: no receivable can be owed to it
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNotNettingParty.selector, PERIOD, stranger));
+        vm.prank(clearingHouse);
+        market.settleNetting(PERIOD, _three(stranger, fsp2, fsp3), _amounts(400e6, -500e6, 100e6), 0, address(0));
+    }
+
+    function test_settleNetting_shortNettingCannotBeSettledTwice() public {
+        _credited();
+        _short();
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketNettingAlreadySettled.selector, PERIOD));
+        vm.prank(clearingHouse);
+        market.settleNetting(PERIOD, _three(dso2, fsp2, fsp3), _amounts(200e6, -400e6, 200e6), 0, address(0));
+        assertEq(market.receivable(fsp2, fsp3), 100e6, "recorded once");
+    }
+
+    bytes32 internal constant SID2 = keccak256("session-2");
+
+    /// @dev SID as _credited, and SID2 (dso2's request, fsp2 paid 150e6) Verified alongside.
+    function _twoSessions() internal {
+        _create(SID2);
+        _post(dso2, SID2, RID2, 200e6);
+        _commit(fsp2, SID2);
+        _cleared();
+        vm.prank(operator);
+        market.closeSession(SID2);
+        IFlexMarket.Reservation[] memory one = new IFlexMarket.Reservation[](1);
+        one[0] = _res(RID2, fsp2, 150e6);
+        _clear(SID2, one);
+        _attest(SID, _payouts(350e6, 300e6));
+        uint128[] memory paid = new uint128[](1);
+        paid[0] = 150e6;
+        _attest(SID2, paid);
+        _afterWindow();
+        _finalize(SID);
+        _name(fsp1, _four(dso, dso2, fsp3, clearingHouse));
+        _name(fsp2, _four(dso, dso2, fsp3, clearingHouse));
+        _short();
+    }
+
+    function test_withdraw_repaysTheReceivableFromTheNextCredit() public {
+        _twoSessions();
+        _finalize(SID2); // fsp2's next credit: 150e6
+        vm.expectEmit(address(market));
+        emit IFlexMarket.ReceivableRepaid(fsp2, fsp3, 100e6);
+        vm.prank(fsp2);
+        assertEq(market.withdraw(), 50e6, "what is left after the repayment");
+        assertEq(market.credits(fsp3), 200e6, "the creditor is whole");
+        assertEq(market.receivable(fsp2, fsp3), 0, "repaid");
+        assertEq(market.receivableCreditors(fsp2).length, 0, "dropped");
+    }
+
+    function test_settleNetting_repaysEarlierReceivablesFromTheNewCredit() public {
+        _twoSessions();
+        _finalize(SID2);
+        // SID2's netting moves nothing itself, yet repays its members' receivables first
+        vm.prank(clearingHouse);
+        market.settleNetting(SID2, _one(fsp2), new int256[](1), 0, address(0));
+        assertEq(market.credits(fsp2), 50e6, "150e6 credit less the 100e6 owed");
+        assertEq(market.credits(fsp3), 200e6, "repaid");
+    }
+
+    function test_repayReceivables_anyonePaysOnlyTheRecordedCreditor() public {
+        _twoSessions();
+        _finalize(SID2);
+        vm.prank(stranger);
+        assertEq(market.repayReceivables(fsp2), 100e6, "moved");
+        assertEq(market.credits(stranger), 0, "the caller gets nothing");
+        assertEq(market.credits(fsp3), 200e6, "only the creditor");
+        assertEq(market.credits(fsp2), 50e6, "the rest stays the debtor's");
+        assertEq(market.repayReceivables(fsp2), 0, "nothing owed: nothing moves");
+        // both budgets are credited (SID2: 150e6 paid, 50e6 refunded); repaying moves no total
+        assertEq(market.totalCredited(), BUDGET + 200e6, "ledger total unchanged by repayments");
+    }
+
+    function test_repayReceivables_withoutCreditMovesNothing() public {
+        _twoSessions(); // fsp2 holds nothing until SID2 is final
+        assertEq(market.repayReceivables(fsp2), 0, "nothing to repay from");
+        assertEq(market.receivable(fsp2, fsp3), 100e6, "still owed");
     }
 
     function test_settleNetting_revertsOnDebitOfANamedPayee() public {

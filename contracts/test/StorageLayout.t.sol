@@ -21,8 +21,12 @@ contract StorageLayoutTest is MarketTestBase {
         payees[0] = stranger;
         vm.prank(fsp1);
         market.nameNettingPayees(payees, true);
+        address[] memory members = new address[](2);
+        (members[0], members[1]) = (stranger, fsp1); // ascending: 0x0BAD < 0xF5B1
+        int256[] memory amounts = new int256[](2);
+        (amounts[0], amounts[1]) = (int256(7), int256(-7));
         vm.prank(clearingHouse);
-        market.settleNetting(PERIOD, new address[](0), new int256[](0), 0, address(0));
+        market.settleNetting(PERIOD, members, amounts, 0, address(0));
     }
 
     function _word(uint256 slot) internal view returns (uint256) {
@@ -97,6 +101,17 @@ contract StorageLayoutTest is MarketTestBase {
         uint256 slot = uint256(keccak256(abi.encode(stranger, _mapSlot(bytes32(uint256(uint160(fsp1))), 10))));
         assertEq(_word(slot), 1, "_nettingPayees[fsp1][stranger]");
         assertTrue(market.isNettingPayee(fsp1, stranger), "view agrees");
+    }
+
+    /// @dev Issue 19: setUp's netting debits fsp1 (which withdrew everything) 7 units for
+    /// stranger: receivables.owed[fsp1][stranger] at slot 12, fsp1's creditor list at slot 13.
+    function test_receivablesAtSlots12And13() public view {
+        uint256 owed = uint256(keccak256(abi.encode(stranger, _mapSlot(bytes32(uint256(uint160(fsp1))), 12))));
+        assertEq(_word(owed), 7, "_receivables.owed[fsp1][stranger]");
+        assertEq(market.receivable(fsp1, stranger), 7, "view agrees");
+        uint256 list = _mapSlot(bytes32(uint256(uint160(fsp1))), 13);
+        assertEq(_word(list), 1, "_receivables.creditors[fsp1].length");
+        assertEq(_word(uint256(keccak256(abi.encode(list)))), uint256(uint160(stranger)), "[0]");
     }
 
     function test_nettingAtSlot5() public view {

@@ -101,12 +101,10 @@ def netting_txs(events: list[DecodedEvent]) -> dict[str, bytes]:
 
 
 def is_netting_entry(e: DecodedEvent, txs: dict[str, bytes]) -> bool:
-    """A Credited/Debited emitted by ``settleNetting`` for its own period."""
-    return (
-        e.name in ("Credited", "Debited")
-        and e.tx_hash in txs
-        and bytes(e.args["ref"]) == txs[e.tx_hash]
-    )
+    """A Credited/Debited (or ReceivableRecorded) emitted by ``settleNetting`` for its own
+    period."""
+    ref = {"Credited": "ref", "Debited": "ref", "ReceivableRecorded": "periodId"}.get(e.name)
+    return ref is not None and e.tx_hash in txs and bytes(e.args[ref]) == txs[e.tx_hash]
 
 
 def decode_settle_netting(data: str | bytes) -> NettingInput | None:

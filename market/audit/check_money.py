@@ -159,41 +159,28 @@ def _check_netting_period(
     entries: list[DecodedEvent],
     inputs: dict[str, NettingInput],
 ) -> int:
-    """One period: per-member credits - debits == the settled netAmounts, sum(net) + fee == 0.
-
-    ``settleNetting`` debits, then credits members, then credits the fee to its recipient last,
-    so the fee is the last Credited of the transaction; everything before it is members' net.
-    Returns the units debited (the credit the period moved)."""
+    """One period: credits == debits, and what each account got - credits minus debits, plus
+    the receivables recorded to it, minus those recorded against it (issue 19: a debit takes
+    at most the member's credit, the rest is owed on-chain) - equals its settled netAmount,
+    plus the fee for the fee recipient. Returns the units debited (the credit it moved)."""
     period = bytes(settled.args["periodId"])
     subject = hex32(period)
     fee = int(settled.args["fee"])
-    recipient = str(settled.args.get("feeRecipient", "")).lower()
-    ordered = sorted(entries, key=lambda x: x.log_index)
-    fee_seen = 0
-    if fee and ordered:
-        last = ordered[-1]
-        if (
-            last.name == "Credited"
-            and int(last.args["amount"]) == fee
-            and (not recipient or str(last.args["account"]).lower() == recipient)
-        ):
-            fee_seen = fee
-            ordered = ordered[:-1]
-    if fee_seen != fee:
-        res.add(
-            "money.netting_unbalanced",
-            f"NettingSettled fee {fee}, but no fee credit of {fee} to {recipient or '?'}",
-            subject,
-        )
     net: dict[str, int] = defaultdict(int)
-    for x in ordered:
-        sign = 1 if x.name == "Credited" else -1
-        net[str(x.args["account"]).lower()] += sign * int(x.args["amount"])
-    total = sum(net.values())
-    if total + fee != 0:
+    moved = {"Credited": 0, "Debited": 0}
+    for x in entries:
+        amount = int(x.args["amount"])
+        if x.name == "ReceivableRecorded":
+            net[str(x.args["debtor"]).lower()] -= amount
+            net[str(x.args["creditor"]).lower()] += amount
+            continue
+        moved[x.name] += amount
+        net[str(x.args["account"]).lower()] += amount if x.name == "Credited" else -amount
+    if moved["Credited"] != moved["Debited"]:
         res.add(
             "money.netting_unbalanced",
-            f"members' net positions sum to {total}, fee {fee}: sum + fee is {total + fee}, not 0",
+            f"the period credits {moved['Credited']} but debits {moved['Debited']} "
+            f"(fee {fee} included): netting must move credit, not create it",
             subject,
         )
     declared = inputs.get(settled.tx_hash)
@@ -201,6 +188,8 @@ def _check_netting_period(
         want: dict[str, int] = defaultdict(int)
         for m, amount in zip(declared.members, declared.net_amounts, strict=True):
             want[m] += amount
+        if declared.fee:
+            want[declared.fee_recipient] += declared.fee
         if declared.period_id != period or declared.fee != fee:
             res.add(
                 "money.netting_unbalanced",
@@ -219,8 +208,8 @@ def _check_netting_period(
             if want.get(account, 0) != net.get(account, 0):
                 res.add(
                     "money.netting_unbalanced",
-                    f"{account}: credits - debits {net.get(account, 0)} in the period, "
-                    f"settleNetting net amount {want.get(account, 0)}",
+                    f"{account}: credits - debits (with receivables) {net.get(account, 0)} in "
+                    f"the period, settleNetting net amount {want.get(account, 0)}",
                     subject,
                 )
-    return sum(-v for v in net.values() if v < 0)
+    return moved["Debited"]

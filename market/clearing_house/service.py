@@ -24,6 +24,7 @@ from clearing.settlement.revenue import UserContribution
 from market.bundles import BundleStore
 from market.clearing_house import store
 from market.clearing_house.period import PeriodSettlement, SignedContract, settle_period
+from market.clearing_house.receivables import outstanding, tx_receivables, with_receivables
 from market.errors import Conflict, NotFound
 from market.ledger import Ledger
 from market.lifecycle.terms import committed_terms
@@ -203,7 +204,9 @@ def settle_session(
 ) -> dict[str, Any]:
     """Per-session period: net market payouts + revenue sharing, ``settleNetting`` once.
 
-    Runs after ``finalize`` (which credits the FSPs), so the FSPs' debits are covered.
+    Runs after ``finalize`` (which credits the FSPs). A debit the FSP's credit cannot cover
+    does not revert: the contract records the rest as a receivable, repaid from its next
+    credit; the stored statements show what was brought forward, recorded and repaid.
     """
     state = _state(ledger, session_id)
     if state != SessionState.FINAL:
@@ -225,10 +228,21 @@ def settle_session(
             tx_hash = previous["tx_hash"] if previous else None
         else:
             _require_parties(ledger, period_id, members, amounts, recipient if fee else None)
+            parties = [*members, *([recipient] if fee else [])]
+            brought = outstanding(ledger.market, parties)
             tx = ledger.market.settle_netting(
                 period_id, members, amounts, fee, recipient, sender=clearing_house
             )
             tx_hash, action = tx.tx_hash, "settled"
+            recorded, repaid = tx_receivables(tx)
+            statements = with_receivables(
+                result.statements,
+                brought=brought,
+                recorded=recorded,
+                repaid=repaid,
+                tx_hash=tx_hash,
+            )
+            result = result.model_copy(update={"statements": statements})
     body = canonical_json(json.loads(result.model_dump_json())).decode()
     store.save_period(
         engine,

@@ -22,6 +22,7 @@ from clearing.settlement.revenue import UserContribution
 
 __all__ = [
     "CSV_COLUMNS",
+    "ReceivableLine",
     "Statement",
     "StatementLine",
     "UserEarning",
@@ -56,6 +57,20 @@ class StatementLine(BaseModel):
     amount_units: int
 
 
+class ReceivableLine(BaseModel):
+    """A receivable the netting could not settle, seen from the participant (issue 19):
+    ``brought_forward`` (owed before this netting), ``recorded`` (this netting could not
+    settle it) or ``repaid`` (moved by this netting). + owed or repaid to the participant,
+    - owed or repaid by it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str
+    counterparty: str
+    amount_units: int
+    tx_hash: str | None = None
+
+
 class Statement(BaseModel):
     """Everything one participant receives and pays in a settlement period."""
 
@@ -71,6 +86,10 @@ class Statement(BaseModel):
     netting_position_units: int
     onchain_position_units: int
     fee_units: int
+    #: On-chain receivables (see ReceivableLine); empty when the netting settled everything.
+    receivables: tuple[ReceivableLine, ...] = ()
+    #: Still owed after this netting: + to the participant, - by it.
+    outstanding_receivable_units: int = 0
 
     def to_json_obj(self) -> dict[str, Any]:
         return self.model_dump(mode="python")
@@ -163,6 +182,19 @@ def statement_csv(statement: Statement) -> str:
                 line.counterparty,
                 line.amount_units,
                 units_to_decimal_str(line.amount_units),
+            ]
+        )
+    for r in statement.receivables:
+        writer.writerow(
+            [
+                statement.participant,
+                statement.period,
+                "",
+                f"receivable_{r.kind}",
+                r.tx_hash or "",
+                r.counterparty,
+                r.amount_units,
+                units_to_decimal_str(r.amount_units),
             ]
         )
     writer.writerow(

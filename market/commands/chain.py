@@ -177,6 +177,9 @@ def bench_gas(
     table.add_row(
         "terms_hash_added_gas_per_session", str(result["terms_hash_added_gas_per_session"])
     )
+    for key in ("gas_per_session", "gas_per_party"):  # issue 19: settleNetting after finalize
+        if key in result.get("netting", {}):
+            table.add_row(f"netting_{key}", str(result["netting"][key]))
     Console().print(table)
 
 

@@ -33,10 +33,11 @@ def replay(
     seed: int = typer.Option(None, "--seed", help="Override the scenario's seed."),
     audit: bool = typer.Option(True, "--audit/--no-audit", help="Run the auditor at the end."),
     netting: bool = typer.Option(
-        False,
+        True,
         "--netting/--no-netting",
-        help="Net the contracts' revenue sharing on-chain (the clearing house's "
-        "settleNetting); without it the report shows the same period computed off-chain.",
+        help="Net each session on-chain (the clearing house's settleNetting: revenue "
+        "sharing and uncovered penalties, what a payer cannot cover carried forward as an "
+        "on-chain receivable); --no-netting shows the same period computed off-chain only.",
     ),
     check: bool = typer.Option(
         False, "--check", help="Only validate the scenario (and its grid), then exit."

@@ -7,7 +7,10 @@ than let a statement pass for a payment. ``statement_units`` sums, per session, 
 report's payouts (FSPs) and refunds (DSOs) and the statement's on-chain position
 (``Statement.onchain_position_units``: revenue sharing, fees, uncovered penalties).
 ``withdrawable_units`` is the contract's ``credits`` view read just before each withdrawal of
-the run, plus what it still shows at the end.
+the run, plus what it still shows at the end. ``receivable_units`` is what the chain still
+records as owed to the party (+) or by it (-) (issue 19: a netting debit takes at most the
+payer's credit and carries the rest forward), so ``statement_units == withdrawable_units +
+receivable_units`` for every party.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from market.clearing_house.receivables import outstanding
 from market.replay.context import ReplayContext
 from market.store import models as m
 
@@ -50,7 +54,8 @@ def _roles(ctx: ReplayContext) -> dict[str, str]:
 
 
 def clearing_house_section(ctx: ReplayContext) -> dict[str, Any]:
-    """``{settled_on_chain, parties: [{role, address, statement_units, withdrawable_units}]}``."""
+    """``{settled_on_chain, parties: [{role, address, statement_units, withdrawable_units,
+    receivable_units}]}``."""
     netted = [run.netting for run in ctx.runs if run.netting is not None]
     settled = bool(netted) and all(n.onchain for n in netted)
     dso_of = _dso_of_requests(ctx, [run.session_id for run in ctx.runs])
@@ -74,12 +79,17 @@ def clearing_house_section(ctx: ReplayContext) -> dict[str, Any]:
         if role not in ROLES:
             continue
         still = market.credits(address)
+        owed = sum(
+            r.amount_units if r.creditor == address else -r.amount_units
+            for r in outstanding(market, [address])
+        )
         parties.append(
             {
                 "role": role,
                 "address": address,
                 "statement_units": statement.get(address, 0),
                 "withdrawable_units": withdrawable.get(address, 0) + still,
+                "receivable_units": owed,
             }
         )
     parties.sort(key=lambda p: (ROLES.index(p["role"]), p["address"]))

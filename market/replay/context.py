@@ -48,7 +48,7 @@ class ReplayOptions:
     speed: float = 0.0  # 0: as fast as possible; X: simulated time at most X x wall time
     seed: int | None = None
     audit: bool = True
-    netting: bool = False  # settle the contracts' revenue sharing on-chain (settleNetting)
+    netting: bool = True  # net each session on-chain (settleNetting); False: off-chain only
 
 
 @dataclass

@@ -159,10 +159,18 @@ def clearing_house_html(section: Mapping[str, Any] | None) -> list[str]:
         )
     rows = [
         (p["role"], p["address"], eur(int(p["statement_units"])),
-         eur(int(p["withdrawable_units"])),
-         "yes" if p["statement_units"] == p["withdrawable_units"] else "no")
+         eur(int(p["withdrawable_units"])), eur(int(p.get("receivable_units", 0))),
+         "yes" if p["statement_units"] == p["withdrawable_units"] + p.get("receivable_units", 0)
+         else "no")
         for p in section.get("parties", [])
     ]  # fmt: skip
-    header = ["role", "address", "statement EUR", "withdrawable on-chain EUR", "equal"]
+    header = [
+        "role",
+        "address",
+        "statement EUR",
+        "withdrawable on-chain EUR",
+        "receivable on-chain EUR (+ owed to it, - by it)",
+        "equal",
+    ]
     parts.append(table(rows, header, "Per party"))
     return parts

@@ -91,9 +91,9 @@ def step_detail(ctx: ReplayContext, session_id: str, step: str) -> str:
 
 
 def phase_final(ctx: ReplayContext, run: SessionRun) -> None:
-    """Finalize after the challenge window; with ``--netting`` the FSPs have posted their
-    revenue-sharing contracts and contributions, and the worker's clearing-house step nets the
-    session on-chain right after ``finalize``."""
+    """Finalize after the challenge window; with netting (the default) the FSPs have posted
+    their revenue-sharing contracts and contributions, and the worker's clearing-house step nets
+    the session on-chain right after ``finalize``."""
     chain, ledger = ctx.chain, ctx.worker.ledger
     sharing = post_revenue_sharing(ctx, run) if ctx.options.netting else None
     info = ledger.session(run.session_id)
@@ -128,6 +128,11 @@ def phase_final(ctx: ReplayContext, run: SessionRun) -> None:
                 holders[name] = to_checksum_address(address)
     for pid in sorted(holders):
         account = ChainAccount(market, chain.contracts.token, holders[pid])
+        if market.receivable_creditors(account.address):
+            # what it owes from an earlier netting is repaid before it withdraws (the contract
+            # would repay it inside withdraw too; explicit, so credits() is what it withdraws)
+            chain.control.set_balance(account.address, FUNDING_WEI)
+            market.repay_receivables(account.address, sender=account.address)
         credit = account.credits_units()
         if credit == 0:
             continue

@@ -43,8 +43,12 @@ def test_day_ahead_and_intraday_sessions_both_complete(replayed) -> None:
     paid: dict[str, int] = {}
     for p in intraday["payouts"]:
         paid[p["fsp"]] = paid.get(p["fsp"], 0) + p["payout_units"]
-    # every FSP withdrew exactly what it was paid (the DSO withdraws its unspent escrow too)
-    assert {fsp: intraday["withdrawn_units"][fsp] for fsp in paid} == paid
+    # every FSP withdrew exactly what it was paid plus its on-chain netting position (netting
+    # is on by default: an FSP that shares revenue withdraws its payout less what it shares;
+    # the DSO withdraws its unspent escrow too)
+    onchain = intraday.get("netting", {}).get("onchain_net_units", {})
+    withdrawn = {fsp: intraday["withdrawn_units"][fsp] for fsp in paid}
+    assert withdrawn == {fsp: amount + onchain.get(fsp, 0) for fsp, amount in paid.items()}
     congestion = intraday["congestion"]
     assert sum(len(c["violation_isps_before"]) for c in congestion.values()) > sum(
         len(c["violation_isps_after"]) for c in congestion.values()

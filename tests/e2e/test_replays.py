@@ -60,12 +60,26 @@ def test_payouts_are_consistent_with_delivery(replayed, name: str) -> None:
     delivered = sum(session["delivered_wh"].values())
     awarded = sum(session["awarded_wh"].values())
     assert awarded > 0 and delivered >= awarded * 95 // 100
-    # every FSP withdrew exactly what it was paid
+    # every FSP withdrew exactly what it was paid, plus its on-chain netting position (netting
+    # is on by default: an FSP that shares revenue withdraws its payout less what it shares)
+    onchain = session.get("netting", {}).get("onchain_net_units", {})
     by_fsp: dict[str, int] = {}
     for p in payouts:
         by_fsp[p["fsp"]] = by_fsp.get(p["fsp"], 0) + p["payout_units"]
     for fsp, amount in by_fsp.items():
-        assert session["withdrawn_units"][fsp] == amount
+        assert session["withdrawn_units"][fsp] == amount + onchain.get(fsp, 0)
+
+
+@pytest.mark.parametrize("name", UC_SCENARIOS)
+def test_the_default_replay_settles_on_chain(replayed, name: str) -> None:
+    """Netting is on by default (issue 19): each party's statement is what it could withdraw
+    on-chain plus what the chain still records as owed to it (minus what it owes)."""
+    house = replayed(name)[0]["clearing_house"]
+    assert house["settled_on_chain"] is True
+    for party in house["parties"]:
+        assert party["statement_units"] == (
+            party["withdrawable_units"] + party["receivable_units"]
+        ), party
 
 
 @pytest.mark.parametrize("name", UC_SCENARIOS)
@@ -197,14 +211,16 @@ def test_a_station_ignoring_its_profile_is_paid_only_for_what_it_delivered(tmp_p
 
 
 def test_revenue_sharing_is_netted_on_chain_and_withdrawn(replayed, tmp_path) -> None:
-    options = ReplayOptions(report_dir=tmp_path, netting=True, audit=False)
-    report = run_replay(SCENARIOS / "uc5-terni-microgrid.yaml", options)
+    # netting is on by default; --no-netting computes the same period off-chain only
+    report, netted_dir = replayed("uc5-terni-microgrid")
+    off_options = ReplayOptions(report_dir=tmp_path, netting=False, audit=False)
+    off_report = run_replay(SCENARIOS / "uc5-terni-microgrid.yaml", off_options)
     session = _session(report)
     netting = session["netting"]
     positions = netting["onchain_net_units"]
     assert sum(positions.values()) + netting["fee_units"] == 0  # settleNetting's invariant
-    # without --netting the report shows the same clearing-house period, computed off-chain
-    implied = _session(replayed("uc5-terni-microgrid")[0])
+    # without netting the report shows the same clearing-house period, computed off-chain
+    implied = _session(off_report)
     assert "netting" not in implied
     assert implied["payments"] == session["payments"]
     assert positions["asm-fleet"] > 0 and positions["asm-cpo"] > 0 and positions["emot"] < 0
@@ -214,27 +230,26 @@ def test_revenue_sharing_is_netted_on_chain_and_withdrawn(replayed, tmp_path) ->
     # the FSP keeps its payout minus what it shares
     payout = sum(p["payout_units"] for p in session["payouts"])
     assert session["withdrawn_units"]["emot"] == payout + positions["emot"]
-    # report.html says money was settled off-chain only when it was (the replay without --netting)
-    assert "Settled off-chain" not in (tmp_path / "report.html").read_text()
-    assert "Settled off-chain" in (replayed("uc5-terni-microgrid")[1] / "report.html").read_text()
+    # report.html says money was settled off-chain only when it was (the --no-netting replay)
+    assert "Settled off-chain" not in (netted_dir / "report.html").read_text()
+    assert "Settled off-chain" in (tmp_path / "report.html").read_text()
     # clearing_house: netted on-chain, every party withdrew exactly what its statements say
+    # (less what the chain still records as owed to it, plus what it owes: none here)
     house = report["clearing_house"]
     assert house["settled_on_chain"] is True
     roles = {p["role"] for p in house["parties"]}
     assert {"DSO", "EMSP", "FLEET_OPERATOR", "CPO", "EV_USER", "PLATFORM"} <= roles
     for party in house["parties"]:
         assert party["statement_units"] == party["withdrawable_units"], party
+        assert party["receivable_units"] == 0, party
     ev_users = [p for p in house["parties"] if p["role"] == "EV_USER"]
     assert any(p["statement_units"] > 0 for p in ev_users)
-    # without --netting: not settled on-chain, the EV users' statements never moved
-    off = replayed("uc5-terni-microgrid")[0]["clearing_house"]
+    # with --no-netting: not settled on-chain, the EV users' statements never moved
+    off = off_report["clearing_house"]
     assert off["settled_on_chain"] is False
     assert [p["withdrawable_units"] for p in off["parties"] if p["role"] == "EV_USER"] == [0] * len(
         [p for p in off["parties"] if p["role"] == "EV_USER"]
     )
     assert any(p["statement_units"] > 0 for p in off["parties"] if p["role"] == "EV_USER")
-    assert (
-        "clearing-house-off-chain"
-        in (replayed("uc5-terni-microgrid")[1] / "report.html").read_text()
-    )
-    assert "clearing-house-off-chain" not in (tmp_path / "report.html").read_text()
+    assert "clearing-house-off-chain" in (tmp_path / "report.html").read_text()
+    assert "clearing-house-off-chain" not in (netted_dir / "report.html").read_text()

@@ -74,6 +74,7 @@ def test_bench_gas_prints_json_on_stdout_and_a_table_otherwise(monkeypatch) -> N
         "targets": targets,
         "meets_targets": dict.fromkeys(targets, True),
         "terms_hash_added_gas_per_session": 20_284,
+        "netting": {"gas_per_session": 324_284, "gas_per_party": 32_428},
     }
     monkeypatch.setattr(bench, "run_gas_bench", lambda progress: (progress("step"), fake)[1])
     result = CliRunner().invoke(app, ["bench", "gas", "--json"])
@@ -82,3 +83,4 @@ def test_bench_gas_prints_json_on_stdout_and_a_table_otherwise(monkeypatch) -> N
     table = CliRunner().invoke(app, ["bench", "gas"])
     assert table.exit_code == 0 and "gas_per_extra_fsp" in table.stdout
     assert "terms_hash_added_gas_per_session" in table.stdout and "20284" in table.stdout
+    assert "netting_gas_per_party" in table.stdout and "32428" in table.stdout

@@ -96,29 +96,32 @@ def register_roles(chain) -> tuple[str, str]:
     return arbiter, house
 
 
-def session_to_delivery(chain, runtime, clients, after_commit=None):
+def session_to_delivery(chain, runtime, clients, after_commit=None, *, again=False):
     """One request, FSP A (100 EUR/MWh) and FSP B (200 EUR/MWh) 5 kW each for 4 ISPs;
-    ``after_commit(session, clients)`` runs once both FSPs committed, before gate closure."""
+    ``after_commit(session, clients)`` runs once both FSPs committed, before gate closure.
+    ``again``: a further session of the same market (participants and assets already set up)."""
     op, dso, fsp_a, fsp_b = (clients(n) for n in ("operator", "dso", "fsp_a", "fsp_b"))
-    setup_market(op)
-    for c, name in ((fsp_a, "A"), (fsp_b, "B")):
-        c.register_participant(ParticipantCreate(name=name, ean_codes=[CP]))
+    if not again:
+        setup_market(op)
+        for c, name in ((fsp_a, "A"), (fsp_b, "B")):
+            c.register_participant(ParticipantCreate(name=name, ean_codes=[CP]))
     s = open_session(op, int(runtime.core.clock.now()))
     worker = make_worker(runtime)
     worker.run_once()
     for c, station, name in ((fsp_a, "ST-A", "fsp_a"), (fsp_b, "ST-B", "fsp_b")):
-        cpo_grants(chain, station, pubkey(STATION_KEYS[station]), name)
-        c.register_asset(
-            AssetCreate(
-                asset_id=new_id(),
-                congestion_point=CP,
-                station_id=station,
-                evse_id=1,
-                max_import_w=22_000,
-                max_export_w=22_000,
-                meter_public_key=pubkey(STATION_KEYS[station]),
+        if not again:
+            cpo_grants(chain, station, pubkey(STATION_KEYS[station]), name)
+            c.register_asset(
+                AssetCreate(
+                    asset_id=new_id(),
+                    congestion_point=CP,
+                    station_id=station,
+                    evse_id=1,
+                    max_import_w=22_000,
+                    max_export_w=22_000,
+                    meter_public_key=pubkey(STATION_KEYS[station]),
+                )
             )
-        )
         c.post_prognosis(
             DPrognosis(
                 prognosis_id=new_id(),
@@ -176,3 +179,48 @@ def session_row(runtime, session_id: str) -> m.MarketSession:
         row = db.get(m.MarketSession, session_id)
         assert row is not None
         return row
+
+
+def attach_oracle(chain, runtime, worker) -> None:
+    """The worker verifies delivery as the test meter oracle, under RULES."""
+    from market.lifecycle.verification import make_verification_hook
+
+    worker.verification_hook = make_verification_hook(
+        engine=runtime.engine,
+        ledger=runtime.ledger,
+        bundles=runtime.bundles,
+        oracle=chain.addresses["oracle"],
+        rules=RULES,
+    )
+
+
+def signed_revenue_contract(chain, runtime, fsp: str, seed: int, **terms):
+    """A revenue-sharing contract of the party ``fsp`` with an EV user, a CPO and a platform
+    whose keys derive from ``seed``, signed by all four; returns (signed, user, cpo, platform,
+    user key)."""
+    import uuid
+
+    from eth_account import Account
+
+    from clearing.settlement.revenue import RevenueShareContract, sign_contract
+    from market.clearing_house.period import SignedContract
+
+    keys = ["0x" + f"{seed + i:064x}" for i in (1, 2, 3)]
+    user, cpo, platform = (Account.from_key(k).address.lower() for k in keys)
+    contract = RevenueShareContract(
+        contract_id=str(uuid.uuid4()),
+        fsp=chain.addresses[fsp].lower(),
+        ev_user=user,
+        cpo=cpo,
+        platform=platform,
+        user_incentive_mode="percent",
+        valid_from=0,
+        valid_until=2**40,
+        **terms,
+    )
+    domain = {
+        "chain_id": runtime.ledger.chain_id,
+        "verifying_contract": chain.contracts.market.address,
+    }
+    sigs = tuple(sign_contract(contract, k, **domain) for k in (chain.keys[fsp], *keys))
+    return SignedContract(contract=contract, signatures=sigs), user, cpo, platform, keys[0]

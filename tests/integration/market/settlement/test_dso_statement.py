@@ -14,7 +14,7 @@ from service_settlement_helpers import (
     BASELINE_W,
     ORDER_W,
     PRICE_A,
-    RULES,
+    attach_oracle,
     energy,
     paid,
     readings,
@@ -30,7 +30,6 @@ from market.clearing_house.service import final_report
 from market.clearing_house.uftp_xml import parse_flex_settlement_xml
 from market.client import ApiError
 from market.commands.participant import app as participant_app
-from market.lifecycle.verification import make_verification_hook
 
 pytestmark = pytest.mark.integration
 
@@ -54,13 +53,7 @@ def test_dso_reads_its_statements_and_nobody_else_does(chain, runtime, clients, 
     store_readings(
         runtime.engine, readings("ST-B", start, [BASELINE_W - ORDER_W] + [BASELINE_W] * 3)
     )
-    worker.verification_hook = make_verification_hook(
-        engine=runtime.engine,
-        ledger=runtime.ledger,
-        bundles=runtime.bundles,
-        oracle=chain.addresses["oracle"],
-        rules=RULES,
-    )
+    attach_oracle(chain, runtime, worker)
     chain.warp_to(s.delivery_end + 61)
     worker.run_once()
     chain.warp_to(s.delivery_end + 61 + 301)

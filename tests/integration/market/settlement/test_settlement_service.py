@@ -4,7 +4,6 @@ store, API in-process), with payouts computed by hand from the settlement rules.
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 from eth_account import Account
@@ -22,6 +21,7 @@ from service_settlement_helpers import (
     register_roles,
     session_row,
     session_to_delivery,
+    signed_revenue_contract,
     store_readings,
 )
 
@@ -30,7 +30,7 @@ from adapters.chain.types import SessionState
 from clearing.encoding import hex32, keccak256, uuid_to_bytes32
 from clearing.messages import FlexOrder
 from clearing.settlement.delivery import recompute_report
-from clearing.settlement.revenue import RevenueShareContract, UserContribution, sign_contract
+from clearing.settlement.revenue import UserContribution
 from market.clearing_house.period import SignedContract, contract_payees
 from market.clearing_house.service import resolve_dispute, settle_session
 from market.client import ApiError, MarketClient
@@ -148,30 +148,17 @@ def test_verify_dispute_resolve_and_net(chain, runtime, clients, api) -> None:
 
     # Clearing house: FSP A shares revenue with an EV user (10 %), a CPO fee and a platform fee.
     market = chain.contracts.market
-    user_key, cpo_key, platform_key = ("0x" + f"{i:064x}" for i in (0xA1, 0xA2, 0xA3))
-    user, cpo, platform = (
-        Account.from_key(k).address.lower() for k in (user_key, cpo_key, platform_key)
-    )
-    contract = RevenueShareContract(
-        contract_id=str(uuid.uuid4()),
-        fsp=fsp_a,
-        ev_user=user,
-        cpo=cpo,
-        platform=platform,
-        user_incentive_mode="percent",
+    signed, user, cpo, platform, user_key = signed_revenue_contract(
+        chain,
+        runtime,
+        "fsp_a",
+        0xA0,
         user_incentive_ppm=100_000,
         cpo_fee_per_kwh_units=1_000,
         platform_fee_ppm=10_000,
-        valid_from=0,
-        valid_until=2**40,
     )
-    domain = {"chain_id": runtime.ledger.chain_id, "verifying_contract": market.address}
-    sigs = tuple(
-        sign_contract(contract, k, **domain)
-        for k in (chain.keys["fsp_a"], user_key, cpo_key, platform_key)
-    )
+    contract, sigs = signed.contract, signed.signatures
     a_client = clients("fsp_a")
-    signed = SignedContract(contract=contract, signatures=sigs)
     a_client.post_revenue_contract(signed)
     # settleNetting pays only parties of the session: the FSP names its contract's parties.
     market.name_netting_payees(contract_payees([signed]), sender=fsp_a)

@@ -349,3 +349,30 @@ def test_session_argument_accepts_uuid_or_onchain_id() -> None:
 
     with pytest.raises(AuditCannotRun, match="--session"):
         parse_session_arg("nope")
+
+
+def test_netting_with_a_receivable_reconciles_and_a_forged_one_is_caught() -> None:
+    """Issue 19: FSP holds 500 and owes 700; the netting debits 500 and records 200 owed to the
+    DSO. Credits + receivables per account equal settleNetting's input; a receivable the
+    input does not explain is a finding."""
+    events, ts = honest_events()
+    tx = "0xnet7"
+    owed = {"debtor": FSP, "creditor": DSO, "periodId": SID32, "amount": 200}
+    settled = {"periodId": SID32, "memberCount": 2, "fee": 0, "feeRecipient": FEE_TO}
+    net = [
+        event("Debited", 7, tx=tx, index=0, account=FSP, ref=SID32, amount=500),
+        event("Credited", 7, tx=tx, index=1, account=DSO, ref=SID32, amount=500),
+        event("ReceivableRecorded", 7, tx=tx, index=2, **owed),
+        event("NettingSettled", 7, tx=tx, index=3, **settled),
+    ]
+    events += [*credits(), *net]
+    declared = NettingInput(SID32, [DSO.lower(), FSP.lower()], [700, -700], 0, FEE_TO)
+    honest = view(
+        events, ts, token_balance=1_000, total_credited=1_000, netting_inputs={tx: declared}
+    )
+    result = check_market_money(honest)[0]
+    assert result.findings == [] and "moving 500 units" in result.notes[0]
+    forged = NettingInput(SID32, [DSO.lower(), FSP.lower()], [500, -500], 0, FEE_TO)
+    bad = view(events, ts, token_balance=1_000, total_credited=1_000, netting_inputs={tx: forged})
+    found = check_market_money(bad)[0].findings
+    assert {f.code for f in found} == {"money.netting_unbalanced"}

@@ -1,0 +1,92 @@
+"""Receivables the netting carries forward (issue 19), read from the chain into statements.
+
+Why on-chain: ``settleNetting`` debits at most a member's credit; what its credit cannot cover
+is recorded by the contract (``ReceivableRecorded``) as owed to the members it could not pay,
+and repaid from the debtor's next credit (``ReceivableRepaid``: in a later netting, a
+withdrawal or ``repayReceivables``). The clearing house only reports it: the statement of a
+period lists what its members owed before the netting (``brought_forward``), what the netting
+recorded and what it repaid, each with the transaction that did it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from adapters.chain.market_contract import FlexMarketContract
+from adapters.chain.tx import TxResult
+from market.clearing_house.statements import ReceivableLine, Statement
+
+__all__ = ["Receivable", "outstanding", "tx_receivables", "with_receivables"]
+
+
+@dataclass(frozen=True)
+class Receivable:
+    """``debtor`` owes (or, for a repayment, paid) ``creditor`` ``amount_units``."""
+
+    debtor: str
+    creditor: str
+    amount_units: int
+
+
+def outstanding(market: FlexMarketContract, accounts: Iterable[str]) -> list[Receivable]:
+    """Every non-zero receivable owed by or to one of ``accounts``, now (sorted)."""
+    pairs: set[tuple[str, str]] = set()
+    for account in {a.lower() for a in accounts}:
+        pairs |= {(account, c.lower()) for c in market.receivable_creditors(account)}
+        pairs |= {(d.lower(), account) for d in market.receivable_debtors(account)}
+    found = [Receivable(d, c, market.receivable(d, c)) for d, c in sorted(pairs)]
+    return [r for r in found if r.amount_units]
+
+
+def tx_receivables(tx: TxResult) -> tuple[list[Receivable], list[Receivable]]:
+    """(recorded, repaid) by one transaction, from its events."""
+
+    def of(name: str) -> list[Receivable]:
+        return [
+            Receivable(
+                str(e.args["debtor"]).lower(),
+                str(e.args["creditor"]).lower(),
+                int(e.args["amount"]),
+            )
+            for e in tx.events_named(name)
+        ]
+
+    return of("ReceivableRecorded"), of("ReceivableRepaid")
+
+
+def with_receivables(
+    statements: Mapping[str, Statement],
+    *,
+    brought: Iterable[Receivable],
+    recorded: Iterable[Receivable],
+    repaid: Iterable[Receivable],
+    tx_hash: str | None,
+) -> dict[str, Statement]:
+    """The statements with each participant's receivable lines and what it still owes or is
+    owed; a participant without a statement this period gets none (its next one shows it)."""
+    lines: dict[str, list[ReceivableLine]] = defaultdict(list)
+    left: dict[str, int] = defaultdict(int)
+    for kind, items, hash_ in (
+        ("brought_forward", brought, None),
+        ("recorded", recorded, tx_hash),
+        ("repaid", repaid, tx_hash),
+    ):
+        for r in items:
+            for who, other, sign in ((r.creditor, r.debtor, 1), (r.debtor, r.creditor, -1)):
+                amount = sign * r.amount_units
+                lines[who].append(
+                    ReceivableLine(
+                        kind=kind, counterparty=other, amount_units=amount, tx_hash=hash_
+                    )
+                )
+                left[who] += -amount if kind == "repaid" else amount
+    return {
+        who: st.model_copy(
+            update={"receivables": tuple(lines[who]), "outstanding_receivable_units": left[who]}
+        )
+        if who in lines
+        else st
+        for who, st in statements.items()
+    }

@@ -1,0 +1,137 @@
+"""Issue 19: an FSP whose penalty exceeds its payout. The clearing house's netting does not
+revert; the contract records the uncovered part as a receivable owed to the DSO, the next
+period's statement brings it forward, and the FSP's next credit repays it (real anvil, real
+store, API in-process)."""
+
+from __future__ import annotations
+
+import pytest
+from service_settlement_helpers import (
+    BASELINE_W,
+    ORDER_W,
+    PRICE_B,
+    attach_oracle,
+    energy,
+    paid,
+    readings,
+    register_roles,
+    session_to_delivery,
+    signed_revenue_contract,
+    store_readings,
+)
+
+from adapters.chain.errors import ContractRevert
+from adapters.chain.types import SessionState
+from clearing.settlement.revenue import UserContribution
+from market.clearing_house import store
+from market.clearing_house.period import contract_payees
+from market.clearing_house.service import final_report, settle_session
+
+pytestmark = pytest.mark.integration
+
+
+def _deliver_and_finalize(chain, runtime, clients, *, b_delivers: bool, again: bool) -> str:
+    """A session where FSP A delivers in full and FSP B in full or not at all; FINAL."""
+    s, _req, worker = session_to_delivery(chain, runtime, clients, again=again)
+    start = s.delivery_start
+    store_readings(runtime.engine, readings("ST-A", start, [BASELINE_W - ORDER_W] * 4))
+    b_power = BASELINE_W - ORDER_W if b_delivers else BASELINE_W
+    store_readings(runtime.engine, readings("ST-B", start, [b_power] * 4))
+    attach_oracle(chain, runtime, worker)
+    chain.warp_to(s.delivery_end + 61)
+    worker.run_once()
+    chain.warp_to(s.delivery_end + 61 + 301)
+    worker.run_once()
+    assert runtime.ledger.session(s.session_id).state == SessionState.FINAL
+    return s.session_id
+
+
+def _settle(runtime, session_id: str, house: str, platform: str) -> dict:
+    return settle_session(
+        engine=runtime.engine,
+        ledger=runtime.ledger,
+        bundles=runtime.bundles,
+        session_id=session_id,
+        clearing_house=house,
+        fee_recipient=platform,
+    )
+
+
+def _share_revenue(chain, runtime, clients, session_id: str, fsp_b: str) -> str:
+    """FSP B pays an EV user 10 % of its revenue in the session; returns the user's address."""
+    signed, user, _cpo, _platform, _key = signed_revenue_contract(
+        chain, runtime, "fsp_b", 0xB0,
+        user_incentive_ppm=100_000, cpo_fee_per_kwh_units=0, platform_fee_ppm=0,
+    )  # fmt: skip
+    b_client = clients("fsp_b")
+    b_client.post_revenue_contract(signed)
+    chain.contracts.market.name_netting_payees(
+        contract_payees([signed]), sender=chain.addresses["fsp_b"]
+    )
+    b_client.post_contributions(
+        session_id,
+        [
+            UserContribution(
+                session_id=session_id, fsp=fsp_b, ev_user=user, shifted_wh=5_000, discharged_wh=0
+            )
+        ],
+    )
+    return user
+
+
+def test_penalty_beyond_payout_is_carried_forward_and_repaid(chain, runtime, clients) -> None:
+    _arbiter, house = register_roles(chain)
+    market = chain.contracts.market
+    fsp_b, dso = chain.addresses["fsp_b"].lower(), chain.addresses["dso"].lower()
+    platform = house.lower()
+    # Period 1: FSP B delivers nothing, so its payout is 0 and its whole order value is a
+    # penalty the payout cannot absorb: an FSP -> DSO obligation larger than its credit.
+    first = _deliver_and_finalize(chain, runtime, clients, b_delivers=False, again=False)
+    report = final_report(runtime.engine, runtime.bundles, first)
+    penalty = sum(o.uncovered_penalty_units for o in report.orders if o.fsp == fsp_b)
+    assert penalty > 0
+    assert market.credits(fsp_b) == 0
+    market.name_netting_payees([chain.addresses["dso"]], sender=chain.addresses["fsp_b"])
+    out = _settle(runtime, first, house, platform)
+    assert out["action"] == "settled"  # no revert
+    assert market.receivable(fsp_b, dso) == penalty
+    assert [a.lower() for a in market.receivable_creditors(fsp_b)] == [dso]
+    saved = store.load_period(runtime.engine, first)
+    assert saved is not None
+    b_first = saved["settlement"]["statements"][fsp_b]
+    assert b_first["receivables"] == [
+        {
+            "kind": "recorded",
+            "counterparty": dso,
+            "amount_units": -penalty,
+            "tx_hash": out["tx_hash"],
+        }
+    ]
+    assert b_first["outstanding_receivable_units"] == -penalty
+    assert saved["settlement"]["statements"][dso]["outstanding_receivable_units"] == penalty
+    # FSP B cannot withdraw what it owes; nothing was credited to it anyway.
+    with pytest.raises(ContractRevert, match="FlexMarketNothingToWithdraw"):
+        market.withdraw(sender=chain.addresses["fsp_b"])
+
+    # Period 2: FSP B delivers and shares 10 % with an EV user. Its payout is its next credit:
+    # the netting debits the incentive, then repays the DSO from what is left.
+    second = _deliver_and_finalize(chain, runtime, clients, b_delivers=True, again=True)
+    payout = paid(4 * energy(ORDER_W, 900), PRICE_B)
+    user = _share_revenue(chain, runtime, clients, second, fsp_b)
+    dso_before = market.credits(dso)
+    out = _settle(runtime, second, house, platform)
+    assert out["action"] == "settled"
+    incentive = payout * 100_000 // 1_000_000
+    repaid = min(payout - incentive, penalty)
+    assert market.credits(user) == incentive
+    assert market.credits(dso) == dso_before + repaid
+    assert market.credits(fsp_b) == payout - incentive - repaid
+    assert market.receivable(fsp_b, dso) == penalty - repaid
+    saved = store.load_period(runtime.engine, second)
+    assert saved is not None
+    b_second = saved["settlement"]["statements"][fsp_b]
+    assert b_second["receivables"] == [
+        {"kind": "brought_forward", "counterparty": dso, "amount_units": -penalty, "tx_hash": None},
+        {"kind": "repaid", "counterparty": dso, "amount_units": -repaid, "tx_hash": out["tx_hash"]},
+    ]
+    assert b_second["outstanding_receivable_units"] == -(penalty - repaid)

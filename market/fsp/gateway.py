@@ -481,15 +481,8 @@ class FspGateway:
                 elif state == "FINAL":
                     await asyncio.to_thread(self.settle, row)
             except ParticipantError as exc:
-                self.log(
-                    {
-                        "event": "refused",
-                        "session_id": sid,
-                        "field": exc.field,
-                        "reason": exc.reason,
-                        "level": "error",
-                    }
-                )
+                refused = {"event": "refused", "session_id": sid, "field": exc.field}
+                self.log({**refused, "reason": exc.reason, "level": "error"})
             except ApiError as exc:
                 self.log(
                     {"event": "refused", "session_id": sid, "reason": str(exc), "level": "error"}

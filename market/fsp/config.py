@@ -25,6 +25,10 @@ from market.config_file import ConfigError, read_yaml, validate_config
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
+#: An EV user id: it names the user's statements folder, so never "", ".", ".." or a path.
+EV_USER_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+
+
 class FspConfigError(ConfigError):
     """A problem in ``fsp.yaml``: ``field`` (dotted path) and ``reason``."""
 
@@ -148,7 +152,7 @@ class FspGatewayConfig(_Strict):
     @model_validator(mode="after")
     def _cross(self) -> FspGatewayConfig:
         for uid in self.ev_users:
-            if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", uid):
+            if not EV_USER_ID.fullmatch(uid):
                 raise ValueError(
                     f"ev_users: {uid!r} is not an EV user id: 1-64 letters, digits, '_', '.' "
                     "or '-', not starting with '.' or '-' (it names the user's statements folder)"

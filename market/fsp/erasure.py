@@ -35,6 +35,7 @@ from sqlalchemy.engine import Engine
 
 from adapters.ocpp import sink
 from market.fsp import ev_store, store
+from market.fsp.config import EV_USER_ID
 from market.fsp.statements import TOTALS
 
 metadata = sa.MetaData()
@@ -151,6 +152,9 @@ def erase_user(
 
     Raises :class:`UnknownUser` when nothing about the user is configured, stored or erased.
     """
+    if not EV_USER_ID.fullmatch(user_id):
+        # it names a folder that is removed below: "", "." or "../x" would be another one
+        raise UnknownUser(f"{user_id!r} is not an EV user id (1-64 letters, digits, '_.-')")
     metadata.create_all(engine)
     with engine.begin() as conn:
         secret = _secret(conn)
@@ -197,6 +201,8 @@ def erase_user(
                 )
             )
     if folder is not None and files:
+        if statements_dir is None or folder.resolve().parent != statements_dir.resolve():
+            raise UnknownUser(f"{user_id!r} names no folder inside {statements_dir}")
         shutil.rmtree(folder)
     left = rows_naming(engine, user_id)
     already = found == 0 and earlier is not None

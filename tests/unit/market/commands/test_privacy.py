@@ -190,6 +190,20 @@ def test_an_unknown_user_is_exit_2_naming_user(gateway: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("user", ["", ".", "..", "../statements", "alice/.."])
+def test_a_user_id_that_is_a_path_is_refused_and_no_statement_file_goes(
+    gateway: Path, user: str
+) -> None:
+    """The id names the user's statements folder: "" or ".." would name the whole folder."""
+    statements = gateway.parent / "statements"
+    before = sorted(p.relative_to(statements) for p in statements.rglob("*.json"))
+    out = _erase(gateway, user)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith(f"error: USER: {user!r} is not an EV user id")
+    assert sorted(p.relative_to(statements) for p in statements.rglob("*.json")) == before
+    assert before
+
+
 def test_market_db_needs_the_users_evse_in_the_config(gateway: Path) -> None:
     """A user no longer configured has no EVSE to erase the market's charging needs by:
     exit 1 naming --market-db, before anything is erased."""

@@ -226,6 +226,10 @@ def settle_session(
             action = "already_settled"
             previous = store.load_period(engine, session_id)
             tx_hash = previous["tx_hash"] if previous else None
+            if previous is not None:
+                # kept as saved: rebuilt now, its receivable lines (from the netting's own
+                # receipt) would be lost, and what a party sees would forget its debts
+                return _answer(action, session_id, period_id, members, amounts, fee, tx_hash)
         else:
             _require_parties(ledger, period_id, members, amounts, recipient if fee else None)
             parties = [*members, *([recipient] if fee else [])]
@@ -251,6 +255,18 @@ def settle_session(
         settlement_json=body,
         tx_hash=tx_hash,
     )
+    return _answer(action, session_id, period_id, members, amounts, fee, tx_hash)
+
+
+def _answer(
+    action: str,
+    session_id: str,
+    period_id: bytes,
+    members: Sequence[str],
+    amounts: Sequence[int],
+    fee: int,
+    tx_hash: str | None,
+) -> dict[str, Any]:
     return {
         "action": action,
         "period": session_id,

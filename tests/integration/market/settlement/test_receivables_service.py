@@ -109,6 +109,11 @@ def test_penalty_beyond_payout_is_carried_forward_and_repaid(chain, runtime, cli
     ]
     assert b_first["outstanding_receivable_units"] == -penalty
     assert saved["settlement"]["statements"][dso]["outstanding_receivable_units"] == penalty
+    # Settling the period again (a retried worker, a second `clearing settle`) keeps the saved
+    # statements: rebuilt without the netting's receipt, they would forget the receivable.
+    again = _settle(runtime, first, house, platform)
+    assert (again["action"], again["tx_hash"]) == ("already_settled", out["tx_hash"])
+    assert store.load_period(runtime.engine, first) == saved
     # FSP B cannot withdraw what it owes; nothing was credited to it anyway.
     with pytest.raises(ContractRevert, match="FlexMarketNothingToWithdraw"):
         market.withdraw(sender=chain.addresses["fsp_b"])

@@ -172,6 +172,9 @@ class Artifact:
     #: ``(library, start, length)`` of each library address to link into ``bytecode`` (its
     #: placeholder; in ``deployed_bytecode`` the placeholders are zeroed and masked).
     link_references: tuple[tuple[str, int, int], ...] = ()
+    #: The same for ``deployed_bytecode``: where the runtime code holds each linked library's
+    #: address, so a code check can read the address back and check the library's code too.
+    runtime_link_references: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def abi_hash(self) -> str:
@@ -280,6 +283,7 @@ def _parse_output(output: dict[str, Any]) -> dict[str, Artifact]:
                     )
                 ),
                 link_references=tuple(_links(data["evm"]["bytecode"])),
+                runtime_link_references=tuple(runtime_links),
             )
     return artifacts
 

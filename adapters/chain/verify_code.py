@@ -74,11 +74,53 @@ def verify_deployment(
         )
     checks = []
     for name, address in deployed_contracts(deployment):
-        code_hex = str(client.rpc("eth_getCode", [address, "latest"]))
-        why = compare_code(artifacts[name], bytes.fromhex(code_hex.removeprefix("0x")))
+        code = _code(client, address)
+        why = compare_code(artifacts[name], code)
         checks.append(CodeCheck(name, address, why is None, why or "matches the build"))
+        if why is None:
+            checks.extend(_linked_libraries(client, artifacts, artifacts[name], code))
     if all(check.ok for check in checks):
         checks.append(_wiring(client, deployment))
+    return checks
+
+
+def _code(client: ChainClient, address: str) -> bytes:
+    return bytes.fromhex(str(client.rpc("eth_getCode", [address, "latest"])).removeprefix("0x"))
+
+
+#: A library's runtime code starts with ``PUSH20 <its own address>`` (the guard against calls
+#: that are not DELEGATECALLs); the deployer fills it in, so it is masked like an immutable.
+_LIBRARY_SELF_ADDRESS = (1, 20)
+
+
+def _linked_libraries(
+    client: ChainClient,
+    artifacts: Mapping[str, Artifact],
+    artifact: Artifact,
+    code: bytes,
+) -> list[CodeCheck]:
+    """Each library linked into ``code``, at the address the code holds: its code must be the
+    build's too. The masked comparison above cannot see a library swapped for other code, and
+    a library runs by DELEGATECALL on the market's own storage, with its money."""
+    checks = []
+    for lib, start, length in artifact.runtime_link_references:
+        address = "0x" + code[start : start + length].hex()
+        name = lib.rsplit(":", 1)[-1]
+        built = artifacts[name]
+        onchain = _code(client, address)
+        masked = Artifact(
+            name=built.name,
+            source=built.source,
+            abi=built.abi,
+            bytecode=built.bytecode,
+            deployed_bytecode=built.deployed_bytecode,
+            immutable_ranges=(*built.immutable_ranges, _LIBRARY_SELF_ADDRESS),
+        )
+        why = compare_code(masked, onchain)
+        if why is None and onchain[1:21] != code[start : start + length]:
+            why = "the library's code names another address than its own"
+        detail = why or f"linked into {artifact.name} at byte {start}, its code is the build's"
+        checks.append(CodeCheck(name, address, why is None, detail))
     return checks
 
 

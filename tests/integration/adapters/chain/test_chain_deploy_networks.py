@@ -72,6 +72,7 @@ def test_deploy_to_a_named_network_checks_the_code_and_verify_rechecks_it(
     for name in ("SettlementToken", "FlexMarket", "FlexPositions"):
         assert f"code {name:<15} " in stdout and "MISMATCH" not in stdout
     assert stdout.count("ok: matches the build") == 3
+    assert "code NettingLedger   0x" in stdout and "its code is the build's" in stdout
     assert (
         "immutables" in stdout and "ok: token, positions and market point at each other" in stdout
     )
@@ -122,6 +123,32 @@ def test_tampered_code_at_a_deployed_address_is_detected(
         in stdout
     )
     assert stdout.count("ok: matches the build") == 2
+    assert "on-chain code does not match the build" in stderr
+
+
+def test_a_linked_library_swapped_for_other_code_is_detected(
+    node: AnvilNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FlexMarket's own code masks the library's address, so its comparison passes; the
+    library (run by DELEGATECALL on the market's storage) must be checked at that address."""
+    monkeypatch.setenv(KEY_ENV, node.private_keys[1])
+    nets, out = _networks(tmp_path, node), tmp_path / "deployment.json"
+    assert _deploy("--network", "dev", "--networks", str(nets), "--out", str(out))[0] == 0
+    deployment = Deployment.load(out)
+    (_lib, start, length), *_ = compile_contracts()["FlexMarket"].runtime_link_references
+    market_code = rpc_call(node.rpc_url, "eth_getCode", [deployment.market, "latest"])
+    library = "0x" + market_code[2 + 2 * start : 2 + 2 * (start + length)]
+    body = bytearray(bytes.fromhex(rpc_call(node.rpc_url, "eth_getCode", [library, "latest"])[2:]))
+    body[-40] ^= 0x01  # one flipped bit in the library's runtime code
+    set_code = "hardhat_setCode" if node.kind == "hardhat" else "anvil_setCode"
+    rpc_call(node.rpc_url, set_code, [library, "0x" + body.hex()])
+
+    code, stdout, stderr = _deploy(
+        "--verify", "--network", "dev", "--networks", str(nets), "--out", str(out)
+    )
+    assert code == 1, stdout + stderr
+    assert stdout.count("ok: matches the build") == 3  # FlexMarket itself still compares equal
+    assert f"code NettingLedger   {library} MISMATCH: code differs from the build" in stdout
     assert "on-chain code does not match the build" in stderr
 
 

@@ -91,13 +91,21 @@ _banner_shown = False
 
 
 def new_highs() -> Any:
-    """A ``highspy.Highs``; the first one per process prints a banner on C stdout, which would
-    corrupt a JSON stdout, so that one is created with fd 1 pointed at stderr."""
+    """A single-threaded ``highspy.Highs``; the first one per process prints a banner on C
+    stdout, which would corrupt a JSON stdout, so that one is created with fd 1 pointed at
+    stderr.
+
+    Single-threaded because HiGHS' scheduler is process-wide and starts with the thread count
+    of the first solve: an LP with the default count first (the agents' envelope LP) makes
+    every later ``threads=1`` solve (the clearing) stop with "Not Set" (see
+    :func:`pin_highs_threads`). A caller that wants more threads sets them itself."""
     global _banner_shown
     import highspy
 
     if _banner_shown:
-        return highspy.Highs()  # type: ignore[no-untyped-call]
+        h = highspy.Highs()  # type: ignore[no-untyped-call]
+        h.setOptionValue("threads", 1)
+        return h
     sys.stdout.flush()
     saved = os.dup(1)
     try:
@@ -108,6 +116,7 @@ def new_highs() -> Any:
         os.dup2(saved, 1)
         os.close(saved)
     _banner_shown = True
+    h.setOptionValue("threads", 1)
     return h
 
 

@@ -83,3 +83,20 @@ def test_normal_run_has_no_fallback_field() -> None:
     assert result.solver.fallback_reason is None
     assert "fallback_reason" not in json.loads(result.to_canonical())["solver"]
     assert "fallback_reason" not in json.loads(result.model_dump_json())["solver"]
+
+
+def test_an_envelope_lp_solved_first_leaves_the_clearing_on_highs() -> None:
+    """The agents' envelope LP (``market.agents.flex_lp``) takes its HiGHS from ``new_highs``
+    without setting threads; solved first in a process (an FSP gateway, a test worker), it
+    must not start HiGHS' scheduler multi-threaded and push the clearing to CBC."""
+    child = _CHILD.replace('h.setOptionValue("threads", 2)\n', "")
+    assert child != _CHILD
+    out = subprocess.run(
+        [sys.executable, "-c", child],
+        input=_hand_case().model_dump_json().encode(),
+        capture_output=True,
+        check=True,
+        timeout=300,
+    )
+    result = ResultBundle.model_validate_json(out.stdout)
+    assert (result.solver.name, result.solver.fallback_reason) == ("highs", None)

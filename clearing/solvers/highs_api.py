@@ -95,9 +95,9 @@ def new_highs() -> Any:
     stdout, which would corrupt a JSON stdout, so that one is created with fd 1 pointed at
     stderr.
 
-    Single-threaded because HiGHS' scheduler is process-wide and starts with the thread count
-    of the first solve: an LP with the default count first (the agents' envelope LP) makes
-    every later ``threads=1`` solve (the clearing) stop with "Not Set" (see
+    Single-threaded because HiGHS' scheduler keeps the thread count of the first solve that
+    starts it: an LP with the default count first (the agents' envelope LP) makes every later
+    ``threads=1`` solve there (the clearing) stop with "Not Set" (see
     :func:`pin_highs_threads`). A caller that wants more threads sets them itself."""
     global _banner_shown
     import highspy

@@ -25,8 +25,8 @@ from market.replay.simclock import Pacer
 async def run_sessions(ctx: ReplayContext, progress: ProgressFn) -> None:
     """Run every session of the scenario, each through all of :data:`PHASES`."""
     # The lifecycle worker (clearing) gets a thread of its own: HiGHS' scheduler is per thread
-    # and must start single-threaded there (see pin_highs_threads), while the agents' LPs run
-    # with HiGHS' defaults in asyncio's pool.
+    # and must start single-threaded there (see pin_highs_threads); the agents' LPs run in
+    # asyncio's pool, single-threaded too (new_highs).
     loop = asyncio.get_running_loop()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-worker") as pool:
         await loop.run_in_executor(pool, pin_highs_threads)

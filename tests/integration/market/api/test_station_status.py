@@ -96,6 +96,15 @@ def test_an_fsp_reports_its_own_stations_and_the_latest_status_is_shown(
              "stations.0.connected")  # fmt: skip
     _refused(lambda: fsp_a.send("/station-status", "station_status", {"stations": []}), 422,
              "stations")  # fmt: skip
+    oversized = {"stations": [{"station_id": f"S{i}", "connected": True} for i in range(1_001)]}
+    _refused(lambda: fsp_a.send("/station-status", "station_status", oversized), 422,
+             "stations")  # fmt: skip
+    nested: dict = {"connected": True}
+    for _ in range(200):
+        nested = {"station_id": nested}
+    detail = _refused(lambda: fsp_a.send("/station-status", "station_status",
+                                         {"stations": [nested]}), 400, "body")  # fmt: skip
+    assert "JSON nested" in detail
     envelope = fsp_a.sign(
         "station_status", _report(StationStatusItem(station_id="ST-A1", connected=True))
     )

@@ -141,6 +141,14 @@ def test_each_refusal_is_a_named_problem(chain, runtime, clients, api, delivered
     assert malformed.status == 422
     empty = _refused(lambda: cpo.post_readings_digests(s.session_id, []))
     assert empty.status == 422
+    one = digests[0].model_dump()
+    oversized = _refused(lambda: cpo.post_readings_digests(s.session_id, [one] * 10_001))
+    assert (oversized.status, oversized.field) == (422, "digests")
+    nested: dict = {"root": one["root"]}
+    for _ in range(200):
+        nested = {"station": nested}
+    deep = _refused(lambda: cpo.post_readings_digests(s.session_id, [nested]))
+    assert (deep.status, deep.field) == (400, "body")
 
     assert cpo.post_readings_digests(s.session_id, digests)["stored"] == len(digests)
     # a different digest for a stored station and ISP (the CPO re-signed a lower count)

@@ -196,16 +196,13 @@ def wait_bids(day: LiveDay, spec: SessionSpec, sid: str) -> None:
     if not requests:
         return
     start, end = _window(day, spec)
+    expected = {f.fsp_id: bids.expected_points(f.windows, start, end) for f in day.fsps}
 
     def missing() -> list[str]:
         return [
             f.fsp_id
             for f in day.fsps
-            if not bids.bid_done(
-                bids.expected_points(f.windows, start, end),
-                requests,
-                bids.log_events(f.log, sid),
-            )
+            if not bids.bid_done(expected[f.fsp_id], requests, bids.log_events(f.log, sid))
         ]
 
     late = _until_none(day, missing)

@@ -173,7 +173,12 @@ def load_period(engine: Engine, period: str) -> dict[str, Any] | None:
     }
 
 
-def load_periods(engine: Engine) -> list[dict[str, Any]]:
+def period_names(engine: Engine) -> list[str]:
+    """The netted periods, sorted."""
     with engine.connect() as conn:
-        names = [r.period for r in conn.execute(sa.select(periods.c.period))]
-    return [p for p in (load_period(engine, n) for n in sorted(names)) if p is not None]
+        return sorted(str(r.period) for r in conn.execute(sa.select(periods.c.period)))
+
+
+def load_periods(engine: Engine) -> list[dict[str, Any]]:
+    names = period_names(engine)
+    return [p for p in (load_period(engine, n) for n in names) if p is not None]

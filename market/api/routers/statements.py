@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlmodel import Session
@@ -41,7 +40,6 @@ from market.store.models.clearing_house import (
     StatementPublic,
     UserContributions,
 )
-from market.store.models.clearing_house import periods as ch_periods
 
 router = APIRouter(tags=["clearing house"])
 
@@ -148,8 +146,7 @@ def settled_periods(
         who = participant.lower()
         periods = store.load_periods(core.engine)
         return [p["period"] for p in periods if who in p["settlement"]["statements"]]
-    with core.engine.connect() as conn:
-        return sorted(str(r.period) for r in conn.execute(sa.select(ch_periods.c.period)))
+    return store.period_names(core.engine)
 
 
 @router.get("/statements/{period}", response_class=Response, responses=STATEMENT_RESPONSES)

@@ -48,7 +48,8 @@ class EmbeddedMarket:
 
 @contextmanager
 def embedded_market(*, own_store: bool = True) -> Iterator[EmbeddedMarket]:
-    """Start anvil, deploy with its first dev key as operator and admin; stop it on exit.
+    """Start anvil, deploy with its first dev key as operator, admin and clearing house;
+    stop it on exit.
 
     ``own_store``: a fresh SQLite file and bundle folder next to the chain (a store that
     remembers sessions of an earlier, vanished chain would only confuse the worker).
@@ -59,6 +60,8 @@ def embedded_market(*, own_store: bool = True) -> Iterator[EmbeddedMarket]:
         client = ChainClient(node.rpc_url, private_keys=[key], artifacts=compile_contracts())
         operator = client.add_account(key)
         contracts = deploy_market(client, deployer=operator)
+        market = contracts.market  # the operator nets too: netting is on by default
+        market.grant_role(market.role("CLEARING_HOUSE"), operator, sender=operator)
         path = contracts.deployment.save(folder / "deployment.json")
         yield EmbeddedMarket(
             rpc_url=node.rpc_url,

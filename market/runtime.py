@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,6 +23,8 @@ from market.errors import InvalidMessage
 from market.roles import RoleCache
 from market.settings import Settings
 from market.store.db import make_engine, upgrade
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from clearing.settlement.rules import SettlementRules
@@ -146,8 +149,9 @@ def attach_settlement(
 ) -> Worker:
     """Give a lifecycle worker the meter-oracle and clearing-house steps its keys allow.
 
-    Without ``oracle_key`` the verify step stays BLOCKED naming the setting; without
-    ``clearing_house_key`` sessions finalize without netting.  Hooks already set are kept.
+    Without ``oracle_key`` the verify step stays BLOCKED naming the setting. Netting is on
+    unless ``netting`` is false (:func:`clearing_house_account` says with which key; without
+    one, sessions finalize without netting and the log says so). Hooks already set are kept.
     ``digests`` supplies the CPOs' readings digests the verify step needs under terms that
     require them; by default those the CPOs posted to the service
     (``POST /sessions/{id}/readings-digests``); while one is missing the verify step stays
@@ -170,8 +174,8 @@ def attach_settlement(
             rules=rules,
             digests=digests if digests is not None else stored_digest_source(worker.engine),
         )
-    if worker.clearing_hook is None and settings.clearing_house_key:
-        house = ledger.client.add_account(settings.clearing_house_key)
+    house = clearing_house_account(settings, ledger) if worker.clearing_hook is None else None
+    if house is not None:
         fee_recipient = settings.fee_recipient or house
 
         def clearing_hook(s: MarketSession) -> str:
@@ -187,3 +191,28 @@ def attach_settlement(
 
         worker.clearing_hook = clearing_hook
     return worker
+
+
+def clearing_house_account(settings: Settings, ledger: Ledger) -> str | None:
+    """The account that sends ``settleNetting``, or None (netting off, said in the log).
+
+    ``clearing_house_key`` when set; else, in development, the operator's own account when it
+    holds CLEARING_HOUSE on-chain (the embedded chain grants it), so ``flexmarket serve`` nets
+    out of the box. Production never gets here without the key (``refuse_default_secrets``).
+    """
+    if not settings.netting:
+        log.warning("netting off (FLEXMARKET_NETTING=false): FINAL sessions are not netted")
+        return None
+    if settings.clearing_house_key:
+        return ledger.client.add_account(settings.clearing_house_key)
+    operator = ledger.operator
+    role = ledger.market.role("CLEARING_HOUSE")
+    if settings.mode == "development" and operator and ledger.market.has_role(role, operator):
+        log.info("netting with the development operator %s (holds CLEARING_HOUSE)", operator)
+        return operator
+    log.warning(
+        "netting off: no FLEXMARKET_CLEARING_HOUSE_KEY and the operator %s does not hold "
+        "CLEARING_HOUSE; set the key (or FLEXMARKET_NETTING=false to silence this)",
+        operator,
+    )
+    return None

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     oracle_key: str | None = None  # METER_ORACLE: attestDelivery
     arbiter_key: str | None = None  # ARBITER: resolve (flexmarket arbiter resolve)
     clearing_house_key: str | None = None  # CLEARING_HOUSE: settleNetting
+    # Net every FINAL session on-chain (settleNetting). On by default: in development without
+    # a clearing-house key the operator's key nets, if it holds CLEARING_HOUSE (the embedded
+    # chain grants it); production needs FLEXMARKET_CLEARING_HOUSE_KEY or netting=false.
+    netting: bool = True
     fee_recipient: str | None = None  # platform fees (default: the clearing-house address)
     settlement_rules: dict[str, Any] = {}
     # Request limits (market/api/limits.py, uvicorn options in `flexmarket serve`). The largest
@@ -126,6 +130,12 @@ def refuse_default_secrets(settings: Settings) -> None:
                 f"FLEXMARKET_{name.upper()}",
                 "is a publicly known anvil development key; use a key of your own",
             )
+    if settings.netting and not settings.clearing_house_key:
+        raise SettingError(
+            "FLEXMARKET_CLEARING_HOUSE_KEY",
+            "production mode nets every session on-chain: set it to the key holding "
+            "CLEARING_HOUSE, or turn netting off explicitly with FLEXMARKET_NETTING=false",
+        )
 
 
 def get_settings() -> Settings:

@@ -14,11 +14,19 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from eth_utils.address import to_checksum_address
+
 from adapters.chain.market_contract import FlexMarketContract
 from adapters.chain.tx import TxResult
 from market.clearing_house.statements import ReceivableLine, Statement
 
-__all__ = ["Receivable", "outstanding", "tx_receivables", "with_receivables"]
+__all__ = [
+    "Receivable",
+    "outstanding",
+    "repay_outstanding",
+    "tx_receivables",
+    "with_receivables",
+]
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,26 @@ def outstanding(market: FlexMarketContract, accounts: Iterable[str]) -> list[Rec
         pairs |= {(d.lower(), account) for d in market.receivable_debtors(account)}
     found = [Receivable(d, c, market.receivable(d, c)) for d, c in sorted(pairs)]
     return [r for r in found if r.amount_units]
+
+
+def repay_outstanding(
+    market: FlexMarketContract, debtors: Iterable[str], *, sender: str
+) -> list[tuple[Receivable, str]]:
+    """``repayReceivables`` for each debtor that owes someone and has credit to repay from;
+    returns each repayment with its transaction.
+
+    Why before ``settleNetting``: a debtor owes at most ``MAX_CREDITORS`` (256) creditors and
+    a netting that would record a 257th reverts; repaying stale debts first (from the credit
+    ``finalize`` just gave) keeps that list short. Bounded: one transaction per debtor at most
+    (a netting's members), each looping over at most 256 creditors on-chain.
+    """
+    out: list[tuple[Receivable, str]] = []
+    for debtor in sorted({d.lower() for d in debtors}):
+        if not market.receivable_creditors(debtor) or market.credits(debtor) == 0:
+            continue
+        tx = market.repay_receivables(to_checksum_address(debtor), sender=sender)
+        out += [(r, tx.tx_hash) for r in tx_receivables(tx)[1]]
+    return out
 
 
 def tx_receivables(tx: TxResult) -> tuple[list[Receivable], list[Receivable]]:
@@ -63,17 +91,23 @@ def with_receivables(
     recorded: Iterable[Receivable],
     repaid: Iterable[Receivable],
     tx_hash: str | None,
+    repaid_before: Iterable[tuple[Receivable, str]] = (),
 ) -> dict[str, Statement]:
     """The statements with each participant's receivable lines and what it still owes or is
-    owed; a participant without a statement this period gets none (its next one shows it)."""
+    owed; a participant without a statement this period gets none (its next one shows it).
+
+    ``repaid_before``: repayments sent before the netting (:func:`repay_outstanding`), each
+    with its own transaction."""
     lines: dict[str, list[ReceivableLine]] = defaultdict(list)
     left: dict[str, int] = defaultdict(int)
-    for kind, items, hash_ in (
-        ("brought_forward", brought, None),
-        ("recorded", recorded, tx_hash),
-        ("repaid", repaid, tx_hash),
-    ):
-        for r in items:
+    groups: list[tuple[str, list[tuple[Receivable, str | None]]]] = [
+        ("brought_forward", [(r, None) for r in brought]),
+        ("repaid", list(repaid_before)),
+        ("recorded", [(r, tx_hash) for r in recorded]),
+        ("repaid", [(r, tx_hash) for r in repaid]),
+    ]
+    for kind, items in groups:
+        for r, hash_ in items:
             for who, other, sign in ((r.creditor, r.debtor, 1), (r.debtor, r.creditor, -1)):
                 amount = sign * r.amount_units
                 lines[who].append(

@@ -24,7 +24,12 @@ from clearing.settlement.revenue import UserContribution
 from market.bundles import BundleStore
 from market.clearing_house import store
 from market.clearing_house.period import PeriodSettlement, SignedContract, settle_period
-from market.clearing_house.receivables import outstanding, tx_receivables, with_receivables
+from market.clearing_house.receivables import (
+    outstanding,
+    repay_outstanding,
+    tx_receivables,
+    with_receivables,
+)
 from market.errors import Conflict, NotFound
 from market.ledger import Ledger
 from market.lifecycle.terms import committed_terms
@@ -204,7 +209,9 @@ def settle_session(
 ) -> dict[str, Any]:
     """Per-session period: net market payouts + revenue sharing, ``settleNetting`` once.
 
-    Runs after ``finalize`` (which credits the FSPs). A debit the FSP's credit cannot cover
+    Runs after ``finalize`` (which credits the FSPs). Members that still owe earlier
+    receivables repay them first (``repay_outstanding``: stale debts first, and a debtor's
+    creditor list stays under the contract's bound). A debit the FSP's credit cannot cover
     does not revert: the contract records the rest as a receivable, repaid from its next
     credit; the stored statements show what was brought forward, recorded and repaid.
     """
@@ -234,6 +241,7 @@ def settle_session(
             _require_parties(ledger, period_id, members, amounts, recipient if fee else None)
             parties = [*members, *([recipient] if fee else [])]
             brought = outstanding(ledger.market, parties)
+            repaid_before = repay_outstanding(ledger.market, members, sender=clearing_house)
             tx = ledger.market.settle_netting(
                 period_id, members, amounts, fee, recipient, sender=clearing_house
             )
@@ -245,6 +253,7 @@ def settle_session(
                 recorded=recorded,
                 repaid=repaid,
                 tx_hash=tx_hash,
+                repaid_before=repaid_before,
             )
             result = result.model_copy(update={"statements": statements})
     body = canonical_json(json.loads(result.model_dump_json())).decode()

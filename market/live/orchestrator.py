@@ -107,6 +107,9 @@ def _market_env(sc: Scenario, chain: ReplayChain, report_dir: Path, port: int) -
         "FLEXMARKET_METER_GRACE_S": str(sc.market.meter_grace_s),
         "FLEXMARKET_SETTLEMENT_RULES": json.dumps(settlement_rules(sc).to_json_obj()),
         "FLEXMARKET_FEE_RECIPIENT": chain.operator.lower(),
+        # as the replay without --netting: the FSP gateways post no revenue-sharing contracts
+        # and name no netting payees yet, so the market does not net (the operator would)
+        "FLEXMARKET_NETTING": "false",
         "FLEXMARKET_ROLE_CACHE_TTL_S": "60",
         "FLEXMARKET_WORKER_POLL_S": "0.2",
         "FLEXMARKET_DSO_SESSIONS": "true",

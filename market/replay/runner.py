@@ -131,6 +131,7 @@ def run_replay(
             oracle_key=derived_key(scenario.seed, "meter-oracle"),
             settlement_rules=settlement_rules(scenario).to_json_obj(),
             clearing_house_key=derived_key(scenario.seed, "operator") if options.netting else None,
+            netting=options.netting,  # without --netting the report computes it off-chain
             fee_recipient=chain.operator.lower(),
             relay_commitments=True,  # the FSPs' commitments go on-chain in one relayed batch
         )

@@ -50,6 +50,16 @@ CASES = [
     ),
     (
         ["serve"],
+        {
+            "FLEXMARKET_MODE": "production",
+            "FLEXMARKET_TOKEN_SECRET": SECRET,
+            "FLEXMARKET_RPC_URL": "http://127.0.0.1:9",
+            "FLEXMARKET_OPERATOR_KEY": "0x" + "11" * 32,
+        },
+        "FLEXMARKET_CLEARING_HOUSE_KEY: production mode nets every session",
+    ),
+    (
+        ["serve"],
         {"FLEXMARKET_DEPLOYMENT_FILE": "/nonexistent/deployment.json"},
         "FLEXMARKET_DEPLOYMENT_FILE: is set but no chain is",
     ),

@@ -119,7 +119,8 @@ def test_penalty_beyond_payout_is_carried_forward_and_repaid(chain, runtime, cli
         market.withdraw(sender=chain.addresses["fsp_b"])
 
     # Period 2: FSP B delivers and shares 10 % with an EV user. Its payout is its next credit:
-    # the netting debits the incentive, then repays the DSO from what is left.
+    # the clearing house first repays the DSO from it (repayReceivables: stale debts first),
+    # then the netting debits the incentive from what is left; what that lacks is owed.
     second = _deliver_and_finalize(chain, runtime, clients, b_delivers=True, again=True)
     payout = paid(4 * energy(ORDER_W, 900), PRICE_B)
     user = _share_revenue(chain, runtime, clients, second, fsp_b)
@@ -127,16 +128,43 @@ def test_penalty_beyond_payout_is_carried_forward_and_repaid(chain, runtime, cli
     out = _settle(runtime, second, house, platform)
     assert out["action"] == "settled"
     incentive = payout * 100_000 // 1_000_000
-    repaid = min(payout - incentive, penalty)
-    assert market.credits(user) == incentive
+    repaid = min(payout, penalty)
+    user_paid = min(incentive, payout - repaid)
     assert market.credits(dso) == dso_before + repaid
-    assert market.credits(fsp_b) == payout - incentive - repaid
+    assert market.credits(user) == user_paid
+    assert market.credits(fsp_b) == payout - repaid - user_paid
     assert market.receivable(fsp_b, dso) == penalty - repaid
+    assert market.receivable(fsp_b, user.lower()) == incentive - user_paid
     saved = store.load_period(runtime.engine, second)
     assert saved is not None
     b_second = saved["settlement"]["statements"][fsp_b]
-    assert b_second["receivables"] == [
-        {"kind": "brought_forward", "counterparty": dso, "amount_units": -penalty, "tx_hash": None},
-        {"kind": "repaid", "counterparty": dso, "amount_units": -repaid, "tx_hash": out["tx_hash"]},
-    ]
-    assert b_second["outstanding_receivable_units"] == -(penalty - repaid)
+    lines = b_second["receivables"]
+    assert lines[0] == {
+        "kind": "brought_forward",
+        "counterparty": dso,
+        "amount_units": -penalty,
+        "tx_hash": None,
+    }
+    repay_tx = lines[1]["tx_hash"]
+    assert lines[1] == {
+        "kind": "repaid",
+        "counterparty": dso,
+        "amount_units": -repaid,
+        "tx_hash": repay_tx,
+    }
+    assert repay_tx.startswith("0x") and repay_tx != out["tx_hash"]  # its own transaction
+    recorded = [ln for ln in lines[2:] if ln["kind"] == "recorded"]
+    owed_user = incentive - user_paid
+    assert recorded == (
+        [
+            {
+                "kind": "recorded",
+                "counterparty": user.lower(),
+                "amount_units": -owed_user,
+                "tx_hash": out["tx_hash"],
+            }
+        ]
+        if owed_user
+        else []
+    )
+    assert b_second["outstanding_receivable_units"] == -(penalty - repaid) - owed_user

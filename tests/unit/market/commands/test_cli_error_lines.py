@@ -54,6 +54,10 @@ def test_unknown_errors_point_at_debug() -> None:
             },
             "FLEXMARKET_ORACLE_KEY",
         ),
+        (  # netting is on by default: production needs the clearing house's own key
+            {"token_secret": "s" * 32, "rpc_url": "http://n", "operator_key": "0x" + "11" * 32},
+            "FLEXMARKET_CLEARING_HOUSE_KEY",
+        ),
     ],
 )
 def test_production_mode_refuses_default_secrets(fields: dict[str, str], setting: str) -> None:
@@ -65,5 +69,16 @@ def test_production_mode_refuses_default_secrets(fields: dict[str, str], setting
 
 def test_production_mode_with_own_secrets_and_development_mode_pass() -> None:
     own = {"token_secret": "s" * 32, "rpc_url": "http://n", "operator_key": "0x" + "11" * 32}
-    refuse_default_secrets(Settings(mode="production", **own))  # type: ignore[arg-type]
+    house = {"clearing_house_key": "0x" + "22" * 32}
+    refuse_default_secrets(Settings(mode="production", **own, **house))  # type: ignore[arg-type]
+    refuse_default_secrets(Settings(mode="production", netting=False, **own))  # type: ignore[arg-type]
     refuse_default_secrets(Settings())  # development: the service makes up what is missing
+
+
+def test_production_netting_refusal_names_the_key_and_the_way_out() -> None:
+    own = {"token_secret": "s" * 32, "rpc_url": "http://n", "operator_key": "0x" + "11" * 32}
+    with pytest.raises(SettingError) as err:
+        refuse_default_secrets(Settings(mode="production", **own))  # type: ignore[arg-type]
+    line = str(err.value)
+    assert line.startswith("FLEXMARKET_CLEARING_HOUSE_KEY: ") and "\n" not in line
+    assert "FLEXMARKET_NETTING=false" in line

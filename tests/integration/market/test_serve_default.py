@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from eth_abi import encode
+from eth_utils import keccak
 from market_helpers import free_port, new_id
 
 from adapters.chain.deploy import dev_private_keys
@@ -92,14 +94,27 @@ def test_serve_without_configuration_embeds_a_chain(tmp_path) -> None:
                     break
             stream.close()
         assert states == ["PENDING", "OPEN"]
+        # netting is on by default: the embedded chain's operator holds CLEARING_HOUSE, so the
+        # worker nets FINAL sessions with it
+        rpc = re.search(r"embedded chain (http://127\.0\.0\.1:\d+)", log.read_text())
+        assert rpc, stderr()
+        assert _has_role(rpc.group(1), deployment["market"], "CLEARING_HOUSE_ROLE", op.address)
 
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-        rpc = re.search(r"embedded chain (http://127\.0\.0\.1:\d+)", log.read_text())
-        assert rpc, stderr()
         with pytest.raises(httpx.HTTPError):  # the embedded anvil stopped with the server
             httpx.post(rpc.group(1), json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"})
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def _has_role(rpc: str, market: str, role: str, account: str) -> bool:
+    """``hasRole(keccak256(role), account)`` by a bare ``eth_call``."""
+    data = keccak(text="hasRole(bytes32,address)")[:4] + encode(
+        ["bytes32", "address"], [keccak(text=role), account]
+    )
+    call = {"to": market, "data": "0x" + data.hex()}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": [call, "latest"]}
+    return int(httpx.post(rpc, json=body).json()["result"], 16) == 1

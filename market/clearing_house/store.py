@@ -21,6 +21,7 @@ from market.clearing_house.period import SignedContract
 from market.store.models.clearing_house import (
     contributions,
     dispute_evidence,
+    period_participants,
     periods,
     resolutions,
     revenue_contracts,
@@ -152,12 +153,20 @@ def load_resolution(engine: Engine, session_id: str) -> dict[str, Any] | None:
 def save_period(
     engine: Engine, *, period: str, period_id: str, settlement_json: str, tx_hash: str | None
 ) -> None:
+    """The period's settlement, and who has a statement in it (``periods_of``)."""
     _upsert(
         engine,
         periods,
         {"period": period},
         {"period_id": period_id, "settlement_json": settlement_json, "tx_hash": tx_hash},
     )
+    who = sorted(json.loads(settlement_json).get("statements", {}))
+    with engine.begin() as conn:
+        conn.execute(period_participants.delete().where(period_participants.c.period == period))
+        if who:
+            conn.execute(
+                period_participants.insert(), [{"participant": w, "period": period} for w in who]
+            )
 
 
 def load_period(engine: Engine, period: str) -> dict[str, Any] | None:
@@ -177,6 +186,15 @@ def period_names(engine: Engine) -> list[str]:
     """The netted periods, sorted."""
     with engine.connect() as conn:
         return sorted(str(r.period) for r in conn.execute(sa.select(periods.c.period)))
+
+
+def periods_of(engine: Engine, participant: str) -> list[str]:
+    """The netted periods holding a statement of ``participant`` (lower-case), sorted."""
+    query = sa.select(period_participants.c.period).where(
+        period_participants.c.participant == participant.lower()
+    )
+    with engine.connect() as conn:
+        return sorted(str(r.period) for r in conn.execute(query))
 
 
 def load_periods(engine: Engine) -> list[dict[str, Any]]:

@@ -143,9 +143,7 @@ def settled_periods(
     A page asks for a statement only once it is listed here: a refused fetch is a console
     error in the browser."""
     if participant is not None:
-        who = participant.lower()
-        periods = store.load_periods(core.engine)
-        return [p["period"] for p in periods if who in p["settlement"]["statements"]]
+        return store.periods_of(core.engine, participant)
     return store.period_names(core.engine)
 
 

@@ -1,5 +1,5 @@
 """Clearing-house resources: revenue-sharing contracts, user contributions, dispute evidence
-and resolutions, settled periods (netting + statements).
+and resolutions, settled periods (netting + statements) and who has a statement in each.
 
 The tables are plain SQLAlchemy Core on their own ``MetaData`` (the clearing house reads and
 writes them with Core); migration 0002 creates them. Bodies are canonical JSON text; amounts
@@ -60,6 +60,14 @@ periods = sa.Table(
     sa.Column("period_id", sa.String(66), nullable=False),
     sa.Column("settlement_json", sa.Text, nullable=False),
     sa.Column("tx_hash", sa.String(66), nullable=True),
+)
+# Who has a statement in which period (migration 0012): ``GET /statements?participant=``
+# reads one participant's rows by the primary key's prefix instead of every period's JSON.
+period_participants = sa.Table(
+    "ch_period_participants",
+    metadata,
+    sa.Column("participant", sa.String(42), primary_key=True),
+    sa.Column("period", sa.String(64), primary_key=True),
 )
 
 

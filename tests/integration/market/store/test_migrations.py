@@ -19,6 +19,7 @@ CH_TABLES = {
     "ch_dispute_evidence",
     "ch_dispute_resolutions",
     "ch_periods",
+    "ch_period_participants",
 }
 
 

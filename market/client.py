@@ -369,6 +369,12 @@ class MarketClient:
         path = f"/sessions/{session_id}/disputes/resolution/bundle"
         return self._check(self._http.get(path)).content
 
+    def netted_periods(self, participant: str | None = None) -> list[str]:
+        """The periods (session ids) the clearing house netted (public), or those holding a
+        statement of ``participant``."""
+        params = {"participant": participant} if participant else None
+        return [str(p) for p in _json(self._check(self._http.get("/statements", params=params)))]
+
     def statement(self, period: str, *, fmt: str = "json", participant: str | None = None) -> Any:
         """Own statement of a period (sign in first): dict for json, text for csv / xml."""
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None

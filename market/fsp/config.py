@@ -13,13 +13,14 @@ import re
 import ssl
 import uuid
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adapters.ocpp.tls import server_context
 from clearing.messages import Code
 from market.agents.stays import AnnouncedStay
+from market.clearing_house.period import SignedContract
 from market.config_file import ConfigError, read_yaml, validate_config
 
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -131,6 +132,17 @@ class OffersConfig(_Strict):
     lead_s: int = Field(default=600, gt=0)
 
 
+class NettingConfig(_Strict):
+    """Revenue sharing through the market's clearing house (issue 19): the contracts the
+    gateway posts (each signed by all its parties beforehand) and whose EV each user drives
+    (EV id -> the user's pseudonymous address, the contracts' ``ev_user``). With it the gateway
+    posts each session's user contributions, names the netting's payees on-chain, and
+    withdraws only once the market netted the session."""
+
+    contracts: list[SignedContract] = []
+    ev_users: dict[str, Annotated[str, Field(pattern=r"^0x[0-9a-f]{40}$")]] = {}
+
+
 class FspGatewayConfig(_Strict):
     """The whole ``fsp.yaml``."""
 
@@ -148,6 +160,7 @@ class FspGatewayConfig(_Strict):
     offers: OffersConfig = OffersConfig()
     poll_s: int = Field(default=5, gt=0, le=3600)
     statements_dir: str | None = Field(default=None, min_length=1)
+    netting: NettingConfig | None = None
 
     @model_validator(mode="after")
     def _cross(self) -> FspGatewayConfig:

@@ -35,6 +35,7 @@ from market.fsp.consent import Purpose
 from market.fsp.cpo import CpoDigests
 from market.fsp.ev_store import EvUserStore
 from market.fsp.fleet_state import EvseState, announced_fleet_ev, fleet
+from market.fsp.netting import is_netted, share_revenue
 from market.fsp.outbox import relay
 from market.fsp.statements import build_statements, keep_itemised, write_statement_files
 from market.fsp.store import GatewayStore
@@ -79,6 +80,7 @@ class FspGateway:
     campaigned: set[str] = field(default_factory=set)  # sessions recorded as campaigns
     woken: Callable[[], bool] = lambda: False  # a market event came: relaying yields the pass
     cpo: CpoDigests | None = None  # the CSMS signing readings digests for the stations' CPO
+    posted: set[str] = field(default_factory=set)  # revenue contracts this process posted
     ev: EvUserStore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -316,8 +318,9 @@ class FspGateway:
         verified = [
             as_message(FlexOrder, o["body"]) for o in self.store.orders_of(sid) if o["verified"]
         ]
-        agent = self.agent(row)
-        result = agent.dispatch(verified)
+        result = self.agent(row).dispatch(verified)
+        if self.cfg.netting is not None:  # before the plan is kept: a restart posts again
+            share_revenue(self.participant, self.cfg.netting, sid, result, self.posted, self.log)
         for cp, shortfalls in result.shortfalls.items():
             self.log(
                 {
@@ -391,13 +394,15 @@ class FspGateway:
     # ---- after FINAL --------------------------------------------------------------------------
 
     def settle(self, row: dict[str, Any]) -> None:
-        """Withdraw the credits once per FINAL session; share its attested payout among the
-        EVSEs by the flexibility each delivered and keep each EV user's statement (also as a
-        file under ``statements_dir``). Each step is recorded, so a restart finishes it."""
+        """Withdraw the credits once per FINAL session (netted first, with ``netting``); share
+        its payout among the EVSEs by the flexibility each delivered and keep each EV user's
+        statement (also under ``statements_dir``). Each step is recorded: a restart finishes it."""
         sid = str(row["id"])
         record = self.ev.payout(sid)
         if record is not None and "shares" in record:
             return
+        if record is None and self.cfg.netting and not is_netted(self.participant, sid):
+            return  # withdrawn before the netting, the credit could not pay the netting's debits
         if record is None:
             rows = self.participant.settlements(sid)
             payout = sum(int(r.get("payout_units", 0)) for r in rows if "reserved_units" in r)

@@ -137,10 +137,12 @@ def fsp_config(
     rpc_url: str,
     ports: Ports,
     database: str,
+    netting: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One FSP gateway's config: its stations (those its EVs park at) with the EVSEs and
     asset ids the replay registers, its CSMS and API ports, chain clock, fast polling, and
-    the EV stays its users announce (the replay's FSP plans the same ones)."""
+    the EV stays its users announce (the replay's FSP plans the same ones), and its
+    ``netting`` section (``market.live.clearing.fsp_netting``) when it shares revenue."""
     owners = station_owners(scenario, stays)
     index = {s.id: i for i, s in enumerate(sorted(scenario.stations, key=lambda s: s.id))}
     cpo_of = {s.id: _cpo_index(scenario)[s.cpo] for s in scenario.stations}
@@ -169,7 +171,7 @@ def fsp_config(
         )
     if not stations:
         raise LiveError(f"participants.{fsp}: no EV of this FSP parks at any station")
-    return {
+    out: dict[str, Any] = {
         "market_url": api_url,
         "key_env": KEY_ENV,
         "rpc_url": rpc_url,
@@ -191,6 +193,9 @@ def fsp_config(
             if owners[s.station] == fsp
         ],
     }
+    if netting is not None:
+        out["netting"] = netting
+    return out
 
 
 def role_env(scenario: Scenario, who: str, stations: list[str] | None = None) -> dict[str, str]:

@@ -29,6 +29,7 @@ from market.audit.kept_chain import CHAIN_STATE_FILE, DEPLOYMENT_FILE, keep_chai
 from market.client import ApiError, MarketClient
 from market.live import configs, phases
 from market.live.bids import StayWindow
+from market.live.clearing import clearing_house_section, fsp_netting
 from market.live.procs import LiveError, Supervisor, wait_until
 from market.live.report import live_report
 from market.participant.onchain import ChainAccount
@@ -37,6 +38,7 @@ from market.replay.derive import derived_key, derived_secret
 from market.replay.grid import ReplayGrid, check_scenario
 from market.replay.scenario import Scenario, SessionSpec
 from market.replay.world import onchain_role, settlement_rules, station_address, stays
+from market.store.db import make_engine
 
 Progress = Callable[[str], None]
 START_TIMEOUT_S = 120.0
@@ -107,9 +109,8 @@ def _market_env(sc: Scenario, chain: ReplayChain, report_dir: Path, port: int) -
         "FLEXMARKET_METER_GRACE_S": str(sc.market.meter_grace_s),
         "FLEXMARKET_SETTLEMENT_RULES": json.dumps(settlement_rules(sc).to_json_obj()),
         "FLEXMARKET_FEE_RECIPIENT": chain.operator.lower(),
-        # as the replay without --netting: the FSP gateways post no revenue-sharing contracts
-        # and name no netting payees yet, so the market does not net (the operator would)
-        "FLEXMARKET_NETTING": "false",
+        # the clearing house nets every session, as the replay's (the operator's key)
+        "FLEXMARKET_CLEARING_HOUSE_KEY": derived_key(sc.seed, "operator"),
         "FLEXMARKET_ROLE_CACHE_TTL_S": "60",
         "FLEXMARKET_WORKER_POLL_S": "0.2",
         "FLEXMARKET_DSO_SESSIONS": "true",
@@ -244,6 +245,7 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
                     rpc_url=chain.rpc_url,
                     ports=ports,
                     database=f"sqlite:///{report_dir / 'fsp' / f'fsp-{fsp}.db'}",
+                    netting=fsp_netting(sc, chain, all_stays, fsp),
                 ),
             )
             sup.start(
@@ -327,6 +329,13 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
         for spec in sorted(sc.sessions, key=lambda s: (sc.at(s.gate_closure), s.id)):
             _run_session(day, spec)
         report = live_report(sc, chain, op, day.session_ids)
+        engine = make_engine(f"sqlite:///{report_dir}/market.db")
+        try:
+            report["clearing_house"] = clearing_house_section(
+                sc, chain, engine, report_dir / "bundles", sorted(day.session_ids.values())
+            )
+        finally:
+            engine.dispose()
         op.close()
         for role in [r for r in sup.children if r.startswith("stations-")]:
             sup.stop(role)

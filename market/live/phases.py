@@ -262,8 +262,8 @@ def delivery(day: LiveDay, spec: SessionSpec) -> None:
 
 
 def settle(day: LiveDay, spec: SessionSpec, sid: str) -> None:
-    """After the meter grace the worker verifies; after the challenge window it finalizes;
-    then the DSO gateway writes its statements."""
+    """After the meter grace the worker verifies; after the challenge window it finalizes
+    and nets; then each FSP gateway withdraws and the DSO gateway writes its statements."""
     sc = day.scenario
     end = sc.at(spec.delivery_end)
     day.control.warp_to(end + sc.market.meter_grace_s)
@@ -272,6 +272,19 @@ def settle(day: LiveDay, spec: SessionSpec, sid: str) -> None:
     verified_at = max(day.control.block_timestamp(), end + sc.market.meter_grace_s)
     day.control.warp_to(verified_at + int(row.get("challenge_window_s", 0)) + 1)
     day.wait_state(sid, ("FINAL",), f"{spec.id}: final")
+    wait_until(  # the worker's clearing step: then each FSP gateway withdraws what is left
+        f"{spec.id}: the clearing house nets the session",
+        lambda: sid in day.operator.netted_periods(),
+        day.supervisor,
+        timeout_s=PHASE_TIMEOUT_S,
+    )
+    for fsp in day.fsps:
+        wait_until(
+            f"{spec.id}: {fsp.fsp_id} gateway settles",
+            lambda fsp=fsp: any(e.get("event") == "settled" for e in bids.log_events(fsp.log, sid)),
+            day.supervisor,
+            timeout_s=PHASE_TIMEOUT_S,
+        )
     if day.operator.requests(sid):
         statements = day.dso_out / "statements" / f"{sid}.json"
         wait_until(

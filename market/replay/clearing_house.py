@@ -16,15 +16,17 @@ receivable_units`` for every party.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from sqlmodel import Session, select
 
+from adapters.chain.market_contract import FlexMarketContract
 from market.clearing_house.receivables import outstanding
 from market.replay.context import ReplayContext
 from market.store import models as m
 
-__all__ = ["ROLES", "clearing_house_section"]
+__all__ = ["ROLES", "clearing_house_section", "parties_of"]
 
 #: Party roles of the section, in the order the parties are listed.
 ROLES = ("DSO", "EMSP", "FLEET_OPERATOR", "BUILDING_MANAGER", "CPO", "EV_USER", "PLATFORM")
@@ -72,8 +74,18 @@ def clearing_house_section(ctx: ReplayContext) -> dict[str, Any]:
                 statement[address] += st.onchain_position_units
         for address, credit in run.credited.items():
             withdrawable[address] += credit
-    roles = _roles(ctx)
-    market = ctx.chain.contracts.market
+    parties = parties_of(ctx.chain.contracts.market, _roles(ctx), statement, withdrawable)
+    return {"settled_on_chain": settled, "parties": parties}
+
+
+def parties_of(
+    market: FlexMarketContract,
+    roles: Mapping[str, str],
+    statement: Mapping[str, int],
+    withdrawable: Mapping[str, int],
+) -> list[dict[str, Any]]:
+    """The section's parties (roles in ``ROLES`` only), with what the chain still records as
+    owed to (+) or by (-) each, in role then address order. ``live`` builds its own too."""
     parties = []
     for address, role in roles.items():
         if role not in ROLES:
@@ -93,4 +105,4 @@ def clearing_house_section(ctx: ReplayContext) -> dict[str, Any]:
             }
         )
     parties.sort(key=lambda p: (ROLES.index(p["role"]), p["address"]))
-    return {"settled_on_chain": settled, "parties": parties}
+    return parties

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,8 @@ from market.clearing_house.period import PeriodSettlement, SignedContract, contr
 from market.clearing_house.service import session_period
 from market.replay.context import NettingOutcome, ReplayContext, SessionRun
 from market.replay.derive import derived_key, derived_uuid, pseudonym
+from market.replay.scenario import Scenario
+from market.replay.world import Stay
 
 ZERO_ADDRESS = "0x" + "00" * 20
 
@@ -47,6 +50,47 @@ def user_id(user: str) -> str:
     return f"user:{user}"
 
 
+def user_contract(
+    sc: Scenario,
+    addresses: Mapping[str, str],
+    operator: str,
+    fsp: str,
+    ev_user: str,
+    stay: Stay,
+) -> RevenueShareContract:
+    """The scenario's revenue-sharing contract of ``fsp`` with one EV user (its ``contracts``
+    entry; the CPO of the station of ``stay``, the user's EV with the lowest id), unsigned.
+    ``live`` builds the same ones for its FSP gateways."""
+    terms = next(c for c in sc.contracts if c.fsp == fsp)
+    cpo = next(st.cpo for st in sc.stations if st.id == stay.station)
+    midnight = int(dt.datetime.combine(sc.period.day, dt.time(0), tzinfo=dt.UTC).timestamp())
+    user = stay.ev.user or stay.ev.id
+    incentive: dict[str, Any] = (
+        {"user_incentive_mode": "percent", "user_incentive_ppm": terms.ev_user_incentive_ppm}
+        if terms.ev_user_incentive_ppm
+        else {
+            "user_incentive_mode": "per_kwh",
+            "user_incentive_per_kwh_shifted_units": stay.ev.incentive_per_kwh_units,
+        }
+    )
+    return RevenueShareContract(
+        contract_id=derived_uuid(sc.seed, "contract", fsp, user),
+        fsp=addresses[fsp].lower(),
+        ev_user=ev_user,
+        fleet_operator=addresses[terms.fleet_operator].lower()
+        if terms.fleet_operator
+        else ZERO_ADDRESS,
+        cpo=addresses[cpo].lower(),
+        platform=operator.lower(),
+        fleet_share_ppm=terms.fleet_share_ppm,
+        cpo_fee_per_kwh_units=terms.cpo_fee_per_kwh_units,
+        platform_fee_ppm=terms.platform_fee_ppm or sc.market.platform_fee_ppm,
+        valid_from=midnight - 7 * 86400,
+        valid_until=midnight + 30 * 86400,
+        **incentive,
+    )
+
+
 def revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
     """Contracts (signed by every party) and contributions from the FSPs' dispatch plans."""
     sc, chain = ctx.scenario, ctx.chain
@@ -63,9 +107,7 @@ def revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
         return address
 
     contract_of = {c.fsp: c for c in sc.contracts}
-    cpo_of = {st.id: st.cpo for st in sc.stations}
     stay_of = {s.ev.id: s for s in ctx.stays}
-    midnight = int(dt.datetime.combine(sc.period.day, dt.time(0), tzinfo=dt.UTC).timestamp())
     out = RevenueSharing(contracts={}, contributions={}, names=names, user_keys=user_keys)
     for fsp, plan in sorted(run.plans.items()):
         terms = contract_of.get(fsp)
@@ -80,33 +122,13 @@ def revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
             per_user[user][1] += inc.discharged_wh
             first_ev.setdefault(user, inc.ev_id)
         for user, (shifted, discharged) in sorted(per_user.items()):
-            stay = stay_of[first_ev[user]]
-            incentive: dict[str, Any] = (
-                {
-                    "user_incentive_mode": "percent",
-                    "user_incentive_ppm": terms.ev_user_incentive_ppm,
-                }
-                if terms.ev_user_incentive_ppm
-                else {
-                    "user_incentive_mode": "per_kwh",
-                    "user_incentive_per_kwh_shifted_units": stay.ev.incentive_per_kwh_units,
-                }
-            )
-            contract = RevenueShareContract(
-                contract_id=derived_uuid(sc.seed, "contract", fsp, user),
-                fsp=chain.addresses[fsp].lower(),
-                ev_user=user_address(user),
-                fleet_operator=chain.addresses[terms.fleet_operator].lower()
-                if terms.fleet_operator
-                else ZERO_ADDRESS,
-                cpo=chain.addresses[cpo_of[stay.station]].lower(),
-                platform=chain.operator.lower(),
-                fleet_share_ppm=terms.fleet_share_ppm,
-                cpo_fee_per_kwh_units=terms.cpo_fee_per_kwh_units,
-                platform_fee_ppm=terms.platform_fee_ppm or sc.market.platform_fee_ppm,
-                valid_from=midnight - 7 * 86400,
-                valid_until=midnight + 30 * 86400,
-                **incentive,
+            contract = user_contract(
+                sc,
+                chain.addresses,
+                chain.operator,
+                fsp,
+                user_address(user),
+                stay_of[first_ev[user]],
             )
             signatures = tuple(
                 sign_contract(

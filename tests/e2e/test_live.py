@@ -89,12 +89,34 @@ def _money(report: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _netting(report: dict[str, Any]) -> dict[str, Any]:
+    """The clearing house's outcome per party (issue 19): what its statements credit it, what
+    it withdrew or may withdraw on-chain, and what the chain still records as owed."""
+    section = report["clearing_house"]
+    assert section["settled_on_chain"]
+    parties = {}
+    for p in section["parties"]:
+        assert p["statement_units"] == p["withdrawable_units"] + p["receivable_units"], p
+        parties[p["address"]] = (
+            p["role"],
+            p["statement_units"],
+            p["withdrawable_units"],
+            p["receivable_units"],
+        )
+    return parties
+
+
 def test_live_settlement_equals_replay(lived, replayed) -> None:
-    """The FSP gateway plans the stays the scenario announces, as the replay's FSP does."""
+    """The FSP gateway plans the stays the scenario announces, as the replay's FSP does; its
+    revenue-sharing contracts and contributions are netted on-chain as the replay's are."""
     _, folder = lived
     live = json.loads((folder / "report.json").read_text())
     replay, _ = replayed("uc4-1-isle-of-wight")
     assert _money(live) == _money(replay)
+    netting = _netting(live)
+    assert netting == _netting(replay)
+    roles = {role for role, *_ in netting.values()}
+    assert {"EV_USER", "CPO", "FLEET_OPERATOR", "PLATFORM"} <= roles  # paid by the netting
 
 
 INTRADAY = ROOT / "scripts" / "scenarios" / "uc4-3-terni-intraday.yaml"
@@ -117,6 +139,7 @@ def test_live_intraday_settlement_equals_replay(tmp_path: Path, replayed) -> Non
     replay, _ = replayed("uc4-3-terni-intraday")
     assert len(live["sessions"]) == 3
     assert _money(live) == _money(replay)
+    assert _netting(live) == _netting(replay)
 
 
 def test_ctrl_c_stops_every_role(tmp_path: Path) -> None:

@@ -246,3 +246,17 @@ def test_statements_dir_is_relative_to_the_config_file(tmp_path: Path) -> None:
     assert parse_config(_base()).statements_path(tmp_path / "fsp.yaml") is None
     cfg = parse_config(_base(statements_dir="out/statements"))
     assert cfg.statements_path(tmp_path / "fsp.yaml") == tmp_path / "out" / "statements"
+
+
+def test_netting_section_parses_and_refuses_a_bad_user_address_by_its_path() -> None:
+    """Issue 19: the signed contracts and each EV's user address the gateway nets with."""
+    alice = "0x" + "a1" * 20
+    cfg = parse_config(_base(netting={"ev_users": {"ev-1": alice}}))
+    assert cfg.netting is not None and cfg.netting.ev_users == {"ev-1": alice}
+    assert parse_config(_base()).netting is None  # no section: no revenue sharing
+    with pytest.raises(FspConfigError) as err:
+        parse_config(_base(netting={"ev_users": {"ev-1": alice.upper()}}))
+    assert err.value.field == "netting.ev_users.ev-1"
+    with pytest.raises(FspConfigError) as err:
+        parse_config(_base(netting={"contracts": [{"contract": {}}]}))
+    assert err.value.field == "netting.contracts[0].contract.contract_id"

@@ -1,0 +1,84 @@
+"""The FSP gateway's side of the clearing house (issue 19), from its ``netting`` config.
+
+After it dispatched a session's orders the gateway posts its signed revenue-sharing contracts
+and each EV user's contribution (the energy the dispatch plan shifted and discharged per user,
+as the replay's FSP reports it), and names on-chain the accounts the netting may pay: its
+contracts' parties and the session's DSOs (uncovered penalties), only those not named yet.
+It withdraws a FINAL session's credit only once the market netted it: withdrawn first, the
+credit would be gone and the netting's debits would become receivables.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+
+from clearing.encoding import uuid_to_bytes32
+from clearing.settlement.revenue import UserContribution
+from market.agents.fsp import DispatchPlan, Incentive
+from market.clearing_house.period import contract_payees
+from market.fsp.config import NettingConfig
+from market.participant.participant import Participant
+
+__all__ = ["is_netted", "share_revenue", "user_contributions"]
+
+
+def user_contributions(
+    session_id: str, fsp: str, incentives: Iterable[Incentive], ev_users: dict[str, str]
+) -> list[UserContribution]:
+    """Per EV user (address), the energy its EVs shifted and discharged; EVs without a user
+    in the config are the FSP's own."""
+    per_user: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for inc in sorted(incentives, key=lambda i: i.ev_id):
+        user = ev_users.get(inc.ev_id)
+        if user is None:
+            continue
+        per_user[user][0] += inc.shifted_wh
+        per_user[user][1] += inc.discharged_wh
+    return [
+        UserContribution(
+            session_id=session_id,
+            fsp=fsp.lower(),
+            ev_user=user,
+            shifted_wh=shifted,
+            discharged_wh=discharged,
+        )
+        for user, (shifted, discharged) in sorted(per_user.items())
+    ]
+
+
+def share_revenue(
+    participant: Participant,
+    cfg: NettingConfig,
+    session_id: str,
+    plan: DispatchPlan,
+    posted: set[str],
+    log: Callable[[dict[str, Any]], None],
+) -> None:
+    """Post the contracts (once per process: ``posted``), the session's contributions from
+    the dispatch ``plan``, and name the payees not named yet. Every step is idempotent at the
+    market (an upsert, a naming), so a restart simply repeats it."""
+    client = participant.client
+    for signed in cfg.contracts:
+        if signed.contract.contract_id not in posted:
+            client.post_revenue_contract(signed)
+            posted.add(signed.contract.contract_id)
+    rows = user_contributions(session_id, participant.address, plan.incentives, cfg.ev_users)
+    if rows:
+        client.post_contributions(session_id, rows)
+    market, me = participant.chain.market, to_checksum_address(participant.address)
+    sid = uuid_to_bytes32(session_id)
+    dsos = {market.request(rid).dso.lower() for rid in market.session_requests(sid)}
+    wanted = dsos | set(contract_payees(cfg.contracts))
+    payees = [to_checksum_address(p) for p in sorted(wanted) if not market.is_netting_payee(me, p)]
+    if payees:
+        market.name_netting_payees(payees, sender=me)
+    log({"event": "revenue_shared", "session_id": session_id, "contributions": len(rows)})
+
+
+def is_netted(participant: Participant, session_id: str) -> bool:
+    """Whether the market's clearing house has netted the session (``GET /statements``)."""
+    return session_id in participant.client.netted_periods()

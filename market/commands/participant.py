@@ -407,26 +407,6 @@ def withdraw(api: str | None = ApiOpt, key_env: str = KeyEnvOpt, rpc: str | None
     _run(step)
 
 
-@app.command("claim")
-def claim(
-    code: str = typer.Option(..., "--code", help="The claim code the FSP showed (FMC-...)."),
-    to: str = typer.Option(..., "--to", help="The wallet address that receives the claim."),
-    api: str | None = ApiOpt,
-    key_env: str = KeyEnvOpt,
-    rpc: str | None = RpcOpt,
-) -> None:
-    """Redeem an EV user's claim: sign its withdrawal with the code and relay it from this
-    account (which pays the gas only); the claim's whole credit goes to --to."""
-    from market.participant.claim import check_recipient, claim_account, redeem
-
-    def step() -> dict[str, Any]:
-        claim_account(code)  # a mistyped code or address is refused before connecting
-        check_recipient(to)
-        return redeem(_on_chain(api, key_env, rpc).chain, code, to)
-
-    _run(step)
-
-
 @app.command("statements")
 def statements(
     session: str = SessionOpt,

@@ -2,10 +2,8 @@
 pragma solidity ^0.8.28;
 
 import {MarketTestBase} from "./Base.t.sol";
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {FlexMarket} from "../FlexMarket.sol";
-import {FlexPositions} from "../FlexPositions.sol";
 import {SettlementToken} from "../SettlementToken.sol";
 import {IFlexMarket} from "../interfaces/IFlexMarket.sol";
 
@@ -220,20 +218,8 @@ contract ReentrantToken is SettlementToken {
 /// @notice withdrawBySignature holds the reentrancy lock and pays after every effect: a token
 /// that re-enters during the transfer is refused, and the claim is paid once.
 contract SignedWithdrawalReentrancyTest is SignedWithdrawalTest {
-    function setUp() public override {
-        vm.warp(T0);
-        token = new ReentrantToken(admin);
-        market = new FlexMarket(IERC20(address(token)), admin, 20_000);
-        positions = FlexPositions(market.positions());
-        _register(operator, market.MARKET_OPERATOR_ROLE());
-        _register(dso, market.DSO_ROLE());
-        _register(dso2, market.DSO_ROLE());
-        _register(fsp1, market.FSP_ROLE());
-        _register(fsp2, market.FSP_ROLE());
-        _register(fsp3, market.FSP_ROLE());
-        _register(oracle, market.METER_ORACLE_ROLE());
-        _register(arbiter, market.ARBITER_ROLE());
-        _register(clearingHouse, market.CLEARING_HOUSE_ROLE());
+    function _newToken() internal override returns (SettlementToken) {
+        return new ReentrantToken(admin);
     }
 
     function test_withdrawBySignature_refusesReentry() public {

@@ -8,16 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from market_helpers import free_port
+from market_helpers import served
 
 from market.fsp.claims import ClaimDesk
 from market.fsp.ev_api import gateway_app
@@ -28,23 +23,6 @@ from market.participant.onchain import ChainAccount
 pytestmark = pytest.mark.integration
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@contextmanager
-def _served(app: Any) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "the gateway API did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_a_user_without_a_wallet_gets_the_code_once_and_sees_the_claim(
@@ -63,7 +41,7 @@ def test_a_user_without_a_wallet_gets_the_code_once_and_sees_the_claim(
     )
     token = store.issue_token("ana")
     problems: list[str] = []
-    with _served(app) as base, sync_playwright() as p:
+    with served(app) as base, sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
         )

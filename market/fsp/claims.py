@@ -23,7 +23,14 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
-from market.errors import Conflict, InvalidMessage, NotFound
+from adapters.chain.revert import ChainError
+from market.errors import (
+    ChainUnavailable,
+    Conflict,
+    FlexMarketError,
+    InvalidMessage,
+    NotFound,
+)
 from market.participant.claim import claim_account, new_claim, redeem
 from market.participant.errors import ParticipantError
 from market.participant.onchain import ChainAccount
@@ -44,6 +51,13 @@ claims = sa.Table(
 )
 
 OnIssue = Callable[[str, LocalAccount], None]
+
+# a refused redemption as the API's problem: the user's input (422), the node (503), else 409
+_PROBLEMS: dict[str, type[FlexMarketError]] = {
+    "code": InvalidMessage,
+    "to": InvalidMessage,
+    "rpc": ChainUnavailable,
+}
 
 
 class RedeemBody(BaseModel):
@@ -99,14 +113,17 @@ class ClaimDesk:
         return {"code": claim.code, "address": claim.address, "shown_once": True}
 
     def view(self, user_id: str) -> dict[str, Any]:
-        """The claim address, what it holds on-chain (when the gateway has a chain) and the
+        """The claim address, what it holds on-chain (null without a reachable chain) and the
         redemption the gateway relayed, if any."""
         row = self._row(user_id)
         if row is None:
             raise NotFound("no claim was issued to you", field="claim")
         withdrawable = None
         if self.relayer is not None:
-            withdrawable = self.relayer.market.credits(str(row.address))
+            try:
+                withdrawable = self.relayer.market.credits(str(row.address))
+            except ChainError:  # the node is away: the rest of the view still holds
+                withdrawable = None
         redeemed = (
             None
             if row.redeemed_tx is None
@@ -131,8 +148,7 @@ class ClaimDesk:
                 raise InvalidMessage("this is not the code of your claim", field="code")
             out = redeem(self.relayer, body.code, body.to)
         except ParticipantError as exc:
-            status = Conflict if exc.field in ("credits", "deadline") else InvalidMessage
-            raise status(exc.reason, field=exc.field) from exc
+            raise _PROBLEMS.get(exc.field, Conflict)(exc.reason, field=exc.field) from exc
         with self.engine.begin() as conn:
             conn.execute(
                 claims.update()

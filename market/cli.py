@@ -24,6 +24,7 @@ from market.commands import (
     dso,
     fsp,
     participant,
+    participant_claim,
     privacy,
     sim,
     uftp,
@@ -70,6 +71,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(arbiter.app, name="arbiter")
 app.add_typer(admin.app, name="admin")
 app.add_typer(clearing_house.app, name="clearing")
+participant_claim.register(participant.app)
 app.add_typer(participant.app, name="participant")
 app.add_typer(dso.app, name="dso")
 app.add_typer(fsp.app, name="fsp")

@@ -46,6 +46,16 @@ class SignedCommitment:
         )
 
 
+def domain_separator(chain_id: int, market: str) -> bytes:
+    """The FlexMarket EIP-712 domain (name "FlexMarket", version "1") of one deployment."""
+    return keccak(
+        abi_encode(
+            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+            [DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, chain_id, to_checksum_address(market)],
+        )
+    )
+
+
 def commitment_digest(
     chain_id: int,
     market: str,
@@ -57,12 +67,7 @@ def commitment_digest(
 ) -> bytes:
     """EIP-712 digest of Commitment(sessionId, offersRoot, offerCount, prognosisHash,
     portfolioHash)."""
-    domain = keccak(
-        abi_encode(
-            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, chain_id, to_checksum_address(market)],
-        )
-    )
+    domain = domain_separator(chain_id, market)
     struct = keccak(
         abi_encode(
             ["bytes32", "bytes32", "bytes32", "uint32", "bytes32", "bytes32"],

@@ -46,6 +46,7 @@ _MEMBERS: dict[type[ContractRevert], tuple[str, ...]] = {
         "ECDSAInvalidSignatureLength",
         "ECDSAInvalidSignatureS",
         "ERC2612InvalidSigner",
+        "FlexMarketBadWithdrawalSignature",
         "FlexMarketFspNotAuthorized",
         "FlexMarketNettingDebitNotFsp",
         "FlexMarketNotNettingParty",
@@ -71,7 +72,7 @@ _MEMBERS: dict[type[ContractRevert], tuple[str, ...]] = {
         "NaiveMarketRequestExists",
         "ReentrancyGuardReentrantCall",
     ),
-    GateClosed: ("ERC2612ExpiredSignature", "FlexMarketTooLate"),
+    GateClosed: ("ERC2612ExpiredSignature", "FlexMarketSignatureExpired", "FlexMarketTooLate"),
     TooEarly: ("FlexMarketTooEarly",),
     BudgetExceeded: (
         "ERC20InsufficientAllowance",

@@ -256,6 +256,13 @@ class FlexMarketContract(FlexMarketViews):
     def withdraw_to(self, to: str, *, sender: str) -> TxResult:
         return self._tx("withdrawTo", to, sender=sender)
 
+    def withdraw_by_signature(
+        self, account: str, to: str, deadline: int, r: bytes, vs: bytes, *, sender: str
+    ) -> TxResult:
+        """Relays ``account``'s signed Withdrawal (adapters/chain/withdrawal_sig.py): its whole
+        credit goes to ``to``; ``sender`` only pays the gas."""
+        return self._tx("withdrawBySignature", account, to, deadline, r, vs, sender=sender)
+
     def settle_netting(
         self,
         period_id: bytes,

@@ -245,6 +245,10 @@ class FlexMarketViews(ContractWrapper):
     def credits(self, account: str) -> int:
         return int(self._call("credits", account))
 
+    def withdrawal_nonce(self, account: str) -> int:
+        """The nonce ``account``'s next signed Withdrawal must carry (withdrawBySignature)."""
+        return int(self._call("withdrawalNonce", account))
+
     def total_escrowed(self) -> int:
         return int(self._call("totalEscrowed"))
 

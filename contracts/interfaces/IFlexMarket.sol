@@ -134,7 +134,9 @@ interface IFlexMarket {
     event NettingPayeesNamed(address indexed by, address[] payees, bool named);
     /// @notice A netting could not debit all of the debtor's position from its credit: the rest
     /// is owed to a member (or the fee recipient) that netting could not pay in full.
-    event ReceivableRecorded(address indexed debtor, address indexed creditor, bytes32 indexed periodId, uint256 amount);
+    event ReceivableRecorded(
+        address indexed debtor, address indexed creditor, bytes32 indexed periodId, uint256 amount
+    );
     /// @notice The debtor's credit repaid (part of) a receivable: moved to the creditor's credit.
     event ReceivableRepaid(address indexed debtor, address indexed creditor, uint256 amount);
     /// @notice A step was not posted by its deadline; the session's escrow was released by
@@ -210,6 +212,11 @@ interface IFlexMarket {
     error FlexMarketInvalidFeeCap(uint256 capPpm, uint256 max);
     /// @notice No step of the session is waiting for a deadline (None, Verified or Final).
     error FlexMarketNotStuck(bytes32 sessionId, State state);
+    /// @notice withdrawBySignature: the signature is not the account's over Withdrawal(account,
+    /// to, its current nonce, deadline) (signer: who it recovers to, zero if none).
+    error FlexMarketBadWithdrawalSignature(address account, address signer);
+    /// @notice withdrawBySignature: the signed deadline has passed.
+    error FlexMarketSignatureExpired(uint256 deadline, uint256 now_);
 
     // ------------------------------------------------------------------ roles and constants
 
@@ -453,6 +460,24 @@ interface IFlexMarket {
     /// @param to The recipient; not the zero address.
     /// @return amount The amount transferred, in token minor units (reverts if zero).
     function withdrawTo(address to) external returns (uint256 amount);
+
+    /// @notice Pays `account`'s whole credit (after repaying its receivables) to `to`, on the
+    /// account's EIP-712 signature over Withdrawal(address account,address to,uint256 nonce,
+    /// uint256 deadline) in the FlexMarket domain; anyone may relay it, so an account without
+    /// gas (an EV user's claim address) can withdraw. Each signature is good once (nonce).
+    /// @param account Whose credit is paid out (the signer).
+    /// @param to The recipient; not the zero address.
+    /// @param deadline Last block timestamp at which the signature is good.
+    /// @param r EIP-2098 compact signature, r.
+    /// @param vs EIP-2098 compact signature, s with the y parity in the top bit.
+    /// @dev Returns nothing (bytecode: FlexMarket is at EIP-170's limit); Withdrawn carries the
+    /// amount, and it reverts when there is nothing to pay.
+    function withdrawBySignature(address account, address to, uint256 deadline, bytes32 r, bytes32 vs) external;
+
+    /// @notice The nonce the account's next Withdrawal signature must carry.
+    /// @param account Any account.
+    /// @return The number of signed withdrawals the account has made.
+    function withdrawalNonce(address account) external view returns (uint256);
 
     /// @notice Settles a netting period on the credit ledger: negative amounts are debited,
     /// positive ones credited, fee credited to feeRecipient. Reverts unless sum + fee == 0.

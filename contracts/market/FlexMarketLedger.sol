@@ -6,6 +6,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IFlexMarket} from "../interfaces/IFlexMarket.sol";
 import {NettingLedger} from "../libraries/NettingLedger.sol";
+import {SignedWithdrawals} from "../libraries/SignedWithdrawals.sol";
 import {FlexMarketStorage} from "./FlexMarketStorage.sol";
 
 /// @title FlexMarketLedger
@@ -19,13 +20,31 @@ abstract contract FlexMarketLedger is FlexMarketStorage, ReentrancyGuardTransien
 
     /// @inheritdoc IFlexMarket
     function withdraw() external nonReentrant returns (uint256 amount) {
-        amount = _withdraw(msg.sender);
+        amount = _withdraw(msg.sender, msg.sender);
     }
 
     /// @inheritdoc IFlexMarket
     function withdrawTo(address to) external nonReentrant returns (uint256 amount) {
         if (to == address(0)) revert FlexMarketZeroAddress();
-        amount = _withdraw(to);
+        amount = _withdraw(msg.sender, to);
+    }
+
+    /// @inheritdoc IFlexMarket
+    /// @dev The checks (zero `to`, deadline, signature) and the nonce live in SignedWithdrawals
+    /// (a linked library): FlexMarket is close to EIP-170's limit and only dispatches. The
+    /// nonce is spent before any transfer; the whole call reverts (nonce kept) when there is
+    /// nothing to pay.
+    function withdrawBySignature(address account, address to, uint256 deadline, bytes32 r, bytes32 vs)
+        external
+        nonReentrant
+    {
+        SignedWithdrawals.use(_withdrawalNonces, account, to, deadline, r, vs);
+        _withdraw(account, to);
+    }
+
+    /// @inheritdoc IFlexMarket
+    function withdrawalNonce(address account) external view returns (uint256) {
+        return _withdrawalNonces[account];
     }
 
     /// @inheritdoc IFlexMarket
@@ -70,15 +89,15 @@ abstract contract FlexMarketLedger is FlexMarketStorage, ReentrancyGuardTransien
 
     /// @dev Effects before the transfer; the caller holds the reentrancy lock. What the caller
     /// owes is repaid first, so a debtor never withdraws its creditors' money.
-    function _withdraw(address to) private returns (uint256 amount) {
-        _repay(msg.sender);
-        Participant storage p = _participants[msg.sender];
+    function _withdraw(address account, address to) private returns (uint256 amount) {
+        _repay(account);
+        Participant storage p = _participants[account];
         amount = p.credit;
-        if (amount == 0) revert FlexMarketNothingToWithdraw(msg.sender);
+        if (amount == 0) revert FlexMarketNothingToWithdraw(account);
         p.credit = 0;
         _totalCredited -= uint128(amount);
         _totalWithdrawn += uint128(amount);
-        emit Withdrawn(msg.sender, to, amount);
+        emit Withdrawn(account, to, amount);
         _token().safeTransfer(to, amount);
     }
 
@@ -88,7 +107,6 @@ abstract contract FlexMarketLedger is FlexMarketStorage, ReentrancyGuardTransien
         _participants[account].credit += uint96(amount);
         emit Credited(account, ref, amount);
     }
-
 
     /// @dev What `debtor` owes is repaid from its credit first (NettingLedger.repay).
     function _repay(address debtor) internal returns (uint256) {

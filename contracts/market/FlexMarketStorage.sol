@@ -121,6 +121,9 @@ abstract contract FlexMarketStorage is IFlexMarket, AccessControl {
     /// @dev Appended (issue 19): what a netting could not debit from a member's credit, owed to
     /// the members that netting could not pay (NettingLedger moves it).
     Receivables internal _receivables;
+    /// @dev Appended (issue 19): each account's next Withdrawal signature nonce
+    /// (withdrawBySignature, SignedWithdrawals).
+    mapping(address account => uint256 nonce) internal _withdrawalNonces;
 
     /// @dev The settlement token, an immutable of the concrete contract.
     function _token() internal view virtual returns (IERC20);

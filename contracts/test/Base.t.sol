@@ -123,9 +123,14 @@ abstract contract MarketTestBase is Assertions {
         market.finalize(sessionId, _ids(sessionId), _resv(sessionId), _paid(sessionId));
     }
 
+    /// @dev The settlement token of the market under test (a test may deploy a variant).
+    function _newToken() internal virtual returns (SettlementToken) {
+        return new SettlementToken(admin);
+    }
+
     function setUp() public virtual {
         vm.warp(T0);
-        token = new SettlementToken(admin);
+        token = _newToken();
         market = new FlexMarket(IERC20(address(token)), admin, 20_000);
         positions = FlexPositions(market.positions());
         _register(operator, market.MARKET_OPERATOR_ROLE());

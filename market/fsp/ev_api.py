@@ -35,7 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from market.api.problems import install
 from market.errors import Conflict, FlexMarketError, Forbidden, InvalidMessage, NotFound
+from market.fsp import claims as claim_routes
 from market.fsp import desk, ev_page
+from market.fsp.claims import ClaimDesk
 from market.fsp.consent import CONSENT, Purpose
 from market.fsp.ev_store import EvUserStore
 from market.fsp.store import GatewayStore
@@ -62,6 +64,8 @@ class Preferences(BaseModel):
     min_price_per_mwh: Annotated[int, Field(ge=0, le=10**12)] = 0
     arrival_soc_pct: Annotated[int, Field(ge=0, le=100)] | None = None
     battery_wh: Annotated[int, Field(gt=0, le=1_000_000)] | None = None
+    #: where the user's share is paid; without one the user asks for a claim (POST .../claim)
+    wallet_address: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")] | None = None
 
 
 class ConsentDecision(BaseModel):
@@ -109,10 +113,13 @@ def _opt_out_all(user_id: str, prefs: dict[str, Any], campaign_ids: list[str], a
 
 
 def ev_user_router(
-    store: GatewayStore, users: set[str], ev: EvUserStore | None = None
+    store: GatewayStore,
+    users: set[str],
+    ev: EvUserStore | None = None,
+    claims: ClaimDesk | None = None,
 ) -> APIRouter:
-    """``/ev-users/{user_id}/``: ``consent``, ``campaigns``, ``preferences`` and
-    ``statements``."""
+    """``/ev-users/{user_id}/``: ``consent``, ``campaigns``, ``preferences``,
+    ``statements`` and (with ``claims``) ``claim`` (:mod:`market.fsp.claims`)."""
     router = APIRouter(prefix="/ev-users", tags=["ev-users"])
     ev = ev if ev is not None else EvUserStore(store.engine, now=lambda: store.now())
 
@@ -204,6 +211,14 @@ def ev_user_router(
         own(user_id, who)
         return store.statements_of(user_id)
 
+    if claims is not None:
+        claim_routes.install_routes(
+            router,
+            claims,
+            me,
+            own,
+            lambda uid: (store.preferences(uid) or {}).get("wallet_address"),
+        )
     return router
 
 
@@ -215,6 +230,7 @@ def gateway_app(
     ev: EvUserStore | None = None,
     desk_state: Callable[[], dict[str, Any]] | None = None,
     desk_token: str | None = None,
+    claims: ClaimDesk | None = None,
 ) -> FastAPI:
     """The API the gateway serves: EV users' routes, the fleet desk and ``GET /status``."""
     app = FastAPI(
@@ -223,7 +239,7 @@ def gateway_app(
         "RFC 9457 application/problem+json.",
     )
     install(app)
-    app.include_router(ev_user_router(store, users, ev))
+    app.include_router(ev_user_router(store, users, ev, claims))
     ev_page.install(app)
     desk.install(app, desk_state or (lambda: {}), desk_token if desk_state else None)
 

@@ -20,6 +20,7 @@ import uvicorn
 from adapters.clock import Clock, SystemClock
 from adapters.ocpp.csms import Csms
 from market.client import ApiError, MarketClient
+from market.fsp.claims import ClaimDesk
 from market.fsp.config import FspConfigError, FspGatewayConfig
 from market.fsp.cpo import CpoDigests
 from market.fsp.desk import MIN_TOKEN_CHARS, desk_state
@@ -190,6 +191,7 @@ async def main(
         lambda: gateway_status(gateway),
         desk_state=lambda: desk_state(gateway),
         desk_token=desk_token,
+        claims=ClaimDesk(store.engine, clock.now, relayer=participant.chain),
     )
     server, api_task, api_port = await _serve_api(app, cfg.ev_api.host, cfg.ev_api.port)
     reporter = StationReporter(

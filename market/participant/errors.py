@@ -63,6 +63,17 @@ _REVERTS: dict[str, tuple[str, Any]] = {
         ),
     ),
     "FlexMarketNothingToWithdraw": ("credits", lambda f: "nothing to withdraw (credit is 0)"),
+    "FlexMarketBadWithdrawalSignature": (
+        "code",
+        lambda f: f"the signed withdrawal is not {f['account']}'s (signer {f['signer']})",
+    ),
+    "FlexMarketSignatureExpired": (
+        "deadline",
+        lambda f: (
+            f"expired: the signature was good until {_ts(f['deadline'])}, "
+            f"chain time is {_ts(f['now_'])}"
+        ),
+    ),
     "FlexMarketNotRegistered": (
         "key",
         lambda f: f"{f['account']} is not a registered market participant",

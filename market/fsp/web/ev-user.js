@@ -1,5 +1,6 @@
 // The EV user's page: sign in with the FSP-issued token (kept in memory only, sent in the
-// Authorization header), consent, campaign opt-ins and limits, and revenue statements.
+// Authorization header), consent, campaign opt-ins and limits, revenue statements and, for a
+// user without a wallet, the claim (its code shown once) and its redemption.
 
 let user = null;
 let token = null;
@@ -222,12 +223,76 @@ async function showStatements() {
     : [el("p", { class: "muted" }, "No statement yet: one appears after a session is settled.")]));
 }
 
+// ---- claim (a user without a wallet) ---------------------------------------------------------
+
+const claimPath = () => `/ev-users/${encodeURIComponent(user)}/claim`;
+
+/** Where the share goes: the wallet in the preferences, else the user's claim (if issued). */
+async function showClaim() {
+  $("get-claim").hidden = true;
+  $("redeem-form").hidden = true;
+  if (prefs && prefs.wallet_address) {
+    $("claim").replaceChildren(el("p", {}, "Your share is paid to your wallet ",
+      el("code", {}, prefs.wallet_address), "."));
+    return;
+  }
+  let view = null;
+  try {
+    view = await api(claimPath());
+  } catch (error) {
+    if (!String(error.message).startsWith("404")) throw error;
+  }
+  if (view === null) {
+    $("claim").replaceChildren(el("p", {}, "You have no wallet: get a claim code, and redeem ",
+      "what it holds to a wallet of yours whenever you like. The code is shown only once."));
+    $("get-claim").hidden = false;
+    return;
+  }
+  const held = view.withdrawable_units === null ? "n/a" : eur(view.withdrawable_units);
+  $("claim").replaceChildren(
+    el("p", {}, "Your claim address: ", el("code", { id: "claim-address" }, view.address)),
+    el("p", {}, "It holds ", el("strong", { id: "claim-held" }, held), " you can redeem."),
+    view.redeemed
+      ? el("p", {}, `Redeemed ${eur(view.redeemed.withdrawn_units)} to `,
+        el("code", {}, view.redeemed.to), " in transaction ",
+        el("code", { id: "claim-tx" }, view.redeemed.tx))
+      : null);
+  $("redeem-form").hidden = false;
+}
+
+async function getClaim() {
+  try {
+    const issued = await api(claimPath(), { method: "POST" });
+    await showClaim();
+    $("claim").prepend(el("p", { class: "earned", role: "alert" }, "Your claim code: ",
+      el("code", { id: "claim-new-code" }, issued.code)),
+    el("p", {}, "Write it down now: it is shown only this once, and whoever has it can ",
+      "redeem your share."));
+  } catch (error) {
+    say("claim-state", String(error.message), true);
+  }
+}
+
+async function redeemClaim(event) {
+  event.preventDefault();
+  try {
+    const body = { code: $("claim-code").value.trim(), to: $("claim-to").value.trim() };
+    const done = await api(`${claimPath()}/redeem`, { method: "POST", body });
+    $("claim-code").value = "";
+    say("claim-state", `Redeemed ${eur(done.withdrawn_units)}: transaction ${done.tx}.`);
+    await showClaim();
+  } catch (error) {
+    say("claim-state", String(error.message), true);
+  }
+}
+
 // ---- sign-in ---------------------------------------------------------------------------------
 
 async function refresh() {
   const consent = await showConsent();
   await showPreferences(consent);
   await showStatements();
+  await showClaim();
 }
 
 async function signIn(event) {
@@ -253,6 +318,8 @@ function signOut() {
   user = null;
   token = null;
   prefs = null;
+  $("claim").replaceChildren();  // a code shown once leaves with the user
+  say("claim-state", "");
   $("signed-in").hidden = true;
   $("sign-out").hidden = true;
   say("status", "Signed out.");
@@ -262,3 +329,5 @@ $("signin-form").addEventListener("submit", signIn);
 $("sign-out").addEventListener("click", signOut);
 $("consent-form").addEventListener("submit", decide);
 $("prefs-form").addEventListener("submit", savePreferences);
+$("get-claim").addEventListener("click", getClaim);
+$("redeem-form").addEventListener("submit", redeemClaim);

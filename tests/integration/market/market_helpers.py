@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from clearing.commitments import portfolio_hash, prognosis_hash
 from clearing.encoding import (
@@ -266,3 +268,25 @@ def attest_in_full(chain, ledger, session_id: str, root: bytes) -> None:
 
 
 AWARD_POSITION = 2 << 248  # FlexMarket KIND_AWARD: one aggregated ERC-1155 id per holder
+
+
+@contextmanager
+def served(app) -> Iterator[str]:
+    """``app`` on a real loopback socket (uvicorn in a thread); yields its base URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start within 15 s"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

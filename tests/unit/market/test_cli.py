@@ -145,6 +145,7 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
         "--key-env",
         "--rpc",
     ],
+    "participant claim": ["--code", "--to", "--api", "--key-env", "--rpc"],
     "participant request": ["--file", "--api", "--key-env", "--rpc"],
     "participant sessions": ["--state", "--api", "--key-env", "--rpc"],
     "participant statements": ["--session", "--format", "--api", "--key-env", "--rpc"],

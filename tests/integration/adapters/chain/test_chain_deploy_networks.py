@@ -73,6 +73,7 @@ def test_deploy_to_a_named_network_checks_the_code_and_verify_rechecks_it(
         assert f"code {name:<15} " in stdout and "MISMATCH" not in stdout
     assert stdout.count("ok: matches the build") == 3
     assert "code NettingLedger   0x" in stdout and "its code is the build's" in stdout
+    assert "code SignedWithdrawals 0x" in stdout
     assert (
         "immutables" in stdout and "ok: token, positions and market point at each other" in stdout
     )

@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,11 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 import yaml
 from coincurve import PrivateKey
 from eth_utils.crypto import keccak
-from market_helpers import CP, cpo_grants, setup_market
+from market_helpers import CP, cpo_grants, served, setup_market
 
 from adapters.ocpp.simulator.ev import EvModel
 from adapters.ocpp.simulator.spec import EvseSpec, StationSpec
@@ -138,16 +136,8 @@ def market(chain: Any, tmp: Path) -> Iterator[Market]:
         engine=rt.engine, ledger=ledger, bundles=rt.bundles, clock=rt.core.clock, meter_grace_s=30
     )
     attach_settlement(worker, settings, ledger=ledger)
-    server = uvicorn.Server(uvicorn.Config(rt.app(), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start within 15 s"
-        time.sleep(0.02)
-    url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     now = rt.core.clock.now
-    try:
+    with served(rt.app()) as url:
         yield Market(
             rt,
             url,
@@ -155,9 +145,6 @@ def market(chain: Any, tmp: Path) -> Iterator[Market]:
             MarketClient(url, chain.keys["operator"], now=now),
             MarketClient(url, chain.keys["dso"], now=now),
         )
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         rt.engine.dispose()
 
 

@@ -165,6 +165,22 @@ def digests_to_delivery(chain, runtime, clients, monkeypatch):
     return s, worker, received
 
 
+def deliver_and_finalize(chain, runtime, clients, *, b_delivers: bool, again: bool) -> str:
+    """A session where FSP A delivers in full and FSP B in full or not at all; FINAL."""
+    s, _req, worker = session_to_delivery(chain, runtime, clients, again=again)
+    start = s.delivery_start
+    store_readings(runtime.engine, readings("ST-A", start, [BASELINE_W - ORDER_W] * 4))
+    b_power = BASELINE_W - ORDER_W if b_delivers else BASELINE_W
+    store_readings(runtime.engine, readings("ST-B", start, [b_power] * 4))
+    attach_oracle(chain, runtime, worker)
+    chain.warp_to(s.delivery_end + 61)
+    worker.run_once()
+    chain.warp_to(s.delivery_end + 61 + 301)
+    worker.run_once()
+    assert runtime.ledger.session(s.session_id).state == SessionState.FINAL
+    return s.session_id
+
+
 def paid(energy_wh: int, price: int) -> int:
     return energy_wh * price // 1_000_000
 
@@ -194,10 +210,10 @@ def attach_oracle(chain, runtime, worker) -> None:
     )
 
 
-def signed_revenue_contract(chain, runtime, fsp: str, seed: int, **terms):
+def signed_revenue_contract(chain, runtime, fsp: str, seed: int, user_key=None, **terms):
     """A revenue-sharing contract of the party ``fsp`` with an EV user, a CPO and a platform
-    whose keys derive from ``seed``, signed by all four; returns (signed, user, cpo, platform,
-    user key)."""
+    whose keys derive from ``seed`` (the user's is ``user_key`` when given), signed by all
+    four; returns (signed, user, cpo, platform, user key)."""
     import uuid
 
     from eth_account import Account
@@ -206,6 +222,8 @@ def signed_revenue_contract(chain, runtime, fsp: str, seed: int, **terms):
     from market.clearing_house.period import SignedContract
 
     keys = ["0x" + f"{seed + i:064x}" for i in (1, 2, 3)]
+    if user_key is not None:
+        keys[0] = user_key
     user, cpo, platform = (Account.from_key(k).address.lower() for k in keys)
     contract = RevenueShareContract(
         contract_id=str(uuid.uuid4()),

@@ -7,43 +7,22 @@ from __future__ import annotations
 
 import pytest
 from service_settlement_helpers import (
-    BASELINE_W,
     ORDER_W,
     PRICE_B,
-    attach_oracle,
+    deliver_and_finalize,
     energy,
     paid,
-    readings,
     register_roles,
-    session_to_delivery,
     signed_revenue_contract,
-    store_readings,
 )
 
 from adapters.chain.errors import ContractRevert
-from adapters.chain.types import SessionState
 from clearing.settlement.revenue import UserContribution
 from market.clearing_house import store
 from market.clearing_house.period import contract_payees
 from market.clearing_house.service import final_report, settle_session
 
 pytestmark = pytest.mark.integration
-
-
-def _deliver_and_finalize(chain, runtime, clients, *, b_delivers: bool, again: bool) -> str:
-    """A session where FSP A delivers in full and FSP B in full or not at all; FINAL."""
-    s, _req, worker = session_to_delivery(chain, runtime, clients, again=again)
-    start = s.delivery_start
-    store_readings(runtime.engine, readings("ST-A", start, [BASELINE_W - ORDER_W] * 4))
-    b_power = BASELINE_W - ORDER_W if b_delivers else BASELINE_W
-    store_readings(runtime.engine, readings("ST-B", start, [b_power] * 4))
-    attach_oracle(chain, runtime, worker)
-    chain.warp_to(s.delivery_end + 61)
-    worker.run_once()
-    chain.warp_to(s.delivery_end + 61 + 301)
-    worker.run_once()
-    assert runtime.ledger.session(s.session_id).state == SessionState.FINAL
-    return s.session_id
 
 
 def _settle(runtime, session_id: str, house: str, platform: str) -> dict:
@@ -86,7 +65,7 @@ def test_penalty_beyond_payout_is_carried_forward_and_repaid(chain, runtime, cli
     platform = house.lower()
     # Period 1: FSP B delivers nothing, so its payout is 0 and its whole order value is a
     # penalty the payout cannot absorb: an FSP -> DSO obligation larger than its credit.
-    first = _deliver_and_finalize(chain, runtime, clients, b_delivers=False, again=False)
+    first = deliver_and_finalize(chain, runtime, clients, b_delivers=False, again=False)
     report = final_report(runtime.engine, runtime.bundles, first)
     penalty = sum(o.uncovered_penalty_units for o in report.orders if o.fsp == fsp_b)
     assert penalty > 0
@@ -121,7 +100,7 @@ def test_penalty_beyond_payout_is_carried_forward_and_repaid(chain, runtime, cli
     # Period 2: FSP B delivers and shares 10 % with an EV user. Its payout is its next credit:
     # the clearing house first repays the DSO from it (repayReceivables: stale debts first),
     # then the netting debits the incentive from what is left; what that lacks is owed.
-    second = _deliver_and_finalize(chain, runtime, clients, b_delivers=True, again=True)
+    second = deliver_and_finalize(chain, runtime, clients, b_delivers=True, again=True)
     payout = paid(4 * energy(ORDER_W, 900), PRICE_B)
     user = _share_revenue(chain, runtime, clients, second, fsp_b)
     dso_before = market.credits(dso)

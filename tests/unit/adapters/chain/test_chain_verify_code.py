@@ -51,8 +51,8 @@ def test_without_immutable_ranges_a_filled_slot_is_a_mismatch() -> None:
 
 
 def test_the_real_build_lists_its_immutables_as_zeroed_32_byte_slots() -> None:
-    """Immutables are 32-byte slots; FlexMarket's linked NettingLedger address (issue 19) is a
-    zeroed 20-byte one, also masked, and the creation code names it for linking."""
+    """Immutables are 32-byte slots; each address of FlexMarket's linked libraries (issue 19)
+    is a zeroed 20-byte one, also masked, and the creation code names it for linking."""
     from adapters.chain.toolchain import compile_contracts
 
     artifacts = compile_contracts()
@@ -63,7 +63,10 @@ def test_the_real_build_lists_its_immutables_as_zeroed_32_byte_slots() -> None:
         for start, length in artifact.immutable_ranges:
             assert length in (20, 32) and code[start : start + length] == bytes(length)
     links = artifacts["FlexMarket"].link_references
-    assert links and {lib for lib, _start, _length in links} == {"NettingLedger"}
+    assert links and {lib for lib, _start, _length in links} == {
+        "NettingLedger",
+        "SignedWithdrawals",
+    }
     assert all(length == 20 for _lib, _start, length in links)
     ranges = artifacts["FlexMarket"].immutable_ranges
     assert sum(1 for _start, length in ranges if length == 20) == len(links)

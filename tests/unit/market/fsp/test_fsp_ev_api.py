@@ -93,6 +93,7 @@ def test_own_preferences_round_trip_and_statements(env: Any) -> None:
         "min_price_per_mwh": 40_000_000,
         "arrival_soc_pct": 30,
         "battery_wh": 75_000,
+        "wallet_address": "0x" + "ab" * 20,
     }
     consent = {"purposes": {"flexibility_bidding": True}, "version": CONSENT["version"]}
     client.put("/ev-users/alice/consent", json=consent, headers=_auth(tokens["alice"]))
@@ -107,6 +108,12 @@ def test_own_preferences_round_trip_and_statements(env: Any) -> None:
     own = client.get("/ev-users/alice/statements", headers=_auth(tokens["alice"]))
     assert own.json() == [{"session_id": "s1", "share_units": 12}]
     assert client.get("/status").json() == {"outbox": {"pending": 3}}
+    bad = client.put(
+        "/ev-users/alice/preferences",
+        json={**prefs, "wallet_address": "0x12"},
+        headers=_auth(tokens["alice"]),
+    )
+    assert bad.status_code == 422 and bad.json()["field"] == "wallet_address", bad.text
 
 
 def _campaign(sid: str, start: int) -> dict[str, Any]:

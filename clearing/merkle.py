@@ -99,6 +99,13 @@ class StandardMerkleTree:
     def leaf_hash(self, value: Sequence[Any]) -> bytes:
         return leaf_hash(self.leaf_encoding, value)
 
+    def leaf_at(self, index: int) -> bytes:
+        """The hash of the value at ``index`` as the tree holds it (no re-encoding: a receipt
+        per leaf of a large tree would otherwise hash every value twice more)."""
+        if not 0 <= index < len(self.values):
+            raise IndexError(f"index {index} outside 0..{len(self.values) - 1}")
+        return self._tree[self._tree_indices[index]]
+
     def proof(self, index: int) -> list[bytes]:
         """Sibling hashes for the value at ``index`` (its position in the input values)."""
         if not 0 <= index < len(self.values):

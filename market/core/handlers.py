@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import select
 
@@ -206,17 +207,19 @@ class KindHandlers:
             "roles": ",".join(sorted(roles)),
             "created_at": now,
         }
+        # One upsert, not check-then-insert: the worker's indexer stores a row for each
+        # on-chain ParticipantRegistered and may commit it between a check and an insert.
         table = m.Participant.__table__  # type: ignore[attr-defined]
-        if get_row(conn, m.Participant, signer) is not None:
-            conn.execute(
-                update(table)
-                .where(table.c.address == signer)
-                .values({k: v for k, v in values.items() if k not in ("address", "created_at")})
+        insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+        conn.execute(
+            insert(table)
+            .values(values)
+            .on_conflict_do_update(
+                index_elements=[table.c.address],
+                set_={k: v for k, v in values.items() if k not in ("address", "created_at")},
             )
-            rows = []
-        else:
-            rows = [(m.Participant, values)]
-        return rows, ParticipantPublic.from_row(m.Participant.model_validate(values)).model_dump()
+        )
+        return [], ParticipantPublic.from_row(m.Participant.model_validate(values)).model_dump()
 
     def _congestion_point(
         self,

@@ -91,6 +91,14 @@ def test_root_and_proofs_match_openzeppelin_js(n: int) -> None:
         assert verify_proof(tree.root, ENC, VALUES[i], tree.proof(i))
 
 
+def test_leaf_at_is_the_hash_of_the_value_at_that_index() -> None:
+    tree = StandardMerkleTree.of(VALUES, ENC)
+    for i, value in enumerate(VALUES):
+        assert tree.leaf_at(i) == tree.leaf_hash(value)
+    with pytest.raises(IndexError):
+        tree.leaf_at(len(VALUES))
+
+
 def test_two_leaves_by_hand() -> None:
     leaves = [keccak256(keccak256(encode(ENC, v))) for v in VALUES[:2]]
     lo, hi = sorted(leaves)

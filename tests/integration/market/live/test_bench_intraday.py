@@ -50,12 +50,18 @@ def test_bench_intraday_measures_gate_closure_to_orders_at_the_gateways(tmp_path
     phases = out["phases"]
     assert set(phases) == {
         "close_s",
+        "receipts_s",
+        "close_tx_s",
+        "input_s",
+        "solve_s",
         "clearing_s",
         "commit_s",
         "orders_published_s",
         "order_delivery_s",
     }
     assert phases["clearing_s"] > 0 and phases["commit_s"] > 0
+    assert 0 < phases["receipts_s"] + phases["close_tx_s"] <= phases["close_s"]
+    assert 0 < phases["input_s"] + phases["solve_s"] <= phases["clearing_s"]
     assert phases["close_s"] <= phases["orders_published_s"] <= out["max_s"]
     assert json.loads((tmp_path / "bench.json").read_text())["offers"] == 8
     assert "dso" not in out["processes"]  # the bench is the requester

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from market.lifecycle.steps import CLEAR_TIMES
+from market.lifecycle.steps import CLEAR_TIMES, CLOSE_TIMES
 from market.live.bench import write_scenario
 from market.live.bench_intraday import (
     GOAL_S,
@@ -51,10 +51,22 @@ def test_one_request_per_point_every_fsp_is_at_and_load_offers_on_them(tmp_path:
         assert option.price_per_mwh <= req.max_price_per_mwh
 
 
-def test_clear_step_detail_carries_the_workers_timings() -> None:
-    detail = "postClearing tx 0xab: 12 orders; clearing 1.250 s, post 0.031 s"
+def test_close_and_clear_step_details_carry_the_workers_timings() -> None:
+    detail = (
+        "postClearing tx 0xab: 12 orders; input 0.400 s, solve 0.700 s; "
+        "clearing 1.250 s, post 0.031 s"
+    )
     found = CLEAR_TIMES.search(detail)
-    assert found and found.groupdict() == {"clearing_s": "1.250", "post_s": "0.031"}
+    assert found and found.groupdict() == {
+        "input_s": "0.400",
+        "solve_s": "0.700",
+        "clearing_s": "1.250",
+        "post_s": "0.031",
+    }
+    found = CLOSE_TIMES.search(
+        "1000 offers included; closeSession tx 0xcd; receipts 0.310 s, close 0.052 s"
+    )
+    assert found and found.groupdict() == {"receipts_s": "0.310", "close_tx_s": "0.052"}
 
 
 def _summary(per_fsp: dict[str, float], **kw: int) -> dict[str, object]:

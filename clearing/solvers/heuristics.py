@@ -148,14 +148,24 @@ def rins(
     limits: WorkLimits,
     deadline: Deadline,
     target: float,
+    *,
+    widen: bool = False,
 ) -> np.ndarray:
     """Relaxation-induced neighbourhood search: fix the integer columns on which the incumbent
     and the LP relaxation agree, solve the small sub-MIP left over (at most
     ``limits.rins_max_nodes`` nodes, stopping at the part's gap ``target``: a tighter sub-MIP
     gap cost seconds per part and the full MIP improves the incumbent further anyway); never
-    worse than the incumbent (the better is returned)."""
+    worse than the incumbent (the better is returned).
+
+    ``widen`` also frees every integer column that shares a row with a disagreeing one
+    (:func:`_widened`): a sub-MIP about five times larger (~2 000 of ~5 400 binaries free at
+    10 000 offers), which finds incumbents the full MIP's root heuristics find only after its
+    whole cut loop."""
     idx = np.nonzero(m.integer)[0]
-    agree = idx[np.abs(incumbent[idx] - x_lp[idx]) < _RINS_AGREE]
+    differ = np.abs(incumbent[idx] - x_lp[idx]) >= _RINS_AGREE
+    if widen:
+        differ = _widened(m, idx, differ)
+    agree = idx[~differ]
     sub = ModelArrays(**{**m.__dict__})
     sub.col_lower = m.col_lower.copy()
     sub.col_upper = m.col_upper.copy()
@@ -177,3 +187,16 @@ def rins(
     if abs(cost - float(info.objective_function_value)) > 1e-6 * max(1.0, abs(cost)):
         return incumbent
     return x if cost < float(m.col_cost @ incumbent) else incumbent
+
+
+def _widened(m: ModelArrays, idx: np.ndarray, differ: np.ndarray) -> np.ndarray:
+    """``differ`` (over the integer columns ``idx``) plus the integer columns that share a row
+    with a differing column: the options competing for the same ISP, budget or limit."""
+    hit_col = np.zeros(m.n_cols, dtype=bool)
+    hit_col[idx[differ]] = True
+    hit_row = np.zeros(len(m.row_lower), dtype=bool)
+    hit_row[m.rows[hit_col[m.cols]]] = True
+    near = np.zeros(m.n_cols, dtype=bool)
+    near[m.cols[hit_row[m.rows]]] = True
+    widened: np.ndarray = differ | near[idx]
+    return widened

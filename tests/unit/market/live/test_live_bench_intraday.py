@@ -64,9 +64,14 @@ def test_close_and_clear_step_details_carry_the_workers_timings() -> None:
         "post_s": "0.031",
     }
     found = CLOSE_TIMES.search(
-        "1000 offers included; closeSession tx 0xcd; receipts 0.310 s, close 0.052 s"
+        "1000 offers included; closeSession tx 0xcd; roots read 0.020 s; "
+        "receipts 0.310 s, close 0.052 s"
     )
-    assert found and found.groupdict() == {"receipts_s": "0.310", "close_tx_s": "0.052"}
+    assert found and found.groupdict() == {
+        "roots_read_s": "0.020",
+        "receipts_s": "0.310",
+        "close_tx_s": "0.052",
+    }
 
 
 def _summary(per_fsp: dict[str, float], **kw: int) -> dict[str, object]:

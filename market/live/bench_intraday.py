@@ -346,6 +346,7 @@ def summary(
     out.update(bench.spread(values))
     out["gateways_with_orders"] = expected_fsps
     failure = _failure(out)
+    out["goal_met"] = failure is None  # every gateway had all its orders within GOAL_S
     if failure:
         out["failure"] = failure
     return out

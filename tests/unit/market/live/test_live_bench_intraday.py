@@ -82,6 +82,8 @@ def _summary(per_fsp: dict[str, float], **kw: int) -> dict[str, object]:
 def test_summary_passes_within_the_goal_and_names_each_shortfall() -> None:
     ok = _summary({"a": 1.0, "b": 2.0})
     assert "failure" not in ok and ok["p50_s"] == 1.0 and ok["max_s"] == 2.0
+    assert ok["goal_met"] is True and ok["goal_s"] == GOAL_S
+    assert _summary({"a": 1.0, "b": GOAL_S + 0.5})["goal_met"] is False
     assert "offers" in str(_summary({"a": 1.0, "b": 2.0}, offers=9)["failure"])
     assert "no order" in str(_summary({}, orders=0)["failure"])
     assert "1 of 2 FSP gateways" in str(_summary({"a": 1.0})["failure"])

@@ -301,8 +301,9 @@ def _step_times(market_db: Path, sid: str) -> dict[str, float]:
 def _phases(clock: Clock, timings: dict[str, float], reached: dict[str, float]) -> dict[str, Any]:
     """Seen by the bench: ``close_s`` (gate to CLOSED), ``orders_published_s`` (gate to
     CLEARED), ``order_delivery_s`` (CLEARED to the last gateway). Timed by the worker: the
-    close step's ``receipts_s`` and ``close_tx_s``, the clear step's ``input_s``, ``solve_s``,
-    ``clearing_s`` (both and the bundles' publication) and ``commit_s`` (postClearing)."""
+    close step's ``roots_read_s`` (chain reads), ``receipts_s`` and ``close_tx_s``, the
+    clear step's ``input_s``, ``solve_s``, ``clearing_s`` (both and the bundles'
+    publication) and ``commit_s`` (postClearing)."""
     out: dict[str, Any] = {}
     if clock.closed is not None:
         out["close_s"] = round(clock.closed - clock.gate, 3)
@@ -345,6 +346,7 @@ def summary(
     out.update(bench.spread(values))
     out["gateways_with_orders"] = expected_fsps
     failure = _failure(out)
+    out["goal_met"] = failure is None  # every gateway had all its orders within GOAL_S
     if failure:
         out["failure"] = failure
     return out

@@ -198,17 +198,17 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
         base = _base_env()
         api_port = _free_port()
         api = f"http://127.0.0.1:{api_port}"
-        sup.start(
-            "market",
-            _cli("serve", "--worker"),
-            {**base, **_market_env(sc, chain, report_dir, api_port)},
-        )
+        market_env = {**base, **_market_env(sc, chain, report_dir, api_port)}
+        sup.start("market", _cli("serve"), market_env)
         wait_until(
             "market: GET /health",
             lambda: httpx.get(f"{api}/health").status_code == 200,
             sup,
             timeout_s=START_TIMEOUT_S,
         )
+        # the lifecycle worker in its own process (after serve migrated the store): in the
+        # API's process it shared one GIL with every request at the moment a session closes
+        sup.start("market-worker", _cli("worker"), market_env)
         progress(f"market: serving {api} (pid {sup.children['market'].proc.pid})")
         op = _register(sc, grid, api, report_dir, chain)
         dso_out = report_dir / "dso-out"

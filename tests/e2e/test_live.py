@@ -18,7 +18,15 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1800)]
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scripts" / "scenarios" / "uc4-1-isle-of-wight.yaml"
-ROLES = {"anvil", "market", "dso", "fsp-flow-emsp", "stations-flow-emsp", "auditor"}
+ROLES = {
+    "anvil",
+    "market",
+    "market-worker",
+    "dso",
+    "fsp-flow-emsp",
+    "stations-flow-emsp",
+    "auditor",
+}
 
 
 def _env() -> dict[str, str]:

@@ -19,7 +19,9 @@ from market.store import models as m
 pytestmark = pytest.mark.integration
 
 
-def test_registration_survives_the_indexer_inserting_the_row_first(chain, runtime, clients):
+def test_registration_survives_the_indexer_inserting_the_row_first(
+    chain: Any, runtime: Any, clients: Any
+) -> None:
     indexer = Indexer(
         runtime.engine,
         runtime.ledger,

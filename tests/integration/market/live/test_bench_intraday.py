@@ -50,6 +50,7 @@ def test_bench_intraday_measures_gate_closure_to_orders_at_the_gateways(tmp_path
     phases = out["phases"]
     assert set(phases) == {
         "close_s",
+        "roots_read_s",
         "receipts_s",
         "close_tx_s",
         "input_s",

@@ -64,9 +64,14 @@ def test_close_and_clear_step_details_carry_the_workers_timings() -> None:
         "post_s": "0.031",
     }
     found = CLOSE_TIMES.search(
-        "1000 offers included; closeSession tx 0xcd; receipts 0.310 s, close 0.052 s"
+        "1000 offers included; closeSession tx 0xcd; roots read 0.020 s; "
+        "receipts 0.310 s, close 0.052 s"
     )
-    assert found and found.groupdict() == {"receipts_s": "0.310", "close_tx_s": "0.052"}
+    assert found and found.groupdict() == {
+        "roots_read_s": "0.020",
+        "receipts_s": "0.310",
+        "close_tx_s": "0.052",
+    }
 
 
 def _summary(per_fsp: dict[str, float], **kw: int) -> dict[str, object]:
@@ -77,6 +82,8 @@ def _summary(per_fsp: dict[str, float], **kw: int) -> dict[str, object]:
 def test_summary_passes_within_the_goal_and_names_each_shortfall() -> None:
     ok = _summary({"a": 1.0, "b": 2.0})
     assert "failure" not in ok and ok["p50_s"] == 1.0 and ok["max_s"] == 2.0
+    assert ok["goal_met"] is True and ok["goal_s"] == GOAL_S
+    assert _summary({"a": 1.0, "b": GOAL_S + 0.5})["goal_met"] is False
     assert "offers" in str(_summary({"a": 1.0, "b": 2.0}, offers=9)["failure"])
     assert "no order" in str(_summary({}, orders=0)["failure"])
     assert "1 of 2 FSP gateways" in str(_summary({"a": 1.0})["failure"])

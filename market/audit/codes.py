@@ -70,6 +70,10 @@ FINDING_CODES = {
     "readings.not_committed": (
         "the terms require readings digests and no root was committed before attestation"
     ),
+    "readings.digests_not_required": (
+        "delivery paid under committed terms that do not require the CPOs' readings digests "
+        "(withheld signed readings would go undetected)"
+    ),
     "readings.root_mismatch": "the readings bundle's root is not the committed (or its own) root",
     "readings.bundle_invalid": "the readings bundle is not a valid readings bundle of the session",
     "readings.digest_missing": "a meter behind an order has no CPO-signed digest for an ISP",

@@ -181,7 +181,7 @@ def stage_session(
     deliver: bool = True,
     finalize: bool = True,
     rules: SettlementRules | None = None,
-    readings_digests: bool = False,
+    readings_digests: bool = True,
 ) -> StagedSession:
     """Run ``bundle`` through the whole lifecycle on-chain; write the bundles under ``folder``."""
     import time

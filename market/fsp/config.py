@@ -131,6 +131,14 @@ class OffersConfig(_Strict):
     lead_s: int = Field(default=600, gt=0)
 
 
+class DeploymentConfig(_Strict):
+    """The market deployment the CPO signs readings digests for, from the CPO's own records:
+    the market's ``GET /deployment`` must name the same, or nothing is signed."""
+
+    chain_id: int = Field(ge=1)
+    market_address: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+
+
 class FspGatewayConfig(_Strict):
     """The whole ``fsp.yaml``."""
 
@@ -148,9 +156,17 @@ class FspGatewayConfig(_Strict):
     offers: OffersConfig = OffersConfig()
     poll_s: int = Field(default=5, gt=0, le=3600)
     statements_dir: str | None = Field(default=None, min_length=1)
+    #: required when a station names ``cpo_key_env``: where the CPO's digests may count
+    deployment: DeploymentConfig | None = None
 
     @model_validator(mode="after")
     def _cross(self) -> FspGatewayConfig:
+        signing = sorted(sid for sid, st in self.csms.stations.items() if st.cpo_key_env)
+        if signing and self.deployment is None:
+            raise ValueError(
+                f"deployment: required (chain_id, market_address) since station {signing[0]} "
+                "names cpo_key_env: the CPO signs digests only for the deployment it knows"
+            )
         for uid in self.ev_users:
             if not EV_USER_ID.fullmatch(uid):
                 raise ValueError(

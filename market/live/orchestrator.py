@@ -189,7 +189,8 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
             sup.adopt("anvil", anvil.pid)
         roles = [(p.id, onchain_role(p.role)) for p in sc.participants]
         chain = setup_chain(anvil, seed=sc.seed, participants=roles)
-        chain.contracts.deployment.save(report_dir / DEPLOYMENT_FILE)
+        deployment = chain.contracts.deployment
+        deployment.save(report_dir / DEPLOYMENT_FILE)
         anvil.warp_to(first_gate - 2 * 3600 + 60)
         base = _base_env()
         api_port = _free_port()
@@ -241,6 +242,7 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
                     rpc_url=chain.rpc_url,
                     ports=ports,
                     database=f"sqlite:///{report_dir / 'fsp' / f'fsp-{fsp}.db'}",
+                    deployment=(deployment.chain_id, deployment.market),
                 ),
             )
             sup.start(

@@ -23,8 +23,12 @@ from sqlmodel import Session, select
 
 from adapters.chain.types import SessionState
 from clearing.messages import BaselineIsp, DPrognosis
-from clearing.settlement.meter import sign_reading
+from clearing.readings_digest import cpo_digests
+from clearing.settlement.delivery import required_reading_window
+from clearing.settlement.meter import SignedMeterReading, sign_reading
 from clearing.settlement.rules import SettlementRules
+from clearing.terms import SessionTerms
+from clearing.trust import secp256k1_key
 from market.api.schemas import AssetCreate, ParticipantCreate
 from market.store import models as m
 
@@ -82,6 +86,51 @@ def store_readings(engine, readings) -> None:
                 )
             )
         db.commit()
+
+
+def cpo_posts_digests(runtime, clients, session_id: str, received, stations=None) -> dict:
+    """The stations' CPO signs, per station and ISP, digests of the readings it received and
+    posts them (``POST /sessions/{id}/readings-digests``), as every session's terms require.
+    ``stations``: those to vouch for (default: the stations of ``received``)."""
+    terms = SessionTerms.model_validate_json(runtime.bundles.get(session_id, "terms"))
+    received = list(received)
+    mine = set(stations) if stations is not None else {r.station for r in received}
+    cpo = clients("cpo")
+    digests = cpo_digests(
+        session_id=session_id,
+        # what its CSMS received from those stations before too (an earlier session's tail)
+        readings=received + [r for r in stored_readings(runtime.engine) if r.station in mine],
+        stations=mine,
+        window=required_reading_window(terms.settlement, terms.delivery_start, terms.delivery_end),
+        delivery_start=terms.delivery_start,
+        isp_s=terms.isp_s,
+        key=secp256k1_key(cpo.private_key),
+        domain=(runtime.ledger.chain_id, runtime.ledger.market_address),
+    )
+    return cpo.post_readings_digests(session_id, digests)
+
+
+def deliver(runtime, clients, session_id: str, received, stations=None) -> None:
+    """Readings reach the market's store, and the CPO, which received the same, posts its
+    signed digests of them."""
+    received = list(received)
+    cpo_posts_digests(runtime, clients, session_id, received, stations)
+    store_readings(runtime.engine, received)
+
+
+def stored_readings(engine) -> list[SignedMeterReading]:
+    with Session(engine) as db:
+        return [
+            SignedMeterReading(
+                station=r.station_id,
+                evse=r.evse_id,
+                timestamp=r.timestamp,
+                import_wh=r.import_wh,
+                export_wh=r.export_wh,
+                signature=r.signature or "",
+            )
+            for r in db.exec(select(m.MeterReading))
+        ]
 
 
 def register_roles(chain) -> tuple[str, str]:

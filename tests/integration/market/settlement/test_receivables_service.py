@@ -11,13 +11,13 @@ from service_settlement_helpers import (
     ORDER_W,
     PRICE_B,
     attach_oracle,
+    deliver,
     energy,
     paid,
     readings,
     register_roles,
     session_to_delivery,
     signed_revenue_contract,
-    store_readings,
 )
 
 from adapters.chain.errors import ContractRevert
@@ -34,9 +34,9 @@ def _deliver_and_finalize(chain, runtime, clients, *, b_delivers: bool, again: b
     """A session where FSP A delivers in full and FSP B in full or not at all; FINAL."""
     s, _req, worker = session_to_delivery(chain, runtime, clients, again=again)
     start = s.delivery_start
-    store_readings(runtime.engine, readings("ST-A", start, [BASELINE_W - ORDER_W] * 4))
+    deliver(runtime, clients, s.session_id, readings("ST-A", start, [BASELINE_W - ORDER_W] * 4))
     b_power = BASELINE_W - ORDER_W if b_delivers else BASELINE_W
-    store_readings(runtime.engine, readings("ST-B", start, [b_power] * 4))
+    deliver(runtime, clients, s.session_id, readings("ST-B", start, [b_power] * 4))
     attach_oracle(chain, runtime, worker)
     chain.warp_to(s.delivery_end + 61)
     worker.run_once()

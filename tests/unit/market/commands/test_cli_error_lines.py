@@ -67,3 +67,21 @@ def test_production_mode_with_own_secrets_and_development_mode_pass() -> None:
     own = {"token_secret": "s" * 32, "rpc_url": "http://n", "operator_key": "0x" + "11" * 32}
     refuse_default_secrets(Settings(mode="production", **own))  # type: ignore[arg-type]
     refuse_default_secrets(Settings())  # development: the service makes up what is missing
+
+
+def test_readings_digests_are_required_by_default_and_production_refuses_false(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without digests withheld readings are undetectable: on unless explicitly turned off,
+    and production mode refuses that with one line naming the setting."""
+    monkeypatch.delenv("FLEXMARKET_READINGS_DIGESTS_REQUIRED", raising=False)
+    assert Settings().readings_digests_required
+    own = {"token_secret": "s" * 32, "rpc_url": "http://n", "operator_key": "0x" + "11" * 32}
+    monkeypatch.setenv("FLEXMARKET_READINGS_DIGESTS_REQUIRED", "false")
+    off = Settings(mode="production", **own)  # type: ignore[arg-type]
+    assert not off.readings_digests_required
+    with pytest.raises(SettingError) as err:
+        refuse_default_secrets(off)
+    assert err.value.setting == "FLEXMARKET_READINGS_DIGESTS_REQUIRED"
+    assert "development only" in str(err.value) and "\n" not in str(err.value)
+    refuse_default_secrets(Settings())  # development may turn it off

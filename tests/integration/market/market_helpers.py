@@ -266,3 +266,25 @@ def attest_in_full(chain, ledger, session_id: str, root: bytes) -> None:
 
 
 AWARD_POSITION = 2 << 248  # FlexMarket KIND_AWARD: one aggregated ERC-1155 id per holder
+
+
+def post_cpo_digests(cpo: MarketClient, terms, domain, received, stations) -> dict:
+    """The stations' CPO (``cpo``) signs, per station of ``stations`` and ISP, the digest of
+    the readings it received and posts them (``POST /sessions/{id}/readings-digests``), as
+    every session's terms require; ``domain`` is (chain id, market address)."""
+    from clearing.readings_digest import cpo_digests
+    from clearing.settlement.delivery import required_reading_window
+    from clearing.trust import secp256k1_key
+
+    assert cpo.private_key is not None
+    digests = cpo_digests(
+        session_id=terms.session_id,
+        readings=list(received),
+        stations=set(stations),
+        window=required_reading_window(terms.settlement, terms.delivery_start, terms.delivery_end),
+        delivery_start=terms.delivery_start,
+        isp_s=terms.isp_s,
+        key=secp256k1_key(cpo.private_key),
+        domain=domain,
+    )
+    return cpo.post_readings_digests(terms.session_id, digests)

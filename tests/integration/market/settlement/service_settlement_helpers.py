@@ -23,12 +23,9 @@ from sqlmodel import Session, select
 
 from adapters.chain.types import SessionState
 from clearing.messages import BaselineIsp, DPrognosis
-from clearing.readings_digest import cpo_digests
-from clearing.settlement.delivery import required_reading_window
 from clearing.settlement.meter import SignedMeterReading, sign_reading
 from clearing.settlement.rules import SettlementRules
 from clearing.terms import SessionTerms
-from clearing.trust import secp256k1_key
 from market.api.schemas import AssetCreate, ParticipantCreate
 from market.store import models as m
 
@@ -95,19 +92,10 @@ def cpo_posts_digests(runtime, clients, session_id: str, received, stations=None
     terms = SessionTerms.model_validate_json(runtime.bundles.get(session_id, "terms"))
     received = list(received)
     mine = set(stations) if stations is not None else {r.station for r in received}
-    cpo = clients("cpo")
-    digests = cpo_digests(
-        session_id=session_id,
-        # what its CSMS received from those stations before too (an earlier session's tail)
-        readings=received + [r for r in stored_readings(runtime.engine) if r.station in mine],
-        stations=mine,
-        window=required_reading_window(terms.settlement, terms.delivery_start, terms.delivery_end),
-        delivery_start=terms.delivery_start,
-        isp_s=terms.isp_s,
-        key=secp256k1_key(cpo.private_key),
-        domain=(runtime.ledger.chain_id, runtime.ledger.market_address),
-    )
-    return cpo.post_readings_digests(session_id, digests)
+    # what its CSMS received from those stations before too (an earlier session's tail)
+    earlier = [r for r in stored_readings(runtime.engine) if r.station in mine]
+    domain = (runtime.ledger.chain_id, runtime.ledger.market_address)
+    return market_helpers.post_cpo_digests(clients("cpo"), terms, domain, received + earlier, mine)
 
 
 def deliver(runtime, clients, session_id: str, received, stations=None) -> None:

@@ -104,6 +104,9 @@ FINDING_CODES = {
     "lifecycle.missing_event": "a state was reached without its event",
     "lifecycle.stuck": "a step is past its deadline: the escrow stays locked until refundStuck",
     "lifecycle.refunded_before_deadline": "refundStuck released the escrow before the deadline",
+    "terms.signatures_not_required": (
+        "delivery paid under committed settlement rules that count unsigned readings"
+    ),
     "terms.not_committed": "createSession anchored a zero terms hash: the session has no terms",
     "terms.missing": "the input (or terms) bundle carries no readable session terms",
     "terms.hash_mismatch": "the published terms do not hash to the on-chain termsHash",

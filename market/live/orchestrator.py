@@ -111,7 +111,7 @@ def _market_env(sc: Scenario, chain: ReplayChain, report_dir: Path, port: int) -
         "FLEXMARKET_WORKER_POLL_S": "0.2",
         "FLEXMARKET_DSO_SESSIONS": "true",
         # as the replay: the oracle attests after the stations' CPOs sent their digests
-        "FLEXMARKET_READINGS_DIGESTS_REQUIRED": "true" if sc.stations else "false",
+        "FLEXMARKET_READINGS_DIGESTS_REQUIRED": "true",  # no stations: the empty bundle
         "FLEXMARKET_HOST": "127.0.0.1",
         "FLEXMARKET_PORT": str(port),
     }

@@ -208,30 +208,20 @@ def cpo_vouches(w: dict[str, Any], sid: str, stations: tuple[str, ...] = ("ST-A"
     """The stations' CPO signs, per station and ISP, digests of the readings its CSMS received
     (the service's sink stored them as they came) and posts them, as every session's terms
     require; returns how many were stored."""
-    from sqlmodel import Session, select
+    from sqlmodel import Session, col, select
 
     from clearing.readings_digest import cpo_digests
     from clearing.settlement.delivery import required_reading_window
-    from clearing.settlement.meter import SignedMeterReading
     from clearing.terms import SessionTerms
     from clearing.trust import secp256k1_key
+    from market.clearing_house.verification import readings_from_rows
     from market.store import models as m
 
     rt, ledger = w["rt"], w["ledger"]
     terms = SessionTerms.model_validate_json(rt.bundles.get(sid, "terms"))
     with Session(rt.engine) as db:
-        received = [
-            SignedMeterReading(
-                station=r.station_id,
-                evse=r.evse_id,
-                timestamp=r.timestamp,
-                import_wh=r.import_wh,
-                export_wh=r.export_wh,
-                signature=r.signature or "",
-            )
-            for r in db.exec(select(m.MeterReading))
-            if r.station_id in stations
-        ]
+        rows = db.exec(select(m.MeterReading).where(col(m.MeterReading.station_id).in_(stations)))
+        received = readings_from_rows(rows, from_ts=0, to_ts=2**62)
     digests = cpo_digests(
         session_id=sid,
         readings=received,

@@ -27,6 +27,7 @@ from clearing.settlement.meter import SignedMeterReading, sign_reading
 from clearing.settlement.rules import SettlementRules
 from clearing.terms import SessionTerms
 from market.api.schemas import AssetCreate, ParticipantCreate
+from market.clearing_house.verification import readings_from_rows
 from market.store import models as m
 
 RULES = SettlementRules()  # 900 s ISPs, nominated baseline, 5 % tolerance, penalty factor 1
@@ -108,17 +109,7 @@ def deliver(runtime, clients, session_id: str, received, stations=None) -> None:
 
 def stored_readings(engine) -> list[SignedMeterReading]:
     with Session(engine) as db:
-        return [
-            SignedMeterReading(
-                station=r.station_id,
-                evse=r.evse_id,
-                timestamp=r.timestamp,
-                import_wh=r.import_wh,
-                export_wh=r.export_wh,
-                signature=r.signature or "",
-            )
-            for r in db.exec(select(m.MeterReading))
-        ]
+        return list(readings_from_rows(db.exec(select(m.MeterReading)), from_ts=0, to_ts=2**62))
 
 
 def register_roles(chain) -> tuple[str, str]:

@@ -43,6 +43,21 @@ def _outbox_reading(r: SignedMeterReading) -> MeterReading:
     )
 
 
+def _cpo(chain, runtime, api, gw, log: list[dict[str, Any]], deployment) -> CpoDigests:
+    """The gateway's CPO side for both stations, posting in-process, configured with
+    ``deployment`` (chain id, market address)."""
+    now = runtime.core.clock.now
+    return CpoDigests(
+        gw,
+        {"ST-A": chain.keys["cpo"], "ST-B": chain.keys["cpo"]},
+        "http://market.test",
+        now,
+        log.append,
+        client_for=lambda key: MarketClient("http://market.test", key, http_client=api, now=now),
+        deployment=deployment,
+    )
+
+
 def test_gateway_signs_and_posts_the_cpo_digests_and_holds_late_readings(
     chain, runtime, clients, api, monkeypatch, tmp_path
 ) -> None:
@@ -55,15 +70,8 @@ def test_gateway_signs_and_posts_the_cpo_digests_and_holds_late_readings(
     for r in received:
         assert gw.put_reading(_outbox_reading(r))
     log: list[dict[str, Any]] = []
-    now = runtime.core.clock.now
-    cpo = CpoDigests(
-        gw,
-        {"ST-A": chain.keys["cpo"], "ST-B": chain.keys["cpo"]},
-        "http://market.test",
-        now,
-        log.append,
-        client_for=lambda key: MarketClient("http://market.test", key, http_client=api, now=now),
-        deployment=(runtime.ledger.chain_id, runtime.ledger.market_address),
+    cpo = _cpo(
+        chain, runtime, api, gw, log, (runtime.ledger.chain_id, runtime.ledger.market_address)
     )
     fsp = SimpleNamespace(client=clients("fsp_a"))
     row = {"id": s.session_id, "state": "CLEARED", "delivery_end": s.delivery_end}
@@ -118,16 +126,7 @@ def test_gateway_signs_nothing_for_a_deployment_its_configuration_does_not_name(
     chain_id, market = runtime.ledger.chain_id, runtime.ledger.market_address
     own = (chain_id + change[0], "0x" + "ab" * 20 if change[1] else market)
     log: list[dict[str, Any]] = []
-    now = runtime.core.clock.now
-    cpo = CpoDigests(
-        gw,
-        {"ST-A": chain.keys["cpo"], "ST-B": chain.keys["cpo"]},
-        "http://market.test",
-        now,
-        log.append,
-        client_for=lambda key: MarketClient("http://market.test", key, http_client=api, now=now),
-        deployment=own,
-    )
+    cpo = _cpo(chain, runtime, api, gw, log, own)
     fsp = SimpleNamespace(client=clients("fsp_a"))
     row = {"id": s.session_id, "state": "CLEARED", "delivery_end": s.delivery_end}
     chain.warp_to(s.delivery_end + 61)

@@ -53,8 +53,10 @@ class Settings(BaseSettings):
     worker_poll_s: float = 1.0
     meter_grace_s: int = 900
     # Commit "the oracle attests only after the stations' CPOs sent their signed readings
-    # digests" (POST /sessions/{id}/readings-digests) into each new session's terms.
-    readings_digests_required: bool = False
+    # digests" (POST /sessions/{id}/readings-digests) into each new session's terms.  On by
+    # default: without it withheld readings are undetectable; false is for development only
+    # (production mode refuses it).
+    readings_digests_required: bool = True
     # intraday sessions a DSO may open itself (market/core/session_policy.py); off by default
     dso_sessions: bool = False
     dso_sessions_max_gate_before_delivery_s: int = Field(default=3600, ge=0)
@@ -117,6 +119,12 @@ def refuse_default_secrets(settings: Settings) -> None:
             "FLEXMARKET_RPC_URL",
             "production mode needs the market's chain named explicitly "
             "(the embedded chain is for development)",
+        )
+    if not settings.readings_digests_required:
+        raise SettingError(
+            "FLEXMARKET_READINGS_DIGESTS_REQUIRED",
+            "production mode commits the CPOs' readings digests into every session's terms "
+            "(without them withheld readings are undetectable); false is for development only",
         )
     known = {k.lower().removeprefix("0x") for k in dev_private_keys(20)}
     for name in ("operator_key", "oracle_key", "arbiter_key", "clearing_house_key"):

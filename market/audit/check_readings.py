@@ -42,14 +42,26 @@ def check_readings(
     *,
     domain: Domain,
 ) -> CheckResult:
-    """The readings check of one session (skipped when its terms do not require digests and
-    none were committed); ``domain`` is the audited deployment (chain id, market address)."""
+    """The readings check of one session; ``domain`` is the audited deployment (chain id,
+    market address).  Terms that do not require digests are a finding
+    (``readings.digests_not_required``) once delivery paid anything, since an operator could
+    leave the requirement off from the start; with nothing paid the check is skipped."""
     res = CheckResult("readings")
     terms = committed_terms_of(cs, sb)
     committed = cs.named("ReadingsDigestsCommitted")
     required = terms is not None and terms.readings_digests_required
     if not required and not committed:
-        return res.skip("the session's terms do not require readings digests")
+        paid = sum(cs.attested()[1]) + sum(cs.payouts)
+        if terms is not None and paid > 0:  # no terms at all: check_terms names that
+            res.add(
+                "readings.digests_not_required",
+                f"the committed terms do not require the CPOs' readings digests, yet delivery "
+                f"paid {paid} units: withheld signed readings (issue 16, 'signed readings "
+                "withheld') would go undetected",
+                sb.session_id or hex32(cs.session_id),
+            )
+            return res
+        return res.skip("the session's terms do not require readings digests and nothing was paid")
     if cs.chain.state < SessionState.VERIFIED:
         return res.skip("delivery not attested yet")
     attested = cs.named("DeliveryAttested")

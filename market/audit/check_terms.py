@@ -89,6 +89,15 @@ def check_terms(
                 )
     for field, why in terms.problems():
         res.add("terms.out_of_bounds", f"{field}: {why}", field)
+    paid = sum(cs.attested()[1]) + sum(cs.payouts)
+    if not terms.settlement.require_signatures and paid > 0:
+        # committed openly from the start: hash and preimage agree, yet unsigned readings
+        # (which anyone could fabricate) may count as delivery
+        res.add(
+            "terms.signatures_not_required",
+            f"delivery paid {paid} units under committed rules that count unsigned readings",
+            "settlement.require_signatures",
+        )
     if sb.input is not None:
         _check_input(sb.input, terms, res)
     if sb.delivery is not None:

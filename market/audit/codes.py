@@ -70,6 +70,10 @@ FINDING_CODES = {
     "readings.not_committed": (
         "the terms require readings digests and no root was committed before attestation"
     ),
+    "readings.digests_not_required": (
+        "delivery paid under committed terms that do not require the CPOs' readings digests "
+        "(withheld signed readings would go undetected)"
+    ),
     "readings.root_mismatch": "the readings bundle's root is not the committed (or its own) root",
     "readings.bundle_invalid": "the readings bundle is not a valid readings bundle of the session",
     "readings.digest_missing": "a meter behind an order has no CPO-signed digest for an ISP",
@@ -100,6 +104,9 @@ FINDING_CODES = {
     "lifecycle.missing_event": "a state was reached without its event",
     "lifecycle.stuck": "a step is past its deadline: the escrow stays locked until refundStuck",
     "lifecycle.refunded_before_deadline": "refundStuck released the escrow before the deadline",
+    "terms.signatures_not_required": (
+        "delivery paid under committed settlement rules that count unsigned readings"
+    ),
     "terms.not_committed": "createSession anchored a zero terms hash: the session has no terms",
     "terms.missing": "the input (or terms) bundle carries no readable session terms",
     "terms.hash_mismatch": "the published terms do not hash to the on-chain termsHash",

@@ -98,6 +98,9 @@ class Tamper:
     input_bundle: Callable[[InputBundle], InputBundle] | None = None
     result: Callable[[ResultBundle], ResultBundle] | None = None
     readings: Callable[[list[SignedMeterReading]], list[SignedMeterReading]] | None = None
+    # What the meters sent by attestation time, before anyone saw it (an honest outage: the
+    # CPO never received the rest either, so its digests match); ``readings`` then tampers.
+    sent: Callable[[list[SignedMeterReading]], list[SignedMeterReading]] | None = None
     payouts: Callable[[list[int], list[int]], list[int]] | None = None  # (payouts, reserved)
     before_finalize: Callable[[StagedSession], None] | None = None
     # What the operator commits at creation (preimage and hash stay consistent).
@@ -181,7 +184,7 @@ def stage_session(
     deliver: bool = True,
     finalize: bool = True,
     rules: SettlementRules | None = None,
-    readings_digests: bool = False,
+    readings_digests: bool = True,
 ) -> StagedSession:
     """Run ``bundle`` through the whole lifecycle on-chain; write the bundles under ``folder``."""
     import time
@@ -304,6 +307,8 @@ def stage_session(
         result.orders, start, isp_s, rules, key_of=tamper.meter_key or station_key
     )
     registry = _with_unordered_stations(registry, committed_portfolios)
+    if tamper.sent:
+        readings = tamper.sent(readings)
     domain = (market.client.chain_id, market.address)
     digests = _cpo_digests(actors, terms, readings, registry, domain) if readings_digests else None
     if tamper.readings:

@@ -143,6 +143,11 @@ class NettingConfig(_Strict):
     ev_users: dict[str, Annotated[str, Field(pattern=r"^0x[0-9a-f]{40}$")]] = {}
 
 
+class DeploymentConfig(_Strict):
+    """The market deployment the CPO signs readings digests for, from the CPO's own records:
+    the market's ``GET /deployment`` must name the same, or nothing is signed."""
+    chain_id: int = Field(ge=1)
+    market_address: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
 class FspGatewayConfig(_Strict):
     """The whole ``fsp.yaml``."""
 
@@ -161,9 +166,17 @@ class FspGatewayConfig(_Strict):
     poll_s: int = Field(default=5, gt=0, le=3600)
     statements_dir: str | None = Field(default=None, min_length=1)
     netting: NettingConfig | None = None
+    #: required when a station names ``cpo_key_env``: where the CPO's digests may count
+    deployment: DeploymentConfig | None = None
 
     @model_validator(mode="after")
     def _cross(self) -> FspGatewayConfig:
+        signing = sorted(sid for sid, st in self.csms.stations.items() if st.cpo_key_env)
+        if signing and self.deployment is None:
+            raise ValueError(
+                f"deployment: required (chain_id, market_address) since station {signing[0]} "
+                "names cpo_key_env: the CPO signs digests only for the deployment it knows"
+            )
         for uid in self.ev_users:
             if not EV_USER_ID.fullmatch(uid):
                 raise ValueError(

@@ -15,6 +15,12 @@ the digests (``extra``), so the relay holds it back until the session is atteste
 sent; another session may still need it).  A reading counted but not yet relayed is relayed
 as usual; until then the oracle's verify step names it ``withheld`` and waits.  The cut and
 its digests are stored, so a restarted gateway posts the same digests again (a no-op).
+
+The deployment: a digest names the chain id and market contract it counts in.  The CPO takes
+them from its own configuration (``deployment`` of ``fsp.yaml``), never from the market's
+``GET /deployment`` alone: an operator advertising another deployment (one it also runs) would
+otherwise get digests signed for it.  A mismatch refuses the cut, naming the field; nothing is
+signed.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from clearing.readings_digest import cpo_digests
+from clearing.readings_digest import Domain, cpo_digests
 from clearing.settlement.delivery import required_reading_window
 from clearing.settlement.meter import SignedMeterReading
 from clearing.terms import SessionTerms
@@ -35,6 +41,7 @@ from clearing.trust import secp256k1_key
 from market.auth.eip712 import address_of
 from market.client import MarketClient
 from market.fsp.store import GatewayStore, outbox
+from market.participant.errors import ParticipantError
 from market.participant.participant import Participant
 
 __all__ = ["CpoDigests", "Cut"]
@@ -88,13 +95,15 @@ def _signed(reading_json: str) -> SignedMeterReading:
 @dataclass
 class CpoDigests:
     """The CPO side of one gateway: ``keys`` maps each station to its CPO's key (stations
-    without one are not vouched for here)."""
+    without one are not vouched for here); ``deployment`` is the (chain id, market address)
+    the CPO's own configuration names."""
 
     store: GatewayStore
     keys: dict[str, str]
     market_url: str
     now: Callable[[], float]
     log: Log
+    deployment: Domain | None = None
     client_for: Callable[[str], MarketClient] | None = None  # tests: an in-process client
     _terms: dict[str, SessionTerms | None] = field(default_factory=dict)
 
@@ -156,11 +165,34 @@ class CpoDigests:
             self._terms[sid] = terms if terms.readings_digests_required else None
         return self._terms[sid]
 
+    def _domain(self, participant: Participant) -> Domain:
+        """The market's advertised deployment, if it is the one the CPO's configuration names;
+        else a ParticipantError naming the field (nothing is signed)."""
+        if self.deployment is None:
+            raise ParticipantError(
+                "deployment", "the CPO's own chain_id and market_address are not configured"
+            )
+        advertised = participant.client.domain()
+        own_chain, own_market = self.deployment
+        if advertised.chain_id != own_chain:
+            raise ParticipantError(
+                "deployment.chain_id",
+                f"the market advertises chain {advertised.chain_id}, the CPO's configuration "
+                f"names {own_chain}: no readings digest signed",
+            )
+        if advertised.verifying_contract.lower() != own_market.lower():
+            raise ParticipantError(
+                "deployment.market_address",
+                f"the market advertises {advertised.verifying_contract.lower()}, the CPO's "
+                f"configuration names {own_market.lower()}: no readings digest signed",
+            )
+        return own_chain, own_market.lower()
+
     def _cut(self, terms: SessionTerms, participant: Participant) -> str:
         """Digests of every CPO over the outbox as it is now, stored with the cut; returns
         them as JSON ``{cpo address: [digest, ...]}``."""
         lo, hi = required_reading_window(terms.settlement, terms.delivery_start, terms.delivery_end)
-        domain = participant.client.domain()
+        domain = self._domain(participant)
         stations_of: dict[str, set[str]] = defaultdict(set)
         for station, key in self.keys.items():
             stations_of[key].add(station)
@@ -187,7 +219,7 @@ class CpoDigests:
                         delivery_start=terms.delivery_start,
                         isp_s=terms.isp_s,
                         key=secp256k1_key(key),
-                        domain=(domain.chain_id, domain.verifying_contract),
+                        domain=domain,
                     )
                 ]
                 for key, stations in stations_of.items()

@@ -183,7 +183,16 @@ async def main(
         log,
         statements_dir=cfg.statements_path(config_path),
         woken=wake.is_set,
-        cpo=CpoDigests(store, cpo_keys or {}, cfg.market_url.rstrip("/"), clock.now, log),
+        cpo=CpoDigests(
+            store,
+            cpo_keys or {},
+            cfg.market_url.rstrip("/"),
+            clock.now,
+            log,
+            deployment=(
+                (cfg.deployment.chain_id, cfg.deployment.market_address) if cfg.deployment else None
+            ),
+        ),
     )
     app = gateway_app(
         store,

@@ -6,7 +6,9 @@ the oracle takes the CPOs' signed digests from its ``DigestSource``, compares it
 inputs with them (it does not attest a reading set they contradict), publishes them as the
 session's ``readings`` bundle and commits the bundle's root with ``commitReadingsDigests``,
 which the contract accepts only while the session is Cleared.  Without digests it refuses,
-with a ``SettlementError`` the verify step records as BLOCKED.  Resumable: a bundle published
+with a ``SettlementError`` the verify step records as BLOCKED, unless no meter is behind an
+order and no reading is listed (a session without orders): then it commits the empty bundle,
+so the auditor still sees a root committed before attestation.  Resumable: a bundle published
 or a root committed before a crash is reused exactly.
 """
 
@@ -105,12 +107,15 @@ def commit_readings(
     bundle = _published(bundles, sid)
     if bundle is None:
         digests = list(source(sid, window, terms.delivery_start, terms.isp_s)) if source else []
-        if not digests:
-            raise SettlementError(
-                "the session's terms require the CPOs' readings digests and none were "
-                "supplied; not attesting"
-            )
         bundle = readings_bundle(sid, digests)
+        if not digests:  # fine only when no meter is behind an order and no reading is listed
+            try:
+                _check(ledger, bundle, delivery_bundle, orders, terms, window)
+            except SettlementError as exc:
+                raise SettlementError(
+                    "the session's terms require the CPOs' readings digests and none were "
+                    f"supplied; not attesting ({exc})"
+                ) from exc
     _check(ledger, bundle, delivery_bundle, orders, terms, window)
     bundles.publish(sid, "readings", bundle.to_canonical())  # idempotent for the same bytes
     committed = ledger.session_events("ReadingsDigestsCommitted", sid)

@@ -45,7 +45,7 @@ def build_terms(
     meter_grace_s: int,
     settlement: SettlementRules,
     rules: MarketRules | None = None,
-    readings_digests_required: bool = False,
+    readings_digests_required: bool = True,
 ) -> SessionTerms:
     """The terms of a session as configured now (the settlement rules take its ISP length)."""
     rules = rules or MarketRules()

@@ -244,7 +244,12 @@ def verify_session(
 ) -> VerificationResult:
     """Compute, publish and attest one session's delivery (safe to call again).  When the
     session's terms require readings digests, they are checked, published and committed
-    first (``market/lifecycle/readings.py``), from ``digests``."""
+    first (``market/lifecycle/readings.py``), from ``digests``, by default those the CPOs
+    posted to the service (``POST /sessions/{id}/readings-digests``)."""
+    if digests is None:
+        from market.readings_digests import stored_digest_source
+
+        digests = stored_digest_source(engine)
     s = session
     info = ledger.session(s.id)
     if info.state >= SessionState.VERIFIED:

@@ -60,8 +60,9 @@ class Worker:
     pricing_rule: str = "pay_as_bid"
     # Committed into each session's terms when it opens (None: the defaults).
     settlement_rules: SettlementRules | None = None
-    # Committed into each new session's terms: attest only after the CPOs' readings digests.
-    readings_digests_required: bool = False
+    # Committed into each new session's terms: attest only after the CPOs' readings digests
+    # (off only by an explicit development choice).
+    readings_digests_required: bool = True
     on_step: Callable[[str, str], None] | None = None
     indexer: Any | None = None  # market.indexer.Indexer: followed on every tick when given
     # FSP-signed commitments are relayed from this long before gate closure (None: on every

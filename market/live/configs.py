@@ -138,6 +138,7 @@ def fsp_config(
     ports: Ports,
     database: str,
     netting: dict[str, Any] | None = None,
+    deployment: tuple[int, str],
 ) -> dict[str, Any]:
     """One FSP gateway's config: its stations (those its EVs park at) with the EVSEs and
     asset ids the replay registers, its CSMS and API ports, chain clock, fast polling, and
@@ -176,6 +177,8 @@ def fsp_config(
         "key_env": KEY_ENV,
         "rpc_url": rpc_url,
         "database": database,
+        # the deployment the stations' CPO signs digests for (the orchestrator deployed it)
+        "deployment": {"chain_id": deployment[0], "market_address": deployment[1]},
         "clock": "chain",
         "poll_s": 1,
         "offers": {"lead_s": FSP_LEAD_S},

@@ -115,7 +115,7 @@ def _market_env(sc: Scenario, chain: ReplayChain, report_dir: Path, port: int) -
         "FLEXMARKET_WORKER_POLL_S": "0.2",
         "FLEXMARKET_DSO_SESSIONS": "true",
         # as the replay: the oracle attests after the stations' CPOs sent their digests
-        "FLEXMARKET_READINGS_DIGESTS_REQUIRED": "true" if sc.stations else "false",
+        "FLEXMARKET_READINGS_DIGESTS_REQUIRED": "true",  # no stations: the empty bundle
         "FLEXMARKET_HOST": "127.0.0.1",
         "FLEXMARKET_PORT": str(port),
     }
@@ -193,7 +193,8 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
             sup.adopt("anvil", anvil.pid)
         roles = [(p.id, onchain_role(p.role)) for p in sc.participants]
         chain = setup_chain(anvil, seed=sc.seed, participants=roles)
-        chain.contracts.deployment.save(report_dir / DEPLOYMENT_FILE)
+        deployment = chain.contracts.deployment
+        deployment.save(report_dir / DEPLOYMENT_FILE)
         anvil.warp_to(first_gate - 2 * 3600 + 60)
         base = _base_env()
         api_port = _free_port()
@@ -246,6 +247,7 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
                     ports=ports,
                     database=f"sqlite:///{report_dir / 'fsp' / f'fsp-{fsp}.db'}",
                     netting=fsp_netting(sc, chain, all_stays, fsp),
+                    deployment=(deployment.chain_id, deployment.market),
                 ),
             )
             sup.start(

@@ -145,13 +145,12 @@ def run_replay(
             meter_grace_s=scenario.market.meter_grace_s,
             pricing_rule=scenario.market.pricing,
             # every station's CPO registered its key: attest only after their readings digests
-            readings_digests_required=bool(scenario.stations),
+            # (a scenario without stations has no meter behind an order: an empty bundle)
+            readings_digests_required=True,
         )
         domain = (chain.ledger.chain_id, chain.ledger.market_address)
-        cpos = CpoReadings(scenario, domain) if scenario.stations else None
-        attach_settlement(
-            worker, settings, ledger=chain.ledger, digests=cpos.digests if cpos else None
-        )
+        cpos = CpoReadings(scenario, domain)
+        attach_settlement(worker, settings, ledger=chain.ledger, digests=cpos.digests)
         timing["setup_chain_s"] = round(time.perf_counter() - wall0, 3)
         with serve_market_api(runtime) as base_url:
             now = runtime.core.clock.now

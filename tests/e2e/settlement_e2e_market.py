@@ -202,3 +202,34 @@ async def post_revenue_sharing(
         # On-chain, the FSP names who its netting may pay: its contract's parties and the DSO.
         payees = [addr[user], addr["house"], addr["dso"]]
         await in_thread(market.name_netting_payees, payees, sender=addr[fsp])
+
+
+def cpo_vouches(w: dict[str, Any], sid: str, stations: tuple[str, ...] = ("ST-A", "ST-B")) -> int:
+    """The stations' CPO signs, per station and ISP, digests of the readings its CSMS received
+    (the service's sink stored them as they came) and posts them, as every session's terms
+    require; returns how many were stored."""
+    from sqlmodel import Session, col, select
+
+    from clearing.readings_digest import cpo_digests
+    from clearing.settlement.delivery import required_reading_window
+    from clearing.terms import SessionTerms
+    from clearing.trust import secp256k1_key
+    from market.clearing_house.verification import readings_from_rows
+    from market.store import models as m
+
+    rt, ledger = w["rt"], w["ledger"]
+    terms = SessionTerms.model_validate_json(rt.bundles.get(sid, "terms"))
+    with Session(rt.engine) as db:
+        rows = db.exec(select(m.MeterReading).where(col(m.MeterReading.station_id).in_(stations)))
+        received = readings_from_rows(rows, from_ts=0, to_ts=2**62)
+    digests = cpo_digests(
+        session_id=sid,
+        readings=received,
+        stations=set(stations),
+        window=required_reading_window(terms.settlement, terms.delivery_start, terms.delivery_end),
+        delivery_start=terms.delivery_start,
+        isp_s=terms.isp_s,
+        key=secp256k1_key(w["keys"]["cpo"]),
+        domain=(ledger.chain_id, ledger.market_address),
+    )
+    return int(w["clients"]["cpo"].post_readings_digests(sid, digests)["stored"])

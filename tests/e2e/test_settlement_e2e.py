@@ -42,7 +42,7 @@ from settlement_e2e_kit import (
     in_thread,
     station_key,
 )
-from settlement_e2e_market import open_session, post_revenue_sharing
+from settlement_e2e_market import cpo_vouches, open_session, post_revenue_sharing
 from settlement_e2e_world import advance, settlement_world, station_fleet
 from typer.testing import CliRunner
 
@@ -113,6 +113,7 @@ async def test_settlement_end_to_end(world: dict[str, Any]) -> None:
 
         # ---- verification: the service's oracle attests after delivery + grace ---------------
         await in_thread(node.warp_to, end + 31)
+        assert await in_thread(cpo_vouches, w, sid) > 0  # the stations' CPO signs its digests
         await in_thread(worker.run_once)
         assert ledger.session(sid).state == SessionState.VERIFIED
         assert (await in_thread(c["operator"].session, sid))["state"] == "VERIFIED"

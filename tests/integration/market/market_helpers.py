@@ -290,3 +290,22 @@ def served(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+def post_cpo_digests(cpo: MarketClient, terms, domain, received, stations) -> dict:
+    """The stations' CPO (``cpo``) signs, per station of ``stations`` and ISP, the digest of
+    the readings it received and posts them (``POST /sessions/{id}/readings-digests``), as
+    every session's terms require; ``domain`` is (chain id, market address)."""
+    from clearing.readings_digest import cpo_digests
+    from clearing.settlement.delivery import required_reading_window
+    from clearing.trust import secp256k1_key
+    assert cpo.private_key is not None
+    digests = cpo_digests(
+        session_id=terms.session_id,
+        readings=list(received),
+        stations=set(stations),
+        window=required_reading_window(terms.settlement, terms.delivery_start, terms.delivery_end),
+        delivery_start=terms.delivery_start,
+        isp_s=terms.isp_s,
+        key=secp256k1_key(cpo.private_key),
+        domain=domain,
+    )
+    return cpo.post_readings_digests(terms.session_id, digests)

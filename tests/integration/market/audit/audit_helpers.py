@@ -34,6 +34,7 @@ def actors_of(chain: Any) -> Actors:
         oracle=a["oracle"],
         fsps=[a["fsp_a"], a["fsp_b"], a["fsp_c"]],
         cpo=a["cpo"],
+        cpo_key=chain.keys["cpo"],  # signs the readings digests every session's terms require
     )
 
 

@@ -50,7 +50,7 @@ def _disputed(chain: Any, tmp_path: Path) -> Disputed:
         withheld.extend(quiet)
         return [r for r in readings if r not in quiet]
 
-    staged = stage(chain, route, Tamper(readings=meter_goes_quiet), finalize=False)
+    staged = stage(chain, route, Tamper(sent=meter_goes_quiet), finalize=False)
     assert withheld and staged.delivery is not None
     market, op = chain.contracts.market, chain.addresses["operator"]
     arbiter = chain.addresses["outsider"]

@@ -11,12 +11,12 @@ import dataclasses
 from typing import Any
 
 import pytest
-from audit_helpers import actors_of, audit, codes, edit_json, stage
+from audit_helpers import actors_of, audit, codes, edit_json, small_bundle, stage
 
 from clearing.readings_digest import ReadingsDigest
 from clearing.settlement.meter import SignedMeterReading
 from clearing.trust import eip191_sign, secp256k1_key
-from market.audit.staging import StagedSession, Tamper
+from market.audit.staging import StagedSession, Tamper, stage_session
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -168,3 +168,48 @@ def test_malformed_readings_bundle_is_a_finding_not_a_traceback(chain, route, co
         "bundle.unreadable",
         "bundle.unsafe",
     }, report.to_json()
+
+
+@pytest.mark.parametrize("route", ["dir"], indirect=True)
+def test_paid_delivery_under_terms_without_digests_is_named(chain, route) -> None:
+    """An operator dishonest from the start leaves readings digests out of the terms it
+    commits (hash and preimage consistent): signed readings could then be withheld unseen, so
+    paid delivery under such terms is itself the finding; the honest twin is
+    ``test_honest_twin_passes_with_digests_committed``."""
+    staged = stage(chain, route, readings_digests=False)
+    assert staged.terms is not None and not staged.terms.readings_digests_required
+    report = audit(chain, route, staged)
+    assert report.exit_code == 1, report.to_json()
+    (session,) = report.sessions
+    assert session.check("terms").status == "pass", report.to_json()
+    assert [c for c, _ in _readings_findings(report)] == ["readings.digests_not_required"]
+    assert session.check("readings").findings[0].subject == staged.session_id
+
+
+def _no_orders(chain: Any, route: Any, *, readings_digests: bool) -> StagedSession:
+    """A session nobody offered in: no order, no reading, nothing paid."""
+    actors = actors_of(chain)
+    bundle = small_bundle(list(actors.fsps)).model_copy(update={"offers": ()})
+    return stage_session(
+        market=chain.contracts.market,
+        token=chain.contracts.token,
+        control=chain.node,
+        actors=actors,
+        bundle=bundle,
+        folder=route.folder,
+        readings_digests=readings_digests,
+    )
+
+
+@pytest.mark.parametrize("route", ["dir"], indirect=True)
+@pytest.mark.parametrize("readings_digests", [True, False])
+def test_session_without_orders_is_no_readings_finding(chain, route, readings_digests) -> None:
+    """Nothing ordered, nothing paid: no false finding, with or without digests required."""
+    staged = _no_orders(chain, route, readings_digests=readings_digests)
+    assert not staged.result.orders
+    report = audit(chain, route, staged)
+    assert not _readings_findings(report), report.to_json()
+    assert report.exit_code == 0, report.to_json()
+    (session,) = report.sessions
+    want = "pass" if readings_digests else "skip"
+    assert session.check("readings").status == want, report.to_json()

@@ -16,10 +16,10 @@ from service_settlement_helpers import (  # type: ignore[import-not-found]
     BASELINE_W,
     ORDER_W,
     RULES,
+    deliver,
     readings,
     register_roles,
     session_to_delivery,
-    store_readings,
 )
 
 from adapters.chain.types import SessionState
@@ -38,10 +38,12 @@ def test_service_resolved_dispute_audits_clean_over_http(
     s, _, worker = session_to_delivery(chain, runtime, clients)
     start = s.delivery_start
     delivered = [BASELINE_W - ORDER_W] * 4
-    store_readings(runtime.engine, readings("ST-A", start, delivered))
+    deliver(runtime, clients, s.session_id, readings("ST-A", start, delivered))
     full_b = readings("ST-B", start, delivered)
     gap = (start + 1800, start + 3600)  # B's meter misses ISPs 2-3 until its evidence arrives
-    store_readings(runtime.engine, [r for r in full_b if not gap[0] < r.timestamp < gap[1]])
+    deliver(
+        runtime, clients, s.session_id, [r for r in full_b if not gap[0] < r.timestamp < gap[1]]
+    )
     evidence = [r for r in full_b if gap[0] < r.timestamp < gap[1]]
     worker.verification_hook = make_verification_hook(
         engine=runtime.engine,

@@ -170,3 +170,16 @@ def test_attested_before_the_committed_meter_grace(chain, route) -> None:
     exit_code, report = _audit_codes(chain, route, tamper)
     assert exit_code == 1
     assert codes(report) == {"terms.attested_before_grace"}, report.to_json()
+
+
+@pytest.mark.parametrize("route", ["dir"], indirect=True)
+def test_unsigned_readings_allowed_openly_from_the_start_are_named(chain, route) -> None:
+    """The operator commits, at creation and consistently, settlement rules that count
+    unsigned readings (which anyone could fabricate): paid delivery under them is the finding;
+    the honest twin (signatures required) is ``test_honest_twin_passes_the_terms_check``."""
+    lax = SettlementRules(isp_s=900, baseline_method="meter_before", require_signatures=False)
+    staged = stage(chain, route, rules=lax)
+    assert staged.terms is not None and not staged.terms.settlement.require_signatures
+    report = audit(chain, route, staged)
+    assert report.exit_code == 1, report.to_json()
+    assert codes(report) == {"terms.signatures_not_required"}, report.to_json()

@@ -194,6 +194,9 @@ def open_session(m: Market, chain: Any, fsp_key: str) -> SessionCreate:
     return session
 
 
+CPO_KEY_ENV = "FSP_CPO_KEY"
+
+
 def gateway_config(m: Market, chain: Any, tmp: Path, csms_port: int, api_port: int) -> Path:
     """The gateway's fsp.yaml, after the CPO registered each station's meter key on-chain and
     granted the station to ``fsp_a`` (POST /assets refuses a station without that grant)."""
@@ -215,12 +218,19 @@ def gateway_config(m: Market, chain: Any, tmp: Path, csms_port: int, api_port: i
                 st: {
                     "password": f"pw-{st}-secret",
                     "meter_public_key": public_key(st),
+                    # the CSMS signs the readings digests for the stations' CPO
+                    "cpo_key_env": CPO_KEY_ENV,
                     "evses": [{"evse_id": 1, "congestion_point": CP, "max_import_w": CHARGE_W}],
                 }
                 for st in STATIONS
             },
         },
         "ev_api": {"port": api_port},
+        # the deployment the CPO signs digests for, from its own records (not GET /deployment)
+        "deployment": {
+            "chain_id": m.rt.ledger.chain_id,
+            "market_address": chain.contracts.market.address,
+        },
         "ev_users": {u: {"station": st, "evse_id": 1} for u, st in USERS.items()},
         "statements_dir": "statements",
     }
@@ -252,11 +262,13 @@ class Gateway:
     api_port: int
     logs: list[Path] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
+    cpo_key: str = ""  # the stations' CPO's key (CPO_KEY_ENV): its CSMS signs their digests
 
     def start(self) -> None:
         log = self.config.parent / f"gateway-{len(self.logs)}.log"
         self.logs.append(log)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "FSP_GATEWAY_KEY": self.key}
+        env[CPO_KEY_ENV] = self.cpo_key
         cmd = [sys.executable, "-m", "market.cli", "fsp", "run", "--config", str(self.config)]
         with log.open("wb") as out:
             self.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -303,6 +315,17 @@ class Gateway:
                 if line.startswith("{"):
                     out.append(json.loads(line))
         return out
+
+    def wait_digests(self, session_id: str, timeout_s: float = 60) -> None:
+        """Until the gateway sent the CPO's readings digests of the session to the market."""
+        deadline = time.monotonic() + timeout_s
+        while not any(
+            e.get("event") == "readings_digests_sent" and e.get("session_id") == session_id
+            for e in self.events()
+        ):
+            assert self.proc is not None and self.proc.poll() is None, self.tail()
+            assert time.monotonic() < deadline, f"no readings digests sent:\n{self.tail()}"
+            time.sleep(0.1)
 
     def tail(self) -> str:
         return "".join(log.read_text()[-3000:] for log in self.logs[-1:])

@@ -118,6 +118,7 @@ async def _deliver(m: Market, chain: Any, gw: Gateway, config: Path, session: An
             what="every reading relayed",
         )
         await asyncio.to_thread(node.warp_to, end + ISP_S + 31)
+        await asyncio.to_thread(gw.wait_digests, sid)  # the CPO vouches for the readings
         await asyncio.to_thread(m.worker.run_once)
         await asyncio.to_thread(node.warp_to, end + ISP_S + 31 + 121)
         await asyncio.to_thread(m.worker.run_once)
@@ -189,7 +190,7 @@ def test_an_ev_user_opts_in_and_sees_their_revenue(chain: Any, tmp_path: Path) -
         config.write_text(yaml.safe_dump(cfg))
         assert m.op.deployment()["public_rpc_url"] == chain.node.rpc_url
         tokens = {u: _token(config, u) for u in ("alice", "bob")}
-        gw = Gateway(config, chain.keys["fsp_a"], api_port)
+        gw = Gateway(config, chain.keys["fsp_a"], api_port, cpo_key=chain.keys["cpo"])
         gw.start()
         try:
             gw.wait(lambda s: sid in s["sessions"], what="the session seen as a campaign")

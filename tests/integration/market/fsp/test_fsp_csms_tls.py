@@ -39,7 +39,7 @@ async def test_a_station_connects_to_the_gateways_csms_over_mutual_tls(
             tls_ca=str(ca.pem.cert),
         )
         config.write_text(yaml.safe_dump(cfg))
-        gw = Gateway(config, chain.keys["fsp_a"], api_port)
+        gw = Gateway(config, chain.keys["fsp_a"], api_port, cpo_key=chain.keys["cpo"])
         await asyncio.to_thread(gw.start)
         (started,) = [e for e in gw.events() if e.get("event") == "started"]
         assert started["csms_url"] == f"wss://127.0.0.1:{csms_port}"

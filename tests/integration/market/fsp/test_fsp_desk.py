@@ -135,7 +135,7 @@ def test_the_desk_shows_a_connected_station_and_its_order(
         cfg["ev_api"]["desk_token_env"] = "FSP_DESK_TOKEN"
         config.write_text(yaml.safe_dump(cfg))
         monkeypatch.setenv("FSP_DESK_TOKEN", TOKEN)
-        gw = Gateway(config, chain.keys["fsp_a"], api_port)
+        gw = Gateway(config, chain.keys["fsp_a"], api_port, cpo_key=chain.keys["cpo"])
         gw.start()
         ready, stop = threading.Event(), threading.Event()
         failure: list[BaseException] = []

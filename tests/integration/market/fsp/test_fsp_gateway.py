@@ -88,7 +88,7 @@ async def run_session(chain: Any, tmp: Path, *, kill: bool) -> Outcome:
         api_port = free_port()
         config = gateway_config(m, chain, tmp, free_port(), api_port)
         tokens = {u: await asyncio.to_thread(_token, config, u) for u in USERS}
-        gw = Gateway(config, chain.keys["fsp_a"], api_port)
+        gw = Gateway(config, chain.keys["fsp_a"], api_port, cpo_key=chain.keys["cpo"])
         await asyncio.to_thread(gw.start)
         for user, token in tokens.items():  # no EV user's EV is bid without consent
             await asyncio.to_thread(give_consent, api_port, user, token)
@@ -143,6 +143,7 @@ async def run_session(chain: Any, tmp: Path, *, kill: bool) -> Outcome:
             )
             # verification after the meter grace, FINAL after the challenge window
             await asyncio.to_thread(node.warp_to, end + ISP_S + 31)
+            await asyncio.to_thread(gw.wait_digests, sid)  # the CPO vouches for the readings
             await asyncio.to_thread(m.worker.run_once)
             assert m.rt.ledger.session(sid).state == SessionState.VERIFIED
             await asyncio.to_thread(node.warp_to, end + ISP_S + 31 + 121)
@@ -258,7 +259,7 @@ async def test_an_order_that_does_not_match_the_onchain_root_is_not_dispatched(
         sid, start, end = session.session_id, session.delivery_start, session.delivery_end
         api_port = free_port()
         config = gateway_config(m, chain, tmp_path, free_port(), api_port)
-        gw = Gateway(config, chain.keys["fsp_a"], api_port)
+        gw = Gateway(config, chain.keys["fsp_a"], api_port, cpo_key=chain.keys["cpo"])
         await asyncio.to_thread(gw.start)
         for user in USERS:
             token = await asyncio.to_thread(_token, config, user)

@@ -21,12 +21,13 @@ import pytest
 from coincurve import PrivateKey
 from eth_account import Account
 from eth_utils.crypto import keccak
-from market_helpers import CP, make_request, make_worker, setup_market
+from market_helpers import CP, make_request, make_worker, post_cpo_digests, setup_market
 
 from clearing.encoding import hex32, uuid_to_bytes32
 from clearing.messages import BaselineIsp, DPrognosis, FlexOffer, FlexOfferOption, IspPower
-from clearing.settlement.meter import sign_reading
+from clearing.settlement.meter import SignedMeterReading, sign_reading
 from clearing.settlement.rules import SettlementRules
+from clearing.terms import SessionTerms
 from market.api.schemas import SessionCreate
 from market.client import MarketClient
 from market.participant.onchain import ChainAccount
@@ -211,6 +212,23 @@ def test_fsp_takes_part_in_a_market_day_with_the_cli_alone(
     readings = cli.file("readings.json", _readings(gate, end, BASELINE_W - ORDER_W))
     chain.warp_to(end)  # a meter signs what happened: its readings are posted afterwards
     assert cli.run("readings", "--file", readings)["posted"] == N_ISPS * ISP_S // METER_S + 1
+
+    # the station's CPO vouches for what its CSMS received (the same signed readings)
+    terms = SessionTerms.model_validate_json(runtime.bundles.get(sid, "terms"))
+    received = [
+        SignedMeterReading(
+            station=r["station_id"],
+            evse=r["evse_id"],
+            timestamp=r["timestamp"],
+            import_wh=r["import_wh"],
+            export_wh=r["export_wh"],
+            signature=r["signature"],
+        )
+        for r in json.loads(Path(readings).read_text())
+    ]
+    domain = (runtime.ledger.chain_id, runtime.ledger.market_address)
+    cpo_client = MarketClient(server, chain.keys["cpo"], now=now)
+    assert post_cpo_digests(cpo_client, terms, domain, received, [STATION])["stored"] > 0
 
     # verification after the meter grace, final after the challenge window
     chain.warp_to(end + 61)

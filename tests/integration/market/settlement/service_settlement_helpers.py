@@ -23,9 +23,11 @@ from sqlmodel import Session, select
 
 from adapters.chain.types import SessionState
 from clearing.messages import BaselineIsp, DPrognosis
-from clearing.settlement.meter import sign_reading
+from clearing.settlement.meter import SignedMeterReading, sign_reading
 from clearing.settlement.rules import SettlementRules
+from clearing.terms import SessionTerms
 from market.api.schemas import AssetCreate, ParticipantCreate
+from market.clearing_house.verification import readings_from_rows
 from market.store import models as m
 
 RULES = SettlementRules()  # 900 s ISPs, nominated baseline, 5 % tolerance, penalty factor 1
@@ -82,6 +84,32 @@ def store_readings(engine, readings) -> None:
                 )
             )
         db.commit()
+
+
+def cpo_posts_digests(runtime, clients, session_id: str, received, stations=None) -> dict:
+    """The stations' CPO signs, per station and ISP, digests of the readings it received and
+    posts them (``POST /sessions/{id}/readings-digests``), as every session's terms require.
+    ``stations``: those to vouch for (default: the stations of ``received``)."""
+    terms = SessionTerms.model_validate_json(runtime.bundles.get(session_id, "terms"))
+    received = list(received)
+    mine = set(stations) if stations is not None else {r.station for r in received}
+    # what its CSMS received from those stations before too (an earlier session's tail)
+    earlier = [r for r in stored_readings(runtime.engine) if r.station in mine]
+    domain = (runtime.ledger.chain_id, runtime.ledger.market_address)
+    return market_helpers.post_cpo_digests(clients("cpo"), terms, domain, received + earlier, mine)
+
+
+def deliver(runtime, clients, session_id: str, received, stations=None) -> None:
+    """Readings reach the market's store, and the CPO, which received the same, posts its
+    signed digests of them."""
+    received = list(received)
+    cpo_posts_digests(runtime, clients, session_id, received, stations)
+    store_readings(runtime.engine, received)
+
+
+def stored_readings(engine) -> list[SignedMeterReading]:
+    with Session(engine) as db:
+        return list(readings_from_rows(db.exec(select(m.MeterReading)), from_ts=0, to_ts=2**62))
 
 
 def register_roles(chain) -> tuple[str, str]:
@@ -169,9 +197,9 @@ def deliver_and_finalize(chain, runtime, clients, *, b_delivers: bool, again: bo
     """A session where FSP A delivers in full and FSP B in full or not at all; FINAL."""
     s, _req, worker = session_to_delivery(chain, runtime, clients, again=again)
     start = s.delivery_start
-    store_readings(runtime.engine, readings("ST-A", start, [BASELINE_W - ORDER_W] * 4))
+    deliver(runtime, clients, s.session_id, readings("ST-A", start, [BASELINE_W - ORDER_W] * 4))
     b_power = BASELINE_W - ORDER_W if b_delivers else BASELINE_W
-    store_readings(runtime.engine, readings("ST-B", start, [b_power] * 4))
+    deliver(runtime, clients, s.session_id, readings("ST-B", start, [b_power] * 4))
     attach_oracle(chain, runtime, worker)
     chain.warp_to(s.delivery_end + 61)
     worker.run_once()

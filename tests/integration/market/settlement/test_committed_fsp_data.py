@@ -14,12 +14,12 @@ from service_settlement_helpers import (
     ORDER_W,
     PRICE_A,
     RULES,
+    deliver,
     energy,
     paid,
     pubkey,
     readings,
     session_to_delivery,
-    store_readings,
 )
 
 from adapters.chain.types import SessionState
@@ -72,7 +72,7 @@ def test_late_prognosis_and_asset_do_not_count(chain, runtime, clients, api) -> 
     assert {a["station_id"] for a in api.get("/assets").json()} >= {"ST-A", "ST-B", "ST-C"}
     delivered = [BASELINE_W - ORDER_W] * 4
     for station in ("ST-A", "ST-B"):
-        store_readings(runtime.engine, readings(station, s.delivery_start, delivered))
+        deliver(runtime, clients, s.session_id, readings(station, s.delivery_start, delivered))
     worker.verification_hook = make_verification_hook(
         engine=runtime.engine,
         ledger=runtime.ledger,

@@ -15,11 +15,11 @@ from service_settlement_helpers import (
     ORDER_W,
     PRICE_A,
     attach_oracle,
+    deliver,
     energy,
     paid,
     readings,
     session_to_delivery,
-    store_readings,
 )
 from shapeshifter_uftp.transport import to_xml
 from typer.testing import CliRunner
@@ -49,9 +49,12 @@ def test_dso_reads_its_statements_and_nobody_else_does(chain, runtime, clients, 
     s, req, worker = session_to_delivery(chain, runtime, clients)
     start, sid = s.delivery_start, s.session_id
     # A delivers in every ISP; B only in the first: its penalty exceeds what it earned.
-    store_readings(runtime.engine, readings("ST-A", start, [BASELINE_W - ORDER_W] * 4))
-    store_readings(
-        runtime.engine, readings("ST-B", start, [BASELINE_W - ORDER_W] + [BASELINE_W] * 3)
+    deliver(runtime, clients, s.session_id, readings("ST-A", start, [BASELINE_W - ORDER_W] * 4))
+    deliver(
+        runtime,
+        clients,
+        s.session_id,
+        readings("ST-B", start, [BASELINE_W - ORDER_W] + [BASELINE_W] * 3),
     )
     attach_oracle(chain, runtime, worker)
     chain.warp_to(s.delivery_end + 61)

@@ -19,6 +19,7 @@ from clearing.settlement.meter import SignedMeterReading, sign_reading
 from market.client import MarketClient
 from market.fsp.cpo import CpoDigests
 from market.fsp.store import GatewayStore
+from market.participant.errors import ParticipantError
 from market.runtime import attach_settlement
 
 pytestmark = pytest.mark.integration
@@ -42,6 +43,21 @@ def _outbox_reading(r: SignedMeterReading) -> MeterReading:
     )
 
 
+def _cpo(chain, runtime, api, gw, log: list[dict[str, Any]], deployment) -> CpoDigests:
+    """The gateway's CPO side for both stations, posting in-process, configured with
+    ``deployment`` (chain id, market address)."""
+    now = runtime.core.clock.now
+    return CpoDigests(
+        gw,
+        {"ST-A": chain.keys["cpo"], "ST-B": chain.keys["cpo"]},
+        "http://market.test",
+        now,
+        log.append,
+        client_for=lambda key: MarketClient("http://market.test", key, http_client=api, now=now),
+        deployment=deployment,
+    )
+
+
 def test_gateway_signs_and_posts_the_cpo_digests_and_holds_late_readings(
     chain, runtime, clients, api, monkeypatch, tmp_path
 ) -> None:
@@ -54,14 +70,8 @@ def test_gateway_signs_and_posts_the_cpo_digests_and_holds_late_readings(
     for r in received:
         assert gw.put_reading(_outbox_reading(r))
     log: list[dict[str, Any]] = []
-    now = runtime.core.clock.now
-    cpo = CpoDigests(
-        gw,
-        {"ST-A": chain.keys["cpo"], "ST-B": chain.keys["cpo"]},
-        "http://market.test",
-        now,
-        log.append,
-        client_for=lambda key: MarketClient("http://market.test", key, http_client=api, now=now),
+    cpo = _cpo(
+        chain, runtime, api, gw, log, (runtime.ledger.chain_id, runtime.ledger.market_address)
     )
     fsp = SimpleNamespace(client=clients("fsp_a"))
     row = {"id": s.session_id, "state": "CLEARED", "delivery_end": s.delivery_end}
@@ -96,3 +106,33 @@ def test_gateway_signs_and_posts_the_cpo_digests_and_holds_late_readings(
     assert not cpo.hold([attested])(pending.id, late.timestamp)  # released after attestation
     cpo.step(attested, fsp)  # type: ignore[arg-type]
     assert len(log) == 2  # posted once
+
+
+@pytest.mark.parametrize(
+    ("field", "change"),
+    [("deployment.chain_id", (1, 0)), ("deployment.market_address", (0, 1))],
+)
+def test_gateway_signs_nothing_for_a_deployment_its_configuration_does_not_name(
+    chain, runtime, clients, api, monkeypatch, tmp_path, field, change
+) -> None:
+    """The market's ``GET /deployment`` names another chain id or market contract than the
+    CPO's own configuration: the cut is refused naming the field, no digest is signed or
+    stored; the same gateway configured with the advertised deployment signs (honest twin:
+    the test above)."""
+    s, _worker, received = digests_to_delivery(chain, runtime, clients, monkeypatch)
+    gw = GatewayStore(f"sqlite:///{tmp_path / 'gateway.db'}")
+    for r in received:
+        assert gw.put_reading(_outbox_reading(r))
+    chain_id, market = runtime.ledger.chain_id, runtime.ledger.market_address
+    own = (chain_id + change[0], "0x" + "ab" * 20 if change[1] else market)
+    log: list[dict[str, Any]] = []
+    cpo = _cpo(chain, runtime, api, gw, log, own)
+    fsp = SimpleNamespace(client=clients("fsp_a"))
+    row = {"id": s.session_id, "state": "CLEARED", "delivery_end": s.delivery_end}
+    chain.warp_to(s.delivery_end + 61)
+    with pytest.raises(ParticipantError) as err:
+        cpo.step(row, fsp)  # type: ignore[arg-type]
+    assert err.value.field == field and "no readings digest signed" in err.value.reason
+    assert "\n" not in err.value.reason
+    assert not log  # no cut taken, nothing signed
+    assert clients("cpo")._get(f"/sessions/{s.session_id}/readings-digests") == []

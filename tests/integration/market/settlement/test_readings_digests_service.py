@@ -145,3 +145,34 @@ def test_digests_signed_for_another_deployment_are_refused(chain, runtime, deliv
     assert status == "BLOCKED" and "digest_wrong_domain" in detail
     assert runtime.ledger.session(s.session_id).state == SessionState.CLEARED
     assert not runtime.ledger.session_events("ReadingsDigestsCommitted", s.session_id)
+
+
+def test_a_session_without_orders_attests_with_the_empty_digests_bundle(
+    chain, runtime, clients
+) -> None:
+    """Digests are required by default; a session nobody offered in has no meter behind an
+    order, so the oracle commits the empty bundle (zero root) instead of blocking forever."""
+    from market_helpers import escrow, make_request, make_worker, open_session, setup_market
+
+    from clearing.readings_digest import ZERO_ROOT
+
+    op, dso = clients("operator"), clients("dso")
+    setup_market(op)
+    s = open_session(op, int(runtime.core.clock.now()))
+    worker = make_worker(runtime)  # the default terms: digests required
+    worker.run_once()
+    req = make_request(s.session_id, expires_at=s.gate_closure)
+    escrow(chain, "dso", req)
+    dso.post_request(req)
+    worker.verification_hook = _hook(chain, runtime, None)  # no CPO sent anything
+    chain.warp_to(s.gate_closure + 1)
+    worker.run_once()
+    assert not runtime.ledger.session_events("ReadingsDigestsCommitted", s.session_id)
+    chain.warp_to(s.delivery_end + 61)
+    for _ in range(3):
+        worker.run_once()
+    assert runtime.ledger.session(s.session_id).state >= SessionState.VERIFIED
+    (committed,) = runtime.ledger.session_events("ReadingsDigestsCommitted", s.session_id)
+    assert hex32(bytes(committed.args["root"])) == ZERO_ROOT
+    terms = SessionTerms.model_validate_json(runtime.bundles.get(s.session_id, "terms"))
+    assert terms.readings_digests_required

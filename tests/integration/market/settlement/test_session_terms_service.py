@@ -12,9 +12,9 @@ from market_helpers import make_worker
 from service_settlement_helpers import (
     BASELINE_W,
     ORDER_W,
+    deliver,
     readings,
     session_to_delivery,
-    store_readings,
 )
 
 from adapters.chain.types import SessionState
@@ -66,7 +66,9 @@ def test_terms_fixed_at_open_bind_clearing_and_delivery(
     # The oracle is configured with a generous tolerance at attestation time: ignored.
     start = s.delivery_start
     for station in ("ST-A", "ST-B"):
-        store_readings(runtime.engine, readings(station, start, [BASELINE_W - ORDER_W] * 4))
+        deliver(
+            runtime, clients, s.session_id, readings(station, start, [BASELINE_W - ORDER_W] * 4)
+        )
     worker.verification_hook = make_verification_hook(
         engine=runtime.engine,
         ledger=runtime.ledger,

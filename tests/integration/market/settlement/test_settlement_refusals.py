@@ -9,6 +9,7 @@ from service_settlement_helpers import (
     BASELINE_W,
     ORDER_W,
     RULES,
+    deliver,
     readings,
     register_roles,
     session_row,
@@ -35,8 +36,11 @@ pytestmark = pytest.mark.integration
 def _delivered(chain, runtime, clients):
     s, req, worker = session_to_delivery(chain, runtime, clients)
     for station in ("ST-A", "ST-B"):
-        store_readings(
-            runtime.engine, readings(station, s.delivery_start, [BASELINE_W - ORDER_W] * 4)
+        deliver(
+            runtime,
+            clients,
+            s.session_id,
+            readings(station, s.delivery_start, [BASELINE_W - ORDER_W] * 4),
         )
     return s, req, worker
 

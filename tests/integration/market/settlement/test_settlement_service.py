@@ -14,6 +14,7 @@ from service_settlement_helpers import (
     PRICE_B,
     RULES,
     STATION_KEYS,
+    deliver,
     energy,
     order_rows,
     paid,
@@ -22,7 +23,6 @@ from service_settlement_helpers import (
     session_row,
     session_to_delivery,
     signed_revenue_contract,
-    store_readings,
 )
 
 from adapters.chain.errors import ContractRevert
@@ -48,10 +48,12 @@ def test_verify_dispute_resolve_and_net(chain, runtime, clients, api) -> None:
     # A delivers 5 kW in every ISP; B delivers too, but its meter misses ISPs 2-3 (gap 1800 s
     # > max_gap 900 s), so those ISPs are unverifiable until B's evidence fills the gap.
     delivered = [BASELINE_W - ORDER_W] * 4
-    store_readings(runtime.engine, readings("ST-A", start, delivered))
+    deliver(runtime, clients, s.session_id, readings("ST-A", start, delivered))
     full_b = readings("ST-B", start, delivered)
     gap = (start + 1800, start + 3600)
-    store_readings(runtime.engine, [r for r in full_b if not gap[0] < r.timestamp < gap[1]])
+    deliver(
+        runtime, clients, s.session_id, [r for r in full_b if not gap[0] < r.timestamp < gap[1]]
+    )
     evidence = [r for r in full_b if gap[0] < r.timestamp < gap[1]]
 
     oracle = chain.addresses["oracle"]
@@ -233,8 +235,18 @@ def test_verify_dispute_resolve_and_net(chain, runtime, clients, api) -> None:
 
 def test_evidence_outside_the_window_is_refused(chain, runtime, clients) -> None:
     s, _req, worker = session_to_delivery(chain, runtime, clients)
-    store_readings(runtime.engine, readings("ST-A", s.delivery_start, [BASELINE_W - ORDER_W] * 4))
-    store_readings(runtime.engine, readings("ST-B", s.delivery_start, [BASELINE_W - ORDER_W] * 4))
+    deliver(
+        runtime,
+        clients,
+        s.session_id,
+        readings("ST-A", s.delivery_start, [BASELINE_W - ORDER_W] * 4),
+    )
+    deliver(
+        runtime,
+        clients,
+        s.session_id,
+        readings("ST-B", s.delivery_start, [BASELINE_W - ORDER_W] * 4),
+    )
     worker.verification_hook = make_verification_hook(
         engine=runtime.engine,
         ledger=runtime.ledger,

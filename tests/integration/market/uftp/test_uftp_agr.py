@@ -24,6 +24,7 @@ from market_helpers import (
     make_request,
     make_worker,
     new_id,
+    post_cpo_digests,
     setup_market,
 )
 from nacl.signing import VerifyKey
@@ -50,6 +51,7 @@ from uftp_kit import (
 from clearing.encoding import uuid_to_bytes32
 from clearing.messages import FlexOffer as FlexOfferModel
 from clearing.settlement.rules import SettlementRules
+from clearing.terms import SessionTerms
 from market.api.schemas import AssetCreate, SessionCreate
 from market.audit.runner import run_audit
 from market.client import ApiError, MarketClient, offer_commitment
@@ -281,7 +283,11 @@ def test_uftp_aggregator_bids_is_awarded_and_settled(chain, runtime, server, tmp
             # under its D-Prognosis (20 kW) in every ISP; the worker verifies and the oracle
             # attests; after the challenge window: FINAL, and the AGR is settled
             credits_before = market.credits(fsp)
-            store_station_readings(runtime.engine, s.delivery_start, [15_000] * 4)
+            sent = store_station_readings(runtime.engine, s.delivery_start, [15_000] * 4)
+            terms = SessionTerms.model_validate_json(runtime.bundles.get(s.session_id, "terms"))
+            domain = (runtime.ledger.chain_id, runtime.ledger.market_address)
+            cpo = MarketClient(server, chain.keys["cpo"], now=now)
+            post_cpo_digests(cpo, terms, domain, sent, [STATION])  # the CPO vouches for them
             worker.verification_hook = make_verification_hook(
                 engine=runtime.engine,
                 ledger=runtime.ledger,

@@ -41,7 +41,7 @@ from shapeshifter_uftp.uftp import (
 )
 from sqlmodel import Session
 
-from clearing.settlement.meter import sign_reading
+from clearing.settlement.meter import SignedMeterReading, sign_reading
 from market.store import models as m
 from market.uftp.binding import sign_binding
 from market.uftp.config import parse_config
@@ -202,9 +202,13 @@ def meter_public_key() -> str:
     return "0x" + PrivateKey(bytes.fromhex(STATION_KEY[2:])).public_key.format(False).hex()
 
 
-def store_station_readings(engine: Any, start: int, power_by_isp: list[int]) -> None:
+def store_station_readings(
+    engine: Any, start: int, power_by_isp: list[int]
+) -> list[SignedMeterReading]:
     """Station-signed cumulative import readings every 300 s around the delivery window, as
-    the CSMS's sink stores them: the market verifies delivery from these."""
+    the CSMS's sink stores them: the market verifies delivery from these; returned too (the
+    CPO's digests cover them)."""
+    out: list[SignedMeterReading] = []
     register, t = 100_000, start - 900
     end = start + 900 * len(power_by_isp)
     with Session(engine) as db:
@@ -212,6 +216,7 @@ def store_station_readings(engine: Any, start: int, power_by_isp: list[int]) -> 
             r = sign_reading(
                 STATION_KEY, station=STATION, evse=1, timestamp=t, import_wh=register, export_wh=0
             )
+            out.append(r)
             db.add(
                 m.MeterReading(
                     station_id=r.station,
@@ -228,6 +233,7 @@ def store_station_readings(engine: Any, start: int, power_by_isp: list[int]) -> 
             register += power * 300 // 3600
             t += 300
         db.commit()
+    return out
 
 
 # ---- the independent AGR -----------------------------------------------------------------------

@@ -24,10 +24,12 @@ from market_helpers import (
     make_worker,
     new_id,
     open_session,
+    post_cpo_digests,
     setup_market,
 )
 
 from clearing.messages import BaselineIsp, DPrognosis
+from clearing.terms import SessionTerms
 from market.api.schemas import AssetCreate, ParticipantCreate
 from market.auth.summary import eur
 from market.lifecycle.verification import make_verification_hook
@@ -122,7 +124,12 @@ def test_dso_creates_a_request_and_sees_it_cleared_delivered_and_settled(
 
     # 3. Delivered: the station's signed readings show the 5 kW; the oracle's verification
     # publishes the delivery bundle, which the page draws per order and ISP.
-    store_readings(runtime.engine, readings("ST-A", s.delivery_start, [BASELINE_W - ORDER_W] * 4))
+    sent = readings("ST-A", s.delivery_start, [BASELINE_W - ORDER_W] * 4)
+    store_readings(runtime.engine, sent)
+    terms = SessionTerms.model_validate_json(runtime.bundles.get(s.session_id, "terms"))
+    domain = (runtime.ledger.chain_id, runtime.ledger.market_address)
+    cpo = client_for(server, chain, "cpo", runtime)
+    post_cpo_digests(cpo, terms, domain, sent, ["ST-A"])  # the station's CPO vouches for them
     worker.verification_hook = make_verification_hook(
         engine=runtime.engine,
         ledger=runtime.ledger,

@@ -28,6 +28,9 @@ def world():
     return sc, grid, stays(sc)
 
 
+DEPLOYMENT = (31337, "0x" + "ab" * 20)
+
+
 def _ports(fsps: list[str]) -> configs.Ports:
     return configs.Ports(
         api=8000, csms={f: 9000 + i for i, f in enumerate(fsps)}, ev_api=dict.fromkeys(fsps, 9100)
@@ -40,10 +43,13 @@ def test_fsp_config_parses_and_registers_the_replays_assets(world, tmp_path: Pat
     data = configs.fsp_config(
         sc, grid, all_stays, fsp, api_url="http://127.0.0.1:8000",
         rpc_url="http://127.0.0.1:8545", ports=_ports([fsp]), database="sqlite:///x.db",
+        deployment=DEPLOYMENT,
     )  # fmt: skip
     text = yaml.safe_dump(data)
     cfg = parse_fsp(yaml.safe_load(text))
     assert cfg.clock == "chain" and cfg.key_env == configs.KEY_ENV
+    assert cfg.deployment is not None
+    assert (cfg.deployment.chain_id, cfg.deployment.market_address) == DEPLOYMENT
     mine = [s for s in all_stays if s.ev.fsp == fsp]
     evses = {(sid, e.evse_id): e for sid, st in cfg.csms.stations.items() for e in st.evses}
     assert set(evses) == {(s.station, s.evse) for s in mine}
@@ -101,6 +107,7 @@ def test_fsp_gateway_plans_the_same_evs_as_the_replay_from_the_configs_stays(nam
         data = configs.fsp_config(
             sc, grid, all_stays, fsp, api_url="http://127.0.0.1:8000",
             rpc_url="http://127.0.0.1:8545", ports=_ports(fsps), database="sqlite:///x.db",
+            deployment=DEPLOYMENT,
         )  # fmt: skip
         cfg = parse_fsp(yaml.safe_load(yaml.safe_dump(data)))
         first_arrival = min(s.arrival for s in mine)

@@ -146,8 +146,11 @@ class NettingConfig(_Strict):
 class DeploymentConfig(_Strict):
     """The market deployment the CPO signs readings digests for, from the CPO's own records:
     the market's ``GET /deployment`` must name the same, or nothing is signed."""
+
     chain_id: int = Field(ge=1)
     market_address: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+
+
 class FspGatewayConfig(_Strict):
     """The whole ``fsp.yaml``."""
 

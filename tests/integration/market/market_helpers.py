@@ -290,6 +290,8 @@ def served(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
 def post_cpo_digests(cpo: MarketClient, terms, domain, received, stations) -> dict:
     """The stations' CPO (``cpo``) signs, per station of ``stations`` and ISP, the digest of
     the readings it received and posts them (``POST /sessions/{id}/readings-digests``), as
@@ -297,6 +299,7 @@ def post_cpo_digests(cpo: MarketClient, terms, domain, received, stations) -> di
     from clearing.readings_digest import cpo_digests
     from clearing.settlement.delivery import required_reading_window
     from clearing.trust import secp256k1_key
+
     assert cpo.private_key is not None
     digests = cpo_digests(
         session_id=terms.session_id,

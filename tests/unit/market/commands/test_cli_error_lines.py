@@ -82,6 +82,8 @@ def test_production_netting_refusal_names_the_key_and_the_way_out() -> None:
     line = str(err.value)
     assert line.startswith("FLEXMARKET_CLEARING_HOUSE_KEY: ") and "\n" not in line
     assert "FLEXMARKET_NETTING=false" in line
+
+
 def test_readings_digests_are_required_by_default_and_production_refuses_false(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -89,9 +91,11 @@ def test_readings_digests_are_required_by_default_and_production_refuses_false(
     and production mode refuses that with one line naming the setting."""
     monkeypatch.delenv("FLEXMARKET_READINGS_DIGESTS_REQUIRED", raising=False)
     assert Settings().readings_digests_required
+    own = {"token_secret": "s" * 32, "rpc_url": "http://n", "operator_key": "0x" + "11" * 32}
     monkeypatch.setenv("FLEXMARKET_READINGS_DIGESTS_REQUIRED", "false")
     off = Settings(mode="production", **own)  # type: ignore[arg-type]
     assert not off.readings_digests_required
+    with pytest.raises(SettingError) as err:
         refuse_default_secrets(off)
     assert err.value.setting == "FLEXMARKET_READINGS_DIGESTS_REQUIRED"
     assert "development only" in str(err.value) and "\n" not in str(err.value)

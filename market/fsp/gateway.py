@@ -1,11 +1,10 @@
 """The FSP gateway's market loop: bid before gate closure, verify and dispatch orders, relay
 the stations' readings, withdraw and share the payout.
 
-Why passes over the gateway's own store: every step first looks at what the store says was
-done (offers planned/committed/posted, orders kept and verified, schedules sent, acks, outbox
-rows sent, withdrawals), so a gateway killed at any point and restarted repeats nothing that
-changed the market and finishes what it had begun. ``GET /events`` only wakes the loop early
-(a session cleared); the pass itself reads the session states, so a missed event is no loss.
+Why passes over its own store: each step first reads what the store says was done (offers,
+orders and their checks, schedules, acks, outbox rows, withdrawals), so a gateway killed at any
+point repeats nothing that changed the market and finishes what it began. ``GET /events`` only
+wakes the loop early; a pass reads the session states, so a missed event is no loss.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from market.fsp.consent import Purpose
 from market.fsp.cpo import CpoDigests
 from market.fsp.ev_store import EvUserStore
 from market.fsp.fleet_state import EvseState, announced_fleet_ev, fleet
-from market.fsp.netting import is_netted, share_revenue
+from market.fsp.netting import RevenueSharing, is_netted
 from market.fsp.outbox import relay
 from market.fsp.statements import build_statements, keep_itemised, write_statement_files
 from market.fsp.store import GatewayStore
@@ -80,7 +79,7 @@ class FspGateway:
     campaigned: set[str] = field(default_factory=set)  # sessions recorded as campaigns
     woken: Callable[[], bool] = lambda: False  # a market event came: relaying yields the pass
     cpo: CpoDigests | None = None  # the CSMS signing readings digests for the stations' CPO
-    posted: set[str] = field(default_factory=set)  # revenue contracts this process posted
+    sharing: RevenueSharing = field(default_factory=RevenueSharing)  # after dispatch
     ev: EvUserStore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -319,8 +318,6 @@ class FspGateway:
             as_message(FlexOrder, o["body"]) for o in self.store.orders_of(sid) if o["verified"]
         ]
         result = self.agent(row).dispatch(verified)
-        if self.cfg.netting is not None:  # before the plan is kept: a restart posts again
-            share_revenue(self.participant, self.cfg.netting, sid, result, self.posted, self.log)
         for cp, shortfalls in result.shortfalls.items():
             self.log(
                 {
@@ -339,6 +336,8 @@ class FspGateway:
             for (st, evse), points in sorted(result.schedules.items())
         ]
         self.store.set_plan(sid, schedules)
+        if self.cfg.netting is not None:  # shared after the pass's dispatch, never in its way
+            self.sharing.pending[sid] = result
         return schedules
 
     async def dispatch(self, row: dict[str, Any]) -> None:
@@ -489,9 +488,10 @@ class FspGateway:
                 refused = {"event": "refused", "session_id": sid, "field": exc.field}
                 self.log({**refused, "reason": exc.reason, "level": "error"})
             except ApiError as exc:
-                self.log(
-                    {"event": "refused", "session_id": sid, "reason": str(exc), "level": "error"}
-                )
+                refused = {"event": "refused", "session_id": sid, "reason": str(exc)}
+                self.log({**refused, "level": "error"})
+        if (netting := self.cfg.netting) is not None:
+            await asyncio.to_thread(self.sharing.retry, self.participant, netting, self.log)
         windows = [(int(r["delivery_start"]), int(r["delivery_end"])) for r in rows]
         hold = await asyncio.to_thread(self.cpo.hold, rows) if self.cpo else None
         args = (self.store, self.participant, self.log)

@@ -12,18 +12,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from eth_utils.address import to_checksum_address
 
+from adapters.chain.errors import ChainError
 from clearing.encoding import uuid_to_bytes32
 from clearing.settlement.revenue import UserContribution
 from market.agents.fsp import DispatchPlan, Incentive
 from market.clearing_house.period import contract_payees
+from market.client import ApiError
 from market.fsp.config import NettingConfig
+from market.participant.errors import ParticipantError
 from market.participant.participant import Participant
 
-__all__ = ["is_netted", "share_revenue", "user_contributions"]
+__all__ = ["RevenueSharing", "is_netted", "share_revenue", "user_contributions"]
 
 
 def user_contributions(
@@ -77,6 +82,44 @@ def share_revenue(
     if payees:
         market.name_netting_payees(payees, sender=me)
     log({"event": "revenue_shared", "session_id": session_id, "contributions": len(rows)})
+
+
+@dataclass
+class RevenueSharing:
+    """The sessions whose revenue sharing is still to post, kept apart from dispatch.
+
+    Why: sharing makes HTTP posts and a transaction; run before the schedules were kept and
+    sent, one refused contract or node error would hold back (or crash) the dispatch of every
+    verified order. The gateway queues a session's plan once it is stored and retries each pass
+    until the market took it; a refusal is logged, never raised. The queue is in memory: after
+    a restart a session whose sharing had not gone through is not shared (its netting then pays
+    no revenue share; the log says which).
+    """
+
+    posted: set[str] = field(default_factory=set)  # revenue contracts this process posted
+    pending: dict[str, DispatchPlan] = field(default_factory=dict)
+
+    def retry(
+        self,
+        participant: Participant,
+        cfg: NettingConfig,
+        log: Callable[[dict[str, Any]], None],
+    ) -> None:
+        for sid, plan in sorted(self.pending.items()):
+            try:
+                share_revenue(participant, cfg, sid, plan, self.posted, log)
+            except (ApiError, ChainError, ParticipantError, httpx.HTTPError) as exc:
+                reason = str(exc) or type(exc).__name__
+                log(
+                    {
+                        "event": "revenue_share_failed",
+                        "session_id": sid,
+                        "reason": reason,
+                        "level": "error",
+                    }
+                )
+            else:
+                del self.pending[sid]
 
 
 def is_netted(participant: Participant, session_id: str) -> bool:

@@ -26,3 +26,45 @@ def test_contributions_sum_each_users_evs_and_skip_the_fsps_own() -> None:
     ]
     assert {r.fsp for r in rows} == {FSP.lower()} and {r.session_id for r in rows} == {SID}
     assert user_contributions(SID, FSP, [], users) == []
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_sharing_the_market_cannot_take_is_logged_and_kept_for_the_next_pass() -> None:
+    """Sharing runs after dispatch and never raises: a market that is down (a closed port, no
+    mock) or a gateway without its chain leaves the session queued and says why."""
+    from eth_account import Account
+
+    from market.agents.fsp import DispatchPlan
+    from market.client import MarketClient
+    from market.fsp.config import NettingConfig
+    from market.fsp.netting import RevenueSharing
+    from market.participant.participant import Participant
+
+    key = "0x" + "42" * 32
+    client = MarketClient(f"http://127.0.0.1:{_closed_port()}", key, timeout_s=2)
+    participant = Participant(client)
+    user = str(Account.from_key("0x" + "43" * 32).address).lower()
+    plan = DispatchPlan(
+        schedules={}, by_point={}, shortfalls={}, misses=[], incentives=[_inc("ev-1", 900)]
+    )
+    lines: list[dict] = []
+    sharing = RevenueSharing()
+    sharing.pending[SID] = plan
+    sharing.retry(participant, NettingConfig(ev_users={"ev-1": user}), lines.append)
+    assert list(sharing.pending) == [SID]  # kept: the next pass tries again
+    assert [(x["event"], x["session_id"], x["level"]) for x in lines] == [
+        ("revenue_share_failed", SID, "error")
+    ]
+    nothing_to_post = DispatchPlan(
+        schedules={}, by_point={}, shortfalls={}, misses=[], incentives=[]
+    )
+    sharing.pending[SID] = nothing_to_post  # straight to the chain, which it does not have
+    sharing.retry(participant, NettingConfig(), lines.append)
+    assert list(sharing.pending) == [SID] and "rpc" in lines[-1]["reason"]

@@ -128,6 +128,13 @@ class ChainUnavailable(FlexMarketError):
     slug = "chain-unavailable"
 
 
+class NotBuilt(FlexMarketError):
+    """A step whose wiring is not built yet: said plainly instead of pretending to work."""
+
+    status = 501
+    slug = "not-built"
+
+
 class VerificationNotConfigured(FlexMarketError):
     """Delivery verification is not wired into the worker yet."""
 

@@ -10,6 +10,12 @@ stored address and relays the signed withdrawal from the gateway's own account
 (:func:`market.participant.claim.redeem`): the user pays no gas.
 
 A user who named a wallet in their preferences is paid there and gets no claim.
+
+Not built yet: ``flexmarket fsp run`` has no ``on_issue``. A claim address becomes a payee only
+through a revenue-share contract naming it, and that contract needs the CPO's and the
+platform's signatures (``RevenueShareContract.signers``), which the gateway does not hold; no
+co-signing flow exists. Without ``on_issue`` issuing answers 501 ``not-built`` rather than
+hand out a code whose address nothing would ever pay.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from market.errors import (
     Conflict,
     FlexMarketError,
     InvalidMessage,
+    NotBuilt,
     NotFound,
 )
 from market.participant.claim import claim_account, new_claim, redeem
@@ -97,19 +104,31 @@ class ClaimDesk:
     def issue(self, user_id: str) -> dict[str, Any]:
         """A new claim for the user: ``on_issue`` signs with its key, then only the address is
         stored. The code is in the answer and nowhere else (409 ``claim`` the second time)."""
-        if self._row(user_id) is not None:
-            raise Conflict(
-                "a claim was already issued to you; its code is shown only once", field="claim"
+        if self.on_issue is None:
+            raise NotBuilt(
+                "this gateway cannot make a claim address your payee yet: the revenue-share "
+                "contract naming it needs the CPO's and the platform's signatures, and no "
+                "co-signing flow is built; name a wallet_address in your preferences instead",
+                field="claim",
             )
         claim = new_claim()
-        if self.on_issue is not None:
-            self.on_issue(user_id, claim_account(claim.code))
-        with self.engine.begin() as conn:
-            conn.execute(
-                claims.insert().values(
-                    user_id=user_id, address=claim.address, issued_at=int(self.now())
+        try:  # reserved first: two requests at once cannot both sign, one gets 409
+            with self.engine.begin() as conn:
+                conn.execute(
+                    claims.insert().values(
+                        user_id=user_id, address=claim.address, issued_at=int(self.now())
+                    )
                 )
-            )
+        except sa.exc.IntegrityError as exc:
+            raise Conflict(
+                "a claim was already issued to you; its code is shown only once", field="claim"
+            ) from exc
+        try:
+            self.on_issue(user_id, claim_account(claim.code))
+        except BaseException:  # nothing was signed for it: the reservation goes too
+            with self.engine.begin() as conn:
+                conn.execute(claims.delete().where(claims.c.user_id == user_id))
+            raise
         return {"code": claim.code, "address": claim.address, "shown_once": True}
 
     def view(self, user_id: str) -> dict[str, Any]:

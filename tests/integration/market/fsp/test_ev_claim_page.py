@@ -36,9 +36,10 @@ def test_a_user_without_a_wallet_gets_the_code_once_and_sees_the_claim(
 
     store = GatewayStore(f"sqlite:///{tmp_path}/gateway.db")
     relayer = ChainAccount(chain.contracts.market, chain.contracts.token, chain.addresses["fsp_a"])
-    app = gateway_app(
-        store, {"ana"}, lambda: {}, claims=ClaimDesk(store.engine, store.now, relayer)
-    )
+    # the page as a gateway wired to sign the user's contract at issue shows it (the signing
+    # itself is in test_ev_claims.py; without a signer issuing is 501, test_ev_claim_issue.py)
+    desk = ClaimDesk(store.engine, store.now, relayer, on_issue=lambda _user, _account: None)
+    app = gateway_app(store, {"ana"}, lambda: {}, claims=desk)
     token = store.issue_token("ana")
     problems: list[str] = []
     with served(app) as base, sync_playwright() as p:

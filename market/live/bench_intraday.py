@@ -1,7 +1,7 @@
 """``flexmarket bench intraday``: from an intraday session's gate closure (15 min before
 delivery) to every order being at its FSP gateway, with ``offers`` offers. Goal: 10 s.
 
-The roles are the live orchestrator's processes (anvil, ``serve --worker``, one FSP gateway
+The roles are the live orchestrator's processes (anvil, ``serve`` and ``worker``, one FSP gateway
 per FSP with its stations) on ``bench live``'s synthetic scenario; no DSO gateway: the bench
 is the DSO. Before the gateways' bidding lead it escrows and posts one UP request at each
 congestion point where every FSP has EVs (the market takes one request per point and

@@ -1,7 +1,7 @@
 """``flexmarket live``: a scenario run with each role as its own OS process.
 
-The processes: anvil; ``flexmarket serve --worker`` (clock: chain); the DSO gateway; one FSP
-gateway per FSP; one stations process per FSP (connected to that FSP's CSMS); and, after the
+The processes: anvil; ``flexmarket serve`` and ``flexmarket worker`` (clock: chain); the DSO
+gateway; one FSP gateway per FSP; one stations process per FSP (to that FSP's CSMS); after the
 day, ``flexmarket audit`` against the kept chain and bundles. The chain set-up (deployment,
 roles, funding), the keys and ids are the replay's (``market/replay``), so ``report.json``'s
 settlement figures compare with the replay's. The orchestrator owns time (``phases``).
@@ -96,7 +96,9 @@ def _base_env() -> dict[str, str]:
 
 
 def _market_env(sc: Scenario, chain: ReplayChain, report_dir: Path, port: int) -> dict[str, str]:
-    """``flexmarket serve``'s settings, as the replay configures its in-process service."""
+    """The market's settings (``serve`` and ``worker``), as the replay configures its
+    in-process service; ``serve`` gets them without the meter oracle's key, which only the
+    worker's verify step signs with."""
     return {
         "FLEXMARKET_RPC_URL": chain.rpc_url,
         "FLEXMARKET_DEPLOYMENT_FILE": str(report_dir / DEPLOYMENT_FILE),
@@ -200,7 +202,8 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
         api_port = _free_port()
         api = f"http://127.0.0.1:{api_port}"
         market_env = {**base, **_market_env(sc, chain, report_dir, api_port)}
-        sup.start("market", _cli("serve"), market_env)
+        serve_env = {k: v for k, v in market_env.items() if k != "FLEXMARKET_ORACLE_KEY"}
+        sup.start("market", _cli("serve"), serve_env)
         wait_until(
             "market: GET /health",
             lambda: httpx.get(f"{api}/health").status_code == 200,

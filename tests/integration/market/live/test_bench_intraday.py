@@ -1,4 +1,4 @@
-"""``flexmarket bench intraday`` in miniature: real anvil, the market (serve --worker), two
+"""``flexmarket bench intraday`` in miniature: real anvil, the market (serve and worker), two
 FSP gateways and their stations as processes, real HiGHS; the bench requests, every gateway
 offers on every request, and after gate closure each gateway with orders has them verified
 against the on-chain root. The figures are the bench's (no goal asserted at this size)."""

@@ -29,15 +29,24 @@ from market.store.models.clearing_house import (
 
 
 def _upsert(engine: Engine, table: sa.Table, key: dict[str, Any], values: dict[str, Any]) -> None:
-    cond = sa.and_(*(table.c[k] == v for k, v in key.items()))
     with engine.begin() as conn:
-        if conn.execute(sa.select(table).where(cond)).first() is None:
-            try:
+        _upsert_in(conn, table, key, values)
+
+
+def _upsert_in(
+    conn: sa.Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any]
+) -> None:
+    """Insert or update inside the caller's transaction; the insert runs in a savepoint, so a
+    writer that raced us (IntegrityError) leaves the transaction usable for the update."""
+    cond = sa.and_(*(table.c[k] == v for k, v in key.items()))
+    if conn.execute(sa.select(table).where(cond)).first() is None:
+        try:
+            with conn.begin_nested():
                 conn.execute(table.insert().values(**key, **values))
-                return
-            except IntegrityError:  # raced another writer: update below
-                pass
-        conn.execute(table.update().where(cond).values(**values))
+            return
+        except IntegrityError:  # raced another writer: update below
+            pass
+    conn.execute(table.update().where(cond).values(**values))
 
 
 def save_contract(engine: Engine, signed: SignedContract) -> None:
@@ -153,15 +162,16 @@ def load_resolution(engine: Engine, session_id: str) -> dict[str, Any] | None:
 def save_period(
     engine: Engine, *, period: str, period_id: str, settlement_json: str, tx_hash: str | None
 ) -> None:
-    """The period's settlement, and who has a statement in it (``periods_of``)."""
-    _upsert(
-        engine,
-        periods,
-        {"period": period},
-        {"period_id": period_id, "settlement_json": settlement_json, "tx_hash": tx_hash},
-    )
+    """The period's settlement, and who has a statement in it (``periods_of``), in one
+    transaction: a crash between the two would hide the period from its parties' lists."""
     who = sorted(json.loads(settlement_json).get("statements", {}))
     with engine.begin() as conn:
+        _upsert_in(
+            conn,
+            periods,
+            {"period": period},
+            {"period_id": period_id, "settlement_json": settlement_json, "tx_hash": tx_hash},
+        )
         conn.execute(period_participants.delete().where(period_participants.c.period == period))
         if who:
             conn.execute(

@@ -23,15 +23,24 @@ depends_on = None
 
 
 def upgrade() -> None:
-    if "ch_period_participants" in sa.inspect(op.get_bind()).get_table_names():
-        return  # made from the models' metadata (e.g. the clearing house's create_all)
-    table = op.create_table(
-        "ch_period_participants",
-        sa.Column("participant", sa.String(length=42), nullable=False),
-        sa.Column("period", sa.String(length=64), nullable=False),
-        sa.PrimaryKeyConstraint("participant", "period"),
-    )
-    assert table is not None
+    bind = op.get_bind()
+    if "ch_period_participants" in sa.inspect(bind).get_table_names():
+        # made from the models' metadata (e.g. the clearing house's create_all): filled below
+        # only while empty, so periods stored before it are listed too
+        table = sa.Table("ch_period_participants", sa.MetaData(), autoload_with=bind)
+        if bind.execute(sa.select(sa.func.count()).select_from(table)).scalar():
+            return
+    else:
+        made = op.create_table(
+            "ch_period_participants",
+            sa.Column("participant", sa.String(length=42), nullable=False),
+            sa.Column("period", sa.String(length=64), nullable=False),
+            sa.PrimaryKeyConstraint("participant", "period"),
+        )
+        assert made is not None
+        table = made
+    if "ch_periods" not in sa.inspect(bind).get_table_names():
+        return
     stored = op.get_bind().execute(sa.text("SELECT period, settlement_json FROM ch_periods"))
     rows = [
         {"participant": who, "period": period}

@@ -6,6 +6,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {FlexMarket} from "../FlexMarket.sol";
 import {SettlementToken} from "../SettlementToken.sol";
 import {IFlexMarket} from "../interfaces/IFlexMarket.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 /// @notice withdrawBySignature (issue 19): a wallet-less EV user's claim address is credited by
 /// netting and redeemed by a relayed EIP-712 Withdrawal signature.
@@ -102,7 +103,9 @@ contract SignedWithdrawalTest is MarketTestBase {
         address claim = _claim();
         uint256 deadline = block.timestamp + 600;
         (bytes32 r, bytes32 vs) = _sign(CLAIM_KEY, claim, wallet, 0, deadline);
-        vm.expectRevert(); // recovers to some other address
+        // recovers to some other address: the one the edited message names
+        address other = ECDSA.recover(_digest(claim, relayer, 0, deadline), r, vs);
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketBadWithdrawalSignature.selector, claim, other));
         vm.prank(relayer);
         market.withdrawBySignature(claim, relayer, deadline, r, vs);
         assertEq(market.credits(claim), SHARE, "credit kept");
@@ -127,7 +130,9 @@ contract SignedWithdrawalTest is MarketTestBase {
         market.withdrawBySignature(claim, wallet, deadline, r, vs);
         // credit again, then replay the spent signature within its deadline
         _creditAgain(claim);
-        vm.expectRevert(); // nonce 1 now: the old signature recovers to another address
+        // nonce 1 now: the old signature recovers to another address
+        address replayed = ECDSA.recover(_digest(claim, wallet, 1, deadline), r, vs);
+        vm.expectRevert(abi.encodeWithSelector(IFlexMarket.FlexMarketBadWithdrawalSignature.selector, claim, replayed));
         market.withdrawBySignature(claim, wallet, deadline, r, vs);
         assertEq(market.credits(claim), SHARE, "second credit kept");
         (r, vs) = _sign(CLAIM_KEY, claim, wallet, 1, deadline);

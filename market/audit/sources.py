@@ -42,7 +42,7 @@ from clearing.json_limits import JsonLimitError, check_json
 from market.audit.findings import AuditCannotRun
 from market.audit.registry import StationRegistry
 
-KINDS = ("terms", "input", "result", "delivery", "resolution", "uftp", "readings")
+KINDS = ("terms", "input", "result", "delivery", "resolution", "uftp", "readings", "netting")
 MAX_BUNDLE_BYTES = 256 * 1024 * 1024  # a 1 000-EV day's delivery bundle is tens of MB
 MAX_BUNDLE_DEPTH = 64  # canonical bundles nest < 10 deep
 

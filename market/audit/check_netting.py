@@ -9,15 +9,13 @@ contracts and contributions, and compares it with the ``settleNetting`` calldata
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from pydantic import ValidationError
 
 from clearing.encoding import canonical_json, hex32
 from clearing.settlement.delivery import DeliveryReport
 from clearing.settlement.revenue import verify_contract_signatures
 from clearing.settlement.rules import SettlementError
-from market.audit.chain_view import AuditedSession, ChainView
+from market.audit.chain_view import AuditedSession, ChainView, net_positions
 from market.audit.findings import CheckResult
 from market.audit.session_bundles import SessionBundles, uuid32
 from market.clearing_house.netting_bundle import NettingBundle
@@ -104,9 +102,11 @@ def check_netting(
         res.add("netting.mismatch", f"the published inputs cannot be netted: {exc}")
         return res
     _period, members, amounts, fee, recipient = period.onchain.settle_netting_args()
-    want = _positions([m.lower() for m in members], amounts, fee, recipient.lower())
-    got = _positions(declared.members, declared.net_amounts, declared.fee, declared.fee_recipient)
-    published = _positions(
+    want = net_positions([m.lower() for m in members], amounts, fee, recipient.lower())
+    got = net_positions(
+        declared.members, declared.net_amounts, declared.fee, declared.fee_recipient
+    )
+    published = net_positions(
         list(bundle.netted.members),
         list(bundle.netted.net_amounts),
         bundle.netted.fee_units,
@@ -153,12 +153,3 @@ def _check_contracts(res: CheckResult, bundle: NettingBundle, chain_id: int, mar
                 c.contract_id,
             )
         seen[pair] = c.contract_id
-
-
-def _positions(members: list[str], amounts: list[int], fee: int, recipient: str) -> dict[str, int]:
-    out: dict[str, int] = defaultdict(int)
-    for m, x in zip(members, amounts, strict=False):
-        out[m] += x
-    if fee:
-        out[recipient] += fee
-    return {k: v for k, v in out.items() if v}

@@ -87,9 +87,12 @@ def _codes(report) -> set[str]:
     return codes
 
 
-def test_honest_netting_is_recomputed_and_passes(chain, runtime, clients, tmp_path) -> None:
+def test_honest_netting_is_recomputed_and_passes(chain, runtime, clients, api, tmp_path) -> None:
     sid, keys = _netted_session(chain, runtime, clients, tmp_path)
-    bundle = NettingBundle.model_validate_json(runtime.bundles.get(sid, "netting"))
+    raw = runtime.bundles.get(sid, "netting")
+    bundle = NettingBundle.model_validate_json(raw)
+    assert bundle.to_canonical() == raw  # canonical JSON: the same inputs give the same bytes
+    assert api.get(f"/sessions/{sid}/bundles/netting").content == raw  # public, byte-exact
     assert len(bundle.contracts) == 1 and len(bundle.contributions) == 1
     assert len(bundle.contracts[0].signatures) == 4
     report = _audit(chain, runtime, keys)

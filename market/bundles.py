@@ -21,7 +21,7 @@ from clearing.encoding import hex32, keccak256
 from market.errors import Conflict, InvalidMessage, NotFound
 from market.store import models as m
 
-KINDS = ("terms", "input", "result", "delivery", "uftp", "readings")
+KINDS = ("terms", "input", "result", "delivery", "uftp", "readings", "netting")
 __all__ = ["KINDS", "OFFER_LEAF_ENCODING", "BundleStore", "offer_leaf", "offer_tree"]
 
 

@@ -9,6 +9,7 @@ timestamps come from the blocks that hold lifecycle events.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from eth_abi.abi import decode as abi_decode
@@ -88,6 +89,19 @@ class NettingInput:
     net_amounts: list[int]
     fee: int
     fee_recipient: str  # lower-case
+
+
+def net_positions(
+    members: Sequence[str], amounts: Sequence[int], fee: int, fee_recipient: str
+) -> dict[str, int]:
+    """Each account's net change in a netting: its amounts, plus the fee for the recipient
+    (accounts whose change is zero left out)."""
+    out: dict[str, int] = defaultdict(int)
+    for member, amount in zip(members, amounts, strict=False):
+        out[member] += amount
+    if fee:
+        out[fee_recipient] += fee
+    return {k: v for k, v in out.items() if v}
 
 
 def netting_txs(events: list[DecodedEvent]) -> dict[str, bytes]:

@@ -13,6 +13,7 @@ from market.audit.chain_view import (
     NettingInput,
     credited_by_account,
     is_netting_entry,
+    net_positions,
     netting_txs,
 )
 from market.audit.findings import CheckResult
@@ -185,11 +186,9 @@ def _check_netting_period(
         )
     declared = inputs.get(settled.tx_hash)
     if declared is not None:
-        want: dict[str, int] = defaultdict(int)
-        for m, amount in zip(declared.members, declared.net_amounts, strict=True):
-            want[m] += amount
-        if declared.fee:
-            want[declared.fee_recipient] += declared.fee
+        want = net_positions(
+            declared.members, declared.net_amounts, declared.fee, declared.fee_recipient
+        )
         if declared.period_id != period or declared.fee != fee:
             res.add(
                 "money.netting_unbalanced",

@@ -141,6 +141,14 @@ FINDING_CODES = {
     "dispute.root_mismatch": "the arbiter's corrected root != the recomputed root",
     "dispute.payout_above_recomputed": "a resolved payout is above the recomputed one",
     "dispute.payout_below_recomputed": "a resolved payout is below the recomputed one",
+    "netting.not_recomputable": "a session was netted but its netting bundle is not published",
+    "netting.bundle_mismatch": "the netting bundle names another session, chain or start time",
+    "netting.contract_unsigned": "a contract the netting applied lacks a party's valid signature",
+    "netting.contract_not_valid": "a contract the netting applied is not valid at the session",
+    "netting.contract_ambiguous": "two contracts the netting applied bind the same FSP and user",
+    "netting.mismatch": (
+        "settleNetting's amounts differ from settle_period recomputed from the netting bundle"
+    ),
 }
 # Why a check (or an input) could not run: the ``errors`` of a check, never findings.
 ERROR_CODES = {
@@ -157,6 +165,7 @@ ERROR_CODES = {
     "receipts.malformed": "an item of the --receipts file is not a valid receipts object",
     "sessions.unreadable": "the bundle service's session list cannot be read",
     "dispute.resolution_missing": "a resolved session's resolution bundle is not published",
+    "netting.bundle_malformed": "the session's netting bundle is not of its schema",
     "uftp.proofs_malformed": "the session's uftp bundle (UFTP offer proofs) is not readable",
 }
 MAX_LISTED = 12

@@ -21,6 +21,7 @@ from market.audit.check_dispute import check_dispute
 from market.audit.check_fsp_data import check_fsp_data
 from market.audit.check_lifecycle import check_lifecycle
 from market.audit.check_money import check_market_money, check_money
+from market.audit.check_netting import check_netting, netting_tx
 from market.audit.check_offers import check_offers
 from market.audit.check_readings import check_readings
 from market.audit.check_reservations import check_reservations
@@ -362,6 +363,16 @@ def audit_session(
         offers.error(f.message, f.code, f.subject)
     run("money", lambda: check_money(cs, sb))
     run("lifecycle", lambda: check_lifecycle(cs, view))
+    if state == SessionState.FINAL and netting_tx(cs, view) is not None:
+        netting_bytes, refused = None, None
+        if source is not None and session_uuid is not None:
+            netting_bytes, refused = _fetch(report, source, session_uuid, "netting")
+        if refused is not None and refused[0] != "bundle.missing":
+            run("netting", partial(_refused, "netting", refused))
+        elif missing:
+            run("netting", partial(blocked, "netting"))
+        else:
+            run("netting", lambda: check_netting(cs, sb, view, netting_bytes, ctx.domain))
     run("terms", lambda: check_terms(cs, sb, view))
     if disputed:
         if missing:

@@ -6,11 +6,12 @@ Folder layout (the same as the service's ``FLEXMARKET_BUNDLE_DIR``)::
     DIR/<session-uuid>/result.json     byte-exact published result bundle
     DIR/<session-uuid>/delivery.json   byte-exact published delivery bundle
     DIR/<session-uuid>/uftp.json       proofs of the session's UFTP offers (only if it had any)
+    DIR/<session-uuid>/netting.json    what a netted session's settleNetting was computed from
     DIR/stations.json                  station registry (optional; see below)
 
 HTTP (the market service's public endpoints): ``GET /sessions`` (to map on-chain ids to
-session UUIDs), ``GET /sessions/{id}/bundles/{input|result|delivery|uftp}`` and ``GET /assets``
-(the station registry: ``station_id``, ``owner``, ``meter_public_key`` per asset).
+session UUIDs), ``GET /sessions/{id}/bundles/{input|result|delivery|uftp|netting}`` and
+``GET /assets`` (the station registry: ``station_id``, ``owner``, ``meter_public_key`` per asset).
 
 Station registry (trust assumption): the chain holds no station keys, so the keys that meter
 signatures are checked against come from the published asset registry (``stations.json`` or
@@ -42,7 +43,7 @@ from clearing.json_limits import JsonLimitError, check_json
 from market.audit.findings import AuditCannotRun
 from market.audit.registry import StationRegistry
 
-KINDS = ("terms", "input", "result", "delivery", "resolution", "uftp", "readings")
+KINDS = ("terms", "input", "result", "delivery", "resolution", "uftp", "readings", "netting")
 MAX_BUNDLE_BYTES = 256 * 1024 * 1024  # a 1 000-EV day's delivery bundle is tens of MB
 MAX_BUNDLE_DEPTH = 64  # canonical bundles nest < 10 deep
 

@@ -23,6 +23,7 @@ from clearing.settlement.netting import netting_period_id
 from clearing.settlement.revenue import UserContribution
 from market.bundles import BundleStore
 from market.clearing_house import store
+from market.clearing_house.netting_bundle import NettedAmounts, NettingBundle, applicable_contracts
 from market.clearing_house.period import PeriodSettlement, SignedContract, settle_period
 from market.clearing_house.receivables import (
     outstanding,
@@ -119,6 +120,13 @@ def final_report(engine: Engine, bundles: BundleStore, session_id: str) -> Deliv
     return report_of_bundle(bundles.get(session_id, "delivery"))
 
 
+def _at_ts(engine: Engine, session_id: str) -> int:
+    """When the session's contracts must be valid: its delivery start."""
+    with Session(engine) as db:
+        s = db.get(m.MarketSession, session_id)
+    return s.delivery_start if s is not None else 0
+
+
 def session_period(
     *,
     engine: Engine,
@@ -145,16 +153,17 @@ def session_period(
                 select(m.FlexRequestRow).where(m.FlexRequestRow.session_id == session_id)
             )
         }
-        s = db.get(m.MarketSession, session_id)
-    at_ts = s.delivery_start if s is not None else 0
+    at_ts = _at_ts(engine, session_id)
+    if contributions is None:
+        contributions = store.load_contributions(engine, session_id)
+    if contracts is None:
+        contracts = applicable_contracts(store.load_contracts(engine), contributions, at_ts)
     return settle_period(
         period=session_id,
         reports=[report],
         dso_of_request=dso_of,
-        contributions=store.load_contributions(engine, session_id)
-        if contributions is None
-        else contributions,
-        contracts=store.load_contracts(engine) if contracts is None else contracts,
+        contributions=contributions,
+        contracts=contracts,
         fee_recipient=fee_recipient,
         chain_id=ledger.chain_id,
         verifying_contract=ledger.market_address,
@@ -218,12 +227,17 @@ def settle_session(
     state = _state(ledger, session_id)
     if state != SessionState.FINAL:
         raise Conflict(f"session {session_id} is {state.name}, not FINAL", field="session_id")
+    at_ts = _at_ts(engine, session_id)
+    contributions = store.load_contributions(engine, session_id)
+    contracts = applicable_contracts(store.load_contracts(engine), contributions, at_ts)
     result = session_period(
         engine=engine,
         ledger=ledger,
         bundles=bundles,
         session_id=session_id,
         fee_recipient=fee_recipient,
+        contributions=contributions,
+        contracts=contracts,
     )
     period_id, members, amounts, fee, recipient = result.onchain.settle_netting_args()
     tx_hash = None
@@ -239,6 +253,26 @@ def settle_session(
                 return _answer(action, session_id, period_id, members, amounts, fee, tx_hash)
         else:
             _require_parties(ledger, period_id, members, amounts, recipient if fee else None)
+            # published before the money moves: what the auditor recomputes the netting from
+            bundles.publish(
+                session_id,
+                "netting",
+                NettingBundle(
+                    session_id=session_id,
+                    period_id=hex32(period_id),
+                    at_ts=at_ts,
+                    chain_id=ledger.chain_id,
+                    verifying_contract=ledger.market_address.lower(),
+                    fee_recipient=recipient.lower(),
+                    contracts=tuple(contracts),
+                    contributions=tuple(contributions),
+                    netted=NettedAmounts(
+                        members=tuple(x.lower() for x in members),
+                        net_amounts=tuple(amounts),
+                        fee_units=fee,
+                    ),
+                ).to_canonical(),
+            )
             parties = [*members, *([recipient] if fee else [])]
             brought = outstanding(ledger.market, parties)
             repaid_before = repay_outstanding(ledger.market, members, sender=clearing_house)

@@ -59,7 +59,7 @@ def get_session(session_id: str, core: CoreDep) -> SessionPublic:
 @router.get("/{session_id}/bundles/{kind}", response_class=Response, responses=BUNDLE_RESPONSE)
 def get_bundle(
     session_id: str,
-    kind: Literal["terms", "input", "result", "delivery", "uftp", "readings"],
+    kind: Literal["terms", "input", "result", "delivery", "uftp", "readings", "netting"],
     bundles: BundlesDep,
 ) -> Response:
     """The published bundle, byte-exact; its keccak256 equals the on-chain hash or root."""

@@ -12,9 +12,9 @@ from service_settlement_helpers import (
     BASELINE_W,
     ORDER_W,
     RULES,
+    deliver,
     readings,
     session_to_delivery,
-    store_readings,
 )
 
 from adapters.chain.types import SessionState
@@ -44,8 +44,9 @@ def test_default_settings_net_a_finalized_session_with_the_development_operator(
     market.grant_role(market.role("CLEARING_HOUSE"), op, sender=op)  # as the embedded chain
     s, _req, worker = session_to_delivery(chain, runtime, clients)
     start = s.delivery_start
-    store_readings(runtime.engine, readings("ST-A", start, [BASELINE_W - ORDER_W] * 4))
-    store_readings(runtime.engine, readings("ST-B", start, [BASELINE_W] * 4))  # B delivers 0
+    # the CPO posts its signed readings digests too, as every session's terms require
+    deliver(runtime, clients, s.session_id, readings("ST-A", start, [BASELINE_W - ORDER_W] * 4))
+    deliver(runtime, clients, s.session_id, readings("ST-B", start, [BASELINE_W] * 4))  # B: 0
     fsp_b, dso = chain.addresses["fsp_b"], chain.addresses["dso"]
     market.name_netting_payees([dso], sender=fsp_b)  # B's uncovered penalty goes to the DSO
     attach_settlement(worker, _defaults(chain), ledger=runtime.ledger)

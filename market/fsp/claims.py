@@ -133,10 +133,17 @@ class ClaimDesk:
 
     def view(self, user_id: str) -> dict[str, Any]:
         """The claim address, what it holds on-chain (null without a reachable chain) and the
-        redemption the gateway relayed, if any."""
+        redemption the gateway relayed, if any; whether this gateway can issue one. No claim
+        yet is an answer, not a 404: the EV-user page asks on every sign-in."""
         row = self._row(user_id)
+        issuable = self.on_issue is not None
         if row is None:
-            raise NotFound("no claim was issued to you", field="claim")
+            return {
+                "address": None,
+                "withdrawable_units": None,
+                "redeemed": None,
+                "issuable": issuable,
+            }
         withdrawable = None
         if self.relayer is not None:
             try:
@@ -153,7 +160,12 @@ class ClaimDesk:
                 "at": int(row.redeemed_at),
             }
         )
-        return {"address": row.address, "withdrawable_units": withdrawable, "redeemed": redeemed}
+        return {
+            "address": row.address,
+            "withdrawable_units": withdrawable,
+            "redeemed": redeemed,
+            "issuable": issuable,
+        }
 
     def redeem(self, user_id: str, body: RedeemBody) -> dict[str, Any]:
         """Relay the withdrawal the code signs, if the code is this user's claim's."""

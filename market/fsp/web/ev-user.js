@@ -236,13 +236,13 @@ async function showClaim() {
       el("code", {}, prefs.wallet_address), "."));
     return;
   }
-  let view = null;
-  try {
-    view = await api(claimPath());
-  } catch (error) {
-    if (!String(error.message).startsWith("404")) throw error;
+  const view = await api(claimPath());
+  if (view.address === null && !view.issuable) {
+    $("claim").replaceChildren(el("p", {}, "You have no wallet, and this gateway cannot issue ",
+      "claims yet: name a wallet address in your preferences to be paid."));
+    return;
   }
-  if (view === null) {
+  if (view.address === null) {
     $("claim").replaceChildren(el("p", {}, "You have no wallet: get a claim code, and redeem ",
       "what it holds to a wallet of yours whenever you like. The code is shown only once."));
     $("get-claim").hidden = false;

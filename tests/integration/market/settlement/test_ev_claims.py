@@ -115,7 +115,12 @@ def test_a_wallet_less_user_is_netted_to_a_claim_and_redeems_it(
         share = paid(4 * energy(ORDER_W, 900), PRICE_B) * INCENTIVE_PPM // 1_000_000
         assert share > 0 and market.credits(address) == share
         view = api.get(f"/ev-users/{USER}/claim", headers=auth).json()
-        assert view == {"address": address, "withdrawable_units": share, "redeemed": None}
+        assert view == {
+            "address": address,
+            "withdrawable_units": share,
+            "redeemed": None,
+            "issuable": True,
+        }
 
         # the code is nowhere in the gateway's store, nor the claim key
         text = _store_text(gw.engine).lower()

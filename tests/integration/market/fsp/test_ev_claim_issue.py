@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 def _api(tmp_path: Path, desk_hook) -> tuple[TestClient, dict[str, str], GatewayStore]:
     gw = GatewayStore(f"sqlite:///{tmp_path}/gateway.db")
     desk = ClaimDesk(gw.engine, gw.now, on_issue=desk_hook)
-    app = gateway_app(gw, {"ana"}, lambda: {}, claims=desk)
+    app = gateway_app(gw, {"ana", "ben"}, lambda: {}, claims=desk)
     return TestClient(app), {"Authorization": f"Bearer {gw.issue_token('ana')}"}, gw
 
 
@@ -58,3 +58,21 @@ def test_a_failed_signing_keeps_no_claim_and_the_next_request_issues_one(tmp_pat
         assert issued.json()["address"] == calls[-1] and calls[0] != calls[-1]
         again = api.post("/ev-users/ana/claim", headers=auth)
         assert (again.status_code, again.json()["field"]) == (409, "claim")
+
+
+def test_redeem_refuses_an_oversized_a_deeply_nested_and_another_users_body(
+    tmp_path: Path,
+) -> None:
+    api, auth, _gw = _api(tmp_path, lambda _user, _account: None)
+    at = "/ev-users/ana/claim/redeem"
+    with api:
+        long_code = api.post(at, json={"code": "F" * 129, "to": "0x" + "12" * 20}, headers=auth)
+        assert (long_code.status_code, long_code.json()["field"]) == (422, "code")
+        deep: object = "x"
+        for _ in range(200):
+            deep = {"code": deep}
+        nested = api.post(at, json={"code": deep, "to": "0x" + "12" * 20}, headers=auth)
+        assert nested.status_code in (400, 422), nested.text
+        # ana's token on ben's claim
+        other = api.post("/ev-users/ben/claim/redeem", json={"code": "x", "to": "y"}, headers=auth)
+        assert other.status_code == 403, other.text

@@ -238,8 +238,9 @@ async function showClaim() {
   }
   const view = await api(claimPath());
   if (view.address === null && !view.issuable) {
-    $("claim").replaceChildren(el("p", {}, "You have no wallet, and this gateway cannot issue ",
-      "claims yet: name a wallet address in your preferences to be paid."));
+    $("claim").replaceChildren(el("p", {}, "You have no wallet on record, and this gateway ",
+      "cannot issue claims yet: your share goes to the address your revenue-sharing contract ",
+      "with your FSP names."));
     return;
   }
   if (view.address === null) {

@@ -155,10 +155,14 @@ def _raw_request(port: int, head: bytes, body_chunks: Iterator[bytes]) -> bytes:
 
 
 def _health_while(server: Server, work: threading.Thread) -> list[float]:
+    """Time /health while `work` runs, and once after it: the server may refuse at once."""
     timings = []
     work.start()
-    while work.is_alive():
+    while True:
+        running = work.is_alive()
         timings.append(server.alive_and_healthy())
+        if not running:
+            break
         time.sleep(0.05)
     work.join()
     return timings

@@ -47,6 +47,7 @@ def test_evidence_endpoint_reads_roots_and_transactions_from_the_chain(finished_
         "input",
         "result",
         "delivery",
+        "netting",
         "readings",
         "terms",
     ]
@@ -77,7 +78,7 @@ def test_auditor_sees_evidence_runs_the_audit_and_a_tampered_bundle_fails(
     events = page.locator("#events-table").inner_text()
     assert "ClearingPosted" in events and "SessionFinalized" in events
     links = page.locator("#bundles-table a")
-    assert links.count() == 5  # input, result, delivery, readings (CPO digests), terms
+    assert links.count() == 6  # input, result, delivery, netting, readings (CPO digests), terms
     with page.expect_download() as download:
         links.nth(1).click()
     sid = finished_market.session_id

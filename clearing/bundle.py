@@ -89,6 +89,8 @@ class WorkLimits(_Doc):
     dive_lp_max_iterations: StrictInt
     rins_max_nodes: StrictInt
     mip_max_nodes: StrictInt
+    wide_rins_gap_ppm: StrictInt
+    heuristics_revision: StrictInt
     wall_clock_safety_s: StrictInt
 
 

@@ -48,9 +48,6 @@ _WORKERS = min(2, os.cpu_count() or 1)  # components solved at once (the target 
 # weighted by |objective| (all objectives <= 0: welfare), so parts at the target give the target;
 # the 1 % margin absorbs float noise. Was 0.8: the extra cut rounds cost seconds at 10 000 offers.
 _PART_GAP = 0.99
-# Gap target of the widened RINS, as a share of the part's: at the part's own target its
-# sub-MIP stops at once from the first RINS' incumbent and finds nothing better.
-_WIDE_RINS_GAP = 0.5
 
 
 def solve_highspy(m: ModelArrays, *, limits: WorkLimits, mip_gap_ppm: int) -> SolveOutcome:
@@ -133,7 +130,8 @@ def _solve_part(
             # Not proven: the final MIP's root cut loop stops as soon as the gap closes, so a
             # better incumbent shortens it (seeds 1-2 at 10 000 offers: 9-43 s -> 10-25 s CPU
             # per part). The widened RINS, aiming at half the target, finds one.
-            start = rins(m, start, x_lp, limits, deadline, _WIDE_RINS_GAP * target, widen=True)
+            wide_target = limits.wide_rins_gap_ppm / PPM * target
+            start = rins(m, start, x_lp, limits, deadline, wide_target, widen=True)
     h = new_highs()
     configure(h, limits)
     h.setOptionValue("mip_max_nodes", limits.mip_max_nodes)

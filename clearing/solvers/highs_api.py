@@ -48,6 +48,12 @@ WORK_LIMITS: dict[str, int] = {
     "dive_lp_max_iterations": 1_000_000,  # simplex iterations per dive LP
     "rins_max_nodes": 1,  # the RINS sub-MIP: its root node only
     "mip_max_nodes": 200,  # branch-and-bound nodes of the final MIP per component
+    # The widened RINS' gap target, in ppm of the part's: at the part's own target its
+    # sub-MIP stops at once from the first RINS' incumbent and finds nothing better.
+    "wide_rins_gap_ppm": 500_000,
+    # Bumped whenever the heuristics' code changes what they find: orders from another
+    # revision may differ in bytes while within the gap, as from another HiGHS version.
+    "heuristics_revision": 2,
 }
 
 

@@ -4,7 +4,8 @@ Under the committed terms, and with a clearing certificate: where the recomputat
 and the result names another solver version, the result is accepted only when its orders are
 exactly what the input gives for their activations and their welfare is within the committed
 MIP gap of the auditor's own recomputed bound (never below what the auditor itself reached);
-a claimed version alone never excuses a worse objective.
+a claimed version alone never excuses a worse objective. Recorded work limits other than this
+code's (another heuristics revision) count as another version.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ _DERIVED = ("$.fsp_proofs", "$.orders_root", "$.input_hash")
 def check_clearing(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
     from clearing.bundle import with_committed_terms
     from clearing.errors import ClearingError
-    from clearing.solvers.highs_api import highs_version
+    from clearing.solvers.highs_api import WORK_LIMITS, highs_version, highs_work_limits
     from clearing.verifier import recompute as recompute_clearing
 
     res = CheckResult("clearing")
@@ -39,6 +40,15 @@ def check_clearing(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
     result = sb.result
     local = highs_version() if result.solver.name == "highs" else ""
     recorded = result.solver.version
+    limits = result.solver.limits
+    if local and limits is not None and limits != highs_work_limits(limits.wall_clock_safety_s):
+        # Other work limits or heuristics give other bytes within the gap, like another
+        # version: the welfare verdict below applies, and a claim never excuses a worse one.
+        revision = WORK_LIMITS["heuristics_revision"]
+        local = f"{local} (this code's work limits, heuristics revision {revision})"
+        recorded = (
+            f"{recorded} (other work limits, heuristics revision {limits.heuristics_revision})"
+        )
     # Recompute under the committed terms (the terms check names a swapped term itself).
     terms = committed_terms_of(cs, sb)
     committed = (

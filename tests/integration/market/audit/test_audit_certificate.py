@@ -27,7 +27,8 @@ def _dir(tmp_path: Any) -> Route:
     return Route(name="dir", folder=tmp_path, bundles=str(tmp_path))
 
 
-def _worse_result_claiming_another_version() -> Tamper:
+def _worse_result_claiming_another_version(version: str | None = CLAIMED) -> Tamper:
+    """``version`` None keeps the real version (the claim is then made by other means)."""
     seen: dict[str, InputBundle] = {}
 
     def keep(bundle: InputBundle) -> InputBundle:
@@ -44,7 +45,7 @@ def _worse_result_claiming_another_version() -> Tamper:
         return r.model_copy(
             update={
                 "input_hash": hex32(keccak256(full.to_canonical())),
-                "solver": r.solver.model_copy(update={"version": CLAIMED}),
+                "solver": r.solver.model_copy(update={"version": version or r.solver.version}),
                 "certificate": ClearingCertificate(
                     objective_units=r.welfare_units, dual_bound_units=r.welfare_units
                 ),
@@ -96,3 +97,38 @@ def test_result_carries_a_certificate_the_auditor_checks(chain, tmp_path) -> Non
     subjects = [f.subject for f in report.findings if f.code == "clearing.certificate_invalid"]
     # the claimed objective is not the orders' welfare, and now exceeds the claimed bound too
     assert subjects == ["$.certificate.objective_units", "$.certificate.dual_bound_units"]
+
+
+def _claiming_other_limits(result: ResultBundle) -> ResultBundle:
+    limits = result.solver.limits
+    assert limits is not None
+    other = limits.model_copy(update={"heuristics_revision": 1, "wide_rins_gap_ppm": 1_000_000})
+    return result.model_copy(update={"solver": result.solver.model_copy(update={"limits": other})})
+
+
+def test_claimed_other_heuristics_do_not_excuse_a_worse_objective(chain, tmp_path) -> None:
+    """Recorded work limits are treated like a version: the welfare verdict still applies."""
+    route = _dir(tmp_path)
+    worse = _worse_result_claiming_another_version(version=None)
+    assert worse.result is not None
+    make_worse = worse.result
+    tamper = Tamper(
+        input_bundle=worse.input_bundle, result=lambda r: _claiming_other_limits(make_worse(r))
+    )
+    staged = stage(chain, route, tamper)
+    report = audit(chain, route, staged)
+    assert report.exit_code == 1
+    found = [f for f in report.findings if f.code == "clearing.objective_below_bound"]
+    assert len(found) == 1, report.to_json()
+    assert "heuristics revision 1" in found[0].message
+
+
+def test_honest_twin_recording_other_heuristics_with_the_same_orders_passes(
+    chain, tmp_path
+) -> None:
+    route = _dir(tmp_path)
+    staged = stage(chain, route, Tamper(result=_claiming_other_limits))
+    report = audit(chain, route, staged)
+    assert report.exit_code == 0, report.to_json()
+    clearing = report.sessions[0].check("clearing")
+    assert any("heuristics revision 1" in n and "results agree" in n for n in clearing.notes)

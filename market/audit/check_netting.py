@@ -4,7 +4,8 @@
 those bounds a clearing house could still move money among the parties or pick the contracts.
 So the auditor recomputes ``settle_period`` - the function the service nets with - from the
 report the money followed (the attested or the arbiter's) and the ``netting`` bundle's signed
-contracts and contributions, and compares it with the ``settleNetting`` calldata.
+contracts and contributions, and compares it with the ``settleNetting`` calldata. The
+contributions must be exactly the rows their FSPs signed (``netting_inputs``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from clearing.settlement.revenue import verify_contract_signatures
 from clearing.settlement.rules import SettlementError
 from market.audit.chain_view import AuditedSession, ChainView, net_positions
 from market.audit.findings import CheckResult
+from market.audit.netting_inputs import check_contribution_envelopes
 from market.audit.session_bundles import SessionBundles, uuid32
+from market.auth.eip712 import Domain
 from market.clearing_house.netting_bundle import NettingBundle
 from market.clearing_house.period import settle_period
 
@@ -75,6 +78,14 @@ def check_netting(
             f"{chain_id} / {market}",
         )
     _check_contracts(res, bundle, chain_id, market)
+    check_contribution_envelopes(
+        res,
+        bundle.contribution_envelopes,
+        bundle.contributions,
+        session_id=sb.session_id or bundle.session_id,
+        domain=Domain(chain_id, market),
+        gate_closure=cs.chain.gate_closure,
+    )
     if res.findings:
         return res
     declared = view.netting_inputs.get(tx)

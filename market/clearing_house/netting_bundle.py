@@ -6,14 +6,15 @@ their parties' EIP-712 signatures, the users' contributions as the FSPs posted t
 recipient and the time the contracts are judged at - so an auditor recomputes the netting with
 the same pure function and compares it with the ``settleNetting`` calldata.
 
-Contributions: ``POST /clearing-house/contributions`` checks that each row's ``fsp`` is the
-envelope's signer, but the store keeps the rows, not the signed envelope; the bundle carries
-the FSP's address (``fsp``), not its signature.
+Contributions: each FSP's signed ``user_contributions`` envelope (the latest it posted for the
+session) is published as it was signed, so the auditor checks that the rows the netting used
+are exactly the signed ones: an operator cannot move an EV user's share by editing them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,9 +22,29 @@ from clearing.encoding import canonical_json
 from clearing.settlement.revenue import UserContribution
 from market.clearing_house.period import SignedContract
 
-__all__ = ["NETTING_BUNDLE_VERSION", "NettedAmounts", "NettingBundle", "applicable_contracts"]
+__all__ = [
+    "NETTING_BUNDLE_VERSION",
+    "ContributionsEnvelope",
+    "NettedAmounts",
+    "NettingBundle",
+    "applicable_contracts",
+]
 
-NETTING_BUNDLE_VERSION = 1
+NETTING_BUNDLE_VERSION = 2
+
+
+class ContributionsEnvelope(BaseModel):
+    """An FSP's EIP-712 signed ``user_contributions`` message, exactly as it was posted."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    message_id: str
+    kind: str
+    signer: str
+    expiry: int
+    summary: str
+    body: dict[str, Any]
+    signature: str
 
 
 class NettedAmounts(BaseModel):
@@ -51,6 +72,8 @@ class NettingBundle(BaseModel):
     fee_recipient: str
     contracts: tuple[SignedContract, ...]
     contributions: tuple[UserContribution, ...]
+    # absent in version 1 bundles: their contributions are then unsigned for the auditor
+    contribution_envelopes: tuple[ContributionsEnvelope, ...] = ()
     netted: NettedAmounts
 
     def to_canonical(self) -> bytes:

@@ -23,7 +23,12 @@ from clearing.settlement.netting import netting_period_id
 from clearing.settlement.revenue import UserContribution
 from market.bundles import BundleStore
 from market.clearing_house import store
-from market.clearing_house.netting_bundle import NettedAmounts, NettingBundle, applicable_contracts
+from market.clearing_house.netting_bundle import (
+    ContributionsEnvelope,
+    NettedAmounts,
+    NettingBundle,
+    applicable_contracts,
+)
 from market.clearing_house.period import PeriodSettlement, SignedContract, settle_period
 from market.clearing_house.receivables import (
     outstanding,
@@ -266,6 +271,10 @@ def settle_session(
                     fee_recipient=recipient.lower(),
                     contracts=tuple(contracts),
                     contributions=tuple(contributions),
+                    contribution_envelopes=tuple(
+                        ContributionsEnvelope.model_validate(e)
+                        for e in store.load_contribution_envelopes(engine, session_id)
+                    ),
                     netted=NettedAmounts(
                         members=tuple(x.lower() for x in members),
                         net_amounts=tuple(amounts),

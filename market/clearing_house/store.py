@@ -18,7 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from clearing.encoding import canonical_json
 from clearing.settlement.revenue import UserContribution
 from market.clearing_house.period import SignedContract
+from market.errors import Conflict
 from market.store.models.clearing_house import (
+    contribution_envelopes,
     contributions,
     dispute_evidence,
     period_participants,
@@ -67,6 +69,8 @@ def load_contracts(engine: Engine) -> list[SignedContract]:
 
 
 def save_contributions(engine: Engine, items: list[UserContribution]) -> None:
+    """Rows without an envelope (tests and tools that hold no FSP key; the audit then names
+    them unsigned): upserted one by one."""
     for c in items:
         _upsert(
             engine,
@@ -74,6 +78,88 @@ def save_contributions(engine: Engine, items: list[UserContribution]) -> None:
             {"session_id": c.session_id, "fsp": c.fsp.lower(), "ev_user": c.ev_user.lower()},
             {"shifted_wh": c.shifted_wh, "discharged_wh": c.discharged_wh},
         )
+
+
+def _envelope_key(nonce: int, expiry: int, message_id: str) -> tuple[int, int, str]:
+    """The order of an FSP's posts for one session: the greatest wins, whatever the arrival
+    order, so the same posts always leave the same envelope."""
+    return (nonce, expiry, message_id)
+
+
+def save_signed_contributions(
+    engine: Engine,
+    *,
+    session_id: str,
+    fsp: str,
+    envelope: dict[str, Any],
+    rows: list[UserContribution],
+    nonce: int,
+) -> bool:
+    """Keep the FSP's signed envelope and make its rows the FSP's whole contribution to the
+    session (a re-post replaces, never merges). True when stored; False when this message is
+    the one kept already. Conflict for a post older than the kept one."""
+    fsp = fsp.lower()
+    expiry, message_id = int(envelope["expiry"]), str(envelope["message_id"])
+    key = {"session_id": session_id, "fsp": fsp}
+    cond = sa.and_(
+        contribution_envelopes.c.session_id == session_id, contribution_envelopes.c.fsp == fsp
+    )
+    with engine.begin() as conn:
+        kept = conn.execute(sa.select(contribution_envelopes).where(cond)).first()
+        if kept is not None:
+            if kept.message_id == message_id:
+                return False
+            if _envelope_key(int(kept.nonce), int(kept.expiry), kept.message_id) > _envelope_key(
+                nonce, expiry, message_id
+            ):
+                raise Conflict(
+                    f"the kept contributions of {fsp} for session {session_id} have nonce "
+                    f"{kept.nonce} and expiry {kept.expiry}: re-post with a greater nonce to "
+                    "replace them",
+                    field="body.nonce",
+                )
+        _upsert_in(
+            conn,
+            contribution_envelopes,
+            key,
+            {
+                "nonce": nonce,
+                "expiry": expiry,
+                "message_id": message_id,
+                "envelope_json": canonical_json(envelope).decode(),
+            },
+        )
+        conn.execute(
+            contributions.delete().where(
+                sa.and_(contributions.c.session_id == session_id, contributions.c.fsp == fsp)
+            )
+        )
+        if rows:
+            conn.execute(
+                contributions.insert(),
+                [
+                    {
+                        "session_id": session_id,
+                        "fsp": fsp,
+                        "ev_user": c.ev_user.lower(),
+                        "shifted_wh": c.shifted_wh,
+                        "discharged_wh": c.discharged_wh,
+                    }
+                    for c in rows
+                ],
+            )
+    return True
+
+
+def load_contribution_envelopes(engine: Engine, session_id: str) -> list[dict[str, Any]]:
+    """The kept signed envelopes of a session's contributions, by FSP."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(contribution_envelopes.c.envelope_json)
+            .where(contribution_envelopes.c.session_id == session_id)
+            .order_by(contribution_envelopes.c.fsp)
+        )
+        return [json.loads(r.envelope_json) for r in rows]
 
 
 def load_contributions(engine: Engine, session_id: str) -> list[UserContribution]:

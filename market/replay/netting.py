@@ -14,6 +14,7 @@ service's either way:
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -189,7 +190,9 @@ def post_revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
                 ctx.clients[fsp].post_revenue_contract(signed)
                 ctx.contracts_posted.add(signed.contract.contract_id)
     for fsp, contributions in sorted(sharing.contributions.items()):
-        ctx.clients[fsp].post_contributions(run.session_id, contributions)
+        # a message id from the session and FSP: the published envelope is the same each run
+        message_id = str(uuid.uuid5(uuid.UUID(run.session_id), f"contributions:{fsp.lower()}"))
+        ctx.clients[fsp].post_contributions(run.session_id, contributions, message_id=message_id)
     for key in sharing.user_keys.values():
         ctx.chain.client.add_account(key)
     name_netting_payees(ctx, run, sharing)

@@ -95,6 +95,8 @@ def test_honest_netting_is_recomputed_and_passes(chain, runtime, clients, api, t
     assert api.get(f"/sessions/{sid}/bundles/netting").content == raw  # public, byte-exact
     assert len(bundle.contracts) == 1 and len(bundle.contributions) == 1
     assert len(bundle.contracts[0].signatures) == 4
+    [envelope] = bundle.contribution_envelopes  # the FSP's signature over its rows
+    assert envelope.signer.lower() == bundle.contributions[0].fsp
     report = _audit(chain, runtime, keys)
     assert report.exit_code == 0, report.to_json()
     (session,) = report.sessions
@@ -149,6 +151,52 @@ def test_a_contract_with_a_forged_signature_is_named(
     report = _audit(chain, runtime, keys)
     assert report.exit_code == 1, report.to_json()
     assert "netting.contract_unsigned" in _codes(report)
+
+
+def test_contributions_the_fsp_did_not_sign_are_named(
+    chain, runtime, clients, tmp_path, monkeypatch
+) -> None:
+    """The clearing house nets (and publishes) 10x the user's signed energy: the bundle is
+    consistent with the calldata, but the rows are not the ones in the FSP's envelope."""
+    honest = service.store.load_contributions
+
+    def inflated(engine, session_id):
+        return [
+            c.model_copy(update={"shifted_wh": c.shifted_wh * 10})
+            for c in honest(engine, session_id)
+        ]
+
+    monkeypatch.setattr(service.store, "load_contributions", inflated)
+    _sid, keys = _netted_session(chain, runtime, clients, tmp_path)
+    report = _audit(chain, runtime, keys)
+    assert report.exit_code == 1, report.to_json()
+    assert {"netting.contributions_unsigned", "netting.contributions_dropped"} <= _codes(report)
+    assert "netting.mismatch" not in _codes(report)  # the arithmetic itself is right
+
+
+def test_an_envelope_edited_after_signing_is_named(
+    chain, runtime, clients, tmp_path, monkeypatch
+) -> None:
+    """The clearing house edits the FSP's envelope to match the rows it nets: the signature
+    then no longer holds."""
+    rows, envelopes = service.store.load_contributions, service.store.load_contribution_envelopes
+
+    def edited_rows(engine, session_id):
+        return [c.model_copy(update={"shifted_wh": 1}) for c in rows(engine, session_id)]
+
+    def edited(engine, session_id):
+        out = envelopes(engine, session_id)
+        for env in out:
+            for row in env["body"]["contributions"]:
+                row["shifted_wh"] = 1
+        return out
+
+    monkeypatch.setattr(service.store, "load_contributions", edited_rows)
+    monkeypatch.setattr(service.store, "load_contribution_envelopes", edited)
+    _sid, keys = _netted_session(chain, runtime, clients, tmp_path)
+    report = _audit(chain, runtime, keys)
+    assert report.exit_code == 1, report.to_json()
+    assert "netting.contributions_bad_signature" in _codes(report)
 
 
 def test_a_netted_session_without_its_bundle_is_not_recomputable(

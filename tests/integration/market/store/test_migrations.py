@@ -16,6 +16,7 @@ pytestmark = pytest.mark.integration
 CH_TABLES = {
     "ch_revenue_contracts",
     "ch_user_contributions",
+    "ch_contribution_envelopes",
     "ch_dispute_evidence",
     "ch_dispute_resolutions",
     "ch_periods",

@@ -146,6 +146,19 @@ FINDING_CODES = {
     "netting.contract_unsigned": "a contract the netting applied lacks a party's valid signature",
     "netting.contract_not_valid": "a contract the netting applied is not valid at the session",
     "netting.contract_ambiguous": "two contracts the netting applied bind the same FSP and user",
+    "netting.contract_set_not_committed": (
+        "the netting bundle's contract set of an FSP is not the one its portfolio hash binds"
+    ),
+    "netting.contract_not_committed": (
+        "an applied contract is not in its FSP's committed contract set (extra)"
+    ),
+    "netting.contract_substituted": (
+        "an applied contract has other terms than the committed contract of that id"
+    ),
+    "netting.contract_omitted": (
+        "a committed contract valid at the delivery start, with a user who contributed, was "
+        "not applied"
+    ),
     "netting.contributions_bad_signature": (
         "an FSP's contributions envelope does not verify under this market's domain"
     ),

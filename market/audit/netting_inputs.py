@@ -2,7 +2,10 @@
 
 Why: recomputing ``settle_period`` from the netting bundle only proves the arithmetic. The
 contributions move EV users' shares, so they must be exactly the rows each FSP signed (its
-``user_contributions`` envelope, published in the bundle).
+``user_contributions`` envelope, published in the bundle). The contracts move everyone's, so
+they must be exactly those of each FSP's committed contract set (its root folded into the
+portfolio hash of its ``OffersCommitted``) that the published rule selects: valid at the
+delivery start, with a user who contributed.
 """
 
 from __future__ import annotations
@@ -11,13 +14,17 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from clearing.settlement.revenue import UserContribution
+from clearing.commitments import contract_leaf, contract_set_root, own_portfolios, portfolio_hash
+from clearing.settlement.report import Portfolio
+from clearing.settlement.revenue import RevenueShareContract, UserContribution
+from market.audit.chain_view import AuditedSession
 from market.audit.findings import CheckResult
+from market.audit.session_bundles import short_hex
 from market.auth.eip712 import Domain, verify_envelope
-from market.clearing_house.netting_bundle import ContributionsEnvelope
+from market.clearing_house.netting_bundle import ContributionsEnvelope, NettingBundle
 from market.errors import FlexMarketError
 
-__all__ = ["check_contribution_envelopes"]
+__all__ = ["check_contract_sets", "check_contribution_envelopes"]
 
 _Row = tuple[str, str, str, int, int]
 
@@ -92,9 +99,9 @@ def check_contribution_envelopes(
     session_id: str,
     domain: Domain,
     gate_closure: int,
-) -> None:
+) -> set[tuple[str, str]]:
     """Every contribution the netting used is a row of its FSP's one valid envelope, and every
-    signed row was used, unchanged."""
+    signed row was used, unchanged; returns the (FSP, user) pairs of the valid envelopes."""
     signed: dict[_Row, str] = {}
     by_fsp: dict[str, str] = {}
     bad: set[str] = set()
@@ -130,3 +137,67 @@ def check_contribution_envelopes(
             f"message {signed[row]}, the netting did not use it",
             row[1],
         )
+    return {(row[1], row[2]) for row in signed}
+
+
+def check_contract_sets(
+    res: CheckResult,
+    bundle: NettingBundle,
+    cs: AuditedSession,
+    portfolios: Sequence[Portfolio],
+    signed_pairs: set[tuple[str, str]],
+) -> None:
+    """Each committed FSP's published contract set hashes, with its delivery portfolio, to its
+    on-chain portfolio hash; the applied contracts are exactly those of the sets the rule
+    selects (``portfolios``: the delivery bundle's; a user contributed when a row names it or
+    its FSP signed one for it, ``signed_pairs``: dropping the row drops no contract)."""
+    published = {c.fsp.lower(): c.contracts for c in bundle.committed_contracts}
+    committed: dict[str, RevenueShareContract] = {}
+    unbound: set[str] = set()  # named already: its published set is not the committed one
+    for fsp, onchain in sorted(cs.commitments.items()):
+        contracts = published.get(fsp, ())
+        root = contract_set_root(contracts)
+        if portfolio_hash(own_portfolios(portfolios, fsp), root) != onchain.portfolio_hash:
+            res.add(
+                "netting.contract_set_not_committed",
+                f"the published contract set ({len(contracts)} contract(s), root "
+                f"{short_hex(root)}) is not the one the FSP's portfolio hash "
+                f"{short_hex(onchain.portfolio_hash)} binds",
+                fsp,
+            )
+            unbound.add(fsp)
+            continue
+        committed.update({c.contract_id: c for c in contracts if c.fsp == fsp})
+    pairs = {(c.fsp, c.ev_user) for c in bundle.contributions} | signed_pairs
+    selected = {
+        cid: c
+        for cid, c in committed.items()
+        if (c.fsp, c.ev_user) in pairs and c.active_at(bundle.at_ts)
+    }
+    applied = {s.contract.contract_id: s.contract for s in bundle.contracts}
+    for cid, c in sorted(applied.items()):
+        held = committed.get(cid)
+        if c.fsp in unbound:
+            continue
+        if held is None:
+            res.add(
+                "netting.contract_not_committed",
+                f"applied contract {cid} ({c.fsp} with {c.ev_user}) is not in the contract set "
+                "its FSP committed with its offers",
+                cid,
+            )
+        elif contract_leaf(held) != contract_leaf(c):
+            res.add(
+                "netting.contract_substituted",
+                f"applied contract {cid} has other terms than the committed one "
+                f"({short_hex(contract_leaf(c))} vs {short_hex(contract_leaf(held))})",
+                cid,
+            )
+    for cid, c in sorted(selected.items()):
+        if cid not in applied:
+            res.add(
+                "netting.contract_omitted",
+                f"committed contract {cid} ({c.fsp} with {c.ev_user}) is valid at the delivery "
+                "start and its user contributed, but the netting did not apply it",
+                cid,
+            )

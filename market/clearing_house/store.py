@@ -15,11 +15,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from clearing.encoding import canonical_json
+from clearing.commitments import EMPTY_CONTRACT_SET, contract_set_root
+from clearing.encoding import canonical_json, hex32
 from clearing.settlement.revenue import UserContribution
 from market.clearing_house.period import SignedContract
 from market.errors import Conflict
 from market.store.models.clearing_house import (
+    contract_sets,
     contribution_envelopes,
     contributions,
     dispute_evidence,
@@ -52,20 +54,64 @@ def _upsert_in(
 
 
 def save_contract(engine: Engine, signed: SignedContract) -> None:
+    """Store (or replace, by id) a contract, and keep the set the FSP's contracts now form."""
     c = signed.contract
     body = canonical_json(signed.model_dump(mode="python")).decode()
-    _upsert(
-        engine,
-        revenue_contracts,
-        {"contract_id": c.contract_id},
-        {"fsp": c.fsp.lower(), "ev_user": c.ev_user.lower(), "body_json": body},
-    )
+    with engine.begin() as conn:
+        _upsert_in(
+            conn,
+            revenue_contracts,
+            {"contract_id": c.contract_id},
+            {"fsp": c.fsp.lower(), "ev_user": c.ev_user.lower(), "body_json": body},
+        )
+        rows = conn.execute(
+            sa.select(revenue_contracts.c.body_json)
+            .where(revenue_contracts.c.fsp == c.fsp.lower())
+            .order_by(revenue_contracts.c.contract_id)
+        )
+        now = [SignedContract.model_validate_json(r.body_json) for r in rows]
+        root = hex32(contract_set_root(s.contract for s in now))
+        _upsert_in(
+            conn,
+            contract_sets,
+            {"fsp": c.fsp.lower(), "set_root": root},
+            {"contracts_json": canonical_json([s.model_dump(mode="python") for s in now]).decode()},
+        )
 
 
 def load_contracts(engine: Engine) -> list[SignedContract]:
     with engine.connect() as conn:
         rows = conn.execute(sa.select(revenue_contracts).order_by(revenue_contracts.c.contract_id))
         return [SignedContract.model_validate_json(r.body_json) for r in rows]
+
+
+def contract_set_roots(engine: Engine, fsp: str) -> list[bytes]:
+    """The roots of every set the FSP's contracts have formed, the empty set's first: what its
+    commitment may have folded into its portfolio hash."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(contract_sets.c.set_root)
+            .where(contract_sets.c.fsp == fsp.lower())
+            .order_by(contract_sets.c.set_root)
+        )
+        found = [bytes.fromhex(r.set_root.removeprefix("0x")) for r in rows]
+    return [EMPTY_CONTRACT_SET, *(r for r in found if r != EMPTY_CONTRACT_SET)]
+
+
+def load_contract_set(engine: Engine, fsp: str, root: bytes) -> list[SignedContract] | None:
+    """The FSP's signed contracts forming the set ``root`` (none for the empty set); None when
+    the FSP's contracts never formed it."""
+    if root == EMPTY_CONTRACT_SET:
+        return []
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(contract_sets.c.contracts_json).where(
+                sa.and_(contract_sets.c.fsp == fsp.lower(), contract_sets.c.set_root == hex32(root))
+            )
+        ).first()
+    if row is None:
+        return None
+    return [SignedContract.model_validate(d) for d in json.loads(row.contracts_json)]
 
 
 def save_contributions(engine: Engine, items: list[UserContribution]) -> None:

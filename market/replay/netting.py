@@ -92,8 +92,22 @@ def user_contract(
     )
 
 
-def revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
-    """Contracts (signed by every party) and contributions from the FSPs' dispatch plans."""
+def _fleet_users(ctx: ReplayContext, fsp: str) -> dict[str, Stay]:
+    """Each EV user of ``fsp``'s fleet with the stay of the user's EV with the lowest id."""
+    stay_of = {s.ev.id: s for s in ctx.stays}
+    out: dict[str, Stay] = {}
+    for ev_id in sorted(stay_of):
+        stay = stay_of[ev_id]
+        if stay.ev.fsp == fsp:
+            out.setdefault(stay.ev.user or stay.ev.id, stay)
+    return out
+
+
+def revenue_sharing(ctx: ReplayContext, run: SessionRun | None) -> RevenueSharing:
+    """Contracts (signed by every party) with every EV user of each FSP's fleet, and the
+    contributions from the session's dispatch plans (none without ``run``). The contracts do
+    not depend on the session: an FSP posts them all before its first commitment, which binds
+    their set (``clearing.commitments.contract_set_root``)."""
     sc, chain = ctx.scenario, ctx.chain
     chain_id, verifying = chain.client.chain_id, chain.contracts.market.address
     names = {a.lower(): pid for pid, a in chain.addresses.items()}
@@ -107,29 +121,13 @@ def revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
         names[address] = pseudonym(sc.seed, "ev-user", user)  # published: never the user id
         return address
 
-    contract_of = {c.fsp: c for c in sc.contracts}
     stay_of = {s.ev.id: s for s in ctx.stays}
     out = RevenueSharing(contracts={}, contributions={}, names=names, user_keys=user_keys)
-    for fsp, plan in sorted(run.plans.items()):
-        terms = contract_of.get(fsp)
-        if terms is None:
-            continue
-        per_user: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        first_ev: dict[str, str] = {}
-        for inc in sorted(plan.incentives, key=lambda i: i.ev_id):
-            stay = stay_of[inc.ev_id]
-            user = stay.ev.user or stay.ev.id
-            per_user[user][0] += inc.shifted_wh
-            per_user[user][1] += inc.discharged_wh
-            first_ev.setdefault(user, inc.ev_id)
-        for user, (shifted, discharged) in sorted(per_user.items()):
+    for fsp in sorted({c.fsp for c in sc.contracts}):
+        users = _fleet_users(ctx, fsp)
+        for user, stay in sorted(users.items()):
             contract = user_contract(
-                sc,
-                chain.addresses,
-                chain.operator,
-                fsp,
-                user_address(user),
-                stay_of[first_ev[user]],
+                sc, chain.addresses, chain.operator, fsp, user_address(user), stay
             )
             signatures = tuple(
                 sign_contract(
@@ -140,16 +138,36 @@ def revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
             out.contracts.setdefault(fsp, []).append(
                 SignedContract(contract=contract, signatures=signatures)
             )
+        plan = run.plans.get(fsp) if run is not None else None
+        if plan is None or run is None:
+            continue
+        per_user: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for inc in sorted(plan.incentives, key=lambda i: i.ev_id):
+            stay = stay_of[inc.ev_id]
+            user = stay.ev.user or stay.ev.id
+            per_user[user][0] += inc.shifted_wh
+            per_user[user][1] += inc.discharged_wh
+        for user, (shifted, discharged) in sorted(per_user.items()):
             out.contributions.setdefault(fsp, []).append(
                 UserContribution(
                     session_id=run.session_id,
-                    fsp=contract.fsp,
-                    ev_user=contract.ev_user,
+                    fsp=chain.addresses[fsp].lower(),
+                    ev_user=user_address(user),
                     shifted_wh=shifted,
                     discharged_wh=discharged,
                 )
             )
     return out
+
+
+def post_contracts(ctx: ReplayContext) -> None:
+    """Each FSP posts its signed contracts (once per run) before it commits offers, so the
+    set its commitment binds is the one the market holds."""
+    for fsp, contracts in sorted(revenue_sharing(ctx, None).contracts.items()):
+        for signed in contracts:
+            if signed.contract.contract_id not in ctx.contracts_posted:
+                ctx.participants[fsp].post_revenue_contract(signed)
+                ctx.contracts_posted.add(signed.contract.contract_id)
 
 
 def name_netting_payees(ctx: ReplayContext, run: SessionRun, sharing: RevenueSharing) -> None:
@@ -184,11 +202,7 @@ def post_revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
     EV users get their keys on the chain client so they can withdraw what the netting credits.
     """
     sharing = revenue_sharing(ctx, run)
-    for fsp, contracts in sorted(sharing.contracts.items()):
-        for signed in contracts:
-            if signed.contract.contract_id not in ctx.contracts_posted:
-                ctx.clients[fsp].post_revenue_contract(signed)
-                ctx.contracts_posted.add(signed.contract.contract_id)
+    post_contracts(ctx)  # posted before the first commitment already: a no-op then
     for fsp, contributions in sorted(sharing.contributions.items()):
         # a message id from the session and FSP: the published envelope is the same each run
         message_id = str(uuid.uuid5(uuid.UUID(run.session_id), f"contributions:{fsp.lower()}"))
@@ -225,6 +239,11 @@ def implied_sharing(ctx: ReplayContext, run: SessionRun) -> NettingOutcome | Non
         session_id=run.session_id,
         fee_recipient=ctx.chain.operator.lower(),
         contributions=[c for rows in sharing.contributions.values() for c in rows],
-        contracts=[c for rows in sharing.contracts.values() for c in rows],
+        contracts=[
+            c
+            for fsp, rows in sharing.contracts.items()
+            for c in rows
+            if c.contract.ev_user in {u.ev_user for u in sharing.contributions.get(fsp, [])}
+        ],
     )
     return NettingOutcome(settlement=settlement, names=sharing.names, onchain=False)

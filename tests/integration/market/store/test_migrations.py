@@ -17,6 +17,7 @@ CH_TABLES = {
     "ch_revenue_contracts",
     "ch_user_contributions",
     "ch_contribution_envelopes",
+    "ch_contract_sets",
     "ch_dispute_evidence",
     "ch_dispute_resolutions",
     "ch_periods",

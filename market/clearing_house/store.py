@@ -22,6 +22,7 @@ from market.clearing_house.period import SignedContract
 from market.errors import Conflict
 from market.store.models.clearing_house import (
     contract_sets,
+    contract_versions,
     contribution_envelopes,
     contributions,
     dispute_evidence,
@@ -54,29 +55,48 @@ def _upsert_in(
 
 
 def save_contract(engine: Engine, signed: SignedContract) -> None:
-    """Store (or replace, by id) a contract, and keep the set the FSP's contracts now form."""
+    """Store (or replace, by id) a contract; keep its version and the set the FSP's contracts
+    now form (what a commitment of the FSP may bind)."""
     c = signed.contract
+    fsp = c.fsp.lower()
     body = canonical_json(signed.model_dump(mode="python")).decode()
     with engine.begin() as conn:
         _upsert_in(
             conn,
             revenue_contracts,
             {"contract_id": c.contract_id},
-            {"fsp": c.fsp.lower(), "ev_user": c.ev_user.lower(), "body_json": body},
+            {"fsp": fsp, "ev_user": c.ev_user.lower(), "body_json": body},
         )
-        rows = conn.execute(
-            sa.select(revenue_contracts.c.body_json)
-            .where(revenue_contracts.c.fsp == c.fsp.lower())
-            .order_by(revenue_contracts.c.contract_id)
+        mine = contract_versions.c.fsp == fsp
+        last = conn.execute(
+            sa.select(contract_versions.c.body_json)
+            .where(sa.and_(mine, contract_versions.c.contract_id == c.contract_id))
+            .order_by(contract_versions.c.seq.desc())
+        ).first()
+        if last is not None and last.body_json == body:
+            return  # the same contract again: the set is unchanged
+        seq = (conn.execute(sa.select(sa.func.max(contract_versions.c.seq)).where(mine)).scalar()
+               or 0) + 1  # fmt: skip
+        conn.execute(
+            contract_versions.insert().values(
+                fsp=fsp, seq=seq, contract_id=c.contract_id, body_json=body
+            )
         )
-        now = [SignedContract.model_validate_json(r.body_json) for r in rows]
-        root = hex32(contract_set_root(s.contract for s in now))
-        _upsert_in(
-            conn,
-            contract_sets,
-            {"fsp": c.fsp.lower(), "set_root": root},
-            {"contracts_json": canonical_json([s.model_dump(mode="python") for s in now]).decode()},
-        )
+        root = hex32(contract_set_root(s.contract for s in _set_upto(conn, fsp, seq)))
+        key = sa.and_(contract_sets.c.fsp == fsp, contract_sets.c.set_root == root)
+        if conn.execute(sa.select(contract_sets).where(key)).first() is None:
+            conn.execute(contract_sets.insert().values(fsp=fsp, set_root=root, upto_seq=seq))
+
+
+def _set_upto(conn: sa.Connection, fsp: str, seq: int) -> list[SignedContract]:
+    """The FSP's contracts after its first ``seq`` versions (the last version of each id)."""
+    rows = conn.execute(
+        sa.select(contract_versions.c.contract_id, contract_versions.c.body_json)
+        .where(sa.and_(contract_versions.c.fsp == fsp, contract_versions.c.seq <= seq))
+        .order_by(contract_versions.c.seq)
+    )
+    latest = {r.contract_id: r.body_json for r in rows}
+    return [SignedContract.model_validate_json(latest[k]) for k in sorted(latest)]
 
 
 def load_contracts(engine: Engine) -> list[SignedContract]:
@@ -105,13 +125,11 @@ def load_contract_set(engine: Engine, fsp: str, root: bytes) -> list[SignedContr
         return []
     with engine.connect() as conn:
         row = conn.execute(
-            sa.select(contract_sets.c.contracts_json).where(
+            sa.select(contract_sets.c.upto_seq).where(
                 sa.and_(contract_sets.c.fsp == fsp.lower(), contract_sets.c.set_root == hex32(root))
             )
         ).first()
-    if row is None:
-        return None
-    return [SignedContract.model_validate(d) for d in json.loads(row.contracts_json)]
+        return None if row is None else _set_upto(conn, fsp.lower(), int(row.upto_seq))
 
 
 def save_contributions(engine: Engine, items: list[UserContribution]) -> None:

@@ -38,12 +38,18 @@ ZERO_ADDRESS = "0x" + "00" * 20
 
 @dataclass
 class RevenueSharing:
-    """One session's signed contracts and user contributions, per FSP participant id."""
+    """Each FSP's signed contracts (the set it commits) and one session's contributions, per
+    FSP participant id."""
 
     contracts: dict[str, list[SignedContract]]
     contributions: dict[str, list[UserContribution]]
     names: dict[str, str]  # lower-case address -> participant / user id
     user_keys: dict[str, str]  # lower-case address -> private key, EV users only
+
+    def applied(self, fsp: str) -> list[SignedContract]:
+        """``fsp``'s contracts with the users who contributed in the session."""
+        users = {c.ev_user for c in self.contributions.get(fsp, [])}
+        return [c for c in self.contracts.get(fsp, []) if c.contract.ev_user in users]
 
 
 def user_id(user: str) -> str:
@@ -118,7 +124,6 @@ def revenue_sharing(ctx: ReplayContext, run: SessionRun | None) -> RevenueSharin
         key = derived_key(sc.seed, user_id(user))
         address = str(Account.from_key(key).address).lower()
         keys[address] = user_keys[address] = key
-        names[address] = pseudonym(sc.seed, "ev-user", user)  # published: never the user id
         return address
 
     stay_of = {s.ev.id: s for s in ctx.stays}
@@ -148,11 +153,13 @@ def revenue_sharing(ctx: ReplayContext, run: SessionRun | None) -> RevenueSharin
             per_user[user][0] += inc.shifted_wh
             per_user[user][1] += inc.discharged_wh
         for user, (shifted, discharged) in sorted(per_user.items()):
+            address = user_address(user)
+            names[address] = pseudonym(sc.seed, "ev-user", user)  # published: never the id
             out.contributions.setdefault(fsp, []).append(
                 UserContribution(
                     session_id=run.session_id,
                     fsp=chain.addresses[fsp].lower(),
-                    ev_user=user_address(user),
+                    ev_user=address,
                     shifted_wh=shifted,
                     discharged_wh=discharged,
                 )
@@ -185,7 +192,7 @@ def name_netting_payees(ctx: ReplayContext, run: SessionRun, sharing: RevenueSha
     for fsp, address in sorted(ctx.chain.addresses.items()):
         if address.lower() not in committed:
             continue
-        wanted = dsos | set(contract_payees(sharing.contracts.get(fsp, [])))
+        wanted = dsos | set(contract_payees(sharing.applied(fsp)))
         payees = [
             to_checksum_address(p)
             for p in sorted(wanted)
@@ -239,11 +246,6 @@ def implied_sharing(ctx: ReplayContext, run: SessionRun) -> NettingOutcome | Non
         session_id=run.session_id,
         fee_recipient=ctx.chain.operator.lower(),
         contributions=[c for rows in sharing.contributions.values() for c in rows],
-        contracts=[
-            c
-            for fsp, rows in sharing.contracts.items()
-            for c in rows
-            if c.contract.ev_user in {u.ev_user for u in sharing.contributions.get(fsp, [])}
-        ],
+        contracts=[c for fsp in sorted(sharing.contracts) for c in sharing.applied(fsp)],
     )
     return NettingOutcome(settlement=settlement, names=sharing.names, onchain=False)

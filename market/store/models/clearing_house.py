@@ -27,15 +27,24 @@ revenue_contracts = sa.Table(
     sa.Column("ev_user", sa.String(42), index=True, nullable=False),
     sa.Column("body_json", sa.Text, nullable=False),
 )
-# Every set the FSP's stored contracts have formed (migration 0013), keyed by its root
-# (clearing.commitments.contract_set_root): the FSP commits one with its offers, folded into
-# its portfolio hash; the netting applies the signed contracts of exactly that set.
+# Every version of an FSP's contracts in posting order, and every set they formed (migration
+# 0013), keyed by its root (clearing.commitments.contract_set_root) with the last version it
+# includes: the FSP commits one set with its offers, folded into its portfolio hash; the
+# netting applies the signed contracts of exactly that set. O(contracts) rows, not O(n^2).
+contract_versions = sa.Table(
+    "ch_contract_versions",
+    metadata,
+    sa.Column("fsp", sa.String(42), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("contract_id", sa.String(64), nullable=False),
+    sa.Column("body_json", sa.Text, nullable=False),
+)
 contract_sets = sa.Table(
     "ch_contract_sets",
     metadata,
     sa.Column("fsp", sa.String(42), primary_key=True),
     sa.Column("set_root", sa.String(66), primary_key=True),
-    sa.Column("contracts_json", sa.Text, nullable=False),
+    sa.Column("upto_seq", sa.BigInteger, nullable=False),
 )
 contributions = sa.Table(
     "ch_user_contributions",

@@ -1,5 +1,5 @@
 """the FSPs' signed envelopes of user contributions (ch_contribution_envelopes) and every
-revenue-sharing contract set an FSP has had (ch_contract_sets)
+revenue-sharing contract set an FSP has had (ch_contract_versions, ch_contract_sets)
 
 Revision ID: 0013
 Revises: 0012
@@ -25,12 +25,21 @@ depends_on = None
 
 def upgrade() -> None:
     made = sa.inspect(op.get_bind()).get_table_names()  # the old ensure_tables() made some
+    if "ch_contract_versions" not in made:
+        op.create_table(
+            "ch_contract_versions",
+            sa.Column("fsp", sa.String(length=42), nullable=False),
+            sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
+            sa.Column("contract_id", sa.String(length=64), nullable=False),
+            sa.Column("body_json", sa.Text(), nullable=False),
+            sa.PrimaryKeyConstraint("fsp", "seq"),
+        )
     if "ch_contract_sets" not in made:
         op.create_table(
             "ch_contract_sets",
             sa.Column("fsp", sa.String(length=42), nullable=False),
             sa.Column("set_root", sa.String(length=66), nullable=False),
-            sa.Column("contracts_json", sa.Text(), nullable=False),
+            sa.Column("upto_seq", sa.BigInteger(), nullable=False),
             sa.PrimaryKeyConstraint("fsp", "set_root"),
         )
     if "ch_contribution_envelopes" in made:
@@ -50,3 +59,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("ch_contribution_envelopes")
     op.drop_table("ch_contract_sets")
+    op.drop_table("ch_contract_versions")

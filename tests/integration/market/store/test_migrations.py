@@ -18,6 +18,7 @@ CH_TABLES = {
     "ch_user_contributions",
     "ch_contribution_envelopes",
     "ch_contract_sets",
+    "ch_contract_versions",
     "ch_dispute_evidence",
     "ch_dispute_resolutions",
     "ch_periods",

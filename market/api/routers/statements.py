@@ -68,7 +68,9 @@ STATEMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=WRITE_RESPONSES,
 )
 async def post_contract(env: Signed[SignedContract], core: CoreDep, request: Request) -> Response:
-    """Store a revenue-sharing contract (kind ``revenue_contract``; its FSP sends it)."""
+    """Store a revenue-sharing contract (kind ``revenue_contract``; its FSP sends it). It
+    joins the FSP's contract set, whose root the FSP's next offer commitment binds (folded
+    into its portfolio hash): a netting applies only the committed set's contracts."""
     _, signer = await verified_envelope(core, request, kind="revenue_contract", roles={"FSP"})
     contract = env.body.contract
     if contract.fsp != signer:

@@ -1,5 +1,5 @@
 """The commitment an FSP posts on-chain before gate closure: one Merkle root per offer set,
-plus the hash of its prognosis and portfolio (``data_hash``).
+plus the hash of its prognosis and of its portfolio with its revenue-sharing contract set.
 
 Leaf = ``(bytes32 keccak256(offer uuid bytes), bytes32 keccak256(canonical offer JSON))`` in an
 OpenZeppelin StandardMerkleTree. One definition, shared by the service (receipts, bundles), the
@@ -11,11 +11,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 
-from clearing.encoding import canonical_json, keccak256, uuid_to_bytes32
+from clearing.encoding import canonical_json, hex32, keccak256, uuid_to_bytes32
 from clearing.merkle import StandardMerkleTree
 from clearing.messages import DPrognosis, FlexOffer
 from clearing.settlement.meter import MeterRef
 from clearing.settlement.report import Portfolio
+from clearing.settlement.revenue import RevenueShareContract
 
 OFFER_LEAF_ENCODING = ("bytes32", "bytes32")
 
@@ -57,9 +58,29 @@ def prognosis_hash(prognoses: Iterable[DPrognosis]) -> bytes:
     return keccak256(canonical_json(docs))
 
 
-def portfolio_hash(portfolios: Iterable[Portfolio]) -> bytes:
-    """keccak256 of the canonical JSON list of one FSP's portfolios (congestion point and its
-    meters, each list sorted): which meters count for the FSP at which congestion point."""
+def contract_leaf(contract: RevenueShareContract) -> bytes:
+    """keccak256 of a revenue-sharing contract's canonical JSON (its terms, not signatures)."""
+    return keccak256(canonical_json(contract.model_dump(mode="python")))
+
+
+def contract_set_root(contracts: Iterable[RevenueShareContract]) -> bytes:
+    """keccak256 of the canonical JSON list of the contracts' leaves (0x-hex, sorted): the
+    set of revenue-sharing contracts an FSP binds before gate closure; no contracts hash to
+    ``EMPTY_CONTRACT_SET``. Why: otherwise the operator could pick, after delivery, which of
+    an FSP's signed contracts (an older one with other fees) applies, or omit one."""
+    return keccak256(canonical_json(sorted(hex32(contract_leaf(c)) for c in contracts)))
+
+
+EMPTY_CONTRACT_SET = contract_set_root(())
+
+
+def portfolio_hash(
+    portfolios: Iterable[Portfolio], contract_set: bytes = EMPTY_CONTRACT_SET
+) -> bytes:
+    """keccak256 of the canonical JSON ``{"contract_set": 0x-root, "portfolios": [...]}``: one
+    FSP's portfolios (congestion point and its meters, each list sorted) - which meters count
+    for the FSP at which congestion point - and the root of its revenue-sharing contracts
+    (``contract_set_root``), folded in so the on-chain commitment needs no further field."""
     docs = [
         {
             "congestion_point": p.congestion_point,
@@ -70,7 +91,7 @@ def portfolio_hash(portfolios: Iterable[Portfolio]) -> bytes:
         }
         for p in sorted(portfolios, key=lambda p: p.congestion_point)
     ]
-    return keccak256(canonical_json(docs))
+    return keccak256(canonical_json({"contract_set": hex32(contract_set), "portfolios": docs}))
 
 
 def own_prognoses(prognoses: Iterable[DPrognosis], fsp: str) -> list[DPrognosis]:
@@ -119,18 +140,21 @@ def committed_prognoses(
 
 
 def committed_portfolios(
-    stored: Sequence[Portfolio], fsp: str, committed: bytes, *, max_tries: int = MAX_PREIMAGE_TRIES
-) -> list[Portfolio] | None:
-    """The subset of ``fsp``'s stored meters (per congestion point) hashing to ``committed``,
-    trying fewer dropped meters first; None when no subset within ``max_tries`` does."""
+    stored: Sequence[Portfolio],
+    fsp: str,
+    committed: bytes,
+    contract_sets: Sequence[bytes] = (EMPTY_CONTRACT_SET,),
+    *,
+    max_tries: int = MAX_PREIMAGE_TRIES,
+) -> tuple[list[Portfolio], bytes] | None:
+    """The subset of ``fsp``'s stored meters (per congestion point) and the contract-set root
+    among ``contract_sets`` hashing to ``committed``, trying fewer dropped meters first; None
+    when no choice within ``max_tries`` does."""
     mine = own_portfolios(stored, fsp)
     meters = [(p.congestion_point, m) for p in mine for m in p.meters]
     tries = 0
     for dropped in range(len(meters) + 1):
         for gone in itertools.combinations(range(len(meters)), dropped):
-            if tries >= max_tries:
-                return None
-            tries += 1
             kept: dict[str, list[MeterRef]] = {}
             for i, (cp, meter) in enumerate(meters):
                 if i not in gone:
@@ -139,6 +163,10 @@ def committed_portfolios(
                 Portfolio(fsp=fsp.lower(), congestion_point=cp, meters=tuple(ms))
                 for cp, ms in sorted(kept.items())
             ]
-            if portfolio_hash(picked) == committed:
-                return picked
+            for root in contract_sets:
+                if tries >= max_tries:
+                    return None
+                tries += 1
+                if portfolio_hash(picked, root) == committed:
+                    return picked, root
     return None

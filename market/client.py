@@ -356,9 +356,16 @@ class MarketClient:
         return self.send("/clearing-house/contracts", "revenue_contract", signed_contract, **kw)
 
     def post_contributions(
-        self, session_id: str, contributions: Sequence[Any], **kw: Any
+        self, session_id: str, contributions: Sequence[Any], *, nonce: int = 0, **kw: Any
     ) -> dict[str, Any]:
-        body = {"session_id": session_id, "contributions": [_dump(c) for c in contributions]}
+        """An FSP's signed contributions of a session; a greater ``nonce`` replaces its
+        previous post (0 is left out of the body, as before nonces existed)."""
+        body: dict[str, Any] = {
+            "session_id": session_id,
+            "contributions": [_dump(c) for c in contributions],
+        }
+        if nonce:
+            body["nonce"] = nonce
         return self.send("/clearing-house/contributions", "user_contributions", body, **kw)
 
     def disputes(self, session_id: str) -> dict[str, Any]:

@@ -84,6 +84,17 @@ class RequestBudget(BaseModel):
     budget_units: int = Field(ge=0)
 
 
+class ContractSetRef(BaseModel):
+    """The root of the revenue-sharing contract set an FSP committed, folded into its
+    portfolio hash (``clearing.commitments``): the preimage the auditor needs to check that
+    hash; the netting bundle carries the contracts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    fsp: str
+    root: str = Field(pattern=r"^0x[0-9a-f]{64}$")
+
+
 class DeliveryInputs(BaseModel):
     """Everything besides orders, rules and station keys that settles a session."""
 
@@ -96,6 +107,8 @@ class DeliveryInputs(BaseModel):
     prognoses: tuple[DPrognosis, ...] = ()
     reservations: tuple[Reservation, ...] = Field(description="in on-chain order")
     budgets: tuple[RequestBudget, ...]
+    # one per committed FSP (absent: the empty set); not an input of the delivery figures
+    contract_sets: tuple[ContractSetRef, ...] = ()
 
     def to_json_obj(self) -> dict[str, Any]:
         return self.model_dump(mode="python")

@@ -4,6 +4,8 @@ Why: the payout depends on the baseline (the FSP's DPrognosis) and on which mete
 FSP at which congestion point. Each FSP commits the hashes of both with its offers
 (OffersCommitted), so an operator who publishes consistent bundles from the start still cannot
 swap a baseline or a meter: the delivery bundle's preimages must hash to the chain's values.
+The portfolio hash folds in the root of the FSP's revenue-sharing contract set (the delivery
+bundle's ``contract_sets``; the netting check opens it).
 """
 
 from __future__ import annotations
@@ -12,10 +14,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from clearing.commitments import own_portfolios, own_prognoses, portfolio_hash, prognosis_hash
+from clearing.commitments import (
+    EMPTY_CONTRACT_SET,
+    own_portfolios,
+    own_prognoses,
+    portfolio_hash,
+    prognosis_hash,
+)
 from clearing.encoding import canonical_json
 from clearing.messages import DPrognosis
-from clearing.settlement.report import Portfolio
+from clearing.settlement.report import ContractSetRef, Portfolio
 from market.audit.chain_view import AuditedSession
 from market.audit.findings import CheckResult
 from market.audit.session_bundles import SessionBundles, short_hex
@@ -33,6 +41,13 @@ def check_fsp_data(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
         portfolios = [
             Portfolio.model_validate_json(canonical_json(p)) for p in inputs.get("portfolios", [])
         ]
+        contract_sets = {
+            r.fsp: bytes.fromhex(r.root[2:])
+            for r in (
+                ContractSetRef.model_validate_json(canonical_json(x))
+                for x in inputs.get("contract_sets", [])
+            )
+        }
     except (ValidationError, TypeError) as exc:
         res.add("bundle.unparseable", f"delivery inputs: {exc}"[:300], "delivery")
         return res
@@ -45,7 +60,8 @@ def check_fsp_data(cs: AuditedSession, sb: SessionBundles) -> CheckResult:
                 f"committed {short_hex(committed.prognosis_hash)}",
                 fsp,
             )
-        meters = portfolio_hash(own_portfolios(portfolios, fsp))
+        root = contract_sets.get(fsp, EMPTY_CONTRACT_SET)
+        meters = portfolio_hash(own_portfolios(portfolios, fsp), root)
         if meters != committed.portfolio_hash:
             res.add(
                 "portfolio.substituted",

@@ -4,7 +4,9 @@
 those bounds a clearing house could still move money among the parties or pick the contracts.
 So the auditor recomputes ``settle_period`` - the function the service nets with - from the
 report the money followed (the attested or the arbiter's) and the ``netting`` bundle's signed
-contracts and contributions, and compares it with the ``settleNetting`` calldata.
+contracts and contributions, and compares it with the ``settleNetting`` calldata. The
+contributions must be exactly the rows their FSPs signed and the contracts exactly those the
+FSPs' committed contract sets select (``netting_inputs``).
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from pydantic import ValidationError
 
 from clearing.encoding import canonical_json, hex32
 from clearing.settlement.delivery import DeliveryReport
+from clearing.settlement.report import Portfolio
 from clearing.settlement.revenue import verify_contract_signatures
 from clearing.settlement.rules import SettlementError
 from market.audit.chain_view import AuditedSession, ChainView, net_positions
 from market.audit.findings import CheckResult
+from market.audit.netting_inputs import check_contract_sets, check_contribution_envelopes
 from market.audit.session_bundles import SessionBundles, uuid32
+from market.auth.eip712 import Domain
 from market.clearing_house.netting_bundle import NettingBundle
 from market.clearing_house.period import settle_period
 
@@ -58,9 +63,16 @@ def check_netting(
             "netting.bundle_malformed",
         )
     followed = sb.resolution if cs.resolved else sb.delivery
-    if followed is None:
+    if followed is None or sb.delivery is None:
         return res.error("no readable delivery report to recompute from", "audit.could_not_run")
     report = DeliveryReport.model_validate_json(canonical_json(followed["report"]))
+    try:
+        portfolios = [
+            Portfolio.model_validate_json(canonical_json(p))
+            for p in sb.delivery["inputs"].get("portfolios", [])
+        ]
+    except (ValidationError, TypeError, KeyError) as exc:
+        return res.error(f"delivery portfolios: {exc}"[:300], "audit.could_not_run")
     chain_id, market = domain
     if (bundle.session_id, bundle.chain_id) != (sb.session_id, chain_id) or (
         bundle.verifying_contract.lower() != market.lower()
@@ -75,6 +87,15 @@ def check_netting(
             f"{chain_id} / {market}",
         )
     _check_contracts(res, bundle, chain_id, market)
+    signed_pairs = check_contribution_envelopes(
+        res,
+        bundle.contribution_envelopes,
+        bundle.contributions,
+        session_id=sb.session_id or bundle.session_id,
+        domain=Domain(chain_id, market),
+        gate_closure=cs.chain.gate_closure,
+    )
+    check_contract_sets(res, bundle, cs, portfolios, signed_pairs)
     if res.findings:
         return res
     declared = view.netting_inputs.get(tx)

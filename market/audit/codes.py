@@ -146,6 +146,34 @@ FINDING_CODES = {
     "netting.contract_unsigned": "a contract the netting applied lacks a party's valid signature",
     "netting.contract_not_valid": "a contract the netting applied is not valid at the session",
     "netting.contract_ambiguous": "two contracts the netting applied bind the same FSP and user",
+    "netting.contract_set_not_committed": (
+        "the netting bundle's contract set of an FSP is not the one its portfolio hash binds"
+    ),
+    "netting.contract_not_committed": (
+        "an applied contract is not in its FSP's committed contract set (extra)"
+    ),
+    "netting.contract_substituted": (
+        "an applied contract has other terms than the committed contract of that id"
+    ),
+    "netting.contract_omitted": (
+        "a committed contract valid at the delivery start, with a user who contributed, was "
+        "not applied"
+    ),
+    "netting.contributions_bad_signature": (
+        "an FSP's contributions envelope does not verify under this market's domain"
+    ),
+    "netting.contributions_wrong_signer": (
+        "a contributions envelope carries rows of another FSP than its signer (or another kind)"
+    ),
+    "netting.contributions_wrong_session": "a contributions envelope is for another session",
+    "netting.contributions_expired": (
+        "a contributions envelope expired before the session's gate closure"
+    ),
+    "netting.contributions_duplicate": "two contributions envelopes of one FSP in a netting",
+    "netting.contributions_unsigned": (
+        "the netting used a contribution its FSP did not sign (edited, added or unenveloped)"
+    ),
+    "netting.contributions_dropped": "a contribution its FSP signed is not used by the netting",
     "netting.mismatch": (
         "settleNetting's amounts differ from settle_period recomputed from the netting bundle"
     ),

@@ -4,26 +4,62 @@ Why: ``settleNetting`` only bounds a netting (session parties, conserved value, 
 bundle publishes every input ``settle_period`` used - the revenue-sharing contracts with all
 their parties' EIP-712 signatures, the users' contributions as the FSPs posted them, the fee
 recipient and the time the contracts are judged at - so an auditor recomputes the netting with
-the same pure function and compares it with the ``settleNetting`` calldata.
+the same pure function and compares it with the ``settleNetting`` calldata. Each committed
+FSP's whole contract set (``committed_contracts``, the preimage of the root folded into its
+portfolio hash) is published too, so the auditor checks the applied ones are exactly the
+committed ones the rule selects (no extra, omitted or substituted contract).
 
-Contributions: ``POST /clearing-house/contributions`` checks that each row's ``fsp`` is the
-envelope's signer, but the store keeps the rows, not the signed envelope; the bundle carries
-the FSP's address (``fsp``), not its signature.
+Contributions: each FSP's signed ``user_contributions`` envelope (the latest it posted for the
+session) is published as it was signed, so the auditor checks that the rows the netting used
+are exactly the signed ones: an operator cannot move an EV user's share by editing them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from clearing.encoding import canonical_json
-from clearing.settlement.revenue import UserContribution
+from clearing.settlement.revenue import RevenueShareContract, UserContribution
 from market.clearing_house.period import SignedContract
 
-__all__ = ["NETTING_BUNDLE_VERSION", "NettedAmounts", "NettingBundle", "applicable_contracts"]
+__all__ = [
+    "NETTING_BUNDLE_VERSION",
+    "CommittedContracts",
+    "ContributionsEnvelope",
+    "NettedAmounts",
+    "NettingBundle",
+    "applicable_contracts",
+]
 
-NETTING_BUNDLE_VERSION = 1
+NETTING_BUNDLE_VERSION = 2
+
+
+class ContributionsEnvelope(BaseModel):
+    """An FSP's EIP-712 signed ``user_contributions`` message, exactly as it was posted."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    message_id: str
+    kind: str
+    signer: str
+    expiry: int
+    summary: str
+    body: dict[str, Any]
+    signature: str
+
+
+class CommittedContracts(BaseModel):
+    """The preimage of the contract set one FSP bound with its offers (the root folded into
+    its portfolio hash): what the applied contracts must be drawn from, by the published
+    rule (valid at the delivery start, with a user who contributed)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    fsp: str
+    contracts: tuple[RevenueShareContract, ...]
 
 
 class NettedAmounts(BaseModel):
@@ -50,7 +86,11 @@ class NettingBundle(BaseModel):
     verifying_contract: str
     fee_recipient: str
     contracts: tuple[SignedContract, ...]
+    # absent in version 1 bundles: the applied contracts are then not shown to be committed
+    committed_contracts: tuple[CommittedContracts, ...] = ()
     contributions: tuple[UserContribution, ...]
+    # absent in version 1 bundles: their contributions are then unsigned for the auditor
+    contribution_envelopes: tuple[ContributionsEnvelope, ...] = ()
     netted: NettedAmounts
 
     def to_canonical(self) -> bytes:
@@ -63,8 +103,8 @@ def applicable_contracts(
     at_ts: int,
 ) -> list[SignedContract]:
     """The contracts a session's netting applies: those between an FSP and a user that
-    contributed to it, valid at ``at_ts``, in contract-id order (others are not published:
-    they are not an input and may name people unrelated to the session)."""
+    contributed to it, valid at ``at_ts``, in contract-id order (the others of the committed
+    sets are published by their terms only, under pseudonymous addresses)."""
     pairs = {(c.fsp, c.ev_user) for c in contributions}
     chosen = [
         s

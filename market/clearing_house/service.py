@@ -23,7 +23,13 @@ from clearing.settlement.netting import netting_period_id
 from clearing.settlement.revenue import UserContribution
 from market.bundles import BundleStore
 from market.clearing_house import store
-from market.clearing_house.netting_bundle import NettedAmounts, NettingBundle, applicable_contracts
+from market.clearing_house.netting_bundle import (
+    CommittedContracts,
+    ContributionsEnvelope,
+    NettedAmounts,
+    NettingBundle,
+    applicable_contracts,
+)
 from market.clearing_house.period import PeriodSettlement, SignedContract, settle_period
 from market.clearing_house.receivables import (
     outstanding,
@@ -120,6 +126,41 @@ def final_report(engine: Engine, bundles: BundleStore, session_id: str) -> Deliv
     return report_of_bundle(bundles.get(session_id, "delivery"))
 
 
+def committed_contract_sets(
+    engine: Engine, bundles: BundleStore, session_id: str
+) -> dict[str, list[SignedContract]] | None:
+    """Per FSP that committed to the session, the signed contracts of the set its commitment
+    bound (the delivery bundle's ``contract_sets``: the roots the oracle found folded into the
+    portfolio hashes); None for a bundle from before contract sets were committed."""
+    try:
+        inputs = json.loads(bundles.get(session_id, "delivery"))["inputs"]
+    except NotFound:
+        return None
+    if "contract_sets" not in inputs:
+        return None
+    out: dict[str, list[SignedContract]] = {}
+    for ref in inputs["contract_sets"]:
+        fsp, root = str(ref["fsp"]), bytes.fromhex(str(ref["root"])[2:])
+        found = store.load_contract_set(engine, fsp, root)
+        if found is None:
+            raise Conflict(
+                f"session {session_id}: {fsp} committed contract set {ref['root']}, which the "
+                "store never held",
+                field="session_id",
+            )
+        out[fsp] = found
+    return out
+
+
+def _contracts(engine: Engine, bundles: BundleStore, session_id: str) -> list[SignedContract]:
+    """The contracts a netting may apply: the committed sets' (all stored ones for a session
+    verified before sets were committed)."""
+    sets = committed_contract_sets(engine, bundles, session_id)
+    if sets is None:
+        return store.load_contracts(engine)
+    return sorted((c for cs in sets.values() for c in cs), key=lambda c: c.contract.contract_id)
+
+
 def _at_ts(engine: Engine, session_id: str) -> int:
     """When the session's contracts must be valid: its delivery start."""
     with Session(engine) as db:
@@ -157,7 +198,9 @@ def session_period(
     if contributions is None:
         contributions = store.load_contributions(engine, session_id)
     if contracts is None:
-        contracts = applicable_contracts(store.load_contracts(engine), contributions, at_ts)
+        contracts = applicable_contracts(
+            _contracts(engine, bundles, session_id), contributions, at_ts
+        )
     return settle_period(
         period=session_id,
         reports=[report],
@@ -229,7 +272,8 @@ def settle_session(
         raise Conflict(f"session {session_id} is {state.name}, not FINAL", field="session_id")
     at_ts = _at_ts(engine, session_id)
     contributions = store.load_contributions(engine, session_id)
-    contracts = applicable_contracts(store.load_contracts(engine), contributions, at_ts)
+    committed = committed_contract_sets(engine, bundles, session_id) or {}
+    contracts = applicable_contracts(_contracts(engine, bundles, session_id), contributions, at_ts)
     result = session_period(
         engine=engine,
         ledger=ledger,
@@ -265,7 +309,20 @@ def settle_session(
                     verifying_contract=ledger.market_address.lower(),
                     fee_recipient=recipient.lower(),
                     contracts=tuple(contracts),
+                    committed_contracts=tuple(
+                        CommittedContracts(
+                            fsp=fsp,
+                            contracts=tuple(
+                                sorted((c.contract for c in cs), key=lambda c: c.contract_id)
+                            ),
+                        )
+                        for fsp, cs in sorted(committed.items())
+                    ),
                     contributions=tuple(contributions),
+                    contribution_envelopes=tuple(
+                        ContributionsEnvelope.model_validate(e)
+                        for e in store.load_contribution_envelopes(engine, session_id)
+                    ),
                     netted=NettedAmounts(
                         members=tuple(x.lower() for x in members),
                         net_amounts=tuple(amounts),

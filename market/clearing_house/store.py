@@ -15,10 +15,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from clearing.encoding import canonical_json
+from clearing.commitments import EMPTY_CONTRACT_SET, contract_set_root
+from clearing.encoding import canonical_json, hex32
 from clearing.settlement.revenue import UserContribution
 from market.clearing_house.period import SignedContract
+from market.errors import Conflict
 from market.store.models.clearing_house import (
+    contract_sets,
+    contract_versions,
+    contribution_envelopes,
     contributions,
     dispute_evidence,
     period_participants,
@@ -50,14 +55,48 @@ def _upsert_in(
 
 
 def save_contract(engine: Engine, signed: SignedContract) -> None:
+    """Store (or replace, by id) a contract; keep its version and the set the FSP's contracts
+    now form (what a commitment of the FSP may bind)."""
     c = signed.contract
+    fsp = c.fsp.lower()
     body = canonical_json(signed.model_dump(mode="python")).decode()
-    _upsert(
-        engine,
-        revenue_contracts,
-        {"contract_id": c.contract_id},
-        {"fsp": c.fsp.lower(), "ev_user": c.ev_user.lower(), "body_json": body},
+    with engine.begin() as conn:
+        _upsert_in(
+            conn,
+            revenue_contracts,
+            {"contract_id": c.contract_id},
+            {"fsp": fsp, "ev_user": c.ev_user.lower(), "body_json": body},
+        )
+        mine = contract_versions.c.fsp == fsp
+        last = conn.execute(
+            sa.select(contract_versions.c.body_json)
+            .where(sa.and_(mine, contract_versions.c.contract_id == c.contract_id))
+            .order_by(contract_versions.c.seq.desc())
+        ).first()
+        if last is not None and last.body_json == body:
+            return  # the same contract again: the set is unchanged
+        seq = (conn.execute(sa.select(sa.func.max(contract_versions.c.seq)).where(mine)).scalar()
+               or 0) + 1  # fmt: skip
+        conn.execute(
+            contract_versions.insert().values(
+                fsp=fsp, seq=seq, contract_id=c.contract_id, body_json=body
+            )
+        )
+        root = hex32(contract_set_root(s.contract for s in _set_upto(conn, fsp, seq)))
+        key = sa.and_(contract_sets.c.fsp == fsp, contract_sets.c.set_root == root)
+        if conn.execute(sa.select(contract_sets).where(key)).first() is None:
+            conn.execute(contract_sets.insert().values(fsp=fsp, set_root=root, upto_seq=seq))
+
+
+def _set_upto(conn: sa.Connection, fsp: str, seq: int) -> list[SignedContract]:
+    """The FSP's contracts after its first ``seq`` versions (the last version of each id)."""
+    rows = conn.execute(
+        sa.select(contract_versions.c.contract_id, contract_versions.c.body_json)
+        .where(sa.and_(contract_versions.c.fsp == fsp, contract_versions.c.seq <= seq))
+        .order_by(contract_versions.c.seq)
     )
+    latest = {r.contract_id: r.body_json for r in rows}
+    return [SignedContract.model_validate_json(latest[k]) for k in sorted(latest)]
 
 
 def load_contracts(engine: Engine) -> list[SignedContract]:
@@ -66,7 +105,36 @@ def load_contracts(engine: Engine) -> list[SignedContract]:
         return [SignedContract.model_validate_json(r.body_json) for r in rows]
 
 
+def contract_set_roots(engine: Engine, fsp: str) -> list[bytes]:
+    """The roots of every set the FSP's contracts have formed, the empty set's first: what its
+    commitment may have folded into its portfolio hash."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(contract_sets.c.set_root)
+            .where(contract_sets.c.fsp == fsp.lower())
+            .order_by(contract_sets.c.set_root)
+        )
+        found = [bytes.fromhex(r.set_root.removeprefix("0x")) for r in rows]
+    return [EMPTY_CONTRACT_SET, *(r for r in found if r != EMPTY_CONTRACT_SET)]
+
+
+def load_contract_set(engine: Engine, fsp: str, root: bytes) -> list[SignedContract] | None:
+    """The FSP's signed contracts forming the set ``root`` (none for the empty set); None when
+    the FSP's contracts never formed it."""
+    if root == EMPTY_CONTRACT_SET:
+        return []
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(contract_sets.c.upto_seq).where(
+                sa.and_(contract_sets.c.fsp == fsp.lower(), contract_sets.c.set_root == hex32(root))
+            )
+        ).first()
+        return None if row is None else _set_upto(conn, fsp.lower(), int(row.upto_seq))
+
+
 def save_contributions(engine: Engine, items: list[UserContribution]) -> None:
+    """Rows without an envelope (tests and tools that hold no FSP key; the audit then names
+    them unsigned): upserted one by one."""
     for c in items:
         _upsert(
             engine,
@@ -74,6 +142,88 @@ def save_contributions(engine: Engine, items: list[UserContribution]) -> None:
             {"session_id": c.session_id, "fsp": c.fsp.lower(), "ev_user": c.ev_user.lower()},
             {"shifted_wh": c.shifted_wh, "discharged_wh": c.discharged_wh},
         )
+
+
+def _envelope_key(nonce: int, expiry: int, message_id: str) -> tuple[int, int, str]:
+    """The order of an FSP's posts for one session: the greatest wins, whatever the arrival
+    order, so the same posts always leave the same envelope."""
+    return (nonce, expiry, message_id)
+
+
+def save_signed_contributions(
+    engine: Engine,
+    *,
+    session_id: str,
+    fsp: str,
+    envelope: dict[str, Any],
+    rows: list[UserContribution],
+    nonce: int,
+) -> bool:
+    """Keep the FSP's signed envelope and make its rows the FSP's whole contribution to the
+    session (a re-post replaces, never merges). True when stored; False when this message is
+    the one kept already. Conflict for a post older than the kept one."""
+    fsp = fsp.lower()
+    expiry, message_id = int(envelope["expiry"]), str(envelope["message_id"])
+    key = {"session_id": session_id, "fsp": fsp}
+    cond = sa.and_(
+        contribution_envelopes.c.session_id == session_id, contribution_envelopes.c.fsp == fsp
+    )
+    with engine.begin() as conn:
+        kept = conn.execute(sa.select(contribution_envelopes).where(cond)).first()
+        if kept is not None:
+            if kept.message_id == message_id:
+                return False
+            if _envelope_key(int(kept.nonce), int(kept.expiry), kept.message_id) > _envelope_key(
+                nonce, expiry, message_id
+            ):
+                raise Conflict(
+                    f"the kept contributions of {fsp} for session {session_id} have nonce "
+                    f"{kept.nonce} and expiry {kept.expiry}: re-post with a greater nonce to "
+                    "replace them",
+                    field="body.nonce",
+                )
+        _upsert_in(
+            conn,
+            contribution_envelopes,
+            key,
+            {
+                "nonce": nonce,
+                "expiry": expiry,
+                "message_id": message_id,
+                "envelope_json": canonical_json(envelope).decode(),
+            },
+        )
+        conn.execute(
+            contributions.delete().where(
+                sa.and_(contributions.c.session_id == session_id, contributions.c.fsp == fsp)
+            )
+        )
+        if rows:
+            conn.execute(
+                contributions.insert(),
+                [
+                    {
+                        "session_id": session_id,
+                        "fsp": fsp,
+                        "ev_user": c.ev_user.lower(),
+                        "shifted_wh": c.shifted_wh,
+                        "discharged_wh": c.discharged_wh,
+                    }
+                    for c in rows
+                ],
+            )
+    return True
+
+
+def load_contribution_envelopes(engine: Engine, session_id: str) -> list[dict[str, Any]]:
+    """The kept signed envelopes of a session's contributions, by FSP."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(contribution_envelopes.c.envelope_json)
+            .where(contribution_envelopes.c.session_id == session_id)
+            .order_by(contribution_envelopes.c.fsp)
+        )
+        return [json.loads(r.envelope_json) for r in rows]
 
 
 def load_contributions(engine: Engine, session_id: str) -> list[UserContribution]:

@@ -9,12 +9,14 @@ the lifecycle's verification hook stays short: load rows, call :func:`build_deli
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
+from clearing.encoding import hex32
 from clearing.messages import DPrognosis
 from clearing.settlement.delivery import DeliveryInputs, Portfolio, RequestBudget, Reservation
 from clearing.settlement.meter import MeterRef, SignedMeterReading, station_address
+from clearing.settlement.report import ContractSetRef
 
 __all__ = [
     "AssetLike",
@@ -100,6 +102,7 @@ def build_delivery_inputs(
     prognoses: Sequence[DPrognosis],
     reservations: Sequence[tuple[str, str, int]],
     budgets: Sequence[tuple[str, int]],
+    contract_sets: Mapping[str, bytes] | None = None,
 ) -> DeliveryInputs:
     """Assemble settlement inputs; ``reservations`` (request, fsp, units) in on-chain order;
     ``portfolios`` are the ones the FSPs committed (``portfolios_from_assets`` for the rest)."""
@@ -113,4 +116,8 @@ def build_delivery_inputs(
             Reservation(request_id=r, fsp=f.lower(), reserved_units=u) for r, f, u in reservations
         ),
         budgets=tuple(RequestBudget(request_id=r, budget_units=u) for r, u in budgets),
+        contract_sets=tuple(
+            ContractSetRef(fsp=f.lower(), root=hex32(root))
+            for f, root in sorted((contract_sets or {}).items())
+        ),
     )

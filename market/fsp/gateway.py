@@ -1,5 +1,4 @@
-"""The FSP gateway's market loop: bid before gate closure, verify and dispatch orders, relay
-the stations' readings, withdraw and share the payout.
+"""The FSP gateway's loop: bid, verify and dispatch orders, relay readings, withdraw, share.
 
 Why passes over its own store: each step first reads what the store says was done (offers,
 orders and their checks, schedules, acks, outbox rows, withdrawals), so a gateway killed at any
@@ -34,7 +33,7 @@ from market.fsp.consent import Purpose
 from market.fsp.cpo import CpoDigests
 from market.fsp.ev_store import EvUserStore
 from market.fsp.fleet_state import EvseState, announced_fleet_ev, fleet
-from market.fsp.netting import RevenueSharing, is_netted
+from market.fsp.netting import RevenueSharing, is_netted, post_contracts
 from market.fsp.outbox import relay
 from market.fsp.statements import build_statements, keep_itemised, write_statement_files
 from market.fsp.store import GatewayStore
@@ -231,7 +230,8 @@ class FspGateway:
             record = {"status": "planned", "root": None, "offers": bodies}
         offers = [as_message(FlexOffer, b) for b in record["offers"]]
         root = record["root"]
-        if record["status"] == "planned":
+        if record["status"] == "planned":  # the contracts first: the commitment binds their set
+            post_contracts(self.participant, self.cfg.netting, self.sharing.posted)
             root = self.participant.commit_offers(offers)
             self.store.set_offers(sid, "committed", record["offers"], root)
         self.participant.post_offers(offers)

@@ -28,7 +28,7 @@ from market.fsp.config import NettingConfig
 from market.participant.errors import ParticipantError
 from market.participant.participant import Participant
 
-__all__ = ["RevenueSharing", "is_netted", "share_revenue", "user_contributions"]
+__all__ = ["RevenueSharing", "is_netted", "post_contracts", "share_revenue", "user_contributions"]
 
 
 def user_contributions(
@@ -55,6 +55,17 @@ def user_contributions(
     ]
 
 
+def post_contracts(participant: Participant, cfg: NettingConfig | None, posted: set[str]) -> None:
+    """Before a commitment, which binds the set of contracts the FSP's netting may apply: post
+    the config's contracts this process has not posted yet, and make them the set it commits
+    (the market holds every contract the FSP posted: keep them all in the config)."""
+    for signed in cfg.contracts if cfg is not None else ():
+        if signed.contract.contract_id not in posted:
+            participant.post_revenue_contract(signed)
+            posted.add(signed.contract.contract_id)
+        participant.contracts[signed.contract.contract_id] = signed.contract
+
+
 def share_revenue(
     participant: Participant,
     cfg: NettingConfig,
@@ -67,10 +78,7 @@ def share_revenue(
     the dispatch ``plan``, and name the payees not named yet. Every step is idempotent at the
     market (an upsert, a naming), so a restart simply repeats it."""
     client = participant.client
-    for signed in cfg.contracts:
-        if signed.contract.contract_id not in posted:
-            client.post_revenue_contract(signed)
-            posted.add(signed.contract.contract_id)
+    post_contracts(participant, cfg, posted)
     rows = user_contributions(session_id, participant.address, plan.incentives, cfg.ev_users)
     if rows:
         client.post_contributions(session_id, rows)

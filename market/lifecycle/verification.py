@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
@@ -25,6 +25,7 @@ from sqlmodel import Session, select
 from adapters.chain.tx import DecodedEvent
 from adapters.chain.types import SessionState
 from clearing.commitments import (
+    EMPTY_CONTRACT_SET,
     committed_portfolios,
     committed_prognoses,
     own_portfolios,
@@ -42,6 +43,7 @@ from clearing.settlement.report import Portfolio
 from clearing.settlement.rules import SettlementError, SettlementRules
 from clearing.terms import SessionTerms
 from market.bundles import BundleStore
+from market.clearing_house import store as ch_store
 from market.clearing_house.verification import (
     build_delivery_inputs,
     portfolios_from_assets,
@@ -156,8 +158,13 @@ def compute_session_delivery(
                 .order_by(m.PrognosisRow.id)
             )
         ]
-    prognoses, portfolios = committed_fsp_data(
-        ledger.session_events("OffersCommitted", s.id), stored, portfolios_from_assets(assets)
+    events = ledger.session_events("OffersCommitted", s.id)
+    candidates = {
+        str(e.args["fsp"]).lower(): ch_store.contract_set_roots(engine, str(e.args["fsp"]))
+        for e in events
+    }
+    prognoses, portfolios, contract_sets = committed_fsp_data(
+        events, stored, portfolios_from_assets(assets), candidates
     )
     inputs = build_delivery_inputs(
         session_id=s.id,
@@ -167,6 +174,7 @@ def compute_session_delivery(
         prognoses=prognoses,
         reservations=reservations,
         budgets=budgets,
+        contract_sets=contract_sets,
     )
     return compute_delivery(
         inputs, load_orders(engine, s.id), rules, station_keys_from_assets(assets)
@@ -177,27 +185,34 @@ def committed_fsp_data(
     commitments: Sequence[DecodedEvent],
     stored: Sequence[DPrognosis],
     portfolios: Sequence[Portfolio],
-) -> tuple[list[DPrognosis], list[Portfolio]]:
-    """The prognoses and portfolios delivery is measured against: for each FSP that committed
-    (its ``OffersCommitted`` event), exactly the preimages of its committed hashes, found among
-    what the store holds (a prognosis posted or an asset registered after the commitment does
-    not count); for the others, their first prognosis per congestion point and their assets.
-    An FSP whose hash matches nothing stored keeps the latter (the auditor then names it)."""
+    contract_sets: Mapping[str, Sequence[bytes]] | None = None,
+) -> tuple[list[DPrognosis], list[Portfolio], dict[str, bytes]]:
+    """The prognoses, portfolios and contract-set roots delivery is measured and netted
+    against: for each FSP that committed (its ``OffersCommitted`` event), exactly the preimages
+    of its committed hashes, found among what the store holds (a prognosis posted, an asset
+    registered or a contract set formed after the commitment does not count; ``contract_sets``:
+    the candidate roots per FSP); for the others, their first prognosis per congestion point
+    and their assets. An FSP whose hash matches nothing stored keeps the latter and the empty
+    contract set (the auditor then names it)."""
     committed = {
         str(e.args["fsp"]).lower(): (bytes(e.args["prognosisHash"]), bytes(e.args["portfolioHash"]))
         for e in commitments
     }
     out_prognoses: list[DPrognosis] = []
     out_portfolios: list[Portfolio] = []
+    roots: dict[str, bytes] = {}
     for fsp in sorted(
         {p.fsp.lower() for p in stored} | {p.fsp.lower() for p in portfolios} | set(committed)
     ):
         hashes = committed.get(fsp)
+        candidates = (contract_sets or {}).get(fsp, (EMPTY_CONTRACT_SET,))
         prog = committed_prognoses(stored, fsp, hashes[0]) if hashes else None
-        port = committed_portfolios(portfolios, fsp, hashes[1]) if hashes else None
+        port = committed_portfolios(portfolios, fsp, hashes[1], candidates) if hashes else None
         out_prognoses += own_prognoses(stored, fsp) if prog is None else prog
-        out_portfolios += own_portfolios(portfolios, fsp) if port is None else port
-    return out_prognoses, out_portfolios
+        out_portfolios += own_portfolios(portfolios, fsp) if port is None else port[0]
+        if hashes:
+            roots[fsp] = EMPTY_CONTRACT_SET if port is None else port[1]
+    return out_prognoses, out_portfolios, roots
 
 
 def report_of_bundle(bundle_bytes: bytes) -> DeliveryReport:

@@ -21,6 +21,7 @@ from adapters.chain.market_contract import FlexMarketContract
 from adapters.chain.revert import ChainError, ContractRevert
 from adapters.chain.token import SettlementTokenContract
 from clearing.commitments import (
+    contract_set_root,
     offers_root,
     own_portfolios,
     own_prognoses,
@@ -30,6 +31,7 @@ from clearing.commitments import (
 from clearing.encoding import code_to_bytes32, hex32, uuid_to_bytes32
 from clearing.messages import DPrognosis, FlexOffer, FlexRequest
 from clearing.settlement.report import Portfolio
+from clearing.settlement.revenue import RevenueShareContract
 from market.participant.errors import ParticipantError, from_chain_error
 
 
@@ -136,15 +138,19 @@ class ChainAccount:
         offers: Sequence[FlexOffer],
         prognoses: Sequence[DPrognosis] = (),
         portfolios: Sequence[Portfolio] = (),
+        contracts: Sequence[RevenueShareContract] = (),
     ) -> Commitment:
-        """The four values this FSP commits for its offers, prognoses and portfolio."""
+        """The four values this FSP commits for its offers, prognoses and portfolio (with the
+        root of its revenue-sharing ``contracts``: the set its netting may apply)."""
         if not offers:
             raise ParticipantError("offers", "no offers to commit")
         return Commitment(
             root=offers_root(offers),
             count=len(offers),
             prognosis=prognosis_hash(own_prognoses(prognoses, self.address)),
-            portfolio=portfolio_hash(own_portfolios(portfolios, self.address)),
+            portfolio=portfolio_hash(
+                own_portfolios(portfolios, self.address), contract_set_root(contracts)
+            ),
         )
 
     def commit_offers(

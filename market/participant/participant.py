@@ -18,6 +18,7 @@ from clearing.encoding import hex32
 from clearing.messages import DPrognosis, FlexOffer, FlexOrder, FlexRequest
 from clearing.settlement.meter import MeterRef
 from clearing.settlement.report import Portfolio
+from clearing.settlement.revenue import RevenueShareContract
 from market.agents.common import as_message
 from market.api.schemas import (
     AssetCreate,
@@ -26,6 +27,7 @@ from market.api.schemas import (
     RequestDraftCreate,
     SessionCreate,
 )
+from market.clearing_house.period import SignedContract
 from market.client import ApiError, MarketClient
 from market.participant.errors import ParticipantError, from_api_error
 from market.participant.onchain import ChainAccount, Commitment
@@ -62,6 +64,8 @@ class Participant:
         self.address = client.address.lower()
         self._relay: bool | None = None  # GET /deployment's commitment_relay, once read
         self._relayed: dict[str, Commitment] = {}  # session id -> what was signed for it
+        # the revenue-sharing contracts it posted, by id: the set it commits with its offers
+        self.contracts: dict[str, RevenueShareContract] = {}
 
     @property
     def chain(self) -> ChainAccount:
@@ -166,9 +170,19 @@ class Participant:
             seen.add(offer.offer_id)
         return session_id
 
+    def post_revenue_contract(self, signed: SignedContract) -> dict[str, Any]:
+        """Post a revenue-sharing contract signed by all its parties, and add it to the set this
+        FSP commits with its next offers (the market's store holds every contract an FSP
+        posted; the committed set must be that one, so post before committing)."""
+        with api_step("revenue_contract"):
+            out = self.client.post_revenue_contract(signed)
+        self.contracts[signed.contract.contract_id] = signed.contract
+        return out
+
     def commit_offers(self, offers: Sequence[FlexOffer], *, relay: bool | None = None) -> str:
         """Commit the offers' Merkle root (before gate closure) with this FSP's published
-        prognoses for the session and its registered portfolio; returns the root.
+        prognoses for the session, its registered portfolio and its contract set
+        (:meth:`post_revenue_contract`); returns the root.
 
         Through the operator's relay (a signed commitment posted to the API, sent on-chain in
         one batch with the others) when the market advertises it (``GET /deployment``'s
@@ -177,7 +191,9 @@ class Participant:
         session_id = self.check_offers(offers)
         with api_step("session_id"):
             prognoses = [as_message(DPrognosis, r) for r in self.client.prognoses(session_id)]
-        commitment = self.chain.commitment(offers, prognoses, self.portfolios())
+        commitment = self.chain.commitment(
+            offers, prognoses, self.portfolios(), list(self.contracts.values())
+        )
         if not (self.relay_advertised() if relay is None else relay):
             return self.chain.commit(session_id, commitment)
         self._relayed[session_id] = commitment

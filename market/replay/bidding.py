@@ -14,6 +14,7 @@ from market.agents.fsp import FspAgent
 from market.agents.stays import reported_ev
 from market.api.schemas import SessionCreate
 from market.replay.context import ReplayContext, ReplayError, SessionRun
+from market.replay.netting import post_contracts
 from market.replay.world import Stay, announced_stay
 
 
@@ -87,6 +88,8 @@ def phase_open(ctx: ReplayContext, run: SessionRun, agents: dict[str, FspAgent])
         for req in requests:
             ctx.participants[dso_id].post_request(req)  # escrow on-chain, then publish
             run.requests.append(req)
+    if ctx.options.netting:
+        post_contracts(ctx)  # before any commitment: it binds the FSP's contract set
     for fsp, agent in agents.items():
         offers = agent.offers(ctx.participants[fsp].requests(run.session_id))
         for issue in [*agent.preference_issues, *agent.offer_issues]:

@@ -14,6 +14,7 @@ service's either way:
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,12 +38,18 @@ ZERO_ADDRESS = "0x" + "00" * 20
 
 @dataclass
 class RevenueSharing:
-    """One session's signed contracts and user contributions, per FSP participant id."""
+    """Each FSP's signed contracts (the set it commits) and one session's contributions, per
+    FSP participant id."""
 
     contracts: dict[str, list[SignedContract]]
     contributions: dict[str, list[UserContribution]]
     names: dict[str, str]  # lower-case address -> participant / user id
     user_keys: dict[str, str]  # lower-case address -> private key, EV users only
+
+    def applied(self, fsp: str) -> list[SignedContract]:
+        """``fsp``'s contracts with the users who contributed in the session."""
+        users = {c.ev_user for c in self.contributions.get(fsp, [])}
+        return [c for c in self.contracts.get(fsp, []) if c.contract.ev_user in users]
 
 
 def user_id(user: str) -> str:
@@ -91,8 +98,22 @@ def user_contract(
     )
 
 
-def revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
-    """Contracts (signed by every party) and contributions from the FSPs' dispatch plans."""
+def _fleet_users(ctx: ReplayContext, fsp: str) -> dict[str, Stay]:
+    """Each EV user of ``fsp``'s fleet with the stay of the user's EV with the lowest id."""
+    stay_of = {s.ev.id: s for s in ctx.stays}
+    out: dict[str, Stay] = {}
+    for ev_id in sorted(stay_of):
+        stay = stay_of[ev_id]
+        if stay.ev.fsp == fsp:
+            out.setdefault(stay.ev.user or stay.ev.id, stay)
+    return out
+
+
+def revenue_sharing(ctx: ReplayContext, run: SessionRun | None) -> RevenueSharing:
+    """Contracts (signed by every party) with every EV user of each FSP's fleet, and the
+    contributions from the session's dispatch plans (none without ``run``). The contracts do
+    not depend on the session: an FSP posts them all before its first commitment, which binds
+    their set (``clearing.commitments.contract_set_root``)."""
     sc, chain = ctx.scenario, ctx.chain
     chain_id, verifying = chain.client.chain_id, chain.contracts.market.address
     names = {a.lower(): pid for pid, a in chain.addresses.items()}
@@ -103,32 +124,15 @@ def revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
         key = derived_key(sc.seed, user_id(user))
         address = str(Account.from_key(key).address).lower()
         keys[address] = user_keys[address] = key
-        names[address] = pseudonym(sc.seed, "ev-user", user)  # published: never the user id
         return address
 
-    contract_of = {c.fsp: c for c in sc.contracts}
     stay_of = {s.ev.id: s for s in ctx.stays}
     out = RevenueSharing(contracts={}, contributions={}, names=names, user_keys=user_keys)
-    for fsp, plan in sorted(run.plans.items()):
-        terms = contract_of.get(fsp)
-        if terms is None:
-            continue
-        per_user: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        first_ev: dict[str, str] = {}
-        for inc in sorted(plan.incentives, key=lambda i: i.ev_id):
-            stay = stay_of[inc.ev_id]
-            user = stay.ev.user or stay.ev.id
-            per_user[user][0] += inc.shifted_wh
-            per_user[user][1] += inc.discharged_wh
-            first_ev.setdefault(user, inc.ev_id)
-        for user, (shifted, discharged) in sorted(per_user.items()):
+    for fsp in sorted({c.fsp for c in sc.contracts}):
+        users = _fleet_users(ctx, fsp)
+        for user, stay in sorted(users.items()):
             contract = user_contract(
-                sc,
-                chain.addresses,
-                chain.operator,
-                fsp,
-                user_address(user),
-                stay_of[first_ev[user]],
+                sc, chain.addresses, chain.operator, fsp, user_address(user), stay
             )
             signatures = tuple(
                 sign_contract(
@@ -139,16 +143,38 @@ def revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
             out.contracts.setdefault(fsp, []).append(
                 SignedContract(contract=contract, signatures=signatures)
             )
+        plan = run.plans.get(fsp) if run is not None else None
+        if plan is None or run is None:
+            continue
+        per_user: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for inc in sorted(plan.incentives, key=lambda i: i.ev_id):
+            stay = stay_of[inc.ev_id]
+            user = stay.ev.user or stay.ev.id
+            per_user[user][0] += inc.shifted_wh
+            per_user[user][1] += inc.discharged_wh
+        for user, (shifted, discharged) in sorted(per_user.items()):
+            address = user_address(user)
+            names[address] = pseudonym(sc.seed, "ev-user", user)  # published: never the id
             out.contributions.setdefault(fsp, []).append(
                 UserContribution(
                     session_id=run.session_id,
-                    fsp=contract.fsp,
-                    ev_user=contract.ev_user,
+                    fsp=chain.addresses[fsp].lower(),
+                    ev_user=address,
                     shifted_wh=shifted,
                     discharged_wh=discharged,
                 )
             )
     return out
+
+
+def post_contracts(ctx: ReplayContext) -> None:
+    """Each FSP posts its signed contracts (once per run) before it commits offers, so the
+    set its commitment binds is the one the market holds."""
+    for fsp, contracts in sorted(revenue_sharing(ctx, None).contracts.items()):
+        for signed in contracts:
+            if signed.contract.contract_id not in ctx.contracts_posted:
+                ctx.participants[fsp].post_revenue_contract(signed)
+                ctx.contracts_posted.add(signed.contract.contract_id)
 
 
 def name_netting_payees(ctx: ReplayContext, run: SessionRun, sharing: RevenueSharing) -> None:
@@ -166,7 +192,7 @@ def name_netting_payees(ctx: ReplayContext, run: SessionRun, sharing: RevenueSha
     for fsp, address in sorted(ctx.chain.addresses.items()):
         if address.lower() not in committed:
             continue
-        wanted = dsos | set(contract_payees(sharing.contracts.get(fsp, [])))
+        wanted = dsos | set(contract_payees(sharing.applied(fsp)))
         payees = [
             to_checksum_address(p)
             for p in sorted(wanted)
@@ -183,13 +209,11 @@ def post_revenue_sharing(ctx: ReplayContext, run: SessionRun) -> RevenueSharing:
     EV users get their keys on the chain client so they can withdraw what the netting credits.
     """
     sharing = revenue_sharing(ctx, run)
-    for fsp, contracts in sorted(sharing.contracts.items()):
-        for signed in contracts:
-            if signed.contract.contract_id not in ctx.contracts_posted:
-                ctx.clients[fsp].post_revenue_contract(signed)
-                ctx.contracts_posted.add(signed.contract.contract_id)
+    post_contracts(ctx)  # posted before the first commitment already: a no-op then
     for fsp, contributions in sorted(sharing.contributions.items()):
-        ctx.clients[fsp].post_contributions(run.session_id, contributions)
+        # a message id from the session and FSP: the published envelope is the same each run
+        message_id = str(uuid.uuid5(uuid.UUID(run.session_id), f"contributions:{fsp.lower()}"))
+        ctx.clients[fsp].post_contributions(run.session_id, contributions, message_id=message_id)
     for key in sharing.user_keys.values():
         ctx.chain.client.add_account(key)
     name_netting_payees(ctx, run, sharing)
@@ -222,6 +246,6 @@ def implied_sharing(ctx: ReplayContext, run: SessionRun) -> NettingOutcome | Non
         session_id=run.session_id,
         fee_recipient=ctx.chain.operator.lower(),
         contributions=[c for rows in sharing.contributions.values() for c in rows],
-        contracts=[c for rows in sharing.contracts.values() for c in rows],
+        contracts=[c for fsp in sorted(sharing.contracts) for c in sharing.applied(fsp)],
     )
     return NettingOutcome(settlement=settlement, names=sharing.names, onchain=False)

@@ -141,18 +141,20 @@ async def open_session(w: dict[str, Any]) -> SessionCreate:
             ),
         )
         await in_thread(c[fsp].post_offer, offer)
-        # through the participant library, which binds the prognosis and the portfolio posted
+        # through the participant library, which binds the prognosis, the portfolio posted
+        # and the FSP's revenue-sharing contract (posted first: the commitment binds its set)
         account = ChainAccount(market, w["contracts"].token, addr[fsp])
-        await in_thread(Participant(c[fsp], account).commit_offers, [offer])
+        participant = Participant(c[fsp], account)
+        await in_thread(participant.post_revenue_contract, revenue_contracts(w)[fsp])
+        await in_thread(participant.commit_offers, [offer])
     return session
 
 
-async def post_revenue_sharing(
-    w: dict[str, Any], sid: str, shifted_a_wh: int, discharged_b_wh: int
-) -> None:
-    """Each FSP's contract with its EV user (signed by FSP, user and house) and the user's
-    contribution (what the EV provided), posted by the FSP."""
-    c, addr, market, ledger = w["clients"], w["addr"], w["contracts"].market, w["ledger"]
+def revenue_contracts(w: dict[str, Any]) -> dict[str, SignedContract]:
+    """Each FSP's contract with its EV user, signed by FSP, user and house (made once)."""
+    if "signed_contracts" in w:
+        return dict(w["signed_contracts"])
+    addr, market, ledger = w["addr"], w["contracts"].market, w["ledger"]
     user_a, user_b = addr["user_a"].lower(), addr["user_b"].lower()
     contracts = {
         "fsp_a": RevenueShareContract(
@@ -181,16 +183,29 @@ async def post_revenue_sharing(
         ),
     }
     dom = {"chain_id": ledger.chain_id, "verifying_contract": market.address}
+    k = w["keys"]
+    w["signed_contracts"] = {
+        fsp: SignedContract(
+            contract=contracts[fsp],
+            signatures=tuple(
+                sign_contract(contracts[fsp], k[n], **dom) for n in (fsp, user, "house")
+            ),
+        )
+        for fsp, user in (("fsp_a", "user_a"), ("fsp_b", "user_b"))
+    }
+    return dict(w["signed_contracts"])
+
+
+async def post_revenue_sharing(
+    w: dict[str, Any], sid: str, shifted_a_wh: int, discharged_b_wh: int
+) -> None:
+    """Each FSP's user's contribution (what the EV provided) under the contract it posted
+    before committing, posted by the FSP."""
+    c, addr, market = w["clients"], w["addr"], w["contracts"].market
     for fsp, user, wh in (
         ("fsp_a", "user_a", (shifted_a_wh, 0)),
         ("fsp_b", "user_b", (0, discharged_b_wh)),
     ):
-        k = w["keys"]
-        sigs = tuple(sign_contract(contracts[fsp], k[n], **dom) for n in (fsp, user, "house"))
-        await in_thread(
-            c[fsp].post_revenue_contract,
-            SignedContract(contract=contracts[fsp], signatures=sigs),
-        )
         contribution = UserContribution(
             session_id=sid,
             fsp=addr[fsp],

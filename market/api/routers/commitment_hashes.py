@@ -5,7 +5,9 @@ the participant library and the auditor use (``clearing.commitments``).
 Why a route: a page in the browser commits with a wallet and cannot import the Python
 definitions; it reads the two hashes here and the wallet shows them in the transaction. The
 preimages are public (``GET /sessions/{id}/prognoses``, ``GET /assets``), so anyone can
-recompute and check what the route answers.
+recompute and check what the route answers. The portfolio hash folds in the root of the FSP's
+revenue-sharing contract set (every contract it posted; ``contract_ids`` names them), so the
+contracts its netting may apply are fixed before gate closure too.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
-from clearing.commitments import own_prognoses, portfolio_hash, prognosis_hash
+from clearing.commitments import contract_set_root, own_prognoses, portfolio_hash, prognosis_hash
 from clearing.encoding import hex32
 from clearing.messages import DPrognosis
 from clearing.settlement.meter import MeterRef
 from clearing.settlement.report import Portfolio
 from market.api.deps import CoreDep
+from market.clearing_house import store as ch_store
 from market.store import models as m
 
 router = APIRouter(tags=["prognoses"])
@@ -33,6 +36,8 @@ class CommitmentHashes(BaseModel):
     fsp: str
     prognosis_hash: str
     portfolio_hash: str
+    contract_set_root: str
+    contract_ids: list[str]
 
 
 @router.get("/sessions/{session_id}/commitment-hashes", response_model=CommitmentHashes)
@@ -42,7 +47,8 @@ def commitment_hashes(
     fsp: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$", description="The FSP's address.")],
 ) -> CommitmentHashes:
     """The FSP's prognosis hash (its first prognosis per congestion point in the session, in
-    publication order) and portfolio hash (its registered EVSEs per congestion point)."""
+    publication order) and portfolio hash (its registered EVSEs per congestion point, with
+    the root of its revenue-sharing contracts)."""
     owner = fsp.lower()
     with Session(core.engine) as db:
         rows = db.exec(
@@ -64,8 +70,14 @@ def commitment_hashes(
         )
         for cp in sorted(meters)
     ]
+    contracts = [
+        s.contract for s in ch_store.load_contracts(core.engine) if s.contract.fsp == owner
+    ]
+    root = contract_set_root(contracts)
     return CommitmentHashes(
         fsp=owner,
         prognosis_hash=hex32(prognosis_hash(own_prognoses(prognoses, owner))),
-        portfolio_hash=hex32(portfolio_hash(portfolios)),
+        portfolio_hash=hex32(portfolio_hash(portfolios, root)),
+        contract_set_root=hex32(root),
+        contract_ids=[c.contract_id for c in contracts],
     )

@@ -5,6 +5,7 @@ readable by its own participant (SIWE) or the market operator.  A period is a se
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -67,7 +68,9 @@ STATEMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=WRITE_RESPONSES,
 )
 async def post_contract(env: Signed[SignedContract], core: CoreDep, request: Request) -> Response:
-    """Store a revenue-sharing contract (kind ``revenue_contract``; its FSP sends it)."""
+    """Store a revenue-sharing contract (kind ``revenue_contract``; its FSP sends it). It
+    joins the FSP's contract set, whose root the FSP's next offer commitment binds (folded
+    into its portfolio hash): a netting applies only the committed set's contracts."""
     _, signer = await verified_envelope(core, request, kind="revenue_contract", roles={"FSP"})
     contract = env.body.contract
     if contract.fsp != signer:
@@ -95,8 +98,12 @@ async def post_contract(env: Signed[SignedContract], core: CoreDep, request: Req
 async def post_contributions(
     env: Signed[UserContributions], core: CoreDep, request: Request
 ) -> Response:
-    """Per-user energy of a session (kind ``user_contributions``; the FSP of every row)."""
-    _, signer = await verified_envelope(core, request, kind="user_contributions", roles={"FSP"})
+    """Per-user energy of a session (kind ``user_contributions``; the FSP of every row). The
+    signed envelope is kept and published with the session's netting; a re-post replaces the
+    FSP's previous one when its (nonce, expiry, message id) is greater (201), the kept message
+    again is 200, an older one 409."""
+    raw, signer = await verified_envelope(core, request, kind="user_contributions", roles={"FSP"})
+    users: set[str] = set()
     for i, c in enumerate(env.body.contributions):
         if c.fsp != signer:
             raise Forbidden(f"fsp {c.fsp} is not the signer", field=f"body.contributions[{i}].fsp")
@@ -104,11 +111,32 @@ async def post_contributions(
             raise InvalidMessage(
                 "must equal body.session_id", field=f"body.contributions[{i}].session_id"
             )
-    await run_in_threadpool(store.save_contributions, core.engine, env.body.contributions)
+        if c.ev_user in users:
+            raise InvalidMessage(
+                f"{c.ev_user} has a row already", field=f"body.contributions[{i}].ev_user"
+            )
+        users.add(c.ev_user)
+    stored = await run_in_threadpool(
+        partial(
+            store.save_signed_contributions,
+            core.engine,
+            session_id=env.body.session_id,
+            fsp=signer,
+            envelope=raw,
+            rows=env.body.contributions,
+            nonce=env.body.nonce,
+        )
+    )
     accepted = ContributionsAccepted(
         session_id=env.body.session_id, count=len(env.body.contributions)
     )
-    return _created(accepted)
+    return (
+        _created(accepted)
+        if stored
+        else Response(
+            json.dumps(accepted.model_dump()), status_code=200, media_type="application/json"
+        )
+    )
 
 
 def _rfc3339(core: CoreDep, session_id: str) -> str:

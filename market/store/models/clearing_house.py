@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from clearing.settlement.meter import SignedMeterReading
 from clearing.settlement.revenue import UserContribution
@@ -27,6 +27,25 @@ revenue_contracts = sa.Table(
     sa.Column("ev_user", sa.String(42), index=True, nullable=False),
     sa.Column("body_json", sa.Text, nullable=False),
 )
+# Every version of an FSP's contracts in posting order, and every set they formed (migration
+# 0013), keyed by its root (clearing.commitments.contract_set_root) with the last version it
+# includes: the FSP commits one set with its offers, folded into its portfolio hash; the
+# netting applies the signed contracts of exactly that set. O(contracts) rows, not O(n^2).
+contract_versions = sa.Table(
+    "ch_contract_versions",
+    metadata,
+    sa.Column("fsp", sa.String(42), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("contract_id", sa.String(64), nullable=False),
+    sa.Column("body_json", sa.Text, nullable=False),
+)
+contract_sets = sa.Table(
+    "ch_contract_sets",
+    metadata,
+    sa.Column("fsp", sa.String(42), primary_key=True),
+    sa.Column("set_root", sa.String(66), primary_key=True),
+    sa.Column("upto_seq", sa.BigInteger, nullable=False),
+)
 contributions = sa.Table(
     "ch_user_contributions",
     metadata,
@@ -35,6 +54,19 @@ contributions = sa.Table(
     sa.Column("ev_user", sa.String(42), primary_key=True),
     sa.Column("shifted_wh", sa.BigInteger, nullable=False),
     sa.Column("discharged_wh", sa.BigInteger, nullable=False),
+)
+# The FSP's signed envelope of a session's contributions (migration 0013): one per (session,
+# FSP), the latest (nonce, expiry, message id) of its posts; its rows are the session's
+# contributions of that FSP, so the netting bundle can show the FSP's signature over them.
+contribution_envelopes = sa.Table(
+    "ch_contribution_envelopes",
+    metadata,
+    sa.Column("session_id", sa.String(36), primary_key=True),
+    sa.Column("fsp", sa.String(42), primary_key=True),
+    sa.Column("nonce", sa.BigInteger, nullable=False),
+    sa.Column("expiry", sa.BigInteger, nullable=False),
+    sa.Column("message_id", sa.String(64), nullable=False),
+    sa.Column("envelope_json", sa.Text, nullable=False),
 )
 dispute_evidence = sa.Table(
     "ch_dispute_evidence",
@@ -88,6 +120,15 @@ class UserContributions(BaseModel):
 
     session_id: Annotated[StrictStr, Field(max_length=36)]
     contributions: Annotated[list[UserContribution], Field(max_length=10_000)]
+    nonce: Annotated[
+        StrictInt,
+        Field(
+            ge=0,
+            lt=2**63,
+            description="A re-post replaces the FSP's previous one for the session when its "
+            "(nonce, expiry, message id) is greater; a smaller one is refused (409)",
+        ),
+    ] = 0
 
 
 class ContributionsAccepted(BaseModel):

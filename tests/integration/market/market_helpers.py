@@ -134,17 +134,26 @@ def _address_of(key: str) -> str:
 
 
 def commit(
-    chain, who: str, session_id: str, offers: list[FlexOffer], via: MarketClient | None = None
+    chain,
+    who: str,
+    session_id: str,
+    offers: list[FlexOffer],
+    via: MarketClient | None = None,
+    contracts=(),
 ) -> None:
     """Commit ``who``'s offers on-chain. With ``via`` (its API client) through the participant
-    library, which binds the prognoses it published and its registered assets; without, with
-    the hashes of no prognosis and no portfolio (tests whose delivery is not audited)."""
+    library, which binds the prognoses it published, its registered assets and its revenue-
+    sharing ``contracts`` (posted first, as every contract the FSP has); without, with the
+    hashes of no prognosis and no portfolio (tests whose delivery is not audited)."""
     if via is not None:
         from market.participant.onchain import ChainAccount
         from market.participant.participant import Participant
 
         account = ChainAccount(chain.contracts.market, chain.contracts.token, chain.addresses[who])
-        Participant(via, account).commit_offers(offers)
+        participant = Participant(via, account)
+        for signed in contracts:
+            participant.post_revenue_contract(signed)
+        participant.commit_offers(offers)
         return
     root, count = offer_commitment(offers)
     chain.contracts.market.commit_offers(

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from clearing.commitments import (
+    EMPTY_CONTRACT_SET,
     committed_portfolios,
     committed_prognoses,
+    contract_set_root,
     portfolio_hash,
     prognosis_hash,
 )
 from clearing.messages import BaselineIsp, DPrognosis
 from clearing.settlement.meter import MeterRef
 from clearing.settlement.report import Portfolio
+from clearing.settlement.revenue import RevenueShareContract
 
 FSP = "0x" + "ab" * 20
 OTHER = "0x" + "cd" * 20
@@ -54,7 +57,42 @@ def test_meters_registered_after_the_commitment_are_dropped() -> None:
     committed = [port("CP-1", "ST-A")]
     stored = [port("CP-1", "ST-A", "ST-C"), port("CP-2", "ST-D"), port("CP-1", "ST-X", fsp=OTHER)]
     found = committed_portfolios(stored, FSP, portfolio_hash(committed))
-    assert found == committed
+    assert found == (committed, EMPTY_CONTRACT_SET)
+
+
+def contract(cid: str, incentive_ppm: int = 100_000) -> RevenueShareContract:
+    return RevenueShareContract(
+        contract_id=cid,
+        fsp=FSP,
+        ev_user=OTHER,
+        cpo=OTHER,
+        platform=OTHER,
+        user_incentive_mode="percent",
+        user_incentive_ppm=incentive_ppm,
+        valid_from=0,
+        valid_until=10,
+    )
+
+
+def test_the_contract_set_is_folded_into_the_portfolio_hash() -> None:
+    """Order-free, sensitive to every term, empty set = EMPTY_CONTRACT_SET; the service finds
+    which of the FSP's known sets it committed."""
+    a, b = contract("c-a"), contract("c-b")
+    assert contract_set_root([a, b]) == contract_set_root([b, a])
+    assert contract_set_root([a]) != contract_set_root([contract("c-a", 10_000)])
+    assert contract_set_root([]) == EMPTY_CONTRACT_SET
+    meters = [port("CP-1", "ST-A")]
+    committed = portfolio_hash(meters, contract_set_root([a]))
+    assert committed not in (
+        portfolio_hash(meters),
+        portfolio_hash(meters, contract_set_root([a, b])),
+    )
+    candidates = [EMPTY_CONTRACT_SET, contract_set_root([a, b]), contract_set_root([a])]
+    assert committed_portfolios(meters, FSP, committed, candidates) == (
+        meters,
+        contract_set_root([a]),
+    )
+    assert committed_portfolios(meters, FSP, committed) is None  # the set is not a candidate
 
 
 def test_the_search_is_bounded() -> None:

@@ -7,13 +7,16 @@ import uuid
 import httpx
 import pytest
 from coincurve import PrivateKey
+from eth_account import Account
 from market_helpers import CP, client_for, cpo_grants, make_worker, open_session, setup_market
 
-from clearing.commitments import own_prognoses, portfolio_hash, prognosis_hash
+from clearing.commitments import contract_set_root, own_prognoses, portfolio_hash, prognosis_hash
 from clearing.encoding import hex32
 from clearing.messages import BaselineIsp, DPrognosis
+from clearing.settlement.revenue import RevenueShareContract, sign_contract
 from market.agents.common import as_message
 from market.api.schemas import AssetCreate, ParticipantCreate
+from market.clearing_house.period import SignedContract
 from market.participant.onchain import ChainAccount
 from market.participant.participant import Participant
 
@@ -31,6 +34,7 @@ def test_the_hashes_equal_the_participant_librarys(chain, runtime, server) -> No
     empty = httpx.get(url, params={"fsp": fsp.address}).json()
     assert empty["prognosis_hash"] == hex32(prognosis_hash(()))
     assert empty["portfolio_hash"] == hex32(portfolio_hash(()))
+    assert empty["contract_set_root"] == hex32(contract_set_root(())) and not empty["contract_ids"]
 
     meter = "0x" + PrivateKey(b"\x12" * 32).public_key.format(compressed=False).hex()
     cpo_grants(chain, "CS-H", meter, "fsp_a")
@@ -59,5 +63,34 @@ def test_the_hashes_equal_the_participant_librarys(chain, runtime, server) -> No
     assert got["portfolio_hash"] == hex32(portfolio_hash(me.portfolios()))
     assert got["portfolio_hash"] != empty["portfolio_hash"]
     assert got["prognosis_hash"] != empty["prognosis_hash"]
+    # a revenue-sharing contract the FSP posts joins the set its portfolio hash binds
+    other = "0x" + "cd" * 20
+    contract = RevenueShareContract(
+        contract_id=str(uuid.uuid4()),
+        fsp=fsp.address,
+        ev_user=chain.addresses["fsp_b"],
+        cpo=other,
+        platform=other,
+        user_incentive_mode="percent",
+        valid_from=0,
+        valid_until=2**40,
+    )
+    dom = {
+        "chain_id": runtime.ledger.chain_id,
+        "verifying_contract": chain.contracts.market.address,
+    }
+    keys = (chain.keys["fsp_a"], chain.keys["fsp_b"], "0x" + "07" * 32)
+    other = Account.from_key(keys[2]).address.lower()
+    contract = contract.model_copy(update={"cpo": other, "platform": other})
+    signed = SignedContract(
+        contract=contract, signatures=tuple(sign_contract(contract, k, **dom) for k in keys)
+    )
+    me.post_revenue_contract(signed)
+    with_contract = httpx.get(url, params={"fsp": fsp.address}).json()
+    root = contract_set_root([signed.contract])
+    assert with_contract["contract_set_root"] == hex32(root)
+    assert with_contract["contract_ids"] == [signed.contract.contract_id]
+    assert with_contract["portfolio_hash"] == hex32(portfolio_hash(me.portfolios(), root))
+    assert me.contracts == {contract.contract_id: contract}  # what the library commits
     bad = httpx.get(url, params={"fsp": "0x123"})
     assert bad.status_code == 422

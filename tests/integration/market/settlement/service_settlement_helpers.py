@@ -124,10 +124,12 @@ def register_roles(chain) -> tuple[str, str]:
     return arbiter, house
 
 
-def session_to_delivery(chain, runtime, clients, after_commit=None, *, again=False):
+def session_to_delivery(chain, runtime, clients, after_commit=None, *, again=False, contracts=None):
     """One request, FSP A (100 EUR/MWh) and FSP B (200 EUR/MWh) 5 kW each for 4 ISPs;
     ``after_commit(session, clients)`` runs once both FSPs committed, before gate closure.
-    ``again``: a further session of the same market (participants and assets already set up)."""
+    ``again``: a further session of the same market (participants and assets already set up).
+    ``contracts``: per FSP name, the signed revenue-sharing contracts it posts before it
+    commits (its commitment binds every contract it has: post earlier ones again)."""
     op, dso, fsp_a, fsp_b = (clients(n) for n in ("operator", "dso", "fsp_a", "fsp_b"))
     if not again:
         setup_market(op)
@@ -167,7 +169,7 @@ def session_to_delivery(chain, runtime, clients, after_commit=None, *, again=Fal
             s.session_id, c.address, expires_at=s.gate_closure, power_w=ORDER_W, price=price
         )
         c.post_offer(offer)
-        commit(chain, who, s.session_id, [offer], via=c)
+        commit(chain, who, s.session_id, [offer], via=c, contracts=(contracts or {}).get(who, ()))
     if after_commit is not None:
         after_commit(s, clients)
     chain.warp_to(s.gate_closure + 1)
@@ -193,9 +195,11 @@ def digests_to_delivery(chain, runtime, clients, monkeypatch):
     return s, worker, received
 
 
-def deliver_and_finalize(chain, runtime, clients, *, b_delivers: bool, again: bool) -> str:
+def deliver_and_finalize(
+    chain, runtime, clients, *, b_delivers: bool, again: bool, contracts=None
+) -> str:
     """A session where FSP A delivers in full and FSP B in full or not at all; FINAL."""
-    s, _req, worker = session_to_delivery(chain, runtime, clients, again=again)
+    s, _req, worker = session_to_delivery(chain, runtime, clients, again=again, contracts=contracts)
     start = s.delivery_start
     deliver(runtime, clients, s.session_id, readings("ST-A", start, [BASELINE_W - ORDER_W] * 4))
     b_power = BASELINE_W - ORDER_W if b_delivers else BASELINE_W

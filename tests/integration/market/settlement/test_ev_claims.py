@@ -57,7 +57,7 @@ def test_a_wallet_less_user_is_netted_to_a_claim_and_redeems_it(
     _arbiter, house = register_roles(chain)
     market = chain.contracts.market
     fsp_b = chain.addresses["fsp_b"]
-    session_id = deliver_and_finalize(chain, runtime, clients, b_delivers=True, again=False)
+    issued_contracts = []
 
     def sign_contract_at_issue(user_id: str, account) -> None:
         """What the gateway signs with the claim key at creation: the user's contract."""
@@ -66,7 +66,7 @@ def test_a_wallet_less_user_is_netted_to_a_claim_and_redeems_it(
             user_incentive_ppm=INCENTIVE_PPM, cpo_fee_per_kwh_units=0, platform_fee_ppm=0,
         )  # fmt: skip
         assert signed.contract.ev_user == account.address.lower()
-        clients("fsp_b").post_revenue_contract(signed)
+        issued_contracts.append(signed)  # posted by FSP B before it commits its next offers
         market.name_netting_payees(contract_payees([signed]), sender=fsp_b)
 
     gw = GatewayStore(f"sqlite:///{tmp_path}/gateway.db")
@@ -89,6 +89,11 @@ def test_a_wallet_less_user_is_netted_to_a_claim_and_redeems_it(
         assert claim_account(code).address.lower() == address
         again = api.post(f"/ev-users/{USER}/claim", headers=auth)
         assert (again.status_code, again.json()["field"]) == (409, "claim")
+        # the session comes after the claim: FSP B's commitment binds the user's contract
+        session_id = deliver_and_finalize(
+            chain, runtime, clients, b_delivers=True, again=False,
+            contracts={"fsp_b": issued_contracts},
+        )  # fmt: skip
 
         # the user's share of FSP B's revenue is netted to the claim address
         clients("fsp_b").post_contributions(

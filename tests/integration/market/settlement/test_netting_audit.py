@@ -27,25 +27,40 @@ from market.clearing_house.period import SignedContract, contract_payees
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
-def _netted_session(chain, runtime, clients, tmp_path, *, contract=None) -> tuple[str, str]:
-    """A FINAL session where FSP A shares revenue with an EV user, a CPO and the platform,
-    settled by the clearing house; returns (session id, station-keys file)."""
+def _netted_session(
+    chain, runtime, clients, tmp_path, *, contract=None, users=1
+) -> tuple[str, str]:
+    """A FINAL session where FSP A shares revenue with ``users`` EV users (each with its own
+    CPO and platform), settled by the clearing house; returns (session id, station-keys
+    file). FSP A posts the contracts before it commits (its commitment binds the set);
+    ``contract(signed)`` runs after the contributions, before the netting."""
     _arbiter, house = register_roles(chain)
-    sid = deliver_and_finalize(chain, runtime, clients, b_delivers=True, again=False)
-    signed, user, _cpo, platform, _key = signed_revenue_contract(
-        chain, runtime, "fsp_a", 0xA0,
-        user_incentive_ppm=100_000, cpo_fee_per_kwh_units=1_000, platform_fee_ppm=10_000,
+    made = [
+        signed_revenue_contract(
+            chain,
+            runtime,
+            "fsp_a",
+            0xA0 + 0x10 * i,
+            user_incentive_ppm=100_000,
+            cpo_fee_per_kwh_units=1_000,
+            platform_fee_ppm=10_000,
+        )
+        for i in range(users)
+    ]
+    signed, _user, _cpo, platform, _key = made[0]
+    sid = deliver_and_finalize(
+        chain, runtime, clients, b_delivers=True, again=False,
+        contracts={"fsp_a": [m[0] for m in made]},
     )  # fmt: skip
     fsp_a = chain.addresses["fsp_a"].lower()
-    a_client = clients("fsp_a")
-    a_client.post_revenue_contract(signed)
-    chain.contracts.market.name_netting_payees(contract_payees([signed]), sender=fsp_a)
-    a_client.post_contributions(
+    chain.contracts.market.name_netting_payees(contract_payees([m[0] for m in made]), sender=fsp_a)
+    clients("fsp_a").post_contributions(
         sid,
         [
             UserContribution(
-                session_id=sid, fsp=fsp_a, ev_user=user, shifted_wh=5_000, discharged_wh=0
+                session_id=sid, fsp=fsp_a, ev_user=m[1], shifted_wh=5_000, discharged_wh=0
             )
+            for m in made
         ],
     )
     if contract is not None:
@@ -95,6 +110,12 @@ def test_honest_netting_is_recomputed_and_passes(chain, runtime, clients, api, t
     assert api.get(f"/sessions/{sid}/bundles/netting").content == raw  # public, byte-exact
     assert len(bundle.contracts) == 1 and len(bundle.contributions) == 1
     assert len(bundle.contracts[0].signatures) == 4
+    [envelope] = bundle.contribution_envelopes  # the FSP's signature over its rows
+    fsp_a = chain.addresses["fsp_a"].lower()
+    sets = {c.fsp: c.contracts for c in bundle.committed_contracts}
+    assert sets[fsp_a] == (bundle.contracts[0].contract,)  # the set its commitment binds
+    assert sets[chain.addresses["fsp_b"].lower()] == ()  # B committed the empty set
+    assert envelope.signer.lower() == bundle.contributions[0].fsp
     report = _audit(chain, runtime, keys)
     assert report.exit_code == 0, report.to_json()
     (session,) = report.sessions
@@ -139,16 +160,151 @@ def test_a_contract_with_a_forged_signature_is_named(
         changed = signed.contract.model_copy(update={"user_incentive_ppm": 10_000})
         forged.append(SignedContract(contract=changed, signatures=signed.signatures))
 
-    def with_forged(engine):
+    def with_forged(engine, bundles, session_id):
         return forged
 
-    monkeypatch.setattr(service.store, "load_contracts", with_forged)
+    monkeypatch.setattr(service, "_contracts", with_forged)
     monkeypatch.setattr(period_module, "verify_contract_signatures", lambda *a, **k: [])
     _sid, keys = _netted_session(chain, runtime, clients, tmp_path, contract=forge)
     monkeypatch.undo()
     report = _audit(chain, runtime, keys)
     assert report.exit_code == 1, report.to_json()
-    assert "netting.contract_unsigned" in _codes(report)
+    assert {"netting.contract_unsigned", "netting.contract_substituted"} <= _codes(report)
+
+
+def test_contributions_the_fsp_did_not_sign_are_named(
+    chain, runtime, clients, tmp_path, monkeypatch
+) -> None:
+    """The clearing house nets (and publishes) 10x the user's signed energy: the bundle is
+    consistent with the calldata, but the rows are not the ones in the FSP's envelope."""
+    honest = service.store.load_contributions
+
+    def inflated(engine, session_id):
+        return [
+            c.model_copy(update={"shifted_wh": c.shifted_wh * 10})
+            for c in honest(engine, session_id)
+        ]
+
+    monkeypatch.setattr(service.store, "load_contributions", inflated)
+    _sid, keys = _netted_session(chain, runtime, clients, tmp_path)
+    report = _audit(chain, runtime, keys)
+    assert report.exit_code == 1, report.to_json()
+    assert {"netting.contributions_unsigned", "netting.contributions_dropped"} <= _codes(report)
+    assert "netting.mismatch" not in _codes(report)  # the arithmetic itself is right
+
+
+def test_an_envelope_edited_after_signing_is_named(
+    chain, runtime, clients, tmp_path, monkeypatch
+) -> None:
+    """The clearing house edits the FSP's envelope to match the rows it nets: the signature
+    then no longer holds."""
+    rows, envelopes = service.store.load_contributions, service.store.load_contribution_envelopes
+
+    def edited_rows(engine, session_id):
+        return [c.model_copy(update={"shifted_wh": 1}) for c in rows(engine, session_id)]
+
+    def edited(engine, session_id):
+        out = envelopes(engine, session_id)
+        for env in out:
+            for row in env["body"]["contributions"]:
+                row["shifted_wh"] = 1
+        return out
+
+    monkeypatch.setattr(service.store, "load_contributions", edited_rows)
+    monkeypatch.setattr(service.store, "load_contribution_envelopes", edited)
+    _sid, keys = _netted_session(chain, runtime, clients, tmp_path)
+    report = _audit(chain, runtime, keys)
+    assert report.exit_code == 1, report.to_json()
+    assert "netting.contributions_bad_signature" in _codes(report)
+
+
+def _later_contract(chain, runtime, signed: SignedContract) -> SignedContract:
+    """Another contract FSP A and the same user signed (a 50 % incentive), posted only after
+    the commitment: it is not in the committed set."""
+    other, *_ = signed_revenue_contract(
+        chain, runtime, "fsp_a", 0xA0,
+        user_incentive_ppm=500_000, cpo_fee_per_kwh_units=1_000, platform_fee_ppm=10_000,
+    )  # fmt: skip
+    assert other.contract.ev_user == signed.contract.ev_user
+    return other
+
+
+def test_a_contract_outside_the_committed_set_is_named(
+    chain, runtime, clients, tmp_path, monkeypatch
+) -> None:
+    """FSP A committed one contract; later it signs another with the same user. The clearing
+    house applies the later one (validly signed by all parties) instead: extra and omitted."""
+    later: list[SignedContract] = []
+
+    def substitute(signed: SignedContract) -> None:
+        other = _later_contract(chain, runtime, signed)
+        clients("fsp_a").post_revenue_contract(other)
+        later.append(other)
+
+    monkeypatch.setattr(service, "_contracts", lambda *a: later)
+    _sid, keys = _netted_session(chain, runtime, clients, tmp_path, contract=substitute)
+    report = _audit(chain, runtime, keys)
+    assert report.exit_code == 1, report.to_json()
+    codes = _codes(report)
+    assert {"netting.contract_not_committed", "netting.contract_omitted"} <= codes, codes
+    assert "netting.contract_unsigned" not in codes  # every party did sign it
+
+
+def test_a_committed_contract_omitted_is_named(
+    chain, runtime, clients, tmp_path, monkeypatch
+) -> None:
+    """FSP A committed contracts with two users, both contributed; the clearing house leaves
+    out the second user's contract (and so its row): the FSP keeps that user's share."""
+    honest = service.store.load_contributions
+
+    def without_second(engine, session_id):
+        rows = honest(engine, session_id)
+        return rows[:1] if len(rows) == 2 else rows
+
+    monkeypatch.setattr(service.store, "load_contributions", without_second)
+    sid, keys = _netted_session(chain, runtime, clients, tmp_path, users=2)
+    assert (
+        len(NettingBundle.model_validate_json(runtime.bundles.get(sid, "netting")).contracts) == 1
+    )
+    report = _audit(chain, runtime, keys)
+    assert report.exit_code == 1, report.to_json()
+    assert {"netting.contract_omitted", "netting.contributions_dropped"} <= _codes(report)
+
+
+def test_a_published_contract_set_other_than_the_committed_one_is_named(
+    chain, runtime, clients, tmp_path, monkeypatch
+) -> None:
+    """The clearing house applies A's contract but publishes A's committed set as empty (an
+    operator hiding which contracts exist): the published set does not hash, with A's
+    portfolio, to A's on-chain portfolio hash."""
+    honest = service.committed_contract_sets
+
+    def applied(engine, bundles, session_id):
+        return [c for cs in (honest(engine, bundles, session_id) or {}).values() for c in cs]
+
+    def emptied(engine, bundles, session_id):
+        return {fsp: [] for fsp in honest(engine, bundles, session_id) or {}}
+
+    monkeypatch.setattr(service, "_contracts", applied)
+    monkeypatch.setattr(service, "committed_contract_sets", emptied)
+    _sid, keys = _netted_session(chain, runtime, clients, tmp_path)
+    report = _audit(chain, runtime, keys)
+    assert report.exit_code == 1, report.to_json()
+    assert "netting.contract_set_not_committed" in _codes(report)
+
+
+def test_the_committed_set_is_the_one_at_commitment(chain, runtime, clients, tmp_path) -> None:
+    """A contract FSP A signs after its commitment is not applied by the honest clearing
+    house (the committed one is), and the audit passes."""
+
+    def post_later(signed: SignedContract) -> None:
+        clients("fsp_a").post_revenue_contract(_later_contract(chain, runtime, signed))
+
+    sid, keys = _netted_session(chain, runtime, clients, tmp_path, contract=post_later)
+    bundle = NettingBundle.model_validate_json(runtime.bundles.get(sid, "netting"))
+    assert [c.contract.user_incentive_ppm for c in bundle.contracts] == [100_000]
+    report = _audit(chain, runtime, keys)
+    assert report.exit_code == 0, report.to_json()
 
 
 def test_a_netted_session_without_its_bundle_is_not_recomputable(

@@ -36,14 +36,19 @@ def _settle(runtime, session_id: str, house: str, platform: str) -> dict:
     )
 
 
-def _share_revenue(chain, runtime, clients, session_id: str, fsp_b: str) -> str:
-    """FSP B pays an EV user 10 % of its revenue in the session; returns the user's address."""
-    signed, user, _cpo, _platform, _key = signed_revenue_contract(
+def _contract(chain, runtime):
+    """FSP B's contract paying an EV user 10 % of its revenue (posted before it commits)."""
+    signed, *_ = signed_revenue_contract(
         chain, runtime, "fsp_b", 0xB0,
         user_incentive_ppm=100_000, cpo_fee_per_kwh_units=0, platform_fee_ppm=0,
     )  # fmt: skip
+    return signed
+
+
+def _share_revenue(chain, clients, session_id: str, fsp_b: str, signed) -> str:
+    """FSP B reports its user's contribution under ``signed``; returns the user's address."""
+    user = signed.contract.ev_user
     b_client = clients("fsp_b")
-    b_client.post_revenue_contract(signed)
     chain.contracts.market.name_netting_payees(
         contract_payees([signed]), sender=chain.addresses["fsp_b"]
     )
@@ -100,9 +105,12 @@ def test_penalty_beyond_payout_is_carried_forward_and_repaid(chain, runtime, cli
     # Period 2: FSP B delivers and shares 10 % with an EV user. Its payout is its next credit:
     # the clearing house first repays the DSO from it (repayReceivables: stale debts first),
     # then the netting debits the incentive from what is left; what that lacks is owed.
-    second = deliver_and_finalize(chain, runtime, clients, b_delivers=True, again=True)
+    signed = _contract(chain, runtime)
+    second = deliver_and_finalize(
+        chain, runtime, clients, b_delivers=True, again=True, contracts={"fsp_b": [signed]}
+    )
     payout = paid(4 * energy(ORDER_W, 900), PRICE_B)
-    user = _share_revenue(chain, runtime, clients, second, fsp_b)
+    user = _share_revenue(chain, clients, second, fsp_b, signed)
     dso_before = market.credits(dso)
     out = _settle(runtime, second, house, platform)
     assert out["action"] == "settled"

@@ -43,7 +43,13 @@ pytestmark = pytest.mark.integration
 
 def test_verify_dispute_resolve_and_net(chain, runtime, clients, api) -> None:
     arbiter, house = register_roles(chain)
-    s, req, worker = session_to_delivery(chain, runtime, clients)
+    # FSP A shares revenue with an EV user (10 %), a CPO fee and a platform fee: it posts the
+    # contract before it commits its offers (the commitment binds its contract set).
+    signed, user, cpo, platform, user_key = signed_revenue_contract(
+        chain, runtime, "fsp_a", 0xA0,
+        user_incentive_ppm=100_000, cpo_fee_per_kwh_units=1_000, platform_fee_ppm=10_000,
+    )  # fmt: skip
+    s, req, worker = session_to_delivery(chain, runtime, clients, contracts={"fsp_a": [signed]})
     start = s.delivery_start
     # A delivers 5 kW in every ISP; B delivers too, but its meter misses ISPs 2-3 (gap 1800 s
     # > max_gap 900 s), so those ISPs are unverifiable until B's evidence fills the gap.
@@ -148,20 +154,10 @@ def test_verify_dispute_resolve_and_net(chain, runtime, clients, api) -> None:
         b_client.post_dispute_evidence(s.session_id, evidence)
     assert err.value.status == 409
 
-    # Clearing house: FSP A shares revenue with an EV user (10 %), a CPO fee and a platform fee.
+    # Clearing house: the netting applies FSP A's committed contract.
     market = chain.contracts.market
-    signed, user, cpo, platform, user_key = signed_revenue_contract(
-        chain,
-        runtime,
-        "fsp_a",
-        0xA0,
-        user_incentive_ppm=100_000,
-        cpo_fee_per_kwh_units=1_000,
-        platform_fee_ppm=10_000,
-    )
     contract, sigs = signed.contract, signed.signatures
     a_client = clients("fsp_a")
-    a_client.post_revenue_contract(signed)
     # settleNetting pays only parties of the session: the FSP names its contract's parties.
     market.name_netting_payees(contract_payees([signed]), sender=fsp_a)
     a_client.post_contributions(

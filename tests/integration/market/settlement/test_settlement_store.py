@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from clearing.commitments import EMPTY_CONTRACT_SET, contract_set_root
 from clearing.settlement.revenue import RevenueShareContract, UserContribution
 from market.clearing_house import store
 from market.clearing_house.period import SignedContract
+from market.errors import Conflict
 from market.store.db import make_engine, upgrade
 
 pytestmark = pytest.mark.integration
@@ -72,5 +74,87 @@ def test_tables_round_trip_and_upsert(db_url: str) -> None:
         assert store.load_periods(engine) == [
             {"period": SID, "period_id": "0xp", "settlement": {"a": 1}, "tx_hash": None}
         ]
+    finally:
+        engine.dispose()
+
+
+def _envelope(message_id: str, expiry: int) -> dict:
+    return {"message_id": message_id, "expiry": expiry, "kind": "user_contributions"}
+
+
+def test_signed_contributions_replace_by_the_greatest_nonce(db_url: str) -> None:
+    """An FSP's re-post replaces its rows and envelope, never merges; the greatest (nonce,
+    expiry, message id) is kept whatever the arrival order; an older post is refused."""
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    other = "0x" + "dd" * 20
+    try:
+        first = UserContribution(
+            session_id=SID, fsp=FSP, ev_user=USER, shifted_wh=1, discharged_wh=2
+        )
+        second = UserContribution(
+            session_id=SID, fsp=FSP, ev_user=other, shifted_wh=3, discharged_wh=0
+        )
+        kw = {"session_id": SID, "fsp": FSP}
+        assert store.save_signed_contributions(
+            engine, **kw, envelope=_envelope("m-1", 100), rows=[first, second], nonce=0
+        )
+        assert not store.save_signed_contributions(  # the kept message again
+            engine, **kw, envelope=_envelope("m-1", 100), rows=[first, second], nonce=0
+        )
+        assert store.load_contributions(engine, SID) == [first, second]
+        assert store.save_signed_contributions(
+            engine, **kw, envelope=_envelope("m-3", 90), rows=[second], nonce=2
+        )
+        assert store.load_contributions(engine, SID) == [second]  # replaced, not merged
+        with pytest.raises(Conflict) as err:
+            store.save_signed_contributions(
+                engine, **kw, envelope=_envelope("m-2", 500), rows=[first], nonce=1
+            )
+        assert err.value.field == "body.nonce"
+        assert store.load_contributions(engine, SID) == [second]
+        assert [e["message_id"] for e in store.load_contribution_envelopes(engine, SID)] == ["m-3"]
+    finally:
+        engine.dispose()
+
+
+def test_every_contract_set_an_fsp_formed_is_kept(db_url: str) -> None:
+    """A commitment binds the set the FSP had then: after a later contract or a replaced one,
+    the store still gives that set's signed contracts by its root."""
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+
+        def signed(cid: str, ppm: int) -> SignedContract:
+            contract = RevenueShareContract(
+                contract_id=cid,
+                fsp=FSP,
+                ev_user=USER,
+                cpo=CPO,
+                platform=CPO,
+                user_incentive_mode="percent",
+                user_incentive_ppm=ppm,
+                valid_from=0,
+                valid_until=10,
+            )
+            return SignedContract(contract=contract, signatures=("0x01",))
+
+        first, second, replaced = signed("c-1", 5), signed("c-2", 6), signed("c-1", 7)
+        assert store.contract_set_roots(engine, FSP) == [EMPTY_CONTRACT_SET]
+        store.save_contract(engine, first)
+        one = contract_set_root([first.contract])
+        store.save_contract(engine, first)  # the same again: no new set
+        store.save_contract(engine, second)
+        store.save_contract(engine, replaced)
+        both = contract_set_root([first.contract, second.contract])
+        now = contract_set_root([replaced.contract, second.contract])
+        roots = store.contract_set_roots(engine, FSP)
+        assert roots[0] == EMPTY_CONTRACT_SET and set(roots) == {EMPTY_CONTRACT_SET, one, both, now}
+        assert store.load_contract_set(engine, FSP, one) == [first]
+        assert store.load_contract_set(engine, FSP, both) == [first, second]
+        assert store.load_contract_set(engine, FSP, now) == [replaced, second]
+        assert store.load_contract_set(engine, FSP, EMPTY_CONTRACT_SET) == []
+        assert store.load_contract_set(engine, FSP, b"\x01" * 32) is None
+        assert store.load_contract_set(engine, USER, one) is None  # another FSP's
     finally:
         engine.dispose()

@@ -16,6 +16,9 @@ pytestmark = pytest.mark.integration
 CH_TABLES = {
     "ch_revenue_contracts",
     "ch_user_contributions",
+    "ch_contribution_envelopes",
+    "ch_contract_sets",
+    "ch_contract_versions",
     "ch_dispute_evidence",
     "ch_dispute_resolutions",
     "ch_periods",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -84,3 +85,26 @@ def test_malformed_delivery_inputs_are_a_finding_not_a_traceback() -> None:
     found = check_fsp_data(cs, bad).findings
     assert [f.code for f in found] == ["bundle.unparseable"]
     assert check_fsp_data(cs, SessionBundles(SID)).status == "skip"
+
+
+def test_the_contract_set_root_is_part_of_the_portfolio_preimage() -> None:
+    """The FSP committed a contract set with its meters: the delivery bundle must name that
+    root (``contract_sets``), another root (or none) is a substituted portfolio."""
+    meters = _portfolio(FSP, "ST-1")
+    root = b"\x07" * 32
+    committed = dataclasses.replace(
+        _committed([], [meters]), portfolio_hash=portfolio_hash([meters], root)
+    )
+    cs = _session({FSP: committed})
+
+    def with_root(value: bytes | None) -> SessionBundles:
+        sb = _bundles([], [meters])
+        assert sb.delivery is not None
+        if value is not None:
+            sb.delivery["inputs"]["contract_sets"] = [{"fsp": FSP, "root": "0x" + value.hex()}]
+        return sb
+
+    assert check_fsp_data(cs, with_root(root)).findings == []
+    for other in (None, b"\x08" * 32):
+        found = check_fsp_data(cs, with_root(other)).findings
+        assert [(f.code, f.subject) for f in found] == [("portfolio.substituted", FSP)]

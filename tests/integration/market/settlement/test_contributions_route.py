@@ -1,0 +1,57 @@
+"""``POST /clearing-house/contributions`` keeps the FSP's signed envelope (issue 16): a re-post
+with a greater nonce replaces the FSP's rows, the same message again is 200, an older one is a
+409 naming ``body.nonce``, a user twice a 422 (real store, API and anvil roles)."""
+
+from __future__ import annotations
+
+import pytest
+
+from clearing.settlement.revenue import UserContribution
+from market.clearing_house import store
+from market.client import ApiError
+
+pytestmark = pytest.mark.integration
+
+SID = "22222222-2222-4222-8222-222222222222"
+
+
+def _row(fsp: str, user: str, shifted_wh: int) -> UserContribution:
+    return UserContribution(
+        session_id=SID, fsp=fsp, ev_user=user, shifted_wh=shifted_wh, discharged_wh=0
+    )
+
+
+def test_a_repost_replaces_and_an_older_one_is_refused(chain, runtime, clients, api) -> None:
+    fsp_a = clients("fsp_a")
+    me = chain.addresses["fsp_a"].lower()
+    u1, u2 = chain.addresses["outsider"].lower(), chain.addresses["fsp_c"].lower()
+    env = fsp_a.sign(
+        "user_contributions",
+        {
+            "session_id": SID,
+            "contributions": [r.model_dump() for r in (_row(me, u1, 5_000), _row(me, u2, 1_000))],
+        },
+    )
+    path = "/clearing-house/contributions"
+    assert api.post(path, json=env).status_code == 201
+    assert api.post(path, json=env).status_code == 200  # the kept message again
+    [kept] = store.load_contribution_envelopes(runtime.engine, SID)
+    assert kept == env  # byte for byte what the FSP signed
+    fsp_a.post_contributions(SID, [_row(me, u1, 3_000)], nonce=2)
+    assert store.load_contributions(runtime.engine, SID) == [_row(me, u1, 3_000)]
+    with pytest.raises(ApiError) as err:  # older than the kept one
+        fsp_a.post_contributions(SID, [_row(me, u2, 9_000)], nonce=1)
+    assert err.value.status == 409 and err.value.problem["field"] == "body.nonce"
+    assert store.load_contributions(runtime.engine, SID) == [_row(me, u1, 3_000)]
+    with pytest.raises(ApiError) as err:  # one user, two rows
+        fsp_a.post_contributions(SID, [_row(me, u1, 1), _row(me, u1, 2)], nonce=3)
+    assert err.value.status == 422
+    assert err.value.problem["field"] == "body.contributions[1].ev_user"
+    with pytest.raises(ApiError) as err:  # another FSP's rows
+        fsp_a.post_contributions(SID, [_row(chain.addresses["fsp_b"], u1, 1)], nonce=4)
+    assert err.value.status == 403
+    env = fsp_a.sign("user_contributions", {"session_id": SID, "contributions": [], "nonce": 5})
+    env["body"]["nonce"] = 6  # changed after signing
+    assert api.post(path, json=env).status_code == 401
+    [kept] = store.load_contribution_envelopes(runtime.engine, SID)
+    assert kept["body"]["nonce"] == 2

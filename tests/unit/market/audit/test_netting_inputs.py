@@ -1,0 +1,80 @@
+"""The netting's contributions against the FSPs' signed envelopes, one way of lying at a time
+(real EIP-712 signatures; the integration tests run the same check through the auditor)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clearing.settlement.revenue import UserContribution
+from market.audit.findings import CheckResult
+from market.audit.netting_inputs import check_contribution_envelopes
+from market.auth.eip712 import Domain, address_of, sign_message
+from market.clearing_house.netting_bundle import ContributionsEnvelope
+
+SID = "11111111-1111-4111-8111-111111111111"
+KEY, OTHER_KEY = "0x" + "11" * 32, "0x" + "22" * 32
+FSP, OTHER = address_of(KEY), address_of(OTHER_KEY)
+USER = "0x" + "ab" * 20
+DOMAIN = Domain(31337, "0x" + "cc" * 20)
+GATE = 1_000
+
+
+def _row(fsp: str = FSP, shifted_wh: int = 5_000, session_id: str = SID) -> UserContribution:
+    return UserContribution(
+        session_id=session_id, fsp=fsp, ev_user=USER, shifted_wh=shifted_wh, discharged_wh=0
+    )
+
+
+def _envelope(
+    rows: list[UserContribution],
+    *,
+    key: str = KEY,
+    session_id: str = SID,
+    expiry: int = GATE + 3_600,
+    kind: str = "user_contributions",
+    domain: Domain = DOMAIN,
+) -> ContributionsEnvelope:
+    body: dict[str, Any] = {
+        "session_id": session_id,
+        "contributions": [r.model_dump() for r in rows],
+    }
+    env = sign_message(domain, key, kind=kind, body=body, expiry=expiry)
+    return ContributionsEnvelope.model_validate(env)
+
+
+def _codes(envelopes: list[ContributionsEnvelope], used: list[UserContribution]) -> list[str]:
+    res = CheckResult("netting")
+    check_contribution_envelopes(
+        res, envelopes, used, session_id=SID, domain=DOMAIN, gate_closure=GATE
+    )
+    return sorted(f.code for f in res.findings)
+
+
+def test_the_signed_rows_used_unchanged_pass() -> None:
+    assert _codes([_envelope([_row()])], [_row()]) == []
+    assert _codes([], []) == []
+
+
+def test_each_way_of_lying_is_named() -> None:
+    signed = _envelope([_row()])
+    assert _codes([signed], [_row(shifted_wh=50_000)]) == [
+        "netting.contributions_dropped",
+        "netting.contributions_unsigned",
+    ]
+    assert _codes([], [_row()]) == ["netting.contributions_unsigned"]  # no envelope at all
+    other_market = _envelope([_row()], domain=Domain(31337, "0x" + "dd" * 20))
+    assert _codes([other_market], [_row()]) == ["netting.contributions_bad_signature"]
+    by_other = _envelope([_row()], key=OTHER_KEY)  # rows naming FSP, signed by another FSP
+    assert _codes([by_other], [_row()]) == [
+        "netting.contributions_unsigned",  # the row FSP never signed
+        "netting.contributions_wrong_signer",
+    ]
+    other_kind = _envelope([_row()], kind="readings_digests")  # another message, same body
+    assert _codes([other_kind], [_row()]) == ["netting.contributions_wrong_signer"]
+    other_session = "22222222-2222-4222-8222-222222222222"
+    stale = _envelope([_row(session_id=other_session)], session_id=other_session)
+    assert _codes([stale], [_row()]) == ["netting.contributions_wrong_session"]
+    expired = _envelope([_row()], expiry=GATE)
+    assert _codes([expired], [_row()]) == ["netting.contributions_expired"]
+    twice = [signed, _envelope([_row()])]
+    assert _codes(twice, [_row()]) == ["netting.contributions_duplicate"]

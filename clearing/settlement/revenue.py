@@ -38,8 +38,12 @@ __all__ = [
     "UserContribution",
     "contract_typed_data",
     "recover_contract_signer",
+    "recover_typed",
     "revenue_obligations",
     "sign_contract",
+    "sign_typed",
+    "signature_problems",
+    "typed_data",
     "verify_contract_signatures",
 ]
 
@@ -136,24 +140,12 @@ def contract_typed_data(
     contract: RevenueShareContract, *, chain_id: int, verifying_contract: str
 ) -> dict[str, Any]:
     """The full EIP-712 message (domain, types, primary type, message)."""
-    return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            **CONTRACT_TYPES,
-        },
-        "primaryType": CONTRACT_PRIMARY_TYPE,
-        "domain": {
-            "name": DOMAIN_NAME,
-            "version": DOMAIN_VERSION,
-            "chainId": chain_id,
-            "verifyingContract": verifying_contract,
-        },
-        "message": {
+    return typed_data(
+        CONTRACT_TYPES,
+        CONTRACT_PRIMARY_TYPE,
+        chain_id=chain_id,
+        verifying_contract=verifying_contract,
+        message={
             "contractId": uuid_to_bytes32(contract.contract_id),
             "fsp": contract.fsp,
             "evUser": contract.ev_user,
@@ -171,7 +163,70 @@ def contract_typed_data(
             "validUntil": contract.valid_until,
             "nonce": contract.nonce,
         },
+    )
+
+
+def typed_data(
+    types: dict[str, list[dict[str, str]]],
+    primary_type: str,
+    *,
+    chain_id: int,
+    verifying_contract: str,
+    message: dict[str, Any],
+) -> dict[str, Any]:
+    """An EIP-712 message in the clearing house's domain (contracts and their templates)."""
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            **types,
+        },
+        "primaryType": primary_type,
+        "domain": {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION,
+            "chainId": chain_id,
+            "verifyingContract": verifying_contract,
+        },
+        "message": message,
     }
+
+
+def sign_typed(data: dict[str, Any], private_key: str | bytes) -> str:
+    """EIP-712 signature (0x hex) of ``data``."""
+    signed = Account.sign_typed_data(private_key, full_message=data)
+    return "0x" + bytes(signed.signature).hex()
+
+
+def recover_typed(data: dict[str, Any], signature: str) -> str | None:
+    """Lower-case address behind ``signature`` over ``data``, or None when not recoverable."""
+    try:
+        return str(
+            Account.recover_message(encode_typed_data(full_message=data), signature=signature)
+        ).lower()
+    except Exception:  # eth-account raises several types for malformed signatures
+        return None
+
+
+def signature_problems(
+    recovered: Sequence[str | None], signers: Sequence[str], of: str, where: str = "signatures"
+) -> list[str]:
+    """Problems of a signature list whose signers were ``recovered``: unreadable ones, ones
+    by someone not in ``signers`` (``of``: what they would sign), each signer missing."""
+    signed: set[str] = set()
+    problems: list[str] = []
+    for i, who in enumerate(recovered):
+        if who is None:
+            problems.append(f"{where}[{i}]: not a valid signature")
+        elif who not in signers:
+            problems.append(f"{where}[{i}]: {who} is not a party {of}")
+        else:
+            signed.add(who)
+    return problems + [f"{where}: missing {p}" for p in signers if p not in signed]
 
 
 def sign_contract(
@@ -183,8 +238,7 @@ def sign_contract(
 ) -> str:
     """EIP-712 signature (0x hex) of one party over the contract."""
     data = contract_typed_data(contract, chain_id=chain_id, verifying_contract=verifying_contract)
-    signed = Account.sign_typed_data(private_key, full_message=data)
-    return "0x" + bytes(signed.signature).hex()
+    return sign_typed(data, private_key)
 
 
 def recover_contract_signer(
@@ -192,12 +246,7 @@ def recover_contract_signer(
 ) -> str | None:
     """Lower-case address behind ``signature``, or None when it cannot be recovered."""
     data = contract_typed_data(contract, chain_id=chain_id, verifying_contract=verifying_contract)
-    try:
-        return str(
-            Account.recover_message(encode_typed_data(full_message=data), signature=signature)
-        ).lower()
-    except Exception:  # eth-account raises several types for malformed signatures
-        return None
+    return recover_typed(data, signature)
 
 
 def verify_contract_signatures(
@@ -206,22 +255,18 @@ def verify_contract_signatures(
     *,
     chain_id: int,
     verifying_contract: str,
+    signers: Sequence[str] | None = None,
 ) -> list[str]:
-    """Problems with a contract's signatures; empty when every required party signed."""
-    signed: set[str] = set()
-    problems: list[str] = []
-    for i, sig in enumerate(signatures):
-        who = recover_contract_signer(
-            contract, sig, chain_id=chain_id, verifying_contract=verifying_contract
+    """Problems with a contract's signatures; empty when every required party signed.
+    ``signers``: who must sign (default every party; under a template, the FSP and the user)."""
+    recovered = [
+        recover_contract_signer(
+            contract, s, chain_id=chain_id, verifying_contract=verifying_contract
         )
-        if who is None:
-            problems.append(f"signatures[{i}]: not a valid signature")
-        elif who not in contract.signers():
-            problems.append(f"signatures[{i}]: {who} is not a party of the contract")
-        else:
-            signed.add(who)
-    problems += [f"signatures: missing {p}" for p in contract.signers() if p not in signed]
-    return problems
+        for s in signatures
+    ]
+    required = contract.signers() if signers is None else sorted(set(signers))
+    return signature_problems(recovered, required, "of the contract")
 
 
 def _split(total: int, weights: Sequence[int]) -> list[int]:

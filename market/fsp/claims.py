@@ -11,11 +11,11 @@ stored address and relays the signed withdrawal from the gateway's own account
 
 A user who named a wallet in their preferences is paid there and gets no claim.
 
-Not built yet: ``flexmarket fsp run`` has no ``on_issue``. A claim address becomes a payee only
-through a revenue-share contract naming it, and that contract needs the CPO's and the
-platform's signatures (``RevenueShareContract.signers``), which the gateway does not hold; no
-co-signing flow exists. Without ``on_issue`` issuing answers 501 ``not-built`` rather than
-hand out a code whose address nothing would ever pay.
+A claim address becomes a payee only through a revenue-share contract naming it, which the
+CPO and the platform must bind too: ``flexmarket fsp run`` gives ``on_issue`` only when its
+``fsp.yaml`` names a revenue-share template they signed (:mod:`market.fsp.claim_contract`).
+Without one, issuing answers 501 ``not-configured`` saying what to configure, rather than hand
+out a code whose address nothing would ever pay.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from market.errors import (
     Conflict,
     FlexMarketError,
     InvalidMessage,
-    NotBuilt,
+    NotConfigured,
     NotFound,
 )
 from market.participant.claim import claim_account, new_claim, redeem
@@ -97,6 +97,12 @@ class ClaimDesk:
         row = self._row(user_id)
         return None if row is None else str(row.address)
 
+    def addresses(self) -> dict[str, str]:
+        """Every issued claim: user id -> claim address (the user's contributions go there)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(claims.c.user_id, claims.c.address)).all()
+        return {str(r.user_id): str(r.address) for r in rows}
+
     def _row(self, user_id: str) -> Any:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(claims).where(claims.c.user_id == user_id)).first()
@@ -105,10 +111,10 @@ class ClaimDesk:
         """A new claim for the user: ``on_issue`` signs with its key, then only the address is
         stored. The code is in the answer and nowhere else (409 ``claim`` the second time)."""
         if self.on_issue is None:
-            raise NotBuilt(
-                "this gateway cannot make a claim address your payee yet: the revenue-share "
-                "contract naming it needs the CPO's and the platform's signatures, and no "
-                "co-signing flow is built; name a wallet_address in your preferences instead",
+            raise NotConfigured(
+                "this gateway issues no claims: its fsp.yaml names no revenue-share template "
+                "(netting.templates, signed by the CPO and the platform with flexmarket "
+                "participant sign-template) to make a claim address your payee",
                 field="claim",
             )
         claim = new_claim()

@@ -1,7 +1,8 @@
 """Issuing an EV user's claim at the FSP gateway's API (issue 19): a gateway without a
 revenue-share template cannot make the claim address a payee and says what to configure (501
-not-configured) instead of handing out a code nothing would pay; a signing step that fails leaves no claim behind, so the user may ask again. The gateway's
-real store and API in-process; the netted, redeemed claim is in
+not-configured) instead of handing out a code nothing would pay; a signing step that fails
+leaves no claim behind, so the user may ask again. The gateway's real store and API
+in-process; the netted, redeemed claim is in
 tests/integration/market/settlement/test_ev_claims.py."""
 
 from __future__ import annotations

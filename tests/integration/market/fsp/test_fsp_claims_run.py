@@ -3,17 +3,21 @@
 sign-template``), an EV user without a wallet gets a claim from the gateway process; the
 market then holds the claim address's contract (the template's instance, signed by the FSP
 and the claim key) and the claim address is the FSP's netting payee on-chain. Without a
-template the same gateway answers 501 naming what to configure. Real anvil, the market over
-loopback HTTP, the gateway as a subprocess. The netting and the redemption of such a claim
-are in tests/integration/market/settlement/test_ev_claims.py.
+template the same gateway answers 501 naming what to configure. And the whole path: the
+claim's user's EV delivers in a session through the gateway's CSMS, the gateway attributes her
+contribution to the claim address, the market nets the session, the claim address's on-chain
+credit equals its statement and she redeems it to a fresh wallet. Real anvil, the market over
+loopback HTTP, the gateway as a subprocess, OCPP stations over websockets.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -125,5 +129,115 @@ def test_a_running_gateway_issues_a_claim_from_its_template(chain: Any, tmp_path
             assert refused.status_code == 501, refused.text
             assert refused.json()["field"] == "claim"
             assert "netting.templates" in refused.json()["detail"]
+        finally:
+            gw.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+async def test_a_claim_from_a_running_gateway_is_netted_on_chain_and_redeemed(
+    chain: Any, tmp_path: Path
+) -> None:
+    """The whole path through ``fsp run``: alice (no wallet) gets a claim before the session,
+    her EV is bid, dispatched and delivers; the gateway posts her contribution under the claim
+    address; the market's worker nets the FINAL session; the claim address's on-chain credit
+    equals its statement; she redeems it to a fresh wallet through the gateway."""
+    from fsp_world import ISP_S, METER_S, STATIONS, StepClock, give_consent, station_specs
+    from test_fsp_gateway import _advance
+
+    from adapters.chain.types import SessionState
+    from adapters.ocpp.simulator.fleet import StationFleet
+
+    node, contract = chain.node, chain.contracts.market
+    operator = chain.addresses["operator"]
+    contract.grant_role(contract.role("CLEARING_HOUSE"), operator, sender=operator)
+    with market(chain, tmp_path) as m:
+        session = open_session(m, chain, chain.keys["fsp_a"])
+        sid, start, end = session.session_id, session.delivery_start, session.delivery_end
+        api_port = free_port()
+        config = gateway_config(m, chain, tmp_path, free_port(), api_port)
+        cfg = yaml.safe_load(config.read_text())
+        cfg["netting"] = {"templates": [_template(chain, m.rt.ledger.chain_id)]}
+        config.write_text(yaml.safe_dump(cfg))
+        tokens = {
+            u: _cli("fsp", "token", "--config", str(config), "--user", u).strip()
+            for u in ("alice", "bob")
+        }
+        gw = Gateway(config, chain.keys["fsp_a"], api_port, cpo_key=chain.keys["cpo"])
+        gw.start()
+        base = f"http://127.0.0.1:{api_port}"
+        alice = {"Authorization": f"Bearer {tokens['alice']}"}
+        t0 = start - 5 * ISP_S
+        node.warp_to(t0)
+        clock = StepClock(t0)
+        fleet = StationFleet(
+            f"ws://127.0.0.1:{cfg['csms']['port']}",
+            station_specs(start, end),
+            clock=clock,
+            meter_interval_s=METER_S,
+            call_timeout_s=30.0,
+        )
+        try:
+            for user, token in tokens.items():
+                await asyncio.to_thread(give_consent, api_port, user, token)
+            issued = httpx.post(f"{base}/ev-users/alice/claim", headers=alice, timeout=60)
+            assert issued.status_code == 201, issued.text + gw.tail()
+            code, address = issued.json()["code"], issued.json()["address"]
+
+            await fleet.start(timeout_s=60.0)
+            await _advance(clock, fleet, t0 + METER_S)
+            await asyncio.to_thread(
+                gw.wait, lambda s: s["offers_submitted"] == 1, what="offers", timeout_s=120
+            )
+            await asyncio.to_thread(node.warp_to, start + 1)
+            await asyncio.to_thread(m.worker.run_once)
+            await asyncio.to_thread(
+                gw.wait,
+                lambda s: s["orders"]["acked"] >= 1 and s["orders"]["dispatched"] >= 1,
+                what="orders verified, dispatched and acknowledged",
+            )
+            await asyncio.to_thread(m.worker.run_once)
+            for t in range(start + METER_S, end + ISP_S + 1, METER_S):
+                await asyncio.to_thread(node.warp_to, t)
+                await _advance(clock, fleet, t)
+            await asyncio.to_thread(
+                gw.wait,
+                lambda s: (
+                    s["outbox"]["pending"] == 0
+                    and all(s["last_reading"].get(x, 0) >= end + ISP_S for x in STATIONS)
+                ),
+                what="every reading relayed",
+            )
+            await asyncio.to_thread(node.warp_to, end + ISP_S + 31)
+            await asyncio.to_thread(gw.wait_digests, sid)
+            await asyncio.to_thread(m.worker.run_once)
+            await asyncio.to_thread(node.warp_to, end + ISP_S + 31 + 121)
+            deadline = time.monotonic() + 120
+            while ch_store.load_period(m.rt.engine, sid) is None:  # FINAL, then netted
+                assert time.monotonic() < deadline, gw.tail()
+                await asyncio.to_thread(m.worker.run_once)
+                await asyncio.sleep(0.5)
+            assert m.rt.ledger.session(sid).state == SessionState.FINAL
+        finally:
+            await fleet.stop()
+        try:
+            shared = [e for e in gw.events() if e.get("event") == "revenue_shared"]
+            assert shared and shared[0]["contributions"] == 1, gw.tail()  # alice's, as the claim
+            statements = ch_store.load_period(m.rt.engine, sid)["settlement"]["statements"]
+            owed = statements[address]["onchain_position_units"]
+            assert owed > 0 and contract.credits(address) == owed
+            shown = httpx.get(f"{base}/ev-users/alice/claim", headers=alice, timeout=30).json()
+            assert shown["withdrawable_units"] == owed
+            wallet = Account.create().address
+            done = httpx.post(
+                f"{base}/ev-users/alice/claim/redeem",
+                json={"code": code, "to": wallet},
+                headers=alice,
+                timeout=60,
+            )
+            assert done.status_code == 200, done.text
+            assert done.json()["withdrawn_units"] == owed
+            assert chain.contracts.token.balance_of(wallet) == owed
+            assert contract.credits(address) == 0
         finally:
             gw.stop()

@@ -35,6 +35,7 @@ __all__ = [
     "CONTRACT_TYPES",
     "ZERO_ADDRESS",
     "RevenueShareContract",
+    "RevenueShareTerms",
     "UserContribution",
     "contract_typed_data",
     "recover_contract_signer",
@@ -75,14 +76,19 @@ _MODES = {"percent": 0, "per_kwh": 1}
 _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
-class RevenueShareContract(BaseModel):
-    """Terms between an FSP and one EV user (plus fleet operator, CPO and platform)."""
+def _address(value: str, field: str) -> str:
+    if not _ADDRESS_RE.match(value):
+        raise ValueError(f"{field}: must be a 0x-prefixed 20-byte hex address")
+    return value.lower()
+
+
+class RevenueShareTerms(BaseModel):
+    """What a contract fixes besides who the EV user is: the parties, the incentive, the
+    shares and fees, the validity. A contract and a template share exactly these."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    contract_id: str
     fsp: str
-    ev_user: str
     fleet_operator: str = ZERO_ADDRESS
     cpo: str
     platform: str
@@ -95,14 +101,42 @@ class RevenueShareContract(BaseModel):
     platform_fee_ppm: int = Field(default=0, ge=0, le=PPM)
     valid_from: int = Field(ge=0)
     valid_until: int = Field(ge=0)
+
+    @field_validator("fsp", "fleet_operator", "cpo", "platform")
+    @classmethod
+    def _check_party(cls, value: str, info: Any) -> str:
+        return _address(value, str(info.field_name))
+
+    def terms(self) -> dict[str, Any]:
+        """These terms alone (what an instance of a template must repeat)."""
+        return {name: getattr(self, name) for name in RevenueShareTerms.model_fields}
+
+    def terms_message(self) -> dict[str, Any]:
+        """These terms as EIP-712 message fields (camelCase, the mode as its number)."""
+        out = {_camel(name): value for name, value in self.terms().items()}
+        out["userIncentiveMode"] = _MODES[self.user_incentive_mode]
+        return out
+
+    def active_at(self, ts: int) -> bool:
+        return self.valid_from <= ts < self.valid_until
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+class RevenueShareContract(RevenueShareTerms):
+    """Terms between an FSP and one EV user (plus fleet operator, CPO and platform)."""
+
+    contract_id: str
+    ev_user: str
     nonce: int = Field(default=0, ge=0)
 
-    @field_validator("fsp", "ev_user", "fleet_operator", "cpo", "platform")
+    @field_validator("ev_user")
     @classmethod
-    def _check_address(cls, value: str, info: Any) -> str:
-        if not _ADDRESS_RE.match(value):
-            raise ValueError(f"{info.field_name}: must be a 0x-prefixed 20-byte hex address")
-        return value.lower()
+    def _check_user(cls, value: str) -> str:
+        return _address(value, "ev_user")
 
     def signers(self) -> list[str]:
         """Parties whose signature the contract needs (fleet operator only when named)."""
@@ -110,9 +144,6 @@ class RevenueShareContract(BaseModel):
         if self.fleet_operator != ZERO_ADDRESS:
             parties.append(self.fleet_operator)
         return sorted(set(parties))
-
-    def active_at(self, ts: int) -> bool:
-        return self.valid_from <= ts < self.valid_until
 
 
 class UserContribution(BaseModel):
@@ -147,21 +178,9 @@ def contract_typed_data(
         verifying_contract=verifying_contract,
         message={
             "contractId": uuid_to_bytes32(contract.contract_id),
-            "fsp": contract.fsp,
             "evUser": contract.ev_user,
-            "fleetOperator": contract.fleet_operator,
-            "cpo": contract.cpo,
-            "platform": contract.platform,
-            "userIncentiveMode": _MODES[contract.user_incentive_mode],
-            "userIncentivePpm": contract.user_incentive_ppm,
-            "userIncentivePerKwhShiftedUnits": contract.user_incentive_per_kwh_shifted_units,
-            "userIncentivePerKwhDischargedUnits": contract.user_incentive_per_kwh_discharged_units,
-            "fleetSharePpm": contract.fleet_share_ppm,
-            "cpoFeePerKwhUnits": contract.cpo_fee_per_kwh_units,
-            "platformFeePpm": contract.platform_fee_ppm,
-            "validFrom": contract.valid_from,
-            "validUntil": contract.valid_until,
             "nonce": contract.nonce,
+            **contract.terms_message(),
         },
     )
 

@@ -12,23 +12,24 @@ the market, the clearing house and the auditor apply to it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from clearing.encoding import uuid_to_bytes32
 from clearing.settlement.revenue import (
+    CONTRACT_PRIMARY_TYPE,
+    CONTRACT_TYPES,
     ZERO_ADDRESS,
     RevenueShareContract,
+    RevenueShareTerms,
     recover_typed,
     sign_typed,
     signature_problems,
     typed_data,
     verify_contract_signatures,
 )
-from clearing.units import PPM
 
 __all__ = [
     "TEMPLATE_PRIMARY_TYPE",
@@ -37,85 +38,38 @@ __all__ = [
     "RevenueShareTemplate",
     "field_of",
     "instance_problems",
-    "recover_template_signer",
     "sign_template",
     "template_typed_data",
     "verify_template_signatures",
 ]
 
 TEMPLATE_PRIMARY_TYPE = "RevenueShareTemplate"
+#: the contract's EIP-712 fields without the user's (contractId, evUser, nonce), under an id
 TEMPLATE_TYPES: dict[str, list[dict[str, str]]] = {
     TEMPLATE_PRIMARY_TYPE: [
         {"name": "templateId", "type": "bytes32"},
-        {"name": "fsp", "type": "address"},
-        {"name": "fleetOperator", "type": "address"},
-        {"name": "cpo", "type": "address"},
-        {"name": "platform", "type": "address"},
-        {"name": "userIncentiveMode", "type": "uint8"},
-        {"name": "userIncentivePpm", "type": "uint32"},
-        {"name": "userIncentivePerKwhShiftedUnits", "type": "uint256"},
-        {"name": "userIncentivePerKwhDischargedUnits", "type": "uint256"},
-        {"name": "fleetSharePpm", "type": "uint32"},
-        {"name": "cpoFeePerKwhUnits", "type": "uint256"},
-        {"name": "platformFeePpm", "type": "uint32"},
-        {"name": "validFrom", "type": "uint64"},
-        {"name": "validUntil", "type": "uint64"},
+        *(
+            f
+            for f in CONTRACT_TYPES[CONTRACT_PRIMARY_TYPE]
+            if f["name"] not in ("contractId", "evUser", "nonce")
+        ),
     ]
 }
-#: the terms an instance must repeat exactly (snake_case field, EIP-712 name)
-TEMPLATE_TERMS: tuple[tuple[str, str], ...] = (
-    ("fsp", "fsp"),
-    ("fleet_operator", "fleetOperator"),
-    ("cpo", "cpo"),
-    ("platform", "platform"),
-    ("user_incentive_mode", "userIncentiveMode"),
-    ("user_incentive_ppm", "userIncentivePpm"),
-    ("user_incentive_per_kwh_shifted_units", "userIncentivePerKwhShiftedUnits"),
-    ("user_incentive_per_kwh_discharged_units", "userIncentivePerKwhDischargedUnits"),
-    ("fleet_share_ppm", "fleetSharePpm"),
-    ("cpo_fee_per_kwh_units", "cpoFeePerKwhUnits"),
-    ("platform_fee_ppm", "platformFeePpm"),
-    ("valid_from", "validFrom"),
-    ("valid_until", "validUntil"),
-)
-_MODES = {"percent": 0, "per_kwh": 1}
-_ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+#: the terms an instance must repeat exactly
+TEMPLATE_TERMS: tuple[str, ...] = tuple(RevenueShareTerms.model_fields)
 
 
-class RevenueShareTemplate(BaseModel):
+class RevenueShareTemplate(RevenueShareTerms):
     """A contract's terms for any EV user of one FSP (no ``ev_user``): signed by the CPO, the
     platform and the fleet operator when named."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
     template_id: str = Field(min_length=1, max_length=64)
-    fsp: str
-    fleet_operator: str = ZERO_ADDRESS
-    cpo: str
-    platform: str
-    user_incentive_mode: Literal["percent", "per_kwh"]
-    user_incentive_ppm: int = Field(default=0, ge=0, le=PPM)
-    user_incentive_per_kwh_shifted_units: int = Field(default=0, ge=0)
-    user_incentive_per_kwh_discharged_units: int = Field(default=0, ge=0)
-    fleet_share_ppm: int = Field(default=0, ge=0, le=PPM)
-    cpo_fee_per_kwh_units: int = Field(default=0, ge=0)
-    platform_fee_ppm: int = Field(default=0, ge=0, le=PPM)
-    valid_from: int = Field(ge=0)
-    valid_until: int = Field(ge=0)
 
     @field_validator("template_id")
     @classmethod
     def _uuid(cls, value: str) -> str:
         uuid_to_bytes32(value)  # a UUID: it is the EIP-712 templateId
         return value
-
-    @field_validator("fsp", "fleet_operator", "cpo", "platform")
-    @classmethod
-    def _address(cls, value: str, info: Any) -> str:
-        # the contract's rule for its parties (lower case), so an instance's terms compare equal
-        if not _ADDRESS_RE.match(value):
-            raise ValueError(f"{info.field_name}: must be a 0x-prefixed 20-byte hex address")
-        return value.lower()
 
     def signers(self) -> list[str]:
         """Who signs the template: CPO, platform, fleet operator when named (not the FSP,
@@ -125,23 +79,18 @@ class RevenueShareTemplate(BaseModel):
             parties.add(self.fleet_operator)
         return sorted(parties)
 
-    def active_at(self, ts: int) -> bool:
-        return self.valid_from <= ts < self.valid_until
-
     def instance(self, *, contract_id: str, ev_user: str, nonce: int = 0) -> RevenueShareContract:
         """The contract for one EV user on exactly these terms."""
-        terms = {name: getattr(self, name) for name, _ in TEMPLATE_TERMS}
-        return RevenueShareContract(contract_id=contract_id, ev_user=ev_user, nonce=nonce, **terms)
+        return RevenueShareContract(
+            contract_id=contract_id, ev_user=ev_user, nonce=nonce, **self.terms()
+        )
 
 
 def template_typed_data(
     template: RevenueShareTemplate, *, chain_id: int, verifying_contract: str
 ) -> dict[str, Any]:
     """The full EIP-712 message of a template (the contracts' domain)."""
-    message: dict[str, Any] = {"templateId": uuid_to_bytes32(template.template_id)}
-    for name, eip in TEMPLATE_TERMS:
-        value = getattr(template, name)
-        message[eip] = _MODES[value] if name == "user_incentive_mode" else value
+    message = {"templateId": uuid_to_bytes32(template.template_id), **template.terms_message()}
     return typed_data(
         TEMPLATE_TYPES,
         TEMPLATE_PRIMARY_TYPE,
@@ -163,14 +112,6 @@ def sign_template(
         template_typed_data(template, chain_id=chain_id, verifying_contract=verifying_contract),
         private_key,
     )
-
-
-def recover_template_signer(
-    template: RevenueShareTemplate, signature: str, *, chain_id: int, verifying_contract: str
-) -> str | None:
-    """Lower-case address behind ``signature``, or None when it cannot be recovered."""
-    data = template_typed_data(template, chain_id=chain_id, verifying_contract=verifying_contract)
-    return recover_typed(data, signature)
 
 
 def verify_template_signatures(
@@ -212,7 +153,7 @@ def instance_problems(
         return [("template.template.fsp", why)]
     out = [
         (f"contract.{name}", f"{mine!r} differs from template {tid}'s {theirs!r}")
-        for name, _ in TEMPLATE_TERMS
+        for name in TEMPLATE_TERMS
         if (mine := getattr(contract, name)) != (theirs := getattr(template, name))
     ]
     out += [

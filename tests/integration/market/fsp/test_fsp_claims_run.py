@@ -12,12 +12,10 @@ loopback HTTP, the gateway as a subprocess, OCPP stations over websockets.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,15 @@ import httpx
 import pytest
 import yaml
 from eth_account import Account
-from fsp_world import ROOT, Gateway, gateway_config, market, open_session
+from fsp_world import (
+    ROOT,
+    Gateway,
+    deliver_session,
+    gateway_config,
+    give_consent,
+    market,
+    open_session,
+)
 from market_helpers import free_port
 
 from market.clearing_house import store as ch_store
@@ -142,18 +148,12 @@ async def test_a_claim_from_a_running_gateway_is_netted_on_chain_and_redeemed(
     her EV is bid, dispatched and delivers; the gateway posts her contribution under the claim
     address; the market's worker nets the FINAL session; the claim address's on-chain credit
     equals its statement; she redeems it to a fresh wallet through the gateway."""
-    from fsp_world import ISP_S, METER_S, STATIONS, StepClock, give_consent, station_specs
-    from test_fsp_gateway import _advance
-
-    from adapters.chain.types import SessionState
-    from adapters.ocpp.simulator.fleet import StationFleet
-
-    node, contract = chain.node, chain.contracts.market
+    contract = chain.contracts.market
     operator = chain.addresses["operator"]
     contract.grant_role(contract.role("CLEARING_HOUSE"), operator, sender=operator)
     with market(chain, tmp_path) as m:
         session = open_session(m, chain, chain.keys["fsp_a"])
-        sid, start, end = session.session_id, session.delivery_start, session.delivery_end
+        sid = session.session_id
         api_port = free_port()
         config = gateway_config(m, chain, tmp_path, free_port(), api_port)
         cfg = yaml.safe_load(config.read_text())
@@ -167,60 +167,15 @@ async def test_a_claim_from_a_running_gateway_is_netted_on_chain_and_redeemed(
         gw.start()
         base = f"http://127.0.0.1:{api_port}"
         alice = {"Authorization": f"Bearer {tokens['alice']}"}
-        t0 = start - 5 * ISP_S
-        node.warp_to(t0)
-        clock = StepClock(t0)
-        fleet = StationFleet(
-            f"ws://127.0.0.1:{cfg['csms']['port']}",
-            station_specs(start, end),
-            clock=clock,
-            meter_interval_s=METER_S,
-            call_timeout_s=30.0,
-        )
         try:
             for user, token in tokens.items():
-                await asyncio.to_thread(give_consent, api_port, user, token)
+                give_consent(api_port, user, token)
             issued = httpx.post(f"{base}/ev-users/alice/claim", headers=alice, timeout=60)
             assert issued.status_code == 201, issued.text + gw.tail()
             code, address = issued.json()["code"], issued.json()["address"]
-
-            await fleet.start(timeout_s=60.0)
-            await _advance(clock, fleet, t0 + METER_S)
-            await asyncio.to_thread(
-                gw.wait, lambda s: s["offers_submitted"] == 1, what="offers", timeout_s=120
-            )
-            await asyncio.to_thread(node.warp_to, start + 1)
-            await asyncio.to_thread(m.worker.run_once)
-            await asyncio.to_thread(
-                gw.wait,
-                lambda s: s["orders"]["acked"] >= 1 and s["orders"]["dispatched"] >= 1,
-                what="orders verified, dispatched and acknowledged",
-            )
-            await asyncio.to_thread(m.worker.run_once)
-            for t in range(start + METER_S, end + ISP_S + 1, METER_S):
-                await asyncio.to_thread(node.warp_to, t)
-                await _advance(clock, fleet, t)
-            await asyncio.to_thread(
-                gw.wait,
-                lambda s: (
-                    s["outbox"]["pending"] == 0
-                    and all(s["last_reading"].get(x, 0) >= end + ISP_S for x in STATIONS)
-                ),
-                what="every reading relayed",
-            )
-            await asyncio.to_thread(node.warp_to, end + ISP_S + 31)
-            await asyncio.to_thread(gw.wait_digests, sid)
-            await asyncio.to_thread(m.worker.run_once)
-            await asyncio.to_thread(node.warp_to, end + ISP_S + 31 + 121)
-            deadline = time.monotonic() + 120
-            while ch_store.load_period(m.rt.engine, sid) is None:  # FINAL, then netted
-                assert time.monotonic() < deadline, gw.tail()
-                await asyncio.to_thread(m.worker.run_once)
-                await asyncio.sleep(0.5)
-            assert m.rt.ledger.session(sid).state == SessionState.FINAL
-        finally:
-            await fleet.stop()
-        try:
+            # bid, clear, dispatch, deliver, verify, FINAL, netted, withdrawn
+            await deliver_session(m, chain, gw, config, session)
+            assert ch_store.load_period(m.rt.engine, sid) is not None  # the market netted it
             shared = [e for e in gw.events() if e.get("event") == "revenue_shared"]
             assert shared and shared[0]["contributions"] == 1, gw.tail()  # alice's, as the claim
             statements = ch_store.load_period(m.rt.engine, sid)["settlement"]["statements"]

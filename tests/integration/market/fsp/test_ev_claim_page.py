@@ -57,19 +57,38 @@ def _template(chain: Any, runtime: Any) -> Any:
     return signed
 
 
-def _browser(p: Any) -> Any:
-    return p.chromium.launch(
+def _need_chromium() -> None:
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+
+
+def _page(p: Any, problems: list[str]) -> tuple[Any, Any]:
+    """A headless chromium page that records page errors; (browser, page)."""
+    browser = p.chromium.launch(
         executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
     )
+    page = browser.new_page()
+    page.set_default_timeout(30_000)
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    return browser, page
+
+
+def _sign_in(page: Any, base: str, token: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(base + "/ev-user")
+    page.fill("#user-id", "ana")
+    page.fill("#token", token)
+    page.press("#token", "Enter")
+    expect(page.locator("#status")).to_have_text("Signed in as ana.")
 
 
 def test_a_user_without_a_wallet_gets_the_code_once_and_sees_the_claim(
     chain: Any, runtime: Any, clients: Any, tmp_path: Path
 ) -> None:
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")
-        pytest.skip("chromium not installed (apt-get install chromium)")
+    _need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     store = GatewayStore(f"sqlite:///{tmp_path}/gateway.db")
@@ -85,19 +104,8 @@ def test_a_user_without_a_wallet_gets_the_code_once_and_sees_the_claim(
     token = store.issue_token("ana")
     problems: list[str] = []
     with served(app) as base, sync_playwright() as p:
-        browser = _browser(p)
-        page = browser.new_page()
-        page.set_default_timeout(30_000)
-        page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-
-        def sign_in() -> None:
-            page.goto(base + "/ev-user")
-            page.fill("#user-id", "ana")
-            page.fill("#token", token)
-            page.press("#token", "Enter")
-            expect(page.locator("#status")).to_have_text("Signed in as ana.")
-
-        sign_in()
+        browser, page = _page(p, problems)
+        _sign_in(page, base, token)
         expect(page.locator("#claim")).to_contain_text("You have no wallet: get a claim code")
         expect(page.locator("#claim")).to_contain_text("paid on-chain to the claim's address")
         page.click("#get-claim")
@@ -120,7 +128,7 @@ def test_a_user_without_a_wallet_gets_the_code_once_and_sees_the_claim(
         # signed in again, the code is gone for good: only the address is shown
         page.click("#sign-out")
         assert code not in page.content()
-        sign_in()
+        _sign_in(page, base, token)
         expect(page.locator("#claim-address")).to_have_text(address)
         assert page.locator("#claim-new-code").count() == 0
         assert code not in page.content()
@@ -131,10 +139,7 @@ def test_a_user_without_a_wallet_gets_the_code_once_and_sees_the_claim(
 def test_without_a_template_the_page_says_no_claims_are_issued_and_why(
     chain: Any, tmp_path: Path
 ) -> None:
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")
-        pytest.skip("chromium not installed (apt-get install chromium)")
+    _need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     store = GatewayStore(f"sqlite:///{tmp_path}/gateway.db")
@@ -144,16 +149,9 @@ def test_without_a_template_the_page_says_no_claims_are_issued_and_why(
     token = store.issue_token("ana")
     problems: list[str] = []
     with served(app) as base, sync_playwright() as p:
-        browser = _browser(p)
-        page = browser.new_page()
-        page.set_default_timeout(30_000)
-        page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+        browser, page = _page(p, problems)
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.goto(base + "/ev-user")
-        page.fill("#user-id", "ana")
-        page.fill("#token", token)
-        page.press("#token", "Enter")
-        expect(page.locator("#status")).to_have_text("Signed in as ana.")
+        _sign_in(page, base, token)
         expect(page.locator("#claim")).to_contain_text("this gateway issues no claims")
         expect(page.locator("#claim")).to_contain_text("no revenue-share template")
         expect(page.locator("#get-claim")).to_be_hidden()

@@ -318,3 +318,20 @@ def signed_template(chain, runtime, fsp: str, seed: int, *, signers=("cpo", "pla
         doc if "template" in doc else {"template": doc, "signatures": []}
     )
     return signed, cpo, platform
+
+
+def station_keys_file(chain, tmp_path):
+    """The auditor's ``stations.json``: each station's meter key and owner (the FSP)."""
+    import json
+
+    keys = tmp_path / "stations.json"
+    owners = {"ST-A": chain.addresses["fsp_a"], "ST-B": chain.addresses["fsp_b"]}
+    keys.write_text(
+        json.dumps(
+            [
+                {"station_id": st, "meter_public_key": pubkey(k), "owner": owners[st]}
+                for st, k in STATION_KEYS.items()
+            ]
+        )
+    )
+    return str(keys)

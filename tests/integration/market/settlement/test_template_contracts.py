@@ -8,17 +8,15 @@ the market API in-process, the real auditor.
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 
 import pytest
 from service_settlement_helpers import (
-    STATION_KEYS,
     deliver_and_finalize,
-    pubkey,
     register_roles,
     signed_template,
+    station_keys_file,
 )
 
 import market.clearing_house.period as period_module
@@ -179,21 +177,12 @@ def test_an_instance_off_its_template_applied_anyway_is_named_by_the_auditor(
     )
     assert out["action"] == "settled"
     monkeypatch.undo()
-    keys = tmp_path / "stations.json"
-    owners = {"ST-A": chain.addresses["fsp_a"], "ST-B": chain.addresses["fsp_b"]}
-    keys.write_text(
-        json.dumps(
-            [
-                {"station_id": st, "meter_public_key": pubkey(k), "owner": owners[st]}
-                for st, k in STATION_KEYS.items()
-            ]
-        )
-    )
+    keys = station_keys_file(chain, tmp_path)
     report = run_audit(
         rpc=chain.node.rpc_url,
         market=chain.contracts.market.address,
         bundles=str(runtime.bundles.directory),
-        station_keys=str(keys),
+        station_keys=keys,
     )
     assert report.exit_code == 1, report.to_json()
     codes = {f.code for f in report.findings}

@@ -143,17 +143,29 @@ def test_the_claim_signer_refuses_an_expired_template_and_another_fsps(
     assert other.value.field == "netting.templates[0].template.fsp"
 
 
+@pytest.mark.parametrize(
+    ("case", "code", "named"),
+    [
+        ("terms", "netting.contract_template", "cpo_fee_per_kwh_units"),
+        ("unsigned", "netting.contract_unsigned", "template.signatures: missing"),
+    ],
+)
 def test_an_instance_off_its_template_applied_anyway_is_named_by_the_auditor(
-    chain, runtime, clients, tmp_path: Path, monkeypatch
+    chain, runtime, clients, tmp_path: Path, monkeypatch, case, code, named
 ) -> None:
     """A dishonest clearing house nets a contract the FSP and the user signed without the
-    CPO's fee the template fixes (the market refused it at POST); the auditor names it."""
+    CPO's fee the template fixes, or under a template the platform never signed (the market
+    refused both at POST); the auditor names each."""
     _arbiter, house = register_roles(chain)
     sid = deliver_and_finalize(chain, runtime, clients, b_delivers=True, again=False)
     template, cpo, platform = signed_template(
         chain, runtime, "fsp_a", 0xF0, user_incentive_ppm=100_000, cpo_fee_per_kwh_units=1_000
     )
-    off = _instance(chain, runtime, template, "fsp_a", cpo_fee_per_kwh_units=0)
+    if case == "terms":
+        off = _instance(chain, runtime, template, "fsp_a", cpo_fee_per_kwh_units=0)
+    else:
+        half = SignedTemplate(template=template.template, signatures=template.signatures[:1])
+        off = _instance(chain, runtime, half, "fsp_a")
     fsp_a = chain.addresses["fsp_a"].lower()
     user = off.contract.ev_user
     chain.contracts.market.name_netting_payees([user, cpo, platform], sender=fsp_a)
@@ -186,6 +198,6 @@ def test_an_instance_off_its_template_applied_anyway_is_named_by_the_auditor(
     )
     assert report.exit_code == 1, report.to_json()
     codes = {f.code for f in report.findings}
-    assert codes == {"netting.contract_template"}, report.to_json()
+    assert codes == {code}, report.to_json()
     (finding,) = report.findings
-    assert "cpo_fee_per_kwh_units" in finding.message
+    assert named in finding.message

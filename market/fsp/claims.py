@@ -85,11 +85,13 @@ class ClaimDesk:
         now: Callable[[], float],
         relayer: ChainAccount | None = None,
         on_issue: OnIssue | None = None,
+        can_issue: Callable[[], bool] | None = None,
     ) -> None:
         self.engine = engine
         self.now = now
         self.relayer = relayer
         self.on_issue = on_issue
+        self.can_issue = can_issue  # e.g. a template is valid now (default: with on_issue)
         metadata.create_all(engine)
 
     def address_of(self, user_id: str) -> str | None:
@@ -142,7 +144,7 @@ class ClaimDesk:
         redemption the gateway relayed, if any; whether this gateway can issue one. No claim
         yet is an answer, not a 404: the EV-user page asks on every sign-in."""
         row = self._row(user_id)
-        issuable = self.on_issue is not None
+        issuable = self.on_issue is not None and (self.can_issue is None or self.can_issue())
         if row is None:
             return {
                 "address": None,

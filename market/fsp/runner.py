@@ -21,7 +21,7 @@ import uvicorn
 from adapters.clock import Clock, SystemClock
 from adapters.ocpp.csms import Csms
 from market.client import ApiError, MarketClient
-from market.fsp.claim_contract import check_templates, claim_signer
+from market.fsp.claim_contract import check_templates, claim_signer, current_template
 from market.fsp.claims import ClaimDesk, OnIssue
 from market.fsp.config import FspConfigError, FspGatewayConfig
 from market.fsp.cpo import CpoDigests
@@ -211,11 +211,13 @@ async def main(
             ),
         ),
     )
+    templates = cfg.netting.templates if cfg.netting is not None else []
     claims = ClaimDesk(
         store.engine,
         clock.now,
         relayer=participant.chain,
         on_issue=_claim_signer(cfg, participant, key, clock.now, log),
+        can_issue=lambda: current_template(templates, int(clock.now())) is not None,
     )
     gateway.sharing.claimed = claims.addresses
     app = gateway_app(

@@ -239,9 +239,9 @@ async function showClaim() {
   const view = await api(claimPath());
   if (view.address === null && !view.issuable) {
     $("claim").replaceChildren(el("p", {}, "You have no wallet on record, and this gateway ",
-      "issues no claims: your FSP has no revenue-share template signed by the CPO and the ",
-      "platform. Your share goes to the address your revenue-sharing contract with your FSP ",
-      "names."));
+      "issues no claims now: your FSP has no valid revenue-share template signed by the CPO ",
+      "and the platform. Your share goes to the address your revenue-sharing contract with ",
+      "your FSP names."));
     return;
   }
   if (view.address === null) {

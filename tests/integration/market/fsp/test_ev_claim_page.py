@@ -136,15 +136,22 @@ def test_a_user_without_a_wallet_gets_the_code_once_and_sees_the_claim(
     assert problems == []
 
 
+@pytest.mark.parametrize("templates", ["none", "expired"])
 def test_without_a_template_the_page_says_no_claims_are_issued_and_why(
-    chain: Any, tmp_path: Path
+    chain: Any, tmp_path: Path, templates: str
 ) -> None:
+    """fsp run without ``netting.templates`` (no claim signer), or with templates none of
+    which is valid now (``can_issue`` false, as the runner wires it)."""
     _need_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     store = GatewayStore(f"sqlite:///{tmp_path}/gateway.db")
     relayer = ChainAccount(chain.contracts.market, chain.contracts.token, chain.addresses["fsp_a"])
-    desk = ClaimDesk(store.engine, store.now, relayer, on_issue=None)  # fsp run, no template
+    if templates == "none":
+        desk = ClaimDesk(store.engine, store.now, relayer, on_issue=None)
+    else:
+        signer = lambda _user, _key: None  # noqa: E731 (never called: nothing is issuable)
+        desk = ClaimDesk(store.engine, store.now, relayer, on_issue=signer, can_issue=lambda: False)
     app = gateway_app(store, {"ana"}, lambda: {}, claims=desk)
     token = store.issue_token("ana")
     problems: list[str] = []
@@ -152,8 +159,8 @@ def test_without_a_template_the_page_says_no_claims_are_issued_and_why(
         browser, page = _page(p, problems)
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
         _sign_in(page, base, token)
-        expect(page.locator("#claim")).to_contain_text("this gateway issues no claims")
-        expect(page.locator("#claim")).to_contain_text("no revenue-share template")
+        expect(page.locator("#claim")).to_contain_text("this gateway issues no claims now")
+        expect(page.locator("#claim")).to_contain_text("no valid revenue-share template")
         expect(page.locator("#get-claim")).to_be_hidden()
         browser.close()
     assert problems == []

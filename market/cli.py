@@ -25,6 +25,7 @@ from market.commands import (
     fsp,
     participant,
     participant_claim,
+    participant_template,
     privacy,
     sim,
     uftp,
@@ -72,6 +73,7 @@ app.add_typer(arbiter.app, name="arbiter")
 app.add_typer(admin.app, name="admin")
 app.add_typer(clearing_house.app, name="clearing")
 participant_claim.register(participant.app)
+participant_template.register(participant.app)
 app.add_typer(participant.app, name="participant")
 app.add_typer(dso.app, name="dso")
 app.add_typer(fsp.app, name="fsp")

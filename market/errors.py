@@ -128,11 +128,11 @@ class ChainUnavailable(FlexMarketError):
     slug = "chain-unavailable"
 
 
-class NotBuilt(FlexMarketError):
-    """A step whose wiring is not built yet: said plainly instead of pretending to work."""
+class NotConfigured(FlexMarketError):
+    """A step this deployment's configuration does not enable: the reason says what to set."""
 
     status = 501
-    slug = "not-built"
+    slug = "not-configured"
 
 
 class VerificationNotConfigured(FlexMarketError):

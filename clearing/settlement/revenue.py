@@ -35,11 +35,16 @@ __all__ = [
     "CONTRACT_TYPES",
     "ZERO_ADDRESS",
     "RevenueShareContract",
+    "RevenueShareTerms",
     "UserContribution",
     "contract_typed_data",
     "recover_contract_signer",
+    "recover_typed",
     "revenue_obligations",
     "sign_contract",
+    "sign_typed",
+    "signature_problems",
+    "typed_data",
     "verify_contract_signatures",
 ]
 
@@ -71,14 +76,19 @@ _MODES = {"percent": 0, "per_kwh": 1}
 _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
-class RevenueShareContract(BaseModel):
-    """Terms between an FSP and one EV user (plus fleet operator, CPO and platform)."""
+def _address(value: str, field: str) -> str:
+    if not _ADDRESS_RE.match(value):
+        raise ValueError(f"{field}: must be a 0x-prefixed 20-byte hex address")
+    return value.lower()
+
+
+class RevenueShareTerms(BaseModel):
+    """What a contract fixes besides who the EV user is: the parties, the incentive, the
+    shares and fees, the validity. A contract and a template share exactly these."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    contract_id: str
     fsp: str
-    ev_user: str
     fleet_operator: str = ZERO_ADDRESS
     cpo: str
     platform: str
@@ -91,14 +101,42 @@ class RevenueShareContract(BaseModel):
     platform_fee_ppm: int = Field(default=0, ge=0, le=PPM)
     valid_from: int = Field(ge=0)
     valid_until: int = Field(ge=0)
+
+    @field_validator("fsp", "fleet_operator", "cpo", "platform")
+    @classmethod
+    def _check_party(cls, value: str, info: Any) -> str:
+        return _address(value, str(info.field_name))
+
+    def terms(self) -> dict[str, Any]:
+        """These terms alone (what an instance of a template must repeat)."""
+        return {name: getattr(self, name) for name in RevenueShareTerms.model_fields}
+
+    def terms_message(self) -> dict[str, Any]:
+        """These terms as EIP-712 message fields (camelCase, the mode as its number)."""
+        out = {_camel(name): value for name, value in self.terms().items()}
+        out["userIncentiveMode"] = _MODES[self.user_incentive_mode]
+        return out
+
+    def active_at(self, ts: int) -> bool:
+        return self.valid_from <= ts < self.valid_until
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+class RevenueShareContract(RevenueShareTerms):
+    """Terms between an FSP and one EV user (plus fleet operator, CPO and platform)."""
+
+    contract_id: str
+    ev_user: str
     nonce: int = Field(default=0, ge=0)
 
-    @field_validator("fsp", "ev_user", "fleet_operator", "cpo", "platform")
+    @field_validator("ev_user")
     @classmethod
-    def _check_address(cls, value: str, info: Any) -> str:
-        if not _ADDRESS_RE.match(value):
-            raise ValueError(f"{info.field_name}: must be a 0x-prefixed 20-byte hex address")
-        return value.lower()
+    def _check_user(cls, value: str) -> str:
+        return _address(value, "ev_user")
 
     def signers(self) -> list[str]:
         """Parties whose signature the contract needs (fleet operator only when named)."""
@@ -106,9 +144,6 @@ class RevenueShareContract(BaseModel):
         if self.fleet_operator != ZERO_ADDRESS:
             parties.append(self.fleet_operator)
         return sorted(set(parties))
-
-    def active_at(self, ts: int) -> bool:
-        return self.valid_from <= ts < self.valid_until
 
 
 class UserContribution(BaseModel):
@@ -136,6 +171,29 @@ def contract_typed_data(
     contract: RevenueShareContract, *, chain_id: int, verifying_contract: str
 ) -> dict[str, Any]:
     """The full EIP-712 message (domain, types, primary type, message)."""
+    return typed_data(
+        CONTRACT_TYPES,
+        CONTRACT_PRIMARY_TYPE,
+        chain_id=chain_id,
+        verifying_contract=verifying_contract,
+        message={
+            "contractId": uuid_to_bytes32(contract.contract_id),
+            "evUser": contract.ev_user,
+            "nonce": contract.nonce,
+            **contract.terms_message(),
+        },
+    )
+
+
+def typed_data(
+    types: dict[str, list[dict[str, str]]],
+    primary_type: str,
+    *,
+    chain_id: int,
+    verifying_contract: str,
+    message: dict[str, Any],
+) -> dict[str, Any]:
+    """An EIP-712 message in the clearing house's domain (contracts and their templates)."""
     return {
         "types": {
             "EIP712Domain": [
@@ -144,34 +202,50 @@ def contract_typed_data(
                 {"name": "chainId", "type": "uint256"},
                 {"name": "verifyingContract", "type": "address"},
             ],
-            **CONTRACT_TYPES,
+            **types,
         },
-        "primaryType": CONTRACT_PRIMARY_TYPE,
+        "primaryType": primary_type,
         "domain": {
             "name": DOMAIN_NAME,
             "version": DOMAIN_VERSION,
             "chainId": chain_id,
             "verifyingContract": verifying_contract,
         },
-        "message": {
-            "contractId": uuid_to_bytes32(contract.contract_id),
-            "fsp": contract.fsp,
-            "evUser": contract.ev_user,
-            "fleetOperator": contract.fleet_operator,
-            "cpo": contract.cpo,
-            "platform": contract.platform,
-            "userIncentiveMode": _MODES[contract.user_incentive_mode],
-            "userIncentivePpm": contract.user_incentive_ppm,
-            "userIncentivePerKwhShiftedUnits": contract.user_incentive_per_kwh_shifted_units,
-            "userIncentivePerKwhDischargedUnits": contract.user_incentive_per_kwh_discharged_units,
-            "fleetSharePpm": contract.fleet_share_ppm,
-            "cpoFeePerKwhUnits": contract.cpo_fee_per_kwh_units,
-            "platformFeePpm": contract.platform_fee_ppm,
-            "validFrom": contract.valid_from,
-            "validUntil": contract.valid_until,
-            "nonce": contract.nonce,
-        },
+        "message": message,
     }
+
+
+def sign_typed(data: dict[str, Any], private_key: str | bytes) -> str:
+    """EIP-712 signature (0x hex) of ``data``."""
+    signed = Account.sign_typed_data(private_key, full_message=data)
+    return "0x" + bytes(signed.signature).hex()
+
+
+def recover_typed(data: dict[str, Any], signature: str) -> str | None:
+    """Lower-case address behind ``signature`` over ``data``, or None when not recoverable."""
+    try:
+        return str(
+            Account.recover_message(encode_typed_data(full_message=data), signature=signature)
+        ).lower()
+    except Exception:  # eth-account raises several types for malformed signatures
+        return None
+
+
+def signature_problems(
+    recovered: Sequence[str | None], signers: Sequence[str], of: str, where: str = "signatures"
+) -> list[str]:
+    """Problems of a signature list whose signers were ``recovered``: unreadable ones, ones
+    by someone not in ``signers`` (``of``: what they would sign), each signer missing."""
+    signed: set[str] = set()
+    problems: list[str] = []
+    for i, who in enumerate(recovered):
+        if who is None:
+            problems.append(f"{where}[{i}]: not a valid signature")
+        elif who not in signers:
+            problems.append(f"{where}[{i}]: {who} is not a party {of}")
+        else:
+            signed.add(who)
+    return problems + [f"{where}: missing {p}" for p in signers if p not in signed]
 
 
 def sign_contract(
@@ -183,8 +257,7 @@ def sign_contract(
 ) -> str:
     """EIP-712 signature (0x hex) of one party over the contract."""
     data = contract_typed_data(contract, chain_id=chain_id, verifying_contract=verifying_contract)
-    signed = Account.sign_typed_data(private_key, full_message=data)
-    return "0x" + bytes(signed.signature).hex()
+    return sign_typed(data, private_key)
 
 
 def recover_contract_signer(
@@ -192,12 +265,7 @@ def recover_contract_signer(
 ) -> str | None:
     """Lower-case address behind ``signature``, or None when it cannot be recovered."""
     data = contract_typed_data(contract, chain_id=chain_id, verifying_contract=verifying_contract)
-    try:
-        return str(
-            Account.recover_message(encode_typed_data(full_message=data), signature=signature)
-        ).lower()
-    except Exception:  # eth-account raises several types for malformed signatures
-        return None
+    return recover_typed(data, signature)
 
 
 def verify_contract_signatures(
@@ -206,22 +274,18 @@ def verify_contract_signatures(
     *,
     chain_id: int,
     verifying_contract: str,
+    signers: Sequence[str] | None = None,
 ) -> list[str]:
-    """Problems with a contract's signatures; empty when every required party signed."""
-    signed: set[str] = set()
-    problems: list[str] = []
-    for i, sig in enumerate(signatures):
-        who = recover_contract_signer(
-            contract, sig, chain_id=chain_id, verifying_contract=verifying_contract
+    """Problems with a contract's signatures; empty when every required party signed.
+    ``signers``: who must sign (default every party; under a template, the FSP and the user)."""
+    recovered = [
+        recover_contract_signer(
+            contract, s, chain_id=chain_id, verifying_contract=verifying_contract
         )
-        if who is None:
-            problems.append(f"signatures[{i}]: not a valid signature")
-        elif who not in contract.signers():
-            problems.append(f"signatures[{i}]: {who} is not a party of the contract")
-        else:
-            signed.add(who)
-    problems += [f"signatures: missing {p}" for p in contract.signers() if p not in signed]
-    return problems
+        for s in signatures
+    ]
+    required = contract.signers() if signers is None else sorted(set(signers))
+    return signature_problems(recovered, required, "of the contract")
 
 
 def _split(total: int, weights: Sequence[int]) -> list[int]:

@@ -16,7 +16,6 @@ from pydantic import ValidationError
 from clearing.encoding import canonical_json, hex32
 from clearing.settlement.delivery import DeliveryReport
 from clearing.settlement.report import Portfolio
-from clearing.settlement.revenue import verify_contract_signatures
 from clearing.settlement.rules import SettlementError
 from market.audit.chain_view import AuditedSession, ChainView, net_positions
 from market.audit.findings import CheckResult
@@ -151,15 +150,17 @@ def check_netting(
 
 
 def _check_contracts(res: CheckResult, bundle: NettingBundle, chain_id: int, market: str) -> None:
-    """Every contract signed by all its parties, valid at the session, one per (FSP, user)."""
+    """Every contract binds all its parties (signed by each, or an instance of a template its
+    signers signed, on its terms), valid at the session, one per (FSP, user)."""
     seen: dict[tuple[str, str], str] = {}
     for signed in bundle.contracts:
         c = signed.contract
-        problems = verify_contract_signatures(
-            c, signed.signatures, chain_id=chain_id, verifying_contract=market
-        )
-        if problems:
-            res.add("netting.contract_unsigned", "; ".join(problems), c.contract_id)
+        problems = signed.problems(chain_id=chain_id, verifying_contract=market)
+        unsigned = [f"{f}: {r}" for f, r in problems if "signatures" in f]
+        if unsigned:
+            res.add("netting.contract_unsigned", "; ".join(unsigned), c.contract_id)
+        if off := [f"{f}: {r}" for f, r in problems if "signatures" not in f]:
+            res.add("netting.contract_template", "; ".join(off), c.contract_id)
         if not c.active_at(bundle.at_ts):
             res.add(
                 "netting.contract_not_valid",

@@ -145,6 +145,9 @@ FINDING_CODES = {
     "netting.bundle_mismatch": "the netting bundle names another session, chain or start time",
     "netting.contract_unsigned": "a contract the netting applied lacks a party's valid signature",
     "netting.contract_not_valid": "a contract the netting applied is not valid at the session",
+    "netting.contract_template": (
+        "a contract the netting applied is no instance of its template (other terms, another FSP)"
+    ),
     "netting.contract_ambiguous": "two contracts the netting applied bind the same FSP and user",
     "netting.contract_set_not_committed": (
         "the netting bundle's contract set of an FSP is not the one its portfolio hash binds"

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 from clearing.settlement.delivery import DeliveryReport
 from clearing.settlement.netting import (
@@ -27,6 +28,11 @@ from clearing.settlement.revenue import (
     revenue_obligations,
     verify_contract_signatures,
 )
+from clearing.settlement.revenue_template import (
+    RevenueShareTemplate,
+    field_of,
+    instance_problems,
+)
 from clearing.settlement.rules import SettlementError
 from market.clearing_house.statements import (
     Statement,
@@ -35,16 +41,65 @@ from market.clearing_house.statements import (
     ev_user_earnings,
 )
 
-__all__ = ["PeriodSettlement", "SignedContract", "contract_payees", "settle_period"]
+__all__ = [
+    "PeriodSettlement",
+    "SignedContract",
+    "SignedTemplate",
+    "contract_payees",
+    "settle_period",
+]
+
+
+class SignedTemplate(BaseModel):
+    """A revenue-share template with its signers' EIP-712 signatures (CPO, platform, fleet
+    operator when named): what an FSP may instantiate for any EV user."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    template: RevenueShareTemplate
+    signatures: tuple[str, ...]
 
 
 class SignedContract(BaseModel):
-    """A revenue-sharing contract with its parties' EIP-712 signatures."""
+    """A revenue-sharing contract with its EIP-712 signatures: every party's, or, as an
+    instance of ``template``, the FSP's and the EV user's (the template carries the rest)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     contract: RevenueShareContract
     signatures: tuple[str, ...]
+    template: SignedTemplate | None = None
+
+    @model_serializer(mode="wrap")
+    def _no_template_no_key(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """A contract without a template serialises as before templates existed: the same
+        canonical bytes, so published bundles and their commitments do not change."""
+        out = handler(self)
+        if isinstance(out, dict) and out.get("template", 0) is None:
+            del out["template"]
+        return out
+
+    def problems(self, *, chain_id: int, verifying_contract: str) -> list[tuple[str, str]]:
+        """Why the contract binds not all its parties, as (field, reason) pairs; empty when it
+        does. The one check the market's POST, :func:`settle_period` and the auditor apply."""
+        if self.template is None:
+            return [
+                field_of(p)
+                for p in verify_contract_signatures(
+                    self.contract,
+                    self.signatures,
+                    chain_id=chain_id,
+                    verifying_contract=verifying_contract,
+                )
+            ]
+        return instance_problems(
+            self.contract,
+            self.signatures,
+            self.template.template,
+            self.template.signatures,
+            chain_id=chain_id,
+            verifying_contract=verifying_contract,
+        )
 
 
 def contract_payees(contracts: Sequence[SignedContract]) -> list[str]:
@@ -90,7 +145,8 @@ def settle_period(
     at_ts: int,
     settled_kinds: tuple[str, ...] = ("flex_payout",),
 ) -> PeriodSettlement:
-    """Net a period's obligations; contracts must carry every party's valid signature.
+    """Net a period's obligations; every contract must bind all its parties
+    (:meth:`SignedContract.problems`).
 
     ``netting`` nets every obligation (DSO -> FSP payouts included) and backs the statements;
     ``onchain`` leaves out ``settled_kinds`` - the payouts FlexMarket's ``finalize`` already
@@ -98,15 +154,11 @@ def settle_period(
     """
     by_fsp_user: dict[str, dict[str, RevenueShareContract]] = defaultdict(dict)
     for signed in contracts:
-        problems = verify_contract_signatures(
-            signed.contract,
-            signed.signatures,
-            chain_id=chain_id,
-            verifying_contract=verifying_contract,
-        )
+        problems = signed.problems(chain_id=chain_id, verifying_contract=verifying_contract)
         if problems:
             raise SettlementError(
-                f"contracts[{signed.contract.contract_id}]: " + "; ".join(problems)
+                f"contracts[{signed.contract.contract_id}]: "
+                + "; ".join(f"{field}: {reason}" for field, reason in problems)
             )
         by_fsp_user[signed.contract.fsp][signed.contract.ev_user] = signed.contract
     obligations: list[Obligation] = []

@@ -11,11 +11,11 @@ stored address and relays the signed withdrawal from the gateway's own account
 
 A user who named a wallet in their preferences is paid there and gets no claim.
 
-Not built yet: ``flexmarket fsp run`` has no ``on_issue``. A claim address becomes a payee only
-through a revenue-share contract naming it, and that contract needs the CPO's and the
-platform's signatures (``RevenueShareContract.signers``), which the gateway does not hold; no
-co-signing flow exists. Without ``on_issue`` issuing answers 501 ``not-built`` rather than
-hand out a code whose address nothing would ever pay.
+A claim address becomes a payee only through a revenue-share contract naming it, which the
+CPO and the platform must bind too: ``flexmarket fsp run`` gives ``on_issue`` only when its
+``fsp.yaml`` names a revenue-share template they signed (:mod:`market.fsp.claim_contract`).
+Without one, issuing answers 501 ``not-configured`` saying what to configure, rather than hand
+out a code whose address nothing would ever pay.
 """
 
 from __future__ import annotations
@@ -30,12 +30,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
 from adapters.chain.revert import ChainError
+from market.clearing_house.period import SignedContract
 from market.errors import (
     ChainUnavailable,
     Conflict,
     FlexMarketError,
     InvalidMessage,
-    NotBuilt,
+    NotConfigured,
     NotFound,
 )
 from market.participant.claim import claim_account, new_claim, redeem
@@ -55,6 +56,16 @@ claims = sa.Table(
     sa.Column("redeemed_to", sa.String(42)),
     sa.Column("redeemed_units", sa.BigInteger),
     sa.Column("redeemed_at", sa.BigInteger),
+)
+
+# each claim address's revenue-share contract as posted (public: it names only the address):
+# the set the FSP commits must include it after a restart too
+claim_contracts = sa.Table(
+    "fsp_claim_contracts",
+    metadata,
+    sa.Column("contract_id", sa.String(64), primary_key=True),
+    sa.Column("address", sa.String(42), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
 )
 
 OnIssue = Callable[[str, LocalAccount], None]
@@ -85,17 +96,45 @@ class ClaimDesk:
         now: Callable[[], float],
         relayer: ChainAccount | None = None,
         on_issue: OnIssue | None = None,
+        can_issue: Callable[[], bool] | None = None,
     ) -> None:
         self.engine = engine
         self.now = now
         self.relayer = relayer
         self.on_issue = on_issue
+        self.can_issue = can_issue  # e.g. a template is valid now (default: with on_issue)
         metadata.create_all(engine)
 
     def address_of(self, user_id: str) -> str | None:
         """The user's claim address (their payee), or None: no claim issued."""
         row = self._row(user_id)
         return None if row is None else str(row.address)
+
+    def addresses(self) -> dict[str, str]:
+        """Every issued claim: user id -> claim address (the user's contributions go there)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(claims.c.user_id, claims.c.address)).all()
+        return {str(r.user_id): str(r.address) for r in rows}
+
+    def keep_contract(self, signed: SignedContract) -> None:
+        """Keep a claim's posted contract: the FSP's next commitments bind it (after a restart
+        too), and the claim key that signed it is gone."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                claim_contracts.insert().values(
+                    contract_id=signed.contract.contract_id,
+                    address=signed.contract.ev_user,
+                    body=signed.model_dump_json(),
+                )
+            )
+
+    def kept_contracts(self) -> list[SignedContract]:
+        """Every claim contract this gateway posted, in id order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(claim_contracts.c.body).order_by(claim_contracts.c.contract_id)
+            ).all()
+        return [SignedContract.model_validate_json(r.body) for r in rows]
 
     def _row(self, user_id: str) -> Any:
         with self.engine.connect() as conn:
@@ -105,10 +144,10 @@ class ClaimDesk:
         """A new claim for the user: ``on_issue`` signs with its key, then only the address is
         stored. The code is in the answer and nowhere else (409 ``claim`` the second time)."""
         if self.on_issue is None:
-            raise NotBuilt(
-                "this gateway cannot make a claim address your payee yet: the revenue-share "
-                "contract naming it needs the CPO's and the platform's signatures, and no "
-                "co-signing flow is built; name a wallet_address in your preferences instead",
+            raise NotConfigured(
+                "this gateway issues no claims: its fsp.yaml names no revenue-share template "
+                "(netting.templates, signed by the CPO and the platform with flexmarket "
+                "participant sign-template) to make a claim address your payee",
                 field="claim",
             )
         claim = new_claim()
@@ -136,7 +175,7 @@ class ClaimDesk:
         redemption the gateway relayed, if any; whether this gateway can issue one. No claim
         yet is an answer, not a 404: the EV-user page asks on every sign-in."""
         row = self._row(user_id)
-        issuable = self.on_issue is not None
+        issuable = self.on_issue is not None and (self.can_issue is None or self.can_issue())
         if row is None:
             return {
                 "address": None,

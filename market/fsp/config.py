@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from adapters.ocpp.tls import server_context
 from clearing.messages import Code
 from market.agents.stays import AnnouncedStay
-from market.clearing_house.period import SignedContract
+from market.clearing_house.period import SignedContract, SignedTemplate
 from market.config_file import ConfigError, read_yaml, validate_config
 
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -137,9 +137,12 @@ class NettingConfig(_Strict):
     gateway posts (each signed by all its parties beforehand) and whose EV each user drives
     (EV id -> the user's pseudonymous address, the contracts' ``ev_user``). With it the gateway
     posts each session's user contributions, names the netting's payees on-chain, and
-    withdraws only once the market netted the session."""
+    withdraws only once the market netted the session. ``templates``: revenue-share templates
+    the CPO and the platform signed for this FSP; with one, a user without a wallet gets a
+    claim whose contract the gateway makes from it (:mod:`market.fsp.claim_contract`)."""
 
     contracts: list[SignedContract] = []
+    templates: list[SignedTemplate] = []
     ev_users: dict[str, Annotated[str, Field(pattern=r"^0x[0-9a-f]{40}$")]] = {}
 
 

@@ -8,8 +8,9 @@ erasing the same user again finds the same record and says so instead of repeati
 
 What goes: the user's token, preferences, consent records, the itemised parts of their
 statements and the statement files, the charging needs (departure time, energy) last
-reported on their EVSE; their EV in each session's planned fleet and their payout shares
-are renamed to the pseudonym. What stays: the EVSE's meter readings (station and EVSE id,
+reported on their EVSE; their EV in each session's planned fleet, their payout shares and
+their claim (its address: the credit stays redeemable with the code) are renamed to the
+pseudonym. What stays: the EVSE's meter readings (station and EVSE id,
 no user id; settlement evidence the market already holds) and the per-EVSE nominations.
 The erasure itself is recorded with the HMAC, who ran it and when: no personal data.
 
@@ -34,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adapters.ocpp import sink
-from market.fsp import ev_store, store
+from market.fsp import claims, ev_store, store
 from market.fsp.config import EV_USER_ID
 from market.fsp.statements import TOTALS
 
@@ -156,6 +157,7 @@ def erase_user(
         # it names a folder that is removed below: "", "." or "../x" would be another one
         raise UnknownUser(f"{user_id!r} is not an EV user id (1-64 letters, digits, '_.-')")
     metadata.create_all(engine)
+    claims.metadata.create_all(engine)
     with engine.begin() as conn:
         secret = _secret(conn)
         subject = hmac.new(secret, user_id.encode(), hashlib.sha256).hexdigest()
@@ -178,6 +180,14 @@ def erase_user(
             "statements": _pseudonymise_statements(conn, user_id, pseudonym),
             "fleet_entries": _rewrite_json(conn, ev_store.fleets, "evs_json", fleet),
             "payout_shares": _rewrite_json(conn, ev_store.payouts, "body_json", payout),
+            "claims": int(
+                conn.execute(
+                    claims.claims.update()
+                    .where(claims.claims.c.user_id == user_id)
+                    .values(user_id=pseudonym)
+                ).rowcount
+                or 0
+            ),
         }
         folder = None if statements_dir is None else statements_dir / user_id
         files = sorted(folder.rglob("*.json")) if folder is not None and folder.is_dir() else []
@@ -221,6 +231,8 @@ def erase_user(
             "pseudonym: the FSP's accounts need them",
             "meter_readings": "the EVSE's station-signed readings (station and EVSE id, no "
             "user id): settlement evidence the market already holds",
+            "claim": "the claim address under the pseudonym: what it holds stays redeemable "
+            "with the code (flexmarket participant claim)",
         },
         "remaining": []
         if evse is None

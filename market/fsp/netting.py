@@ -73,13 +73,15 @@ def share_revenue(
     plan: DispatchPlan,
     posted: set[str],
     log: Callable[[dict[str, Any]], None],
+    claimed: dict[str, str] | None = None,
 ) -> None:
     """Post the contracts (once per process: ``posted``), the session's contributions from
     the dispatch ``plan``, and name the payees not named yet. Every step is idempotent at the
     market (an upsert, a naming), so a restart simply repeats it."""
     client = participant.client
     post_contracts(participant, cfg, posted)
-    rows = user_contributions(session_id, participant.address, plan.incentives, cfg.ev_users)
+    users = {**(claimed or {}), **cfg.ev_users}  # a claim's user: the claim address (issued once)
+    rows = user_contributions(session_id, participant.address, plan.incentives, users)
     if rows:
         client.post_contributions(session_id, rows)
     market, me = participant.chain.market, to_checksum_address(participant.address)
@@ -106,6 +108,7 @@ class RevenueSharing:
 
     posted: set[str] = field(default_factory=set)  # revenue contracts this process posted
     pending: dict[str, DispatchPlan] = field(default_factory=dict)
+    claimed: Callable[[], dict[str, str]] = dict  # user id -> claim address (the ClaimDesk's)
 
     def retry(
         self,
@@ -115,7 +118,7 @@ class RevenueSharing:
     ) -> None:
         for sid, plan in sorted(self.pending.items()):
             try:
-                share_revenue(participant, cfg, sid, plan, self.posted, log)
+                share_revenue(participant, cfg, sid, plan, self.posted, log, self.claimed())
             except (ApiError, ChainError, ParticipantError, httpx.HTTPError) as exc:
                 reason = str(exc) or type(exc).__name__
                 log(

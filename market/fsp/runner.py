@@ -12,6 +12,7 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -19,8 +20,10 @@ import uvicorn
 
 from adapters.clock import Clock, SystemClock
 from adapters.ocpp.csms import Csms
+from market.clearing_house.period import SignedContract
 from market.client import ApiError, MarketClient
-from market.fsp.claims import ClaimDesk
+from market.fsp.claim_contract import check_templates, claim_signer, current_template
+from market.fsp.claims import ClaimDesk, OnIssue
 from market.fsp.config import FspConfigError, FspGatewayConfig
 from market.fsp.cpo import CpoDigests
 from market.fsp.desk import MIN_TOKEN_CHARS, desk_state
@@ -113,6 +116,24 @@ def operator_token(cfg: FspGatewayConfig) -> str | None:
     return token
 
 
+def _claim_signer(
+    cfg: FspGatewayConfig,
+    participant: Participant,
+    key: str,
+    now: Callable[[], float],
+    log: Log,
+    keep: Callable[[SignedContract], None],
+) -> OnIssue | None:
+    """The claims' contract signer when ``netting.templates`` names a template (each checked
+    to be this FSP's), else None: issuing then answers 501 naming what to configure."""
+    if cfg.netting is None or not cfg.netting.templates:
+        return None
+    check_templates(cfg.netting.templates, participant.address)
+    return claim_signer(
+        participant, key, cfg.netting.templates, cfg.netting.ev_users, now, log, keep
+    )
+
+
 async def _serve_api(
     app: object, host: str, port: int
 ) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
@@ -194,13 +215,24 @@ async def main(
             ),
         ),
     )
+    templates = cfg.netting.templates if cfg.netting is not None else []
+    claims = ClaimDesk(
+        store.engine,
+        clock.now,
+        relayer=participant.chain,
+        can_issue=lambda: current_template(templates, int(clock.now())) is not None,
+    )
+    claims.on_issue = _claim_signer(cfg, participant, key, clock.now, log, claims.keep_contract)
+    for kept in claims.kept_contracts():  # the set this FSP commits includes its claims'
+        participant.contracts[kept.contract.contract_id] = kept.contract
+    gateway.sharing.claimed = claims.addresses
     app = gateway_app(
         store,
         set(cfg.ev_users),
         lambda: gateway_status(gateway),
         desk_state=lambda: desk_state(gateway),
         desk_token=desk_token,
-        claims=ClaimDesk(store.engine, clock.now, relayer=participant.chain),
+        claims=claims,
     )
     server, api_task, api_port = await _serve_api(app, cfg.ev_api.host, cfg.ev_api.port)
     reporter = StationReporter(

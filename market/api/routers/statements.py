@@ -13,7 +13,6 @@ from fastapi.responses import Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from clearing.settlement.revenue import verify_contract_signatures
 from market.api.deps import BundlesDep, CoreDep, SignedInDep
 from market.api.routers._settlement_auth import verified_envelope
 from market.api.routers._write import WRITE_RESPONSES
@@ -68,8 +67,10 @@ STATEMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=WRITE_RESPONSES,
 )
 async def post_contract(env: Signed[SignedContract], core: CoreDep, request: Request) -> Response:
-    """Store a revenue-sharing contract (kind ``revenue_contract``; its FSP sends it). It
-    joins the FSP's contract set, whose root the FSP's next offer commitment binds (folded
+    """Store a revenue-sharing contract (kind ``revenue_contract``; its FSP sends it): signed
+    by every party, or an instance of an unexpired template (terms equal, signed by the FSP
+    and the EV user; the template by the CPO, the platform and the fleet operator if named).
+    It joins the FSP's contract set, whose root the FSP's next offer commitment binds (folded
     into its portfolio hash): a netting applies only the committed set's contracts."""
     _, signer = await verified_envelope(core, request, kind="revenue_contract", roles={"FSP"})
     contract = env.body.contract
@@ -77,14 +78,20 @@ async def post_contract(env: Signed[SignedContract], core: CoreDep, request: Req
         raise Forbidden(
             f"contract belongs to {contract.fsp}, not {signer}", field="body.contract.fsp"
         )
-    problems = verify_contract_signatures(
-        contract,
-        env.body.signatures,
-        chain_id=core.domain.chain_id,
-        verifying_contract=core.domain.verifying_contract,
+    problems = env.body.problems(
+        chain_id=core.domain.chain_id, verifying_contract=core.domain.verifying_contract
     )
     if problems:
-        raise InvalidMessage("; ".join(problems), field="body.signatures")
+        raise InvalidMessage(
+            "; ".join(f"{f}: {r}" for f, r in problems), field=f"body.{problems[0][0]}"
+        )
+    template = env.body.template
+    if template is not None and template.template.valid_until <= int(core.clock.now()):
+        raise InvalidMessage(
+            f"template {template.template.template_id} expired at "
+            f"{template.template.valid_until}: ask its signers for a new one",
+            field="body.template.template.valid_until",
+        )
     await run_in_threadpool(store.save_contract, core.engine, env.body)
     return _created(ContractAccepted(contract_id=contract.contract_id, fsp=contract.fsp))
 

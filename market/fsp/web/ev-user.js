@@ -239,13 +239,16 @@ async function showClaim() {
   const view = await api(claimPath());
   if (view.address === null && !view.issuable) {
     $("claim").replaceChildren(el("p", {}, "You have no wallet on record, and this gateway ",
-      "cannot issue claims yet: your share goes to the address your revenue-sharing contract ",
-      "with your FSP names."));
+      "issues no claims now: your FSP has no valid revenue-share template signed by the CPO ",
+      "and the platform. Your share goes to the address your revenue-sharing contract with ",
+      "your FSP names."));
     return;
   }
   if (view.address === null) {
-    $("claim").replaceChildren(el("p", {}, "You have no wallet: get a claim code, and redeem ",
-      "what it holds to a wallet of yours whenever you like. The code is shown only once."));
+    $("claim").replaceChildren(el("p", {}, "You have no wallet: get a claim code. Your FSP ",
+      "then signs your revenue-sharing contract on the terms the CPO and the platform agreed, ",
+      "and your share is paid on-chain to the claim's address; redeem what it holds to a ",
+      "wallet of yours whenever you like. The code is shown only once."));
     $("get-claim").hidden = false;
     return;
   }

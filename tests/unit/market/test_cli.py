@@ -148,6 +148,7 @@ EXPECTED_COMMANDS: dict[str, list[str]] = {
     "participant claim": ["--code", "--to", "--api", "--key-env", "--rpc"],
     "participant request": ["--file", "--api", "--key-env", "--rpc"],
     "participant sessions": ["--state", "--api", "--key-env", "--rpc"],
+    "participant sign-template": ["--template", "--chain-id", "--market", "--key-env"],
     "participant statements": ["--session", "--format", "--api", "--key-env", "--rpc"],
     "participant uftp-key": ["--domain", "--role", "--public-key", "--api", "--key-env"],
     "privacy": [],

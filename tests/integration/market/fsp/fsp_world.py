@@ -28,7 +28,9 @@ from coincurve import PrivateKey
 from eth_utils.crypto import keccak
 from market_helpers import CP, cpo_grants, served, setup_market
 
+from adapters.chain.types import SessionState
 from adapters.ocpp.simulator.ev import EvModel
+from adapters.ocpp.simulator.fleet import StationFleet
 from adapters.ocpp.simulator.spec import EvseSpec, StationSpec
 from clearing.encoding import code_to_bytes32, uuid_to_bytes32
 from clearing.messages import FlexRequest, RequestIsp
@@ -329,3 +331,72 @@ class Gateway:
 
     def tail(self) -> str:
         return "".join(log.read_text()[-3000:] for log in self.logs[-1:])
+
+
+def settled(gw: Gateway, sid: str) -> bool:
+    """Whether the gateway withdrew and wrote the statements of session ``sid``."""
+    return any(e.get("event") == "settled" and e.get("session_id") == sid for e in gw.events())
+
+
+async def advance(clock: StepClock, fleet: StationFleet, t: int, timeout_s: float = 60) -> None:
+    """Move station time to ``t``; wait until every station sampled and sent up to it."""
+    clock.set(t)
+    floor = t // METER_S * METER_S
+    deadline = time.monotonic() + timeout_s
+    while not all(st.t >= floor and st._sleeping for st in fleet.stations.values()):
+        assert time.monotonic() < deadline, f"stations did not reach {t} within {timeout_s} s"
+        await asyncio.sleep(0.005)
+
+
+async def deliver_session(m: Market, chain: Any, gw: Gateway, config: Path, session: Any) -> None:
+    """The session from the stations' connection to the gateway's statements."""
+    node = chain.node
+    sid, start, end = session.session_id, session.delivery_start, session.delivery_end
+    t0 = start - 5 * ISP_S
+    await asyncio.to_thread(node.warp_to, t0)
+    clock = StepClock(t0)
+    csms_port = int(yaml.safe_load(config.read_text())["csms"]["port"])
+    fleet = StationFleet(
+        f"ws://127.0.0.1:{csms_port}",
+        station_specs(start, end),
+        clock=clock,
+        meter_interval_s=METER_S,
+        call_timeout_s=30.0,
+    )
+    try:
+        await fleet.start(timeout_s=60.0)
+        await advance(clock, fleet, t0 + METER_S)
+        await asyncio.to_thread(
+            gw.wait, lambda s: s["offers_submitted"] == 1, what="offers", timeout_s=120
+        )
+        await asyncio.to_thread(node.warp_to, start + 1)
+        await asyncio.to_thread(m.worker.run_once)
+        assert m.rt.ledger.session(sid).state == SessionState.CLEARED
+        await asyncio.to_thread(
+            gw.wait, lambda s: s["orders"]["acked"] >= 1, what="orders acknowledged"
+        )
+        await asyncio.to_thread(m.worker.run_once)
+        for t in range(start + METER_S, end + ISP_S + 1, METER_S):
+            await asyncio.to_thread(node.warp_to, t)
+            await advance(clock, fleet, t)
+        await asyncio.to_thread(
+            gw.wait,
+            lambda s: (
+                s["outbox"]["pending"] == 0
+                and all(s["last_reading"].get(x, 0) >= end + ISP_S for x in STATIONS)
+            ),
+            what="every reading relayed",
+        )
+        await asyncio.to_thread(node.warp_to, end + ISP_S + 31)
+        await asyncio.to_thread(gw.wait_digests, sid)  # the CPO vouches for the readings
+        await asyncio.to_thread(m.worker.run_once)
+        await asyncio.to_thread(node.warp_to, end + ISP_S + 31 + 121)
+        deadline = time.monotonic() + 120
+        while not settled(gw, sid):
+            # FINAL, then (with a clearing house) netted: the gateway withdraws after both
+            assert time.monotonic() < deadline, f"no withdrawal and statements:\n{gw.tail()}"
+            await asyncio.to_thread(m.worker.run_once)
+            await asyncio.sleep(0.2)
+        assert m.rt.ledger.session(sid).state == SessionState.FINAL
+    finally:
+        await fleet.stop()

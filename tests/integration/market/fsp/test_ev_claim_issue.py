@@ -1,7 +1,8 @@
-"""Issuing an EV user's claim at the FSP gateway's API (issue 19): a gateway that cannot make
-the claim address a payee says so (501 not-built) instead of handing out a code nothing would
-pay; a signing step that fails leaves no claim behind, so the user may ask again. The gateway's
-real store and API in-process; the netted, redeemed claim is in
+"""Issuing an EV user's claim at the FSP gateway's API (issue 19): a gateway without a
+revenue-share template cannot make the claim address a payee and says what to configure (501
+not-configured) instead of handing out a code nothing would pay; a signing step that fails
+leaves no claim behind, so the user may ask again. The gateway's real store and API
+in-process; the netted, redeemed claim is in
 tests/integration/market/settlement/test_ev_claims.py."""
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _api(tmp_path: Path, desk_hook) -> tuple[TestClient, dict[str, str], Gateway
     return TestClient(app), {"Authorization": f"Bearer {gw.issue_token('ana')}"}, gw
 
 
-def test_a_gateway_without_a_contract_signer_refuses_to_issue_and_says_why(
+def test_a_gateway_without_a_template_refuses_to_issue_and_says_what_to_configure(
     tmp_path: Path,
 ) -> None:
     api, auth, _gw = _api(tmp_path, None)
@@ -33,8 +34,9 @@ def test_a_gateway_without_a_contract_signer_refuses_to_issue_and_says_why(
         refused = api.post("/ev-users/ana/claim", headers=auth)
         assert refused.status_code == 501, refused.text
         problem = refused.json()
-        assert problem["field"] == "claim" and "co-signing" in problem["detail"]
-        assert "not-built" in problem["type"]
+        assert problem["field"] == "claim" and "netting.templates" in problem["detail"]
+        assert "sign-template" in problem["detail"]
+        assert "not-configured" in problem["type"]
         view = api.get("/ev-users/ana/claim", headers=auth)  # none kept, and none issuable
         assert view.status_code == 200 and view.json()["address"] is None
         assert view.json()["issuable"] is False

@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,22 +32,15 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from fsp_world import (
-    ISP_S,
-    METER_S,
     ROOT,
-    STATIONS,
     Gateway,
-    Market,
-    StepClock,
+    deliver_session,
     gateway_config,
     market,
     open_session,
-    station_specs,
 )
 from market_helpers import free_port
 
-from adapters.chain.types import SessionState
-from adapters.ocpp.simulator.fleet import StationFleet
 from market.audit.runner import run_audit
 from market.fsp.erasure import rows_naming
 from market.fsp.store import GatewayStore
@@ -67,71 +59,6 @@ def _token(config: Path, user: str) -> str:
     )
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
-
-
-async def _advance(clock: StepClock, fleet: StationFleet, t: int, timeout_s: float = 60) -> None:
-    clock.set(t)
-    floor = t // METER_S * METER_S
-    deadline = time.monotonic() + timeout_s
-    while not all(st.t >= floor and st._sleeping for st in fleet.stations.values()):
-        assert time.monotonic() < deadline, f"stations did not reach {t} within {timeout_s} s"
-        await asyncio.sleep(0.005)
-
-
-async def _deliver(m: Market, chain: Any, gw: Gateway, config: Path, session: Any) -> None:
-    """The session from the stations' connection to the gateway's statements."""
-    node = chain.node
-    sid, start, end = session.session_id, session.delivery_start, session.delivery_end
-    t0 = start - 5 * ISP_S
-    await asyncio.to_thread(node.warp_to, t0)
-    clock = StepClock(t0)
-    csms_port = int(yaml.safe_load(config.read_text())["csms"]["port"])
-    fleet = StationFleet(
-        f"ws://127.0.0.1:{csms_port}",
-        station_specs(start, end),
-        clock=clock,
-        meter_interval_s=METER_S,
-        call_timeout_s=30.0,
-    )
-    try:
-        await fleet.start(timeout_s=60.0)
-        await _advance(clock, fleet, t0 + METER_S)
-        await asyncio.to_thread(
-            gw.wait, lambda s: s["offers_submitted"] == 1, what="offers", timeout_s=120
-        )
-        await asyncio.to_thread(node.warp_to, start + 1)
-        await asyncio.to_thread(m.worker.run_once)
-        assert m.rt.ledger.session(sid).state == SessionState.CLEARED
-        await asyncio.to_thread(
-            gw.wait, lambda s: s["orders"]["acked"] >= 1, what="orders acknowledged"
-        )
-        await asyncio.to_thread(m.worker.run_once)
-        for t in range(start + METER_S, end + ISP_S + 1, METER_S):
-            await asyncio.to_thread(node.warp_to, t)
-            await _advance(clock, fleet, t)
-        await asyncio.to_thread(
-            gw.wait,
-            lambda s: (
-                s["outbox"]["pending"] == 0
-                and all(s["last_reading"].get(x, 0) >= end + ISP_S for x in STATIONS)
-            ),
-            what="every reading relayed",
-        )
-        await asyncio.to_thread(node.warp_to, end + ISP_S + 31)
-        await asyncio.to_thread(gw.wait_digests, sid)  # the CPO vouches for the readings
-        await asyncio.to_thread(m.worker.run_once)
-        await asyncio.to_thread(node.warp_to, end + ISP_S + 31 + 121)
-        await asyncio.to_thread(m.worker.run_once)
-        assert m.rt.ledger.session(sid).state == SessionState.FINAL
-        await asyncio.to_thread(
-            gw.wait,
-            lambda s: any(
-                e.get("event") == "settled" and e.get("session_id") == sid for e in gw.events()
-            ),
-            what="withdrawal and statements",
-        )
-    finally:
-        await fleet.stop()
 
 
 def _erase(config: Path, user: str) -> dict[str, Any]:
@@ -271,7 +198,7 @@ def test_an_ev_user_opts_in_and_sees_their_revenue(chain: Any, tmp_path: Path) -
                 expect(page.locator("#statements")).to_contain_text("No statement yet")
 
                 # ---- the session runs: bid, clear, dispatch, deliver, settle ----------------
-                _in_thread(_deliver(m, chain, gw, config, session))
+                _in_thread(deliver_session(m, chain, gw, config, session))
 
                 # ---- after the session: what Alice earned and why ---------------------------
                 (statement,) = httpx.get(f"{base}/ev-users/alice/statements", headers=auth).json()

@@ -274,3 +274,68 @@ def signed_revenue_contract(chain, runtime, fsp: str, seed: int, user_key=None, 
     }
     sigs = tuple(sign_contract(contract, k, **domain) for k in (chain.keys[fsp], *keys))
     return SignedContract(contract=contract, signatures=sigs), user, cpo, platform, keys[0]
+
+
+def signed_template(chain, runtime, fsp: str, seed: int, *, signers=("cpo", "platform"), **terms):
+    """A revenue-share template of the party ``fsp`` with a CPO and a platform whose keys
+    derive from ``seed``, signed by ``signers`` through ``flexmarket participant
+    sign-template`` (each signer runs it on the previous output, as in a deployment);
+    returns (SignedTemplate, cpo, platform)."""
+    import json
+    import uuid
+
+    import yaml
+    from eth_account import Account
+    from typer.testing import CliRunner
+
+    from market.clearing_house.period import SignedTemplate
+    from market.cli import app
+
+    keys = {"cpo": "0x" + f"{seed + 2:064x}", "platform": "0x" + f"{seed + 3:064x}"}
+    cpo, platform = (Account.from_key(keys[k]).address.lower() for k in ("cpo", "platform"))
+    doc: dict = {
+        "template_id": str(uuid.uuid4()),
+        "fsp": chain.addresses[fsp].lower(),
+        "cpo": cpo,
+        "platform": platform,
+        "user_incentive_mode": "percent",
+        "valid_from": 0,
+        "valid_until": 2**40,
+        **terms,
+    }
+    deployment = [
+        "--chain-id",
+        str(runtime.ledger.chain_id),
+        "--market",
+        chain.contracts.market.address,
+    ]
+    for who in signers:
+        out = CliRunner().invoke(
+            app,
+            ["participant", "sign-template", "--template", "-", *deployment, "--key-env", "TK"],
+            input=yaml.safe_dump(doc),
+            env={"TK": keys[who]},
+        )
+        assert out.exit_code == 0, out.output
+        doc = json.loads(out.stdout)
+    signed = SignedTemplate.model_validate(
+        doc if "template" in doc else {"template": doc, "signatures": []}
+    )
+    return signed, cpo, platform
+
+
+def station_keys_file(chain, tmp_path):
+    """The auditor's ``stations.json``: each station's meter key and owner (the FSP)."""
+    import json
+
+    keys = tmp_path / "stations.json"
+    owners = {"ST-A": chain.addresses["fsp_a"], "ST-B": chain.addresses["fsp_b"]}
+    keys.write_text(
+        json.dumps(
+            [
+                {"station_id": st, "meter_public_key": pubkey(k), "owner": owners[st]}
+                for st, k in STATION_KEYS.items()
+            ]
+        )
+    )
+    return str(keys)

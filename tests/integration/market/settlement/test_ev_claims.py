@@ -1,19 +1,26 @@
 """Issue 19: an EV user without a wallet gets a claim and redeems it later by proving the link.
 
-The FSP gateway issues the claim (the code is answered once), signs the user's revenue-share
-contract with the claim key at that moment, and keeps only the claim address; the clearing
-house nets the user's incentive to that address on-chain; the user redeems it to a fresh
-wallet with the code, through the gateway's API (the gateway relays, the user pays no gas) or
-``flexmarket participant claim``. Real anvil, real store, the market API in-process.
+The FSP gateway issues the claim with the ``on_issue`` ``flexmarket fsp run`` wires
+(:func:`market.fsp.claim_contract.claim_signer`): from a revenue-share template the CPO and the
+platform signed with ``flexmarket participant sign-template`` it makes the claim address's
+contract, signs it with the FSP key and the claim key (the code is answered once), posts it to
+the market and names the claim a netting payee; the user's contributions go to the claim
+address (:func:`market.fsp.netting.share_revenue`); the clearing house nets the user's incentive
+there on-chain, equal to its statement; the user redeems it to a fresh wallet with the code
+through the gateway's API over HTTP (the gateway relays ``withdrawBySignature``, the user pays
+no gas). Real anvil, real store, the market API in-process, the gateway's API on a socket.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from eth_account import Account
+from market_helpers import served
 from service_settlement_helpers import (
     ORDER_W,
     PRICE_B,
@@ -21,24 +28,29 @@ from service_settlement_helpers import (
     energy,
     paid,
     register_roles,
-    signed_revenue_contract,
+    signed_template,
 )
-from starlette.testclient import TestClient
 
-from clearing.settlement.revenue import UserContribution
-from market.clearing_house.period import contract_payees
+from market.agents.fsp import DispatchPlan, Incentive
+from market.clearing_house import store as ch_store
 from market.clearing_house.service import settle_session
+from market.fsp.claim_contract import claim_signer
 from market.fsp.claims import ClaimDesk
+from market.fsp.config import NettingConfig
 from market.fsp.ev_api import gateway_app
+from market.fsp.netting import share_revenue
 from market.fsp.store import GatewayStore
 from market.participant.claim import claim_account, new_claim, redeem
 from market.participant.errors import ParticipantError
 from market.participant.onchain import ChainAccount
+from market.participant.participant import Participant
 
 pytestmark = pytest.mark.integration
 
 USER = "ana"
 INCENTIVE_PPM = 100_000
+CPO_FEE_PER_KWH = 1_000
+SHIFTED_WH = 5_000
 
 
 def _store_text(engine: sa.Engine) -> str:
@@ -51,30 +63,35 @@ def _store_text(engine: sa.Engine) -> str:
     return "\n".join(out)
 
 
+def _plan(user: str) -> DispatchPlan:
+    """What the gateway's dispatch says the user's EV shifted in the session."""
+    inc = Incentive(
+        ev_id=user, shifted_wh=SHIFTED_WH, discharged_wh=0, rate_per_mwh=0, amount_units=0
+    )
+    return DispatchPlan(schedules={}, by_point={}, shortfalls={}, misses=[], incentives=[inc])
+
+
 def test_a_wallet_less_user_is_netted_to_a_claim_and_redeems_it(
     chain, runtime, clients, tmp_path: Path
 ) -> None:
     _arbiter, house = register_roles(chain)
     market = chain.contracts.market
     fsp_b = chain.addresses["fsp_b"]
-    issued_contracts = []
-
-    def sign_contract_at_issue(user_id: str, account) -> None:
-        """What the gateway signs with the claim key at creation: the user's contract."""
-        signed, *_ = signed_revenue_contract(
-            chain, runtime, "fsp_b", 0xC0, user_key=account.key,
-            user_incentive_ppm=INCENTIVE_PPM, cpo_fee_per_kwh_units=0, platform_fee_ppm=0,
-        )  # fmt: skip
-        assert signed.contract.ev_user == account.address.lower()
-        issued_contracts.append(signed)  # posted by FSP B before it commits its next offers
-        market.name_netting_payees(contract_payees([signed]), sender=fsp_b)
-
-    gw = GatewayStore(f"sqlite:///{tmp_path}/gateway.db")
+    template, cpo, _platform = signed_template(
+        chain, runtime, "fsp_b", 0xC0,
+        user_incentive_ppm=INCENTIVE_PPM, cpo_fee_per_kwh_units=CPO_FEE_PER_KWH,
+    )  # fmt: skip
     relayer = ChainAccount(market, chain.contracts.token, fsp_b)
-    desk = ClaimDesk(gw.engine, gw.now, relayer=relayer, on_issue=sign_contract_at_issue)
+    participant = Participant(clients("fsp_b"), relayer)
+    events: list[dict[str, Any]] = []
+    gw = GatewayStore(f"sqlite:///{tmp_path}/gateway.db")
+    on_issue = claim_signer(
+        participant, chain.keys["fsp_b"], [template], {}, runtime.core.clock.now, events.append
+    )
+    desk = ClaimDesk(gw.engine, gw.now, relayer=relayer, on_issue=on_issue)
     app = gateway_app(gw, {USER, "ben"}, lambda: {}, claims=desk)
     auth = {"Authorization": f"Bearer {gw.issue_token(USER)}"}
-    with TestClient(app) as api:
+    with served(app) as base, httpx.Client(base_url=base, timeout=60) as api:
         # a user who named a wallet is paid there: no claim
         ben = {"Authorization": f"Bearer {gw.issue_token('ben')}"}
         prefs = {"opt_in": False, "wallet_address": "0x" + "ab" * 20}
@@ -83,31 +100,31 @@ def test_a_wallet_less_user_is_netted_to_a_claim_and_redeems_it(
         assert (refused.status_code, refused.json()["field"]) == (409, "wallet_address")
         assert api.post("/ev-users/ben/claim", headers=auth).status_code == 403
 
+        assert api.get(f"/ev-users/{USER}/claim", headers=auth).json()["issuable"] is True
         issued = api.post(f"/ev-users/{USER}/claim", headers=auth)
         assert issued.status_code == 201, issued.text
         code, address = issued.json()["code"], issued.json()["address"]
         assert claim_account(code).address.lower() == address
         again = api.post(f"/ev-users/{USER}/claim", headers=auth)
         assert (again.status_code, again.json()["field"]) == (409, "claim")
+
+        # the market holds the claim's contract: the template's instance for the claim address
+        (posted,) = ch_store.load_contracts(runtime.engine)
+        assert posted.template == template and posted.contract.ev_user == address
+        assert posted.contract.cpo == cpo and len(posted.signatures) == 2
+        assert events[-1]["event"] == "claim_contract_posted"
+        assert market.is_netting_payee(fsp_b, address) and market.is_netting_payee(fsp_b, cpo)
+
+        # a session: the user's EV shifts energy; the gateway attributes it to the claim
         # the session comes after the claim: FSP B's commitment binds the user's contract
         session_id = deliver_and_finalize(
             chain, runtime, clients, b_delivers=True, again=False,
-            contracts={"fsp_b": issued_contracts},
+            contracts={"fsp_b": [posted]},
         )  # fmt: skip
-
-        # the user's share of FSP B's revenue is netted to the claim address
-        clients("fsp_b").post_contributions(
-            session_id,
-            [
-                UserContribution(
-                    session_id=session_id,
-                    fsp=fsp_b.lower(),
-                    ev_user=address,
-                    shifted_wh=5_000,
-                    discharged_wh=0,
-                )
-            ],
-        )
+        share_revenue(
+            participant, NettingConfig(), session_id, _plan(USER), set(), events.append,
+            claimed=desk.addresses(),
+        )  # fmt: skip
         out = settle_session(
             engine=runtime.engine,
             ledger=runtime.ledger,
@@ -118,7 +135,11 @@ def test_a_wallet_less_user_is_netted_to_a_claim_and_redeems_it(
         )
         assert out["action"] == "settled"
         share = paid(4 * energy(ORDER_W, 900), PRICE_B) * INCENTIVE_PPM // 1_000_000
-        assert share > 0 and market.credits(address) == share
+        statements = ch_store.load_period(runtime.engine, session_id)["settlement"]["statements"]
+        assert share > 0 and statements[address]["onchain_position_units"] == share
+        assert market.credits(address) == share  # withdrawable on-chain = the statement
+        cpo_fee = SHIFTED_WH * CPO_FEE_PER_KWH // 1000
+        assert statements[cpo]["onchain_position_units"] == cpo_fee == market.credits(cpo)
         view = api.get(f"/ev-users/{USER}/claim", headers=auth).json()
         assert view == {
             "address": address,

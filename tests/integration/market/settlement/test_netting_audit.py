@@ -6,15 +6,12 @@ service functions and auditor)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from service_settlement_helpers import (
-    STATION_KEYS,
     deliver_and_finalize,
-    pubkey,
     register_roles,
     signed_revenue_contract,
+    station_keys_file,
 )
 
 import market.clearing_house.period as period_module
@@ -74,17 +71,8 @@ def _netted_session(
         fee_recipient=platform,
     )
     assert out["action"] == "settled"
-    keys = tmp_path / "stations.json"
-    owners = {"ST-A": chain.addresses["fsp_a"], "ST-B": chain.addresses["fsp_b"]}
-    keys.write_text(
-        json.dumps(
-            [
-                {"station_id": st, "meter_public_key": pubkey(k), "owner": owners[st]}
-                for st, k in STATION_KEYS.items()
-            ]
-        )
-    )
-    return sid, str(keys)
+    keys = station_keys_file(chain, tmp_path)
+    return sid, keys
 
 
 def _audit(chain, runtime, keys: str):

@@ -1,5 +1,5 @@
 """``flexmarket privacy erase USER``: on a gateway store holding a user's token, preferences,
-consent, statements (and their files), charging needs, fleet entry and payout share, the
+consent, statements (and their files), charging needs, fleet entry, payout share and claim, the
 user's data goes, the statements' totals stay under a pseudonym, the erasure is recorded
 without personal data; erasing again says so and changes nothing; an unknown user is exit 2
 naming USER; the other user's data is untouched."""
@@ -19,6 +19,7 @@ import yaml
 
 from adapters.ocpp import sink
 from market.agents.fleet import EV, UserPreferences
+from market.fsp.claims import ClaimDesk
 from market.fsp.config import load_config
 from market.fsp.consent import CONSENT
 from market.fsp.erasure import rows_naming
@@ -90,6 +91,7 @@ def gateway(tmp_path: Path) -> Path:
     ev.put_payout(SID, {"payout_units": 1_000, "shares": {"alice": 667, "bob": 0}})
     prefs = UserPreferences(departure_unix=2_800, min_departure_soc_wh=40_000)
     ev.put_fleet(SID, [EV("alice", "ST", 1, "CP-1", 50_000, 20_000, 1_000, 11_000, 0, prefs)])
+    ClaimDesk(store.engine, store.now, on_issue=lambda _user, _key: None).issue("alice")
     store.engine.dispose()
     return config
 
@@ -140,7 +142,12 @@ def test_erase_removes_the_users_data_keeps_pseudonymous_totals_and_is_idempoten
         "statement_files": 1,
         "market_charging_needs": 2,
     }
-    assert summary["pseudonymised"] == {"statements": 1, "fleet_entries": 1, "payout_shares": 1}
+    assert summary["pseudonymised"] == {
+        "statements": 1,
+        "fleet_entries": 1,
+        "payout_shares": 1,
+        "claims": 1,
+    }
     assert summary["recorded"]["erased_by"] == "dpo"
     pseudonym = summary["pseudonym"]
     assert pseudonym.startswith("erased-") and len(pseudonym) == len("erased-") + 16
@@ -159,6 +166,8 @@ def test_erase_removes_the_users_data_keeps_pseudonymous_totals_and_is_idempoten
     assert payout is not None and payout["shares"] == {pseudonym: 667, "bob": 0}
     (planned,) = EvUserStore(engine, now=lambda: 0.0).fleet(SID) or []
     assert planned.ev_id == pseudonym
+    desk = ClaimDesk(engine, lambda: 0.0)
+    assert desk.address_of("alice") is None and desk.address_of(pseudonym) is not None
     # bob is untouched
     assert store.preferences("bob") is not None and store.statements_of("bob")[0]["isps"]
     assert store.charging_needs() == {("ST", 2): {"departure_time": "2026-05-26T14:00:00Z"}}

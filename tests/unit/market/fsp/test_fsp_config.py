@@ -259,4 +259,7 @@ def test_netting_section_parses_and_refuses_a_bad_user_address_by_its_path() -> 
     assert err.value.field == "netting.ev_users.ev-1"
     with pytest.raises(FspConfigError) as err:
         parse_config(_base(netting={"contracts": [{"contract": {}}]}))
-    assert err.value.field == "netting.contracts[0].contract.contract_id"
+    assert err.value.field == "netting.contracts[0].contract.fsp"  # the first missing term
+    with pytest.raises(FspConfigError) as err:
+        parse_config(_base(netting={"templates": [{"template": {"template_id": "x"}}]}))
+    assert err.value.field.startswith("netting.templates[0].template.")

@@ -85,10 +85,11 @@ def test_a_wallet_less_user_is_netted_to_a_claim_and_redeems_it(
     participant = Participant(clients("fsp_b"), relayer)
     events: list[dict[str, Any]] = []
     gw = GatewayStore(f"sqlite:///{tmp_path}/gateway.db")
-    on_issue = claim_signer(
-        participant, chain.keys["fsp_b"], [template], {}, runtime.core.clock.now, events.append
-    )
-    desk = ClaimDesk(gw.engine, gw.now, relayer=relayer, on_issue=on_issue)
+    desk = ClaimDesk(gw.engine, gw.now, relayer=relayer)
+    desk.on_issue = claim_signer(
+        participant, chain.keys["fsp_b"], [template], {}, runtime.core.clock.now, events.append,
+        desk.keep_contract,
+    )  # fmt: skip
     app = gateway_app(gw, {USER, "ben"}, lambda: {}, claims=desk)
     auth = {"Authorization": f"Bearer {gw.issue_token(USER)}"}
     with served(app) as base, httpx.Client(base_url=base, timeout=60) as api:
@@ -113,6 +114,9 @@ def test_a_wallet_less_user_is_netted_to_a_claim_and_redeems_it(
         assert posted.template == template and posted.contract.ev_user == address
         assert posted.contract.cpo == cpo and len(posted.signatures) == 2
         assert events[-1]["event"] == "claim_contract_posted"
+        # in the set FSP B's next commitment binds, and kept for a restarted gateway's
+        assert participant.contracts == {posted.contract.contract_id: posted.contract}
+        assert desk.kept_contracts() == [posted]
         assert market.is_netting_payee(fsp_b, address) and market.is_netting_payee(fsp_b, cpo)
 
         # a session: the user's EV shifts energy; the gateway attributes it to the claim

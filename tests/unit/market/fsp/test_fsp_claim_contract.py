@@ -60,15 +60,22 @@ def _cfg(netting: NettingConfig | None):
     return cfg.model_copy(update={"netting": netting})
 
 
+def _keep(_signed: object) -> None:
+    """The gateway's store of claim contracts (not reached: nothing is issued here)."""
+
+
 def test_fsp_run_signs_claims_only_with_a_template_of_its_own() -> None:
     participant = Participant(MarketClient("http://127.0.0.1:9", KEY))
     log: list[dict] = []
-    assert _claim_signer(_cfg(None), participant, KEY, lambda: 0.0, log.append) is None
-    assert _claim_signer(_cfg(NettingConfig()), participant, KEY, lambda: 0.0, log.append) is None
+    assert _claim_signer(_cfg(None), participant, KEY, lambda: 0.0, log.append, _keep) is None
+    assert (
+        _claim_signer(_cfg(NettingConfig()), participant, KEY, lambda: 0.0, log.append, _keep)
+        is None
+    )
     mine = NettingConfig(templates=[_template(FSP, 0, 10**9)])
-    assert _claim_signer(_cfg(mine), participant, KEY, lambda: 0.0, log.append) is not None
+    assert _claim_signer(_cfg(mine), participant, KEY, lambda: 0.0, log.append, _keep) is not None
     other = NettingConfig(templates=[_template(FSP, 0, 10**9), _template("0x" + "ee" * 20, 0, 9)])
     with pytest.raises(ParticipantError) as err:
-        _claim_signer(_cfg(other), participant, KEY, lambda: 0.0, log.append)
+        _claim_signer(_cfg(other), participant, KEY, lambda: 0.0, log.append, _keep)
     assert err.value.field == "netting.templates[1].template.fsp"
     check_templates(mine.templates, FSP.upper().replace("0X", "0x"))  # any case of the address

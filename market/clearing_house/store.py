@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from clearing.encoding import canonical_json
 from clearing.settlement.revenue import UserContribution
@@ -210,3 +211,15 @@ def periods_of(engine: Engine, participant: str) -> list[str]:
 def load_periods(engine: Engine) -> list[dict[str, Any]]:
     names = period_names(engine)
     return [p for p in (load_period(engine, n) for n in names) if p is not None]
+
+
+def netting_blocked(engine: Engine, period: str) -> str | None:
+    """Why the worker's clearing step cannot net the session (its BLOCKED detail), or None:
+    a statement route says so instead of a bare "not settled yet"."""
+    from market.store.models import LifecycleStep
+
+    with Session(engine) as db:
+        row = db.get(LifecycleStep, (period, "clearing"))
+    if row is None or row.status != "BLOCKED":
+        return None
+    return row.detail

@@ -186,6 +186,7 @@ def attach_settlement(
                 session_id=s.id,
                 clearing_house=house,
                 fee_recipient=fee_recipient,
+                crash_point=worker.crash_point,
             )
             return f"{out['action']} ({len(out['members'])} members)"
 

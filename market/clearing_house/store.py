@@ -22,6 +22,7 @@ from market.clearing_house.period import SignedContract
 from market.store.models.clearing_house import (
     contributions,
     dispute_evidence,
+    netting_intents,
     period_participants,
     periods,
     resolutions,
@@ -223,3 +224,26 @@ def netting_blocked(engine: Engine, period: str) -> str | None:
     if row is None or row.status != "BLOCKED":
         return None
     return row.detail
+
+
+def record_netting_intent(engine: Engine, period: str, from_block: int, brought_json: str) -> None:
+    """Record a netting's starting point once: a second call keeps the first (a re-run)."""
+    with engine.begin() as conn:
+        found = conn.execute(
+            sa.select(netting_intents.c.period).where(netting_intents.c.period == period)
+        ).first()
+        if found is None:
+            conn.execute(
+                netting_intents.insert().values(
+                    period=period, from_block=from_block, brought_json=brought_json
+                )
+            )
+
+
+def load_netting_intent(engine: Engine, period: str) -> tuple[int, str] | None:
+    """(first block, receivables brought forward as JSON) of a period's netting, or None."""
+    with engine.connect() as conn:
+        r = conn.execute(
+            sa.select(netting_intents).where(netting_intents.c.period == period)
+        ).first()
+    return (int(r.from_block), str(r.brought_json)) if r is not None else None

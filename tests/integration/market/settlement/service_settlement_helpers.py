@@ -270,3 +270,25 @@ def signed_revenue_contract(chain, runtime, fsp: str, seed: int, user_key=None, 
     }
     sigs = tuple(sign_contract(contract, k, **domain) for k in (chain.keys[fsp], *keys))
     return SignedContract(contract=contract, signatures=sigs), user, cpo, platform, keys[0]
+
+
+def share_with_a_user(chain, runtime, clients, session_id: str, seed: int = 0xB0) -> str:
+    """FSP B pays an EV user 10 % of its revenue in the session (a contract signed by all,
+    its parties named on-chain, 5 kWh shifted); returns the user's address."""
+    from clearing.settlement.revenue import UserContribution
+    from market.clearing_house.period import contract_payees
+
+    signed, user, _cpo, _platform, _key = signed_revenue_contract(
+        chain, runtime, "fsp_b", seed,
+        user_incentive_ppm=100_000, cpo_fee_per_kwh_units=0, platform_fee_ppm=0,
+    )  # fmt: skip
+    b_client = clients("fsp_b")
+    b_client.post_revenue_contract(signed)
+    chain.contracts.market.name_netting_payees(
+        contract_payees([signed]), sender=chain.addresses["fsp_b"]
+    )
+    row = UserContribution(
+        session_id=session_id, fsp=b_client.address, ev_user=user, shifted_wh=5_000, discharged_wh=0
+    )
+    b_client.post_contributions(session_id, [row])
+    return user

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from service_settlement_helpers import deliver_and_finalize, register_roles, signed_revenue_contract
+from service_settlement_helpers import deliver_and_finalize, register_roles, share_with_a_user
 
 from clearing.settlement.netting import netting_period_id
-from clearing.settlement.revenue import UserContribution
 from market.clearing_house import store
-from market.clearing_house.period import contract_payees
 from market.clearing_house.service import settle_session
 from market.store.models.clearing_house import netting_intents, period_participants, periods
 
@@ -54,23 +52,6 @@ def _forget(runtime, session_id: str) -> None:
         conn.execute(sa.delete(netting_intents).where(netting_intents.c.period == session_id))
 
 
-def _share(chain, runtime, clients, session_id: str) -> None:
-    """FSP B pays an EV user 10 % of its revenue: the second period has something to net."""
-    signed, user, *_ = signed_revenue_contract(
-        chain, runtime, "fsp_b", 0xC0,
-        user_incentive_ppm=100_000, cpo_fee_per_kwh_units=0, platform_fee_ppm=0,
-    )  # fmt: skip
-    b = clients("fsp_b")
-    b.post_revenue_contract(signed)
-    chain.contracts.market.name_netting_payees(
-        contract_payees([signed]), sender=chain.addresses["fsp_b"]
-    )
-    row = UserContribution(
-        session_id=session_id, fsp=b.address, ev_user=user, shifted_wh=5_000, discharged_wh=0
-    )
-    b.post_contributions(session_id, [row])
-
-
 def test_an_interrupted_netting_gives_the_statement_of_an_uninterrupted_one(
     chain, runtime, clients
 ) -> None:
@@ -85,7 +66,7 @@ def test_an_interrupted_netting_gives_the_statement_of_an_uninterrupted_one(
     assert penalty > 0
     # Period 2: B delivers; its credit first repays the DSO, then the netting runs.
     second = deliver_and_finalize(chain, runtime, clients, b_delivers=True, again=True)
-    _share(chain, runtime, clients, second)
+    share_with_a_user(chain, runtime, clients, second, 0xC0)
     period_id = bytes.fromhex(netting_period_id(second).removeprefix("0x"))
     snap = chain.node.snapshot()
 

@@ -13,13 +13,11 @@ from service_settlement_helpers import (
     energy,
     paid,
     register_roles,
-    signed_revenue_contract,
+    share_with_a_user,
 )
 
 from adapters.chain.errors import ContractRevert
-from clearing.settlement.revenue import UserContribution
 from market.clearing_house import store
-from market.clearing_house.period import contract_payees
 from market.clearing_house.service import final_report, settle_session
 
 pytestmark = pytest.mark.integration
@@ -34,28 +32,6 @@ def _settle(runtime, session_id: str, house: str, platform: str) -> dict:
         clearing_house=house,
         fee_recipient=platform,
     )
-
-
-def _share_revenue(chain, runtime, clients, session_id: str, fsp_b: str) -> str:
-    """FSP B pays an EV user 10 % of its revenue in the session; returns the user's address."""
-    signed, user, _cpo, _platform, _key = signed_revenue_contract(
-        chain, runtime, "fsp_b", 0xB0,
-        user_incentive_ppm=100_000, cpo_fee_per_kwh_units=0, platform_fee_ppm=0,
-    )  # fmt: skip
-    b_client = clients("fsp_b")
-    b_client.post_revenue_contract(signed)
-    chain.contracts.market.name_netting_payees(
-        contract_payees([signed]), sender=chain.addresses["fsp_b"]
-    )
-    b_client.post_contributions(
-        session_id,
-        [
-            UserContribution(
-                session_id=session_id, fsp=fsp_b, ev_user=user, shifted_wh=5_000, discharged_wh=0
-            )
-        ],
-    )
-    return user
 
 
 def test_penalty_beyond_payout_is_carried_forward_and_repaid(chain, runtime, clients) -> None:
@@ -102,7 +78,7 @@ def test_penalty_beyond_payout_is_carried_forward_and_repaid(chain, runtime, cli
     # then the netting debits the incentive from what is left; what that lacks is owed.
     second = deliver_and_finalize(chain, runtime, clients, b_delivers=True, again=True)
     payout = paid(4 * energy(ORDER_W, 900), PRICE_B)
-    user = _share_revenue(chain, runtime, clients, second, fsp_b)
+    user = share_with_a_user(chain, runtime, clients, second)
     dso_before = market.credits(dso)
     out = _settle(runtime, second, house, platform)
     assert out["action"] == "settled"

@@ -292,3 +292,19 @@ def share_with_a_user(chain, runtime, clients, session_id: str, seed: int = 0xB0
     )
     b_client.post_contributions(session_id, [row])
     return user
+
+
+def settle(runtime, session_id: str, house: str, **kw) -> dict:
+    """``settle_session`` of the runtime's market, the clearing house also the fee recipient
+    unless ``fee_recipient`` is given."""
+    from market.clearing_house.service import settle_session
+
+    kw.setdefault("fee_recipient", house.lower())
+    return settle_session(
+        engine=runtime.engine,
+        ledger=runtime.ledger,
+        bundles=runtime.bundles,
+        session_id=session_id,
+        clearing_house=house,
+        **kw,
+    )

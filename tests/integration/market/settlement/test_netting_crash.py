@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from service_settlement_helpers import deliver_and_finalize, register_roles, share_with_a_user
+from service_settlement_helpers import (
+    deliver_and_finalize,
+    register_roles,
+    settle,
+    share_with_a_user,
+)
 
 from clearing.settlement.netting import netting_period_id
 from market.clearing_house import store
-from market.clearing_house.service import settle_session
 from market.store.models.clearing_house import netting_intents, period_participants, periods
 
 pytestmark = pytest.mark.integration
@@ -31,15 +35,7 @@ def _settle(runtime, session_id: str, house: str, crash_at: str | None = None) -
         if name == crash_at:
             raise Interrupted(name)
 
-    return settle_session(
-        engine=runtime.engine,
-        ledger=runtime.ledger,
-        bundles=runtime.bundles,
-        session_id=session_id,
-        clearing_house=house,
-        fee_recipient=house.lower(),
-        crash_point=crash_point,
-    )
+    return settle(runtime, session_id, house, crash_point=crash_point)
 
 
 def _forget(runtime, session_id: str) -> None:

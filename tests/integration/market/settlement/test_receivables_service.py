@@ -13,25 +13,19 @@ from service_settlement_helpers import (
     energy,
     paid,
     register_roles,
+    settle,
     share_with_a_user,
 )
 
 from adapters.chain.errors import ContractRevert
 from market.clearing_house import store
-from market.clearing_house.service import final_report, settle_session
+from market.clearing_house.service import final_report
 
 pytestmark = pytest.mark.integration
 
 
 def _settle(runtime, session_id: str, house: str, platform: str) -> dict:
-    return settle_session(
-        engine=runtime.engine,
-        ledger=runtime.ledger,
-        bundles=runtime.bundles,
-        session_id=session_id,
-        clearing_house=house,
-        fee_recipient=platform,
-    )
+    return settle(runtime, session_id, house, fee_recipient=platform)
 
 
 def test_penalty_beyond_payout_is_carried_forward_and_repaid(chain, runtime, clients) -> None:

@@ -30,7 +30,7 @@ from market.agents.fsp import FspAgent
 from market.api.schemas import AssetCreate
 from market.client import ApiError
 from market.fsp.checks import verify_orders
-from market.fsp.config import FspGatewayConfig
+from market.fsp.config import FspGatewayConfig, NettingConfig
 from market.fsp.consent import Purpose
 from market.fsp.cpo import CpoDigests
 from market.fsp.ev_store import EvUserStore
@@ -330,9 +330,10 @@ class FspGateway:
             }
             for (st, evse), points in sorted(result.schedules.items())
         ]
+        # queued before the plan is kept (a restart that re-plans keeps the first rows), and
+        # whether or not the market nets now: shared after dispatch once it does
+        self.sharing.add(self.participant, self.cfg.netting or NettingConfig(), sid, result)
         self.store.set_plan(sid, schedules)
-        if (netting := self.gate.config(self.participant)) is not None:  # shared after dispatch
-            self.sharing.add(self.participant, netting, sid, result)
         return schedules
 
     async def dispatch(self, row: dict[str, Any]) -> None:

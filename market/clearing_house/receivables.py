@@ -19,7 +19,7 @@ from eth_utils.address import to_checksum_address
 from sqlalchemy.engine import Engine
 
 from adapters.chain.market_contract import FlexMarketContract
-from adapters.chain.tx import TxResult
+from adapters.chain.tx import DecodedEvent, TxResult
 from market.clearing_house import store
 from market.clearing_house.statements import ReceivableLine, Statement
 
@@ -185,25 +185,37 @@ def chain_receivables(
     the run was interrupted or not."""
     accounts = {p.lower() for p in parties}
 
-    def found(name: str, lo: int, hi: int) -> list[tuple[Receivable, str]]:
-        events = market.client.get_events(name, lo, hi, address=market.address)
-        out = []
-        for e in sorted(events, key=lambda e: (e.block_number, e.log_index)):
-            r = Receivable(
-                str(e.args["debtor"]).lower(),
-                str(e.args["creditor"]).lower(),
-                int(e.args["amount"]),
+    def found(name: str, lo: int) -> list[tuple[Receivable, DecodedEvent]]:
+        events = market.client.get_events(name, lo, block, address=market.address)
+        return [
+            (
+                Receivable(
+                    str(e.args["debtor"]).lower(),
+                    str(e.args["creditor"]).lower(),
+                    int(e.args["amount"]),
+                ),
+                e,
             )
-            out.append((r, e.tx_hash))
-        return out
+            for e in sorted(events, key=lambda e: (e.block_number, e.log_index))
+        ]
 
-    before = [
-        (r, h)
-        for r, h in found("ReceivableRepaid", intent.from_block, block)
-        if h != tx_hash and (r.debtor in accounts or r.creditor in accounts)
+    # a transaction's logs are contiguous: another's in the netting's block with a lower index
+    # than its NettingSettled came before it
+    settled = [
+        e
+        for e in market.client.get_events("NettingSettled", block, block, address=market.address)
+        if e.tx_hash == tx_hash
     ]
-    recorded = [r for r, h in found("ReceivableRecorded", block, block) if h == tx_hash]
-    repaid = [r for r, h in found("ReceivableRepaid", block, block) if h == tx_hash]
+    end = settled[0].log_index if settled else 2**63
+    before = [
+        (r, e.tx_hash)
+        for r, e in found("ReceivableRepaid", intent.from_block)
+        if e.tx_hash != tx_hash
+        and (e.block_number < block or e.log_index < end)
+        and (r.debtor in accounts or r.creditor in accounts)
+    ]
+    recorded = [r for r, e in found("ReceivableRecorded", block) if e.tx_hash == tx_hash]
+    repaid = [r for r, e in found("ReceivableRepaid", block) if e.tx_hash == tx_hash]
     return with_receivables(
         statements,
         brought=intent.brought,

@@ -162,6 +162,11 @@ class NettingGate:
                 self._read_at = time.monotonic()
             if isinstance(said, bool):
                 self._nets = said
+        return self.last_known()
+
+    def last_known(self) -> bool:
+        """Whether the market nets as last read (no request): the ``netting`` section decides
+        until the market said."""
         return self._nets if self._nets is not None else self.section is not None
 
     def config(self, participant: Participant) -> NettingConfig | None:

@@ -59,6 +59,7 @@ class Outcome:
     pending_at_kill: int
     clearing: str  # the market's clearing step: "<status>: <detail>" ("" when not netting)
     dso_named: bool  # the FSP named the session's DSO as a netting payee on-chain
+    sharing_pending: list[str]  # GET /status: sessions whose revenue sharing is not posted
 
 
 async def _advance(clock: StepClock, fleet: StationFleet, t: int, timeout_s: float = 60) -> None:
@@ -207,6 +208,7 @@ async def run_session(chain: Any, tmp: Path, *, kill: bool, nets: bool = False) 
                     "",
                 ),
                 dso_named=chain.contracts.market.is_netting_payee(fsp, chain.addresses["dso"]),
+                sharing_pending=st["sharing_pending"],
             )
         finally:
             await fleet.stop()
@@ -270,7 +272,7 @@ async def test_a_gateway_without_a_netting_section_names_the_dso_and_waits_for_t
     """The market nets (GET /deployment says so): the gateway names the session's DSO as a
     payee after dispatch and withdraws only once the market netted the session."""
     run = await run_session(chain, tmp_path, kill=False, nets=True)
-    assert run.dso_named
+    assert run.dso_named and run.sharing_pending == []  # shared: nothing left in its queue
     assert run.clearing.startswith("DONE"), run.clearing
     names = [e.get("event") for e in run.events]
     assert "revenue_shared" in names and "withdraw_without_netting" not in names

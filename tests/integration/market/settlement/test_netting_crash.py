@@ -53,21 +53,29 @@ def _forget(runtime, session_id: str) -> None:
         conn.execute(sa.delete(netting_intents).where(netting_intents.c.period == session_id))
 
 
-def test_an_interrupted_netting_gives_the_statement_of_an_uninterrupted_one(
-    chain, runtime, clients
-) -> None:
+def _owed_then_repaid(chain, runtime, clients, seed: int) -> tuple[str, str, int]:
+    """Period 1: B delivers nothing, its penalty is a receivable owed to the DSO (netted).
+    Period 2: B delivers and shares with an EV user, FINAL, not netted yet: its netting first
+    repays the DSO from B's new credit. Returns (clearing house, period 2, the penalty)."""
     _arbiter, house = register_roles(chain)
     market = chain.contracts.market
-    fsp_b, dso = chain.addresses["fsp_b"].lower(), chain.addresses["dso"].lower()
-    # Period 1: B delivers nothing; its penalty is a receivable owed to the DSO.
+    fsp_b, dso = chain.addresses["fsp_b"], chain.addresses["dso"]
     first = deliver_and_finalize(chain, runtime, clients, b_delivers=False, again=False)
-    market.name_netting_payees([chain.addresses["dso"]], sender=chain.addresses["fsp_b"])
+    market.name_netting_payees([dso], sender=fsp_b)
     assert _settle(runtime, first, house)["action"] == "settled"
     penalty = market.receivable(fsp_b, dso)
     assert penalty > 0
-    # Period 2: B delivers; its credit first repays the DSO, then the netting runs.
     second = deliver_and_finalize(chain, runtime, clients, b_delivers=True, again=True)
-    share_with_a_user(chain, runtime, clients, second, 0xC0)
+    share_with_a_user(chain, runtime, clients, second, seed)
+    return house, second, penalty
+
+
+def test_an_interrupted_netting_gives_the_statement_of_an_uninterrupted_one(
+    chain, runtime, clients
+) -> None:
+    house, second, penalty = _owed_then_repaid(chain, runtime, clients, 0xC0)
+    market = chain.contracts.market
+    fsp_b, dso = chain.addresses["fsp_b"].lower(), chain.addresses["dso"].lower()
     period_id = bytes.fromhex(netting_period_id(second).removeprefix("0x"))
     snap = chain.node.snapshot()
 
@@ -107,15 +115,9 @@ def test_a_worker_killed_between_repayment_and_netting_stores_the_uninterrupted_
     """The same with a real process: ``flexmarket worker --once`` exits hard
     (``FLEXMARKET_WORKER_CRASH_AT=netting:after_repay``) after the repayment; the next worker
     nets the session and stores the statement the in-process, uninterrupted run stored."""
-    _arbiter, house = register_roles(chain)
+    house, second, penalty = _owed_then_repaid(chain, runtime, clients, 0xD0)
     market = chain.contracts.market
     fsp_b, dso = chain.addresses["fsp_b"].lower(), chain.addresses["dso"].lower()
-    first = deliver_and_finalize(chain, runtime, clients, b_delivers=False, again=False)
-    market.name_netting_payees([chain.addresses["dso"]], sender=chain.addresses["fsp_b"])
-    assert _settle(runtime, first, house)["action"] == "settled"
-    penalty = market.receivable(fsp_b, dso)
-    second = deliver_and_finalize(chain, runtime, clients, b_delivers=True, again=True)
-    share_with_a_user(chain, runtime, clients, second, 0xD0)
     snap = chain.node.snapshot()
     assert _settle(runtime, second, house)["action"] == "settled"
     expected = store.load_period(runtime.engine, second)

@@ -186,6 +186,7 @@ def attach_settlement(
                 session_id=s.id,
                 clearing_house=house,
                 fee_recipient=fee_recipient,
+                crash_point=worker.crash_point,
             )
             return f"{out['action']} ({len(out['members'])} members)"
 
@@ -206,8 +207,7 @@ def clearing_house_account(settings: Settings, ledger: Ledger) -> str | None:
     if settings.clearing_house_key:
         return ledger.client.add_account(settings.clearing_house_key)
     operator = ledger.operator
-    role = ledger.market.role("CLEARING_HOUSE")
-    if settings.mode == "development" and operator and ledger.market.has_role(role, operator):
+    if _operator_is_house(settings, ledger):
         log.info("netting with the development operator %s (holds CLEARING_HOUSE)", operator)
         return operator
     log.warning(
@@ -216,3 +216,20 @@ def clearing_house_account(settings: Settings, ledger: Ledger) -> str | None:
         operator,
     )
     return None
+
+
+def _operator_is_house(settings: Settings, ledger: Ledger) -> bool:
+    operator = ledger.operator
+    role = ledger.market.role("CLEARING_HOUSE")
+    return bool(
+        settings.mode == "development" and operator and ledger.market.has_role(role, operator)
+    )
+
+
+def nets(settings: Settings, ledger: Ledger) -> bool:
+    """Whether this service nets FINAL sessions (:func:`clearing_house_account` finds a
+    sender), without a log line: ``GET /deployment`` advertises it, so every FSP gateway
+    names the DSOs as payees and waits for the netting before it withdraws."""
+    if not settings.netting:
+        return False
+    return bool(settings.clearing_house_key) or _operator_is_house(settings, ledger)

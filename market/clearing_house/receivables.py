@@ -10,18 +10,25 @@ recorded and what it repaid, each with the transaction that did it.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from eth_utils.address import to_checksum_address
+from sqlalchemy.engine import Engine
 
 from adapters.chain.market_contract import FlexMarketContract
-from adapters.chain.tx import TxResult
+from adapters.chain.tx import DecodedEvent, TxResult
+from market.clearing_house import store
 from market.clearing_house.statements import ReceivableLine, Statement
 
 __all__ = [
+    "NettingIntent",
     "Receivable",
+    "chain_receivables",
+    "netting_intent",
+    "netting_tx",
     "outstanding",
     "repay_outstanding",
     "tx_receivables",
@@ -124,3 +131,96 @@ def with_receivables(
         else st
         for who, st in statements.items()
     }
+
+
+@dataclass(frozen=True)
+class NettingIntent:
+    """Where a netting's statement lines start: what its parties owed or were owed before it
+    (``brought``) and the first block of its transactions (``from_block``)."""
+
+    from_block: int
+    brought: tuple[Receivable, ...]
+
+
+def netting_intent(
+    engine: Engine, market: FlexMarketContract, period: str, parties: Iterable[str]
+) -> NettingIntent:
+    """The recorded intent of ``period``'s netting; recorded now (before any of its
+    transactions) when there is none. Why: read again after a crash, the chain would no
+    longer show what a repayment already moved, and its lines would be lost."""
+    saved = store.load_netting_intent(engine, period)
+    if saved is None:
+        brought = outstanding(market, parties)
+        body = json.dumps([[r.debtor, r.creditor, r.amount_units] for r in brought])
+        store.record_netting_intent(engine, period, market.client.block_number() + 1, body)
+        saved = store.load_netting_intent(engine, period)
+        assert saved is not None
+    from_block, body = saved
+    return NettingIntent(
+        from_block, tuple(Receivable(d, c, int(a)) for d, c, a in json.loads(body))
+    )
+
+
+def netting_tx(market: FlexMarketContract, period_id: bytes, from_block: int) -> tuple[str, int]:
+    """(hash, block) of the ``settleNetting`` that settled ``period_id`` (``NettingSettled``)."""
+    (event,) = market.client.get_events(
+        "NettingSettled", from_block, address=market.address, topics=["0x" + period_id.hex()]
+    )
+    return event.tx_hash, event.block_number
+
+
+def chain_receivables(
+    statements: Mapping[str, Statement],
+    market: FlexMarketContract,
+    intent: NettingIntent,
+    parties: Iterable[str],
+    *,
+    tx_hash: str,
+    block: int,
+) -> dict[str, Statement]:
+    """The statements with their receivable lines, all read from the chain: every repayment
+    owed by or to a party between the intent and the netting (``repayReceivables``, also a
+    third party's, or a withdrawal), each with its transaction, then what the netting
+    transaction ``tx_hash`` (mined in ``block``) recorded and repaid. The same lines whether
+    the run was interrupted or not."""
+    accounts = {p.lower() for p in parties}
+
+    def found(name: str, lo: int) -> list[tuple[Receivable, DecodedEvent]]:
+        events = market.client.get_events(name, lo, block, address=market.address)
+        return [
+            (
+                Receivable(
+                    str(e.args["debtor"]).lower(),
+                    str(e.args["creditor"]).lower(),
+                    int(e.args["amount"]),
+                ),
+                e,
+            )
+            for e in sorted(events, key=lambda e: (e.block_number, e.log_index))
+        ]
+
+    # a transaction's logs are contiguous: another's in the netting's block with a lower index
+    # than its NettingSettled came before it
+    settled = [
+        e
+        for e in market.client.get_events("NettingSettled", block, block, address=market.address)
+        if e.tx_hash == tx_hash
+    ]
+    end = settled[0].log_index if settled else 2**63
+    before = [
+        (r, e.tx_hash)
+        for r, e in found("ReceivableRepaid", intent.from_block)
+        if e.tx_hash != tx_hash
+        and (e.block_number < block or e.log_index < end)
+        and (r.debtor in accounts or r.creditor in accounts)
+    ]
+    recorded = [r for r, e in found("ReceivableRecorded", block) if e.tx_hash == tx_hash]
+    repaid = [r for r, e in found("ReceivableRepaid", block) if e.tx_hash == tx_hash]
+    return with_receivables(
+        statements,
+        brought=intent.brought,
+        recorded=recorded,
+        repaid=repaid,
+        tx_hash=tx_hash,
+        repaid_before=before,
+    )

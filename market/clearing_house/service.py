@@ -8,7 +8,7 @@ calls the same functions.  Each reads the chain first, so calling twice never po
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -32,10 +32,10 @@ from market.clearing_house.netting_bundle import (
 )
 from market.clearing_house.period import PeriodSettlement, SignedContract, settle_period
 from market.clearing_house.receivables import (
-    outstanding,
+    chain_receivables,
+    netting_intent,
+    netting_tx,
     repay_outstanding,
-    tx_receivables,
-    with_receivables,
 )
 from market.errors import Conflict, NotFound
 from market.ledger import Ledger
@@ -258,6 +258,7 @@ def settle_session(
     session_id: str,
     clearing_house: str,
     fee_recipient: str,
+    crash_point: Callable[[str], None] = lambda _name: None,
 ) -> dict[str, Any]:
     """Per-session period: net market payouts + revenue sharing, ``settleNetting`` once.
 
@@ -266,6 +267,7 @@ def settle_session(
     creditor list stays under the contract's bound). A debit the FSP's credit cannot cover
     does not revert: the contract records the rest as a receivable, repaid from its next
     credit; the stored statements show what was brought forward, recorded and repaid.
+    ``crash_point(name)`` is the worker's fault injection (``FLEXMARKET_WORKER_CRASH_AT``).
     """
     state = _state(ledger, session_id)
     if state != SessionState.FINAL:
@@ -286,15 +288,24 @@ def settle_session(
     period_id, members, amounts, fee, recipient = result.onchain.settle_netting_args()
     tx_hash = None
     action = "nothing_to_net"
+    parties = [*members, *([recipient] if fee else [])]
     if members or fee:
         if ledger.market.netting_settled(period_id):
             action = "already_settled"
             previous = store.load_period(engine, session_id)
             tx_hash = previous["tx_hash"] if previous else None
             if previous is not None:
-                # kept as saved: rebuilt now, its receivable lines (from the netting's own
-                # receipt) would be lost, and what a party sees would forget its debts
+                # kept as saved: what a party saw stays what it sees
                 return _answer(action, session_id, period_id, members, amounts, fee, tx_hash)
+            if store.load_netting_intent(engine, session_id) is not None:
+                # interrupted after settleNetting, before its statements were saved: every
+                # receivable line comes back from the chain, as an uninterrupted run had them
+                intent = netting_intent(engine, ledger.market, session_id, parties)
+                tx_hash, block = netting_tx(ledger.market, period_id, intent.from_block)
+                statements = chain_receivables(
+                    result.statements, ledger.market, intent, parties, tx_hash=tx_hash, block=block
+                )
+                result = result.model_copy(update={"statements": statements})
         else:
             _require_parties(ledger, period_id, members, amounts, recipient if fee else None)
             # published before the money moves: what the auditor recomputes the netting from
@@ -330,21 +341,23 @@ def settle_session(
                     ),
                 ).to_canonical(),
             )
-            parties = [*members, *([recipient] if fee else [])]
-            brought = outstanding(ledger.market, parties)
-            repaid_before = repay_outstanding(ledger.market, members, sender=clearing_house)
+            # recorded before the first transaction: a re-run after a crash between the
+            # repayments and the netting (or after it) rebuilds the same lines from the chain
+            intent = netting_intent(engine, ledger.market, session_id, parties)
+            repay_outstanding(ledger.market, members, sender=clearing_house)
+            crash_point("netting:after_repay")
             tx = ledger.market.settle_netting(
                 period_id, members, amounts, fee, recipient, sender=clearing_house
             )
+            crash_point("netting:after_settle")
             tx_hash, action = tx.tx_hash, "settled"
-            recorded, repaid = tx_receivables(tx)
-            statements = with_receivables(
+            statements = chain_receivables(
                 result.statements,
-                brought=brought,
-                recorded=recorded,
-                repaid=repaid,
+                ledger.market,
+                intent,
+                parties,
                 tx_hash=tx_hash,
-                repaid_before=repaid_before,
+                block=tx.block_number,
             )
             result = result.model_copy(update={"statements": statements})
     body = canonical_json(json.loads(result.model_dump_json())).decode()

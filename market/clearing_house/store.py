@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from clearing.commitments import EMPTY_CONTRACT_SET, contract_set_root
 from clearing.encoding import canonical_json, hex32
@@ -26,6 +27,7 @@ from market.store.models.clearing_house import (
     contribution_envelopes,
     contributions,
     dispute_evidence,
+    netting_intents,
     period_participants,
     periods,
     resolutions,
@@ -360,3 +362,38 @@ def periods_of(engine: Engine, participant: str) -> list[str]:
 def load_periods(engine: Engine) -> list[dict[str, Any]]:
     names = period_names(engine)
     return [p for p in (load_period(engine, n) for n in names) if p is not None]
+
+
+def netting_blocked(engine: Engine, period: str) -> str | None:
+    """Why the worker's clearing step cannot net the session (its BLOCKED detail), or None:
+    a statement route says so instead of a bare "not settled yet"."""
+    from market.store.models import LifecycleStep
+
+    with Session(engine) as db:
+        row = db.get(LifecycleStep, (period, "clearing"))
+    if row is None or row.status != "BLOCKED":
+        return None
+    return row.detail
+
+
+def record_netting_intent(engine: Engine, period: str, from_block: int, brought_json: str) -> None:
+    """Record a netting's starting point once: a second call keeps the first (a re-run)."""
+    with engine.begin() as conn:
+        found = conn.execute(
+            sa.select(netting_intents.c.period).where(netting_intents.c.period == period)
+        ).first()
+        if found is None:
+            conn.execute(
+                netting_intents.insert().values(
+                    period=period, from_block=from_block, brought_json=brought_json
+                )
+            )
+
+
+def load_netting_intent(engine: Engine, period: str) -> tuple[int, str] | None:
+    """(first block, receivables brought forward as JSON) of a period's netting, or None."""
+    with engine.connect() as conn:
+        r = conn.execute(
+            sa.select(netting_intents).where(netting_intents.c.period == period)
+        ).first()
+    return (int(r.from_block), str(r.brought_json)) if r is not None else None

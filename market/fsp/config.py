@@ -172,6 +172,9 @@ class FspGatewayConfig(_Strict):
     poll_s: int = Field(default=5, gt=0, le=3600)
     statements_dir: str | None = Field(default=None, min_length=1)
     netting: NettingConfig | None = None
+    #: when the market nets, how long after a session went FINAL the gateway waits for its
+    #: netting before it withdraws anyway (logged): a stuck netting never locks the credit up
+    netting_wait_s: int = Field(default=86_400, ge=0, le=30 * 86_400)
     #: required when a station names ``cpo_key_env``: where the CPO's digests may count
     deployment: DeploymentConfig | None = None
 

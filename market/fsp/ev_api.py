@@ -20,7 +20,9 @@ the field. There is no default token.
      "orders": {"received": n, "verified": n, "rejected": n, "dispatched": n, "acked": n},
      "outbox": {"pending": n, "sent": n, "refused": n, "unsigned": n, "outside": n},
      "last_reading": {"<station id>": <Unix s of its latest reading>, ...},
-     "stations_connected": n, "withdrawn_units": n, "now": <gateway clock, Unix s>}
+     "stations_connected": n, "withdrawn_units": n,
+     "sharing_pending": ["<session id whose revenue sharing is still to post>", ...],
+     "now": <gateway clock, Unix s>}
 """
 
 from __future__ import annotations

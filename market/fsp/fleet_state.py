@@ -20,12 +20,25 @@ from typing import Any
 
 from adapters.ocpp.charging_needs import EvChargingNeeds
 from adapters.ocpp.sink import MeterReading
+from market.agents.common import MarketSession
 from market.agents.fleet import EV, UserPreferences, ev_with_charging_needs
 from market.agents.stays import AnnouncedStay, reported_ev
 from market.fsp.config import FspGatewayConfig
 
 DEFAULT_SOC_PCT = 50
 DEFAULT_BATTERY_WH = 60_000
+
+
+def market_session(row: dict[str, Any]) -> MarketSession:
+    """The agents' view of a session row of ``GET /sessions``."""
+    isp_s = int(row["isp_s"])
+    return MarketSession(
+        session_id=str(row["id"]),
+        start_unix=int(row["delivery_start"]),
+        n_isps=(int(row["delivery_end"]) - int(row["delivery_start"])) // isp_s,
+        gate_closure_unix=int(row["gate_closure"]),
+        isp_s=isp_s,
+    )
 
 
 @dataclass(frozen=True)

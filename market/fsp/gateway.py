@@ -12,6 +12,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +23,20 @@ from clearing.bundle import ResultBundle
 from clearing.encoding import hex32, uuid_to_bytes32
 from clearing.messages import FlexOffer, FlexOrder
 from clearing.settlement.rules import SettlementRules
-from market.agents.common import MarketSession, as_message
+from market.agents.common import as_message
 from market.agents.fleet import EV
 from market.agents.fsp import FspAgent
 from market.api.schemas import AssetCreate
 from market.client import ApiError
 from market.fsp.checks import verify_orders
-from market.fsp.config import FspGatewayConfig
+from market.fsp.config import FspGatewayConfig, NettingConfig
 from market.fsp.consent import Purpose
 from market.fsp.cpo import CpoDigests
 from market.fsp.ev_store import EvUserStore
-from market.fsp.fleet_state import EvseState, announced_fleet_ev, fleet
-from market.fsp.netting import RevenueSharing, is_netted, post_contracts
+from market.fsp.fleet_state import EvseState, announced_fleet_ev, fleet, market_session
+from market.fsp.netting import NettingGate, RevenueSharing, post_contracts
 from market.fsp.outbox import relay
+from market.fsp.sharing_queue import SharingQueue
 from market.fsp.statements import build_statements, keep_itemised, write_statement_files
 from market.fsp.store import GatewayStore
 from market.participant.errors import ParticipantError
@@ -48,17 +50,6 @@ _DISPATCH_STATE = {"Accepted": "ACCEPTED", "Confirmed": "ACCEPTED", "Pending": "
 def json_log(event: dict[str, Any]) -> None:
     """One JSON object per line on stdout: what a supervisor or ``jq`` reads."""
     print(json.dumps(event, sort_keys=True, default=str), flush=True)
-
-
-def market_session(row: dict[str, Any]) -> MarketSession:
-    isp_s = int(row["isp_s"])
-    return MarketSession(
-        session_id=str(row["id"]),
-        start_unix=int(row["delivery_start"]),
-        n_isps=(int(row["delivery_end"]) - int(row["delivery_start"])) // isp_s,
-        gate_closure_unix=int(row["gate_closure"]),
-        isp_s=isp_s,
-    )
 
 
 @dataclass
@@ -78,11 +69,15 @@ class FspGateway:
     campaigned: set[str] = field(default_factory=set)  # sessions recorded as campaigns
     woken: Callable[[], bool] = lambda: False  # a market event came: relaying yields the pass
     cpo: CpoDigests | None = None  # the CSMS signing readings digests for the stations' CPO
-    sharing: RevenueSharing = field(default_factory=RevenueSharing)  # after dispatch
+    sharing: RevenueSharing = field(init=False)  # after dispatch, queued in the store
+    gate: NettingGate = field(init=False)  # whether the market nets: share, wait, withdraw
     ev: EvUserStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.ev = EvUserStore(self.store.engine, now=lambda: self.store.now())
+        self.sharing = RevenueSharing(SharingQueue(self.store.engine, now=self.now))
+        final = partial(self.store.state_since, state="FINAL")
+        self.gate = NettingGate(self.cfg.netting, self.cfg.netting_wait_s, final, self.log)
 
     # ---- set-up -------------------------------------------------------------------------------
 
@@ -335,9 +330,10 @@ class FspGateway:
             }
             for (st, evse), points in sorted(result.schedules.items())
         ]
+        # queued before the plan is kept (a restart that re-plans keeps the first rows), and
+        # whether or not the market nets now: shared after dispatch once it does
+        self.sharing.add(self.participant, self.cfg.netting or NettingConfig(), sid, result)
         self.store.set_plan(sid, schedules)
-        if self.cfg.netting is not None:  # shared after the pass's dispatch, never in its way
-            self.sharing.pending[sid] = result
         return schedules
 
     async def dispatch(self, row: dict[str, Any]) -> None:
@@ -393,14 +389,14 @@ class FspGateway:
     # ---- after FINAL --------------------------------------------------------------------------
 
     def settle(self, row: dict[str, Any]) -> None:
-        """Withdraw the credits once per FINAL session (netted first, with ``netting``); share
-        its payout among the EVSEs by the flexibility each delivered and keep each EV user's
-        statement (also under ``statements_dir``). Each step is recorded: a restart finishes it."""
+        """Withdraw the credits once per FINAL session (netted first when the market nets:
+        ``gate``); share its payout among the EVSEs by the flexibility each delivered and keep
+        each EV user's statement (also under ``statements_dir``). A restart finishes it."""
         sid = str(row["id"])
         record = self.ev.payout(sid)
         if record is not None and "shares" in record:
             return
-        if record is None and self.cfg.netting and not is_netted(self.participant, sid):
+        if record is None and not self.gate.may_withdraw(self.participant, sid, self.now()):
             return  # withdrawn before the netting, the credit could not pay the netting's debits
         if record is None:
             rows = self.participant.settlements(sid)
@@ -490,7 +486,7 @@ class FspGateway:
             except ApiError as exc:
                 refused = {"event": "refused", "session_id": sid, "reason": str(exc)}
                 self.log({**refused, "level": "error"})
-        if (netting := self.cfg.netting) is not None:
+        if (netting := await asyncio.to_thread(self.gate.config, self.participant)) is not None:
             await asyncio.to_thread(self.sharing.retry, self.participant, netting, self.log)
         windows = [(int(r["delivery_start"]), int(r["delivery_end"])) for r in rows]
         hold = await asyncio.to_thread(self.cpo.hold, rows) if self.cpo else None

@@ -1,4 +1,5 @@
-"""The FSP gateway's side of the clearing house (issue 19), from its ``netting`` config.
+"""The FSP gateway's side of the clearing house (issue 19): whenever the market nets
+(``GET /deployment``), with or without the gateway's ``netting`` config.
 
 After it dispatched a session's orders the gateway posts its signed revenue-sharing contracts
 and each EV user's contribution (the energy the dispatch plan shifted and discharged per user,
@@ -10,8 +11,9 @@ credit would be gone and the netting's debits would become receivables.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,10 +27,18 @@ from market.agents.fsp import DispatchPlan, Incentive
 from market.clearing_house.period import contract_payees
 from market.client import ApiError
 from market.fsp.config import NettingConfig
+from market.fsp.sharing_queue import SharingQueue
 from market.participant.errors import ParticipantError
 from market.participant.participant import Participant
 
-__all__ = ["RevenueSharing", "is_netted", "post_contracts", "share_revenue", "user_contributions"]
+__all__ = [
+    "NettingGate",
+    "RevenueSharing",
+    "is_netted",
+    "post_contracts",
+    "share_revenue",
+    "user_contributions",
+]
 
 
 def user_contributions(
@@ -70,18 +80,15 @@ def share_revenue(
     participant: Participant,
     cfg: NettingConfig,
     session_id: str,
-    plan: DispatchPlan,
+    rows: Sequence[UserContribution],
     posted: set[str],
     log: Callable[[dict[str, Any]], None],
-    claimed: dict[str, str] | None = None,
 ) -> None:
-    """Post the contracts (once per process: ``posted``), the session's contributions from
-    the dispatch ``plan``, and name the payees not named yet. Every step is idempotent at the
-    market (an upsert, a naming), so a restart simply repeats it."""
+    """Post the contracts (once per process: ``posted``), the session's contributions
+    (``rows``, from its dispatch plan), and name the payees not named yet. Every step is
+    idempotent at the market (an upsert, a naming), so a restart simply repeats it."""
     client = participant.client
     post_contracts(participant, cfg, posted)
-    users = {**(claimed or {}), **cfg.ev_users}  # a claim's user: the claim address (issued once)
-    rows = user_contributions(session_id, participant.address, plan.incentives, users)
     if rows:
         client.post_contributions(session_id, rows)
     market, me = participant.chain.market, to_checksum_address(participant.address)
@@ -100,15 +107,23 @@ class RevenueSharing:
 
     Why: sharing makes HTTP posts and a transaction; run before the schedules were kept and
     sent, one refused contract or node error would hold back (or crash) the dispatch of every
-    verified order. The gateway queues a session's plan once it is stored and retries each pass
-    until the market took it; a refusal is logged, never raised. The queue is in memory: after
-    a restart a session whose sharing had not gone through is not shared (its netting then pays
-    no revenue share; the log says which).
+    verified order. The gateway queues a session's contributions once its plan is stored and
+    retries each pass until the market took them; a refusal is logged, never raised. The queue
+    is in the gateway's database (:class:`SharingQueue`): a restarted gateway resumes it.
     """
 
+    queue: SharingQueue
     posted: set[str] = field(default_factory=set)  # revenue contracts this process posted
-    pending: dict[str, DispatchPlan] = field(default_factory=dict)
     claimed: Callable[[], dict[str, str]] = dict  # user id -> claim address (the ClaimDesk's)
+
+    def add(
+        self, participant: Participant, cfg: NettingConfig, session_id: str, plan: DispatchPlan
+    ) -> None:
+        """Queue the session's contributions from its dispatch ``plan`` (once); a claim's
+        user is paid at the claim address (issued once)."""
+        users = {**self.claimed(), **cfg.ev_users}
+        rows = user_contributions(session_id, participant.address, plan.incentives, users)
+        self.queue.put(session_id, rows)
 
     def retry(
         self,
@@ -116,9 +131,9 @@ class RevenueSharing:
         cfg: NettingConfig,
         log: Callable[[dict[str, Any]], None],
     ) -> None:
-        for sid, plan in sorted(self.pending.items()):
+        for sid, rows in self.queue.pending().items():
             try:
-                share_revenue(participant, cfg, sid, plan, self.posted, log, self.claimed())
+                share_revenue(participant, cfg, sid, rows, self.posted, log)
             except (ApiError, ChainError, ParticipantError, httpx.HTTPError) as exc:
                 reason = str(exc) or type(exc).__name__
                 log(
@@ -130,7 +145,79 @@ class RevenueSharing:
                     }
                 )
             else:
-                del self.pending[sid]
+                self.queue.mark_shared(sid)
+
+
+@dataclass
+class NettingGate:
+    """Whether the market nets, hence whether the gateway shares revenue, names the session's
+    DSOs as payees and waits for the netting before it withdraws a FINAL session's credit.
+
+    Why ask the market: it nets by default (``FLEXMARKET_NETTING``); a gateway without a
+    ``netting`` section used to withdraw at FINAL and name no DSO, so a netting that had to
+    pay the DSO an uncovered penalty could never settle. ``GET /deployment`` says ``netting``;
+    a market that does not say (an older one, or unreachable) is taken to net when the gateway
+    has a ``netting`` section. Never forever: ``wait_s`` after the gateway saw the session
+    FINAL it withdraws anyway, and logs so.
+    """
+
+    section: NettingConfig | None
+    wait_s: int
+    final_since: Callable[[str], int | None]  # when the gateway first saw a session FINAL
+    log: Callable[[dict[str, Any]], None]
+    ttl_s: float = 60.0  # how long the market's answer is kept
+    _nets: bool | None = None
+    _read_at: float = float("-inf")
+    _said: set[tuple[str, str]] = field(default_factory=set)
+
+    def market_nets(self, participant: Participant) -> bool:
+        if time.monotonic() - self._read_at > self.ttl_s:
+            try:
+                said = participant.client.deployment().get("netting")
+            except (ApiError, httpx.HTTPError):
+                said = None  # asked again next time; meanwhile the last answer stands
+            else:
+                self._read_at = time.monotonic()
+            if isinstance(said, bool):
+                self._nets = said
+        return self.last_known()
+
+    def last_known(self) -> bool:
+        """Whether the market nets as last read (no request): the ``netting`` section decides
+        until the market said."""
+        return self._nets if self._nets is not None else self.section is not None
+
+    def config(self, participant: Participant) -> NettingConfig | None:
+        """The sharing to post: the ``netting`` section, else (the market nets) none but the
+        DSOs to name; None when there is nothing to do."""
+        if self.section is not None:
+            return self.section
+        return NettingConfig() if self.market_nets(participant) else None
+
+    def may_withdraw(self, participant: Participant, session_id: str, now: float) -> bool:
+        """True once the market netted the FINAL session, when it does not net, or after
+        ``wait_s`` (logged: the netting's debits then become receivables)."""
+        if not self.market_nets(participant) or is_netted(participant, session_id):
+            return True
+        since = self.final_since(session_id)
+        waited = int(now) - since if since is not None else 0
+        if waited >= self.wait_s:
+            self._once(
+                session_id,
+                "withdraw_without_netting",
+                waited_s=waited,
+                netting_wait_s=self.wait_s,
+                reason="the market did not net the session within netting_wait_s",
+                level="warning",
+            )
+            return True
+        self._once(session_id, "waiting_for_netting", netting_wait_s=self.wait_s)
+        return False
+
+    def _once(self, session_id: str, event: str, **detail: Any) -> None:
+        if (session_id, event) not in self._said:
+            self._said.add((session_id, event))
+            self.log({"event": event, "session_id": session_id, **detail})
 
 
 def is_netted(participant: Participant, session_id: str) -> bool:

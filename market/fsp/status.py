@@ -34,5 +34,7 @@ def gateway_status(gw: FspGateway) -> dict[str, Any]:
         "last_reading": gw.store.last_readings(),
         "stations_connected": sum(1 for s in gw.csms.sessions.values() if s.connected),
         "withdrawn_units": sum(gw.store.withdrawn(sid) or 0 for sid in states),
+        # dispatched sessions whose revenue sharing a netting market has not taken yet
+        "sharing_pending": sorted(gw.sharing.queue.pending()) if gw.gate.last_known() else [],
         "now": int(gw.now()),
     }

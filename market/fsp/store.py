@@ -198,6 +198,16 @@ class GatewayStore:
                 )
             return True
 
+    def state_since(self, session_id: str, state: str) -> int | None:
+        """Since when the session is in ``state`` (as first seen here), else None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(sessions.c.updated_at).where(
+                    sessions.c.session_id == session_id, sessions.c.state == state
+                )
+            ).first()
+        return int(row.updated_at) if row is not None else None
+
     def session_states(self) -> dict[str, str]:
         with self.engine.connect() as conn:
             return {r.session_id: r.state for r in conn.execute(sa.select(sessions))}

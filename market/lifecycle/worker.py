@@ -68,6 +68,11 @@ class Worker:
     # FSP-signed commitments are relayed from this long before gate closure (None: on every
     # tick); whatever is stored then goes in one batch, later arrivals in further batches.
     relay_lead_s: int | None = None
+    # A BLOCKED netting (a payee not named, a refusal) is retried after a delay doubling from
+    # the first to the second figure (seconds, real time), not every tick: it rarely fixes
+    # itself at once, and each attempt reads the chain and may publish the netting bundle.
+    clearing_backoff_s: tuple[float, float] = (5.0, 600.0)
+    _blocked: dict[str, tuple[int, float]] = field(default_factory=dict, repr=False)
 
     def crash_point(self, name: str) -> None:
         """Fault injection for crash tests: exit hard (no cleanup) at a named point."""
@@ -144,8 +149,22 @@ class Worker:
             grace = terms.meter_grace_s if terms is not None else self.meter_grace_s
             return now >= session.delivery_end + grace
         if step == "clearing":
-            return self.clearing_hook is not None
+            blocked = self._blocked.get(session.id)
+            due = blocked is None or time.monotonic() >= blocked[1]
+            return self.clearing_hook is not None and due
         return True
+
+    def _back_off(self, session_id: str, step: str, status: str) -> None:
+        """After a BLOCKED clearing, when to try it again (exponential, capped)."""
+        if step != "clearing":
+            return
+        if status != "BLOCKED":
+            self._blocked.pop(session_id, None)
+            return
+        attempts = self._blocked.get(session_id, (0, 0.0))[0] + 1
+        base, cap = self.clearing_backoff_s
+        delay = min(cap, base * 2 ** min(attempts - 1, 32))
+        self._blocked[session_id] = (attempts, time.monotonic() + delay)
 
     def _relay(self, session: m.MarketSession) -> None:
         """Relay the session's stored FSP commitments (``commitOffersBySig``) once gate closure
@@ -202,6 +221,7 @@ class Worker:
             status, detail = outcome
             if status == "BLOCKED" and was_blocked != ("BLOCKED", detail):
                 log.warning("session %s: %s", session_id, detail)  # once, not every tick
+            self._back_off(session_id, step, status)
             self._mark(session_id, step, status, detail)
             if self.on_step is not None:
                 self.on_step(session_id, f"{step}:{status}")

@@ -33,6 +33,9 @@ class DeploymentInfo(BaseModel):
     public_rpc_url: str | None = None  # FLEXMARKET_PUBLIC_RPC_URL: a node anyone may use
     # POST /sessions/{id}/commitments is served and the worker relays (FLEXMARKET_RELAY_COMMITMENTS)
     commitment_relay: bool = False
+    # the clearing house nets FINAL sessions (FLEXMARKET_NETTING, with a CLEARING_HOUSE sender):
+    # FSP gateways then name the session's DSOs as payees and withdraw only after the netting
+    netting: bool = False
 
 
 def _deployment(request: Request) -> tuple[DeploymentInfo, dict[str, list[dict[str, Any]]]]:
@@ -41,11 +44,13 @@ def _deployment(request: Request) -> tuple[DeploymentInfo, dict[str, list[dict[s
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     from adapters.chain.deploy import abi_hash
+    from market.runtime import nets
 
     ledger = getattr(request.app.state, "ledger", None)
     if ledger is None:
         raise ChainUnavailable("this service has no chain attached", field="settings.rpc_url")
     market = ledger.market
+    settings = getattr(request.app.state, "settings", None)
     abis = {name: ledger.client.artifacts[name].abi for name in CONTRACTS}
     info = DeploymentInfo(
         chain_id=ledger.chain_id,
@@ -61,6 +66,7 @@ def _deployment(request: Request) -> tuple[DeploymentInfo, dict[str, list[dict[s
         commitment_relay=bool(
             getattr(getattr(request.app.state, "settings", None), "relay_commitments", False)
         ),
+        netting=settings is not None and nets(settings, ledger),
     )
     request.app.state.deployment = (info, abis)
     return info, abis

@@ -157,7 +157,9 @@ def _rfc3339(core: CoreDep, session_id: str) -> str:
 def _period(core: CoreDep, period: str) -> dict[str, Any]:
     found = store.load_period(core.engine, period)
     if found is None:
-        raise NotFound(f"period {period} is not settled yet", field="period")
+        blocked = store.netting_blocked(core.engine, period)
+        why = f": netting blocked: {blocked}" if blocked else ""
+        raise NotFound(f"period {period} is not settled yet{why}", field="period")
     return found
 
 

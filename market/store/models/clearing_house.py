@@ -102,6 +102,17 @@ period_participants = sa.Table(
     sa.Column("period", sa.String(64), primary_key=True),
 )
 
+# What a netting's statements start from (migration 0013): the receivables brought forward and
+# the first block of its transactions, recorded before the first one is sent, so a run
+# interrupted between ``repayReceivables`` and ``settleNetting`` rebuilds the same lines.
+netting_intents = sa.Table(
+    "ch_netting_intents",
+    metadata,
+    sa.Column("period", sa.String(64), primary_key=True),
+    sa.Column("from_block", sa.BigInteger, nullable=False),
+    sa.Column("brought_json", sa.Text, nullable=False),
+)
+
 
 # ---- shapes of the routes ----------------------------------------------------------------
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from clearing.commitments import portfolio_hash, prognosis_hash
 from clearing.encoding import (
@@ -14,10 +18,11 @@ from clearing.encoding import (
 from clearing.messages import FlexOffer, FlexOfferOption, FlexRequest, IspPower, RequestIsp
 from market.api.schemas import AssetCreate, CongestionPointCreate, ParticipantCreate, SessionCreate
 from market.client import MarketClient, offer_commitment
-from market.lifecycle.worker import Worker
+from market.lifecycle.worker import CRASH_ENV, Worker
 from market.runtime import Runtime
 
 CP = "EAN-CP-0001"
+ROOT = Path(__file__).resolve().parents[3]  # the repository
 
 
 def new_id() -> str:
@@ -321,3 +326,35 @@ def post_cpo_digests(cpo: MarketClient, terms, domain, received, stations) -> di
         domain=domain,
     )
     return cpo.post_readings_digests(terms.session_id, digests)
+
+
+def worker_env(chain, settings, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a ``flexmarket worker`` process on the test's chain and store."""
+    deployment = chain.contracts.deployment.save(tmp_path / "deployment.json")
+    env = {
+        **os.environ,
+        "FLEXMARKET_DATABASE_URL": settings.database_url,
+        "FLEXMARKET_RPC_URL": chain.node.rpc_url,
+        "FLEXMARKET_DEPLOYMENT_FILE": str(deployment),
+        "FLEXMARKET_BUNDLE_DIR": str(settings.bundle_dir),
+        "FLEXMARKET_OPERATOR_KEY": chain.keys["operator"],
+        "FLEXMARKET_CLOCK": "chain",
+        "FLEXMARKET_WORKER_POLL_S": "0.2",
+    }
+    env.pop(CRASH_ENV, None)
+    env.update(extra)
+    return env
+
+
+def worker_once(env: dict[str, str], worker_id: str | None = None) -> subprocess.Popen:
+    """``flexmarket worker --once``; without ``worker_id`` it is "<host>:<pid>" (the default)."""
+    if worker_id is not None:
+        env = {**env, "FLEXMARKET_WORKER_ID": worker_id}
+    return subprocess.Popen(
+        [sys.executable, "-m", "market.cli", "worker", "--once", "--no-index"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

@@ -24,6 +24,9 @@ def test_deployment_names_the_chain_contracts_and_abis(chain, clients) -> None:
     assert info["deploy_block"] == chain.contracts.market.deploy_block >= dep.deploy_block
     assert info["abi_hashes"] == dep.abi_hashes
     assert info["public_rpc_url"] is None  # FLEXMARKET_PUBLIC_RPC_URL not set
+    # FLEXMARKET_NETTING is on, but no clearing-house key and the operator holds no
+    # CLEARING_HOUSE here: nobody nets, so gateways must not wait for a netting
+    assert info["netting"] is False
     for name, route in info["abis"].items():
         abi = anyone.abi(name)
         assert route == f"/deployment/abi/{name}"

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from market_helpers import (
@@ -17,6 +13,8 @@ from market_helpers import (
     make_worker,
     open_session,
     setup_market,
+    worker_env,
+    worker_once,
 )
 from sqlalchemy import text
 
@@ -25,38 +23,6 @@ from clearing.encoding import uuid_to_bytes32
 from market.lifecycle.worker import CRASH_ENV, step_history
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _env(chain, settings, tmp_path: Path, **extra: str) -> dict[str, str]:
-    deployment = chain.contracts.deployment.save(tmp_path / "deployment.json")
-    env = {
-        **os.environ,
-        "FLEXMARKET_DATABASE_URL": settings.database_url,
-        "FLEXMARKET_RPC_URL": chain.node.rpc_url,
-        "FLEXMARKET_DEPLOYMENT_FILE": str(deployment),
-        "FLEXMARKET_BUNDLE_DIR": str(settings.bundle_dir),
-        "FLEXMARKET_OPERATOR_KEY": chain.keys["operator"],
-        "FLEXMARKET_CLOCK": "chain",
-        "FLEXMARKET_WORKER_POLL_S": "0.2",
-    }
-    env.pop(CRASH_ENV, None)
-    env.update(extra)
-    return env
-
-
-def _worker(env: dict[str, str], worker_id: str | None = None) -> subprocess.Popen:
-    """``flexmarket worker --once``; without ``worker_id`` it is "<host>:<pid>" (the default)."""
-    if worker_id is not None:
-        env = {**env, "FLEXMARKET_WORKER_ID": worker_id}
-    return subprocess.Popen(
-        [sys.executable, "-m", "market.cli", "worker", "--once", "--no-index"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def _session_at_gate(chain, runtime, clients) -> str:
@@ -85,8 +51,8 @@ def test_worker_killed_mid_step_completes_once_on_restart(
     chain, runtime, clients, settings, tmp_path, crash_at
 ) -> None:
     session_id = _session_at_gate(chain, runtime, clients)
-    env = _env(chain, settings, tmp_path)
-    crashed = _worker({**env, CRASH_ENV: crash_at})  # default id: host:pid
+    env = worker_env(chain, settings, tmp_path)
+    crashed = worker_once({**env, CRASH_ENV: crash_at})  # default id: host:pid
     _, err = crashed.communicate(timeout=120)
     assert crashed.returncode == 137, err
     info = runtime.ledger.session(session_id)
@@ -100,7 +66,7 @@ def test_worker_killed_mid_step_completes_once_on_restart(
     else:
         assert info.state == SessionState.CLOSED
 
-    restarted = _worker(env)  # a new pid: the dead worker's lock must not block it
+    restarted = worker_once(env)  # a new pid: the dead worker's lock must not block it
     out, err = restarted.communicate(timeout=120)
     assert restarted.returncode == 0, err
     assert json.loads(out.strip().splitlines()[-1])["steps"] >= 1
@@ -120,8 +86,8 @@ def test_two_workers_race_each_onchain_step_happens_once(
     chain, runtime, clients, settings, tmp_path
 ) -> None:
     session_id = _session_at_gate(chain, runtime, clients)
-    env = _env(chain, settings, tmp_path)
-    procs = [_worker(env, f"w-race-{i}") for i in range(2)]
+    env = worker_env(chain, settings, tmp_path)
+    procs = [worker_once(env, f"w-race-{i}") for i in range(2)]
     for p in procs:
         _out, err = p.communicate(timeout=180)
         assert p.returncode == 0, err

@@ -42,6 +42,7 @@ from market_helpers import free_port
 
 from adapters.chain.types import SessionState
 from adapters.ocpp.simulator.fleet import StationFleet
+from market.lifecycle.worker import step_history
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -56,6 +57,9 @@ class Outcome:
     withdrawn_units: int
     events: list[dict[str, Any]]
     pending_at_kill: int
+    clearing: str  # the market's clearing step: "<status>: <detail>" ("" when not netting)
+    dso_named: bool  # the FSP named the session's DSO as a netting payee on-chain
+    sharing_pending: list[str]  # GET /status: sessions whose revenue sharing is not posted
 
 
 async def _advance(clock: StepClock, fleet: StationFleet, t: int, timeout_s: float = 60) -> None:
@@ -78,10 +82,15 @@ def _token(config: Path, user: str) -> str:
     return out.stdout.strip()
 
 
-async def run_session(chain: Any, tmp: Path, *, kill: bool) -> Outcome:
-    """One session through the gateway; with ``kill``, SIGKILL it mid-delivery and restart."""
+async def run_session(chain: Any, tmp: Path, *, kill: bool, nets: bool = False) -> Outcome:
+    """One session through the gateway; with ``kill``, SIGKILL it mid-delivery and restart;
+    with ``nets``, the market nets (its operator holds CLEARING_HOUSE, as on the embedded
+    chain) and the gateway, which has no ``netting`` section, must wait for the netting."""
     tmp.mkdir(parents=True, exist_ok=True)
     node, fsp = chain.node, chain.addresses["fsp_a"].lower()
+    if nets:
+        op, market_contract = chain.addresses["operator"], chain.contracts.market
+        market_contract.grant_role(market_contract.role("CLEARING_HOUSE"), op, sender=op)
     with market(chain, tmp) as m:
         session = await asyncio.to_thread(open_session, m, chain, chain.keys["fsp_a"])
         sid, start, end = session.session_id, session.delivery_start, session.delivery_end
@@ -190,6 +199,16 @@ async def run_session(chain: Any, tmp: Path, *, kill: bool) -> Outcome:
                 withdrawn_units=st["withdrawn_units"],
                 events=gw.events(),
                 pending_at_kill=pending_at_kill,
+                clearing=next(
+                    (
+                        f"{h['status']}: {h['detail']}"
+                        for h in step_history(m.rt.engine, sid)
+                        if h["step"] == "clearing"
+                    ),
+                    "",
+                ),
+                dso_named=chain.contracts.market.is_netting_payee(fsp, chain.addresses["dso"]),
+                sharing_pending=st["sharing_pending"],
             )
         finally:
             await fleet.stop()
@@ -245,6 +264,19 @@ async def test_a_gateway_killed_mid_delivery_loses_and_duplicates_nothing(
     assert killed.payout_units == calm.payout_units
     assert killed.withdrawn_units == calm.withdrawn_units
     assert killed.shares == calm.shares
+
+
+async def test_a_gateway_without_a_netting_section_names_the_dso_and_waits_for_the_netting(
+    chain: Any, tmp_path: Path
+) -> None:
+    """The market nets (GET /deployment says so): the gateway names the session's DSO as a
+    payee after dispatch and withdraws only once the market netted the session."""
+    run = await run_session(chain, tmp_path, kill=False, nets=True)
+    assert run.dso_named and run.sharing_pending == []  # shared: nothing left in its queue
+    assert run.clearing.startswith("DONE"), run.clearing
+    names = [e.get("event") for e in run.events]
+    assert "revenue_shared" in names and "withdraw_without_netting" not in names
+    assert run.withdrawn_units == run.payout_units > 0
 
 
 async def test_an_order_that_does_not_match_the_onchain_root_is_not_dispatched(

@@ -339,3 +339,47 @@ def station_keys_file(chain, tmp_path):
         )
     )
     return str(keys)
+
+
+def user_contract(chain, runtime, seed: int = 0xB0):
+    """FSP B's contract paying an EV user 10 % of its revenue (signed by all; post it before
+    FSP B commits, e.g. ``deliver_and_finalize(..., contracts={"fsp_b": [it]})``)."""
+    signed, *_ = signed_revenue_contract(
+        chain, runtime, "fsp_b", seed,
+        user_incentive_ppm=100_000, cpo_fee_per_kwh_units=0, platform_fee_ppm=0,
+    )  # fmt: skip
+    return signed
+
+
+def share_with_a_user(chain, clients, session_id: str, signed) -> str:
+    """FSP B shares under ``signed`` (committed before the session): its parties named
+    on-chain, the user's 5 kWh shifted posted; returns the user's address."""
+    from clearing.settlement.revenue import UserContribution
+    from market.clearing_house.period import contract_payees
+
+    b_client = clients("fsp_b")
+    chain.contracts.market.name_netting_payees(
+        contract_payees([signed]), sender=chain.addresses["fsp_b"]
+    )
+    user = signed.contract.ev_user
+    row = UserContribution(
+        session_id=session_id, fsp=b_client.address, ev_user=user, shifted_wh=5_000, discharged_wh=0
+    )
+    b_client.post_contributions(session_id, [row])
+    return user
+
+
+def settle(runtime, session_id: str, house: str, **kw) -> dict:
+    """``settle_session`` of the runtime's market, the clearing house also the fee recipient
+    unless ``fee_recipient`` is given."""
+    from market.clearing_house.service import settle_session
+
+    kw.setdefault("fee_recipient", house.lower())
+    return settle_session(
+        engine=runtime.engine,
+        ledger=runtime.ledger,
+        bundles=runtime.bundles,
+        session_id=session_id,
+        clearing_house=house,
+        **kw,
+    )

@@ -13,54 +13,20 @@ from service_settlement_helpers import (
     energy,
     paid,
     register_roles,
-    signed_revenue_contract,
+    settle,
+    share_with_a_user,
+    user_contract,
 )
 
 from adapters.chain.errors import ContractRevert
-from clearing.settlement.revenue import UserContribution
 from market.clearing_house import store
-from market.clearing_house.period import contract_payees
-from market.clearing_house.service import final_report, settle_session
+from market.clearing_house.service import final_report
 
 pytestmark = pytest.mark.integration
 
 
 def _settle(runtime, session_id: str, house: str, platform: str) -> dict:
-    return settle_session(
-        engine=runtime.engine,
-        ledger=runtime.ledger,
-        bundles=runtime.bundles,
-        session_id=session_id,
-        clearing_house=house,
-        fee_recipient=platform,
-    )
-
-
-def _contract(chain, runtime):
-    """FSP B's contract paying an EV user 10 % of its revenue (posted before it commits)."""
-    signed, *_ = signed_revenue_contract(
-        chain, runtime, "fsp_b", 0xB0,
-        user_incentive_ppm=100_000, cpo_fee_per_kwh_units=0, platform_fee_ppm=0,
-    )  # fmt: skip
-    return signed
-
-
-def _share_revenue(chain, clients, session_id: str, fsp_b: str, signed) -> str:
-    """FSP B reports its user's contribution under ``signed``; returns the user's address."""
-    user = signed.contract.ev_user
-    b_client = clients("fsp_b")
-    chain.contracts.market.name_netting_payees(
-        contract_payees([signed]), sender=chain.addresses["fsp_b"]
-    )
-    b_client.post_contributions(
-        session_id,
-        [
-            UserContribution(
-                session_id=session_id, fsp=fsp_b, ev_user=user, shifted_wh=5_000, discharged_wh=0
-            )
-        ],
-    )
-    return user
+    return settle(runtime, session_id, house, fee_recipient=platform)
 
 
 def test_penalty_beyond_payout_is_carried_forward_and_repaid(chain, runtime, clients) -> None:
@@ -105,12 +71,12 @@ def test_penalty_beyond_payout_is_carried_forward_and_repaid(chain, runtime, cli
     # Period 2: FSP B delivers and shares 10 % with an EV user. Its payout is its next credit:
     # the clearing house first repays the DSO from it (repayReceivables: stale debts first),
     # then the netting debits the incentive from what is left; what that lacks is owed.
-    signed = _contract(chain, runtime)
+    signed = user_contract(chain, runtime)
     second = deliver_and_finalize(
         chain, runtime, clients, b_delivers=True, again=True, contracts={"fsp_b": [signed]}
     )
     payout = paid(4 * energy(ORDER_W, 900), PRICE_B)
-    user = _share_revenue(chain, clients, second, fsp_b, signed)
+    user = share_with_a_user(chain, clients, second, signed)
     dso_before = market.credits(dso)
     out = _settle(runtime, second, house, platform)
     assert out["action"] == "settled"

@@ -222,6 +222,7 @@ def test_clearing_step_nets_a_session_finalized_elsewhere_and_blocks_on_a_missin
         settlement_rules=RULES.to_json_obj(),
     )
     attach_settlement(worker, settings, ledger=runtime.ledger)
+    worker.clearing_backoff_s = (0.0, 0.0)  # retried at once (the back-off has its own test)
     chain.warp_to(s.delivery_end + 61)
     worker.run_once()
     info = runtime.ledger.session(s.session_id)

@@ -36,15 +36,20 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_a_sharing_the_market_cannot_take_is_logged_and_kept_for_the_next_pass() -> None:
+def test_a_sharing_the_market_cannot_take_is_logged_and_kept_for_the_next_pass(
+    tmp_path,
+) -> None:
     """Sharing runs after dispatch and never raises: a market that is down (a closed port, no
-    mock) or a gateway without its chain leaves the session queued and says why."""
+    mock) or a gateway without its chain leaves the session queued (in the gateway's
+    database) and says why."""
+    import sqlalchemy as sa
     from eth_account import Account
 
     from market.agents.fsp import DispatchPlan
     from market.client import MarketClient
     from market.fsp.config import NettingConfig
     from market.fsp.netting import RevenueSharing
+    from market.fsp.sharing_queue import SharingQueue
     from market.participant.participant import Participant
 
     key = "0x" + "42" * 32
@@ -55,16 +60,20 @@ def test_a_sharing_the_market_cannot_take_is_logged_and_kept_for_the_next_pass()
         schedules={}, by_point={}, shortfalls={}, misses=[], incentives=[_inc("ev-1", 900)]
     )
     lines: list[dict] = []
-    sharing = RevenueSharing()
-    sharing.pending[SID] = plan
-    sharing.retry(participant, NettingConfig(ev_users={"ev-1": user}), lines.append)
-    assert list(sharing.pending) == [SID]  # kept: the next pass tries again
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/gateway.db")
+    sharing = RevenueSharing(SharingQueue(engine))
+    cfg = NettingConfig(ev_users={"ev-1": user})
+    sharing.add(participant, cfg, SID, plan)
+    sharing.retry(participant, cfg, lines.append)
+    assert list(sharing.queue.pending()) == [SID]  # kept: the next pass tries again
     assert [(x["event"], x["session_id"], x["level"]) for x in lines] == [
         ("revenue_share_failed", SID, "error")
     ]
+    other = "55555555-5555-4555-8555-555555555555"
     nothing_to_post = DispatchPlan(
         schedules={}, by_point={}, shortfalls={}, misses=[], incentives=[]
     )
-    sharing.pending[SID] = nothing_to_post  # straight to the chain, which it does not have
-    sharing.retry(participant, NettingConfig(), lines.append)
-    assert list(sharing.pending) == [SID] and "rpc" in lines[-1]["reason"]
+    sharing.add(participant, NettingConfig(), other, nothing_to_post)
+    sharing.retry(participant, NettingConfig(), lines.append)  # straight to the chain: none
+    assert sorted(sharing.queue.pending()) == sorted([SID, other])
+    assert sharing.queue.pending()[other] == [] and "rpc" in lines[-1]["reason"]

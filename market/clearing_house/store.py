@@ -152,6 +152,19 @@ def _envelope_key(nonce: int, expiry: int, message_id: str) -> tuple[int, int, s
     return (nonce, expiry, message_id)
 
 
+def _rows(rows: list[UserContribution]) -> list[tuple[str, int, int]]:
+    return sorted((c.ev_user.lower(), c.shifted_wh, c.discharged_wh) for c in rows)
+
+
+def _kept_rows(conn: sa.Connection, session_id: str, fsp: str) -> list[tuple[str, int, int]]:
+    found = conn.execute(
+        sa.select(
+            contributions.c.ev_user, contributions.c.shifted_wh, contributions.c.discharged_wh
+        ).where(sa.and_(contributions.c.session_id == session_id, contributions.c.fsp == fsp))
+    ).all()
+    return sorted((str(r[0]), int(r[1]), int(r[2])) for r in found)
+
+
 def save_signed_contributions(
     engine: Engine,
     *,
@@ -162,8 +175,9 @@ def save_signed_contributions(
     nonce: int,
 ) -> bool:
     """Keep the FSP's signed envelope and make its rows the FSP's whole contribution to the
-    session (a re-post replaces, never merges). True when stored; False when this message is
-    the one kept already. Conflict for a post older than the kept one."""
+    session (a re-post replaces, never merges). True when stored; False when this message, or
+    one with the same rows, is kept already (the kept signature stays). Conflict for other
+    rows in a post older than the kept one."""
     fsp = fsp.lower()
     expiry, message_id = int(envelope["expiry"]), str(envelope["message_id"])
     key = {"session_id": session_id, "fsp": fsp}
@@ -173,8 +187,8 @@ def save_signed_contributions(
     with engine.begin() as conn:
         kept = conn.execute(sa.select(contribution_envelopes).where(cond)).first()
         if kept is not None:
-            if kept.message_id == message_id:
-                return False
+            if kept.message_id == message_id or _kept_rows(conn, session_id, fsp) == _rows(rows):
+                return False  # the same message, or the same rows re-signed (a restarted FSP)
             if _envelope_key(int(kept.nonce), int(kept.expiry), kept.message_id) > _envelope_key(
                 nonce, expiry, message_id
             ):

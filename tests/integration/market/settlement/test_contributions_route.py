@@ -1,6 +1,7 @@
 """``POST /clearing-house/contributions`` keeps the FSP's signed envelope (issue 16): a re-post
 with a greater nonce replaces the FSP's rows, the same message again is 200, an older one is a
-409 naming ``body.nonce``, a user twice a 422 (real store, API and anvil roles)."""
+409 naming ``body.nonce`` unless it repeats the kept rows (200: a restarted FSP), a user
+twice a 422 (real store, API and anvil roles)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,10 @@ def test_a_repost_replaces_and_an_older_one_is_refused(chain, runtime, clients, 
     assert kept == env  # byte for byte what the FSP signed
     fsp_a.post_contributions(SID, [_row(me, u1, 3_000)], nonce=2)
     assert store.load_contributions(runtime.engine, SID) == [_row(me, u1, 3_000)]
+    # a restarted FSP re-signs the same rows with its first nonce: 200, the kept one stays
+    before = store.load_contribution_envelopes(runtime.engine, SID)
+    fsp_a.post_contributions(SID, [_row(me, u1, 3_000)], nonce=0)
+    assert store.load_contribution_envelopes(runtime.engine, SID) == before
     with pytest.raises(ApiError) as err:  # older than the kept one
         fsp_a.post_contributions(SID, [_row(me, u2, 9_000)], nonce=1)
     assert err.value.status == 409 and err.value.problem["field"] == "body.nonce"

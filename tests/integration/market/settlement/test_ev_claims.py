@@ -5,7 +5,7 @@ The FSP gateway issues the claim with the ``on_issue`` ``flexmarket fsp run`` wi
 platform signed with ``flexmarket participant sign-template`` it makes the claim address's
 contract, signs it with the FSP key and the claim key (the code is answered once), posts it to
 the market and names the claim a netting payee; the user's contributions go to the claim
-address (:func:`market.fsp.netting.share_revenue`); the clearing house nets the user's incentive
+address (:class:`market.fsp.netting.RevenueSharing`); the clearing house nets the user's incentive
 there on-chain, equal to its statement; the user redeems it to a fresh wallet with the code
 through the gateway's API over HTTP (the gateway relays ``withdrawBySignature``, the user pays
 no gas). Real anvil, real store, the market API in-process, the gateway's API on a socket.
@@ -38,7 +38,8 @@ from market.fsp.claim_contract import claim_signer
 from market.fsp.claims import ClaimDesk
 from market.fsp.config import NettingConfig
 from market.fsp.ev_api import gateway_app
-from market.fsp.netting import share_revenue
+from market.fsp.netting import RevenueSharing
+from market.fsp.sharing_queue import SharingQueue
 from market.fsp.store import GatewayStore
 from market.participant.claim import claim_account, new_claim, redeem
 from market.participant.errors import ParticipantError
@@ -125,10 +126,10 @@ def test_a_wallet_less_user_is_netted_to_a_claim_and_redeems_it(
             chain, runtime, clients, b_delivers=True, again=False,
             contracts={"fsp_b": [posted]},
         )  # fmt: skip
-        share_revenue(
-            participant, NettingConfig(), session_id, _plan(USER), set(), events.append,
-            claimed=desk.addresses(),
-        )  # fmt: skip
+        sharing = RevenueSharing(SharingQueue(gw.engine), claimed=desk.addresses)
+        sharing.add(participant, NettingConfig(), session_id, _plan(USER))
+        sharing.retry(participant, NettingConfig(), events.append)
+        assert sharing.queue.pending() == {}
         out = settle_session(
             engine=runtime.engine,
             ledger=runtime.ledger,

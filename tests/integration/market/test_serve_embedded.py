@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from market_helpers import free_port, new_id
+from market_helpers import free_port, new_id, worker_env
 
 from adapters.chain.types import SessionState
 from clearing.encoding import uuid_to_bytes32
@@ -22,18 +21,8 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_serve_with_embedded_worker(chain, settings, tmp_path) -> None:
-    deployment = chain.contracts.deployment.save(tmp_path / "deployment.json")
     port = free_port()
-    env = {
-        **os.environ,
-        "FLEXMARKET_DATABASE_URL": settings.database_url,
-        "FLEXMARKET_RPC_URL": chain.node.rpc_url,
-        "FLEXMARKET_DEPLOYMENT_FILE": str(deployment),
-        "FLEXMARKET_BUNDLE_DIR": str(settings.bundle_dir),
-        "FLEXMARKET_OPERATOR_KEY": chain.keys["operator"],
-        "FLEXMARKET_CLOCK": "chain",
-        "FLEXMARKET_WORKER_POLL_S": "0.2",
-    }
+    env = worker_env(chain, settings, tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "market.cli", "serve", "--port", str(port), "--worker"],
         cwd=ROOT,

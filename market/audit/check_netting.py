@@ -19,7 +19,11 @@ from clearing.settlement.report import Portfolio
 from clearing.settlement.rules import SettlementError
 from market.audit.chain_view import AuditedSession, ChainView, net_positions
 from market.audit.findings import CheckResult
-from market.audit.netting_inputs import check_contract_sets, check_contribution_envelopes
+from market.audit.netting_inputs import (
+    check_contract_sets,
+    check_contribution_envelopes,
+    check_dropped_rows,
+)
 from market.audit.session_bundles import SessionBundles, uuid32
 from market.auth.eip712 import Domain
 from market.clearing_house.netting_bundle import NettingBundle
@@ -86,7 +90,7 @@ def check_netting(
             f"{chain_id} / {market}",
         )
     _check_contracts(res, bundle, chain_id, market)
-    signed_pairs = check_contribution_envelopes(
+    signed_rows = check_contribution_envelopes(
         res,
         bundle.contribution_envelopes,
         bundle.contributions,
@@ -94,7 +98,9 @@ def check_netting(
         domain=Domain(chain_id, market),
         gate_closure=cs.chain.gate_closure,
     )
-    check_contract_sets(res, bundle, cs, portfolios, signed_pairs)
+    signed_pairs = {(row[1], row[2]) for row in signed_rows}
+    covered = check_contract_sets(res, bundle, cs, portfolios, signed_pairs)
+    check_dropped_rows(res, signed_rows, bundle.contributions, covered)
     if res.findings:
         return res
     declared = view.netting_inputs.get(tx)

@@ -99,9 +99,10 @@ def check_contribution_envelopes(
     session_id: str,
     domain: Domain,
     gate_closure: int,
-) -> set[tuple[str, str]]:
-    """Every contribution the netting used is a row of its FSP's one valid envelope, and every
-    signed row was used, unchanged; returns the (FSP, user) pairs of the valid envelopes."""
+) -> dict[_Row, str]:
+    """Every contribution the netting used is a row of its FSP's one valid envelope; returns
+    the valid envelopes' rows (to message id): :func:`check_dropped_rows` names a signed row
+    the netting left out although a committed contract covers it."""
     signed: dict[_Row, str] = {}
     by_fsp: dict[str, str] = {}
     bad: set[str] = set()
@@ -130,14 +131,35 @@ def check_contribution_envelopes(
             f"its FSP did not sign",
             row[1],
         )
+    return signed
+
+
+def check_dropped_rows(
+    res: CheckResult,
+    signed: dict[_Row, str],
+    contributions: Sequence[UserContribution],
+    covered: set[tuple[str, str]],
+) -> None:
+    """Every signed row whose (FSP, user) a committed contract valid at the delivery start
+    covers was used (``covered``); a row without one is left out by the rule
+    (:func:`market.clearing_house.netting_bundle.covered_contributions`): noted, no finding."""
+    used = {_row(c) for c in contributions}
+    left_out = 0
     for row in sorted(set(signed) - used):
+        if (row[1], row[2]) not in covered:
+            left_out += 1
+            continue
         res.add(
             "netting.contributions_dropped",
             f"the FSP signed {row[3]} Wh shifted, {row[4]} Wh discharged for {row[2]} in "
             f"message {signed[row]}, the netting did not use it",
             row[1],
         )
-    return {(row[1], row[2]) for row in signed}
+    if left_out:
+        res.notes.append(
+            f"{left_out} signed contribution(s) without a committed contract valid at the "
+            "delivery start: not shared, as the rule says"
+        )
 
 
 def check_contract_sets(
@@ -146,11 +168,13 @@ def check_contract_sets(
     cs: AuditedSession,
     portfolios: Sequence[Portfolio],
     signed_pairs: set[tuple[str, str]],
-) -> None:
+) -> set[tuple[str, str]]:
     """Each committed FSP's published contract set hashes, with its delivery portfolio, to its
     on-chain portfolio hash; the applied contracts are exactly those of the sets the rule
     selects (``portfolios``: the delivery bundle's; a user contributed when a row names it or
-    its FSP signed one for it, ``signed_pairs``: dropping the row drops no contract)."""
+    its FSP signed one for it, ``signed_pairs``: dropping the row drops no contract). Returns
+    the (FSP, user) pairs the committed contracts valid at the delivery start cover (an FSP
+    whose published set is not its committed one covers all its pairs: named already)."""
     published = {c.fsp.lower(): c.contracts for c in bundle.committed_contracts}
     committed: dict[str, RevenueShareContract] = {}
     unbound: set[str] = set()  # named already: its published set is not the committed one
@@ -201,3 +225,5 @@ def check_contract_sets(
                 "start and its user contributed, but the netting did not apply it",
                 cid,
             )
+    covered = {(c.fsp, c.ev_user) for c in committed.values() if c.active_at(bundle.at_ts)}
+    return covered | {p for p in signed_pairs if p[0] in unbound}

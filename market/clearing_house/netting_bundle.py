@@ -97,6 +97,17 @@ class NettingBundle(BaseModel):
         return canonical_json(self.model_dump(mode="python"))
 
 
+def covered_contributions(
+    contributions: Sequence[UserContribution], contracts: Sequence[SignedContract]
+) -> list[UserContribution]:
+    """The rows a netting applies: those of an (FSP, user) pair an applied contract covers. A
+    row without one (a claim issued after the FSP's commitment, an expired contract) has no
+    share to compute: the FSP keeps that revenue, rather than one row blocking every party's
+    netting. Its signed envelope is still published, so the auditor sees it was left out."""
+    covered = {(s.contract.fsp, s.contract.ev_user) for s in contracts}
+    return [c for c in contributions if (c.fsp, c.ev_user) in covered]
+
+
 def applicable_contracts(
     contracts: Sequence[SignedContract],
     contributions: Sequence[UserContribution],

@@ -8,6 +8,7 @@ calls the same functions.  Each reads the chain first, so calling twice never po
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ from market.clearing_house.netting_bundle import (
     NettedAmounts,
     NettingBundle,
     applicable_contracts,
+    covered_contributions,
 )
 from market.clearing_house.period import PeriodSettlement, SignedContract, settle_period
 from market.clearing_house.receivables import (
@@ -42,6 +44,8 @@ from market.ledger import Ledger
 from market.lifecycle.terms import committed_terms
 from market.lifecycle.verification import load_orders, report_of_bundle, station_keys
 from market.store import models as m
+
+log = logging.getLogger("flexmarket.clearing_house")
 
 __all__ = ["final_report", "resolve_dispute", "session_period", "settle_session"]
 
@@ -201,6 +205,7 @@ def session_period(
         contracts = applicable_contracts(
             _contracts(engine, bundles, session_id), contributions, at_ts
         )
+    contributions = covered_contributions(contributions, contracts)
     return settle_period(
         period=session_id,
         reports=[report],
@@ -276,6 +281,15 @@ def settle_session(
     contributions = store.load_contributions(engine, session_id)
     committed = committed_contract_sets(engine, bundles, session_id) or {}
     contracts = applicable_contracts(_contracts(engine, bundles, session_id), contributions, at_ts)
+    covered = covered_contributions(contributions, contracts)
+    if len(covered) < len(contributions):
+        log.warning(
+            "session %s: %d contribution(s) without a committed contract valid at the delivery "
+            "start are not shared (their FSP keeps that revenue)",
+            session_id,
+            len(contributions) - len(covered),
+        )
+    contributions = covered
     result = session_period(
         engine=engine,
         ledger=ledger,

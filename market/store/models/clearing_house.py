@@ -102,7 +102,7 @@ period_participants = sa.Table(
     sa.Column("period", sa.String(64), primary_key=True),
 )
 
-# What a netting's statements start from (migration 0013): the receivables brought forward and
+# What a netting's statements start from (migration 0014): the receivables brought forward and
 # the first block of its transactions, recorded before the first one is sent, so a run
 # interrupted between ``repayReceivables`` and ``settleNetting`` rebuilds the same lines.
 netting_intents = sa.Table(

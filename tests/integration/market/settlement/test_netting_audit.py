@@ -25,12 +25,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
 def _netted_session(
-    chain, runtime, clients, tmp_path, *, contract=None, users=1
+    chain, runtime, clients, tmp_path, *, contract=None, users=1, uncovered=()
 ) -> tuple[str, str]:
     """A FINAL session where FSP A shares revenue with ``users`` EV users (each with its own
     CPO and platform), settled by the clearing house; returns (session id, station-keys
     file). FSP A posts the contracts before it commits (its commitment binds the set);
-    ``contract(signed)`` runs after the contributions, before the netting."""
+    ``contract(signed)`` runs after the contributions, before the netting; ``uncovered``:
+    users who contributed under no contract."""
     _arbiter, house = register_roles(chain)
     made = [
         signed_revenue_contract(
@@ -58,6 +59,12 @@ def _netted_session(
                 session_id=sid, fsp=fsp_a, ev_user=m[1], shifted_wh=5_000, discharged_wh=0
             )
             for m in made
+        ]
+        + [
+            UserContribution(
+                session_id=sid, fsp=fsp_a, ev_user=u, shifted_wh=5_000, discharged_wh=0
+            )
+            for u in uncovered
         ],
     )
     if contract is not None:
@@ -314,3 +321,22 @@ def test_a_malformed_bundle_is_a_coded_error_not_a_traceback(
     (session,) = report.sessions
     assert "netting.bundle_malformed" in session.error_codes, report.to_json()
     assert report.exit_code in (1, 2)
+
+
+def test_a_signed_row_without_a_committed_contract_is_left_out_and_the_audit_passes(
+    chain, runtime, clients, tmp_path
+) -> None:
+    """A user whose contract FSP A never committed (a claim issued after its commitment): the
+    row is not shared, nobody's netting waits for it, and the auditor accepts the rule."""
+    stranger = "0x" + "5e" * 20
+    sid, keys = _netted_session(chain, runtime, clients, tmp_path, uncovered=(stranger,))
+    bundle = NettingBundle.model_validate_json(runtime.bundles.get(sid, "netting"))
+    assert stranger not in {c.ev_user for c in bundle.contributions}
+    assert len(bundle.contributions) == 1
+    (envelope,) = bundle.contribution_envelopes
+    assert stranger in {r["ev_user"] for r in envelope.body["contributions"]}
+    assert chain.contracts.market.credits(stranger) == 0
+    report = _audit(chain, runtime, keys)
+    assert report.exit_code == 0, report.to_json()
+    notes = report.sessions[0].check("netting").notes
+    assert any("without a committed contract" in n for n in notes), notes

@@ -7,7 +7,7 @@ from typing import Any
 
 from clearing.settlement.revenue import UserContribution
 from market.audit.findings import CheckResult
-from market.audit.netting_inputs import check_contribution_envelopes
+from market.audit.netting_inputs import check_contribution_envelopes, check_dropped_rows
 from market.auth.eip712 import Domain, address_of, sign_message
 from market.clearing_house.netting_bundle import ContributionsEnvelope
 
@@ -42,11 +42,18 @@ def _envelope(
     return ContributionsEnvelope.model_validate(env)
 
 
-def _codes(envelopes: list[ContributionsEnvelope], used: list[UserContribution]) -> list[str]:
+def _codes(
+    envelopes: list[ContributionsEnvelope],
+    used: list[UserContribution],
+    covered: set[tuple[str, str]] | None = None,
+) -> list[str]:
+    """Findings; ``covered``: the pairs a committed contract covers (default: every pair)."""
     res = CheckResult("netting")
-    check_contribution_envelopes(
+    signed = check_contribution_envelopes(
         res, envelopes, used, session_id=SID, domain=DOMAIN, gate_closure=GATE
     )
+    pairs = {(r[1], r[2]) for r in signed} if covered is None else covered
+    check_dropped_rows(res, signed, used, pairs)
     return sorted(f.code for f in res.findings)
 
 
@@ -78,3 +85,11 @@ def test_each_way_of_lying_is_named() -> None:
     assert _codes([expired], [_row()]) == ["netting.contributions_expired"]
     twice = [signed, _envelope([_row()])]
     assert _codes(twice, [_row()]) == ["netting.contributions_duplicate"]
+
+
+def test_a_signed_row_no_committed_contract_covers_is_left_out_without_a_finding() -> None:
+    """A claim issued after the FSP's commitment: its user's row has no contract to share by,
+    so the netting leaves it out (the FSP keeps that revenue) and nothing else is blocked."""
+    signed = _envelope([_row()])
+    assert _codes([signed], [], covered=set()) == []
+    assert _codes([signed], [], covered={(FSP.lower(), USER)}) == ["netting.contributions_dropped"]

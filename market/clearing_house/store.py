@@ -56,13 +56,37 @@ def _upsert_in(
     conn.execute(table.update().where(cond).values(**values))
 
 
-def save_contract(engine: Engine, signed: SignedContract) -> None:
+def save_contract(engine: Engine, signed: SignedContract, *, attempts: int = 3) -> None:
     """Store (or replace, by id) a contract; keep its version and the set the FSP's contracts
-    now form (what a commitment of the FSP may bind)."""
+    now form (what a commitment of the FSP may bind). Conflict for an id another FSP holds.
+    Two posts of one FSP at once race for the next version number: the loser retries."""
+    for attempt in range(attempts):
+        try:
+            _save_contract(engine, signed)
+            return
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise Conflict(
+                    "another contract of this FSP was stored at the same moment: post again",
+                    field="body.contract.contract_id",
+                ) from None
+
+
+def _save_contract(engine: Engine, signed: SignedContract) -> None:
     c = signed.contract
     fsp = c.fsp.lower()
     body = canonical_json(signed.model_dump(mode="python")).decode()
     with engine.begin() as conn:
+        holder = conn.execute(
+            sa.select(revenue_contracts.c.fsp).where(
+                revenue_contracts.c.contract_id == c.contract_id
+            )
+        ).scalar()
+        if holder is not None and holder != fsp:
+            raise Conflict(
+                f"contract id {c.contract_id} is another FSP's: choose a new id",
+                field="body.contract.contract_id",
+            )
         _upsert_in(
             conn,
             revenue_contracts,

@@ -242,7 +242,9 @@ def attach_oracle(chain, runtime, worker) -> None:
     )
 
 
-def signed_revenue_contract(chain, runtime, fsp: str, seed: int, user_key=None, **terms):
+def signed_revenue_contract(
+    chain, runtime, fsp: str, seed: int, user_key=None, contract_id=None, **terms
+):
     """A revenue-sharing contract of the party ``fsp`` with an EV user, a CPO and a platform
     whose keys derive from ``seed`` (the user's is ``user_key`` when given), signed by all
     four; returns (signed, user, cpo, platform, user key)."""
@@ -258,7 +260,7 @@ def signed_revenue_contract(chain, runtime, fsp: str, seed: int, user_key=None, 
         keys[0] = user_key
     user, cpo, platform = (Account.from_key(k).address.lower() for k in keys)
     contract = RevenueShareContract(
-        contract_id=str(uuid.uuid4()),
+        contract_id=contract_id or str(uuid.uuid4()),
         fsp=chain.addresses[fsp].lower(),
         ev_user=user,
         cpo=cpo,

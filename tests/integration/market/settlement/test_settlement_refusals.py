@@ -14,6 +14,7 @@ from service_settlement_helpers import (
     register_roles,
     session_row,
     session_to_delivery,
+    signed_revenue_contract,
     store_readings,
 )
 from typer.testing import CliRunner
@@ -22,6 +23,7 @@ from adapters.chain.errors import ContractRevert
 from adapters.chain.types import SessionState
 from clearing.encoding import hex32, keccak256
 from market.clearing_house.service import settle_session
+from market.clearing_house.store import load_contracts
 from market.client import ApiError
 from market.commands.settlement import resolve_command, settle_command
 from market.errors import Conflict, InvalidMessage
@@ -114,6 +116,16 @@ def test_clearing_house_refusals(chain, runtime, clients) -> None:
         market.settle_netting(keccak256(b"p"), [fsp_a], [0], 0, house, sender=fsp_a)
     with pytest.raises(ContractRevert, match="FlexMarketNettingNotBalanced"):
         market.settle_netting(keccak256(b"p"), [fsp_a], [5], 0, house, sender=house)
+    # a contract id is its FSP's: another FSP cannot replace it (it would leave A's set)
+    mine, *_ = signed_revenue_contract(chain, runtime, "fsp_a", 0xD0)
+    clients("fsp_a").post_revenue_contract(mine)
+    theirs, *_ = signed_revenue_contract(
+        chain, runtime, "fsp_b", 0xE0, contract_id=mine.contract.contract_id
+    )
+    with pytest.raises(ApiError) as taken:
+        clients("fsp_b").post_revenue_contract(theirs)
+    assert (taken.value.status, taken.value.problem["field"]) == (409, "body.contract.contract_id")
+    assert [c.contract.fsp for c in load_contracts(runtime.engine)] == [fsp_a.lower()]
 
 
 def test_dispute_and_statement_api_refusals(chain, runtime, clients) -> None:

@@ -23,7 +23,6 @@ from eth_utils.address import to_checksum_address
 from adapters.chain.errors import ChainError
 from clearing.settlement.revenue import ZERO_ADDRESS, sign_contract
 from market.clearing_house.period import SignedContract, SignedTemplate
-from market.client import ApiError
 from market.errors import ChainUnavailable, Conflict
 from market.fsp.claims import OnIssue
 from market.participant.errors import ParticipantError
@@ -58,11 +57,12 @@ def claim_signer(
     now: Callable[[], float],
     log: Callable[[dict[str, Any]], None],
     keep: Callable[[SignedContract], None] = lambda _signed: None,
+    forget: Callable[[str], None] = lambda _contract_id: None,
 ) -> OnIssue:
-    """The gateway's ``on_issue``: post the claim address's contract (it joins the set the
-    FSP's next commitment binds), ``keep`` it (a restarted gateway commits it too), name the
-    payees. ``paid_elsewhere``: users whose share already goes to an address
-    (``netting.ev_users``)."""
+    """The gateway's ``on_issue``: ``keep`` the claim address's contract (a restarted gateway
+    commits it too), post it (it joins the set the FSP's next commitment binds; ``forget``
+    it when the market refuses it), name the payees. ``paid_elsewhere``: users whose share
+    already goes to an address (``netting.ev_users``)."""
 
     def on_issue(user_id: str, claim: LocalAccount) -> None:
         if user_id in paid_elsewhere:
@@ -91,13 +91,23 @@ def claim_signer(
             ),
             template=signed_template,
         )
+        # Kept (and in the set the FSP commits) before it is posted: a post whose answer is
+        # lost may have reached the market, and the FSP's set must stay the market's. Before
+        # each commitment the gateway posts its kept claim contracts again (idempotent).
+        keep(signed)
+        participant.contracts[contract.contract_id] = contract
         try:
             participant.post_revenue_contract(signed)
-        except (ParticipantError, ApiError, httpx.HTTPError) as exc:
+        except ParticipantError as exc:  # the market answered: it holds no such contract
+            forget(contract.contract_id)
+            participant.contracts.pop(contract.contract_id, None)
             raise Conflict(
                 f"the market refused your claim's contract: {exc}", field="claim"
             ) from exc
-        keep(signed)
+        except httpx.HTTPError as exc:
+            raise ChainUnavailable(
+                f"the market did not answer ({exc}): try again later", field="claim"
+            ) from exc
         parties = {contract.ev_user, contract.cpo, contract.platform, contract.fleet_operator}
         me = to_checksum_address(participant.address)
         try:

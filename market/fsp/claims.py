@@ -128,6 +128,13 @@ class ClaimDesk:
                 )
             )
 
+    def forget_contract(self, contract_id: str) -> None:
+        """Drop a kept claim contract the market refused (it is in no set of the FSP's)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                claim_contracts.delete().where(claim_contracts.c.contract_id == contract_id)
+            )
+
     def kept_contracts(self) -> list[SignedContract]:
         """Every claim contract this gateway posted, in id order."""
         with self.engine.connect() as conn:

@@ -226,7 +226,8 @@ class FspGateway:
         offers = [as_message(FlexOffer, b) for b in record["offers"]]
         root = record["root"]
         if record["status"] == "planned":  # the contracts first: the commitment binds their set
-            post_contracts(self.participant, self.cfg.netting, self.sharing.posted)
+            sharing = self.sharing
+            post_contracts(self.participant, self.cfg.netting, sharing.posted, sharing.claims())
             root = self.participant.commit_offers(offers)
             self.store.set_offers(sid, "committed", record["offers"], root)
         self.participant.post_offers(offers)

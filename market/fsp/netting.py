@@ -24,7 +24,7 @@ from adapters.chain.errors import ChainError
 from clearing.encoding import uuid_to_bytes32
 from clearing.settlement.revenue import UserContribution
 from market.agents.fsp import DispatchPlan, Incentive
-from market.clearing_house.period import contract_payees
+from market.clearing_house.period import SignedContract, contract_payees
 from market.client import ApiError
 from market.fsp.config import NettingConfig
 from market.fsp.sharing_queue import SharingQueue
@@ -65,11 +65,17 @@ def user_contributions(
     ]
 
 
-def post_contracts(participant: Participant, cfg: NettingConfig | None, posted: set[str]) -> None:
+def post_contracts(
+    participant: Participant,
+    cfg: NettingConfig | None,
+    posted: set[str],
+    claims: Sequence[SignedContract] = (),
+) -> None:
     """Before a commitment, which binds the set of contracts the FSP's netting may apply: post
-    the config's contracts this process has not posted yet, and make them the set it commits
-    (the market holds every contract the FSP posted: keep them all in the config)."""
-    for signed in cfg.contracts if cfg is not None else ():
+    the config's contracts and the kept ``claims``' contracts this process has not posted yet,
+    and make them the set it commits (the market holds every contract the FSP posted: keep
+    them all in the config)."""
+    for signed in [*(cfg.contracts if cfg is not None else ()), *claims]:
         if signed.contract.contract_id not in posted:
             participant.post_revenue_contract(signed)
             posted.add(signed.contract.contract_id)
@@ -115,6 +121,7 @@ class RevenueSharing:
     queue: SharingQueue
     posted: set[str] = field(default_factory=set)  # revenue contracts this process posted
     claimed: Callable[[], dict[str, str]] = dict  # user id -> claim address (the ClaimDesk's)
+    claims: Callable[[], list[SignedContract]] = list  # the ClaimDesk's kept contracts
 
     def add(
         self, participant: Participant, cfg: NettingConfig, session_id: str, plan: DispatchPlan

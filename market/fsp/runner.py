@@ -123,6 +123,7 @@ def _claim_signer(
     now: Callable[[], float],
     log: Log,
     keep: Callable[[SignedContract], None],
+    forget: Callable[[str], None],
 ) -> OnIssue | None:
     """The claims' contract signer when ``netting.templates`` names a template (each checked
     to be this FSP's), else None: issuing then answers 501 naming what to configure."""
@@ -130,7 +131,7 @@ def _claim_signer(
         return None
     check_templates(cfg.netting.templates, participant.address)
     return claim_signer(
-        participant, key, cfg.netting.templates, cfg.netting.ev_users, now, log, keep
+        participant, key, cfg.netting.templates, cfg.netting.ev_users, now, log, keep, forget
     )
 
 
@@ -222,10 +223,13 @@ async def main(
         relayer=participant.chain,
         can_issue=lambda: current_template(templates, int(clock.now())) is not None,
     )
-    claims.on_issue = _claim_signer(cfg, participant, key, clock.now, log, claims.keep_contract)
+    claims.on_issue = _claim_signer(
+        cfg, participant, key, clock.now, log, claims.keep_contract, claims.forget_contract
+    )
     for kept in claims.kept_contracts():  # the set this FSP commits includes its claims'
         participant.contracts[kept.contract.contract_id] = kept.contract
     gateway.sharing.claimed = claims.addresses
+    gateway.sharing.claims = claims.kept_contracts
     app = gateway_app(
         store,
         set(cfg.ev_users),

@@ -64,18 +64,29 @@ def _keep(_signed: object) -> None:
     """The gateway's store of claim contracts (not reached: nothing is issued here)."""
 
 
+def _forget(_contract_id: str) -> None:
+    """Its removal of a refused one (not reached either)."""
+
+
 def test_fsp_run_signs_claims_only_with_a_template_of_its_own() -> None:
     participant = Participant(MarketClient("http://127.0.0.1:9", KEY))
     log: list[dict] = []
-    assert _claim_signer(_cfg(None), participant, KEY, lambda: 0.0, log.append, _keep) is None
     assert (
-        _claim_signer(_cfg(NettingConfig()), participant, KEY, lambda: 0.0, log.append, _keep)
+        _claim_signer(_cfg(None), participant, KEY, lambda: 0.0, log.append, _keep, _forget) is None
+    )
+    assert (
+        _claim_signer(
+            _cfg(NettingConfig()), participant, KEY, lambda: 0.0, log.append, _keep, _forget
+        )
         is None
     )
     mine = NettingConfig(templates=[_template(FSP, 0, 10**9)])
-    assert _claim_signer(_cfg(mine), participant, KEY, lambda: 0.0, log.append, _keep) is not None
+    assert (
+        _claim_signer(_cfg(mine), participant, KEY, lambda: 0.0, log.append, _keep, _forget)
+        is not None
+    )
     other = NettingConfig(templates=[_template(FSP, 0, 10**9), _template("0x" + "ee" * 20, 0, 9)])
     with pytest.raises(ParticipantError) as err:
-        _claim_signer(_cfg(other), participant, KEY, lambda: 0.0, log.append, _keep)
+        _claim_signer(_cfg(other), participant, KEY, lambda: 0.0, log.append, _keep, _forget)
     assert err.value.field == "netting.templates[1].template.fsp"
     check_templates(mine.templates, FSP.upper().replace("0X", "0x"))  # any case of the address

@@ -189,6 +189,13 @@ def _kept_rows(conn: sa.Connection, session_id: str, fsp: str) -> list[tuple[str
     return sorted((str(r[0]), int(r[1]), int(r[2])) for r in found)
 
 
+def _netting_started(conn: sa.Connection, session_id: str) -> bool:
+    for table, column in ((netting_intents, netting_intents.c.period), (periods, periods.c.period)):
+        if conn.execute(sa.select(column).where(column == session_id)).first() is not None:
+            return True
+    return False
+
+
 def save_signed_contributions(
     engine: Engine,
     *,
@@ -213,6 +220,13 @@ def save_signed_contributions(
         if kept is not None:
             if kept.message_id == message_id or _kept_rows(conn, session_id, fsp) == _rows(rows):
                 return False  # the same message, or the same rows re-signed (a restarted FSP)
+        if _netting_started(conn, session_id):  # its bundle is (being) published: say so
+            raise Conflict(
+                f"session {session_id} is netted already (or its netting has begun): "
+                "contributions can no longer change",
+                field="body.session_id",
+            )
+        if kept is not None:
             if _envelope_key(int(kept.nonce), int(kept.expiry), kept.message_id) > _envelope_key(
                 nonce, expiry, message_id
             ):

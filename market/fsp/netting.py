@@ -141,7 +141,16 @@ class RevenueSharing:
         for sid, rows in self.queue.pending().items():
             try:
                 share_revenue(participant, cfg, sid, rows, self.posted, log)
-            except (ApiError, ChainError, ParticipantError, httpx.HTTPError) as exc:
+            except ApiError as exc:
+                if exc.status == 409 and exc.problem.get("field") == "body.session_id":
+                    # netted already: the rows can no longer count; said once, not retried
+                    log({"event": "revenue_share_too_late", "session_id": sid, "reason": str(exc),
+                         "level": "error"})  # fmt: skip
+                    self.queue.mark_shared(sid)
+                else:
+                    log({"event": "revenue_share_failed", "session_id": sid, "reason": str(exc),
+                         "level": "error"})  # fmt: skip
+            except (ChainError, ParticipantError, httpx.HTTPError) as exc:
                 reason = str(exc) or type(exc).__name__
                 log(
                     {

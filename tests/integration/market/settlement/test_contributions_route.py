@@ -60,3 +60,19 @@ def test_a_repost_replaces_and_an_older_one_is_refused(chain, runtime, clients, 
     assert api.post(path, json=env).status_code == 401
     [kept] = store.load_contribution_envelopes(runtime.engine, SID)
     assert kept["body"]["nonce"] == 2
+
+
+def test_once_the_netting_began_only_the_kept_rows_may_be_posted_again(
+    chain, runtime, clients
+) -> None:
+    """Late rows would be kept but never paid: 409 naming body.session_id (the gateway stops
+    retrying); a restarted FSP repeating its kept rows still gets 200."""
+    fsp_a = clients("fsp_a")
+    me, user = chain.addresses["fsp_a"].lower(), chain.addresses["outsider"].lower()
+    fsp_a.post_contributions(SID, [_row(me, user, 5_000)])
+    store.record_netting_intent(runtime.engine, SID, 0, "[]")
+    fsp_a.post_contributions(SID, [_row(me, user, 5_000)], nonce=1)  # the kept rows: 200
+    with pytest.raises(ApiError) as err:
+        fsp_a.post_contributions(SID, [_row(me, user, 9_000)], nonce=2)
+    assert (err.value.status, err.value.problem["field"]) == (409, "body.session_id")
+    assert store.load_contributions(runtime.engine, SID) == [_row(me, user, 5_000)]

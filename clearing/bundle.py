@@ -89,8 +89,9 @@ class WorkLimits(_Doc):
     dive_lp_max_iterations: StrictInt
     rins_max_nodes: StrictInt
     mip_max_nodes: StrictInt
-    wide_rins_gap_ppm: StrictInt
-    heuristics_revision: StrictInt
+    # absent from results cleared before they were recorded: that code is revision 1
+    wide_rins_gap_ppm: StrictInt = 500_000
+    heuristics_revision: StrictInt = 1
     wall_clock_safety_s: StrictInt
 
 

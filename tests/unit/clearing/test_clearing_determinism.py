@@ -8,11 +8,13 @@ different answer), which the auditor's recomputation reproduces.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 
 import clearing.solvers.highs_api as highs_api
+from clearing.bundle import ResultBundle
 from clearing.busy_load import busy_cores
 from clearing.engine import clear, clear_run
 from clearing.greedy import greedy
@@ -73,3 +75,14 @@ def test_a_normal_result_is_not_unproven() -> None:
     assert result.status == "optimal"
     assert result.solver.fallback_reason is None
     assert verify(bundle, result) == []
+
+
+def test_a_result_from_before_the_heuristics_revision_still_parses() -> None:
+    """Published results stay readable: limits without the two later fields are revision 1."""
+    result = clear(generate_session(60, 2, time_limit_s=45))
+    data = json.loads(result.to_canonical())
+    for key in ("wide_rins_gap_ppm", "heuristics_revision"):
+        del data["solver"]["limits"][key]
+    old = ResultBundle.model_validate_json(json.dumps(data))
+    assert old.solver.limits is not None and old.solver.limits.heuristics_revision == 1
+    assert result.solver.limits is not None and result.solver.limits.heuristics_revision == 2

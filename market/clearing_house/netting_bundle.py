@@ -114,8 +114,9 @@ def applicable_contracts(
     at_ts: int,
 ) -> list[SignedContract]:
     """The contracts a session's netting applies: those between an FSP and a user that
-    contributed to it, valid at ``at_ts``, in contract-id order (the others of the committed
-    sets are published by their terms only, under pseudonymous addresses)."""
+    contributed to it, valid at ``at_ts``, in contract-id order (the committed sets are
+    published whole, unsigned, in ``committed_contracts``: terms and pseudonymous addresses,
+    no personal data)."""
     pairs = {(c.fsp, c.ev_user) for c in contributions}
     chosen = [
         s

@@ -229,7 +229,13 @@ def _operator_is_house(settings: Settings, ledger: Ledger) -> bool:
 def nets(settings: Settings, ledger: Ledger) -> bool:
     """Whether this service nets FINAL sessions (:func:`clearing_house_account` finds a
     sender), without a log line: ``GET /deployment`` advertises it, so every FSP gateway
-    names the DSOs as payees and waits for the netting before it withdraws."""
+    names the DSOs as payees and waits for the netting before it withdraws. Read once per
+    process: a role granted later shows after a restart."""
     if not settings.netting:
         return False
-    return bool(settings.clearing_house_key) or _operator_is_house(settings, ledger)
+    if settings.clearing_house_key:  # a key without the role would only see its nettings revert
+        from eth_account import Account
+
+        house = Account.from_key(settings.clearing_house_key).address
+        return bool(ledger.market.has_role(ledger.market.role("CLEARING_HOUSE"), house))
+    return _operator_is_house(settings, ledger)

@@ -289,3 +289,19 @@ def test_clearing_step_nets_a_session_finalized_elsewhere_leaving_out_an_uncommi
         len(chain.client.get_events("NettingSettled", 0, address=chain.contracts.market.address))
         <= 1
     )
+
+
+def test_the_service_says_it_nets_only_with_a_sender_holding_clearing_house(chain, runtime) -> None:
+    """GET /deployment's netting: a clearing-house key without the role would only see its
+    nettings revert, so gateways must not wait for them."""
+    from market.runtime import nets
+
+    stranger = "0x" + "77" * 32
+    _arbiter, _house = register_roles(chain)
+    assert not nets(Settings(database_url="sqlite://", clearing_house_key=stranger), runtime.ledger)
+    holder = Settings(database_url="sqlite://", clearing_house_key=chain.node.private_keys[9])
+    assert nets(holder, runtime.ledger)
+    off = Settings(
+        database_url="sqlite://", clearing_house_key=chain.node.private_keys[9], netting=False
+    )
+    assert not nets(off, runtime.ledger)

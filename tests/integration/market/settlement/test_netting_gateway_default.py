@@ -67,7 +67,8 @@ def test_a_gateway_without_a_netting_section_names_the_dso_and_waits_for_the_net
     worker.clearing_backoff_s = (1.0, 2.0)
     chain.warp_to(s.delivery_end + 61)
     worker.run_once()
-    chain.warp_to(s.delivery_end + 61 + 301)
+    info = runtime.ledger.session(sid)  # the attestation as mined (a slow one mines later)
+    chain.warp_to(max(s.delivery_end + 61 + 301, info.verified_at + info.challenge_window + 1))
     worker.run_once()
     assert runtime.ledger.session(sid).state == SessionState.FINAL
     # Nobody named the DSO: the netting (B's uncovered penalty is owed to it) cannot settle.

@@ -190,7 +190,7 @@ def _kept_rows(conn: sa.Connection, session_id: str, fsp: str) -> list[tuple[str
 
 
 def _netting_started(conn: sa.Connection, session_id: str) -> bool:
-    for table, column in ((netting_intents, netting_intents.c.period), (periods, periods.c.period)):
+    for column in (netting_intents.c.period, periods.c.period):
         if conn.execute(sa.select(column).where(column == session_id)).first() is not None:
             return True
     return False
@@ -217,25 +217,25 @@ def save_signed_contributions(
     )
     with engine.begin() as conn:
         kept = conn.execute(sa.select(contribution_envelopes).where(cond)).first()
-        if kept is not None:
-            if kept.message_id == message_id or _kept_rows(conn, session_id, fsp) == _rows(rows):
-                return False  # the same message, or the same rows re-signed (a restarted FSP)
+        if kept is not None and (
+            kept.message_id == message_id or _kept_rows(conn, session_id, fsp) == _rows(rows)
+        ):
+            return False  # the same message, or the same rows re-signed (a restarted FSP)
         if _netting_started(conn, session_id):  # its bundle is (being) published: say so
             raise Conflict(
                 f"session {session_id} is netted already (or its netting has begun): "
                 "contributions can no longer change",
                 field="body.session_id",
             )
-        if kept is not None:
-            if _envelope_key(int(kept.nonce), int(kept.expiry), kept.message_id) > _envelope_key(
-                nonce, expiry, message_id
-            ):
-                raise Conflict(
-                    f"the kept contributions of {fsp} for session {session_id} have nonce "
-                    f"{kept.nonce} and expiry {kept.expiry}: re-post with a greater nonce to "
-                    "replace them",
-                    field="body.nonce",
-                )
+        if kept is not None and _envelope_key(
+            int(kept.nonce), int(kept.expiry), kept.message_id
+        ) > _envelope_key(nonce, expiry, message_id):
+            raise Conflict(
+                f"the kept contributions of {fsp} for session {session_id} have nonce "
+                f"{kept.nonce} and expiry {kept.expiry}: re-post with a greater nonce to "
+                "replace them",
+                field="body.nonce",
+            )
         _upsert_in(
             conn,
             contribution_envelopes,

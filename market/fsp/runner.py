@@ -226,8 +226,6 @@ async def main(
     claims.on_issue = _claim_signer(
         cfg, participant, key, clock.now, log, claims.keep_contract, claims.forget_contract
     )
-    for kept in claims.kept_contracts():  # the set this FSP commits includes its claims'
-        participant.contracts[kept.contract.contract_id] = kept.contract
     gateway.sharing.claimed = claims.addresses
     gateway.sharing.claims = claims.kept_contracts
     app = gateway_app(

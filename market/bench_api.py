@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from typing import Any
 import httpx
 from eth_utils.crypto import keccak
 
+from adapters.ports import free_port
 from clearing.messages import FlexOffer, FlexOfferOption, IspPower
 from market.api.schemas import CongestionPointCreate, SessionCreate
 from market.auth import eip712
@@ -31,13 +31,6 @@ from market.client import MarketClient
 
 ROOT = Path(__file__).resolve().parents[1]
 LOAD_ISP_S = 900  # the ISP length of the load session the offers go to
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _percentile(sorted_ms: list[float], q: float) -> float:
@@ -125,7 +118,7 @@ def run_bench(
         lifecycle: list[subprocess.Popen[bytes]] = []
         try:
             for _ in range(1 if processes else server_workers):
-                port = _free_port()
+                port = free_port()
                 servers.append(
                     subprocess.Popen(
                         [

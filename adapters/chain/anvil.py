@@ -12,7 +12,6 @@ import gzip
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -25,6 +24,7 @@ from typing import Any
 from eth_account import Account
 
 from adapters.chain.toolchain import project_root
+from adapters.ports import free_port
 
 DEFAULT_MNEMONIC = "test test test test test test test test test test test junk"
 DEFAULT_CHAIN_ID = 31337
@@ -45,12 +45,6 @@ def anvil_binary(root: Path | None = None) -> Path:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
     raise AnvilError(f"anvil: not found under {root / 'node_modules'}; run scripts/bootstrap.sh")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 @cache

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ import httpx
 
 from adapters.chain.anvil import AnvilNode
 from adapters.clock import ChainTimeClock
+from adapters.ports import free_port
 from market.api.schemas import CongestionPointCreate, ParticipantCreate
 from market.audit.kept_chain import CHAIN_STATE_FILE, DEPLOYMENT_FILE, keep_chain
 from market.client import ApiError, MarketClient
@@ -53,12 +53,6 @@ class LiveOptions:
     # bench intraday (the bench requests, no DSO gateway; gate closure to orders at gateways)
     bench: str = ""
     bench_offers: int = 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _reset(report_dir: Path) -> None:
@@ -199,7 +193,7 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
         deployment.save(report_dir / DEPLOYMENT_FILE)
         anvil.warp_to(first_gate - 2 * 3600 + 60)
         base = _base_env()
-        api_port = _free_port()
+        api_port = free_port()
         api = f"http://127.0.0.1:{api_port}"
         market_env = {**base, **_market_env(sc, chain, report_dir, api_port)}
         serve_env = {k: v for k, v in market_env.items() if k != "FLEXMARKET_ORACLE_KEY"}
@@ -219,8 +213,8 @@ def run_live(scenario_path: str | Path, options: LiveOptions, progress: Progress
         fsps = configs.fsp_ids(sc)
         ports = configs.Ports(
             api=api_port,
-            csms={f: _free_port() for f in fsps},
-            ev_api={f: _free_port() for f in fsps},
+            csms={f: free_port() for f in fsps},
+            ev_api={f: free_port() for f in fsps},
         )
         requesters = [] if options.bench == "intraday" else configs.dso_ids(sc)[:1]
         for dso in requesters:  # one grid, one requester (as the replay)

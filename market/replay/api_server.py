@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import time
 from collections.abc import Iterator
 
 import uvicorn
 
+from adapters.ports import free_port
 from market.replay.context import ReplayError
 from market.runtime import Runtime
 
@@ -19,9 +19,7 @@ def serve_market_api(runtime: Runtime, *, host: str = "127.0.0.1", port: int = 0
     """The market API on a real socket (uvicorn in a thread; loopback and a free port unless
     given); yields its base URL."""
     if port == 0:
-        with socket.socket() as s:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
+        port = free_port(host)
     config = uvicorn.Config(
         runtime.app(), host=host, port=port, log_level="warning", access_log=False
     )

@@ -34,17 +34,17 @@ def test_now_is_the_latest_block_time_and_follows_a_warp(node: AnvilNode) -> Non
 def test_sleep_waits_for_the_chain_not_the_wall_clock(node: AnvilNode) -> None:
     clock = ChainTimeClock(node.rpc_url, poll_s=0.01)
     start = int(clock.now())
-    warped = threading.Event()
+    warping = threading.Event()
 
     def warp_later() -> None:
         time.sleep(0.5)
+        warping.set()  # set before the warp: the sleep may end before this thread runs again
         node.warp_to(start + 900)
-        warped.set()
 
     threading.Thread(target=warp_later, daemon=True).start()
     t0 = time.monotonic()
     asyncio.run(clock.sleep(900))
-    assert warped.is_set()  # it did not return before the chain got there
+    assert warping.is_set()  # it did not return before the warp began
     assert time.monotonic() - t0 >= 0.5
     assert clock.now() >= start + 900
     clock.close()

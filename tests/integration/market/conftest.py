@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 import uvicorn
 from eth_utils import keccak
-from market_helpers import free_port, reset_postgres, worker_postgres_url
+from market_helpers import reset_postgres, worker_postgres_url
 
 from adapters.chain.anvil import AnvilNode
 from adapters.chain.client import ChainClient
 from adapters.chain.deploy import MarketContracts, deploy_market
 from adapters.chain.nodes import local_node
 from adapters.chain.toolchain import compile_contracts
+from adapters.ports import free_port
 from market.client import MarketClient
 from market.ledger import Ledger
 from market.runtime import ChainClock, Runtime, build_runtime

@@ -260,14 +260,6 @@ def reset_postgres(url: str) -> None:
     engine.dispose()
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def attest_in_full(chain, ledger, session_id: str, root: bytes) -> None:
     """The meter oracle attests every reservation as fully delivered."""
     reservations = ledger.clearing(session_id).reservations

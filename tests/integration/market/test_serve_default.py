@@ -16,9 +16,10 @@ import httpx
 import pytest
 from eth_abi import encode
 from eth_utils import keccak
-from market_helpers import free_port, new_id
+from market_helpers import new_id
 
 from adapters.chain.deploy import dev_private_keys
+from adapters.ports import free_port
 from market.api.schemas import SessionCreate
 from market.client import MarketClient
 

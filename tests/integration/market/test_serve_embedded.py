@@ -9,9 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from market_helpers import free_port, new_id, worker_env
+from market_helpers import new_id, worker_env
 
 from adapters.chain.types import SessionState
+from adapters.ports import free_port
 from clearing.encoding import uuid_to_bytes32
 from market.api.schemas import SessionCreate
 from market.client import MarketClient

@@ -23,6 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from adapters.ocpp.credentials import PasswordRecord, StationCredentials
+from adapters.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 ROOT = Path(__file__).resolve().parents[4]
@@ -47,12 +48,6 @@ class CsmsProcess:
         return json.loads(line)["csms_status"], err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def credentials_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """CS00000 .. CS00019, all with ``PASSWORD``, as scrypt records at the file cost."""
@@ -65,7 +60,7 @@ def credentials_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def csms(credentials_file: Path) -> Iterator[CsmsProcess]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "FLEXMARKET_CSMS_CREDENTIALS": str(credentials_file)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "market.cli", "csms", "--port", str(port),

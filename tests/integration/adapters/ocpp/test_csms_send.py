@@ -13,7 +13,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from typer.testing import CliRunner
 from websockets.asyncio.client import connect
 
 from adapters.ocpp.handlers.routing import on
+from adapters.ports import free_port
 from market.cli import app
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -107,16 +107,10 @@ OPERATIONS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
 ]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def running_csms(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """``flexmarket csms --dev`` with an admin socket: (station URL, socket path)."""
-    port, admin = _free_port(), tmp_path / "admin.sock"
+    port, admin = free_port(), tmp_path / "admin.sock"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLEXMARKET_CSMS_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "market.cli", "csms", "--dev", "--port", str(port),

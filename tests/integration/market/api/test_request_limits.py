@@ -18,7 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from market_helpers import free_port
+
+from adapters.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 ROOT = Path(__file__).resolve().parents[4]

@@ -4,7 +4,6 @@ when its own store has no such bundle), and the two routes the auditor reads bun
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,11 +12,7 @@ from pathlib import Path
 import pytest
 from audit_helpers import Route
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from adapters.ports import free_port
 
 
 @pytest.fixture
@@ -39,7 +34,7 @@ def served(chain, tmp_path: Path) -> Iterator[Route]:
     )
     ledger = Ledger(chain.client, chain.contracts.market, operator=chain.addresses["operator"])
     rt = build_runtime(settings, ledger=ledger, clock=ChainClock(ledger))
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(rt.app(), host="127.0.0.1", port=port, log_level="warning")
     )

@@ -330,7 +330,10 @@ class Gateway:
             time.sleep(0.1)
 
     def tail(self) -> str:
-        return "".join(log.read_text()[-3000:] for log in self.logs[-1:])
+        """The last start's log end, after its error lines (a traceback alone hides the cause)."""
+        text = "".join(log.read_text() for log in self.logs[-1:])
+        errors = [line for line in text.splitlines() if "rror" in line and "File " not in line]
+        return "\n".join(errors[:10]) + "\n[…]\n" + text[-3000:]
 
 
 def settled(gw: Gateway, sid: str) -> bool:

@@ -39,8 +39,8 @@ from fsp_world import (
     market,
     open_session,
 )
-from market_helpers import free_port
 
+from adapters.ports import free_port
 from market.audit.runner import run_audit
 from market.fsp.erasure import rows_naming
 from market.fsp.store import GatewayStore

@@ -33,8 +33,8 @@ from fsp_world import (
     market,
     open_session,
 )
-from market_helpers import free_port
 
+from adapters.ports import free_port
 from market.clearing_house import store as ch_store
 from market.participant.claim import claim_account
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 from fsp_world import Gateway, StepClock, gateway_config, market, open_session, station_specs
-from market_helpers import free_port
 
 from adapters.ocpp.simulator.fleet import StationFleet
+from adapters.ports import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "adapters" / "ocpp"))
 from tls_testkit import TestCa, needs_openssl

@@ -37,10 +37,11 @@ from fsp_world import (
     open_session,
     station_specs,
 )
-from market_helpers import CP, free_port
+from market_helpers import CP
 
 from adapters.chain.types import SessionState
 from adapters.ocpp.simulator.fleet import StationFleet
+from adapters.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -38,10 +38,10 @@ from fsp_world import (
     open_session,
     station_specs,
 )
-from market_helpers import free_port
 
 from adapters.chain.types import SessionState
 from adapters.ocpp.simulator.fleet import StationFleet
+from adapters.ports import free_port
 from market.lifecycle.worker import step_history
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]

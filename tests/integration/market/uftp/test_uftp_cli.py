@@ -18,10 +18,11 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from market_helpers import free_port
 from shapeshifter_uftp.client import ShapeshifterAgrDsoClient
 from shapeshifter_uftp.exceptions import ClientTransportException
 from uftp_kit import AGR_DOMAIN, MARKET_DOMAIN, UFTP_CP, UftpKey
+
+from adapters.ports import free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[4]

@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 import uvicorn
 from coincurve import PrivateKey
 from fastapi.dependencies import models as fastapi_models
-from market_helpers import free_port
 from nacl.signing import SigningKey
 from shapeshifter_uftp import ShapeshifterAgrService, ShapeshifterDsoService
 from shapeshifter_uftp.uftp import (
@@ -41,6 +40,7 @@ from shapeshifter_uftp.uftp import (
 )
 from sqlmodel import Session
 
+from adapters.ports import free_port
 from clearing.settlement.meter import SignedMeterReading, sign_reading
 from market.store import models as m
 from market.uftp.binding import sign_binding

@@ -52,10 +52,11 @@ def _bindable(host: str, port: int) -> bool:
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that is free now, below the ephemeral range, never returned twice here."""
-    low, high = _worker_slice(LOW_PORT, _ephemeral_floor())
+    floor = _ephemeral_floor()
+    low, high = _worker_slice(LOW_PORT, max(floor, LOW_PORT + 2))
     rng = random.SystemRandom()
     with _lock:
-        for _ in range(200):
+        for _ in range(200 if floor - LOW_PORT >= 1_000 else 0):  # no room: the kernel's pick
             port = rng.randrange(low, high)
             if port not in _given and _bindable(host, port):
                 _given.add(port)

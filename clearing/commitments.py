@@ -149,7 +149,9 @@ def committed_portfolios(
 ) -> tuple[list[Portfolio], bytes] | None:
     """The subset of ``fsp``'s stored meters (per congestion point) and the contract-set root
     among ``contract_sets`` hashing to ``committed``, trying fewer dropped meters first; None
-    when no choice within ``max_tries`` does."""
+    when no choice within ``max_tries`` meter subsets does. Every root is tried with each
+    subset and not counted against the budget: an FSP's sets grow with each contract it posts,
+    and counting them would leave its meters' search short."""
     mine = own_portfolios(stored, fsp)
     meters = [(p.congestion_point, m) for p in mine for m in p.meters]
     tries = 0
@@ -163,10 +165,10 @@ def committed_portfolios(
                 Portfolio(fsp=fsp.lower(), congestion_point=cp, meters=tuple(ms))
                 for cp, ms in sorted(kept.items())
             ]
+            if tries >= max_tries:
+                return None
+            tries += 1
             for root in contract_sets:
-                if tries >= max_tries:
-                    return None
-                tries += 1
                 if portfolio_hash(picked, root) == committed:
                     return picked, root
     return None

@@ -149,6 +149,7 @@ FINDING_CODES = {
         "a contract the netting applied is no instance of its template (other terms, another FSP)"
     ),
     "netting.contract_ambiguous": "two contracts the netting applied bind the same FSP and user",
+    "netting.contract_duplicate": "a contract id the netting applied more than once",
     "netting.contract_set_not_committed": (
         "the netting bundle's contract set of an FSP is not the one its portfolio hash binds"
     ),

@@ -198,6 +198,17 @@ def check_contract_sets(
         for cid, c in committed.items()
         if (c.fsp, c.ev_user) in pairs and c.active_at(bundle.at_ts)
     }
+    seen: set[str] = set()
+    for s in bundle.contracts:  # a dict by id would check only the last of two
+        cid = s.contract.contract_id
+        if cid in seen:
+            res.add(
+                "netting.contract_duplicate",
+                f"contract id {cid} is applied more than once: only one version of a contract "
+                "can be in its FSP's committed set",
+                cid,
+            )
+        seen.add(cid)
     applied = {s.contract.contract_id: s.contract for s in bundle.contracts}
     for cid, c in sorted(applied.items()):
         held = committed.get(cid)

@@ -23,6 +23,7 @@ from clearing.settlement.meter import SignedMeterReading
 from clearing.settlement.netting import netting_period_id
 from clearing.settlement.revenue import UserContribution
 from market.bundles import BundleStore
+from market.clearing_house import contributions as contribution_store
 from market.clearing_house import store
 from market.clearing_house.netting_bundle import (
     CommittedContracts,
@@ -200,7 +201,7 @@ def session_period(
         }
     at_ts = _at_ts(engine, session_id)
     if contributions is None:
-        contributions = store.load_contributions(engine, session_id)
+        contributions = contribution_store.netting_inputs_of(engine, session_id).contributions
     if contracts is None:
         contracts = applicable_contracts(
             _contracts(engine, bundles, session_id), contributions, at_ts
@@ -278,7 +279,8 @@ def settle_session(
     if state != SessionState.FINAL:
         raise Conflict(f"session {session_id} is {state.name}, not FINAL", field="session_id")
     at_ts = _at_ts(engine, session_id)
-    contributions = store.load_contributions(engine, session_id)
+    inputs = contribution_store.netting_inputs_of(engine, session_id)
+    contributions = inputs.contributions
     committed = committed_contract_sets(engine, bundles, session_id) or {}
     contracts = applicable_contracts(_contracts(engine, bundles, session_id), contributions, at_ts)
     covered = covered_contributions(contributions, contracts)
@@ -322,6 +324,12 @@ def settle_session(
                 result = result.model_copy(update={"statements": statements})
         else:
             _require_parties(ledger, period_id, members, amounts, recipient if fee else None)
+            if not contribution_store.freeze_netting_inputs(engine, session_id, inputs):
+                raise Conflict(
+                    f"session {session_id}: contributions were posted while it was netted; "
+                    "netting again",
+                    field="session_id",
+                )
             # published before the money moves: what the auditor recomputes the netting from
             bundles.publish(
                 session_id,
@@ -345,8 +353,7 @@ def settle_session(
                     ),
                     contributions=tuple(contributions),
                     contribution_envelopes=tuple(
-                        ContributionsEnvelope.model_validate(e)
-                        for e in store.load_contribution_envelopes(engine, session_id)
+                        ContributionsEnvelope.model_validate(e) for e in inputs.envelopes
                     ),
                     netted=NettedAmounts(
                         members=tuple(x.lower() for x in members),

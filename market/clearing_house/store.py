@@ -18,14 +18,11 @@ from sqlmodel import Session
 
 from clearing.commitments import EMPTY_CONTRACT_SET, contract_set_root
 from clearing.encoding import canonical_json, hex32
-from clearing.settlement.revenue import UserContribution
 from market.clearing_house.period import SignedContract
 from market.errors import Conflict
 from market.store.models.clearing_house import (
     contract_sets,
     contract_versions,
-    contribution_envelopes,
-    contributions,
     dispute_evidence,
     netting_intents,
     period_participants,
@@ -35,12 +32,12 @@ from market.store.models.clearing_house import (
 )
 
 
-def _upsert(engine: Engine, table: sa.Table, key: dict[str, Any], values: dict[str, Any]) -> None:
+def upsert(engine: Engine, table: sa.Table, key: dict[str, Any], values: dict[str, Any]) -> None:
     with engine.begin() as conn:
-        _upsert_in(conn, table, key, values)
+        upsert_in(conn, table, key, values)
 
 
-def _upsert_in(
+def upsert_in(
     conn: sa.Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any]
 ) -> None:
     """Insert or update inside the caller's transaction; the insert runs in a savepoint, so a
@@ -87,7 +84,7 @@ def _save_contract(engine: Engine, signed: SignedContract) -> None:
                 f"contract id {c.contract_id} is another FSP's: choose a new id",
                 field="body.contract.contract_id",
             )
-        _upsert_in(
+        upsert_in(
             conn,
             revenue_contracts,
             {"contract_id": c.contract_id},
@@ -114,6 +111,37 @@ def _save_contract(engine: Engine, signed: SignedContract) -> None:
             conn.execute(contract_sets.insert().values(fsp=fsp, set_root=root, upto_seq=seq))
 
 
+def contract_unchanged(engine: Engine, signed: SignedContract) -> bool:
+    """Whether the FSP's latest version of this contract id is exactly ``signed``: a re-post
+    (a restarted gateway posts its kept contracts again) that changes nothing."""
+    c = signed.contract
+    body = canonical_json(signed.model_dump(mode="python")).decode()
+    with engine.connect() as conn:
+        last = conn.execute(
+            sa.select(contract_versions.c.body_json)
+            .where(
+                sa.and_(
+                    contract_versions.c.fsp == c.fsp.lower(),
+                    contract_versions.c.contract_id == c.contract_id,
+                )
+            )
+            .order_by(contract_versions.c.seq.desc())
+        ).first()
+    return last is not None and last.body_json == body
+
+
+def current_contract_set(engine: Engine, fsp: str) -> list[SignedContract]:
+    """The set the FSP's contracts form now (the latest version of each id): what its next
+    commitment binds."""
+    with engine.connect() as conn:
+        seq = conn.execute(
+            sa.select(sa.func.max(contract_versions.c.seq)).where(
+                contract_versions.c.fsp == fsp.lower()
+            )
+        ).scalar()
+        return [] if seq is None else _set_upto(conn, fsp.lower(), int(seq))
+
+
 def _set_upto(conn: sa.Connection, fsp: str, seq: int) -> list[SignedContract]:
     """The FSP's contracts after its first ``seq`` versions (the last version of each id)."""
     rows = conn.execute(
@@ -132,13 +160,14 @@ def load_contracts(engine: Engine) -> list[SignedContract]:
 
 
 def contract_set_roots(engine: Engine, fsp: str) -> list[bytes]:
-    """The roots of every set the FSP's contracts have formed, the empty set's first: what its
-    commitment may have folded into its portfolio hash."""
+    """The roots of every set the FSP's contracts have formed, the empty set's first, then the
+    newest first (the set an FSP commits is most often its latest): what its commitment may
+    have folded into its portfolio hash."""
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(contract_sets.c.set_root)
             .where(contract_sets.c.fsp == fsp.lower())
-            .order_by(contract_sets.c.set_root)
+            .order_by(contract_sets.c.upto_seq.desc(), contract_sets.c.set_root)
         )
         found = [bytes.fromhex(r.set_root.removeprefix("0x")) for r in rows]
     return [EMPTY_CONTRACT_SET, *(r for r in found if r != EMPTY_CONTRACT_SET)]
@@ -156,147 +185,6 @@ def load_contract_set(engine: Engine, fsp: str, root: bytes) -> list[SignedContr
             )
         ).first()
         return None if row is None else _set_upto(conn, fsp.lower(), int(row.upto_seq))
-
-
-def save_contributions(engine: Engine, items: list[UserContribution]) -> None:
-    """Rows without an envelope (tests and tools that hold no FSP key; the audit then names
-    them unsigned): upserted one by one."""
-    for c in items:
-        _upsert(
-            engine,
-            contributions,
-            {"session_id": c.session_id, "fsp": c.fsp.lower(), "ev_user": c.ev_user.lower()},
-            {"shifted_wh": c.shifted_wh, "discharged_wh": c.discharged_wh},
-        )
-
-
-def _envelope_key(nonce: int, expiry: int, message_id: str) -> tuple[int, int, str]:
-    """The order of an FSP's posts for one session: the greatest wins, whatever the arrival
-    order, so the same posts always leave the same envelope."""
-    return (nonce, expiry, message_id)
-
-
-def _rows(rows: list[UserContribution]) -> list[tuple[str, int, int]]:
-    return sorted((c.ev_user.lower(), c.shifted_wh, c.discharged_wh) for c in rows)
-
-
-def _kept_rows(conn: sa.Connection, session_id: str, fsp: str) -> list[tuple[str, int, int]]:
-    found = conn.execute(
-        sa.select(
-            contributions.c.ev_user, contributions.c.shifted_wh, contributions.c.discharged_wh
-        ).where(sa.and_(contributions.c.session_id == session_id, contributions.c.fsp == fsp))
-    ).all()
-    return sorted((str(r[0]), int(r[1]), int(r[2])) for r in found)
-
-
-def _netting_started(conn: sa.Connection, session_id: str) -> bool:
-    for column in (netting_intents.c.period, periods.c.period):
-        if conn.execute(sa.select(column).where(column == session_id)).first() is not None:
-            return True
-    return False
-
-
-def save_signed_contributions(
-    engine: Engine,
-    *,
-    session_id: str,
-    fsp: str,
-    envelope: dict[str, Any],
-    rows: list[UserContribution],
-    nonce: int,
-) -> bool:
-    """Keep the FSP's signed envelope and make its rows the FSP's whole contribution to the
-    session (a re-post replaces, never merges). True when stored; False when this message, or
-    one with the same rows, is kept already (the kept signature stays). Conflict for other
-    rows in a post older than the kept one."""
-    fsp = fsp.lower()
-    expiry, message_id = int(envelope["expiry"]), str(envelope["message_id"])
-    key = {"session_id": session_id, "fsp": fsp}
-    cond = sa.and_(
-        contribution_envelopes.c.session_id == session_id, contribution_envelopes.c.fsp == fsp
-    )
-    with engine.begin() as conn:
-        kept = conn.execute(sa.select(contribution_envelopes).where(cond)).first()
-        if kept is not None and (
-            kept.message_id == message_id or _kept_rows(conn, session_id, fsp) == _rows(rows)
-        ):
-            return False  # the same message, or the same rows re-signed (a restarted FSP)
-        if _netting_started(conn, session_id):  # its bundle is (being) published: say so
-            raise Conflict(
-                f"session {session_id} is netted already (or its netting has begun): "
-                "contributions can no longer change",
-                field="body.session_id",
-            )
-        if kept is not None and _envelope_key(
-            int(kept.nonce), int(kept.expiry), kept.message_id
-        ) > _envelope_key(nonce, expiry, message_id):
-            raise Conflict(
-                f"the kept contributions of {fsp} for session {session_id} have nonce "
-                f"{kept.nonce} and expiry {kept.expiry}: re-post with a greater nonce to "
-                "replace them",
-                field="body.nonce",
-            )
-        _upsert_in(
-            conn,
-            contribution_envelopes,
-            key,
-            {
-                "nonce": nonce,
-                "expiry": expiry,
-                "message_id": message_id,
-                "envelope_json": canonical_json(envelope).decode(),
-            },
-        )
-        conn.execute(
-            contributions.delete().where(
-                sa.and_(contributions.c.session_id == session_id, contributions.c.fsp == fsp)
-            )
-        )
-        if rows:
-            conn.execute(
-                contributions.insert(),
-                [
-                    {
-                        "session_id": session_id,
-                        "fsp": fsp,
-                        "ev_user": c.ev_user.lower(),
-                        "shifted_wh": c.shifted_wh,
-                        "discharged_wh": c.discharged_wh,
-                    }
-                    for c in rows
-                ],
-            )
-    return True
-
-
-def load_contribution_envelopes(engine: Engine, session_id: str) -> list[dict[str, Any]]:
-    """The kept signed envelopes of a session's contributions, by FSP."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(contribution_envelopes.c.envelope_json)
-            .where(contribution_envelopes.c.session_id == session_id)
-            .order_by(contribution_envelopes.c.fsp)
-        )
-        return [json.loads(r.envelope_json) for r in rows]
-
-
-def load_contributions(engine: Engine, session_id: str) -> list[UserContribution]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(contributions)
-            .where(contributions.c.session_id == session_id)
-            .order_by(contributions.c.fsp, contributions.c.ev_user)
-        )
-        return [
-            UserContribution(
-                session_id=r.session_id,
-                fsp=r.fsp,
-                ev_user=r.ev_user,
-                shifted_wh=int(r.shifted_wh),
-                discharged_wh=int(r.discharged_wh),
-            )
-            for r in rows
-        ]
 
 
 def save_evidence(
@@ -340,7 +228,7 @@ def load_evidence(engine: Engine, session_id: str) -> list[dict[str, Any]]:
 def save_resolution(
     engine: Engine, *, session_id: str, corrected_root: str, bundle: bytes, tx_hash: str | None
 ) -> None:
-    _upsert(
+    upsert(
         engine,
         resolutions,
         {"session_id": session_id},
@@ -370,7 +258,7 @@ def save_period(
     transaction: a crash between the two would hide the period from its parties' lists."""
     who = sorted(json.loads(settlement_json).get("statements", {}))
     with engine.begin() as conn:
-        _upsert_in(
+        upsert_in(
             conn,
             periods,
             {"period": period},

@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 
 from clearing.settlement.revenue import sign_contract
 from market.bundles import BundleStore
+from market.clearing_house import contributions as contribution_store
 from market.clearing_house import store
 from market.clearing_house.period import PeriodSettlement, SignedContract
 from market.clearing_house.service import final_report
@@ -102,7 +103,7 @@ def clearing_house_section(
             settlement = PeriodSettlement.model_validate(saved["settlement"])
             for address, st in settlement.statements.items():
                 statement[address] += st.onchain_position_units
-        users |= {c.ev_user.lower() for c in store.load_contributions(engine, sid)}
+        users |= {c.ev_user.lower() for c in contribution_store.load_contributions(engine, sid)}
     market = chain.contracts.market
     withdrawable: dict[str, int] = defaultdict(int)
     for event in chain.client.get_events("Withdrawn", 0, address=market.address):

@@ -25,6 +25,7 @@ from eth_utils.address import to_checksum_address
 
 from clearing.encoding import uuid_to_bytes32
 from clearing.settlement.revenue import RevenueShareContract, UserContribution, sign_contract
+from market.clearing_house import contributions as contribution_store
 from market.clearing_house import store
 from market.clearing_house.period import PeriodSettlement, SignedContract, contract_payees
 from market.clearing_house.service import session_period
@@ -229,7 +230,9 @@ def netting_outcome(
     if saved is None:
         return None
     settlement = PeriodSettlement.model_validate(saved["settlement"])
-    if not settlement.onchain.members and not store.load_contributions(engine, run.session_id):
+    if not settlement.onchain.members and not contribution_store.load_contributions(
+        engine, run.session_id
+    ):
         return None
     return NettingOutcome(settlement=settlement, names=sharing.names, onchain=True)
 

@@ -70,9 +70,9 @@ def commitment_hashes(
         )
         for cp in sorted(meters)
     ]
-    contracts = [
-        s.contract for s in ch_store.load_contracts(core.engine) if s.contract.fsp == owner
-    ]
+    # the set the store formed (what the oracle looks the committed root up in), not every
+    # stored contract: a contract kept before the store formed sets belongs to none yet
+    contracts = [s.contract for s in ch_store.current_contract_set(core.engine, owner)]
     root = contract_set_root(contracts)
     return CommitmentHashes(
         fsp=owner,

@@ -17,6 +17,7 @@ from market.api.deps import BundlesDep, CoreDep, SignedInDep
 from market.api.routers._settlement_auth import verified_envelope
 from market.api.routers._write import WRITE_RESPONSES
 from market.api.schemas import Signed
+from market.clearing_house import contributions as contribution_store
 from market.clearing_house import store
 from market.clearing_house.period import SignedContract
 from market.clearing_house.service import final_report
@@ -71,7 +72,8 @@ async def post_contract(env: Signed[SignedContract], core: CoreDep, request: Req
     by every party, or an instance of an unexpired template (terms equal, signed by the FSP
     and the EV user; the template by the CPO, the platform and the fleet operator if named).
     It joins the FSP's contract set, whose root the FSP's next offer commitment binds (folded
-    into its portfolio hash): a netting applies only the committed set's contracts."""
+    into its portfolio hash): a netting applies only the committed set's contracts. The kept
+    contract again is 200."""
     _, signer = await verified_envelope(core, request, kind="revenue_contract", roles={"FSP"})
     contract = env.body.contract
     if contract.fsp != signer:
@@ -85,6 +87,13 @@ async def post_contract(env: Signed[SignedContract], core: CoreDep, request: Req
         raise InvalidMessage(
             "; ".join(f"{f}: {r}" for f, r in problems), field=f"body.{problems[0][0]}"
         )
+    accepted = ContractAccepted(contract_id=contract.contract_id, fsp=contract.fsp)
+    if await run_in_threadpool(store.contract_unchanged, core.engine, env.body):
+        # kept already (a restarted gateway posts its kept contracts before each commitment):
+        # not refused for a template that expired since, which would stop its bidding
+        return Response(
+            json.dumps(accepted.model_dump()), status_code=200, media_type="application/json"
+        )
     template = env.body.template
     if template is not None and template.template.valid_until <= int(core.clock.now()):
         raise InvalidMessage(
@@ -93,7 +102,7 @@ async def post_contract(env: Signed[SignedContract], core: CoreDep, request: Req
             field="body.template.template.valid_until",
         )
     await run_in_threadpool(store.save_contract, core.engine, env.body)
-    return _created(ContractAccepted(contract_id=contract.contract_id, fsp=contract.fsp))
+    return _created(accepted)
 
 
 @router.post(
@@ -125,7 +134,7 @@ async def post_contributions(
         users.add(c.ev_user)
     stored = await run_in_threadpool(
         partial(
-            store.save_signed_contributions,
+            contribution_store.save_signed_contributions,
             core.engine,
             session_id=env.body.session_id,
             fsp=signer,

@@ -113,6 +113,17 @@ netting_intents = sa.Table(
     sa.Column("brought_json", sa.Text, nullable=False),
 )
 
+# What a netting nets (migration 0015): the contribution rows and signed envelopes, frozen
+# under the session's lock just before its bundle is published; posts after it are refused,
+# and a re-run after a crash nets the same inputs (the bundle is write-once).
+netting_inputs = sa.Table(
+    "ch_netting_inputs",
+    metadata,
+    sa.Column("period", sa.String(64), primary_key=True),
+    sa.Column("contributions_json", sa.Text, nullable=False),
+    sa.Column("envelopes_json", sa.Text, nullable=False),
+)
+
 
 # ---- shapes of the routes ----------------------------------------------------------------
 

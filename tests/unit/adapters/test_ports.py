@@ -39,3 +39,12 @@ def test_xdist_workers_pick_from_disjoint_slices(monkeypatch: pytest.MonkeyPatch
     assert first == (10_000, 20_000) and second == (20_000, 30_000)
     monkeypatch.delenv("PYTEST_XDIST_WORKER")
     assert ports._worker_slice(10_000, 30_000) == (10_000, 30_000)
+
+
+def test_a_machine_without_room_below_the_ephemeral_range_gets_the_kernels_pick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ports, "_ephemeral_floor", lambda: 1_024)
+    port = ports.free_port()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))

@@ -98,3 +98,14 @@ def test_the_contract_set_is_folded_into_the_portfolio_hash() -> None:
 def test_the_search_is_bounded() -> None:
     stored = [port("CP-1", *(f"ST-{i}" for i in range(20)))]
     assert committed_portfolios(stored, FSP, portfolio_hash([]), max_tries=100) is None
+
+
+def test_many_contract_sets_do_not_use_up_the_meter_search() -> None:
+    """Each posted contract forms a set; the budget counts meter subsets, so a meter dropped
+    after the commitment is still found among 200 candidate sets with 4 tries."""
+    committed_meters = [port("CP-1", "ST-A", "ST-B")]
+    stored = [port("CP-1", "ST-A", "ST-B", "ST-C")]  # ST-C registered after the commitment
+    sets = [contract_set_root([contract(f"c-{i}")]) for i in range(200)]
+    committed = portfolio_hash(committed_meters, sets[-1])
+    found = committed_portfolios(stored, FSP, committed, [EMPTY_CONTRACT_SET, *sets], max_tries=4)
+    assert found == (committed_meters, sets[-1])

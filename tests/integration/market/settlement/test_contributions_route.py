@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from clearing.settlement.revenue import UserContribution
+from market.clearing_house import contributions as contribution_store
 from market.clearing_house import store
 from market.client import ApiError
 
@@ -36,18 +37,18 @@ def test_a_repost_replaces_and_an_older_one_is_refused(chain, runtime, clients, 
     path = "/clearing-house/contributions"
     assert api.post(path, json=env).status_code == 201
     assert api.post(path, json=env).status_code == 200  # the kept message again
-    [kept] = store.load_contribution_envelopes(runtime.engine, SID)
+    [kept] = contribution_store.load_contribution_envelopes(runtime.engine, SID)
     assert kept == env  # byte for byte what the FSP signed
     fsp_a.post_contributions(SID, [_row(me, u1, 3_000)], nonce=2)
-    assert store.load_contributions(runtime.engine, SID) == [_row(me, u1, 3_000)]
+    assert contribution_store.load_contributions(runtime.engine, SID) == [_row(me, u1, 3_000)]
     # a restarted FSP re-signs the same rows with its first nonce: 200, the kept one stays
-    before = store.load_contribution_envelopes(runtime.engine, SID)
+    before = contribution_store.load_contribution_envelopes(runtime.engine, SID)
     fsp_a.post_contributions(SID, [_row(me, u1, 3_000)], nonce=0)
-    assert store.load_contribution_envelopes(runtime.engine, SID) == before
+    assert contribution_store.load_contribution_envelopes(runtime.engine, SID) == before
     with pytest.raises(ApiError) as err:  # older than the kept one
         fsp_a.post_contributions(SID, [_row(me, u2, 9_000)], nonce=1)
     assert err.value.status == 409 and err.value.problem["field"] == "body.nonce"
-    assert store.load_contributions(runtime.engine, SID) == [_row(me, u1, 3_000)]
+    assert contribution_store.load_contributions(runtime.engine, SID) == [_row(me, u1, 3_000)]
     with pytest.raises(ApiError) as err:  # one user, two rows
         fsp_a.post_contributions(SID, [_row(me, u1, 1), _row(me, u1, 2)], nonce=3)
     assert err.value.status == 422
@@ -58,7 +59,7 @@ def test_a_repost_replaces_and_an_older_one_is_refused(chain, runtime, clients, 
     env = fsp_a.sign("user_contributions", {"session_id": SID, "contributions": [], "nonce": 5})
     env["body"]["nonce"] = 6  # changed after signing
     assert api.post(path, json=env).status_code == 401
-    [kept] = store.load_contribution_envelopes(runtime.engine, SID)
+    [kept] = contribution_store.load_contribution_envelopes(runtime.engine, SID)
     assert kept["body"]["nonce"] == 2
 
 
@@ -75,4 +76,4 @@ def test_once_the_netting_began_only_the_kept_rows_may_be_posted_again(
     with pytest.raises(ApiError) as err:
         fsp_a.post_contributions(SID, [_row(me, user, 9_000)], nonce=2)
     assert (err.value.status, err.value.problem["field"]) == (409, "body.session_id")
-    assert store.load_contributions(runtime.engine, SID) == [_row(me, user, 5_000)]
+    assert contribution_store.load_contributions(runtime.engine, SID) == [_row(me, user, 5_000)]

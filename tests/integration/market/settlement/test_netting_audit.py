@@ -97,6 +97,19 @@ def _codes(report) -> set[str]:
     return codes
 
 
+def _dishonest_inputs(monkeypatch, *, rows=lambda r: r, envelopes=lambda e: e) -> None:
+    """A clearing house that nets other inputs than the stored ones (and freezes nothing)."""
+    store = service.contribution_store
+    honest = store.netting_inputs_of
+
+    def lying(engine, session_id):
+        kept = honest(engine, session_id)
+        return store.NettingInputs(rows(kept.contributions), envelopes(kept.envelopes))
+
+    monkeypatch.setattr(store, "netting_inputs_of", lying)
+    monkeypatch.setattr(store, "freeze_netting_inputs", lambda *a: True)
+
+
 def test_honest_netting_is_recomputed_and_passes(chain, runtime, clients, api, tmp_path) -> None:
     sid, keys = _netted_session(chain, runtime, clients, tmp_path)
     raw = runtime.bundles.get(sid, "netting")
@@ -172,15 +185,11 @@ def test_contributions_the_fsp_did_not_sign_are_named(
 ) -> None:
     """The clearing house nets (and publishes) 10x the user's signed energy: the bundle is
     consistent with the calldata, but the rows are not the ones in the FSP's envelope."""
-    honest = service.store.load_contributions
 
-    def inflated(engine, session_id):
-        return [
-            c.model_copy(update={"shifted_wh": c.shifted_wh * 10})
-            for c in honest(engine, session_id)
-        ]
+    def inflated(rows):
+        return [c.model_copy(update={"shifted_wh": c.shifted_wh * 10}) for c in rows]
 
-    monkeypatch.setattr(service.store, "load_contributions", inflated)
+    _dishonest_inputs(monkeypatch, rows=inflated)
     _sid, keys = _netted_session(chain, runtime, clients, tmp_path)
     report = _audit(chain, runtime, keys)
     assert report.exit_code == 1, report.to_json()
@@ -193,20 +202,17 @@ def test_an_envelope_edited_after_signing_is_named(
 ) -> None:
     """The clearing house edits the FSP's envelope to match the rows it nets: the signature
     then no longer holds."""
-    rows, envelopes = service.store.load_contributions, service.store.load_contribution_envelopes
 
-    def edited_rows(engine, session_id):
-        return [c.model_copy(update={"shifted_wh": 1}) for c in rows(engine, session_id)]
+    def edited_rows(rows):
+        return [c.model_copy(update={"shifted_wh": 1}) for c in rows]
 
-    def edited(engine, session_id):
-        out = envelopes(engine, session_id)
-        for env in out:
+    def edited(envelopes):
+        for env in envelopes:
             for row in env["body"]["contributions"]:
                 row["shifted_wh"] = 1
-        return out
+        return envelopes
 
-    monkeypatch.setattr(service.store, "load_contributions", edited_rows)
-    monkeypatch.setattr(service.store, "load_contribution_envelopes", edited)
+    _dishonest_inputs(monkeypatch, rows=edited_rows, envelopes=edited)
     _sid, keys = _netted_session(chain, runtime, clients, tmp_path)
     report = _audit(chain, runtime, keys)
     assert report.exit_code == 1, report.to_json()
@@ -250,13 +256,11 @@ def test_a_committed_contract_omitted_is_named(
 ) -> None:
     """FSP A committed contracts with two users, both contributed; the clearing house leaves
     out the second user's contract (and so its row): the FSP keeps that user's share."""
-    honest = service.store.load_contributions
 
-    def without_second(engine, session_id):
-        rows = honest(engine, session_id)
+    def without_second(rows):
         return rows[:1] if len(rows) == 2 else rows
 
-    monkeypatch.setattr(service.store, "load_contributions", without_second)
+    _dishonest_inputs(monkeypatch, rows=without_second)
     sid, keys = _netted_session(chain, runtime, clients, tmp_path, users=2)
     assert (
         len(NettingBundle.model_validate_json(runtime.bundles.get(sid, "netting")).contracts) == 1

@@ -6,6 +6,7 @@ import pytest
 
 from clearing.commitments import EMPTY_CONTRACT_SET, contract_set_root
 from clearing.settlement.revenue import RevenueShareContract, UserContribution
+from market.clearing_house import contributions as contribution_store
 from market.clearing_house import store
 from market.clearing_house.period import SignedContract
 from market.errors import Conflict
@@ -40,10 +41,10 @@ def test_tables_round_trip_and_upsert(db_url: str) -> None:
         first = UserContribution(
             session_id=SID, fsp=FSP, ev_user=USER, shifted_wh=1, discharged_wh=2
         )
-        store.save_contributions(engine, [first])
+        contribution_store.save_contributions(engine, [first])
         second = first.model_copy(update={"shifted_wh": 7})
-        store.save_contributions(engine, [second])  # the FSP corrects its figure
-        assert store.load_contributions(engine, SID) == [second]
+        contribution_store.save_contributions(engine, [second])  # the FSP corrects its figure
+        assert contribution_store.load_contributions(engine, SID) == [second]
 
         body = {"session_id": SID, "readings": []}
         assert store.save_evidence(
@@ -96,24 +97,27 @@ def test_signed_contributions_replace_by_the_greatest_nonce(db_url: str) -> None
             session_id=SID, fsp=FSP, ev_user=other, shifted_wh=3, discharged_wh=0
         )
         kw = {"session_id": SID, "fsp": FSP}
-        assert store.save_signed_contributions(
+        assert contribution_store.save_signed_contributions(
             engine, **kw, envelope=_envelope("m-1", 100), rows=[first, second], nonce=0
         )
-        assert not store.save_signed_contributions(  # the kept message again
+        assert not contribution_store.save_signed_contributions(  # the kept message again
             engine, **kw, envelope=_envelope("m-1", 100), rows=[first, second], nonce=0
         )
-        assert store.load_contributions(engine, SID) == [first, second]
-        assert store.save_signed_contributions(
+        assert contribution_store.load_contributions(engine, SID) == [first, second]
+        assert contribution_store.save_signed_contributions(
             engine, **kw, envelope=_envelope("m-3", 90), rows=[second], nonce=2
         )
-        assert store.load_contributions(engine, SID) == [second]  # replaced, not merged
+        # replaced, not merged
+        assert contribution_store.load_contributions(engine, SID) == [second]
         with pytest.raises(Conflict) as err:
-            store.save_signed_contributions(
+            contribution_store.save_signed_contributions(
                 engine, **kw, envelope=_envelope("m-2", 500), rows=[first], nonce=1
             )
         assert err.value.field == "body.nonce"
-        assert store.load_contributions(engine, SID) == [second]
-        assert [e["message_id"] for e in store.load_contribution_envelopes(engine, SID)] == ["m-3"]
+        assert contribution_store.load_contributions(engine, SID) == [second]
+        assert [
+            e["message_id"] for e in contribution_store.load_contribution_envelopes(engine, SID)
+        ] == ["m-3"]
     finally:
         engine.dispose()
 
@@ -156,5 +160,73 @@ def test_every_contract_set_an_fsp_formed_is_kept(db_url: str) -> None:
         assert store.load_contract_set(engine, FSP, EMPTY_CONTRACT_SET) == []
         assert store.load_contract_set(engine, FSP, b"\x01" * 32) is None
         assert store.load_contract_set(engine, USER, one) is None  # another FSP's
+    finally:
+        engine.dispose()
+
+
+def test_a_netting_freezes_its_inputs_and_a_later_post_is_refused(db_url: str) -> None:
+    """A post between the netting's read and its freeze makes the freeze fail (the netting
+    runs again on the new rows), never an accepted post left out; after the freeze a post is
+    409 naming body.session_id and a re-run reads the frozen rows and envelopes."""
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        row = UserContribution(session_id=SID, fsp=FSP, ev_user=USER, shifted_wh=1, discharged_wh=0)
+        later = row.model_copy(update={"shifted_wh": 7})
+        kw = {"session_id": SID, "fsp": FSP}
+        contribution_store.save_signed_contributions(
+            engine, **kw, envelope=_envelope("m-1", 100), rows=[row], nonce=0
+        )
+        read = contribution_store.netting_inputs_of(engine, SID)
+        assert read.contributions == [row]
+        contribution_store.save_signed_contributions(  # lands while the netting computes
+            engine, **kw, envelope=_envelope("m-2", 100), rows=[later], nonce=1
+        )
+        assert not contribution_store.freeze_netting_inputs(engine, SID, read)
+        again = contribution_store.netting_inputs_of(engine, SID)
+        assert again.contributions == [later]
+        assert [e["message_id"] for e in again.envelopes] == ["m-2"]
+        assert contribution_store.freeze_netting_inputs(engine, SID, again)
+        with pytest.raises(Conflict) as err:
+            contribution_store.save_signed_contributions(
+                engine, **kw, envelope=_envelope("m-3", 100), rows=[row], nonce=2
+            )
+        assert err.value.field == "body.session_id"
+        assert contribution_store.netting_inputs_of(engine, SID) == again  # the re-run's
+        assert contribution_store.freeze_netting_inputs(engine, SID, again)  # idempotent
+    finally:
+        engine.dispose()
+
+
+def test_the_current_contract_set_is_the_one_the_store_formed(db_url: str) -> None:
+    """A contract kept before the store formed sets (no version row) is in no set: the FSP's
+    current set (what GET /commitment-hashes folds in) leaves it out until it is posted
+    again, when the store forms the set the oracle can then find."""
+    from market.store.models.clearing_house import revenue_contracts
+
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        contract = RevenueShareContract(
+            contract_id="c-legacy", fsp=FSP, ev_user=USER, cpo=CPO, platform=CPO,
+            user_incentive_mode="percent", user_incentive_ppm=5, valid_from=0, valid_until=10,
+        )  # fmt: skip
+        signed = SignedContract(contract=contract, signatures=("0x01",))
+        with engine.begin() as conn:  # as migration 0013 left a contract stored before it
+            conn.execute(
+                revenue_contracts.insert().values(
+                    contract_id="c-legacy",
+                    fsp=FSP,
+                    ev_user=USER,
+                    body_json=signed.model_dump_json(),
+                )
+            )
+        assert store.current_contract_set(engine, FSP) == []
+        assert not store.contract_unchanged(engine, signed)
+        store.save_contract(engine, signed)
+        assert store.current_contract_set(engine, FSP) == [signed]
+        assert store.contract_unchanged(engine, signed)
+        root = contract_set_root([contract])
+        assert root in store.contract_set_roots(engine, FSP)
     finally:
         engine.dispose()

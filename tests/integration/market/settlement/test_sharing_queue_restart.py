@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from eth_account import Account
 
 from clearing.settlement.revenue import UserContribution
-from market.clearing_house import store
+from market.clearing_house import contributions as contribution_store
 from market.fsp.config import NettingConfig
 from market.fsp.netting import RevenueSharing
 from market.fsp.sharing_queue import SharingQueue
@@ -99,10 +99,10 @@ def test_a_gateway_killed_after_dispatch_shares_the_session_after_its_restart(
         sharing.retry(participant, cfg, lines.append)
         assert [x["event"] for x in lines] == ["revenue_shared"], lines
         assert sharing.queue.pending() == {}
-        assert store.load_contributions(runtime.engine, SID) == expected
+        assert contribution_store.load_contributions(runtime.engine, SID) == expected
         # posted again (a crash after the post, before the mark): the market keeps one copy
         participant.client.post_contributions(SID, expected)
-        assert store.load_contributions(runtime.engine, SID) == expected
+        assert contribution_store.load_contributions(runtime.engine, SID) == expected
         sharing.retry(participant, cfg, lines.append)
         assert len(lines) == 1  # nothing pending: nothing posted
         # queued again by a restarted dispatch: the first rows stay, nothing is re-queued

@@ -117,6 +117,27 @@ def test_the_market_accepts_a_templates_instance_and_names_every_other_case(
     assert _refused(clients("fsp_a"), ok)[0] == 403
 
 
+def test_a_kept_instance_posted_again_after_its_template_expired_is_200(
+    chain, runtime, clients
+) -> None:
+    """A restarted gateway posts its kept claim contracts again before each commitment: the
+    same contract is 200 though its template expired since (a 422 stopped its bidding); a
+    new instance of that template is still refused."""
+    fsp_b = clients("fsp_b")
+    now = int(runtime.core.clock.now())
+    template, *_ = signed_template(
+        chain, runtime, "fsp_b", 0xD0, user_incentive_ppm=1, valid_from=0, valid_until=now + 60
+    )
+    kept = _instance(chain, runtime, template, "fsp_b")
+    assert fsp_b.post_revenue_contract(kept)["contract_id"] == kept.contract.contract_id
+    chain.warp_to(now + 120)
+    assert fsp_b.post_revenue_contract(kept)["contract_id"] == kept.contract.contract_id
+    assert _refused(fsp_b, _instance(chain, runtime, template, "fsp_b")) == (
+        422,
+        "body.template.template.valid_until",
+    )
+
+
 def test_the_claim_signer_refuses_an_expired_template_and_another_fsps(
     chain, runtime, clients
 ) -> None:

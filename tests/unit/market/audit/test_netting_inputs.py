@@ -93,3 +93,33 @@ def test_a_signed_row_no_committed_contract_covers_is_left_out_without_a_finding
     signed = _envelope([_row()])
     assert _codes([signed], [], covered=set()) == []
     assert _codes([signed], [], covered={(FSP.lower(), USER)}) == ["netting.contributions_dropped"]
+
+
+def test_a_contract_id_applied_twice_is_named() -> None:
+    """The FSP reused an id for another user; the house applies the old version (for USER)
+    before the committed one of that id. Checked by id alone, the last one hid the first."""
+    from types import SimpleNamespace
+
+    from clearing.commitments import contract_set_root, portfolio_hash
+    from clearing.settlement.revenue import RevenueShareContract
+    from market.audit.netting_inputs import check_contract_sets
+    from market.clearing_house.period import SignedContract
+
+    other_user = "0x" + "ef" * 20
+    old = RevenueShareContract(
+        contract_id="c-1", fsp=FSP.lower(), ev_user=USER, cpo=OTHER.lower(),
+        platform=OTHER.lower(), user_incentive_mode="percent", user_incentive_ppm=100_000,
+        valid_from=0, valid_until=10,
+    )  # fmt: skip
+    committed = old.model_copy(update={"ev_user": other_user})
+    bundle = SimpleNamespace(
+        committed_contracts=[SimpleNamespace(fsp=FSP.lower(), contracts=(committed,))],
+        contributions=[_row()],
+        at_ts=5,
+        contracts=[SignedContract(contract=c, signatures=()) for c in (old, committed)],
+    )
+    onchain = SimpleNamespace(portfolio_hash=portfolio_hash([], contract_set_root([committed])))
+    cs = SimpleNamespace(commitments={FSP.lower(): onchain})
+    res = CheckResult("netting")
+    check_contract_sets(res, bundle, cs, [], set())  # type: ignore[arg-type]
+    assert [f.code for f in res.findings] == ["netting.contract_duplicate"]

@@ -8,7 +8,6 @@ a crash nets the frozen snapshot, so its write-once bundle comes out the same.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any, NamedTuple
 
@@ -19,6 +18,7 @@ from clearing.encoding import canonical_json
 from clearing.settlement.revenue import UserContribution
 from market.clearing_house.store import upsert, upsert_in
 from market.errors import Conflict
+from market.lifecycle.locks import transaction_lock
 from market.store.models.clearing_house import (
     contribution_envelopes,
     contributions,
@@ -64,10 +64,7 @@ def lock_contributions(conn: sa.Connection, session_id: str) -> None:
     post is accepted after the snapshot and left out of it. PostgreSQL: a transaction-level
     advisory lock; SQLite serialises its writers itself (a post racing the snapshot fails
     there, never passes unseen)."""
-    if conn.dialect.name == "postgresql":
-        digest = hashlib.sha256(f"contributions:{session_id}".encode()).digest()
-        key = int.from_bytes(digest[:8], "big", signed=True)
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    transaction_lock(conn, f"contributions:{session_id}")
 
 
 def _netting_started(conn: sa.Connection, session_id: str) -> bool:
@@ -201,9 +198,11 @@ def netting_inputs_of(engine: Engine, session_id: str) -> NettingInputs:
     envelopes read together under the session's lock (never a new envelope with old rows)."""
     with engine.begin() as conn:
         lock_contributions(conn, session_id)
-        return _frozen_in(conn, session_id) or NettingInputs(
-            _contributions_in(conn, session_id), _envelopes_in(conn, session_id)
-        )
+        return _frozen_in(conn, session_id) or _current_in(conn, session_id)
+
+
+def _current_in(conn: sa.Connection, session_id: str) -> NettingInputs:
+    return NettingInputs(_contributions_in(conn, session_id), _envelopes_in(conn, session_id))
 
 
 def _frozen_in(conn: sa.Connection, session_id: str) -> NettingInputs | None:
@@ -227,10 +226,7 @@ def freeze_netting_inputs(engine: Engine, session_id: str, used: NettingInputs) 
         frozen = _frozen_in(conn, session_id)
         if frozen is not None:
             return frozen == used
-        current = NettingInputs(
-            _contributions_in(conn, session_id), _envelopes_in(conn, session_id)
-        )
-        if current != used:
+        if _current_in(conn, session_id) != used:
             return False
         conn.execute(
             netting_inputs.insert().values(

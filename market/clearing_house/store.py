@@ -91,12 +91,7 @@ def _save_contract(engine: Engine, signed: SignedContract) -> None:
             {"fsp": fsp, "ev_user": c.ev_user.lower(), "body_json": body},
         )
         mine = contract_versions.c.fsp == fsp
-        last = conn.execute(
-            sa.select(contract_versions.c.body_json)
-            .where(sa.and_(mine, contract_versions.c.contract_id == c.contract_id))
-            .order_by(contract_versions.c.seq.desc())
-        ).first()
-        if last is not None and last.body_json == body:
+        if _latest_body(conn, fsp, c.contract_id) == body:
             return  # the same contract again: the set is unchanged
         seq = (conn.execute(sa.select(sa.func.max(contract_versions.c.seq)).where(mine)).scalar()
                or 0) + 1  # fmt: skip
@@ -117,17 +112,19 @@ def contract_unchanged(engine: Engine, signed: SignedContract) -> bool:
     c = signed.contract
     body = canonical_json(signed.model_dump(mode="python")).decode()
     with engine.connect() as conn:
-        last = conn.execute(
-            sa.select(contract_versions.c.body_json)
-            .where(
-                sa.and_(
-                    contract_versions.c.fsp == c.fsp.lower(),
-                    contract_versions.c.contract_id == c.contract_id,
-                )
-            )
-            .order_by(contract_versions.c.seq.desc())
-        ).first()
-    return last is not None and last.body_json == body
+        return _latest_body(conn, c.fsp.lower(), c.contract_id) == body
+
+
+def _latest_body(conn: sa.Connection, fsp: str, contract_id: str) -> str | None:
+    """The canonical JSON of the FSP's latest version of ``contract_id``, if any."""
+    last = conn.execute(
+        sa.select(contract_versions.c.body_json)
+        .where(
+            sa.and_(contract_versions.c.fsp == fsp, contract_versions.c.contract_id == contract_id)
+        )
+        .order_by(contract_versions.c.seq.desc())
+    ).first()
+    return None if last is None else str(last.body_json)
 
 
 def current_contract_set(engine: Engine, fsp: str) -> list[SignedContract]:

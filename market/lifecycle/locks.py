@@ -15,13 +15,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from market.store.db import is_sqlite
 
 
 def _key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def transaction_lock(conn: Connection, name: str) -> None:
+    """Hold the lock ``name`` until ``conn``'s transaction ends (PostgreSQL: an advisory
+    transaction lock; SQLite serialises its writers itself, so nothing to take)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _key(name)})
 
 
 @contextmanager

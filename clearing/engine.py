@@ -51,6 +51,7 @@ from clearing.bundle import (
 from clearing.encoding import hex32, keccak256, uuid_to_bytes32
 from clearing.errors import ClearingError, SafetyNetFired, SolverFailed
 from clearing.evaluation import Evaluation, activations_from, evaluate, order_id_for
+from clearing.gc_pause import gc_paused
 from clearing.greedy import greedy
 from clearing.merkle import StandardMerkleTree
 from clearing.messages import FlexOrder
@@ -112,8 +113,9 @@ def clear(bundle: InputBundle | Mapping[str, Any]) -> ResultBundle:
 def clear_fallback(bundle: InputBundle | Mapping[str, Any]) -> ResultBundle:
     """The result published when the wall-clock safety net fires (status ``unproven``): the
     greedy orders, a function of the input alone, so an auditor can recompute it too."""
-    b = validate_bundle(bundle)
-    return _fallback_run(b, prepare(b), 0.0).result
+    with gc_paused():
+        b = validate_bundle(bundle)
+        return _fallback_run(b, prepare(b), 0.0).result
 
 
 _SAFETY_NET_REASON = (
@@ -140,7 +142,14 @@ def clear_run(
     HiGHS stops on deterministic work limits; if the wall-clock safety net (the rules'
     ``time_limit_s``) fires first, the greedy orders are published with status ``unproven``
     (:func:`clear_fallback`). If HiGHS fails, CBC clears instead. Neither happens silently: a
-    warning is logged and the result bundle's ``solver`` carries a ``fallback_reason``."""
+    warning is logged and the result bundle's ``solver`` carries a ``fallback_reason``.
+
+    The cyclic garbage collector is paused meanwhile (:func:`clearing.gc_pause.gc_paused`)."""
+    with gc_paused():
+        return _clear_run(bundle, backend)
+
+
+def _clear_run(bundle: InputBundle | Mapping[str, Any], backend: Backend | None) -> ClearingRun:
     t0 = time.perf_counter()
     b = validate_bundle(bundle)
     prep = prepare(b)

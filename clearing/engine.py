@@ -125,6 +125,11 @@ _SAFETY_NET_REASON = (
 
 
 def _fallback_run(b: InputBundle, prep: Prepared, build_s: float) -> ClearingRun:
+    with gc_paused():
+        return _greedy_run(b, prep, build_s)
+
+
+def _greedy_run(b: InputBundle, prep: Prepared, build_s: float) -> ClearingRun:
     limits = highs_work_limits(b.rules.time_limit_s)
     g = greedy(prep)
     ev = g.evaluation
@@ -144,25 +149,23 @@ def clear_run(
     (:func:`clear_fallback`). If HiGHS fails, CBC clears instead. Neither happens silently: a
     warning is logged and the result bundle's ``solver`` carries a ``fallback_reason``.
 
-    The cyclic garbage collector is paused meanwhile (:func:`clearing.gc_pause.gc_paused`)."""
-    with gc_paused():
-        return _clear_run(bundle, backend)
-
-
-def _clear_run(bundle: InputBundle | Mapping[str, Any], backend: Backend | None) -> ClearingRun:
+    The cyclic garbage collector is paused (:func:`clearing.gc_pause.gc_paused`) while Python
+    builds the model and the result, not during the solve: a solve can run for minutes, and a
+    server's own cyclic garbage must not pile up that long."""
     t0 = time.perf_counter()
-    b = validate_bundle(bundle)
-    prep = prepare(b)
-    rules = b.rules
-    if backend is None:
-        backend = "pulp-cbc" if rules.solver.name == "cbc" else "highspy"
-    if not prep.options:
-        ev = evaluate(prep, {})
-        name = "cbc" if backend == "pulp-cbc" else "highs"
-        result = _result(b, ev, "empty", 0.0, name, "")  # no solver ran
-        result = result.model_copy(update={"certificate": _certificate(ev, 0.0, 0.0)})
-        return ClearingRun(result, ev, time.perf_counter() - t0, 0.0, 0.0, 0.0)
-    model = build_model(prep)
+    with gc_paused():
+        b = validate_bundle(bundle)
+        prep = prepare(b)
+        rules = b.rules
+        if backend is None:
+            backend = "pulp-cbc" if rules.solver.name == "cbc" else "highspy"
+        if not prep.options:
+            ev = evaluate(prep, {})
+            name = "cbc" if backend == "pulp-cbc" else "highs"
+            result = _result(b, ev, "empty", 0.0, name, "")  # no solver ran
+            result = result.model_copy(update={"certificate": _certificate(ev, 0.0, 0.0)})
+            return ClearingRun(result, ev, time.perf_counter() - t0, 0.0, 0.0, 0.0)
+        model = build_model(prep)
     build_s = time.perf_counter() - t0
     limit, gap_ppm = rules.time_limit_s, rules.mip_gap_ppm
     fallback_reason: str | None = None
@@ -187,12 +190,15 @@ def _clear_run(bundle: InputBundle | Mapping[str, Any], backend: Backend | None)
             model, solver=solver, time_limit_s=limit, mip_gap_ppm=gap_ppm
         )
         build_s += pulp_build_s
-    ev = evaluate(prep, activations_from(prep, sol))
-    result = _result(b, ev, sol.status, sol.gap, sol.solver, sol.version, fallback_reason, limits)
-    result = result.model_copy(
-        update={"certificate": _certificate(ev, sol.objective, sol.gap)}, deep=False
-    )
-    _check_budgets(prep, ev)
+    with gc_paused():
+        ev = evaluate(prep, activations_from(prep, sol))
+        result = _result(
+            b, ev, sol.status, sol.gap, sol.solver, sol.version, fallback_reason, limits
+        )
+        result = result.model_copy(
+            update={"certificate": _certificate(ev, sol.objective, sol.gap)}, deep=False
+        )
+        _check_budgets(prep, ev)
     return ClearingRun(result, ev, build_s, sol.solve_s, -sol.objective, sol.gap)
 
 

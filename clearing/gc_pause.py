@@ -1,4 +1,4 @@
-"""Pause Python's cyclic garbage collector around a clearing.
+"""Pause Python's cyclic garbage collector while a clearing builds its model and its result.
 
 Why: a 100 000-offer clearing allocates millions of small containers (pydantic dumps, the
 prepared options, the model's triplets), and each burst of allocations triggers generational
@@ -10,8 +10,10 @@ against 5.8 and 6.0 s. Reference counting still frees everything outside a cycle
 100 000-offer bench's peak RSS was 2.18 GB paused against 2.08-2.11 GB before: allocation
 order, not garbage left behind.
 
-The pause nests and is shared by threads: the collector is re-enabled when the last paused
-section ends, and only if it was enabled when the first one began.
+The solve itself (C code, minutes at most) runs with the collector on, so a server's own
+cyclic garbage never waits longer than these Python steps. The pause nests and is shared by
+threads: the collector is re-enabled when the last paused section ends, and only if it was
+enabled when the first one began.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,9 @@ from clearing import engine
 from clearing.bundle import InputBundle
 from clearing.errors import ClearingError
 from clearing.gc_pause import gc_paused
+from clearing.model import ModelArrays, SolveOutcome
 from clearing.prepare import Prepared, prepare
+from clearing.solvers.highs import solve_highspy
 from clearing.synthetic import generate_session
 
 
@@ -66,7 +69,7 @@ def test_overlapping_pauses_in_threads_enable_it_when_the_last_ends() -> None:
     assert gc.isenabled()
 
 
-def test_a_clearing_runs_paused_and_gives_the_collector_back(
+def test_a_clearing_builds_paused_solves_unpaused_and_gives_the_collector_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     enabled_while_preparing: list[bool] = []
@@ -75,10 +78,18 @@ def test_a_clearing_runs_paused_and_gives_the_collector_back(
         enabled_while_preparing.append(gc.isenabled())
         return prepare(bundle)
 
+    enabled_while_solving: list[bool] = []
+
+    def solve_and_look(model: ModelArrays, **kwargs: Any) -> SolveOutcome:
+        enabled_while_solving.append(gc.isenabled())
+        return solve_highspy(model, **kwargs)
+
     monkeypatch.setattr(engine, "prepare", prepare_and_look)
+    monkeypatch.setattr(engine, "solve_highspy", solve_and_look)
     run = engine.clear_run(generate_session(40, seed=3))
     assert run.result.status == "optimal"
     assert enabled_while_preparing == [False]
+    assert enabled_while_solving == [True]  # a long solve must not hold the collector off
     assert gc.isenabled()
 
 

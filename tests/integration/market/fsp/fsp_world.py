@@ -393,7 +393,8 @@ async def deliver_session(m: Market, chain: Any, gw: Gateway, config: Path, sess
         await asyncio.to_thread(node.warp_to, end + ISP_S + 31)
         await asyncio.to_thread(gw.wait_digests, sid)  # the CPO vouches for the readings
         await asyncio.to_thread(m.worker.run_once)
-        await asyncio.to_thread(node.warp_to, end + ISP_S + 31 + 121)
+        verified = m.rt.ledger.session(sid)  # the window runs from the verification block
+        await asyncio.to_thread(node.warp_to, verified.verified_at + verified.challenge_window + 1)
         deadline = time.monotonic() + 120
         while not settled(gw, sid):
             # FINAL, then (with a clearing house) netted: the gateway withdraws after both

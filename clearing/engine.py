@@ -126,16 +126,14 @@ _SAFETY_NET_REASON = (
 
 def _fallback_run(b: InputBundle, prep: Prepared, build_s: float) -> ClearingRun:
     with gc_paused():
-        return _greedy_run(b, prep, build_s)
-
-
-def _greedy_run(b: InputBundle, prep: Prepared, build_s: float) -> ClearingRun:
-    limits = highs_work_limits(b.rules.time_limit_s)
-    g = greedy(prep)
-    ev = g.evaluation
-    result = _result(b, ev, "unproven", None, "highs", highs_version(), _SAFETY_NET_REASON, limits)
-    result = result.model_copy(update={"certificate": _certificate(ev, 0.0, None)})
-    _check_budgets(prep, ev)
+        limits = highs_work_limits(b.rules.time_limit_s)
+        g = greedy(prep)
+        ev = g.evaluation
+        result = _result(
+            b, ev, "unproven", None, "highs", highs_version(), _SAFETY_NET_REASON, limits
+        )
+        result = result.model_copy(update={"certificate": _certificate(ev, 0.0, None)})
+        _check_budgets(prep, ev)
     return ClearingRun(result, ev, build_s, g.seconds, ev.welfare_units / 1e6, None)
 
 

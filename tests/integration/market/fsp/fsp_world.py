@@ -351,6 +351,14 @@ async def advance(clock: StepClock, fleet: StationFleet, t: int, timeout_s: floa
         await asyncio.sleep(0.005)
 
 
+def warp_past_challenge_window(m: Market, node: Any, sid: str) -> None:
+    """Move the chain past the challenge window of a VERIFIED session. The window runs from
+    the verification block, whose timestamp runs on with the wall clock after a warp, so a
+    fixed offset from the earlier warp can fall short on a loaded machine."""
+    verified = m.rt.ledger.session(sid)
+    node.warp_to(verified.verified_at + verified.challenge_window + 1)
+
+
 async def deliver_session(m: Market, chain: Any, gw: Gateway, config: Path, session: Any) -> None:
     """The session from the stations' connection to the gateway's statements."""
     node = chain.node
@@ -393,8 +401,7 @@ async def deliver_session(m: Market, chain: Any, gw: Gateway, config: Path, sess
         await asyncio.to_thread(node.warp_to, end + ISP_S + 31)
         await asyncio.to_thread(gw.wait_digests, sid)  # the CPO vouches for the readings
         await asyncio.to_thread(m.worker.run_once)
-        verified = m.rt.ledger.session(sid)  # the window runs from the verification block
-        await asyncio.to_thread(node.warp_to, verified.verified_at + verified.challenge_window + 1)
+        await asyncio.to_thread(warp_past_challenge_window, m, node, sid)
         deadline = time.monotonic() + 120
         while not settled(gw, sid):
             # FINAL, then (with a clearing house) netted: the gateway withdraws after both

@@ -37,6 +37,7 @@ from fsp_world import (
     market,
     open_session,
     station_specs,
+    warp_past_challenge_window,
 )
 
 from adapters.chain.types import SessionState
@@ -154,13 +155,8 @@ async def run_session(chain: Any, tmp: Path, *, kill: bool, nets: bool = False) 
             await asyncio.to_thread(node.warp_to, end + ISP_S + 31)
             await asyncio.to_thread(gw.wait_digests, sid)  # the CPO vouches for the readings
             await asyncio.to_thread(m.worker.run_once)
-            verified = m.rt.ledger.session(sid)
-            assert verified.state == SessionState.VERIFIED
-            # past the window counted from the verification block, whose timestamp runs on
-            # with the wall clock after a warp (a loaded CI took seconds to get there)
-            await asyncio.to_thread(
-                node.warp_to, verified.verified_at + verified.challenge_window + 1
-            )
+            assert m.rt.ledger.session(sid).state == SessionState.VERIFIED
+            await asyncio.to_thread(warp_past_challenge_window, m, node, sid)
             await asyncio.to_thread(m.worker.run_once)
             assert m.rt.ledger.session(sid).state == SessionState.FINAL
             st = await asyncio.to_thread(

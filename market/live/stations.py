@@ -28,6 +28,8 @@ from market.replay.history import meter_history
 from market.replay.scenario import Scenario
 from market.replay.world import station_specs, stays
 
+FAILURE_POLL_S = 1.0  # how often the process looks for a station that stopped with an error
+
 
 def fsp_station_specs(scenario: Scenario, fsp: str, passwords: dict[str, str]) -> list[StationSpec]:
     """The replay's station specs of the stations ``fsp``'s EVs park at; each password from
@@ -67,7 +69,8 @@ async def _run(
     specs: list[StationSpec],
     meter_interval_s: int,
     profiles_log: Path | None = None,
-) -> None:
+) -> int:
+    """Run the fleet until SIGTERM (0) or until a station's run ends with an error (1)."""
     clock = ChainTimeClock(rpc_url)
     fleet = StationFleet(url, specs, clock=clock, meter_interval_s=meter_interval_s)
     stop = asyncio.Event()
@@ -82,12 +85,19 @@ async def _run(
         if profiles_log is not None
         else None
     )
-    await stop.wait()
+    failed: dict[str, BaseException] = {}
+    while not stop.is_set() and not (failed := fleet.failures()):
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), FAILURE_POLL_S)
+    stop.set()
     if logger is not None:
         await logger
     with contextlib.suppress(Exception):
         await fleet.stop()
     print(json.dumps({"event": "stopped", "readings_sent": fleet.readings_sent}), flush=True)
+    for sid, exc in failed.items():  # the orchestrator's supervisor shows this, not a timeout
+        print(f"error: station {sid} stopped: {exc!r}", file=sys.stderr, flush=True)
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,8 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {password_env(ids.index(missing[0]))}: not set", file=sys.stderr)
         return 1
     interval = scenario.period.meter_interval_s
-    asyncio.run(_run(args.url, args.rpc, specs, interval, args.profiles_log))
-    return 0
+    return asyncio.run(_run(args.url, args.rpc, specs, interval, args.profiles_log))
 
 
 if __name__ == "__main__":

@@ -76,6 +76,15 @@ class StationFleet:
                 await asyncio.wait_for(task, 10)
         self._tasks.clear()
 
+    def failures(self) -> dict[str, BaseException]:
+        """The stations whose run ended with an error: a station never ends on its own, so
+        a process running a fleet checks this and says which one and why."""
+        out: dict[str, BaseException] = {}
+        for sid, task in self._tasks.items():
+            if task.done() and not task.cancelled() and (exc := task.exception()) is not None:
+                out[sid] = exc
+        return out
+
     @property
     def readings_sent(self) -> int:
         return sum(s.readings_sent for s in self.stations.values())

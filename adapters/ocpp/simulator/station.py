@@ -35,9 +35,15 @@ from adapters.ocpp.simulator.faults import StationFaults
 from adapters.ocpp.simulator.meter_values import meter_values_request
 from adapters.ocpp.simulator.profiles import ProfileError, format_time
 from adapters.ocpp.simulator.spec import StationSpec
+from adapters.ocpp.simulator.status_messages import boot_notification, status_notification
 
 LOG = logging.getLogger(__name__)
 _DUMPS = json.JSONEncoder(separators=(",", ":")).encode
+# A CSMS that answers InternalError could not take the message *now* (its store or its clock
+# failed for a moment): the station sends it again, this many times at most. Any other
+# CallError is the CSMS's final word on that message, and sending it again would not help.
+MESSAGE_ATTEMPTS = 30
+RETRYABLE_CALL_ERRORS = frozenset({"InternalError"})
 
 
 class StationCallError(Exception):
@@ -60,6 +66,7 @@ class SimulatedStation:
         meter_interval_s: int = 60,
         call_timeout_s: float = 30.0,
         reconnect_delay_s: float = 0.5,
+        retry_delay_s: float = 1.0,
         connect_gate: asyncio.Semaphore | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
@@ -71,6 +78,7 @@ class SimulatedStation:
         self.meter_interval_s = meter_interval_s
         self.call_timeout_s = call_timeout_s
         self.reconnect_delay_s = reconnect_delay_s
+        self.retry_delay_s = retry_delay_s  # wall seconds between sends of an unanswered message
         self._connect_gate = connect_gate
         self.ssl_context = ssl_context
         self.evses = {e.evse_id: EvseState(e) for e in spec.evses}
@@ -85,7 +93,8 @@ class SimulatedStation:
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
         self._call_lock = asyncio.Lock()
-        self._outbox: list[tuple[str, dict[str, Any]]] = []
+        # What the CSMS has not taken yet, in order: (action, payload, attempts so far).
+        self._outbox: list[tuple[str, dict[str, Any], int]] = []
         self._stopping = asyncio.Event()
         self._online = False
         self._signer = ReadingSigner(spec.private_key) if spec.private_key is not None else None
@@ -128,9 +137,7 @@ class SimulatedStation:
         await self._boot()
         for evse in self.evses.values():
             await self._status(evse, "Occupied" if evse.plugged else "Available")
-        outbox, self._outbox = self._outbox, []
-        for action, payload in outbox:
-            await self._send_or_queue(action, payload)
+        await self._flush_outbox()
 
     async def disconnect(self) -> None:
         """Drop the connection (as a network fault would)."""
@@ -149,16 +156,7 @@ class SimulatedStation:
         self._reader = None
 
     async def _boot(self) -> None:
-        if self.protocol == "ocpp1.6":
-            payload: dict[str, Any] = {
-                "chargePointVendor": "flexmarket",
-                "chargePointModel": "FlexSim-V2G",
-            }
-        else:
-            payload = {
-                "reason": "PowerUp",
-                "chargingStation": {"vendorName": "flexmarket", "model": "FlexSim-V2G"},
-            }
+        payload = boot_notification(self.protocol)
         result = await self.call("BootNotification", payload)
         if result.get("status") != "Accepted":
             raise ConnectionError(f"BootNotification not accepted: {result}")
@@ -226,32 +224,56 @@ class SimulatedStation:
 
     # ------------------------------------------------------------------ station → CSMS
     async def _send_or_queue(self, action: str, payload: dict[str, Any]) -> dict[str, Any] | None:
-        if not self._online:
-            self._outbox.append((action, payload))
+        """Send now, or keep the message for later, behind what already waits (the CSMS sees
+        a station's messages in the order it made them). Offline, unanswered or refused for a
+        moment (InternalError), a message is sent again; nothing measured is dropped
+        silently, and a final refusal is in ``errors``."""
+        if self._outbox or not self._online:
+            self._outbox.append((action, payload, 0))
+            await self._flush_outbox()
             return None
+        return await self._send(action, payload, 0)
+
+    async def _send(
+        self, action: str, payload: dict[str, Any], attempts: int
+    ) -> dict[str, Any] | None:
         try:
             result = await self.call(action, payload)
         except (ConnectionError, ConnectionClosed, TimeoutError):
-            self._outbox.append((action, payload))
+            self._outbox.append((action, payload, attempts + 1))
+            return None
+        except StationCallError as exc:
+            if exc.code in RETRYABLE_CALL_ERRORS and attempts + 1 < MESSAGE_ATTEMPTS:
+                self._outbox.append((action, payload, attempts + 1))
+            else:
+                self.errors.append(f"{action} not taken after {attempts + 1} attempts: {exc}")
+                LOG.error("%s: %s", self.spec.station_id, self.errors[-1])
             return None
         if action == "MeterValues":
             self.readings_sent += 1
         return result
 
+    async def _flush_outbox(self) -> None:
+        """If online, send what waits, oldest first; stop at the first one not taken (it and
+        the rest keep their order for the next try)."""
+        waiting, self._outbox = self._outbox, []
+        for i, item in enumerate(waiting):
+            if not self._online:
+                self._outbox.extend(waiting[i:])
+                return
+            await self._send(*item)
+            if self._outbox:  # not taken: it waits first, the rest behind it
+                self._outbox.extend(waiting[i + 1 :])
+                return
+
     async def _status(self, evse: EvseState, status: str) -> None:
         eid = evse.spec.evse_id
-        if self.protocol == "ocpp1.6":
-            s16 = {"Available": "Available", "Occupied": "Charging"}[status]
-            payload = {"connectorId": eid, "errorCode": "NoError", "status": s16}
-        else:
-            payload = {
-                "timestamp": format_time(self._stamp(self.t)),
-                "connectorStatus": status,
-                "evseId": eid,
-                "connectorId": 1,
-            }
-        if self._online:
-            await self.call("StatusNotification", payload)
+        payload = status_notification(self.protocol, eid, status, self._stamp(self.t))
+        if self._online:  # a status lost here is announced again on the next connect
+            try:
+                await self.call("StatusNotification", payload)
+            except (ConnectionError, ConnectionClosed, TimeoutError, StationCallError) as exc:
+                self.errors.append(f"StatusNotification: {exc!r}")
 
     def _stamp(self, t: int) -> int:
         return t - self.faults.clock_late_s
@@ -379,19 +401,8 @@ class SimulatedStation:
         try:
             while not self._stopping.is_set():
                 t_next = (self.t // interval + 1) * interval
-                wait = t_next - self.clock.now()
-                if wait > 0:
-                    self._sleeping = True
-                    try:
-                        await self.clock.sleep(wait)
-                    except asyncio.CancelledError:
-                        if self._stopping.is_set():
-                            break
-                        raise
-                    finally:
-                        self._sleeping = False
-                    if self._stopping.is_set():
-                        break
+                if not await self._pause_until(t_next):
+                    break
                 await self._advance(self.t, t_next)
                 self.t = t_next
                 f = self.faults
@@ -414,6 +425,41 @@ class SimulatedStation:
         finally:
             await self.disconnect()
 
+    async def _pause_until(self, t_next: int) -> bool:
+        """Wait until the clock reaches ``t_next``; False if stopped first. Meanwhile send
+        again what the CSMS has not taken, every ``retry_delay_s``, and ride out a clock that
+        fails for a moment (in ``flexmarket live`` it is a remote chain): a station never
+        dies of either, it reports late."""
+        while not self._stopping.is_set():
+            clock_failed = False
+            self._sleeping = True
+            try:
+                wait = t_next - self.clock.now()
+                if wait <= 0:
+                    return True
+                if not (self._outbox and self._online):
+                    await self.clock.sleep(wait)
+                    return not self._stopping.is_set()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.retry_delay_s):
+                        await self.clock.sleep(wait)
+                        return not self._stopping.is_set()
+            except asyncio.CancelledError:
+                if self._stopping.is_set():
+                    return False
+                raise
+            except Exception as exc:  # whatever the clock raised: note it and ask again
+                self.errors.append(f"clock: {exc!r}")
+                LOG.warning("%s: clock failed (%r), retrying", self.spec.station_id, exc)
+                clock_failed = True
+            finally:
+                self._sleeping = False
+            if clock_failed:
+                await asyncio.sleep(self.retry_delay_s)
+            else:
+                await self._flush_outbox()
+        return False
+
     async def _connect_with_retry(self) -> None:
         while not self._stopping.is_set():
             try:
@@ -425,7 +471,13 @@ class SimulatedStation:
                 return
             except InvalidStatus:
                 raise
-            except (OSError, ConnectionError, ConnectionClosed, TimeoutError) as exc:
+            except (
+                OSError,
+                ConnectionError,
+                ConnectionClosed,
+                TimeoutError,
+                StationCallError,
+            ) as exc:
                 LOG.info("%s: connect failed (%s), retrying", self.spec.station_id, exc)
                 await self.disconnect()
                 await asyncio.sleep(self.reconnect_delay_s)

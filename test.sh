@@ -22,4 +22,4 @@ slither . --filter-paths node_modules --exclude-dependencies --fail-high > build
   || { cat build/slither.log; exit 1; }
 tail -n 1 build/slither.log
 echo "== pytest"
-pytest -n 2 "$@"
+pytest -n 2 --dist worksteal --durations=40 "$@"

@@ -30,8 +30,8 @@ import json
 from functools import lru_cache
 from typing import Any
 
+import sha3  # safe-pysha3
 from coincurve import PrivateKey, PublicKey
-from eth_utils import keccak as _keccak  # type: ignore[attr-defined]
 from eth_utils.address import to_checksum_address
 
 __all__ = [
@@ -71,8 +71,13 @@ class SignedReadingError(ValueError):
 
 
 def keccak256(data: bytes) -> bytes:
-    """Ethereum's keccak256 (not NIST SHA3-256)."""
-    return bytes(_keccak(data))
+    """Ethereum's keccak256 (not NIST SHA3-256).
+
+    safe-pysha3's C binding, called directly: eth-utils' ``keccak`` goes through eth-hash's
+    pycryptodome backend at ~16 us a hash against ~2 us here (100 000 64-byte inputs, measured
+    in one process), and a stress day hashes every reading several times (its signature, the
+    readings digests' Merkle trees, the audit)."""
+    return bytes(sha3.keccak_256(data).digest())
 
 
 # ------------------------------------------------------------------------ canonical JSON

@@ -19,14 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from coincurve import PrivateKey, PublicKey
-from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
 
 from clearing.trust import EIP712_DOMAIN_NAME as DOMAIN_NAME
 from clearing.trust import EIP712_DOMAIN_VERSION as DOMAIN_VERSION
 from clearing.trust import EIP712_PRIMARY_TYPE as PRIMARY_TYPE
 from clearing.trust import EIP712_TYPES as TYPES
-from clearing.trust import SECP256K1_N, CanonicalEncodingError, eip712_digest
+from clearing.trust import SECP256K1_N, CanonicalEncodingError, eip712_digest, keccak256
 from clearing.trust import canonical_json as _canonical_json
 from market.auth.summary import summarize
 from market.errors import BadSignature, InvalidMessage
@@ -46,7 +45,7 @@ def body_hash(body: Any, *, validated: bool = False) -> bytes:
     ``validated``: the body already passed a strict schema (integers and strings only, ASCII
     field names), for which the C JSON encoder gives the same bytes as RFC 8785.
     """
-    return keccak(canonical_json(body, schema_checked=validated))
+    return keccak256(canonical_json(body, schema_checked=validated))
 
 
 @dataclass(frozen=True)
@@ -157,7 +156,7 @@ def recover(msg_digest: bytes, signature: str) -> str:
         pub = PublicKey.from_signature_and_message(sig[:64] + bytes([v]), msg_digest, hasher=None)
     except Exception as exc:  # coincurve raises plain Exception on invalid points
         raise BadSignature("does not recover to a public key", field="signature") from exc
-    return "0x" + keccak(pub.format(compressed=False)[1:])[-20:].hex()
+    return "0x" + keccak256(pub.format(compressed=False)[1:])[-20:].hex()
 
 
 def address_of(private_key: bytes | str) -> str:
@@ -167,7 +166,7 @@ def address_of(private_key: bytes | str) -> str:
         else bytes.fromhex(private_key.removeprefix("0x"))
     )
     pub = PrivateKey(key).public_key.format(compressed=False)[1:]
-    return "0x" + keccak(pub)[-20:].hex()
+    return "0x" + keccak256(pub)[-20:].hex()
 
 
 def new_message_id() -> str:

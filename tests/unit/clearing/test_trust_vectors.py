@@ -227,3 +227,23 @@ def test_readings_digest_payload_v2_names_the_deployment() -> None:
     assert keccak256(payload).hex() == (
         "b901c12d6b24238e23fdff7d985c28aba0960c4a112377932c104269c409ac28"
     )
+
+
+def test_keccak256_is_ethereums_keccak_on_known_and_random_inputs() -> None:
+    """The direct safe-pysha3 call gives eth-utils' keccak (which the chain tools use),
+    including at the sponge's 136-byte block edges, and the known empty-input digest."""
+    import random
+
+    from eth_utils import keccak as eth_utils_keccak  # type: ignore[attr-defined]
+
+    from clearing.trust import keccak256
+
+    assert keccak256(b"").hex() == (
+        "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
+    )
+    rng = random.Random(7)
+    sizes = [0, 1, 31, 32, 33, 64, 135, 136, 137, 271, 272, 273, 1000, 10_000]
+    for n in sizes + [rng.randrange(0, 2_000) for _ in range(200)]:
+        data = rng.randbytes(n)
+        assert keccak256(data) == bytes(eth_utils_keccak(data)), n
+    assert keccak256(bytearray(b"abc")) == keccak256(b"abc")

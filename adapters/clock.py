@@ -20,6 +20,20 @@ class Clock(Protocol):
     async def sleep(self, seconds: float) -> None: ...
 
 
+async def sleep_until(clock: Clock, t: float) -> None:
+    """Until ``clock`` reads ``t``. A clock read from elsewhere, which can jump between two
+    reads (the chain's, warped by another process), brings its own absolute ``sleep_until``;
+    for the others nothing moves their time between ``now()`` and ``sleep``, so
+    ``sleep(t - now())`` is exact."""
+    own = getattr(clock, "sleep_until", None)
+    if own is not None:
+        await own(t)
+        return
+    wait = t - clock.now()
+    if wait > 0:
+        await clock.sleep(wait)
+
+
 class SystemClock:
     """Wall-clock time."""
 
@@ -111,8 +125,13 @@ class ChainTimeClock:
         return float(int(block["timestamp"], 16))
 
     async def sleep(self, seconds: float) -> None:
-        target = self.now() + max(0.0, seconds)
-        while self.now() < target:
+        await self.sleep_until(self.now() + max(0.0, seconds))
+
+    async def sleep_until(self, t: float) -> None:
+        """Until the chain's time reaches ``t``. Absolute on purpose: a caller that computed
+        ``t - now()`` and then slept that long would overshoot by any warp that landed
+        between its two reads, and wait for a time the warping process never goes to."""
+        while self.now() < t:
             await asyncio.sleep(self.poll_s)
 
     def close(self) -> None:

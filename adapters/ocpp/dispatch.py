@@ -26,7 +26,7 @@ from ocpp.v16 import call as call16
 from ocpp.v21 import call as call21
 from ocpp.v201 import call as call201
 
-from adapters.clock import Clock, SystemClock
+from adapters.clock import Clock, SystemClock, sleep_until
 from adapters.ocpp.follow import FollowCheck, MeterSample
 from adapters.ocpp.orders import (
     DispatchError,
@@ -230,9 +230,7 @@ class Dispatcher:
             order.clear_task = asyncio.get_running_loop().create_task(self._clear_at_end(order))
 
     async def _clear_at_end(self, order: EvseDispatch) -> None:
-        wait = order.end_unix - self.clock.now()
-        if wait > 0:
-            await self.clock.sleep(wait)
+        await sleep_until(self.clock, order.end_unix)
         if self._orders.get((order.station_id, order.evse_id)) is order:
             await self.clear(order.station_id, order.evse_id)
 

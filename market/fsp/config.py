@@ -170,6 +170,9 @@ class FspGatewayConfig(_Strict):
     ev_stays: list[AnnouncedStay] = []
     offers: OffersConfig = OffersConfig()
     poll_s: int = Field(default=5, gt=0, le=3600)
+    #: a newly stored reading starts the next pass (its relay) this long after it, so the
+    #: rest of its meter interval's burst goes along, instead of up to ``poll_s`` later
+    relay_delay_s: float = Field(default=0.2, ge=0, le=60)
     statements_dir: str | None = Field(default=None, min_length=1)
     netting: NettingConfig | None = None
     #: when the market nets, how long after a session went FINAL the gateway waits for its

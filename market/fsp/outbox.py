@@ -27,14 +27,19 @@ Log = Callable[[dict[str, Any]], None]
 class OutboxSink:
     """A ``ReadingSink`` (and ``ChargingNeedsSink``) over the gateway's store."""
 
-    def __init__(self, db: GatewayStore, log: Log) -> None:
+    def __init__(
+        self, db: GatewayStore, log: Log, on_stored: Callable[[], None] | None = None
+    ) -> None:
         self.db = db
         self.log = log
         self.stored = 0
+        self.on_stored = on_stored  # told of each new reading (the runner relays it soon)
 
     async def store(self, reading: MeterReading) -> None:
         if await asyncio.to_thread(self.db.put_reading, reading):
             self.stored += 1
+            if self.on_stored is not None:
+                self.on_stored()
 
     async def record_event(self, event: MeterEvent) -> None:
         self.log({"event": "meter_event", **asdict(event)})

@@ -58,9 +58,30 @@ class ChainTime:
 
     async def sleep(self, seconds: float) -> None:
         """Until the chain's time has moved ``seconds`` on (a warped chain jumps there)."""
-        target = self.now() + max(0.0, seconds)
-        while self.now() < target:
+        await self.sleep_until(self.now() + max(0.0, seconds))
+
+    async def sleep_until(self, t: float) -> None:
+        """Until the chain's time reaches ``t`` (absolute: see ``ChainTimeClock``)."""
+        while self.now() < t:
             await asyncio.sleep(0.25)
+
+
+async def until_work(
+    wake: asyncio.Event, readings_in: asyncio.Event, poll_s: float, relay_delay_s: float
+) -> None:
+    """Wait for the next pass: a market event (at once), a stored reading (``relay_delay_s``
+    later, so the rest of its meter interval's burst goes in the same relay; a market event
+    meanwhile cuts that short), or ``poll_s`` of nothing. Readings waited a whole ``poll_s``
+    in the outbox before, and ``flexmarket live`` steps delivery behind their relay."""
+    waits = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(readings_in.wait())]
+    try:
+        await asyncio.wait(waits, timeout=poll_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+    if readings_in.is_set() and not wake.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=relay_delay_s)
 
 
 def _follow_events(
@@ -181,10 +202,11 @@ async def main(
     store = GatewayStore(cfg.database_url(config_path))
     participant = await asyncio.to_thread(connect, cfg.market_url.rstrip("/"), key, rpc_url=rpc_url)
     clock: Clock = ChainTime(participant) if cfg.clock == "chain" else SystemClock()
+    readings_in = asyncio.Event()  # set when the CSMS stored a new reading: relay it soon
     store.now = clock.now
     csms = Csms(
         credentials=passwords,
-        sink=OutboxSink(store, log),
+        sink=OutboxSink(store, log, on_stored=readings_in.set),
         clock=clock,
         host=cfg.csms.host,
         port=cfg.csms.port,
@@ -265,6 +287,7 @@ async def main(
         ).start()
         while True:
             wake.clear()  # before the pass: an event during it starts the next one at once
+            readings_in.clear()
             try:
                 await gateway.run_pass()
             except ParticipantError as exc:
@@ -272,8 +295,7 @@ async def main(
             except httpx.HTTPError as exc:
                 log({"event": "pass_failed", "field": "market_url", "reason": str(exc)})
             await _report_stations(reporter, int(clock.now()), log)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=cfg.poll_s)
+            await until_work(wake, readings_in, cfg.poll_s, cfg.relay_delay_s)
     finally:
         server.should_exit = True
         with contextlib.suppress(Exception):

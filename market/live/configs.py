@@ -181,6 +181,7 @@ def fsp_config(
         "deployment": {"chain_id": deployment[0], "market_address": deployment[1]},
         "clock": "chain",
         "poll_s": 1,
+        "relay_delay_s": 0.05,  # delivery steps behind each interval's relay: relay it at once
         "offers": {"lead_s": FSP_LEAD_S},
         "csms": {
             "host": "127.0.0.1",

@@ -26,7 +26,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from adapters.clock import Clock, SystemClock
+from adapters.clock import Clock, SystemClock, sleep_until
 from adapters.ocpp.signing import ReadingSigner
 from adapters.ocpp.simulator.charging_needs import charging_needs_payload
 from adapters.ocpp.simulator.csms_requests import CsmsRequestHandler
@@ -434,15 +434,14 @@ class SimulatedStation:
             clock_failed = False
             self._sleeping = True
             try:
-                wait = t_next - self.clock.now()
-                if wait <= 0:
+                if self.clock.now() >= t_next:
                     return True
                 if not (self._outbox and self._online):
-                    await self.clock.sleep(wait)
+                    await sleep_until(self.clock, t_next)
                     return not self._stopping.is_set()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.retry_delay_s):
-                        await self.clock.sleep(wait)
+                        await sleep_until(self.clock, t_next)
                         return not self._stopping.is_set()
             except asyncio.CancelledError:
                 if self._stopping.is_set():

@@ -11,7 +11,7 @@ import pytest
 
 from adapters.chain.anvil import AnvilNode
 from adapters.chain.nodes import local_node
-from adapters.clock import ChainTimeClock
+from adapters.clock import ChainTimeClock, sleep_until
 
 pytestmark = pytest.mark.integration
 
@@ -47,4 +47,33 @@ def test_sleep_waits_for_the_chain_not_the_wall_clock(node: AnvilNode) -> None:
     assert warping.is_set()  # it did not return before the warp began
     assert time.monotonic() - t0 >= 0.5
     assert clock.now() >= start + 900
+    clock.close()
+
+
+def test_sleep_until_is_absolute_so_a_warp_between_two_reads_cannot_overshoot(
+    node: AnvilNode,
+) -> None:
+    """A station read the chain's time, then another process warped to its next interval
+    before it began to sleep: ``sleep_until`` ends at once, where ``sleep(t - the time read)``
+    would wait for the chain to move as far again (the live run's stuck station)."""
+    clock = ChainTimeClock(node.rpc_url, poll_s=0.01)
+    read = int(clock.now())
+    node.warp_to(read + 300)  # lands between the station's read and its sleep
+
+    async def both() -> tuple[bool, bool]:
+        ended = True
+        try:
+            await asyncio.wait_for(sleep_until(clock, read + 300), timeout=5)
+        except TimeoutError:
+            ended = False
+        relative_ended = True
+        try:
+            await asyncio.wait_for(clock.sleep(read + 300 - read), timeout=1)
+        except TimeoutError:
+            relative_ended = False
+        return ended, relative_ended
+
+    ended, relative_ended = asyncio.run(both())
+    assert ended
+    assert not relative_ended  # the relative form, measured from the later read, overshoots
     clock.close()

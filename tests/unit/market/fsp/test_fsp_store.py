@@ -32,7 +32,8 @@ def test_outbox_keeps_every_reading_once_and_resumes_after_a_restart(tmp_path: P
     url = f"sqlite:///{tmp_path}/gw.db"
     store = GatewayStore(url, now=lambda: 1_000)
     logged: list[dict[str, object]] = []
-    sink = OutboxSink(store, logged.append)
+    told: list[int] = []
+    sink = OutboxSink(store, logged.append, on_stored=lambda: told.append(sink.stored))
 
     async def receive() -> None:
         for k in range(4):
@@ -42,6 +43,7 @@ def test_outbox_keeps_every_reading_once_and_resumes_after_a_restart(tmp_path: P
 
     asyncio.run(receive())
     assert sink.stored == 5
+    assert told == [1, 2, 3, 4, 5], "told of each new reading once, not of the re-sent one"
     first = store.pending()
     assert [r.reading.timestamp for r in first] == [0, 60, 120, 180]
     store.mark_reading(first[0].id, "sent")

@@ -92,6 +92,7 @@ class WorkLimits(_Doc):
     # absent from results cleared before they were recorded: that code is revision 1
     wide_rins_gap_ppm: StrictInt = 500_000
     heuristics_revision: StrictInt = 1
+    rc_neighbourhood_ppm: StrictInt = 0  # absent before revision 3: RINS widened along rows
     wall_clock_safety_s: StrictInt
 
 

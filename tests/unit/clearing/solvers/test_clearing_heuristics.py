@@ -1,6 +1,6 @@
-"""The widened RINS (issue 18): its neighbourhood holds the plain one plus every binary sharing a
-row with a disagreeing one, and what it returns is feasible, integral, never worse than its
-start and the same on every run."""
+"""RINS widened by reduced cost (issue 18): its neighbourhood holds the plain one, every column
+the LP prices at zero and the requested share of the nearest others, and what it returns is
+feasible, integral, never worse than its start and the same on every run."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 
 from clearing.model import ModelArrays, build_model, components, submodel
 from clearing.prepare import prepare
-from clearing.solvers.heuristics import _widened, lp_dive, rins
-from clearing.solvers.highs_api import Deadline, highs_work_limits
+from clearing.solvers.heuristics import _near_zero_reduced_cost, lp_dive, rins
+from clearing.solvers.highs_api import WORK_LIMITS, Deadline, highs_work_limits
 from clearing.synthetic import generate_session
 from clearing.validation import validate_bundle
 
@@ -19,25 +19,46 @@ def _part() -> ModelArrays:
     return submodel(m, components(m)[0])
 
 
-def test_widened_neighbourhood_adds_the_row_neighbours() -> None:
+def _activation_rc(m: ModelArrays, idx: np.ndarray, rc: np.ndarray) -> np.ndarray:
+    return np.abs(np.asarray([rc[m.semi[c][0]] if c in m.semi else rc[c] for c in idx]))
+
+
+def test_the_neighbourhood_is_the_zero_priced_columns_plus_the_nearest_share() -> None:
     m = _part()
+    _, _, rc = lp_dive(m, highs_work_limits(120), Deadline.after(120))
+    assert rc is not None
     idx = np.nonzero(m.integer)[0]
-    differ = np.zeros(idx.size, dtype=bool)
-    differ[0] = True
-    wide = _widened(m, idx, differ)
-    assert wide[0]
-    rows = set(m.rows[m.cols == idx[0]].tolist())
-    expected = {int(c) for c in m.cols[np.isin(m.rows, list(rows))]} & set(idx.tolist())
-    assert set(idx[wide].tolist()) == expected
-    assert len(expected) > 1
+    rc_act = _activation_rc(m, idx, rc)
+    zero = rc_act <= 1e-9
+    near = _near_zero_reduced_cost(m, idx, rc, 100_000)
+    n = idx.size * 100_000 // 1_000_000
+    assert zero.any() and (~zero).sum() > n  # the instance exercises both halves
+    assert near[zero].all()
+    assert int(near.sum()) == int(zero.sum()) + n
+    # the priced columns freed are the nearest ones: none left out is nearer than one taken
+    assert rc_act[near & ~zero].max() <= rc_act[~near].min()
+    assert not _near_zero_reduced_cost(m, idx, rc, 0)[~zero].any()
 
 
 def test_widened_rins_is_feasible_no_worse_and_deterministic() -> None:
     m = _part()
     limits = highs_work_limits(120)
-    start, x_lp, _ = lp_dive(m, limits, Deadline.after(120))
-    assert start is not None and x_lp is not None
-    runs = [rins(m, start, x_lp, limits, Deadline.after(120), 0.0005, widen=True) for _ in range(2)]
+    start, x_lp, rc = lp_dive(m, limits, Deadline.after(120))
+    assert start is not None and x_lp is not None and rc is not None
+    share = WORK_LIMITS["rc_neighbourhood_ppm"]
+    runs = [
+        rins(
+            m,
+            start,
+            x_lp,
+            limits,
+            Deadline.after(120),
+            0.0005,
+            reduced_costs=rc,
+            rc_share_ppm=share,
+        )
+        for _ in range(2)
+    ]
     assert np.array_equal(runs[0], runs[1])
     x = runs[0]
     assert float(m.col_cost @ x) <= float(m.col_cost @ start) + 1e-9

@@ -93,6 +93,7 @@ class WorkLimits(_Doc):
     wide_rins_gap_ppm: StrictInt = 500_000
     heuristics_revision: StrictInt = 1
     rc_neighbourhood_ppm: StrictInt = 0  # absent before revision 3: RINS widened along rows
+    rc_neighbourhood_max_cols: StrictInt = 0
     wall_clock_safety_s: StrictInt
 
 

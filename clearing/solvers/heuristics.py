@@ -153,21 +153,28 @@ def rins(
     *,
     reduced_costs: np.ndarray | None = None,
     rc_share_ppm: int = 0,
+    rc_max_cols: int = 0,
+    objective_target: float | None = None,
 ) -> np.ndarray:
     """Relaxation-induced neighbourhood search: fix the integer columns on which the incumbent
     and the LP relaxation agree, solve the sub-MIP left over (at most
     ``limits.rins_max_nodes`` nodes, stopping at the gap ``target``); never worse than the
     incumbent (the better is returned).
 
-    ``reduced_costs`` (the LP's) with ``rc_share_ppm`` also frees the integer columns whose
-    option is closest to entering or leaving the LP (:func:`_near_zero_reduced_cost`): most of
-    what separates a plain RINS incumbent from the optimum are such columns at an integral LP
-    value, which plain RINS keeps fixed.  At 10 000 offers that frees ~1 000 of ~5 600
-    binaries per part."""
+    ``reduced_costs`` (the LP's) with ``rc_share_ppm`` (at most ``rc_max_cols``) also frees the
+    integer columns whose option is closest to entering or leaving the LP
+    (:func:`_near_zero_reduced_cost`): most of what separates a plain RINS incumbent from the
+    optimum are such columns at an integral LP value, which plain RINS keeps fixed.  At 10 000
+    offers that frees ~1 000 of ~5 600 binaries per part.  The cap keeps the sub-MIP's root cut
+    loop short at 100 000 offers (~50 000 binaries per part): 4 000 more freed columns cost it
+    40 s of cuts before its first heuristic ran; 1 000, 10 s for as good an incumbent.
+
+    ``objective_target`` stops the sub-MIP at its first solution that good (the caller's:
+    one the LP bound already proves within the gap, so that no more search can pay off)."""
     idx = np.nonzero(m.integer)[0]
     differ = np.abs(incumbent[idx] - x_lp[idx]) >= _RINS_AGREE
     if reduced_costs is not None and rc_share_ppm > 0:
-        differ = differ | _near_zero_reduced_cost(m, idx, reduced_costs, rc_share_ppm)
+        differ |= _near_zero_reduced_cost(m, idx, reduced_costs, rc_share_ppm, rc_max_cols)
     agree = idx[~differ]
     sub = ModelArrays(**{**m.__dict__})
     sub.col_lower = m.col_lower.copy()
@@ -179,6 +186,8 @@ def rins(
     h.setOptionValue("mip_max_nodes", limits.rins_max_nodes)
     h.setOptionValue("mip_rel_gap", target)
     h.setOptionValue("mip_pool_soft_limit", _RINS_CUT_POOL)
+    if objective_target is not None:
+        h.setOptionValue("objective_target", objective_target)
     h.passModel(highs_lp(sub, integer=True))
     set_start(h, incumbent)
     run_within(h, deadline, "the RINS sub-MIP")
@@ -193,20 +202,21 @@ def rins(
 
 
 def _near_zero_reduced_cost(
-    m: ModelArrays, idx: np.ndarray, reduced_costs: np.ndarray, share_ppm: int
+    m: ModelArrays, idx: np.ndarray, reduced_costs: np.ndarray, share_ppm: int, max_cols: int
 ) -> np.ndarray:
     """The ``share_ppm`` of the integer columns ``idx`` with the smallest ``|reduced cost|`` of
     their option's activation (a divisible option's cost sits on its activation column, not on
     its "on" column); ties break by column index, so the set is a function of the LP alone.
 
     Every column the LP prices at zero is freed too (basic or degenerate), then ``share_ppm``
-    of all integer columns more, the nearest first.  Why: on seed 4 at 10 000 offers, 59 of the
-    87 binaries that differ between a RINS incumbent and a near-optimal one sit at 0 or 1 in
-    the LP, nearly all among the ~10 % with the smallest nonzero |reduced cost|."""
+    of all integer columns more (at most ``max_cols``), the nearest first.  Why: on seed 4 at
+    10 000 offers, 59 of the 87 binaries that differ between a RINS incumbent and a
+    near-optimal one sit at 0 or 1 in the LP, nearly all among the ~10 % with the smallest
+    nonzero |reduced cost|."""
     act = np.asarray([m.semi[c][0] if c in m.semi else c for c in idx.tolist()], dtype=np.int64)
     rc = np.abs(reduced_costs[act])
     near: np.ndarray = rc <= _RC_ZERO  # basic or degenerate: free at no cost to the LP
-    n = idx.size * share_ppm // 1_000_000
+    n = min(idx.size * share_ppm // 1_000_000, max_cols)
     priced = np.nonzero(~near)[0]
     near[priced[np.lexsort((idx[priced], rc[priced]))[:n]]] = True
     return near

@@ -142,6 +142,8 @@ def _solve_part(
                 lns_target,
                 reduced_costs=rc_lp,
                 rc_share_ppm=limits.rc_neighbourhood_ppm,
+                rc_max_cols=limits.rc_neighbourhood_max_cols,
+                objective_target=lp_bound + target * max(abs(lp_bound), 1e-9),
             )
             if _proven_by(start, m, lp_bound, target):
                 return start, lp_bound, True

@@ -56,6 +56,7 @@ WORK_LIMITS: dict[str, int] = {
     # RINS frees besides the ones the LP leaves fractional (seeds 1-10 at 10 000 offers,
     # worst total: 5 % 33 s, 8 % 16 s).
     "rc_neighbourhood_ppm": 80_000,
+    "rc_neighbourhood_max_cols": 1_000,  # ... but at most this many (100 000 offers: 2 %)
     # Bumped whenever the heuristics' code changes what they find: orders from another
     # revision may differ in bytes while within the gap, as from another HiGHS version.
     "heuristics_revision": 3,

@@ -81,7 +81,8 @@ def test_a_result_from_before_the_heuristics_revision_still_parses() -> None:
     """Published results stay readable: limits without the later fields are revision 1."""
     result = clear(generate_session(60, 2, time_limit_s=45))
     data = json.loads(result.to_canonical())
-    for key in ("wide_rins_gap_ppm", "heuristics_revision", "rc_neighbourhood_ppm"):
+    later = ("wide_rins_gap_ppm", "heuristics_revision", "rc_neighbourhood_ppm")
+    for key in (*later, "rc_neighbourhood_max_cols"):
         del data["solver"]["limits"][key]
     old = ResultBundle.model_validate_json(json.dumps(data))
     assert old.solver.limits is not None and old.solver.limits.heuristics_revision == 1

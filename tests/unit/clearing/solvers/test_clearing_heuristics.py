@@ -30,14 +30,16 @@ def test_the_neighbourhood_is_the_zero_priced_columns_plus_the_nearest_share() -
     idx = np.nonzero(m.integer)[0]
     rc_act = _activation_rc(m, idx, rc)
     zero = rc_act <= 1e-9
-    near = _near_zero_reduced_cost(m, idx, rc, 100_000)
+    near = _near_zero_reduced_cost(m, idx, rc, 100_000, 1_000)
     n = idx.size * 100_000 // 1_000_000
     assert zero.any() and (~zero).sum() > n  # the instance exercises both halves
     assert near[zero].all()
     assert int(near.sum()) == int(zero.sum()) + n
     # the priced columns freed are the nearest ones: none left out is nearer than one taken
     assert rc_act[near & ~zero].max() <= rc_act[~near].min()
-    assert not _near_zero_reduced_cost(m, idx, rc, 0)[~zero].any()
+    assert not _near_zero_reduced_cost(m, idx, rc, 0, 1_000)[~zero].any()
+    capped = _near_zero_reduced_cost(m, idx, rc, 100_000, 3)
+    assert int(capped.sum()) == int(zero.sum()) + 3 and (near | ~capped).all()
 
 
 def test_widened_rins_is_feasible_no_worse_and_deterministic() -> None:

@@ -130,7 +130,7 @@ def _solve_part(
             # The final MIP's root cut loop stops as soon as the gap closes, so a better
             # incumbent shortens it: from a near-optimal one it ends after about one round.
             # RINS freed also where the LP's reduced cost is small, aiming at half the target,
-            # finds one (seeds 1-10 at 10 000 offers: worst total 106.9 s -> 15.9 s; it
+            # finds one (seeds 1-10 at 10 000 offers: worst total 58.7 s -> 16.8 s; it
             # replaced a plain RINS plus a RINS widened along rows, which found worse ones).
             lns_target = limits.wide_rins_gap_ppm / PPM * target
             start = rins(

@@ -49,8 +49,8 @@ WORK_LIMITS: dict[str, int] = {
     "rins_max_nodes": 1,  # the RINS sub-MIP: its root node only
     "mip_max_nodes": 200,  # branch-and-bound nodes of the final MIP per component
     # The widened RINS' gap target, in ppm of the part's: at the part's own target its
-    # sub-MIP stops at once from the dive's incumbent and finds nothing better (at 1/4 it
-    # spends longer than the final MIP saves: seeds 1, 4, 7, 9 at 10 000 offers).
+    # sub-MIP stops with a worse incumbent and the final MIP runs longer (seeds 4 and 7 at
+    # 10 000 offers: 56 s), at 1/4 it spends longer than the final MIP saves (seeds 1, 4, 7, 9).
     "wide_rins_gap_ppm": 500_000,
     # Share of the integer columns, nearest to the LP's by reduced cost, that the widened
     # RINS frees besides the ones the LP leaves fractional (seeds 1-10 at 10 000 offers,

@@ -188,6 +188,7 @@ def clear_run(
             model, solver=solver, time_limit_s=limit, mip_gap_ppm=gap_ppm
         )
         build_s += pulp_build_s
+    del model  # the arrays are not needed past the solve; free them before the result's peak
     with gc_paused():
         ev = evaluate(prep, activations_from(prep, sol))
         result = _result(

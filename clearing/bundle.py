@@ -7,6 +7,7 @@ million (1000 = 0.1 %).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -20,7 +21,7 @@ from pydantic import (
     model_serializer,
 )
 
-from clearing.encoding import canonical_json, keccak256
+from clearing.encoding import canonical_json, keccak256, keccak256_of_parts
 from clearing.messages import (
     Address,
     Code,
@@ -273,24 +274,27 @@ def _streamed_input_hash(bundle: InputBundle) -> bytes:
     clearing's peak memory (the result records this hash).  The bytes hashed are the same: a
     canonical JSON object is its keys in sorted order, and each list item's canonical JSON is
     the item's own (a test compares both hashes)."""
-    import sha3
-
     head = bundle.model_dump(mode="python", exclude=set(_STREAMED))
-    h = sha3.keccak_256()
-    h.update(b"{")
+    return keccak256_of_parts(_canonical_parts(bundle, head))
+
+
+def _canonical_parts(bundle: InputBundle, head: dict[str, object]) -> Iterator[bytes]:
+    """``bundle.to_canonical()`` in pieces: the keys in sorted order, each list item alone."""
+    yield b"{"
     for n, key in enumerate(sorted({*head, *_STREAMED})):
-        h.update(b'%s"%s":' % (b"," if n else b"", key.encode("ascii")))
+        yield b'%s"%s":' % (b"," if n else b"", key.encode("ascii"))
         if key in head:
-            h.update(canonical_json(head[key]))
+            yield canonical_json(head[key])
             continue
         items: tuple[CongestionPoint | FlexRequest | DPrognosis | FlexOffer, ...]
         items = getattr(bundle, key)
-        h.update(b"[")
+        yield b"["
         for i, item in enumerate(items):
-            h.update(b"," + item.to_canonical() if i else item.to_canonical())
-        h.update(b"]")
-    h.update(b"}")
-    return bytes(h.digest())
+            if i:
+                yield b","
+            yield item.to_canonical()
+        yield b"]"
+    yield b"}"
 
 
 def input_bundle_json_schema() -> dict[str, object]:

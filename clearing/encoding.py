@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from clearing.trust import CanonicalEncodingError, canonical_json, keccak256
+from clearing.trust import CanonicalEncodingError, canonical_json, keccak256, keccak256_of_parts
 
 __all__ = [
     "CanonicalEncodingError",
@@ -16,6 +16,7 @@ __all__ = [
     "code_to_bytes32",
     "hex32",
     "keccak256",
+    "keccak256_of_parts",
     "uuid_to_bytes32",
 ]
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import binascii
 import json
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -48,6 +49,7 @@ __all__ = [
     "eip712_digest",
     "eip712_domain_separator",
     "keccak256",
+    "keccak256_of_parts",
     "meter_reading_payload",
     "readings_digest_payload",
     "recover_eip191_address",
@@ -78,6 +80,15 @@ def keccak256(data: bytes) -> bytes:
     in one process), and a stress day hashes every reading several times (its signature, the
     readings digests' Merkle trees, the audit)."""
     return bytes(sha3.keccak_256(data).digest())
+
+
+def keccak256_of_parts(parts: Iterable[bytes]) -> bytes:
+    """keccak256 of the concatenation of ``parts``, without building the concatenation (a
+    100 000-offer input bundle's canonical JSON is hundreds of MiB of short-lived objects)."""
+    h = sha3.keccak_256()
+    for part in parts:
+        h.update(part)
+    return bytes(h.digest())
 
 
 # ------------------------------------------------------------------------ canonical JSON

@@ -125,7 +125,8 @@ def _solve_part(
         if x_lp is not None:
             lp_bound = float(m.col_cost @ x_lp)
         if start is not None and x_lp is not None and rc_lp is not None:
-            if _proven_by(start, m, lp_bound, target):
+            proven_at = lp_bound + target * max(abs(lp_bound), 1e-9)  # the LP bound proves this
+            if float(m.col_cost @ start) <= proven_at:
                 return start, lp_bound, True
             # The final MIP's root cut loop stops as soon as the gap closes, so a better
             # incumbent shortens it: from a near-optimal one it ends after about one round.
@@ -143,9 +144,9 @@ def _solve_part(
                 reduced_costs=rc_lp,
                 rc_share_ppm=limits.rc_neighbourhood_ppm,
                 rc_max_cols=limits.rc_neighbourhood_max_cols,
-                objective_target=lp_bound + target * max(abs(lp_bound), 1e-9),
+                objective_target=proven_at,
             )
-            if _proven_by(start, m, lp_bound, target):
+            if float(m.col_cost @ start) <= proven_at:
                 return start, lp_bound, True
     h = new_highs()
     configure(h, limits)
@@ -176,8 +177,3 @@ def _solve_part(
     if np.isfinite(info.mip_dual_bound):
         bound = max(bound, float(info.mip_dual_bound))
     return x, bound, ms == highspy.HighsModelStatus.kOptimal
-
-
-def _proven_by(x: np.ndarray, m: ModelArrays, lp_bound: float, target: float) -> bool:
-    """Whether the LP bound alone proves ``x`` within ``target`` (no MIP needed)."""
-    return (float(m.col_cost @ x) - lp_bound) <= target * max(abs(lp_bound), 1e-9)

@@ -13,6 +13,13 @@ the same model with a longer limit (``cbc_time_limit_s``, default 60 s) and the 
 the gap HiGHS reached (at least the bundle's target), so both stop when they prove the same
 quality; the ratio is CBC's total time over HiGHS'.  If CBC hits its limit first the ratio is a
 lower bound (``speedup_is_lower_bound``).  Both raw runs are reported unchanged.
+
+Where HiGHS' time went: ``highs.parts`` has an entry for each of the slowest independent
+components (``part_count`` counts them all), with the wall
+seconds of its LP dive, its RINS (``lns_s``) and its final MIP, which of them proved the gap,
+and how far the dive's and the RINS' incumbents lay above the LP bound; the summary repeats
+them for the slowest seed (``worst_seed_parts``).  They are measurements, never part of a result
+bundle: the orders depend on the work limits alone.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from clearing.engine import clear, clear_run
 from clearing.errors import ClearingError
 from clearing.gc_pause import gc_paused
 from clearing.greedy import greedy
+from clearing.model import PartStages
 from clearing.prepare import prepare
 from clearing.solvers.highs_api import highs_version
 from clearing.synthetic import generate_session
@@ -37,6 +45,9 @@ from clearing.validation import validate_bundle
 __all__ = ["SAFETY_NET_S", "SPEEDUP_DEFINITION", "run_clearing_benchmark", "run_clearing_seeds"]
 
 SAFETY_NET_S = 600  # the rules' time_limit_s in every bench session: a safety net, not a target
+# The slowest components shown per run (a synthetic session also has dozens of one-column ones:
+# requests no option can cover).
+_SHOWN_PARTS = 4
 
 SPEEDUP_DEFINITION = (
     "cbc.total_s / highs.total_s, where CBC clears the same bundle with its gap target set to "
@@ -68,6 +79,30 @@ def _run(bundle: Any, backend: Any, results: dict[str, bytes] | None = None) -> 
         "status": run.result.status,
         "orders": len(run.result.orders),
         "solver_version": run.result.solver.version,
+        "part_count": len(run.parts),
+        "parts": [_part(p) for p in sorted(run.parts, key=_part_s, reverse=True)[:_SHOWN_PARTS]],
+    }
+
+
+def _part_s(p: PartStages) -> float:
+    return p.dive_s + p.lns_s + p.mip_s
+
+
+def _part(p: PartStages) -> dict[str, Any]:
+    """One component's stage times and incumbent quality (HiGHS only; CBC reports none)."""
+
+    def gap(g: float | None) -> float | None:
+        return None if g is None else round(g, 6)
+
+    return {
+        "columns": p.columns,
+        "binaries": p.binaries,
+        "dive_s": round(p.dive_s, 3),
+        "lns_s": round(p.lns_s, 3),
+        "mip_s": round(p.mip_s, 3),
+        "proven_by": p.proven_by,
+        "dive_gap_over_lp": gap(p.dive_gap_over_lp),
+        "lns_gap_over_lp": gap(p.lns_gap_over_lp),
     }
 
 
@@ -179,11 +214,14 @@ def run_clearing_seeds(
     gaps = [h.get("gap") for h in highs]
     target = lines[0]["mip_gap_target"]
     proved = [h.get("status") == "optimal" for h in highs]
+    worst = totals.index(max(totals))
     return {
         "summary": True,
         "offers": offers,
         "seeds": list(seeds),
         "worst_total_s": max(totals),
+        "worst_seed": seeds[worst],
+        "worst_seed_parts": highs[worst].get("parts", []),
         "median_total_s": round(statistics.median(totals), 3),
         "worst_gap": None if None in gaps else max(g for g in gaps if g is not None),
         "mip_gap_target": target,

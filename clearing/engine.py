@@ -32,7 +32,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from clearing.bundle import (
@@ -55,7 +55,7 @@ from clearing.gc_pause import gc_paused
 from clearing.greedy import greedy
 from clearing.merkle import StandardMerkleTree
 from clearing.messages import FlexOrder
-from clearing.model import build_model
+from clearing.model import PartStages, build_model
 from clearing.prepare import Prepared, prepare
 from clearing.solvers.cbc import solve_pulp
 from clearing.solvers.highs import solve_highspy
@@ -100,6 +100,7 @@ class ClearingRun:
     solve_s: float
     objective: float
     gap: float | None
+    parts: list[PartStages] = field(default_factory=list)  # HiGHS: where each part's time went
 
 
 Backend = Literal["highspy", "pulp-highs", "pulp-cbc"]
@@ -198,7 +199,7 @@ def clear_run(
             update={"certificate": _certificate(ev, sol.objective, sol.gap)}, deep=False
         )
         _check_budgets(prep, ev)
-    return ClearingRun(result, ev, build_s, sol.solve_s, -sol.objective, sol.gap)
+    return ClearingRun(result, ev, build_s, sol.solve_s, -sol.objective, sol.gap, sol.parts)
 
 
 def _certificate(ev: Evaluation, objective: float, gap: float | None) -> ClearingCertificate:

@@ -25,7 +25,7 @@ Model (minimise cost - value, i.e. maximise welfare), per option k and requested
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from clearing.units import PPM
 
 __all__ = [
     "ModelArrays",
+    "PartStages",
     "SolveOutcome",
     "build_model",
     "components",
@@ -70,6 +71,22 @@ class ModelArrays:
 
 
 @dataclass
+class PartStages:
+    """Where one component's solve spent its time (wall seconds, machine-dependent: reported
+    by ``bench clearing``, never part of a result bundle) and how good each incumbent was, as
+    its gap over the LP bound (``None`` when that stage did not run)."""
+
+    columns: int
+    binaries: int
+    dive_s: float = 0.0
+    lns_s: float = 0.0
+    mip_s: float = 0.0
+    proven_by: str | None = None  # "dive" | "lns" | "mip": the stage that proved the gap
+    dive_gap_over_lp: float | None = None
+    lns_gap_over_lp: float | None = None
+
+
+@dataclass
 class SolveOutcome:
     activation: list[float]  # per option, a_k
     on: list[bool]  # per option
@@ -79,6 +96,7 @@ class SolveOutcome:
     solver: str
     version: str
     solve_s: float
+    parts: list[PartStages] = field(default_factory=list)  # HiGHS backend: one per component
 
 
 def build_model(prep: Prepared) -> ModelArrays:
@@ -225,10 +243,11 @@ def solve_outcome(
     name: str,
     ver: str,
     solve_s: float,
+    parts: list[PartStages] | None = None,
 ) -> SolveOutcome:
     act = [float(x[c]) for c in m.a_col]
     on = [bool(x[y] > 0.5) for y in m.y_col]
-    return SolveOutcome(act, on, status, obj, gap, name, ver, solve_s)
+    return SolveOutcome(act, on, status, obj, gap, name, ver, solve_s, parts or [])
 
 
 def components(m: ModelArrays) -> list[np.ndarray]:

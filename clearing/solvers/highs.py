@@ -27,7 +27,14 @@ import numpy as np
 
 from clearing.bundle import WorkLimits
 from clearing.errors import SolverFailed
-from clearing.model import ModelArrays, SolveOutcome, components, solve_outcome, submodel
+from clearing.model import (
+    ModelArrays,
+    PartStages,
+    SolveOutcome,
+    components,
+    solve_outcome,
+    submodel,
+)
 from clearing.solvers.heuristics import lp_dive, rins
 from clearing.solvers.highs_api import (
     Deadline,
@@ -68,11 +75,11 @@ def solve_highspy(m: ModelArrays, *, limits: WorkLimits, mip_gap_ppm: int) -> So
     target = mip_gap_ppm / PPM
     workers = max(1, min(_WORKERS, len(parts)))
 
-    def run(cols: np.ndarray) -> tuple[np.ndarray, float, bool]:
+    def run(cols: np.ndarray) -> tuple[np.ndarray, float, bool, PartStages]:
         sub = m if len(parts) == 1 else submodel(m, cols)
         return _solve_part(sub, limits, deadline, _PART_GAP * target)
 
-    def run_in_thread(cols: np.ndarray) -> tuple[np.ndarray, float, bool]:
+    def run_in_thread(cols: np.ndarray) -> tuple[np.ndarray, float, bool, PartStages]:
         try:
             return run(cols)
         finally:  # as highspy's own threaded solve does: free this thread's HiGHS scheduler
@@ -90,7 +97,7 @@ def solve_highspy(m: ModelArrays, *, limits: WorkLimits, mip_gap_ppm: int) -> So
     x = np.zeros(m.n_cols)
     bound = 0.0
     proven = True
-    for cols, (xs, b_s, ok) in zip(parts, results, strict=True):
+    for cols, (xs, b_s, ok, _) in zip(parts, results, strict=True):
         x[cols] = xs
         bound += b_s
         proven = proven and ok
@@ -104,36 +111,45 @@ def solve_highspy(m: ModelArrays, *, limits: WorkLimits, mip_gap_ppm: int) -> So
         gap = None
     optimal = proven or (gap is not None and gap <= target)
     status = "optimal" if optimal else "work_limit"
-    return solve_outcome(m, x, status, obj, gap, "highs", version, time.perf_counter() - t0)
+    solve_s = time.perf_counter() - t0
+    stages = [r[3] for r in results]
+    return solve_outcome(m, x, status, obj, gap, "highs", version, solve_s, stages)
 
 
 def _solve_part(
     m: ModelArrays, limits: WorkLimits, deadline: Deadline, target: float
-) -> tuple[np.ndarray, float, bool]:
+) -> tuple[np.ndarray, float, bool, PartStages]:
     """One component: LP relaxation + :func:`lp_dive`, then (unless the LP bound already
     proves the dive's incumbent) :func:`rins` widened by reduced cost, then the full MIP started
     from that incumbent (``setSolution``) until the gap is proven below ``target`` or
     ``limits.mip_max_nodes`` are explored.  Returns (best solution, best valid bound -- HiGHS'
-    dual bound, else the LP bound --, solved to optimality or the target)."""
+    dual bound, else the LP bound --, solved to optimality or the target, where the time went:
+    :class:`PartStages`)."""
     import highspy
 
     has_int = bool(m.integer.any())
+    stages = PartStages(columns=m.n_cols, binaries=int(m.integer.sum()))
     start: np.ndarray | None = None
     lp_bound = -np.inf
     if has_int:
+        t = time.perf_counter()
         start, x_lp, rc_lp = lp_dive(m, limits, deadline)
+        stages.dive_s = time.perf_counter() - t
         if x_lp is not None:
             lp_bound = float(m.col_cost @ x_lp)
         if start is not None and x_lp is not None and rc_lp is not None:
             proven_at = lp_bound + target * max(abs(lp_bound), 1e-9)  # the LP bound proves this
+            stages.dive_gap_over_lp = _gap_over(m, start, lp_bound)
             if float(m.col_cost @ start) <= proven_at:
-                return start, lp_bound, True
+                stages.proven_by = "dive"
+                return start, lp_bound, True, stages
             # The final MIP's root cut loop stops as soon as the gap closes, so a better
             # incumbent shortens it: from a near-optimal one it ends after about one round.
             # RINS freed also where the LP's reduced cost is small, aiming at half the target,
             # finds one (seeds 1-10 at 10 000 offers: worst total 58.7 s -> 16.8 s; it
             # replaced a plain RINS plus a RINS widened along rows, which found worse ones).
             lns_target = limits.wide_rins_gap_ppm / PPM * target
+            t = time.perf_counter()
             start = rins(
                 m,
                 start,
@@ -146,8 +162,12 @@ def _solve_part(
                 rc_max_cols=limits.rc_neighbourhood_max_cols,
                 objective_target=proven_at,
             )
+            stages.lns_s = time.perf_counter() - t
+            stages.lns_gap_over_lp = _gap_over(m, start, lp_bound)
             if float(m.col_cost @ start) <= proven_at:
-                return start, lp_bound, True
+                stages.proven_by = "lns"
+                return start, lp_bound, True, stages
+    t = time.perf_counter()
     h = new_highs()
     configure(h, limits)
     h.setOptionValue("mip_max_nodes", limits.mip_max_nodes)
@@ -157,7 +177,10 @@ def _solve_part(
     if start is not None:
         set_start(h, start)
     run_within(h, deadline, "the MIP")
+    stages.mip_s = time.perf_counter() - t
     ms = h.getModelStatus()
+    if ms == highspy.HighsModelStatus.kOptimal:
+        stages.proven_by = "mip"
     info = h.getInfo()
     candidates: list[np.ndarray] = []
     if info.primal_solution_status == 2:  # kSolutionStatusFeasible
@@ -172,8 +195,13 @@ def _solve_part(
         raise SolverFailed(f"HiGHS stopped with {h.modelStatusToString(ms)} and no usable solution")
     x = min(candidates, key=lambda c: float(m.col_cost @ c))  # first wins ties: HiGHS' own
     if not has_int:
-        return x, float(m.col_cost @ x), ms == highspy.HighsModelStatus.kOptimal
+        return x, float(m.col_cost @ x), ms == highspy.HighsModelStatus.kOptimal, stages
     bound = lp_bound
     if np.isfinite(info.mip_dual_bound):
         bound = max(bound, float(info.mip_dual_bound))
-    return x, bound, ms == highspy.HighsModelStatus.kOptimal
+    return x, bound, ms == highspy.HighsModelStatus.kOptimal, stages
+
+
+def _gap_over(m: ModelArrays, x: np.ndarray, lp_bound: float) -> float:
+    """How far ``x``'s objective lies above the LP bound, relative to the bound."""
+    return (float(m.col_cost @ x) - lp_bound) / max(abs(lp_bound), 1e-9)

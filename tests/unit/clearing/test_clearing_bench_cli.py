@@ -32,6 +32,13 @@ def test_bench_clearing_prints_one_json_object() -> None:
         assert key in out["highs"] and key in out["cbc"]
     assert out["highs"]["welfare"] >= out["greedy"]["welfare"]
     assert "generating session" in proc.stderr
+    # where HiGHS' time went: its slowest components, slowest first; CBC has no stages
+    parts = out["highs"]["parts"]
+    assert parts and len(parts) == min(4, out["highs"]["part_count"])
+    spent = [p["dive_s"] + p["lns_s"] + p["mip_s"] for p in parts]
+    assert spent == sorted(spent, reverse=True) and spent[0] <= out["highs"]["solve_s"]
+    assert {p["proven_by"] for p in parts} <= {"dive", "lns", "mip"}
+    assert out["cbc"]["parts"] == [] and out["cbc"]["part_count"] == 0
 
 
 def test_skip_cbc() -> None:
@@ -86,3 +93,6 @@ def test_seeds_print_one_line_each_then_a_summary() -> None:
     assert summary["share_proved_gap"] == 1.0
     assert summary["worst_gap"] <= summary["mip_gap_target"]
     assert summary["safety_net_s"] == 600
+    slowest = max(lines[:3], key=lambda line: line["highs"]["total_s"])
+    assert summary["worst_seed"] == slowest["seed"]
+    assert summary["worst_seed_parts"] == slowest["highs"]["parts"] != []

@@ -15,11 +15,11 @@ quality; the ratio is CBC's total time over HiGHS'.  If CBC hits its limit first
 lower bound (``speedup_is_lower_bound``).  Both raw runs are reported unchanged.
 
 Where HiGHS' time went: ``highs.parts`` has an entry for each of the slowest independent
-components (``part_count`` counts them all), with the wall
-seconds of its LP dive, its RINS (``lns_s``) and its final MIP, which of them proved the gap,
-and how far the dive's and the RINS' incumbents lay above the LP bound; the summary repeats
-them for the slowest seed (``worst_seed_parts``).  They are measurements, never part of a result
-bundle: the orders depend on the work limits alone.
+components (``part_count`` counts them all): the wall seconds of its LP dive, its RINS
+(``lns_s``) and its final MIP, which of them proved the gap, and how far the dive's and the
+RINS' incumbents lay above the LP bound; the summary repeats them for the slowest seed
+(``worst_seed_parts``).  They are measurements, never part of a result bundle: the orders
+depend on the work limits alone.
 """
 
 from __future__ import annotations

@@ -78,7 +78,8 @@ def _energy(ctx: ReplayContext, run: SessionRun) -> tuple[dict[str, Any], list[P
 
 
 def _congestion(ctx: ReplayContext, run: SessionRun) -> tuple[dict[str, Any], list[LoadingSeries]]:
-    """Power flow of every ISP of the session before and after the delivered flexibility."""
+    """Power flow of every ISP of the session before and after the flexibility verified as
+    delivered (baseline-measured, as settled: :data:`market.replay.report.AFTER_MEANS`)."""
     if not run.dso:
         return {}, []
     dso = run.dso[sorted(run.dso)[0]]

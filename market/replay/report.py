@@ -25,10 +25,20 @@ from clearing.encoding import canonical_json
 from market.replay.report_evidence import ReportExtras
 from market.replay.report_sections import clearing_house_html, render_extras
 
+# What the report's "after" is: the settled relief, not a second measurement of the wire.
+AFTER_MEANS = (
+    "Before: the DSO's power flows of each ISP with the EV load the FSPs prognosed. After: the "
+    "same power flows with the flexibility verified as delivered added at each congestion "
+    "point, i.e. measured against the market's baseline, as it was paid. A baseline that "
+    "counts less than the dispatch moved (meter_before after an hour of charging, say) shows "
+    "less relief here than happened on the wire."
+)
+
 
 @dataclass
 class LoadingSeries:
-    """Loading of one congestion point per ISP, in per-mille of its rating (integers)."""
+    """Loading of one congestion point per ISP, in per-mille of its rating (integers); "after"
+    as :data:`AFTER_MEANS` says."""
 
     point: str
     limit_permille: int
@@ -306,6 +316,7 @@ def render_html(
     if extras is not None:
         parts.extend(render_extras(report, extras))
     parts.append("<h2>Congestion before and after</h2>")
+    parts.append(f"<p class='note'>{html.escape(AFTER_MEANS)}</p>")
     parts.extend(_img(plot_loading(s, plots.isp_s), f"loading {s.point}") for s in plots.loading)
     parts.append("<h2>Requested, awarded and delivered flexibility</h2>")
     parts.extend(

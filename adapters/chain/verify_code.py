@@ -72,16 +72,52 @@ def verify_deployment(
             f"deployment: made for chain id {deployment.chain_id}, "
             f"but {client.rpc_url} is chain id {client.chain_id}"
         )
+    checks = verify_contracts(client, deployed_contracts(deployment), artifacts)
+    if all(check.ok for check in checks):
+        checks.append(_wiring(client, deployment))
+    return checks
+
+
+def verify_contracts(
+    client: ChainClient, pairs: Sequence[tuple[str, str]], artifacts: Mapping[str, Artifact]
+) -> list[CodeCheck]:
+    """Each ``(contract, address)``'s code against the build, and the libraries it links."""
     checks = []
-    for name, address in deployed_contracts(deployment):
+    for name, address in pairs:
         code = _code(client, address)
         why = compare_code(artifacts[name], code)
         checks.append(CodeCheck(name, address, why is None, why or "matches the build"))
         if why is None:
             checks.extend(_linked_libraries(client, artifacts, artifacts[name], code))
-    if all(check.ok for check in checks):
-        checks.append(_wiring(client, deployment))
     return checks
+
+
+def verify_market(
+    client: ChainClient, market: str, artifacts: Mapping[str, Artifact]
+) -> tuple[list[CodeCheck], CodeCheck | None]:
+    """What an auditor can check from the market's address alone, with no deployment file an
+    operator wrote: the market's code and its libraries', then -- read through the market's
+    views, which are the build's own once its code is -- the positions contract's code and that
+    it names this market back. Returns (those checks, the token's: is it this build's
+    SettlementToken; None when the market's code already failed and its views prove nothing).
+
+    A token other than the build's is no failure here: ``deploy --token`` reuses an existing
+    ERC-20 by design; the caller says which it is."""
+    checks = verify_contracts(client, [("FlexMarket", market)], artifacts)
+    if not all(check.ok for check in checks):
+        return checks, None
+    try:
+        views = FlexMarketContract(client, market)
+        token, positions = views.token(), views.positions()
+        positions_market = FlexPositionsContract(client, positions).market()
+    except ChainError as exc:
+        return [*checks, CodeCheck("immutables", market, False, f"views fail: {exc}")], None
+    checks += verify_contracts(client, [("FlexPositions", positions)], artifacts)
+    if positions_market.lower() != market.lower():
+        detail = f"FlexPositions.market is {positions_market}, not this market {market}"
+        checks.append(CodeCheck("immutables", positions, False, detail))
+    why = compare_code(artifacts["SettlementToken"], _code(client, token))
+    return checks, CodeCheck("SettlementToken", token, why is None, why or "matches the build")
 
 
 def _code(client: ChainClient, address: str) -> bytes:
@@ -103,9 +139,13 @@ def _linked_libraries(
     build's too. The masked comparison above cannot see a library swapped for other code, and
     a library runs by DELEGATECALL on the market's own storage, with its money."""
     checks = []
+    seen: set[tuple[str, str]] = set()  # a library is referenced at every call site
     for lib, start, length in artifact.runtime_link_references:
         address = "0x" + code[start : start + length].hex()
         name = lib.rsplit(":", 1)[-1]
+        if (name, address) in seen:
+            continue
+        seen.add((name, address))
         built = artifacts[name]
         onchain = _code(client, address)
         masked = Artifact(

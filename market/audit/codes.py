@@ -89,6 +89,10 @@ FINDING_CODES = {
     "money.finalized_totals_mismatch": "SessionFinalized totals != payouts and refunds",
     "money.budget_changed": "a request's budget view differs from its RequestPosted budget",
     "money.payout_exceeds_budget": "payouts of a request exceed its budget",
+    "code.mismatch": (
+        "the market's runtime code, a library it links, its positions contract or their wiring "
+        "is not this checkout's build (immutables masked): code nobody reviewed holds the money"
+    ),
     "money.balance_mismatch": "token balance of the market != escrowed + credited (events)",
     "money.escrow_total_mismatch": "totalEscrowed() != escrow derived from events",
     "money.credit_total_mismatch": "totalCredited() != credits derived from events",

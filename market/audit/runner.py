@@ -16,6 +16,7 @@ from clearing.encoding import hex32, uuid_to_bytes32
 from market.audit.chain_view import AuditedSession, ChainView, connect, read_chain
 from market.audit.check_bundles import check_bundle_hashes
 from market.audit.check_clearing import check_clearing
+from market.audit.check_code import check_market_code
 from market.audit.check_delivery import check_delivery
 from market.audit.check_dispute import check_dispute
 from market.audit.check_fsp_data import check_fsp_data
@@ -163,7 +164,8 @@ def _run(
     for p in problems:
         if p.session_id is None:
             inputs.error(p.finding.message, p.finding.code, p.finding.subject)
-    report.market_checks = [*check_market_money(view), inputs]
+    code = _timed(report, "code_s", lambda: check_market_code(client, contract.address))
+    report.market_checks = [*check_market_money(view), inputs, code]
 
 
 @dataclass

@@ -26,6 +26,7 @@ from market.audit.check_netting import check_netting, netting_tx
 from market.audit.check_offers import check_offers
 from market.audit.check_readings import check_readings
 from market.audit.check_reservations import check_reservations
+from market.audit.check_roles import check_roles
 from market.audit.check_terms import check_terms
 from market.audit.check_uftp import check_uftp_offers, load_uftp_evidence
 from market.audit.cpo_registry import CpoRegistry, cpo_stations
@@ -165,7 +166,7 @@ def _run(
         if p.session_id is None:
             inputs.error(p.finding.message, p.finding.code, p.finding.subject)
     code = _timed(report, "code_s", lambda: check_market_code(client, contract.address))
-    report.market_checks = [*check_market_money(view), inputs, code]
+    report.market_checks = [*check_market_money(view), inputs, code, check_roles(view)]
 
 
 @dataclass

@@ -32,6 +32,12 @@ def check_market_code(client: ChainClient, market: str) -> CheckResult:
         if not check.ok:
             res.add("code.mismatch", f"{check.contract} at {check.address}: {check.detail}",
                     check.address)  # fmt: skip
+    if res.findings:
+        res.notes.append(
+            "the build is this checkout's sources compiled by its own toolchain (solc from "
+            "package-lock.json unless $SOLC or a native solc on PATH): a market deployed from "
+            "another commit or compiler differs too, so audit it from the sources it names"
+        )
     if token is not None:
         res.notes.append(
             f"settlement token {token.address} is this build's SettlementToken"

@@ -27,14 +27,19 @@ def check_roles(view: ChainView) -> CheckResult:
     res = CheckResult("roles")
     try:
         names = {role_id: name.removesuffix("_ROLE") for name, role_id in view.market.roles.items()}
+        deployed_at = view.market.deploy_block
     except ChainError as exc:
         return res.error(f"role ids could not be read: {exc}", "audit.could_not_run")
     held: dict[str, set[str]] = {}
     for e in view.events:
-        if e.name in ("RoleGranted", "RoleRevoked"):
-            name = names.get(bytes(e.args["role"]), "0x" + bytes(e.args["role"]).hex())
-            roles = held.setdefault(str(e.args["account"]), set())
-            (roles.add if e.name == "RoleGranted" else roles.discard)(name)
+        if e.name not in ("RoleGranted", "RoleRevoked"):
+            continue
+        name = names.get(bytes(e.args["role"]), "0x" + bytes(e.args["role"]).hex())
+        roles = held.setdefault(str(e.args["account"]), set())
+        if e.name == "RoleGranted":
+            roles.add(name)
+        else:
+            roles.discard(name)
     by_role: dict[str, list[str]] = {}
     for account, roles in sorted(held.items()):
         for role in roles:
@@ -48,4 +53,9 @@ def check_roles(view: ChainView) -> CheckResult:
     others = sorted(r for r in by_role if r not in PRIVILEGED)
     counts = ", ".join(f"{r} {len(by_role[r])}" for r in others)
     res.notes.append(f"participants: {counts or 'none'}")
+    if view.from_block > deployed_at:  # earlier grants unseen: say so rather than list too few
+        res.notes.append(
+            f"role events read from block {view.from_block} (--from-block), after the market's "
+            f"deploy block {deployed_at}: grants before it are not listed"
+        )
     return res

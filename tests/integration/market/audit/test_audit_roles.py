@@ -52,3 +52,12 @@ def test_an_operator_that_makes_itself_the_oracle_is_named_on_both_and_a_revoke_
     market.revoke_role(market.role("METER_ORACLE"), op, sender=op)
     notes = _roles_check(chain).notes
     assert f"METER_ORACLE: {chain.addresses['oracle']}" in notes
+
+
+def test_a_scan_starting_after_the_deploy_block_says_its_list_may_be_short(chain) -> None:
+    market = chain.contracts.deployment.market
+    start = chain.contracts.market.deploy_block + 1
+    report = run_audit(rpc=chain.client.rpc_url, market=market, from_block=start)
+    notes = next(c for c in report.market_checks if c.name == "roles").notes
+    assert notes[-1].startswith(f"role events read from block {start} (--from-block)")
+    assert not any(n.startswith("role events read") for n in _roles_check(chain).notes)

@@ -21,7 +21,7 @@ PRIVILEGED = ("DEFAULT_ADMIN", "MARKET_OPERATOR", "METER_ORACLE", "ARBITER", "CL
 
 
 def check_roles(view: ChainView) -> CheckResult:
-    """One note per privileged role (its holders, and the other privileged roles each holds),
+    """One note per privileged role (its holders, and every other role each holds),
     then the number of accounts per participant role; from the market's role events in chain
     order (AccessControl emits one for every grant, revoke and renounce)."""
     res = CheckResult("roles")
@@ -47,7 +47,7 @@ def check_roles(view: ChainView) -> CheckResult:
     for role in PRIVILEGED:
         listed = []
         for account in by_role.get(role, []):
-            also = sorted(r for r in held[account] if r in PRIVILEGED and r != role)
+            also = sorted(r for r in held[account] if r != role)  # an operator as CPO or FSP too
             listed.append(f"{account} (also {', '.join(also)})" if also else account)
         res.notes.append(f"{role}: {', '.join(listed) if listed else 'nobody'}")
     others = sorted(r for r in by_role if r not in PRIVILEGED)

@@ -40,7 +40,7 @@ def test_the_privileged_roles_are_listed_as_has_role_sees_them(chain) -> None:
     assert listed["participants"] == "CPO 1, DSO 2, FSP 3"
 
 
-def test_an_operator_that_makes_itself_the_oracle_is_named_on_both_and_a_revoke_counts(
+def test_an_operator_that_makes_itself_oracle_or_cpo_is_named_so_and_a_revoke_counts(
     chain,
 ) -> None:
     market, op = chain.contracts.market, chain.addresses["operator"]
@@ -48,6 +48,10 @@ def test_an_operator_that_makes_itself_the_oracle_is_named_on_both_and_a_revoke_
     notes = _roles_check(chain).notes
     oracle_note = next(n for n in notes if n.startswith("METER_ORACLE: "))
     assert f"{op} (also " in oracle_note and "DEFAULT_ADMIN" in oracle_note
+
+    market.register_participant(op, b"\x00" * 32, [market.role("CPO")], sender=op)
+    admin_note = next(n for n in _roles_check(chain).notes if n.startswith("DEFAULT_ADMIN: "))
+    assert "CPO" in admin_note.split(f"{op} (also ")[1]  # the operator registering meter keys
 
     market.revoke_role(market.role("METER_ORACLE"), op, sender=op)
     notes = _roles_check(chain).notes

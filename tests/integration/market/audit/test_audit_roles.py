@@ -36,7 +36,7 @@ def test_the_privileged_roles_are_listed_as_has_role_sees_them(chain) -> None:
             accounts
         ), role
     oracle = chain.addresses["oracle"]
-    assert listed["METER_ORACLE"] == oracle  # its own account: no other privileged role
+    assert listed["METER_ORACLE"] == oracle  # its own account, holding no other role
     assert listed["participants"] == "CPO 1, DSO 2, FSP 3"
 
 

@@ -121,7 +121,14 @@ def verify_market(
 
 
 def _code(client: ChainClient, address: str) -> bytes:
-    return bytes.fromhex(str(client.rpc("eth_getCode", [address, "latest"])).removeprefix("0x"))
+    """The runtime code at ``address``; a node's answer that is not 0x-hex is a ChainError."""
+    answer = client.rpc("eth_getCode", [address, "latest"])
+    try:
+        return bytes.fromhex(str(answer).removeprefix("0x"))
+    except ValueError:
+        raise ChainError(
+            f"eth_getCode {address}: the node answered {str(answer)[:40]!r}, not hex"
+        ) from None
 
 
 #: A library's runtime code starts with ``PUSH20 <its own address>`` (the guard against calls

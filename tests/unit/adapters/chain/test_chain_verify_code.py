@@ -70,3 +70,29 @@ def test_the_real_build_lists_its_immutables_as_zeroed_32_byte_slots() -> None:
     assert all(length == 20 for _lib, _start, length in links)
     ranges = artifacts["FlexMarket"].immutable_ranges
     assert sum(1 for _start, length in ranges if length == 20) == len(links)
+
+
+class _NodeAnswering:
+    """A node (outside this process) whose eth_getCode answer is not code."""
+
+    def __init__(self, answer: object) -> None:
+        self.answer = answer
+
+    def rpc(self, method: str, params: list[object]) -> object:
+        return self.answer
+
+
+def test_a_node_answering_no_hex_is_a_chain_error_and_an_audit_error_not_a_crash() -> None:
+    import pytest
+
+    from adapters.chain.revert import ChainError
+    from adapters.chain.verify_code import verify_contracts
+    from market.audit.check_code import check_market_code
+
+    for answer in ("0xzz", None, {"code": "0x00"}):
+        node = _NodeAnswering(answer)
+        with pytest.raises(ChainError, match="not hex"):
+            verify_contracts(node, [("C", "0x" + "11" * 20)], {"C": _artifact()})  # type: ignore[arg-type]
+        node.artifacts = {"FlexMarket": _artifact()}  # type: ignore[attr-defined]
+        res = check_market_code(node, "0x" + "11" * 20)  # type: ignore[arg-type]
+        assert res.status == "error" and res.problems[0].code == "audit.could_not_run"
